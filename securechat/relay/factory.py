@@ -1,0 +1,76 @@
+"""
+The relay's factory: one L{RelayState} shared by every connection, the
+connection-level limits, and the clock the timers run on.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import attr
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+
+from .protocol import RefusingProtocol, RelayProtocol
+from .state import RelayConfig, RelayState
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class ConnectionSettings:
+    """Per-connection limits; defaults documented in docs/operations.md."""
+
+    floodBurst: int = 40
+    floodRate: float = 8.0
+    sendq: int = 1024 * 1024
+    maxClients: int = 4096
+    maxPerIP: int = 32
+    registrationTimeout: float = 30.0
+    pingInterval: float = 120.0
+    pingTimeout: float = 60.0
+
+
+class RelayFactory(Factory):
+    """Builds a L{RelayProtocol} per connection, refusing those over the limits."""
+
+    log = Logger()
+    protocol = RelayProtocol
+
+    def __init__(
+        self,
+        config: RelayConfig = RelayConfig(),
+        settings: ConnectionSettings = ConnectionSettings(),
+        clock: Optional[IReactorTime] = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[no-redef]
+        self.clock = clock
+        self.settings = settings
+        self.state = RelayState(config, now=clock.seconds)
+        self.connections: Dict[RelayProtocol, str] = {}
+        self.perHost: Dict[str, int] = {}
+
+    def buildProtocol(self, addr: IAddress) -> Protocol:
+        host = getattr(addr, "host", "unknown")
+        if len(self.connections) >= self.settings.maxClients:
+            self.log.warn("refusing {host}: server full", host=host)
+            return RefusingProtocol("Server is full")
+        if self.perHost.get(host, 0) >= self.settings.maxPerIP:
+            self.log.warn("refusing {host}: too many connections from it", host=host)
+            return RefusingProtocol("Too many connections from your host")
+        protocol = self.protocol()
+        protocol.factory = self
+        self.connections[protocol] = host
+        self.perHost[host] = self.perHost.get(host, 0) + 1
+        return protocol
+
+    def connectionClosed(self, protocol: RelayProtocol) -> None:
+        """Free the slot a connection held (called once, from connectionLost)."""
+        host = self.connections.pop(protocol, None)
+        if host is None:
+            return
+        left = self.perHost[host] - 1
+        if left:
+            self.perHost[host] = left
+        else:
+            del self.perHost[host]

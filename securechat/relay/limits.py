@@ -1,0 +1,89 @@
+"""
+The relay's bounds, as small sans-IO objects: a token bucket that paces what
+one peer may send, and a send-queue account that decides when a peer reads
+too slowly to be kept.  Time is always passed in, so tests choose it.
+"""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """
+    A bucket of C{capacity} tokens refilled at C{rate} tokens a second.
+
+    Each received line takes one token.  When the bucket is empty the
+    adapter stops reading from that peer until L{waitTime} has passed: the
+    peer's lines wait in its own socket buffer, nothing is dropped, and no
+    one else is slowed.
+    """
+
+    __slots__ = ("capacity", "rate", "_tokens", "_stamp")
+
+    def __init__(self, capacity: float, rate: float, now: float) -> None:
+        if capacity < 1 or rate <= 0:
+            raise ValueError("a token bucket needs capacity >= 1 and rate > 0")
+        self.capacity = float(capacity)
+        self.rate = float(rate)
+        self._tokens = float(capacity)
+        self._stamp = now
+
+    def _refill(self, now: float) -> None:
+        elapsed = now - self._stamp
+        if elapsed > 0:
+            self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+        self._stamp = now
+
+    def take(self, now: float, count: float = 1.0) -> bool:
+        """Take C{count} tokens if there are that many; say whether we did."""
+        if self._tokens < count:
+            self._refill(now)
+            if self._tokens < count:
+                return False
+        self._tokens -= count
+        return True
+
+    def waitTime(self, now: float, count: float = 1.0) -> float:
+        """Seconds until C{count} tokens will be there (0 if they are now)."""
+        self._refill(now)
+        missing = count - self._tokens
+        return max(0.0, missing / self.rate)
+
+    @property
+    def tokens(self) -> float:
+        """Tokens left at the last refill (for logs and tests)."""
+        return self._tokens
+
+
+class SendQueue:
+    """
+    How much we have queued for one peer beyond what its transport holds.
+
+    Twisted's transport tells its registered producer to pause once its own
+    buffer is full (64 KiB) and to resume when it has drained.  Between the
+    two, every byte we write is memory held for a reader that is not
+    reading; past C{limit} bytes the peer is dropped, so one slow reader can
+    cost the relay at most the transport buffer plus C{limit}.
+    """
+
+    __slots__ = ("limit", "backlog", "blocked")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.backlog = 0
+        self.blocked = False
+
+    def written(self, size: int) -> bool:
+        """Account C{size} bytes; return L{False} once the limit is passed."""
+        if not self.blocked:
+            return True
+        self.backlog += size
+        return self.backlog <= self.limit
+
+    def pause(self) -> None:
+        """The transport's buffer is full: count from here."""
+        self.blocked = True
+
+    def resume(self) -> None:
+        """The transport drained: nothing is held beyond its buffer."""
+        self.blocked = False
+        self.backlog = 0

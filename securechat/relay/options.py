@@ -1,0 +1,153 @@
+"""
+C{twistd securechat} options, and the service they build.
+
+A server password never comes from argv (other users of the machine can
+read it there): only from C{--password-file} or the environment variable
+L{PASSWORD_ENV}.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple
+
+from twisted.application import service, strports
+from twisted.python import usage
+
+from ..wire import CASEMAPPINGS, DEFAULT_MAX_LINE
+from .factory import ConnectionSettings, RelayFactory
+from .state import RelayConfig
+
+DEFAULT_PORT = "tcp:6667:interface=127.0.0.1"
+PASSWORD_ENV = "SECURECHAT_RELAY_PASSWORD"
+#: The smallest line limit that still holds a registration command.
+MIN_MAX_LINE = 64
+
+_DEFAULT_CONFIG = RelayConfig()
+_DEFAULT_SETTINGS = ConnectionSettings()
+
+
+def _positiveInt(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _positiveFloat(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+_positiveInt.coerceDoc = "Must be a positive integer."  # type: ignore[attr-defined]
+_positiveFloat.coerceDoc = "Must be a positive number."  # type: ignore[attr-defined]
+
+
+class RelayOptions(usage.Options):
+    """Every option shows its default in C{--help}."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run the securechat relay: a strict IRC subset that routes messages it "
+        "cannot read when clients protect them. Listens on a Twisted endpoint "
+        "string; use ssl:6697:privateKey=key.pem:certKey=cert.pem for TLS."
+    )
+
+    optFlags = [
+        ["log-payloads", None, "Log message bodies too (to teach what a relay sees)."],
+    ]
+
+    optParameters = [
+        ["port", "p", DEFAULT_PORT, "Endpoint to listen on (tcp:..., ssl:...)."],
+        ["server-name", None, _DEFAULT_CONFIG.serverName, "Name the relay gives itself."],
+        ["network", None, _DEFAULT_CONFIG.networkName, "Network name in ISUPPORT."],
+        ["max-line", None, DEFAULT_MAX_LINE, "Longest line accepted, CRLF included.", _positiveInt],
+        ["sendq", None, _DEFAULT_SETTINGS.sendq, "Bytes queued for a slow reader before it is dropped.", _positiveInt],
+        ["max-clients", None, _DEFAULT_SETTINGS.maxClients, "Most connections at once.", _positiveInt],
+        ["max-per-ip", None, _DEFAULT_SETTINGS.maxPerIP, "Most connections from one address.", _positiveInt],
+        ["flood-burst", None, _DEFAULT_SETTINGS.floodBurst, "Lines a client may send at once.", _positiveInt],
+        ["flood-rate", None, _DEFAULT_SETTINGS.floodRate, "Lines per second a client may sustain.", _positiveFloat],
+        ["registration-timeout", None, _DEFAULT_SETTINGS.registrationTimeout, "Seconds to register.", _positiveFloat],
+        ["ping-interval", None, _DEFAULT_SETTINGS.pingInterval, "Idle seconds before we PING.", _positiveFloat],
+        ["ping-timeout", None, _DEFAULT_SETTINGS.pingTimeout, "Seconds to answer our PING.", _positiveFloat],
+        ["max-channels", None, _DEFAULT_CONFIG.maxChannels, "Rooms one client may be in.", _positiveInt],
+        ["casemapping", None, _DEFAULT_CONFIG.casemapping, "rfc1459 or ascii."],
+        ["motd-file", None, None, "File whose lines are the message of the day."],
+        [
+            "password-file",
+            None,
+            None,
+            "File holding the server password (else $%s; never on argv)." % (PASSWORD_ENV,),
+        ],
+    ]
+
+    def postOptions(self) -> None:
+        if self["max-line"] < MIN_MAX_LINE:
+            raise usage.UsageError("--max-line must be at least %d" % (MIN_MAX_LINE,))
+        if self["casemapping"] not in CASEMAPPINGS:
+            raise usage.UsageError(
+                "--casemapping must be one of: " + ", ".join(sorted(CASEMAPPINGS))
+            )
+        self["password"] = readPassword(self["password-file"], os.environ)
+        self["motd"] = readMotd(self["motd-file"])
+
+
+def readPassword(path: Optional[str], environ) -> Optional[bytes]:
+    """The server password from a file (first line) or the environment."""
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                secret = f.readline().rstrip(b"\r\n")
+        except OSError as e:
+            raise usage.UsageError("cannot read --password-file: %s" % (e.strerror,))
+        if not secret:
+            raise usage.UsageError("--password-file is empty")
+        return secret
+    value = environ.get(PASSWORD_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def readMotd(path: Optional[str]) -> Tuple[str, ...]:
+    if path is None:
+        return ()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return tuple(line.rstrip("\r\n") for line in f)
+    except (OSError, UnicodeDecodeError) as e:
+        raise usage.UsageError("cannot read --motd-file: %s" % (e,))
+
+
+def makeFactory(options: RelayOptions, clock=None) -> RelayFactory:
+    """Turn parsed options into a factory (used by the plugin and by tests)."""
+    config = RelayConfig(
+        serverName=options["server-name"],
+        networkName=options["network"],
+        maxLine=options["max-line"],
+        maxChannels=options["max-channels"],
+        casemapping=options["casemapping"],
+        password=options["password"],
+        motd=options["motd"],
+        logPayloads=bool(options["log-payloads"]),
+    )
+    settings = ConnectionSettings(
+        floodBurst=options["flood-burst"],
+        floodRate=options["flood-rate"],
+        sendq=options["sendq"],
+        maxClients=options["max-clients"],
+        maxPerIP=options["max-per-ip"],
+        registrationTimeout=options["registration-timeout"],
+        pingInterval=options["ping-interval"],
+        pingTimeout=options["ping-timeout"],
+    )
+    return RelayFactory(config, settings, clock)
+
+
+def makeService(options: RelayOptions) -> service.IService:
+    """The listening service C{twistd securechat} runs."""
+    return strports.service(options["port"], makeFactory(options))
+
+
+#: The names twistd's ServiceMaker looks up in this module.
+Options = RelayOptions

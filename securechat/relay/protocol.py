@@ -1,0 +1,266 @@
+"""
+The Twisted adapter between one TCP (or TLS) connection and L{RelayState}.
+
+It owns what needs a transport or a clock: splitting received bytes into
+lines, pacing a flooding peer by not reading from it, dropping a peer that
+does not drain what we send, and the registration and ping timeouts.
+Everything else is the state's business.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Deque, Optional, Union
+
+from twisted.internet import interfaces
+from twisted.internet.base import DelayedCall
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..wire import LineSplitter, TooLong, WireError, parseLine
+from .limits import SendQueue, TokenBucket
+from .state import Client
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .factory import RelayFactory
+
+#: How long a closing connection may take to flush before we cut it.
+CLOSE_GRACE = 10.0
+
+
+@implementer(interfaces.IPushProducer)
+class _SendQueueGuard:
+    """
+    Registered with the transport as a streaming producer so that Twisted
+    tells us when the peer stops draining what we write (see L{SendQueue}).
+    """
+
+    def __init__(self, sendq: SendQueue) -> None:
+        self.sendq = sendq
+
+    def pauseProducing(self) -> None:
+        self.sendq.pause()
+
+    def resumeProducing(self) -> None:
+        self.sendq.resume()
+
+    def stopProducing(self) -> None:
+        """The connection is going; nothing to stop."""
+
+
+class RelayProtocol(Protocol):
+    """One client connection of the relay."""
+
+    log = Logger()
+    factory: "RelayFactory"
+
+    def __init__(self) -> None:
+        self.client: Optional[Client] = None
+        self._pending: Deque[Union[bytes, TooLong]] = deque()
+        self._closing = False
+        self._throttled = False
+        self._resumeCall: Optional[DelayedCall] = None
+        self._timer: Optional[DelayedCall] = None
+        self._abortCall: Optional[DelayedCall] = None
+        self._lastSeen = 0.0
+        self._pingSentAt: Optional[float] = None
+
+    # Connection life.
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        settings = factory.settings
+        self.clock = factory.clock
+        now = self.clock.seconds()
+        self._lastSeen = now
+        self.host = self.transport.getPeer().host
+        self.splitter = LineSplitter(factory.state.config.maxLine)
+        self.bucket = TokenBucket(settings.floodBurst, settings.floodRate, now)
+        self.sendq = SendQueue(settings.sendq)
+        self.transport.registerProducer(_SendQueueGuard(self.sendq), True)
+        noDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if noDelay is not None:
+            noDelay(True)
+        self.client = Client(self._write, self._close, self.host)
+        self._timer = self.clock.callLater(
+            settings.registrationTimeout, self._registrationTimedOut
+        )
+        self.log.info("connect from {host}", host=self.host)
+
+    def connectionLost(self, reason: Failure = None) -> None:
+        for call in (self._timer, self._resumeCall, self._abortCall):
+            if call is not None and call.active():
+                call.cancel()
+        self._closing = True
+        self._pending.clear()
+        client = self.client
+        if client is not None:
+            why = client.quitReason or "Connection closed"
+            self.factory.state.remove(client, why)
+            self.log.info(
+                "disconnect {nick}@{host}: {reason}",
+                nick=client.nick or "*",
+                host=self.host,
+                reason=why,
+            )
+        self.factory.connectionClosed(self)
+
+    # Reading.
+
+    def dataReceived(self, data: bytes) -> None:
+        self._lastSeen = self.clock.seconds()
+        if self._closing:
+            return
+        self._pending.extend(self.splitter.feed(data))
+        if not self._throttled:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Handle queued lines while the peer has tokens; else stop reading."""
+        state = self.factory.state
+        client = self.client
+        bucket = self.bucket
+        pending = self._pending
+        now = self.clock.seconds()
+        while pending and not self._closing:
+            item = pending[0]
+            if item == b"":
+                pending.popleft()
+                continue
+            if not bucket.take(now):
+                self._throttle(bucket.waitTime(now))
+                return
+            pending.popleft()
+            try:
+                self._lineReceived(state, client, item)
+            except Exception as exc:  # the protocol boundary: nothing escapes
+                self.log.failure(
+                    "bug handling a line from {host}; dropping that client",
+                    Failure(exc),
+                    host=self.host,
+                )
+                client.quitReason = "Internal error"
+                self._abort()
+                return
+
+    def _lineReceived(self, state, client: Client, item: Union[bytes, TooLong]) -> None:
+        if isinstance(item, TooLong):
+            self.log.warn(
+                "line too long from {host} ({size} bytes), dropped",
+                host=self.host,
+                size=item.size,
+            )
+            state.inputTooLong(client)
+            return
+        try:
+            message = parseLine(item)
+        except WireError as e:
+            self.log.warn("bad line from {host}: {error}", host=self.host, error=str(e))
+            state.badLine(client, e.code, str(e))
+            return
+        state.handle(client, message)
+
+    def _throttle(self, delay: float) -> None:
+        """Stop reading until the bucket has a token again."""
+        if not self._throttled:
+            self._throttled = True
+            self.transport.pauseProducing()
+            self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
+        self._resumeCall = self.clock.callLater(delay, self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        self._resumeCall = None
+        self._throttled = False
+        self._drain()
+        if not self._throttled and not self._closing:
+            self.transport.resumeProducing()
+
+    # Writing.
+
+    def _write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self.transport.write(data)
+        sendq = self.sendq
+        if sendq.blocked and not sendq.written(len(data)):
+            self.log.warn(
+                "SendQ exceeded for {nick}@{host} ({backlog} bytes), dropping",
+                nick=self.client.nick or "*",
+                host=self.host,
+                backlog=sendq.backlog,
+            )
+            self.client.quitReason = "SendQ exceeded"
+            self.transport.write(b"ERROR :SendQ exceeded\r\n")
+            self._close()
+            # It does not read: gone at once, so its queue is freed now and
+            # its peers see it quit now.
+            self._abort()
+
+    def _close(self) -> None:
+        """Flush what was written, then close; cut the line if that stalls."""
+        if self._closing:
+            return
+        self._closing = True
+        self._pending.clear()
+        self.transport.loseConnection()
+        self._abortCall = self.clock.callLater(CLOSE_GRACE, self._abort)
+
+    def _abort(self) -> None:
+        self._closing = True
+        self._abortCall = None
+        self.transport.abortConnection()
+
+    # Timers.
+
+    def _registrationTimedOut(self) -> None:
+        self._timer = None
+        client = self.client
+        if client.registered:
+            self._checkIdle()
+            return
+        self.log.info("registration timeout for {host}", host=self.host)
+        client.quitReason = "Registration timed out"
+        self.factory.state.error(client, "Closing Link: %s (Registration timed out)" % (self.host,))
+
+    def _checkIdle(self) -> None:
+        """
+        Ping a peer silent for C{pingInterval}; drop it if still silent
+        C{pingTimeout} later.  One timer per connection, re-armed here, so a
+        busy connection costs nothing per line.
+        """
+        settings = self.factory.settings
+        now = self.clock.seconds()
+        sentAt = self._pingSentAt
+        if sentAt is not None and self._lastSeen < sentAt:
+            waited = now - sentAt
+            if waited >= settings.pingTimeout:
+                self.client.quitReason = "Ping timeout: %d seconds" % (int(now - self._lastSeen),)
+                self.factory.state.error(
+                    self.client, "Closing Link: %s (%s)" % (self.host, self.client.quitReason)
+                )
+                self._timer = None
+                return
+            self._timer = self.clock.callLater(settings.pingTimeout - waited, self._checkIdle)
+            return
+        self._pingSentAt = None
+        idle = now - self._lastSeen
+        if idle >= settings.pingInterval:
+            self._pingSentAt = now
+            server = self.factory.state.config.serverName
+            self._write(b"PING :" + server.encode("utf-8") + b"\r\n")
+            self._timer = self.clock.callLater(settings.pingTimeout, self._checkIdle)
+        else:
+            self._timer = self.clock.callLater(settings.pingInterval - idle, self._checkIdle)
+
+
+class RefusingProtocol(Protocol):
+    """Says why a connection over the limits is refused, then closes it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"ERROR :Closing Link: " + self.reason.encode("utf-8") + b"\r\n")
+        self.transport.loseConnection()

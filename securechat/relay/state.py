@@ -1,0 +1,714 @@
+"""
+The relay's state and routing: nicks, rooms, membership and every reply, with
+no I/O.
+
+A L{Client} is what the state knows of one connection; it writes through the
+two callables the adapter gives it (C{write}, C{close}).  Tests hand it
+lists instead of sockets.  Each room message is formatted once and the same
+bytes are written to every member.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import attr
+from twisted.logger import Logger
+
+from .. import __version__
+from ..wire import (
+    DEFAULT_MAX_LINE,
+    Message,
+    casefolder,
+    formatMessage,
+    isValidChannel,
+    isValidNick,
+    splitTargets,
+)
+
+# Numerics we send (docs/protocol.md lists each with when it is sent).
+RPL_WELCOME = "001"
+RPL_YOURHOST = "002"
+RPL_CREATED = "003"
+RPL_MYINFO = "004"
+RPL_ISUPPORT = "005"
+RPL_UMODEIS = "221"
+RPL_ENDOFWHO = "315"
+RPL_CHANNELMODEIS = "324"
+RPL_NOTOPIC = "331"
+RPL_TOPIC = "332"
+RPL_TOPICWHOTIME = "333"
+RPL_WHOREPLY = "352"
+RPL_NAMREPLY = "353"
+RPL_ENDOFNAMES = "366"
+RPL_MOTD = "372"
+RPL_MOTDSTART = "375"
+RPL_ENDOFMOTD = "376"
+ERR_NOSUCHNICK = "401"
+ERR_NOSUCHCHANNEL = "403"
+ERR_CANNOTSENDTOCHAN = "404"
+ERR_TOOMANYCHANNELS = "405"
+ERR_TOOMANYTARGETS = "407"
+ERR_NORECIPIENT = "411"
+ERR_NOTEXTTOSEND = "412"
+ERR_INPUTTOOLONG = "417"
+ERR_UNKNOWNCOMMAND = "421"
+ERR_NOMOTD = "422"
+ERR_NONICKNAMEGIVEN = "431"
+ERR_ERRONEUSNICKNAME = "432"
+ERR_NICKNAMEINUSE = "433"
+ERR_NOTONCHANNEL = "442"
+ERR_NOTREGISTERED = "451"
+ERR_NEEDMOREPARAMS = "461"
+ERR_ALREADYREGISTERED = "462"
+ERR_PASSWDMISMATCH = "464"
+ERR_CHANOPRIVSNEEDED = "482"
+ERR_USERSDONTMATCH = "502"
+ERR_INVALIDCAPCMD = "410"
+
+#: Commands a client may send before it is registered.
+PRE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+#: USER takes a username, two unused words and a real name.
+USER_PARAMS = 4
+#: Longest username we keep (the rest is cut, as ircds do).
+USERLEN = 10
+#: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
+SILENT_COMMANDS = frozenset({"NOTICE"})
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RelayConfig:
+    """What an operator may set; every default is documented in docs/operations.md."""
+
+    serverName: str = "securechat.local"
+    networkName: str = "securechat"
+    maxLine: int = DEFAULT_MAX_LINE
+    nickLength: int = 30
+    channelLength: int = 50
+    topicLength: int = 390
+    maxTargets: int = 4
+    maxChannels: int = 50
+    casemapping: str = "rfc1459"
+    password: Optional[bytes] = attr.ib(default=None, repr=False)
+    motd: Tuple[str, ...] = ()
+    logPayloads: bool = False
+
+
+class Client:
+    """
+    One connection as the state sees it.  C{write} takes bytes for that
+    peer; C{close} asks the adapter to end the connection after what has been
+    written.  The adapter calls L{RelayState.remove} once it is gone.
+    """
+
+    __slots__ = (
+        "write",
+        "close",
+        "host",
+        "nick",
+        "folded",
+        "user",
+        "realname",
+        "prefix",
+        "registered",
+        "capNegotiating",
+        "password",
+        "rooms",
+        "quitReason",
+        "signon",
+    )
+
+    def __init__(
+        self,
+        write: Callable[[bytes], None],
+        close: Callable[[], None],
+        host: str,
+    ) -> None:
+        self.write = write
+        self.close = close
+        self.host = host
+        self.nick: Optional[str] = None
+        self.folded: Optional[str] = None
+        self.user: Optional[str] = None
+        self.realname = ""
+        self.prefix = ""
+        self.registered = False
+        self.capNegotiating = False
+        self.password: Optional[bytes] = None
+        self.rooms: Dict[str, Room] = {}
+        self.quitReason: Optional[str] = None
+        self.signon = 0
+
+    def __repr__(self) -> str:
+        return "<Client %s@%s>" % (self.nick or "*", self.host)
+
+
+class Room:
+    """A channel: its members by folded nick, its topic.  Always mode +n."""
+
+    __slots__ = ("name", "members", "topic", "topicBy", "topicAt")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: Dict[str, Client] = {}
+        self.topic = ""
+        self.topicBy = ""
+        self.topicAt = 0
+
+
+class RelayState:
+    """
+    Everything the relay knows and decides.  The adapter feeds it parsed
+    messages (L{handle}) and departures (L{remove}); it writes replies and
+    fan-out through each L{Client}'s callables.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self, config: RelayConfig = RelayConfig(), now: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.fold = casefolder(config.casemapping)
+        self.clients: Dict[str, Client] = {}
+        self.rooms: Dict[str, Room] = {}
+        self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now()))
+        self._dispatch = {
+            "CAP": self.irc_CAP,
+            "PASS": self.irc_PASS,
+            "NICK": self.irc_NICK,
+            "USER": self.irc_USER,
+            "PING": self.irc_PING,
+            "PONG": self.irc_PONG,
+            "JOIN": self.irc_JOIN,
+            "PART": self.irc_PART,
+            "PRIVMSG": self.irc_PRIVMSG,
+            "NOTICE": self.irc_NOTICE,
+            "NAMES": self.irc_NAMES,
+            "WHO": self.irc_WHO,
+            "TOPIC": self.irc_TOPIC,
+            "QUIT": self.irc_QUIT,
+            "MOTD": self.irc_MOTD,
+            "MODE": self.irc_MODE,
+        }
+        self._isupport = self._isupportTokens()
+
+    # Replies.
+
+    def reply(self, client: Client, numeric: str, *params: str) -> None:
+        """Send a numeric from the server, addressed to the client's nick."""
+        client.write(
+            formatMessage(
+                numeric, (client.nick or "*",) + params, self.config.serverName
+            )
+        )
+
+    def error(self, client: Client, reason: str) -> None:
+        """Send C{ERROR} and have the connection closed (RFC 2812 3.7.4)."""
+        client.write(formatMessage("ERROR", (reason,)))
+        client.close()
+
+    def inputTooLong(self, client: Client) -> None:
+        """417: the line was dropped, the connection kept."""
+        self.reply(client, ERR_INPUTTOOLONG, "Input line was too long")
+
+    def badLine(self, client: Client, code: str, description: str) -> None:
+        """
+        An IRCv3 standard reply for a line we could not parse (invalid
+        UTF-8, NUL/CR inside it): there is no numeric for these.
+        """
+        client.write(
+            formatMessage("FAIL", ("*", code, description), self.config.serverName)
+        )
+
+    # Entry points from the adapter.
+
+    def handle(self, client: Client, message: Message) -> None:
+        """Act on one message from C{client}."""
+        command = message.command
+        handler = self._dispatch.get(command)
+        if handler is None:
+            if client.registered:
+                self.reply(client, ERR_UNKNOWNCOMMAND, command[:32], "Unknown command")
+            else:
+                self.reply(client, ERR_NOTREGISTERED, "You have not registered")
+            return
+        if not client.registered and command not in PRE_REGISTRATION:
+            self.reply(client, ERR_NOTREGISTERED, "You have not registered")
+            return
+        handler(client, message.params)
+
+    def remove(self, client: Client, reason: str) -> None:
+        """
+        C{client} is gone: tell each room peer once, forget it.  Safe to call
+        more than once.
+        """
+        quitReason = client.quitReason or reason
+        if client.registered and self.clients.get(client.folded) is client:
+            del self.clients[client.folded]
+            line = formatMessage("QUIT", (quitReason,), client.prefix)
+            for peer in self._peersOf(client):
+                peer.write(line)
+            for room in list(client.rooms.values()):
+                self._leave(client, room)
+            self.log.info(
+                "quit {nick} ({reason})", nick=client.nick, reason=quitReason
+            )
+        client.registered = False
+        client.rooms = {}
+
+    # Registration.
+
+    def irc_CAP(self, client: Client, params: Sequence[str]) -> None:
+        """We offer no capabilities; clients that ask learn so and go on."""
+        if not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")
+            return
+        sub = params[0].upper()
+        if sub in ("LS", "LIST"):
+            if sub == "LS" and not client.registered:
+                client.capNegotiating = True
+            self._cap(client, sub, "")
+        elif sub == "REQ":
+            if not client.registered:
+                client.capNegotiating = True
+            self._cap(client, "NAK", params[1] if len(params) > 1 else "")
+        elif sub == "END":
+            if client.capNegotiating:
+                client.capNegotiating = False
+                self._tryRegister(client)
+        else:
+            self.reply(client, ERR_INVALIDCAPCMD, params[0][:32], "Invalid CAP command")
+
+    def _cap(self, client: Client, sub: str, value: str) -> None:
+        client.write(
+            formatMessage(
+                "CAP", (client.nick or "*", sub, value), self.config.serverName
+            )
+        )
+
+    def irc_PASS(self, client: Client, params: Sequence[str]) -> None:
+        if client.registered:
+            self.reply(client, ERR_ALREADYREGISTERED, "You may not reregister")
+        elif not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "PASS", "Not enough parameters")
+        else:
+            client.password = params[0].encode("utf-8")
+
+    def irc_NICK(self, client: Client, params: Sequence[str]) -> None:
+        if not params or not params[0]:
+            self.reply(client, ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = params[0]
+        if not isValidNick(nick, self.config.nickLength):
+            self.reply(client, ERR_ERRONEUSNICKNAME, nick[:64], "Erroneous nickname")
+            return
+        folded = self.fold(nick)
+        holder = self.clients.get(folded)
+        if holder is not None and holder is not client:
+            self.reply(client, ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return
+        if not client.registered:
+            client.nick, client.folded = nick, folded
+            self._tryRegister(client)
+            return
+        if nick == client.nick:
+            return
+        line = formatMessage("NICK", (nick,), client.prefix)
+        client.write(line)
+        for peer in self._peersOf(client):
+            peer.write(line)
+        del self.clients[client.folded]
+        old = client.folded
+        client.nick, client.folded = nick, folded
+        self.clients[folded] = client
+        for room in client.rooms.values():
+            del room.members[old]
+            room.members[folded] = client
+        self._setPrefix(client)
+        self.log.info("nick {old} -> {new}", old=old, new=nick)
+
+    def irc_USER(self, client: Client, params: Sequence[str]) -> None:
+        if client.registered:
+            self.reply(client, ERR_ALREADYREGISTERED, "You may not reregister")
+            return
+        if len(params) < USER_PARAMS or not params[0]:
+            self.reply(client, ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+            return
+        user = "".join(c for c in params[0] if c.isalnum() or c in "-_.")
+        client.user = "~" + (user[:USERLEN] or "user")
+        client.realname = params[3]
+        self._tryRegister(client)
+
+    def _setPrefix(self, client: Client) -> None:
+        client.prefix = "%s!%s@%s" % (client.nick, client.user, client.host)
+
+    def _tryRegister(self, client: Client) -> None:
+        if client.registered or client.capNegotiating:
+            return
+        if client.nick is None or client.user is None:
+            return
+        expected = self.config.password
+        if expected is not None and not hmac.compare_digest(
+            client.password or b"", expected
+        ):
+            self.reply(client, ERR_PASSWDMISMATCH, "Password incorrect")
+            self.log.warn("bad password from {host}", host=client.host)
+            self.error(client, "Closing Link: %s (Bad password)" % (client.host,))
+            return
+        if client.folded in self.clients:
+            # Someone took the nick between NICK and USER.
+            self.reply(
+                client, ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use"
+            )
+            client.nick = client.folded = None
+            return
+        client.registered = True
+        client.password = None
+        client.signon = int(self.now())
+        self._setPrefix(client)
+        self.clients[client.folded] = client
+        self._welcome(client)
+        self.log.info(
+            "register {nick}!{user}@{host}",
+            nick=client.nick,
+            user=client.user,
+            host=client.host,
+        )
+
+    def _isupportTokens(self) -> List[str]:
+        config = self.config
+        return [
+            "CASEMAPPING=" + config.casemapping,
+            "CHANTYPES=#",
+            "CHANMODES=,,,n",
+            "PREFIX=",
+            "NICKLEN=%d" % (config.nickLength,),
+            "CHANNELLEN=%d" % (config.channelLength,),
+            "TOPICLEN=%d" % (config.topicLength,),
+            "CHANLIMIT=#:%d" % (config.maxChannels,),
+            "TARGMAX=PRIVMSG:%d,NOTICE:%d,JOIN:,PART:"
+            % (config.maxTargets, config.maxTargets),
+            "LINELEN=%d" % (config.maxLine,),
+            "UTF8ONLY",
+            "NETWORK=" + config.networkName,
+        ]
+
+    def _welcome(self, client: Client) -> None:
+        config = self.config
+        name = config.serverName
+        version = "securechat-" + __version__
+        self.reply(
+            client, RPL_WELCOME, "Welcome to the %s network, %s" % (config.networkName, client.prefix)
+        )
+        self.reply(client, RPL_YOURHOST, "Your host is %s, running %s" % (name, version))
+        self.reply(client, RPL_CREATED, "This server was created %s" % (self.created,))
+        self.reply(client, RPL_MYINFO, name, version, "o", "n")
+        self.reply(client, RPL_ISUPPORT, *self._isupport, "are supported by this server")
+        self.irc_MOTD(client, ())
+
+    # Liveness.
+
+    def irc_PING(self, client: Client, params: Sequence[str]) -> None:
+        if not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "PING", "Not enough parameters")
+            return
+        name = self.config.serverName
+        client.write(formatMessage("PONG", (name, params[0]), name))
+
+    def irc_PONG(self, client: Client, params: Sequence[str]) -> None:
+        """Any line is proof of life; the adapter already noted it."""
+
+    def irc_QUIT(self, client: Client, params: Sequence[str]) -> None:
+        message = params[0] if params else ""
+        client.quitReason = "Quit: " + message if message else "Quit"
+        self.error(client, "Closing Link: %s (%s)" % (client.host, client.quitReason))
+
+    def irc_MOTD(self, client: Client, params: Sequence[str]) -> None:
+        if not self.config.motd:
+            self.reply(client, ERR_NOMOTD, "MOTD File is missing")
+            return
+        self.reply(
+            client, RPL_MOTDSTART, "- %s Message of the day - " % (self.config.serverName,)
+        )
+        for line in self.config.motd:
+            self.reply(client, RPL_MOTD, "- " + line)
+        self.reply(client, RPL_ENDOFMOTD, "End of /MOTD command.")
+
+    # Rooms.
+
+    def irc_JOIN(self, client: Client, params: Sequence[str]) -> None:
+        if not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+            return
+        if params[0] == "0":
+            for room in list(client.rooms.values()):
+                self._part(client, room, "Left all channels")
+            return
+        for name in splitTargets(params[0]):
+            self._join(client, name)
+
+    def _join(self, client: Client, name: str) -> None:
+        if not isValidChannel(name, self.config.channelLength):
+            self.reply(client, ERR_NOSUCHCHANNEL, name[:64], "No such channel")
+            return
+        folded = self.fold(name)
+        if folded in client.rooms:
+            return
+        if len(client.rooms) >= self.config.maxChannels:
+            self.reply(client, ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        room = self.rooms.get(folded)
+        if room is None:
+            room = self.rooms[folded] = Room(name)
+        room.members[client.folded] = client
+        client.rooms[folded] = room
+        line = formatMessage("JOIN", (room.name,), client.prefix)
+        for member in room.members.values():
+            member.write(line)
+        if room.topic:
+            self._sendTopic(client, room)
+        self._names(client, room)
+        self.log.info("join {nick} {room}", nick=client.nick, room=room.name)
+
+    def irc_PART(self, client: Client, params: Sequence[str]) -> None:
+        if not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
+            return
+        reason = params[1] if len(params) > 1 else ""
+        for name in splitTargets(params[0]):
+            folded = self.fold(name)
+            room = client.rooms.get(folded)
+            if room is None:
+                if folded in self.rooms:
+                    self.reply(client, ERR_NOTONCHANNEL, name, "You're not on that channel")
+                else:
+                    self.reply(client, ERR_NOSUCHCHANNEL, name[:64], "No such channel")
+                continue
+            self._part(client, room, reason)
+
+    def _part(self, client: Client, room: Room, reason: str) -> None:
+        params = (room.name, reason) if reason else (room.name,)
+        line = formatMessage("PART", params, client.prefix)
+        for member in room.members.values():
+            member.write(line)
+        self._leave(client, room)
+        self.log.info("part {nick} {room}", nick=client.nick, room=room.name)
+
+    def _leave(self, client: Client, room: Room) -> None:
+        folded = self.fold(room.name)
+        room.members.pop(client.folded, None)
+        client.rooms.pop(folded, None)
+        if not room.members:
+            self.rooms.pop(folded, None)
+
+    def _peersOf(self, client: Client) -> Iterable[Client]:
+        """Everyone who shares a room with C{client}, once each, not C{client}."""
+        seen = {client.folded: client}
+        for room in client.rooms.values():
+            for folded, member in room.members.items():
+                if folded not in seen:
+                    seen[folded] = member
+                    yield member
+
+    # Messages.
+
+    def irc_PRIVMSG(self, client: Client, params: Sequence[str]) -> None:
+        self._message("PRIVMSG", client, params)
+
+    def irc_NOTICE(self, client: Client, params: Sequence[str]) -> None:
+        self._message("NOTICE", client, params)
+
+    def _message(self, command: str, client: Client, params: Sequence[str]) -> None:
+        silent = command in SILENT_COMMANDS
+        if not params or not params[0]:
+            if not silent:
+                self.reply(client, ERR_NORECIPIENT, "No recipient given (%s)" % (command,))
+            return
+        if len(params) < 2 or not params[1]:
+            if not silent:
+                self.reply(client, ERR_NOTEXTTOSEND, "No text to send")
+            return
+        targets = splitTargets(params[0])
+        if len(targets) > self.config.maxTargets:
+            if not silent:
+                self.reply(client, ERR_TOOMANYTARGETS, params[0][:64], "Too many recipients")
+            return
+        text = params[1]
+        for target in targets:
+            folded = self.fold(target)
+            if target[0] == "#":
+                room = self.rooms.get(folded)
+                if room is None:
+                    if not silent:
+                        self.reply(client, ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+                    continue
+                if client.folded not in room.members:
+                    if not silent:
+                        self.reply(
+                            client, ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel"
+                        )
+                    continue
+                line = (
+                    ":%s %s %s :%s\r\n" % (client.prefix, command, room.name, text)
+                ).encode("utf-8")
+                sender = client.folded
+                for folded, member in room.members.items():
+                    if folded != sender:
+                        member.write(line)
+                self._logMessage(command, client, room.name, text, len(line))
+            else:
+                peer = self.clients.get(folded)
+                if peer is None:
+                    if not silent:
+                        self.reply(client, ERR_NOSUCHNICK, target[:64], "No such nick/channel")
+                    continue
+                line = (
+                    ":%s %s %s :%s\r\n" % (client.prefix, command, peer.nick, text)
+                ).encode("utf-8")
+                peer.write(line)
+                self._logMessage(command, client, peer.nick, text, len(line))
+
+    def _logMessage(
+        self, command: str, client: Client, target: str, text: str, size: int
+    ) -> None:
+        if self.config.logPayloads:
+            self.log.info(
+                "{command} {sender} -> {target} ({size} bytes): {payload}",
+                command=command,
+                sender=client.nick,
+                target=target,
+                size=size,
+                payload=text,
+            )
+        else:
+            self.log.info(
+                "{command} {sender} -> {target} ({size} bytes)",
+                command=command,
+                sender=client.nick,
+                target=target,
+                size=size,
+            )
+
+    # Queries.
+
+    def irc_NAMES(self, client: Client, params: Sequence[str]) -> None:
+        if not params:
+            for room in list(client.rooms.values()):
+                self._names(client, room)
+            if not client.rooms:
+                self.reply(client, RPL_ENDOFNAMES, "*", "End of /NAMES list.")
+            return
+        for name in splitTargets(params[0]):
+            room = self.rooms.get(self.fold(name))
+            if room is None:
+                self.reply(client, RPL_ENDOFNAMES, name[:64], "End of /NAMES list.")
+            else:
+                self._names(client, room)
+
+    def _names(self, client: Client, room: Room) -> None:
+        """353 lines that fit the line limit, then 366."""
+        head = ":%s %s %s = %s :" % (
+            self.config.serverName,
+            RPL_NAMREPLY,
+            client.nick,
+            room.name,
+        )
+        budget = self.config.maxLine - len(head.encode("utf-8")) - 2
+        batch: List[str] = []
+        used = 0
+        for member in room.members.values():
+            cost = len(member.nick) + 1
+            if batch and used + cost > budget:
+                client.write((head + " ".join(batch) + "\r\n").encode("utf-8"))
+                batch, used = [], 0
+            batch.append(member.nick)
+            used += cost
+        if batch:
+            client.write((head + " ".join(batch) + "\r\n").encode("utf-8"))
+        self.reply(client, RPL_ENDOFNAMES, room.name, "End of /NAMES list.")
+
+    def irc_WHO(self, client: Client, params: Sequence[str]) -> None:
+        mask = params[0] if params else "*"
+        folded = self.fold(mask)
+        if mask.startswith("#"):
+            room = self.rooms.get(folded)
+            members = list(room.members.values()) if room else []
+            channel = room.name if room else mask
+        else:
+            peer = self.clients.get(folded)
+            members = [peer] if peer else []
+            channel = "*"
+        for member in members:
+            self.reply(
+                client,
+                RPL_WHOREPLY,
+                channel,
+                member.user,
+                member.host,
+                self.config.serverName,
+                member.nick,
+                "H",
+                "0 " + member.realname,
+            )
+        self.reply(client, RPL_ENDOFWHO, mask[:64], "End of /WHO list.")
+
+    def irc_TOPIC(self, client: Client, params: Sequence[str]) -> None:
+        if not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
+            return
+        name = params[0]
+        room = self.rooms.get(self.fold(name))
+        if room is None:
+            self.reply(client, ERR_NOSUCHCHANNEL, name[:64], "No such channel")
+            return
+        if len(params) < 2:
+            if room.topic:
+                self._sendTopic(client, room)
+            else:
+                self.reply(client, RPL_NOTOPIC, room.name, "No topic is set")
+            return
+        if client.folded not in room.members:
+            self.reply(client, ERR_NOTONCHANNEL, room.name, "You're not on that channel")
+            return
+        room.topic = params[1][: self.config.topicLength]
+        room.topicBy = client.prefix
+        room.topicAt = int(self.now())
+        line = formatMessage("TOPIC", (room.name, room.topic), client.prefix)
+        for member in room.members.values():
+            member.write(line)
+        self.log.info("topic {nick} {room}", nick=client.nick, room=room.name)
+
+    def _sendTopic(self, client: Client, room: Room) -> None:
+        self.reply(client, RPL_TOPIC, room.name, room.topic)
+        self.reply(client, RPL_TOPICWHOTIME, room.name, room.topicBy, str(room.topicAt))
+
+    def irc_MODE(self, client: Client, params: Sequence[str]) -> None:
+        """
+        Modes are fixed (rooms +n, users none), but clients ask on join;
+        queries are answered, changes refused with the reason.
+        """
+        if not params:
+            self.reply(client, ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+            return
+        target = params[0]
+        folded = self.fold(target)
+        if target.startswith("#"):
+            room = self.rooms.get(folded)
+            if room is None:
+                self.reply(client, ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+            elif len(params) == 1:
+                self.reply(client, RPL_CHANNELMODEIS, room.name, "+n")
+            else:
+                self.reply(
+                    client, ERR_CHANOPRIVSNEEDED, room.name, "Room modes are fixed (+n)"
+                )
+        elif folded == client.folded:
+            self.reply(client, RPL_UMODEIS, "+")
+        elif folded in self.clients:
+            self.reply(client, ERR_USERSDONTMATCH, "Cannot change mode for other users")
+        else:
+            self.reply(client, ERR_NOSUCHNICK, target[:64], "No such nick/channel")

@@ -1,0 +1,307 @@
+"""
+The wire: a strict subset of IRC, parsed as bytes, without I/O.
+
+Both the relay and the client speak through this module.  It owns three
+things a Twisted C{LineReceiver} would otherwise decide for us:
+
+  - splitting a byte stream into lines (L{LineSplitter}), so that an
+    over-long line costs only itself and never the valid lines after it;
+  - parsing one line (L{parseLine}) into a L{Message}, rejecting what is not
+    UTF-8 or carries NUL/CR, with a typed L{WireError} instead of a crash;
+  - formatting a message back to bytes (L{formatMessage}), refusing
+    parameters that would let one message smuggle a second one.
+
+It imports nothing from Twisted nor from the rest of securechat.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+
+import attr
+
+#: RFC 1459 / 2812 line limit, including the trailing CRLF.
+DEFAULT_MAX_LINE = 512
+CRLF = b"\r\n"
+LF = b"\n"
+CR = b"\r"
+NUL = b"\x00"
+_CR_BYTE = CR[0]
+
+#: At most this many parameters in one message (RFC 2812 section 2.3).
+MAX_PARAMS = 15
+
+
+class WireError(ValueError):
+    """
+    A line that cannot be accepted.  C{code} names the kind of fault so an
+    adapter can pick its reply without parsing the message text.
+    """
+
+    code = "INVALID_LINE"
+
+
+class InvalidUTF8(WireError):
+    """The line is not valid UTF-8: we answer, we do not guess."""
+
+    code = "INVALID_UTF8"
+
+
+class ForbiddenCharacter(WireError):
+    """A NUL or a lone CR inside a line: forbidden by RFC 1459."""
+
+    code = "INVALID_CHARACTER"
+
+
+class EmptyCommand(WireError):
+    """A prefix (or tags) with no command after it."""
+
+    code = "NO_COMMAND"
+
+
+class TooManyParams(WireError):
+    """More parameters than an IRC message may carry."""
+
+    code = "TOO_MANY_PARAMS"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Message:
+    """
+    One IRC message.  C{command} is upper-cased (numerics stay digits);
+    C{source} is the prefix without its colon, or L{None}.
+    """
+
+    command: str
+    params: Tuple[str, ...] = ()
+    source: Optional[str] = None
+
+    @property
+    def sourceNick(self) -> Optional[str]:
+        """The nick part of a C{nick!user@host} source."""
+        if self.source is None:
+            return None
+        return self.source.split("!", 1)[0]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TooLong:
+    """
+    Stands in the stream where a line over the limit was dropped.  C{size}
+    is how many bytes were thrown away (at least the limit).
+    """
+
+    size: int
+
+
+class LineSplitter:
+    """
+    Turn received bytes into lines, with a hard bound on what is buffered.
+
+    Accepts CRLF and bare LF.  A line longer than C{maxLine} (counting its
+    CRLF) is dropped and reported once as a L{TooLong}; the buffer never
+    holds more than C{maxLine} bytes of an unfinished line, whatever the
+    peer sends.  Lines are returned without their terminator.
+    """
+
+    def __init__(self, maxLine: int = DEFAULT_MAX_LINE) -> None:
+        if maxLine < 3:
+            raise ValueError("maxLine must leave room for a command and CRLF")
+        self.maxLine = maxLine
+        self._buffer = b""
+        # Bytes thrown away so far of an over-long line still being received.
+        self._discarding = 0
+
+    def feed(self, data: bytes) -> List[Union[bytes, TooLong]]:
+        """
+        Add C{data}; return every line now complete, in order, with a
+        L{TooLong} where an over-long line was.
+        """
+        out: List[Union[bytes, TooLong]] = []
+        buf = self._buffer + data if self._buffer else data
+        maxLine = self.maxLine
+        start = 0
+        while True:
+            end = buf.find(LF, start)
+            if end < 0:
+                break
+            if self._discarding:
+                out.append(TooLong(self._discarding + end - start + 1))
+                self._discarding = 0
+            else:
+                stop = end - 1 if end > start and buf[end - 1] == _CR_BYTE else end
+                # The limit counts a CRLF even when the peer sent a bare LF.
+                if stop - start + len(CRLF) > maxLine:
+                    out.append(TooLong(end - start + 1))
+                else:
+                    out.append(buf[start:stop])
+            start = end + 1
+        rest = len(buf) - start
+        if self._discarding:
+            self._discarding += rest
+            self._buffer = b""
+        elif rest >= maxLine:
+            # Even if CRLF came next, this line would be over the limit.
+            self._discarding = rest
+            self._buffer = b""
+        else:
+            self._buffer = buf[start:]
+        return out
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes of an unfinished line are held."""
+        return len(self._buffer)
+
+
+def parseLine(line: bytes) -> Message:
+    """
+    Parse one line (without its CRLF) into a L{Message}.
+
+    IRCv3 message tags, if a client sends them, are skipped: we do not
+    advertise any capability that would give them meaning.
+
+    @raise WireError: for anything that is not a well-formed message.
+    """
+    if NUL in line or CR in line:
+        raise ForbiddenCharacter("NUL or CR inside a line is not allowed")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidUTF8("Line is not valid UTF-8") from None
+    if text.startswith("@"):
+        _, _, text = text.partition(" ")
+        text = text.lstrip(" ")
+    source = None
+    if text.startswith(":"):
+        prefix, _, text = text.partition(" ")
+        source = prefix[1:] or None
+        text = text.lstrip(" ")
+    trailing = None
+    head, sep, tail = text.partition(" :")
+    if sep:
+        trailing = tail
+        text = head
+    elif text.startswith(":"):
+        raise EmptyCommand("Line has no command")
+    words = [word for word in text.split(" ") if word]
+    if not words:
+        raise EmptyCommand("Line has no command")
+    command = words[0].upper()
+    params = words[1:]
+    if trailing is not None:
+        params.append(trailing)
+    if len(params) > MAX_PARAMS:
+        raise TooManyParams("More than %d parameters" % (MAX_PARAMS,))
+    return Message(command, tuple(params), source)
+
+
+def _checkParam(param: str, last: bool) -> None:
+    """Refuse what would end the line early or change the message's shape."""
+    if "\r" in param or "\n" in param or "\x00" in param:
+        raise ValueError("parameter contains CR, LF or NUL: %r" % (param,))
+    if not last and (not param or " " in param or param.startswith(":")):
+        raise ValueError("middle parameter %r must be a single word" % (param,))
+
+
+def formatMessage(
+    command: str, params: Sequence[str] = (), source: Optional[str] = None
+) -> bytes:
+    """
+    Format one message as UTF-8 bytes ending in CRLF.  The last parameter
+    becomes a trailing one when it needs to (space, leading colon, empty).
+
+    @raise ValueError: if a parameter would break the line or its shape.
+    """
+    parts = []
+    if source is not None:
+        _checkParam(source, last=False)
+        parts.append(":" + source)
+    _checkParam(command, last=False)
+    parts.append(command)
+    for index, param in enumerate(params):
+        last = index == len(params) - 1
+        _checkParam(param, last)
+        if last and (not param or " " in param or param.startswith(":")):
+            parts.append(":" + param)
+        else:
+            parts.append(param)
+    return " ".join(parts).encode("utf-8") + CRLF
+
+
+# Case mapping.  One mapping, used everywhere a name is compared.
+
+_RFC1459_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~"
+_RFC1459_LOWER = "abcdefghijklmnopqrstuvwxyz{}|^"
+_ASCII_UPPER = _RFC1459_UPPER[:26]
+_ASCII_LOWER = _RFC1459_LOWER[:26]
+_RFC1459_TABLE = str.maketrans(_RFC1459_UPPER, _RFC1459_LOWER)
+_ASCII_TABLE = str.maketrans(_ASCII_UPPER, _ASCII_LOWER)
+
+
+def rfc1459Casefold(name: str) -> str:
+    """Fold C{name} under CASEMAPPING=rfc1459 (C{[]\\~} are upper case of C{{}|^})."""
+    return name.translate(_RFC1459_TABLE)
+
+
+def asciiCasefold(name: str) -> str:
+    """Fold C{name} under CASEMAPPING=ascii."""
+    return name.translate(_ASCII_TABLE)
+
+
+CASEMAPPINGS = {"rfc1459": rfc1459Casefold, "ascii": asciiCasefold}
+
+
+def casefolder(mapping: str) -> Callable[[str], str]:
+    """
+    The fold function for an ISUPPORT CASEMAPPING value; unknown values fall
+    back to rfc1459, the RFC default, which folds a superset of ascii.
+    """
+    return CASEMAPPINGS.get(mapping.lower(), rfc1459Casefold)
+
+
+# Names.
+
+_NICK_SPECIAL = set("[]\\`_^{|}")
+_NICK_FIRST = set(_ASCII_UPPER + _ASCII_LOWER) | _NICK_SPECIAL
+_NICK_REST = _NICK_FIRST | set("0123456789-")
+_CHANNEL_FORBIDDEN = set(" ,\x07\x00\r\n:")
+
+
+def isValidNick(nick: str, maxLength: int) -> bool:
+    """RFC 2812 nickname syntax, within C{maxLength} characters."""
+    return (
+        0 < len(nick) <= maxLength
+        and nick[0] in _NICK_FIRST
+        and all(c in _NICK_REST for c in nick[1:])
+    )
+
+
+def isValidChannel(name: str, maxLength: int, chanTypes: str = "#") -> bool:
+    """A channel name: a CHANTYPES prefix, then no space, comma, BEL or colon."""
+    return (
+        1 < len(name) <= maxLength
+        and name[0] in chanTypes
+        and not any(c in _CHANNEL_FORBIDDEN for c in name)
+    )
+
+
+def splitTargets(value: str) -> List[str]:
+    """Split a comma list (C{JOIN #a,#b}), dropping empty items."""
+    return [item for item in value.split(",") if item]
+
+
+def parseISupport(params: Iterable[str]) -> dict:
+    """
+    Read the tokens of one 005 reply (without the leading nick and the
+    trailing text) into a dict: C{KEY=value} -> value, C{KEY} -> "",
+    C{-KEY} -> L{None}.
+    """
+    tokens = {}
+    for token in params:
+        if token.startswith("-"):
+            tokens[token[1:].upper()] = None
+        else:
+            key, _, value = token.partition("=")
+            tokens[key.upper()] = value
+    return tokens

@@ -1,0 +1,17 @@
+"""
+twistd plugins: C{twistd -n securechat} runs the relay.
+
+Kept tiny: twistd imports every plugin module to list them, so the real
+imports happen only when a service is made.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import ServiceMaker
+
+securechatRelay = ServiceMaker(
+    "securechat relay",
+    "securechat.relay.options",
+    "A strict-IRC-subset chat relay that cannot read protected messages.",
+    "securechat",
+)
