@@ -1,0 +1,268 @@
+"""
+Fitting tokens into IRC lines, and putting them back together.
+
+A protected message travels as one or more lines
+C{+sc1 <layer> <msgid> <i>/<n> <piece>}.  The header is only a routing hint:
+it is not authenticated, so after decryption the sealed envelope must agree
+with it.  Reassembly holds pieces per (sender, msgid) within bounds (chunks
+per message, unfinished messages per sender and in all, a timeout), because
+a relay can start as many fake messages as it likes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Tuple
+
+import attr
+
+from securechat.codec.errors import CodecError, Incomplete, Malformed, Tampered
+from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL
+
+#: The first word of every protected line.
+MARKER = "+sc1"
+MARKER_PREFIX = MARKER + " "
+CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL)
+HEADER_FIELDS = 5
+MSGID_RE = re.compile(r"[0-9a-f]{32}\Z")
+#: At most four digits each: huge numbers are refused before int() sees them.
+POSITION_RE = re.compile(r"([1-9][0-9]{0,3})/([1-9][0-9]{0,3})\Z")
+PIECE_RE = re.compile(r"[A-Za-z0-9_=-]+\Z")
+#: The smallest piece worth a line; a smaller max_payload is a caller error.
+MIN_PIECE_CHARS = 16
+SPACES_IN_HEADER = 4
+
+Clock = Callable[[], float]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class ReassemblyLimits:
+    """Bounds on what an unfinished message may hold, so a relay cannot grow memory."""
+
+    max_chunks: int = 128
+    max_pending_per_sender: int = 4
+    max_pending_total: int = 64
+    timeout: float = 60.0
+
+
+DEFAULT_LIMITS = ReassemblyLimits()
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Chunk:
+    """One parsed protected line."""
+
+    layer: str
+    msgid: str
+    index: int
+    total: int
+    piece: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Dropped:
+    """A verdict the reassembler reaches on its own (before any key is used)."""
+
+    sender: str
+    layer: str
+    error: CodecError
+
+
+def is_protected(text: str) -> bool:
+    """Whether C{text} claims to be a protected line (its first word is the marker)."""
+    return text.startswith(MARKER_PREFIX) or text == MARKER
+
+
+def parse_line(text: str, max_chunks: int) -> Chunk:
+    """Parse a protected line's header strictly; L{Malformed} otherwise."""
+    fields = text.split(" ", HEADER_FIELDS - 1)
+    if len(fields) != HEADER_FIELDS:
+        raise Malformed("a protected line needs: +sc1 <layer> <msgid> <i>/<n> <piece>")
+    _, layer, msgid, position, piece = fields
+    if layer not in CHUNKED_LAYERS:
+        raise Malformed(f"unknown protected layer {layer[:20]!r}")
+    if not MSGID_RE.match(msgid):
+        raise Malformed("the message id is not 32 lowercase hex digits")
+    match = POSITION_RE.match(position)
+    if match is None:
+        raise Malformed("the chunk position is not <i>/<n> with small positive numbers")
+    index, total = int(match.group(1)), int(match.group(2))
+    if index > total or total > max_chunks:
+        raise Malformed(f"chunk position {index}/{total} is out of bounds (max {max_chunks} chunks)")
+    if not PIECE_RE.match(piece):
+        raise Malformed("the chunk's piece is not URL-safe base64")
+    return Chunk(layer, msgid, index, total, piece)
+
+
+def _header_chars(layer: str, msgid: str, total: int) -> int:
+    return len(MARKER) + len(layer) + len(msgid) + 2 * len(str(total)) + 1 + SPACES_IN_HEADER
+
+
+def split_token(layer: str, msgid: str, token: str, max_payload: int, max_chunks: int) -> List[str]:
+    """
+    Cut C{token} into lines of at most C{max_payload} bytes (tokens are ASCII).
+
+    The header width depends on the number of chunks, so grow the count
+    until it fits.  L{ValueError} if the line is too short for a useful
+    piece or the message needs more than C{max_chunks} lines.
+    """
+    total = 1
+    while True:
+        room = max_payload - _header_chars(layer, msgid, total)
+        if room < MIN_PIECE_CHARS:
+            raise ValueError(f"max_payload {max_payload} is too small for a protected line")
+        needed = max(1, -(-len(token) // room))
+        if needed <= total:
+            break
+        total = needed
+    # Fewer lines never widen the header, so `needed` lines of `room` fit.
+    total = needed
+    if total > max_chunks:
+        raise ValueError(f"message too long: it needs {total} lines, the limit is {max_chunks}")
+    # Even pieces (no tiny last line), each at most `room` and never empty.
+    base, extra = divmod(len(token), total)
+    lines = []
+    start = 0
+    for i in range(total):
+        end = start + base + (1 if i < extra else 0)
+        lines.append(f"{MARKER} {layer} {msgid} {i + 1}/{total} {token[start:end]}")
+        start = end
+    return lines
+
+
+def _fit_utf8(text: str, max_bytes: int) -> List[str]:
+    """Cut C{text} into pieces of at most C{max_bytes} UTF-8 bytes, never inside a character."""
+    data = text.encode("utf-8")
+    pieces = []
+    start = 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        # Back off continuation bytes (0b10xxxxxx) so a character is never cut.
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
+
+
+def split_plain(body: str, max_payload: int) -> List[str]:
+    """
+    Lines for the plain layer: one message per line of C{body} (IRC text
+    cannot hold CR, LF or NUL), each cut to C{max_payload} UTF-8 bytes.
+    """
+    if max_payload < 4:
+        raise ValueError("max_payload must hold at least one character")
+    lines = body.replace("\0", "").splitlines()
+    return [piece for line in lines for piece in _fit_utf8(line, max_payload)]
+
+
+class _Pending:
+    __slots__ = ("sender", "layer", "total", "started", "pieces")
+
+    def __init__(self, sender: str, layer: str, total: int, started: float) -> None:
+        self.sender = sender
+        self.layer = layer
+        self.total = total
+        self.started = started
+        self.pieces: Dict[int, str] = {}
+
+
+PendingKey = Tuple[str, str]
+
+
+class Reassembler:
+    """Per-(sender, msgid) buffers of pieces, bounded and timed out."""
+
+    def __init__(self, clock: Clock, limits: ReassemblyLimits = DEFAULT_LIMITS) -> None:
+        self._clock = clock
+        self.limits = limits
+        self._pending: "OrderedDict[PendingKey, _Pending]" = OrderedDict()
+        self._per_sender: Dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, sender_key: str, sender: str, chunk: Chunk) -> Tuple[Optional[str], List[Dropped]]:
+        """
+        Take one chunk; return the whole token once complete (else None) and
+        any verdicts reached on the way (duplicates, conflicts, evictions).
+        """
+        key = (sender_key, chunk.msgid)
+        pending = self._pending.get(key)
+        if pending is None:
+            if chunk.total == 1:
+                return chunk.piece, []
+            dropped = self._make_room(sender_key)
+            pending = self._open(key, sender, chunk)
+        else:
+            dropped = []
+        if pending.layer != chunk.layer or pending.total != chunk.total:
+            self._remove(key)
+            dropped.append(
+                Dropped(sender, pending.layer, Malformed("the chunk headers of one message disagree; message dropped"))
+            )
+            return None, dropped
+        known = pending.pieces.get(chunk.index)
+        if known is not None:
+            if known == chunk.piece:
+                dropped.append(
+                    Dropped(sender, chunk.layer, Malformed(f"chunk {chunk.index}/{chunk.total} arrived twice; copy ignored"))
+                )
+                return None, dropped
+            self._remove(key)
+            dropped.append(
+                Dropped(sender, chunk.layer, Tampered(f"two different versions of chunk {chunk.index}/{chunk.total}; message dropped"))
+            )
+            return None, dropped
+        pending.pieces[chunk.index] = chunk.piece
+        if len(pending.pieces) < pending.total:
+            return None, dropped
+        self._remove(key)
+        pieces = pending.pieces
+        return "".join(pieces[i] for i in range(1, pending.total + 1)), dropped
+
+    def expire(self) -> List[Dropped]:
+        """Drop (and report) messages unfinished after the timeout."""
+        deadline = self._clock() - self.limits.timeout
+        late = [key for key, pending in self._pending.items() if pending.started <= deadline]
+        return [self._incomplete(key, "it did not complete in time") for key in late]
+
+    def due(self) -> bool:
+        """Cheap check whether L{expire} has anything to do (oldest entry first)."""
+        if not self._pending:
+            return False
+        oldest = next(iter(self._pending.values()))
+        return oldest.started <= self._clock() - self.limits.timeout
+
+    def _open(self, key: PendingKey, sender: str, chunk: Chunk) -> _Pending:
+        pending = self._pending[key] = _Pending(sender, chunk.layer, chunk.total, self._clock())
+        self._per_sender[key[0]] = self._per_sender.get(key[0], 0) + 1
+        return pending
+
+    def _remove(self, key: PendingKey) -> _Pending:
+        pending = self._pending.pop(key)
+        left = self._per_sender[key[0]] - 1
+        if left:
+            self._per_sender[key[0]] = left
+        else:
+            del self._per_sender[key[0]]
+        return pending
+
+    def _incomplete(self, key: PendingKey, why: str) -> Dropped:
+        pending = self._remove(key)
+        return Dropped(
+            pending.sender,
+            pending.layer,
+            Incomplete(f"only {len(pending.pieces)} of {pending.total} chunks arrived: {why}"),
+        )
+
+    def _make_room(self, sender_key: str) -> List[Dropped]:
+        dropped = []
+        if self._per_sender.get(sender_key, 0) >= self.limits.max_pending_per_sender:
+            oldest = next(key for key in self._pending if key[0] == sender_key)
+            dropped.append(self._incomplete(oldest, "too many unfinished messages from this sender"))
+        if len(self._pending) >= self.limits.max_pending_total:
+            oldest = next(iter(self._pending))
+            dropped.append(self._incomplete(oldest, "too many unfinished messages in this conversation"))
+        return dropped

@@ -1,0 +1,210 @@
+"""
+One conversation (a room, or a direct pair) as seen by one local user: sans-IO.
+
+C{encode} turns a body into the PRIVMSG texts to send; C{receive} turns a
+received text into zero or more verdicts and never raises.  Time comes from
+the injected C{clock}; nothing here does I/O.
+
+The order of checks on receipt is the security argument:
+
+ 1. shape (L{Malformed}) and reassembly (L{Incomplete}) use no key;
+ 2. a line on a weaker layer than the conversation's is L{Downgraded},
+    a protected line without keys is L{NoKey};
+ 3. the MAC (fernet layers): until it verifies, all we say is L{Tampered};
+ 4. only then the precise reasons: the sealed sender and target against
+    the relay's claims (L{Misattributed}, L{WrongTarget}), the header's msgid
+    against the sealed one, then freshness (L{Expired}, L{FromFuture}) and
+    the replay cache (L{Replayed}) on fernet-ttl;
+ 5. the sequence number, which reports gaps and late arrivals without refusing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Dict, List, Optional, Union
+
+from securechat.codec.chunks import (
+    DEFAULT_LIMITS,
+    Dropped,
+    ReassemblyLimits,
+    Reassembler,
+    is_protected,
+    parse_line,
+    split_plain,
+    split_token,
+)
+from securechat.codec.envelope import MSGID_BYTES, STREAM_BYTES, Envelope, pack, unpack
+from securechat.codec.errors import (
+    CodecError,
+    Downgraded,
+    Malformed,
+    Misattributed,
+    NoKey,
+    Tampered,
+    WrongTarget,
+)
+from securechat.codec.keys import KEYED_LAYERS, RoomKeys
+from securechat.codec.layers import (
+    AES_CTR,
+    FERNET_TTL,
+    LAYER_RANK,
+    LAYERS,
+    PLAIN,
+    PROTECTION,
+    Sealer,
+    make_sealer,
+)
+from securechat.codec.names import Casefold, rfc1459_casefold
+from securechat.codec.replay import DEFAULT_MAX_SKEW, DEFAULT_TTL, ReplayCache, check_fresh
+from securechat.codec.results import Accepted, Rejected
+from securechat.codec.sequence import SequenceTracker
+
+Result = Union[Accepted, Rejected]
+
+
+class Conversation:
+    """The codec state of one room or direct conversation for one local user."""
+
+    def __init__(
+        self,
+        target: str,
+        layer: str = PLAIN,
+        keys: Optional[RoomKeys] = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        ttl: int = DEFAULT_TTL,
+        max_skew: int = DEFAULT_MAX_SKEW,
+        replay: Optional[ReplayCache] = None,
+        limits: ReassemblyLimits = DEFAULT_LIMITS,
+        casefold: Casefold = rfc1459_casefold,
+    ) -> None:
+        self.target = target
+        self._target_key = casefold(target)
+        self._clock = clock
+        self._ttl = ttl
+        self._max_skew = max_skew
+        self._casefold = casefold
+        self._limits = limits
+        self.replay = replay if replay is not None else ReplayCache(clock, ttl, max_skew)
+        self._reassembler = Reassembler(clock, limits)
+        self._sequences = SequenceTracker()
+        # One random stream per sending conversation: a restarted sender is a
+        # new stream to receivers, not a sequence going backwards.
+        self._stream = os.urandom(STREAM_BYTES)
+        self._next_seq: Dict[str, int] = {}
+        self.layer = PLAIN
+        self.keys: Optional[RoomKeys] = None
+        self._sealers: Dict[str, Sealer] = {}
+        self.set_layer(layer, keys)
+
+    def set_layer(self, layer: str, keys: Optional[RoomKeys]) -> None:
+        """
+        Change layer and/or keys.  L{ValueError} for an unknown layer, a keyed
+        layer without keys, or keys derived for another target.
+        """
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; choose one of {LAYERS}")
+        if layer != PLAIN and keys is None:
+            raise ValueError(f"layer {layer!r} needs keys (set a passphrase)")
+        if keys is not None and self._casefold(keys.target) != self._target_key:
+            raise ValueError(f"keys were derived for {keys.target!r}, not {self.target!r}")
+        self.layer = layer
+        self.keys = keys
+        self._sealers = (
+            {} if keys is None else {name: make_sealer(name, keys.for_layer(name)) for name in KEYED_LAYERS}
+        )
+
+    def encode(self, sender: str, body: str, max_payload: int) -> List[str]:
+        """
+        The PRIVMSG texts carrying C{body} from C{sender}, each at most
+        C{max_payload} UTF-8 bytes.  On plain, one text per line of the body
+        (an empty body sends nothing); otherwise C{+sc1} lines.
+        """
+        if self.layer == PLAIN:
+            return split_plain(body, max_payload)
+        sender_key = self._casefold(sender)
+        seq = self._next_seq.get(sender_key, 0) + 1
+        self._next_seq[sender_key] = seq
+        msgid = os.urandom(MSGID_BYTES)
+        envelope = Envelope(sender, self._target_key, msgid, self._stream, seq, body)
+        token = self._sealers[self.layer].seal(pack(envelope), int(self._clock()))
+        return split_token(self.layer, msgid.hex(), token, max_payload, self._limits.max_chunks)
+
+    def receive(self, sender: str, text: str) -> List[Result]:
+        """
+        Verdicts on one received text from C{sender} (the IRC prefix nick):
+        none while a chunked message is incomplete; never raises.
+        """
+        results: List[Result] = self.expire() if self._reassembler.due() else []
+        if not is_protected(text):
+            results.append(self._receive_plain(sender, text))
+            return results
+        try:
+            chunk = parse_line(text, self._limits.max_chunks)
+        except Malformed as error:
+            results.append(Rejected(None, sender, self.target, error))
+            return results
+        token, dropped = self._reassembler.add(self._casefold(sender), sender, chunk)
+        results.extend(self._reject(item) for item in dropped)
+        if token is not None:
+            try:
+                results.append(self._open(sender, chunk.layer, chunk.msgid, token))
+            except CodecError as error:
+                results.append(Rejected(chunk.layer, sender, self.target, error))
+        return results
+
+    def expire(self) -> List[Rejected]:
+        """Chunked messages that timed out, as L{Incomplete} verdicts (call periodically)."""
+        return [self._reject(item) for item in self._reassembler.expire()]
+
+    def _reject(self, dropped: Dropped) -> Rejected:
+        return Rejected(dropped.layer, dropped.sender, self.target, dropped.error)
+
+    def _receive_plain(self, sender: str, text: str) -> Result:
+        if self.layer != PLAIN:
+            return Rejected(PLAIN, sender, self.target, Downgraded())
+        return Accepted(PLAIN, sender, self.target, text, PROTECTION[PLAIN])
+
+    def _open(self, sender: str, layer: str, msgid: str, token: str) -> Accepted:
+        sealer = self._sealers.get(layer)
+        if sealer is None:
+            raise NoKey()
+        if LAYER_RANK[layer] < LAYER_RANK[self.layer]:
+            raise Downgraded(f"unprotected: a {layer} message in a conversation that requires {self.layer}")
+        plaintext, sent_at = sealer.open(token)
+        try:
+            envelope = unpack(plaintext)
+        except Malformed:
+            if layer == AES_CTR:
+                # No MAC: garbage after decryption is all a wrong key or an
+                # alteration can show on this layer.
+                raise Tampered() from None
+            raise
+        sender_key = self._casefold(sender)
+        if self._casefold(envelope.sender) != sender_key:
+            raise Misattributed(
+                f"re-attributed: sealed by {envelope.sender!r} but relayed as from {sender!r}"
+            )
+        if envelope.target != self._target_key:
+            raise WrongTarget(
+                f"moved: sealed for {envelope.target!r} but arrived in {self.target!r}"
+            )
+        if envelope.msgid.hex() != msgid:
+            raise Tampered("the chunk header's message id differs from the sealed one")
+        if layer == FERNET_TTL:
+            check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
+            self.replay.admit(envelope.msgid, sent_at)
+        missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+        return Accepted(
+            layer,
+            sender,
+            self.target,
+            envelope.body,
+            PROTECTION[layer],
+            msgid,
+            envelope.seq,
+            sent_at,
+            missing,
+            reordered,
+        )

@@ -1,0 +1,113 @@
+"""
+The codec's typed verdicts on a received line.
+
+Every way a line can fail is a L{CodecError} subclass with a short C{reason}
+slug (for logs, tests and the demo's table) and a sentence a person
+understands (C{str(error)}).  Before a MAC has verified, the receiver cannot
+tell a forgery from a wrong key, so it only ever says L{Tampered} (or
+L{Malformed} for lines that do not even have the right shape); the precise
+reasons come after verification.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CodecError(Exception):
+    """A received line was refused; C{reason} says why in one word."""
+
+    reason: ClassVar[str] = "error"
+    summary: ClassVar[str] = "the message was refused"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.summary)
+
+    @property
+    def sentence(self) -> str:
+        """The human sentence (same as C{str(self)})."""
+        return str(self)
+
+
+class Tampered(CodecError):
+    """Bad MAC or wrong key: the only thing a receiver knows before verification."""
+
+    reason = "tampered"
+    summary = "altered in transit, or sealed with another key (wrong passphrase or room)"
+
+
+class Expired(CodecError):
+    """A verified token older than TTL plus the allowed skew, or below the replay floor."""
+
+    reason = "expired"
+    summary = "genuine but too old: sent longer ago than the time-to-live allows"
+
+
+class FromFuture(CodecError):
+    """A verified token stamped further in the future than the allowed clock skew."""
+
+    reason = "from-future"
+    summary = "genuine but stamped in the future, beyond the allowed clock skew"
+
+
+class Replayed(CodecError):
+    """A verified token whose message id was already accepted."""
+
+    reason = "replayed"
+    summary = "genuine but already delivered once: a replay"
+
+
+class Misattributed(CodecError):
+    """The sealed sender differs from the nick the relay says sent the line."""
+
+    reason = "re-attributed"
+    summary = "genuine but re-attributed: it was sealed by someone else"
+
+
+class WrongTarget(CodecError):
+    """The sealed target differs from the room (or pair) where the line arrived."""
+
+    reason = "wrong-room"
+    summary = "genuine but moved: it was sealed for another room or conversation"
+
+
+class Malformed(CodecError):
+    """The line (or a verified envelope) does not have the codec's structure."""
+
+    reason = "malformed"
+    summary = "not a well-formed securechat line"
+
+
+class Incomplete(CodecError):
+    """A chunked message that never completed within the reassembly bounds."""
+
+    reason = "incomplete"
+    summary = "some chunks of the message never arrived"
+
+
+class Downgraded(CodecError):
+    """A plain or weaker-layer line in a conversation keyed for a stronger layer."""
+
+    reason = "unprotected"
+    summary = "unprotected: not from a keyed member (the room requires a stronger layer)"
+
+
+class NoKey(CodecError):
+    """A protected line in a conversation that has no key to open it."""
+
+    reason = "no-key"
+    summary = "protected, but this conversation has no key for it (set a passphrase)"
+
+
+ALL_ERRORS = (
+    Tampered,
+    Expired,
+    FromFuture,
+    Replayed,
+    Misattributed,
+    WrongTarget,
+    Malformed,
+    Incomplete,
+    Downgraded,
+    NoKey,
+)

@@ -1,0 +1,130 @@
+"""
+Freshness and the replay cache of the fernet-ttl layer.
+
+A TTL alone only shrinks the replay window to TTL + skew; inside it, a token
+seen once would be accepted again.  The cache closes that window: it
+remembers every accepted message id until its token can no longer be fresh
+(token time + TTL + skew), so memory follows the traffic of one window.
+
+Memory is bounded by C{max_entries}.  When full, the cache forgets the oldest
+second of entries and raises a I{floor}: tokens stamped at or below the floor
+are refused as too old to check, because the cache could no longer tell
+whether it saw them.  Entries that age out raise the floor too, so a clock
+that jumps back cannot resurrect a forgotten id.  Security is never traded
+for memory, only availability of very old-looking messages.  On start
+(nothing remembered yet) the floor is start time minus the allowed skew.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Callable, Dict, List, Set
+
+from securechat.codec.errors import Expired, FromFuture, Replayed
+
+DEFAULT_TTL = 30
+DEFAULT_MAX_SKEW = 5
+DEFAULT_MAX_ENTRIES = 100_000
+
+Clock = Callable[[], float]
+
+
+def check_fresh(sent_at: int, now: float, ttl: int, max_skew: int) -> None:
+    """
+    Refuse a verified timestamp outside [now - ttl - max_skew, now + max_skew].
+
+    The skew is allowed both ways: a sender whose clock runs a little behind
+    stamps tokens that look a little older.
+    """
+    age = now - sent_at
+    if age > ttl + max_skew:
+        raise Expired(
+            f"genuine but {int(age)} s old: older than the {ttl} s time-to-live"
+            f" plus {max_skew} s allowed clock skew"
+        )
+    if -age > max_skew:
+        raise FromFuture(
+            f"genuine but stamped {int(-age)} s in the future (more than the"
+            f" {max_skew} s allowed clock skew)"
+        )
+
+
+class ReplayCache:
+    """
+    Message ids accepted within the freshness window, bounded in number.
+
+    Entries are kept in one bucket per token second: the oldest bucket is
+    what ages out or is evicted, and evicting a whole second costs nothing
+    in security since the floor already refuses that second.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        ttl: int = DEFAULT_TTL,
+        max_skew: int = DEFAULT_MAX_SKEW,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._clock = clock
+        self._retention = ttl + max_skew
+        self.max_entries = max_entries
+        self._floor: float = clock() - max_skew
+        self._seen: Set[bytes] = set()
+        self._buckets: Dict[int, List[bytes]] = {}
+        self._seconds: List[int] = []
+
+    @property
+    def floor(self) -> float:
+        """Tokens stamped at or below this time are refused."""
+        return self._floor
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __contains__(self, msgid: object) -> bool:
+        return msgid in self._seen
+
+    def admit(self, msgid: bytes, sent_at: int) -> None:
+        """
+        Record C{msgid} as delivered, or raise L{Replayed} if it already was,
+        or L{Expired} if C{sent_at} is at or below the floor.
+        """
+        self._purge(self._clock())
+        if msgid in self._seen:
+            raise Replayed()
+        self._check_floor(sent_at)
+        if len(self._seen) >= self.max_entries:
+            self._evict_oldest_second()
+            self._check_floor(sent_at)
+        bucket = self._buckets.get(sent_at)
+        if bucket is None:
+            bucket = self._buckets[sent_at] = []
+            heapq.heappush(self._seconds, sent_at)
+        bucket.append(msgid)
+        self._seen.add(msgid)
+
+    def _check_floor(self, sent_at: int) -> None:
+        if sent_at <= self._floor:
+            raise Expired(
+                "genuine but older than the replay cache can vouch for"
+                " (stamped before this client started, or in a second it had to forget)"
+            )
+
+    def _drop_oldest_second(self) -> None:
+        second = heapq.heappop(self._seconds)
+        for msgid in self._buckets.pop(second):
+            self._seen.discard(msgid)
+        if second > self._floor:
+            self._floor = second
+
+    def _purge(self, now: float) -> None:
+        """Forget seconds whose tokens can no longer be fresh (raising the floor)."""
+        limit = now - self._retention
+        while self._seconds and self._seconds[0] < limit:
+            self._drop_oldest_second()
+
+    def _evict_oldest_second(self) -> None:
+        while self._seconds and len(self._seen) >= self.max_entries:
+            self._drop_oldest_second()

@@ -1,0 +1,51 @@
+"""What a receiver makes of a line: an accepted message or a typed refusal."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attr
+
+from securechat.codec.errors import CodecError
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Accepted:
+    """
+    A message to show, with what the layer lets the receiver claim about it.
+
+    C{sender} is the nick the relay reported; on protected layers it was
+    checked against the sealed sender.  C{missing} and C{reordered} come from
+    the sealed sequence number: what the relay dropped or held back.
+    """
+
+    layer: str
+    sender: str
+    target: str
+    body: str
+    protection: str
+    msgid: Optional[str] = None
+    seq: Optional[int] = None
+    sent_at: Optional[int] = None
+    missing: int = 0
+    reordered: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True, eq=False)
+class Rejected:
+    """A line (or a chunked message) refused, with the claimed sender and why."""
+
+    layer: Optional[str]
+    sender: str
+    target: str
+    error: CodecError
+
+    @property
+    def reason(self) -> str:
+        """The error's slug, e.g. C{"replayed"}."""
+        return self.error.reason
+
+    @property
+    def description(self) -> str:
+        """The error's sentence for people."""
+        return str(self.error)
