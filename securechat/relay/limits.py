@@ -35,10 +35,9 @@ class TokenBucket:
 
     def take(self, now: float, count: float = 1.0) -> bool:
         """Take C{count} tokens if there are that many; say whether we did."""
+        self._refill(now)
         if self._tokens < count:
-            self._refill(now)
-            if self._tokens < count:
-                return False
+            return False
         self._tokens -= count
         return True
 

@@ -209,7 +209,9 @@ class RelayProtocol(Protocol):
 
     def _abort(self) -> None:
         self._closing = True
-        self._abortCall = None
+        call, self._abortCall = self._abortCall, None
+        if call is not None and call.active():
+            call.cancel()
         self.transport.abortConnection()
 
     # Timers.

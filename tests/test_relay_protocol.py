@@ -1,0 +1,284 @@
+"""
+Tests for the relay's Twisted adapter: pacing, SendQ, timeouts, bad input and
+connection limits, with L{StringTransport} and L{Clock}.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.internet.error import ConnectionDone
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.relay.factory import ConnectionSettings, RelayFactory
+from securechat.relay.limits import SendQueue, TokenBucket
+from securechat.relay.protocol import CLOSE_GRACE, RefusingProtocol, RelayProtocol
+from securechat.relay.state import RelayConfig
+from securechat.wire import Message, parseLine
+
+
+class Connection:
+    """One fake connection: a protocol on a L{StringTransport}."""
+
+    def __init__(self, factory: RelayFactory, host: str = "127.0.0.1", port: int = 40000) -> None:
+        address = IPv4Address("TCP", host, port)
+        self.protocol = factory.buildProtocol(address)
+        self.transport = StringTransport(peerAddress=address)
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, data: bytes) -> None:
+        self.protocol.dataReceived(data)
+
+    def lines(self) -> List[Message]:
+        data = self.transport.value()
+        self.transport.clear()
+        return [parseLine(line) for line in data.split(b"\r\n") if line]
+
+    def commands(self) -> List[str]:
+        return [m.command for m in self.lines()]
+
+    def lose(self) -> None:
+        self.protocol.connectionLost(Failure(ConnectionDone()))
+
+
+class ProtocolTestCase(SynchronousTestCase):
+    settings = ConnectionSettings()
+    config = RelayConfig()
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1000)
+        self.factory = RelayFactory(self.config, self.settings, self.clock)
+
+    def registered(self, nick: str, **kw) -> Connection:
+        connection = Connection(self.factory, **kw)
+        connection.send(b"NICK %s\r\nUSER %s 0 * :x\r\n" % (nick.encode(), nick.encode()))
+        self.assertEqual(connection.commands()[0], "001")
+        return connection
+
+
+class BadInputTests(ProtocolTestCase):
+    config = RelayConfig(maxLine=64)
+
+    def test_overLongLineDroppedNextLinesKept(self) -> None:
+        """417 for the long line; the valid lines in the same chunk still work."""
+        c = self.registered("alice")
+        c.send(b"PING :one\r\n" + b"PRIVMSG #x :" + b"y" * 100 + b"\r\nPING :two\r\n")
+        lines = c.lines()
+        self.assertEqual([m.command for m in lines], ["PONG", "417", "PONG"])
+        self.assertEqual(lines[2].params[-1], "two")
+        self.assertFalse(c.transport.disconnecting)
+
+    def test_invalidUtf8AnsweredNotFatal(self) -> None:
+        c = self.registered("alice")
+        c.send(b"PRIVMSG #x :\xc3\x28\r\nPING :ok\r\n")
+        lines = c.lines()
+        self.assertEqual(lines[0], Message("FAIL", ("*", "INVALID_UTF8", "Line is not valid UTF-8"), "securechat.local"))
+        self.assertEqual(lines[1].command, "PONG")
+
+    def test_nulAndCrRejected(self) -> None:
+        c = self.registered("alice")
+        c.send(b"PING :a\x00b\r\nPING :a\rb\r\n")
+        self.assertEqual([m.params[1] for m in c.lines()], ["INVALID_CHARACTER"] * 2)
+
+    def test_emptyLinesIgnored(self) -> None:
+        c = self.registered("alice")
+        c.send(b"\r\n\n\r\n")
+        self.assertEqual(c.transport.value(), b"")
+
+    def test_bugDropsOnlyThatClient(self) -> None:
+        """
+        An exception inside the state is logged with its traceback, that
+        client is dropped and its peers see why; the relay goes on.
+        """
+        alice, bob = self.registered("alice"), self.registered("bob")
+        alice.send(b"JOIN #lab\r\n")
+        bob.send(b"JOIN #lab\r\n")
+        alice.lines()
+
+        def broken(client, params):
+            raise ZeroDivisionError("a bug")
+
+        self.factory.state._dispatch["TOPIC"] = broken
+        events: List[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        bob.send(b"TOPIC #lab :x\r\nPING :never\r\n")
+        self.assertTrue(bob.transport.disconnected)
+        self.assertNotIn(b"PONG", bob.transport.value())
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertTrue(any("log_failure" in e for e in events))
+        bob.lose()
+        self.assertEqual(alice.lines(), [Message("QUIT", ("Internal error",), "bob!~bob@127.0.0.1")])
+        alice.send(b"PING :still\r\n")
+        self.assertEqual(alice.commands(), ["PONG"])
+
+
+class FloodTests(ProtocolTestCase):
+    settings = ConnectionSettings(floodBurst=5, floodRate=2.0)
+
+    def test_pacedNotDropped(self) -> None:
+        """
+        Past the burst the relay stops reading from the flooder; every line is
+        still answered, in order, as tokens come back.
+        """
+        c = self.registered("alice")
+        self.clock.advance(10)  # refill after registration
+        c.send(b"".join(b"PING :%d\r\n" % (i,) for i in range(12)))
+        self.assertEqual([m.params[-1] for m in c.lines()], [str(i) for i in range(5)])
+        self.assertEqual(c.transport.producerState, "paused")
+        self.clock.advance(0.5)
+        self.assertEqual([m.params[-1] for m in c.lines()], ["5"])
+        self.clock.pump([0.5] * 6)  # 2 lines/s: six more
+        self.assertEqual([m.params[-1] for m in c.lines()], ["6", "7", "8", "9", "10", "11"])
+        self.assertEqual(c.transport.producerState, "producing")
+
+    def test_othersUnaffected(self) -> None:
+        alice, bob = self.registered("alice"), self.registered("bob")
+        self.clock.advance(10)
+        alice.send(b"PING :x\r\n" * 50)
+        self.assertEqual(alice.transport.producerState, "paused")
+        bob.send(b"PING :bob\r\n")
+        self.assertEqual(bob.commands(), ["PONG"])
+        self.assertEqual(bob.transport.producerState, "producing")
+
+
+class SendQueueTests(ProtocolTestCase):
+    settings = ConnectionSettings(sendq=1000, floodBurst=1000, floodRate=1000)
+
+    def test_slowReaderDropped(self) -> None:
+        """
+        Once the transport says its buffer is full, bytes written past the
+        SendQ limit drop the reader with ERROR and free it at once.
+        """
+        alice, slow = self.registered("alice"), self.registered("slow")
+        alice.send(b"JOIN #lab\r\n")
+        slow.send(b"JOIN #lab\r\n")
+        slow.transport.producer.pauseProducing()  # what a full TCP buffer does
+        slow.transport.clear()
+        message = b"PRIVMSG #lab :" + b"z" * 80 + b"\r\n"
+        # Forwarded with alice's prefix, each is 120 bytes: 8 fit in 1000.
+        for _ in range(8):
+            alice.send(message)
+        self.assertEqual(len(slow.transport.value()), 960)
+        self.assertFalse(slow.transport.disconnecting)
+        alice.send(message)
+        self.assertTrue(slow.transport.disconnected)
+        self.assertTrue(slow.transport.value().endswith(b"ERROR :SendQ exceeded\r\n"))
+        written = len(slow.transport.value())
+        alice.send(message)
+        self.assertEqual(len(slow.transport.value()), written, "nothing more is queued for it")
+        slow.lose()
+        self.assertNotIn(
+            "_abort", [call.func.__name__ for call in self.clock.getDelayedCalls()]
+        )
+        quits = [m for m in alice.lines() if m.command == "QUIT"]
+        self.assertEqual(quits[0].params, ("SendQ exceeded",))
+
+    def test_drainResetsTheCount(self) -> None:
+        alice, reader = self.registered("alice"), self.registered("reader")
+        alice.send(b"JOIN #lab\r\n")
+        reader.send(b"JOIN #lab\r\n")
+        message = b"PRIVMSG #lab :" + b"z" * 80 + b"\r\n"
+        for _ in range(5):
+            reader.transport.producer.pauseProducing()
+            for _ in range(8):
+                alice.send(message)
+            reader.transport.producer.resumeProducing()
+        self.assertFalse(reader.transport.disconnecting)
+
+    def test_sendQueueUnit(self) -> None:
+        q = SendQueue(10)
+        self.assertTrue(q.written(100), "not blocked: the transport holds it")
+        q.pause()
+        self.assertTrue(q.written(10))
+        self.assertFalse(q.written(1))
+        q.resume()
+        self.assertEqual(q.backlog, 0)
+
+
+class TimeoutTests(ProtocolTestCase):
+    settings = ConnectionSettings(registrationTimeout=30, pingInterval=120, pingTimeout=60)
+
+    def test_registrationTimeout(self) -> None:
+        c = Connection(self.factory)
+        c.send(b"NICK lazy\r\n")
+        self.clock.advance(29)
+        self.assertFalse(c.transport.disconnecting)
+        self.clock.advance(2)
+        self.assertEqual(c.lines()[-1].params[0], "Closing Link: 127.0.0.1 (Registration timed out)")
+        self.assertTrue(c.transport.disconnecting)
+        self.clock.advance(CLOSE_GRACE)
+        self.assertTrue(c.transport.disconnected, "a close that stalls is cut")
+
+    def test_pingThenTimeout(self) -> None:
+        c = self.registered("alice")
+        self.clock.advance(119)
+        c.send(b"PING :busy\r\n")
+        c.lines()
+        self.clock.advance(100)
+        self.assertEqual(c.lines(), [], "activity postpones the PING")
+        self.clock.advance(40)
+        self.assertEqual(c.lines(), [Message("PING", ("securechat.local",))])
+        self.clock.advance(59)
+        self.assertFalse(c.transport.disconnecting)
+        self.clock.advance(2)
+        self.assertIn("Ping timeout", c.lines()[-1].params[0])
+        self.assertTrue(c.transport.disconnecting)
+
+    def test_pongKeepsAlive(self) -> None:
+        c = self.registered("alice")
+        self.clock.advance(151)
+        self.assertEqual(c.commands(), ["PING"])
+        c.send(b"PONG :securechat.local\r\n")
+        self.clock.advance(60)
+        self.assertFalse(c.transport.disconnecting)
+        self.clock.advance(200)
+        self.assertEqual(c.commands(), ["PING"])
+
+    def test_timersCancelledOnLoss(self) -> None:
+        c = self.registered("alice")
+        c.lose()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class LimitTests(ProtocolTestCase):
+    settings = ConnectionSettings(maxClients=3, maxPerIP=2)
+
+    def test_perIP(self) -> None:
+        Connection(self.factory, "10.0.0.1", 1)
+        second = Connection(self.factory, "10.0.0.1", 2)
+        third = Connection(self.factory, "10.0.0.1", 3)
+        self.assertIsInstance(third.protocol, RefusingProtocol)
+        self.assertEqual(
+            third.transport.value(), b"ERROR :Closing Link: Too many connections from your host\r\n"
+        )
+        self.assertTrue(third.transport.disconnecting)
+        second.lose()
+        fourth = Connection(self.factory, "10.0.0.1", 4)
+        self.assertIsInstance(fourth.protocol, RelayProtocol)
+
+    def test_maxClients(self) -> None:
+        for i in range(3):
+            Connection(self.factory, "10.0.0.%d" % (i,), 1)
+        refused = Connection(self.factory, "10.0.1.1", 1)
+        self.assertEqual(refused.transport.value(), b"ERROR :Closing Link: Server is full\r\n")
+
+
+class TokenBucketTests(SynchronousTestCase):
+    def test_bucket(self) -> None:
+        bucket = TokenBucket(capacity=2, rate=4, now=0.0)
+        self.assertTrue(bucket.take(0.0))
+        self.assertTrue(bucket.take(0.0))
+        self.assertFalse(bucket.take(0.0))
+        self.assertAlmostEqual(bucket.waitTime(0.0), 0.25)
+        self.assertTrue(bucket.take(0.25))
+        self.assertFalse(bucket.take(0.25))
+        self.assertTrue(bucket.take(100.0))
+        self.assertLessEqual(bucket.tokens, 2)
+        self.assertRaises(ValueError, TokenBucket, 0, 1, 0.0)

@@ -1,0 +1,372 @@
+"""
+Tests for L{securechat.relay.state}: registration, rooms, routing and every
+error numeric, with fake clients that record what they are sent.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.relay.state import Client, RelayConfig, RelayState
+from securechat.wire import Message, parseLine
+
+
+class FakeClient(Client):
+    """A L{Client} whose writes land in a list and whose close is recorded."""
+
+    __slots__ = ("sent", "closed")
+
+    def __init__(self, host: str = "10.0.0.1") -> None:
+        self.sent: List[bytes] = []
+        self.closed = False
+        super().__init__(self.sent.append, self._close, host)
+
+    def _close(self) -> None:
+        self.closed = True
+
+    def lines(self) -> List[Message]:
+        """Everything sent so far, parsed, then forgotten."""
+        out = [parseLine(data[:-2]) for data in self.sent]
+        del self.sent[:]
+        return out
+
+    def numerics(self) -> List[str]:
+        return [m.command for m in self.lines()]
+
+
+class StateTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.now = 1_000_000.0
+        self.state = RelayState(RelayConfig(), now=lambda: self.now)
+
+    def send(self, client: Client, line: str) -> None:
+        self.state.handle(client, parseLine(line.encode("utf-8")))
+
+    def connect(self, nick: str, host: str = "10.0.0.1") -> FakeClient:
+        client = FakeClient(host)
+        self.send(client, "NICK " + nick)
+        self.send(client, "USER %s 0 * :Real %s" % (nick, nick))
+        self.assertTrue(client.registered)
+        client.lines()
+        return client
+
+
+class RegistrationTests(StateTestCase):
+    def test_welcome(self) -> None:
+        """NICK + USER gives 001-005 and the MOTD (422 when there is none)."""
+        client = FakeClient()
+        self.send(client, "NICK alice")
+        self.assertEqual(client.sent, [])
+        self.send(client, "USER al 0 * :Alice Liddell")
+        lines = client.lines()
+        self.assertEqual(
+            [m.command for m in lines], ["001", "002", "003", "004", "005", "422"]
+        )
+        self.assertEqual(lines[0].params[-1].split()[-1], "alice!~al@10.0.0.1")
+        isupport = lines[4].params[1:-1]
+        for token in ("CASEMAPPING=rfc1459", "CHANTYPES=#", "NICKLEN=30",
+                      "CHANNELLEN=50", "LINELEN=512", "UTF8ONLY"):
+            self.assertIn(token, isupport)
+        self.assertTrue(any(t.startswith("TARGMAX=PRIVMSG:4") for t in isupport))
+
+    def test_motd(self) -> None:
+        self.state = RelayState(RelayConfig(motd=("hello", "world")), now=lambda: self.now)
+        client = FakeClient()
+        self.send(client, "NICK a")
+        self.send(client, "USER a 0 * :a")
+        lines = client.lines()
+        self.assertEqual([m.command for m in lines[-4:]], ["375", "372", "372", "376"])
+        self.assertEqual(lines[-3].params[-1], "- hello")
+
+    def test_capNegotiationHoldsRegistration(self) -> None:
+        client = FakeClient()
+        self.send(client, "CAP LS 302")
+        self.assertEqual(client.lines(), [Message("CAP", ("*", "LS", ""), "securechat.local")])
+        self.send(client, "NICK a")
+        self.send(client, "USER a 0 * :a")
+        self.assertFalse(client.registered)
+        self.send(client, "CAP REQ :sasl")
+        self.assertEqual(client.lines()[0].params[1:], ("NAK", "sasl"))
+        self.send(client, "CAP END")
+        self.assertTrue(client.registered)
+        self.send(client, "CAP FROB")
+        self.assertEqual(client.numerics()[-1], "410")
+
+    def test_notRegistered(self) -> None:
+        client = FakeClient()
+        for line in ("JOIN #a", "PRIVMSG #a :x", "FROB"):
+            self.send(client, line)
+        self.assertEqual(client.numerics(), ["451", "451", "451"])
+
+    def test_nickErrors(self) -> None:
+        self.connect("alice")
+        client = FakeClient()
+        self.send(client, "NICK")
+        self.send(client, "NICK 9lives")
+        self.send(client, "NICK ALICE")
+        self.assertEqual(client.numerics(), ["431", "432", "433"])
+
+    def test_casemappingRfc1459(self) -> None:
+        """C{[}, C{]} and C{\\} fold to C{{}, C{}} and C{|}: one nick, not two."""
+        self.connect("a[b]")
+        client = FakeClient()
+        self.send(client, "NICK A{B}")
+        self.assertEqual(client.numerics(), ["433"])
+
+    def test_userErrors(self) -> None:
+        client = FakeClient()
+        self.send(client, "USER a 0 *")
+        self.assertEqual(client.numerics(), ["461"])
+        registered = self.connect("bob")
+        self.send(registered, "USER a 0 * :x")
+        self.send(registered, "PASS x")
+        self.assertEqual(registered.numerics(), ["462", "462"])
+
+    def test_password(self) -> None:
+        self.state = RelayState(RelayConfig(password=b"s3cret"), now=lambda: self.now)
+        bad = FakeClient()
+        self.send(bad, "PASS wrong")
+        self.send(bad, "NICK a")
+        self.send(bad, "USER a 0 * :a")
+        lines = bad.lines()
+        self.assertEqual(lines[0].command, "464")
+        self.assertEqual(lines[1].command, "ERROR")
+        self.assertTrue(bad.closed)
+        self.assertFalse(bad.registered)
+        good = FakeClient()
+        self.send(good, "PASS s3cret")
+        self.send(good, "NICK a")
+        self.send(good, "USER a 0 * :a")
+        self.assertTrue(good.registered)
+        self.assertIsNone(good.password, "the password is not kept after use")
+
+    def test_ping(self) -> None:
+        client = FakeClient()
+        self.send(client, "PING :abc")
+        self.send(client, "PING")
+        lines = client.lines()
+        self.assertEqual(lines[0], Message("PONG", ("securechat.local", "abc"), "securechat.local"))
+        self.assertEqual(lines[1].command, "461")
+
+    def test_unknownCommand(self) -> None:
+        client = self.connect("a")
+        self.send(client, "FROBNICATE x")
+        lines = client.lines()
+        self.assertEqual(lines[0].command, "421")
+        self.assertEqual(lines[0].params[1], "FROBNICATE")
+        self.assertFalse(client.closed)
+
+
+class RoomTests(StateTestCase):
+    def test_joinSeenByAllWithNames(self) -> None:
+        alice = self.connect("alice")
+        bob = self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        self.assertEqual(alice.numerics(), ["JOIN", "353", "366"])
+        self.send(bob, "JOIN #Lab,#other")
+        self.assertEqual(alice.lines(), [Message("JOIN", ("#lab",), "bob!~bob@10.0.0.1")])
+        lines = bob.lines()
+        self.assertEqual(lines[1].params[-1].split(), ["alice", "bob"])
+        self.assertEqual([m.command for m in lines], ["JOIN", "353", "366"] * 2)
+
+    def test_joinErrors(self) -> None:
+        alice = self.connect("alice")
+        self.send(alice, "JOIN")
+        self.send(alice, "JOIN nohash")
+        self.assertEqual(alice.numerics(), ["461", "403"])
+
+    def test_tooManyChannels(self) -> None:
+        self.state = RelayState(RelayConfig(maxChannels=2), now=lambda: self.now)
+        alice = self.connect("alice")
+        self.send(alice, "JOIN #a,#b,#c")
+        self.assertEqual(alice.numerics()[-1], "405")
+        self.assertEqual(len(alice.rooms), 2)
+
+    def test_namesSplitToFitTheLine(self) -> None:
+        """353 lines never exceed the line limit, and together hold every nick."""
+        nicks = ["member%02dxxxxxxxxxxxxxxx" % (i,) for i in range(60)]
+        clients = [self.connect(n) for n in nicks]
+        for client in clients:
+            self.send(client, "JOIN #big")
+        clients[0].lines()
+        self.send(clients[0], "NAMES #big")
+        raw = list(clients[0].sent)
+        self.assertTrue(all(len(line) <= 512 for line in raw))
+        lines = clients[0].lines()
+        self.assertGreater(len(lines), 2)
+        seen = [n for m in lines if m.command == "353" for n in m.params[-1].split()]
+        self.assertEqual(sorted(seen), sorted(nicks))
+
+    def test_part(self) -> None:
+        alice, bob = self.connect("alice"), self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        self.send(bob, "JOIN #lab")
+        alice.lines()
+        bob.lines()
+        self.send(bob, "PART #lab :bye now")
+        self.assertEqual(alice.lines(), [Message("PART", ("#lab", "bye now"), "bob!~bob@10.0.0.1")])
+        self.send(bob, "PART #lab")
+        self.send(bob, "PART #nowhere")
+        self.send(bob, "PART")
+        self.assertEqual(bob.numerics(), ["PART", "442", "403", "461"])
+
+    def test_emptyRoomForgotten(self) -> None:
+        alice = self.connect("alice")
+        self.send(alice, "JOIN #lab")
+        self.send(alice, "PART #lab")
+        self.assertEqual(self.state.rooms, {})
+
+    def test_joinZeroPartsAll(self) -> None:
+        alice = self.connect("alice")
+        self.send(alice, "JOIN #a,#b")
+        self.send(alice, "JOIN 0")
+        self.assertEqual(alice.rooms, {})
+        self.assertEqual(self.state.rooms, {})
+
+    def test_topic(self) -> None:
+        alice, bob = self.connect("alice"), self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        self.send(alice, "TOPIC #lab")
+        self.assertEqual(alice.numerics()[-1], "331")
+        self.send(alice, "TOPIC #lab :crypto today")
+        self.assertEqual(alice.lines(), [Message("TOPIC", ("#lab", "crypto today"), "alice!~alice@10.0.0.1")])
+        self.send(bob, "TOPIC #lab :mine")
+        self.assertEqual(bob.numerics(), ["442"])
+        self.send(bob, "JOIN #lab")
+        self.assertEqual(bob.numerics(), ["JOIN", "332", "333", "353", "366"])
+        self.send(bob, "TOPIC #nowhere")
+        self.send(bob, "TOPIC")
+        self.assertEqual(bob.numerics(), ["403", "461"])
+
+    def test_who(self) -> None:
+        alice, bob = self.connect("alice"), self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        self.send(bob, "JOIN #lab")
+        bob.lines()
+        self.send(bob, "WHO #lab")
+        lines = bob.lines()
+        self.assertEqual([m.command for m in lines], ["352", "352", "315"])
+        self.assertEqual(lines[0].params[1:6], ("#lab", "~alice", "10.0.0.1", "securechat.local", "alice"))
+        self.assertEqual(lines[0].params[-1], "0 Real alice")
+        self.send(bob, "WHO alice")
+        self.assertEqual(bob.numerics(), ["352", "315"])
+        self.send(bob, "WHO nobody")
+        self.assertEqual(bob.numerics(), ["315"])
+
+    def test_mode(self) -> None:
+        alice = self.connect("alice")
+        self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        alice.lines()
+        for line in ("MODE #lab", "MODE #lab +t", "MODE alice", "MODE alice +i",
+                     "MODE bob", "MODE nobody", "MODE #nowhere", "MODE"):
+            self.send(alice, line)
+        self.assertEqual(alice.numerics(), ["324", "482", "221", "221", "502", "401", "403", "461"])
+
+
+class MessageTests(StateTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.alice, self.bob, self.carol = (self.connect(n) for n in ("alice", "bob", "carol"))
+        for client in (self.alice, self.bob):
+            self.send(client, "JOIN #lab")
+        for client in (self.alice, self.bob, self.carol):
+            client.lines()
+
+    def test_roomMessageFormattedOnce(self) -> None:
+        """Every other member gets the very same bytes object; the sender none."""
+        self.send(self.alice, "PRIVMSG #LAB :hello there")
+        self.assertEqual(self.alice.sent, [])
+        self.assertEqual(self.bob.sent, [b":alice!~alice@10.0.0.1 PRIVMSG #lab :hello there\r\n"])
+        self.carol.sent.clear()
+        self.send(self.carol, "JOIN #lab")
+        self.alice.sent.clear()
+        self.bob.sent.clear()
+        self.send(self.carol, "PRIVMSG #lab :x")
+        self.assertIs(self.alice.sent[0], self.bob.sent[0])
+
+    def test_directMessage(self) -> None:
+        self.send(self.alice, "PRIVMSG CAROL :psst")
+        self.assertEqual(self.carol.lines(), [Message("PRIVMSG", ("carol", "psst"), "alice!~alice@10.0.0.1")])
+
+    def test_commaTargets(self) -> None:
+        self.send(self.carol, "JOIN #other")
+        self.send(self.alice, "PRIVMSG #lab,carol :both")
+        self.assertEqual(self.bob.lines()[0].params, ("#lab", "both"))
+        self.assertEqual(self.carol.lines()[-1].params, ("carol", "both"))
+
+    def test_errors(self) -> None:
+        for line in (
+            "PRIVMSG",
+            "PRIVMSG #lab",
+            "PRIVMSG #nowhere :x",
+            "PRIVMSG nobody :x",
+            "PRIVMSG a,b,c,d,e :x",
+        ):
+            self.send(self.carol, line)
+        self.send(self.carol, "PRIVMSG #lab :not a member")
+        self.assertEqual(self.carol.numerics(), ["411", "412", "403", "401", "407", "404"])
+        self.assertEqual(self.bob.sent, [])
+
+    def test_noticeErrorsAreSilent(self) -> None:
+        for line in ("NOTICE #nowhere :x", "NOTICE nobody :x", "NOTICE #lab :x", "NOTICE"):
+            self.send(self.carol, line)
+        self.assertEqual(self.carol.sent, [])
+        self.send(self.alice, "NOTICE #lab :hi")
+        self.assertEqual(self.bob.lines()[0].command, "NOTICE")
+
+    def test_nickChangeSeenByPeersOnce(self) -> None:
+        self.send(self.carol, "JOIN #lab,#two")
+        self.send(self.bob, "JOIN #two")
+        for c in (self.alice, self.bob, self.carol):
+            c.lines()
+        self.send(self.carol, "NICK dave")
+        expected = [Message("NICK", ("dave",), "carol!~carol@10.0.0.1")]
+        self.assertEqual(self.bob.lines(), expected)
+        self.assertEqual(self.alice.lines(), expected)
+        self.assertEqual(self.carol.lines(), expected)
+        self.send(self.alice, "PRIVMSG dave :hi")
+        self.assertEqual(self.carol.lines()[0].source, "alice!~alice@10.0.0.1")
+        self.send(self.alice, "PRIVMSG carol :hi")
+        self.assertEqual(self.alice.numerics(), ["401"])
+        self.send(self.alice, "NICK bob")
+        self.assertEqual(self.alice.numerics(), ["433"])
+
+    def test_quitSeenByPeersOnce(self) -> None:
+        self.send(self.bob, "JOIN #two")
+        self.send(self.alice, "JOIN #two")
+        self.bob.lines()
+        self.send(self.alice, "QUIT :gone fishing")
+        error = self.alice.lines()[-1]
+        self.assertEqual(error.command, "ERROR")
+        self.assertTrue(self.alice.closed)
+        self.state.remove(self.alice, "Connection closed")
+        self.state.remove(self.alice, "Connection closed")
+        self.assertEqual(
+            self.bob.lines(), [Message("QUIT", ("Quit: gone fishing",), "alice!~alice@10.0.0.1")]
+        )
+        self.assertNotIn("alice", self.state.clients)
+        self.assertEqual(list(self.state.rooms["#lab"].members), ["bob"])
+
+    def test_abruptDisconnectReason(self) -> None:
+        self.state.remove(self.alice, "Connection reset")
+        self.assertEqual(self.bob.lines()[0].params, ("Connection reset",))
+
+    def test_payloadsLoggedOnlyWhenAsked(self) -> None:
+        """The message event names sender, target and size; the body only with logPayloads."""
+        events: List[dict] = []
+        from twisted.logger import globalLogPublisher
+
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.send(self.alice, "PRIVMSG #lab :secret words")
+        event = [e for e in events if e.get("command") == "PRIVMSG"][-1]
+        self.assertEqual((event["sender"], event["target"]), ("alice", "#lab"))
+        self.assertEqual(event["size"], len(b":alice!~alice@10.0.0.1 PRIVMSG #lab :secret words\r\n"))
+        self.assertNotIn("payload", event)
+        self.state.config = RelayConfig(logPayloads=True)
+        self.send(self.alice, "PRIVMSG #lab :secret words")
+        event = [e for e in events if e.get("command") == "PRIVMSG"][-1]
+        self.assertEqual(event["payload"], "secret words")
