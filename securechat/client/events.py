@@ -1,0 +1,217 @@
+"""
+What the client tells its user interface: one attrs value per event.
+
+The console renders them, the JSON-lines mode serialises them
+(L{asDict}), the demo and the tests match on their types.  They carry no
+key material and no passphrase, so any of them may be logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Dict, Optional, Tuple
+
+import attr
+
+
+class Event:
+    """Base of every client event; C{kind} is the JSON C{"type"}."""
+
+    kind: ClassVar[str] = "event"
+
+    def asDict(self) -> Dict[str, Any]:
+        """A JSON-ready dict: C{{"type": kind, field: value, ...}}."""
+        out: Dict[str, Any] = {"type": self.kind}
+        for name, value in attr.asdict(self, recurse=False).items():
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Connected(Event):
+    """Registered with the server (after C{001}), possibly under another nick."""
+
+    kind: ClassVar[str] = "connected"
+    nick: str
+    server: str
+    requested: str
+    reconnect: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Disconnected(Event):
+    """The connection is gone; C{reconnecting} says whether we try again."""
+
+    kind: ClassVar[str] = "disconnected"
+    reason: str
+    reconnecting: bool
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class NickChanged(Event):
+    """A nick changed: ours (C{me}) or a peer's; C{reason} when we did not ask for it."""
+
+    kind: ClassVar[str] = "nick"
+    old: str
+    new: str
+    me: bool
+    reason: str = ""
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Joined(Event):
+    """Someone (or we, C{me}) joined C{room}; C{layer} is our layer there."""
+
+    kind: ClassVar[str] = "joined"
+    room: str
+    nick: str
+    me: bool
+    layer: str = "plain"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Parted(Event):
+    """Someone (or we) left C{room}."""
+
+    kind: ClassVar[str] = "parted"
+    room: str
+    nick: str
+    me: bool
+    reason: str = ""
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class UserQuit(Event):
+    """A peer left the network; C{rooms} are the rooms we shared with it."""
+
+    kind: ClassVar[str] = "quit"
+    nick: str
+    reason: str
+    rooms: Tuple[str, ...] = ()
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class IncomingMessage(Event):
+    """
+    A message the codec accepted.  C{target} is the room, or for a direct
+    message the peer's nick (what one would answer to); C{protection} is
+    what the layer lets us claim ("none", "confidential", "authenticated",
+    "authenticated+fresh").  C{missing}/C{reordered} come from the sealed
+    sequence number: what the relay dropped or held back.
+    """
+
+    kind: ClassVar[str] = "message"
+    target: str
+    sender: str
+    body: str
+    layer: str
+    protection: str
+    direct: bool = False
+    missing: int = 0
+    reordered: bool = False
+    sent_at: Optional[int] = None
+    msgid: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RejectedMessage(Event):
+    """
+    A line (or chunked message) the codec refused: never shown as genuine.
+    C{sender} is the nick the relay I{claims} sent it; C{reason} is the
+    codec's slug (tampered, expired, replayed, from-future, re-attributed,
+    wrong-room, malformed, incomplete, unprotected, no-key).
+    """
+
+    kind: ClassVar[str] = "rejected"
+    target: str
+    sender: str
+    layer: Optional[str]
+    reason: str
+    description: str
+    direct: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Sent(Event):
+    """We sent C{body} to C{target} as C{lines} PRIVMSG lines on C{layer}."""
+
+    kind: ClassVar[str] = "sent"
+    target: str
+    body: str
+    layer: str
+    lines: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class KeySet(Event):
+    """A passphrase was set for C{target}; compare C{fingerprint} out of band."""
+
+    kind: ClassVar[str] = "key"
+    target: str
+    layer: str
+    fingerprint: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class LayerSet(Event):
+    """The layer used for C{target} changed (both ends must agree)."""
+
+    kind: ClassVar[str] = "layer"
+    target: str
+    layer: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Names(Event):
+    """Who is in C{room} (C{353}...C{366})."""
+
+    kind: ClassVar[str] = "names"
+    room: str
+    nicks: Tuple[str, ...]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class WhoEntry:
+    """One C{352} line."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Who(Event):
+    """The answer to C{WHO mask} (C{352}...C{315})."""
+
+    kind: ClassVar[str] = "who"
+    mask: str
+    entries: Tuple[WhoEntry, ...]
+
+    def asDict(self) -> Dict[str, Any]:
+        return {
+            "type": self.kind,
+            "mask": self.mask,
+            "entries": [attr.asdict(entry) for entry in self.entries],
+        }
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Notice(Event):
+    """Information for the user: server notices, MOTD, our own status messages."""
+
+    kind: ClassVar[str] = "notice"
+    text: str
+    source: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Error(Event):
+    """
+    Something failed: a server error numeric (C{code}), a command we could
+    not carry out, or a malformed JSON command (C{command} names it).
+    """
+
+    kind: ClassVar[str] = "error"
+    message: str
+    code: Optional[str] = None
+    command: Optional[str] = None

@@ -1,0 +1,347 @@
+"""
+The programmatic client: what the JSON-lines mode, the twistd plugin, the
+console, the demo and the tests drive.
+
+    d = connect(reactor, "tcp:127.0.0.1:6667", "alice", kdf_params=TEST_KDF)
+    client = yield d                      # registered (001 received)
+    client.join("#lab")
+    yield client.set_key("#lab", b"passphrase", "fernet-ttl")
+    client.send("#lab", "hello")
+    event = yield client.events.get()     # or client.listen(callback)
+
+Key derivation (Argon2id, ~0.2 s with the default parameters) runs in the
+reactor's thread pool so the connection keeps being served meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, List, Optional, Type, Union
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredQueue, fail, succeed
+from twisted.internet.endpoints import clientFromString
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ..codec import (
+    DEFAULT_KDF,
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_SKEW,
+    DEFAULT_TTL,
+    KdfParams,
+    ReassemblyLimits,
+    RoomKeys,
+    derive_room_keys,
+)
+from . import events as ev
+from .protocol import IRCClientFactory
+from .service import makeClientService
+from .session import ClientSession, CommandError, NotConnected
+
+#: How often unfinished chunked messages are checked for their timeout.
+EXPIRE_INTERVAL = 5.0
+#: How long connect() waits for registration before giving up.
+REGISTRATION_TIMEOUT = 30.0
+
+Matcher = Union[Type[ev.Event], Callable[[ev.Event], bool]]
+
+
+class ClientTimeout(Exception):
+    """An awaited event did not come in time."""
+
+
+def _matcher(what: Matcher) -> Callable[[ev.Event], bool]:
+    if isinstance(what, type):
+        return lambda event: isinstance(event, what)
+    return what
+
+
+class HeadlessClient(Service):
+    """
+    A securechat client without a user interface, as a Twisted service:
+    start it (or use L{connect}) and it stays connected, reconnecting with
+    backoff, re-registering and rejoining its rooms.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        endpoint: Union[str, IStreamClientEndpoint],
+        nick: str,
+        *,
+        clock: Optional[Callable[[], float]] = None,
+        kdf_params: Optional[KdfParams] = None,
+        password: Optional[bytes] = None,
+        username: str = "securechat",
+        realname: str = "securechat client",
+        ttl: int = DEFAULT_TTL,
+        max_skew: int = DEFAULT_MAX_SKEW,
+        limits: ReassemblyLimits = DEFAULT_LIMITS,
+        retry_policy: Optional[Callable[[int], float]] = None,
+    ) -> None:
+        self.reactor = reactor
+        self.kdf_params = kdf_params if kdf_params is not None else DEFAULT_KDF
+        self._clock: Callable[[], float] = clock if clock is not None else time.time
+        self._listeners: List[Callable[[ev.Event], None]] = []
+        self._queue: Optional[DeferredQueue] = None
+        self.session = ClientSession(
+            nick,
+            self._emit,
+            clock=self._now,
+            username=username,
+            realname=realname,
+            password=password,
+            ttl=ttl,
+            maxSkew=max_skew,
+            limits=limits,
+        )
+        if isinstance(endpoint, str):
+            description = endpoint
+            endpoint = clientFromString(reactor, endpoint)
+        else:
+            description = repr(endpoint)
+        self.endpoint_description = description
+        self.factory = IRCClientFactory(self.session)
+        self.service = makeClientService(
+            reactor, endpoint, description, self.factory, self._emit, retry_policy
+        )
+        self._expiry = LoopingCall(self.session.expire)
+        self._expiry.clock = reactor
+
+    # Events.
+
+    def _emit(self, event: ev.Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # a listener's bug must not break the connection
+                self.log.failure("event listener failed on {event!r}", Failure(exc), event=event)
+
+    def listen(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
+        """Call C{callback} with every event from now on; returns an unsubscribe function."""
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    @property
+    def events(self) -> DeferredQueue:
+        """
+        Every event from the first access on, in order (C{events.get()}).
+        Created on first use, so a client nobody reads this way keeps none.
+        """
+        if self._queue is None:
+            self._queue = DeferredQueue()
+            self._listeners.append(self._queue.put)
+        return self._queue
+
+    def wait_for(self, what: Matcher, timeout: Optional[float] = 10.0) -> Deferred:
+        """
+        The next event (from now on) that is an instance of C{what}, or for
+        which C{what(event)} is true; fails with L{ClientTimeout}.
+        """
+        match = _matcher(what)
+        timers: List[Any] = []
+
+        def finish() -> None:
+            unsubscribe()
+            for timer in timers:
+                if timer.active():
+                    timer.cancel()
+
+        result: Deferred = Deferred(lambda d: finish())
+
+        def check(event: ev.Event) -> None:
+            if match(event) and not result.called:
+                finish()
+                result.callback(event)
+
+        def expired() -> None:
+            unsubscribe()
+            if not result.called:
+                result.errback(ClientTimeout("no matching event within %s s" % (timeout,)))
+
+        unsubscribe = self.listen(check)
+        if timeout is not None:
+            timers.append(self.reactor.callLater(timeout, expired))
+        return result
+
+    # Clock.
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Use C{clock} as the codec's time from now on (the demo shifts a sender by -45 s)."""
+        self._clock = clock
+
+    # Service.
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self.factory.reconnecting = True
+        self.service.startService()
+        self._expiry.start(EXPIRE_INTERVAL, now=False)
+
+    def stopService(self) -> Deferred:
+        Service.stopService(self)
+        self.factory.reconnecting = False
+        current = self.factory.current
+        if current is not None:
+            current.reconnecting = False
+        if self._expiry.running:
+            self._expiry.stop()
+        try:
+            self.session.quit()
+        except NotConnected:
+            pass
+        return self.service.stopService()
+
+    def quit(self, reason: str = "") -> Deferred:
+        """Say goodbye and stay disconnected; fires when the connection is closed."""
+        if reason:
+            try:
+                self.session.quit(reason)
+            except NotConnected:
+                pass
+        return self.stopService() if self.running else succeed(None)
+
+    # Commands.  Each raises CommandError or NotConnected (both with a
+    # sentence for the user) when it cannot be carried out.
+
+    @property
+    def nick(self) -> str:
+        return self.session.nick
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    def rooms(self) -> List[str]:
+        """The rooms we are in now."""
+        return [room.name for room in self.session.rooms.values()]
+
+    def join(self, room: str) -> None:
+        self.session.join(room)
+
+    def part(self, room: str, reason: str = "") -> None:
+        self.session.part(room, reason)
+
+    def send(self, target: str, text: str) -> ev.Sent:
+        """Encode C{text} on C{target}'s layer (chunked to fit) and send it."""
+        return self.session.sendMessage(target, text)
+
+    def set_nick(self, nick: str) -> None:
+        self.session.changeNick(nick)
+
+    def names(self, room: str) -> None:
+        self.session.names(room)
+
+    def who(self, mask: str) -> None:
+        self.session.who(mask)
+
+    def set_layer(self, target: str, layer: str) -> ev.LayerSet:
+        """Switch C{target} to C{layer} (a keyed layer needs a key set first)."""
+        return self.session.setLayer(target, layer)
+
+    def layer(self, target: str) -> str:
+        return self.session.layerFor(target)
+
+    def fingerprint(self, target: str) -> Optional[str]:
+        """The fingerprint of the key in use for C{target}, L{None} when plain."""
+        return self.session.fingerprint(target)
+
+    def derive_keys(self, target: str, passphrase: bytes) -> Deferred:
+        """Run Argon2id for (C{passphrase}, C{target}) off the reactor thread."""
+        if not isinstance(passphrase, bytes) or not passphrase:
+            return fail(CommandError("the passphrase must be non-empty bytes"))
+        session = self.session
+        return deferToThreadPool(
+            self.reactor,
+            self.reactor.getThreadPool(),
+            derive_room_keys,
+            passphrase,
+            session.codecTarget(target),
+            self.kdf_params,
+            session.fold,
+        )
+
+    def set_keys(self, target: str, keys: RoomKeys, layer: Optional[str] = None) -> ev.KeySet:
+        """Use already derived C{keys} for C{target} (see L{derive_keys})."""
+        return self.session.setKeys(target, keys, layer)
+
+    def set_key(self, target: str, passphrase: bytes, layer: Optional[str] = None) -> Deferred:
+        """
+        Derive keys from C{passphrase} for C{target} and use them on C{layer}
+        (default: the layer chosen with L{set_layer}, else fernet-ttl).
+        Fires with the L{ev.KeySet} event (which carries the fingerprint).
+        The passphrase is neither kept nor logged.
+        """
+        if layer is not None:
+            try:
+                self.session._checkLayer(layer)
+            except CommandError as exc:
+                return fail(exc)
+        derived = self.derive_keys(target, passphrase)
+        derived.addCallback(lambda keys: self.session.setKeys(target, keys, layer))
+        return derived
+
+
+def connect(
+    reactor: Any,
+    endpoint: Union[str, IStreamClientEndpoint],
+    nick: str,
+    *,
+    clock: Optional[Callable[[], float]] = None,
+    kdf_params: Optional[KdfParams] = None,
+    timeout: float = REGISTRATION_TIMEOUT,
+    **options: Any,
+) -> Deferred:
+    """
+    Start a L{HeadlessClient} and fire with it once registered.  Fails (and
+    stops the client) if the first connection attempt fails or registration
+    takes longer than C{timeout}; after that, it reconnects on its own.
+    """
+    client = HeadlessClient(reactor, endpoint, nick, clock=clock, kdf_params=kdf_params, **options)
+    registered = client.wait_for(ev.Connected, timeout)
+    client.startService()
+    first = client.service.whenConnected(failAfterFailures=1)
+    result: Deferred = Deferred()
+    failing: List[Failure] = []
+
+    def failed(reason: Failure) -> None:
+        if result.called or failing:
+            return
+        failing.append(reason)
+        registered.cancel()
+        # Not from inside the ClientService's own callback (it is not
+        # reentrant): stop on the next turn, then report.
+        stopped = deferLater(reactor, 0, client.stopService)
+        stopped.addBoth(lambda ignored: result.errback(reason))
+
+    def done(event: ev.Connected) -> None:
+        if not result.called:
+            result.callback(client)
+
+    first.addErrback(failed)
+    registered.addCallbacks(done, failed)
+    registered.addErrback(lambda reason: None)
+    return result
+
+
+__all__ = [
+    "ClientTimeout",
+    "CommandError",
+    "HeadlessClient",
+    "NotConnected",
+    "connect",
+]

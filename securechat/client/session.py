@@ -1,0 +1,619 @@
+"""
+The client's state, without I/O: registration, rooms, and one codec
+L{Conversation} per room or direct peer.
+
+The adapter (L{securechat.client.protocol}) feeds received lines in
+(L{ClientSession.lineReceived}) and gives the session a C{send} callable
+while a connection is up; the user interface calls the command methods
+(L{join}, L{sendMessage}, L{setKeys}...).  Everything the user should know
+comes out through C{emit} as L{securechat.client.events} values.
+
+The session outlives connections: rooms to rejoin, keys, layers, replay
+caches and sequence numbers are kept across reconnects, so a relay cannot
+replay old traffic just by dropping our connection.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+from twisted.logger import Logger
+
+from ..codec import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_SKEW,
+    DEFAULT_TTL,
+    LAYERS,
+    Accepted,
+    Conversation,
+    ReassemblyLimits,
+    Rejected,
+    RoomKeys,
+    direct_target,
+)
+from ..wire import (
+    DEFAULT_MAX_LINE,
+    Message,
+    WireError,
+    casefolder,
+    formatMessage,
+    parseISupport,
+    parseLine,
+    rfc1459Casefold,
+)
+from . import events as ev
+
+PLAIN = "plain"
+#: The layer a passphrase enables when the user did not pick one.
+DEFAULT_KEYED_LAYER = "fernet-ttl"
+
+#: RFC 2812 limits assumed until the server's 005 says otherwise.
+DEFAULT_NICKLEN = 9
+#: Worst-case prefix parts when 001 did not tell us ours (user ~10 chars, host 63).
+WORST_USER = 10
+WORST_HOST = 63
+#: How many alternatives to try when our nick is taken at registration.
+MAX_NICK_ATTEMPTS = 8
+ALT_SUFFIX = "_"
+#: Commands sent to register, username and real name when not configured.
+DEFAULT_USERNAME = "securechat"
+DEFAULT_REALNAME = "securechat client"
+
+RPL_WELCOME = "001"
+RPL_ISUPPORT = "005"
+RPL_ENDOFWHO = "315"
+RPL_WHOREPLY = "352"
+RPL_NAMREPLY = "353"
+RPL_ENDOFNAMES = "366"
+ERR_ERRONEUSNICKNAME = "432"
+ERR_NICKNAMEINUSE = "433"
+ERR_NICKCOLLISION = "436"
+#: Numerics that are only chatter for a person (welcome text, MOTD, stats).
+INFO_NUMERICS = frozenset(
+    {"002", "003", "004", "250", "251", "252", "253", "254", "255", "265", "266",
+     "372", "375", "376", "422", "324", "329", "331", "332", "333", "221"}
+)
+
+Result = Union[Accepted, Rejected]
+
+
+class NotConnected(Exception):
+    """A command needs the connection, and there is none right now."""
+
+
+class CommandError(ValueError):
+    """A user command that cannot be carried out; the message says why."""
+
+
+class _Room:
+    """A room we are in: its name as the server spells it, and its members."""
+
+    __slots__ = ("name", "members", "_names")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: Dict[str, str] = {}
+        self._names: Optional[List[str]] = None
+
+
+class ClientSession:
+    """
+    One user's view of one IRC network.  C{clock} is the codec's clock
+    (seconds since the epoch); the demo shifts it to show expiry.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        nick: str,
+        emit: Callable[[ev.Event], None],
+        *,
+        clock: Callable[[], float] = time.time,
+        username: str = DEFAULT_USERNAME,
+        realname: str = DEFAULT_REALNAME,
+        password: Optional[bytes] = None,
+        ttl: int = DEFAULT_TTL,
+        maxSkew: int = DEFAULT_MAX_SKEW,
+        limits: ReassemblyLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.requestedNick = nick
+        self.nick = nick
+        self.emit = emit
+        self.clock = clock
+        self.username = username
+        self.realname = realname
+        self._password = password
+        self._ttl = ttl
+        self._maxSkew = maxSkew
+        self._limits = limits
+        self._send: Optional[Callable[[bytes], None]] = None
+        self.registered = False
+        self.server = ""
+        self.prefix: Optional[str] = None
+        self.isupport: Dict[str, Optional[str]] = {}
+        self.fold: Callable[[str], str] = rfc1459Casefold
+        self.lineLength = DEFAULT_MAX_LINE
+        self.nickLength = DEFAULT_NICKLEN
+        self.chanTypes = "#"
+        self.rooms: Dict[str, _Room] = {}
+        #: Rooms the user wants to be in: rejoined after a reconnect.
+        self.wanted: Dict[str, str] = {}
+        self._conversations: Dict[str, Conversation] = {}
+        self._layers: Dict[str, str] = {}
+        self._nickAttempts = 0
+        self._connections = 0
+        self._whoEntries: List[ev.WhoEntry] = []
+        self._pendingNames: Dict[str, Tuple[str, List[str]]] = {}
+        #: Codec target -> (name shown to the user, direct conversation?).
+        self._display: Dict[str, Tuple[str, bool]] = {}
+
+    # Connection life (called by the adapter).
+
+    def connectionMade(self, send: Callable[[bytes], None]) -> None:
+        """A new connection: register (again) with the nick the user asked for."""
+        self._send = send
+        self.registered = False
+        self.rooms = {}
+        self._nickAttempts = 0
+        self.nick = self.requestedNick
+        self._connections += 1
+        if self._password is not None:
+            self._write("PASS", self._password.decode("utf-8"))
+        self._write("NICK", self.nick)
+        self._write("USER", self.username, "0", "*", self.realname)
+
+    def connectionLost(self, reason: str, reconnecting: bool) -> None:
+        """The connection is gone; rooms stay wanted for the next one."""
+        self._send = None
+        self.registered = False
+        self.rooms = {}
+        self.emit(ev.Disconnected(reason, reconnecting))
+
+    @property
+    def connected(self) -> bool:
+        return self._send is not None and self.registered
+
+    def lineReceived(self, line: bytes) -> None:
+        """One line from the server, without its CRLF."""
+        try:
+            message = parseLine(line)
+        except WireError as exc:
+            self.log.warn("unparsable line from the server: {error}", error=str(exc))
+            return
+        self.messageReceived(message)
+
+    def messageReceived(self, message: Message) -> None:
+        handler = getattr(self, "irc_" + message.command, None)
+        if handler is not None:
+            handler(message)
+        elif message.command.isdigit():
+            self._numeric(message)
+
+    # Writing.
+
+    def _write(self, command: str, *params: str) -> None:
+        if self._send is None:
+            raise NotConnected("not connected to the server")
+        self._send(formatMessage(command, params))
+
+    def _writeWhenRegistered(self, command: str, *params: str) -> None:
+        if not self.registered:
+            raise NotConnected("not connected to the server (yet)")
+        self._write(command, *params)
+
+    # Registration.
+
+    def irc_PING(self, message: Message) -> None:
+        self._write("PONG", *message.params[:1])
+
+    def irc_ERROR(self, message: Message) -> None:
+        text = message.params[0] if message.params else "closing"
+        self.emit(ev.Error("server closed the connection: " + text, "ERROR"))
+
+    def _welcome(self, message: Message) -> None:
+        self.registered = True
+        self.nick = message.params[0] if message.params else self.nick
+        self.server = message.source or ""
+        self.prefix = None
+        words = message.params[-1].split() if len(message.params) > 1 else []
+        if words:
+            candidate = words[-1]
+            if "!" in candidate and "@" in candidate:
+                if self.fold(candidate.split("!", 1)[0]) == self.fold(self.nick):
+                    self.prefix = candidate
+        self.emit(
+            ev.Connected(self.nick, self.server, self.requestedNick, self._connections > 1)
+        )
+        for name in list(self.wanted.values()):
+            self._write("JOIN", name)
+
+    def _isupport(self, message: Message) -> None:
+        tokens = parseISupport(message.params[1:-1])
+        self.isupport.update(tokens)
+        if tokens.get("CASEMAPPING"):
+            self.fold = casefolder(tokens["CASEMAPPING"] or "")
+        if tokens.get("LINELEN"):
+            try:
+                self.lineLength = max(DEFAULT_MAX_LINE, int(tokens["LINELEN"] or ""))
+            except ValueError:
+                pass
+        if tokens.get("NICKLEN"):
+            try:
+                self.nickLength = int(tokens["NICKLEN"] or "")
+            except ValueError:
+                pass
+        if tokens.get("CHANTYPES"):
+            self.chanTypes = tokens["CHANTYPES"] or "#"
+
+    def _nickInUse(self, message: Message) -> None:
+        taken = message.params[1] if len(message.params) > 1 else self.nick
+        if self.registered:
+            self.emit(ev.Error("nick %s is already in use" % (taken,), message.command))
+            return
+        self._nickAttempts += 1
+        if self._nickAttempts > MAX_NICK_ATTEMPTS:
+            self.emit(ev.Error("every nick we tried is in use; use /nick", message.command))
+            return
+        alternative = self._alternative(taken)
+        self.emit(
+            ev.NickChanged(taken, alternative, True, "nick %s is in use, trying %s" % (taken, alternative))
+        )
+        self.nick = alternative
+        self._write("NICK", alternative)
+
+    def _alternative(self, taken: str) -> str:
+        """C{nick_}, C{nick__}...; within NICKLEN by replacing the end with digits."""
+        candidate = taken + ALT_SUFFIX
+        if len(candidate) <= self.nickLength:
+            return candidate
+        digit = str(self._nickAttempts % 10)
+        return taken[: self.nickLength - 1] + digit
+
+    # Numerics.
+
+    def _numeric(self, message: Message) -> None:
+        code = message.command
+        params = message.params
+        if code == RPL_WELCOME:
+            self._welcome(message)
+        elif code == RPL_ISUPPORT:
+            self._isupport(message)
+        elif code in (ERR_NICKNAMEINUSE, ERR_NICKCOLLISION):
+            self._nickInUse(message)
+        elif code == RPL_NAMREPLY and len(params) >= 4:
+            self._namesReply(params[2], params[3])
+        elif code == RPL_ENDOFNAMES and len(params) >= 2:
+            self._endOfNames(params[1])
+        elif code == RPL_WHOREPLY and len(params) >= 8:
+            realname = params[7].split(" ", 1)[1] if " " in params[7] else ""
+            self._whoEntries.append(ev.WhoEntry(params[5], params[2], params[3], realname))
+        elif code == RPL_ENDOFWHO and len(params) >= 2:
+            entries, self._whoEntries = self._whoEntries, []
+            self.emit(ev.Who(params[1], tuple(entries)))
+        elif code in INFO_NUMERICS:
+            text = " ".join(params[1:])
+            if text:
+                self.emit(ev.Notice(text, message.source))
+        elif code[0] in "45":
+            if code == ERR_ERRONEUSNICKNAME and not self.registered:
+                self.emit(ev.Error("the server refuses the nick %s; use /nick" % (self.nick,), code))
+                return
+            self.emit(ev.Error(" ".join(params[1:]), code))
+
+    def _namesReply(self, room: str, names: str) -> None:
+        folded = self.fold(room)
+        pending = self._pendingNames.setdefault(folded, (room, []))
+        pending[1].extend(name.lstrip("@+%&~") for name in names.split() if name)
+
+    def _endOfNames(self, room: str) -> None:
+        folded = self.fold(room)
+        name, names = self._pendingNames.pop(folded, (room, []))
+        state = self.rooms.get(folded)
+        if state is not None:
+            name = state.name
+            state.members = {self.fold(nick): nick for nick in names}
+        self.emit(ev.Names(name, tuple(names)))
+
+    # Membership.
+
+    def _isMe(self, nick: Optional[str]) -> bool:
+        return nick is not None and self.fold(nick) == self.fold(self.nick)
+
+    def isRoom(self, target: str) -> bool:
+        return bool(target) and target[0] in self.chanTypes
+
+    def irc_JOIN(self, message: Message) -> None:
+        if not message.params:
+            return
+        nick = message.sourceNick or ""
+        for room in message.params[0].split(","):
+            folded = self.fold(room)
+            if self._isMe(nick):
+                self.rooms[folded] = _Room(room)
+                self.wanted[folded] = room
+                self.rooms[folded].members[self.fold(nick)] = nick
+                self.emit(ev.Joined(room, nick, True, self.layerFor(room)))
+            else:
+                state = self.rooms.get(folded)
+                if state is not None:
+                    state.members[self.fold(nick)] = nick
+                self.emit(ev.Joined(room, nick, False, self.layerFor(room)))
+
+    def irc_PART(self, message: Message) -> None:
+        if not message.params:
+            return
+        nick = message.sourceNick or ""
+        reason = message.params[1] if len(message.params) > 1 else ""
+        for room in message.params[0].split(","):
+            self._left(room, nick, reason)
+
+    def irc_KICK(self, message: Message) -> None:
+        if len(message.params) < 2:
+            return
+        reason = "kicked by %s" % (message.sourceNick,)
+        if len(message.params) > 2:
+            reason += ": " + message.params[2]
+        self._left(message.params[0], message.params[1], reason)
+
+    def _left(self, room: str, nick: str, reason: str) -> None:
+        folded = self.fold(room)
+        me = self._isMe(nick)
+        if me:
+            self.rooms.pop(folded, None)
+            self.wanted.pop(folded, None)
+        else:
+            state = self.rooms.get(folded)
+            if state is not None:
+                state.members.pop(self.fold(nick), None)
+        self.emit(ev.Parted(room, nick, me, reason))
+
+    def irc_QUIT(self, message: Message) -> None:
+        nick = message.sourceNick or ""
+        folded = self.fold(nick)
+        shared = []
+        for state in self.rooms.values():
+            if state.members.pop(folded, None) is not None:
+                shared.append(state.name)
+        reason = message.params[0] if message.params else ""
+        self.emit(ev.UserQuit(nick, reason, tuple(shared)))
+
+    def irc_NICK(self, message: Message) -> None:
+        if not message.params:
+            return
+        old = message.sourceNick or ""
+        new = message.params[0]
+        me = self._isMe(old)
+        oldFolded, newFolded = self.fold(old), self.fold(new)
+        for state in self.rooms.values():
+            if state.members.pop(oldFolded, None) is not None:
+                state.members[newFolded] = new
+        reason = ""
+        if me:
+            self.nick = new
+            self.requestedNick = new
+            if self.prefix is not None:
+                self.prefix = new + self.prefix[len(old):]
+            if any(" " in target for target in self._conversations):
+                reason = "direct-message keys were set for the old nick: set them again"
+        self.emit(ev.NickChanged(old, new, me, reason))
+
+    # Messages.
+
+    def irc_PRIVMSG(self, message: Message) -> None:
+        self._incoming(message)
+
+    def irc_NOTICE(self, message: Message) -> None:
+        source = message.source
+        if source is None or "!" not in source or not self.registered:
+            text = message.params[-1] if message.params else ""
+            self.emit(ev.Notice(text, source))
+            return
+        self._incoming(message)
+
+    def _incoming(self, message: Message) -> None:
+        if len(message.params) < 2 or message.sourceNick is None:
+            return
+        sender = message.sourceNick
+        target, text = message.params[0], message.params[1]
+        if self.isRoom(target):
+            name, direct = target, False
+        else:
+            name, direct = sender, True
+        conversation = self._conversation(name)
+        self._report(name, direct, conversation.receive(sender, text))
+
+    def _report(self, name: str, direct: bool, results: List[Result]) -> None:
+        for result in results:
+            if isinstance(result, Accepted):
+                self.emit(
+                    ev.IncomingMessage(
+                        name,
+                        result.sender,
+                        result.body,
+                        result.layer,
+                        result.protection,
+                        direct,
+                        result.missing,
+                        result.reordered,
+                        result.sent_at,
+                        result.msgid,
+                    )
+                )
+            else:
+                self.emit(
+                    ev.RejectedMessage(
+                        name, result.sender, result.layer, result.reason, result.description, direct
+                    )
+                )
+
+    def expire(self) -> None:
+        """Report chunked messages whose reassembly timed out (call periodically)."""
+        for codecTarget, conversation in list(self._conversations.items()):
+            results = conversation.expire()
+            if results:
+                name, direct = self._displayName(codecTarget)
+                self._report(name, direct, list(results))
+
+    # Conversations and keys.
+
+    def codecTarget(self, name: str) -> str:
+        """
+        What the codec seals as the target of C{name}: the folded room, or
+        the sorted pair of folded nicks for a direct conversation (both ends
+        compute the same pair, so they derive the same keys).
+        """
+        if self.isRoom(name):
+            return self.fold(name)
+        return direct_target(self.nick, name, self.fold)
+
+    def _displayName(self, codecTarget: str) -> Tuple[str, bool]:
+        return self._display[codecTarget]
+
+    def _conversation(self, name: str) -> Conversation:
+        key = self.codecTarget(name)
+        conversation = self._conversations.get(key)
+        if conversation is None:
+            conversation = Conversation(
+                key,
+                PLAIN,
+                None,
+                clock=self._now,
+                ttl=self._ttl,
+                max_skew=self._maxSkew,
+                limits=self._limits,
+                casefold=self.fold,
+            )
+            self._conversations[key] = conversation
+            self._display[key] = (name, not self.isRoom(name))
+        return conversation
+
+    def _now(self) -> float:
+        # Looked up at each call, so a clock changed later (the demo's
+        # shifted sender) applies to conversations that already exist.
+        return self.clock()
+
+    def layerFor(self, name: str) -> str:
+        """The layer messages to and from C{name} use now."""
+        conversation = self._conversations.get(self.codecTarget(name))
+        return conversation.layer if conversation is not None else PLAIN
+
+    def keysFor(self, name: str) -> Optional[RoomKeys]:
+        conversation = self._conversations.get(self.codecTarget(name))
+        return conversation.keys if conversation is not None else None
+
+    def setKeys(self, name: str, keys: RoomKeys, layer: Optional[str] = None) -> ev.KeySet:
+        """
+        Use C{keys} (derived for L{codecTarget}(C{name})) from now on, on
+        C{layer}, or the layer chosen earlier with L{setLayer}, or fernet-ttl.
+        """
+        if layer is None:
+            layer = self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
+        self._checkLayer(layer)
+        conversation = self._conversation(name)
+        try:
+            conversation.set_layer(layer, keys)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self._layers[self.codecTarget(name)] = layer
+        event = ev.KeySet(name, layer, self.fingerprint(name))
+        self.emit(event)
+        return event
+
+    def setLayer(self, name: str, layer: str) -> ev.LayerSet:
+        """Switch C{name} to C{layer}; a keyed layer needs a key set first."""
+        self._checkLayer(layer)
+        conversation = self._conversation(name)
+        if layer != PLAIN and conversation.keys is None:
+            self._layers[self.codecTarget(name)] = layer
+            raise CommandError(
+                "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
+            )
+        conversation.set_layer(layer, conversation.keys)
+        self._layers[self.codecTarget(name)] = layer
+        event = ev.LayerSet(name, layer)
+        self.emit(event)
+        return event
+
+    @staticmethod
+    def _checkLayer(layer: str) -> None:
+        if layer not in LAYERS:
+            raise CommandError("unknown layer %r: choose one of %s" % (layer, ", ".join(LAYERS)))
+
+    def fingerprint(self, name: str) -> Optional[str]:
+        """The fingerprint of the key in use for C{name}, or L{None} on plain."""
+        conversation = self._conversations.get(self.codecTarget(name))
+        if conversation is None or conversation.keys is None or conversation.layer == PLAIN:
+            return None
+        return conversation.keys.fingerprint(conversation.layer)
+
+    # User commands.
+
+    def maxPayload(self, target: str) -> int:
+        """
+        The most UTF-8 bytes of text one PRIVMSG to C{target} may carry, once
+        the relay has put our prefix in front of it: LINELEN minus
+        C{:prefix PRIVMSG target :} and CRLF.
+        """
+        prefix = self.prefix
+        if prefix is None:
+            prefix = "%s!%s@%s" % (self.nick, "u" * WORST_USER, "h" * WORST_HOST)
+        head = ":%s PRIVMSG %s :" % (prefix, target)
+        return self.lineLength - len(head.encode("utf-8")) - 2
+
+    def sendMessage(self, target: str, body: str) -> ev.Sent:
+        """Encode C{body} for C{target} with its conversation's layer and send it."""
+        if not self.connected:
+            raise NotConnected("not connected to the server")
+        if not target or " " in target or "," in target:
+            raise CommandError("invalid target %r" % (target,))
+        if not body.strip():
+            raise CommandError("nothing to send")
+        if "\x00" in body or "\r" in body:
+            raise CommandError("a message cannot contain NUL or CR characters")
+        if self.isRoom(target) and self.fold(target) not in self.rooms:
+            raise CommandError("you are not in %s: /join it first" % (target,))
+        conversation = self._conversation(target)
+        texts = conversation.encode(self.nick, body, self.maxPayload(target))
+        for text in texts:
+            self._write("PRIVMSG", target, text)
+        event = ev.Sent(target, body, conversation.layer, len(texts))
+        self.emit(event)
+        return event
+
+    def join(self, room: str) -> None:
+        """Join C{room} now if connected, and after every reconnect."""
+        if not self.isRoom(room) or " " in room or "," in room:
+            raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
+        self.wanted[self.fold(room)] = room
+        if self.registered:
+            self._write("JOIN", room)
+
+    def part(self, room: str, reason: str = "") -> None:
+        folded = self.fold(room)
+        if folded not in self.rooms and folded not in self.wanted:
+            raise CommandError("you are not in %s" % (room,))
+        self.wanted.pop(folded, None)
+        if self.registered and folded in self.rooms:
+            if reason:
+                self._write("PART", room, reason)
+            else:
+                self._write("PART", room)
+
+    def changeNick(self, nick: str) -> None:
+        if not nick or " " in nick:
+            raise CommandError("invalid nick %r" % (nick,))
+        self.requestedNick = nick
+        if self._send is not None:
+            self._write("NICK", nick)
+
+    def names(self, room: str) -> None:
+        self._writeWhenRegistered("NAMES", room)
+
+    def who(self, mask: str) -> None:
+        self._writeWhenRegistered("WHO", mask)
+
+    def quit(self, reason: str = "") -> None:
+        if self._send is not None:
+            self._write("QUIT", reason or "Leaving")
