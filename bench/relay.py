@@ -1,0 +1,425 @@
+"""
+Relay benchmark: our relay against ngIRCd, same load generator, same run.
+
+Each scenario starts a fresh server (so memory figures start from an idle
+process), runs ``bench/loadgen.py`` against it in a separate process, and
+stops the server; ours and ngIRCd alternate so a slow moment of the machine
+hits both.  Every row prints ours, ngIRCd and the ratio ours/ngIRCd (for
+latency and memory, lower is better, so a ratio below 1.0 is ours winning).
+
+    python3 bench/relay.py --quick            # about a minute
+    python3 bench/relay.py --json bench/results/relay.json
+    python3 bench/relay.py --python pypy3     # our relay under PyPy
+
+The machine is shared (2 cores for the server and the generator): each row
+also reports server CPU, generator CPU and what other processes took during
+the window; trust the rows where "other" is small, and the deliveries per
+server CPU-second, which a busy neighbour disturbs much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+try:
+    from bench import loadgen, ngircd
+except ImportError:  # run as a script: python3 bench/relay.py
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench import loadgen, ngircd
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOOPBACK = ngircd.LOOPBACK
+OURS = "ours"
+NGIRCD = "ngircd"
+#: Our relay's limits opened up for a benchmark: the flood bucket never empties
+#: and the connection caps sit above the largest scenario.  SendQ stays at its
+#: default: bounding a slow reader is part of what we measure.
+RELAY_BENCH_ARGS = (
+    "--flood-rate=1000000",
+    "--flood-burst=1000000",
+    "--max-clients=10000",
+    "--max-per-ip=10000",
+    "--ping-interval=600",
+    "--registration-timeout=120",
+)
+LOADGEN_TIMEOUT_MARGIN_S = 60.0
+WARN_OTHER_CPU_PCT = 25.0
+
+TWISTD_BOOT = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+class RelayServer:
+    """Our relay under twistd -n, in its own process, on a loopback port."""
+
+    def __init__(self, python: str, extra: Tuple[str, ...] = (), profile: str = "") -> None:
+        self.python = python
+        self.extra = extra
+        self.profile = profile
+        self.port = ngircd.free_port()
+        self.host = LOOPBACK
+        self.workdir = tempfile.mkdtemp(prefix="bench-relay-")
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def command(self) -> List[str]:
+        cmd = [self.python, "-c", TWISTD_BOOT, "-n", "--pidfile=",
+               "--logfile=" + os.path.join(self.workdir, "relay.log")]
+        if self.profile:
+            cmd += ["--profile=" + self.profile, "--profiler=cprofile", "--savestats"]
+        cmd += ["securechat", "--port=tcp:%d:interface=%s" % (self.port, self.host)]
+        cmd += list(RELAY_BENCH_ARGS) + list(self.extra)
+        return cmd
+
+    def start(self) -> "RelayServer":
+        env = dict(os.environ)
+        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.workdir, "stderr.txt"), "wb"))
+        try:
+            ngircd.wait_for_port(self.host, self.port, 30.0, self.proc)
+        except RuntimeError:
+            sys.stderr.write(self.stderr_text())
+            self.stop()
+            raise
+        return self
+
+    def stderr_text(self) -> str:
+        try:
+            with open(os.path.join(self.workdir, "stderr.txt"), "rb") as handle:
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # twistd stops the reactor: --savestats writes then
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def relay_available(python: str) -> Optional[str]:
+    """None if our relay's twistd plugin loads under python, else why not."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        out = subprocess.run([python, "-c", TWISTD_BOOT, "securechat", "--help"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    text = out.stdout.decode("utf-8", "replace")
+    if out.returncode != 0 or "--flood-rate" not in text:
+        return text.strip().splitlines()[-1] if text.strip() else "exit %d" % out.returncode
+    return None
+
+
+# ---------------------------------------------------------------- scenarios
+
+class Spec:
+    """One scenario: loadgen settings, and how to read its rows."""
+
+    def __init__(self, key: str, title: str, params: Dict[str, Any], rows: List[Tuple[str, str, Callable[[Dict[str, Any]], Optional[float]]]],
+                 repeat: bool = False) -> None:
+        self.key = key
+        self.title = title
+        self.params = params
+        self.rows = rows
+        self.repeat = repeat
+
+
+def _get(*path: str) -> Callable[[Dict[str, Any]], Optional[float]]:
+    def pick(result: Dict[str, Any]) -> Optional[float]:
+        value: Any = result
+        for part in path:
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value if isinstance(value, (int, float)) else None
+    return pick
+
+
+def _ms(*path: str) -> Callable[[Dict[str, Any]], Optional[float]]:
+    inner = _get(*path)
+
+    def pick(result: Dict[str, Any]) -> Optional[float]:
+        value = inner(result)
+        return None if value is None else value / 1000.0
+    return pick
+
+
+def _rss_growth_mb(result: Dict[str, Any]) -> Optional[float]:
+    peak = result.get("server_rss_peak_kb")
+    ready = result.get("server_memory", {}).get("rss_ready_kb")
+    if peak is None or ready is None:
+        return None
+    return (peak - ready) / 1024.0
+
+
+def _slow_cut(result: Dict[str, Any]) -> Optional[float]:
+    fates = result.get("slow_readers")
+    if not fates:
+        return None
+    return 1.0 if all(f.get("disconnected") for f in fates) else 0.0
+
+
+#: Open-loop (fixed rate) senders: the window is only a safety cap.  ngIRCd's
+#: 2 KiB input limit concerns lines it has not read yet, which at a rate it
+#: sustains stay few; lines in flight to receivers (its Nagle delays them by up
+#: to ~40 ms) do not count against it.
+RATE_WINDOW = 64
+#: Closed-loop senders at saturation: window x ~110-byte lines stays under
+#: ngIRCd's 2048-byte read buffer even when it falls behind.
+SATURATION_WINDOW = 16
+HIGHER = "higher is better"
+LOWER = "lower is better"
+
+
+def scenarios(quick: bool) -> List[Spec]:
+    """The issue's scenarios; --quick shortens the windows and the idle count."""
+    warm, dur = (0.5, 2.0) if quick else (1.0, 5.0)
+    idle = 1000 if quick else 2000
+    timed = {"warmup": warm, "duration": dur, "drain": 5.0}
+    return [
+        Spec("fanout", "fan-out: 1 room x 200, 20 senders, saturation",
+             dict(clients=200, rooms=1, senders=20, window=SATURATION_WINDOW, **timed),
+             [("deliveries/s", HIGHER, _get("deliveries_per_s")),
+              ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s")),
+              ("p99 latency at saturation, ms", LOWER, _ms("latency_us", "p99"))],
+             repeat=True),
+        Spec("fanout_rate", "fan-out: 1 room x 200, 20 senders x 50 msg/s",
+             dict(clients=200, rooms=1, senders=20, rate=50.0, window=RATE_WINDOW, latency="all", **timed),
+             [("p50 latency, ms", LOWER, _ms("latency_us", "p50")),
+              ("p99 latency, ms", LOWER, _ms("latency_us", "p99")),
+              ("server CPU %", LOWER, _get("server_cpu_pct"))]),
+        Spec("rooms", "many rooms: 100 rooms x 5, one sender each, saturation",
+             dict(clients=500, rooms=100, senders=100, window=SATURATION_WINDOW, **timed),
+             [("deliveries/s", HIGHER, _get("deliveries_per_s")),
+              ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s"))],
+             repeat=True),
+        Spec("direct", "direct messages: 100 sender->receiver pairs, saturation",
+             dict(clients=200, rooms=0, senders=100, direct=True, window=SATURATION_WINDOW, **timed),
+             [("messages/s", HIGHER, _get("deliveries_per_s")),
+              ("messages per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s"))],
+             repeat=True),
+        Spec("idle", "%d idle registered connections" % idle,
+             dict(clients=idle, rooms=0, senders=0, warmup=0.0, duration=1.0, drain=0.0,
+                  connect_concurrency=8),
+             [("server memory per connection, bytes", LOWER, _get("server_memory", "bytes_per_connection")),
+              ("connect+register/s", HIGHER, _get("setup", "register_per_s"))]),
+        Spec("slow", "slow reader: 1 never-reading member + 50, 20 senders x 100/s, 400 B",
+             dict(clients=50, rooms=1, senders=20, rate=100.0, body_size=400, window=RATE_WINDOW,
+                  slow_readers=1, latency="all", warmup=warm, duration=max(5.0, dur * 2), drain=5.0),
+             [("server RSS growth, MB", LOWER, _rss_growth_mb),
+              ("slow reader cut off (1 = yes)", HIGHER, _slow_cut),
+              ("others' p99 latency, ms", LOWER, _ms("latency_us", "p99"))]),
+    ]
+
+
+# ------------------------------------------------------------------ running
+
+def run_loadgen(params: Dict[str, Any], port: int, pid: int, oper: str, tag: str) -> Dict[str, Any]:
+    """One load generator process against a running server; its JSON result."""
+    args = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--server-pid", str(pid),
+            "--nick-prefix", tag]
+    if oper:
+        args += ["--oper", oper]
+    for key, value in sorted(params.items()):
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            if value:
+                args.append(flag)
+        else:
+            args += [flag, str(value)]
+    budget = sum(float(params.get(k, 0.0)) for k in ("warmup", "duration", "drain")) + LOADGEN_TIMEOUT_MARGIN_S
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=budget, check=False)
+    if out.returncode != 0:
+        return {"failed": out.stderr.decode("utf-8", "replace")[-2000:]}
+    return json.loads(out.stdout.decode("utf-8"))
+
+
+def start_server(kind: str, options: argparse.Namespace) -> Any:
+    if kind == NGIRCD:
+        return ngircd.NgircdServer().start()
+    return RelayServer(options.python, tuple(options.relay_arg)).start()
+
+
+def run_one(kind: str, spec: Spec, options: argparse.Namespace, attempt: int) -> Dict[str, Any]:
+    server = start_server(kind, options)
+    try:
+        time.sleep(0.2)  # let the process settle before the baseline RSS
+        oper = "%s:%s" % (ngircd.OPER_NAME, ngircd.OPER_PASSWORD) if kind == NGIRCD and options.ngircd_oper else ""
+        result = run_loadgen(spec.params, server.port, server.pid, oper, "%s%d" % (spec.key[:1], attempt))
+        if kind == OURS and result.get("failed"):
+            result["server_stderr"] = server.stderr_text()[-2000:]
+        return result
+    finally:
+        server.stop()
+
+
+def median_result(results: List[Dict[str, Any]], key: Callable[[Dict[str, Any]], Optional[float]]) -> Dict[str, Any]:
+    """The run whose headline figure is the median (so its other figures stay consistent)."""
+    scored = [(key(r), i) for i, r in enumerate(results) if key(r) is not None]
+    if not scored:
+        return results[0]
+    scored.sort()
+    return results[scored[(len(scored) - 1) // 2][1]]
+
+
+def fmt(value: Optional[float]) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) >= 10000:
+        return "{:,.0f}".format(value)
+    if abs(value) >= 100:
+        return "%.0f" % value
+    return "%.2f" % value
+
+
+def machine() -> Dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "bench_python": "%s %s" % (platform.python_implementation(), platform.python_version()),
+        "ngircd": ngircd.version() if ngircd.available() else None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def interpreter_version(python: str) -> str:
+    out = subprocess.run([python, "-c", "import platform; print(platform.python_implementation(), platform.python_version())"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    return out.stdout.decode().strip()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Our relay against ngIRCd, side by side.")
+    parser.add_argument("--quick", action="store_true", help="short windows, ~1 minute in all")
+    parser.add_argument("--json", default="", help="write all results to this file")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for OUR relay (e.g. pypy3)")
+    parser.add_argument("--servers", default="ours,ngircd", help="comma list: ours, ngircd")
+    parser.add_argument("--only", default="", help="comma list of scenario keys")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="runs of each saturation scenario, median kept (default 1 quick, 3 full)")
+    parser.add_argument("--relay-arg", action="append", default=[], help="extra twistd securechat option")
+    parser.add_argument("--no-ngircd-oper", dest="ngircd_oper", action="store_false",
+                        help="do not give ngIRCd's senders +F (relaxed flood protection)")
+    options = parser.parse_args(argv)
+    loadgen.raise_fd_limit()  # the servers inherit it: thousands of sockets
+
+    kinds = [k.strip() for k in options.servers.split(",") if k.strip()]
+    skipped: Dict[str, str] = {}
+    if OURS in kinds:
+        why = relay_available(options.python)
+        if why:
+            skipped[OURS] = why
+    if NGIRCD in kinds and not ngircd.available():
+        skipped[NGIRCD] = "ngircd not installed (apt-get install -y ngircd)"
+    for kind, why in skipped.items():
+        sys.stderr.write("skipping %s: %s\n" % (kind, why))
+    kinds = [k for k in kinds if k not in skipped]
+    repeat = options.repeat or (1 if options.quick else 3)
+    only = {k.strip() for k in options.only.split(",") if k.strip()}
+
+    report: Dict[str, Any] = {
+        "machine": machine(),
+        "relay_python": interpreter_version(options.python) if OURS in kinds else None,
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "relay_args": list(RELAY_BENCH_ARGS) + options.relay_arg,
+        "ngircd_config": ngircd.render_config(6667, "/tmp/ngircd-bench") if NGIRCD in kinds else None,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "scenarios": {},
+    }
+    rows: List[Tuple[str, str, str, Optional[float], Optional[float], str]] = []
+    for spec in scenarios(options.quick):
+        if only and spec.key not in only:
+            continue
+        runs: Dict[str, List[Dict[str, Any]]] = {k: [] for k in kinds}
+        for attempt in range(repeat if spec.repeat else 1):
+            order = kinds if attempt % 2 == 0 else list(reversed(kinds))
+            for kind in order:
+                runs[kind].append(run_one(kind, spec, options, attempt))
+        chosen = {k: median_result(v, spec.rows[0][2]) for k, v in runs.items()}
+        report["scenarios"][spec.key] = {"title": spec.title, "params": spec.params, "runs": runs, "chosen": chosen}
+        for label, better, pick in spec.rows:
+            ours = pick(chosen[OURS]) if OURS in chosen else None
+            theirs = pick(chosen[NGIRCD]) if NGIRCD in chosen else None
+            notes = []
+            for kind in kinds:
+                res = chosen[kind]
+                if res.get("failed"):
+                    notes.append("%s FAILED" % kind)
+                    continue
+                other = res.get("other_cpu_pct")
+                notes.append("%s srv %s%% gen %s%%%s" % (
+                    kind, fmt(res.get("server_cpu_pct")), fmt(res.get("loadgen_cpu_pct")),
+                    (" other %s%%!" % fmt(other)) if other is not None and other > WARN_OTHER_CPU_PCT else ""))
+                lost = res.get("totals", {}).get("lost")
+                dead = res.get("totals", {}).get("dead_connections")
+                if lost or dead:
+                    notes.append("%s lost %s dead %s" % (kind, lost, dead))
+            rows.append((spec.key, label, better, ours, theirs, "; ".join(notes) if label == spec.rows[0][0] else ""))
+        print_row_block(rows[-len(spec.rows):], spec.title)
+    report["rows"] = [
+        {"scenario": r[0], "metric": r[1], "better": r[2], "ours": r[3], "ngircd": r[4],
+         "ratio": (r[3] / r[4]) if r[3] is not None and r[4] else None}
+        for r in rows
+    ]
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    if options.json:
+        os.makedirs(os.path.dirname(os.path.abspath(options.json)), exist_ok=True)
+        with open(options.json, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+    return 0
+
+
+HEADER_DONE: List[bool] = []
+
+
+def print_row_block(rows: List[Tuple[str, str, str, Optional[float], Optional[float], str]], title: str) -> None:
+    """Print as we go: a long run shows its figures before it ends."""
+    if not HEADER_DONE:
+        HEADER_DONE.append(True)
+        sys.stdout.write("%-38s %14s %14s %7s  %s\n" % ("metric", "ours", "ngircd", "ratio", "notes"))
+    sys.stdout.write("-- %s\n" % title)
+    for _key, label, better, ours, theirs, notes in rows:
+        ratio = "%.2fx" % (ours / theirs) if ours is not None and theirs else "n/a"
+        mark = "^" if better == HIGHER else "v"
+        sys.stdout.write("%-38s %14s %14s %7s  %s\n" % (mark + " " + label, fmt(ours), fmt(theirs), ratio, notes))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
