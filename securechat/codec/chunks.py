@@ -40,7 +40,7 @@ Clock = Callable[[], float]
 class ReassemblyLimits:
     """Bounds on what an unfinished message may hold, so a relay cannot grow memory."""
 
-    max_chunks: int = 128
+    max_chunks: int = 256
     max_pending_per_sender: int = 4
     max_pending_total: int = 64
     timeout: float = 60.0

@@ -1,0 +1,143 @@
+"""Tests for securechat.codec.chunks: line fitting, header parsing, bounded reassembly."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.codec import Incomplete, Malformed, ReassemblyLimits
+from securechat.codec.chunks import MARKER, Chunk, Reassembler, parse_line, split_plain, split_token
+
+from tests.codec_support import EPOCH, conversation, feed, make_clock
+
+TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+LIMITS = ReassemblyLimits(max_chunks=8, max_pending_per_sender=2, max_pending_total=3, timeout=10.0)
+
+
+def _chunk(msgid: str, index: int, total: int, piece: str = "AAAA", layer: str = "fernet") -> Chunk:
+    return Chunk(layer, msgid, index, total, piece)
+
+
+class SplitTokenTests(SynchronousTestCase):
+    @given(
+        token=st.text(TOKEN_CHARS, min_size=1, max_size=3000),
+        max_payload=st.integers(70, 600),
+        layer=st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
+    )
+    def test_fits_and_parses_back(self, token: str, max_payload: int, layer: str) -> None:
+        msgid = os.urandom(16).hex()
+        try:
+            lines = split_token(layer, msgid, token, max_payload, 256)
+        except ValueError:
+            return  # too small a budget for this header: refused, not mangled
+        pieces = []
+        for number, line in enumerate(lines, 1):
+            self.assertLessEqual(len(line.encode("utf-8")), max_payload)
+            chunk = parse_line(line, 256)
+            self.assertEqual((chunk.layer, chunk.msgid, chunk.index, chunk.total), (layer, msgid, number, len(lines)))
+            pieces.append(chunk.piece)
+        self.assertEqual("".join(pieces), token)
+        # Even pieces: no line is much shorter than the others.
+        self.assertLessEqual(max(map(len, pieces)) - min(map(len, pieces)), 1)
+
+    def test_digit_growth(self) -> None:
+        """Going from 9 to 10 chunks widens the header; lines must still fit."""
+        msgid = "a" * 32
+        for size in range(800, 1400, 7):
+            for line in split_token("fernet-ttl", msgid, "A" * size, 130, 256):
+                self.assertLessEqual(len(line), 130)
+
+    def test_refusals(self) -> None:
+        self.assertRaises(ValueError, split_token, "fernet", "a" * 32, "A" * 10, 50, 256)
+        self.assertRaises(ValueError, split_token, "fernet", "a" * 32, "A" * 10_000, 100, 8)
+        self.assertRaises(ValueError, split_plain, "x", 3)
+
+    def test_plain_never_cuts_a_character(self) -> None:
+        self.assertEqual(split_plain("ééé", 4), ["éé", "é"])
+        self.assertEqual(split_plain("\U0001f389\U0001f389", 5), ["\U0001f389", "\U0001f389"])
+
+
+class ParseLineTests(SynchronousTestCase):
+    def test_well_formed(self) -> None:
+        chunk = parse_line(f"{MARKER} fernet-ttl {'0123456789abcdef' * 2} 3/12 AbC-_=", 256)
+        self.assertEqual(chunk, Chunk("fernet-ttl", "0123456789abcdef" * 2, 3, 12, "AbC-_="))
+
+    def test_more_chunks_than_allowed(self) -> None:
+        self.assertRaises(Malformed, parse_line, f"{MARKER} fernet {'a' * 32} 1/9 AAAA", 8)
+
+
+class ReassemblerTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = make_clock(EPOCH)
+        self.reassembler = Reassembler(self.clock.seconds, LIMITS)
+
+    def test_single_chunk_is_not_buffered(self) -> None:
+        self.assertEqual(self.reassembler.add("a", "A", _chunk("m" * 32, 1, 1, "XY")), ("XY", []))
+        self.assertEqual(len(self.reassembler), 0)
+
+    def test_pending_bounded_per_sender(self) -> None:
+        """A third unfinished message from one sender evicts that sender's oldest."""
+        for number in range(3):
+            token, dropped = self.reassembler.add("a", "A", _chunk(f"{number:032x}", 1, 2))
+            self.assertIsNone(token)
+        self.assertEqual(len(dropped), 1)
+        self.assertIsInstance(dropped[0].error, Incomplete)
+        self.assertIn("this sender", str(dropped[0].error))
+        self.assertEqual(len(self.reassembler), 2)
+        # The evicted message cannot complete any more; the newer ones can.
+        self.assertIsNone(self.reassembler.add("a", "A", _chunk(f"{0:032x}", 2, 2))[0])
+        self.assertEqual(self.reassembler.add("a", "A", _chunk(f"{2:032x}", 2, 2))[0], "AAAAAAAA")
+
+    def test_pending_bounded_in_total(self) -> None:
+        """Many forged senders cannot grow memory past max_pending_total."""
+        for number in range(10):
+            self.reassembler.add(f"s{number}", f"S{number}", _chunk("b" * 32, 1, 8))
+            self.assertLessEqual(len(self.reassembler), LIMITS.max_pending_total)
+
+    def test_timeout(self) -> None:
+        self.reassembler.add("a", "A", _chunk("c" * 32, 1, 2))
+        self.clock.advance(9.5)
+        self.assertFalse(self.reassembler.due())
+        self.assertEqual(self.reassembler.expire(), [])
+        self.clock.advance(0.5)
+        self.assertTrue(self.reassembler.due())
+        [dropped] = self.reassembler.expire()
+        self.assertEqual((dropped.sender, dropped.layer), ("A", "fernet"))
+        self.assertIn("1 of 2", str(dropped.error))
+        self.assertEqual(len(self.reassembler), 0)
+
+    def test_headers_disagree(self) -> None:
+        self.reassembler.add("a", "A", _chunk("d" * 32, 1, 3))
+        token, dropped = self.reassembler.add("a", "A", _chunk("d" * 32, 2, 4))
+        self.assertIsNone(token)
+        self.assertEqual([type(d.error) for d in dropped], [Malformed])
+        self.assertEqual(len(self.reassembler), 0)
+        self.reassembler.add("a", "A", _chunk("d" * 32, 1, 3))
+        _, dropped = self.reassembler.add("a", "A", _chunk("d" * 32, 2, 3, layer="fernet-ttl"))
+        self.assertEqual([type(d.error) for d in dropped], [Malformed])
+
+    def test_single_chunk_claim_for_a_pending_message(self) -> None:
+        self.reassembler.add("a", "A", _chunk("e" * 32, 1, 2))
+        token, dropped = self.reassembler.add("a", "A", _chunk("e" * 32, 1, 1))
+        self.assertIsNone(token)
+        self.assertEqual([type(d.error) for d in dropped], [Malformed])
+
+    def test_same_msgid_from_two_senders_kept_apart(self) -> None:
+        self.reassembler.add("a", "A", _chunk("f" * 32, 1, 2, "AA"))
+        self.reassembler.add("b", "B", _chunk("f" * 32, 2, 2, "BB"))
+        self.assertEqual(self.reassembler.add("a", "A", _chunk("f" * 32, 2, 2, "CC"))[0], "AACC")
+
+
+class ReceiveExpiresLazilyTests(SynchronousTestCase):
+    def test_receive_reports_due_timeouts(self) -> None:
+        """Even if the caller never calls expire(), a later line brings the notice."""
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        lines = alice.encode("alice", "x" * 2000, 200)
+        feed(bob, "alice", lines[:1])
+        clock.advance(61)
+        results = feed(bob, "carol", ["hello"])
+        self.assertEqual([r.reason for r in results], ["incomplete", "unprotected"])  # type: ignore[attr-defined]

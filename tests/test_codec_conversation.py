@@ -1,0 +1,364 @@
+"""
+Tests for securechat.codec.conversation: round trips on every layer, and
+everything a relay can do to a protected line ending in a typed verdict,
+never in a wrong plaintext.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import List
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.codec import Accepted, Conversation, Rejected, RoomKeys, direct_target
+from securechat.codec.chunks import MARKER
+
+from tests.codec_support import (
+    AUTHENTICATED,
+    KEYED,
+    PAYLOADS,
+    ROOM,
+    bodies,
+    conversation,
+    feed,
+    keys_for,
+    make_clock,
+    only_accepted,
+    only_rejected,
+)
+
+LONG_BODY = "0123456789abcdef" * 640  # 10 KiB: several chunks on any line budget
+
+
+def _reasons(results: List[object]) -> List[str]:
+    return [r.reason if isinstance(r, Rejected) else "accepted" for r in results]  # type: ignore[union-attr]
+
+
+def _pieces(lines: List[str]) -> List[str]:
+    return [line.rsplit(" ", 1)[1] for line in lines]
+
+
+def _replace_piece(line: str, piece: str) -> str:
+    return f"{line.rsplit(' ', 1)[0]} {piece}"
+
+
+class RoundTripTests(SynchronousTestCase):
+    @given(body=bodies, layer=st.sampled_from(KEYED), max_payload=st.sampled_from(PAYLOADS))
+    def test_protected_round_trip(self, body: str, layer: str, max_payload: int) -> None:
+        """Any Unicode body (empty, emoji, 10 KiB) survives every keyed layer and line budget."""
+        clock = make_clock()
+        alice, bob = conversation(layer, clock), conversation(layer, clock)
+        lines = alice.encode("alice", body, max_payload)
+        for line in lines:
+            self.assertLessEqual(len(line.encode("utf-8")), max_payload)
+            self.assertTrue(line.startswith(MARKER + " " + layer + " "))
+        accepted = only_accepted(feed(bob, "Alice", lines))
+        self.assertEqual(accepted.body, body)
+        self.assertEqual((accepted.layer, accepted.sender, accepted.target), (layer, "Alice", ROOM))
+        self.assertEqual(accepted.seq, 1)
+        self.assertEqual(len(accepted.msgid or ""), 32)
+
+    @given(
+        body=st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=400).filter(
+            lambda text: not text.startswith(MARKER)
+        ),
+        max_payload=st.sampled_from(PAYLOADS + (4, 5)),
+    )
+    def test_plain_round_trip(self, body: str, max_payload: int) -> None:
+        """Plain sends the body as is, cut on character boundaries to fit the line."""
+        clock = make_clock()
+        alice, bob = conversation("plain", clock), conversation("plain", clock)
+        lines = alice.encode("alice", body, max_payload)
+        for line in lines:
+            self.assertLessEqual(len(line.encode("utf-8")), max_payload)
+        results = feed(bob, "alice", lines)
+        self.assertTrue(all(isinstance(r, Accepted) and r.protection == "none" for r in results))
+        self.assertEqual("".join(r.body for r in results), body)  # type: ignore[union-attr]
+
+    def test_plain_splits_lines(self) -> None:
+        """IRC text cannot hold a line break: plain sends one message per line."""
+        clock = make_clock()
+        alice = conversation("plain", clock)
+        self.assertEqual(alice.encode("alice", "one\r\ntwo\nthree\0", 400), ["one", "two", "three"])
+        self.assertEqual(alice.encode("alice", "", 400), [])
+
+    def test_protected_carries_line_breaks(self) -> None:
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        body = "one\r\ntwo\0"
+        self.assertEqual(only_accepted(feed(bob, "alice", alice.encode("alice", body, 400))).body, body)
+
+    def test_ten_kib_on_a_real_line_budget(self) -> None:
+        """512 bytes minus a long prefix: a 10 KiB body needs many lines and arrives whole."""
+        clock = make_clock()
+        for layer in KEYED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            lines = alice.encode("alice", LONG_BODY, 512 - 2 - len(":alice!~alice@host.example PRIVMSG #lab :"))
+            self.assertGreater(len(lines), 20)
+            self.assertEqual(only_accepted(feed(bob, "alice", lines)).body, LONG_BODY)
+
+    def test_too_small_or_too_long(self) -> None:
+        clock = make_clock()
+        alice = conversation("fernet", clock)
+        self.assertRaises(ValueError, alice.encode, "alice", "hi", 40)
+        self.assertRaises(ValueError, alice.encode, "alice", "x" * 100_000, 400)
+
+    def test_protection_levels(self) -> None:
+        clock = make_clock()
+        expected = {"aes-ctr": "confidential", "fernet": "authenticated", "fernet-ttl": "authenticated+fresh"}
+        for layer, protection in expected.items():
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            accepted = only_accepted(feed(bob, "alice", alice.encode("alice", "x", 400)))
+            self.assertEqual(accepted.protection, protection)
+            self.assertEqual(accepted.sent_at is not None, layer != "aes-ctr")
+
+    def test_direct_messages(self) -> None:
+        """A direct pair has its own target and keys; both peers agree on them."""
+        clock = make_clock()
+        pair = direct_target("Alice", "bob")
+        alice = conversation("fernet-ttl", clock, target=direct_target("Alice", "bob"))
+        bob = conversation("fernet-ttl", clock, target=direct_target("BOB", "alice"))
+        self.assertEqual(pair, "alice bob")
+        accepted = only_accepted(feed(bob, "alice", alice.encode("Alice", "psst", 400)))
+        self.assertEqual(accepted.body, "psst")
+
+
+class RelayTamperingTests(SynchronousTestCase):
+    """What a malicious relay does to fernet and fernet-ttl lines."""
+
+    @given(layer=st.sampled_from(AUTHENTICATED), data=st.data())
+    def test_any_bit_flip_is_tampered(self, layer: str, data: st.DataObject) -> None:
+        clock = make_clock()
+        alice, bob = conversation(layer, clock), conversation(layer, clock)
+        line = alice.encode("alice", "transfer 100", 400)[0]
+        token = bytearray(base64.urlsafe_b64decode(line.rsplit(" ", 1)[1]))
+        position = data.draw(st.integers(0, len(token) - 1), label="byte")
+        token[position] ^= 1 << data.draw(st.integers(0, 7), label="bit")
+        forged = _replace_piece(line, base64.urlsafe_b64encode(bytes(token)).decode("ascii"))
+        self.assertEqual(_reasons(feed(bob, "alice", [forged])), ["tampered"])
+
+    @given(layer=st.sampled_from(AUTHENTICATED), data=st.data())
+    def test_any_truncation_is_refused(self, layer: str, data: st.DataObject) -> None:
+        clock = make_clock()
+        alice, bob = conversation(layer, clock), conversation(layer, clock)
+        line = alice.encode("alice", "transfer 100", 400)[0]
+        piece = line.rsplit(" ", 1)[1]
+        cut = data.draw(st.integers(1, len(piece) - 1), label="keep")
+        reasons = _reasons(feed(bob, "alice", [_replace_piece(line, piece[:cut])]))
+        self.assertEqual(len(reasons), 1)
+        self.assertIn(reasons[0], ("tampered", "malformed"))
+
+    def test_truncated_line_of_a_chunked_message(self) -> None:
+        clock = make_clock()
+        for layer in AUTHENTICATED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            lines = alice.encode("alice", LONG_BODY, 200)
+            lines[3] = lines[3][:-5]
+            self.assertEqual(_reasons(feed(bob, "alice", lines)), ["tampered"])
+
+    def test_dropped_chunk_is_incomplete(self) -> None:
+        clock = make_clock()
+        for layer in AUTHENTICATED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            lines = alice.encode("alice", LONG_BODY, 400)
+            del lines[1]
+            self.assertEqual(feed(bob, "alice", lines), [])
+            clock.advance(59)
+            self.assertEqual(bob.expire(), [])
+            clock.advance(1)
+            rejected = bob.expire()
+            self.assertEqual(_reasons(rejected), ["incomplete"])  # type: ignore[arg-type]
+            self.assertEqual((rejected[0].sender, rejected[0].layer), ("alice", layer))
+            self.assertEqual(bob.expire(), [])
+
+    def test_duplicate_chunk_never_doubles_the_message(self) -> None:
+        clock = make_clock()
+        for layer in AUTHENTICATED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            lines = alice.encode("alice", LONG_BODY, 400)
+            results = feed(bob, "alice", lines[:2] + [lines[1]] + lines[2:])
+            self.assertEqual(_reasons(results), ["malformed", "accepted"])
+            self.assertEqual(results[1].body, LONG_BODY)  # type: ignore[attr-defined]
+
+    def test_conflicting_chunk_drops_the_message(self) -> None:
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        lines = alice.encode("alice", LONG_BODY, 400)
+        forged = _replace_piece(lines[1], "A" * len(_pieces(lines)[1]))
+        results = feed(bob, "alice", [lines[0], lines[1], forged] + lines[2:])
+        self.assertNotIn("accepted", _reasons(results))
+        self.assertIn("tampered", _reasons(results))
+
+    def test_chunks_swapped_across_messages_are_tampered(self) -> None:
+        """Piece 2 of one message under the header of another: both refused."""
+        clock = make_clock()
+        for layer in AUTHENTICATED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            first = alice.encode("alice", LONG_BODY, 400)
+            second = alice.encode("alice", LONG_BODY[::-1], 400)
+            self.assertEqual(len(first), len(second))
+            piece_1, piece_2 = _pieces(first)[1], _pieces(second)[1]
+            first[1], second[1] = _replace_piece(first[1], piece_2), _replace_piece(second[1], piece_1)
+            self.assertEqual(_reasons(feed(bob, "alice", first + second)), ["tampered", "tampered"])
+
+    def test_interleaved_messages_reassemble(self) -> None:
+        """Chunks of two messages interleaved and reversed (headers intact) still arrive whole."""
+        clock = make_clock()
+        alice, bob = conversation("fernet-ttl", clock), conversation("fernet-ttl", clock)
+        first = alice.encode("alice", LONG_BODY, 400)
+        second = alice.encode("alice", LONG_BODY[::-1], 400)
+        self.assertEqual(len(first), len(second))
+        mixed = [line for pair in zip(reversed(first), reversed(second)) for line in pair]
+        results = feed(bob, "alice", mixed)
+        self.assertEqual(_reasons(results), ["accepted", "accepted"])
+        self.assertEqual({r.body for r in results}, {LONG_BODY, LONG_BODY[::-1]})  # type: ignore[attr-defined]
+
+    def test_header_msgid_rewritten(self) -> None:
+        """The chunk header is not trusted: the sealed msgid must match it."""
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        marker, layer, msgid, position, piece = alice.encode("alice", "hi", 400)[0].split(" ")
+        other = "0" * 32 if msgid != "0" * 32 else "1" * 32
+        line = " ".join((marker, layer, other, position, piece))
+        rejected = only_rejected(feed(bob, "alice", [line]))
+        self.assertEqual(rejected.reason, "tampered")
+        self.assertIn("message id", rejected.description)
+
+    def test_header_layer_rewritten(self) -> None:
+        """Relabelling fernet as fernet-ttl fails the MAC (one key per layer)."""
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        line = alice.encode("alice", "hi", 400)[0].replace(" fernet ", " fernet-ttl ", 1)
+        self.assertEqual(_reasons(feed(bob, "alice", [line])), ["tampered"])
+
+    def test_token_from_another_key(self) -> None:
+        clock = make_clock()
+        for layer in AUTHENTICATED:
+            alice = conversation(layer, clock, passphrase=b"other passphrase")
+            bob = conversation(layer, clock)
+            self.assertEqual(_reasons(feed(bob, "alice", alice.encode("alice", "hi", 400))), ["tampered"])
+
+    def test_moved_from_another_room(self) -> None:
+        """A line moved from #other to #lab: #other's key does not open in #lab."""
+        clock = make_clock()
+        for layer in AUTHENTICATED:
+            elsewhere = conversation(layer, clock, target="#other")
+            bob = conversation(layer, clock)
+            self.assertEqual(_reasons(feed(bob, "alice", elsewhere.encode("alice", "hi", 400))), ["tampered"])
+
+    def test_moved_between_rooms_sharing_a_key(self) -> None:
+        """Even if two targets shared key material, the sealed target catches the move."""
+        clock = make_clock()
+        lab_keys = keys_for()
+        shared = RoomKeys(target="#other", params=lab_keys.params, layer_keys=lab_keys._layer_keys)
+        for layer in AUTHENTICATED:
+            elsewhere = Conversation("#other", layer, shared, clock=clock.seconds)
+            bob = conversation(layer, clock)
+            rejected = only_rejected(feed(bob, "alice", elsewhere.encode("alice", "hi", 400)))
+            self.assertEqual(rejected.reason, "wrong-room")
+            self.assertIn("#other", rejected.description)
+
+    def test_dm_moved_into_a_room(self) -> None:
+        clock = make_clock()
+        dm = conversation("fernet", clock, target=direct_target("alice", "bob"))
+        room = conversation("fernet", clock)
+        self.assertEqual(_reasons(feed(room, "alice", dm.encode("alice", "hi", 400))), ["tampered"])
+
+    def test_reattributed_to_another_sender(self) -> None:
+        clock = make_clock()
+        for layer in KEYED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            rejected = only_rejected(feed(bob, "mallory", alice.encode("Alice", "I resign", 400)))
+            self.assertEqual(rejected.reason, "re-attributed")
+            self.assertEqual(rejected.sender, "mallory")
+            self.assertIn("Alice", rejected.description)
+
+    def test_sender_compared_casefolded(self) -> None:
+        """The relay reports nicks in any case: Alice[ and alice{ are one rfc1459 nick."""
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        self.assertEqual(only_accepted(feed(bob, "alice{", alice.encode("Alice[", "hi", 400))).sender, "alice{")
+
+
+class DowngradeAndKeyTests(SynchronousTestCase):
+    def test_plain_line_in_keyed_room(self) -> None:
+        """Dropping the marker does not make text look protected."""
+        clock = make_clock()
+        for layer in KEYED:
+            rejected = only_rejected(feed(conversation(layer, clock), "mallory", ["trust me"]))
+            self.assertEqual((rejected.reason, rejected.layer), ("unprotected", "plain"))
+
+    def test_weaker_layer_refused(self) -> None:
+        clock = make_clock()
+        weak = conversation("aes-ctr", clock)
+        for layer in AUTHENTICATED:
+            results = feed(conversation(layer, clock), "alice", weak.encode("alice", "hi", 400))
+            self.assertEqual(_reasons(results), ["unprotected"])
+        fernet = conversation("fernet", clock)
+        results = feed(conversation("fernet-ttl", clock), "alice", fernet.encode("alice", "hi", 400))
+        self.assertEqual(_reasons(results), ["unprotected"])
+
+    def test_stronger_layer_accepted(self) -> None:
+        """Peers can upgrade one after the other: a fernet room reads fernet-ttl."""
+        clock = make_clock()
+        strong = conversation("fernet-ttl", clock)
+        accepted = only_accepted(feed(conversation("fernet", clock), "alice", strong.encode("alice", "hi", 400)))
+        self.assertEqual(accepted.protection, "authenticated+fresh")
+
+    def test_no_key(self) -> None:
+        clock = make_clock()
+        alice = conversation("fernet", clock)
+        bob = conversation("plain", clock)
+        self.assertEqual(_reasons(feed(bob, "alice", alice.encode("alice", "hi", 400))), ["no-key"])
+        self.assertEqual(_reasons(feed(bob, "alice", ["hello"])), ["accepted"])
+
+    def test_set_layer_changes_what_is_accepted(self) -> None:
+        clock = make_clock()
+        bob = conversation("plain", clock)
+        bob.set_layer("fernet", keys_for())
+        self.assertEqual(_reasons(feed(bob, "alice", ["hello"])), ["unprotected"])
+        bob.set_layer("plain", None)
+        self.assertEqual(_reasons(feed(bob, "alice", ["hello"])), ["accepted"])
+
+
+class SequenceTests(SynchronousTestCase):
+    def test_gap_and_late_arrival_reported(self) -> None:
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        sent = [alice.encode("alice", f"m{n}", 400) for n in range(1, 5)]
+        first = only_accepted(feed(bob, "alice", sent[0]))
+        fourth = only_accepted(feed(bob, "alice", sent[3]))
+        second = only_accepted(feed(bob, "alice", sent[1]))
+        self.assertEqual((first.seq, first.missing, first.reordered), (1, 0, False))
+        self.assertEqual((fourth.seq, fourth.missing, fourth.reordered), (4, 2, False))
+        self.assertEqual((second.seq, second.missing, second.reordered), (2, 0, True))
+
+    def test_fernet_replay_is_flagged_not_refused(self) -> None:
+        """fernet has no replay cache: a replay gets through, but shows as out of order."""
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        lines = alice.encode("alice", "hi", 400)
+        self.assertFalse(only_accepted(feed(bob, "alice", lines)).reordered)
+        self.assertTrue(only_accepted(feed(bob, "alice", lines)).reordered)
+
+    def test_sender_restart_is_a_new_stream(self) -> None:
+        """A restarted sender counts from 1 again without looking like a replay or a gap."""
+        clock = make_clock()
+        bob = conversation("fernet", clock)
+        before = conversation("fernet", clock)
+        for _ in range(3):
+            feed(bob, "alice", before.encode("alice", "x", 400))
+        after = only_accepted(feed(bob, "alice", conversation("fernet", clock).encode("alice", "y", 400)))
+        self.assertEqual((after.seq, after.missing, after.reordered), (1, 0, False))
+
+    def test_sequence_is_per_sender(self) -> None:
+        clock = make_clock()
+        sender, bob = conversation("fernet", clock), conversation("fernet", clock)
+        feed(bob, "alice", sender.encode("alice", "x", 400))
+        carol = only_accepted(feed(bob, "carol", sender.encode("carol", "x", 400)))
+        self.assertEqual((carol.seq, carol.missing), (1, 0))
+        alice = only_accepted(feed(bob, "alice", sender.encode("alice", "x", 400)))
+        self.assertEqual((alice.seq, alice.missing), (2, 0))

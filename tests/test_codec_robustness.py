@@ -1,0 +1,115 @@
+"""
+Nothing a relay sends may raise out of C{Conversation.receive}: random text,
+random bytes decoded any way, headers with huge numbers, valid headers
+around junk, and junk sealed under the right key by a misbehaving member.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.codec import LAYERS, Accepted, CodecError, Rejected
+from securechat.codec.chunks import MARKER
+from securechat.codec.layers import FernetSealer
+
+from tests.codec_support import conversation, feed, keys_for, make_clock, only_rejected
+
+HEADER_WORDS = st.sampled_from(
+    [MARKER, "aes-ctr", "fernet", "fernet-ttl", "plain", "0" * 32, "f" * 32, "1/1", "1/2", "2/2", "0/1"]
+)
+PIECE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_="
+NUMBERS = st.integers(-(10**30), 10**30).map(str)
+JUNK_WORDS = st.text(max_size=40) | NUMBERS | HEADER_WORDS | st.binary(max_size=60).map(
+    lambda data: base64.urlsafe_b64encode(data).decode("ascii")
+)
+
+
+def _lines() -> st.SearchStrategy[str]:
+    """Random text, random bytes as latin-1, and marker lines of plausible words."""
+    words = st.lists(JUNK_WORDS, max_size=6).map(lambda items: " ".join([MARKER] + items))
+    positions = st.tuples(NUMBERS, NUMBERS).map(lambda pair: f"{MARKER} fernet {'a' * 32} {pair[0]}/{pair[1]} AAAA")
+    well_formed = st.builds(
+        "{} {} {} {}/{} {}".format,
+        st.just(MARKER),
+        st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
+        st.sampled_from(["0" * 32, "f" * 32]),
+        st.integers(1, 3),
+        st.integers(1, 3),
+        st.text(PIECE_ALPHABET, min_size=1, max_size=200),
+    )
+    return (
+        st.text(max_size=200)
+        | st.binary(max_size=200).map(lambda data: data.decode("latin-1"))
+        | words
+        | positions
+        | well_formed
+    )
+
+
+class NeverRaisesTests(SynchronousTestCase):
+    @given(sender=st.text(max_size=20), lines=st.lists(_lines(), max_size=8))
+    def test_receive_never_raises(self, sender: str, lines: "list[str]") -> None:
+        for layer in LAYERS:
+            self._check_layer(layer, sender, lines)
+
+    def _check_layer(self, layer: str, sender: str, lines: "list[str]") -> None:
+        clock = make_clock()
+        bob = conversation(layer, clock)
+        for line in lines:
+            for result in bob.receive(sender, line):
+                self.assertIsInstance(result, (Accepted, Rejected))
+                if isinstance(result, Rejected):
+                    self.assertIsInstance(result.error, CodecError)
+                    self.assertTrue(result.description)
+                elif layer != "plain":
+                    self.fail(f"junk accepted on {layer}: {result!r}")
+        clock.advance(3600)
+        for result in bob.expire():
+            self.assertEqual(result.reason, "incomplete")
+
+    @given(
+        header_layer=st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
+        pieces=st.lists(st.text(PIECE_ALPHABET, min_size=1, max_size=300), min_size=1, max_size=3),
+    )
+    def test_well_formed_headers_around_junk(self, header_layer: str, pieces: "list[str]") -> None:
+        """Headers that parse, pieces that are base64-ish junk: typed verdicts on every layer."""
+        msgid = os.urandom(16).hex()
+        lines = [f"{MARKER} {header_layer} {msgid} {i}/{len(pieces)} {p}" for i, p in enumerate(pieces, 1)]
+        for layer in LAYERS:
+            self._check_layer(layer, "mallory", lines)
+
+    @given(plaintext=st.binary(max_size=120), layer=st.sampled_from(("fernet", "fernet-ttl")))
+    def test_junk_sealed_with_the_right_key(self, plaintext: bytes, layer: str) -> None:
+        """A member with the key who seals garbage gets 'malformed', never a crash."""
+        clock = make_clock()
+        bob = conversation(layer, clock)
+        token = FernetSealer(keys_for().for_layer(layer), layer).seal(plaintext, int(clock.seconds()))
+        line = f"{MARKER} {layer} {os.urandom(16).hex()} 1/1 {token}"
+        for result in bob.receive("alice", line):
+            self.assertIsInstance(result, Rejected)
+
+    def test_huge_position_numbers(self) -> None:
+        clock = make_clock()
+        bob = conversation("fernet", clock)
+        for position in ("99999999999999999999/1", "1/99999999999999999999", "1/0", "2/1", "01/2", "1/257"):
+            rejected = only_rejected(feed(bob, "alice", [f"{MARKER} fernet {'a' * 32} {position} AAAA"]))
+            self.assertEqual(rejected.reason, "malformed")
+
+    def test_marker_shapes(self) -> None:
+        clock = make_clock()
+        bob = conversation("fernet", clock)
+        for line in (MARKER, MARKER + " ", f"{MARKER} fernet", f"{MARKER} fernet {'A' * 32} 1/1 AAAA",
+                     f"{MARKER} plain {'a' * 32} 1/1 AAAA", f"{MARKER} fernet {'a' * 32} 1/1 AA AA",
+                     f"{MARKER} fernet {'a' * 32} 1/1 AA+/"):
+            self.assertEqual(only_rejected(feed(bob, "alice", [line])).reason, "malformed", line)
+
+    def test_unopenable_single_line_is_tampered(self) -> None:
+        clock = make_clock()
+        bob = conversation("fernet", clock)
+        rejected = only_rejected(feed(bob, "alice", [f"{MARKER} fernet {'a' * 32} 1/1 {'A' * 120}"]))
+        self.assertEqual(rejected.reason, "tampered")
