@@ -1,0 +1,412 @@
+"""
+The attack library: what a malicious relay does to the lines it forwards.
+
+Each attack is a small sans-IO object.  The proxy hands it every
+server-to-client line its L{Selector} matches, as an L{Intercepted}; the
+attack answers with zero or more L{Emission}s, each a line to deliver to
+that client, now (C{delay == 0}, in order) or after C{delay} seconds on
+the proxy's clock.  No attack touches a socket or a clock itself, so each
+is unit-tested by feeding it lines.
+
+One instance serves one downstream connection (a room message reaches each
+member through their own connection, so "bob's copy" can be attacked and
+"carol's" left alone).  C{times} bounds how many lines an attack changes;
+after that it forwards everything untouched.
+
+None of these attacks needs a key.  What the receiver can tell about each
+is the whole point of the demo (L{securechat.demo}).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Type
+
+import attr
+
+from ..wire import Message, formatMessage, rfc1459Casefold
+from . import malleate, tokens
+from .roster import Roster
+
+#: The commands that carry a body from one user to others.
+MESSAGE_COMMANDS = ("PRIVMSG", "NOTICE")
+#: Seconds: past the default fernet-ttl window (30 s TTL + 5 s allowed skew).
+PAST_TTL_DELAY = 40.0
+#: The lab's sender clock shift.
+LAB_CLOCK_SHIFT = -45.0
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Intercepted:
+    """One line the relay sent towards a client, caught on its way."""
+
+    raw: bytes  # as received, without CRLF
+    message: Message
+    receiver: str  # nick of the client it is going to ("*" before registration)
+    roster: Roster = attr.ib(factory=Roster, eq=False, repr=False)
+
+    @property
+    def sender(self) -> str:
+        return self.message.sourceNick or ""
+
+    @property
+    def target(self) -> str:
+        return self.message.params[0] if self.message.params else ""
+
+    @property
+    def text(self) -> str:
+        return self.message.params[-1] if len(self.message.params) >= 2 else ""
+
+    def rewritten(
+        self,
+        sender: Optional[str] = None,
+        target: Optional[str] = None,
+        text: Optional[str] = None,
+    ) -> bytes:
+        """The line with some of sender nick, target and text replaced."""
+        message = self.message
+        source = message.source
+        if sender is not None:
+            _, bang, rest = (source or "").partition("!")
+            source = sender + bang + rest
+        params = list(message.params)
+        if target is not None:
+            params[0] = target
+        if text is not None:
+            params[-1] = text
+        return _format(message, params, source)
+
+
+def _format(message: Message, params: Sequence[str], source: Optional[str]) -> bytes:
+    """Format without the CRLF: the proxy adds it on delivery."""
+    return formatMessage(message.command, params, source)[:-2]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Emission:
+    """
+    A line to deliver to the client, C{delay} seconds from now.  An empty
+    C{raw} delivers nothing: it records that a line was dropped.
+    """
+
+    raw: bytes
+    delay: float = 0.0
+    note: str = ""  # what the attack did to it; empty when forwarded as is
+
+
+DROPPED = b""
+
+
+def forward(line: Intercepted) -> Emission:
+    return Emission(line.raw)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Selector:
+    """Which traffic to attack; a field left L{None} matches anything."""
+
+    sender: Optional[str] = None
+    target: Optional[str] = None
+    receiver: Optional[str] = None
+    commands: Tuple[str, ...] = ("PRIVMSG",)
+
+    def matches(self, line: Intercepted, casefold=rfc1459Casefold) -> bool:
+        message = line.message
+        if message.command not in self.commands or len(message.params) < 2:
+            return False
+        for wanted, actual in (
+            (self.sender, line.sender),
+            (self.target, line.target),
+            (self.receiver, line.receiver),
+        ):
+            if wanted is not None and casefold(wanted) != casefold(actual):
+                return False
+        return True
+
+
+class Attack:
+    """
+    Base: forwards every line once C{times} lines were attacked.
+
+    Subclasses implement L{apply}, returning L{None} when a line is not one
+    they can attack (it is then forwarded and does not count).
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    #: Keyword arguments the constructor takes besides C{times} (for the CLI).
+    parameters: ClassVar[Tuple[str, ...]] = ()
+
+    def __init__(self, times: Optional[int] = None) -> None:
+        self.remaining = times
+
+    def process(self, line: Intercepted) -> List[Emission]:
+        if self.remaining is not None and self.remaining <= 0:
+            return [forward(line)]
+        out = self.apply(line)
+        if out is None:
+            return [forward(line)]
+        if self.remaining is not None:
+            self.remaining -= 1
+        return out
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        raise NotImplementedError
+
+    def flush(self) -> List[Emission]:
+        """Lines the attack still holds (the connection is ending)."""
+        return []
+
+
+class Read(Attack):
+    name = "read"
+    summary = "forward untouched; the relay reads and logs what it can"
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        return [Emission(line.raw, note="read")]
+
+
+class Replay(Attack):
+    name = "replay"
+    summary = "record the message and deliver it again, at once or after --delay seconds"
+    parameters = ("delay",)
+
+    def __init__(self, delay: float = 0.0, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.delay = delay
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        return [forward(line), Emission(line.raw, self.delay, "replayed after %gs" % (self.delay,))]
+
+
+class Duplicate(Attack):
+    name = "duplicate"
+    summary = "deliver every line twice, back to back"
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        return [forward(line), Emission(line.raw, note="duplicated")]
+
+
+class BitFlip(Attack):
+    """
+    Flip one bit near the end of the message: in the base64 token for a
+    protected line (the last byte of an aes-ctr body; the HMAC of a Fernet
+    token), in the last character for plain text.
+    """
+
+    name = "bit-flip"
+    summary = "flip the lowest bit of the body's last byte (inside the +sc1 token, alphabet kept valid)"
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        protected = tokens.parseProtected(line.text)
+        if protected is None:
+            edited = tokens.flipTextBit(line.text)
+        elif protected.isLast:
+            edited = protected.withPiece(tokens.flipLastBit(protected.piece)).format()
+        else:
+            return None
+        if edited == line.text:
+            return None
+        return [Emission(line.rewritten(text=edited), note="bit flipped")]
+
+
+class Truncate(Attack):
+    name = "truncate"
+    summary = "cut --count bytes off the end of the body (whole base64 quanta for tokens)"
+    parameters = ("count",)
+
+    def __init__(self, count: int = tokens.QUANTUM_BYTES, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.count = count
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        protected = tokens.parseProtected(line.text)
+        if protected is None:
+            edited = tokens.truncateText(line.text, self.count)
+        elif protected.isLast:
+            piece = tokens.editTail(protected.piece, lambda data: tokens.truncateBytes(data, self.count))
+            edited = protected.withPiece(piece).format()
+        else:
+            return None
+        if edited == line.text:
+            return None
+        return [Emission(line.rewritten(text=edited), note="truncated")]
+
+
+class DropChunk(Attack):
+    """
+    Drop chunk C{index} of protected messages (the whole message when it
+    has a single chunk); for plain text, which has no chunks, drop the
+    C{index}-th line matched.
+    """
+
+    name = "drop-chunk"
+    summary = "drop chunk --index of a message (plain text: the index-th line)"
+    parameters = ("index",)
+
+    def __init__(self, index: int = 1, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.index = index
+        self._plainSeen = 0
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        protected = tokens.parseProtected(line.text)
+        if protected is None:
+            self._plainSeen += 1
+            hit = self._plainSeen == self.index
+        else:
+            hit = protected.index == self.index
+        if not hit:
+            return None
+        return [Emission(DROPPED, note="dropped")]
+
+
+class Reorder(Attack):
+    """Hold a line until the next one matched, then deliver the two swapped."""
+
+    name = "reorder"
+    summary = "swap a message with the next one"
+
+    def __init__(self, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self._held: Optional[Intercepted] = None
+
+    def process(self, line: Intercepted) -> List[Emission]:
+        held = self._held
+        if held is not None:
+            self._held = None
+            return [forward(line), Emission(held.raw, note="delivered after the next message")]
+        return super().process(line)
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        self._held = line
+        return []
+
+    def flush(self) -> List[Emission]:
+        held, self._held = self._held, None
+        return [] if held is None else [forward(held)]
+
+
+class Delay(Attack):
+    name = "delay"
+    summary = "hold the message --delay seconds (default: past the TTL window)"
+    parameters = ("delay",)
+
+    def __init__(self, delay: float = PAST_TTL_DELAY, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.delay = delay
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        return [Emission(line.raw, self.delay, "delayed %gs" % (self.delay,))]
+
+
+class Forge(Attack):
+    """
+    Inject, after the genuine line, a line of the same shape in the same
+    sender's name: random bytes as a token (the relay has no key), or
+    any text at all on a plain line.
+    """
+
+    name = "forge"
+    summary = "inject a forged message (a random token of plausible shape) in the sender's name"
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        protected = tokens.parseProtected(line.text)
+        if protected is None:
+            forged = tokens.forgePlain()
+        else:
+            forged = tokens.forgeProtected(
+                protected.layer, tokens.tokenLength(protected.piece, protected.total)
+            )
+        return [forward(line), Emission(line.rewritten(text=forged), note="forged")]
+
+
+class Reattribute(Attack):
+    """
+    Deliver the message as if another member had sent it.  On aes-ctr the
+    relay also rewrites the sealed sender (CTR is malleable and the
+    envelope layout is public), so the receiver's check passes.
+    """
+
+    name = "reattribute"
+    summary = "rewrite the sender prefix to another member (--as; default: one from the roster)"
+    parameters = ("as_nick",)
+
+    def __init__(self, as_nick: Optional[str] = None, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.as_nick = as_nick
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        nick = self.as_nick or line.roster.otherMember(line.target, {line.sender, line.receiver})
+        if not nick or not line.sender:
+            return None
+        raw = line.rewritten(sender=nick, text=malleate.resealSender(line, nick))
+        return [Emission(raw, note="re-attributed to %s" % (nick,))]
+
+
+class MoveRoom(Attack):
+    """
+    Deliver a room message into another room both ends are in.  Room keys
+    are derived per room, so on keyed layers the token no longer opens
+    there; the sealed target is the second line of defence (same key,
+    other target).
+    """
+
+    name = "move-room"
+    summary = "rewrite the target to another room sender and receiver share (--to-room)"
+    parameters = ("to_room",)
+
+    def __init__(self, to_room: Optional[str] = None, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.to_room = to_room
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        room = self.to_room or line.roster.sharedRoom({line.sender, line.receiver}, line.target)
+        if not room or rfc1459Casefold(room) == rfc1459Casefold(line.target):
+            return None
+        return [Emission(line.rewritten(target=room), note="moved to %s" % (room,))]
+
+
+class ClockShift(Attack):
+    """
+    The lab's "subtract 45 s from the sender's clock".  A relay cannot
+    change anyone's clock: this attack forwards lines untouched, and the
+    demo realises it on the I{sending} client's codec clock
+    (L{senderClockOffset}).  It is listed so the matrix has its row.
+    """
+
+    name = "clock-shift"
+    summary = "sender's clock shifted by --delay seconds (done at the sender; the relay only forwards)"
+    parameters = ("delay",)
+
+    def __init__(self, delay: float = LAB_CLOCK_SHIFT, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.senderClockOffset = delay
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        return None
+
+
+ATTACKS: Dict[str, Type[Attack]] = {
+    cls.name: cls
+    for cls in (
+        Read,
+        Replay,
+        Duplicate,
+        BitFlip,
+        Truncate,
+        DropChunk,
+        Reorder,
+        Delay,
+        Forge,
+        Reattribute,
+        MoveRoom,
+        ClockShift,
+    )
+}
+
+
+def makeAttack(name: str, times: Optional[int] = None, **parameters) -> Attack:
+    """Build attack C{name}, ignoring parameters it does not take (L{KeyError} if unknown)."""
+    cls = ATTACKS[name]
+    known = {key: value for key, value in parameters.items() if key in cls.parameters and value is not None}
+    return cls(times=times, **known)

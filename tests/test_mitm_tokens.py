@@ -1,0 +1,140 @@
+"""
+Tests for L{securechat.mitm.tokens}: editing protected lines without a key.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.mitm import tokens
+
+LAYER = "fernet"
+MSGID = "0123456789abcdef0123456789abcdef"
+
+
+def encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def split(token: str, size: int):
+    return [token[i : i + size] for i in range(0, len(token), size)]
+
+
+class ProtectedLineTests(SynchronousTestCase):
+    def test_roundTrip(self) -> None:
+        text = "+sc1 aes-ctr %s 2/3 QUJD" % (MSGID,)
+        line = tokens.parseProtected(text)
+        self.assertEqual(line, tokens.ProtectedLine("aes-ctr", MSGID, 2, 3, "QUJD"))
+        self.assertEqual(line.format(), text)
+        self.assertFalse(line.isFirst)
+        self.assertFalse(line.isLast)
+
+    def test_plainTextIsNotProtected(self) -> None:
+        for text in ("hello there", "+sc1", "+sc1 fernet x y z", "+sc2 fernet %s 1/1 QUJD" % (MSGID,)):
+            self.assertIsNone(tokens.parseProtected(text), text)
+
+
+class TokenEditTests(SynchronousTestCase):
+    @given(st.binary(min_size=1, max_size=200), st.integers(min_value=1, max_value=64))
+    def test_flipLastBitFlipsBitZeroOfTheLastByte(self, data: bytes, size: int) -> None:
+        """
+        Whatever the chunk size (even a last piece of one character), the
+        token's last byte has its low bit flipped, nothing else changes,
+        and the result is canonical base64.
+        """
+        pieces = split(encode(data), size)
+        while not pieces[-1].strip("="):
+            # Only padding: no data to flip there (the relay would not know
+            # it is the last piece before seeing it); join it to the previous one.
+            pieces[-2:] = ["".join(pieces[-2:])]
+        pieces[-1] = tokens.flipLastBit(pieces[-1])
+        token = "".join(pieces)
+        edited = base64.urlsafe_b64decode(token)
+        self.assertEqual(edited, data[:-1] + bytes([data[-1] ^ 1]))
+        self.assertEqual(encode(edited), token)
+
+    @given(st.binary(min_size=1, max_size=200), st.integers(min_value=4, max_value=64))
+    def test_editTailEditsTheTokensLastBytes(self, data: bytes, size: int) -> None:
+        """
+        Whatever the chunk size, when the last piece holds a whole quantum,
+        editing its tail edits the end of the decoded token.
+        """
+        pieces = split(encode(data), size)
+        if len(pieces[-1]) < tokens.QUANTUM_CHARS and len(pieces) > 1:
+            pieces[-2:] = ["".join(pieces[-2:])]
+        pieces[-1] = tokens.editTail(pieces[-1], lambda tail: tokens.flipByte(tail, 1, 0x80))
+        edited = base64.urlsafe_b64decode("".join(pieces))
+        self.assertEqual(edited, data[:-1] + bytes([data[-1] ^ 0x80]))
+
+    @given(st.binary(min_size=4, max_size=200), st.integers(min_value=1, max_value=10))
+    def test_truncateThroughTail(self, data: bytes, count: int) -> None:
+        token = encode(data)
+        edited = tokens.editTail(token, lambda tail: tokens.truncateBytes(tail, count))
+        decoded = base64.urlsafe_b64decode(edited)
+        self.assertTrue(data.startswith(decoded))
+        self.assertLess(len(decoded), len(data))
+
+    @given(st.binary(min_size=60, max_size=200), st.integers(min_value=4, max_value=64))
+    def test_editHeadXorsAtAnOffset(self, data: bytes, size: int) -> None:
+        pieces = split(encode(data), size)
+        known = data[5:8]
+        pieces[0] = tokens.editHead(pieces[0], lambda head: tokens.xorAt(head, 1, head[1:2], b"Z") if len(head) > 1 else head)
+        edited = base64.urlsafe_b64decode("".join(pieces))
+        if len(pieces[0]) >= 4:
+            self.assertEqual(edited[1:2], b"Z")
+        self.assertEqual(edited[5:8] if len(pieces[0]) > 8 else known, known)
+        self.assertEqual(len(edited), len(data))
+
+    def test_editHeadRefusesLengthChanges(self) -> None:
+        self.assertRaises(ValueError, tokens.editHead, encode(b"abcdef"), lambda head: head[1:])
+
+    def test_xorAtTurnsKnownIntoWanted(self) -> None:
+        self.assertEqual(tokens.xorAt(b"xxalicexx", 2, b"alice", b"carol"), b"xxcarolxx")
+        self.assertRaises(ValueError, tokens.xorAt, b"abc", 0, b"ab", b"a")
+        self.assertRaises(ValueError, tokens.xorAt, b"abc", 2, b"ab", b"cd")
+
+    def test_editOfTooShortOrBrokenPieceKeepsIt(self) -> None:
+        """A piece with no whole quantum, or not base64, is left alone."""
+        for piece in ("QUJ", "Q===", "QUJDQ==="):
+            self.assertEqual(tokens.editTail(piece, lambda tail: b"x"), piece)
+        self.assertEqual(tokens.editHead("Q===", lambda head: head), "Q===")
+        self.assertEqual(tokens.flipLastBit("=="), "==")
+        self.assertEqual(tokens.flipLastBit("QU*"), "QU*")
+
+
+class PlainEditTests(SynchronousTestCase):
+    @given(st.text(min_size=1, max_size=50))
+    def test_flipTextBitStaysPrintableAndChangesOneCharacter(self, text: str) -> None:
+        edited = tokens.flipTextBit(text)
+        self.assertEqual(len(edited), len(text))
+        changed = [i for i in range(len(text)) if text[i] != edited[i]]
+        printable = [c for c in text if " " <= c <= "~" and " " <= chr(ord(c) ^ 1) <= "~"]
+        self.assertEqual(len(changed), 1 if printable else 0)
+        edited.encode("utf-8")
+
+    def test_flipTextBitExample(self) -> None:
+        self.assertEqual(tokens.flipTextBit("pay 100"), "pay 101")
+
+    def test_truncateText(self) -> None:
+        self.assertEqual(tokens.truncateText("pay 1000", 3), "pay 1")
+        self.assertEqual(tokens.truncateText("ab", 5), "a")
+
+
+class ForgeTests(SynchronousTestCase):
+    def test_forgedProtectedLineHasThePlausibleShape(self) -> None:
+        forged = tokens.parseProtected(tokens.forgeProtected(LAYER, 90))
+        self.assertEqual((forged.layer, forged.index, forged.total), (LAYER, 1, 1))
+        self.assertEqual(len(base64.urlsafe_b64decode(forged.piece)), 90)
+        self.assertRegex(forged.msgid, r"\A[0-9a-f]{32}\Z")
+
+    def test_forgeriesDiffer(self) -> None:
+        self.assertNotEqual(tokens.forgeProtected(LAYER, 30), tokens.forgeProtected(LAYER, 30))
+        self.assertNotEqual(tokens.forgePlain(), tokens.forgePlain())
+
+    def test_tokenLength(self) -> None:
+        self.assertEqual(tokens.tokenLength("A" * 40, 3), 90)
+        self.assertEqual(tokens.tokenLength("", 1), tokens.QUANTUM_BYTES)
