@@ -161,6 +161,16 @@ class LayerSet(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class Fingerprint(Event):
+    """The answer to C{/fingerprint}: L{None} when C{target} is on plain (no key)."""
+
+    kind: ClassVar[str] = "fingerprint"
+    target: str
+    layer: str
+    fingerprint: Optional[str]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Names(Event):
     """Who is in C{room} (C{353}...C{366})."""
 

@@ -1,5 +1,6 @@
 """
-twistd plugins: C{twistd -n securechat} runs the relay.
+twistd plugins: C{twistd -n securechat} runs the relay,
+C{twistd -n securechat-client} the headless client.
 
 Kept tiny: twistd imports every plugin module to list them, so the real
 imports happen only when a service is made.
@@ -14,4 +15,11 @@ securechatRelay = ServiceMaker(
     "securechat.relay.options",
     "A strict-IRC-subset chat relay that cannot read protected messages.",
     "securechat",
+)
+
+securechatClient = ServiceMaker(
+    "securechat client",
+    "securechat.client.tap",
+    "A headless securechat client (bot): joins rooms, decrypts, logs or writes JSON lines.",
+    "securechat-client",
 )

@@ -1,0 +1,10 @@
+"""C{python -m securechat}: the same as the C{securechat} command."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

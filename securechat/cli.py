@@ -1,0 +1,111 @@
+"""
+The C{securechat} command: the interactive console (default), the
+headless JSON-lines mode (C{--json}), and C{securechat demo}.
+
+Passphrases come from C{--key-file}, C{$SECURECHAT_KEY} or a prompt, never
+from argv: any user on the machine can read a process's arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+import sys
+from typing import List, Optional
+
+from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
+from .client.startup import DEFAULT_SERVER
+from .codec import LAYERS
+
+#: Exit statuses.
+EXIT_OK = 0
+EXIT_USAGE = 2
+DEMO_COMMAND = "demo"
+
+
+def defaultNick() -> str:
+    """The login name, reduced to what IRC accepts, or C{guest}."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = ""
+    name = re.sub(r"[^A-Za-z0-9_\-\[\]\\^{}|`]", "", name)
+    if not name or name[0].isdigit() or name[0] == "-":
+        name = "guest"
+    return name[:9]
+
+
+def buildParser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="securechat",
+        description="Chat over an IRC relay you do not trust: messages are protected end to end.",
+        epilog="Passphrases: --key-file PATH, or the %s environment variable, or /key in the "
+        "console. Never on the command line. `securechat demo` runs the attack demo." % (ENV_VAR,),
+    )
+    parser.add_argument(
+        "--server", default=DEFAULT_SERVER,
+        help="client endpoint of the IRC server (default %(default)s; ssl:HOST:PORT for TLS)",
+    )
+    parser.add_argument("--nick", default=None, help="nickname (default: your login name)")
+    parser.add_argument(
+        "--join", action="append", default=[], metavar="ROOM",
+        help="room to join at start (repeatable; keyed with the startup passphrase if one is given)",
+    )
+    parser.add_argument(
+        "--layer", choices=LAYERS, default=None,
+        help="layer for the --join rooms when a passphrase is given (default fernet-ttl)",
+    )
+    parser.add_argument(
+        "--key-file", default=None, metavar="PATH",
+        help="file holding the passphrase for the --join rooms (else $%s)" % (ENV_VAR,),
+    )
+    parser.add_argument(
+        "--server-password-file", default=None, metavar="PATH",
+        help="file holding the IRC server password (PASS), if the server needs one",
+    )
+    parser.add_argument("--json", action="store_true", help="headless: JSON commands on stdin, events on stdout")
+    return parser
+
+
+def refuseArgvSecrets(argv: List[str]) -> Optional[str]:
+    """A sentence if argv tries to carry a passphrase, else L{None}."""
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name in ARGV_PASSPHRASE_OPTIONS:
+            return (
+                "securechat: %s is refused: a passphrase on the command line is visible to every "
+                "user (ps). Use --key-file PATH or the %s environment variable." % (name, ENV_VAR)
+            )
+    return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == DEMO_COMMAND:
+        try:
+            from . import demo
+        except ImportError:
+            print("securechat: the demo is not part of this installation", file=sys.stderr)
+            return EXIT_USAGE
+        return demo.main(argv[1:])
+    refusal = refuseArgvSecrets(argv)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return EXIT_USAGE
+    options = buildParser().parse_args(argv)
+    if options.nick is None:
+        options.nick = defaultNick()
+    try:
+        passphrase = startupPassphrase(options.key_file)
+    except PassphraseError as exc:
+        print("securechat: %s" % (exc,), file=sys.stderr)
+        return EXIT_USAGE
+    if options.json:
+        from .client.jsonlines import run
+
+        return run(options, passphrase)
+    from .client.console import run as runConsole
+
+    return runConsole(options, passphrase)

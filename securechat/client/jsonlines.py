@@ -1,0 +1,274 @@
+"""
+The headless JSON-lines face: commands as JSON objects on stdin, events as
+JSON objects on stdout, one per line (schema in docs/client.md).
+
+Whatever arrives on stdin, the answer is at worst an C{error} event: a
+script's mistake must never take the client down.  Error events never
+repeat the offending line, which could hold a passphrase.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..wire import LineSplitter, TooLong
+from . import events as ev
+from .headless import HeadlessClient
+from .passphrases import PassphraseError, readKeyFile
+from .session import CommandError, NotConnected
+
+#: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
+MAX_COMMAND_LINE = 256 * 1024
+
+
+class BadCommand(ValueError):
+    """A JSON command with a missing or mistyped field."""
+
+
+def _field(command: Dict[str, Any], name: str, default: Optional[str] = None) -> str:
+    value = command.get(name, default)
+    if value is None:
+        raise BadCommand("missing field %r" % (name,))
+    if not isinstance(value, str):
+        raise BadCommand("field %r must be a string" % (name,))
+    return value
+
+
+def encodeEvent(event: ev.Event) -> bytes:
+    """One event as one line of JSON (UTF-8, no raw newline inside)."""
+    return json.dumps(event.asDict(), ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+
+
+class JsonLinesFrontend:
+    """Turns command lines into calls on a L{HeadlessClient}, and events into lines."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        client: HeadlessClient,
+        write: Callable[[bytes], None],
+        onQuit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.client = client
+        self.write = write
+        self.onQuit = onQuit
+        self.unsubscribe = client.listen(self.event)
+        self._commands = {
+            "join": self.cmd_join,
+            "part": self.cmd_part,
+            "send": self.cmd_send,
+            "msg": self.cmd_send,
+            "key": self.cmd_key,
+            "layer": self.cmd_layer,
+            "fingerprint": self.cmd_fingerprint,
+            "names": self.cmd_names,
+            "who": self.cmd_who,
+            "nick": self.cmd_nick,
+            "quit": self.cmd_quit,
+        }
+        self.quitting: Optional[Deferred] = None
+
+    def event(self, event: ev.Event) -> None:
+        self.write(encodeEvent(event))
+
+    def error(self, message: str, code: str, command: Optional[str] = None) -> None:
+        self.event(ev.Error(message, code, command))
+
+    def lineReceived(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            command = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            self.error("command is not UTF-8", "bad-json")
+            return
+        except ValueError as exc:
+            # JSONDecodeError's message names a position, never the content.
+            self.error("malformed JSON: %s" % (exc.args[0] if exc.args else "invalid",), "bad-json")
+            return
+        if not isinstance(command, dict):
+            self.error("a command must be a JSON object", "bad-command")
+            return
+        name = command.get("cmd")
+        handler = self._commands.get(name) if isinstance(name, str) else None
+        if handler is None:
+            self.error(
+                "unknown command %r; known: %s" % (name, ", ".join(sorted(self._commands))),
+                "unknown-command",
+                name if isinstance(name, str) else None,
+            )
+            return
+        try:
+            handler(command)
+        except BadCommand as exc:
+            self.error(str(exc), "bad-command", name)
+        except (CommandError, PassphraseError) as exc:
+            self.error(str(exc), "refused", name)
+        except NotConnected as exc:
+            self.error(str(exc), "not-connected", name)
+
+    # Commands.
+
+    def cmd_join(self, command: Dict[str, Any]) -> None:
+        self.client.join(_field(command, "room"))
+
+    def cmd_part(self, command: Dict[str, Any]) -> None:
+        self.client.part(_field(command, "room"), _field(command, "reason", ""))
+
+    def cmd_send(self, command: Dict[str, Any]) -> None:
+        self.client.send(_field(command, "target"), _field(command, "text"))
+
+    def cmd_key(self, command: Dict[str, Any]) -> None:
+        target = _field(command, "target")
+        layer = command.get("layer")
+        if layer is not None and not isinstance(layer, str):
+            raise BadCommand("field 'layer' must be a string")
+        if "passphrase" in command:
+            passphrase = _field(command, "passphrase").encode("utf-8")
+        elif "key_file" in command:
+            passphrase = readKeyFile(_field(command, "key_file"))
+        else:
+            raise BadCommand("key needs 'passphrase' or 'key_file'")
+        if not passphrase:
+            raise BadCommand("the passphrase is empty")
+        derived = self.client.set_key(target, passphrase, layer)
+        del passphrase
+        derived.addErrback(self._failed, "key")
+
+    def _failed(self, reason: Failure, name: str) -> None:
+        if reason.check(CommandError, PassphraseError, ValueError):
+            self.error(str(reason.value), "refused", name)
+        else:
+            self.log.failure("command {name} failed", reason, name=name)
+            self.error("internal error: %s" % (reason.getErrorMessage(),), "internal", name)
+
+    def cmd_layer(self, command: Dict[str, Any]) -> None:
+        self.client.set_layer(_field(command, "target"), _field(command, "layer"))
+
+    def cmd_fingerprint(self, command: Dict[str, Any]) -> None:
+        target = _field(command, "target")
+        self.event(ev.Fingerprint(target, self.client.layer(target), self.client.fingerprint(target)))
+
+    def cmd_names(self, command: Dict[str, Any]) -> None:
+        self.client.names(_field(command, "room"))
+
+    def cmd_who(self, command: Dict[str, Any]) -> None:
+        self.client.who(_field(command, "mask"))
+
+    def cmd_nick(self, command: Dict[str, Any]) -> None:
+        self.client.set_nick(_field(command, "nick"))
+
+    def cmd_quit(self, command: Dict[str, Any]) -> None:
+        if self.quitting is None:
+            self.quitting = self.client.quit(_field(command, "reason", ""))
+            self.quitting.addBoth(lambda ignored: self.onQuit())
+
+
+@implementer(IHalfCloseableProtocol)
+class JsonLinesProtocol(Protocol):
+    """
+    stdin/stdout (L{twisted.internet.stdio.StandardIO}) for a
+    L{JsonLinesFrontend}.  Half-closeable: at the end of stdin we still
+    write the last events (our QUIT, the disconnection) before stopping.
+    """
+
+    def __init__(self, client: HeadlessClient, onEnd: Callable[[], None]) -> None:
+        self.client = client
+        self.onEnd = onEnd
+        self.splitter = LineSplitter(MAX_COMMAND_LINE)
+        self.frontend: Optional[JsonLinesFrontend] = None
+        self._lost = False
+
+    def connectionMade(self) -> None:
+        self.frontend = JsonLinesFrontend(self.client, self.transport.write, self._quitDone)
+
+    def dataReceived(self, data: bytes) -> None:
+        frontend = self.frontend
+        for item in self.splitter.feed(data):
+            if isinstance(item, TooLong):
+                frontend.error(
+                    "command line over %d bytes, ignored" % (MAX_COMMAND_LINE,), "too-long"
+                )
+            else:
+                frontend.lineReceived(item)
+
+    def readConnectionLost(self) -> None:
+        """End of stdin: leave politely, then stop."""
+        self._leave()
+
+    def writeConnectionLost(self) -> None:
+        """stdout closed: nobody reads our events any more; leave too."""
+        self._leave()
+
+    def _leave(self) -> None:
+        frontend = self.frontend
+        if frontend is not None and frontend.quitting is None:
+            frontend.quitting = self.client.quit("end of input")
+            frontend.quitting.addBoth(lambda ignored: self._quitDone())
+
+    def _quitDone(self) -> None:
+        """Our QUIT is done: close stdout after what we wrote (then connectionLost)."""
+        if self._lost:
+            self.onEnd()
+        else:
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason: object = None) -> None:
+        self._lost = True
+        frontend = self.frontend
+        if frontend is None or (frontend.quitting is not None and frontend.quitting.called):
+            self.onEnd()
+        else:
+            self._leave()
+
+
+def run(options: Any, passphrase: Optional[bytes]) -> int:
+    """C{securechat --json}: serve stdin/stdout until quit or end of input."""
+    import sys
+
+    from twisted.internet import reactor, stdio
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
+
+    from .startup import buildClient, keyRooms
+
+    # stdout is the event stream: Twisted's own warnings go to stderr.
+    globalLogBeginner.beginLoggingTo(
+        [
+            FilteringLogObserver(
+                textFileLogObserver(sys.stderr),
+                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)],
+            )
+        ],
+        redirectStandardIO=False,
+    )
+    client = buildClient(reactor, options.server, options.nick, options.server_password_file)
+
+    def end() -> None:
+        if reactor.running:
+            reactor.stop()
+
+    protocol = JsonLinesProtocol(client, end)
+    stdio.StandardIO(protocol)
+    try:
+        keyRooms(client, options.join, passphrase, options.layer)
+    except (ValueError, CommandError) as exc:
+        protocol.frontend.error(str(exc), "refused", "startup")
+    del passphrase
+    client.startService()
+    reactor.run()
+    return 0

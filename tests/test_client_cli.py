@@ -1,0 +1,115 @@
+"""
+The command line and the twistd plugin: options, where passphrases may
+come from (and the refusal of argv), and the service the plugin builds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr
+
+from twisted.application.service import IService
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from securechat import cli
+from securechat.client import events as ev
+from securechat.client import tap
+from securechat.client.headless import HeadlessClient
+from securechat.client.passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
+
+
+class PassphraseSourceTests(SynchronousTestCase):
+    def keyFile(self, content: bytes) -> str:
+        path = self.mktemp()
+        with open(path, "wb") as handle:
+            handle.write(content)
+        return path
+
+    def test_keyFileStripsOneNewline(self):
+        self.assertEqual(readKeyFile(self.keyFile(b"pass word\n")), b"pass word")
+        self.assertEqual(readKeyFile(self.keyFile(b"pass\r\n")), b"pass")
+        self.assertEqual(readKeyFile(self.keyFile(b"pass\n\n")), b"pass\n")
+
+    def test_keyFileProblems(self):
+        self.assertRaises(PassphraseError, readKeyFile, self.keyFile(b"\n"))
+        self.assertRaises(PassphraseError, readKeyFile, self.keyFile(b"x" * 5000))
+        self.assertRaises(PassphraseError, readKeyFile, self.mktemp())
+
+    def test_fileThenEnvironment(self):
+        path = self.keyFile(b"from file")
+        self.assertEqual(startupPassphrase(path, {ENV_VAR: "from env"}), b"from file")
+        self.assertEqual(startupPassphrase(None, {ENV_VAR: "from env \u00e9"}), "from env \u00e9".encode())
+        self.assertIsNone(startupPassphrase(None, {}))
+
+
+class CommandLineTests(SynchronousTestCase):
+    def test_argvPassphraseRefused(self):
+        for argv in (["--key", "hunter2"], ["--passphrase=hunter2"], ["--json", "--password", "hunter2"]):
+            stderr = io.StringIO()
+            with redirect_stderr(stderr):
+                self.assertEqual(cli.main(argv), cli.EXIT_USAGE)
+            self.assertIn("--key-file", stderr.getvalue())
+            self.assertNotIn("hunter2", stderr.getvalue())
+
+    def test_unreadableKeyFile(self):
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            self.assertEqual(cli.main(["--json", "--key-file", self.mktemp()]), cli.EXIT_USAGE)
+        self.assertIn("cannot read key file", stderr.getvalue())
+
+    def test_parser(self):
+        options = cli.buildParser().parse_args(
+            ["--server", "tcp:h:1", "--nick", "n", "--join", "#a", "--join", "#b", "--layer", "fernet"]
+        )
+        self.assertEqual(
+            (options.server, options.nick, options.join, options.layer, options.json),
+            ("tcp:h:1", "n", ["#a", "#b"], "fernet", False),
+        )
+
+    def test_defaultNickIsValid(self):
+        nick = cli.defaultNick()
+        self.assertTrue(0 < len(nick) <= 9)
+        self.assertFalse(nick[0].isdigit())
+
+
+class PluginTests(TestCase):
+    """C{twistd securechat-client}: options and the service tree."""
+
+    def test_options(self):
+        options = tap.Options()
+        options.parseOptions(["-s", "tcp:127.0.0.1:7000", "-n", "bot", "-j", "#a", "--join", "#b"])
+        self.assertEqual((options["server"], options["nick"], options["join"]), ("tcp:127.0.0.1:7000", "bot", ["#a", "#b"]))
+        self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["--layer", "rot13"])
+
+    def test_makeServiceKeysRooms(self):
+        path = self.mktemp()
+        with open(path, "w") as handle:
+            handle.write("bot secret\n")
+        output = self.mktemp()
+        options = tap.Options()
+        options.parseOptions(["-n", "bot", "-j", "#a", "-k", path, "-l", "fernet", "-o", output])
+        service = tap.makeService(options)
+        self.assertTrue(IService.providedBy(service))
+        [client] = [s for s in service if isinstance(s, HeadlessClient)]
+        self.assertEqual((client.layer("#a"), client.session.wanted), ("fernet", {"#a": "#a"}))
+        self.assertIsNotNone(client.fingerprint("#a"))
+        [sink] = [s for s in service if isinstance(s, tap.EventSink)]
+        sink.startService()
+        client._emit(ev.Notice("hello"))
+        sink.stopService()
+        with open(output) as handle:
+            self.assertEqual(json.loads(handle.read()), {"type": "notice", "text": "hello", "source": None})
+
+    def test_missingKeyFile(self):
+        options = tap.Options()
+        options.parseOptions(["-j", "#a", "-k", self.mktemp()])
+        self.assertRaises(usage.UsageError, tap.makeService, options)
+
+    def test_pluginIsListed(self):
+        from twisted.plugin import getPlugins
+        from twisted.application.service import IServiceMaker
+
+        names = [plugin.tapname for plugin in getPlugins(IServiceMaker)]
+        self.assertIn("securechat-client", names)
