@@ -60,8 +60,9 @@ TWISTD_BOOT = "import sys; from twisted.scripts.twistd import run; sys.argv[0] =
 class RelayServer:
     """Our relay under twistd -n, in its own process, on a loopback port."""
 
-    def __init__(self, python: str, extra: Tuple[str, ...] = (), profile: str = "") -> None:
+    def __init__(self, python: str, extra: Tuple[str, ...] = (), profile: str = "", path: str = REPO) -> None:
         self.python = python
+        self.path = path
         self.extra = extra
         self.profile = profile
         self.port = ngircd.free_port()
@@ -85,7 +86,7 @@ class RelayServer:
 
     def start(self) -> "RelayServer":
         env = dict(os.environ)
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = self.path + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.workdir, "stderr.txt"), "wb"))
@@ -116,12 +117,12 @@ class RelayServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def relay_available(python: str) -> Optional[str]:
+def relay_available(python: str, path: str = REPO) -> Optional[str]:
     """None if our relay's twistd plugin loads under python, else why not."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
     try:
-        out = subprocess.run([python, "-c", TWISTD_BOOT, "securechat", "--help"], cwd=REPO, env=env,
+        out = subprocess.run([python, "-c", TWISTD_BOOT, "securechat", "--help"], cwd=path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
@@ -261,7 +262,8 @@ def run_loadgen(params: Dict[str, Any], port: int, pid: int, oper: str, tag: str
 def start_server(kind: str, options: argparse.Namespace) -> Any:
     if kind == NGIRCD:
         return ngircd.NgircdServer().start()
-    return RelayServer(options.python, tuple(options.relay_arg)).start()
+    return RelayServer(options.python, tuple(options.relay_arg), options.profile,
+                       os.path.abspath(options.relay_path)).start()
 
 
 def run_one(kind: str, spec: Spec, options: argparse.Namespace, attempt: int) -> Dict[str, Any]:
@@ -275,6 +277,25 @@ def run_one(kind: str, spec: Spec, options: argparse.Namespace, attempt: int) ->
         return result
     finally:
         server.stop()
+        if kind == OURS and options.profile:
+            print_profile(options.profile, spec.key)
+
+
+PROFILE_TOP = 25
+
+
+def print_profile(path: str, key: str) -> None:
+    """The top of a cProfile dump of our relay (twistd --savestats)."""
+    import pstats
+
+    if not os.path.exists(path):
+        sys.stderr.write("no profile written at %s\n" % path)
+        return
+    sys.stdout.write("== profile of our relay, scenario %s (%s)\n" % (key, path))
+    stats = pstats.Stats(path, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(PROFILE_TOP)
+    stats.sort_stats("cumulative").print_stats(PROFILE_TOP)
+    sys.stdout.flush()
 
 
 def median_result(results: List[Dict[str, Any]], key: Callable[[Dict[str, Any]], Optional[float]]) -> Dict[str, Any]:
@@ -332,7 +353,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--only", default="", help="comma list of scenario keys")
     parser.add_argument("--repeat", type=int, default=0,
                         help="runs of each saturation scenario, median kept (default 1 quick, 3 full)")
+    parser.add_argument("--relay-path", default=REPO,
+                        help="source tree our relay is imported from (to compare a variant; default this checkout)")
     parser.add_argument("--relay-arg", action="append", default=[], help="extra twistd securechat option")
+    parser.add_argument("--profile", default="",
+                        help="run OUR relay under cProfile, dump stats here and print the top entries "
+                             "(figures are then not comparable: use with --servers ours --only fanout)")
     parser.add_argument("--no-ngircd-oper", dest="ngircd_oper", action="store_false",
                         help="do not give ngIRCd's senders +F (relaxed flood protection)")
     options = parser.parse_args(argv)
@@ -341,7 +367,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     kinds = [k.strip() for k in options.servers.split(",") if k.strip()]
     skipped: Dict[str, str] = {}
     if OURS in kinds:
-        why = relay_available(options.python)
+        why = relay_available(options.python, os.path.abspath(options.relay_path))
         if why:
             skipped[OURS] = why
     if NGIRCD in kinds and not ngircd.available():
