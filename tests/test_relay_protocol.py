@@ -27,14 +27,19 @@ class Connection:
 
     def __init__(self, factory: RelayFactory, host: str = "127.0.0.1", port: int = 40000) -> None:
         address = IPv4Address("TCP", host, port)
+        self.clock = factory.clock
         self.protocol = factory.buildProtocol(address)
         self.transport = StringTransport(peerAddress=address)
         self.protocol.makeConnection(self.transport)
 
     def send(self, data: bytes) -> None:
+        """Deliver C{data}, then let the reactor turn end (and flush)."""
         self.protocol.dataReceived(data)
+        self.clock.advance(0)
 
     def lines(self) -> List[Message]:
+        """What the relay wrote, once the flush it scheduled has run."""
+        self.clock.advance(0)
         data = self.transport.value()
         self.transport.clear()
         return [parseLine(line) for line in data.split(b"\r\n") if line]
@@ -117,6 +122,32 @@ class BadInputTests(ProtocolTestCase):
         self.assertEqual(alice.lines(), [Message("QUIT", ("Internal error",), "bob!~bob@127.0.0.1")])
         alice.send(b"PING :still\r\n")
         self.assertEqual(alice.commands(), ["PONG"])
+
+
+class BatchingTests(ProtocolTestCase):
+    def test_oneWritePerRecipientPerTurn(self) -> None:
+        """
+        Messages reaching a member within one reactor turn, from several
+        senders, leave in one C{transport.write}, in order.
+        """
+        alice, bob, carol = (self.registered(n) for n in ("alice", "bob", "carol"))
+        for c in (alice, bob, carol):
+            c.send(b"JOIN #lab\r\n")
+            c.lines()
+        writes: List[bytes] = []
+        original = carol.transport.write
+
+        def countingWrite(data: bytes) -> None:
+            writes.append(data)
+            original(data)
+
+        carol.transport.write = countingWrite
+        alice.protocol.dataReceived(b"PRIVMSG #lab :one\r\nPRIVMSG #lab :two\r\n")
+        bob.protocol.dataReceived(b"PRIVMSG #lab :three\r\n")
+        self.assertEqual(writes, [], "nothing leaves before the turn ends")
+        self.clock.advance(0)
+        self.assertEqual(len(writes), 1)
+        self.assertEqual([m.params[1] for m in carol.lines()], ["one", "two", "three"])
 
 
 class FloodTests(ProtocolTestCase):

@@ -5,10 +5,10 @@ connection-level limits, and the clock the timers run on.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import attr
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
@@ -49,6 +49,8 @@ class RelayFactory(Factory):
         self.state = RelayState(config, now=clock.seconds)
         self.connections: Dict[RelayProtocol, str] = {}
         self.perHost: Dict[str, int] = {}
+        self._dirty: List[RelayProtocol] = []
+        self._flushCall: Optional[IDelayedCall] = None
 
     def buildProtocol(self, addr: IAddress) -> Protocol:
         host = getattr(addr, "host", "unknown")
@@ -74,3 +76,20 @@ class RelayFactory(Factory):
             self.perHost[host] = left
         else:
             del self.perHost[host]
+
+    def wantsFlush(self, protocol: RelayProtocol) -> None:
+        """
+        C{protocol} has queued output.  One flush per reactor turn serves all
+        of them: a C{callLater(0)} runs after every event of the current poll
+        has been handled, so messages that arrive together leave together.
+        """
+        self._dirty.append(protocol)
+        if self._flushCall is None:
+            self._flushCall = self.clock.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Write out every queued output now."""
+        self._flushCall = None
+        dirty, self._dirty = self._dirty, []
+        for protocol in dirty:
+            protocol.flush()

@@ -10,7 +10,7 @@ Everything else is the state's business.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Optional, Union
+from typing import TYPE_CHECKING, Deque, List, Optional, Union
 
 from twisted.internet import interfaces
 from twisted.internet.base import DelayedCall
@@ -59,6 +59,7 @@ class RelayProtocol(Protocol):
     def __init__(self) -> None:
         self.client: Optional[Client] = None
         self._pending: Deque[Union[bytes, TooLong]] = deque()
+        self._outbox: List[bytes] = []
         self._closing = False
         self._throttled = False
         self._resumeCall: Optional[DelayedCall] = None
@@ -95,6 +96,7 @@ class RelayProtocol(Protocol):
                 call.cancel()
         self._closing = True
         self._pending.clear()
+        del self._outbox[:]
         client = self.client
         if client is not None:
             why = client.quitReason or "Connection closed"
@@ -180,8 +182,25 @@ class RelayProtocol(Protocol):
     # Writing.
 
     def _write(self, data: bytes) -> None:
-        if self._closing:
+        """
+        Queue C{data} for this peer.  The factory flushes every queue once per
+        reactor turn, so a peer that many messages reach in one turn costs one
+        C{transport.write}, not one per message: the fan-out hot path.
+        """
+        outbox = self._outbox
+        if not outbox:
+            if self._closing:
+                return
+            self.factory.wantsFlush(self)
+        outbox.append(data)
+
+    def flush(self) -> None:
+        """Hand what is queued to the transport; drop a peer past its SendQ."""
+        outbox = self._outbox
+        if not outbox:
             return
+        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        outbox.clear()
         self.transport.write(data)
         sendq = self.sendq
         if sendq.blocked and not sendq.written(len(data)):
@@ -193,7 +212,6 @@ class RelayProtocol(Protocol):
             )
             self.client.quitReason = "SendQ exceeded"
             self.transport.write(b"ERROR :SendQ exceeded\r\n")
-            self._close()
             # It does not read: gone at once, so its queue is freed now and
             # its peers see it quit now.
             self._abort()
@@ -202,6 +220,9 @@ class RelayProtocol(Protocol):
         """Flush what was written, then close; cut the line if that stalls."""
         if self._closing:
             return
+        self.flush()
+        if self._closing:  # the flush passed the SendQ and aborted
+            return
         self._closing = True
         self._pending.clear()
         self.transport.loseConnection()
@@ -209,6 +230,7 @@ class RelayProtocol(Protocol):
 
     def _abort(self) -> None:
         self._closing = True
+        del self._outbox[:]
         call, self._abortCall = self._abortCall, None
         if call is not None and call.active():
             call.cancel()
