@@ -395,7 +395,10 @@ class ClientSession:
             self.requestedNick = new
             if self.prefix is not None:
                 self.prefix = new + self.prefix[len(old):]
-            if any(" " in target for target in self._conversations):
+            if any(
+                " " in target and conversation.keys is not None
+                for target, conversation in self._conversations.items()
+            ):
                 reason = "direct-message keys were set for the old nick: set them again"
         self.emit(ev.NickChanged(old, new, me, reason))
 

@@ -1,0 +1,363 @@
+"""
+The console: what typed lines do (L{Console}), how events read, the screen
+(L{ConsoleTerminal}) on an in-memory terminal that honours the scroll
+region, and a smoke test of the real program in tmux.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from twisted.conch.insults.insults import ServerProtocol
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+
+from securechat.client import events as ev
+from securechat.client.commands import ALERT, INFO, Console, formatEvent
+from securechat.client.console import ConsoleTerminal
+from securechat.client.headless import HeadlessClient
+from securechat.codec import DEFAULT_KDF, TEST_KDF
+
+from .test_client_support import WAIT, LoopbackCase
+
+SGR = re.compile(rb"\x1b\[[0-9;]*m")
+
+
+class FakeScreen:
+    """
+    An in-memory terminal: rows of characters, a cursor, and a scroll
+    region that a line feed at its bottom scrolls, as a VT100 does.
+    """
+
+    for _name in ("DELETE", "LEFT_ARROW", "RIGHT_ARROW", "UP_ARROW", "DOWN_ARROW", "HOME", "END"):
+        locals()[_name] = getattr(ServerProtocol, _name)
+
+    def __init__(self, width: int = 60, height: int = 10) -> None:
+        self.width, self.height = width, height
+        self.rows = [[" "] * width for _ in range(height)]
+        self.x = self.y = 0
+        self.top, self.bottom = 0, height - 1
+
+    def text(self):
+        return ["".join(row).rstrip() for row in self.rows]
+
+    def write(self, data: bytes) -> None:
+        for char in SGR.sub(b"", data).decode("utf-8"):
+            if char == "\n":
+                if self.y == self.bottom:
+                    del self.rows[self.top]
+                    self.rows.insert(self.bottom, [" "] * self.width)
+                else:
+                    self.y += 1
+            elif self.x < self.width:
+                self.rows[self.y][self.x] = char
+                self.x += 1
+
+    def cursorPosition(self, column: int, line: int) -> None:
+        self.x, self.y = column, line
+
+    def eraseLine(self) -> None:
+        self.rows[self.y] = [" "] * self.width
+
+    def eraseDisplay(self) -> None:
+        self.rows = [[" "] * self.width for _ in range(self.height)]
+
+    def setScrollRegion(self, first=None, last=None) -> None:
+        self.top, self.bottom = first - 1, last - 1
+
+
+class Recorder:
+    """Stands in for the screen and the prompt: records what Console shows and asks."""
+
+    def __init__(self) -> None:
+        self.shown = []
+        self.asked = []
+        self.quits = []
+
+    def show(self, text: str, style: str) -> None:
+        self.shown.append((text, style))
+
+    def ask(self, prompt, answer) -> None:
+        self.asked.append((prompt, answer))
+
+    def last(self) -> str:
+        return self.shown[-1][0]
+
+
+def offlineClient() -> HeadlessClient:
+    return HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdf_params=TEST_KDF)
+
+
+class CommandTests(TestCase):
+    """Typed lines, without a terminal or a server."""
+
+    def setUp(self):
+        self.client = offlineClient()
+        self.screen = Recorder()
+        self.console = Console(
+            self.client, self.screen.show, self.screen.ask, self.screen.quits.append,
+            lambda: b"from the key file", current="#lab",
+        )
+        self.client.listen(self.console.event)
+
+    def test_unknownCommand(self):
+        self.console.line("/frobnicate now")
+        self.assertIn("unknown command /frobnicate", self.screen.last())
+        self.assertEqual(self.screen.shown[-1][1], ALERT)
+
+    def test_wrongArguments(self):
+        for line, expected in (
+            ("/join", "usage: /join #room"),
+            ("/join a b", "usage: /join #room"),
+            ("/msg bob", "usage: /msg nick text"),
+            ("/layer rot13", "usage: /layer"),
+            ("/nick", "usage: /nick"),
+            ("/key #lab hunter2", "never typed on the command line"),
+            ("/join lab", "not a room name"),
+        ):
+            before = len(self.screen.shown)
+            self.console.line(line)
+            self.assertEqual(len(self.screen.shown), before + 1, line)
+            self.assertIn(expected, self.screen.last(), line)
+
+    def test_textNeedsARoomAndAConnection(self):
+        self.console.line("hello")
+        self.assertIn("not connected", self.screen.last())
+        self.console.current = None
+        self.console.line("hello")
+        self.assertIn("/join #room first", self.screen.last())
+
+    def test_layerNeedsAKey(self):
+        self.console.line("/layer fernet")
+        self.assertIn("no key yet", self.screen.last())
+        self.console.line("/layer")
+        self.assertIn("#lab uses layer plain", self.screen.last())
+
+    @inlineCallbacks
+    def test_keyIsAskedNotEchoed(self):
+        self.console.line("/key")
+        [(prompt, answer)] = self.screen.asked
+        self.assertIn("passphrase for #lab", prompt)
+        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        answer(b"hunter2")
+        event = yield keyed
+        self.assertEqual((event.target, event.layer), ("#lab", "fernet-ttl"))
+        self.assertIn("fingerprint " + event.fingerprint, self.screen.last())
+        self.assertFalse(any("hunter2" in text for text, _ in self.screen.shown))
+        self.console.line("/fingerprint")
+        self.assertIn(event.fingerprint, self.screen.last())
+
+    @inlineCallbacks
+    def test_keyEnterAloneUsesKeyFile(self):
+        self.console.line("/key bob")
+        [(prompt, answer)] = self.screen.asked
+        self.assertIn("Enter alone", prompt)
+        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        answer(b"")
+        event = yield keyed
+        keys = yield self.client.derive_keys("bob", b"from the key file")
+        self.assertEqual(event.fingerprint, keys.fingerprint("fernet-ttl"))
+
+    def test_keyCancelled(self):
+        self.console.line("/key")
+        self.screen.asked[0][1](None)
+        self.assertIn("cancelled", self.screen.last())
+
+    def test_quit(self):
+        self.console.line("/quit see you")
+        self.assertEqual(self.screen.quits, ["see you"])
+
+    def test_help(self):
+        self.console.line("/help")
+        text = "\n".join(t for t, _ in self.screen.shown)
+        for command in ("/join", "/part", "/msg", "/key", "/layer", "/fingerprint", "/who",
+                        "/names", "/nick", "/quit", "/help"):
+            self.assertIn(command, text)
+
+
+class FormatTests(SynchronousTestCase):
+    """Each event reads as the issue asks: time, room, sender, protection mark."""
+
+    def test_marks(self):
+        for protection, mark in (("none", "[plain]"), ("confidential", "[enc]"),
+                                 ("authenticated", "[auth]"), ("authenticated+fresh", "[auth+fresh]")):
+            [(text, _)] = formatEvent(ev.IncomingMessage("#lab", "bob", "hi", "x", protection), "12:00:00")
+            self.assertEqual(text, "12:00:00 #lab %s <bob> hi" % (mark,))
+
+    def test_rejectionNamesClaimedSenderAndReason(self):
+        for reason, words in (("tampered", "tampered or wrong key"), ("expired", "expired"),
+                              ("replayed", "replayed"), ("from-future", "from the future"),
+                              ("re-attributed", "re-attributed"), ("wrong-room", "wrong room"),
+                              ("incomplete", "incomplete")):
+            [(text, style)] = formatEvent(
+                ev.RejectedMessage("#lab", "mallory", "fernet-ttl", reason, "because"), "12:00:00")
+            self.assertEqual(style, ALERT)
+            self.assertIn("REJECTED message claimed from mallory: %s" % (words,), text)
+
+    def test_noKeySaysSo(self):
+        [(text, _)] = formatEvent(
+            ev.RejectedMessage("#lab", "bob", "fernet", "no-key", "x"), "12:00:00")
+        self.assertIn("#lab has no key: /key #lab", text)
+        self.assertNotIn("+sc1", text)
+
+    def test_droppedAndReordered(self):
+        lines = formatEvent(
+            ev.IncomingMessage("#lab", "bob", "hi", "fernet-ttl", "authenticated+fresh", missing=2, reordered=True),
+            "12:00:00")
+        self.assertEqual(len(lines), 3)
+        self.assertIn("2 earlier message(s) from bob never arrived", lines[1][0])
+        self.assertIn("out of order", lines[2][0])
+
+    def test_directAndNickInUse(self):
+        [(text, _)] = formatEvent(ev.IncomingMessage("bob", "bob", "psst", "fernet", "authenticated", True), "t")
+        self.assertEqual(text, "t (direct) [auth] <bob> psst")
+        [(text, style)] = formatEvent(ev.NickChanged("alice", "alice_", True, "nick alice is in use, trying alice_"), "t")
+        self.assertIn("in use", text)
+        [(text, _)] = formatEvent(ev.Connected("alice_", "srv", "alice"), "t")
+        self.assertIn("(alice was in use)", text)
+
+
+class ScreenTests(SynchronousTestCase):
+    """The terminal layer, on an in-memory screen."""
+
+    def setUp(self):
+        self.client = offlineClient()
+        self.fake = FakeScreen()
+        self.screen = ConsoleTerminal(
+            lambda terminal: Console(self.client, terminal.show, terminal.ask, lambda r: None, current="#lab"),
+            lambda: " alice | #lab | status",
+            (self.fake.width, self.fake.height),
+        )
+        self.screen.terminal = self.fake
+        self.screen.connectionMade()
+
+    def type(self, text: str) -> None:
+        for byte in text.encode("utf-8"):
+            self.screen.keystrokeReceived(bytes([byte]), None)
+
+    def test_incomingLinesDoNotGarbleInput(self):
+        self.type("half typed café")
+        for i in range(20):
+            self.screen.show("message %d" % (i,), INFO)
+        rows = self.fake.text()
+        self.assertEqual(rows[-1], "[#lab] half typed café")
+        self.assertEqual(rows[-2], " alice | #lab | status")
+        self.assertEqual(rows[-3], "message 19")
+        self.assertEqual(rows[0], "message 12")
+
+    def test_longLinesWrap(self):
+        self.screen.show("x" * 70, INFO)
+        self.assertEqual(self.fake.text()[-4:-2], ["x" * 60, "x" * 10])
+
+    def test_editing(self):
+        self.type("helo")
+        self.screen.keystrokeReceived(self.fake.LEFT_ARROW, None)
+        self.type("l")
+        self.screen.keystrokeReceived(self.fake.END, None)
+        self.type("!")
+        self.assertEqual(self.fake.text()[-1], "[#lab] hello!")
+        self.screen.keystrokeReceived(b"\x7f", None)
+        self.screen.keystrokeReceived(b"\x17", None)
+        self.assertEqual(self.fake.text()[-1], "[#lab]")
+
+    def test_secretIsNotEchoed(self):
+        answers = []
+        self.type("draft")
+        self.screen.ask("passphrase: ", answers.append)
+        self.type("hunter2")
+        self.assertEqual(self.fake.text()[-1], "passphrase:")
+        self.screen.keystrokeReceived(b"\r", None)
+        self.assertEqual(answers, [b"hunter2"])
+        self.assertEqual(self.fake.text()[-1], "[#lab] draft")
+        self.assertNotIn("hunter2", "\n".join(self.fake.text()))
+
+    def test_ctrlCCancelsSecret(self):
+        answers = []
+        self.screen.ask("passphrase: ", answers.append)
+        self.type("abc")
+        self.screen.keystrokeReceived(b"\x03", None)
+        self.assertEqual(answers, [None])
+
+    def test_history(self):
+        self.type("/bogus")
+        self.screen.keystrokeReceived(b"\r", None)
+        self.screen.keystrokeReceived(self.fake.UP_ARROW, None)
+        self.assertEqual(self.fake.text()[-1], "[#lab] /bogus")
+
+    def test_resizeRedrawsScrollback(self):
+        for i in range(5):
+            self.screen.show("line %d" % (i,), INFO)
+        self.fake.__init__(40, 6)
+        self.screen.terminalSize(40, 6)
+        self.assertEqual(self.fake.text()[:4], ["line 1", "line 2", "line 3", "line 4"])
+
+
+class TmuxSmokeTests(LoopbackCase):
+    """The real program in a real terminal (tmux), talking to a JSON-less peer."""
+
+    timeout = 60
+
+    def setUp(self):
+        if shutil.which("tmux") is None:
+            raise SkipTest("tmux is not installed: the console smoke test needs a real terminal")
+        return LoopbackCase.setUp(self)
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socketName] + list(args),
+            check=True, capture_output=True, text=True, timeout=10,
+        ).stdout
+
+    @inlineCallbacks
+    def screenContains(self, text: str, timeout: float = WAIT):
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.tmux("capture-pane", "-p", "-t", "sc")
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                self.fail("%r never appeared on the screen:\n%s" % (text, screen))
+            yield deferLater(reactor, 0.1, lambda: None)
+
+    @inlineCallbacks
+    def test_console(self):
+        self.socketName = "securechat-test-%d" % (os.getpid(),)
+        self.addCleanup(lambda: subprocess.run(["tmux", "-L", self.socketName, "kill-server"],
+                                               capture_output=True, timeout=10))
+        command = "cd %s && PYTHONPATH=%s %s -m securechat --server %s --nick alice --join '#lab'" % (
+            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.endpoint)
+        self.tmux("new-session", "-d", "-s", "sc", "-x", "100", "-y", "20", command)
+        yield self.screenContains("you joined #lab")
+        # The console derives with the real Argon2id parameters; so must bob.
+        bob = yield self.client("bob", kdf_params=DEFAULT_KDF)
+        yield self.joined("#lab", bob)
+        heard = bob.wait_for(ev.IncomingMessage, WAIT)
+        self.tmux("send-keys", "-t", "sc", "hello from tmux", "Enter")
+        message = yield heard
+        self.assertEqual((message.sender, message.body, message.protection), ("alice", "hello from tmux", "none"))
+        # A passphrase typed at the prompt is never drawn.
+        self.tmux("send-keys", "-t", "sc", "/key", "Enter")
+        yield self.screenContains("passphrase for #lab")
+        self.tmux("send-keys", "-t", "sc", "tmux secret", "Enter")
+        screen = yield self.screenContains("key set for #lab")
+        self.assertNotIn("tmux secret", screen)
+        yield bob.set_key("#lab", b"tmux secret", "fernet-ttl")
+        # Typing while messages arrive: the input line stays intact.
+        self.tmux("send-keys", "-t", "sc", "draft in progress")
+        yield self.screenContains("draft in progress")
+        bob.send("#lab", "protected hello")
+        screen = yield self.screenContains("[auth+fresh] <bob> protected hello")
+        self.assertEqual(screen.rstrip("\n").split("\n")[-1], "[#lab] draft in progress")
+        self.tmux("send-keys", "-t", "sc", "C-u", "/nope", "Enter")
+        yield self.screenContains("unknown command /nope")
+        left = bob.wait_for(ev.UserQuit, WAIT)
+        self.tmux("send-keys", "-t", "sc", "/quit bye", "Enter")
+        event = yield left
+        self.assertEqual(event.nick, "alice")
