@@ -25,6 +25,7 @@ from securechat.wire import LineSplitter, parseLine
 WELCOME = b":srv 001 bob :Welcome bob\r\n"
 MESSAGE = b":alice!a@127.0.0.1 PRIVMSG #lab :hello bob"
 INTEGRATION_TIMEOUT = 10.0
+SETTLE_POLL = 0.01
 
 
 class FakeUpstream:
@@ -210,7 +211,8 @@ class ProxyIntegrationTests(TestCase):
 
     @defer.inlineCallbacks
     def test_betweenTheRelayAndTwoClients(self) -> None:
-        relayPort = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(RelayFactory())
+        relay = RelayFactory()
+        relayPort = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(relay)
         self.addCleanup(relayPort.stopListening)
         upstream = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", relayPort.getHost().port)
         plan = Plan(partial(makeAttack, "duplicate", times=1), Selector(receiver="bob"))
@@ -235,7 +237,13 @@ class ProxyIntegrationTests(TestCase):
         bodies = [m.params[1] for m in clients["bob"].lines if m.command == "PRIVMSG"]
         self.assertEqual(bodies, ["meet at noon", "meet at noon", "second"])
         self.assertIn(b"PRIVMSG #lab :meet at noon", [s.raw for s in seen if s.direction == TO_RELAY])
-        self.assertEqual(sorted(self.mitmMembers(mitm)), ["alice", "bob"])
-
-    def mitmMembers(self, mitm: MitmFactory):
-        return mitm.roster.members("#lab")
+        self.assertEqual(mitm.roster.members("#lab"), ["alice", "bob"])
+        for client in clients.values():
+            client.transport.loseConnection()
+        # Every connection closed and the relay's last flush done: a clean reactor.
+        for _ in range(int(INTEGRATION_TIMEOUT / SETTLE_POLL)):
+            if not (relay.connections or mitm.connections):
+                break
+            yield task.deferLater(reactor, SETTLE_POLL, lambda: None)
+        yield task.deferLater(reactor, 0, lambda: None)
+        self.assertEqual((relay.connections, mitm.connections), ({}, []))

@@ -34,6 +34,8 @@ from .roster import Roster
 PROXY_MAX_LINE = 64 * 1024
 TO_RELAY = "client->relay"
 TO_CLIENT = "relay->client"
+#: Lines the attack delivered in place of (or besides) what the relay sent.
+FROM_ATTACK = "attack->client"
 UNREGISTERED = "*"
 RPL_WELCOME = "001"
 
@@ -187,23 +189,27 @@ class MitmServerProtocol(Protocol):
     def _emit(self, emissions: List[Emission], original: bytes) -> None:
         self.factory.saw(Seen(TO_CLIENT, self.nick, original, "attack %s" % (self.attack.name,)))
         for emission in emissions:
-            if emission.note:
+            if not emission.raw:
                 self.factory.log.info(
                     "attack {attack} on {client}: {note}",
                     attack=self.attack.name,
                     client=self.nick,
                     note=emission.note,
                 )
-            if not emission.raw:
-                continue
-            if emission.delay > 0:
+            elif emission.delay > 0:
                 self._calls.append(self.factory.clock.callLater(emission.delay, self._late, emission))
             else:
-                self.deliver(emission.raw)
+                self._send(emission)
 
     def _late(self, emission: Emission) -> None:
         self._calls = [call for call in self._calls if call.active()]
+        self._send(emission)
+
+    def _send(self, emission: Emission) -> None:
+        """Deliver an attack's line; show the taps what the attack made of it."""
         self.deliver(emission.raw)
+        if emission.note:
+            self.factory.saw(Seen(FROM_ATTACK, self.nick, emission.raw, emission.note))
 
     def deliver(self, raw: bytes) -> None:
         if not self._closed:

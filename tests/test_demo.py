@@ -1,0 +1,182 @@
+"""
+Tests for L{securechat.demo}: the whole matrix, end to end, cell by cell.
+
+Each layer's column is played for real: our relay, the malicious relay in
+front of it and three headless clients on loopback, with the cheap test
+KDF and the demo's virtual clock (nothing sleeps).  The expected matrix is
+written out here on its own, so a change in any layer's behaviour shows
+up as a named cell, not as "the demo failed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from twisted.internet import defer, reactor
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from securechat import demo
+from securechat.codec import TEST_KDF
+from securechat.codec.replay import ReplayCache
+from securechat.mitm.matrix import ACCEPTED, HIDDEN, READ, Cell, flagged, rejected
+
+#: Generous: a column takes about a second.
+COLUMN_TIMEOUT = 60
+
+ALL_ACCEPTED = {name: ACCEPTED for name in demo.SCENARIO_NAMES}
+
+EXPECTED = {
+    # The relay reads and changes everything; nobody notices anything.
+    "plain": dict(ALL_ACCEPTED, read=READ),
+    # Hidden, but malleable: altered, truncated and re-attributed messages
+    # are accepted as genuine.  Garbage (a forgery, a token opened with the
+    # wrong room's key) fails the envelope's shape; sequence numbers flag
+    # copies as out of order; stale messages pass.
+    "aes-ctr": dict(
+        ALL_ACCEPTED,
+        read=HIDDEN,
+        forge=rejected("tampered"),
+        **{"move-room": rejected("tampered")},
+        replay=flagged("reordered"),
+        duplicate=flagged("reordered"),
+        **{"replay-late": flagged("reordered")},
+        reorder=flagged("reordered"),
+        **{"drop-chunk": rejected("incomplete")},
+    ),
+    # The MAC stops alteration and forgery; replays and delays get through.
+    "fernet": {
+        "read": HIDDEN,
+        "bit-flip": rejected("tampered"),
+        "truncate": rejected("tampered"),
+        "forge": rejected("tampered"),
+        "reattribute": rejected("re-attributed"),
+        "move-room": rejected("tampered"),
+        "replay": flagged("reordered"),
+        "duplicate": flagged("reordered"),
+        "replay-late": flagged("reordered"),
+        "reorder": flagged("reordered"),
+        "drop-chunk": rejected("incomplete"),
+        "delay": ACCEPTED,
+        "clock-shift": ACCEPTED,
+    },
+    # Freshness and the replay cache stop the rest.
+    "fernet-ttl": {
+        "read": HIDDEN,
+        "bit-flip": rejected("tampered"),
+        "truncate": rejected("tampered"),
+        "forge": rejected("tampered"),
+        "reattribute": rejected("re-attributed"),
+        "move-room": rejected("tampered"),
+        "replay": rejected("replayed"),
+        "duplicate": rejected("replayed"),
+        "replay-late": rejected("expired"),
+        "reorder": flagged("reordered"),
+        "drop-chunk": rejected("incomplete"),
+        "delay": rejected("expired"),
+        "clock-shift": rejected("expired"),
+    },
+}
+
+
+def fastOptions(**kw) -> demo.DemoOptions:
+    return demo.DemoOptions(kdf=TEST_KDF, **kw)
+
+
+class MatrixTests(TestCase):
+    """One test per column: every attack against that layer."""
+
+    timeout = COLUMN_TIMEOUT
+
+    @defer.inlineCallbacks
+    def checkColumn(self, layer: str):
+        report = yield demo.runDemo(reactor, fastOptions(layers=(layer,)))
+        got = {cell.scenario: cell.verdict for cell in report.cells}
+        wrong = [
+            "%s on %s: expected %r, got %r" % (name, layer, want, got.get(name))
+            for name, want in EXPECTED[layer].items()
+            if got.get(name) != want
+        ]
+        self.assertEqual(wrong, [])
+        self.assertEqual(demo.failures(report.cells), [])
+        readable = {cell.relayRead for cell in report.cells}
+        self.assertEqual(readable, {layer == "plain"})
+
+    def test_plainFailsEverything(self):
+        return self.checkColumn("plain")
+
+    def test_aesCtrHidesButAcceptsTampering(self):
+        return self.checkColumn("aes-ctr")
+
+    def test_fernetRejectsTamperingButAcceptsReplays(self):
+        return self.checkColumn("fernet")
+
+    def test_fernetTtlRejectsEveryAttackItClaims(self):
+        return self.checkColumn("fernet-ttl")
+
+    @defer.inlineCallbacks
+    def test_aRegressionFailsTheDemo(self):
+        """Without the replay cache, fernet-ttl's claim fails and the demo says so."""
+        self.patch(ReplayCache, "admit", lambda self, msgid, sent_at: None)
+        report = yield demo.runDemo(reactor, fastOptions(layers=("fernet-ttl",), scenarios=("replay",)))
+        self.assertEqual([c.verdict for c in report.cells], [flagged("reordered")])
+        self.assertEqual(demo.exitStatus(report), demo.EXIT_FAILED)
+
+    @defer.inlineCallbacks
+    def test_verboseKeepsTheTranscript(self):
+        report = yield demo.runDemo(
+            reactor, fastOptions(layers=("aes-ctr",), scenarios=("bit-flip",), verbose=True)
+        )
+        [(attack, layer, lines)] = report.transcripts
+        self.assertEqual((attack, layer), ("bit-flip", "aes-ctr"))
+        self.assertTrue(any("[attack bit-flip]" in line for line in lines))
+        self.assertTrue(any("[bit flipped]" in line for line in lines))
+        text = demo.render(report, demo.parser().parse_args(["--verbose"]))
+        self.assertIn("== bit-flip on aes-ctr: what the relay saw", text)
+        self.assertIn("=> ACCEPTED: accepted 'run 1: meet at the north door at 10:01'", text)
+
+
+class CommandLineTests(SynchronousTestCase):
+    def test_selection(self) -> None:
+        options = demo.optionsFromArgs(
+            demo.parser().parse_args(["--attack", "replay", "--layer", "fernet", "--attack", "read", "--fast-kdf"])
+        )
+        self.assertEqual(options.layers, ("fernet",))
+        self.assertEqual(options.scenarios, ("read", "replay"))
+        self.assertEqual(options.kdf, TEST_KDF)
+        self.assertEqual(demo.optionsFromArgs(demo.parser().parse_args([])).kdf, demo.DEFAULT_KDF)
+
+    def test_textReport(self) -> None:
+        report = demo.Report((Cell("read", "fernet", HIDDEN, False, False, False),), 1.25, TEST_KDF)
+        text = demo.render(report, demo.parser().parse_args([]))
+        self.assertIn("cheap TEST parameters", text)
+        self.assertIn("a relay cannot change a clock", text)
+        self.assertIn("Every layer stopped every attack docs/security.md says it stops.", text)
+        self.assertEqual(demo.exitStatus(report), demo.EXIT_OK)
+
+    def test_failureReported(self) -> None:
+        report = demo.Report((Cell("delay", "fernet-ttl", ACCEPTED, False, True, False),), 1.0, TEST_KDF)
+        text = demo.render(report, demo.parser().parse_args([]))
+        self.assertIn("FAILED: delay on fernet-ttl (ACCEPTED)", text)
+        self.assertEqual(demo.exitStatus(report), demo.EXIT_FAILED)
+
+
+class ProcessTests(TestCase):
+    """The real entry point, in a child process: output and exit status."""
+
+    timeout = COLUMN_TIMEOUT
+
+    @defer.inlineCallbacks
+    def test_jsonExitZero(self):
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "securechat.demo", "--fast-kdf", "--json", "--layer", "fernet", "--attack", "truncate"],
+            env=dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")),
+            path=os.path.dirname(os.path.dirname(os.path.abspath(demo.__file__))),
+        )
+        self.assertEqual(code, 0, err)
+        document = json.loads(out)
+        self.assertEqual([c["verdict"] for c in document["cells"]], [rejected("tampered")])
+        self.assertTrue(document["ok"])
