@@ -1,0 +1,409 @@
+"""
+The sans-IO session with fakes (a list for what it sends, a list for what
+it tells the user, a settable clock), and the Twisted adapter over
+C{StringTransport}.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.internet.error import ConnectionDone
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.client import events as ev
+from securechat.client.protocol import IRCClientFactory, RECEIVE_MAX_LINE
+from securechat.client.session import (
+    ClientSession,
+    CommandError,
+    NotConnected,
+    WORST_HOST,
+    WORST_USER,
+)
+from securechat.codec import Conversation, ReassemblyLimits, TEST_KDF, derive_room_keys
+from securechat.wire import formatMessage, parseLine
+
+SERVER = "irc.test"
+PREFIX = "alice!~alice@127.0.0.1"
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SessionCase(SynchronousTestCase):
+    def setUp(self):
+        self.sent = []
+        self.events = []
+        self.clock = FakeClock()
+        self.session = self.makeSession("alice")
+
+    def makeSession(self, nick, **kw):
+        return ClientSession(nick, self.events.append, clock=self.clock, **kw)
+
+    def connect(self, session=None):
+        (session or self.session).connectionMade(self.sent.append)
+
+    def feed(self, line: str, session=None) -> None:
+        (session or self.session).lineReceived(line.encode("utf-8"))
+
+    def register(self, session=None, nick="alice", isupport="CASEMAPPING=rfc1459 LINELEN=512 NICKLEN=30"):
+        self.connect(session)
+        self.feed(":%s 001 %s :Welcome to the test network %s!~%s@127.0.0.1" % (SERVER, nick, nick, nick), session)
+        self.feed(":%s 005 %s %s :are supported by this server" % (SERVER, nick, isupport), session)
+
+    def lines(self):
+        return [parseLine(line.rstrip(b"\r\n")) for line in self.sent]
+
+    def commands(self):
+        return [(m.command,) + m.params for m in self.lines()]
+
+    def ofType(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def joinRoom(self, room="#lab"):
+        self.session.join(room)
+        self.feed(":%s JOIN %s" % (PREFIX, room))
+
+    def keys(self, target, passphrase=b"pw"):
+        return derive_room_keys(passphrase, target, TEST_KDF)
+
+
+class RegistrationTests(SessionCase):
+    def test_registers(self):
+        self.connect()
+        self.assertEqual(
+            self.commands(), [("NICK", "alice"), ("USER", "securechat", "0", "*", "securechat client")]
+        )
+
+    def test_serverPassword(self):
+        session = self.makeSession("alice", password=b"letmein")
+        self.connect(session)
+        self.assertEqual(self.commands()[0], ("PASS", "letmein"))
+
+    def test_welcome(self):
+        self.register()
+        [connected] = self.ofType(ev.Connected)
+        self.assertEqual(connected, ev.Connected("alice", SERVER, "alice", False))
+        self.assertEqual(self.session.prefix, PREFIX)
+        self.assertTrue(self.session.connected)
+
+    def test_pingPong(self):
+        self.register()
+        self.feed("PING :token123")
+        self.assertEqual(self.commands()[-1], ("PONG", "token123"))
+
+    def test_nickInUseTriesAlternatives(self):
+        self.connect()
+        self.feed(":%s 433 * alice :Nickname is already in use" % (SERVER,))
+        self.feed(":%s 433 * alice_ :Nickname is already in use" % (SERVER,))
+        self.assertEqual(self.commands()[-2:], [("NICK", "alice_"), ("NICK", "alice__")])
+        self.assertEqual([e.new for e in self.ofType(ev.NickChanged)], ["alice_", "alice__"])
+        self.assertIn("in use", self.ofType(ev.NickChanged)[0].reason)
+        self.feed(":%s 001 alice__ :Welcome alice__!~a@h" % (SERVER,))
+        [connected] = self.ofType(ev.Connected)
+        self.assertEqual((connected.nick, connected.requested), ("alice__", "alice"))
+
+    def test_nickInUseStaysWithinNicklen(self):
+        session = self.makeSession("abcdefghi")
+        self.connect(session)
+        self.feed(":%s 433 * abcdefghi :in use" % (SERVER,), session)
+        self.assertEqual(self.commands()[-1], ("NICK", "abcdefgh1"))
+
+    def test_nickInUseGivesUp(self):
+        self.connect()
+        for _ in range(20):
+            self.feed(":%s 433 * x :in use" % (SERVER,))
+        self.assertEqual(len([c for c in self.commands() if c[0] == "NICK"]), 1 + 8)
+        self.assertIn("every nick", self.ofType(ev.Error)[-1].message)
+
+    def test_nickInUseAfterRegistrationIsAnError(self):
+        self.register()
+        self.session.changeNick("bob")
+        self.feed(":%s 433 alice bob :Nickname is already in use" % (SERVER,))
+        self.assertEqual(self.ofType(ev.Error)[-1].message, "nick bob is already in use")
+        self.assertEqual(self.session.nick, "alice")
+
+    def test_isupport(self):
+        self.register(isupport="CASEMAPPING=ascii LINELEN=1024 NICKLEN=12 CHANTYPES=#&")
+        self.assertEqual(self.session.lineLength, 1024)
+        self.assertEqual(self.session.nickLength, 12)
+        self.assertEqual(self.session.fold("[A]"), "[a]")
+        self.assertTrue(self.session.isRoom("&local"))
+
+    def test_errorNumericsBecomeErrors(self):
+        self.register()
+        self.feed(":%s 404 alice #lab :Cannot send to channel" % (SERVER,))
+        self.assertEqual(self.ofType(ev.Error)[-1], ev.Error("#lab Cannot send to channel", "404"))
+
+    def test_unparsableLineIgnored(self):
+        self.register()
+        self.session.lineReceived(b"\xff\xfe garbage")
+        self.session.lineReceived(b":only.a.prefix")
+        self.feed("PING :still alive")
+        self.assertEqual(self.commands()[-1], ("PONG", "still alive"))
+
+
+class PayloadTests(SessionCase):
+    def test_fromWelcomePrefix(self):
+        self.register()
+        head = ":%s PRIVMSG #lab :" % (PREFIX,)
+        self.assertEqual(self.session.maxPayload("#lab"), 512 - len(head) - 2)
+
+    def test_worstCaseWithoutPrefix(self):
+        self.connect()
+        self.feed(":%s 001 alice :Welcome to the network" % (SERVER,))
+        head = ":alice!%s@%s PRIVMSG #lab :" % ("u" * WORST_USER, "h" * WORST_HOST)
+        self.assertEqual(self.session.maxPayload("#lab"), 512 - len(head) - 2)
+
+    def test_everyLineFitsWhenRelayed(self):
+        self.register()
+        self.joinRoom()
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.session.sendMessage("#lab", "é" * 3000)
+        for message in self.lines():
+            if message.command == "PRIVMSG":
+                relayed = ":%s PRIVMSG %s :%s\r\n" % (PREFIX, *message.params)
+                self.assertLessEqual(len(relayed.encode("utf-8")), 512)
+
+
+class MembershipTests(SessionCase):
+    def setUp(self):
+        SessionCase.setUp(self)
+        self.register()
+
+    def test_joinAndPeers(self):
+        self.joinRoom()
+        self.feed(":bob!~b@h JOIN #lab")
+        self.feed(":carol!~c@h JOIN #lab")
+        self.feed(":carol!~c@h PART #lab :bye")
+        self.feed(":bob!~b@h NICK robert")
+        self.feed(":robert!~b@h QUIT :gone")
+        kinds = [(type(e).__name__, getattr(e, "nick", None)) for e in self.events if not isinstance(e, (ev.Connected,))]
+        self.assertEqual(
+            kinds,
+            [("Joined", "alice"), ("Joined", "bob"), ("Joined", "carol"), ("Parted", "carol"),
+             ("NickChanged", None), ("UserQuit", "robert")],
+        )
+        self.assertEqual(self.ofType(ev.UserQuit)[0].rooms, ("#lab",))
+        self.assertEqual(self.session.rooms["#lab"].members, {"alice": "alice"})
+
+    def test_names(self):
+        self.joinRoom()
+        self.feed(":%s 353 alice = #lab :alice @bob +carol" % (SERVER,))
+        self.feed(":%s 353 alice = #lab :dave" % (SERVER,))
+        self.feed(":%s 366 alice #lab :End of /NAMES list." % (SERVER,))
+        self.assertEqual(self.ofType(ev.Names)[-1], ev.Names("#lab", ("alice", "bob", "carol", "dave")))
+
+    def test_who(self):
+        self.feed(":%s 352 alice #lab ~b host %s bob H :0 Bob B" % (SERVER, SERVER))
+        self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
+        self.assertEqual(self.ofType(ev.Who)[-1], ev.Who("#lab", (ev.WhoEntry("bob", "~b", "host", "Bob B"),)))
+
+    def test_partAndKick(self):
+        self.joinRoom()
+        self.joinRoom("#other")
+        self.session.part("#lab", "later")
+        self.assertEqual(self.commands()[-1], ("PART", "#lab", "later"))
+        self.feed(":%s PART #lab :later" % (PREFIX,))
+        self.feed(":op!~o@h KICK #other alice :out")
+        self.assertEqual(self.session.rooms, {})
+        self.assertEqual(self.session.wanted, {})
+        self.assertIn("kicked by op", self.ofType(ev.Parted)[-1].reason)
+        self.assertRaises(CommandError, self.session.part, "#nowhere")
+
+    def test_badRoomName(self):
+        self.assertRaises(CommandError, self.session.join, "lab")
+        self.assertRaises(CommandError, self.session.join, "#a,#b")
+
+    def test_rejoinAfterReconnect(self):
+        self.joinRoom("#a")
+        self.joinRoom("#b")
+        self.session.connectionLost("gone", True)
+        self.assertEqual(self.ofType(ev.Disconnected)[-1], ev.Disconnected("gone", True))
+        self.assertFalse(self.session.connected)
+        self.assertRaises(NotConnected, self.session.sendMessage, "#a", "hi")
+        self.sent.clear()
+        self.register()
+        self.assertEqual(self.commands()[-2:], [("JOIN", "#a"), ("JOIN", "#b")])
+        self.assertTrue(self.ofType(ev.Connected)[-1].reconnect)
+
+
+class MessageTests(SessionCase):
+    """Incoming and outgoing messages through the codec, with injected lines."""
+
+    def setUp(self):
+        SessionCase.setUp(self)
+        self.register()
+        self.joinRoom()
+        self.bob = Conversation("#lab", "fernet-ttl", self.keys("#lab"), clock=self.clock)
+
+    def fromBob(self, texts, sender="bob!~b@h", target="#lab"):
+        for text in texts:
+            self.feed(":%s PRIVMSG %s :%s" % (sender, target, text))
+
+    def verdicts(self):
+        return [e for e in self.events if isinstance(e, (ev.IncomingMessage, ev.RejectedMessage))]
+
+    def test_plainRoom(self):
+        self.fromBob(["hello"])
+        [message] = self.verdicts()
+        self.assertEqual((message.target, message.sender, message.body, message.protection), ("#lab", "bob", "hello", "none"))
+
+    def test_protectedWithoutKeyIsNoKey(self):
+        self.fromBob(self.bob.encode("bob", "secret", 400))
+        [rejected] = self.verdicts()
+        self.assertEqual((rejected.reason, rejected.layer, rejected.sender), ("no-key", "fernet-ttl", "bob"))
+
+    def test_keyedRoom(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.fromBob(self.bob.encode("bob", "secret " * 200, 400))
+        [message] = self.verdicts()
+        self.assertEqual((message.body, message.protection), ("secret " * 200, "authenticated+fresh"))
+
+    def test_injectedWithAnotherSenderPrefix(self):
+        """The relay injects bob's line under mallory's prefix: re-attributed."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.fromBob(self.bob.encode("bob", "pay mallory", 400), sender="mallory!~m@h")
+        [rejected] = self.verdicts()
+        self.assertEqual((rejected.sender, rejected.reason), ("mallory", "re-attributed"))
+
+    def test_replayAndExpiry(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        texts = self.bob.encode("bob", "once", 400)
+        self.fromBob(texts)
+        self.fromBob(texts)
+        self.clock.now += 120
+        self.fromBob(texts)
+        self.assertEqual(
+            [getattr(v, "reason", "ok") for v in self.verdicts()], ["ok", "replayed", "expired"]
+        )
+
+    def test_droppedMessageIsCounted(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.bob.set_layer("fernet", self.keys("#lab"))
+        first = self.bob.encode("bob", "one", 400)
+        self.bob.encode("bob", "two (dropped by the relay)", 400)
+        third = self.bob.encode("bob", "three", 400)
+        self.fromBob(first + third)
+        self.assertEqual([v.missing for v in self.verdicts()], [0, 1])
+
+    def test_incompleteAfterTimeout(self):
+        session = self.makeSession("carol", limits=ReassemblyLimits(timeout=5.0))
+        self.register(session, nick="carol")
+        session.join("#lab")
+        self.feed(":carol!~c@h JOIN #lab", session)
+        session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        texts = self.bob.encode("bob", "long " * 300, 200)
+        self.assertGreater(len(texts), 2)
+        self.feed(":bob!~b@h PRIVMSG #lab :%s" % (texts[0],), session)
+        self.clock.now += 6
+        session.expire()
+        [rejected] = self.verdicts()
+        self.assertEqual((rejected.sender, rejected.reason), ("bob", "incomplete"))
+
+    def test_directMessage(self):
+        pair = self.session.codecTarget("bob")
+        self.assertEqual(pair, "alice bob")
+        self.session.setKeys("bob", self.keys(pair), "fernet")
+        bobSide = Conversation(pair, "fernet", self.keys(pair), clock=self.clock)
+        self.fromBob(bobSide.encode("bob", "psst", 400), target="alice")
+        [message] = self.verdicts()
+        self.assertEqual((message.target, message.direct, message.body), ("bob", True, "psst"))
+
+    def test_sendEncodesWithRoomLayer(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        sent = self.session.sendMessage("#lab", "hello")
+        [line] = [m for m in self.lines() if m.command == "PRIVMSG"]
+        self.assertTrue(line.params[1].startswith("+sc1 fernet "))
+        self.assertEqual((sent.layer, sent.lines), ("fernet", 1))
+        reader = Conversation("#lab", "fernet", self.keys("#lab"), clock=self.clock)
+        [accepted] = reader.receive("alice", line.params[1])
+        self.assertEqual(accepted.body, "hello")
+
+    def test_sendRefusals(self):
+        self.assertRaises(CommandError, self.session.sendMessage, "#elsewhere", "hi")
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "   ")
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "a\x00b")
+        self.assertRaises(CommandError, self.session.sendMessage, "a b", "hi")
+
+    def test_layerChoices(self):
+        self.assertRaises(CommandError, self.session.setLayer, "#lab", "fernet")
+        self.assertRaises(CommandError, self.session.setLayer, "#lab", "rot13")
+        keyed = self.session.setKeys("#lab", self.keys("#lab"))
+        self.assertEqual(keyed.layer, "fernet", "the layer asked for before the key was set")
+        self.assertEqual(self.session.setLayer("#lab", "aes-ctr"), ev.LayerSet("#lab", "aes-ctr"))
+        self.assertEqual(self.session.fingerprint("#lab"), self.keys("#lab").fingerprint("aes-ctr"))
+        self.assertRaises(CommandError, self.session.setKeys, "#lab", self.keys("#other"))
+
+    def test_keysSurviveReconnect(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        texts = self.bob.encode("bob", "before", 400)
+        self.fromBob(texts)
+        self.session.connectionLost("gone", True)
+        self.register()
+        self.feed(":%s JOIN #lab" % (PREFIX,))
+        self.fromBob(texts)
+        self.assertEqual([getattr(v, "reason", "ok") for v in self.verdicts()], ["ok", "replayed"])
+
+    @given(st.text(min_size=1, max_size=300).filter(lambda t: t.strip() and "\x00" not in t and "\r" not in t))
+    def test_anyTextRoundTrips(self, text):
+        """Whatever the user types reaches a reader intact (plain layer splits lines)."""
+        self.sent.clear()
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.session.sendMessage("#lab", text)
+        reader = Conversation("#lab", "fernet", self.keys("#lab"), clock=self.clock)
+        bodies = []
+        for message in self.lines():
+            for result in reader.receive("alice", message.params[1]):
+                bodies.append(result.body)
+        self.assertEqual(bodies, [text])
+
+
+class AdapterTests(SynchronousTestCase):
+    """IRCClientProtocol over StringTransport."""
+
+    def setUp(self):
+        self.events = []
+        self.session = ClientSession("alice", self.events.append)
+        self.factory = IRCClientFactory(self.session)
+        self.protocol = self.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def test_registersOnConnect(self):
+        self.assertEqual(self.transport.value(), b"NICK alice\r\nUSER securechat 0 * :securechat client\r\n")
+
+    def test_linesSplitAcrossChunks(self):
+        self.transport.clear()
+        self.protocol.dataReceived(b":s 001 alice :Welcome alice!~a@h\r\nPI")
+        self.protocol.dataReceived(b"NG :x\nPING :y\r\n")
+        self.assertEqual(self.transport.value(), b"PONG x\r\nPONG y\r\n")
+        self.assertEqual(len([e for e in self.events if isinstance(e, ev.Connected)]), 1)
+
+    def test_overlongLineCostsOnlyItself(self):
+        self.transport.clear()
+        self.protocol.dataReceived(b"PING :" + b"x" * RECEIVE_MAX_LINE + b"\r\nPING :after\r\n")
+        self.assertEqual(self.transport.value(), b"PONG after\r\n")
+
+    def test_injectedLineWithAnotherPrefix(self):
+        """A line the relay forges under another prefix goes through the codec like any other."""
+        self.protocol.dataReceived(b":s 001 alice :Welcome alice!~a@h\r\n:alice!~a@h JOIN #lab\r\n")
+        keys = derive_room_keys(b"pw", "#lab", TEST_KDF)
+        self.session.setKeys("#lab", keys, "fernet")
+        [text] = Conversation("#lab", "fernet", keys).encode("bob", "genuine bob", 400)
+        self.protocol.dataReceived(formatMessage("PRIVMSG", ("#lab", text), "eve!~e@h"))
+        [rejected] = [e for e in self.events if isinstance(e, ev.RejectedMessage)]
+        self.assertEqual((rejected.sender, rejected.reason), ("eve", "re-attributed"))
+
+    def test_connectionLost(self):
+        self.protocol.connectionLost(Failure(ConnectionDone("bye")))
+        [lost] = [e for e in self.events if isinstance(e, ev.Disconnected)]
+        self.assertTrue(lost.reconnecting)
+        self.protocol.dataReceived(b"PING :late\r\n")
+        self.assertNotIn(b"late", self.transport.value())
