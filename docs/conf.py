@@ -6,5 +6,6 @@ copyright = "2026, the securechat developers"
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}
 myst_heading_anchors = 3
-exclude_patterns = ["_build"]
+# _generated/ holds files other pages include (the demo's attack matrix).
+exclude_patterns = ["_build", "_generated"]
 html_theme = "alabaster"

@@ -181,6 +181,13 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     "clock-shift": _claim((FERNET_TTL,), rejected("expired")),
 }
 
+LEGEND = (
+    "READ / hidden: could the relay read the body.  ACCEPTED: the attacked message was shown"
+    " as genuine and nothing was reported.  flagged: accepted, but the receiver flagged it."
+    "  rejected: refused, with the reason the receiver gave.  \u2713: a claim of"
+    " docs/security.md (CLAIMS in securechat/mitm/matrix.py) that held; \u2717: one that did not."
+)
+
 #: One line per column: the lesson the column teaches.
 LESSONS: Dict[str, str] = {
     PLAIN: "the relay reads every body and can change, forge, replay or move any of them: nothing is noticed.",
@@ -291,7 +298,7 @@ def renderText(cells: Sequence[Cell]) -> str:
         return "  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
 
     out = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in body]
-    out.append("")
+    out += ["", LEGEND, ""]
     out.extend("%s: %s" % (layer, LESSONS[layer]) for layer in layers)
     return "\n".join(out) + "\n"
 
@@ -302,7 +309,7 @@ def renderMarkdown(cells: Sequence[Cell]) -> str:
     for row in rows:
         texts = [_mark(grid[row, layer]) if (row, layer) in grid else "-" for layer in layers]
         out.append("| %s | %s |" % (BY_NAME[row].label, " | ".join(texts)))
-    out.append("")
+    out += ["", LEGEND, ""]
     out.extend("- **%s**: %s" % (layer, LESSONS[layer]) for layer in layers)
     return "\n".join(out) + "\n"
 
