@@ -189,6 +189,8 @@ RATE_WINDOW = 64
 #: Closed-loop senders at saturation: window x ~110-byte lines stays under
 #: ngIRCd's 2048-byte read buffer even when it falls behind.
 SATURATION_WINDOW = 16
+#: The room of the slow-reader scenario (and of its control, without one).
+SLOW_ROOM = dict(clients=50, rooms=1, senders=20, rate=100.0, body_size=400, window=RATE_WINDOW, latency="all")
 HIGHER = "higher is better"
 LOWER = "lower is better"
 
@@ -205,8 +207,8 @@ def scenarios(quick: bool) -> List[Spec]:
               ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s")),
               ("p99 latency at saturation, ms", LOWER, _ms("latency_us", "p99"))],
              repeat=True),
-        Spec("fanout_rate", "fan-out: 1 room x 200, 20 senders x 50 msg/s",
-             dict(clients=200, rooms=1, senders=20, rate=50.0, window=RATE_WINDOW, latency="all", **timed),
+        Spec("fanout_rate", "fan-out: 1 room x 200, 20 senders x 25 msg/s",
+             dict(clients=200, rooms=1, senders=20, rate=25.0, window=RATE_WINDOW, latency="all", **timed),
              [("p50 latency, ms", LOWER, _ms("latency_us", "p50")),
               ("p99 latency, ms", LOWER, _ms("latency_us", "p99")),
               ("server CPU %", LOWER, _get("server_cpu_pct"))]),
@@ -225,9 +227,12 @@ def scenarios(quick: bool) -> List[Spec]:
                   connect_concurrency=8),
              [("server memory per connection, bytes", LOWER, _get("server_memory", "bytes_per_connection")),
               ("connect+register/s", HIGHER, _get("setup", "register_per_s"))]),
+        Spec("chat400", "control for slow: 50 members, 20 senders x 100/s, 400 B, no slow reader",
+             dict(SLOW_ROOM, warmup=warm, duration=max(5.0, dur * 2), drain=5.0),
+             [("p99 latency, ms", LOWER, _ms("latency_us", "p99")),
+              ("server RSS growth, MB", LOWER, _rss_growth_mb)]),
         Spec("slow", "slow reader: 1 never-reading member + 50, 20 senders x 100/s, 400 B",
-             dict(clients=50, rooms=1, senders=20, rate=100.0, body_size=400, window=RATE_WINDOW,
-                  slow_readers=1, latency="all", warmup=warm, duration=max(5.0, dur * 2), drain=5.0),
+             dict(SLOW_ROOM, slow_readers=1, warmup=warm, duration=max(5.0, dur * 2), drain=5.0),
              [("server RSS growth, MB", LOWER, _rss_growth_mb),
               ("slow reader cut off (1 = yes)", HIGHER, _slow_cut),
               ("others' p99 latency, ms", LOWER, _ms("latency_us", "p99"))]),
