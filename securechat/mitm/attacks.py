@@ -162,7 +162,7 @@ class Read(Attack):
     summary = "forward untouched; the relay reads and logs what it can"
 
     def apply(self, line: Intercepted) -> Optional[List[Emission]]:
-        return [Emission(line.raw, note="read")]
+        return [forward(line)]
 
 
 class Replay(Attack):

@@ -73,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
         return EXIT_OK
     from twisted.internet import reactor
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(out)])
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(out)], redirectStandardIO=False)
     factory = MitmFactory(endpoints.clientFromString(reactor, args.upstream), planFromArgs(args), reactor)
     failures: List[str] = []
 
