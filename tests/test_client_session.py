@@ -7,13 +7,14 @@ C{StringTransport}.
 from __future__ import annotations
 
 from hypothesis import given, strategies as st
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client import events as ev
-from securechat.client.protocol import IRCClientFactory, RECEIVE_MAX_LINE
+from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
 from securechat.client.session import (
     ClientSession,
     CommandError,
@@ -371,7 +372,7 @@ class AdapterTests(SynchronousTestCase):
     def setUp(self):
         self.events = []
         self.session = ClientSession("alice", self.events.append)
-        self.factory = IRCClientFactory(self.session)
+        self.factory = IRCClientFactory(self.session, Clock())
         self.protocol = self.factory.buildProtocol(None)
         self.transport = StringTransport()
         self.protocol.makeConnection(self.transport)
@@ -407,3 +408,41 @@ class AdapterTests(SynchronousTestCase):
         self.assertTrue(lost.reconnecting)
         self.protocol.dataReceived(b"PING :late\r\n")
         self.assertNotIn(b"late", self.transport.value())
+
+
+class KeepaliveTests(SynchronousTestCase):
+    """A silent server is pinged, then dropped so that the service reconnects."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.events = []
+        self.session = ClientSession("alice", self.events.append)
+        self.protocol = IRCClientFactory(self.session, self.clock).buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+        self.transport.clear()
+
+    def test_busyConnectionIsNotPinged(self):
+        for _ in range(10):
+            self.clock.advance(IDLE_PING / 2)
+            self.protocol.dataReceived(b":s NOTICE * :still here\r\n")
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_silentServerIsPingedThenDropped(self):
+        self.clock.advance(IDLE_PING)
+        self.assertEqual(self.transport.value(), b"PING :securechat-keepalive\r\n")
+        self.clock.advance(PING_TIMEOUT - 1)
+        self.assertFalse(self.transport.disconnecting)
+        self.clock.advance(1)
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_answerKeepsTheConnection(self):
+        self.clock.advance(IDLE_PING)
+        self.clock.advance(PING_TIMEOUT / 2)
+        self.protocol.dataReceived(b":s PONG s :securechat-keepalive\r\n")
+        self.clock.advance(PING_TIMEOUT)
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_timerCancelledOnLoss(self):
+        self.protocol.connectionLost(Failure(ConnectionDone("bye")))
+        self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -107,7 +107,7 @@ class HeadlessClient(Service):
         else:
             description = repr(endpoint)
         self.endpoint_description = description
-        self.factory = IRCClientFactory(self.session)
+        self.factory = IRCClientFactory(self.session, reactor)
         self.service = makeClientService(
             reactor, endpoint, description, self.factory, self._emit, retry_policy
         )
