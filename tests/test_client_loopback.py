@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 
+from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.error import ConnectionRefusedError
 
 from securechat.client import events as ev
-from securechat.codec import MARKER
+from securechat.client.headless import HeadlessClient
+from securechat.codec import MARKER, TEST_KDF
 
 from .test_client_support import WAIT, LoopbackCase
 
@@ -276,10 +279,6 @@ class ConnectionTests(LoopbackCase):
     @inlineCallbacks
     def test_nickInUseIsReported(self):
         yield self.client("alice")
-        from securechat.client.headless import HeadlessClient
-        from twisted.internet import reactor
-        from securechat.codec import TEST_KDF
-
         client = HeadlessClient(reactor, self.endpoint, "alice", kdf_params=TEST_KDF)
         seen = []
         client.listen(seen.append)
@@ -322,16 +321,19 @@ class ConnectionTests(LoopbackCase):
     def test_connectFailsWhenNothingListens(self):
         number = self.portNumber
         yield self.stopRelay()
-        from twisted.internet.error import ConnectionRefusedError
-
         with self.assertRaises(ConnectionRefusedError):
             yield self.client("alice", endpoint="tcp:127.0.0.1:%d" % (number,))
 
     @inlineCallbacks
     def test_quitStopsReconnecting(self):
         alice = yield self.client("alice")
+        bob = yield self.client("bob")
+        yield self.joined(ROOM, alice, bob)
         seen = []
         alice.listen(seen.append)
-        yield alice.quit("bye")
+        left = bob.wait_for(ev.UserQuit, WAIT)
+        yield alice.quit("see you tomorrow")
         self.assertEqual([e.reconnecting for e in seen if isinstance(e, ev.Disconnected)], [False])
         self.assertFalse(alice.service.running)
+        event = yield left
+        self.assertEqual((event.nick, event.reason, event.rooms), ("alice", "Quit: see you tomorrow", (ROOM,)))

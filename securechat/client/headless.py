@@ -90,6 +90,7 @@ class HeadlessClient(Service):
         self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._listeners: List[Callable[[ev.Event], None]] = []
         self._queue: Optional[DeferredQueue] = None
+        self._quitReason = ""
         self.session = ClientSession(
             nick,
             self._emit,
@@ -193,6 +194,7 @@ class HeadlessClient(Service):
         self._expiry.start(EXPIRE_INTERVAL, now=False)
 
     def stopService(self) -> Deferred:
+        """Send QUIT (with the reason given to L{quit}), stop reconnecting, close."""
         Service.stopService(self)
         self.factory.reconnecting = False
         current = self.factory.current
@@ -201,18 +203,14 @@ class HeadlessClient(Service):
         if self._expiry.running:
             self._expiry.stop()
         try:
-            self.session.quit()
+            self.session.quit(self._quitReason)
         except NotConnected:
             pass
         return self.service.stopService()
 
     def quit(self, reason: str = "") -> Deferred:
         """Say goodbye and stay disconnected; fires when the connection is closed."""
-        if reason:
-            try:
-                self.session.quit(reason)
-            except NotConnected:
-                pass
+        self._quitReason = reason
         return self.stopService() if self.running else succeed(None)
 
     # Commands.  Each raises CommandError or NotConnected (both with a
@@ -288,7 +286,7 @@ class HeadlessClient(Service):
         """
         if layer is not None:
             try:
-                self.session._checkLayer(layer)
+                self.session.checkLayer(layer)
             except CommandError as exc:
                 return fail(exc)
         derived = self.derive_keys(target, passphrase)

@@ -513,7 +513,7 @@ class ClientSession:
         """
         if layer is None:
             layer = self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
-        self._checkLayer(layer)
+        self.checkLayer(layer)
         conversation = self._conversation(name)
         try:
             conversation.set_layer(layer, keys)
@@ -526,7 +526,7 @@ class ClientSession:
 
     def setLayer(self, name: str, layer: str) -> ev.LayerSet:
         """Switch C{name} to C{layer}; a keyed layer needs a key set first."""
-        self._checkLayer(layer)
+        self.checkLayer(layer)
         conversation = self._conversation(name)
         if layer != PLAIN and conversation.keys is None:
             self._layers[self.codecTarget(name)] = layer
@@ -540,7 +540,8 @@ class ClientSession:
         return event
 
     @staticmethod
-    def _checkLayer(layer: str) -> None:
+    def checkLayer(layer: str) -> None:
+        """L{CommandError} unless C{layer} is one of the codec's layers."""
         if layer not in LAYERS:
             raise CommandError("unknown layer %r: choose one of %s" % (layer, ", ".join(LAYERS)))
 
