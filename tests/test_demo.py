@@ -21,16 +21,19 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from securechat import demo
 from securechat.codec import TEST_KDF
 from securechat.codec.replay import ReplayCache
-from securechat.mitm.matrix import ACCEPTED, HIDDEN, READ, Cell, flagged, rejected
+from securechat.mitm.matrix import ACCEPTED, HIDDEN, LOST, LOST_FLAGGED_PREFIX, READ, Cell, flagged, rejected
 
 #: Generous: a column takes about a second.
 COLUMN_TIMEOUT = 60
+
+#: A whole message dropped: nothing forces delivery, the next one shows the hole.
+LOST_GAP = LOST_FLAGGED_PREFIX + "gap"
 
 ALL_ACCEPTED = {name: ACCEPTED for name in demo.SCENARIO_NAMES}
 
 EXPECTED = {
     # The relay reads and changes everything; nobody notices anything.
-    "plain": dict(ALL_ACCEPTED, read=READ),
+    "plain": dict(ALL_ACCEPTED, read=READ, drop=LOST),
     # Hidden, but malleable: altered, truncated and re-attributed messages
     # are accepted as genuine.  Garbage (a forgery, a token opened with the
     # wrong room's key) fails the envelope's shape; sequence numbers flag
@@ -45,6 +48,7 @@ EXPECTED = {
         **{"replay-late": flagged("reordered")},
         reorder=flagged("reordered"),
         **{"drop-chunk": rejected("incomplete")},
+        drop=LOST_GAP,
     ),
     # The MAC stops alteration and forgery; replays and delays get through.
     "fernet": {
@@ -59,6 +63,7 @@ EXPECTED = {
         "replay-late": flagged("reordered"),
         "reorder": flagged("reordered"),
         "drop-chunk": rejected("incomplete"),
+        "drop": LOST_GAP,
         "delay": ACCEPTED,
         "clock-shift": ACCEPTED,
     },
@@ -75,6 +80,7 @@ EXPECTED = {
         "replay-late": rejected("expired"),
         "reorder": flagged("reordered"),
         "drop-chunk": rejected("incomplete"),
+        "drop": LOST_GAP,
         "delay": rejected("expired"),
         "clock-shift": rejected("expired"),
     },

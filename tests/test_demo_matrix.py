@@ -94,6 +94,15 @@ class JudgeTests(SynchronousTestCase):
         self.assertEqual(verdict("clock-shift", observe([], ["expired"])), rejected("expired"))
         self.assertEqual(verdict("delay", observe([])), LOST)
 
+    def test_dropShownByTheNextMessage(self) -> None:
+        sent = ("one", "two", "three")
+        self.assertEqual(
+            verdict("drop", observe([genuine("one"), genuine("three", missing=1)], sent=sent)),
+            matrix.LOST_FLAGGED_PREFIX + "gap",
+        )
+        self.assertEqual(verdict("drop", observe([genuine("one"), genuine("three")], sent=sent)), LOST)
+        self.assertEqual(verdict("drop", observe([genuine(b) for b in sent], sent=sent)), ACCEPTED)
+
     def test_gapFlag(self) -> None:
         self.assertEqual(verdict("delay", observe([genuine(missing=2)])), flagged("gap"))
 

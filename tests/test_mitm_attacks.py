@@ -227,6 +227,30 @@ class DropChunkTests(SynchronousTestCase):
         self.assertEqual([e.raw for e in out if e.raw], [lines[0].raw, lines[2].raw])
 
 
+class DropTests(SynchronousTestCase):
+    def test_dropsWholeMessagesAfterLettingSomeThrough(self) -> None:
+        alice = conversation("fernet")
+        bodies = ["one", "t" * 300, "three"]
+        lines = [[intercept(t) for t in alice.encode("alice", body, 120)] for body in bodies]
+        self.assertGreater(len(lines[1]), 1)
+        attack = makeAttack("drop", times=1, after=1)
+        out = run(attack, [line for message in lines for line in message])
+        delivered = [e.raw for e in out if e.raw]
+        self.assertEqual(delivered, [line.raw for line in lines[0] + lines[2]])
+        self.assertEqual(len([e for e in out if not e.raw]), len(lines[1]))
+
+    def test_theNextMessageShowsTheGap(self) -> None:
+        alice = conversation("fernet")
+        lines = [intercept(t) for body in ("one", "two", "three") for t in alice.encode("alice", body, MAX_PAYLOAD)]
+        results = receive("fernet", run(makeAttack("drop", times=1, after=1), lines))
+        self.assertEqual([(r.body, r.missing) for r in results], [("one", 0), ("three", 1)])
+
+    def test_plainLinesAreMessages(self) -> None:
+        lines = [intercept("one"), intercept("two")]
+        out = run(makeAttack("drop"), lines)
+        self.assertEqual([e.raw for e in out if e.raw], [])
+
+
 class ReorderTests(SynchronousTestCase):
     def test_swapsWithTheNext(self) -> None:
         first, second, third = intercept("1"), intercept("2"), intercept("3")

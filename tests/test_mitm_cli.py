@@ -52,6 +52,7 @@ class CliTests(SynchronousTestCase):
         self.assertEqual(self.plan("--attack", "reattribute", "--as", "carol").makeAttack().as_nick, "carol")
         self.assertEqual(self.plan("--attack", "move-room", "--to-room", "#ops").makeAttack().to_room, "#ops")
         self.assertEqual(self.plan("--attack", "drop-chunk", "--index", "2").makeAttack().index, 2)
+        self.assertEqual(self.plan("--attack", "drop", "--index", "3").makeAttack().after, 3)
         self.assertEqual(self.plan("--attack", "truncate", "--count", "9").makeAttack().count, 9)
 
     def test_unknownAttackIsAUsageError(self) -> None:

@@ -260,6 +260,41 @@ class DropChunk(Attack):
         return [Emission(DROPPED, note="dropped")]
 
 
+class Drop(Attack):
+    """
+    Drop whole messages (every chunk of a protected one), after letting
+    C{after} messages through: a receiver who saw the earlier ones can
+    notice the hole in the sender's sequence numbers at the next one.
+    """
+
+    name = "drop"
+    summary = "drop whole messages, after letting --index messages through"
+    parameters = ("after",)
+
+    def __init__(self, after: int = 0, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.after = after
+        self._passed = 0
+        self._dropping: set = set()
+
+    def process(self, line: Intercepted) -> List[Emission]:
+        protected = tokens.parseProtected(line.text)
+        if protected is not None and protected.msgid in self._dropping:
+            return [Emission(DROPPED, note="dropped (rest of a dropped message)")]
+        return super().process(line)
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        protected = tokens.parseProtected(line.text)
+        if protected is not None and not protected.isFirst:
+            return None
+        if self._passed < self.after:
+            self._passed += 1
+            return None
+        if protected is not None:
+            self._dropping.add(protected.msgid)
+        return [Emission(DROPPED, note="dropped")]
+
+
 class Reorder(Attack):
     """Hold a line until the next one matched, then deliver the two swapped."""
 
@@ -395,6 +430,7 @@ ATTACKS: Dict[str, Type[Attack]] = {
         BitFlip,
         Truncate,
         DropChunk,
+        Drop,
         Reorder,
         Delay,
         Forge,

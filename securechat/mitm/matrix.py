@@ -28,6 +28,7 @@ READ = "READ"
 HIDDEN = "hidden"
 ACCEPTED = "ACCEPTED"
 LOST = "lost, unnoticed"
+LOST_FLAGGED_PREFIX = "lost, flagged: "
 UNAFFECTED = "unaffected"
 ERROR = "error"
 FLAGGED_PREFIX = "flagged: "
@@ -106,6 +107,11 @@ def _partial(obs: Observation) -> List[Received]:
     return [r for r in obs.accepted if r.body not in obs.sent]
 
 
+def _dropped(obs: Observation) -> List[Received]:
+    """The second of three messages, dropped: accepted only if the drop failed."""
+    return [r for r in obs.accepted if r.body == obs.sent[1]]
+
+
 def _stale(obs: Observation) -> List[Received]:
     """Delay and clock shift: the genuine body, accepted although stale."""
     return [r for r in obs.accepted if r.body in obs.sent]
@@ -148,6 +154,7 @@ SCENARIOS: Tuple[Scenario, ...] = (
         "drop-chunk", "drop-chunk", "drop one chunk", _partial, (("index", 2),), longBody=True,
         advance=REASSEMBLY_WAIT,
     ),
+    Scenario("drop", "drop", "drop a whole message", _dropped, (("after", 1),), messages=3),
     Scenario("delay", "delay", "delay %ds (past TTL)" % (PAST_TTL_DELAY,), _stale, (("delay", PAST_TTL_DELAY),), advance=PAST_TTL_DELAY),
     Scenario("clock-shift", "clock-shift", "sender clock %+ds" % (LAB_CLOCK_SHIFT,), _stale, senderShift=LAB_CLOCK_SHIFT),
 )
@@ -177,6 +184,8 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     "replay-late": _claim((FERNET_TTL,), rejected("expired")),
     "reorder": _claim(AUTHENTICATED, flagged(FLAG_REORDERED)),
     "drop-chunk": _claim(AUTHENTICATED, rejected("incomplete")),
+    # Nothing forces a relay to deliver; the next message's sequence number shows the gap.
+    "drop": _claim(AUTHENTICATED, LOST_FLAGGED_PREFIX + FLAG_GAP),
     "delay": _claim((FERNET_TTL,), rejected("expired")),
     "clock-shift": _claim((FERNET_TTL,), rejected("expired")),
 }
@@ -193,7 +202,7 @@ LESSONS: Dict[str, str] = {
     PLAIN: "the relay reads every body and can change, forge, replay or move any of them: nothing is noticed.",
     AES_CTR: "bodies are hidden, but CTR is malleable: flipped bits, cut bodies and a rewritten sealed sender are accepted as genuine; only the envelope's shape and sequence numbers catch clumsier tricks.",
     FERNET: "the HMAC rejects every alteration, forgery and re-attribution; replays and delays are accepted (sequence numbers only flag replays as out of order).",
-    FERNET_TTL: "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and the replay cache rejects replays inside the TTL window.",
+    FERNET_TTL: "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and the replay cache rejects replays inside the TTL window. A relay can still drop messages (only the next one's sequence gap shows it) and see who talks to whom, when, and how much.",
 }
 
 
@@ -246,16 +255,22 @@ def judge(scenario: Scenario, layer: str, obs: Observation) -> Cell:
         verdict = READ if obs.relayRead else HIDDEN
         return Cell(scenario.name, layer, verdict, obs.relayRead, obs.relayRead, False)
     attacked = scenario.judge(obs)
-    flags = [FLAG_REORDERED for r in attacked if r.reordered]
-    flags += [FLAG_GAP for r in attacked if r.missing]
-    reasons = _unique(list(obs.reasons) + flags)
     accepted = bool(attacked)
+    # What gave the attack away: the attacked message's own flags, or (when
+    # it never arrived) a flag on what did arrive, such as a sequence gap.
+    witnesses = attacked if accepted else obs.accepted
+    flags = _unique(
+        [FLAG_REORDERED for r in witnesses if r.reordered] + [FLAG_GAP for r in witnesses if r.missing]
+    )
+    reasons = _unique(list(obs.reasons) + list(flags))
     if accepted and flags:
-        verdict = flagged(*_unique(flags))
+        verdict = flagged(*flags)
     elif accepted:
         verdict = ACCEPTED
-    elif reasons:
-        verdict = rejected(*reasons)
+    elif obs.reasons:
+        verdict = rejected(*_unique(obs.reasons))
+    elif flags:
+        verdict = LOST_FLAGGED_PREFIX + ", ".join(flags)
     elif len(obs.accepted) == len(obs.sent):
         verdict = UNAFFECTED
     else:
