@@ -88,6 +88,16 @@ class ProxyUnitTests(SynchronousTestCase):
         self.assertEqual(transport.producerState, "producing")
         self.assertEqual(relay.transport.value(), b"NICK bob\r\n")
 
+    def test_flowControlBothWays(self) -> None:
+        """A client that stops reading stops us reading from the relay, and back."""
+        downstream, transport, relay = self.connect()
+        self.assertIs(transport.producer, relay.transport)
+        self.assertIs(relay.transport.producer, transport)
+        transport.producer.pauseProducing()
+        self.assertEqual(relay.transport.producerState, "paused")
+        relay.transport.producer.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
+
     def test_relayLinesForwardedVerbatimAndNickLearnt(self) -> None:
         downstream, transport, relay = self.connect()
         odd = b":srv NOTICE *  :two  spaces:kept"

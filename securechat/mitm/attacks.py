@@ -27,8 +27,8 @@ from ..wire import Message, formatMessage, rfc1459Casefold
 from . import malleate, tokens
 from .roster import Roster
 
-#: The commands that carry a body from one user to others.
-MESSAGE_COMMANDS = ("PRIVMSG", "NOTICE")
+#: What a selector attacks unless told otherwise: messages (NOTICEs are opt-in).
+DEFAULT_COMMANDS = ("PRIVMSG",)
 #: Seconds: past the default fernet-ttl window (30 s TTL + 5 s allowed skew).
 PAST_TTL_DELAY = 40.0
 #: The lab's sender clock shift.
@@ -107,7 +107,7 @@ class Selector:
     sender: Optional[str] = None
     target: Optional[str] = None
     receiver: Optional[str] = None
-    commands: Tuple[str, ...] = ("PRIVMSG",)
+    commands: Tuple[str, ...] = DEFAULT_COMMANDS
 
     def matches(self, line: Intercepted, casefold=rfc1459Casefold) -> bool:
         message = line.message

@@ -13,6 +13,10 @@ body was readable.
 
 Delayed deliveries run on the injected clock, so tests and the demo can
 hold a line "40 seconds" without waiting.
+
+Flow control: each side's transport is the other's producer, so a client
+that stops reading stops the proxy reading from the relay, and the relay's
+SendQ limit applies as it would without the proxy in between.
 """
 
 from __future__ import annotations
@@ -143,6 +147,8 @@ class MitmServerProtocol(Protocol):
             client.transport.loseConnection()
             return
         self.upstream = client
+        self.transport.registerProducer(client.transport, True)
+        client.transport.registerProducer(self.transport, True)
         early, self._early = self._early, []
         for data in early:
             client.transport.write(data)
