@@ -256,3 +256,21 @@ class SubprocessTests(LoopbackCase):
         )
         self.assertIn("unknown-command", [e.get("code") for e in alice.events])
         self.assertEqual(alice.events[-1]["type"], "disconnected")
+
+
+class NoArgon2Tests(SynchronousTestCase):
+    """Where cryptography lacks Argon2id (PyPy 3.9), a key command is refused, not a crash."""
+
+    def test_kdfUnavailableIsRefused(self):
+        from twisted.internet.defer import fail
+
+        from securechat.codec import KdfUnavailable
+
+        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=TEST_KDF)
+        client.derive_keys = lambda target, passphrase: fail(KdfUnavailable("no Argon2id here"))
+        lines = Lines()
+        JsonLinesFrontend(client, lines.write).lineReceived(
+            b'{"cmd": "key", "target": "#lab", "passphrase": "x"}'
+        )
+        [error] = lines.ofType("error")
+        self.assertEqual((error["code"], error["command"], error["message"]), ("refused", "key", "no Argon2id here"))

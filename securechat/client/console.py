@@ -277,6 +277,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     from twisted.conch.insults.insults import ServerProtocol
     from twisted.logger import globalLogBeginner
 
+    from ..codec import KdfUnavailable
     from .passphrases import startupPassphrase
     from .startup import buildClient, keyRooms
 
@@ -286,7 +287,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     client = buildClient(reactor, options.server, options.nick, options.server_password_file)
     try:
         keyRooms(client, options.join, passphrase, options.layer)
-    except ValueError as exc:
+    except (ValueError, KdfUnavailable) as exc:
         print("securechat: %s" % (exc,), file=sys.stderr)
         return 2
     del passphrase

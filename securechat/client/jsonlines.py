@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..codec import KdfUnavailable
 from ..wire import LineSplitter, TooLong
 from . import events as ev
 from .headless import HeadlessClient
@@ -145,7 +146,7 @@ class JsonLinesFrontend:
         derived.addErrback(self._failed, "key")
 
     def _failed(self, reason: Failure, name: str) -> None:
-        if reason.check(CommandError, PassphraseError, ValueError):
+        if reason.check(CommandError, PassphraseError, ValueError, KdfUnavailable):
             self.error(str(reason.value), "refused", name)
         else:
             self.log.failure("command {name} failed", reason, name=name)
@@ -266,7 +267,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     stdio.StandardIO(protocol)
     try:
         keyRooms(client, options.join, passphrase, options.layer)
-    except (ValueError, CommandError) as exc:
+    except (ValueError, CommandError, KdfUnavailable) as exc:
         protocol.frontend.error(str(exc), "refused", "startup")
     del passphrase
     client.startService()

@@ -14,7 +14,7 @@ from twisted.application.service import IService, MultiService, Service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ..codec import LAYERS
+from ..codec import LAYERS, KdfUnavailable
 from . import events as ev
 from .jsonlines import encodeEvent
 from .passphrases import PassphraseError, startupPassphrase
@@ -103,7 +103,7 @@ def makeService(options: Options) -> IService:
     rooms: List[str] = options["join"]
     try:
         keyRooms(client, rooms, passphrase, options["layer"])
-    except ValueError as exc:
+    except (ValueError, KdfUnavailable) as exc:
         raise usage.UsageError(str(exc)) from None
     client.setServiceParent(top)
     return top
