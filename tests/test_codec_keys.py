@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.codec import DEFAULT_KDF, TEST_KDF, Conversation, derive_room_keys, direct_target
+from securechat.codec import DEFAULT_KDF, TEST_KDF, Conversation, KdfUnavailable, derive_room_keys, direct_target
 from securechat.codec import keys as keys_module
 from securechat.codec.keys import KEYED_LAYERS, room_salt
 
@@ -59,6 +59,12 @@ class DeriveRoomKeysTests(SynchronousTestCase):
     def test_bad_passphrases_refused(self) -> None:
         self.assertRaises(ValueError, derive_room_keys, b"", "#a", TEST_KDF)
         self.assertRaises(TypeError, derive_room_keys, "text", "#a", TEST_KDF)
+
+    def test_without_argon2id(self) -> None:
+        """On cryptography < 44 (PyPy 3.9) the codec imports; deriving says why it cannot."""
+        self.patch(keys_module, "Argon2id", None)
+        error = self.assertRaises(KdfUnavailable, derive_room_keys, b"pass", "#a", TEST_KDF)
+        self.assertIn("cryptography >= 44", str(error))
 
     def test_default_parameters(self) -> None:
         """DEFAULT_KDF is RFC 9106's second recommendation, as docs/security.md says."""

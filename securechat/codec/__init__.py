@@ -25,7 +25,14 @@ from securechat.codec.errors import (
     Tampered,
     WrongTarget,
 )
-from securechat.codec.keys import DEFAULT_KDF, TEST_KDF, KdfParams, RoomKeys, derive_room_keys
+from securechat.codec.keys import (
+    DEFAULT_KDF,
+    TEST_KDF,
+    KdfParams,
+    KdfUnavailable,
+    RoomKeys,
+    derive_room_keys,
+)
 from securechat.codec.layers import LAYERS, PROTECTION
 from securechat.codec.names import direct_target, rfc1459_casefold
 from securechat.codec.replay import DEFAULT_MAX_SKEW, DEFAULT_TTL, ReplayCache
@@ -47,6 +54,7 @@ __all__ = [
     "FromFuture",
     "Incomplete",
     "KdfParams",
+    "KdfUnavailable",
     "Malformed",
     "Misattributed",
     "NoKey",

@@ -24,11 +24,12 @@ from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL
 MARKER = "+sc1"
 MARKER_PREFIX = MARKER + " "
 CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL)
-HEADER_FIELDS = 5
-MSGID_RE = re.compile(r"[0-9a-f]{32}\Z")
-#: At most four digits each: huge numbers are refused before int() sees them.
-POSITION_RE = re.compile(r"([1-9][0-9]{0,3})/([1-9][0-9]{0,3})\Z")
-PIECE_RE = re.compile(r"[A-Za-z0-9_=-]+\Z")
+#: The whole header in one pass: layer, 32 lowercase hex digits of msgid,
+#: i/n with at most four digits each (huge numbers never reach int()).
+#: The piece's alphabet is checked by the layer once the token is whole.
+HEADER_RE = re.compile(
+    r"\+sc1 (aes-ctr|fernet|fernet-ttl) ([0-9a-f]{32}) ([1-9][0-9]{0,3})/([1-9][0-9]{0,3}) (?=.)"
+)
 #: The smallest piece worth a line; a smaller max_payload is a caller error.
 MIN_PIECE_CHARS = 16
 SPACES_IN_HEADER = 4
@@ -76,23 +77,16 @@ def is_protected(text: str) -> bool:
 
 def parse_line(text: str, max_chunks: int) -> Chunk:
     """Parse a protected line's header strictly; L{Malformed} otherwise."""
-    fields = text.split(" ", HEADER_FIELDS - 1)
-    if len(fields) != HEADER_FIELDS:
-        raise Malformed("a protected line needs: +sc1 <layer> <msgid> <i>/<n> <piece>")
-    _, layer, msgid, position, piece = fields
-    if layer not in CHUNKED_LAYERS:
-        raise Malformed(f"unknown protected layer {layer[:20]!r}")
-    if not MSGID_RE.match(msgid):
-        raise Malformed("the message id is not 32 lowercase hex digits")
-    match = POSITION_RE.match(position)
+    match = HEADER_RE.match(text)
     if match is None:
-        raise Malformed("the chunk position is not <i>/<n> with small positive numbers")
-    index, total = int(match.group(1)), int(match.group(2))
+        raise Malformed(
+            "not a protected line: +sc1 <layer> <32 hex msgid> <i>/<n> <piece> expected"
+        )
+    layer, msgid, index, total = match.groups()
+    index, total = int(index), int(total)
     if index > total or total > max_chunks:
         raise Malformed(f"chunk position {index}/{total} is out of bounds (max {max_chunks} chunks)")
-    if not PIECE_RE.match(piece):
-        raise Malformed("the chunk's piece is not URL-safe base64")
-    return Chunk(layer, msgid, index, total, piece)
+    return Chunk(layer, msgid, index, total, text[match.end() :])
 
 
 def _header_chars(layer: str, msgid: str, total: int) -> int:
@@ -107,6 +101,8 @@ def split_token(layer: str, msgid: str, token: str, max_payload: int, max_chunks
     until it fits.  L{ValueError} if the line is too short for a useful
     piece or the message needs more than C{max_chunks} lines.
     """
+    if len(token) + _header_chars(layer, msgid, 1) <= max_payload:
+        return [f"{MARKER} {layer} {msgid} 1/1 {token}"]  # the common case, first
     total = 1
     while True:
         room = max_payload - _header_chars(layer, msgid, total)

@@ -34,7 +34,7 @@ from securechat.codec.chunks import (
     split_plain,
     split_token,
 )
-from securechat.codec.envelope import MSGID_BYTES, STREAM_BYTES, Envelope, pack, unpack
+from securechat.codec.envelope import MSGID_BYTES, STREAM_BYTES, pack_fields, unpack
 from securechat.codec.errors import (
     CodecError,
     Downgraded,
@@ -127,8 +127,8 @@ class Conversation:
         seq = self._next_seq.get(sender_key, 0) + 1
         self._next_seq[sender_key] = seq
         msgid = os.urandom(MSGID_BYTES)
-        envelope = Envelope(sender, self._target_key, msgid, self._stream, seq, body)
-        token = self._sealers[self.layer].seal(pack(envelope), int(self._clock()))
+        sealed = pack_fields(sender, self._target_key, msgid, self._stream, seq, body)
+        token = self._sealers[self.layer].seal(sealed, int(self._clock()))
         return split_token(self.layer, msgid.hex(), token, max_payload, self._limits.max_chunks)
 
     def receive(self, sender: str, text: str) -> List[Result]:
@@ -145,11 +145,13 @@ class Conversation:
         except Malformed as error:
             results.append(Rejected(None, sender, self.target, error))
             return results
-        token, dropped = self._reassembler.add(self._casefold(sender), sender, chunk)
-        results.extend(self._reject(item) for item in dropped)
+        sender_key = self._casefold(sender)
+        token, dropped = self._reassembler.add(sender_key, sender, chunk)
+        if dropped:
+            results.extend(self._reject(item) for item in dropped)
         if token is not None:
             try:
-                results.append(self._open(sender, chunk.layer, chunk.msgid, token))
+                results.append(self._open(sender, sender_key, chunk.layer, chunk.msgid, token))
             except CodecError as error:
                 results.append(Rejected(chunk.layer, sender, self.target, error))
         return results
@@ -166,7 +168,7 @@ class Conversation:
             return Rejected(PLAIN, sender, self.target, Downgraded())
         return Accepted(PLAIN, sender, self.target, text, PROTECTION[PLAIN])
 
-    def _open(self, sender: str, layer: str, msgid: str, token: str) -> Accepted:
+    def _open(self, sender: str, sender_key: str, layer: str, msgid: str, token: str) -> Accepted:
         sealer = self._sealers.get(layer)
         if sealer is None:
             raise NoKey()
@@ -181,7 +183,6 @@ class Conversation:
                 # alteration can show on this layer.
                 raise Tampered() from None
             raise
-        sender_key = self._casefold(sender)
         if self._casefold(envelope.sender) != sender_key:
             raise Misattributed(
                 f"re-attributed: sealed by {envelope.sender!r} but relayed as from {sender!r}"

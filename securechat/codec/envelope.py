@@ -55,30 +55,25 @@ class Envelope:
 
 def pack(envelope: Envelope) -> bytes:
     """Serialise C{envelope}; L{ValueError} if a field does not fit its slot."""
-    sender = envelope.sender.encode("utf-8")
-    target = envelope.target.encode("utf-8")
-    if len(sender) > MAX_SENDER_BYTES or len(target) > MAX_TARGET_BYTES:
-        raise ValueError("sender or target name too long for the envelope")
-    if len(envelope.msgid) != MSGID_BYTES or len(envelope.stream) != STREAM_BYTES:
-        raise ValueError("msgid must be 16 bytes and stream 8 bytes")
-    if not 0 <= envelope.seq <= MAX_SEQ:
-        raise ValueError("sequence number out of range")
-    header = _HEADER.pack(
-        envelope.version,
-        envelope.msgid,
-        envelope.stream,
-        envelope.seq,
-        len(sender),
-        len(target),
+    return pack_fields(
+        envelope.sender, envelope.target, envelope.msgid, envelope.stream, envelope.seq, envelope.body, envelope.version
     )
-    return b"".join((header, sender, target, envelope.body.encode("utf-8")))
 
 
-def _text(data: bytes, what: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Malformed(f"the sealed {what} is not valid UTF-8") from None
+def pack_fields(
+    sender: str, target: str, msgid: bytes, stream: bytes, seq: int, body: str, version: int = ENVELOPE_VERSION
+) -> bytes:
+    """L{pack} without building an L{Envelope} first (the sending hot path)."""
+    sender_bytes = sender.encode("utf-8")
+    target_bytes = target.encode("utf-8")
+    if len(sender_bytes) > MAX_SENDER_BYTES or len(target_bytes) > MAX_TARGET_BYTES:
+        raise ValueError("sender or target name too long for the envelope")
+    if len(msgid) != MSGID_BYTES or len(stream) != STREAM_BYTES:
+        raise ValueError("msgid must be 16 bytes and stream 8 bytes")
+    if not 0 <= seq <= MAX_SEQ:
+        raise ValueError("sequence number out of range")
+    header = _HEADER.pack(version, msgid, stream, seq, len(sender_bytes), len(target_bytes))
+    return b"".join((header, sender_bytes, target_bytes, body.encode("utf-8")))
 
 
 def unpack(data: bytes, expected_version: Optional[int] = ENVELOPE_VERSION) -> Envelope:
@@ -92,12 +87,10 @@ def unpack(data: bytes, expected_version: Optional[int] = ENVELOPE_VERSION) -> E
     target_end = sender_end + target_len
     if target_end > len(data):
         raise Malformed("the sealed envelope is truncated")
-    return Envelope(
-        sender=_text(data[HEADER_SIZE:sender_end], "sender"),
-        target=_text(data[sender_end:target_end], "target"),
-        msgid=msgid,
-        stream=stream,
-        seq=seq,
-        body=_text(data[target_end:], "body"),
-        version=version,
-    )
+    try:
+        sender = data[HEADER_SIZE:sender_end].decode("utf-8")
+        target = data[sender_end:target_end].decode("utf-8")
+        body = data[target_end:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise Malformed("the sealed envelope holds text that is not valid UTF-8") from None
+    return Envelope(sender, target, msgid, stream, seq, body, version)

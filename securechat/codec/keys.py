@@ -18,8 +18,12 @@ from typing import Tuple
 
 import attr
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+try:
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+except ImportError:  # cryptography < 44 (PyPy 3.9's wheels stop at 43)
+    Argon2id = None  # type: ignore[assignment,misc]
 
 from securechat.codec.names import Casefold, rfc1459_casefold
 
@@ -32,6 +36,10 @@ LAYER_INFO_PREFIX = b"securechat/v1 layer key\x00"
 FINGERPRINT_CONTEXT = b"securechat/v1 fingerprint\x00"
 FINGERPRINT_BYTES = 8
 FINGERPRINT_GROUP = 4
+
+
+class KdfUnavailable(RuntimeError):
+    """This C{cryptography} has no Argon2id (it arrived in 44): no keys can be derived here."""
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -102,11 +110,17 @@ def derive_room_keys(
     Run Argon2id once for (C{passphrase}, C{target}), then expand per layer.
 
     Costs C{params} once; call it when a passphrase is set, never per message.
+    L{KdfUnavailable} where C{cryptography} has no Argon2id.
     """
     if not isinstance(passphrase, bytes):
         raise TypeError("the passphrase must be bytes (encode it as UTF-8)")
     if not passphrase:
         raise ValueError("the passphrase must not be empty")
+    if Argon2id is None:
+        raise KdfUnavailable(
+            "Argon2id needs cryptography >= 44; this installation has an older one"
+            " (PyPy 3.9 wheels stop at 43): run the client on CPython"
+        )
     master = Argon2id(
         salt=room_salt(target, casefold),
         length=KEY_LENGTH,

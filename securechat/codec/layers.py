@@ -51,6 +51,8 @@ CTR_NONCE_BYTES = 16
 FERNET_PREFIX_CHARS = 12
 FERNET_TIMESTAMP = slice(1, 9)
 
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
 #: Tokens are URL-safe base64 with optional padding, nothing else; checked
 #: before decoding because the base64 module silently skips foreign bytes.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+={0,2}\Z")
@@ -107,8 +109,9 @@ class FernetSealer:
         Verify the HMAC and decrypt (no TTL here), then read the timestamp.
 
         The timestamp is read from the first 12 characters only after the
-        whole token verified, and the strict alphabet check makes those
-        characters exactly the token's first 9 bytes.
+        whole token verified; the strict alphabet check (the base64 module
+        would silently skip foreign characters) makes those characters
+        exactly the token's first 9 bytes.
         """
         if not TOKEN_RE.match(token):
             raise Malformed("the token is not URL-safe base64")
@@ -116,7 +119,7 @@ class FernetSealer:
             plaintext = self._fernet.decrypt(token)
         except InvalidToken:
             raise Tampered() from None
-        prefix = base64.urlsafe_b64decode(token[:FERNET_PREFIX_CHARS])
+        prefix = binascii.a2b_base64(token[:FERNET_PREFIX_CHARS].encode("ascii").translate(_URLSAFE_TO_STANDARD))
         return plaintext, int.from_bytes(prefix[FERNET_TIMESTAMP], "big")
 
 
