@@ -9,14 +9,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
 
 from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from securechat.client import events as ev
@@ -25,7 +22,7 @@ from securechat.client.console import ConsoleTerminal
 from securechat.client.headless import HeadlessClient
 from securechat.codec import DEFAULT_KDF, TEST_KDF
 
-from .test_client_support import WAIT, LoopbackCase
+from .test_client_support import WAIT, LoopbackCase, Tmux
 
 SGR = re.compile(rb"\x1b\[[0-9;]*m")
 
@@ -309,55 +306,36 @@ class TmuxSmokeTests(LoopbackCase):
             raise SkipTest("tmux is not installed: the console smoke test needs a real terminal")
         return LoopbackCase.setUp(self)
 
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socketName] + list(args),
-            check=True, capture_output=True, text=True, timeout=10,
-        ).stdout
-
-    @inlineCallbacks
-    def screenContains(self, text: str, timeout: float = WAIT):
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.tmux("capture-pane", "-p", "-t", "sc")
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                self.fail("%r never appeared on the screen:\n%s" % (text, screen))
-            yield deferLater(reactor, 0.1, lambda: None)
-
     @inlineCallbacks
     def test_console(self):
-        self.socketName = "securechat-test-%d" % (os.getpid(),)
-        self.addCleanup(lambda: subprocess.run(["tmux", "-L", self.socketName, "kill-server"],
-                                               capture_output=True, timeout=10))
+        tmux = Tmux(self, "console")
         command = "cd %s && PYTHONPATH=%s %s -m securechat --server %s --nick alice --join '#lab'" % (
             os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.endpoint)
-        self.tmux("new-session", "-d", "-s", "sc", "-x", "100", "-y", "20", command)
-        yield self.screenContains("you joined #lab")
+        tmux.start(command)
+        yield tmux.waitFor("you joined #lab")
         # The console derives with the real Argon2id parameters; so must bob.
         bob = yield self.client("bob", kdf_params=DEFAULT_KDF)
         yield self.joined("#lab", bob)
         heard = bob.wait_for(ev.IncomingMessage, WAIT)
-        self.tmux("send-keys", "-t", "sc", "hello from tmux", "Enter")
+        tmux.keys("hello from tmux", "Enter")
         message = yield heard
         self.assertEqual((message.sender, message.body, message.protection), ("alice", "hello from tmux", "none"))
         # A passphrase typed at the prompt is never drawn.
-        self.tmux("send-keys", "-t", "sc", "/key", "Enter")
-        yield self.screenContains("passphrase for #lab")
-        self.tmux("send-keys", "-t", "sc", "tmux secret", "Enter")
-        screen = yield self.screenContains("key set for #lab")
+        tmux.keys("/key", "Enter")
+        yield tmux.waitFor("passphrase for #lab")
+        tmux.keys("tmux secret", "Enter")
+        screen = yield tmux.waitFor("key set for #lab")
         self.assertNotIn("tmux secret", screen)
         yield bob.set_key("#lab", b"tmux secret", "fernet-ttl")
         # Typing while messages arrive: the input line stays intact.
-        self.tmux("send-keys", "-t", "sc", "draft in progress")
-        yield self.screenContains("draft in progress")
+        tmux.keys("draft in progress")
+        yield tmux.waitFor("draft in progress")
         bob.send("#lab", "protected hello")
-        screen = yield self.screenContains("[auth+fresh] <bob> protected hello")
+        screen = yield tmux.waitFor("[auth+fresh] <bob> protected hello")
         self.assertEqual(screen.rstrip("\n").split("\n")[-1], "[#lab] draft in progress")
-        self.tmux("send-keys", "-t", "sc", "C-u", "/nope", "Enter")
-        yield self.screenContains("unknown command /nope")
+        tmux.keys("C-u", "/nope", "Enter")
+        yield tmux.waitFor("unknown command /nope")
         left = bob.wait_for(ev.UserQuit, WAIT)
-        self.tmux("send-keys", "-t", "sc", "/quit bye", "Enter")
+        tmux.keys("/quit bye", "Enter")
         event = yield left
         self.assertEqual(event.nick, "alice")

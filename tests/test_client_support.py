@@ -148,3 +148,51 @@ class LoopbackCase(TestCase):
             protocol.transport.loseConnection()
             return protocol.closed
         return None
+
+
+class Tmux:
+    """A private tmux server (its own socket) holding one program in a window of known size."""
+
+    def __init__(self, testCase: TestCase, name: str) -> None:
+        import os
+
+        self.socket = "securechat-%s-%d" % (name, os.getpid())
+        testCase.addCleanup(self.kill)
+
+    def run(self, *args: str) -> str:
+        import subprocess
+
+        return subprocess.run(
+            ["tmux", "-L", self.socket] + list(args),
+            check=True, capture_output=True, text=True, timeout=10,
+        ).stdout
+
+    def start(self, command: str, width: int = 100, height: int = 20) -> None:
+        self.run("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "main", *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "main")
+
+    @inlineCallbacks
+    def waitFor(self, text: str, timeout: float = WAIT):
+        """The screen once C{text} is on it; fails after C{timeout} seconds."""
+        import time
+
+        from twisted.internet.task import deferLater
+
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError("%r never appeared on the screen:\n%s" % (text, screen))
+            yield deferLater(reactor, 0.1, lambda: None)
+
+    def kill(self) -> None:
+        import subprocess
+
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
