@@ -89,12 +89,11 @@ class CommandError(ValueError):
 class _Room:
     """A room we are in: its name as the server spells it, and its members."""
 
-    __slots__ = ("name", "members", "_names")
+    __slots__ = ("name", "members")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: Dict[str, str] = {}
-        self._names: Optional[List[str]] = None
 
 
 class ClientSession:
