@@ -294,6 +294,21 @@ class MessageTests(SessionCase):
         self.fromBob(first + third)
         self.assertEqual([v.missing for v in self.verdicts()], [0, 1])
 
+    def test_reorderedIsFlagged(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        first, second, third = (self.bob.encode("bob", body, 400) for body in ("1", "2", "3"))
+        self.fromBob(first + third + second)
+        self.assertEqual(
+            [(v.body, v.missing, v.reordered) for v in self.verdicts()],
+            [("1", 0, False), ("3", 1, False), ("2", 0, True)],
+        )
+
+    def test_malformedProtectedLine(self):
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.fromBob(["+sc1 fernet-ttl nothex 1/1 AAAA"])
+        [rejected] = self.verdicts()
+        self.assertEqual((rejected.sender, rejected.reason), ("bob", "malformed"))
+
     def test_incompleteAfterTimeout(self):
         session = self.makeSession("carol", limits=ReassemblyLimits(timeout=5.0))
         self.register(session, nick="carol")
