@@ -28,9 +28,16 @@ class FakeClient(Client):
 
     def lines(self) -> List[Message]:
         """Everything sent so far, parsed, then forgotten."""
-        out = [parseLine(data[:-2]) for data in self.sent]
+        data = b"".join(self.sent)
+        self.assertEndsWithCRLF(data)
+        out = [parseLine(line) for line in data.split(b"\r\n")[:-1]]
         del self.sent[:]
         return out
+
+    @staticmethod
+    def assertEndsWithCRLF(data: bytes) -> None:
+        if data and not data.endswith(b"\r\n"):
+            raise AssertionError("output does not end with CRLF: %r" % (data[-20:],))
 
     def numerics(self) -> List[str]:
         return [m.command for m in self.lines()]
@@ -42,7 +49,9 @@ class StateTestCase(SynchronousTestCase):
         self.state = RelayState(RelayConfig(), now=lambda: self.now)
 
     def send(self, client: Client, line: str) -> None:
+        """Handle C{line}, then end the turn as the adapter does."""
         self.state.handle(client, parseLine(line.encode("utf-8")))
+        self.state.deliverPending()
 
     def connect(self, nick: str, host: str = "10.0.0.1") -> FakeClient:
         client = FakeClient(host)
@@ -370,3 +379,59 @@ class MessageTests(StateTestCase):
         self.send(self.alice, "PRIVMSG #lab :secret words")
         event = [e for e in events if e.get("command") == "PRIVMSG"][-1]
         self.assertEqual(event["payload"], "secret words")
+
+
+class BatchTests(StateTestCase):
+    """Room messages handled in one turn leave together, in order."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.wakeups = 0
+        self.state.onPending = self._wake
+        self.alice, self.bob, self.carol = (self.connect(n) for n in ("alice", "bob", "carol"))
+        for client in (self.alice, self.bob, self.carol):
+            self.send(client, "JOIN #lab")
+        for client in (self.alice, self.bob, self.carol):
+            client.lines()
+        self.wakeups = 0
+
+    def _wake(self) -> None:
+        self.wakeups += 1
+
+    def handle(self, client: Client, line: str) -> None:
+        """Handle a line without ending the turn."""
+        self.state.handle(client, parseLine(line.encode("utf-8")))
+
+    def test_oneSharedWriteForNonSenders(self) -> None:
+        self.handle(self.alice, "PRIVMSG #lab :one")
+        self.handle(self.bob, "PRIVMSG #lab :two")
+        self.handle(self.alice, "PRIVMSG #lab :three")
+        self.assertEqual(self.carol.sent, [], "nothing leaves before the turn ends")
+        self.assertEqual(self.wakeups, 1, "the adapter is woken once per turn")
+        self.state.deliverPending()
+        self.assertEqual(len(self.carol.sent), 1)
+        self.assertEqual([m.params[1] for m in self.carol.lines()], ["one", "two", "three"])
+        self.assertEqual([m.params[1] for m in self.alice.lines()], ["two"])
+        self.assertEqual([m.params[1] for m in self.bob.lines()], ["one", "three"])
+
+    def test_directMessageAfterRoomMessage(self) -> None:
+        """A sender's room line then its DM reach a peer in that order."""
+        self.handle(self.alice, "PRIVMSG #lab :in the room")
+        self.handle(self.alice, "PRIVMSG bob :in private")
+        self.state.deliverPending()
+        self.assertEqual(
+            [m.params for m in self.bob.lines()],
+            [("#lab", "in the room"), ("bob", "in private")],
+        )
+
+    def test_partAfterMessage(self) -> None:
+        """Other commands first deliver what waits: the message comes before the PART."""
+        self.handle(self.alice, "PRIVMSG #lab :bye all")
+        self.handle(self.alice, "PART #lab")
+        self.state.deliverPending()
+        self.assertEqual([m.command for m in self.bob.lines()], ["PRIVMSG", "PART"])
+
+    def test_quitAfterMessage(self) -> None:
+        self.handle(self.alice, "PRIVMSG #lab :last words")
+        self.state.remove(self.alice, "Connection reset")
+        self.assertEqual([m.command for m in self.carol.lines()], ["PRIVMSG", "QUIT"])

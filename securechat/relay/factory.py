@@ -46,7 +46,7 @@ class RelayFactory(Factory):
             from twisted.internet import reactor as clock  # type: ignore[no-redef]
         self.clock = clock
         self.settings = settings
-        self.state = RelayState(config, now=clock.seconds)
+        self.state = RelayState(config, now=clock.seconds, onPending=self._scheduleFlush)
         self.connections: Dict[RelayProtocol, str] = {}
         self.perHost: Dict[str, int] = {}
         self._dirty: List[RelayProtocol] = []
@@ -78,18 +78,27 @@ class RelayFactory(Factory):
             del self.perHost[host]
 
     def wantsFlush(self, protocol: RelayProtocol) -> None:
-        """
-        C{protocol} has queued output.  One flush per reactor turn serves all
-        of them: a C{callLater(0)} runs after every event of the current poll
-        has been handled, so messages that arrive together leave together.
-        """
+        """C{protocol} has queued output: write it out at the end of this turn."""
         self._dirty.append(protocol)
+        self._scheduleFlush()
+
+    def _scheduleFlush(self) -> None:
+        """
+        One flush per reactor turn serves everyone: a C{callLater(0)} runs
+        after every event of the current poll has been handled, so messages
+        that arrive together leave together, in one write per recipient.
+        """
         if self._flushCall is None:
             self._flushCall = self.clock.callLater(0, self.flush)
 
     def flush(self) -> None:
-        """Write out every queued output now."""
-        self._flushCall = None
-        dirty, self._dirty = self._dirty, []
-        for protocol in dirty:
-            protocol.flush()
+        """Deliver waiting room messages, then write out every queued output."""
+        try:
+            self.state.deliverPending()
+            dirty, self._dirty = self._dirty, []
+            for protocol in dirty:
+                protocol.flush()
+        finally:
+            # Cleared last: what deliverPending queues is written by this
+            # same flush, without scheduling another.
+            self._flushCall = None

@@ -74,6 +74,9 @@ PRE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QU
 USER_PARAMS = 4
 #: Longest username we keep (the rest is cut, as ircds do).
 USERLEN = 10
+#: Commands whose room messages may wait in a batch (see L{Room}); any other
+#: command first delivers what waits, so each peer sees events in order.
+ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 #: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
 SILENT_COMMANDS = frozenset({"NOTICE"})
 
@@ -146,9 +149,15 @@ class Client:
 
 
 class Room:
-    """A channel: its members by folded nick, its topic.  Always mode +n."""
+    """
+    A channel: its members by folded nick, its topic.  Always mode +n.
 
-    __slots__ = ("name", "members", "topic", "topicBy", "topicAt")
+    Messages to the room wait in C{batch} (with their senders in
+    C{batchSenders}) until L{RelayState.deliverPending}: then every member
+    who sent none of them gets the very same joined bytes.
+    """
+
+    __slots__ = ("name", "members", "topic", "topicBy", "topicAt", "batch", "batchSenders")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -156,6 +165,8 @@ class Room:
         self.topic = ""
         self.topicBy = ""
         self.topicAt = 0
+        self.batch: List[bytes] = []
+        self.batchSenders: List[Client] = []
 
 
 class RelayState:
@@ -168,10 +179,19 @@ class RelayState:
     log = Logger()
 
     def __init__(
-        self, config: RelayConfig = RelayConfig(), now: Callable[[], float] = time.time
+        self,
+        config: RelayConfig = RelayConfig(),
+        now: Callable[[], float] = time.time,
+        onPending: Optional[Callable[[], None]] = None,
     ) -> None:
+        """
+        @param onPending: called when room messages start waiting, so the
+            adapter arranges a L{deliverPending} at the end of its turn.
+        """
         self.config = config
         self.now = now
+        self.onPending = onPending
+        self._pendingRooms: List[Room] = []
         self.fold = casefolder(config.casemapping)
         self.clients: Dict[str, Client] = {}
         self.rooms: Dict[str, Room] = {}
@@ -229,6 +249,10 @@ class RelayState:
     def handle(self, client: Client, message: Message) -> None:
         """Act on one message from C{client}."""
         command = message.command
+        if self._pendingRooms and command not in ROOM_BATCHED:
+            # Whatever this command writes must come after the room
+            # messages already handled.
+            self.deliverPending()
         handler = self._dispatch.get(command)
         if handler is None:
             if client.registered:
@@ -247,6 +271,7 @@ class RelayState:
         more than once.
         """
         quitReason = client.quitReason or reason
+        self.deliverPending()
         if client.registered and self.clients.get(client.folded) is client:
             del self.clients[client.folded]
             line = formatMessage("QUIT", (quitReason,), client.prefix)
@@ -555,10 +580,12 @@ class RelayState:
                 line = (
                     ":%s %s %s :%s\r\n" % (client.prefix, command, room.name, text)
                 ).encode("utf-8")
-                sender = client.folded
-                for folded, member in room.members.items():
-                    if folded != sender:
-                        member.write(line)
+                if not room.batch:
+                    self._pendingRooms.append(room)
+                    if self.onPending is not None and len(self._pendingRooms) == 1:
+                        self.onPending()
+                room.batch.append(line)
+                room.batchSenders.append(client)
                 self._logMessage(command, client, room.name, text, len(line))
             else:
                 peer = self.clients.get(folded)
@@ -569,8 +596,31 @@ class RelayState:
                 line = (
                     ":%s %s %s :%s\r\n" % (client.prefix, command, peer.nick, text)
                 ).encode("utf-8")
+                if self._pendingRooms:
+                    self.deliverPending()  # keep the order the sender used
                 peer.write(line)
                 self._logMessage(command, client, peer.nick, text, len(line))
+
+    def deliverPending(self) -> None:
+        """
+        Write the room messages handled since the last call.  A member who
+        sent none of them gets one shared bytes object holding them all; a
+        sender gets the others' lines, never its own.  This is the relay's
+        fan-out: per message and member there is no Python work left.
+        """
+        rooms, self._pendingRooms = self._pendingRooms, []
+        for room in rooms:
+            batch, senders = room.batch, room.batchSenders
+            room.batch, room.batchSenders = [], []
+            joined = batch[0] if len(batch) == 1 else b"".join(batch)
+            senderSet = set(senders)
+            for member in room.members.values():
+                if member not in senderSet:
+                    member.write(joined)
+                else:
+                    others = [line for line, s in zip(batch, senders) if s is not member]
+                    if others:
+                        member.write(b"".join(others))
 
     def _logMessage(
         self, command: str, client: Client, target: str, text: str, size: int
