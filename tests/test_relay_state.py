@@ -364,21 +364,38 @@ class MessageTests(StateTestCase):
         self.assertEqual(self.bob.lines()[0].params, ("Connection reset",))
 
     def test_payloadsLoggedOnlyWhenAsked(self) -> None:
-        """The message event names sender, target and size; the body only with logPayloads."""
+        """
+        Each message is logged with command, sender, target and size, one
+        C{traffic} event per turn; the body only with logPayloads.
+        """
         events: List[dict] = []
-        from twisted.logger import globalLogPublisher
+        from twisted.logger import formatEvent, globalLogPublisher
 
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        self.send(self.alice, "PRIVMSG #lab :secret words")
-        event = [e for e in events if e.get("command") == "PRIVMSG"][-1]
-        self.assertEqual((event["sender"], event["target"]), ("alice", "#lab"))
-        self.assertEqual(event["size"], len(b":alice!~alice@10.0.0.1 PRIVMSG #lab :secret words\r\n"))
-        self.assertNotIn("payload", event)
+        self.state.handle(self.alice, parseLine(b"PRIVMSG #lab :secret words"))
+        self.state.handle(self.bob, parseLine(b"PRIVMSG #lab :more"))
+        self.assertEqual([e for e in events if "messages" in e], [], "logged at the end of the turn")
+        self.state.deliverPending()
+        [event] = [e for e in events if "messages" in e]
+        size = len(b":alice!~alice@10.0.0.1 PRIVMSG #lab :secret words\r\n")
+        other = len(b":bob!~bob@10.0.0.1 PRIVMSG #lab :more\r\n")
+        self.assertEqual(
+            event["messages"],
+            [("PRIVMSG", "alice", "#lab", size), ("PRIVMSG", "bob", "#lab", other)],
+        )
+        self.assertEqual(
+            formatEvent(event),
+            "traffic: PRIVMSG alice -> #lab (%d bytes); PRIVMSG bob -> #lab (%d bytes)"
+            % (size, other),
+        )
+        self.assertNotIn("secret", formatEvent(event))
         self.state.config = RelayConfig(logPayloads=True)
         self.send(self.alice, "PRIVMSG #lab :secret words")
         event = [e for e in events if e.get("command") == "PRIVMSG"][-1]
+        self.assertEqual((event["sender"], event["target"]), ("alice", "#lab"))
         self.assertEqual(event["payload"], "secret words")
+        self.assertIn("secret words", formatEvent(event))
 
 
 class BatchTests(StateTestCase):
