@@ -117,6 +117,28 @@ class RelayServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def snapshot_relay(path: str) -> Tuple[str, Dict[str, Any]]:
+    """
+    Copy securechat/ and our twistd plugin to a temp tree and run from there:
+    the working tree is shared, and a relay edited halfway through a run
+    would mix two versions in one table.  Returns the copy and what it is.
+    """
+    dest = tempfile.mkdtemp(prefix="bench-relay-src-")
+    shutil.copytree(os.path.join(path, "securechat"), os.path.join(dest, "securechat"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    os.makedirs(os.path.join(dest, "twisted", "plugins"))
+    shutil.copy(os.path.join(path, "twisted", "plugins", "securechat_plugin.py"),
+                os.path.join(dest, "twisted", "plugins"))
+    info: Dict[str, Any] = {"source": path}
+    git = subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s", "--", "securechat/relay", "securechat/wire.py"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+    dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--", "securechat/relay", "securechat/wire.py"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
+    info["relay_commit"] = git.stdout.decode("utf-8", "replace").strip() or None
+    info["relay_uncommitted_changes"] = bool(dirty.stdout.strip())
+    return dest, info
+
+
 def relay_available(python: str, path: str = REPO) -> Optional[str]:
     """None if our relay's twistd plugin loads under python, else why not."""
     env = dict(os.environ)
@@ -370,6 +392,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     loadgen.raise_fd_limit()  # the servers inherit it: thousands of sockets
 
     kinds = [k.strip() for k in options.servers.split(",") if k.strip()]
+    relay_info: Dict[str, Any] = {}
+    if OURS in kinds:
+        snapshot, relay_info = snapshot_relay(os.path.abspath(options.relay_path))
+        options.relay_path = snapshot
     skipped: Dict[str, str] = {}
     if OURS in kinds:
         why = relay_available(options.python, os.path.abspath(options.relay_path))
@@ -386,6 +412,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     report: Dict[str, Any] = {
         "machine": machine(),
         "relay_python": interpreter_version(options.python) if OURS in kinds else None,
+        "relay_source": relay_info,
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "relay_args": list(RELAY_BENCH_ARGS) + options.relay_arg,
         "ngircd_config": ngircd.render_config(6667, "/tmp/ngircd-bench") if NGIRCD in kinds else None,
@@ -428,6 +455,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         for r in rows
     ]
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    if relay_info:
+        shutil.rmtree(options.relay_path, ignore_errors=True)
+        sys.stdout.write("our relay: %s%s, %s\n" % (relay_info.get("relay_commit"),
+                         " + uncommitted changes" if relay_info.get("relay_uncommitted_changes") else "",
+                         report["relay_python"]))
     if options.json:
         os.makedirs(os.path.dirname(os.path.abspath(options.json)), exist_ok=True)
         with open(options.json, "w", encoding="utf-8") as handle:
