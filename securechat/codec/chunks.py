@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import attr
 
@@ -50,9 +50,11 @@ class ReassemblyLimits:
 DEFAULT_LIMITS = ReassemblyLimits()
 
 
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class Chunk:
-    """One parsed protected line."""
+class Chunk(NamedTuple):
+    """
+    One parsed protected line.  A NamedTuple rather than attrs: one is made
+    for every received line, and a tuple is built twice as fast.
+    """
 
     layer: str
     msgid: str
