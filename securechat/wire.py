@@ -16,7 +16,7 @@ It imports nothing from Twisted nor from the rest of securechat.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import attr
 
@@ -65,11 +65,13 @@ class TooManyParams(WireError):
     code = "TOO_MANY_PARAMS"
 
 
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class Message:
+class Message(NamedTuple):
     """
     One IRC message.  C{command} is upper-cased (numerics stay digits);
     C{source} is the prefix without its colon, or L{None}.
+
+    A named tuple rather than a frozen attrs class: one is built for every
+    line the relay reads, and a tuple is built several times faster.
     """
 
     command: str
@@ -184,7 +186,9 @@ def parseLine(line: bytes) -> Message:
         text = head
     elif text.startswith(":"):
         raise EmptyCommand("Line has no command")
-    words = [word for word in text.split(" ") if word]
+    words = text.split(" ")
+    if "" in words:  # runs of spaces: rare, so filtered only when present
+        words = [word for word in words if word]
     if not words:
         raise EmptyCommand("Line has no command")
     command = words[0].upper()
@@ -288,7 +292,10 @@ def isValidChannel(name: str, maxLength: int, chanTypes: str = "#") -> bool:
 
 def splitTargets(value: str) -> List[str]:
     """Split a comma list (C{JOIN #a,#b}), dropping empty items."""
-    return [item for item in value.split(",") if item]
+    items = value.split(",")
+    if "" in items:
+        items = [item for item in items if item]
+    return items
 
 
 def parseISupport(params: Iterable[str]) -> dict:
