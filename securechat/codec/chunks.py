@@ -32,7 +32,8 @@ HEADER_RE = re.compile(
 )
 #: The smallest piece worth a line; a smaller max_payload is a caller error.
 MIN_PIECE_CHARS = 16
-SPACES_IN_HEADER = 4
+MAX_POSITION_DIGITS = 4
+SINGLE_POSITION = "1/1 "
 
 Clock = Callable[[], float]
 
@@ -91,40 +92,35 @@ def parse_line(text: str, max_chunks: int) -> Chunk:
     return Chunk(layer, msgid, index, total, text[match.end() :])
 
 
-def _header_chars(layer: str, msgid: str, total: int) -> int:
-    return len(MARKER) + len(layer) + len(msgid) + 2 * len(str(total)) + 1 + SPACES_IN_HEADER
-
-
 def split_token(layer: str, msgid: str, token: str, max_payload: int, max_chunks: int) -> List[str]:
     """
     Cut C{token} into lines of at most C{max_payload} bytes (tokens are ASCII).
 
-    The header width depends on the number of chunks, so grow the count
-    until it fits.  L{ValueError} if the line is too short for a useful
-    piece or the message needs more than C{max_chunks} lines.
+    The header holds C{i/n}, so its width grows with the number of digits
+    of C{n}: try one digit, then two...  L{ValueError} if the line is too
+    short for a useful piece or the message needs more than C{max_chunks}
+    lines.
     """
-    if len(token) + _header_chars(layer, msgid, 1) <= max_payload:
-        return [f"{MARKER} {layer} {msgid} 1/1 {token}"]  # the common case, first
-    total = 1
-    while True:
-        room = max_payload - _header_chars(layer, msgid, total)
+    prefix = f"{MARKER} {layer} {msgid} "
+    if len(prefix) + len(SINGLE_POSITION) + len(token) <= max_payload:
+        return [prefix + SINGLE_POSITION + token]  # the common case, first
+    for digits in range(1, MAX_POSITION_DIGITS + 1):
+        room = max_payload - len(prefix) - 2 * digits - len("/ ")
         if room < MIN_PIECE_CHARS:
             raise ValueError(f"max_payload {max_payload} is too small for a protected line")
-        needed = max(1, -(-len(token) // room))
-        if needed <= total:
+        total = -(-len(token) // room)
+        if total < 10**digits:
             break
-        total = needed
-    # Fewer lines never widen the header, so `needed` lines of `room` fit.
-    total = needed
-    if total > max_chunks:
+    if total > min(max_chunks, 10**MAX_POSITION_DIGITS - 1):
         raise ValueError(f"message too long: it needs {total} lines, the limit is {max_chunks}")
-    # Even pieces (no tiny last line), each at most `room` and never empty.
+    # Even pieces (no tiny last line): each at most `room`, never empty;
+    # the first `extra` pieces take one character more.
     base, extra = divmod(len(token), total)
     lines = []
     start = 0
-    for i in range(total):
-        end = start + base + (1 if i < extra else 0)
-        lines.append(f"{MARKER} {layer} {msgid} {i + 1}/{total} {token[start:end]}")
+    for number in range(1, total + 1):
+        end = start + base + (1 if number <= extra else 0)
+        lines.append(f"{prefix}{number}/{total} {token[start:end]}")
         start = end
     return lines
 
