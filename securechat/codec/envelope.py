@@ -10,7 +10,7 @@ Binary layout, big-endian (a fixed 36-byte header, then the variable parts)::
     version u8 | msgid 16 bytes | stream 8 bytes | seq u64 |
     len(sender) u8 | len(target) u16 | sender | target | body (the rest)
 
-Why struct and not JSON: it is four to five times faster to pack and parse
+Why struct and not JSON: it is about five times faster to pack and parse
 (bench/codec.py), it adds 36 bytes plus the names instead of about 120
 before encryption (which base64 then grows by a third, on every chunked
 line), and there is one way to read it: no duplicate keys, no number
