@@ -28,7 +28,8 @@ CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL)
 #: i/n with at most four digits each (huge numbers never reach int()).
 #: The piece's alphabet is checked by the layer once the token is whole.
 HEADER_RE = re.compile(
-    r"\+sc1 (aes-ctr|fernet|fernet-ttl) ([0-9a-f]{32}) ([1-9][0-9]{0,3})/([1-9][0-9]{0,3}) (?=.)"
+    "%s (%s) ([0-9a-f]{32}) ([1-9][0-9]{0,3})/([1-9][0-9]{0,3}) (?=.)"
+    % (re.escape(MARKER), "|".join(re.escape(layer) for layer in CHUNKED_LAYERS))
 )
 #: The smallest piece worth a line; a smaller max_payload is a caller error.
 MIN_PIECE_CHARS = 16
