@@ -51,6 +51,25 @@ class Connection:
         self.protocol.connectionLost(Failure(ConnectionDone()))
 
 
+class _PausingTransport(StringTransport):
+    """
+    A L{StringTransport} that pauses its streaming producer once more than
+    C{bufferSize} bytes are held, as Twisted's C{FileDescriptor.write} does.
+    """
+
+    def __init__(self, original: StringTransport, bufferSize: int) -> None:
+        super().__init__(peerAddress=original.getPeer())
+        self.bufferSize = bufferSize
+        self.registerProducer(original.producer, original.streaming)
+        self.full = False
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if len(self.value()) > self.bufferSize and not self.full:
+            self.full = True
+            self.producer.pauseProducing()
+
+
 class ProtocolTestCase(SynchronousTestCase):
     settings = ConnectionSettings()
     config = RelayConfig()
@@ -222,6 +241,31 @@ class SendQueueTests(ProtocolTestCase):
                 alice.send(message)
             reader.transport.producer.resumeProducing()
         self.assertFalse(reader.transport.disconnecting)
+
+    def test_bigBurstToHealthyReader(self) -> None:
+        """
+        One turn's output larger than the SendQ, written to a reader whose
+        transport was not full, is held by the transport: the write that
+        fills it (and pauses us) is not counted, so the reader stays.  Only
+        what comes after, while it is still full, counts.
+        """
+        alice, reader = self.registered("alice"), self.registered("reader")
+        pausing = _PausingTransport(reader.transport, bufferSize=500)
+        reader.transport = pausing
+        reader.protocol.transport = pausing
+        alice.send(b"JOIN #lab\r\n")
+        reader.send(b"JOIN #lab\r\n")
+        pausing.clear()
+        message = b"PRIVMSG #lab :" + b"z" * 80 + b"\r\n"
+        alice.send(message * 12)  # 12 x 120 = 1440 bytes in one turn, > 1000
+        self.assertEqual(len(pausing.value()), 1440)
+        self.assertTrue(reader.protocol.sendq.blocked, "the transport paused us")
+        self.assertFalse(pausing.disconnecting, "a burst is not a slow reader")
+        alice.send(message * 8)  # 960 more while full: within the SendQ
+        self.assertFalse(pausing.disconnecting)
+        alice.send(message)  # past it: now it is a slow reader
+        self.assertTrue(pausing.disconnected)
+        self.assertTrue(pausing.value().endswith(b"ERROR :SendQ exceeded\r\n"))
 
     def test_sendQueueUnit(self) -> None:
         q = SendQueue(10)

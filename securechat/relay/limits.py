@@ -61,7 +61,8 @@ class SendQueue:
     buffer is full (64 KiB) and to resume when it has drained.  Between the
     two, every byte we write is memory held for a reader that is not
     reading; past C{limit} bytes the peer is dropped, so one slow reader can
-    cost the relay at most the transport buffer plus C{limit}.
+    cost the relay at most the transport buffer, the write that filled it
+    (one reactor turn's output) and C{limit}.
     """
 
     __slots__ = ("limit", "backlog", "blocked")

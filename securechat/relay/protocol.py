@@ -201,9 +201,14 @@ class RelayProtocol(Protocol):
             return
         data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
         outbox.clear()
-        self.transport.write(data)
         sendq = self.sendq
-        if sendq.blocked and not sendq.written(len(data)):
+        # Only bytes written while the transport is already full count: the
+        # write that fills it (and makes Twisted pause us) is held by the
+        # transport's own buffer, however big one turn's output was, so a
+        # healthy reader that got a large burst is not taken for a slow one.
+        blocked = sendq.blocked
+        self.transport.write(data)
+        if blocked and not sendq.written(len(data)):
             self.log.warn(
                 "SendQ exceeded for {nick}@{host} ({backlog} bytes), dropping",
                 nick=self.client.nick or "*",
