@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 from hypothesis import given
@@ -9,11 +10,21 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import Incomplete, Malformed, ReassemblyLimits
-from securechat.codec.chunks import MARKER, Chunk, Reassembler, parse_line, split_plain, split_token
+from securechat.codec.chunks import (
+    MARKER,
+    Chunk,
+    Reassembler,
+    encode_msgid,
+    parse_line,
+    split_plain,
+    split_token,
+)
 
 from tests.codec_support import EPOCH, conversation, feed, make_clock
 
 TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#: A header msgid as the codec spells it: 22 characters of unpadded base64url.
+MSGID = "0123456789abcdefABC-_w"
 LIMITS = ReassemblyLimits(max_chunks=8, max_pending_per_sender=2, max_pending_total=3, timeout=10.0)
 
 
@@ -28,7 +39,7 @@ class SplitTokenTests(SynchronousTestCase):
         layer=st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
     )
     def test_fits_and_parses_back(self, token: str, max_payload: int, layer: str) -> None:
-        msgid = os.urandom(16).hex()
+        msgid = encode_msgid(os.urandom(16))
         try:
             lines = split_token(layer, msgid, token, max_payload, 256)
         except ValueError:
@@ -45,14 +56,14 @@ class SplitTokenTests(SynchronousTestCase):
 
     def test_digit_growth(self) -> None:
         """Going from 9 to 10 chunks widens the header; lines must still fit."""
-        msgid = "a" * 32
+        msgid = MSGID
         for size in range(800, 1400, 7):
             for line in split_token("fernet-ttl", msgid, "A" * size, 130, 256):
                 self.assertLessEqual(len(line), 130)
 
     def test_refusals(self) -> None:
-        self.assertRaises(ValueError, split_token, "fernet", "a" * 32, "A" * 10, 50, 256)
-        self.assertRaises(ValueError, split_token, "fernet", "a" * 32, "A" * 10_000, 100, 8)
+        self.assertRaises(ValueError, split_token, "fernet", MSGID, "A" * 10, 40, 256)
+        self.assertRaises(ValueError, split_token, "fernet", MSGID, "A" * 10_000, 100, 8)
         self.assertRaises(ValueError, split_plain, "x", 3)
 
     def test_plain_never_cuts_a_character(self) -> None:
@@ -62,11 +73,35 @@ class SplitTokenTests(SynchronousTestCase):
 
 class ParseLineTests(SynchronousTestCase):
     def test_well_formed(self) -> None:
-        chunk = parse_line(f"{MARKER} fernet-ttl {'0123456789abcdef' * 2} 3/12 AbC-_=", 256)
-        self.assertEqual(chunk, Chunk("fernet-ttl", "0123456789abcdef" * 2, 3, 12, "AbC-_="))
+        chunk = parse_line(f"{MARKER} fernet-ttl {MSGID} 3/12 AbC-_=", 256)
+        self.assertEqual(chunk, Chunk("fernet-ttl", MSGID, 3, 12, "AbC-_="))
 
     def test_more_chunks_than_allowed(self) -> None:
-        self.assertRaises(Malformed, parse_line, f"{MARKER} fernet {'a' * 32} 1/9 AAAA", 8)
+        self.assertRaises(Malformed, parse_line, f"{MARKER} fernet {MSGID} 1/9 AAAA", 8)
+
+    @given(msgid=st.binary(min_size=16, max_size=16))
+    def test_msgid_spelling(self, msgid: bytes) -> None:
+        """A msgid is 22 characters of unpadded base64url that decode back to its 16 bytes."""
+        spelled = encode_msgid(msgid)
+        self.assertRegex(spelled, r"\A[A-Za-z0-9_-]{22}\Z")
+        self.assertEqual(base64.urlsafe_b64decode(spelled + "=="), msgid)
+        self.assertEqual(parse_line(f"{MARKER} fernet {spelled} 1/1 AAAA", 256).msgid, spelled)
+
+    def test_msgid_must_be_22_base64url_characters(self) -> None:
+        """Any other spelling of the header's msgid is malformed: hex, one character short or long, padded..."""
+        raw = bytes.fromhex("0123456789abcdef0123456789abcdef")
+        for msgid in (
+            raw.hex(),  # the old 32-hex-digit spelling
+            "ASNFZ4mrze8BI0VniavN7",  # 21 characters
+            "ASNFZ4mrze8BI0VniavN7wA",  # 23 characters
+            "ASNFZ4mrze8BI0VniavN7w==",  # padded
+            base64.b64encode(raw)[:22].decode().replace("N", "+"),  # the standard alphabet
+            "ASNFZ4mrze8BI0VniavN7x",  # the same 16 bytes, nonzero unused low bits
+            "ASNFZ4mrze8BI0VniavN\uff17w",  # a non-ASCII digit
+            "",
+        ):
+            self.assertRaises(Malformed, parse_line, f"{MARKER} fernet {msgid} 1/1 AAAA", 256)
+        self.assertEqual(parse_line(f"{MARKER} fernet ASNFZ4mrze8BI0VniavN7w 1/1 AAAA", 256).msgid, encode_msgid(raw))
 
 
 class ReassemblerTests(SynchronousTestCase):

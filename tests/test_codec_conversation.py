@@ -32,6 +32,8 @@ from tests.codec_support import (
 
 LONG_BODY = "0123456789abcdef" * 640  # 10 KiB: several chunks on any line budget
 
+URLSAFE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 
 def _reasons(results: List[object]) -> List[str]:
     return [r.reason if isinstance(r, Rejected) else "accepted" for r in results]  # type: ignore[union-attr]
@@ -59,7 +61,7 @@ class RoundTripTests(SynchronousTestCase):
         self.assertEqual(accepted.body, body)
         self.assertEqual((accepted.layer, accepted.sender, accepted.target), (layer, "Alice", ROOM))
         self.assertEqual(accepted.seq, 1)
-        self.assertEqual(len(accepted.msgid or ""), 32)
+        self.assertRegex(accepted.msgid or "", r"\A[A-Za-z0-9_-]{22}\Z")
 
     @given(
         body=st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=400).filter(
@@ -221,11 +223,24 @@ class RelayTamperingTests(SynchronousTestCase):
         clock = make_clock()
         alice, bob = conversation("fernet", clock), conversation("fernet", clock)
         marker, layer, msgid, position, piece = alice.encode("alice", "hi", 400)[0].split(" ")
-        other = "0" * 32 if msgid != "0" * 32 else "1" * 32
+        other = "A" * 22 if msgid != "A" * 22 else "Q" * 22
         line = " ".join((marker, layer, other, position, piece))
         rejected = only_rejected(feed(bob, "alice", [line]))
         self.assertEqual(rejected.reason, "tampered")
         self.assertIn("message id", rejected.description)
+
+    def test_header_msgid_respelled(self) -> None:
+        """The same 16 bytes spelled any other way (hex, padded, unused bits set) are malformed."""
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        marker, layer, msgid, position, piece = alice.encode("alice", "hi", 400)[0].split(" ")
+        raw = base64.urlsafe_b64decode(msgid + "==")
+        # Setting one of the 4 unused low bits of the last character keeps the 16 bytes.
+        unused_bit_set = msgid[:-1] + URLSAFE_ALPHABET[URLSAFE_ALPHABET.index(msgid[-1]) | 1]
+        for spelling in (raw.hex(), msgid + "==", unused_bit_set, msgid[:-1], msgid + "A"):
+            line = " ".join((marker, layer, spelling, position, piece))
+            self.assertEqual(_reasons(feed(bob, "alice", [line])), ["malformed"], spelling)
+        self.assertEqual(_reasons(feed(bob, "alice", [" ".join((marker, layer, msgid, position, piece))])), ["accepted"])
 
     def test_header_layer_rewritten(self) -> None:
         """Relabelling fernet as fernet-ttl fails the MAC (one key per layer)."""

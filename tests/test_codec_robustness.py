@@ -14,14 +14,16 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import LAYERS, Accepted, CodecError, Rejected
-from securechat.codec.chunks import MARKER
+from securechat.codec.chunks import MARKER, encode_msgid
 from securechat.codec.layers import FernetSealer
 
 from tests.codec_support import conversation, feed, keys_for, make_clock, only_rejected
 
 HEADER_WORDS = st.sampled_from(
-    [MARKER, "aes-ctr", "fernet", "fernet-ttl", "plain", "0" * 32, "f" * 32, "1/1", "1/2", "2/2", "0/1"]
+    [MARKER, "aes-ctr", "fernet", "fernet-ttl", "plain", "A" * 22, "-" * 21 + "w", "0" * 32, "1/1", "1/2", "2/2", "0/1"]
 )
+#: A well-formed header msgid (22 characters of unpadded base64url).
+MSGID = "a" * 21 + "g"
 PIECE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_="
 NUMBERS = st.integers(-(10**30), 10**30).map(str)
 JUNK_WORDS = st.text(max_size=40) | NUMBERS | HEADER_WORDS | st.binary(max_size=60).map(
@@ -32,12 +34,12 @@ JUNK_WORDS = st.text(max_size=40) | NUMBERS | HEADER_WORDS | st.binary(max_size=
 def _lines() -> st.SearchStrategy[str]:
     """Random text, random bytes as latin-1, and marker lines of plausible words."""
     words = st.lists(JUNK_WORDS, max_size=6).map(lambda items: " ".join([MARKER] + items))
-    positions = st.tuples(NUMBERS, NUMBERS).map(lambda pair: f"{MARKER} fernet {'a' * 32} {pair[0]}/{pair[1]} AAAA")
+    positions = st.tuples(NUMBERS, NUMBERS).map(lambda pair: f"{MARKER} fernet {MSGID} {pair[0]}/{pair[1]} AAAA")
     well_formed = st.builds(
         "{} {} {} {}/{} {}".format,
         st.just(MARKER),
         st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
-        st.sampled_from(["0" * 32, "f" * 32]),
+        st.sampled_from(["A" * 22, "-" * 21 + "w"]),
         st.integers(1, 3),
         st.integers(1, 3),
         st.text(PIECE_ALPHABET, min_size=1, max_size=200),
@@ -78,7 +80,7 @@ class NeverRaisesTests(SynchronousTestCase):
     )
     def test_well_formed_headers_around_junk(self, header_layer: str, pieces: "list[str]") -> None:
         """Headers that parse, pieces that are base64-ish junk: typed verdicts on every layer."""
-        msgid = os.urandom(16).hex()
+        msgid = encode_msgid(os.urandom(16))
         lines = [f"{MARKER} {header_layer} {msgid} {i}/{len(pieces)} {p}" for i, p in enumerate(pieces, 1)]
         for layer in LAYERS:
             self._check_layer(layer, "mallory", lines)
@@ -89,7 +91,7 @@ class NeverRaisesTests(SynchronousTestCase):
         clock = make_clock()
         bob = conversation(layer, clock)
         token = FernetSealer(keys_for().for_layer(layer), layer).seal(plaintext, int(clock.seconds()))
-        line = f"{MARKER} {layer} {os.urandom(16).hex()} 1/1 {token}"
+        line = f"{MARKER} {layer} {encode_msgid(os.urandom(16))} 1/1 {token}"
         for result in bob.receive("alice", line):
             self.assertIsInstance(result, Rejected)
 
@@ -97,19 +99,19 @@ class NeverRaisesTests(SynchronousTestCase):
         clock = make_clock()
         bob = conversation("fernet", clock)
         for position in ("99999999999999999999/1", "1/99999999999999999999", "1/0", "2/1", "01/2", "1/257"):
-            rejected = only_rejected(feed(bob, "alice", [f"{MARKER} fernet {'a' * 32} {position} AAAA"]))
+            rejected = only_rejected(feed(bob, "alice", [f"{MARKER} fernet {MSGID} {position} AAAA"]))
             self.assertEqual(rejected.reason, "malformed")
 
     def test_marker_shapes(self) -> None:
         clock = make_clock()
         bob = conversation("fernet", clock)
         for line in (MARKER, MARKER + " ", f"{MARKER} fernet", f"{MARKER} fernet {'A' * 32} 1/1 AAAA",
-                     f"{MARKER} plain {'a' * 32} 1/1 AAAA", f"{MARKER} fernet {'a' * 32} 1/1 AA AA",
-                     f"{MARKER} fernet {'a' * 32} 1/1 AA+/"):
+                     f"{MARKER} plain {MSGID} 1/1 AAAA", f"{MARKER} fernet {MSGID} 1/1 AA AA",
+                     f"{MARKER} fernet {MSGID} 1/1 AA+/", f"{MARKER} fernet {'a' * 32} 1/1 AAAA"):
             self.assertEqual(only_rejected(feed(bob, "alice", [line])).reason, "malformed", line)
 
     def test_unopenable_single_line_is_tampered(self) -> None:
         clock = make_clock()
         bob = conversation("fernet", clock)
-        rejected = only_rejected(feed(bob, "alice", [f"{MARKER} fernet {'a' * 32} 1/1 {'A' * 120}"]))
+        rejected = only_rejected(feed(bob, "alice", [f"{MARKER} fernet {MSGID} 1/1 {'A' * 120}"]))
         self.assertEqual(rejected.reason, "tampered")

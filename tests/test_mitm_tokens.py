@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.mitm import tokens
 
 LAYER = "fernet"
-MSGID = "0123456789abcdef0123456789abcdef"
+MSGID = "ASNFZ4mrze8BI0VniavN7w"
 
 
 def encode(data: bytes) -> str:
@@ -129,7 +129,7 @@ class ForgeTests(SynchronousTestCase):
         forged = tokens.parseProtected(tokens.forgeProtected(LAYER, 90))
         self.assertEqual((forged.layer, forged.index, forged.total), (LAYER, 1, 1))
         self.assertEqual(len(base64.urlsafe_b64decode(forged.piece)), 90)
-        self.assertRegex(forged.msgid, r"\A[0-9a-f]{32}\Z")
+        self.assertRegex(forged.msgid, r"\A[A-Za-z0-9_-]{21}[AQgw]\Z")
 
     def test_forgeriesDiffer(self) -> None:
         self.assertNotEqual(tokens.forgeProtected(LAYER, 30), tokens.forgeProtected(LAYER, 30))

@@ -11,6 +11,7 @@ a relay can start as many fake messages as it likes.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import OrderedDict
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
@@ -24,12 +25,17 @@ from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL
 MARKER = "+sc1"
 MARKER_PREFIX = MARKER + " "
 CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL)
-#: The whole header in one pass: layer, 32 lowercase hex digits of msgid,
-#: i/n with at most four digits each (huge numbers never reach int()).
-#: The piece's alphabet is checked by the layer once the token is whole.
+#: The 16-byte msgid as unpadded URL-safe base64.  128 bits fill 21
+#: characters and 2 bits of a 22nd whose 4 low bits are zero, so only A, Q, g
+#: or w can end it: one spelling per id (the reassembler keys on it).
+MSGID_CHARS = 22
+MSGID_PATTERN = "[A-Za-z0-9_-]{%d}[AQgw]" % (MSGID_CHARS - 1,)
+#: The whole header in one pass: layer, msgid, i/n with at most four digits
+#: each (huge numbers never reach int()).  The piece's alphabet is checked
+#: by the layer once the token is whole.
 HEADER_RE = re.compile(
-    "%s (%s) ([0-9a-f]{32}) ([1-9][0-9]{0,3})/([1-9][0-9]{0,3}) (?=.)"
-    % (re.escape(MARKER), "|".join(re.escape(layer) for layer in CHUNKED_LAYERS))
+    "%s (%s) (%s) ([1-9][0-9]{0,3})/([1-9][0-9]{0,3}) (?=.)"
+    % (re.escape(MARKER), "|".join(re.escape(layer) for layer in CHUNKED_LAYERS), MSGID_PATTERN)
 )
 #: The smallest piece worth a line; a smaller max_payload is a caller error.
 MIN_PIECE_CHARS = 16
@@ -79,12 +85,17 @@ def is_protected(text: str) -> bool:
     return text.startswith(MARKER_PREFIX) or text == MARKER
 
 
+def encode_msgid(msgid: bytes) -> str:
+    """The header spelling of a 16-byte msgid: unpadded URL-safe base64 (22 characters)."""
+    return base64.urlsafe_b64encode(msgid).rstrip(b"=").decode("ascii")
+
+
 def parse_line(text: str, max_chunks: int) -> Chunk:
     """Parse a protected line's header strictly; L{Malformed} otherwise."""
     match = HEADER_RE.match(text)
     if match is None:
         raise Malformed(
-            "not a protected line: +sc1 <layer> <32 hex msgid> <i>/<n> <piece> expected"
+            "not a protected line: +sc1 <layer> <22-character base64url msgid> <i>/<n> <piece> expected"
         )
     layer, msgid, index, total = match.groups()
     index, total = int(index), int(total)

@@ -29,6 +29,7 @@ from securechat.codec.chunks import (
     Dropped,
     ReassemblyLimits,
     Reassembler,
+    encode_msgid,
     is_protected,
     parse_line,
     split_plain,
@@ -129,7 +130,7 @@ class Conversation:
         msgid = os.urandom(MSGID_BYTES)
         sealed = pack_fields(sender, self._target_key, msgid, self._stream, seq, body)
         token = self._sealers[self.layer].seal(sealed, int(self._clock()))
-        return split_token(self.layer, msgid.hex(), token, max_payload, self._limits.max_chunks)
+        return split_token(self.layer, encode_msgid(msgid), token, max_payload, self._limits.max_chunks)
 
     def receive(self, sender: str, text: str) -> List[Result]:
         """
@@ -191,7 +192,7 @@ class Conversation:
             raise WrongTarget(
                 f"moved: sealed for {envelope.target!r} but arrived in {self.target!r}"
             )
-        if envelope.msgid.hex() != msgid:
+        if encode_msgid(envelope.msgid) != msgid:
             raise Tampered("the chunk header's message id differs from the sealed one")
         if layer == FERNET_TTL:
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
