@@ -112,7 +112,7 @@ def _floor_step(body: str) -> Step:
     """
     fernet = Fernet(Fernet.generate_key())
     header = struct.Struct(">B16s8sQBH")
-    line_re = re.compile(r"\+sc1 fernet ([0-9a-f]{32}) 1/1 ")
+    line_re = re.compile(r"\+sc1 fernet ([A-Za-z0-9_-]{21}[AQgw]) 1/1 ")
     stream = os.urandom(8)
 
     def step() -> None:
@@ -121,7 +121,7 @@ def _floor_step(body: str) -> Step:
             (header.pack(1, msgid, stream, 1, 5, 6), b"alice", b"#bench", body.encode("utf-8"))
         )
         token = fernet.encrypt_at_time(sealed, int(time.time())).decode("ascii")
-        line = f"+sc1 fernet {msgid.hex()} 1/1 {token}"
+        line = f"+sc1 fernet {base64.urlsafe_b64encode(msgid).rstrip(b'=').decode('ascii')} 1/1 {token}"
         piece = line[line_re.match(line).end():]  # type: ignore[union-attr]
         plaintext = fernet.decrypt(piece)
         int.from_bytes(base64.urlsafe_b64decode(piece[:12])[1:9], "big")
