@@ -267,6 +267,30 @@ class SendQueueTests(ProtocolTestCase):
         self.assertTrue(pausing.disconnected)
         self.assertTrue(pausing.value().endswith(b"ERROR :SendQ exceeded\r\n"))
 
+    def test_sendNowFirstTransportForTheRest(self) -> None:
+        """
+        A flush offers its bytes to the direct sender first and gives the
+        transport only what it returns; while the SendQ counts (the
+        transport is full), everything goes to the transport.
+        """
+        alice = self.registered("alice")
+        offered: List[bytes] = []
+
+        def halfNow(data: bytes) -> bytes:
+            offered.append(data)
+            return data[len(data) // 2:]
+
+        alice.protocol._sendNow = halfNow
+        alice.send(b"PING :abcdefgh\r\n")
+        line = b":securechat.local PONG securechat.local abcdefgh\r\n"
+        self.assertEqual(offered, [line])
+        self.assertEqual(alice.transport.value(), line[len(line) // 2:])
+        alice.transport.clear()
+        alice.transport.producer.pauseProducing()
+        alice.send(b"PING :x\r\n")
+        self.assertEqual(len(offered), 1, "blocked: not offered")
+        self.assertTrue(alice.transport.value().endswith(b" x\r\n"))
+
     def test_sendQueueUnit(self) -> None:
         q = SendQueue(10)
         self.assertTrue(q.written(100), "not blocked: the transport holds it")

@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from ..wire import LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
+from .sendnow import SendNow, directSender
 from .state import Client
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,6 +61,7 @@ class RelayProtocol(Protocol):
         self.client: Optional[Client] = None
         self._pending: Deque[Union[bytes, TooLong]] = deque()
         self._outbox: List[bytes] = []
+        self._sendNow: Optional[SendNow] = None
         self._closing = False
         self._throttled = False
         self._resumeCall: Optional[DelayedCall] = None
@@ -84,6 +86,7 @@ class RelayProtocol(Protocol):
         noDelay = getattr(self.transport, "setTcpNoDelay", None)
         if noDelay is not None:
             noDelay(True)
+        self._sendNow = directSender(self.transport)
         self.client = Client(self._write, self._close, self.host)
         self._timer = self.clock.callLater(
             settings.registrationTimeout, self._registrationTimedOut
@@ -207,6 +210,10 @@ class RelayProtocol(Protocol):
         # transport's own buffer, however big one turn's output was, so a
         # healthy reader that got a large burst is not taken for a slow one.
         blocked = sendq.blocked
+        if self._sendNow is not None and not blocked:
+            data = self._sendNow(data)
+            if not data:
+                return
         self.transport.write(data)
         if blocked and not sendq.written(len(data)):
             self.log.warn(
