@@ -10,7 +10,7 @@ from typing import List, Optional
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
@@ -141,6 +141,31 @@ class BadInputTests(ProtocolTestCase):
         self.assertEqual(alice.lines(), [Message("QUIT", ("Internal error",), "bob!~bob@127.0.0.1")])
         alice.send(b"PING :still\r\n")
         self.assertEqual(alice.commands(), ["PONG"])
+
+
+class LifecycleLogTests(ProtocolTestCase):
+    def test_oneEventPerStep(self) -> None:
+        """
+        A connection's life is logged as connect, register, join, part and
+        one disconnect naming the nick, the host and the reason.
+        """
+        events: List[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        alice = self.registered("alice")
+        alice.send(b"JOIN #lab\r\nPART #lab\r\nQUIT :gone fishing\r\n")
+        alice.lose()
+        texts = [formatEvent(e) for e in events if e.get("log_namespace", "").startswith("securechat.relay")]
+        self.assertEqual(
+            texts,
+            [
+                "connect from 127.0.0.1",
+                "register alice!~alice@127.0.0.1",
+                "join alice #lab",
+                "part alice #lab",
+                "disconnect alice@127.0.0.1: Quit: gone fishing",
+            ],
+        )
 
 
 class BatchingTests(ProtocolTestCase):
