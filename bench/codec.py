@@ -11,7 +11,8 @@ Every decoded message is checked to be accepted with the right body.
 
     python3 bench/codec.py            # about 30 s
     python3 bench/codec.py --quick    # about 10 s
-    PYTHONPATH=. pypy3 bench/codec.py # PyPy (cryptography 43: random keys, no tracemalloc)
+    tox -e pypy3 --notest             # once: a PyPy 3.9 env with cryptography 43
+    PYTHONPATH=. .tox/pypy3/bin/python bench/codec.py   # PyPy (random keys, no tracemalloc)
 
 Also reported: the replay cache's memory per entry (tracemalloc), and the
 envelope's struct encoding against a JSON one (size and pack+unpack speed).
