@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import List, Optional
+from typing import Any, List, Optional
 
 NGIRCD_BINARY = "ngircd"
 LOOPBACK = "127.0.0.1"
@@ -137,14 +137,17 @@ def wait_for_port(host: str, port: int, timeout: float, proc: Optional[subproces
     raise RuntimeError("nothing listening on %s:%d after %.1f s" % (host, port, timeout))
 
 
-class NgircdServer:
-    """One ngircd process in the foreground (-n), passive (-p), own temp dir."""
+class ServerProcess:
+    """
+    A server in its own process on a loopback port, with its own temporary
+    directory: started, waited for until it listens, and stopped (terminate,
+    then kill) with the directory removed.  ngIRCd and our relay both run so.
+    """
 
-    def __init__(self, port: Optional[int] = None, host: str = LOOPBACK) -> None:
+    def __init__(self, prefix: str, port: Optional[int] = None, host: str = LOOPBACK) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
-        self.workdir = tempfile.mkdtemp(prefix="bench-ngircd-")
-        self.config_path = os.path.join(self.workdir, "ngircd.conf")
+        self.workdir = tempfile.mkdtemp(prefix=prefix)
         self.proc: Optional[subprocess.Popen] = None
 
     @property
@@ -153,42 +156,60 @@ class NgircdServer:
         return self.proc.pid
 
     def command(self) -> List[str]:
-        return [NGIRCD_BINARY, "-n", "-p", "-f", self.config_path]
+        raise NotImplementedError
 
-    def start(self) -> "NgircdServer":
-        os.makedirs(os.path.join(self.workdir, INCLUDE_SUBDIR), exist_ok=True)
-        with open(self.config_path, "w", encoding="ascii") as handle:
-            handle.write(render_config(self.port, self.workdir, self.host))
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=self.workdir,
-        )
+    def launch(self, startTimeout: float, env: Optional[dict] = None, stderr: Any = subprocess.DEVNULL) -> None:
+        """Start L{command} in the work directory and wait until it listens."""
+        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            wait_for_port(self.host, self.port, START_TIMEOUT_S, self.proc)
+            wait_for_port(self.host, self.port, startTimeout, self.proc)
         except RuntimeError:
+            self.failedToStart()
             self.stop()
             raise
-        return self
 
-    def stop(self) -> None:
+    def failedToStart(self) -> None:
+        """Say what the server said, while its work directory still exists."""
+
+    def stop(self, grace: float = STOP_TIMEOUT_S) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(STOP_TIMEOUT_S)
+                self.proc.wait(grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(STOP_TIMEOUT_S)
         self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "NgircdServer":
-        return self.start()
+    def __enter__(self) -> "ServerProcess":
+        self.start()
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def start(self) -> "ServerProcess":
+        raise NotImplementedError
+
+
+class NgircdServer(ServerProcess):
+    """One ngircd process in the foreground (-n), passive (-p), own temp dir."""
+
+    def __init__(self, port: Optional[int] = None, host: str = LOOPBACK) -> None:
+        super().__init__("bench-ngircd-", port, host)
+        self.config_path = os.path.join(self.workdir, "ngircd.conf")
+
+    def command(self) -> List[str]:
+        return [NGIRCD_BINARY, "-n", "-p", "-f", self.config_path]
+
+    def start(self) -> "NgircdServer":
+        os.makedirs(os.path.join(self.workdir, INCLUDE_SUBDIR), exist_ok=True)
+        with open(self.config_path, "w", encoding="ascii") as handle:
+            handle.write(render_config(self.port, self.workdir, self.host))
+        self.launch(START_TIMEOUT_S)
+        return self
 
 
 def version() -> str:

@@ -57,23 +57,15 @@ WARN_OTHER_CPU_PCT = 25.0
 TWISTD_BOOT = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 
 
-class RelayServer:
+class RelayServer(ngircd.ServerProcess):
     """Our relay under twistd -n, in its own process, on a loopback port."""
 
     def __init__(self, python: str, extra: Tuple[str, ...] = (), profile: str = "", path: str = REPO) -> None:
+        super().__init__("bench-relay-")
         self.python = python
         self.path = path
         self.extra = extra
         self.profile = profile
-        self.port = ngircd.free_port()
-        self.host = LOOPBACK
-        self.workdir = tempfile.mkdtemp(prefix="bench-relay-")
-        self.proc: Optional[subprocess.Popen] = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "not started"
-        return self.proc.pid
 
     def command(self) -> List[str]:
         cmd = [self.python, "-c", TWISTD_BOOT, "-n", "--pidfile=",
@@ -87,16 +79,12 @@ class RelayServer:
     def start(self) -> "RelayServer":
         env = dict(os.environ)
         env["PYTHONPATH"] = self.path + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.workdir, "stderr.txt"), "wb"))
-        try:
-            ngircd.wait_for_port(self.host, self.port, 30.0, self.proc)
-        except RuntimeError:
-            sys.stderr.write(self.stderr_text())
-            self.stop()
-            raise
+        with open(os.path.join(self.workdir, "stderr.txt"), "wb") as stderr:
+            self.launch(30.0, env=env, stderr=stderr)
         return self
+
+    def failedToStart(self) -> None:
+        sys.stderr.write(self.stderr_text())
 
     def stderr_text(self) -> str:
         try:
@@ -105,16 +93,9 @@ class RelayServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # twistd stops the reactor: --savestats writes then
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    def stop(self, grace: float = 30.0) -> None:
+        """twistd stops the reactor on SIGTERM; --savestats writes then, so wait."""
+        super().stop(grace)
 
 
 def snapshot_relay(path: str) -> Tuple[str, Dict[str, Any]]:
