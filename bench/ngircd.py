@@ -158,10 +158,10 @@ class ServerProcess:
     def command(self) -> List[str]:
         raise NotImplementedError
 
-    def launch(self, startTimeout: float, env: Optional[dict] = None, stderr: Any = subprocess.DEVNULL) -> None:
+    def launch(self, startTimeout: float, env: Optional[dict] = None, output: Any = subprocess.DEVNULL) -> None:
         """Start L{command} in the work directory and wait until it listens."""
         self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+                                     stdin=subprocess.DEVNULL, stdout=output, stderr=output)
         try:
             wait_for_port(self.host, self.port, startTimeout, self.proc)
         except RuntimeError:

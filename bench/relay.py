@@ -79,8 +79,9 @@ class RelayServer(ngircd.ServerProcess):
     def start(self) -> "RelayServer":
         env = dict(os.environ)
         env["PYTHONPATH"] = self.path + os.pathsep + env.get("PYTHONPATH", "")
-        with open(os.path.join(self.workdir, "stderr.txt"), "wb") as stderr:
-            self.launch(30.0, env=env, stderr=stderr)
+        # twistd reports bad options on stdout, tracebacks on stderr: keep both.
+        with open(os.path.join(self.workdir, "stderr.txt"), "wb") as output:
+            self.launch(30.0, env=env, output=output)
         return self
 
     def failedToStart(self) -> None:
