@@ -359,6 +359,14 @@ class SequenceTests(SynchronousTestCase):
         self.assertFalse(only_accepted(feed(bob, "alice", lines)).reordered)
         self.assertTrue(only_accepted(feed(bob, "alice", lines)).reordered)
 
+    def test_own_message_reflected_is_flagged(self) -> None:
+        """fernet has no cache: Alice's own message sent back to her shows as out of order."""
+        clock = make_clock()
+        for layer in ("aes-ctr", "fernet"):
+            alice = conversation(layer, clock)
+            lines = alice.encode("alice", "I agree", 400)
+            self.assertTrue(only_accepted(feed(alice, "alice", lines)).reordered, layer)
+
     def test_sender_restart_is_a_new_stream(self) -> None:
         """A restarted sender counts from 1 again without looking like a replay or a gap."""
         clock = make_clock()

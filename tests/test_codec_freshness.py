@@ -99,6 +99,27 @@ class TtlTests(SynchronousTestCase):
         self.assertEqual(rejected.reason, "expired")
         self.assertIn("replay cache", rejected.description)
 
+    def test_own_message_reflected_is_a_replay(self) -> None:
+        """
+        The relay sends Alice her own room message back, in her own name: the
+        sealed sender and target match, and she never received it, so only
+        remembering what she sent refuses it (rooms: a DM reflected lands in
+        another conversation and fails the MAC).
+        """
+        clock = make_clock()
+        alice = conversation("fernet-ttl", clock)
+        lines = alice.encode("alice", "I agree", 400)
+        rejected = only_rejected(feed(alice, "Alice", lines))
+        self.assertEqual((rejected.reason, rejected.layer), ("replayed", "fernet-ttl"))
+
+    def test_own_message_remembered_even_below_the_floor(self) -> None:
+        """Sending never fails because the clock went back below the replay floor."""
+        clock = make_clock()
+        alice = conversation("fernet-ttl", clock)
+        clock.advance(-3600)
+        lines = alice.encode("alice", "hi", 400)
+        self.assertEqual(only_rejected(feed(alice, "alice", lines)).reason, "expired")
+
     def test_shared_cache_across_conversations(self) -> None:
         """A cache shared by two conversations (same room, two windows) still refuses a replay."""
         clock = Clock()

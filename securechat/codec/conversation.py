@@ -39,6 +39,7 @@ from securechat.codec.envelope import MSGID_BYTES, STREAM_BYTES, pack_fields, un
 from securechat.codec.errors import (
     CodecError,
     Downgraded,
+    Expired,
     Malformed,
     Misattributed,
     NoKey,
@@ -129,8 +130,24 @@ class Conversation:
         self._next_seq[sender_key] = seq
         msgid = os.urandom(MSGID_BYTES)
         sealed = pack_fields(sender, self._target_key, msgid, self._stream, seq, body)
-        token = self._sealers[self.layer].seal(sealed, int(self._clock()))
-        return split_token(self.layer, encode_msgid(msgid), token, max_payload, self._limits.max_chunks)
+        now = int(self._clock())
+        token = self._sealers[self.layer].seal(sealed, now)
+        lines = split_token(self.layer, encode_msgid(msgid), token, max_payload, self._limits.max_chunks)
+        self._remember_own(sender_key, msgid, seq, now)
+        return lines
+
+    def _remember_own(self, sender_key: str, msgid: bytes, seq: int, sent_at: int) -> None:
+        """
+        Record our own message as if received, so a relay that sends it back
+        to us in our own name (sealed sender and target both match) gets
+        L{Replayed} on fernet-ttl, and a flagged late arrival elsewhere.
+        """
+        self._sequences.observe(sender_key, self._stream, seq)
+        if self.layer == FERNET_TTL:
+            try:
+                self.replay.admit(msgid, sent_at)
+            except Expired:
+                pass  # at or below the floor: a reflected copy is refused as expired anyway
 
     def receive(self, sender: str, text: str) -> List[Result]:
         """
