@@ -222,6 +222,39 @@ class MembershipTests(SessionCase):
         self.assertRaises(CommandError, self.session.join, "lab")
         self.assertRaises(CommandError, self.session.join, "#a,#b")
 
+    def test_lineBreakingParametersRefused(self):
+        """
+        CR, LF or NUL in a name would end the line and inject a command, a
+        leading colon would shift the parameters: each is refused with a
+        sentence, nothing is sent, and nothing bad is kept for a rejoin.
+        """
+        self.joinRoom()
+        self.sent.clear()
+        for call in (
+            lambda: self.session.changeNick("eve\r\nQUIT :gotcha"),
+            lambda: self.session.who("#lab\nQUIT"),
+            lambda: self.session.names("#lab\x00"),
+            lambda: self.session.join("#a\r\nPRIVMSG #lab :forged"),
+            lambda: self.session.part("#lab", "bye\nQUIT"),
+            lambda: self.session.sendMessage(":x", "hi"),
+            lambda: self.session.sendMessage("bob\r\nQUIT", "hi"),
+            lambda: self.session.sendMessage("bob\n", "hi"),
+        ):
+            self.assertRaises(CommandError, call)
+        self.assertEqual(self.sent, [])
+        self.assertEqual(self.session.wanted, {"#lab": "#lab"})
+        self.assertEqual(self.session.requestedNick, "alice")
+
+    def test_quitReasonCannotBreakTheLine(self):
+        """Leaving always works: line breaks in the reason become spaces."""
+        self.sent.clear()
+        self.session.quit("bye\r\nNICK eve")
+        self.assertEqual(self.commands(), [("QUIT", "bye  NICK eve")])
+
+    def test_unsendableParameterIsACommandError(self):
+        """Whatever formatMessage refuses reaches the user as a CommandError, not a ValueError."""
+        self.assertRaises(CommandError, self.session._write, "PRIVMSG", "a b", "text")
+
     def test_rejoinAfterReconnect(self):
         self.joinRoom("#a")
         self.joinRoom("#b")

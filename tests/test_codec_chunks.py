@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.codec import Incomplete, Malformed, ReassemblyLimits
+from securechat.codec import DEFAULT_LIMITS, Incomplete, Malformed, ReassemblyLimits
 from securechat.codec.chunks import (
     MARKER,
     Chunk,
@@ -25,7 +25,16 @@ from tests.codec_support import EPOCH, conversation, feed, make_clock
 TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: A header msgid as the codec spells it: 22 characters of unpadded base64url.
 MSGID = "0123456789abcdefABC-_w"
-LIMITS = ReassemblyLimits(max_chunks=8, max_pending_per_sender=2, max_pending_total=3, timeout=10.0)
+LIMITS = ReassemblyLimits(
+    max_chunks=8, max_pending_per_sender=2, max_pending_total=3, timeout=10.0, max_pending_chars=1000
+)
+#: The longest line the client accepts from a relay (securechat/client/protocol.py).
+HOSTILE_LINE = 16 * 1024
+
+
+def _buffered(reassembler: Reassembler) -> int:
+    """Characters held in unfinished messages, counted from the inside."""
+    return sum(len(piece) for pending in reassembler._pending.values() for piece in pending.pieces.values())
 
 
 def _chunk(msgid: str, index: int, total: int, piece: str = "AAAA", layer: str = "fernet") -> Chunk:
@@ -131,6 +140,44 @@ class ReassemblerTests(SynchronousTestCase):
         for number in range(10):
             self.reassembler.add(f"s{number}", f"S{number}", _chunk("b" * 32, 1, 8))
             self.assertLessEqual(len(self.reassembler), LIMITS.max_pending_total)
+
+    def test_pending_bounded_in_characters(self) -> None:
+        """
+        Counts alone do not bound memory: a relay's lines can be as long as the
+        client accepts.  The characters held are bounded too, oldest evicted.
+        """
+        for number in range(3):
+            token, dropped = self.reassembler.add(f"s{number}", "S", _chunk(f"{number:032x}", 1, 8, "A" * 400))
+            self.assertLessEqual(_buffered(self.reassembler), LIMITS.max_pending_chars)
+        self.assertEqual([type(d.error) for d in dropped], [Incomplete])
+        self.assertIn("unfinished", str(dropped[0].error))
+        self.assertEqual(len(self.reassembler), 2)
+
+    def test_message_larger_than_the_budget_dropped(self) -> None:
+        self.reassembler.add("a", "A", _chunk("g" * 32, 1, 3, "A" * 600))
+        token, dropped = self.reassembler.add("a", "A", _chunk("g" * 32, 2, 3, "A" * 600))
+        self.assertIsNone(token)
+        self.assertEqual([type(d.error) for d in dropped], [Incomplete])
+        self.assertIn("1000 characters", str(dropped[0].error))
+        self.assertEqual((len(self.reassembler), _buffered(self.reassembler)), (0, 0))
+
+    def test_hostile_relay_with_default_limits(self) -> None:
+        """Endless long first chunks from many fake senders: bounded in number and in characters."""
+        reassembler = Reassembler(self.clock.seconds)
+        for number in range(300):
+            msgid = encode_msgid(number.to_bytes(16, "big"))
+            for index in range(1, 9):
+                reassembler.add(f"fake{number}", "F", _chunk(msgid, index, 256, "A" * HOSTILE_LINE))
+            self.assertLessEqual(len(reassembler), DEFAULT_LIMITS.max_pending_total)
+            self.assertLessEqual(_buffered(reassembler), DEFAULT_LIMITS.max_pending_chars)
+            self.assertEqual(reassembler.buffered_chars, _buffered(reassembler))
+
+    def test_limits_validated(self) -> None:
+        """Zero would make every new message evict from an empty buffer."""
+        for field in ("max_chunks", "max_pending_per_sender", "max_pending_total", "max_pending_chars"):
+            self.assertRaises(ValueError, ReassemblyLimits, **{field: 0})
+        self.assertRaises(ValueError, ReassemblyLimits, timeout=0)
+        self.assertRaises(ValueError, ReassemblyLimits, max_chunks=10_000)
 
     def test_timeout(self) -> None:
         self.reassembler.add("a", "A", _chunk("c" * 32, 1, 2))

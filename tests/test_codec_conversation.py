@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.codec import Accepted, Conversation, Rejected, RoomKeys, direct_target
+from securechat.codec import Accepted, Conversation, ReassemblyLimits, Rejected, RoomKeys, direct_target
 from securechat.codec.chunks import MARKER
 
 from tests.codec_support import (
@@ -107,6 +107,17 @@ class RoundTripTests(SynchronousTestCase):
         alice = conversation("fernet", clock)
         self.assertRaises(ValueError, alice.encode, "alice", "hi", 40)
         self.assertRaises(ValueError, alice.encode, "alice", "x" * 100_000, 400)
+
+    def test_never_longer_than_receivers_reassemble(self) -> None:
+        """A sender refuses a message its receivers' reassembly bounds would drop."""
+        clock = make_clock()
+        small = ReassemblyLimits(max_pending_chars=1000)
+        alice = conversation("fernet", clock, limits=small)
+        self.assertRaises(ValueError, alice.encode, "alice", "x" * 1000, 400)
+        bob = conversation("fernet", clock, limits=small)
+        lines = alice.encode("alice", "x" * 600, 400)
+        self.assertGreater(len(lines), 1)
+        self.assertEqual(only_accepted(feed(bob, "alice", lines)).body, "x" * 600)
 
     def test_protection_levels(self) -> None:
         clock = make_clock()

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.codec import LAYERS, Accepted, CodecError, Rejected
+from securechat.codec import LAYERS, Accepted, CodecError, ReassemblyLimits, Rejected
 from securechat.codec.chunks import MARKER, encode_msgid
 from securechat.codec.layers import FernetSealer
 
@@ -73,6 +73,47 @@ class NeverRaisesTests(SynchronousTestCase):
         clock.advance(3600)
         for result in bob.expire():
             self.assertEqual(result.reason, "incomplete")
+
+    @given(
+        lines=st.lists(
+            st.tuples(
+                st.sampled_from(["alice", "Alice", "mallory", "m1", "m2", "m3"]),
+                st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
+                st.sampled_from(["A" * 22, "-" * 21 + "w", "B" * 21 + "Q"]),
+                st.integers(1, 4),
+                st.integers(1, 4),
+                st.text(PIECE_ALPHABET, min_size=1, max_size=60),
+            ),
+            max_size=40,
+        ),
+        pauses=st.lists(st.floats(0, 30), max_size=40),
+    )
+    def test_many_senders_against_tight_limits(
+        self, lines: "list[tuple[str, str, str, int, int, str]]", pauses: "list[float]"
+    ) -> None:
+        """
+        Interleaved chunks from several senders, against limits small enough
+        that every eviction path (per sender, in total, by characters, by
+        timeout) runs: typed verdicts only, and the bounds hold throughout.
+        """
+        limits = ReassemblyLimits(
+            max_chunks=4, max_pending_per_sender=2, max_pending_total=3, timeout=20.0, max_pending_chars=100
+        )
+        for layer in LAYERS:
+            clock = make_clock()
+            bob = conversation(layer, clock, limits=limits)
+            for number, (sender, header_layer, msgid, index, total, piece) in enumerate(lines):
+                if number < len(pauses):
+                    clock.advance(pauses[number])
+                line = f"{MARKER} {header_layer} {msgid} {index}/{total} {piece}"
+                for result in bob.receive(sender, line):
+                    self.assertIsInstance(result, Rejected)
+                    self.assertIsInstance(result.error, CodecError)
+                reassembler = bob._reassembler
+                self.assertLessEqual(len(reassembler), limits.max_pending_total)
+                self.assertLessEqual(reassembler.buffered_chars, limits.max_pending_chars)
+            for result in bob.expire():
+                self.assertEqual(result.reason, "incomplete")
 
     @given(
         header_layer=st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),

@@ -86,6 +86,26 @@ class CommandError(ValueError):
     """A user command that cannot be carried out; the message says why."""
 
 
+#: Characters that would end or split an IRC line: never in anything we send.
+LINE_BREAKERS = ("\r", "\n", "\x00")
+
+
+def checkWord(what: str, value: str) -> None:
+    """
+    L{CommandError} unless C{value} can be one middle IRC parameter: a
+    room, nick or mask with a CR, LF or NUL would inject a second command,
+    and one with a space or a leading colon would shift the parameters.
+    """
+    if not value or value.startswith(":") or any(c in value for c in (" ",) + LINE_BREAKERS):
+        raise CommandError("invalid %s %r" % (what, value))
+
+
+def checkText(what: str, value: str) -> None:
+    """L{CommandError} if free text (a reason) holds CR, LF or NUL: they end an IRC line."""
+    if any(c in value for c in LINE_BREAKERS):
+        raise CommandError("a %s cannot contain CR, LF or NUL characters" % (what,))
+
+
 class _Room:
     """A room we are in: its name as the server spells it, and its members."""
 
@@ -195,7 +215,13 @@ class ClientSession:
     def _write(self, command: str, *params: str) -> None:
         if self._send is None:
             raise NotConnected("not connected to the server")
-        self._send(formatMessage(command, params))
+        try:
+            line = formatMessage(command, params)
+        except ValueError as exc:
+            # The last guard: a parameter that would break the line is the
+            # user's mistake to be told about, never an exception upstream.
+            raise CommandError("cannot send %s: %s" % (command, exc)) from None
+        self._send(line)
 
     def _writeWhenRegistered(self, command: str, *params: str) -> None:
         if not self.registered:
@@ -569,7 +595,8 @@ class ClientSession:
         """Encode C{body} for C{target} with its conversation's layer and send it."""
         if not self.connected:
             raise NotConnected("not connected to the server")
-        if not target or " " in target or "," in target:
+        checkWord("target", target)
+        if "," in target:
             raise CommandError("invalid target %r" % (target,))
         if not body.strip():
             raise CommandError("nothing to send")
@@ -587,13 +614,14 @@ class ClientSession:
 
     def join(self, room: str) -> None:
         """Join C{room} now if connected, and after every reconnect."""
-        if not self.isRoom(room) or " " in room or "," in room:
+        if not self.isRoom(room) or "," in room or any(c in room for c in (" ",) + LINE_BREAKERS):
             raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
         self.wanted[self.fold(room)] = room
         if self.registered:
             self._write("JOIN", room)
 
     def part(self, room: str, reason: str = "") -> None:
+        checkText("reason", reason)
         folded = self.fold(room)
         if folded not in self.rooms and folded not in self.wanted:
             raise CommandError("you are not in %s" % (room,))
@@ -605,18 +633,22 @@ class ClientSession:
                 self._write("PART", room)
 
     def changeNick(self, nick: str) -> None:
-        if not nick or " " in nick:
-            raise CommandError("invalid nick %r" % (nick,))
+        checkWord("nick", nick)
         self.requestedNick = nick
         if self._send is not None:
             self._write("NICK", nick)
 
     def names(self, room: str) -> None:
+        checkWord("room", room)
         self._writeWhenRegistered("NAMES", room)
 
     def who(self, mask: str) -> None:
+        checkWord("mask", mask)
         self._writeWhenRegistered("WHO", mask)
 
     def quit(self, reason: str = "") -> None:
+        """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
+        for breaker in LINE_BREAKERS:
+            reason = reason.replace(breaker, " ")
         if self._send is not None:
             self._write("QUIT", reason or "Leaving")

@@ -45,14 +45,32 @@ SINGLE_POSITION = "1/1 "
 Clock = Callable[[], float]
 
 
+def _positive(instance: object, attribute: "attr.Attribute[float]", value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+
+
+def _header_digits(instance: object, attribute: "attr.Attribute[int]", value: int) -> None:
+    if not 1 <= value < 10**MAX_POSITION_DIGITS:
+        raise ValueError(f"{attribute.name} must be between 1 and {10**MAX_POSITION_DIGITS - 1}")
+
+
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class ReassemblyLimits:
-    """Bounds on what an unfinished message may hold, so a relay cannot grow memory."""
+    """
+    Bounds on what unfinished messages may hold, so a relay cannot grow memory.
 
-    max_chunks: int = 256
-    max_pending_per_sender: int = 4
-    max_pending_total: int = 64
-    timeout: float = 60.0
+    Counts alone are not enough: a piece is as long as the line the client
+    accepts (16 KiB), so C{max_pending_chars} bounds the characters held in
+    all.  Its default holds one message of C{max_chunks} 16 KiB lines, the
+    largest a sender can produce for a client to receive.
+    """
+
+    max_chunks: int = attr.ib(default=256, validator=_header_digits)
+    max_pending_per_sender: int = attr.ib(default=4, validator=_positive)
+    max_pending_total: int = attr.ib(default=64, validator=_positive)
+    timeout: float = attr.ib(default=60.0, validator=_positive)
+    max_pending_chars: int = attr.ib(default=4 * 1024 * 1024, validator=_positive)
 
 
 DEFAULT_LIMITS = ReassemblyLimits()
@@ -164,7 +182,7 @@ def split_plain(body: str, max_payload: int) -> List[str]:
 
 
 class _Pending:
-    __slots__ = ("sender", "layer", "total", "started", "pieces")
+    __slots__ = ("sender", "layer", "total", "started", "pieces", "chars")
 
     def __init__(self, sender: str, layer: str, total: int, started: float) -> None:
         self.sender = sender
@@ -172,6 +190,7 @@ class _Pending:
         self.total = total
         self.started = started
         self.pieces: Dict[int, str] = {}
+        self.chars = 0
 
 
 PendingKey = Tuple[str, str]
@@ -185,9 +204,15 @@ class Reassembler:
         self.limits = limits
         self._pending: "OrderedDict[PendingKey, _Pending]" = OrderedDict()
         self._per_sender: Dict[str, int] = {}
+        self._chars = 0
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def buffered_chars(self) -> int:
+        """Characters held in unfinished messages (at most C{limits.max_pending_chars})."""
+        return self._chars
 
     def add(self, sender_key: str, sender: str, chunk: Chunk) -> Tuple[Optional[str], List[Dropped]]:
         """
@@ -221,7 +246,16 @@ class Reassembler:
                 Dropped(sender, chunk.layer, Tampered(f"two different versions of chunk {chunk.index}/{chunk.total}; message dropped"))
             )
             return None, dropped
+        size = len(chunk.piece)
+        if pending.chars + size > self.limits.max_pending_chars:
+            dropped.append(
+                self._incomplete(key, f"it is longer than the {self.limits.max_pending_chars} characters reassembly holds")
+            )
+            return None, dropped
+        dropped.extend(self._make_space(key, size))
         pending.pieces[chunk.index] = chunk.piece
+        pending.chars += size
+        self._chars += size
         if len(pending.pieces) < pending.total:
             return None, dropped
         self._remove(key)
@@ -248,6 +282,7 @@ class Reassembler:
 
     def _remove(self, key: PendingKey) -> _Pending:
         pending = self._pending.pop(key)
+        self._chars -= pending.chars
         left = self._per_sender[key[0]] - 1
         if left:
             self._per_sender[key[0]] = left
@@ -271,4 +306,12 @@ class Reassembler:
         if len(self._pending) >= self.limits.max_pending_total:
             oldest = next(iter(self._pending))
             dropped.append(self._incomplete(oldest, "too many unfinished messages in this conversation"))
+        return dropped
+
+    def _make_space(self, keep: PendingKey, size: int) -> List[Dropped]:
+        """Evict the oldest other messages until C{size} more characters fit."""
+        dropped = []
+        while self._chars + size > self.limits.max_pending_chars:
+            oldest = next(key for key in self._pending if key != keep)
+            dropped.append(self._incomplete(oldest, "too much unfinished data in this conversation"))
         return dropped

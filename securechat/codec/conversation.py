@@ -132,6 +132,11 @@ class Conversation:
         sealed = pack_fields(sender, self._target_key, msgid, self._stream, seq, body)
         now = int(self._clock())
         token = self._sealers[self.layer].seal(sealed, now)
+        if len(token) > self._limits.max_pending_chars:
+            raise ValueError(
+                f"message too long: its token has {len(token)} characters, receivers"
+                f" reassemble at most {self._limits.max_pending_chars}"
+            )
         lines = split_token(self.layer, encode_msgid(msgid), token, max_payload, self._limits.max_chunks)
         self._remember_own(sender_key, msgid, seq, now)
         return lines
