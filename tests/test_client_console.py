@@ -167,6 +167,19 @@ class CommandTests(TestCase):
         self.screen.asked[0][1](None)
         self.assertIn("cancelled", self.screen.last())
 
+    def test_bugCostsOneCommand(self):
+        """An unexpected exception is one alert line; the console keeps reading the keyboard."""
+        def broken(target, text):
+            raise RuntimeError("a bug")
+
+        self.patch(self.client, "send", broken)
+        self.console.line("/msg bob hi")
+        self.assertIn("internal error", self.screen.last())
+        self.assertEqual(self.screen.shown[-1][1], ALERT)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.console.line("/frobnicate")
+        self.assertIn("unknown command", self.screen.last())
+
     def test_quit(self):
         self.console.line("/quit see you")
         self.assertEqual(self.screen.quits, ["see you"])

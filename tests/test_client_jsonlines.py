@@ -97,6 +97,34 @@ class OfflineFrontendTests(SynchronousTestCase):
         [error] = self.errors(b'{"cmd": "layer", "target": "#lab", "layer": "rot13"}')
         self.assertEqual(error["code"], "refused")
 
+    def test_lineBreakInANameIsRefused(self):
+        """A nick with CRLF is refused, not kept to break the next registration."""
+        [error] = self.errors(b'{"cmd": "nick", "nick": "eve\\r\\nQUIT"}')
+        self.assertEqual((error["code"], error["command"]), ("refused", "nick"))
+        self.assertEqual(self.frontend.client.session.requestedNick, "bot")
+
+    def test_loneSurrogateIsABadCommand(self):
+        """JSON can spell a lone surrogate; no field can hold one, and the error does not quote it."""
+        for line in (
+            b'{"cmd": "send", "target": "#lab", "text": "a\\ud800"}',
+            b'{"cmd": "key", "target": "#lab", "passphrase": "hunter2\\udc00"}',
+        ):
+            [error] = self.errors(line)
+            self.assertEqual(error["code"], "bad-command")
+            self.assertNotIn(b"hunter2", self.lines.raw[-1])
+
+    def test_bugCostsOneCommand(self):
+        """An unexpected exception becomes an 'internal' error event; the frontend goes on."""
+        def broken(room):
+            raise RuntimeError("a bug")
+
+        self.patch(self.frontend.client, "join", broken)
+        [error] = self.errors(b'{"cmd": "join", "room": "#lab"}')
+        self.assertEqual((error["code"], error["command"]), ("internal", "join"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        [error] = self.errors(b'{"cmd": "nope"}')
+        self.assertEqual(error["code"], "unknown-command")
+
     def test_errorNeverEchoesThePassphrase(self):
         """A broken key command does not repeat what it held."""
         for line in (

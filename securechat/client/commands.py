@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..codec import LAYERS, PROTECTION
@@ -174,6 +175,8 @@ class Console:
     re-reads C{--key-file} / C{$SECURECHAT_KEY} (L{None} when neither is set).
     """
 
+    log = Logger()
+
     def __init__(
         self,
         client: HeadlessClient,
@@ -253,6 +256,11 @@ class Console:
             self.alert(str(exc))
         except (CommandError, NotConnected, PassphraseError) as exc:
             self.alert(str(exc))
+        except Exception:
+            # The keyboard boundary: an exception here would cut the
+            # terminal's input and leave the console running but deaf.
+            self.log.failure("command failed")
+            self.alert("internal error (a bug): the command was not carried out")
 
     def _say(self, text: str) -> None:
         if self.current is None:

@@ -40,6 +40,12 @@ def _field(command: Dict[str, Any], name: str, default: Optional[str] = None) ->
         raise BadCommand("missing field %r" % (name,))
     if not isinstance(value, str):
         raise BadCommand("field %r must be a string" % (name,))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON allows "\ud800"; nothing can send it, and the error must
+        # not quote the value (it may be a passphrase).
+        raise BadCommand("field %r is not valid Unicode (a lone surrogate)" % (name,)) from None
     return value
 
 
@@ -116,6 +122,12 @@ class JsonLinesFrontend:
             self.error(str(exc), "refused", name)
         except NotConnected as exc:
             self.error(str(exc), "not-connected", name)
+        except Exception:
+            # The stdin boundary: an exception here would close stdin and
+            # end the process, so a bug costs one command, not the client.
+            # Logged to stderr; the event names no field of the command.
+            self.log.failure("command {name} failed", name=name)
+            self.error("internal error in %s (a bug; details on stderr)" % (name,), "internal", name)
 
     # Commands.
 
