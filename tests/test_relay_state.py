@@ -452,3 +452,48 @@ class BatchTests(StateTestCase):
         self.handle(self.alice, "PRIVMSG #lab :last words")
         self.state.remove(self.alice, "Connection reset")
         self.assertEqual([m.command for m in self.carol.lines()], ["PRIVMSG", "QUIT"])
+
+
+class HostileNamesTests(StateTestCase):
+    """
+    A name the client sent as a trailing parameter or as a comma item may be
+    empty, hold a space or start with a colon; the numerics that echo it
+    must still be well-formed lines, not an exception that drops the client.
+    """
+
+    def test_echoedNamesAreSingleWords(self) -> None:
+        alice = self.connect("alice")
+        self.connect("bob")
+        cases = [
+            ("NICK :a b", "432"),
+            ("NICK ::x", "432"),
+            ("JOIN :#a b", "403"),
+            ("JOIN #a,:b", "403"),
+            ("PART :#a b", "403"),
+            ("PART #a,:b", "403"),
+            ("TOPIC :", "403"),
+            ("TOPIC :#a b", "403"),
+            ("MODE :", "401"),
+            ("MODE :#a b", "403"),
+            ("WHO :", "315"),
+            ("WHO :a b", "315"),
+            ("NAMES :#a b", "366"),
+            ("NAMES #a,:b", "366"),
+            ("CAP :", "410"),
+            ("CAP :x y", "410"),
+            ("PRIVMSG bob,:b :x", "401"),
+            ("PRIVMSG #x,:#b :x", "401"),
+        ]
+        for line, numeric in cases:
+            self.send(alice, line)
+            lines = alice.lines()
+            self.assertEqual([m.command for m in lines][-1], numeric, line)
+            self.assertEqual(lines[-1].params[1], "*", line)
+        self.assertFalse(alice.closed)
+
+    def test_validNamesEchoedAsSent(self) -> None:
+        alice = self.connect("alice")
+        self.send(alice, "PRIVMSG #Nowhere,Nobody :x")
+        self.assertEqual(
+            [m.params[1] for m in alice.lines()], ["#Nowhere", "Nobody"]
+        )

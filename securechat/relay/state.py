@@ -79,6 +79,22 @@ USERLEN = 10
 ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 #: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
 SILENT_COMMANDS = frozenset({"NOTICE"})
+#: Longest piece of a client's word we echo back in a numeric.
+ECHO_LENGTH = 64
+
+
+def echo(word: str) -> str:
+    """
+    A client-supplied name made fit to be echoed as a middle parameter of a
+    numeric.  What the client sent as a trailing parameter (C{NICK :a b}),
+    or a comma item (C{JOIN #a,:b}), may be empty, hold a space or start
+    with a colon: formatted as is, it would raise, and the client would be
+    dropped as if it had hit a bug.  Such a word is echoed as C{*}.
+    """
+    word = word[:ECHO_LENGTH]
+    if not word or " " in word or word[0] == ":":
+        return "*"
+    return word
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -257,7 +273,7 @@ class RelayState:
         handler = self._dispatch.get(command)
         if handler is None:
             if client.registered:
-                self.reply(client, ERR_UNKNOWNCOMMAND, command[:32], "Unknown command")
+                self.reply(client, ERR_UNKNOWNCOMMAND, echo(command[:32]), "Unknown command")
             else:
                 self.reply(client, ERR_NOTREGISTERED, "You have not registered")
             return
@@ -307,7 +323,7 @@ class RelayState:
                 client.capNegotiating = False
                 self._tryRegister(client)
         else:
-            self.reply(client, ERR_INVALIDCAPCMD, params[0][:32], "Invalid CAP command")
+            self.reply(client, ERR_INVALIDCAPCMD, echo(params[0][:32]), "Invalid CAP command")
 
     def _cap(self, client: Client, sub: str, value: str) -> None:
         client.write(
@@ -330,7 +346,7 @@ class RelayState:
             return
         nick = params[0]
         if not isValidNick(nick, self.config.nickLength):
-            self.reply(client, ERR_ERRONEUSNICKNAME, nick[:64], "Erroneous nickname")
+            self.reply(client, ERR_ERRONEUSNICKNAME, echo(nick), "Erroneous nickname")
             return
         folded = self.fold(nick)
         holder = self.clients.get(folded)
@@ -479,7 +495,7 @@ class RelayState:
 
     def _join(self, client: Client, name: str) -> None:
         if not isValidChannel(name, self.config.channelLength):
-            self.reply(client, ERR_NOSUCHCHANNEL, name[:64], "No such channel")
+            self.reply(client, ERR_NOSUCHCHANNEL, echo(name), "No such channel")
             return
         folded = self.fold(name)
         if folded in client.rooms:
@@ -510,9 +526,9 @@ class RelayState:
             room = client.rooms.get(folded)
             if room is None:
                 if folded in self.rooms:
-                    self.reply(client, ERR_NOTONCHANNEL, name, "You're not on that channel")
+                    self.reply(client, ERR_NOTONCHANNEL, echo(name), "You're not on that channel")
                 else:
-                    self.reply(client, ERR_NOSUCHCHANNEL, name[:64], "No such channel")
+                    self.reply(client, ERR_NOSUCHCHANNEL, echo(name), "No such channel")
                 continue
             self._part(client, room, reason)
 
@@ -561,7 +577,7 @@ class RelayState:
         targets = splitTargets(params[0])
         if len(targets) > self.config.maxTargets:
             if not silent:
-                self.reply(client, ERR_TOOMANYTARGETS, params[0][:64], "Too many recipients")
+                self.reply(client, ERR_TOOMANYTARGETS, echo(params[0]), "Too many recipients")
             return
         text = params[1]
         for target in targets:
@@ -570,7 +586,7 @@ class RelayState:
                 room = self.rooms.get(folded)
                 if room is None:
                     if not silent:
-                        self.reply(client, ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+                        self.reply(client, ERR_NOSUCHCHANNEL, echo(target), "No such channel")
                     continue
                 if client.folded not in room.members:
                     if not silent:
@@ -592,7 +608,7 @@ class RelayState:
                 peer = self.clients.get(folded)
                 if peer is None:
                     if not silent:
-                        self.reply(client, ERR_NOSUCHNICK, target[:64], "No such nick/channel")
+                        self.reply(client, ERR_NOSUCHNICK, echo(target), "No such nick/channel")
                     continue
                 line = (
                     ":%s %s %s :%s\r\n" % (client.prefix, command, peer.nick, text)
@@ -674,7 +690,7 @@ class RelayState:
         for name in splitTargets(params[0]):
             room = self.rooms.get(self.fold(name))
             if room is None:
-                self.reply(client, RPL_ENDOFNAMES, name[:64], "End of /NAMES list.")
+                self.reply(client, RPL_ENDOFNAMES, echo(name), "End of /NAMES list.")
             else:
                 self._names(client, room)
 
@@ -723,7 +739,7 @@ class RelayState:
                 "H",
                 "0 " + member.realname,
             )
-        self.reply(client, RPL_ENDOFWHO, mask[:64], "End of /WHO list.")
+        self.reply(client, RPL_ENDOFWHO, echo(mask), "End of /WHO list.")
 
     def irc_TOPIC(self, client: Client, params: Sequence[str]) -> None:
         if not params:
@@ -732,7 +748,7 @@ class RelayState:
         name = params[0]
         room = self.rooms.get(self.fold(name))
         if room is None:
-            self.reply(client, ERR_NOSUCHCHANNEL, name[:64], "No such channel")
+            self.reply(client, ERR_NOSUCHCHANNEL, echo(name), "No such channel")
             return
         if len(params) < 2:
             if room.topic:
@@ -768,7 +784,7 @@ class RelayState:
         if target.startswith("#"):
             room = self.rooms.get(folded)
             if room is None:
-                self.reply(client, ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+                self.reply(client, ERR_NOSUCHCHANNEL, echo(target), "No such channel")
             elif len(params) == 1:
                 self.reply(client, RPL_CHANNELMODEIS, room.name, "+n")
             else:
@@ -780,4 +796,4 @@ class RelayState:
         elif folded in self.clients:
             self.reply(client, ERR_USERSDONTMATCH, "Cannot change mode for other users")
         else:
-            self.reply(client, ERR_NOSUCHNICK, target[:64], "No such nick/channel")
+            self.reply(client, ERR_NOSUCHNICK, echo(target), "No such nick/channel")
