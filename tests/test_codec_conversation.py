@@ -341,6 +341,26 @@ class DowngradeAndKeyTests(SynchronousTestCase):
         self.assertEqual(_reasons(feed(bob, "alice", alice.encode("alice", "hi", 400))), ["no-key"])
         self.assertEqual(_reasons(feed(bob, "alice", ["hello"])), ["accepted"])
 
+    def test_unopenable_chunks_are_not_buffered(self) -> None:
+        """
+        A conversation keeps no piece of a message it could never open (no
+        key, or a weaker layer): a relay cannot fill an unkeyed direct
+        conversation's memory with first chunks.  One verdict per message.
+        """
+        clock = make_clock()
+        for receiver_layer, sender_layer, reason in (
+            ("plain", "fernet", "no-key"),
+            ("fernet-ttl", "aes-ctr", "unprotected"),
+            ("fernet-ttl", "fernet", "unprotected"),
+        ):
+            alice, bob = conversation(sender_layer, clock), conversation(receiver_layer, clock)
+            lines = alice.encode("alice", LONG_BODY, 400)
+            self.assertGreater(len(lines), 2)
+            results = feed(bob, "alice", lines[1:2])
+            self.assertEqual((results, len(bob._reassembler)), ([], 0), receiver_layer)
+            self.assertEqual(_reasons(feed(bob, "alice", lines[:1] + lines[2:])), [reason])
+            self.assertEqual(len(bob._reassembler), 0)
+
     def test_set_layer_changes_what_is_accepted(self) -> None:
         clock = make_clock()
         bob = conversation("plain", clock)

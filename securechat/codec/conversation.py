@@ -7,9 +7,10 @@ the injected C{clock}; nothing here does I/O.
 
 The order of checks on receipt is the security argument:
 
- 1. shape (L{Malformed}) and reassembly (L{Incomplete}) use no key;
+ 1. shape (L{Malformed}) uses no key;
  2. a line on a weaker layer than the conversation's is L{Downgraded},
-    a protected line without keys is L{NoKey};
+    a protected line without keys is L{NoKey}: judged on the header, before
+    any piece is buffered; then reassembly within bounds (L{Incomplete});
  3. the MAC (fernet layers): until it verifies, all we say is L{Tampered};
  4. only then the precise reasons: the sealed sender and target against
     the relay's claims (L{Misattributed}, L{WrongTarget}), the header's msgid
@@ -168,6 +169,14 @@ class Conversation:
         except Malformed as error:
             results.append(Rejected(None, sender, self.target, error))
             return results
+        refusal = self._refusal(chunk.layer)
+        if refusal is not None:
+            # Judged from the header alone, before any piece is kept: memory
+            # goes only to messages this conversation could open.  One verdict
+            # per message, on its first chunk.
+            if chunk.index == 1:
+                results.append(Rejected(chunk.layer, sender, self.target, refusal))
+            return results
         sender_key = self._casefold(sender)
         token, dropped = self._reassembler.add(sender_key, sender, chunk)
         if dropped:
@@ -191,13 +200,20 @@ class Conversation:
             return Rejected(PLAIN, sender, self.target, Downgraded())
         return Accepted(PLAIN, sender, self.target, text, PROTECTION[PLAIN])
 
-    def _open(self, sender: str, sender_key: str, layer: str, msgid: str, token: str) -> Accepted:
-        sealer = self._sealers.get(layer)
-        if sealer is None:
-            raise NoKey()
+    def _refusal(self, layer: str) -> Optional[CodecError]:
+        """Why a message on C{layer} cannot be opened here (no key, weaker layer), if so."""
+        if layer not in self._sealers:
+            return NoKey()
         if LAYER_RANK[layer] < LAYER_RANK[self.layer]:
-            raise Downgraded(f"unprotected: a {layer} message in a conversation that requires {self.layer}")
-        plaintext, sent_at = sealer.open(token)
+            return Downgraded(f"unprotected: a {layer} message in a conversation that requires {self.layer}")
+        return None
+
+    def _open(self, sender: str, sender_key: str, layer: str, msgid: str, token: str) -> Accepted:
+        # Checked again: set_layer may have raised the bar while chunks were pending.
+        refusal = self._refusal(layer)
+        if refusal is not None:
+            raise refusal
+        plaintext, sent_at = self._sealers[layer].open(token)
         try:
             envelope = unpack(plaintext)
         except Malformed:
