@@ -497,3 +497,23 @@ class HostileNamesTests(StateTestCase):
         self.assertEqual(
             [m.params[1] for m in alice.lines()], ["#Nowhere", "Nobody"]
         )
+
+
+class IPv6HostTests(StateTestCase):
+    def test_hostStartingWithColon(self) -> None:
+        """
+        A peer at C{::1} (or any IPv4 peer of a dual-stack listener,
+        C{::ffff:a.b.c.d}) is shown as C{0::1}: as a C{352} middle parameter
+        a leading colon would start the trailing one, and formatting it
+        raised, dropping whoever asked C{WHO}.
+        """
+        alice = self.connect("alice", host="::ffff:127.0.0.1")
+        bob = self.connect("bob", host="::1")
+        self.send(alice, "JOIN #lab")
+        self.send(bob, "JOIN #lab")
+        self.assertEqual(bob.lines()[0].source, "bob!~bob@0::1")
+        self.send(bob, "WHO #lab")
+        lines = bob.lines()
+        self.assertEqual([m.command for m in lines], ["352", "352", "315"])
+        self.assertEqual([m.params[3] for m in lines[:2]], ["0::ffff:127.0.0.1", "0::1"])
+        self.assertFalse(bob.closed)

@@ -97,6 +97,18 @@ def echo(word: str) -> str:
     return word
 
 
+def ircHost(host: str) -> str:
+    """
+    The peer's address as IRC shows it.  An IPv6 address may start with a
+    colon (C{::1}, and every IPv4 peer of a dual-stack listener:
+    C{::ffff:127.0.0.1}); as a middle parameter (C{352}) that would read as
+    the trailing one, so it gets a leading C{0}, as ircds write it.
+    """
+    if not host:
+        return "*"
+    return "0" + host if host[0] == ":" else host
+
+
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class RelayConfig:
     """What an operator may set; every default is documented in docs/operations.md."""
@@ -147,7 +159,7 @@ class Client:
     ) -> None:
         self.write = write
         self.close = close
-        self.host = host
+        self.host = ircHost(host)
         self.nick: Optional[str] = None
         self.folded: Optional[str] = None
         self.user: Optional[str] = None
