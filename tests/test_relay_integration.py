@@ -67,7 +67,7 @@ class LoopbackMixin:
 
         def listening(port):
             self.addCleanup(port.stopListening)
-            return port.getHost().port
+            return getattr(port.getHost(), "port", None)  # a UNIX socket has none
 
         return d.addCallback(listening)
 
@@ -110,6 +110,27 @@ class LoopbackTests(LoopbackMixin, TestCase):
         bob.send("QUIT :done")
         quit = yield alice.until("QUIT")
         self.assertEqual(quit[-1].params, ("Quit: done",))
+
+    @defer.inlineCallbacks
+    def test_unixEndpoint(self):
+        """
+        A C{unix:} endpoint serves clients: its peers have no IP address, so
+        they are C{localhost} (looking up C{getPeer().host} failed in
+        C{connectionMade} and every client got a closed connection).
+        """
+        path = os.path.abspath(self.mktemp()) + ".sock"
+        factory = RelayFactory()
+        yield self.listen(factory, "unix:" + path)
+        alice = yield self.connect("unix:" + path, "alice")
+        bob = yield self.connect("unix:" + path, "bob")
+        alice.send("JOIN #lab", "WHO #lab")
+        lines = yield alice.until("315")
+        self.assertEqual(lines[0].source, "alice!~alice@localhost")
+        self.assertEqual([m.params[3] for m in lines if m.command == "352"], ["localhost"])
+        self.assertEqual(factory.perHost, {"localhost": 2})
+        bob.send("PING :unix")
+        lines = yield bob.until("PONG")
+        self.assertEqual(lines[-1].params[-1], "unix")
 
     @defer.inlineCallbacks
     def test_abruptDisconnect(self):

@@ -12,7 +12,7 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from .protocol import RefusingProtocol, RelayProtocol
+from .protocol import RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
 
 
@@ -53,7 +53,7 @@ class RelayFactory(Factory):
         self._flushCall: Optional[IDelayedCall] = None
 
     def buildProtocol(self, addr: IAddress) -> Protocol:
-        host = getattr(addr, "host", "unknown")
+        host = peerHost(addr)
         if len(self.connections) >= self.settings.maxClients:
             self.log.warn("refusing {host}: server full", host=host)
             return RefusingProtocol("Server is full")

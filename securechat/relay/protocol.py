@@ -29,6 +29,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: How long a closing connection may take to flush before we cut it.
 CLOSE_GRACE = 10.0
+#: What a peer without an IP address (a C{unix:} socket) is called.
+LOCAL_HOST = "localhost"
+
+
+def peerHost(address: object) -> str:
+    """
+    The host of a peer's address.  A C{UNIXAddress} has no C{host} (and
+    usually no name): it is L{LOCAL_HOST}, so a C{unix:} endpoint serves
+    clients instead of failing in C{connectionMade}.
+    """
+    return getattr(address, "host", None) or LOCAL_HOST
 
 
 @implementer(interfaces.IPushProducer)
@@ -78,7 +89,7 @@ class RelayProtocol(Protocol):
         self.clock = factory.clock
         now = self.clock.seconds()
         self._lastSeen = now
-        self.host = self.transport.getPeer().host
+        self.host = peerHost(self.transport.getPeer())
         self.splitter = LineSplitter(factory.state.config.maxLine)
         self.bucket = TokenBucket(settings.floodBurst, settings.floodRate, now)
         self.sendq = SendQueue(settings.sendq)
