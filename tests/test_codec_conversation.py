@@ -293,6 +293,28 @@ class RelayTamperingTests(SynchronousTestCase):
         room = conversation("fernet", clock)
         self.assertEqual(_reasons(feed(room, "alice", dm.encode("alice", "hi", 400))), ["tampered"])
 
+    def test_dm_moved_to_another_pair(self) -> None:
+        """
+        alice -> bob delivered to carol as alice -> carol: carol's pair has its
+        own salt, so the same passphrase gives another key; with shared key
+        material the sealed pair still says where it was meant to go.
+        """
+        clock = make_clock()
+        to_bob = conversation("fernet-ttl", clock, target=direct_target("alice", "bob"))
+        lines = to_bob.encode("alice", "psst", 400)
+        carol = conversation("fernet-ttl", clock, target=direct_target("carol", "alice"))
+        self.assertEqual(_reasons(feed(carol, "alice", lines)), ["tampered"])
+        pair_keys = keys_for(direct_target("alice", "bob"))
+        shared = RoomKeys(target="alice carol", params=pair_keys.params, layer_keys=pair_keys._layer_keys)
+        carol = Conversation("alice carol", "fernet-ttl", shared, clock=clock.seconds)
+        self.assertEqual(_reasons(feed(carol, "alice", lines)), ["wrong-room"])
+
+    def test_room_message_moved_into_a_dm(self) -> None:
+        clock = make_clock()
+        room = conversation("fernet", clock)
+        dm = conversation("fernet", clock, target=direct_target("alice", "bob"))
+        self.assertEqual(_reasons(feed(dm, "alice", room.encode("alice", "hi", 400))), ["tampered"])
+
     def test_reattributed_to_another_sender(self) -> None:
         clock = make_clock()
         for layer in KEYED:
@@ -397,6 +419,19 @@ class SequenceTests(SynchronousTestCase):
             alice = conversation(layer, clock)
             lines = alice.encode("alice", "I agree", 400)
             self.assertTrue(only_accepted(feed(alice, "alice", lines)).reordered, layer)
+
+    def test_fernet_replay_to_a_new_receiver_is_not_flagged(self) -> None:
+        """
+        The limit of sequence numbers, stated in docs/security.md: a receiver
+        that never saw the stream (joined later, restarted) cannot flag a
+        replay of it; only the sealed time (sent_at) shows its age.
+        """
+        clock = make_clock()
+        alice = conversation("fernet", clock)
+        lines = alice.encode("alice", "hi", 400)
+        clock.advance(86400)
+        late = only_accepted(feed(conversation("fernet", clock), "alice", lines))
+        self.assertEqual((late.reordered, late.missing, late.sent_at), (False, 0, int(clock.seconds()) - 86400))
 
     def test_sender_restart_is_a_new_stream(self) -> None:
         """A restarted sender counts from 1 again without looking like a replay or a gap."""
