@@ -9,7 +9,8 @@ import io
 import json
 from contextlib import redirect_stderr
 
-from twisted.application.service import IService
+from twisted.application.service import IService, Service
+from twisted.internet.defer import Deferred
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -74,6 +75,33 @@ class CommandLineTests(SynchronousTestCase):
         self.assertFalse(nick[0].isdigit())
 
 
+class FakeEndpoint:
+    """Never used: the tests here do not connect."""
+
+    def connect(self, factory):
+        raise AssertionError("no connection expected")
+
+
+class FakeClient(Service):
+    """What EventSink and BotService need of a client: listeners, and a stop that takes time."""
+
+    def __init__(self) -> None:
+        self.listeners = []
+        self.stopping = Deferred()
+
+    def listen(self, callback):
+        self.listeners.append(callback)
+        return lambda: None
+
+    def emit(self, event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def stopService(self):
+        Service.stopService(self)
+        return self.stopping
+
+
 class PluginTests(TestCase):
     """C{twistd securechat-client}: options and the service tree."""
 
@@ -100,12 +128,84 @@ class PluginTests(TestCase):
         client._emit(ev.Notice("hello"))
         sink.stopService()
         with open(output) as handle:
-            self.assertEqual(json.loads(handle.read()), {"type": "notice", "text": "hello", "source": None})
+            first, last = [json.loads(text) for text in handle]
+        self.assertEqual(first["type"], "key")
+        self.assertEqual(last, {"type": "notice", "text": "hello", "source": None})
 
     def test_missingKeyFile(self):
+        """
+        Refused while parsing (twistd prints a usage message, not the
+        traceback a UsageError from makeService gets), and by makeService.
+        """
+        missing = self.mktemp()
+        self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["-j", "#a", "-k", missing])
         options = tap.Options()
-        options.parseOptions(["-j", "#a", "-k", self.mktemp()])
+        options.update({"join": ["#a"], "key-file": missing})
         self.assertRaises(usage.UsageError, tap.makeService, options)
+
+    def test_badOptionsRefusedWhileParsing(self):
+        for argv in (
+            ["-j", "lab"],
+            ["-j", "#a,#b"],
+            ["-n", "two words"],
+            ["-n", ""],
+            ["--server-password-file", self.mktemp()],
+        ):
+            self.assertRaises(usage.UsageError, tap.Options().parseOptions, argv)
+
+    def test_startupKeyEventReachesTheOutput(self):
+        """The fingerprint of a --join room's key is in the file, not only in the log."""
+        path = self.mktemp()
+        with open(path, "w") as handle:
+            handle.write("bot secret\n")
+        output = self.mktemp()
+        options = tap.Options()
+        options.parseOptions(["-n", "bot", "-j", "#a", "-k", path, "-o", output])
+        service = tap.makeService(options)
+        [client] = [s for s in service if isinstance(s, HeadlessClient)]
+        [sink] = [s for s in service if isinstance(s, tap.EventSink)]
+        sink.startService()
+        sink.stopService()
+        with open(output) as handle:
+            [line] = [json.loads(text) for text in handle]
+        self.assertEqual(
+            line, {"type": "key", "target": "#a", "layer": "fernet-ttl", "fingerprint": client.fingerprint("#a")}
+        )
+
+    def test_outputToStdoutUnderTwistd(self):
+        """twistd replaces sys.stdout with a logging file that has no .buffer: write to the real one."""
+        import sys
+
+        class Real:
+            buffer = io.BytesIO()
+
+        class LoggingFile:
+            pass
+
+        self.patch(sys, "stdout", LoggingFile())
+        self.patch(sys, "__stdout__", Real())
+        client = HeadlessClient(None, FakeEndpoint(), "bot")
+        sink = tap.EventSink(client, "-")
+        sink.startService()
+        client._emit(ev.Notice("hello"))
+        sink.stopService()
+        self.assertEqual(json.loads(Real.buffer.getvalue()), {"type": "notice", "text": "hello", "source": None})
+
+    def test_lastEventsReachTheOutput(self):
+        """The sink closes the file only once the client has stopped and said it was disconnected."""
+        output = self.mktemp()
+        client = FakeClient()
+        top = tap.BotService()
+        tap.EventSink(client, output).setServiceParent(top)
+        client.setServiceParent(top)
+        top.startService()
+        stopped = top.stopService()
+        self.assertNoResult(stopped)
+        client.emit(ev.Disconnected("closed", False))
+        client.stopping.callback(None)
+        self.successResultOf(stopped)
+        with open(output) as handle:
+            self.assertEqual([json.loads(text)["type"] for text in handle], ["disconnected"])
 
     def test_pluginIsListed(self):
         from twisted.plugin import getPlugins

@@ -11,13 +11,15 @@ import sys
 from typing import IO, Any, List, Optional
 
 from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import LAYERS, KdfUnavailable
 from . import events as ev
 from .jsonlines import encodeEvent
-from .passphrases import PassphraseError, startupPassphrase
+from .passphrases import PassphraseError, readKeyFile, startupPassphrase
+from .session import ClientSession, CommandError, checkWord
 from .startup import DEFAULT_SERVER, buildClient, keyRooms
 
 
@@ -48,12 +50,31 @@ class Options(usage.Options):
     opt_j = opt_join
 
     def postOptions(self) -> None:
+        """
+        Refuse here what makeService would refuse: twistd shows a
+        UsageError from postOptions as a usage message, but one raised
+        by makeService as a traceback.
+        """
         if self["layer"] is not None and self["layer"] not in LAYERS:
             raise usage.UsageError("--layer must be one of " + ", ".join(LAYERS))
+        try:
+            checkWord("nick", self["nick"])
+            rules = ClientSession(self["nick"], lambda event: None)
+            for room in self["join"]:
+                rules.join(room)
+            # Read to check, not kept: makeService reads them again and drops them.
+            startupPassphrase(self["key-file"])
+            if self["server-password-file"]:
+                readKeyFile(self["server-password-file"])
+        except (CommandError, PassphraseError) as exc:
+            raise usage.UsageError(str(exc)) from None
 
 
 class EventSink(Service):
-    """Writes every client event as a JSON line, or logs it."""
+    """
+    Writes every client event as a JSON line, or logs it.  Events from
+    before the start (the startup keys' fingerprints) wait for the file.
+    """
 
     log = Logger()
 
@@ -61,14 +82,20 @@ class EventSink(Service):
         self.client = client
         self.path = path
         self.handle: Optional[IO[bytes]] = None
+        #: Events before the first start, when there is a file to wait for.
+        self._early: Optional[List[ev.Event]] = [] if path else None
         self._unsubscribe = client.listen(self.event)
 
     def startService(self) -> None:
         Service.startService(self)
         if self.path == "-":
-            self.handle = sys.stdout.buffer
+            # Not sys.stdout: twistd replaces it with a file that logs.
+            self.handle = sys.__stdout__.buffer
         elif self.path:
             self.handle = open(self.path, "ab")
+        early, self._early = self._early or [], None
+        for event in early:
+            self.event(event)
 
     def stopService(self) -> None:
         Service.stopService(self)
@@ -81,10 +108,28 @@ class EventSink(Service):
             self.handle.write(encodeEvent(event))
             self.handle.flush()
             return
+        if self._early is not None:
+            self._early.append(event)
+            return
         if isinstance(event, (ev.RejectedMessage, ev.Error)):
             self.log.warn("{kind}: {event}", kind=event.kind, event=event.asDict())
         else:
             self.log.info("{kind}: {event}", kind=event.kind, event=event.asDict())
+
+
+class BotService(MultiService):
+    """
+    Stops its children one after the other, last added first: the client
+    says QUIT and loses its connection before the sink closes the output,
+    so the last events are written too.
+    """
+
+    def stopService(self) -> Deferred:
+        Service.stopService(self)
+        done: Deferred = succeed(None)
+        for service in reversed(list(self)):
+            done.addBoth(lambda ignored, service=service: maybeDeferred(service.stopService))
+        return done
 
 
 def makeService(options: Options) -> IService:
@@ -97,7 +142,7 @@ def makeService(options: Options) -> IService:
     client = buildClient(
         reactor, options["server"], options["nick"], options["server-password-file"]
     )
-    top = MultiService()
+    top = BotService()
     sink = EventSink(client, options["output"])
     sink.setServiceParent(top)
     rooms: List[str] = options["join"]
