@@ -371,6 +371,34 @@ class TimeoutTests(ProtocolTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
+class ThrottledPingTests(ProtocolTestCase):
+    settings = ConnectionSettings(
+        floodBurst=5, floodRate=1.0, registrationTimeout=30, pingInterval=120, pingTimeout=60
+    )
+
+    def test_throttledPeerNotTimedOut(self) -> None:
+        """
+        While the relay does not read from a flooder, the peer's answer to a
+        PING waits unread behind its own lines: the relay must not drop it
+        for a silence that is the relay's own pause.  Once its lines are
+        read, pings work as before.
+        """
+        c = self.registered("alice")
+        self.clock.advance(10)
+        c.send(b"PONG :x\r\n" * 400)  # 400 s of reading at 1 line/s
+        self.assertEqual(c.transport.producerState, "paused")
+        for _ in range(390):
+            self.clock.advance(1)
+        self.assertFalse(c.transport.disconnecting, "dropped while throttled")
+        self.clock.advance(10)
+        self.assertEqual(c.transport.producerState, "producing")
+        self.clock.advance(300)
+        self.assertIn("PING", c.commands())
+        self.clock.advance(60)
+        self.assertIn("Ping timeout", c.lines()[-1].params[0])
+        self.assertTrue(c.transport.disconnecting)
+
+
 class LimitTests(ProtocolTestCase):
     settings = ConnectionSettings(maxClients=3, maxPerIP=2)
 

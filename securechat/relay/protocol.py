@@ -279,6 +279,10 @@ class RelayProtocol(Protocol):
         """
         settings = self.factory.settings
         now = self.clock.seconds()
+        if self._throttled:
+            # We are not reading from it: its lines (a PONG among them)
+            # wait in its socket because of our pause, not its silence.
+            self._lastSeen = now
         sentAt = self._pingSentAt
         if sentAt is not None and self._lastSeen < sentAt:
             waited = now - sentAt
