@@ -22,7 +22,7 @@ from securechat.client.session import (
     WORST_HOST,
     WORST_USER,
 )
-from securechat.codec import Conversation, ReassemblyLimits, TEST_KDF, derive_room_keys
+from securechat.codec import Conversation, ReassemblyLimits, TEST_KDF, derive_room_keys, direct_target
 from securechat.wire import formatMessage, parseLine
 
 SERVER = "irc.test"
@@ -364,6 +364,30 @@ class MessageTests(SessionCase):
         self.fromBob(bobSide.encode("bob", "psst", 400), target="alice")
         [message] = self.verdicts()
         self.assertEqual((message.target, message.direct, message.body), ("bob", True, "psst"))
+
+    def test_directKeyIsNotDroppedToPlainByANickChange(self):
+        """
+        Direct keys belong to a pair of nicks.  After our nick changes (or
+        the relay says it did), the new pair has no key: the message must
+        not go out in clear, and the user is told how to go on.
+        """
+        self.session.setKeys("bob", self.keys(direct_target("alice", "bob")), "fernet")
+        self.feed(":%s NICK alice2" % (PREFIX,))
+        self.sent.clear()
+        error = self.assertRaises(CommandError, self.session.sendMessage, "bob", "secret")
+        self.assertIn("/key bob", str(error))
+        self.assertEqual(self.sent, [])
+        self.session.setKeys("bob", self.keys(direct_target("alice2", "bob")))
+        self.assertEqual(self.session.sendMessage("bob", "secret").layer, "fernet")
+
+    def test_peerNickChangeKeepsTheRefusal(self):
+        self.session.setKeys("bob", self.keys(direct_target("alice", "bob")))
+        self.feed(":bob!~b@h NICK robert")
+        self.sent.clear()
+        self.assertRaises(CommandError, self.session.sendMessage, "robert", "secret")
+        self.assertEqual(self.sent, [])
+        self.session.setLayer("robert", "plain")
+        self.assertEqual(self.session.sendMessage("robert", "not secret").layer, "plain")
 
     def test_sendEncodesWithRoomLayer(self):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")

@@ -167,6 +167,10 @@ class ClientSession:
         self._pendingNames: Dict[str, Tuple[str, List[str]]] = {}
         #: Codec target -> (name shown to the user, direct conversation?).
         self._display: Dict[str, Tuple[str, bool]] = {}
+        #: Folded peer nick -> layer, for direct conversations the user keyed.
+        #: Their keys are for a pair of nicks, so after a nick change the
+        #: pair has no key: this remembers not to fall back to plain text.
+        self._keyedPeers: Dict[str, str] = {}
 
     # Connection life (called by the adapter).
 
@@ -414,6 +418,8 @@ class ClientSession:
         for state in self.rooms.values():
             if state.members.pop(oldFolded, None) is not None:
                 state.members[newFolded] = new
+        if not me and oldFolded in self._keyedPeers:
+            self._keyedPeers[newFolded] = self._keyedPeers.pop(oldFolded)
         reason = ""
         if me:
             self.nick = new
@@ -537,7 +543,10 @@ class ClientSession:
         C{layer}, or the layer chosen earlier with L{setLayer}, or fernet-ttl.
         """
         if layer is None:
-            layer = self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
+            # After a nick change, a direct conversation keeps the layer it
+            # had: both ends remember it, so they agree again.
+            previous = None if self.isRoom(name) else self._keyedPeers.get(self.fold(name))
+            layer = self._layers.get(self.codecTarget(name), previous or DEFAULT_KEYED_LAYER)
         self.checkLayer(layer)
         conversation = self._conversation(name)
         try:
@@ -545,6 +554,7 @@ class ClientSession:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self._layers[self.codecTarget(name)] = layer
+        self._rememberPeerLayer(name, layer)
         event = ev.KeySet(name, layer, self.fingerprint(name))
         self.emit(event)
         return event
@@ -560,9 +570,19 @@ class ClientSession:
             )
         conversation.set_layer(layer, conversation.keys)
         self._layers[self.codecTarget(name)] = layer
+        self._rememberPeerLayer(name, layer)
         event = ev.LayerSet(name, layer)
         self.emit(event)
         return event
+
+    def _rememberPeerLayer(self, name: str, layer: str) -> None:
+        """A keyed direct conversation is remembered; choosing plain for it forgets it."""
+        if self.isRoom(name):
+            return
+        if layer == PLAIN:
+            self._keyedPeers.pop(self.fold(name), None)
+        else:
+            self._keyedPeers[self.fold(name)] = layer
 
     @staticmethod
     def checkLayer(layer: str) -> None:
@@ -605,6 +625,16 @@ class ClientSession:
         if self.isRoom(target) and self.fold(target) not in self.rooms:
             raise CommandError("you are not in %s: /join it first" % (target,))
         conversation = self._conversation(target)
+        if conversation.keys is None and not self.isRoom(target):
+            layer = self._keyedPeers.get(self.fold(target))
+            if layer is not None:
+                # Keyed before a nick change (ours, the peer's, or one the
+                # relay forced on us): never send such text in clear.
+                raise CommandError(
+                    "not sent: your %s key for %s was set before a nick changed; "
+                    "set it again (/key %s), or choose plain (/layer plain %s) to send in clear"
+                    % (layer, target, target, target)
+                )
         texts = conversation.encode(self.nick, body, self.maxPayload(target))
         for text in texts:
             self._write("PRIVMSG", target, text)
