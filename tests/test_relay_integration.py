@@ -261,6 +261,28 @@ class PluginTests(SynchronousTestCase):
                      ["--password", "x"]):
             self.assertRaises(usage.UsageError, RelayOptions().parseOptions, argv)
 
+    def test_namesThatCannotBeSentRefused(self) -> None:
+        """
+        The server and network names go into every reply: one that cannot
+        be formatted (a space, a colon, empty) is refused at startup, not
+        met as an internal error on each client's first line.
+        """
+        for argv in (["--server-name", "my relay"], ["--server-name", ""],
+                     ["--server-name", ":x"], ["--server-name", "a!b@c"],
+                     ["--network", "two words"], ["--network", "tab\there"]):
+            self.assertRaises(usage.UsageError, RelayOptions().parseOptions, argv)
+        options = RelayOptions()
+        options.parseOptions(["--server-name", "irc.example.org", "--network", "Example-Net"])
+        self.assertEqual(makeFactory(options).state.config.serverName, "irc.example.org")
+
+    def test_motdWithNulRefused(self) -> None:
+        """A MOTD line with a NUL could not be sent to anyone: refused at startup."""
+        path = FilePath(self.mktemp())
+        path.setContent(b"hello\nbad\x00line\n")
+        self.assertRaises(
+            usage.UsageError, RelayOptions().parseOptions, ["--motd-file", path.path]
+        )
+
     def test_passwordFromFileOrEnvironment(self) -> None:
         path = FilePath(self.mktemp())
         path.setContent(b"hunter2\n")

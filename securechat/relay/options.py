@@ -84,6 +84,12 @@ class RelayOptions(usage.Options):
     ]
 
     def postOptions(self) -> None:
+        for name in ("server-name", "network"):
+            if not isWord(self[name]):
+                raise usage.UsageError(
+                    "--%s must be one word, without spaces, controls or %s"
+                    % (name, " ".join(_NAME_FORBIDDEN))
+                )
         if self["max-line"] < MIN_MAX_LINE:
             raise usage.UsageError("--max-line must be at least %d" % (MIN_MAX_LINE,))
         if self["casemapping"] not in CASEMAPPINGS:
@@ -92,6 +98,27 @@ class RelayOptions(usage.Options):
             )
         self["password"] = readPassword(self["password-file"], os.environ)
         self["motd"] = readMotd(self["motd-file"])
+
+
+#: Characters a name in every reply's prefix (or in ISUPPORT) may not hold:
+#: a leading colon would make it the trailing parameter, and C{!}/C{@}
+#: would make the server's prefix read as a user's.
+_NAME_FORBIDDEN = (":", "!", "@", ",")
+
+
+def isWord(value: str) -> bool:
+    """
+    Whether C{value} fits as the server name or the network name: these go
+    into every reply, and one that cannot be formatted made every client's
+    first line fail with an internal error, instead of the relay refusing
+    to start.
+    """
+    return (
+        bool(value)
+        and value.isprintable()
+        and not any(c.isspace() for c in value)
+        and not any(c in value for c in _NAME_FORBIDDEN)
+    )
 
 
 def readPassword(path: Optional[str], environ) -> Optional[bytes]:
@@ -114,9 +141,13 @@ def readMotd(path: Optional[str]) -> Tuple[str, ...]:
         return ()
     try:
         with open(path, encoding="utf-8") as f:
-            return tuple(line.rstrip("\r\n") for line in f)
+            lines = tuple(line.rstrip("\r\n") for line in f)
     except (OSError, UnicodeDecodeError) as e:
         raise usage.UsageError("cannot read --motd-file: %s" % (e,))
+    if any("\x00" in line for line in lines):
+        # Sent to every client on registration: a NUL would fail each one.
+        raise usage.UsageError("--motd-file holds a NUL character")
+    return lines
 
 
 def makeFactory(options: RelayOptions, clock=None) -> RelayFactory:
