@@ -150,6 +150,13 @@ class OfflineFrontendTests(SynchronousTestCase):
         Lines.assertOneLine(line)
         self.assertEqual(json.loads(line)["body"], "two\nlines \u20ac")
 
+    def test_unicodeLineSeparatorsAreEscaped(self):
+        """A peer's body with U+2028, U+2029 or NEL stays one line even for str.splitlines()."""
+        body = "a\u2028b\u2029c\x85d \u20ac"
+        line = encodeEvent(ev.IncomingMessage("#a", "bob", body, "plain", "none"))
+        [text] = line.decode("utf-8").splitlines()
+        self.assertEqual(json.loads(text)["body"], body)
+
 
 class LoopbackFrontendTests(LoopbackCase):
     """Two JSON-lines frontends talk through the relay."""

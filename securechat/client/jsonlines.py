@@ -49,9 +49,19 @@ def _field(command: Dict[str, Any], name: str, default: Optional[str] = None) ->
     return value
 
 
+#: Characters json.dumps leaves raw that str.splitlines() (and some JSON-lines
+#: readers) treat as line ends; a peer could put them in a message body.
+_LINE_ENDS_KEPT_BY_JSON = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
 def encodeEvent(event: ev.Event) -> bytes:
-    """One event as one line of JSON (UTF-8, no raw newline inside)."""
-    return json.dumps(event.asDict(), ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+    """One event as one line of JSON (UTF-8, nothing any reader takes for a line end inside)."""
+    text = json.dumps(event.asDict(), ensure_ascii=False, sort_keys=True)
+    # Outside strings json.dumps writes ASCII only, so these are inside strings.
+    for char, escape in _LINE_ENDS_KEPT_BY_JSON.items():
+        if char in text:
+            text = text.replace(char, escape)
+    return text.encode("utf-8") + b"\n"
 
 
 class JsonLinesFrontend:
