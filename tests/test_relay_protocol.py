@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
 from securechat.relay.limits import SendQueue, TokenBucket
-from securechat.relay.protocol import CLOSE_GRACE, RefusingProtocol, RelayProtocol
+from securechat.relay.protocol import CLOSE_GRACE, SPLIT_LINES, RefusingProtocol, RelayProtocol
 from securechat.relay.state import RelayConfig
 from securechat.wire import Message, parseLine
 
@@ -212,6 +212,30 @@ class FloodTests(ProtocolTestCase):
         self.clock.pump([0.5] * 6)  # 2 lines/s: six more
         self.assertEqual([m.params[-1] for m in c.lines()], ["6", "7", "8", "9", "10", "11"])
         self.assertEqual(c.transport.producerState, "producing")
+
+    def test_unreadLinesStayBytes(self) -> None:
+        """
+        Lines the bucket cannot pay for yet stay as the bytes received, not
+        as thousands of split lines: one read of short lines once cost some
+        fourteen times its size in memory for as long as reading it took.
+        Every line is still handled, in order, and long lines among them
+        still get their C{417}.
+        """
+        c = self.registered("alice")
+        self.clock.advance(10)
+        lines = [b"PING :%d" % (i,) for i in range(3000)]
+        lines[1500] = b"PING :" + b"x" * 600
+        c.send(b"\r\n".join(lines) + b"\r\n" + b"\n" * 5000)
+        self.assertLessEqual(len(c.protocol._pending), SPLIT_LINES)
+        answers = c.lines()
+        while c.transport.producerState == "paused":
+            self.clock.advance(1)
+            self.assertLessEqual(len(c.protocol._pending), SPLIT_LINES)
+            answers.extend(c.lines())
+        self.assertEqual(answers[1500].command, "417")
+        del answers[1500], lines[1500]
+        self.assertEqual([m.params[-1].encode() for m in answers], [l[6:] for l in lines])
+        self.assertEqual((c.protocol._unread, len(c.protocol._pending)), (b"", 0))
 
     def test_othersUnaffected(self) -> None:
         alice, bob = self.registered("alice"), self.registered("bob")

@@ -47,6 +47,11 @@ class TokenBucket:
         missing = count - self._tokens
         return max(0.0, missing / self.rate)
 
+    def available(self, now: float) -> int:
+        """How many whole tokens could be taken now."""
+        self._refill(now)
+        return int(self._tokens)
+
     @property
     def tokens(self) -> float:
         """Tokens left at the last refill (for logs and tests)."""

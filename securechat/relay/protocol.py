@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: How long a closing connection may take to flush before we cut it.
 CLOSE_GRACE = 10.0
+#: Lines split from received bytes at a time, at least (see L{RelayProtocol._split}):
+#: empty lines cost no token, so a run of them still takes few passes.
+SPLIT_LINES = 64
 #: What a peer without an IP address (a C{unix:} socket) is called.
 LOCAL_HOST = "localhost"
 
@@ -71,6 +74,9 @@ class RelayProtocol(Protocol):
     def __init__(self) -> None:
         self.client: Optional[Client] = None
         self._pending: Deque[Union[bytes, TooLong]] = deque()
+        # Received bytes not split into lines yet (see _split), from _unreadAt.
+        self._unread = b""
+        self._unreadAt = 0
         self._outbox: List[bytes] = []
         self._sendNow: Optional[SendNow] = None
         self._closing = False
@@ -110,6 +116,7 @@ class RelayProtocol(Protocol):
                 call.cancel()
         self._closing = True
         self._pending.clear()
+        self._unread = b""
         del self._outbox[:]
         client = self.client
         if client is not None:
@@ -129,18 +136,53 @@ class RelayProtocol(Protocol):
         self._lastSeen = self.clock.seconds()
         if self._closing:
             return
-        self._pending.extend(self.splitter.feed(data))
+        if self._unread:
+            self._unread = self._unread[self._unreadAt:] + data
+            self._unreadAt = 0
+        else:
+            self._unread = data
         if not self._throttled:
             self._drain()
 
+    def _split(self, now: float) -> None:
+        """
+        Split into lines only about what the bucket can pay for now (at
+        least L{SPLIT_LINES}); leave the rest as received bytes.  One read
+        may hold tens of thousands of short lines, minutes of reading at the
+        flood rate: split at once, each line was a bytes object waiting in
+        C{_pending}, some fourteen times the memory of the bytes received.
+        """
+        data, start = self._unread, self._unreadAt
+        allowed = max(self.bucket.available(now), SPLIT_LINES)
+        if allowed > SPLIT_LINES and data.count(b"\n", start) <= allowed:
+            cut = -1  # a generous bucket pays for all of it: one pass in C
+        else:
+            cut = start - 1
+            for _ in range(allowed):
+                cut = data.find(b"\n", cut + 1)
+                if cut < 0:
+                    break
+        if cut < 0:
+            self._unread, self._unreadAt = b"", 0
+            self._pending.extend(self.splitter.feed(data[start:] if start else data))
+        else:
+            self._unreadAt = cut + 1
+            self._pending.extend(self.splitter.feed(data[start : cut + 1]))
+
     def _drain(self) -> None:
-        """Handle queued lines while the peer has tokens; else stop reading."""
+        """Handle received lines while the peer has tokens; else stop reading."""
         state = self.factory.state
         client = self.client
         bucket = self.bucket
         pending = self._pending
         now = self.clock.seconds()
-        while pending and not self._closing:
+        while not self._closing:
+            if not pending:
+                if len(self._unread) <= self._unreadAt:
+                    self._unread, self._unreadAt = b"", 0
+                    return
+                self._split(now)
+                continue
             item = pending[0]
             if item == b"":
                 pending.popleft()
@@ -248,6 +290,7 @@ class RelayProtocol(Protocol):
             return
         self._closing = True
         self._pending.clear()
+        self._unread = b""
         self.transport.loseConnection()
         self._abortCall = self.clock.callLater(CLOSE_GRACE, self._abort)
 
