@@ -13,11 +13,12 @@ import sys
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client import events as ev
 from securechat.client.headless import HeadlessClient
-from securechat.client.jsonlines import JsonLinesFrontend, encodeEvent
+from securechat.client.jsonlines import JsonLinesFrontend, JsonLinesProtocol, encodeEvent
 from securechat.codec import TEST_KDF
 
 from .test_client_support import WAIT, LoopbackCase
@@ -156,6 +157,52 @@ class OfflineFrontendTests(SynchronousTestCase):
         line = encodeEvent(ev.IncomingMessage("#a", "bob", body, "plain", "none"))
         [text] = line.decode("utf-8").splitlines()
         self.assertEqual(json.loads(text)["body"], body)
+
+
+class QuittingClient:
+    """What JsonLinesProtocol needs of a client: listeners, and a quit that takes a while."""
+
+    def __init__(self) -> None:
+        self.quitting = Deferred()
+        self.reasons = []
+
+    def listen(self, callback):
+        return lambda: None
+
+    def quit(self, reason=""):
+        self.reasons.append(reason)
+        return self.quitting
+
+
+class StdioEndTests(SynchronousTestCase):
+    """The process ends however stdin and stdout go away."""
+
+    def setUp(self):
+        self.client = QuittingClient()
+        self.ended = []
+        self.protocol = JsonLinesProtocol(self.client, lambda: self.ended.append(True))
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def test_stdoutClosedByTheReader(self):
+        """
+        The reader of our events went away (EPIPE): quit, then end, even
+        though StandardIO will never call connectionLost (stdin is only
+        paused by loseConnection, and stdout is already gone).
+        """
+        self.protocol.writeConnectionLost()
+        self.assertEqual(self.client.reasons, ["end of input"])
+        self.assertEqual(self.ended, [])
+        self.client.quitting.callback(None)
+        self.assertEqual(self.ended, [True])
+
+    def test_endOfStdin(self):
+        """End of input: quit, then close stdout after the last events (connectionLost ends)."""
+        self.protocol.readConnectionLost()
+        self.client.quitting.callback(None)
+        self.assertTrue(self.transport.disconnecting)
+        self.protocol.connectionLost(None)
+        self.assertEqual(self.ended, [True])
 
 
 class LoopbackFrontendTests(LoopbackCase):

@@ -210,6 +210,7 @@ class JsonLinesProtocol(Protocol):
         self.splitter = LineSplitter(MAX_COMMAND_LINE)
         self.frontend: Optional[JsonLinesFrontend] = None
         self._lost = False
+        self._writeLost = False
 
     def connectionMade(self) -> None:
         self.frontend = JsonLinesFrontend(self.client, self.transport.write, self._quitDone)
@@ -230,6 +231,7 @@ class JsonLinesProtocol(Protocol):
 
     def writeConnectionLost(self) -> None:
         """stdout closed: nobody reads our events any more; leave too."""
+        self._writeLost = True
         self._leave()
 
     def _leave(self) -> None:
@@ -240,7 +242,9 @@ class JsonLinesProtocol(Protocol):
 
     def _quitDone(self) -> None:
         """Our QUIT is done: close stdout after what we wrote (then connectionLost)."""
-        if self._lost:
+        if self._lost or self._writeLost:
+            # With stdout gone, loseConnection would only stop reading
+            # stdin, and connectionLost would never come: end here.
             self.onEnd()
         else:
             self.transport.loseConnection()
