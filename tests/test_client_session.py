@@ -405,6 +405,16 @@ class MessageTests(SessionCase):
         self.assertRaises(CommandError, self.session.sendMessage, "#lab", "a\x00b")
         self.assertRaises(CommandError, self.session.sendMessage, "a b", "hi")
 
+    def test_plainKeepsUnicodeLineSeparatorsInOneLine(self):
+        """Only CR and LF end an IRC line: U+2028, NEL, VT... are text, one PRIVMSG."""
+        body = "one\u2028two\u2029three\x85four\x0bfive\x0csix\x1cseven"
+        self.assertEqual(self.session.sendMessage("#lab", body).lines, 1)
+        [line] = [m for m in self.lines() if m.command == "PRIVMSG"]
+        self.assertEqual(line.params, ("#lab", body))
+        self.fromBob([body])
+        [message] = self.verdicts()
+        self.assertEqual(message.body, body)
+
     def test_layerChoices(self):
         self.assertRaises(CommandError, self.session.setLayer, "#lab", "fernet")
         self.assertRaises(CommandError, self.session.setLayer, "#lab", "rot13")

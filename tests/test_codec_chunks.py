@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import List
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -78,6 +79,42 @@ class SplitTokenTests(SynchronousTestCase):
     def test_plain_never_cuts_a_character(self) -> None:
         self.assertEqual(split_plain("ééé", 4), ["éé", "é"])
         self.assertEqual(split_plain("\U0001f389\U0001f389", 5), ["\U0001f389", "\U0001f389"])
+
+
+#: Characters str.splitlines() breaks on that an IRC line carries as text.
+NOT_IRC_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+class SplitPlainTests(SynchronousTestCase):
+    """Only CR and LF end an IRC line, so only they split a plain message."""
+
+    def test_unicode_line_separators_stay_in_one_line(self) -> None:
+        for char in NOT_IRC_LINE_BREAKS:
+            body = f"one{char}two"
+            self.assertEqual(split_plain(body, 400), [body], repr(char))
+
+    def test_cr_and_lf_split(self) -> None:
+        self.assertEqual(split_plain("a\r\nb\rc\nd", 400), ["a", "b", "c", "d"])
+        self.assertEqual(split_plain("a\u2028b\r\n\r\nc\n", 400), ["a\u2028b", "c"])
+        self.assertEqual(split_plain("", 400), [])
+        self.assertEqual(split_plain("\r\n\n", 400), [])
+
+    def test_nul_is_refused_not_dropped(self) -> None:
+        error = self.assertRaises(ValueError, split_plain, "pay\0 100", 400)
+        self.assertIn("NUL", str(error))
+
+    @given(
+        lines=st.lists(
+            st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0"), min_size=1),
+            min_size=1,
+            max_size=5,
+        ),
+        breaks=st.lists(st.sampled_from(["\r\n", "\r", "\n"]), min_size=4, max_size=4),
+    )
+    def test_one_message_per_cr_lf_line(self, lines: List[str], breaks: List[str]) -> None:
+        """Joined with any CR/LF spelling, the lines come back one message each, intact."""
+        body = lines[0] + "".join(brk + line for brk, line in zip(breaks, lines[1:]))
+        self.assertEqual(split_plain(body, 1_000_000), lines)
 
 
 class ParseLineTests(SynchronousTestCase):

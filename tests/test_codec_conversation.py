@@ -64,7 +64,7 @@ class RoundTripTests(SynchronousTestCase):
         self.assertRegex(accepted.msgid or "", r"\A[A-Za-z0-9_-]{22}\Z")
 
     @given(
-        body=st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=400).filter(
+        body=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0"), max_size=400).filter(
             lambda text: not text.startswith(MARKER)
         ),
         max_payload=st.sampled_from(PAYLOADS + (4, 5)),
@@ -84,8 +84,12 @@ class RoundTripTests(SynchronousTestCase):
         """IRC text cannot hold a line break: plain sends one message per line."""
         clock = make_clock()
         alice = conversation("plain", clock)
-        self.assertEqual(alice.encode("alice", "one\r\ntwo\nthree\0", 400), ["one", "two", "three"])
+        self.assertEqual(alice.encode("alice", "one\r\ntwo\nthree", 400), ["one", "two", "three"])
         self.assertEqual(alice.encode("alice", "", 400), [])
+        # Only CR and LF end an IRC line: U+2028 and friends stay in the message.
+        self.assertEqual(alice.encode("alice", "one\u2028two\x85three", 400), ["one\u2028two\x85three"])
+        # A NUL cannot travel on an IRC line: refused, never dropped in silence.
+        self.assertRaises(ValueError, alice.encode, "alice", "one\0", 400)
 
     def test_protected_carries_line_breaks(self) -> None:
         clock = make_clock()

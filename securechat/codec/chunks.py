@@ -170,14 +170,26 @@ def _fit_utf8(text: str, max_bytes: int) -> List[str]:
     return pieces
 
 
+#: What ends an IRC line, and so a plain message: CR LF, a bare CR or a bare
+#: LF.  Not str.splitlines(): U+2028, U+2029, NEL, VT, FF and \x1c-\x1e
+#: travel inside an IRC line, and splitting on them would cut one message
+#: into several.
+_IRC_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
 def split_plain(body: str, max_payload: int) -> List[str]:
     """
     Lines for the plain layer: one message per line of C{body} (IRC text
-    cannot hold CR, LF or NUL), each cut to C{max_payload} UTF-8 bytes.
+    cannot hold CR or LF, so only they split it), each cut to C{max_payload}
+    UTF-8 bytes; empty lines send nothing.  L{ValueError} if C{body} holds a
+    NUL: no IRC line can carry one, and dropping or replacing it would send
+    something else than what was asked without saying so.
     """
     if max_payload < 4:
         raise ValueError("max_payload must hold at least one character")
-    lines = body.replace("\0", "").splitlines()
+    if "\0" in body:
+        raise ValueError("a plain message cannot contain a NUL character: IRC lines cannot carry it")
+    lines = _IRC_LINE_BREAK.split(body)
     return [piece for line in lines for piece in _fit_utf8(line, max_payload)]
 
 

@@ -122,7 +122,8 @@ class Conversation:
         """
         The PRIVMSG texts carrying C{body} from C{sender}, each at most
         C{max_payload} UTF-8 bytes.  On plain, one text per line of the body
-        (an empty body sends nothing); otherwise C{+sc1} lines.
+        (only CR and LF end a line; an empty body sends nothing; a NUL is a
+        L{ValueError}); otherwise C{+sc1} lines.
         """
         if self.layer == PLAIN:
             return split_plain(body, max_payload)
