@@ -415,6 +415,14 @@ class MessageTests(SessionCase):
         [message] = self.verdicts()
         self.assertEqual(message.body, body)
 
+    def test_codecRefusalIsACommandError(self):
+        """A message too long for receivers to reassemble is refused like any command, not a crash."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.sent.clear()
+        error = self.assertRaises(CommandError, self.session.sendMessage, "#lab", "x" * 4_000_000)
+        self.assertIn("too long", str(error))
+        self.assertEqual(self.sent, [])
+
     def test_layerChoices(self):
         self.assertRaises(CommandError, self.session.setLayer, "#lab", "fernet")
         self.assertRaises(CommandError, self.session.setLayer, "#lab", "rot13")

@@ -635,7 +635,12 @@ class ClientSession:
                     "set it again (/key %s), or choose plain (/layer plain %s) to send in clear"
                     % (layer, target, target, target)
                 )
-        texts = conversation.encode(self.nick, body, self.maxPayload(target))
+        try:
+            texts = conversation.encode(self.nick, body, self.maxPayload(target))
+        except ValueError as exc:
+            # The codec's refusals (too long for receivers to reassemble, a
+            # line budget too small): the user's to be told, like ours above.
+            raise CommandError("not sent: %s" % (exc,)) from None
         for text in texts:
             self._write("PRIVMSG", target, text)
         event = ev.Sent(target, body, conversation.layer, len(texts))
