@@ -23,7 +23,7 @@ from securechat.client.session import (
     WORST_USER,
 )
 from securechat.codec import Conversation, ReassemblyLimits, TEST_KDF, derive_room_keys, direct_target
-from securechat.wire import formatMessage, parseLine
+from securechat.wire import LineSplitter, formatMessage, parseLine
 
 SERVER = "irc.test"
 PREFIX = "alice!~alice@127.0.0.1"
@@ -171,6 +171,36 @@ class PayloadTests(SessionCase):
             if message.command == "PRIVMSG":
                 relayed = ":%s PRIVMSG %s :%s\r\n" % (PREFIX, *message.params)
                 self.assertLessEqual(len(relayed.encode("utf-8")), 512)
+
+
+    def test_hugeLinelenIsCapped(self):
+        """
+        A relay advertising an enormous LINELEN does not get lines longer than
+        any securechat client receives: once relayed with our prefix, every
+        line passes the receiving adapter's splitter.
+        """
+        self.register(isupport="CASEMAPPING=rfc1459 LINELEN=1000000000 NICKLEN=30")
+        self.assertEqual(self.session.lineLength, RECEIVE_MAX_LINE)
+        self.joinRoom()
+        self.session.sendMessage("#lab", "plain " * 20_000)
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.session.sendMessage("#lab", "secret " * 20_000)
+        privmsgs = [m for m in self.lines() if m.command == "PRIVMSG"]
+        self.assertGreater(len(privmsgs), 2)
+        receiver = LineSplitter(RECEIVE_MAX_LINE)
+        for message in privmsgs:
+            relayed = formatMessage("PRIVMSG", message.params, PREFIX)
+            self.assertLessEqual(len(relayed), RECEIVE_MAX_LINE)
+            self.assertEqual(receiver.feed(relayed), [relayed[:-2]])
+
+    def test_linelenBetweenTheBoundsIsBelieved(self):
+        self.register(isupport="LINELEN=%d" % (RECEIVE_MAX_LINE,))
+        self.assertEqual(self.session.lineLength, RECEIVE_MAX_LINE)
+        cases = (("100", 512), ("-5", 512), ("x", 512), ("9" * 50, RECEIVE_MAX_LINE), (str(RECEIVE_MAX_LINE + 1), RECEIVE_MAX_LINE))
+        for advertised, used in cases:
+            session = self.makeSession("alice")
+            self.register(session, isupport="LINELEN=" + advertised)
+            self.assertEqual(session.lineLength, used, advertised[:10])
 
 
 class MembershipTests(SessionCase):

@@ -16,11 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..wire import LineSplitter, TooLong
-from .session import ClientSession
-
-#: Lines we accept from a server: its LINELEN plus the prefix it adds, with
-#: room to spare for servers that advertise more; a hard bound all the same.
-RECEIVE_MAX_LINE = 16 * 1024
+from .session import RECEIVE_MAX_LINE, ClientSession
 #: A server silent this long gets a PING from us...
 IDLE_PING = 120.0
 #: ...and if still silent this much later, the connection is presumed dead

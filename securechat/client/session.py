@@ -48,6 +48,16 @@ PLAIN = "plain"
 #: The layer a passphrase enables when the user did not pick one.
 DEFAULT_KEYED_LAYER = "fernet-ttl"
 
+#: Lines we accept from a server (the adapter's splitter drops longer ones):
+#: its LINELEN plus the prefix it adds, with room to spare for servers that
+#: advertise more; a hard bound all the same.
+RECEIVE_MAX_LINE = 16 * 1024
+#: The most of the server's LINELEN we believe.  A line we send comes back
+#: to the other members with our prefix in front, and each of them drops
+#: what exceeds RECEIVE_MAX_LINE: a larger LINELEN (a hostile or confused
+#: relay's) would only make us send lines no securechat client can receive.
+MAX_LINE_LENGTH = RECEIVE_MAX_LINE
+
 #: RFC 2812 limits assumed until the server's 005 says otherwise.
 DEFAULT_NICKLEN = 9
 #: Worst-case prefix parts when 001 did not tell us ours (user ~10 chars, host 63).
@@ -265,9 +275,12 @@ class ClientSession:
             self.fold = casefolder(tokens["CASEMAPPING"] or "")
         if tokens.get("LINELEN"):
             try:
-                self.lineLength = max(DEFAULT_MAX_LINE, int(tokens["LINELEN"] or ""))
+                advertised = int(tokens["LINELEN"] or "")
             except ValueError:
                 pass
+            else:
+                # Never below RFC 1459's 512, never above what clients receive.
+                self.lineLength = min(MAX_LINE_LENGTH, max(DEFAULT_MAX_LINE, advertised))
         if tokens.get("NICKLEN"):
             try:
                 self.nickLength = int(tokens["NICKLEN"] or "")
