@@ -419,6 +419,39 @@ class MessageTests(SessionCase):
         self.session.setLayer("robert", "plain")
         self.assertEqual(self.session.sendMessage("robert", "not secret").layer, "plain")
 
+    def test_inventedSendersAndRoomsCostNoMemory(self):
+        """
+        A relay inventing a sender (or a room) per line gets the verdicts it
+        always got (plain shown as plain, protected refused as no-key), and
+        the session keeps nothing for them: only the conversations the user
+        keyed are stored, and they keep working.
+        """
+        pair = direct_target("alice", "bob")
+        self.session.setKeys("bob", self.keys(pair), "fernet")
+        bobSide = Conversation(pair, "fernet", self.keys(pair), clock=self.clock)
+        chunked = self.bob.encode("bob", "secret " * 100, 200)
+        self.assertGreater(len(chunked), 1)
+        invented = 300
+        for i in range(invented):
+            self.fromBob(["hello %d" % i], sender="n%d!~u@h" % i, target="alice")
+            self.fromBob(chunked, sender="m%d!~u@h" % i, target="alice")
+            self.fromBob(["hi"], sender="r%d!~u@h" % i, target="#room%d" % i)
+            self.session.sendMessage("n%d" % i, "plain reply")
+        self.session.expire()
+        self.assertEqual(set(self.session._conversations), {pair})
+        self.assertEqual(set(self.session._display), {pair})
+        verdicts = self.verdicts()
+        self.assertEqual(len(verdicts), 3 * invented)
+        self.assertEqual(
+            sorted({(v.direct, v.reason if isinstance(v, ev.RejectedMessage) else v.protection) for v in verdicts}),
+            [(False, "none"), (True, "no-key"), (True, "none")],
+        )
+        self.assertEqual({e.layer for e in self.ofType(ev.Sent)}, {"plain"})
+        self.events.clear()
+        self.fromBob(bobSide.encode("bob", "psst", 400), target="alice")
+        [message] = self.verdicts()
+        self.assertEqual((message.target, message.body, message.protection), ("bob", "psst", "authenticated"))
+
     def test_sendEncodesWithRoomLayer(self):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
         sent = self.session.sendMessage("#lab", "hello")

@@ -1,6 +1,7 @@
 """
 The client's state, without I/O: registration, rooms, and one codec
-L{Conversation} per room or direct peer.
+L{Conversation} per room or direct peer the user set a key or layer for
+(others are judged by a throwaway one, so the relay cannot grow them).
 
 The adapter (L{securechat.client.protocol}) feeds received lines in
 (L{ClientSession.lineReceived}) and gives the session a C{send} callable
@@ -169,6 +170,10 @@ class ClientSession:
         self.rooms: Dict[str, _Room] = {}
         #: Rooms the user wants to be in: rejoined after a reconnect.
         self.wanted: Dict[str, str] = {}
+        #: Codec target -> conversation, only for rooms and peers the user set
+        #: a key or a layer for: lines from anyone else are judged without
+        #: memory (L{_judging}), so a relay inventing nicks or rooms cannot
+        #: grow this.
         self._conversations: Dict[str, Conversation] = {}
         self._layers: Dict[str, str] = {}
         self._nickAttempts = 0
@@ -468,7 +473,7 @@ class ClientSession:
             name, direct = target, False
         else:
             name, direct = sender, True
-        conversation = self._conversation(name)
+        conversation = self._judging(name)
         self._report(name, direct, conversation.receive(sender, text))
 
     def _report(self, name: str, direct: bool, results: List[Result]) -> None:
@@ -519,22 +524,44 @@ class ClientSession:
         return self._display[codecTarget]
 
     def _conversation(self, name: str) -> Conversation:
+        """
+        The stored conversation for C{name}, created if needed: only for the
+        user's own choices (a key, a layer), so their number is the user's.
+        """
         key = self.codecTarget(name)
         conversation = self._conversations.get(key)
         if conversation is None:
-            conversation = Conversation(
-                key,
-                PLAIN,
-                None,
-                clock=self._now,
-                ttl=self._ttl,
-                max_skew=self._maxSkew,
-                limits=self._limits,
-                casefold=self.fold,
-            )
+            conversation = self._newConversation(key)
             self._conversations[key] = conversation
             self._display[key] = (name, not self.isRoom(name))
         return conversation
+
+    def _judging(self, name: str) -> Conversation:
+        """
+        The stored conversation for C{name}, else a throwaway one that is
+        never stored.  Without a stored one, C{name} is unkeyed plain, and an
+        unkeyed plain conversation keeps nothing between lines (plain text is
+        shown as plain; a protected line is refused as no-key from its
+        header, before any piece is buffered; nothing reaches the replay
+        cache or the sequence numbers; plain encoding has no state): the
+        throwaway one gives the same verdicts and lines, and a relay that
+        invents a nick or room per line costs no memory that lasts.
+        """
+        key = self.codecTarget(name)
+        conversation = self._conversations.get(key)
+        return conversation if conversation is not None else self._newConversation(key)
+
+    def _newConversation(self, key: str) -> Conversation:
+        return Conversation(
+            key,
+            PLAIN,
+            None,
+            clock=self._now,
+            ttl=self._ttl,
+            max_skew=self._maxSkew,
+            limits=self._limits,
+            casefold=self.fold,
+        )
 
     def _now(self) -> float:
         # Looked up at each call, so a clock changed later (the demo's
@@ -575,12 +602,12 @@ class ClientSession:
     def setLayer(self, name: str, layer: str) -> ev.LayerSet:
         """Switch C{name} to C{layer}; a keyed layer needs a key set first."""
         self.checkLayer(layer)
-        conversation = self._conversation(name)
-        if layer != PLAIN and conversation.keys is None:
+        if layer != PLAIN and self.keysFor(name) is None:
             self._layers[self.codecTarget(name)] = layer
             raise CommandError(
                 "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
             )
+        conversation = self._conversation(name)
         conversation.set_layer(layer, conversation.keys)
         self._layers[self.codecTarget(name)] = layer
         self._rememberPeerLayer(name, layer)
@@ -637,7 +664,7 @@ class ClientSession:
             raise CommandError("a message cannot contain NUL or CR characters")
         if self.isRoom(target) and self.fold(target) not in self.rooms:
             raise CommandError("you are not in %s: /join it first" % (target,))
-        conversation = self._conversation(target)
+        conversation = self._judging(target)
         if conversation.keys is None and not self.isRoom(target):
             layer = self._keyedPeers.get(self.fold(target))
             if layer is not None:
