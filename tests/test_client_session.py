@@ -18,6 +18,7 @@ from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE
 from securechat.client.session import (
     ClientSession,
     CommandError,
+    MAX_UNSOLICITED_ROOMS,
     NotConnected,
     WORST_HOST,
     WORST_USER,
@@ -284,6 +285,48 @@ class MembershipTests(SessionCase):
     def test_unsendableParameterIsACommandError(self):
         """Whatever formatMessage refuses reaches the user as a CommandError, not a ValueError."""
         self.assertRaises(CommandError, self.session._write, "PRIVMSG", "a b", "text")
+
+    def test_unsolicitedSelfJoinIsNotEnteredNorRejoined(self):
+        """
+        A relay claiming we joined rooms we never asked for cannot place us
+        there: the rooms are not entered (nothing can be sent to them), not
+        rejoined after a reconnect, and the user is told, once per room.
+        """
+        self.joinRoom("#asked")
+        for i in range(200):
+            self.feed(":%s JOIN #trap%d" % (PREFIX, i))
+        self.feed(":%s JOIN #a,#b" % (PREFIX,))
+        self.assertEqual(set(self.session.rooms), {"#asked"})
+        self.assertEqual(self.session.wanted, {"#asked": "#asked"})
+        self.assertLessEqual(len(self.session._unsolicited), MAX_UNSOLICITED_ROOMS)
+        self.assertEqual([e.room for e in self.ofType(ev.Joined)], ["#asked"])
+        notices = [e.text for e in self.ofType(ev.Notice)]
+        self.assertEqual(len(notices), 202)
+        self.assertIn("#trap0, which you did not ask for", notices[0])
+        self.assertRaises(CommandError, self.session.sendMessage, "#trap0", "hi")
+        self.session.connectionLost("gone", True)
+        self.sent.clear()
+        self.register()
+        self.assertEqual([c for c in self.commands() if c[0] == "JOIN"], [("JOIN", "#asked")])
+
+    def test_unsolicitedRoomCanBeJoinedOrLeft(self):
+        """
+        A server that really put us in a room ignores a second JOIN: the
+        user's /join takes part at once, and /part leaves it.
+        """
+        self.feed(":%s JOIN #forced" % (PREFIX,))
+        self.feed(":%s JOIN #other" % (PREFIX,))
+        self.sent.clear()
+        self.session.join("#Forced")
+        self.assertEqual(self.commands(), [("JOIN", "#Forced")])
+        self.assertEqual(set(self.session.rooms), {"#forced"})
+        self.assertEqual(self.session.rooms["#forced"].name, "#forced")
+        self.assertEqual(self.ofType(ev.Joined)[-1], ev.Joined("#forced", "alice", True, "plain"))
+        self.session.sendMessage("#forced", "hello")
+        self.session.part("#other")
+        self.assertEqual(self.commands()[-1], ("PART", "#other"))
+        self.assertRaises(CommandError, self.session.part, "#other")
+        self.assertEqual(self.session.wanted, {"#forced": "#Forced"})
 
     def test_rejoinAfterReconnect(self):
         self.joinRoom("#a")

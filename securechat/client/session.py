@@ -67,6 +67,10 @@ WORST_HOST = 63
 #: How many alternatives to try when our nick is taken at registration.
 MAX_NICK_ATTEMPTS = 8
 ALT_SUFFIX = "_"
+#: Rooms the server may claim we joined without our asking, remembered (per
+#: connection) only so that the user can /join or /part them: a bound, so
+#: that a relay inventing such JOINs cannot grow the session.
+MAX_UNSOLICITED_ROOMS = 16
 #: Commands sent to register, username and real name when not configured.
 DEFAULT_USERNAME = "securechat"
 DEFAULT_REALNAME = "securechat client"
@@ -186,6 +190,10 @@ class ClientSession:
         #: Their keys are for a pair of nicks, so after a nick change the
         #: pair has no key: this remembers not to fall back to plain text.
         self._keyedPeers: Dict[str, str] = {}
+        #: Folded room -> name, for rooms the server says we joined though the
+        #: user never asked (L{MAX_UNSOLICITED_ROOMS} at most, this connection
+        #: only): never in C{rooms} nor C{wanted} until the user joins them.
+        self._unsolicited: Dict[str, str] = {}
 
     # Connection life (called by the adapter).
 
@@ -194,6 +202,7 @@ class ClientSession:
         self._send = send
         self.registered = False
         self.rooms = {}
+        self._unsolicited = {}
         self._nickAttempts = 0
         self.nick = self.requestedNick
         self._connections += 1
@@ -207,6 +216,7 @@ class ClientSession:
         self._send = None
         self.registered = False
         self.rooms = {}
+        self._unsolicited = {}
         self.emit(ev.Disconnected(reason, reconnecting))
 
     @property
@@ -378,15 +388,41 @@ class ClientSession:
         for room in message.params[0].split(","):
             folded = self.fold(room)
             if self._isMe(nick):
-                self.rooms[folded] = _Room(room)
-                self.wanted[folded] = room
-                self.rooms[folded].members[self.fold(nick)] = nick
-                self.emit(ev.Joined(room, nick, True, self.layerFor(room)))
+                if folded not in self.wanted:
+                    self._unsolicitedJoin(room, folded)
+                    continue
+                self._enter(room, folded, nick)
             else:
                 state = self.rooms.get(folded)
                 if state is not None:
                     state.members[self.fold(nick)] = nick
                 self.emit(ev.Joined(room, nick, False, self.layerFor(room)))
+
+    def _enter(self, room: str, folded: str, nick: str) -> None:
+        """We (C{nick}) are in C{room}, one the user asked for: track it and say so."""
+        self._unsolicited.pop(folded, None)
+        state = self.rooms[folded] = _Room(room)
+        state.members[self.fold(nick)] = nick
+        self.emit(ev.Joined(room, nick, True, self.layerFor(room)))
+
+    def _unsolicitedJoin(self, room: str, folded: str) -> None:
+        """
+        The server says we joined C{room}, which the user never asked for
+        (not /join, not --join).  A careful user expects not to be placed in
+        rooms behind their back, where what they type could go to people
+        they did not choose: the room is not entered (no C{rooms}, so nothing
+        can be sent there) and never rejoined after a reconnect (no
+        C{wanted}); the user is told, and may /join or /part it.
+        """
+        if folded in self._unsolicited or len(self._unsolicited) < MAX_UNSOLICITED_ROOMS:
+            self._unsolicited[folded] = room
+        self.log.warn("the server says we joined {room}, which we did not ask for", room=room)
+        self.emit(
+            ev.Notice(
+                "the server says you joined %s, which you did not ask for: ignored "
+                "(/join %s to take part, /part %s to leave)" % (room, room, room)
+            )
+        )
 
     def irc_PART(self, message: Message) -> None:
         if not message.params:
@@ -410,6 +446,7 @@ class ClientSession:
         if me:
             self.rooms.pop(folded, None)
             self.wanted.pop(folded, None)
+            self._unsolicited.pop(folded, None)
         else:
             state = self.rooms.get(folded)
             if state is not None:
@@ -691,17 +728,22 @@ class ClientSession:
         """Join C{room} now if connected, and after every reconnect."""
         if not self.isRoom(room) or "," in room or any(c in room for c in (" ",) + LINE_BREAKERS):
             raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
-        self.wanted[self.fold(room)] = room
+        folded = self.fold(room)
+        self.wanted[folded] = room
         if self.registered:
             self._write("JOIN", room)
+            if folded in self._unsolicited:
+                # The server already put us there (and ignores a second
+                # JOIN): now that the user asks for it, take part.
+                self._enter(self._unsolicited[folded], folded, self.nick)
 
     def part(self, room: str, reason: str = "") -> None:
         checkText("reason", reason)
         folded = self.fold(room)
-        if folded not in self.rooms and folded not in self.wanted:
+        if folded not in self.rooms and folded not in self.wanted and folded not in self._unsolicited:
             raise CommandError("you are not in %s" % (room,))
         self.wanted.pop(folded, None)
-        if self.registered and folded in self.rooms:
+        if self.registered and (folded in self.rooms or self._unsolicited.pop(folded, None) is not None):
             if reason:
                 self._write("PART", room, reason)
             else:
