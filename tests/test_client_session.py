@@ -18,6 +18,8 @@ from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE
 from securechat.client.session import (
     ClientSession,
     CommandError,
+    MAX_NICKLEN,
+    MAX_ROOM_MEMBERS,
     MAX_UNSOLICITED_ROOMS,
     NotConnected,
     WORST_HOST,
@@ -231,6 +233,45 @@ class MembershipTests(SessionCase):
         self.feed(":%s 353 alice = #lab :dave" % (SERVER,))
         self.feed(":%s 366 alice #lab :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names)[-1], ev.Names("#lab", ("alice", "bob", "carol", "dave")))
+
+    def test_namesOnlyForRoomsWeAreInOrAskedFor(self):
+        """
+        353 lines that never end (no 366) for rooms we are not in and did
+        not ask about are not kept; those we asked about are answered.
+        """
+        for i in range(500):
+            self.feed(":%s 353 alice = #invented%d :bob carol dave" % (SERVER, i))
+        self.assertEqual(self.session._pendingNames, {})
+        self.feed(":%s 366 alice #invented1 :End of /NAMES list." % (SERVER,))
+        self.assertEqual(self.ofType(ev.Names), [])
+        self.session.names("#Elsewhere")
+        self.feed(":%s 353 alice = #elsewhere :bob @carol" % (SERVER,))
+        self.feed(":%s 366 alice #elsewhere :End of /NAMES list." % (SERVER,))
+        self.assertEqual(self.ofType(ev.Names), [ev.Names("#elsewhere", ("bob", "carol"))])
+        self.assertEqual((self.session._pendingNames, self.session._namesAsked), ({}, set()))
+        self.session.names("#empty")
+        self.feed(":%s 366 alice #empty :End of /NAMES list." % (SERVER,))
+        self.assertEqual(self.ofType(ev.Names)[-1], ev.Names("#empty", ()))
+
+    def test_namesReplyIsBounded(self):
+        """
+        A NAMES reply for our room that never ends keeps at most
+        MAX_ROOM_MEMBERS names (no name longer than MAX_NICKLEN), the user
+        told once; a reconnect forgets it.
+        """
+        self.joinRoom()
+        self.feed(":%s 353 alice = #lab :%s ok" % (SERVER, "x" * (MAX_NICKLEN + 1)))
+        for line in range(MAX_ROOM_MEMBERS // 400 + 5):
+            self.feed(":%s 353 alice = #lab :%s" % (SERVER, " ".join("n%d_%d" % (line, i) for i in range(400))))
+        [notice] = self.ofType(ev.Notice)
+        self.assertIn("more than %d names for #lab" % (MAX_ROOM_MEMBERS,), notice.text)
+        self.feed(":%s 366 alice #lab :End of /NAMES list." % (SERVER,))
+        [names] = self.ofType(ev.Names)
+        self.assertEqual((len(names.nicks), names.nicks[0]), (MAX_ROOM_MEMBERS, "ok"))
+        self.assertEqual(len(self.session.rooms["#lab"].members), MAX_ROOM_MEMBERS)
+        self.feed(":%s 353 alice = #lab :never ended" % (SERVER,))
+        self.session.connectionLost("gone", True)
+        self.assertEqual(self.session._pendingNames, {})
 
     def test_who(self):
         self.feed(":%s 352 alice #lab ~b host %s bob H :0 Bob B" % (SERVER, SERVER))

@@ -17,7 +17,7 @@ replay old traffic just by dropping our connection.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Set, Tuple, Union
 
 from twisted.logger import Logger
 
@@ -71,6 +71,14 @@ ALT_SUFFIX = "_"
 #: connection) only so that the user can /join or /part them: a bound, so
 #: that a relay inventing such JOINs cannot grow the session.
 MAX_UNSOLICITED_ROOMS = 16
+#: The longest nick we believe: longer names in a NAMES reply are dropped
+#: (no server allows them), which bounds what each listed name costs.
+MAX_NICKLEN = 255
+#: The most names kept for one room, from NAMES replies: generous (the
+#: largest rooms of the big networks hold a few thousand people), and a
+#: bound on what a relay that never ends the list can make us hold
+#: (with L{MAX_NICKLEN}, about 2.5 million characters per room).
+MAX_ROOM_MEMBERS = 10_000
 #: Commands sent to register, username and real name when not configured.
 DEFAULT_USERNAME = "securechat"
 DEFAULT_REALNAME = "securechat client"
@@ -131,6 +139,18 @@ class _Room:
         self.members: Dict[str, str] = {}
 
 
+class _Listing:
+    """A reply the server is sending in pieces (NAMES): what came so far, bounded."""
+
+    __slots__ = ("name", "items", "full")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.items: List[str] = []
+        #: Set once something was dropped for the bound (and the user told).
+        self.full = False
+
+
 class ClientSession:
     """
     One user's view of one IRC network.  C{clock} is the codec's clock
@@ -183,7 +203,12 @@ class ClientSession:
         self._nickAttempts = 0
         self._connections = 0
         self._whoEntries: List[ev.WhoEntry] = []
-        self._pendingNames: Dict[str, Tuple[str, List[str]]] = {}
+        #: Folded room -> the NAMES reply arriving for it: only for rooms we
+        #: are in or asked NAMES for (L{_namesAsked}), so at most as many as
+        #: the user chose, each bounded by L{MAX_ROOM_MEMBERS}.
+        self._pendingNames: Dict[str, _Listing] = {}
+        #: Folded rooms the user asked NAMES for, until their 366.
+        self._namesAsked: Set[str] = set()
         #: Codec target -> (name shown to the user, direct conversation?).
         self._display: Dict[str, Tuple[str, bool]] = {}
         #: Folded peer nick -> layer, for direct conversations the user keyed.
@@ -203,6 +228,8 @@ class ClientSession:
         self.registered = False
         self.rooms = {}
         self._unsolicited = {}
+        self._pendingNames = {}
+        self._namesAsked = set()
         self._nickAttempts = 0
         self.nick = self.requestedNick
         self._connections += 1
@@ -217,6 +244,8 @@ class ClientSession:
         self.registered = False
         self.rooms = {}
         self._unsolicited = {}
+        self._pendingNames = {}
+        self._namesAsked = set()
         self.emit(ev.Disconnected(reason, reconnecting))
 
     @property
@@ -360,14 +389,45 @@ class ClientSession:
             self.emit(ev.Error(" ".join(params[1:]), code))
 
     def _namesReply(self, room: str, names: str) -> None:
+        """
+        One 353 line: kept only for a room we are in or asked NAMES for (a
+        relay sending 353 without 366 for invented rooms gets nothing kept),
+        and only up to L{MAX_ROOM_MEMBERS} names, the user told once.
+        """
         folded = self.fold(room)
-        pending = self._pendingNames.setdefault(folded, (room, []))
-        pending[1].extend(name.lstrip("@+%&~") for name in names.split() if name)
+        pending = self._pendingNames.get(folded)
+        if pending is None:
+            if folded not in self.rooms and folded not in self._namesAsked:
+                self.log.debug("NAMES reply for {room}, which we did not ask for; ignored", room=room)
+                return
+            pending = self._pendingNames[folded] = _Listing(room)
+        for name in names.split():
+            nick = name.lstrip("@+%&~")
+            if not nick or len(nick) > MAX_NICKLEN:
+                continue
+            if len(pending.items) >= MAX_ROOM_MEMBERS:
+                if not pending.full:
+                    pending.full = True
+                    self.emit(
+                        ev.Notice(
+                            "the server lists more than %d names for %s: only the first %d are kept"
+                            % (MAX_ROOM_MEMBERS, room, MAX_ROOM_MEMBERS)
+                        )
+                    )
+                return
+            pending.items.append(nick)
 
     def _endOfNames(self, room: str) -> None:
+        """A 366: the NAMES reply for C{room} is complete (ignored if never asked for)."""
         folded = self.fold(room)
-        name, names = self._pendingNames.pop(folded, (room, []))
+        asked = folded in self._namesAsked
+        self._namesAsked.discard(folded)
+        pending = self._pendingNames.pop(folded, None)
         state = self.rooms.get(folded)
+        if pending is None and state is None and not asked:
+            return
+        name = pending.name if pending is not None else room
+        names = pending.items if pending is not None else []
         if state is not None:
             name = state.name
             state.members = {self.fold(nick): nick for nick in names}
@@ -758,6 +818,9 @@ class ClientSession:
     def names(self, room: str) -> None:
         checkWord("room", room)
         self._writeWhenRegistered("NAMES", room)
+        # The user's own requests: their replies are the only ones kept for
+        # rooms we are not in.
+        self._namesAsked.update(self.fold(part) for part in room.split(",") if part)
 
     def who(self, mask: str) -> None:
         checkWord("mask", mask)
