@@ -21,6 +21,8 @@ from securechat.client.session import (
     MAX_NICKLEN,
     MAX_ROOM_MEMBERS,
     MAX_UNSOLICITED_ROOMS,
+    MAX_WHO_CHARS,
+    MAX_WHO_ENTRIES,
     NotConnected,
     WORST_HOST,
     WORST_USER,
@@ -274,9 +276,52 @@ class MembershipTests(SessionCase):
         self.assertEqual(self.session._pendingNames, {})
 
     def test_who(self):
+        self.session.who("#lab")
         self.feed(":%s 352 alice #lab ~b host %s bob H :0 Bob B" % (SERVER, SERVER))
         self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Who)[-1], ev.Who("#lab", (ev.WhoEntry("bob", "~b", "host", "Bob B"),)))
+
+    def test_whoOnlyWhileAsked(self):
+        """
+        352 lines no WHO of ours asked for, never ended by a 315, are not
+        kept; a 315 with no WHO pending is ignored too.
+        """
+        for i in range(500):
+            self.feed(":%s 352 alice #lab ~u host %s n%d H :0 Real Name" % (SERVER, SERVER, i))
+        self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
+        self.assertEqual(self.session._whoEntries, [])
+        self.assertEqual(self.ofType(ev.Who), [])
+        self.session.who("bob")
+        self.feed(":%s 352 alice * ~b host %s bob H :0 Bob" % (SERVER, SERVER))
+        self.feed(":%s 315 alice bob :End of /WHO list." % (SERVER,))
+        self.feed(":%s 352 alice * ~e host %s eve H :0 Eve" % (SERVER, SERVER))
+        self.assertEqual(self.ofType(ev.Who), [ev.Who("bob", (ev.WhoEntry("bob", "~b", "host", "Bob"),))])
+        self.assertEqual(self.session._whoEntries, [])
+
+    def test_whoReplyIsBounded(self):
+        """
+        A WHO answer that never ends keeps at most MAX_WHO_ENTRIES entries,
+        and at most MAX_WHO_CHARS characters however long each line is; the
+        user is told once, and a reconnect forgets it.
+        """
+        self.session.who("#lab")
+        for i in range(MAX_WHO_ENTRIES + 100):
+            self.feed(":%s 352 alice #lab ~u host %s n%d H :0 Real" % (SERVER, SERVER, i))
+        self.assertEqual(len(self.session._whoEntries), MAX_WHO_ENTRIES)
+        [notice] = self.ofType(ev.Notice)
+        self.assertIn("more WHO entries than we keep", notice.text)
+        self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
+        self.assertEqual(len(self.ofType(ev.Who)[-1].entries), MAX_WHO_ENTRIES)
+        self.session.who("#lab")
+        realname = "r" * (RECEIVE_MAX_LINE - 200)
+        for i in range(MAX_WHO_CHARS // len(realname) + 50):
+            self.feed(":%s 352 alice #lab ~u host %s n%d H :0 %s" % (SERVER, SERVER, i, realname))
+        held = sum(len(e.nick) + len(e.user) + len(e.host) + len(e.realname) for e in self.session._whoEntries)
+        self.assertLessEqual(held, MAX_WHO_CHARS)
+        self.assertGreater(held, MAX_WHO_CHARS - RECEIVE_MAX_LINE)
+        self.assertEqual(len(self.ofType(ev.Notice)), 2)
+        self.session.connectionLost("gone", True)
+        self.assertEqual(self.session._whoEntries, [])
 
     def test_partAndKick(self):
         self.joinRoom()

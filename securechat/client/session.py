@@ -79,6 +79,12 @@ MAX_NICKLEN = 255
 #: bound on what a relay that never ends the list can make us hold
 #: (with L{MAX_NICKLEN}, about 2.5 million characters per room).
 MAX_ROOM_MEMBERS = 10_000
+#: The most WHO entries (352 lines) kept until their 315, and the most
+#: characters they may hold in all: a count alone would let each entry be
+#: as long as a received line (16 KiB).  4 Mi characters is the codec's own
+#: bound on unfinished messages; 10,000 ordinary entries take about 1.5 Mi.
+MAX_WHO_ENTRIES = 10_000
+MAX_WHO_CHARS = 4 * 1024 * 1024
 #: Commands sent to register, username and real name when not configured.
 DEFAULT_USERNAME = "securechat"
 DEFAULT_REALNAME = "securechat client"
@@ -202,7 +208,12 @@ class ClientSession:
         self._layers: Dict[str, str] = {}
         self._nickAttempts = 0
         self._connections = 0
+        #: WHO requests the user made that have no 315 yet: 352 lines are
+        #: kept only while there is one, and at most MAX_WHO_ENTRIES of them.
+        self._whoAsked = 0
         self._whoEntries: List[ev.WhoEntry] = []
+        self._whoChars = 0
+        self._whoFull = False
         #: Folded room -> the NAMES reply arriving for it: only for rooms we
         #: are in or asked NAMES for (L{_namesAsked}), so at most as many as
         #: the user chose, each bounded by L{MAX_ROOM_MEMBERS}.
@@ -230,6 +241,7 @@ class ClientSession:
         self._unsolicited = {}
         self._pendingNames = {}
         self._namesAsked = set()
+        self._resetWho()
         self._nickAttempts = 0
         self.nick = self.requestedNick
         self._connections += 1
@@ -246,6 +258,7 @@ class ClientSession:
         self._unsolicited = {}
         self._pendingNames = {}
         self._namesAsked = set()
+        self._resetWho()
         self.emit(ev.Disconnected(reason, reconnecting))
 
     @property
@@ -374,10 +387,9 @@ class ClientSession:
             self._endOfNames(params[1])
         elif code == RPL_WHOREPLY and len(params) >= 8:
             realname = params[7].split(" ", 1)[1] if " " in params[7] else ""
-            self._whoEntries.append(ev.WhoEntry(params[5], params[2], params[3], realname))
+            self._whoReply(ev.WhoEntry(params[5], params[2], params[3], realname))
         elif code == RPL_ENDOFWHO and len(params) >= 2:
-            entries, self._whoEntries = self._whoEntries, []
-            self.emit(ev.Who(params[1], tuple(entries)))
+            self._endOfWho(params[1])
         elif code in INFO_NUMERICS:
             text = " ".join(params[1:])
             if text:
@@ -432,6 +444,47 @@ class ClientSession:
             name = state.name
             state.members = {self.fold(nick): nick for nick in names}
         self.emit(ev.Names(name, tuple(names)))
+
+    def _resetWho(self) -> None:
+        self._whoAsked = 0
+        self._whoEntries = []
+        self._whoChars = 0
+        self._whoFull = False
+
+    def _whoReply(self, entry: ev.WhoEntry) -> None:
+        """
+        One 352 line: kept only while a WHO the user made is unanswered (a
+        relay sending 352 lines and never 315 gets nothing kept otherwise),
+        and only within L{MAX_WHO_ENTRIES} and L{MAX_WHO_CHARS}, the user
+        told once when entries are dropped.
+        """
+        if not self._whoAsked:
+            self.log.debug("WHO reply we did not ask for; ignored")
+            return
+        size = len(entry.nick) + len(entry.user) + len(entry.host) + len(entry.realname)
+        if len(self._whoEntries) >= MAX_WHO_ENTRIES or self._whoChars + size > MAX_WHO_CHARS:
+            if not self._whoFull:
+                self._whoFull = True
+                self.emit(
+                    ev.Notice(
+                        "the server sends more WHO entries than we keep (%d, or %d characters): "
+                        "the rest are dropped" % (MAX_WHO_ENTRIES, MAX_WHO_CHARS)
+                    )
+                )
+            return
+        self._whoChars += size
+        self._whoEntries.append(entry)
+
+    def _endOfWho(self, mask: str) -> None:
+        """A 315: the answer to one WHO the user made (ignored if none is pending)."""
+        if not self._whoAsked:
+            self.log.debug("end of a WHO we did not ask for; ignored")
+            return
+        entries = self._whoEntries
+        asked = self._whoAsked - 1
+        self._resetWho()
+        self._whoAsked = asked
+        self.emit(ev.Who(mask, tuple(entries)))
 
     # Membership.
 
@@ -825,6 +878,8 @@ class ClientSession:
     def who(self, mask: str) -> None:
         checkWord("mask", mask)
         self._writeWhenRegistered("WHO", mask)
+        # Replies are kept only while one of the user's own WHOs is pending.
+        self._whoAsked += 1
 
     def quit(self, reason: str = "") -> None:
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
