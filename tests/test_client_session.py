@@ -229,6 +229,29 @@ class MembershipTests(SessionCase):
         self.assertEqual(self.ofType(ev.UserQuit)[0].rooms, ("#lab",))
         self.assertEqual(self.session.rooms["#lab"].members, {"alice": "alice"})
 
+    def test_inventedMembersAreBounded(self):
+        """
+        JOINs from invented nicks keep at most MAX_ROOM_MEMBERS members per
+        room (none longer than MAX_NICKLEN), the user told once; they are
+        still reported, and members already known keep being tracked.
+        """
+        self.joinRoom()
+        self.feed(":%s!~u@h JOIN #lab" % ("x" * (MAX_NICKLEN + 1),))
+        for i in range(MAX_ROOM_MEMBERS + 50):
+            self.feed(":n%d!~u@h JOIN #lab" % (i,))
+        members = self.session.rooms["#lab"].members
+        self.assertEqual(len(members), MAX_ROOM_MEMBERS)
+        self.assertIn("alice", members)
+        self.assertEqual(len(self.ofType(ev.Joined)), MAX_ROOM_MEMBERS + 52)
+        [notice] = self.ofType(ev.Notice)
+        self.assertIn("#lab has more than %d members" % (MAX_ROOM_MEMBERS,), notice.text)
+        self.feed(":n1!~u@h NICK renamed")
+        self.assertIn("renamed", members)
+        self.feed(":renamed!~u@h QUIT :bye")
+        self.assertEqual(self.ofType(ev.UserQuit)[-1].rooms, ("#lab",))
+        self.feed(":n2!~u@h NICK %s" % ("y" * (MAX_NICKLEN + 1),))
+        self.assertEqual(len(members), MAX_ROOM_MEMBERS - 2)
+
     def test_names(self):
         self.joinRoom()
         self.feed(":%s 353 alice = #lab :alice @bob +carol" % (SERVER,))

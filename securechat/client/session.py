@@ -71,13 +71,15 @@ ALT_SUFFIX = "_"
 #: connection) only so that the user can /join or /part them: a bound, so
 #: that a relay inventing such JOINs cannot grow the session.
 MAX_UNSOLICITED_ROOMS = 16
-#: The longest nick we believe: longer names in a NAMES reply are dropped
-#: (no server allows them), which bounds what each listed name costs.
+#: The longest nick we believe: longer names in a NAMES reply or a room's
+#: members are dropped (no server allows them), which bounds what each
+#: listed name costs.
 MAX_NICKLEN = 255
-#: The most names kept for one room, from NAMES replies: generous (the
-#: largest rooms of the big networks hold a few thousand people), and a
-#: bound on what a relay that never ends the list can make us hold
-#: (with L{MAX_NICKLEN}, about 2.5 million characters per room).
+#: The most names kept for one room, from NAMES replies and JOINs: generous
+#: (the largest rooms of the big networks hold a few thousand people), and
+#: a bound on what a relay inventing members can make us hold (with
+#: L{MAX_NICKLEN}, about 2.5 million characters per room; the rooms are
+#: the user's own choice).
 MAX_ROOM_MEMBERS = 10_000
 #: The most WHO entries (352 lines) kept until their 315, and the most
 #: characters they may hold in all: a count alone would let each entry be
@@ -138,11 +140,13 @@ def checkText(what: str, value: str) -> None:
 class _Room:
     """A room we are in: its name as the server spells it, and its members."""
 
-    __slots__ = ("name", "members")
+    __slots__ = ("name", "members", "full")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: Dict[str, str] = {}
+        #: Set once a member was not kept for L{MAX_ROOM_MEMBERS} (the user told).
+        self.full = False
 
 
 class _Listing:
@@ -508,7 +512,7 @@ class ClientSession:
             else:
                 state = self.rooms.get(folded)
                 if state is not None:
-                    state.members[self.fold(nick)] = nick
+                    self._addMember(state, nick)
                 self.emit(ev.Joined(room, nick, False, self.layerFor(room)))
 
     def _enter(self, room: str, folded: str, nick: str) -> None:
@@ -517,6 +521,28 @@ class ClientSession:
         state = self.rooms[folded] = _Room(room)
         state.members[self.fold(nick)] = nick
         self.emit(ev.Joined(room, nick, True, self.layerFor(room)))
+
+    def _addMember(self, state: _Room, nick: str) -> None:
+        """
+        C{nick} is in C{state}'s room: kept unless it is longer than any
+        nick (L{MAX_NICKLEN}) or the room already holds L{MAX_ROOM_MEMBERS}
+        others, so a relay inventing JOINs cannot grow the session; the
+        user is told once per room.
+        """
+        folded = self.fold(nick)
+        if len(nick) > MAX_NICKLEN:
+            return
+        if folded not in state.members and len(state.members) >= MAX_ROOM_MEMBERS:
+            if not state.full:
+                state.full = True
+                self.emit(
+                    ev.Notice(
+                        "%s has more than %d members: later ones are not tracked"
+                        % (state.name, MAX_ROOM_MEMBERS)
+                    )
+                )
+            return
+        state.members[folded] = nick
 
     def _unsolicitedJoin(self, room: str, folded: str) -> None:
         """
@@ -585,7 +611,7 @@ class ClientSession:
         oldFolded, newFolded = self.fold(old), self.fold(new)
         for state in self.rooms.values():
             if state.members.pop(oldFolded, None) is not None:
-                state.members[newFolded] = new
+                self._addMember(state, new)
         if not me and oldFolded in self._keyedPeers:
             self._keyedPeers[newFolded] = self._keyedPeers.pop(oldFolded)
         reason = ""
