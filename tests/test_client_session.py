@@ -18,6 +18,8 @@ from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE
 from securechat.client.session import (
     ClientSession,
     CommandError,
+    MAX_ISUPPORT_TOKEN_LENGTH,
+    MAX_ISUPPORT_TOKENS,
     MAX_NICKLEN,
     MAX_ROOM_MEMBERS,
     MAX_UNSOLICITED_ROOMS,
@@ -141,6 +143,30 @@ class RegistrationTests(SessionCase):
         self.assertEqual(self.session.nickLength, 12)
         self.assertEqual(self.session.fold("[A]"), "[a]")
         self.assertTrue(self.session.isRoom("&local"))
+
+    def test_isupportIsBounded(self):
+        """
+        A relay sending new 005 tokens forever, or enormous ones, gets at
+        most MAX_ISUPPORT_TOKENS kept, none longer than
+        MAX_ISUPPORT_TOKEN_LENGTH; the tokens we act on still apply, and a
+        negated token is forgotten.
+        """
+        self.register()
+        for line in range(MAX_ISUPPORT_TOKENS // 10 + 20):
+            tokens = " ".join("X%d_%d=v" % (line, i) for i in range(10))
+            self.feed(":%s 005 alice %s :are supported" % (SERVER, tokens))
+        self.feed(":%s 005 alice BIG=%s CHANTYPES=#%s :are supported" % (SERVER, "v" * 8000, "&" * 8000))
+        self.assertEqual(len(self.session.isupport), MAX_ISUPPORT_TOKENS)
+        self.assertLessEqual(max(len(k) + len(v or "") for k, v in self.session.isupport.items()), MAX_ISUPPORT_TOKEN_LENGTH)
+        self.assertNotIn("BIG", self.session.isupport)
+        self.assertEqual(self.session.chanTypes, "#")
+        self.feed(":%s 005 alice CASEMAPPING=ascii LINELEN=1024 :are supported" % (SERVER,))
+        self.assertEqual((self.session.fold("[A]"), self.session.lineLength), ("[a]", 1024))
+        self.assertEqual(self.session.isupport["LINELEN"], "1024", "known keys are updated in place")
+        self.feed(":%s 005 alice -X0_0 :are supported" % (SERVER,))
+        self.assertNotIn("X0_0", self.session.isupport)
+        self.feed(":%s 005 alice NEW=1 :are supported" % (SERVER,))
+        self.assertEqual(self.session.isupport["NEW"], "1")
 
     def test_errorNumericsBecomeErrors(self):
         self.register()

@@ -59,6 +59,12 @@ RECEIVE_MAX_LINE = 16 * 1024
 #: relay's) would only make us send lines no securechat client can receive.
 MAX_LINE_LENGTH = RECEIVE_MAX_LINE
 
+#: The most 005 (ISUPPORT) tokens kept, and the longest one (name and
+#: value): servers send a few dozen, each well within one 512-byte line; a
+#: relay sending new tokens forever, or enormous ones, gets no more kept.
+MAX_ISUPPORT_TOKENS = 256
+MAX_ISUPPORT_TOKEN_LENGTH = 512
+
 #: RFC 2812 limits assumed until the server's 005 says otherwise.
 DEFAULT_NICKLEN = 9
 #: Worst-case prefix parts when 001 did not tell us ours (user ~10 chars, host 63).
@@ -196,7 +202,9 @@ class ClientSession:
         self.registered = False
         self.server = ""
         self.prefix: Optional[str] = None
+        #: The server's 005 tokens (at most L{MAX_ISUPPORT_TOKENS}).
         self.isupport: Dict[str, Optional[str]] = {}
+        self._isupportWarned = False
         self.fold: Callable[[str], str] = rfc1459Casefold
         self.lineLength = DEFAULT_MAX_LINE
         self.nickLength = DEFAULT_NICKLEN
@@ -330,8 +338,7 @@ class ClientSession:
             self._write("JOIN", name)
 
     def _isupport(self, message: Message) -> None:
-        tokens = parseISupport(message.params[1:-1])
-        self.isupport.update(tokens)
+        tokens = self._keepISupport(parseISupport(message.params[1:-1]))
         if tokens.get("CASEMAPPING"):
             self.fold = casefolder(tokens["CASEMAPPING"] or "")
         if tokens.get("LINELEN"):
@@ -349,6 +356,37 @@ class ClientSession:
                 pass
         if tokens.get("CHANTYPES"):
             self.chanTypes = tokens["CHANTYPES"] or "#"
+
+    def _keepISupport(self, tokens: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
+        """
+        Store the tokens of one 005 in C{isupport}, within the bounds, and
+        return those short enough to act on.  An over-long token is dropped
+        (a cut value would be wrong); a new one past L{MAX_ISUPPORT_TOKENS}
+        is not stored (its effect, if one we act on, still applies: those
+        are few and fixed); C{-KEY} forgets KEY.  Dropping is logged once.
+        """
+        usable: Dict[str, Optional[str]] = {}
+        dropped = 0
+        for key, value in tokens.items():
+            if len(key) + len(value or "") > MAX_ISUPPORT_TOKEN_LENGTH:
+                dropped += 1
+                continue
+            usable[key] = value
+            if value is None:
+                self.isupport.pop(key, None)
+            elif key in self.isupport or len(self.isupport) < MAX_ISUPPORT_TOKENS:
+                self.isupport[key] = value
+            else:
+                dropped += 1
+        if dropped and not self._isupportWarned:
+            self._isupportWarned = True
+            self.log.warn(
+                "the server sends more or longer 005 tokens than we keep "
+                "({count} tokens of {length} characters); the rest are dropped",
+                count=MAX_ISUPPORT_TOKENS,
+                length=MAX_ISUPPORT_TOKEN_LENGTH,
+            )
+        return usable
 
     def _nickInUse(self, message: Message) -> None:
         taken = message.params[1] if len(message.params) > 1 else self.nick
