@@ -144,6 +144,24 @@ class RegistrationTests(SessionCase):
         self.assertEqual(self.session.fold("[A]"), "[a]")
         self.assertTrue(self.session.isRoom("&local"))
 
+    def test_nicklenIsClamped(self):
+        """
+        NICKLEN is the server's word: believed between RFC 2812's 9 and
+        MAX_NICKLEN, so a negative, tiny or huge value cannot make the
+        alternative to a taken nick empty, digits only or oddly cut.
+        """
+        cases = (("-5", 9, "abcdefgh1"), ("0", 9, "abcdefgh1"), ("1", 9, "abcdefgh1"),
+                 ("12", 12, "abcdefghi_"), ("9" * 50, MAX_NICKLEN, "abcdefghi_"),
+                 (str(MAX_NICKLEN + 1), MAX_NICKLEN, "abcdefghi_"), ("x", 9, "abcdefgh1"))
+        for advertised, used, alternative in cases:
+            self.sent.clear()
+            session = self.makeSession("abcdefghi")
+            self.connect(session)
+            self.feed(":%s 005 * NICKLEN=%s :are supported" % (SERVER, advertised), session)
+            self.assertEqual(session.nickLength, used, advertised[:10])
+            self.feed(":%s 433 * abcdefghi :in use" % (SERVER,), session)
+            self.assertEqual(self.commands()[-1], ("NICK", alternative), advertised[:10])
+
     def test_isupportIsBounded(self):
         """
         A relay sending new 005 tokens forever, or enormous ones, gets at

@@ -351,9 +351,14 @@ class ClientSession:
                 self.lineLength = min(MAX_LINE_LENGTH, max(DEFAULT_MAX_LINE, advertised))
         if tokens.get("NICKLEN"):
             try:
-                self.nickLength = int(tokens["NICKLEN"] or "")
+                advertised = int(tokens["NICKLEN"] or "")
             except ValueError:
                 pass
+            else:
+                # Never below RFC 2812's 9 (a tiny or negative NICKLEN would
+                # cut our nick to nothing when picking an alternative), never
+                # above the longest nick we believe.
+                self.nickLength = min(MAX_NICKLEN, max(DEFAULT_NICKLEN, advertised))
         if tokens.get("CHANTYPES"):
             self.chanTypes = tokens["CHANTYPES"] or "#"
 
