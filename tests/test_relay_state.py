@@ -151,6 +151,16 @@ class RegistrationTests(StateTestCase):
         self.assertTrue(good.registered)
         self.assertIsNone(good.password, "the password is not kept after use")
 
+    def test_usernameAsciiOnly(self) -> None:
+        """
+        The user part of a prefix keeps ASCII letters, digits and C{-_.}
+        only, so no look-alike letter can mimic another user's prefix.
+        """
+        client = FakeClient()
+        self.send(client, "NICK eve")
+        self.send(client, "USER \u0430lice_1.x 0 * :Eve")  # Cyrillic a
+        self.assertEqual(client.prefix, "eve!~lice_1.x@10.0.0.1")
+
     def test_ping(self) -> None:
         client = FakeClient()
         self.send(client, "PING :abc")
@@ -396,6 +406,20 @@ class MessageTests(StateTestCase):
         self.assertEqual((event["sender"], event["target"]), ("alice", "#lab"))
         self.assertEqual(event["payload"], "secret words")
         self.assertIn("secret words", formatEvent(event))
+
+
+class DuplicateTargetTests(StateTestCase):
+    def test_eachTargetOnce(self) -> None:
+        """A target named twice in one message (any case) receives it once."""
+        alice, bob = self.connect("alice"), self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        self.send(bob, "JOIN #lab")
+        bob.lines()
+        self.send(alice, "PRIVMSG bob,BOB,#lab,#LAB :hi")
+        self.assertEqual(
+            [(m.command, m.params) for m in bob.lines()],
+            [("PRIVMSG", ("bob", "hi")), ("PRIVMSG", ("#lab", "hi"))],
+        )
 
 
 class BatchTests(StateTestCase):

@@ -392,7 +392,9 @@ class RelayState:
         if len(params) < USER_PARAMS or not params[0]:
             self.reply(client, ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
             return
-        user = "".join(c for c in params[0] if c.isalnum() or c in "-_.")
+        # ASCII only: a Cyrillic "а" would pass isalnum and make a prefix
+        # that looks like another user's.
+        user = "".join(c for c in params[0] if (c.isascii() and c.isalnum()) or c in "-_.")
         client.user = "~" + (user[:USERLEN] or "user")
         client.realname = params[3]
         self._tryRegister(client)
@@ -592,8 +594,14 @@ class RelayState:
                 self.reply(client, ERR_TOOMANYTARGETS, echo(params[0]), "Too many recipients")
             return
         text = params[1]
+        seen = set() if len(targets) > 1 else None
         for target in targets:
             folded = self.fold(target)
+            if seen is not None:
+                # PRIVMSG bob,BOB reaches bob once, as a room reaches each member once.
+                if folded in seen:
+                    continue
+                seen.add(folded)
             if target[0] == "#":
                 room = self.rooms.get(folded)
                 if room is None:
