@@ -127,13 +127,20 @@ class CommandError(ValueError):
 LINE_BREAKERS = ("\r", "\n", "\x00")
 
 
+def isWord(value: str) -> bool:
+    """
+    Whether C{value} can be one middle IRC parameter: a room, nick or mask
+    with a CR, LF or NUL would inject a second command, and one with a
+    space or a leading colon would shift the parameters.
+    """
+    return bool(value) and not value.startswith(":") and not any(
+        c in value for c in (" ",) + LINE_BREAKERS
+    )
+
+
 def checkWord(what: str, value: str) -> None:
-    """
-    L{CommandError} unless C{value} can be one middle IRC parameter: a
-    room, nick or mask with a CR, LF or NUL would inject a second command,
-    and one with a space or a leading colon would shift the parameters.
-    """
-    if not value or value.startswith(":") or any(c in value for c in (" ",) + LINE_BREAKERS):
+    """L{CommandError} unless C{value} can be one middle IRC parameter (L{isWord})."""
+    if not isWord(value):
         raise CommandError("invalid %s %r" % (what, value))
 
 
@@ -908,7 +915,7 @@ class ClientSession:
 
     def join(self, room: str) -> None:
         """Join C{room} now if connected, and after every reconnect."""
-        if not self.isRoom(room) or "," in room or any(c in room for c in (" ",) + LINE_BREAKERS):
+        if not self.isRoom(room) or "," in room or not isWord(room):
             raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
         folded = self.fold(room)
         self.wanted[folded] = room
