@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from typing import List
 
 from cryptography import x509
@@ -118,7 +120,11 @@ class LoopbackTests(LoopbackMixin, TestCase):
         they are C{localhost} (looking up C{getPeer().host} failed in
         C{connectionMade} and every client got a closed connection).
         """
-        path = os.path.abspath(self.mktemp()) + ".sock"
+        # AF_UNIX paths are limited to ~107 bytes, and a checkout's
+        # _trial_temp can be deeper than that: use a short directory.
+        directory = tempfile.mkdtemp(prefix="securechat-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "relay.sock")
         factory = RelayFactory()
         yield self.listen(factory, "unix:" + path)
         alice = yield self.connect("unix:" + path, "alice")
