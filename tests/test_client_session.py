@@ -15,16 +15,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client import events as ev
 from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
+from securechat.client.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
 from securechat.client.session import (
     ClientSession,
     CommandError,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,
-    MAX_NICKLEN,
-    MAX_ROOM_MEMBERS,
     MAX_UNSOLICITED_ROOMS,
-    MAX_WHO_CHARS,
-    MAX_WHO_ENTRIES,
     NotConnected,
     WORST_HOST,
     WORST_USER,
@@ -310,14 +307,14 @@ class MembershipTests(SessionCase):
         """
         for i in range(500):
             self.feed(":%s 353 alice = #invented%d :bob carol dave" % (SERVER, i))
-        self.assertEqual(self.session._pendingNames, {})
+        self.assertEqual(len(self.session._names), 0)
         self.feed(":%s 366 alice #invented1 :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names), [])
         self.session.names("#Elsewhere")
         self.feed(":%s 353 alice = #elsewhere :bob @carol" % (SERVER,))
         self.feed(":%s 366 alice #elsewhere :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names), [ev.Names("#elsewhere", ("bob", "carol"))])
-        self.assertEqual((self.session._pendingNames, self.session._namesAsked), ({}, set()))
+        self.assertEqual(len(self.session._names), 0)
         self.session.names("#empty")
         self.feed(":%s 366 alice #empty :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names)[-1], ev.Names("#empty", ()))
@@ -340,7 +337,7 @@ class MembershipTests(SessionCase):
         self.assertEqual(len(self.session.rooms["#lab"].members), MAX_ROOM_MEMBERS)
         self.feed(":%s 353 alice = #lab :never ended" % (SERVER,))
         self.session.connectionLost("gone", True)
-        self.assertEqual(self.session._pendingNames, {})
+        self.assertEqual(len(self.session._names), 0)
 
     def test_who(self):
         self.session.who("#lab")
@@ -356,14 +353,14 @@ class MembershipTests(SessionCase):
         for i in range(500):
             self.feed(":%s 352 alice #lab ~u host %s n%d H :0 Real Name" % (SERVER, SERVER, i))
         self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
-        self.assertEqual(self.session._whoEntries, [])
+        self.assertEqual(self.session._who.entries, [])
         self.assertEqual(self.ofType(ev.Who), [])
         self.session.who("bob")
         self.feed(":%s 352 alice * ~b host %s bob H :0 Bob" % (SERVER, SERVER))
         self.feed(":%s 315 alice bob :End of /WHO list." % (SERVER,))
         self.feed(":%s 352 alice * ~e host %s eve H :0 Eve" % (SERVER, SERVER))
         self.assertEqual(self.ofType(ev.Who), [ev.Who("bob", (ev.WhoEntry("bob", "~b", "host", "Bob"),))])
-        self.assertEqual(self.session._whoEntries, [])
+        self.assertEqual(self.session._who.entries, [])
 
     def test_whoReplyIsBounded(self):
         """
@@ -374,7 +371,7 @@ class MembershipTests(SessionCase):
         self.session.who("#lab")
         for i in range(MAX_WHO_ENTRIES + 100):
             self.feed(":%s 352 alice #lab ~u host %s n%d H :0 Real" % (SERVER, SERVER, i))
-        self.assertEqual(len(self.session._whoEntries), MAX_WHO_ENTRIES)
+        self.assertEqual(len(self.session._who.entries), MAX_WHO_ENTRIES)
         [notice] = self.ofType(ev.Notice)
         self.assertIn("more WHO entries than we keep", notice.text)
         self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
@@ -383,12 +380,12 @@ class MembershipTests(SessionCase):
         realname = "r" * (RECEIVE_MAX_LINE - 200)
         for i in range(MAX_WHO_CHARS // len(realname) + 50):
             self.feed(":%s 352 alice #lab ~u host %s n%d H :0 %s" % (SERVER, SERVER, i, realname))
-        held = sum(len(e.nick) + len(e.user) + len(e.host) + len(e.realname) for e in self.session._whoEntries)
+        held = sum(len(e.nick) + len(e.user) + len(e.host) + len(e.realname) for e in self.session._who.entries)
         self.assertLessEqual(held, MAX_WHO_CHARS)
         self.assertGreater(held, MAX_WHO_CHARS - RECEIVE_MAX_LINE)
         self.assertEqual(len(self.ofType(ev.Notice)), 2)
         self.session.connectionLost("gone", True)
-        self.assertEqual(self.session._whoEntries, [])
+        self.assertEqual(self.session._who.entries, [])
 
     def test_partAndKick(self):
         self.joinRoom()

@@ -17,7 +17,7 @@ replay old traffic just by dropping our connection.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from twisted.logger import Logger
 
@@ -44,6 +44,7 @@ from ..wire import (
     rfc1459Casefold,
 )
 from . import events as ev
+from .listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, NamesCollector, WhoCollector
 
 PLAIN = "plain"
 #: The layer a passphrase enables when the user did not pick one.
@@ -77,22 +78,6 @@ ALT_SUFFIX = "_"
 #: connection) only so that the user can /join or /part them: a bound, so
 #: that a relay inventing such JOINs cannot grow the session.
 MAX_UNSOLICITED_ROOMS = 16
-#: The longest nick we believe: longer names in a NAMES reply or a room's
-#: members are dropped (no server allows them), which bounds what each
-#: listed name costs.
-MAX_NICKLEN = 255
-#: The most names kept for one room, from NAMES replies and JOINs: generous
-#: (the largest rooms of the big networks hold a few thousand people), and
-#: a bound on what a relay inventing members can make us hold (with
-#: L{MAX_NICKLEN}, about 2.5 million characters per room; the rooms are
-#: the user's own choice).
-MAX_ROOM_MEMBERS = 10_000
-#: The most WHO entries (352 lines) kept until their 315, and the most
-#: characters they may hold in all: a count alone would let each entry be
-#: as long as a received line (16 KiB).  4 Mi characters is the codec's own
-#: bound on unfinished messages; 10,000 ordinary entries take about 1.5 Mi.
-MAX_WHO_ENTRIES = 10_000
-MAX_WHO_CHARS = 4 * 1024 * 1024
 #: Commands sent to register, username and real name when not configured.
 DEFAULT_USERNAME = "securechat"
 DEFAULT_REALNAME = "securechat client"
@@ -162,18 +147,6 @@ class _Room:
         self.full = False
 
 
-class _Listing:
-    """A reply the server is sending in pieces (NAMES): what came so far, bounded."""
-
-    __slots__ = ("name", "items", "full")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.items: List[str] = []
-        #: Set once something was dropped for the bound (and the user told).
-        self.full = False
-
-
 class ClientSession:
     """
     One user's view of one IRC network.  C{clock} is the codec's clock
@@ -227,18 +200,9 @@ class ClientSession:
         self._layers: Dict[str, str] = {}
         self._nickAttempts = 0
         self._connections = 0
-        #: WHO requests the user made that have no 315 yet: 352 lines are
-        #: kept only while there is one, and at most MAX_WHO_ENTRIES of them.
-        self._whoAsked = 0
-        self._whoEntries: List[ev.WhoEntry] = []
-        self._whoChars = 0
-        self._whoFull = False
-        #: Folded room -> the NAMES reply arriving for it: only for rooms we
-        #: are in or asked NAMES for (L{_namesAsked}), so at most as many as
-        #: the user chose, each bounded by L{MAX_ROOM_MEMBERS}.
-        self._pendingNames: Dict[str, _Listing] = {}
-        #: Folded rooms the user asked NAMES for, until their 366.
-        self._namesAsked: Set[str] = set()
+        #: NAMES and WHO replies arriving in pieces, kept within bounds.
+        self._names = NamesCollector(self._notice)
+        self._who = WhoCollector(self._notice)
         #: Codec target -> (name shown to the user, direct conversation?).
         self._display: Dict[str, Tuple[str, bool]] = {}
         #: Folded peer nick -> layer, for direct conversations the user keyed.
@@ -258,9 +222,8 @@ class ClientSession:
         self.registered = False
         self.rooms = {}
         self._unsolicited = {}
-        self._pendingNames = {}
-        self._namesAsked = set()
-        self._resetWho()
+        self._names.reset()
+        self._who.reset()
         self._nickAttempts = 0
         self.nick = self.requestedNick
         self._connections += 1
@@ -275,9 +238,8 @@ class ClientSession:
         self.registered = False
         self.rooms = {}
         self._unsolicited = {}
-        self._pendingNames = {}
-        self._namesAsked = set()
-        self._resetWho()
+        self._names.reset()
+        self._who.reset()
         self.emit(ev.Disconnected(reason, reconnecting))
 
     @property
@@ -436,12 +398,13 @@ class ClientSession:
         elif code in (ERR_NICKNAMEINUSE, ERR_NICKCOLLISION):
             self._nickInUse(message)
         elif code == RPL_NAMREPLY and len(params) >= 4:
-            self._namesReply(params[2], params[3])
+            folded = self.fold(params[2])
+            self._names.reply(folded, params[2], params[3], folded in self.rooms)
         elif code == RPL_ENDOFNAMES and len(params) >= 2:
             self._endOfNames(params[1])
         elif code == RPL_WHOREPLY and len(params) >= 8:
             realname = params[7].split(" ", 1)[1] if " " in params[7] else ""
-            self._whoReply(ev.WhoEntry(params[5], params[2], params[3], realname))
+            self._who.reply(ev.WhoEntry(params[5], params[2], params[3], realname))
         elif code == RPL_ENDOFWHO and len(params) >= 2:
             self._endOfWho(params[1])
         elif code in INFO_NUMERICS:
@@ -454,91 +417,26 @@ class ClientSession:
                 return
             self.emit(ev.Error(" ".join(params[1:]), code))
 
-    def _namesReply(self, room: str, names: str) -> None:
-        """
-        One 353 line: kept only for a room we are in or asked NAMES for (a
-        relay sending 353 without 366 for invented rooms gets nothing kept),
-        and only up to L{MAX_ROOM_MEMBERS} names, the user told once.
-        """
-        folded = self.fold(room)
-        pending = self._pendingNames.get(folded)
-        if pending is None:
-            if folded not in self.rooms and folded not in self._namesAsked:
-                self.log.debug("NAMES reply for {room}, which we did not ask for; ignored", room=room)
-                return
-            pending = self._pendingNames[folded] = _Listing(room)
-        for name in names.split():
-            nick = name.lstrip("@+%&~")
-            if not nick or len(nick) > MAX_NICKLEN:
-                continue
-            if len(pending.items) >= MAX_ROOM_MEMBERS:
-                if not pending.full:
-                    pending.full = True
-                    self.emit(
-                        ev.Notice(
-                            "the server lists more than %d names for %s: only the first %d are kept"
-                            % (MAX_ROOM_MEMBERS, room, MAX_ROOM_MEMBERS)
-                        )
-                    )
-                return
-            pending.items.append(nick)
+    def _notice(self, text: str) -> None:
+        self.emit(ev.Notice(text))
 
     def _endOfNames(self, room: str) -> None:
-        """A 366: the NAMES reply for C{room} is complete (ignored if never asked for)."""
+        """A 366: the NAMES reply for C{room} is complete; a room of ours learns its members."""
         folded = self.fold(room)
-        asked = folded in self._namesAsked
-        self._namesAsked.discard(folded)
-        pending = self._pendingNames.pop(folded, None)
         state = self.rooms.get(folded)
-        if pending is None and state is None and not asked:
+        reply = self._names.end(folded, room, state is not None)
+        if reply is None:
             return
-        name = pending.name if pending is not None else room
-        names = pending.items if pending is not None else []
+        name, nicks = reply
         if state is not None:
             name = state.name
-            state.members = {self.fold(nick): nick for nick in names}
-        self.emit(ev.Names(name, tuple(names)))
-
-    def _resetWho(self) -> None:
-        self._whoAsked = 0
-        self._whoEntries = []
-        self._whoChars = 0
-        self._whoFull = False
-
-    def _whoReply(self, entry: ev.WhoEntry) -> None:
-        """
-        One 352 line: kept only while a WHO the user made is unanswered (a
-        relay sending 352 lines and never 315 gets nothing kept otherwise),
-        and only within L{MAX_WHO_ENTRIES} and L{MAX_WHO_CHARS}, the user
-        told once when entries are dropped.
-        """
-        if not self._whoAsked:
-            self.log.debug("WHO reply we did not ask for; ignored")
-            return
-        size = len(entry.nick) + len(entry.user) + len(entry.host) + len(entry.realname)
-        if len(self._whoEntries) >= MAX_WHO_ENTRIES or self._whoChars + size > MAX_WHO_CHARS:
-            if not self._whoFull:
-                self._whoFull = True
-                self.emit(
-                    ev.Notice(
-                        "the server sends more WHO entries than we keep (%d, or %d characters): "
-                        "the rest are dropped" % (MAX_WHO_ENTRIES, MAX_WHO_CHARS)
-                    )
-                )
-            return
-        self._whoChars += size
-        self._whoEntries.append(entry)
+            state.members = {self.fold(nick): nick for nick in nicks}
+        self.emit(ev.Names(name, tuple(nicks)))
 
     def _endOfWho(self, mask: str) -> None:
-        """A 315: the answer to one WHO the user made (ignored if none is pending)."""
-        if not self._whoAsked:
-            self.log.debug("end of a WHO we did not ask for; ignored")
-            return
-        entries = self._whoEntries
-        asked = self._whoAsked - 1
-        self._resetWho()
-        self._whoAsked = asked
-        self.emit(ev.Who(mask, tuple(entries)))
+        who = self._who.end(mask)
+        if who is not None:
+            self.emit(who)
 
     # Membership.
 
@@ -949,13 +847,15 @@ class ClientSession:
         self._writeWhenRegistered("NAMES", room)
         # The user's own requests: their replies are the only ones kept for
         # rooms we are not in.
-        self._namesAsked.update(self.fold(part) for part in room.split(",") if part)
+        for part in room.split(","):
+            if part:
+                self._names.asked(self.fold(part))
 
     def who(self, mask: str) -> None:
         checkWord("mask", mask)
         self._writeWhenRegistered("WHO", mask)
         # Replies are kept only while one of the user's own WHOs is pending.
-        self._whoAsked += 1
+        self._who.asked()
 
     def quit(self, reason: str = "") -> None:
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
