@@ -200,11 +200,26 @@ def parseLine(line: bytes) -> Message:
     return Message(command, tuple(params), source)
 
 
+#: What no parameter may hold: each would end the line early.
+LINE_BREAKERS = ("\r", "\n", "\x00")
+
+
+def isMiddleParam(value: str) -> bool:
+    """
+    Whether C{value} can be one middle parameter (a nick, a room, a mask):
+    a CR, LF or NUL would inject a second command, and a space or a leading
+    colon would shift the parameters after it.
+    """
+    return bool(value) and not value.startswith(":") and " " not in value and not any(
+        c in value for c in LINE_BREAKERS
+    )
+
+
 def _checkParam(param: str, last: bool) -> None:
     """Refuse what would end the line early or change the message's shape."""
-    if "\r" in param or "\n" in param or "\x00" in param:
+    if any(c in param for c in LINE_BREAKERS):
         raise ValueError("parameter contains CR, LF or NUL: %r" % (param,))
-    if not last and (not param or " " in param or param.startswith(":")):
+    if not last and not isMiddleParam(param):
         raise ValueError("middle parameter %r must be a single word" % (param,))
 
 

@@ -35,10 +35,12 @@ from ..codec import (
 )
 from ..wire import (
     DEFAULT_MAX_LINE,
+    LINE_BREAKERS,
     Message,
     WireError,
     casefolder,
     formatMessage,
+    isMiddleParam,
     parseISupport,
     parseLine,
     rfc1459Casefold,
@@ -108,24 +110,9 @@ class CommandError(ValueError):
     """A user command that cannot be carried out; the message says why."""
 
 
-#: Characters that would end or split an IRC line: never in anything we send.
-LINE_BREAKERS = ("\r", "\n", "\x00")
-
-
-def isWord(value: str) -> bool:
-    """
-    Whether C{value} can be one middle IRC parameter: a room, nick or mask
-    with a CR, LF or NUL would inject a second command, and one with a
-    space or a leading colon would shift the parameters.
-    """
-    return bool(value) and not value.startswith(":") and not any(
-        c in value for c in (" ",) + LINE_BREAKERS
-    )
-
-
 def checkWord(what: str, value: str) -> None:
-    """L{CommandError} unless C{value} can be one middle IRC parameter (L{isWord})."""
-    if not isWord(value):
+    """L{CommandError} unless C{value} can be one middle IRC parameter (L{isMiddleParam})."""
+    if not isMiddleParam(value):
         raise CommandError("invalid %s %r" % (what, value))
 
 
@@ -813,7 +800,7 @@ class ClientSession:
 
     def join(self, room: str) -> None:
         """Join C{room} now if connected, and after every reconnect."""
-        if not self.isRoom(room) or "," in room or not isWord(room):
+        if not self.isRoom(room) or "," in room or not isMiddleParam(room):
             raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
         folded = self.fold(room)
         self.wanted[folded] = room
