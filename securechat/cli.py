@@ -17,6 +17,7 @@ from typing import List, Optional
 from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
 from .client.startup import DEFAULT_SERVER
 from .codec import LAYERS
+from .endpointstrings import checkClientEndpoint
 
 #: Exit statuses.
 EXIT_OK = 0
@@ -94,7 +95,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if refusal is not None:
         print(refusal, file=sys.stderr)
         return EXIT_USAGE
-    options = buildParser().parse_args(argv)
+    parser = buildParser()
+    options = parser.parse_args(argv)
+    try:
+        checkClientEndpoint(options.server)
+    except ValueError as error:
+        parser.error("--server: %s" % (error,))
     if options.nick is None:
         options.nick = defaultNick()
     try:

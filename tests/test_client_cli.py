@@ -54,6 +54,16 @@ class CommandLineTests(SynchronousTestCase):
             self.assertIn("--key-file", stderr.getvalue())
             self.assertNotIn("hunter2", stderr.getvalue())
 
+    def test_badServerEndpointIsAUsageError(self):
+        """A typo in --server is one line and exit 2, not a traceback once started."""
+        for server in ("garbage", "tcp:host", "ssl:host:6697:caCertsDir=%s" % (self.mktemp(),)):
+            stderr = io.StringIO()
+            with redirect_stderr(stderr):
+                with self.assertRaises(SystemExit) as exited:
+                    cli.main(["--json", "--server", server])
+            self.assertEqual(exited.exception.code, cli.EXIT_USAGE)
+            self.assertIn("--server: %r is not a usable endpoint" % (server,), stderr.getvalue())
+
     def test_unreadableKeyFile(self):
         stderr = io.StringIO()
         with redirect_stderr(stderr):
@@ -150,6 +160,8 @@ class PluginTests(TestCase):
             ["-n", "two words"],
             ["-n", ""],
             ["--server-password-file", self.mktemp()],
+            ["--server", "garbage"],
+            ["--server", "tcp:host"],
         ):
             self.assertRaises(usage.UsageError, tap.Options().parseOptions, argv)
 

@@ -61,6 +61,26 @@ class CliTests(SynchronousTestCase):
         self.assertRaises(SystemExit, cli.parser().parse_args, ["--attack", "nonsense"])
         self.assertIn("invalid choice", stderr.getvalue())
 
+    def test_badEndpointsAndNamesAreUsageErrors(self) -> None:
+        """
+        Refused before the reactor runs (a bad --listen left the proxy
+        running without listening; a bad --to-room broke every line it
+        touched and dropped the receiver's connection).
+        """
+        for argv, said in (
+            (["--listen", "garbage"], "'garbage' is not a usable endpoint"),
+            (["--listen", "tcp:notaport"], "'tcp:notaport' is not a usable endpoint"),
+            (["--upstream", "tcp:host"], "'tcp:host' is not a usable endpoint"),
+            (["--attack", "move-room", "--to-room", "#a b"], "cannot move to '#a b'"),
+            (["--attack", "reattribute", "--as", ":x"], "cannot blame ':x'"),
+        ):
+            stderr = io.StringIO()
+            self.patch(cli.sys, "stderr", stderr)
+            with self.assertRaises(SystemExit) as exited:
+                cli.main(argv, out=io.StringIO())
+            self.assertEqual(exited.exception.code, 2, argv)
+            self.assertIn(said, stderr.getvalue())
+
     def test_listAttacks(self) -> None:
         out = io.StringIO()
         self.assertEqual(cli.main(["--list-attacks"], out=out), cli.EXIT_OK)

@@ -264,7 +264,7 @@ class PluginTests(SynchronousTestCase):
 
     def test_badOptions(self) -> None:
         for argv in (["--max-line", "10"], ["--casemapping", "klingon"], ["--sendq", "-1"],
-                     ["--password", "x"]):
+                     ["--password", "x"], ["--port", "garbage"], ["--port", "tcp:host"]):
             self.assertRaises(usage.UsageError, RelayOptions().parseOptions, argv)
 
     def test_namesThatCannotBeSentRefused(self) -> None:

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import LAYERS, KdfUnavailable
+from ..endpointstrings import checkClientEndpoint
 from . import events as ev
 from .jsonlines import encodeEvent
 from .passphrases import PassphraseError, readKeyFile, startupPassphrase
@@ -57,6 +58,10 @@ class Options(usage.Options):
         """
         if self["layer"] is not None and self["layer"] not in LAYERS:
             raise usage.UsageError("--layer must be one of " + ", ".join(LAYERS))
+        try:
+            checkClientEndpoint(self["server"])
+        except ValueError as error:
+            raise usage.UsageError("--server: %s" % (error,)) from None
         try:
             checkWord("nick", self["nick"])
             rules = ClientSession(self["nick"], lambda event: None)

@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence, TextIO
 from twisted.internet import endpoints
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
+from ..endpointstrings import checkClientEndpoint, checkServerEndpoint
 from .attacks import ATTACKS, Selector, makeAttack
 from .proxy import MitmFactory, Plan
 
@@ -68,14 +69,28 @@ def describeAttacks() -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
-    args = parser().parse_args(argv)
+    """Run the proxy until interrupted; usage errors exit 2 before anything starts."""
+    options = parser()
+    args = options.parse_args(argv)
     if args.list_attacks:
         out.write(describeAttacks())
         return EXIT_OK
     from twisted.internet import reactor
 
+    # Everything the command line can get wrong is found here, not after
+    # the reactor started (a bad --listen used to leave it running, idle).
+    plan = planFromArgs(args)
+    try:
+        checkClientEndpoint(args.upstream)
+        checkServerEndpoint(args.listen)
+        plan.makeAttack()
+    except ValueError as error:
+        options.error(str(error))
+    upstream = endpoints.clientFromString(reactor, args.upstream)
+    listen = endpoints.serverFromString(reactor, args.listen)
+
     globalLogBeginner.beginLoggingTo([textFileLogObserver(out)], redirectStandardIO=False)
-    factory = MitmFactory(endpoints.clientFromString(reactor, args.upstream), planFromArgs(args), reactor)
+    factory = MitmFactory(upstream, plan, reactor)
     failures: List[str] = []
 
     def failed(reason) -> None:
@@ -83,7 +98,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
         reactor.stop()
 
     def start() -> None:
-        endpoints.serverFromString(reactor, args.listen).listen(factory).addErrback(failed)
+        listen.listen(factory).addErrback(failed)
 
     reactor.callWhenRunning(start)
     reactor.run()

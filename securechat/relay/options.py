@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 from twisted.application import service, strports
 from twisted.python import usage
 
+from ..endpointstrings import checkServerEndpoint
 from ..wire import CASEMAPPINGS, DEFAULT_MAX_LINE
 from .factory import ConnectionSettings, RelayFactory
 from .state import RelayConfig
@@ -90,6 +91,10 @@ class RelayOptions(usage.Options):
                     "--%s must be one word, without spaces, controls or %s"
                     % (name, " ".join(_NAME_FORBIDDEN))
                 )
+        try:
+            checkServerEndpoint(self["port"])
+        except ValueError as error:
+            raise usage.UsageError("--port: %s" % (error,)) from None
         if self["max-line"] < MIN_MAX_LINE:
             raise usage.UsageError("--max-line must be at least %d" % (MIN_MAX_LINE,))
         if self["casemapping"] not in CASEMAPPINGS:
