@@ -238,6 +238,8 @@ class DropTests(SynchronousTestCase):
         delivered = [e.raw for e in out if e.raw]
         self.assertEqual(delivered, [line.raw for line in lines[0] + lines[2]])
         self.assertEqual(len([e for e in out if not e.raw]), len(lines[1]))
+        # Its last chunk seen, a dropped message is forgotten (memory stays bounded).
+        self.assertEqual(attack._dropping, set())
 
     def test_theNextMessageShowsTheGap(self) -> None:
         alice = conversation("fernet")
@@ -298,6 +300,18 @@ class ForgeTests(SynchronousTestCase):
         self.assertTrue(results[1].body.startswith(tokens.FORGED_PLAIN_PREFIX))
         self.assertEqual(results[1].sender, "alice")
 
+    def test_forgeryIsTheSizeOfTheLineSeen(self) -> None:
+        """
+        The forgery is sized from the piece on the line, never from its
+        claimed i/n, which any member can write: 1/99999999999999 made the
+        proxy build a line of that many pieces (MemoryError, or a 40 MB line).
+        """
+        for total in (1, 100_000, 99_999_999_999_999):
+            text = "+sc1 fernet %s 1/%d %s" % ("A" * 22, total, "B" * 400)
+            [genuine, forged] = run(makeAttack("forge"), [intercept(text)])
+            self.assertLessEqual(len(forged.raw), len(genuine.raw) + 4)
+            self.assertGreater(len(forged.raw), len(genuine.raw) - 20)
+
     def test_keyedLayersRejectTheForgery(self) -> None:
         for layer in ("aes-ctr", "fernet", "fernet-ttl"):
             results = receive(layer, run(makeAttack("forge"), sealed(layer, "hello")))
@@ -332,6 +346,10 @@ class ReattributeTests(SynchronousTestCase):
         out = makeAttack("reattribute").process(intercept("hi", roster=roster))
         self.assertEqual(parseLine(out[0].raw).sourceNick, "carol")
 
+    def test_unwritableNickRefused(self) -> None:
+        for nick in ("x y", ":x", "", "a!b", "a@b", "a\rb"):
+            self.assertRaises(ValueError, makeAttack, "reattribute", as_nick=nick)
+
     def test_noOtherMemberForwards(self) -> None:
         line = intercept("hi")
         self.assertEqual(makeAttack("reattribute").process(line), [Emission(line.raw)])
@@ -356,6 +374,10 @@ class MoveRoomTests(SynchronousTestCase):
             roster.feed(Message("JOIN", (room,), nick + "!u@h"))
         out = makeAttack("move-room").process(intercept("hi", roster=roster))
         self.assertEqual(parseLine(out[0].raw).params[0], OTHER_ROOM)
+
+    def test_unwritableRoomRefused(self) -> None:
+        for room in ("#a b", ":x", "", "#a,#b", "#a\nb"):
+            self.assertRaises(ValueError, makeAttack, "move-room", to_room=room)
 
     def test_noSharedRoomForwards(self) -> None:
         line = intercept("hi")

@@ -18,7 +18,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.mitm.attacks import Selector, makeAttack
-from securechat.mitm.proxy import TO_CLIENT, TO_RELAY, MitmFactory, Plan, Seen
+from securechat.mitm.proxy import DROPPED_BY_ATTACK, TO_CLIENT, TO_RELAY, MitmFactory, Plan, Seen
 from securechat.relay.factory import RelayFactory
 from securechat.wire import LineSplitter, parseLine
 
@@ -178,6 +178,55 @@ class ProxyUnitTests(SynchronousTestCase):
         self.upstream.pending.pop(0).errback(ConnectionRefusedError())
         self.assertTrue(transport.value().startswith(b"ERROR :"))
         self.assertTrue(transport.disconnecting)
+
+    def test_ownNickChangeIsFollowed(self) -> None:
+        """
+        After bob becomes robert, the selector's receiver and the logs say
+        robert (a stale nick made --receiver miss, and re-attribution blame
+        the receiver himself).
+        """
+        plan = Plan(partial(makeAttack, "duplicate"), Selector(receiver="robert"))
+        downstream, transport, relay = self.connect(plan)
+        relay.dataReceived(WELCOME + b":alice!a@h NICK :alicia\r\n")
+        self.assertEqual(downstream.nick, "bob")
+        relay.dataReceived(b":Bob!b@h NICK :robert\r\n" + MESSAGE + b"\r\n")
+        self.assertEqual(downstream.nick, "robert")
+        self.assertEqual(transport.value().count(b"hello bob"), 2)
+        self.assertEqual(self.seen[-1].client, "robert")
+
+    def test_closedClientLeavesTheRoster(self) -> None:
+        """A client alone in its room: nobody sees its QUIT, so the proxy forgets it itself."""
+        downstream, transport, relay = self.connect()
+        relay.dataReceived(WELCOME + b":bob!b@h JOIN #solo\r\n")
+        self.assertEqual(self.factory.roster.members("#solo"), ["bob"])
+        downstream.connectionLost(None)
+        self.assertEqual(self.factory.roster.rooms("bob"), [])
+
+    def test_lineLetThroughIsNotTaggedAndDropsAreShown(self) -> None:
+        """
+        Only lines an attack changed are tagged; a dropped line is shown to
+        the taps as dropped (it was only logged, so --verbose could not say
+        which message went missing).
+        """
+        plan = Plan(partial(makeAttack, "drop", after=1))
+        downstream, transport, relay = self.connect(plan)
+        second = MESSAGE + b" again"
+        relay.dataReceived(WELCOME + MESSAGE + b"\r\n" + second + b"\r\n")
+        self.assertEqual(transport.value(), WELCOME + MESSAGE + b"\r\n")
+        self.assertEqual(
+            self.seen[-3:],
+            [
+                Seen(TO_CLIENT, "bob", MESSAGE),
+                Seen(TO_CLIENT, "bob", second, "attack drop"),
+                Seen(DROPPED_BY_ATTACK, "bob", second, "dropped"),
+            ],
+        )
+
+    def test_serverPasswordIsNotShown(self) -> None:
+        downstream, transport, relay = self.connect()
+        downstream.dataReceived(b"PASS :hunter2 x\r\npass hunter2\r\nNICK bob\r\n")
+        self.assertEqual(relay.transport.value(), b"PASS :hunter2 x\r\npass hunter2\r\nNICK bob\r\n")
+        self.assertEqual([s.raw for s in self.seen], [b"PASS <redacted>", b"PASS <redacted>", b"NICK bob"])
 
     def test_upstreamArrivingAfterTheClientLeft(self) -> None:
         downstream, transport, _ = self.connect(up=False)

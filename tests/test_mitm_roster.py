@@ -62,3 +62,41 @@ class RosterTests(SynchronousTestCase):
         roster = fed(b":alice!a@h PRIVMSG #lab :JOIN #x", b"PING :x", b":srv 353 bob = #lab")
         self.assertEqual(roster.rooms("alice"), [])
         self.assertEqual(roster.members("#lab"), [])
+
+    def test_namesListingReplacesMembership(self) -> None:
+        """
+        A complete NAMES listing (353...366) is the room's membership: a
+        member who left unseen (alone behind the proxy) is gone; a 366
+        with no 353 empties the room.
+        """
+        roster = fed(
+            b":aaron!a@h JOIN #lab",
+            b":srv 353 alice = #lab :@alice bob",
+            b":srv 366 alice #lab :End of /NAMES list.",
+        )
+        self.assertEqual(roster.members("#lab"), ["alice", "bob"])
+        roster.feed(parseLine(b":srv 366 alice #lab :End of /NAMES list."))
+        self.assertEqual(roster.members("#lab"), [])
+        self.assertEqual(roster.rooms("alice"), [])
+
+    def test_forget(self) -> None:
+        roster = fed(b":aaron!a@h JOIN #lab,#ops", b":bob!b@h JOIN #ops")
+        roster.forget("AARON")
+        self.assertEqual((roster.rooms("aaron"), roster.members("#ops")), ([], ["bob"]))
+        self.assertIsNone(roster.sharedRoom({"bob"}, exclude="#ops"))
+
+    def test_onlyNamesALineCanCarry(self) -> None:
+        """
+        Names the attacks could not write back into a line (a room with a
+        space or a comma, a nick starting with a colon) are not kept, so
+        no attack built on the roster can fail to format its line.
+        """
+        roster = fed(
+            b":alice!a@h JOIN :#a b",
+            b":srv 353 alice = #lab ::colon alice",
+            b":srv 366 alice #lab :End of /NAMES list.",
+            b":bob!b@h JOIN #lab",
+            b":bob!b@h NICK :b c",
+        )
+        self.assertEqual(roster.rooms("alice"), ["#lab"])
+        self.assertEqual(roster.members("#lab"), ["alice"])

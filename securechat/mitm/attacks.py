@@ -23,9 +23,9 @@ from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Type
 
 import attr
 
-from ..wire import Message, formatMessage, rfc1459Casefold
+from ..wire import Message, formatMessage, isMiddleParam, rfc1459Casefold
 from . import malleate, tokens
-from .roster import Roster
+from .roster import Roster, isRoomName
 
 #: What a selector attacks unless told otherwise: messages (NOTICEs are opt-in).
 DEFAULT_COMMANDS = ("PRIVMSG",)
@@ -280,6 +280,8 @@ class Drop(Attack):
     def process(self, line: Intercepted) -> List[Emission]:
         protected = tokens.parseProtected(line.text)
         if protected is not None and protected.msgid in self._dropping:
+            if protected.isLast:
+                self._dropping.discard(protected.msgid)  # the whole message is gone
             return [Emission(DROPPED, note="dropped (rest of a dropped message)")]
         return super().process(line)
 
@@ -290,7 +292,7 @@ class Drop(Attack):
         if self._passed < self.after:
             self._passed += 1
             return None
-        if protected is not None:
+        if protected is not None and not protected.isLast:
             self._dropping.add(protected.msgid)
         return [Emission(DROPPED, note="dropped")]
 
@@ -349,10 +351,14 @@ class Forge(Attack):
         if protected is None:
             forged = tokens.forgePlain()
         else:
-            forged = tokens.forgeProtected(
-                protected.layer, tokens.tokenLength(protected.piece, protected.total)
-            )
+            # One line the size of the one seen: it fits wherever that one did.
+            forged = tokens.forgeProtected(protected.layer, tokens.tokenLength(protected.piece))
         return [forward(line), Emission(line.rewritten(text=forged), note="forged")]
+
+
+def isBlamable(nick: str) -> bool:
+    """Whether C{nick} can be written as a line's sender (C{nick!user@host})."""
+    return isMiddleParam(nick) and "!" not in nick and "@" not in nick
 
 
 class Reattribute(Attack):
@@ -368,6 +374,8 @@ class Reattribute(Attack):
 
     def __init__(self, as_nick: Optional[str] = None, times: Optional[int] = None) -> None:
         super().__init__(times)
+        if as_nick is not None and not isBlamable(as_nick):
+            raise ValueError("cannot blame %r: a nick is one word, without '!' or '@'" % (as_nick,))
         self.as_nick = as_nick
 
     def apply(self, line: Intercepted) -> Optional[List[Emission]]:
@@ -392,6 +400,8 @@ class MoveRoom(Attack):
 
     def __init__(self, to_room: Optional[str] = None, times: Optional[int] = None) -> None:
         super().__init__(times)
+        if to_room is not None and not isRoomName(to_room):
+            raise ValueError("cannot move to %r: a room is one word, without a comma" % (to_room,))
         self.to_room = to_room
 
     def apply(self, line: Intercepted) -> Optional[List[Emission]]:

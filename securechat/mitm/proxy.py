@@ -40,6 +40,8 @@ TO_RELAY = "client->relay"
 TO_CLIENT = "relay->client"
 #: Lines the attack delivered in place of (or besides) what the relay sent.
 FROM_ATTACK = "attack->client"
+#: Lines the attack kept from the client (shown with the line it dropped).
+DROPPED_BY_ATTACK = "attack->dropped"
 UNREGISTERED = "*"
 RPL_WELCOME = "001"
 
@@ -67,6 +69,19 @@ Tap = Callable[[Seen], None]
 
 def _show(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
+
+
+def _redacted(line: bytes) -> bytes:
+    """
+    A client's line as logged and shown: a C{PASS} keeps its command but
+    not the server password, which the real relay keeps off argv and out
+    of its own logs.
+    """
+    try:
+        command = parseLine(line).command
+    except WireError:
+        return line
+    return b"PASS <redacted>" if command == "PASS" else line
 
 
 class MitmFactory(Factory):
@@ -165,7 +180,7 @@ class MitmServerProtocol(Protocol):
             if isinstance(item, TooLong):
                 self.factory.log.warn("dropped a {size}-byte line from a client", size=item.size)
                 continue
-            self.factory.saw(Seen(TO_RELAY, self.nick, item))
+            self.factory.saw(Seen(TO_RELAY, self.nick, _redacted(item)))
             self._toRelay(item + CRLF)
 
     def _toRelay(self, data: bytes) -> None:
@@ -182,26 +197,35 @@ class MitmServerProtocol(Protocol):
             self.factory.saw(Seen(TO_CLIENT, self.nick, raw))
             self.deliver(raw)
             return
-        self.factory.roster.feed(message)
+        roster = self.factory.roster
+        roster.feed(message)
         if message.command == RPL_WELCOME and message.params:
             self.nick = message.params[0]
-        line = Intercepted(raw, message, self.nick, self.factory.roster)
-        if not self.selector.matches(line, self.factory.roster.casefold):
+        elif (
+            message.command == "NICK"
+            and message.params
+            and message.sourceNick is not None
+            and roster.casefold(message.sourceNick) == roster.casefold(self.nick)
+        ):
+            # Our client's own nick change, echoed by the relay.
+            self.nick = message.params[0]
+        line = Intercepted(raw, message, self.nick, roster)
+        if not self.selector.matches(line, roster.casefold):
             self.factory.saw(Seen(TO_CLIENT, self.nick, raw))
             self.deliver(raw)
             return
         self._emit(self.attack.process(line), raw)
 
     def _emit(self, emissions: List[Emission], original: bytes) -> None:
+        if emissions == [Emission(original)]:
+            # The attack let this one through as it was: not an attacked line.
+            self.factory.saw(Seen(TO_CLIENT, self.nick, original))
+            self.deliver(original)
+            return
         self.factory.saw(Seen(TO_CLIENT, self.nick, original, "attack %s" % (self.attack.name,)))
         for emission in emissions:
             if not emission.raw:
-                self.factory.log.info(
-                    "attack {attack} on {client}: {note}",
-                    attack=self.attack.name,
-                    client=self.nick,
-                    note=emission.note,
-                )
+                self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
             elif emission.delay > 0:
                 self._calls.append(self.factory.clock.callLater(emission.delay, self._late, emission))
             else:
@@ -229,6 +253,10 @@ class MitmServerProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:
         self._closed = True
+        if self.nick != UNREGISTERED:
+            # Its relay connection closes too; if it was alone in a room,
+            # nobody behind the proxy will see its QUIT.
+            self.factory.roster.forget(self.nick)
         for call in self._calls:
             if call.active():
                 call.cancel()

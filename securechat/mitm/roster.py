@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Set
 
-from ..wire import Message, rfc1459Casefold
+from ..wire import Message, isMiddleParam, rfc1459Casefold
 
 RPL_NAMREPLY = "353"
+RPL_ENDOFNAMES = "366"
+
+
+def isRoomName(room: str) -> bool:
+    """Whether an attack can write C{room} back as a line's one target."""
+    return isMiddleParam(room) and "," not in room
+
+
 #: Membership prefixes a NAMES reply may put before a nick.
 NICK_PREFIXES = "~&@%+"
 
@@ -27,6 +35,8 @@ class Roster:
         self._rooms: Dict[str, Dict[str, str]] = {}
         # folded room -> room as last seen
         self._names: Dict[str, str] = {}
+        # folded room -> the NAMES listing arriving for it, until its 366
+        self._listing: Dict[str, Dict[str, str]] = {}
 
     def feed(self, message: Message) -> None:
         """Learn from one line the relay sent a client."""
@@ -40,13 +50,28 @@ class Roster:
         elif command == "KICK" and len(params) >= 2:
             self._remove(params[0], params[1])
         elif command == "QUIT" and nick:
-            for room in list(self._rooms):
-                self._remove(room, nick)
+            self.forget(nick)
         elif command == "NICK" and nick and params:
             self._rename(nick, params[0])
         elif command == RPL_NAMREPLY and len(params) >= 4:
+            # Members at once (the attacks may need them before the 366),
+            # and into the listing that replaces the room's at the 366.
+            listing = self._listing.setdefault(self.casefold(params[2]), {})
             for name in params[3].split():
-                self._add(params[2], name.lstrip(NICK_PREFIXES))
+                nick = name.lstrip(NICK_PREFIXES)
+                self._add(params[2], nick)
+                if isMiddleParam(nick):
+                    listing[self.casefold(nick)] = nick
+        elif command == RPL_ENDOFNAMES and len(params) >= 2:
+            self._listed(params[1])
+
+    def forget(self, nick: str) -> None:
+        """
+        C{nick} left the relay.  For a proxied client whose connection
+        closed: when it was alone in its rooms, nobody else sees its QUIT.
+        """
+        for room in list(self._rooms):
+            self._remove(room, nick)
 
     def members(self, room: str) -> List[str]:
         """The nicks in C{room}, sorted for determinism."""
@@ -77,7 +102,8 @@ class Roster:
         return None
 
     def _add(self, room: str, nick: str) -> None:
-        if not nick:
+        # Only names the attacks can write back into a line.
+        if not isMiddleParam(nick) or not isRoomName(room):
             return
         folded = self.casefold(room)
         self._names[folded] = room
@@ -90,11 +116,32 @@ class Roster:
             return
         nicks.pop(self.casefold(nick), None)
         if not nicks:
-            del self._rooms[folded]
-            del self._names[folded]
+            self._discard(folded)
+
+    def _listed(self, room: str) -> None:
+        """
+        A 366: the NAMES listing (empty if no 353 came) is the room's
+        membership, so whoever left unseen is gone.
+        """
+        folded = self.casefold(room)
+        listing = self._listing.pop(folded, {})
+        if listing and isRoomName(room):
+            self._rooms[folded] = listing
+            self._names[folded] = room
+        else:
+            self._discard(folded)
+
+    def _discard(self, folded: str) -> None:
+        self._rooms.pop(folded, None)
+        self._names.pop(folded, None)
 
     def _rename(self, old: str, new: str) -> None:
         folded = self.casefold(old)
-        for nicks in self._rooms.values():
-            if nicks.pop(folded, None) is not None:
+        for room in list(self._rooms):
+            nicks = self._rooms[room]
+            if nicks.pop(folded, None) is None:
+                continue
+            if isMiddleParam(new):
                 nicks[self.casefold(new)] = new
+            elif not nicks:
+                self._discard(room)

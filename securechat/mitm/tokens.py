@@ -199,9 +199,14 @@ def truncateText(text: str, count: int) -> str:
     return text[: max(1, len(text) - count)]
 
 
-def tokenLength(piece: str, total: int) -> int:
-    """About how many bytes a token of this shape decodes to (for a plausible forgery)."""
-    return max(QUANTUM_BYTES, len(piece) * total * QUANTUM_BYTES // QUANTUM_CHARS)
+def tokenLength(piece: str) -> int:
+    """
+    How many bytes a one-line forgery carries to look like C{piece}: what
+    C{piece} decodes to.  Never sized from the line's C{i/n}, which anyone
+    can write: a line claiming C{1/99999999999999} must not make the relay
+    allocate (or send) more than the line it replaces.
+    """
+    return max(QUANTUM_BYTES, len(piece) * QUANTUM_BYTES // QUANTUM_CHARS)
 
 
 def forgeProtected(layer: str, size: int) -> str:
