@@ -18,12 +18,15 @@ derived once per room (with the default Argon2id parameters, or the
 cheap test ones with C{--fast-kdf}) and shared by every run.
 
 Exit status: 0 when every layer stopped what docs/security.md claims it
-stops (L{securechat.mitm.matrix.CLAIMS}), 1 otherwise, 2 for bad usage.
+stops (L{securechat.mitm.matrix.CLAIMS}), 1 otherwise, 2 when it cannot run
+(bad usage, no Argon2id in this C{cryptography}, an unwritable C{--output}).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import secrets
 import sys
@@ -37,7 +40,16 @@ from twisted.python.failure import Failure
 
 from .client import events as ev
 from .client.headless import ClientTimeout, HeadlessClient, connect
-from .codec import DEFAULT_KDF, LAYERS, TEST_KDF, KdfParams, RoomKeys, derive_room_keys, rfc1459_casefold
+from .codec import (
+    DEFAULT_KDF,
+    LAYERS,
+    TEST_KDF,
+    KdfParams,
+    KdfUnavailable,
+    RoomKeys,
+    derive_room_keys,
+    rfc1459_casefold,
+)
 from .mitm.attacks import Selector, makeAttack
 from .mitm.matrix import (
     BY_NAME,
@@ -80,6 +92,9 @@ STOP_GRACE = 5.0
 STOP_POLL = 0.01
 EXIT_OK = 0
 EXIT_FAILED = 1
+#: The demo could not run (bad arguments, no Argon2id, an unwritable
+#: --output): distinct from EXIT_FAILED, which means a claim failed.
+EXIT_CANNOT_RUN = 2
 
 class VirtualTime:
     """
@@ -424,8 +439,21 @@ def render(report: Report, args: argparse.Namespace) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
-    """Run the demo on the global reactor; the exit status says whether every claim held."""
-    args = parser().parse_args(argv)
+    """
+    Run the demo on the global reactor; the exit status says whether every
+    claim held (EXIT_FAILED when one did not, EXIT_CANNOT_RUN when the demo
+    could not run at all).
+    """
+    arguments = parser()
+    args = arguments.parse_args(argv)
+    if args.verbose and (args.json or args.markdown):
+        arguments.error("--verbose adds transcripts to the text table; it does not go with --json or --markdown")
+    if args.output:
+        # Found now, not after the whole run.
+        try:
+            checkWritable(args.output)
+        except OSError as error:
+            arguments.error("--output %s: %s" % (args.output, error.strerror or error))
     options = optionsFromArgs(args)
     from twisted.internet import reactor
 
@@ -441,24 +469,50 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     reactor.run()
     result = outcome[0]
     if isinstance(result, Failure):
+        if result.check(KdfUnavailable):
+            sys.stderr.write(
+                "securechat demo: %s; only the plain layer can run here (--layer plain)\n"
+                % (result.getErrorMessage(),)
+            )
+            return EXIT_CANNOT_RUN
         result.raiseException()
     text = render(result, args)
     if args.output:
-        writeAtomically(args.output, text)
+        try:
+            writeAtomically(args.output, text)
+        except OSError as error:
+            sys.stderr.write("securechat demo: cannot write %s: %s\n" % (args.output, error.strerror or error))
+            return EXIT_CANNOT_RUN
     else:
         out.write(text)
     return exitStatus(result)
 
 
-def writeAtomically(path: str, text: str) -> None:
-    """Replace C{path} in one step, so a reader never sees half a table."""
+def checkWritable(path: str) -> None:
+    """L{OSError} unless a file can be written at C{path} (its directory is made if missing)."""
+    if path.endswith(os.sep) or os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
+    probe = path + ".tmp"
+    with open(probe, "w", encoding="utf-8"):
+        pass
+    os.remove(probe)
+
+
+def writeAtomically(path: str, text: str) -> None:
+    """Replace C{path} in one step, so a reader never sees half a table; no temporary file is left."""
+    checkWritable(path)
     temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
 
 
 def exitStatus(report: Report) -> int:

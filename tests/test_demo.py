@@ -10,9 +10,11 @@ up as a named cell, not as "the demo failed".
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
+from contextlib import redirect_stderr
 
 from twisted.internet import defer, reactor
 from twisted.internet.utils import getProcessOutputAndValue
@@ -191,10 +193,64 @@ class CommandLineTests(SynchronousTestCase):
         self.assertEqual(demo.exitStatus(report), demo.EXIT_FAILED)
 
 
+class CommandLineTests(SynchronousTestCase):
+    """What the command line refuses before anything runs, and how output is written."""
+
+    def usageError(self, argv) -> str:
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            with self.assertRaises(SystemExit) as exited:
+                demo.main(argv, out=io.StringIO())
+        self.assertEqual(exited.exception.code, demo.EXIT_CANNOT_RUN)
+        return stderr.getvalue()
+
+    def test_verboseOnlyWithTheTextTable(self) -> None:
+        self.assertIn("--verbose", self.usageError(["--verbose", "--json"]))
+        self.assertIn("--verbose", self.usageError(["--verbose", "--markdown"]))
+
+    def test_unwritableOutputRefusedBeforeTheRun(self) -> None:
+        directory = self.mktemp()
+        os.makedirs(directory)
+        self.assertIn("is a directory", self.usageError(["--output", directory]))
+        self.assertIn("is a directory", self.usageError(["--output", directory + os.sep]))
+        self.assertEqual(os.listdir(directory), [])
+
+    def test_writeAtomicallyLeavesNoTemporaryFile(self) -> None:
+        directory = self.mktemp()
+        path = os.path.join(directory, "sub", "matrix.md")
+        demo.writeAtomically(path, "table\n")
+        with open(path, encoding="utf-8") as f:
+            self.assertEqual(f.read(), "table\n")
+        self.patch(demo.os, "replace", lambda source, target: exec("raise OSError(5, 'disk says no')"))
+        self.assertRaises(OSError, demo.writeAtomically, path, "other\n")
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["matrix.md"])
+
+
 class ProcessTests(TestCase):
     """The real entry point, in a child process: output and exit status."""
 
     timeout = COLUMN_TIMEOUT
+
+    @defer.inlineCallbacks
+    def test_noArgon2idIsCannotRunNotAFailedClaim(self):
+        """
+        Where cryptography has no Argon2id (PyPy 3.9), the keyed layers cannot
+        run: one line and exit 2, not a traceback and the "claim failed" 1.
+        """
+        script = (
+            "import sys; import securechat.codec.keys as keys; keys.Argon2id = None; "
+            "from securechat import demo; sys.exit(demo.main(['--json', '--attack', 'truncate']))"
+        )
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable,
+            ["-c", script],
+            env=dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")),
+            path=os.path.dirname(os.path.dirname(os.path.abspath(demo.__file__))),
+        )
+        self.assertEqual(code, demo.EXIT_CANNOT_RUN, err)
+        self.assertIn(b"Argon2id needs cryptography >= 44", err)
+        self.assertIn(b"--layer plain", err)
+        self.assertNotIn(b"Traceback", err)
 
     @defer.inlineCallbacks
     def test_jsonExitZero(self):
