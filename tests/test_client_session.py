@@ -612,6 +612,73 @@ class MessageTests(SessionCase):
         self.session.setLayer("robert", "plain")
         self.assertEqual(self.session.sendMessage("robert", "not secret").layer, "plain")
 
+    def isupport(self, tokens):
+        self.feed(":%s 005 alice %s :are supported by this server" % (SERVER, tokens))
+
+    def privmsgs(self):
+        return [m.params for m in self.lines() if m.command == "PRIVMSG"]
+
+    def test_laterCasemappingKeepsKeys(self):
+        """
+        A 005 that changes CASEMAPPING mid-session (a relay's choice, or
+        ngircd's ascii arriving after keys were set at startup) does not
+        lose a key: the next message to a keyed room or peer still goes
+        out protected, and plain text in the keyed room is still refused.
+        """
+        self.joinRoom("#x[y]")
+        self.session.setKeys("#x[y]", self.keys(self.session.codecTarget("#x[y]")), "fernet")
+        pair = self.session.codecTarget("bob[m]")
+        self.session.setKeys("bob[m]", self.keys(pair), "fernet")
+        self.isupport("CASEMAPPING=ascii")
+        self.sent.clear()
+        self.assertEqual(self.session.sendMessage("#x[y]", "secret one").layer, "fernet")
+        self.assertEqual(self.session.sendMessage("bob[m]", "secret two").layer, "fernet")
+        self.assertTrue(all(text.startswith("+sc1 fernet ") for _, text in self.privmsgs()), self.privmsgs())
+        self.fromBob(["plain spoof"], target="#x[y]")
+        [rejected] = self.verdicts()
+        self.assertEqual(rejected.reason, "unprotected")
+
+    def test_roomJoinedBeforeCasemappingIsStillOurs(self):
+        """
+        /join #a[b] before the 005 said ascii: the server's JOIN echo is the
+        room we asked for, not one "we did not ask for".
+        """
+        session = self.makeSession("carol")
+        self.connect(session)
+        session.join("#a[b]")
+        self.feed(":%s 001 carol :Welcome carol!~c@h" % (SERVER,), session)
+        self.feed(":%s 005 carol CASEMAPPING=ascii :are supported" % (SERVER,), session)
+        self.feed(":carol!~c@h JOIN #a[b]", session)
+        self.assertEqual(list(session.rooms), ["#a[b]"])
+        joined = self.ofType(ev.Joined)[-1]
+        self.assertEqual((joined.room, joined.me), ("#a[b]", True))
+        self.assertFalse([n for n in self.ofType(ev.Notice) if "did not ask" in n.text])
+
+    def test_chantypesOnlyGrowWithinIrcPrefixes(self):
+        """
+        A 005 saying CHANTYPES=& cannot make #lab a nick (its key would not
+        be found and text would go out in clear), and CHANTYPES=b cannot
+        make bob a room.
+        """
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.isupport("CHANTYPES=&")
+        self.isupport("CHANTYPES=b!")
+        self.assertEqual(self.session.chanTypes, "!#&")
+        self.assertTrue(self.session.isRoom("#lab") and self.session.isRoom("&ops"))
+        self.assertFalse(self.session.isRoom("bob"))
+        self.sent.clear()
+        self.assertEqual(self.session.sendMessage("#lab", "secret").layer, "fernet")
+        self.assertTrue(self.privmsgs()[0][1].startswith("+sc1 fernet "))
+
+    def test_keyedRoomWhoseKeyIsLostIsNotSentInClear(self):
+        """The last line of defence: a keyed room without its key refuses to send."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.session._conversations.clear()
+        self.sent.clear()
+        error = self.assertRaises(CommandError, self.session.sendMessage, "#lab", "secret")
+        self.assertIn("/key #lab", str(error))
+        self.assertEqual(self.sent, [])
+
     def test_inventedSendersAndRoomsCostNoMemory(self):
         """
         A relay inventing a sender (or a room) per line gets the verdicts it

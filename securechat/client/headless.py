@@ -270,7 +270,7 @@ class HeadlessClient(Service):
             passphrase,
             session.codecTarget(target),
             self.kdf_params,
-            session.fold,
+            session.codecFold,
         )
 
     def set_keys(self, target: str, keys: RoomKeys, layer: Optional[str] = None) -> ev.KeySet:

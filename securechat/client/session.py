@@ -84,6 +84,9 @@ MAX_UNSOLICITED_ROOMS = 16
 DEFAULT_USERNAME = "securechat"
 DEFAULT_REALNAME = "securechat client"
 
+#: The room prefixes IRC defines (RFC 2811); CHANTYPES may add only these.
+ROOM_PREFIXES = "#&+!"
+
 RPL_WELCOME = "001"
 RPL_ISUPPORT = "005"
 RPL_ENDOFWHO = "315"
@@ -172,7 +175,14 @@ class ClientSession:
         #: The server's 005 tokens (at most L{MAX_ISUPPORT_TOKENS}).
         self.isupport: Dict[str, Optional[str]] = {}
         self._isupportWarned = False
+        #: The server's CASEMAPPING: how it compares nicks and rooms.
         self.fold: Callable[[str], str] = rfc1459Casefold
+        #: How the codec names targets (keys, salts, sealed targets): fixed,
+        #: whatever the server's 005 says, so a key set for a room or peer
+        #: stays that room's or peer's key.  rfc1459 is the wider mapping
+        #: (names equal under ascii are equal under it), and both ends fold
+        #: alike, however their servers map.
+        self.codecFold: Callable[[str], str] = rfc1459Casefold
         self.lineLength = DEFAULT_MAX_LINE
         self.nickLength = DEFAULT_NICKLEN
         self.chanTypes = "#"
@@ -192,10 +202,12 @@ class ClientSession:
         self._who = WhoCollector(self._notice)
         #: Codec target -> (name shown to the user, direct conversation?).
         self._display: Dict[str, Tuple[str, bool]] = {}
-        #: Folded peer nick -> layer, for direct conversations the user keyed.
-        #: Their keys are for a pair of nicks, so after a nick change the
-        #: pair has no key: this remembers not to fall back to plain text.
-        self._keyedPeers: Dict[str, str] = {}
+        #: Room or peer nick (codec-folded) -> layer, for every conversation
+        #: the user keyed.  A direct conversation's keys are for a pair of
+        #: nicks, so after a nick change the pair has no key; and should a
+        #: room or peer ever stop finding its key, this remembers not to
+        #: fall back to plain text.
+        self._keyed: Dict[str, str] = {}
         #: Folded room -> name, for rooms the server says we joined though the
         #: user never asked (L{MAX_UNSOLICITED_ROOMS} at most, this connection
         #: only): never in C{rooms} nor C{wanted} until the user joins them.
@@ -296,7 +308,7 @@ class ClientSession:
     def _isupport(self, message: Message) -> None:
         tokens = self._keepISupport(parseISupport(message.params[1:-1]))
         if tokens.get("CASEMAPPING"):
-            self.fold = casefolder(tokens["CASEMAPPING"] or "")
+            self._setFold(casefolder(tokens["CASEMAPPING"] or ""))
         if tokens.get("LINELEN"):
             try:
                 advertised = int(tokens["LINELEN"] or "")
@@ -316,7 +328,28 @@ class ClientSession:
                 # above the longest nick we believe.
                 self.nickLength = min(MAX_NICKLEN, max(DEFAULT_NICKLEN, advertised))
         if tokens.get("CHANTYPES"):
-            self.chanTypes = tokens["CHANTYPES"] or "#"
+            # Only the prefixes IRC defines, and only ever more of them: a
+            # name that was a room stays a room, so a relay cannot turn a
+            # keyed room into a "nick" that has no key.
+            added = set(tokens["CHANTYPES"] or "") & set(ROOM_PREFIXES)
+            self.chanTypes = "".join(sorted(set(self.chanTypes) | added))
+
+    def _setFold(self, fold: Callable[[str], str]) -> None:
+        """
+        The server's case mapping changed: re-key what is kept by folded
+        name (a room joined as C{#a[b]} before a 005 said ascii is still
+        the room the server then echoes).
+        """
+        if fold is self.fold:
+            return
+        self.fold = fold
+        self.wanted = {fold(name): name for name in self.wanted.values()}
+        self._unsolicited = {fold(name): name for name in self._unsolicited.values()}
+        rooms = {}
+        for state in self.rooms.values():
+            state.members = {fold(nick): nick for nick in state.members.values()}
+            rooms[fold(state.name)] = state
+        self.rooms = rooms
 
     def _keepISupport(self, tokens: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
         """
@@ -547,8 +580,9 @@ class ClientSession:
         for state in self.rooms.values():
             if state.members.pop(oldFolded, None) is not None:
                 self._addMember(state, new)
-        if not me and oldFolded in self._keyedPeers:
-            self._keyedPeers[newFolded] = self._keyedPeers.pop(oldFolded)
+        oldKey, newKey = self.codecFold(old), self.codecFold(new)
+        if not me and oldKey in self._keyed:
+            self._keyed[newKey] = self._keyed.pop(oldKey)
         reason = ""
         if me:
             self.nick = new
@@ -628,8 +662,8 @@ class ClientSession:
         compute the same pair, so they derive the same keys).
         """
         if self.isRoom(name):
-            return self.fold(name)
-        return direct_target(self.nick, name, self.fold)
+            return self.codecFold(name)
+        return direct_target(self.nick, name, self.codecFold)
 
     def _displayName(self, codecTarget: str) -> Tuple[str, bool]:
         return self._display[codecTarget]
@@ -671,7 +705,7 @@ class ClientSession:
             ttl=self._ttl,
             max_skew=self._maxSkew,
             limits=self._limits,
-            casefold=self.fold,
+            casefold=self.codecFold,
         )
 
     def _now(self) -> float:
@@ -696,7 +730,7 @@ class ClientSession:
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
-            previous = None if self.isRoom(name) else self._keyedPeers.get(self.fold(name))
+            previous = None if self.isRoom(name) else self._keyed.get(self.codecFold(name))
             layer = self._layers.get(self.codecTarget(name), previous or DEFAULT_KEYED_LAYER)
         self.checkLayer(layer)
         conversation = self._conversation(name)
@@ -705,7 +739,7 @@ class ClientSession:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self._layers[self.codecTarget(name)] = layer
-        self._rememberPeerLayer(name, layer)
+        self._rememberKeyed(name, layer)
         event = ev.KeySet(name, layer, self.fingerprint(name))
         self.emit(event)
         return event
@@ -721,19 +755,17 @@ class ClientSession:
         conversation = self._conversation(name)
         conversation.set_layer(layer, conversation.keys)
         self._layers[self.codecTarget(name)] = layer
-        self._rememberPeerLayer(name, layer)
+        self._rememberKeyed(name, layer)
         event = ev.LayerSet(name, layer)
         self.emit(event)
         return event
 
-    def _rememberPeerLayer(self, name: str, layer: str) -> None:
-        """A keyed direct conversation is remembered; choosing plain for it forgets it."""
-        if self.isRoom(name):
-            return
+    def _rememberKeyed(self, name: str, layer: str) -> None:
+        """A keyed conversation is remembered; choosing plain for it forgets it."""
         if layer == PLAIN:
-            self._keyedPeers.pop(self.fold(name), None)
+            self._keyed.pop(self.codecFold(name), None)
         else:
-            self._keyedPeers[self.fold(name)] = layer
+            self._keyed[self.codecFold(name)] = layer
 
     @staticmethod
     def checkLayer(layer: str) -> None:
@@ -776,16 +808,17 @@ class ClientSession:
         if self.isRoom(target) and self.fold(target) not in self.rooms:
             raise CommandError("you are not in %s: /join it first" % (target,))
         conversation = self._judging(target)
-        if conversation.keys is None and not self.isRoom(target):
-            layer = self._keyedPeers.get(self.fold(target))
-            if layer is not None:
-                # Keyed before a nick change (ours, the peer's, or one the
-                # relay forced on us): never send such text in clear.
-                raise CommandError(
-                    "not sent: your %s key for %s was set before a nick changed; "
-                    "set it again (/key %s), or choose plain (/layer plain %s) to send in clear"
-                    % (layer, target, target, target)
-                )
+        layer = self._keyed.get(self.codecFold(target))
+        if conversation.keys is None and layer is not None:
+            # Keyed, and the key no longer applies (a direct key set before
+            # a nick changed, ours, the peer's, or one the relay forced on
+            # us): never send such text in clear.
+            why = "was set for other names" if self.isRoom(target) else "was set before a nick changed"
+            raise CommandError(
+                "not sent: your %s key for %s %s; "
+                "set it again (/key %s), or choose plain (/layer plain %s) to send in clear"
+                % (layer, target, why, target, target)
+            )
         try:
             texts = conversation.encode(self.nick, body, self.maxPayload(target))
         except ValueError as exc:

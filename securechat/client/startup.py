@@ -46,6 +46,6 @@ def keyRooms(
         client.join(room)
         if passphrase is not None and layer != "plain":
             keys = derive_room_keys(
-                passphrase, session.codecTarget(room), client.kdf_params, session.fold
+                passphrase, session.codecTarget(room), client.kdf_params, session.codecFold
             )
             client.set_keys(room, keys, layer or DEFAULT_KEYED_LAYER)
