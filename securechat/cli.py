@@ -40,6 +40,8 @@ def defaultNick() -> str:
 def buildParser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="securechat",
+        # No abbreviations: "--ke SECRET" was taken as --key-file.
+        allow_abbrev=False,
         description="Chat over an IRC relay you do not trust: messages are protected end to end.",
         epilog="Passphrases: --key-file PATH, or the %s environment variable, or /key in the "
         "console. Never on the command line. `securechat demo` runs the attack demo." % (ENV_VAR,),
@@ -73,7 +75,10 @@ def refuseArgvSecrets(argv: List[str]) -> Optional[str]:
     """A sentence if argv tries to carry a passphrase, else L{None}."""
     for arg in argv:
         name = arg.split("=", 1)[0]
-        if name in ARGV_PASSPHRASE_OPTIONS:
+        # The options themselves, and what looks like their abbreviations.
+        if name in ARGV_PASSPHRASE_OPTIONS or (
+            len(name) > 2 and any(option.startswith(name) for option in ARGV_PASSPHRASE_OPTIONS)
+        ):
             return (
                 "securechat: %s is refused: a passphrase on the command line is visible to every "
                 "user (ps). Use --key-file PATH or the %s environment variable." % (name, ENV_VAR)

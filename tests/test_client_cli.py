@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from contextlib import redirect_stderr
 
 from twisted.application.service import IService, Service
@@ -47,7 +48,9 @@ class PassphraseSourceTests(SynchronousTestCase):
 
 class CommandLineTests(SynchronousTestCase):
     def test_argvPassphraseRefused(self):
-        for argv in (["--key", "hunter2"], ["--passphrase=hunter2"], ["--json", "--password", "hunter2"]):
+        """The options, and their abbreviations (argparse took --ke for --key-file)."""
+        for argv in (["--key", "hunter2"], ["--passphrase=hunter2"], ["--json", "--password", "hunter2"],
+                     ["--ke", "hunter2"], ["--json", "--pass=hunter2"]):
             stderr = io.StringIO()
             with redirect_stderr(stderr):
                 self.assertEqual(cli.main(argv), cli.EXIT_USAGE)
@@ -162,8 +165,19 @@ class PluginTests(TestCase):
             ["--server-password-file", self.mktemp()],
             ["--server", "garbage"],
             ["--server", "tcp:host"],
+            ["--output", os.path.join(self.mktemp(), "missing-directory", "events.jsonl")],
         ):
             self.assertRaises(usage.UsageError, tap.Options().parseOptions, argv)
+
+    def test_passphraseOptionsRefusedNotAbbreviated(self):
+        """
+        --key was taken as an abbreviation of --key-file: the secret became
+        a file name and was printed in the error.  It is refused, unechoed.
+        """
+        for argv in (["--key", "hunter2"], ["--passphrase=hunter2"], ["--password", "hunter2"]):
+            error = self.assertRaises(usage.UsageError, tap.Options().parseOptions, argv)
+            self.assertIn("--key-file", str(error))
+            self.assertNotIn("hunter2", str(error))
 
     def test_startupKeyEventReachesTheOutput(self):
         """The fingerprint of a --join room's key is in the file, not only in the log."""

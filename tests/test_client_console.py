@@ -162,6 +162,41 @@ class CommandTests(TestCase):
         keys = yield self.client.derive_keys("bob", b"from the key file")
         self.assertEqual(event.fingerprint, keys.fingerprint("fernet-ttl"))
 
+    def test_keyPromptOpensEvenIfTheKeyFileIsGone(self):
+        """
+        The hint reads the key file; when it is gone the prompt must open all
+        the same (it did not, and the passphrase typed next went to the room
+        as chat).
+        """
+        from securechat.client.passphrases import PassphraseError
+
+        def gone():
+            raise PassphraseError("cannot read key file /gone: No such file or directory")
+
+        self.console.startupPassphrase = gone
+        self.console.line("/key")
+        [(prompt, answer)] = self.screen.asked
+        self.assertNotIn("Enter alone", prompt)
+        answer(b"")
+        self.assertIn("cannot read key file", self.screen.last())
+
+    def test_rejoinsDoNotMoveTheCurrentRoom(self):
+        """
+        Only the user's own /join moves the current room: after a reconnect
+        the rejoins of #a and #b left text typed for #a going to #b.
+        """
+        self.console.current = None
+        self.console.event(ev.Joined("#a", "alice", True))
+        self.assertEqual(self.console.current, "#a")
+        self.console.event(ev.Joined("#b", "alice", True))
+        self.assertEqual(self.console.current, "#a")
+        self.patch(self.client, "join", lambda room: None)
+        self.console.line("/join #C")
+        self.console.event(ev.Joined("#a", "alice", True))
+        self.assertEqual(self.console.current, "#a")
+        self.console.event(ev.Joined("#c", "alice", True))
+        self.assertEqual(self.console.current, "#c")
+
     def test_keyCancelled(self):
         self.console.line("/key")
         self.screen.asked[0][1](None)

@@ -66,6 +66,33 @@ class OfflineFrontendTests(SynchronousTestCase):
         [error] = self.errors(b'{"cmd": "send", "text": ')
         self.assertEqual((error["type"], error["code"]), ("error", "bad-json"))
 
+    def test_deeplyNestedJson(self):
+        """
+        A line nested deeper than the interpreter's stack is bad JSON (its
+        RecursionError ended the client), and the next command still runs.
+        """
+        [error] = self.errors(b"[" * 100_000)
+        self.assertEqual(error["code"], "bad-json")
+        [error] = self.errors(b'{"cmd": "join", "room": "lab"}')
+        self.assertEqual(error["code"], "refused")
+
+    def test_keyAndLayerTargetsAreOneName(self):
+        for line in (
+            b'{"cmd": "key", "target": "", "passphrase": "pw"}',
+            b'{"cmd": "key", "target": "a b", "passphrase": "pw"}',
+            b'{"cmd": "key", "target": "#a,#b", "passphrase": "pw"}',
+            b'{"cmd": "layer", "target": "a b", "layer": "plain"}',
+            b'{"cmd": "layer", "target": "", "layer": "fernet"}',
+        ):
+            [error] = self.errors(line)
+            self.assertEqual(error["code"], "refused", line)
+        self.assertEqual(self.frontend.client.session._conversations, {})
+
+    def test_keyFileWithNulIsRefused(self):
+        [error] = self.errors(b'{"cmd": "key", "target": "#lab", "key_file": "/tmp/a\u0000b"}')
+        self.assertEqual((error["code"], error["command"]), ("refused", "key"))
+        self.assertIn("NUL", error["message"])
+
     def test_invalidUtf8(self):
         [error] = self.errors(b'{"cmd": "\xff"}')
         self.assertEqual(error["code"], "bad-json")

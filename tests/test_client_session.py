@@ -679,6 +679,22 @@ class MessageTests(SessionCase):
         self.assertIn("/key #lab", str(error))
         self.assertEqual(self.sent, [])
 
+    def test_noticeFromABareNickIsAMessage(self):
+        """
+        ":bob NOTICE #lab :..." (no !user@host) is bob's, not the server's:
+        judged by the codec, so in a keyed room it is refused as
+        unprotected; the server's own notices are still notices.
+        """
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.feed(":bob NOTICE #lab :I am bob, trust me")
+        self.feed(":%s NOTICE #lab :server maintenance at noon" % (SERVER,))
+        self.feed(":irc.other.example NOTICE alice :hello from a server")
+        [rejected] = self.verdicts()
+        self.assertEqual((rejected.sender, rejected.reason), ("bob", "unprotected"))
+        self.assertEqual(
+            [n.source for n in self.ofType(ev.Notice)][-2:], [SERVER, "irc.other.example"]
+        )
+
     def test_inventedSendersAndRoomsCostNoMemory(self):
         """
         A relay inventing a sender (or a room) per line gets the verdicts it

@@ -193,6 +193,10 @@ class Console:
         self.quit = quit
         self.startupPassphrase = startupPassphrase
         self.current = current
+        #: The room of the user's last /join, until the server confirms it:
+        #: only that join (or one when there is no current room) moves the
+        #: current room, not the rejoins after a reconnect.
+        self._joining: Optional[str] = None
         self.clock = clock
         self._commands: Dict[str, Callable[[List[str], str], None]] = {
             "join": self.cmd_join,
@@ -212,7 +216,9 @@ class Console:
 
     def event(self, event: ev.Event) -> None:
         if isinstance(event, ev.Joined) and event.me:
-            self.current = event.room
+            if self.current is None or self._same(event.room, self._joining):
+                self.current = event.room
+                self._joining = None
         elif isinstance(event, ev.Parted) and event.me and self._same(event.room, self.current):
             rooms = self.client.rooms()
             self.current = rooms[0] if rooms else None
@@ -292,6 +298,7 @@ class Console:
                 self.info("current room is now %s" % (room,))
                 return
         self.client.join(args[0])
+        self._joining = args[0]
 
     def cmd_part(self, args: List[str], rest: str) -> None:
         if args and args[0].startswith("#"):
@@ -309,7 +316,13 @@ class Console:
         if len(args) > 1:
             raise Usage("usage: /key [#room|nick] (the passphrase is asked, never typed on the command line)")
         target = self._target(args, "/key")
-        hint = " (Enter alone: use --key-file/$SECURECHAT_KEY)" if self.startupPassphrase() else ""
+        # Nothing may fail between here and the prompt: a failure would
+        # leave the next line, the passphrase, to be sent as chat.
+        try:
+            available = bool(self.startupPassphrase())
+        except PassphraseError:
+            available = False  # the key file is gone; Enter alone will say so
+        hint = " (Enter alone: use --key-file/$SECURECHAT_KEY)" if available else ""
         self.ask("passphrase for %s%s: " % (target, hint), lambda secret: self._keyEntered(target, secret))
 
     def _keyEntered(self, target: str, secret: Optional[bytes]) -> None:

@@ -40,7 +40,7 @@ from ..codec import (
 from . import events as ev
 from .protocol import IRCClientFactory
 from .service import makeClientService
-from .session import ClientSession, CommandError, NotConnected
+from .session import ClientSession, CommandError, NotConnected, checkTarget
 
 #: How often unfinished chunked messages are checked for their timeout.
 EXPIRE_INTERVAL = 5.0
@@ -262,6 +262,10 @@ class HeadlessClient(Service):
         """Run Argon2id for (C{passphrase}, C{target}) off the reactor thread."""
         if not isinstance(passphrase, bytes) or not passphrase:
             return fail(CommandError("the passphrase must be non-empty bytes"))
+        try:
+            checkTarget(target)  # before the costly derivation, not after it
+        except CommandError as error:
+            return fail(error)
         session = self.session
         return deferToThreadPool(
             self.reactor,

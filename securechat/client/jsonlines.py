@@ -112,6 +112,11 @@ class JsonLinesFrontend:
             # JSONDecodeError's message names a position, never the content.
             self.error("malformed JSON: %s" % (exc.args[0] if exc.args else "invalid",), "bad-json")
             return
+        except RecursionError:
+            # A line of "[[[[..." deeper than the interpreter's stack: it
+            # escaped the handlers above and ended the process.
+            self.error("malformed JSON: nested too deeply", "bad-json")
+            return
         if not isinstance(command, dict):
             self.error("a command must be a JSON object", "bad-command")
             return

@@ -28,6 +28,8 @@ def readKeyFile(path: str) -> bytes:
             data = handle.read(MAX_KEY_FILE + 1)
     except OSError as exc:
         raise PassphraseError("cannot read key file %s: %s" % (path, exc.strerror)) from None
+    except ValueError:  # open() refuses a path holding a NUL
+        raise PassphraseError("cannot read key file %r: a path cannot hold a NUL character" % (path,)) from None
     if len(data) > MAX_KEY_FILE:
         raise PassphraseError("key file %s is larger than %d bytes" % (path, MAX_KEY_FILE))
     if data.endswith(b"\r\n"):

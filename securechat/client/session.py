@@ -119,6 +119,13 @@ def checkWord(what: str, value: str) -> None:
         raise CommandError("invalid %s %r" % (what, value))
 
 
+def checkTarget(target: str) -> None:
+    """L{CommandError} unless C{target} is one room or one nick (a word, no comma)."""
+    checkWord("target", target)
+    if "," in target:
+        raise CommandError("invalid target %r: one room or nick" % (target,))
+
+
 def checkText(what: str, value: str) -> None:
     """L{CommandError} if free text (a reason) holds CR, LF or NUL: they end an IRC line."""
     if any(c in value for c in LINE_BREAKERS):
@@ -602,12 +609,25 @@ class ClientSession:
         self._incoming(message)
 
     def irc_NOTICE(self, message: Message) -> None:
-        source = message.source
-        if source is None or "!" not in source or not self.registered:
+        if self._fromServer(message.source):
             text = message.params[-1] if message.params else ""
-            self.emit(ev.Notice(text, source))
+            self.emit(ev.Notice(text, message.source))
             return
         self._incoming(message)
+
+    def _fromServer(self, source: Optional[str]) -> bool:
+        """
+        Whether a NOTICE is the server's own (shown as is): no source, before
+        registration, or a server name (ours, or any with a dot, which no
+        nick has).  A bare C{bob} is a member's nick, however it is spelled,
+        and goes through the codec like any message: shown as a server
+        notice, it put unmarked text under bob's name in a keyed room.
+        """
+        if source is None or not self.registered:
+            return True
+        if "!" in source or "@" in source:
+            return False
+        return source == self.server or "." in source
 
     def _incoming(self, message: Message) -> None:
         if len(message.params) < 2 or message.sourceNick is None:
@@ -727,6 +747,7 @@ class ClientSession:
         Use C{keys} (derived for L{codecTarget}(C{name})) from now on, on
         C{layer}, or the layer chosen earlier with L{setLayer}, or fernet-ttl.
         """
+        checkTarget(name)
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
@@ -746,6 +767,7 @@ class ClientSession:
 
     def setLayer(self, name: str, layer: str) -> ev.LayerSet:
         """Switch C{name} to C{layer}; a keyed layer needs a key set first."""
+        checkTarget(name)
         self.checkLayer(layer)
         if layer != PLAIN and self.keysFor(name) is None:
             self._layers[self.codecTarget(name)] = layer
@@ -798,9 +820,7 @@ class ClientSession:
         """Encode C{body} for C{target} with its conversation's layer and send it."""
         if not self.connected:
             raise NotConnected("not connected to the server")
-        checkWord("target", target)
-        if "," in target:
-            raise CommandError("invalid target %r" % (target,))
+        checkTarget(target)
         if not body.strip():
             raise CommandError("nothing to send")
         if "\x00" in body or "\r" in body:

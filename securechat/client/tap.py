@@ -19,7 +19,7 @@ from ..codec import LAYERS, KdfUnavailable
 from ..endpointstrings import checkClientEndpoint
 from . import events as ev
 from .jsonlines import encodeEvent
-from .passphrases import PassphraseError, readKeyFile, startupPassphrase
+from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
 from .session import ClientSession, CommandError, checkWord
 from .startup import DEFAULT_SERVER, buildClient, keyRooms
 
@@ -43,6 +43,18 @@ class Options(usage.Options):
     def __init__(self) -> None:
         usage.Options.__init__(self)
         self["join"] = []
+
+    def opt_key(self, value: str) -> None:
+        """Refused: a passphrase on the command line is visible to every user (ps); use --key-file."""
+        # Defined so that --key is not taken as an abbreviation of
+        # --key-file, which read a file named after the secret and printed
+        # the secret in its error.
+        raise usage.UsageError(
+            "a passphrase on the command line is visible to every user (ps): "
+            "use --key-file PATH or $%s" % (ENV_VAR,)
+        )
+
+    opt_passphrase = opt_password = opt_key
 
     def opt_join(self, room: str) -> None:
         """Room to join (repeatable)."""
@@ -73,6 +85,13 @@ class Options(usage.Options):
                 readKeyFile(self["server-password-file"])
         except (CommandError, PassphraseError) as exc:
             raise usage.UsageError(str(exc)) from None
+        if self["output"] not in (None, "-"):
+            try:
+                open(self["output"], "ab").close()  # appended to from the start
+            except (OSError, ValueError) as exc:
+                raise usage.UsageError(
+                    "--output %s: %s" % (self["output"], getattr(exc, "strerror", None) or exc)
+                ) from None
 
 
 class EventSink(Service):
