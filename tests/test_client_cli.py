@@ -179,6 +179,15 @@ class PluginTests(TestCase):
             self.assertIn("--key-file", str(error))
             self.assertNotIn("hunter2", str(error))
 
+    def test_usageCanBePrinted(self):
+        """
+        twistd prints the usage after any UsageError: if that fails, every
+        usage error is a traceback (it did, once --key had synonyms).
+        """
+        text = tap.Options().getUsage()
+        self.assertIn("--key-file=", text)
+        self.assertIn("--server=", text)
+
     def test_startupKeyEventReachesTheOutput(self):
         """The fingerprint of a --join room's key is in the file, not only in the log."""
         path = self.mktemp()

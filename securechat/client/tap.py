@@ -44,17 +44,29 @@ class Options(usage.Options):
         usage.Options.__init__(self)
         self["join"] = []
 
+    # --key, --passphrase and --password are defined only to be refused:
+    # getopt took --key for an abbreviation of --key-file, read a file named
+    # after the secret and printed the secret in its error.  Three methods,
+    # not synonyms: usage.Options' synonym table broke getUsage (KeyError),
+    # so every usage error became a traceback under twistd.
+
     def opt_key(self, value: str) -> None:
-        """Refused: a passphrase on the command line is visible to every user (ps); use --key-file."""
-        # Defined so that --key is not taken as an abbreviation of
-        # --key-file, which read a file named after the secret and printed
-        # the secret in its error.
+        """Refused: a passphrase on the command line is visible to every user (ps)."""
+        self._refuseArgvPassphrase()
+
+    def opt_passphrase(self, value: str) -> None:
+        """Refused: a passphrase on the command line is visible to every user (ps)."""
+        self._refuseArgvPassphrase()
+
+    def opt_password(self, value: str) -> None:
+        """Refused: a passphrase on the command line is visible to every user (ps)."""
+        self._refuseArgvPassphrase()
+
+    def _refuseArgvPassphrase(self) -> None:
         raise usage.UsageError(
             "a passphrase on the command line is visible to every user (ps): "
             "use --key-file PATH or $%s" % (ENV_VAR,)
         )
-
-    opt_passphrase = opt_password = opt_key
 
     def opt_join(self, room: str) -> None:
         """Room to join (repeatable)."""
