@@ -98,6 +98,15 @@ class RegistrationTests(SessionCase):
         self.assertEqual(self.session.prefix, PREFIX)
         self.assertTrue(self.session.connected)
 
+    def test_welcomePrefixOnlyIfOurs(self):
+        """
+        The prefix 001 ends with is believed only when it names our nick:
+        another one would make every line-length budget wrong.
+        """
+        self.connect()
+        self.feed(":%s 001 alice :Welcome to the test network mallory!~m@a-much-longer-host.example" % (SERVER,))
+        self.assertIsNone(self.session.prefix)
+
     def test_pingPong(self):
         self.register()
         self.feed("PING :token123")
@@ -596,6 +605,8 @@ class MessageTests(SessionCase):
         """
         self.session.setKeys("bob", self.keys(direct_target("alice", "bob")), "fernet")
         self.feed(":%s NICK alice2" % (PREFIX,))
+        [changed] = self.ofType(ev.NickChanged)
+        self.assertIn("direct-message keys were set for the old nick", changed.reason)
         self.sent.clear()
         error = self.assertRaises(CommandError, self.session.sendMessage, "bob", "secret")
         self.assertIn("/key bob", str(error))
@@ -742,7 +753,14 @@ class MessageTests(SessionCase):
         self.assertRaises(CommandError, self.session.sendMessage, "#elsewhere", "hi")
         self.assertRaises(CommandError, self.session.sendMessage, "#lab", "   ")
         self.assertRaises(CommandError, self.session.sendMessage, "#lab", "a\x00b")
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "a\rb")
         self.assertRaises(CommandError, self.session.sendMessage, "a b", "hi")
+        # On a keyed layer too, where the codec itself would carry them.
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet")
+        self.sent.clear()
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "a\x00b")
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "a\rb")
+        self.assertEqual(self.sent, [])
 
     def test_plainKeepsUnicodeLineSeparatorsInOneLine(self):
         """Only CR and LF end an IRC line: U+2028, NEL, VT... are text, one PRIVMSG."""

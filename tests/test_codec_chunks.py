@@ -71,6 +71,19 @@ class SplitTokenTests(SynchronousTestCase):
             for line in split_token("fernet-ttl", msgid, "A" * size, 130, 256):
                 self.assertLessEqual(len(line), 130)
 
+    def test_exactly_max_chunks(self) -> None:
+        """
+        Sender and receiver agree on the bound: a message of exactly
+        max_chunks lines is cut and parsed; one line more is refused on both
+        sides.
+        """
+        lines = split_token("fernet", MSGID, "A" * 2000, 120, 256)
+        count = len(lines)
+        self.assertEqual(split_token("fernet", MSGID, "A" * 2000, 120, count), lines)
+        self.assertRaises(ValueError, split_token, "fernet", MSGID, "A" * 2000, 120, count - 1)
+        self.assertEqual(parse_line(lines[-1], count).total, count)
+        self.assertRaises(Malformed, parse_line, lines[-1], count - 1)
+
     def test_refusals(self) -> None:
         self.assertRaises(ValueError, split_token, "fernet", MSGID, "A" * 10, 40, 256)
         self.assertRaises(ValueError, split_token, "fernet", MSGID, "A" * 10_000, 100, 8)
@@ -171,6 +184,35 @@ class ReassemblerTests(SynchronousTestCase):
         # The evicted message cannot complete any more; the newer ones can.
         self.assertIsNone(self.reassembler.add("a", "A", _chunk(f"{0:032x}", 2, 2))[0])
         self.assertEqual(self.reassembler.add("a", "A", _chunk(f"{2:032x}", 2, 2))[0], "AAAAAAAA")
+
+    def test_flooding_sender_evicts_only_its_own(self) -> None:
+        """
+        The per-sender bound evicts that sender's oldest message, never an
+        honest sender's: a flooder cannot push others' messages out this way.
+        """
+        self.reassembler.add("alice", "Alice", _chunk("a" * 22, 1, 2))
+        for number in range(5):
+            token, dropped = self.reassembler.add("mallory", "Mallory", _chunk(f"{number:022x}", 1, 2))
+        self.assertEqual({d.sender for d in dropped}, {"Mallory"})
+        self.assertEqual(self.reassembler._per_sender, {"alice": 1, "mallory": LIMITS.max_pending_per_sender})
+        self.assertEqual(self.reassembler.add("alice", "Alice", _chunk("a" * 22, 2, 2))[0], "AAAAAAAA")
+
+    def test_character_budget_never_evicts_the_message_growing(self) -> None:
+        """
+        Making room for a chunk evicts other messages, oldest first, never
+        the one the chunk belongs to (even when it is the oldest), and the
+        count of held characters stays exact.
+        """
+        self.reassembler.add("a", "A", _chunk("o" * 22, 1, 3, "A" * 400))
+        self.reassembler.add("b", "B", _chunk("n" * 22, 1, 3, "B" * 400))
+        token, dropped = self.reassembler.add("a", "A", _chunk("o" * 22, 2, 3, "A" * 400))
+        self.assertIsNone(token)
+        self.assertEqual([d.sender for d in dropped], ["B"])
+        self.assertEqual(self.reassembler.buffered_chars, _buffered(self.reassembler))
+        self.assertEqual(self.reassembler.buffered_chars, 800)
+        token, dropped = self.reassembler.add("a", "A", _chunk("o" * 22, 3, 3, "A" * 200))
+        self.assertEqual((token, dropped), ("A" * 1000, []))
+        self.assertEqual(self.reassembler.buffered_chars, 0)
 
     def test_pending_bounded_in_total(self) -> None:
         """Many forged senders cannot grow memory past max_pending_total."""

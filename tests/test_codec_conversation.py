@@ -123,6 +123,19 @@ class RoundTripTests(SynchronousTestCase):
         self.assertGreater(len(lines), 1)
         self.assertEqual(only_accepted(feed(bob, "alice", lines)).body, "x" * 600)
 
+    def test_token_of_exactly_the_reassembly_budget(self) -> None:
+        """At the bound itself sender and receiver agree: sent and received; one character less, refused."""
+        clock = make_clock()
+        body = "x" * 600
+        size = sum(len(line.split(" ", 4)[4]) for line in conversation("fernet", clock).encode("alice", body, 200))
+        exact = ReassemblyLimits(max_pending_chars=size)
+        lines = conversation("fernet", clock, limits=exact).encode("alice", body, 200)
+        self.assertGreater(len(lines), 1)
+        bob = conversation("fernet", clock, limits=exact)
+        self.assertEqual(only_accepted(feed(bob, "alice", lines)).body, body)
+        tighter = ReassemblyLimits(max_pending_chars=size - 1)
+        self.assertRaises(ValueError, conversation("fernet", clock, limits=tighter).encode, "alice", body, 200)
+
     def test_protection_levels(self) -> None:
         clock = make_clock()
         expected = {"aes-ctr": "confidential", "fernet": "authenticated", "fernet-ttl": "authenticated+fresh"}

@@ -91,6 +91,22 @@ class ReplayCacheTests(SynchronousTestCase):
             self.assertRaises(Expired, cache.admit, msgid, START - 2)
         self.assertRaises(Replayed, cache.admit, newest, START)
 
+    def test_eviction_follows_token_time_not_arrival(self) -> None:
+        """
+        Ids arriving out of order (a relay holding some back): when full, the
+        one with the oldest token time goes, not the first to arrive, so the
+        floor rises as little as possible and fresher ids stay remembered.
+        """
+        cache, _ = _cache(max_entries=2)
+        early_arrival, oldest_time = os.urandom(16), os.urandom(16)
+        cache.admit(early_arrival, START - 1)
+        cache.admit(oldest_time, START - 3)
+        cache.admit(os.urandom(16), START)
+        self.assertEqual(cache.floor, START - 3)
+        self.assertNotIn(oldest_time, cache)
+        self.assertIn(early_arrival, cache)
+        self.assertRaises(Replayed, cache.admit, early_arrival, START - 1)
+
     def test_token_older_than_everything_when_full(self) -> None:
         """When the newcomer is itself the oldest, it is refused and nothing it displaced survives."""
         cache, _ = _cache(max_entries=1)

@@ -203,6 +203,15 @@ class TruncateTests(SynchronousTestCase):
         results = receive("fernet", run(makeAttack("truncate"), sealed("fernet", "pay 1000 now")))
         self.assertEqual([r.reason for r in results], ["tampered"])
 
+    def test_onlyTheLastChunkIsCut(self) -> None:
+        lines = sealed("fernet", "y" * 300, maxPayload=120)
+        self.assertGreater(len(lines), 2)
+        attack = makeAttack("truncate", times=1)
+        out = run(attack, lines)
+        self.assertEqual([e.raw for e in out[:-1]], [line.raw for line in lines[:-1]])
+        self.assertLess(len(out[-1].raw), len(lines[-1].raw))
+        self.assertEqual(attack.remaining, 0)
+
 
 class DropChunkTests(SynchronousTestCase):
     def test_dropsTheChosenChunk(self) -> None:
@@ -370,7 +379,8 @@ class MoveRoomTests(SynchronousTestCase):
 
     def test_defaultsToASharedRoom(self) -> None:
         roster = Roster()
-        for nick, room in (("alice", ROOM), ("bob", ROOM), ("alice", OTHER_ROOM), ("bob", OTHER_ROOM), ("alice", "#solo")):
+        # "#aaa" sorts first and holds only the sender: a room must hold both.
+        for nick, room in (("alice", ROOM), ("bob", ROOM), ("alice", OTHER_ROOM), ("bob", OTHER_ROOM), ("alice", "#aaa")):
             roster.feed(Message("JOIN", (room,), nick + "!u@h"))
         out = makeAttack("move-room").process(intercept("hi", roster=roster))
         self.assertEqual(parseLine(out[0].raw).params[0], OTHER_ROOM)
