@@ -224,9 +224,10 @@ class ProxyUnitTests(SynchronousTestCase):
 
     def test_serverPasswordIsNotShown(self) -> None:
         downstream, transport, relay = self.connect()
-        downstream.dataReceived(b"PASS :hunter2 x\r\npass hunter2\r\nNICK bob\r\n")
-        self.assertEqual(relay.transport.value(), b"PASS :hunter2 x\r\npass hunter2\r\nNICK bob\r\n")
-        self.assertEqual([s.raw for s in self.seen], [b"PASS <redacted>", b"PASS <redacted>", b"NICK bob"])
+        lines = b"PASS :hunter2 x\r\npass hunter2\r\nPASS hunter\xff2\r\nNICK bob\r\n"
+        downstream.dataReceived(lines)
+        self.assertEqual(relay.transport.value(), lines)
+        self.assertEqual([s.raw for s in self.seen], [b"PASS <redacted>"] * 3 + [b"NICK bob"])
 
     def test_upstreamArrivingAfterTheClientLeft(self) -> None:
         downstream, transport, _ = self.connect(up=False)

@@ -78,10 +78,10 @@ def _redacted(line: bytes) -> bytes:
     of its own logs.
     """
     try:
-        command = parseLine(line).command
-    except WireError:
-        return line
-    return b"PASS <redacted>" if command == "PASS" else line
+        isPass = parseLine(line).command == "PASS"
+    except WireError:  # e.g. a password that is not UTF-8: judged on the bytes
+        isPass = line.split(b" ", 1)[0].upper() == b"PASS"
+    return b"PASS <redacted>" if isPass else line
 
 
 class MitmFactory(Factory):
