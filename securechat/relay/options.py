@@ -86,7 +86,7 @@ class RelayOptions(usage.Options):
 
     def postOptions(self) -> None:
         for name in ("server-name", "network"):
-            if not isWord(self[name]):
+            if not isServerName(self[name]):
                 raise usage.UsageError(
                     "--%s must be one word, without spaces, controls or %s"
                     % (name, " ".join(_NAME_FORBIDDEN))
@@ -111,7 +111,7 @@ class RelayOptions(usage.Options):
 _NAME_FORBIDDEN = (":", "!", "@", ",")
 
 
-def isWord(value: str) -> bool:
+def isServerName(value: str) -> bool:
     """
     Whether C{value} fits as the server name or the network name: these go
     into every reply, and one that cannot be formatted made every client's
