@@ -168,7 +168,9 @@ class MatrixTests(TestCase):
         self.assertIn("=> ACCEPTED: accepted 'run 1: meet at the north door at 10:01'", text)
 
 
-class CommandLineTests(SynchronousTestCase):
+class OptionsAndReportTests(SynchronousTestCase):
+    """How the command line selects attacks and layers, and how a report reads."""
+
     def test_selection(self) -> None:
         options = demo.optionsFromArgs(
             demo.parser().parse_args(["--attack", "replay", "--layer", "fernet", "--attack", "read", "--fast-kdf"])
@@ -193,7 +195,7 @@ class CommandLineTests(SynchronousTestCase):
         self.assertEqual(demo.exitStatus(report), demo.EXIT_FAILED)
 
 
-class CommandLineTests(SynchronousTestCase):
+class UsageTests(SynchronousTestCase):
     """What the command line refuses before anything runs, and how output is written."""
 
     def usageError(self, argv) -> str:
