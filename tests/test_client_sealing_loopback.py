@@ -8,8 +8,10 @@ that renames the sender.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from twisted.internet import reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
@@ -18,7 +20,10 @@ from securechat.client import events as ev
 from securechat.client.commands import ALERT, Console
 from securechat.client.headless import HeadlessClient
 from securechat.client.jsonlines import JsonLinesFrontend
-from securechat.codec import TEST_KDF
+from securechat.client.session import CommandError
+from securechat.codec import TEST_KDF, derive_room_keys
+from securechat.mitm.attacks import makeAttack
+from securechat.mitm.proxy import TO_RELAY, MitmFactory, Plan
 
 from .test_client_console import Recorder
 from .test_client_jsonlines import Lines
@@ -113,8 +118,6 @@ class ForceTests(SynchronousTestCase):
 
     def setUp(self):
         self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdf_params=TEST_KDF)
-        from securechat.codec import derive_room_keys
-
         self.client.set_keys(ROOM, derive_room_keys(b"pw", ROOM, TEST_KDF), "fernet-ttl")
 
     def test_consoleLayerPlainAsksForConfirmation(self):
@@ -157,3 +160,71 @@ class ForceTests(SynchronousTestCase):
         front.lineReceived(b'{"cmd": "key", "target": "#lab", "passphrase": "x", "layer": "plain"}')
         [error] = out.ofType("error")
         self.assertEqual((error["code"], error["command"]), ("needs-force", "key"))
+
+
+class RenamingRelayTests(LoopbackCase):
+    """
+    A malicious relay (securechat-mitm's `rename`) tells alice she is
+    carol and delivers her messages to bob as carol's: alice's client
+    refuses to seal under a nick she did not choose.
+    """
+
+    @inlineCallbacks
+    def throughMitm(self, via):
+        upstream = TCP4ClientEndpoint(reactor, "127.0.0.1", self.portNumber)
+        attack = partial(makeAttack, "rename", None, as_nick="carol", victim="alice", via=via)
+        self.mitm = MitmFactory(upstream, Plan(attack))
+        self.seen = []
+        self.mitm.taps.append(self.seen.append)
+        port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(self.mitm)
+        self.addCleanup(port.stopListening)
+        mitm = "tcp:127.0.0.1:%d" % (port.getHost().port,)
+        self.bob = yield self.client("bob", mitm)
+        self.carol = yield self.client("carol", mitm)
+        yield self.joined(ROOM, self.bob, self.carol)
+        self.alice = yield self.client("alice", mitm)
+        self.aliceEvents = []
+        self.alice.listen(self.aliceEvents.append)
+        for client in (self.alice, self.bob, self.carol):
+            client.set_keys(ROOM, derive_room_keys(b"pw", ROOM, TEST_KDF), "fernet-ttl")
+
+    @inlineCallbacks
+    def assertAliceStopsSealing(self):
+        self.bobHeard = []
+        self.bob.listen(lambda e: self.bobHeard.append(e) if isinstance(e, ev.IncomingMessage) else None)
+        error = self.assertRaises(CommandError, self.alice.send, ROOM, "pay mallory")
+        self.assertIn("a nick you did not choose", str(error))
+        # carol's line reaches bob after anything alice could have sent.
+        heard = self.bob.wait_for(lambda e: isinstance(e, ev.IncomingMessage) and e.body == "end", WAIT)
+        self.carol.send(ROOM, "end")
+        yield heard
+        self.assertEqual([(e.sender, e.body) for e in self.bobHeard], [("carol", "end")])
+
+    def warnings(self):
+        return [e for e in self.aliceEvents if e.kind == "nick-unconfirmed"]
+
+    @inlineCallbacks
+    def test_forgedNick(self):
+        yield self.throughMitm("nick")
+        renamed = self.alice.wait_for(lambda e: isinstance(e, ev.NickChanged) and e.me, WAIT)
+        yield self.joined(ROOM, self.alice)
+        yield renamed
+        yield self.assertAliceStopsSealing()
+        [warning] = self.warnings()
+        self.assertEqual((warning.nick, warning.chosen), ("carol", "alice"))
+
+    @inlineCallbacks
+    def test_welcomeAfterForcedReconnect(self):
+        yield self.throughMitm("welcome")
+        rejoined = self.alice.wait_for(
+            lambda e: isinstance(e, ev.Joined) and e.me and e.nick == "carol", WAIT
+        )
+        self.alice.join(ROOM)
+        yield rejoined
+        yield self.assertAliceStopsSealing()
+        [warning] = self.warnings()
+        self.assertEqual((warning.nick, warning.chosen), ("carol", "alice"))
+        self.assertIn("registered you as carol", warning.cause)
+        # The reconnection asked for alice, the user's nick, not the imposed one.
+        nicks = [s.raw for s in self.seen if s.direction == TO_RELAY and s.raw.startswith(b"NICK")]
+        self.assertEqual(nicks, [b"NICK bob", b"NICK carol", b"NICK alice", b"NICK alice"])
