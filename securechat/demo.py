@@ -262,10 +262,13 @@ class Runner:
             stopped = False
             for body in bodies:
                 try:
-                    lines += alice.send(ROOM, body).lines
+                    sent = alice.send(ROOM, body)
                 except CommandError:
                     # alice's client would not send it (a nick the relay imposed).
                     stopped = True
+                    continue
+                if isinstance(sent, ev.Sent):  # never queued here: keys are set, not derived
+                    lines += sent.lines
             # Lines cannot come back before we return to the reactor.
             if lines:
                 yield _whenSeen(self.reactor, self.mitm, alice.session.requestedNick, bob.nick, lines)
