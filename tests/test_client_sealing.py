@@ -134,8 +134,16 @@ class PendingKeyTests(SealingCase):
         self.session.setLayer("#lab", "plain", force=True)
         [unsent] = self.ofType(ev.Unsent)
         self.assertEqual(unsent.body, "typed for the key")
-        self.session.keyArrived("#lab", request, self.keys("#lab"))
+        self.session.keyArrived("#lab", request, self.keys("#lab"), "fernet-ttl")
         self.assertEqual(self.privmsgs(), [])
+        self.assertEqual(self.session.layerFor("#lab"), "plain", "the user's later choice stands")
+
+    def test_layerChosenWhileWaitingIsTheKeysLayer(self):
+        request = self.session.keyRequested("#lab", "aes-ctr")
+        error = self.assertRaises(CommandError, self.session.setLayer, "#lab", "fernet")
+        self.assertIn("still being derived", str(error))
+        self.session.keyArrived("#lab", request, self.keys("#lab"), "aes-ctr")
+        self.assertEqual(self.session.layerFor("#lab"), "fernet")
 
     def test_directKeyPending(self):
         request = self.session.keyRequested("bob")

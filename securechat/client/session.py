@@ -918,12 +918,21 @@ class ClientSession:
         self.checkLayer(layer)
         self._checkLowering(name, layer, force)
         pending = self._pending.get(self.codecFold(name))
-        if pending is not None and LAYER_RANK[layer] < LAYER_RANK[self._expectedLayer(name)]:
-            # What waits was typed for the protection the user now gives up.
-            self._refuseQueued(pending, "you lowered %s to %s before its key was ready" % (name, layer))
+        if pending is not None:
+            if LAYER_RANK[layer] < LAYER_RANK[self._expectedLayer(name)]:
+                # What waits was typed for the protection the user now gives up.
+                self._refuseQueued(
+                    pending, "you lowered %s to %s before its key was ready" % (name, layer)
+                )
+            # The user's latest choice is the layer the coming key is used on.
             pending.layer = layer
         if layer != PLAIN and self.keysFor(name) is None:
             self._layers[self.codecTarget(name)] = layer
+            if pending is not None:
+                raise CommandError(
+                    "the key for %s is still being derived: %s will be used once it is set"
+                    % (name, layer)
+                )
             raise CommandError(
                 "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
             )
@@ -993,8 +1002,11 @@ class ClientSession:
         what waited for it.
         """
         pending = self._pending.get(self.codecFold(name))
+        if pending is not None and pending.latest == request:
+            # The layer asked with the key, or one the user chose since (setLayer).
+            layer = pending.layer
         try:
-            # The lowering, if any, was confirmed when the key was asked for.
+            # The lowering, if any, was confirmed when the user asked for it.
             event = self._setKeys(name, keys, layer, request)
         except CommandError as exc:
             self.keyFailed(name, request, str(exc))
