@@ -234,7 +234,9 @@ class NickTests(SealingCase):
     def test_confirmingTheNewNick(self):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
         self.forgedRename("bob")
+        self.sent.clear()
         self.session.changeNick("bob")
+        self.assertEqual(self.sent, [], "accepting the server's nick asks nothing of it")
         self.assertTrue(self.session.nickConfirmed)
         self.assertIn("you accept the nick bob", self.ofType(ev.Notice)[-1].text)
         self.sent.clear()

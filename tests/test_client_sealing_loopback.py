@@ -214,6 +214,24 @@ class RenamingRelayTests(LoopbackCase):
         self.assertEqual((warning.nick, warning.chosen), ("carol", "alice"))
 
     @inlineCallbacks
+    def test_userMayAcceptTheNewNick(self):
+        """The user's explicit choice (JSON `nick`) lifts the refusal: then, and only then."""
+        yield self.throughMitm("nick")
+        renamed = self.alice.wait_for(lambda e: isinstance(e, ev.NickChanged) and e.me, WAIT)
+        yield self.joined(ROOM, self.alice)
+        yield renamed
+        out = Lines()
+        front = JsonLinesFrontend(self.alice, out.write)
+        front.lineReceived(b'{"cmd": "send", "target": "#lab", "text": "refused"}')
+        self.assertIn("a nick you did not choose", out.ofType("error")[0]["message"])
+        front.lineReceived(b'{"cmd": "nick", "nick": "carol"}')
+        heard = self.bob.wait_for(ev.IncomingMessage, WAIT)
+        front.lineReceived(b'{"cmd": "send", "target": "#lab", "text": "as carol, knowingly"}')
+        message = yield heard
+        self.assertEqual((message.sender, message.body), ("carol", "as carol, knowingly"))
+        self.assertEqual(out.ofType("sent")[0]["layer"], "fernet-ttl")
+
+    @inlineCallbacks
     def test_welcomeAfterForcedReconnect(self):
         yield self.throughMitm("welcome")
         rejoined = self.alice.wait_for(

@@ -1192,7 +1192,8 @@ class ClientSession:
         folded = self.fold(nick)
         if folded not in self._nickRequests:
             self._nickRequests = (self._nickRequests + [folded])[-MAX_NICK_REQUESTS:]
-        if self._send is not None:
+        if self._send is not None and nick != self.nick:
+            # Accepting the nick the server already gives us asks nothing of it.
             self._write("NICK", nick)
         if confirming:
             self.emit(ev.Notice("you accept the nick %s: protected messages are sent as %s's" % (nick, nick)))
