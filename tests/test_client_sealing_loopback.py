@@ -134,6 +134,15 @@ class ForceTests(SynchronousTestCase):
         self.assertEqual(self.client.layer(ROOM), "plain")
         self.assertIn("now uses layer plain", screen.shown[-1][0])
 
+    def test_consoleMsgBangForces(self):
+        calls = []
+        self.patch(self.client, "send", lambda target, text, force=False: calls.append((target, text, force)))
+        screen = Recorder()
+        console = Console(self.client, screen.show, screen.ask, screen.quits.append, current=ROOM)
+        console.line("/msg bob hi there")
+        console.line("/msg! bob in clear")
+        self.assertEqual(calls, [("bob", "hi there", False), ("bob", "in clear", True)])
+
     def test_consoleBangOnlyWhereItMeansSomething(self):
         screen = Recorder()
         console = Console(self.client, screen.show, screen.ask, screen.quits.append, current=ROOM)
