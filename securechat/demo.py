@@ -40,6 +40,7 @@ from twisted.python.failure import Failure
 
 from .client import events as ev
 from .client.headless import ClientTimeout, HeadlessClient, connect
+from .client.session import CommandError
 from .codec import (
     DEFAULT_KDF,
     LAYERS,
@@ -197,7 +198,12 @@ class Runner:
         tap = seen.append
         self.mitm.taps.append(tap)
         self.mitm.plan = Plan(
-            partial(makeAttack, scenario.attack, 1, **dict(scenario.parameters, as_nick=nicks[2], to_room=OTHER_ROOM)),
+            partial(
+                makeAttack,
+                scenario.attack,
+                1,
+                **dict(scenario.parameters, as_nick=nicks[2], to_room=OTHER_ROOM, victim=nicks[0]),
+            ),
             Selector(sender=nicks[0], target=ROOM, receiver=nicks[1]),
         )
         clients: List[HeadlessClient] = []
@@ -224,6 +230,7 @@ class Runner:
                 clock=self.time.now,
                 kdf_params=self.options.kdf,
                 timeout=STEP_TIMEOUT,
+                retry_policy=_reconnectSoon,
             ).addCallback(partial(started.__setitem__, nick))
             for nick in nicks
         ]
@@ -251,9 +258,20 @@ class Runner:
             if scenario.senderShift:
                 alice.set_clock(self.time.shifted(scenario.senderShift))
             bodies = bodiesFor(scenario, run)
-            lines = sum(alice.send(ROOM, body).lines for body in bodies)
+            lines = 0
+            stopped = False
+            for body in bodies:
+                try:
+                    sent = alice.send(ROOM, body)
+                except CommandError:
+                    # alice's client would not send it (a nick the relay imposed).
+                    stopped = True
+                    continue
+                if isinstance(sent, ev.Sent):  # never queued here: keys are set, not derived
+                    lines += sent.lines
             # Lines cannot come back before we return to the reactor.
-            yield _whenSeen(self.reactor, self.mitm, alice.nick, bob.nick, lines)
+            if lines:
+                yield _whenSeen(self.reactor, self.mitm, alice.session.requestedNick, bob.nick, lines)
             # carol's line reaches bob on the same connection, after alice's:
             # once bob has it, he has handled everything delivered so far.
             sentinels = ["run %d: end of run" % (run,)]
@@ -273,7 +291,8 @@ class Runner:
         reasons = tuple(e.reason for e in got if isinstance(e, ev.RejectedMessage))
         markers = [body[:READ_MARKER_CHARS].encode("utf-8") for body in bodies]
         relayRead = any(marker in s.raw for s in seen for marker in markers)
-        return Observation(alice.nick, ROOM, bodies, accepted, reasons, relayRead)
+        # The nick alice chose, not one the relay may have imposed on her.
+        return Observation(alice.session.requestedNick, ROOM, bodies, accepted, reasons, relayRead, stopped)
 
 
     def _sentinel(self, carol: HeadlessClient, bob: HeadlessClient, text: str) -> defer.Deferred:
@@ -281,6 +300,11 @@ class Runner:
         done = bob.wait_for(_message(carol.nick, text), STEP_TIMEOUT)
         carol.send(ROOM, text)
         return done
+
+
+def _reconnectSoon(attempt: int) -> float:
+    """Demo clients reconnect at once when the malicious relay cuts them (rename-welcome)."""
+    return 0.05
 
 
 def _firstError(failure):

@@ -204,7 +204,7 @@ class CommandTests(TestCase):
 
     def test_bugCostsOneCommand(self):
         """An unexpected exception is one alert line; the console keeps reading the keyboard."""
-        def broken(target, text):
+        def broken(target, text, force=False):
             raise RuntimeError("a bug")
 
         self.patch(self.client, "send", broken)
@@ -265,8 +265,12 @@ class FormatTests(SynchronousTestCase):
         self.assertEqual(text, "t (direct) [auth] <bob> psst")
         [(text, style)] = formatEvent(ev.NickChanged("alice", "alice_", True, "nick alice is in use, trying alice_"), "t")
         self.assertIn("in use", text)
-        [(text, _)] = formatEvent(ev.Connected("alice_", "srv", "alice"), "t")
-        self.assertIn("(alice was in use)", text)
+        [(text, style)] = formatEvent(ev.Connected("alice_", "srv", "alice"), "t")
+        self.assertIn("as alice_, not alice (the nick you chose)", text)
+        self.assertEqual(style, ALERT)
+        [(text, style)] = formatEvent(ev.NickUnconfirmed("alice_", "alice", "alice was in use"), "t")
+        self.assertIn("/nick alice_ to accept it, /nick alice to ask for yours back", text)
+        self.assertEqual(style, ALERT)
 
 
 class ScreenTests(SynchronousTestCase):

@@ -21,7 +21,9 @@ from securechat.client.session import (
     CommandError,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,
+    MAX_QUEUED_MESSAGES,
     MAX_UNSOLICITED_ROOMS,
+    NeedsForce,
     NotConnected,
     WORST_HOST,
     WORST_USER,
@@ -604,6 +606,7 @@ class MessageTests(SessionCase):
         not go out in clear, and the user is told how to go on.
         """
         self.session.setKeys("bob", self.keys(direct_target("alice", "bob")), "fernet")
+        self.session.changeNick("alice2")
         self.feed(":%s NICK alice2" % (PREFIX,))
         [changed] = self.ofType(ev.NickChanged)
         self.assertIn("direct-message keys were set for the old nick", changed.reason)
@@ -620,7 +623,8 @@ class MessageTests(SessionCase):
         self.sent.clear()
         self.assertRaises(CommandError, self.session.sendMessage, "robert", "secret")
         self.assertEqual(self.sent, [])
-        self.session.setLayer("robert", "plain")
+        self.assertRaises(NeedsForce, self.session.setLayer, "robert", "plain")
+        self.session.setLayer("robert", "plain", force=True)
         self.assertEqual(self.session.sendMessage("robert", "not secret").layer, "plain")
 
     def isupport(self, tokens):
@@ -785,7 +789,8 @@ class MessageTests(SessionCase):
         self.assertRaises(CommandError, self.session.setLayer, "#lab", "rot13")
         keyed = self.session.setKeys("#lab", self.keys("#lab"))
         self.assertEqual(keyed.layer, "fernet", "the layer asked for before the key was set")
-        self.assertEqual(self.session.setLayer("#lab", "aes-ctr"), ev.LayerSet("#lab", "aes-ctr"))
+        self.assertRaises(NeedsForce, self.session.setLayer, "#lab", "aes-ctr")
+        self.assertEqual(self.session.setLayer("#lab", "aes-ctr", force=True), ev.LayerSet("#lab", "aes-ctr"))
         self.assertEqual(self.session.fingerprint("#lab"), self.keys("#lab").fingerprint("aes-ctr"))
         self.assertRaises(CommandError, self.session.setKeys, "#lab", self.keys("#other"))
 

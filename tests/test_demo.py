@@ -23,7 +23,17 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from securechat import demo
 from securechat.codec import TEST_KDF
 from securechat.codec.replay import ReplayCache
-from securechat.mitm.matrix import ACCEPTED, HIDDEN, LOST, LOST_FLAGGED_PREFIX, READ, Cell, flagged, rejected
+from securechat.mitm.matrix import (
+    ACCEPTED,
+    HIDDEN,
+    LOST,
+    LOST_FLAGGED_PREFIX,
+    READ,
+    STOPPED,
+    Cell,
+    flagged,
+    rejected,
+)
 
 #: Generous: a column takes about a second.
 COLUMN_TIMEOUT = 60
@@ -32,6 +42,9 @@ COLUMN_TIMEOUT = 60
 LOST_GAP = LOST_FLAGGED_PREFIX + "gap"
 
 ALL_ACCEPTED = {name: ACCEPTED for name in demo.SCENARIO_NAMES}
+#: A relay renaming the sender: on every keyed layer its client will not
+#: seal under a nick its user did not choose (on plain nothing is sealed).
+RENAMES_STOPPED = {"rename-nick": STOPPED, "rename-welcome": STOPPED}
 
 EXPECTED = {
     # The relay reads and changes everything; nobody notices anything.
@@ -51,6 +64,7 @@ EXPECTED = {
         reorder=flagged("reordered"),
         **{"drop-chunk": rejected("incomplete")},
         drop=LOST_GAP,
+        **RENAMES_STOPPED,
     ),
     # The MAC stops alteration and forgery; replays and delays get through.
     "fernet": {
@@ -68,6 +82,7 @@ EXPECTED = {
         "drop": LOST_GAP,
         "delay": ACCEPTED,
         "clock-shift": ACCEPTED,
+        **RENAMES_STOPPED,
     },
     # Freshness and the replay cache stop the rest.
     "fernet-ttl": {
@@ -85,6 +100,7 @@ EXPECTED = {
         "drop": LOST_GAP,
         "delay": rejected("expired"),
         "clock-shift": rejected("expired"),
+        **RENAMES_STOPPED,
     },
 }
 

@@ -126,7 +126,10 @@ class ClaimTests(SynchronousTestCase):
 
     def test_everyScenarioUsesAKnownAttack(self) -> None:
         for scenario in matrix.SCENARIOS:
-            attack = attacks.makeAttack(scenario.attack, 1, **dict(scenario.parameters))
+            # What the demo adds for each run: who to blame or rename, and who.
+            attack = attacks.makeAttack(
+                scenario.attack, 1, **dict(scenario.parameters, as_nick="carol", victim="alice")
+            )
             for key, value in scenario.parameters:
                 self.assertIn(key, type(attack).parameters)
 

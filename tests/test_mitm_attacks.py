@@ -393,3 +393,46 @@ class MoveRoomTests(SynchronousTestCase):
         line = intercept("hi")
         self.assertEqual(makeAttack("move-room").process(line), [Emission(line.raw)])
         self.assertEqual(makeAttack("move-room", to_room="#LAB").process(line), [Emission(line.raw)])
+
+
+class RenameTests(SynchronousTestCase):
+    """The relay assigns nicks: `rename` tells alice she is carol, and the others that carol spoke."""
+
+    def line(self, raw: bytes, receiver: str, ledger=None) -> Intercepted:
+        return Intercepted(raw, parseLine(raw), receiver, Roster(), {} if ledger is None else ledger)
+
+    def test_forgedNickAfterTheVictimJoins(self):
+        attack = makeAttack("rename", as_nick="carol", victim="alice", via="nick")
+        self.assertTrue(attack.wholeConnection)
+        self.assertEqual(attack.process(self.line(b":irc 001 alice :hi", "alice")), [Emission(b":irc 001 alice :hi")])
+        out = attack.process(self.line(b":alice!a@h JOIN #lab", "alice"))
+        self.assertEqual([e.raw for e in out], [b":alice!a@h JOIN #lab", b":alice!a@h NICK carol"])
+        # From then on alice's view is translated: the relay still calls her alice.
+        [later] = attack.process(self.line(b":alice!a@h JOIN #ops", "alice"))
+        self.assertEqual(later.raw, b":carol!a@h JOIN #ops")
+        [names] = attack.process(self.line(b":irc 353 alice = #ops :@alice bob", "alice"))
+        self.assertEqual(names.raw, b":irc 353 carol = #ops :@carol bob")
+
+    def test_othersSeeTheVictimsMessagesAsTheNewNicks(self):
+        attack = makeAttack("rename", as_nick="carol", victim="alice")
+        [out] = attack.process(self.line(b":alice!a@h PRIVMSG #lab :+sc1 fernet x 1/1 AAAA", "bob"))
+        self.assertEqual(out.raw, b":carol!a@h PRIVMSG #lab :+sc1 fernet x 1/1 AAAA")
+        [untouched] = attack.process(self.line(b":dave!d@h PRIVMSG #lab :hi", "bob"))
+        self.assertEqual(untouched.raw, b":dave!d@h PRIVMSG #lab :hi")
+
+    def test_welcomeAfterAForcedReconnect(self):
+        ledger = {}
+        first = makeAttack("rename", as_nick="carol", victim="alice", via="welcome")
+        self.assertEqual(first.process(self.line(b":irc 001 alice :hi", "alice", ledger)), [Emission(b":irc 001 alice :hi")])
+        out = first.process(self.line(b":alice!a@h JOIN #lab", "alice", ledger))
+        self.assertTrue(out[-1].close, "the connection is cut")
+        second = makeAttack("rename", as_nick="carol", victim="alice", via="welcome")
+        [welcome] = second.process(self.line(b":irc 001 alice :Welcome alice!a@h", "alice", ledger))
+        self.assertEqual(welcome.raw, b":irc 001 carol :Welcome alice!a@h")
+        [join] = second.process(self.line(b":alice!a@h JOIN #lab", "alice", ledger))
+        self.assertEqual((join.raw, join.close), (b":carol!a@h JOIN #lab", False))
+
+    def test_needsItsParameters(self):
+        self.assertRaises(ValueError, makeAttack, "rename", victim="alice")
+        self.assertRaises(ValueError, makeAttack, "rename", as_nick="carol")
+        self.assertRaises(ValueError, makeAttack, "rename", as_nick="carol", victim="alice", via="smoke")

@@ -50,8 +50,10 @@ HELP = (
     ("/join #room", "join a room (and make it the current one)"),
     ("/part [#room] [reason]", "leave a room (default: the current one)"),
     ("/msg nick text", "send a direct message"),
+    ("/msg! nick text", "send it even in clear to a peer whose key no longer applies"),
     ("/key [#room|nick]", "set the passphrase (asked without echo; Enter alone uses --key-file/$SECURECHAT_KEY)"),
     ("/layer [plain|aes-ctr|fernet|fernet-ttl]", "show or set the current room's layer"),
+    ("/layer! layer [#room|nick]", "lower a keyed conversation's layer (you are told what is lost)"),
     ("/fingerprint [#room|nick]", "show the key fingerprint, to compare out of band"),
     ("/who [#room|nick]", "who is there"),
     ("/names [#room]", "the members of a room"),
@@ -118,8 +120,22 @@ def formatEvent(event: ev.Event, when: str) -> List[Tuple[str, str]]:
         if event.reconnect:
             text = "reconnected to %s as %s; rejoining rooms" % (event.server, event.nick)
         if event.nick != event.requested:
-            text += " (%s was in use)" % (event.requested,)
+            # Not "was in use": the server names us, for whatever reason.
+            text += ", not %s (the nick you chose)" % (event.requested,)
+            return [("%s -- %s" % (when, text), ALERT)]
         return [("%s -- %s" % (when, text), INFO)]
+    if isinstance(event, ev.NickUnconfirmed):
+        return [(
+            "%s !! %s: protected messages are not sent until you choose: "
+            "/nick %s to accept it, /nick %s to ask for yours back"
+            % (when, event.cause, event.nick, event.chosen), ALERT,
+        )]
+    if isinstance(event, ev.Queued):
+        where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
+        return [("%s %s(waiting for the key) %s" % (when, where, event.body), INFO)]
+    if isinstance(event, ev.Unsent):
+        where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
+        return [("%s !! %sNOT SENT: %s -- %s" % (when, where, event.body, event.reason), ALERT)]
     if isinstance(event, ev.Disconnected):
         tail = "; reconnecting..." if event.reconnecting else ""
         return [("%s -- connection lost: %s%s" % (when, event.reason, tail), ALERT)]
@@ -198,6 +214,11 @@ class Console:
         #: current room, not the rejoins after a reconnect.
         self._joining: Optional[str] = None
         self.clock = clock
+        #: Commands that take a C{!} (C{/layer!}): they lower protection.
+        self._forced: Dict[str, Callable[[List[str], str, bool], None]] = {
+            "layer": self.cmd_layer,
+            "msg": self.cmd_msg,
+        }
         self._commands: Dict[str, Callable[[List[str], str], None]] = {
             "join": self.cmd_join,
             "part": self.cmd_part,
@@ -275,6 +296,12 @@ class Console:
 
     def _command(self, text: str) -> None:
         name, _, rest = text.partition(" ")
+        if name.endswith("!"):
+            forced = self._forced.get(name[:-1].lower())
+            if forced is None:
+                raise Usage("only /layer! and /msg! take a '!' (it confirms lowering protection)")
+            forced(rest.split(), rest.strip(), True)
+            return
         handler = self._commands.get(name.lower())
         if handler is None:
             raise Usage("unknown command /%s; /help lists the commands" % (name,))
@@ -307,10 +334,10 @@ class Console:
             room, reason = self._target([], "/part"), rest
         self.client.part(room, reason)
 
-    def cmd_msg(self, args: List[str], rest: str) -> None:
+    def cmd_msg(self, args: List[str], rest: str, force: bool = False) -> None:
         if len(args) < 2:
-            raise Usage("usage: /msg nick text")
-        self.client.send(args[0], rest[len(args[0]):].strip())
+            raise Usage("usage: /msg%s nick text" % ("!" if force else "",))
+        self.client.send(args[0], rest[len(args[0]):].strip(), force)
 
     def cmd_key(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
@@ -346,14 +373,14 @@ class Console:
     def _failed(self, reason: Failure) -> None:
         self.alert(reason.getErrorMessage())
 
-    def cmd_layer(self, args: List[str], rest: str) -> None:
-        if not args:
+    def cmd_layer(self, args: List[str], rest: str, force: bool = False) -> None:
+        if not args and not force:
             target = self._target([], "/layer")
             self.info("%s uses layer %s (choose from %s)" % (target, self.client.layer(target), ", ".join(LAYERS)))
             return
-        if len(args) > 2 or args[0] not in LAYERS:
-            raise Usage("usage: /layer %s [#room|nick]" % ("|".join(LAYERS),))
-        self.client.set_layer(self._target(args[1:], "/layer"), args[0])
+        if not args or len(args) > 2 or args[0] not in LAYERS:
+            raise Usage("usage: /layer%s %s [#room|nick]" % ("!" if force else "", "|".join(LAYERS)))
+        self.client.set_layer(self._target(args[1:], "/layer"), args[0], force)
 
     def cmd_fingerprint(self, args: List[str], rest: str) -> None:
         if len(args) > 1:

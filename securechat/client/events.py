@@ -142,6 +142,45 @@ class Sent(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class Queued(Event):
+    """
+    C{body} for C{target} waits for the key being derived for it: it is
+    sealed and sent (a L{Sent} follows) once the key is set, or refused
+    (L{Unsent}); never sent on a lower layer meanwhile.
+    """
+
+    kind: ClassVar[str] = "queued"
+    target: str
+    body: str
+    reason: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Unsent(Event):
+    """A message that was queued (L{Queued}) and will not be sent: C{reason} says why."""
+
+    kind: ClassVar[str] = "unsent"
+    target: str
+    body: str
+    reason: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class NickUnconfirmed(Event):
+    """
+    The server calls us C{nick}, which the user did not choose (C{chosen}
+    is theirs): a forged C{NICK}, a C{001} naming another nick, a C{433}
+    fallback.  Nothing is sealed under C{nick} until the user confirms it
+    (C{/nick nick}); C{cause} says what happened.
+    """
+
+    kind: ClassVar[str] = "nick-unconfirmed"
+    nick: str
+    chosen: str
+    cause: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class KeySet(Event):
     """A passphrase was set for C{target}; compare C{fingerprint} out of band."""
 

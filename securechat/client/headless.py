@@ -234,9 +234,14 @@ class HeadlessClient(Service):
     def part(self, room: str, reason: str = "") -> None:
         self.session.part(room, reason)
 
-    def send(self, target: str, text: str) -> ev.Sent:
-        """Encode C{text} on C{target}'s layer (chunked to fit) and send it."""
-        return self.session.sendMessage(target, text)
+    def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+        """
+        Encode C{text} on C{target}'s layer (chunked to fit) and send it, or,
+        while C{target}'s key is being derived, queue it for that key
+        (L{ev.Queued}; L{ev.Sent} or L{ev.Unsent} follows).  C{force} sends
+        in clear to a keyed peer whose key no longer applies.
+        """
+        return self.session.sendMessage(target, text, force)
 
     def set_nick(self, nick: str) -> None:
         self.session.changeNick(nick)
@@ -247,9 +252,12 @@ class HeadlessClient(Service):
     def who(self, mask: str) -> None:
         self.session.who(mask)
 
-    def set_layer(self, target: str, layer: str) -> ev.LayerSet:
-        """Switch C{target} to C{layer} (a keyed layer needs a key set first)."""
-        return self.session.setLayer(target, layer)
+    def set_layer(self, target: str, layer: str, force: bool = False) -> ev.LayerSet:
+        """
+        Switch C{target} to C{layer} (a keyed layer needs a key set first; a
+        lower layer than C{target} has needs C{force}).
+        """
+        return self.session.setLayer(target, layer, force)
 
     def layer(self, target: str) -> str:
         return self.session.layerFor(target)
@@ -277,24 +285,37 @@ class HeadlessClient(Service):
             session.codecFold,
         )
 
-    def set_keys(self, target: str, keys: RoomKeys, layer: Optional[str] = None) -> ev.KeySet:
+    def set_keys(
+        self, target: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False
+    ) -> ev.KeySet:
         """Use already derived C{keys} for C{target} (see L{derive_keys})."""
-        return self.session.setKeys(target, keys, layer)
+        return self.session.setKeys(target, keys, layer, force)
 
-    def set_key(self, target: str, passphrase: bytes, layer: Optional[str] = None) -> Deferred:
+    def set_key(
+        self, target: str, passphrase: bytes, layer: Optional[str] = None, force: bool = False
+    ) -> Deferred:
         """
         Derive keys from C{passphrase} for C{target} and use them on C{layer}
         (default: the layer chosen with L{set_layer}, else fernet-ttl).
         Fires with the L{ev.KeySet} event (which carries the fingerprint).
-        The passphrase is neither kept nor logged.
+        From the call on, C{target} counts as keyed: what is sent to it
+        waits for the key (and is refused if the derivation fails), never
+        goes out on a lower layer.  The passphrase is neither kept nor logged.
         """
-        if layer is not None:
-            try:
-                self.session.checkLayer(layer)
-            except CommandError as exc:
-                return fail(exc)
+        session = self.session
+        try:
+            request = session.keyRequested(target, layer, force)
+        except CommandError as exc:
+            return fail(exc)
         derived = self.derive_keys(target, passphrase)
-        derived.addCallback(lambda keys: self.session.setKeys(target, keys, layer))
+
+        def failed(reason: Failure) -> Failure:
+            session.keyFailed(target, request, reason.getErrorMessage())
+            return reason
+
+        derived.addCallbacks(
+            lambda keys: session.keyArrived(target, request, keys, layer), failed
+        )
         return derived
 
 

@@ -24,7 +24,7 @@ from ..wire import LineSplitter, TooLong
 from . import events as ev
 from .headless import HeadlessClient
 from .passphrases import PassphraseError, readKeyFile
-from .session import CommandError, NotConnected
+from .session import CommandError, NeedsForce, NotConnected
 
 #: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
 MAX_COMMAND_LINE = 256 * 1024
@@ -46,6 +46,14 @@ def _field(command: Dict[str, Any], name: str, default: Optional[str] = None) ->
         # JSON allows "\ud800"; nothing can send it, and the error must
         # not quote the value (it may be a passphrase).
         raise BadCommand("field %r is not valid Unicode (a lone surrogate)" % (name,)) from None
+    return value
+
+
+def _flag(command: Dict[str, Any], name: str) -> bool:
+    """An optional boolean field (C{"force": true}); anything but a boolean is refused."""
+    value = command.get(name, False)
+    if not isinstance(value, bool):
+        raise BadCommand("field %r must be true or false" % (name,))
     return value
 
 
@@ -133,6 +141,9 @@ class JsonLinesFrontend:
             handler(command)
         except BadCommand as exc:
             self.error(str(exc), "bad-command", name)
+        except NeedsForce as exc:
+            # Lowering protection: carried out only when repeated with "force": true.
+            self.error(str(exc), "needs-force", name)
         except (CommandError, PassphraseError) as exc:
             self.error(str(exc), "refused", name)
         except NotConnected as exc:
@@ -153,10 +164,11 @@ class JsonLinesFrontend:
         self.client.part(_field(command, "room"), _field(command, "reason", ""))
 
     def cmd_send(self, command: Dict[str, Any]) -> None:
-        self.client.send(_field(command, "target"), _field(command, "text"))
+        self.client.send(_field(command, "target"), _field(command, "text"), _flag(command, "force"))
 
     def cmd_key(self, command: Dict[str, Any]) -> None:
         target = _field(command, "target")
+        force = _flag(command, "force")
         layer = command.get("layer")
         if layer is not None and not isinstance(layer, str):
             raise BadCommand("field 'layer' must be a string")
@@ -168,19 +180,23 @@ class JsonLinesFrontend:
             raise BadCommand("key needs 'passphrase' or 'key_file'")
         if not passphrase:
             raise BadCommand("the passphrase is empty")
-        derived = self.client.set_key(target, passphrase, layer)
+        derived = self.client.set_key(target, passphrase, layer, force)
         del passphrase
         derived.addErrback(self._failed, "key")
 
     def _failed(self, reason: Failure, name: str) -> None:
-        if reason.check(CommandError, PassphraseError, ValueError, KdfUnavailable):
+        if reason.check(NeedsForce):
+            self.error(str(reason.value), "needs-force", name)
+        elif reason.check(CommandError, PassphraseError, ValueError, KdfUnavailable):
             self.error(str(reason.value), "refused", name)
         else:
             self.log.failure("command {name} failed", reason, name=name)
             self.error("internal error: %s" % (reason.getErrorMessage(),), "internal", name)
 
     def cmd_layer(self, command: Dict[str, Any]) -> None:
-        self.client.set_layer(_field(command, "target"), _field(command, "layer"))
+        self.client.set_layer(
+            _field(command, "target"), _field(command, "layer"), _flag(command, "force")
+        )
 
     def cmd_fingerprint(self, command: Dict[str, Any]) -> None:
         target = _field(command, "target")

@@ -84,6 +84,24 @@ MAX_UNSOLICITED_ROOMS = 16
 DEFAULT_USERNAME = "securechat"
 DEFAULT_REALNAME = "securechat client"
 
+#: Messages typed for a target whose key is being derived wait for it, up
+#: to this many and this many characters per target: past that, the next
+#: one is refused (never sent on a lower layer).
+MAX_QUEUED_MESSAGES = 32
+MAX_QUEUED_CHARS = 64 * 1024
+#: How many of the user's own nick requests are remembered as unanswered:
+#: a NICK for us naming one of them answers it; any other is the relay's.
+MAX_NICK_REQUESTS = 8
+#: Each layer's ordinal: lowering a conversation's layer needs the user's
+#: explicit "force".
+LAYER_RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
+#: What each layer adds to the one below it, in words (for the warning).
+LAYER_GAINS = {
+    "aes-ctr": "confidentiality (the relay reads everything)",
+    "fernet": "integrity (the relay can alter, forge and re-attribute messages)",
+    "fernet-ttl": "freshness (the relay can replay and delay messages)",
+}
+
 #: The room prefixes IRC defines (RFC 2811); CHANTYPES may add only these.
 ROOM_PREFIXES = "#&+!"
 
@@ -111,6 +129,27 @@ class NotConnected(Exception):
 
 class CommandError(ValueError):
     """A user command that cannot be carried out; the message says why."""
+
+
+class NeedsForce(CommandError):
+    """
+    The command lowers a conversation's protection: carried out only when
+    repeated with C{force} (the console's C{/layer!} and C{/msg!}, JSON's
+    C{"force": true}); the message says what would be lost.
+    """
+
+
+class _PendingKey:
+    """A target whose key is being derived: the newest request, and what waits for it."""
+
+    __slots__ = ("name", "layer", "latest", "queue", "chars")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.layer: Optional[str] = None
+        self.latest = 0
+        self.queue: List[str] = []
+        self.chars = 0
 
 
 def checkWord(what: str, value: str) -> None:
@@ -204,6 +243,21 @@ class ClientSession:
         self._layers: Dict[str, str] = {}
         self._nickAttempts = 0
         self._connections = 0
+        #: Folded nicks the user asked for (/nick) the server has not yet
+        #: answered: a NICK for us naming one of them is the answer, any
+        #: other one the relay's doing (L{MAX_NICK_REQUESTS} at most).
+        self._nickRequests: List[str] = []
+        #: The user's nick before their last /nick, back in force if the
+        #: server refuses the new one.
+        self._nickBefore = nick
+        #: Room or peer (codec-folded) -> the key being derived for it.  Such
+        #: a target is keyed already: its messages wait, never go in clear.
+        self._pending: Dict[str, _PendingKey] = {}
+        #: Key requests are numbered; codec target -> the number of the
+        #: last key set, so an older derivation finishing late cannot
+        #: replace a newer key.
+        self._requests = 0
+        self._applied: Dict[str, int] = {}
         #: NAMES and WHO replies arriving in pieces, kept within bounds.
         self._names = NamesCollector(self._notice)
         self._who = WhoCollector(self._notice)
@@ -231,6 +285,8 @@ class ClientSession:
         self._names.reset()
         self._who.reset()
         self._nickAttempts = 0
+        self._nickRequests = []
+        # The user's choice, never the nick a relay imposed last time.
         self.nick = self.requestedNick
         self._connections += 1
         if self._password is not None:
@@ -309,6 +365,14 @@ class ClientSession:
         self.emit(
             ev.Connected(self.nick, self.server, self.requestedNick, self._connections > 1)
         )
+        if not self.nickConfirmed:
+            if self._nickAttempts:
+                cause = "%s was in use, so the server registered you as %s" % (
+                    self.requestedNick, self.nick)
+            else:
+                cause = "the server registered you as %s, though you asked for %s" % (
+                    self.nick, self.requestedNick)
+            self._unconfirmed(cause)
         for name in list(self.wanted.values()):
             self._write("JOIN", name)
 
@@ -392,6 +456,7 @@ class ClientSession:
     def _nickInUse(self, message: Message) -> None:
         taken = message.params[1] if len(message.params) > 1 else self.nick
         if self.registered:
+            self._nickRefused(taken)
             self.emit(ev.Error("nick %s is already in use" % (taken,), message.command))
             return
         self._nickAttempts += 1
@@ -442,6 +507,8 @@ class ClientSession:
             if code == ERR_ERRONEUSNICKNAME and not self.registered:
                 self.emit(ev.Error("the server refuses the nick %s; use /nick" % (self.nick,), code))
                 return
+            if code == ERR_ERRONEUSNICKNAME and len(params) > 1:
+                self._nickRefused(params[1])
             self.emit(ev.Error(" ".join(params[1:]), code))
 
     def _notice(self, text: str) -> None:
@@ -591,9 +658,12 @@ class ClientSession:
         if not me and oldKey in self._keyed:
             self._keyed[newKey] = self._keyed.pop(oldKey)
         reason = ""
+        answered = False
         if me:
+            answered = self._answers(new)
+            # Not requestedNick: that stays the user's choice, the nick to
+            # register with after a reconnect and the only one to seal under.
             self.nick = new
-            self.requestedNick = new
             if self.prefix is not None:
                 self.prefix = new + self.prefix[len(old):]
             if any(
@@ -602,6 +672,57 @@ class ClientSession:
             ):
                 reason = "direct-message keys were set for the old nick: set them again"
         self.emit(ev.NickChanged(old, new, me, reason))
+        if me and not answered and not self.nickConfirmed:
+            self._unconfirmed(
+                "the server renamed you from %s to %s, which you did not ask for" % (old, new)
+            )
+
+    # Our nick: the user's choice, not the relay's.
+
+    @property
+    def nickConfirmed(self) -> bool:
+        """
+        Whether the nick the server calls us is the one the user chose: only
+        then is anything sealed (the sealed sender is this nick, and the
+        others believe it).
+        """
+        return self.fold(self.nick) == self.fold(self.requestedNick)
+
+    def _answers(self, new: str) -> bool:
+        """Whether a NICK for us naming C{new} answers one of the user's /nick (forgotten then)."""
+        folded = self.fold(new)
+        if folded == self.fold(self.requestedNick):
+            self._nickRequests = []
+            return True
+        if folded in self._nickRequests:
+            self._nickRequests.remove(folded)
+            return True
+        return False
+
+    def _unconfirmed(self, cause: str) -> None:
+        self.log.warn(
+            "our nick is now {nick}, not {chosen}: {cause}",
+            nick=self.nick, chosen=self.requestedNick, cause=cause,
+        )
+        self.emit(ev.NickUnconfirmed(self.nick, self.requestedNick, cause))
+
+    def _nickRefused(self, nick: str) -> None:
+        """The server refused the nick the user last asked for: their previous choice stands."""
+        folded = self.fold(nick)
+        if folded in self._nickRequests:
+            self._nickRequests.remove(folded)
+        if folded == self.fold(self.requestedNick):
+            self.requestedNick = self._nickBefore
+
+    def _checkSealingNick(self) -> None:
+        """L{CommandError} unless our nick is the user's (see L{nickConfirmed})."""
+        if not self.nickConfirmed:
+            raise CommandError(
+                "not sent: the server calls you %s, a nick you did not choose (yours is %s); "
+                "sealed now, your message would reach the others as %s's. "
+                "/nick %s accepts the new nick, /nick %s asks for yours back"
+                % (self.nick, self.requestedNick, self.nick, self.nick, self.requestedNick)
+            )
 
     # Messages.
 
@@ -742,12 +863,34 @@ class ClientSession:
         conversation = self._conversations.get(self.codecTarget(name))
         return conversation.keys if conversation is not None else None
 
-    def setKeys(self, name: str, keys: RoomKeys, layer: Optional[str] = None) -> ev.KeySet:
+    def setKeys(
+        self, name: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False
+    ) -> ev.KeySet:
         """
         Use C{keys} (derived for L{codecTarget}(C{name})) from now on, on
         C{layer}, or the layer chosen earlier with L{setLayer}, or fernet-ttl.
+        A lower layer than the conversation has needs C{force}.  Supersedes
+        any key still being derived for C{name}: what waited for it goes
+        out under these keys.
         """
         checkTarget(name)
+        if layer is not None:
+            self.checkLayer(layer)
+            self._checkLowering(name, layer, force)
+        self._requests += 1
+        event = self._setKeys(name, keys, layer, self._requests)
+        pending = self._pending.pop(self.codecFold(name), None)
+        if pending is not None:
+            self._flush(pending)
+        return event
+
+    def _setKeys(
+        self, name: str, keys: RoomKeys, layer: Optional[str], request: int
+    ) -> ev.KeySet:
+        if request < self._applied.get(self.codecTarget(name), 0):
+            raise CommandError(
+                "a newer key for %s was set meanwhile: this older one is not used" % (name,)
+            )
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
@@ -760,17 +903,36 @@ class ClientSession:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self._layers[self.codecTarget(name)] = layer
+        self._applied[self.codecTarget(name)] = request
         self._rememberKeyed(name, layer)
         event = ev.KeySet(name, layer, self.fingerprint(name))
         self.emit(event)
         return event
 
-    def setLayer(self, name: str, layer: str) -> ev.LayerSet:
-        """Switch C{name} to C{layer}; a keyed layer needs a key set first."""
+    def setLayer(self, name: str, layer: str, force: bool = False) -> ev.LayerSet:
+        """
+        Switch C{name} to C{layer}; a keyed layer needs a key set first, a
+        lower one than the conversation has (or is getting) needs C{force}.
+        """
         checkTarget(name)
         self.checkLayer(layer)
+        self._checkLowering(name, layer, force)
+        pending = self._pending.get(self.codecFold(name))
+        if pending is not None:
+            if LAYER_RANK[layer] < LAYER_RANK[self._expectedLayer(name)]:
+                # What waits was typed for the protection the user now gives up.
+                self._refuseQueued(
+                    pending, "you lowered %s to %s before its key was ready" % (name, layer)
+                )
+            # The user's latest choice is the layer the coming key is used on.
+            pending.layer = layer
         if layer != PLAIN and self.keysFor(name) is None:
             self._layers[self.codecTarget(name)] = layer
+            if pending is not None:
+                raise CommandError(
+                    "the key for %s is still being derived: %s will be used once it is set"
+                    % (name, layer)
+                )
             raise CommandError(
                 "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
             )
@@ -781,6 +943,126 @@ class ClientSession:
         event = ev.LayerSet(name, layer)
         self.emit(event)
         return event
+
+    def _expectedLayer(self, name: str) -> str:
+        """
+        The protection C{name} has or is getting: its layer, a keyed layer it
+        lost its key for (L{_keyed}), or the layer of the key being derived.
+        """
+        layers = [self.layerFor(name), self._keyed.get(self.codecFold(name), PLAIN)]
+        pending = self._pending.get(self.codecFold(name))
+        if pending is not None:
+            layers.append(
+                pending.layer or self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
+            )
+        return max(layers, key=LAYER_RANK.__getitem__)
+
+    def _checkLowering(self, name: str, layer: str, force: bool) -> None:
+        """L{NeedsForce} if C{layer} is below what C{name} has, unless C{force}."""
+        current = self._expectedLayer(name)
+        if force or LAYER_RANK[layer] >= LAYER_RANK[current]:
+            return
+        lost = [
+            LAYER_GAINS[higher]
+            for higher in LAYERS[LAYER_RANK[layer] + 1 : LAYER_RANK[current] + 1]
+        ]
+        raise NeedsForce(
+            "lowering %s from %s to %s gives up %s. To do it anyway: /layer! %s %s "
+            '(JSON: "force": true)' % (name, current, layer, "; ".join(lost), layer, name)
+        )
+
+    # Keys being derived: the target is keyed from the request on.
+
+    def keyRequested(self, name: str, layer: Optional[str] = None, force: bool = False) -> int:
+        """
+        A key for C{name} (on C{layer}, or the chosen/default one) is being
+        derived: from now on C{name} counts as keyed, and what is sent to it
+        waits (L{ev.Queued}) until L{keyArrived} or L{keyFailed} is called
+        with the returned request number.
+        """
+        checkTarget(name)
+        if layer is not None:
+            self.checkLayer(layer)
+            self._checkLowering(name, layer, force)
+        folded = self.codecFold(name)
+        pending = self._pending.get(folded)
+        if pending is None:
+            pending = self._pending[folded] = _PendingKey(name)
+        self._requests += 1
+        pending.latest = self._requests
+        pending.layer = layer
+        return self._requests
+
+    def keyArrived(
+        self, name: str, request: int, keys: RoomKeys, layer: Optional[str] = None
+    ) -> ev.KeySet:
+        """
+        Request C{request}'s keys are ready: set them (unless a newer key was
+        set meanwhile) and, when it is the newest request for C{name}, send
+        what waited for it.
+        """
+        pending = self._pending.get(self.codecFold(name))
+        if pending is not None and pending.latest == request:
+            # The layer asked with the key, or one the user chose since (setLayer).
+            layer = pending.layer
+        try:
+            # The lowering, if any, was confirmed when the user asked for it.
+            event = self._setKeys(name, keys, layer, request)
+        except CommandError as exc:
+            self.keyFailed(name, request, str(exc))
+            raise
+        if pending is not None and pending.latest == request:
+            del self._pending[self.codecFold(name)]
+            self._flush(pending)
+        return event
+
+    def keyFailed(self, name: str, request: int, why: str) -> None:
+        """Request C{request} for C{name} failed: if it was the newest, what waited is refused."""
+        folded = self.codecFold(name)
+        pending = self._pending.get(folded)
+        if pending is None or pending.latest != request:
+            return
+        del self._pending[folded]
+        self._refuseQueued(pending, "no key for %s: %s" % (name, why))
+
+    def keyPending(self, name: str) -> bool:
+        """Whether a key for C{name} is being derived."""
+        return self.codecFold(name) in self._pending
+
+    def _queue(self, pending: _PendingKey, target: str, body: str) -> ev.Queued:
+        if (
+            len(pending.queue) >= MAX_QUEUED_MESSAGES
+            or pending.chars + len(body) > MAX_QUEUED_CHARS
+        ):
+            raise CommandError(
+                "not sent: %d messages (%d characters at most) already wait for the key of %s"
+                % (len(pending.queue), MAX_QUEUED_CHARS, target)
+            )
+        pending.queue.append(body)
+        pending.chars += len(body)
+        event = ev.Queued(
+            target, body, "the key for %s is being derived: sent when it is ready" % (target,)
+        )
+        self.emit(event)
+        return event
+
+    def _flush(self, pending: _PendingKey) -> None:
+        """Send what waited for C{pending}'s key, each refused on its own if it cannot go."""
+        queue, pending.queue, pending.chars = pending.queue, [], 0
+        for body in queue:
+            try:
+                if self.layerFor(pending.name) == PLAIN:
+                    raise CommandError(
+                        "%s is on plain now; it was typed for a keyed conversation" % (pending.name,)
+                    )
+                self._seal(pending.name, body)
+            except (CommandError, NotConnected) as exc:
+                self.emit(ev.Unsent(pending.name, body, str(exc)))
+
+    def _refuseQueued(self, pending: _PendingKey, reason: str) -> None:
+        queue, pending.queue, pending.chars = pending.queue, [], 0
+        for body in queue:
+            self.emit(ev.Unsent(pending.name, body, "not sent: " + reason))
 
     def _rememberKeyed(self, name: str, layer: str) -> None:
         """A keyed conversation is remembered; choosing plain for it forgets it."""
@@ -816,8 +1098,22 @@ class ClientSession:
         head = ":%s PRIVMSG %s :" % (prefix, target)
         return self.lineLength - len(head.encode("utf-8")) - 2
 
-    def sendMessage(self, target: str, body: str) -> ev.Sent:
-        """Encode C{body} for C{target} with its conversation's layer and send it."""
+    def sendMessage(
+        self, target: str, body: str, force: bool = False
+    ) -> Union[ev.Sent, ev.Queued]:
+        """
+        Encode C{body} for C{target} with its conversation's layer and send
+        it; if C{target}'s key is being derived, queue it for that key.
+        C{force} sends in clear to a keyed peer whose key no longer applies.
+        """
+        self._checkSendable(target, body)
+        pending = self._pending.get(self.codecFold(target))
+        if pending is not None:
+            self._checkSealingNick()
+            return self._queue(pending, target, body)
+        return self._seal(target, body, force)
+
+    def _checkSendable(self, target: str, body: str) -> None:
         if not self.connected:
             raise NotConnected("not connected to the server")
         checkTarget(target)
@@ -827,18 +1123,25 @@ class ClientSession:
             raise CommandError("a message cannot contain NUL or CR characters")
         if self.isRoom(target) and self.fold(target) not in self.rooms:
             raise CommandError("you are not in %s: /join it first" % (target,))
+
+    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
+        self._checkSendable(target, body)
         conversation = self._judging(target)
         layer = self._keyed.get(self.codecFold(target))
-        if conversation.keys is None and layer is not None:
+        if conversation.keys is None and layer is not None and not force:
             # Keyed, and the key no longer applies (a direct key set before
             # a nick changed, ours, the peer's, or one the relay forced on
-            # us): never send such text in clear.
+            # us): never send such text in clear unless the user says so.
             why = "was set for other names" if self.isRoom(target) else "was set before a nick changed"
-            raise CommandError(
-                "not sent: your %s key for %s %s; "
-                "set it again (/key %s), or choose plain (/layer plain %s) to send in clear"
-                % (layer, target, why, target, target)
+            once = "" if self.isRoom(target) else ", /msg! %s to send this one in clear" % (target,)
+            raise NeedsForce(
+                "not sent: your %s key for %s %s; set it again (/key %s)%s, "
+                "or choose plain (/layer! plain %s; JSON: \"force\": true): "
+                "in clear the relay reads and can alter it"
+                % (layer, target, why, target, once, target)
             )
+        if conversation.layer != PLAIN:
+            self._checkSealingNick()
         try:
             texts = conversation.encode(self.nick, body, self.maxPayload(target))
         except ValueError as exc:
@@ -877,10 +1180,23 @@ class ClientSession:
                 self._write("PART", room)
 
     def changeNick(self, nick: str) -> None:
+        """
+        The user chooses C{nick}: asked of the server, registered with after
+        a reconnect, and, if the server already calls us that (it renamed
+        us), accepted from now on for sealing.
+        """
         checkWord("nick", nick)
+        confirming = not self.nickConfirmed and self.fold(nick) == self.fold(self.nick)
+        self._nickBefore = self.requestedNick
         self.requestedNick = nick
-        if self._send is not None:
+        folded = self.fold(nick)
+        if folded not in self._nickRequests:
+            self._nickRequests = (self._nickRequests + [folded])[-MAX_NICK_REQUESTS:]
+        if self._send is not None and nick != self.nick:
+            # Accepting the nick the server already gives us asks nothing of it.
             self._write("NICK", nick)
+        if confirming:
+            self.emit(ev.Notice("you accept the nick %s: protected messages are sent as %s's" % (nick, nick)))
 
     def names(self, room: str) -> None:
         checkWord("room", room)

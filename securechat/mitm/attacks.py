@@ -43,6 +43,10 @@ class Intercepted:
     message: Message
     receiver: str  # nick of the client it is going to ("*" before registration)
     roster: Roster = attr.ib(factory=Roster, eq=False, repr=False)
+    #: What attacks remember across connections (one per proxy): an attack
+    #: instance serves one connection, and a client that reconnects gets a
+    #: new one.
+    ledger: Dict[str, object] = attr.ib(factory=dict, eq=False, repr=False)
 
     @property
     def sender(self) -> str:
@@ -91,6 +95,9 @@ class Emission:
     raw: bytes
     delay: float = 0.0
     note: str = ""  # what the attack did to it; empty when forwarded as is
+    #: Cut the client's connection after this (nothing more is delivered on
+    #: it): a relay forcing a reconnect.
+    close: bool = False
 
 
 DROPPED = b""
@@ -135,6 +142,9 @@ class Attack:
     summary: ClassVar[str] = ""
     #: Keyword arguments the constructor takes besides C{times} (for the CLI).
     parameters: ClassVar[Tuple[str, ...]] = ()
+    #: True: the attack sees every line the relay sends its connection, not
+    #: only the messages the selector matches (it tells a client who it is).
+    wholeConnection: ClassVar[bool] = False
 
     def __init__(self, times: Optional[int] = None) -> None:
         self.remaining = times
@@ -431,6 +441,119 @@ class ClockShift(Attack):
         return None
 
 
+RENAME_VIAS = ("nick", "welcome")
+RPL_WELCOME = "001"
+RPL_NAMREPLY = "353"
+
+
+class Rename(Attack):
+    """
+    The relay assigns nicks: it tells the victim's client (C{victim}) that
+    it is now C{as_nick}, another member, and delivers the victim's
+    messages to everyone else under that name.  A client that seals under
+    whatever nick the relay gives it then seals as C{as_nick}, and its
+    messages reach the others as genuinely C{as_nick}'s: no MAC can tell.
+
+    C{via="nick"}: a forged C{:victim NICK as_nick} right after the victim
+    joins a room.  C{via="welcome"}: the victim's connection is cut once
+    it is in a room, and the C{001} of its next connection names it
+    C{as_nick}.  From then on, lines to the victim are translated (its real
+    nick, as the real relay knows it, becomes C{as_nick}), so its view stays
+    consistent; the real relay is never told.
+    """
+
+    name = "rename"
+    summary = (
+        "tell --sender's client it is now --as (a forged NICK, or with --via welcome "
+        "a 001 after a forced reconnect); deliver its messages to the others as --as's"
+    )
+    parameters = ("as_nick", "victim", "via")
+    wholeConnection = True
+
+    def __init__(
+        self,
+        as_nick: Optional[str] = None,
+        victim: Optional[str] = None,
+        via: str = "nick",
+        times: Optional[int] = None,
+    ) -> None:
+        super().__init__(times)
+        if not as_nick or not isBlamable(as_nick):
+            raise ValueError("rename needs --as, the nick to give the victim (one word, no '!' or '@')")
+        if not victim:
+            raise ValueError("rename needs --sender, the client to rename")
+        if via not in RENAME_VIAS:
+            raise ValueError("rename --via must be one of %s" % (", ".join(RENAME_VIAS),))
+        self.as_nick = as_nick
+        self.victim = victim
+        self.via = via
+        #: This connection's victim, by the nick the real relay gives it, once renamed.
+        self.real: Optional[str] = None
+
+    def process(self, line: Intercepted) -> List[Emission]:
+        fold = line.roster.casefold
+        if self.real is not None:
+            return [self._translated(line)]
+        message = line.message
+        if fold(line.receiver) != fold(self.victim):
+            if (
+                message.command in ("PRIVMSG", "NOTICE")
+                and len(message.params) >= 2
+                and fold(line.sender) == fold(self.victim)
+            ):
+                return [
+                    Emission(
+                        line.rewritten(sender=self.as_nick),
+                        note="%s's message delivered as %s's" % (line.sender, self.as_nick),
+                    )
+                ]
+            return [forward(line)]
+        key = "rename:" + fold(self.victim)
+        joined = message.command == "JOIN" and fold(line.sender) == fold(self.victim)
+        if self.via == "nick":
+            if not joined:
+                return [forward(line)]
+            self.real = line.sender
+            forged = formatMessage("NICK", (self.as_nick,), message.source)[:-2]
+            return [forward(line), Emission(forged, note="forged NICK: you are %s now" % (self.as_nick,))]
+        state = line.ledger.get(key)
+        if message.command == RPL_WELCOME and message.params and state is not None:
+            line.ledger[key] = "renamed"
+            self.real = message.params[0]
+            return [self._translated(line, "001 names %s %s" % (self.real, self.as_nick))]
+        if joined and state is None:
+            line.ledger[key] = "cut"
+            return [forward(line), Emission(DROPPED, note="connection cut: forcing a reconnect", close=True)]
+        return [forward(line)]
+
+    def _translated(self, line: Intercepted, note: str = "") -> Emission:
+        """The line with the victim's real nick replaced by C{as_nick} wherever it names the victim."""
+        fold = line.roster.casefold
+        real = fold(self.real or "")
+        message = line.message
+        source = message.source
+        changed = False
+        if message.sourceNick is not None and fold(message.sourceNick) == real:
+            source = self.as_nick + (source or "")[len(message.sourceNick):]
+            changed = True
+        params = list(message.params)
+        if message.command.isdigit() and params and fold(params[0]) == real:
+            params[0] = self.as_nick
+            changed = True
+        if message.command == RPL_NAMREPLY and len(params) >= 4:
+            names = []
+            for name in params[3].split():
+                bare = name.lstrip("~&@%+")
+                if fold(bare) == real:
+                    name = name[: len(name) - len(bare)] + self.as_nick
+                    changed = True
+                names.append(name)
+            params[3] = " ".join(names)
+        if not changed:
+            return Emission(line.raw, note=note)
+        return Emission(_format(message, params, source), note=note or "renamed %s to %s" % (self.real, self.as_nick))
+
+
 ATTACKS: Dict[str, Type[Attack]] = {
     cls.name: cls
     for cls in (
@@ -447,6 +570,7 @@ ATTACKS: Dict[str, Type[Attack]] = {
         Reattribute,
         MoveRoom,
         ClockShift,
+        Rename,
     )
 }
 

@@ -44,8 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=float, help="seconds, for replay, delay and clock-shift")
     p.add_argument("--count", type=int, help="bytes to cut, for truncate (default 3)")
     p.add_argument("--index", type=int, help="chunk to drop, for drop-chunk (default 1); messages to let through first, for drop (default 0)")
-    p.add_argument("--as", dest="as_nick", help="nick to blame, for reattribute (default: another member)")
+    p.add_argument("--as", dest="as_nick", help="nick to blame, for reattribute (default: another member); the nick to give --sender, for rename")
     p.add_argument("--to-room", help="room to move to, for move-room (default: one both ends share)")
+    p.add_argument("--via", choices=("nick", "welcome"), help="for rename: a forged NICK (default), or a 001 after a forced reconnect")
     return p
 
 
@@ -58,6 +59,8 @@ def planFromArgs(args: argparse.Namespace) -> Plan:
         "after": args.index,
         "as_nick": args.as_nick,
         "to_room": args.to_room,
+        "victim": args.sender,
+        "via": args.via,
     }
     selector = Selector(sender=args.sender, target=args.target, receiver=args.receiver)
     return Plan(partial(makeAttack, args.attack, args.times, **parameters), selector)

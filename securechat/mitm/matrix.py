@@ -33,6 +33,8 @@ UNAFFECTED = "unaffected"
 ERROR = "error"
 FLAGGED_PREFIX = "flagged: "
 REJECTED_PREFIX = "rejected: "
+#: The sending client refused to send: nothing left it to be attacked.
+STOPPED = "stopped by the sender"
 
 #: Flags the receiver raises on a message it accepts (from the sealed sequence number).
 FLAG_REORDERED = "reordered"
@@ -74,6 +76,7 @@ class Observation:
     accepted: Tuple[Received, ...]  # what the receiver accepted (sentinel excluded)
     reasons: Tuple[str, ...]  # why the receiver refused lines, in order
     relayRead: bool  # did a body appear in a line the relay saw
+    stopped: bool = False  # the sender's client refused to send them
 
 
 Judge = Callable[[Observation], List[Received]]
@@ -157,6 +160,13 @@ SCENARIOS: Tuple[Scenario, ...] = (
     Scenario("drop", "drop", "drop a whole message", _dropped, (("after", 1),), messages=3),
     Scenario("delay", "delay", "delay %ds (past TTL)" % (PAST_TTL_DELAY,), _stale, (("delay", PAST_TTL_DELAY),), advance=PAST_TTL_DELAY),
     Scenario("clock-shift", "clock-shift", "sender clock %+ds" % (LAB_CLOCK_SHIFT,), _stale, senderShift=LAB_CLOCK_SHIFT),
+    # The relay assigns nicks: it tells the sender it is another member,
+    # and delivers its messages under that member's name.
+    Scenario("rename-nick", "rename", "relay renames the sender (forged NICK)", _reattributed, (("via", "nick"),)),
+    Scenario(
+        "rename-welcome", "rename", "relay renames the sender (001 after a forced reconnect)", _reattributed,
+        (("via", "welcome"),),
+    ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 BY_NAME: Dict[str, Scenario] = {s.name: s for s in SCENARIOS}
@@ -188,12 +198,18 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     "drop": _claim(AUTHENTICATED, LOST_FLAGGED_PREFIX + FLAG_GAP),
     "delay": _claim((FERNET_TTL,), rejected("expired")),
     "clock-shift": _claim((FERNET_TTL,), rejected("expired")),
+    # Re-attribution by renaming: the MAC cannot tell, since the sealed
+    # sender is the nick the client was given; the sending client refuses
+    # to seal under a nick its user did not choose.
+    "rename-nick": _claim(AUTHENTICATED, STOPPED),
+    "rename-welcome": _claim(AUTHENTICATED, STOPPED),
 }
 
 LEGEND = (
     "READ / hidden: could the relay read the body.  ACCEPTED: the attacked message was shown"
     " as genuine and nothing was reported.  flagged: accepted, but the receiver flagged it."
-    "  rejected: refused, with the reason the receiver gave.  \u2713: a claim of"
+    "  rejected: refused, with the reason the receiver gave.  stopped by the sender: the sending"
+    " client refused to send (it would have sealed under a nick the relay imposed).  \u2713: a claim of"
     " docs/security.md (CLAIMS in securechat/mitm/matrix.py) that held; \u2717: one that did not."
 )
 
@@ -201,7 +217,7 @@ LEGEND = (
 LESSONS: Dict[str, str] = {
     PLAIN: "the relay reads every body and can change, forge, replay or move any of them: nothing is noticed.",
     AES_CTR: "bodies are hidden, but CTR is malleable: flipped bits, cut bodies and a rewritten sealed sender are accepted as genuine; only the envelope's shape and sequence numbers catch clumsier tricks.",
-    FERNET: "the HMAC rejects every alteration, forgery and re-attribution; replays and delays are accepted (sequence numbers only flag replays as out of order).",
+    FERNET: "the HMAC rejects every alteration, forgery and re-attribution (and the sending client will not seal under a nick the relay imposed); replays and delays are accepted (sequence numbers only flag replays as out of order).",
     FERNET_TTL: "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and the replay cache rejects replays inside the TTL window. A relay can still drop messages (only the next one's sequence gap shows it) and see who talks to whom, when, and how much.",
 }
 
@@ -263,6 +279,8 @@ def judge(scenario: Scenario, layer: str, obs: Observation) -> Cell:
         [FLAG_REORDERED for r in witnesses if r.reordered] + [FLAG_GAP for r in witnesses if r.missing]
     )
     reasons = _unique(list(obs.reasons) + list(flags))
+    if obs.stopped and not accepted and not obs.accepted:
+        return Cell(scenario.name, layer, STOPPED, obs.relayRead, False, True, ("stopped",))
     if accepted and flags:
         verdict = flagged(*flags)
     elif accepted:

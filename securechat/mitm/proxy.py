@@ -21,7 +21,7 @@ SendQ limit applies as it would without the proxy in between.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import attr
 from twisted.internet.defer import Deferred
@@ -101,6 +101,8 @@ class MitmFactory(Factory):
         self.plan = plan
         self.clock = clock
         self.roster = Roster()
+        #: What attacks remember across connections (L{Intercepted.ledger}).
+        self.ledger: Dict[str, object] = {}
         self.taps: List[Tap] = []
         self.connections: List["MitmServerProtocol"] = []
 
@@ -142,6 +144,8 @@ class MitmServerProtocol(Protocol):
         self._splitter = LineSplitter(PROXY_MAX_LINE)
         self._calls: List[IDelayedCall] = []
         self._closed = False
+        #: The attack cut this connection: nothing more is delivered on it.
+        self._cut = False
         self.attack: Attack = Read()
         self.selector = Selector()
 
@@ -209,7 +213,10 @@ class MitmServerProtocol(Protocol):
         ):
             # Our client's own nick change, echoed by the relay.
             self.nick = message.params[0]
-        line = Intercepted(raw, message, self.nick, roster)
+        line = Intercepted(raw, message, self.nick, roster, self.factory.ledger)
+        if self.attack.wholeConnection:
+            self._emit(self.attack.process(line), raw)
+            return
         if not self.selector.matches(line, roster.casefold):
             self.factory.saw(Seen(TO_CLIENT, self.nick, raw))
             self.deliver(raw)
@@ -224,7 +231,11 @@ class MitmServerProtocol(Protocol):
             return
         self.factory.saw(Seen(TO_CLIENT, self.nick, original, "attack %s" % (self.attack.name,)))
         for emission in emissions:
-            if not emission.raw:
+            if emission.close:
+                self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
+                self._cut = True
+                self.transport.loseConnection()
+            elif not emission.raw:
                 self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
             elif emission.delay > 0:
                 self._calls.append(self.factory.clock.callLater(emission.delay, self._late, emission))
@@ -242,7 +253,7 @@ class MitmServerProtocol(Protocol):
             self.factory.saw(Seen(FROM_ATTACK, self.nick, emission.raw, emission.note))
 
     def deliver(self, raw: bytes) -> None:
-        if not self._closed:
+        if not self._closed and not self._cut:
             self.transport.write(raw + CRLF)
 
     def upstreamLost(self) -> None:
