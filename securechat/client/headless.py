@@ -21,7 +21,6 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredQueue, fail, succeed
-from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
@@ -37,6 +36,7 @@ from ..codec import (
     RoomKeys,
 )
 from . import events as ev
+from ..tlsclient import TlsSettings, clientEndpoint
 from .kdfworker import KdfWorker
 from .protocol import IRCClientFactory
 from .service import makeClientService
@@ -84,6 +84,7 @@ class HeadlessClient(Service):
         max_skew: int = DEFAULT_MAX_SKEW,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         retry_policy: Optional[Callable[[int], float]] = None,
+        tls: Optional[TlsSettings] = None,
     ) -> None:
         self.reactor = reactor
         self.kdf_params = kdf_params if kdf_params is not None else DEFAULT_KDF
@@ -104,10 +105,17 @@ class HeadlessClient(Service):
         )
         if isinstance(endpoint, str):
             description = endpoint
-            endpoint = clientFromString(reactor, endpoint)
+            # ssl: and tls: check the server's certificate and name (see tlsclient).
+            endpoint = clientEndpoint(
+                reactor, endpoint, tls or TlsSettings(), lambda message, code: self._emit(ev.Error(message, code))
+            )
+        elif tls is not None:
+            raise TypeError("tls settings apply to endpoint descriptions (strings) only")
         else:
             description = repr(endpoint)
         self.endpoint_description = description
+        #: Where the client connects (for ssl:/tls:, a certificate-checking endpoint).
+        self.endpoint = endpoint
         self.factory = IRCClientFactory(self.session, reactor)
         self.service = makeClientService(
             reactor, endpoint, description, self.factory, self._emit, retry_policy

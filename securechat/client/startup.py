@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 from ..codec import LAYERS
+from ..tlsclient import TlsSettings
 from .headless import HeadlessClient
 from .kdfworker import derive_one_at_a_time
 from .passphrases import readKeyFile
@@ -22,11 +23,18 @@ def buildClient(
     server: str,
     nick: str,
     serverPasswordFile: Optional[str] = None,
+    tlsTrust: Optional[str] = None,
+    insecureTls: bool = False,
     **options: Any,
 ) -> HeadlessClient:
-    """A client (not started) for C{server}; the server password comes from a file."""
+    """
+    A client (not started) for C{server}; the server password comes from a
+    file.  An C{ssl:}/C{tls:} server's certificate is checked against the
+    system's authorities, or those in C{tlsTrust}; C{insecureTls} skips it.
+    """
     password = readKeyFile(serverPasswordFile) if serverPasswordFile else None
-    return HeadlessClient(reactor, server, nick, password=password, **options)
+    tls = TlsSettings(trustFile=tlsTrust, insecure=insecureTls)
+    return HeadlessClient(reactor, server, nick, password=password, tls=tls, **options)
 
 
 def keyRooms(
