@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import select
 import signal
 import subprocess
@@ -234,7 +235,7 @@ class BlockedArgon2id:
 
 keys.Argon2id = BlockedArgon2id
 from securechat.cli import main
-sys.exit(main(["--json", "--server", "tcp:127.0.0.1:1", "--nick", "bob"]))
+sys.exit(main(sys.argv[1:] + ["--server", "tcp:127.0.0.1:1", "--nick", "bob"]))
 """
 
 
@@ -245,7 +246,7 @@ class QuitWhileDerivingTests(SynchronousTestCase):
         env = childEnvironment()
         env.pop("SECURECHAT_KEY", None)
         child = subprocess.Popen(
-            [sys.executable, "-c", BLOCKED_CLIENT],
+            [sys.executable, "-c", BLOCKED_CLIENT, "--json"],
             env=env,
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -294,3 +295,50 @@ class QuitWhileDerivingTests(SynchronousTestCase):
         child.stdin.write(b'{"cmd": "quit"}\n')
         child.stdin.flush()
         self.assertEqual(self.assertEnds(child), 0)
+
+    def test_consoleQuitEndsTheClient(self):
+        """The console in a terminal (a pty): /key, then /quit while Argon2id never returns."""
+        master, slave = pty.openpty()
+        env = childEnvironment()
+        env.pop("SECURECHAT_KEY", None)
+        env["TERM"] = "xterm"
+        child = subprocess.Popen(
+            [sys.executable, "-c", BLOCKED_CLIENT],
+            env=env,
+            cwd=ROOT,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.addCleanup(self.reap, child)
+        self.addCleanup(os.close, master)
+        screen = [b""]
+
+        def readUntil(text: bytes) -> None:
+            deadline = time.monotonic() + CHILD_LIMIT
+            while text not in screen[0]:
+                ready, _, _ = select.select([master], [], [], max(deadline - time.monotonic(), 0))
+                if not ready:
+                    self.fail("never saw %r on the screen: %r" % (text, screen[0][-500:]))
+                try:
+                    screen[0] += os.read(master, 65536)
+                except OSError:  # the child is gone
+                    self.fail("the console ended early: %r" % (screen[0][-500:],))
+
+        readUntil(b"/help")
+        os.write(master, b"/key #lab\r")
+        readUntil(b"passphrase for #lab")
+        os.write(master, b"hunter2\r")
+        readUntil(b"DERIVING")
+        os.write(master, b"/quit\r")
+        deadline = time.monotonic() + CHILD_LIMIT / 2
+        while child.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    screen[0] += os.read(master, 65536)
+                except OSError:
+                    pass
+        self.assertEqual(self.assertEnds(child), 0)
+        self.assertNotIn(b"hunter2", screen[0])
