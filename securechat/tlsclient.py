@@ -209,14 +209,13 @@ _WRONG_PURPOSE = 26
 
 
 def _names(certificate: x509.Certificate) -> str:
-    names: List[str] = []
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
-        names += [str(n) for n in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
-        return "no subjectAltName (only %s)" % (certificate.subject.rfc4514_string() or "no name",)
-    return ", ".join(names) or "no name"
+        return "no host"
+    names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+    names += [str(n) for n in san.get_values_for_type(x509.IPAddress)]
+    return ", ".join(names) or "no host"
 
 
 def _when(moment: datetime.datetime) -> str:
@@ -290,12 +289,19 @@ class CheckingCreator:
                     return refuse(refusalSentence(self.target, certificate.to_cryptography(), error))
                 if depth != 0:
                     return True
+                where = "TLS: refused %s:%d:" % (self.target.host, self.target.port)
                 try:
                     verify_service_identity(extract_patterns(certificate), [self.serviceID], [])
-                except (VerificationError, CertificateError):
+                except VerificationError:
                     return refuse(
-                        "TLS: refused %s:%d: its certificate is for %s, not %s (someone else may be answering)"
-                        % (self.target.host, self.target.port, _names(certificate.to_cryptography()), self.target.host)
+                        "%s its certificate is for %s, not %s (someone else may be answering)"
+                        % (where, _names(certificate.to_cryptography()), self.target.host)
+                    )
+                except CertificateError:
+                    subject = certificate.to_cryptography().subject.rfc4514_string() or "no subject"
+                    return refuse(
+                        "%s its certificate (%s) names no host: it has no subjectAltName, and a "
+                        "common name alone is not accepted" % (where, subject)
                     )
                 return True
             except BaseException:

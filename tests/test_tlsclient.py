@@ -320,7 +320,7 @@ class LoopbackTlsTests(TlsRelayCase):
         """
         yield self.serve(*self.pki.server("cn-only", subjectAltName=False))
         yield self.refused(
-            TlsSettings(trustFile=self.pki.caFile), "is for no subjectAltName (only CN=localhost), not 127.0.0.1"
+            TlsSettings(trustFile=self.pki.caFile), "its certificate (CN=localhost) names no host: it has no subjectAltName"
         )
 
     @inlineCallbacks
