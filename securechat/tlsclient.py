@@ -4,9 +4,10 @@ TLS to the relay that checks who answers.
 Twisted's C{ssl:HOST:PORT} client endpoint checks nothing: any certificate,
 for any name, was accepted, so anyone on the path could read the server
 password and every line.  Here C{ssl:} and C{tls:} client descriptions both
-become Twisted's verifying client (L{optionsForClientTLS}): the certificate
-must chain to a trusted authority (the system's, or the ones in the
-C{--tls-trust} file) and name the host we asked for.  Skipping the checks
+become Twisted's verifying client (L{optionsForClientTLS}) with a verify
+callback of ours (L{CheckingCreator}): the certificate must chain to a
+trusted authority (the system's, or the ones in the C{--tls-trust} file)
+and name, in its subjectAltName, the host we asked for.  Skipping the checks
 takes C{--insecure-skip-tls-verify}, and every connection made that way
 says so, loudly.
 
@@ -388,6 +389,8 @@ def _explainHandshakeFailure(reason: Failure, target: TlsTarget) -> Optional[str
         return None
     items = reason.value.args[0] if reason.value.args and isinstance(reason.value.args[0], list) else []
     detail = "; ".join(str(item[-1]) for item in items if isinstance(item, tuple) and item) or str(reason.value)
+    if any(sign in detail for sign in ("wrong version number", "packet length too long", "http request")):
+        detail += " (the server does not seem to speak TLS on this port)"
     return "TLS: handshake with %s:%d failed: %s" % (target.host, target.port, detail)
 
 

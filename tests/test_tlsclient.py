@@ -324,6 +324,19 @@ class LoopbackTlsTests(TlsRelayCase):
         )
 
     @inlineCallbacks
+    def test_serverWithoutTlsIsAReadableError(self):
+        """ssl: to a relay that speaks plain IRC: a sentence, not an OpenSSL tuple."""
+        self.relay = RelayFactory()
+        port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(self.relay)
+        self.addCleanup(port.stopListening)
+        self.addCleanup(self.cut)
+        self.portNumber = port.getHost().port
+        error = yield self.refused(TlsSettings(trustFile=self.pki.caFile), "TLS: handshake with 127.0.0.1:")
+        self.assertIn("does not seem to speak TLS on this port", error.message)
+        self.assertNotIn("SSL routines", error.message)
+        self.assertNotIn("[(", error.message)
+
+    @inlineCallbacks
     def test_insecureConnectsAndSaysSo(self):
         stranger = PKI(self.mktemp(), "somebody else's CA")
         yield self.serve(*stranger.server("other", ("relay.example",)))
