@@ -18,6 +18,7 @@ from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseErro
 from .client.startup import DEFAULT_SERVER
 from .codec import LAYERS
 from .endpointstrings import checkClientEndpoint
+from .tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSettings
 
 #: Exit statuses.
 EXIT_OK = 0
@@ -48,7 +49,18 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server", default=DEFAULT_SERVER,
-        help="client endpoint of the IRC server (default %(default)s; ssl:HOST:PORT for TLS)",
+        help="client endpoint of the IRC server (default %(default)s; ssl:HOST:PORT for TLS, "
+        "which checks the server's certificate and name)",
+    )
+    parser.add_argument(
+        TRUST_OPTION, dest="tls_trust", default=None, metavar="FILE",
+        help="PEM file of CA certificates (or the server's self-signed certificate) to trust for "
+        "an ssl: server, instead of the system's authorities",
+    )
+    parser.add_argument(
+        INSECURE_OPTION, dest="insecure_skip_tls_verify", action="store_true",
+        help="DANGEROUS: do not check the ssl: server's certificate or name (anyone on the path "
+        "can then read the server password and every line); warns on every connection",
     )
     parser.add_argument("--nick", default=None, help="nickname (default: your login name)")
     parser.add_argument(
@@ -106,6 +118,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         checkClientEndpoint(options.server)
     except ValueError as error:
         parser.error("--server: %s" % (error,))
+    try:
+        checkTlsSettings(options.server, TlsSettings(options.tls_trust, options.insecure_skip_tls_verify))
+    except ValueError as error:
+        parser.error(str(error))
     if options.nick is None:
         options.nick = defaultNick()
     try:

@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from .client import events as ev
 from .client.headless import ClientTimeout, HeadlessClient, connect
 from .client.session import CommandError
+from .client.kdfworker import derive_one_at_a_time
 from .codec import (
     DEFAULT_KDF,
     LAYERS,
@@ -48,7 +49,6 @@ from .codec import (
     KdfParams,
     KdfUnavailable,
     RoomKeys,
-    derive_room_keys,
     rfc1459_casefold,
 )
 from .mitm.attacks import Selector, makeAttack
@@ -173,8 +173,8 @@ class Runner:
             # One passphrase for the demo's members, random per run of the demo.
             passphrase = secrets.token_bytes(16)
             for room in ROOMS:
-                self.keys[room] = derive_room_keys(
-                    passphrase, rfc1459_casefold(room), self.options.kdf
+                self.keys[room] = derive_one_at_a_time(
+                    passphrase, rfc1459_casefold(room), self.options.kdf, rfc1459_casefold
                 )
 
     @defer.inlineCallbacks

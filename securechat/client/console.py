@@ -284,7 +284,10 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     if not os.isatty(0) or not os.isatty(1):
         print("securechat: the console needs a terminal; use --json for scripts", file=sys.stderr)
         return 2
-    client = buildClient(reactor, options.server, options.nick, options.server_password_file)
+    client = buildClient(
+        reactor, options.server, options.nick, options.server_password_file,
+        options.tls_trust, options.insecure_skip_tls_verify,
+    )
     try:
         keyRooms(client, options.join, passphrase, options.layer)
     except (ValueError, KdfUnavailable) as exc:

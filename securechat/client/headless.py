@@ -9,8 +9,9 @@ console, the demo and the tests drive.
     client.send("#lab", "hello")
     event = yield client.events.get()     # or client.listen(callback)
 
-Key derivation (Argon2id, ~0.2 s with the default parameters) runs in the
-reactor's thread pool so the connection keeps being served meanwhile.
+Key derivation (Argon2id, ~0.25 s with the default parameters) runs in a
+worker thread of its own (L{KdfWorker}), one derivation at a time, so the
+connection keeps being served meanwhile and quitting never waits for it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredQueue, fail, succeed
-from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.task import LoopingCall, deferLater
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -35,9 +34,10 @@ from ..codec import (
     KdfParams,
     ReassemblyLimits,
     RoomKeys,
-    derive_room_keys,
 )
 from . import events as ev
+from ..tlsclient import TlsSettings, clientEndpoint
+from .kdfworker import KdfWorker
 from .protocol import IRCClientFactory
 from .service import makeClientService
 from .session import ClientSession, CommandError, NotConnected, checkTarget
@@ -84,6 +84,7 @@ class HeadlessClient(Service):
         max_skew: int = DEFAULT_MAX_SKEW,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         retry_policy: Optional[Callable[[int], float]] = None,
+        tls: Optional[TlsSettings] = None,
     ) -> None:
         self.reactor = reactor
         self.kdf_params = kdf_params if kdf_params is not None else DEFAULT_KDF
@@ -104,14 +105,23 @@ class HeadlessClient(Service):
         )
         if isinstance(endpoint, str):
             description = endpoint
-            endpoint = clientFromString(reactor, endpoint)
+            # ssl: and tls: check the server's certificate and name (see tlsclient).
+            endpoint = clientEndpoint(
+                reactor, endpoint, tls or TlsSettings(), lambda message, code: self._emit(ev.Error(message, code))
+            )
+        elif tls is not None:
+            raise TypeError("tls settings apply to endpoint descriptions (strings) only")
         else:
             description = repr(endpoint)
         self.endpoint_description = description
+        #: Where the client connects (for ssl:/tls:, a certificate-checking endpoint).
+        self.endpoint = endpoint
         self.factory = IRCClientFactory(self.session, reactor)
         self.service = makeClientService(
             reactor, endpoint, description, self.factory, self._emit, retry_policy
         )
+        #: Runs this client's Argon2id derivations, in order, one at a time.
+        self.kdf_worker = KdfWorker(reactor)
         self._expiry = LoopingCall(self.session.expire)
         self._expiry.clock = reactor
 
@@ -267,7 +277,10 @@ class HeadlessClient(Service):
         return self.session.fingerprint(target)
 
     def derive_keys(self, target: str, passphrase: bytes) -> Deferred:
-        """Run Argon2id for (C{passphrase}, C{target}) off the reactor thread."""
+        """
+        Run Argon2id for (C{passphrase}, C{target}) off the reactor thread,
+        after the derivations asked for before (see L{KdfWorker}).
+        """
         if not isinstance(passphrase, bytes) or not passphrase:
             return fail(CommandError("the passphrase must be non-empty bytes"))
         try:
@@ -275,10 +288,7 @@ class HeadlessClient(Service):
         except CommandError as error:
             return fail(error)
         session = self.session
-        return deferToThreadPool(
-            self.reactor,
-            self.reactor.getThreadPool(),
-            derive_room_keys,
+        return self.kdf_worker.submit(
             passphrase,
             session.codecTarget(target),
             self.kdf_params,

@@ -304,7 +304,10 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         ],
         redirectStandardIO=False,
     )
-    client = buildClient(reactor, options.server, options.nick, options.server_password_file)
+    client = buildClient(
+        reactor, options.server, options.nick, options.server_password_file,
+        options.tls_trust, options.insecure_skip_tls_verify,
+    )
 
     def end() -> None:
         if reactor.running:

@@ -17,6 +17,7 @@ from twisted.python import usage
 
 from ..codec import LAYERS, KdfUnavailable
 from ..endpointstrings import checkClientEndpoint
+from ..tlsclient import TlsSettings, checkTlsSettings
 from . import events as ev
 from .jsonlines import encodeEvent
 from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
@@ -32,12 +33,18 @@ class Options(usage.Options):
         "them as JSON lines to --output.  It reconnects with backoff when the server goes away."
     )
     optParameters = [
-        ["server", "s", DEFAULT_SERVER, "Client endpoint of the IRC server."],
+        ["server", "s", DEFAULT_SERVER, "Client endpoint of the IRC server (ssl:HOST:PORT checks its certificate and name)."],
         ["nick", "n", "securebot", "Nickname."],
         ["layer", "l", None, "Layer for the joined rooms when a passphrase is given (default fernet-ttl)."],
         ["key-file", "k", None, "File holding the passphrase for the joined rooms."],
         ["server-password-file", None, None, "File holding the IRC server password."],
         ["output", "o", None, "Append events as JSON lines to this file ('-' for stdout)."],
+        ["tls-trust", None, None, "PEM file of CA certificates (or the server's self-signed certificate) "
+         "to trust for an ssl: server, instead of the system's authorities."],
+    ]
+    optFlags = [
+        ["insecure-skip-tls-verify", None, "DANGEROUS: do not check the ssl: server's certificate or "
+         "name (anyone on the path can then read the server password and every line); warns on every connection."],
     ]
 
     def __init__(self) -> None:
@@ -74,6 +81,9 @@ class Options(usage.Options):
 
     opt_j = opt_join
 
+    def tlsSettings(self) -> TlsSettings:
+        return TlsSettings(self["tls-trust"], bool(self["insecure-skip-tls-verify"]))
+
     def postOptions(self) -> None:
         """
         Refuse here what makeService would refuse: twistd shows a
@@ -86,6 +96,10 @@ class Options(usage.Options):
             checkClientEndpoint(self["server"])
         except ValueError as error:
             raise usage.UsageError("--server: %s" % (error,)) from None
+        try:
+            checkTlsSettings(self["server"], self.tlsSettings())
+        except ValueError as error:
+            raise usage.UsageError(str(error)) from None
         try:
             checkWord("nick", self["nick"])
             rules = ClientSession(self["nick"], lambda event: None)
@@ -176,7 +190,8 @@ def makeService(options: Options) -> IService:
     except PassphraseError as exc:
         raise usage.UsageError(str(exc)) from None
     client = buildClient(
-        reactor, options["server"], options["nick"], options["server-password-file"]
+        reactor, options["server"], options["nick"], options["server-password-file"],
+        options["tls-trust"], bool(options["insecure-skip-tls-verify"]),
     )
     top = BotService()
     sink = EventSink(client, options["output"])

@@ -19,6 +19,7 @@ from twisted.internet import endpoints
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from ..endpointstrings import checkClientEndpoint, checkServerEndpoint
+from ..tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSettings, clientEndpoint
 from .attacks import ATTACKS, Selector, makeAttack
 from .proxy import MitmFactory, Plan
 
@@ -34,7 +35,18 @@ def parser() -> argparse.ArgumentParser:
         description="A malicious relay: forwards to a real one, logs every line, attacks chosen traffic.",
     )
     p.add_argument("--listen", default=DEFAULT_LISTEN, help="endpoint clients connect to (default %(default)s)")
-    p.add_argument("--upstream", default=DEFAULT_UPSTREAM, help="the real relay's endpoint (default %(default)s)")
+    p.add_argument(
+        "--upstream", default=DEFAULT_UPSTREAM,
+        help="the real relay's endpoint (default %(default)s); ssl:HOST:PORT checks its certificate and name",
+    )
+    p.add_argument(
+        TRUST_OPTION, dest="tls_trust", metavar="FILE",
+        help="PEM file of CA certificates (or the relay's self-signed certificate) to trust for an ssl: upstream",
+    )
+    p.add_argument(
+        INSECURE_OPTION, dest="insecure_skip_tls_verify", action="store_true",
+        help="do not check the ssl: upstream's certificate or name (warns on every connection)",
+    )
     p.add_argument("--attack", default="read", choices=sorted(ATTACKS), help="what to do (default %(default)s)")
     p.add_argument("--list-attacks", action="store_true", help="describe every attack and exit")
     p.add_argument("--sender", help="attack only messages from this nick")
@@ -85,11 +97,13 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     plan = planFromArgs(args)
     try:
         checkClientEndpoint(args.upstream)
+        tls = TlsSettings(args.tls_trust, args.insecure_skip_tls_verify)
+        checkTlsSettings(args.upstream, tls)
         checkServerEndpoint(args.listen)
         plan.makeAttack()
     except ValueError as error:
         options.error(str(error))
-    upstream = endpoints.clientFromString(reactor, args.upstream)
+    upstream = clientEndpoint(reactor, args.upstream, tls)
     listen = endpoints.serverFromString(reactor, args.listen)
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(out)], redirectStandardIO=False)
