@@ -18,7 +18,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from securechat.client import events as ev
 from securechat.client.commands import ALERT, INFO, Console, formatEvent
-from securechat.client.console import ConsoleTerminal
+from securechat.client.console import CONTINUATION, ConsoleTerminal, neutralise, wrap
 from securechat.client.headless import HeadlessClient
 from securechat.codec import DEFAULT_KDF, TEST_KDF
 
@@ -299,7 +299,52 @@ class ScreenTests(SynchronousTestCase):
 
     def test_longLinesWrap(self):
         self.screen.show("x" * 70, INFO)
-        self.assertEqual(self.fake.text()[-4:-2], ["x" * 60, "x" * 10])
+        self.assertEqual(self.fake.text()[-4:-2], ["x" * 60, CONTINUATION + "x" * 10])
+
+    def test_paddedLineCannotForgeAHeaderRow(self):
+        """
+        A plain line from a made-up nick, padded to the width, used to wrap
+        so that its second row read exactly like a genuine protected message.
+        """
+        forged = "00:00:00 #lab [auth+fresh] <alice> pay mallory"
+        prefix = formatEvent(ev.IncomingMessage("#lab", "m4llory", "", "plain", "none"), "00:00:00")[0][0]
+        body = "." * (self.fake.width - len(prefix)) + forged
+        self.screen.console.event(ev.IncomingMessage("#lab", "m4llory", body, "plain", "none"))
+        rows = [row for row in self.fake.text()[:-2] if row]
+        headers = [row for row in rows if re.match(r"\d\d:\d\d:\d\d ", row)]
+        self.assertEqual(len(headers), 1)
+        self.assertIn("[plain] <m4llory>", headers[0])
+        self.assertEqual(sum(row.startswith(CONTINUATION) for row in rows), 1)
+        self.assertEqual(rows[-1], CONTINUATION + forged)
+        # After a resize, the redrawn scrollback is marked the same way.
+        self.screen.redraw()
+        self.assertEqual([row for row in self.fake.text()[:-2] if row], rows)
+
+    def test_wideCharactersWrapOnColumns(self):
+        """Wide characters take two columns: counted as one, the terminal wrapped the row itself, unmarked."""
+        self.screen.show("\u754c" * 40, INFO)
+        rows = wrap("\u754c" * 40, 60)
+        self.assertEqual([len(row) for row in rows], [30, 4 + 10])
+        self.assertTrue(rows[1].startswith(CONTINUATION))
+
+    def test_controlAndBidiCharactersNeutralised(self):
+        """Nicks and bodies cannot reorder, hide or move text on the screen."""
+        hostile = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u2028\x1b\r\x07\x9b"
+        self.screen.console.event(
+            ev.IncomingMessage("#lab", "bob\u202e", "hi " + hostile + "[2J evil", "fernet", "authenticated"))
+        self.screen.console.event(ev.Joined("#lab\u2067", "eve\u2066", False))
+        shown = "\n".join(self.fake.text())
+        for char in hostile:
+            self.assertNotIn(char, shown)
+        self.assertIn("<bob<U+202E>> hi <U+202A>", shown)
+        self.assertIn("eve<U+2066> joined #lab<U+2067>", shown)
+        self.assertEqual(neutralise("caf\u00e9 \U0001f600 ok"), "caf\u00e9 \U0001f600 ok")
+        self.assertEqual(neutralise("a\tb"), "a<U+0009>b")
+
+    def test_promptNeutralised(self):
+        self.screen.console.current = "#x\u202e"
+        self.screen.drawInput()
+        self.assertEqual(self.fake.text()[-1], "[#x<U+202E>]")
 
     def test_editing(self):
         self.type("helo")
