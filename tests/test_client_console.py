@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import time
 
 from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet import reactor
@@ -267,6 +268,48 @@ class FormatTests(SynchronousTestCase):
         self.assertIn("in use", text)
         [(text, _)] = formatEvent(ev.Connected("alice_", "srv", "alice"), "t")
         self.assertIn("(alice was in use)", text)
+
+
+class SentTimeTests(SynchronousTestCase):
+    """A message sealed more than a minute from now says when it was sent."""
+
+    NOW = 1_795_644_476.0
+
+    def line(self, sent_at, protection="authenticated"):
+        [(text, _)] = formatEvent(
+            ev.IncomingMessage("#lab", "bob", "hi", "fernet", protection, sent_at=sent_at), "t", self.NOW)
+        return text
+
+    def at(self, seconds, fmt="%H:%M:%S"):
+        return time.strftime(fmt, time.localtime(seconds))
+
+    def test_freshMessageUnmarked(self):
+        for delta in (0, 60, -60, 1):
+            self.assertEqual(self.line(int(self.NOW) - delta), "t #lab [auth] <bob> hi")
+        self.assertEqual(self.line(None, "confidential"), "t #lab [enc] <bob> hi")  # aes-ctr: no sealed time
+
+    def test_oldMessageSaysWhenItWasSent(self):
+        sent = int(self.NOW) - 61
+        self.assertEqual(self.line(sent), "t #lab [auth] <bob> (sent %s, 1 min ago) hi" % (self.at(sent),))
+        sent = int(self.NOW) - 3 * 3600
+        self.assertIn("(sent %s, 3 h ago) hi" % (self.at(sent, "%Y-%m-%d %H:%M:%S") if
+                      time.localtime(sent)[:3] != time.localtime(self.NOW)[:3] else self.at(sent),), self.line(sent))
+        sent = int(self.NOW) - 5 * 86400
+        self.assertIn("(sent %s, 5 days ago) hi" % (self.at(sent, "%Y-%m-%d %H:%M:%S"),), self.line(sent))
+
+    def test_futureMessageSaysSo(self):
+        sent = int(self.NOW) + 600
+        self.assertIn("<bob> (sent %s, 10 min in the future) hi" % (self.at(sent),), self.line(sent))
+
+    def test_consoleUsesItsClock(self):
+        """Every row of a multi-line body carries it, before the body (which the sender controls)."""
+        screen = Recorder()
+        console = Console(offlineClient(), screen.show, screen.ask, screen.quits.append,
+                          current="#lab", clock=lambda: self.NOW)
+        sent = int(self.NOW) - 7200
+        console.event(ev.IncomingMessage("#lab", "bob", "one\ntwo", "fernet", "authenticated", sent_at=sent))
+        self.assertEqual([text.split("> ", 1)[1] for text, _ in screen.shown],
+                         ["(sent %s, 2 h ago) one" % (self.at(sent),), "(sent %s, 2 h ago) two" % (self.at(sent),)])
 
 
 class ScreenTests(SynchronousTestCase):
