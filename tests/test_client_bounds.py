@@ -1,0 +1,196 @@
+"""
+What a relay cannot make the client hold (docs/client.md): the send queue
+towards a server that does not read, and reading paused while the user
+interface (JSON mode's stdout) is backed up.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.error import ConnectionAborted
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock, deferLater
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from securechat.client import events as ev
+from securechat.client.headless import HeadlessClient
+from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, SEND_STALL, SENDQ, IRCClientFactory
+from securechat.client.session import ClientSession
+from securechat.codec import TEST_KDF
+
+from .test_client_support import FAST_RETRY, WAIT
+
+WELCOME = b":srv 001 alice :Welcome alice!~a@h\r\n"
+
+
+def pings(count: int, size: int = 100) -> bytes:
+    return b"".join(b"PING :%s\r\n" % (b"%06d" % (n,) + b"x" * size,) for n in range(count))
+
+
+class SendQueueTests(SynchronousTestCase):
+    """The client's send queue, over StringTransport (whose producer we drive)."""
+
+    def setUp(self):
+        self.events = []
+        self.clock = Clock()
+        self.session = ClientSession("alice", self.events.append)
+        self.factory = IRCClientFactory(self.session, self.clock, sendq=4096)
+        self.protocol = self.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+        self.protocol.dataReceived(WELCOME)
+        self.transport.clear()
+
+    def lost(self):
+        self.assertTrue(self.transport.disconnecting)
+        self.protocol.connectionLost(Failure(ConnectionAborted()))
+        return [e for e in self.events if isinstance(e, ev.Disconnected)]
+
+    def test_pingFloodStopsReadingThenDisconnects(self):
+        """
+        A relay that sends PINGs and never reads: once the transport says
+        its buffer is full, the client stops reading, and past the bound it
+        disconnects with the reason, holding at most the bound meanwhile.
+        """
+        self.assertEqual(self.transport.producerState, "producing")
+        self.transport.producer.pauseProducing()  # what a full socket buffer does
+        self.assertEqual(self.transport.producerState, "paused")
+        self.protocol.dataReceived(pings(30))
+        self.assertFalse(self.transport.disconnecting)
+        self.protocol.dataReceived(pings(1000))
+        self.assertLessEqual(len(self.transport.value()), 4096)
+        [lost] = self.lost()
+        self.assertIn("send queue exceeded: the server is not reading", lost.reason)
+        self.assertTrue(lost.reconnecting)
+
+    def test_userMessagesCountToo(self):
+        self.transport.producer.pauseProducing()
+        self.session.sendMessage("bob", "x" * 3000)
+        self.assertFalse(self.transport.disconnecting)
+        self.session.sendMessage("bob", "x" * 3000)
+        self.assertIn("send queue exceeded", self.lost()[0].reason)
+
+    def test_drainedResumesReading(self):
+        self.transport.producer.pauseProducing()
+        self.protocol.dataReceived(pings(30))
+        self.transport.producer.resumeProducing()
+        self.assertEqual(self.transport.producerState, "producing")
+        self.assertEqual(self.protocol.backlog, 0)
+        # The count starts again from zero at the next pause.
+        self.transport.producer.pauseProducing()
+        self.protocol.dataReceived(pings(30))
+        self.assertFalse(self.transport.disconnecting)
+        self.clock.advance(SEND_STALL - 1)
+        self.transport.producer.resumeProducing()
+        self.clock.advance(SEND_STALL)
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_stalledServerIsCut(self):
+        """A server that never drains is cut after SEND_STALL even if we write nothing more."""
+        self.transport.producer.pauseProducing()
+        self.clock.advance(SEND_STALL - 0.5)
+        self.assertFalse(self.transport.disconnecting)
+        self.clock.advance(0.5)
+        self.assertIn("read nothing we sent for 120 s", self.lost()[0].reason)
+
+    def test_ownPauseIsNotServerSilence(self):
+        """While we do not read (stdout backed up), the keepalive does not call the server dead."""
+        self.factory.pauseReading()
+        self.assertEqual(self.transport.producerState, "paused")
+        for _ in range(10):
+            self.clock.advance(IDLE_PING + PING_TIMEOUT)
+        self.assertFalse(self.transport.disconnecting)
+        self.assertEqual(self.transport.value(), b"")
+        self.factory.resumeReading()
+        self.assertEqual(self.transport.producerState, "producing")
+        self.clock.advance(IDLE_PING)
+        self.assertEqual(self.transport.value(), b"PING :securechat-keepalive\r\n")
+
+    def test_bothPausesMustEnd(self):
+        self.factory.pauseReading()
+        self.transport.producer.pauseProducing()
+        self.transport.producer.resumeProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.factory.resumeReading()
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_consumerPauseCarriesOverToTheNextConnection(self):
+        self.factory.pauseReading()
+        self.protocol.connectionLost(Failure(ConnectionAborted()))
+        protocol = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertEqual(transport.producerState, "paused")
+        self.factory.resumeReading()
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_defaults(self):
+        """The documented bounds (docs/client.md)."""
+        self.assertEqual((SENDQ, SEND_STALL), (1024 * 1024, 120.0))
+        protocol = IRCClientFactory(self.session).buildProtocol(None)
+        self.assertEqual((protocol.sendq, protocol.sendStall), (SENDQ, SEND_STALL))
+
+
+class PingFlooder(Protocol):
+    """A relay that welcomes, then sends PINGs and never reads a byte."""
+
+    def connectionMade(self):
+        sock = self.transport.getHandle()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.transport.pauseProducing()  # never read
+        self.transport.write(WELCOME)
+        self.factory.sent += self.factory.total
+        self.transport.write(pings(self.factory.total // 410, 400))
+
+    def connectionLost(self, reason=None):
+        self.factory.gone.callback(None)
+
+
+class PingFloodLoopbackTests(TestCase):
+    """A real socket: the client's memory stays bounded and it leaves by itself."""
+
+    @inlineCallbacks
+    def test_relayThatNeverReads(self):
+        factory = Factory.forProtocol(PingFlooder)
+        factory.total, factory.sent, factory.gone = 24 * 1024 * 1024, 0, Deferred()
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = HeadlessClient(
+            reactor, TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), "alice",
+            kdf_params=TEST_KDF, retry_policy=FAST_RETRY,
+        )
+        client.factory.sendStall = 1.0
+        received = []
+        backlog = []
+        original = client.factory.buildProtocol
+
+        def build(addr):
+            protocol = original(addr)
+            feed = protocol.dataReceived
+
+            def counted(data):
+                received.append(len(data))
+                feed(data)
+                backlog.append(getattr(protocol, "backlog", 0))
+
+            protocol.dataReceived = counted
+            return protocol
+
+        client.factory.buildProtocol = build
+        lost = client.wait_for(ev.Disconnected, WAIT)
+        client.startService()
+        event = yield lost
+        yield client.quit()
+        yield factory.gone
+        self.assertIn("the server read nothing we sent", event.reason)
+        # It stopped reading: most of what the relay sent was never read...
+        self.assertLess(sum(received), factory.total // 2)
+        # ...and what it queued past the transport's buffer stayed bounded.
+        self.assertLessEqual(max(backlog), SENDQ)
+        yield deferLater(reactor, 0, lambda: None)
