@@ -6,6 +6,8 @@ interface (JSON mode's stdout) is backed up.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 
 from twisted.internet import reactor
@@ -13,6 +15,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionAborted
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.stdio import StandardIO
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -20,6 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.client import events as ev
 from securechat.client.headless import HeadlessClient
+from securechat.client.jsonlines import JsonLinesProtocol
 from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, SEND_STALL, SENDQ, IRCClientFactory
 from securechat.client.session import ClientSession
 from securechat.codec import TEST_KDF
@@ -194,3 +198,91 @@ class PingFloodLoopbackTests(TestCase):
         # ...and what it queued past the transport's buffer stayed bounded.
         self.assertLessEqual(max(backlog), SENDQ)
         yield deferLater(reactor, 0, lambda: None)
+
+
+def offlineClient() -> HeadlessClient:
+    client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdf_params=TEST_KDF)
+    client.factory.clock = Clock()  # its connections' keepalive timers
+    return client
+
+
+def privmsgs(count: int, size: int = 1000) -> bytes:
+    return b"".join(b":bob!b@h PRIVMSG alice :%06d %s\r\n" % (n, b"y" * size) for n in range(count))
+
+
+class StdoutBackpressureTests(SynchronousTestCase):
+    """JSON mode: stdout full means the relay (and stdin) are not read."""
+
+    def setUp(self):
+        self.client = offlineClient()
+        self.irc = StringTransport()
+        self.client.factory.buildProtocol(None).makeConnection(self.irc)
+        self.stdio = StringTransport()
+        self.protocol = JsonLinesProtocol(self.client, lambda: None)
+        self.protocol.makeConnection(self.stdio)
+
+    def test_stdoutFullPausesTheRelayAndStdin(self):
+        self.stdio.producer.pauseProducing()
+        self.assertEqual((self.irc.producerState, self.stdio.producerState), ("paused", "paused"))
+        self.stdio.producer.resumeProducing()
+        self.assertEqual((self.irc.producerState, self.stdio.producerState), ("producing", "producing"))
+
+    def test_pauseOutlivesAReconnect(self):
+        self.stdio.producer.pauseProducing()
+        self.client.factory.current.connectionLost(Failure(ConnectionAborted()))
+        irc = StringTransport()
+        self.client.factory.buildProtocol(None).makeConnection(irc)
+        self.assertEqual(irc.producerState, "paused")
+        self.stdio.producer.resumeProducing()
+        self.assertEqual(irc.producerState, "producing")
+
+    def test_stdinClosedIsLeftAlone(self):
+        """After end of input, flow control must not touch the closed stdin (it would raise here)."""
+        self.protocol.readConnectionLost()
+        self.stdio.loseConnection()
+        self.stdio.producer.pauseProducing()
+        self.stdio.producer.resumeProducing()
+        self.assertEqual(self.irc.producerState, "producing")
+
+
+class StdoutPipeTests(TestCase):
+    """A real pipe nobody reads: the client stops reading the relay, and resumes when it is read."""
+
+    @inlineCallbacks
+    def test_unreadStdout(self):
+        client = offlineClient()
+        irc = StringTransport()
+        ircProtocol = client.factory.buildProtocol(None)
+        ircProtocol.makeConnection(irc)
+        ircProtocol.dataReceived(WELCOME)
+        stdinRead, stdinWrite = os.pipe()
+        stdoutRead, stdoutWrite = os.pipe()
+        os.set_blocking(stdoutRead, False)
+        self.addCleanup(os.close, stdinWrite)
+        self.addCleanup(os.close, stdoutRead)
+        protocol = JsonLinesProtocol(client, lambda: None)
+        stdio = StandardIO(protocol, stdin=stdinRead, stdout=stdoutWrite, reactor=reactor)
+        self.addCleanup(stdio.loseConnection)
+        count = 0
+        # The relay sends until the client stops reading it: a few chunks.
+        for _ in range(100):
+            if irc.producerState == "paused":
+                break
+            ircProtocol.dataReceived(privmsgs(50))
+            count += 50
+            yield deferLater(reactor, 0, lambda: None)
+        self.assertEqual(irc.producerState, "paused")
+        self.assertLess(count, 1000)  # well before the 100 chunks: bounded
+        # Nothing is lost: read the pipe, and every event arrives whole.
+        received = b""
+        for _ in range(1000):
+            try:
+                received += os.read(stdoutRead, 1 << 16)
+            except BlockingIOError:
+                if irc.producerState == "producing" and received.endswith(b"\n"):
+                    break
+            yield deferLater(reactor, 0.001, lambda: None)
+        self.assertEqual(irc.producerState, "producing")
+        messages = [json.loads(line) for line in received.splitlines()]
+        bodies = [m["body"] for m in messages if m["type"] == "message"]
+        self.assertEqual(bodies, ["%06d %s" % (n % 50, "y" * 1000) for n in range(count)])
