@@ -24,7 +24,14 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from securechat.client import events as ev
 from securechat.client.headless import HeadlessClient
 from securechat.client.jsonlines import JsonLinesProtocol
-from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, SEND_STALL, SENDQ, IRCClientFactory
+from securechat.client.protocol import (
+    IDLE_PING,
+    PING_TIMEOUT,
+    SEND_STALL,
+    SENDQ,
+    IRCClientFactory,
+    SlowConsumerGuard,
+)
 from securechat.client.session import ClientSession
 from securechat.codec import TEST_KDF
 
@@ -243,6 +250,20 @@ class StdoutBackpressureTests(SynchronousTestCase):
         self.stdio.producer.pauseProducing()
         self.stdio.producer.resumeProducing()
         self.assertEqual(self.irc.producerState, "producing")
+
+
+class TerminalBackpressureTests(SynchronousTestCase):
+    def test_slowTerminalPausesTheRelay(self):
+        """The console registers this guard with its terminal: a backed-up terminal pauses the relay only."""
+        client = offlineClient()
+        irc = StringTransport()
+        client.factory.buildProtocol(None).makeConnection(irc)
+        terminal = StringTransport()
+        terminal.registerProducer(SlowConsumerGuard(client.factory), True)
+        terminal.producer.pauseProducing()
+        self.assertEqual((irc.producerState, terminal.producerState), ("paused", "producing"))
+        terminal.producer.resumeProducing()
+        self.assertEqual(irc.producerState, "producing")
 
 
 class StdoutPipeTests(TestCase):

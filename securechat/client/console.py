@@ -329,6 +329,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
 
     from ..codec import KdfUnavailable
     from .passphrases import startupPassphrase
+    from .protocol import SlowConsumerGuard
     from .startup import buildClient, keyRooms
 
     if not os.isatty(0) or not os.isatty(1):
@@ -380,7 +381,10 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     saved = termios.tcgetattr(fd)
     tty.setraw(fd)
     try:
-        stdio.StandardIO(ServerProtocol(lambda: screen))
+        terminalIO = stdio.StandardIO(ServerProtocol(lambda: screen))
+        # A terminal that does not keep up (a paused tty, a slow ssh link):
+        # stop reading the relay meanwhile, as the JSON mode does for stdout.
+        terminalIO.registerProducer(SlowConsumerGuard(client.factory), True)
         signal.signal(signal.SIGWINCH, lambda *a: reactor.callFromThread(screen.terminalSize, *terminalSize(fd)))
         screen.console.info("securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]")
         client.startService()

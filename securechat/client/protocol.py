@@ -235,6 +235,27 @@ class IRCClientProtocol(Protocol):
         self.transport.loseConnection()
 
 
+@implementer(IPushProducer)
+class SlowConsumerGuard:
+    """
+    Register with the user interface's output (the console's terminal) as a
+    streaming producer: while that output is backed up, the factory's
+    connections are not read, so what the server sends waits in its socket.
+    """
+
+    def __init__(self, factory: "IRCClientFactory") -> None:
+        self.factory = factory
+
+    def pauseProducing(self) -> None:
+        self.factory.pauseReading()
+
+    def resumeProducing(self) -> None:
+        self.factory.resumeReading()
+
+    def stopProducing(self) -> None:
+        pass
+
+
 class IRCClientFactory(Factory):
     """Builds protocols that share one session (it survives reconnects)."""
 
