@@ -361,7 +361,7 @@ class Reassembler:
         )
 
     def _make_room(self, sender_key: str) -> List[Dropped]:
-        dropped = []
+        dropped: List[Dropped] = []
         if self._per_sender.get(sender_key, 0) >= self.limits.max_pending_per_sender:
             oldest = next(key for key in self._pending if key[0] == sender_key)
             self._incomplete(oldest, "too many unfinished messages from this sender", dropped)
@@ -372,7 +372,7 @@ class Reassembler:
 
     def _make_space(self, keep: PendingKey, size: int) -> List[Dropped]:
         """Evict the oldest other messages until C{size} more characters fit."""
-        dropped = []
+        dropped: List[Dropped] = []
         while self._chars + size > self.limits.max_pending_chars:
             oldest = next(key for key in self._pending if key != keep)
             self._incomplete(oldest, "too much unfinished data in this conversation", dropped)
