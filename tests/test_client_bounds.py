@@ -12,17 +12,18 @@ import socket
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.error import ConnectionAborted
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient
+from securechat.client.headless import HeadlessClient, connect
 from securechat.client.jsonlines import JsonLinesProtocol
 from securechat.client.protocol import (
     IDLE_PING,
@@ -34,8 +35,10 @@ from securechat.client.protocol import (
 )
 from securechat.client.session import ClientSession
 from securechat.codec import TEST_KDF
+from securechat.relay.factory import RelayFactory
 
 from .test_client_support import FAST_RETRY, WAIT
+from .test_relay_integration import selfSignedCertificate
 
 WELCOME = b":srv 001 alice :Welcome alice!~a@h\r\n"
 
@@ -66,19 +69,28 @@ class SendQueueTests(SynchronousTestCase):
     def test_pingFloodStopsReadingThenDisconnects(self):
         """
         A relay that sends PINGs and never reads: once the transport says
-        its buffer is full, the client stops reading, and past the bound it
+        its buffer is full, the client counts what it still writes; past the
+        bound it stops reading (the rest of that read is not handled) and
         disconnects with the reason, holding at most the bound meanwhile.
         """
-        self.assertEqual(self.transport.producerState, "producing")
         self.transport.producer.pauseProducing()  # what a full socket buffer does
-        self.assertEqual(self.transport.producerState, "paused")
         self.protocol.dataReceived(pings(30))
+        self.assertEqual(self.transport.producerState, "producing")
         self.assertFalse(self.transport.disconnecting)
         self.protocol.dataReceived(pings(1000))
         self.assertLessEqual(len(self.transport.value()), 4096)
+        self.assertEqual(self.transport.producerState, "paused")
         [lost] = self.lost()
         self.assertIn("send queue exceeded: the server is not reading", lost.reason)
         self.assertTrue(lost.reconnecting)
+
+    def test_pauseRepeatedOnEveryWriteKeepsCounting(self):
+        """A real transport calls pauseProducing again on each write while full: the count must not restart."""
+        self.protocol.transport.producer.pauseProducing()
+        for n in range(100):
+            self.transport.producer.pauseProducing()
+            self.protocol.dataReceived(pings(1))
+        self.assertIn("send queue exceeded", self.lost()[0].reason)
 
     def test_userMessagesCountToo(self):
         self.transport.producer.pauseProducing()
@@ -87,11 +99,11 @@ class SendQueueTests(SynchronousTestCase):
         self.session.sendMessage("bob", "x" * 3000)
         self.assertIn("send queue exceeded", self.lost()[0].reason)
 
-    def test_drainedResumesReading(self):
+    def test_drainedStartsTheCountAgain(self):
         self.transport.producer.pauseProducing()
         self.protocol.dataReceived(pings(30))
+        self.assertGreater(self.protocol.backlog, 3000)
         self.transport.producer.resumeProducing()
-        self.assertEqual(self.transport.producerState, "producing")
         self.assertEqual(self.protocol.backlog, 0)
         # The count starts again from zero at the next pause.
         self.transport.producer.pauseProducing()
@@ -123,12 +135,17 @@ class SendQueueTests(SynchronousTestCase):
         self.clock.advance(IDLE_PING)
         self.assertEqual(self.transport.value(), b"PING :securechat-keepalive\r\n")
 
-    def test_bothPausesMustEnd(self):
+    def test_blockedWritesDoNotStopReading(self):
+        """
+        On TLS the transport reports its buffer full until the handshake is
+        done: not reading then would stall the handshake for good.
+        """
         self.factory.pauseReading()
         self.transport.producer.pauseProducing()
         self.transport.producer.resumeProducing()
-        self.assertEqual(self.transport.producerState, "paused")
+        self.assertEqual(self.transport.producerState, "paused")  # still the consumer's pause
         self.factory.resumeReading()
+        self.transport.producer.pauseProducing()
         self.assertEqual(self.transport.producerState, "producing")
 
     def test_consumerPauseCarriesOverToTheNextConnection(self):
@@ -140,6 +157,12 @@ class SendQueueTests(SynchronousTestCase):
         self.assertEqual(transport.producerState, "paused")
         self.factory.resumeReading()
         self.assertEqual(transport.producerState, "producing")
+
+    def test_quitUnregistersTheProducer(self):
+        """After our QUIT the close follows: our producer must not hold it back (TLS waits for it)."""
+        self.session.quit("bye")
+        self.assertIsNone(self.transport.producer)
+        self.assertEqual(self.transport.value(), b"QUIT bye\r\n")
 
     def test_defaults(self):
         """The documented bounds (docs/client.md)."""
@@ -176,7 +199,6 @@ class PingFloodLoopbackTests(TestCase):
             reactor, TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), "alice",
             kdf_params=TEST_KDF, retry_policy=FAST_RETRY,
         )
-        client.factory.sendStall = 1.0
         received = []
         backlog = []
         original = client.factory.buildProtocol
@@ -199,11 +221,12 @@ class PingFloodLoopbackTests(TestCase):
         event = yield lost
         yield client.quit()
         yield factory.gone
-        self.assertIn("the server read nothing we sent", event.reason)
+        self.assertIn("send queue exceeded: the server is not reading", event.reason)
         # It stopped reading: most of what the relay sent was never read...
         self.assertLess(sum(received), factory.total // 2)
         # ...and what it queued past the transport's buffer stayed bounded.
         self.assertLessEqual(max(backlog), SENDQ)
+        self.assertGreater(max(backlog), SENDQ // 2)
         yield deferLater(reactor, 0, lambda: None)
 
 
@@ -307,3 +330,29 @@ class StdoutPipeTests(TestCase):
         messages = [json.loads(line) for line in received.splitlines()]
         bodies = [m["body"] for m in messages if m["type"] == "message"]
         self.assertEqual(bodies, ["%06d %s" % (n % 50, "y" * 1000) for n in range(count)])
+
+
+class TLSTests(TestCase):
+    """The send queue's producer over a real TLS connection."""
+
+    @inlineCallbacks
+    def test_registersAndQuitsOverTLS(self):
+        """
+        Until the handshake is done, a TLS transport reports its buffer full
+        (NICK and USER wait in it): not reading then would stall the
+        handshake.  And a producer still registered kept the TLS close from
+        starting: /quit waited until the relay gave up (10 s here).
+        """
+        pem = selfSignedCertificate(FilePath(self.mktemp()))
+        port = yield serverFromString(
+            reactor, "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (pem, pem)
+        ).listen(RelayFactory())
+        self.addCleanup(port.stopListening)
+        client = yield connect(
+            reactor, "tls:127.0.0.1:%d:trustRoots=%s" % (port.getHost().port, os.path.dirname(pem)),
+            "alice", kdf_params=TEST_KDF, timeout=WAIT,
+        )
+        self.assertTrue(client.connected)
+        started = reactor.seconds()
+        yield client.quit("bye")
+        self.assertLess(reactor.seconds() - started, 2.0)

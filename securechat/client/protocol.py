@@ -31,13 +31,11 @@ PING_TOKEN = "securechat-keepalive"
 #: disconnect.  A server that sends PINGs and never reads cannot make us
 #: queue PONGs without limit.
 SENDQ = 1024 * 1024
-#: A server that has not drained what we sent for this long is cut: we
-#: stopped reading from it when our buffer filled, so it cannot even be
-#: heard saying anything meanwhile.
+#: A server that has drained nothing of what we sent for this long is cut:
+#: what we send meanwhile (messages the user believes sent) goes nowhere.
 SEND_STALL = 120.0
-#: Why reading from the server is paused: our writes are backed up, or the
-#: user interface cannot keep up (JSON mode's stdout, see L{IRCClientFactory}).
-BLOCKED_WRITES = "writes"
+#: Why reading from the server is paused: the user interface cannot keep up
+#: (JSON mode's stdout, the console's terminal; see L{IRCClientFactory}).
 SLOW_CONSUMER = "consumer"
 
 
@@ -131,15 +129,18 @@ class IRCClientProtocol(Protocol):
 
     def _writesBlocked(self) -> None:
         """
-        The transport's buffer is full: the server is not reading.  Stop
-        reading from it (what we read makes us write: PONGs), count what we
-        still write, and give it L{SEND_STALL} seconds to drain.
+        The transport's buffer is full (or, on TLS, the handshake is not
+        done yet): count what we still write, and give the server
+        L{SEND_STALL} seconds to drain.  Reading goes on, so a TLS handshake
+        completes and the keepalive hears the server; what we read makes
+        us write (a PONG per PING), and L{_write} cuts past L{SENDQ}.
         """
-        if self._gone:
+        if self._gone or self.writesBlocked:
+            # Twisted says it again on every write while its buffer is full:
+            # the count goes on from the first time.
             return
         self.writesBlocked = True
         self.backlog = 0
-        self.pauseReading(BLOCKED_WRITES)
         if self._stallTimer is None:
             self._stallTimer = self.clock.callLater(self.sendStall, self._stalled)
 
@@ -150,7 +151,6 @@ class IRCClientProtocol(Protocol):
             if self._stallTimer.active():
                 self._stallTimer.cancel()
             self._stallTimer = None
-        self.resumeReading(BLOCKED_WRITES)
 
     def _stalled(self) -> None:
         self._stallTimer = None
@@ -162,6 +162,7 @@ class IRCClientProtocol(Protocol):
             return
         self.log.warn("disconnecting: {reason}", reason=reason)
         self._cutReason = reason
+        self.pauseReading("cut")  # not one more byte: the rest of this read is not handled either
         self._gone = True
         self.transport.abortConnection()
 
@@ -170,7 +171,6 @@ class IRCClientProtocol(Protocol):
         now = self.clock.seconds()
         if self._pausedBy:
             # We are not listening (see pauseReading): silence proves nothing.
-            # A server that does not read is cut by the send-queue stall.
             self._pingedAt = None
             self._lastHeard = now
             self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
@@ -196,13 +196,25 @@ class IRCClientProtocol(Protocol):
         if self._gone:
             return
         if self.writesBlocked:
-            self.backlog += len(data)
-            if self.backlog > self.sendq:
+            if self.backlog + len(data) > self.sendq:
                 self._cut(
                     "send queue exceeded: the server is not reading (over %d bytes waiting)" % (self.sendq,)
                 )
                 return
+            self.backlog += len(data)
         self.transport.write(data)
+        if data.startswith(b"QUIT"):
+            self._leaving()
+
+    def _leaving(self) -> None:
+        """
+        We said QUIT: the close follows.  Unregister our producer first: a
+        registered one keeps a TLS transport from sending its close_notify,
+        and the close would wait until the server gave up on us.  A server
+        that never drains is still cut by the stall timer.
+        """
+        if getattr(self.transport, "producer", None) is not None:
+            self.transport.unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:
         self._lastHeard = self.clock.seconds()
@@ -232,6 +244,7 @@ class IRCClientProtocol(Protocol):
         self.session.connectionLost(why, self.reconnecting)
 
     def loseConnection(self) -> None:
+        self._leaving()
         self.transport.loseConnection()
 
 
