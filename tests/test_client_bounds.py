@@ -266,12 +266,23 @@ class StdoutBackpressureTests(SynchronousTestCase):
         self.stdio.producer.resumeProducing()
         self.assertEqual(irc.producerState, "producing")
 
-    def test_stdinClosedIsLeftAlone(self):
-        """After end of input, flow control must not touch the closed stdin (it would raise here)."""
-        self.protocol.readConnectionLost()
-        self.stdio.loseConnection()
+    def test_endUnregistersSoStdoutCloses(self):
+        """
+        Quitting while stdout is backed up: with our producer registered,
+        Twisted would resume it instead of closing once stdout drained, and
+        the process would never end.
+        """
         self.stdio.producer.pauseProducing()
-        self.stdio.producer.resumeProducing()
+        self.protocol.readConnectionLost()  # the offline client's quit is done at once
+        self.assertIsNone(self.stdio.producer)
+        self.assertTrue(self.stdio.disconnecting)
+
+    def test_stdinClosedIsLeftAlone(self):
+        """After end of input, a late flow-control call must not touch the closed stdin (it would raise here)."""
+        guard = self.stdio.producer
+        self.protocol.readConnectionLost()
+        guard.pauseProducing()
+        guard.resumeProducing()
         self.assertEqual(self.irc.producerState, "producing")
 
 

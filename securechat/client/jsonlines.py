@@ -295,6 +295,10 @@ class JsonLinesProtocol(Protocol):
             # stdin, and connectionLost would never come: end here.
             self.onEnd()
         else:
+            # A registered producer holds the close back for good if stdout
+            # was backed up at this moment (Twisted then resumes the
+            # producer instead of closing): unregister it first.
+            self.transport.unregisterProducer()
             self.transport.loseConnection()
 
     def connectionLost(self, reason: object = None) -> None:
