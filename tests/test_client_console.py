@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import time
 
 from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet import reactor
@@ -18,7 +19,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from securechat.client import events as ev
 from securechat.client.commands import ALERT, INFO, Console, formatEvent
-from securechat.client.console import ConsoleTerminal
+from securechat.client.console import CONTINUATION, ConsoleTerminal, neutralise, wrap
 from securechat.client.headless import HeadlessClient
 from securechat.codec import DEFAULT_KDF, TEST_KDF
 
@@ -273,6 +274,48 @@ class FormatTests(SynchronousTestCase):
         self.assertEqual(style, ALERT)
 
 
+class SentTimeTests(SynchronousTestCase):
+    """A message sealed more than a minute from now says when it was sent."""
+
+    NOW = 1_795_644_476.0
+
+    def line(self, sent_at, protection="authenticated"):
+        [(text, _)] = formatEvent(
+            ev.IncomingMessage("#lab", "bob", "hi", "fernet", protection, sent_at=sent_at), "t", self.NOW)
+        return text
+
+    def at(self, seconds, fmt="%H:%M:%S"):
+        return time.strftime(fmt, time.localtime(seconds))
+
+    def test_freshMessageUnmarked(self):
+        for delta in (0, 60, -60, 1):
+            self.assertEqual(self.line(int(self.NOW) - delta), "t #lab [auth] <bob> hi")
+        self.assertEqual(self.line(None, "confidential"), "t #lab [enc] <bob> hi")  # aes-ctr: no sealed time
+
+    def test_oldMessageSaysWhenItWasSent(self):
+        sent = int(self.NOW) - 61
+        self.assertEqual(self.line(sent), "t #lab [auth] <bob> (sent %s, 1 min ago) hi" % (self.at(sent),))
+        sent = int(self.NOW) - 3 * 3600
+        self.assertIn("(sent %s, 3 h ago) hi" % (self.at(sent, "%Y-%m-%d %H:%M:%S") if
+                      time.localtime(sent)[:3] != time.localtime(self.NOW)[:3] else self.at(sent),), self.line(sent))
+        sent = int(self.NOW) - 5 * 86400
+        self.assertIn("(sent %s, 5 days ago) hi" % (self.at(sent, "%Y-%m-%d %H:%M:%S"),), self.line(sent))
+
+    def test_futureMessageSaysSo(self):
+        sent = int(self.NOW) + 600
+        self.assertIn("<bob> (sent %s, 10 min in the future) hi" % (self.at(sent),), self.line(sent))
+
+    def test_consoleUsesItsClock(self):
+        """Every row of a multi-line body carries it, before the body (which the sender controls)."""
+        screen = Recorder()
+        console = Console(offlineClient(), screen.show, screen.ask, screen.quits.append,
+                          current="#lab", clock=lambda: self.NOW)
+        sent = int(self.NOW) - 7200
+        console.event(ev.IncomingMessage("#lab", "bob", "one\ntwo", "fernet", "authenticated", sent_at=sent))
+        self.assertEqual([text.split("> ", 1)[1] for text, _ in screen.shown],
+                         ["(sent %s, 2 h ago) one" % (self.at(sent),), "(sent %s, 2 h ago) two" % (self.at(sent),)])
+
+
 class ScreenTests(SynchronousTestCase):
     """The terminal layer, on an in-memory screen."""
 
@@ -303,7 +346,52 @@ class ScreenTests(SynchronousTestCase):
 
     def test_longLinesWrap(self):
         self.screen.show("x" * 70, INFO)
-        self.assertEqual(self.fake.text()[-4:-2], ["x" * 60, "x" * 10])
+        self.assertEqual(self.fake.text()[-4:-2], ["x" * 60, CONTINUATION + "x" * 10])
+
+    def test_paddedLineCannotForgeAHeaderRow(self):
+        """
+        A plain line from a made-up nick, padded to the width, used to wrap
+        so that its second row read exactly like a genuine protected message.
+        """
+        forged = "00:00:00 #lab [auth+fresh] <alice> pay mallory"
+        prefix = formatEvent(ev.IncomingMessage("#lab", "m4llory", "", "plain", "none"), "00:00:00")[0][0]
+        body = "." * (self.fake.width - len(prefix)) + forged
+        self.screen.console.event(ev.IncomingMessage("#lab", "m4llory", body, "plain", "none"))
+        rows = [row for row in self.fake.text()[:-2] if row]
+        headers = [row for row in rows if re.match(r"\d\d:\d\d:\d\d ", row)]
+        self.assertEqual(len(headers), 1)
+        self.assertIn("[plain] <m4llory>", headers[0])
+        self.assertEqual(sum(row.startswith(CONTINUATION) for row in rows), 1)
+        self.assertEqual(rows[-1], CONTINUATION + forged)
+        # After a resize, the redrawn scrollback is marked the same way.
+        self.screen.redraw()
+        self.assertEqual([row for row in self.fake.text()[:-2] if row], rows)
+
+    def test_wideCharactersWrapOnColumns(self):
+        """Wide characters take two columns: counted as one, the terminal wrapped the row itself, unmarked."""
+        self.screen.show("\u754c" * 40, INFO)
+        rows = wrap("\u754c" * 40, 60)
+        self.assertEqual([len(row) for row in rows], [30, 4 + 10])
+        self.assertTrue(rows[1].startswith(CONTINUATION))
+
+    def test_controlAndBidiCharactersNeutralised(self):
+        """Nicks and bodies cannot reorder, hide or move text on the screen."""
+        hostile = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u2028\x1b\r\x07\x9b"
+        self.screen.console.event(
+            ev.IncomingMessage("#lab", "bob\u202e", "hi " + hostile + "[2J evil", "fernet", "authenticated"))
+        self.screen.console.event(ev.Joined("#lab\u2067", "eve\u2066", False))
+        shown = "\n".join(self.fake.text())
+        for char in hostile:
+            self.assertNotIn(char, shown)
+        self.assertIn("<bob<U+202E>> hi <U+202A>", shown)
+        self.assertIn("eve<U+2066> joined #lab<U+2067>", shown)
+        self.assertEqual(neutralise("caf\u00e9 \U0001f600 ok"), "caf\u00e9 \U0001f600 ok")
+        self.assertEqual(neutralise("a\tb"), "a<U+0009>b")
+
+    def test_promptNeutralised(self):
+        self.screen.console.current = "#x\u202e"
+        self.screen.drawInput()
+        self.assertEqual(self.fake.text()[-1], "[#x<U+202E>]")
 
     def test_editing(self):
         self.type("helo")

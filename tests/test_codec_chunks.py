@@ -286,6 +286,31 @@ class ReassemblerTests(SynchronousTestCase):
         self.assertIsNone(token)
         self.assertEqual([type(d.error) for d in dropped], [Malformed])
 
+    def test_delivered_ids_quiet_their_copies_within_the_window(self) -> None:
+        self.reassembler.delivered("a", "g" * 22)
+        self.reassembler.add("a", "A", _chunk("g" * 22, 2, 2))
+        self.reassembler.add("b", "B", _chunk("g" * 22, 2, 2))  # another sender's: not delivered
+        self.clock.advance(10)
+        [dropped] = self.reassembler.expire()
+        self.assertEqual(dropped.sender, "B")
+        # Past the window the id is forgotten: a copy is reported again.
+        self.reassembler.add("a", "A", _chunk("g" * 22, 2, 2))
+        self.clock.advance(10)
+        self.assertEqual([d.sender for d in self.reassembler.expire()], ["A"])
+
+    def test_delivered_ids_bounded(self) -> None:
+        reassembler = Reassembler(self.clock.seconds, ReassemblyLimits(max_delivered=3, timeout=10.0))
+        for number in range(5):
+            reassembler.delivered("a", "%022d" % (number,))
+        self.assertEqual(list(reassembler._delivered), [("a", "%022d" % (n,)) for n in (2, 3, 4)])
+        reassembler.add("a", "A", _chunk("%022d" % (0,), 2, 2))  # evicted: reported again
+        reassembler.add("a", "A", _chunk("%022d" % (4,), 2, 2))  # remembered: quiet
+        self.clock.advance(10)
+        self.assertEqual([str(d.error) for d in reassembler.expire()],
+                         ["only 1 of 2 chunks arrived: it did not complete in time"])
+        self.assertEqual(len(reassembler._delivered), 0)
+        self.assertRaises(ValueError, ReassemblyLimits, max_delivered=0)
+
     def test_same_msgid_from_two_senders_kept_apart(self) -> None:
         self.reassembler.add("a", "A", _chunk("f" * 32, 1, 2, "AA"))
         self.reassembler.add("b", "B", _chunk("f" * 32, 2, 2, "BB"))

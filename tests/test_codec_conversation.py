@@ -213,6 +213,46 @@ class RelayTamperingTests(SynchronousTestCase):
             self.assertEqual(_reasons(results), ["malformed", "accepted"])
             self.assertEqual(results[1].body, LONG_BODY)  # type: ignore[attr-defined]
 
+    def test_late_copy_of_a_delivered_chunk_is_quiet(self) -> None:
+        """
+        The last chunk of a delivered message, repeated by the relay, used to
+        open a new message that ended 60 s later as a false "incomplete: only
+        1 of 5 chunks arrived" from the sender.
+        """
+        clock = make_clock()
+        for layer in KEYED:
+            alice, bob = conversation(layer, clock), conversation(layer, clock)
+            lines = alice.encode("alice", LONG_BODY, 400)
+            self.assertGreater(len(lines), 4)
+            self.assertEqual(only_accepted(feed(bob, "alice", lines)).body, LONG_BODY)
+            clock.advance(30)
+            self.assertEqual(feed(bob, "alice", [lines[-1], lines[0]]), [])
+            clock.advance(61)
+            self.assertEqual(bob.expire(), [], layer)
+
+    def test_whole_copy_of_a_delivered_message_is_still_judged(self) -> None:
+        """Quiet is only for copies that never complete: a whole replay gets its verdict."""
+        clock = make_clock()
+        alice, bob = conversation("fernet-ttl", clock), conversation("fernet-ttl", clock)
+        lines = alice.encode("alice", LONG_BODY, 400)
+        only_accepted(feed(bob, "alice", lines))
+        self.assertEqual(_reasons(feed(bob, "alice", lines)), ["replayed"])
+
+    def test_unopened_message_copies_still_reported_incomplete(self) -> None:
+        """
+        Only a message the codec opened (its sealed msgid matching the
+        header) is remembered: chunks under a forged message's id, or a
+        message refused before its envelope was read, stay reported.
+        """
+        clock = make_clock()
+        alice, bob = conversation("fernet", clock), conversation("fernet", clock)
+        lines = alice.encode("alice", LONG_BODY, 400)
+        forged = [_replace_piece(line, "A" * len(piece)) for line, piece in zip(lines, _pieces(lines))]
+        self.assertEqual(_reasons(feed(bob, "alice", forged)), ["tampered"])
+        self.assertEqual(feed(bob, "alice", lines[-1:]), [])
+        clock.advance(60)
+        self.assertEqual(_reasons(bob.expire()), ["incomplete"])  # type: ignore[arg-type]
+
     def test_conflicting_chunk_drops_the_message(self) -> None:
         clock = make_clock()
         alice, bob = conversation("fernet", clock), conversation("fernet", clock)

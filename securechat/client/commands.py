@@ -45,6 +45,8 @@ REASONS = {
     "no-key": "protected, but no key here",
 }
 TIME_FORMAT = "%H:%M:%S"
+#: A message sealed more than this many seconds from now shows when it was sent.
+STALE = 60
 
 HELP = (
     ("/join #room", "join a room (and make it the current one)"),
@@ -85,13 +87,38 @@ def rejectionText(reason: str, description: str) -> str:
     return "%s (%s)" % (words, description)
 
 
-def formatEvent(event: ev.Event, when: str) -> List[Tuple[str, str]]:
-    """The screen lines (text, style) for C{event}; empty for events not shown."""
+def sentAt(sent: Optional[int], now: Optional[float]) -> str:
+    """
+    C{"(sent 11:58:02, 3 min ago) "} when the sealed time C{sent} is more
+    than L{STALE} seconds from C{now} (either way), else C{""}: a replay to
+    a restarted receiver or a delayed message must not read as fresh.
+    """
+    if sent is None or now is None or abs(now - sent) <= STALE:
+        return ""
+    delta = now - sent
+    same_day = time.localtime(sent)[:3] == time.localtime(now)[:3]
+    at = time.strftime(TIME_FORMAT if same_day else "%Y-%m-%d " + TIME_FORMAT, time.localtime(sent))
+    seconds = abs(delta)
+    if seconds < 3600:
+        span = "%d min" % (seconds // 60,)
+    elif seconds < 2 * 86400:
+        span = "%d h" % (seconds // 3600,)
+    else:
+        span = "%d days" % (seconds // 86400,)
+    return "(sent %s, %s %s) " % (at, span, "ago" if delta > 0 else "in the future")
+
+
+def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List[Tuple[str, str]]:
+    """
+    The screen lines (text, style) for C{event}; empty for events not shown.
+    C{now} (seconds) lets a message sealed long ago or ahead say when it was sent.
+    """
     if isinstance(event, ev.IncomingMessage):
         mark = MARKS.get(event.protection, event.protection)
         where = ("(direct) " if event.direct else event.target + " ")
+        sent = sentAt(event.sent_at, now)
         lines = [
-            ("%s %s[%s] <%s> %s" % (when, where, mark, event.sender, body), NORMAL)
+            ("%s %s[%s] <%s> %s%s" % (when, where, mark, event.sender, sent, body), NORMAL)
             for body in event.body.split("\n")
         ]
         if event.missing:
@@ -251,7 +278,7 @@ class Console:
             for body in event.body.split("\n"):
                 self.show("%s %s[%s] <%s> %s" % (when, where, mark, self.client.nick, body), OWN)
             return
-        for text, style in formatEvent(event, when):
+        for text, style in formatEvent(event, when, self.clock()):
             self.show(text, style)
 
     def _same(self, a: Optional[str], b: Optional[str]) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import collections
 import sys
+import unicodedata
 from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from twisted.conch.insults.insults import TerminalProtocol
@@ -42,12 +43,60 @@ ENTER = (b"\r", b"\n")
 BACKSPACES = (b"\x7f", b"\x08")
 
 
+#: What starts every row after the first of a long line: no message header
+#: starts with it (they start with the time), so text padded to the width
+#: cannot make its second row read like a message of someone else.  U+21AA
+#: is one column wide everywhere (East Asian width "N", not ambiguous).
+CONTINUATION = "  \u21aa "
+
+
+def neutralise(text: str) -> str:
+    """
+    C{text} with every character that is not printable shown as C{<U+XXXX>}:
+    C0/C1 controls (escape sequences, carriage returns), bidirectional
+    overrides and isolates (U+202A-202E, U+2066-2069), marks (U+200E/F,
+    U+061C) and other format characters that reorder or hide text, line
+    and paragraph separators.  What is left cannot move the cursor or
+    reorder what the screen shows.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else "<U+%04X>" % (ord(c),) for c in text)
+
+
+def _columns(char: str) -> int:
+    """Terminal columns C{char} takes: 0 for a combining mark, 2 for wide (CJK, emoji), else 1."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
 def wrap(text: str, width: int) -> List[str]:
-    """Cut C{text} into pieces of at most C{width} characters (control characters shown as '?')."""
-    text = "".join(c if c.isprintable() else "?" for c in text)
+    """
+    Cut C{text} (neutralised) into rows of at most C{width} terminal columns,
+    every row after the first starting with L{CONTINUATION}: the terminal
+    never wraps a row itself, and no text can start a row of its own.
+    """
+    text = neutralise(text)
     if not text:
         return [""]
-    return [text[i : i + width] for i in range(0, len(text), width)]
+    if text.isascii():
+        if len(text) <= width:
+            return [text]
+        room = width - len(CONTINUATION)
+        return [text[:width]] + [CONTINUATION + text[i : i + room] for i in range(width, len(text), room)]
+    rows: List[str] = []
+    row: List[str] = []
+    used = 0
+    for char in text:
+        columns = _columns(char)
+        if used + columns > width and len(row) > (1 if rows else 0):
+            rows.append("".join(row))
+            row, used = [CONTINUATION], len(CONTINUATION)
+        row.append(char)
+        used += columns
+    rows.append("".join(row))
+    return rows
 
 
 class ConsoleTerminal(TerminalProtocol):
@@ -143,6 +192,7 @@ class ConsoleTerminal(TerminalProtocol):
         else:
             prompt = self.console.prompt() if self.console else ""
             shown, cursor = "".join(self.buffer), self.cursor
+        prompt = neutralise(prompt)
         room = max(self.width - len(prompt) - 1, 1)
         start = max(0, cursor - room)
         visible = shown[start : start + room]
@@ -279,6 +329,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
 
     from ..codec import KdfUnavailable
     from .passphrases import startupPassphrase
+    from .protocol import SlowConsumerGuard
     from .startup import buildClient, keyRooms
 
     if not os.isatty(0) or not os.isatty(1):
@@ -333,7 +384,10 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     saved = termios.tcgetattr(fd)
     tty.setraw(fd)
     try:
-        stdio.StandardIO(ServerProtocol(lambda: screen))
+        terminalIO = stdio.StandardIO(ServerProtocol(lambda: screen))
+        # A terminal that does not keep up (a paused tty, a slow ssh link):
+        # stop reading the relay meanwhile, as the JSON mode does for stdout.
+        terminalIO.registerProducer(SlowConsumerGuard(client.factory), True)
         signal.signal(signal.SIGWINCH, lambda *a: reactor.callFromThread(screen.terminalSize, *terminalSize(fd)))
         screen.console.info("securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]")
         client.startService()

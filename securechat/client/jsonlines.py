@@ -13,7 +13,7 @@ import json
 from typing import Any, Callable, Dict, Optional
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -217,6 +217,28 @@ class JsonLinesFrontend:
             self.quitting.addBoth(lambda ignored: self.onQuit())
 
 
+@implementer(IPushProducer)
+class _StdoutGuard:
+    """
+    Registered with stdout as a streaming producer: while the reader of our
+    events does not keep up, stop reading the relay (and stdin), so what
+    the relay sends waits in its socket instead of in our memory; read
+    again once stdout has drained.
+    """
+
+    def __init__(self, protocol: "JsonLinesProtocol") -> None:
+        self.protocol = protocol
+
+    def pauseProducing(self) -> None:
+        self.protocol._stdoutFull(True)
+
+    def resumeProducing(self) -> None:
+        self.protocol._stdoutFull(False)
+
+    def stopProducing(self) -> None:
+        pass
+
+
 @implementer(IHalfCloseableProtocol)
 class JsonLinesProtocol(Protocol):
     """
@@ -235,6 +257,27 @@ class JsonLinesProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.frontend = JsonLinesFrontend(self.client, self.transport.write, self._quitDone)
+        self.transport.registerProducer(_StdoutGuard(self), True)
+
+    def _stdoutFull(self, full: bool) -> None:
+        """
+        Flow control: what we hold for stdout is then bounded by one read
+        from the relay (64 KiB, turned into events) and one from stdin.
+        """
+        factory = getattr(self.client, "factory", None)
+        if full:
+            if factory is not None:
+                factory.pauseReading()
+            if self._stdinOpen():
+                self.transport.pauseProducing()  # stdin: its commands make events too
+        else:
+            if factory is not None:
+                factory.resumeReading()
+            if self._stdinOpen():
+                self.transport.resumeProducing()
+
+    def _stdinOpen(self) -> bool:
+        return not (self._lost or getattr(self.transport, "disconnecting", False))
 
     def dataReceived(self, data: bytes) -> None:
         frontend = self.frontend
@@ -268,6 +311,10 @@ class JsonLinesProtocol(Protocol):
             # stdin, and connectionLost would never come: end here.
             self.onEnd()
         else:
+            # A registered producer holds the close back for good if stdout
+            # was backed up at this moment (Twisted then resumes the
+            # producer instead of closing): unregister it first.
+            self.transport.unregisterProducer()
             self.transport.loseConnection()
 
     def connectionLost(self, reason: object = None) -> None:

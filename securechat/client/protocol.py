@@ -3,17 +3,19 @@ The Twisted adapter between one connection and a L{ClientSession}.
 
 It owns only what needs a transport: splitting received bytes into lines
 (with the wire module's bounded splitter, so one over-long line from a
-hostile server costs only itself) and writing what the session sends.
+hostile server costs only itself), writing what the session sends, and
+bounding what a server that does not read can make us hold (L{SENDQ}).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Set
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..wire import LineSplitter, TooLong
 from .session import RECEIVE_MAX_LINE, ClientSession
@@ -24,6 +26,37 @@ IDLE_PING = 120.0
 #: on a half-open TCP connection.
 PING_TIMEOUT = 60.0
 PING_TOKEN = "securechat-keepalive"
+#: Bytes we may queue for a server beyond the transport's own buffer (64
+#: KiB) once it stops reading, like the relay's SendQ: past it, we
+#: disconnect.  A server that sends PINGs and never reads cannot make us
+#: queue PONGs without limit.
+SENDQ = 1024 * 1024
+#: A server that has drained nothing of what we sent for this long is cut:
+#: what we send meanwhile (messages the user believes sent) goes nowhere.
+SEND_STALL = 120.0
+#: Why reading from the server is paused: the user interface cannot keep up
+#: (JSON mode's stdout, the console's terminal; see L{IRCClientFactory}).
+SLOW_CONSUMER = "consumer"
+
+
+@implementer(IPushProducer)
+class _SendQueueGuard:
+    """
+    Registered with the transport as a streaming producer, so that Twisted
+    tells us when the server stops draining what we write.
+    """
+
+    def __init__(self, protocol: "IRCClientProtocol") -> None:
+        self.protocol = protocol
+
+    def pauseProducing(self) -> None:
+        self.protocol._writesBlocked()
+
+    def resumeProducing(self) -> None:
+        self.protocol._writesDrained()
+
+    def stopProducing(self) -> None:
+        pass
 
 
 class IRCClientProtocol(Protocol):
@@ -36,6 +69,8 @@ class IRCClientProtocol(Protocol):
         session: ClientSession,
         reconnecting: bool = True,
         clock: Optional[IReactorTime] = None,
+        sendq: int = SENDQ,
+        sendStall: float = SEND_STALL,
     ) -> None:
         self.session = session
         self.reconnecting = reconnecting
@@ -45,6 +80,14 @@ class IRCClientProtocol(Protocol):
         self._lastHeard = 0.0
         self._pingedAt: Optional[float] = None
         self._timer: Optional[IDelayedCall] = None
+        #: The send queue: bytes written since the transport's buffer filled.
+        self.sendq = sendq
+        self.sendStall = sendStall
+        self.backlog = 0
+        self.writesBlocked = False
+        self._stallTimer: Optional[IDelayedCall] = None
+        self._pausedBy: Set[str] = set()
+        self._cutReason: Optional[str] = None
 
     def connectionMade(self) -> None:
         if self.clock is None:
@@ -56,11 +99,82 @@ class IRCClientProtocol(Protocol):
             noDelay(True)
         self._lastHeard = self.clock.seconds()
         self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
+        self.transport.registerProducer(_SendQueueGuard(self), True)
+        factory = getattr(self, "factory", None)
+        if factory is not None and factory.consumerPaused:
+            self.pauseReading(SLOW_CONSUMER)
         self.session.connectionMade(self._write)
+
+    # Flow control: bounded memory whatever the server does.
+
+    def pauseReading(self, why: str) -> None:
+        """Stop reading from the server (for C{why}) until L{resumeReading}."""
+        if not self._pausedBy and not self._gone:
+            self.transport.pauseProducing()
+        self._pausedBy.add(why)
+
+    def resumeReading(self, why: str) -> None:
+        """Read again, once nothing else holds reading paused."""
+        if why not in self._pausedBy:
+            return
+        self._pausedBy.discard(why)
+        if not self._pausedBy and not self._gone:
+            # Not silent, only unheard while we did not listen.
+            self._lastHeard = self.clock.seconds()
+            self.transport.resumeProducing()
+
+    @property
+    def readingPaused(self) -> bool:
+        return bool(self._pausedBy)
+
+    def _writesBlocked(self) -> None:
+        """
+        The transport's buffer is full (or, on TLS, the handshake is not
+        done yet): count what we still write, and give the server
+        L{SEND_STALL} seconds to drain.  Reading goes on, so a TLS handshake
+        completes and the keepalive hears the server; what we read makes
+        us write (a PONG per PING), and L{_write} cuts past L{SENDQ}.
+        """
+        if self._gone or self.writesBlocked:
+            # Twisted says it again on every write while its buffer is full:
+            # the count goes on from the first time.
+            return
+        self.writesBlocked = True
+        self.backlog = 0
+        if self._stallTimer is None:
+            self._stallTimer = self.clock.callLater(self.sendStall, self._stalled)
+
+    def _writesDrained(self) -> None:
+        self.writesBlocked = False
+        self.backlog = 0
+        if self._stallTimer is not None:
+            if self._stallTimer.active():
+                self._stallTimer.cancel()
+            self._stallTimer = None
+
+    def _stalled(self) -> None:
+        self._stallTimer = None
+        self._cut("the server read nothing we sent for %d s (send queue stalled)" % (self.sendStall,))
+
+    def _cut(self, reason: str) -> None:
+        """Drop the connection now (nothing queued would ever leave), saying why."""
+        if self._gone:
+            return
+        self.log.warn("disconnecting: {reason}", reason=reason)
+        self._cutReason = reason
+        self.pauseReading("cut")  # not one more byte: the rest of this read is not handled either
+        self._gone = True
+        self.transport.abortConnection()
 
     def _checkAlive(self) -> None:
         """One timer per connection, re-armed here: a busy connection costs nothing per line."""
         now = self.clock.seconds()
+        if self._pausedBy:
+            # We are not listening (see pauseReading): silence proves nothing.
+            self._pingedAt = None
+            self._lastHeard = now
+            self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
+            return
         if self._pingedAt is not None and self._lastHeard < self._pingedAt:
             if now - self._pingedAt >= PING_TIMEOUT:
                 self._timer = None
@@ -79,8 +193,28 @@ class IRCClientProtocol(Protocol):
             self._timer = self.clock.callLater(IDLE_PING - idle, self._checkAlive)
 
     def _write(self, data: bytes) -> None:
-        if not self._gone:
-            self.transport.write(data)
+        if self._gone:
+            return
+        if self.writesBlocked:
+            if self.backlog + len(data) > self.sendq:
+                self._cut(
+                    "send queue exceeded: the server is not reading (over %d bytes waiting)" % (self.sendq,)
+                )
+                return
+            self.backlog += len(data)
+        self.transport.write(data)
+        if data.startswith(b"QUIT"):
+            self._leaving()
+
+    def _leaving(self) -> None:
+        """
+        We said QUIT: the close follows.  Unregister our producer first: a
+        registered one keeps a TLS transport from sending its close_notify,
+        and the close would wait until the server gave up on us.  A server
+        that never drains is still cut by the stall timer.
+        """
+        if getattr(self.transport, "producer", None) is not None:
+            self.transport.unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:
         self._lastHeard = self.clock.seconds()
@@ -99,27 +233,79 @@ class IRCClientProtocol(Protocol):
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._gone = True
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        why = reason.getErrorMessage() if reason is not None else "connection closed"
+        for timer in (self._timer, self._stallTimer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._timer = self._stallTimer = None
+        if self._cutReason is not None:
+            why = self._cutReason
+        else:
+            why = reason.getErrorMessage() if reason is not None else "connection closed"
         self.session.connectionLost(why, self.reconnecting)
 
     def loseConnection(self) -> None:
+        self._leaving()
         self.transport.loseConnection()
+
+
+@implementer(IPushProducer)
+class SlowConsumerGuard:
+    """
+    Register with the user interface's output (the console's terminal) as a
+    streaming producer: while that output is backed up, the factory's
+    connections are not read, so what the server sends waits in its socket.
+    """
+
+    def __init__(self, factory: "IRCClientFactory") -> None:
+        self.factory = factory
+
+    def pauseProducing(self) -> None:
+        self.factory.pauseReading()
+
+    def resumeProducing(self) -> None:
+        self.factory.resumeReading()
+
+    def stopProducing(self) -> None:
+        pass
 
 
 class IRCClientFactory(Factory):
     """Builds protocols that share one session (it survives reconnects)."""
 
-    def __init__(self, session: ClientSession, clock: Optional[IReactorTime] = None) -> None:
+    def __init__(
+        self,
+        session: ClientSession,
+        clock: Optional[IReactorTime] = None,
+        sendq: int = SENDQ,
+        sendStall: float = SEND_STALL,
+    ) -> None:
         self.session = session
         self.clock = clock
         self.reconnecting = True
         self.current: Optional[IRCClientProtocol] = None
+        self.sendq = sendq
+        self.sendStall = sendStall
+        #: Whether the user interface asked us to stop reading (it is backed up).
+        self.consumerPaused = False
 
     def buildProtocol(self, addr: object) -> IRCClientProtocol:
-        protocol = IRCClientProtocol(self.session, self.reconnecting, self.clock)
+        protocol = IRCClientProtocol(self.session, self.reconnecting, self.clock, self.sendq, self.sendStall)
         protocol.factory = self
         self.current = protocol
         return protocol
+
+    def pauseReading(self) -> None:
+        """
+        The user interface cannot keep up (JSON mode's stdout is full): stop
+        reading from the server, on this connection and the next ones, so
+        that what the server sends waits in its socket, not in our memory.
+        """
+        self.consumerPaused = True
+        if self.current is not None:
+            self.current.pauseReading(SLOW_CONSUMER)
+
+    def resumeReading(self) -> None:
+        """The user interface drained: read from the server again."""
+        self.consumerPaused = False
+        if self.current is not None:
+            self.current.resumeReading(SLOW_CONSUMER)

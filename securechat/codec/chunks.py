@@ -71,6 +71,10 @@ class ReassemblyLimits:
     max_pending_total: int = attr.ib(default=64, validator=_positive)
     timeout: float = attr.ib(default=60.0, validator=_positive)
     max_pending_chars: int = attr.ib(default=4 * 1024 * 1024, validator=_positive)
+    #: Delivered chunked messages remembered for C{timeout}, so that a late
+    #: copy of one of their chunks is ignored instead of opening a new
+    #: message that could only end as a false "incomplete".
+    max_delivered: int = attr.ib(default=1024, validator=_positive)
 
 
 DEFAULT_LIMITS = ReassemblyLimits()
@@ -194,7 +198,7 @@ def split_plain(body: str, max_payload: int) -> List[str]:
 
 
 class _Pending:
-    __slots__ = ("sender", "layer", "total", "started", "pieces", "chars")
+    __slots__ = ("sender", "layer", "total", "started", "pieces", "chars", "quiet")
 
     def __init__(self, sender: str, layer: str, total: int, started: float) -> None:
         self.sender = sender
@@ -203,6 +207,7 @@ class _Pending:
         self.started = started
         self.pieces: Dict[int, str] = {}
         self.chars = 0
+        self.quiet = False
 
 
 PendingKey = Tuple[str, str]
@@ -217,6 +222,8 @@ class Reassembler:
         self._pending: "OrderedDict[PendingKey, _Pending]" = OrderedDict()
         self._per_sender: Dict[str, int] = {}
         self._chars = 0
+        #: (sender_key, msgid) -> when it was delivered, oldest first.
+        self._delivered: "OrderedDict[PendingKey, float]" = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -238,6 +245,10 @@ class Reassembler:
                 return chunk.piece, []
             dropped = self._make_room(sender_key)
             pending = self._open(key, sender, chunk)
+            # Copies of chunks of a message already delivered: if they never
+            # complete, that is no news (the message was shown); if they do,
+            # the codec judges the copy as usual (replayed, flagged...).
+            pending.quiet = bool(self._delivered) and self._was_delivered(key)
         else:
             dropped = []
         if pending.layer != chunk.layer or pending.total != chunk.total:
@@ -260,8 +271,8 @@ class Reassembler:
             return None, dropped
         size = len(chunk.piece)
         if pending.chars + size > self.limits.max_pending_chars:
-            dropped.append(
-                self._incomplete(key, f"it is longer than the {self.limits.max_pending_chars} characters reassembly holds")
+            self._incomplete(
+                key, f"it is longer than the {self.limits.max_pending_chars} characters reassembly holds", dropped
             )
             return None, dropped
         dropped.extend(self._make_space(key, size))
@@ -274,11 +285,45 @@ class Reassembler:
         pieces = pending.pieces
         return "".join(pieces[i] for i in range(1, pending.total + 1)), dropped
 
+    def delivered(self, sender_key: str, msgid: str) -> None:
+        """
+        Remember that C{msgid} from C{sender_key} was opened: called by the
+        codec only once the sealed envelope names this msgid, so a relay
+        cannot make a genuine message's id look delivered.  A copy of one
+        of its chunks arriving later is then not reported as incomplete.
+        At most C{limits.max_delivered} are kept, each for C{limits.timeout}.
+        """
+        key = (sender_key, msgid)
+        delivered = self._delivered
+        delivered.pop(key, None)
+        delivered[key] = self._clock()
+        self._forget_delivered()
+        while len(delivered) > self.limits.max_delivered:
+            delivered.popitem(last=False)
+
+    def _was_delivered(self, key: PendingKey) -> bool:
+        self._forget_delivered()
+        return key in self._delivered
+
+    def _forget_delivered(self) -> None:
+        """Drop delivered ids older than the reassembly window (oldest first)."""
+        deadline = self._clock() - self.limits.timeout
+        delivered = self._delivered
+        while delivered:
+            key, when = next(iter(delivered.items()))
+            if when > deadline:
+                break
+            del delivered[key]
+
     def expire(self) -> List[Dropped]:
         """Drop (and report) messages unfinished after the timeout."""
+        self._forget_delivered()
         deadline = self._clock() - self.limits.timeout
         late = [key for key, pending in self._pending.items() if pending.started <= deadline]
-        return [self._incomplete(key, "it did not complete in time") for key in late]
+        dropped: List[Dropped] = []
+        for key in late:
+            self._incomplete(key, "it did not complete in time", dropped)
+        return dropped
 
     def due(self) -> bool:
         """Cheap check whether L{expire} has anything to do (oldest entry first)."""
@@ -302,28 +347,33 @@ class Reassembler:
             del self._per_sender[key[0]]
         return pending
 
-    def _incomplete(self, key: PendingKey, why: str) -> Dropped:
+    def _incomplete(self, key: PendingKey, why: str, dropped: List[Dropped]) -> None:
+        """Drop an unfinished message; report it in C{dropped} unless it was a copy of a delivered one."""
         pending = self._remove(key)
-        return Dropped(
-            pending.sender,
-            pending.layer,
-            Incomplete(f"only {len(pending.pieces)} of {pending.total} chunks arrived: {why}"),
+        if pending.quiet:
+            return
+        dropped.append(
+            Dropped(
+                pending.sender,
+                pending.layer,
+                Incomplete(f"only {len(pending.pieces)} of {pending.total} chunks arrived: {why}"),
+            )
         )
 
     def _make_room(self, sender_key: str) -> List[Dropped]:
-        dropped = []
+        dropped: List[Dropped] = []
         if self._per_sender.get(sender_key, 0) >= self.limits.max_pending_per_sender:
             oldest = next(key for key in self._pending if key[0] == sender_key)
-            dropped.append(self._incomplete(oldest, "too many unfinished messages from this sender"))
+            self._incomplete(oldest, "too many unfinished messages from this sender", dropped)
         if len(self._pending) >= self.limits.max_pending_total:
             oldest = next(iter(self._pending))
-            dropped.append(self._incomplete(oldest, "too many unfinished messages in this conversation"))
+            self._incomplete(oldest, "too many unfinished messages in this conversation", dropped)
         return dropped
 
     def _make_space(self, keep: PendingKey, size: int) -> List[Dropped]:
         """Evict the oldest other messages until C{size} more characters fit."""
-        dropped = []
+        dropped: List[Dropped] = []
         while self._chars + size > self.limits.max_pending_chars:
             oldest = next(key for key in self._pending if key != keep)
-            dropped.append(self._incomplete(oldest, "too much unfinished data in this conversation"))
+            self._incomplete(oldest, "too much unfinished data in this conversation", dropped)
         return dropped

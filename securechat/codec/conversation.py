@@ -184,7 +184,7 @@ class Conversation:
             results.extend(self._reject(item) for item in dropped)
         if token is not None:
             try:
-                results.append(self._open(sender, sender_key, chunk.layer, chunk.msgid, token))
+                results.append(self._open(sender, sender_key, chunk.layer, chunk.msgid, token, chunk.total > 1))
             except CodecError as error:
                 results.append(Rejected(chunk.layer, sender, self.target, error))
         return results
@@ -209,7 +209,9 @@ class Conversation:
             return Downgraded(f"unprotected: a {layer} message in a conversation that requires {self.layer}")
         return None
 
-    def _open(self, sender: str, sender_key: str, layer: str, msgid: str, token: str) -> Accepted:
+    def _open(
+        self, sender: str, sender_key: str, layer: str, msgid: str, token: str, chunked: bool = False
+    ) -> Accepted:
         # Checked again: set_layer may have raised the bar while chunks were pending.
         refusal = self._refusal(layer)
         if refusal is not None:
@@ -233,6 +235,10 @@ class Conversation:
             )
         if encode_msgid(envelope.msgid) != msgid:
             raise Tampered("the chunk header's message id differs from the sealed one")
+        if chunked:
+            # Opened and bound to this header's msgid: copies of its chunks
+            # arriving later are ignored quietly (even if refused below).
+            self._reassembler.delivered(sender_key, msgid)
         if layer == FERNET_TTL:
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
             self.replay.admit(envelope.msgid, sent_at)
