@@ -193,7 +193,8 @@ class ModeTests(RoomCase):
         self.send(self.bob, "MODE #lab b")
         self.assertEqual(self.bob.numerics(), ["368"])
         self.send(self.alice, "MODE #lab +b *!*@*")
-        self.assertEqual(self.alice.numerics(), ["472"])
+        self.send(self.alice, "MODE #lab -b *!*@*")
+        self.assertEqual(self.alice.numerics(), ["472", "472"])
 
     def test_invalidParameters696(self) -> None:
         self.send(self.alice, "MODE #lab +l many")

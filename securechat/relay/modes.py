@@ -83,8 +83,8 @@ def parseModeChanges(modes: str, args: Sequence[str]) -> ParsedModes:
         if char in FLAG_MODES:
             out.changes.append(ModeChange(adding, char))
         elif char in LIST_QUERIES:
-            if args and adding:
-                # Setting a ban: not offered (CHANMODES does not list b).
+            if args:
+                # Setting or lifting a ban: not offered (CHANMODES has no b).
                 args.pop(0)
                 if char not in out.unknown:
                     out.unknown.append(char)

@@ -882,8 +882,13 @@ class RelayState(QueryCommands, ChannelCommands):
         for room in rooms:
             batch, senders = room.batch, room.batchSenders
             room.batch, room.batchSenders = [], []
-            if room.tagged:
+            if room.tagged or room.batchTags:
                 stamps, room.batchTags = room.batchTags, []
+                if len(stamps) < len(batch):
+                    # Never expected (membership and caps change only
+                    # after a deliverPending), but a line lost to zip()
+                    # would be a message silently dropped.
+                    stamps[:0] = [(serverTime(self.now()), ())] * (len(batch) - len(stamps))
                 self._deliverTagged(room, batch, senders, stamps)
                 continue
             joined = batch[0] if len(batch) == 1 else b"".join(batch)
