@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import List
 
+from twisted.internet.defer import inlineCallbacks
+
+from securechat.client import events as ev
 from securechat.relay.factory import ConnectionSettings
 from securechat.relay.modes import ModeChange, formatModeChanges, parseModeChanges
 from securechat.relay.queries import WHO_LIMIT, globMatcher
 from securechat.relay.state import RelayConfig, RelayState
 from securechat.wire import MAX_CLIENT_TAGS, Message, parseLine, rfc1459Casefold
 
+from .test_client_support import WAIT, LoopbackCase
 from .test_relay_protocol import ProtocolTestCase
 from .test_relay_state import FakeClient, StateTestCase
 
@@ -680,3 +684,33 @@ class SendQueueStillAppliesTests(ProtocolTestCase):
         asker.send(b"WHO *\r\nLIST\r\nWHO *\r\n")
         self.assertTrue(asker.transport.disconnected)
         self.assertTrue(asker.transport.value().endswith(b"ERROR :SendQ exceeded\r\n"))
+
+
+class OurClientTests(LoopbackCase):
+    """Our own client against the relay now that rooms have operators."""
+
+    @inlineCallbacks
+    def test_namesWithPrefixesAndKick(self):
+        """
+        The client reads @-prefixed NAMES as plain nicks, still exchanges
+        protected messages, and learns it was kicked.
+        """
+        opener = yield self.raw("opener")
+        yield opener.join("#lab")
+        alice = yield self.client("alice")
+        bob = yield self.client("bob")
+        yield self.joined("#lab", alice)
+        names = bob.wait_for(lambda e: isinstance(e, ev.Names), WAIT)
+        bob.join("#lab")
+        listed = yield names
+        self.assertEqual(sorted(listed.nicks), ["alice", "bob", "opener"])
+        for client in (alice, bob):
+            yield client.set_key("#lab", b"a shared passphrase", "fernet-ttl")
+        heard = bob.wait_for(lambda e: isinstance(e, ev.IncomingMessage), WAIT)
+        alice.send("#lab", "still protected")
+        message = yield heard
+        self.assertEqual((message.sender, message.body), ("alice", "still protected"))
+        kicked = bob.wait_for(lambda e: isinstance(e, ev.Parted) and e.me, WAIT)
+        opener.send("KICK", "#lab", "bob", "enough")
+        parted = yield kicked
+        self.assertEqual(parted.reason, "kicked by opener: enough")
