@@ -714,3 +714,20 @@ class OurClientTests(LoopbackCase):
         opener.send("KICK", "#lab", "bob", "enough")
         parted = yield kicked
         self.assertEqual(parted.reason, "kicked by opener: enough")
+
+
+class MemoryTests(StateTestCase):
+    def test_noCapsShared(self) -> None:
+        """
+        A client that took no capability holds the shared empty set (an
+        empty frozenset of its own is 216 bytes per idle connection), and
+        gets it back when it drops its last one.
+        """
+        from securechat.relay.state import NO_CAPS
+
+        alice, bob = self.connect("alice"), self.connect("bob")
+        self.assertIs(alice.caps, NO_CAPS)
+        self.assertIs(bob.caps, NO_CAPS)
+        self.send(alice, "CAP REQ multi-prefix")
+        self.send(alice, "CAP REQ -multi-prefix")
+        self.assertIs(alice.caps, NO_CAPS)
