@@ -412,6 +412,16 @@ class UserQueryTests(RoomCase):
         self.send(self.carol, "USERHOST")
         self.assertEqual(self.carol.numerics(), ["461", "461"])
 
+    def test_isonFitsOneLine(self) -> None:
+        """However many present nicks are asked about, the 303 fits the line limit."""
+        nicks = ["n%028d" % (i,) for i in range(17)]
+        for nick in nicks:
+            self.connect(nick)
+        self.send(self.carol, "ISON " + " ".join(nicks[:14]) + " :" + " ".join(nicks[14:]))
+        [line] = self.carol.sent
+        self.assertLessEqual(len(line), 512)
+        self.assertGreater(len(self.carol.lines()[0].params[1].split()), 10)
+
     def test_userhostAtMostFive(self) -> None:
         self.send(self.carol, "USERHOST bob bob bob bob bob alice")
         self.assertEqual(self.carol.lines()[0].params[1].count("="), 5)

@@ -233,16 +233,26 @@ class QueryCommands:
             self.reply(client, RPL_WHOISCHANNELS, nick, " ".join(batch))
 
     def irc_ISON(self, client: "Client", params: Sequence[str]) -> None:
-        """303 with those of the nicks asked about who are here, as they spell them."""
+        """
+        303 with those of the nicks asked about who are here, as they spell
+        them, as many as one line holds.
+        """
         if not params:
             self.reply(client, ERR_NEEDMOREPARAMS, "ISON", "Not enough parameters")
             return
-        here = []
+        # The reply must fit one line: its nicks are as long as those asked
+        # about, but the server's prefix comes on top.
+        budget = self.config.maxLine - len(
+            formatMessage(RPL_ISON, (client.nick or "*", "x"), self.config.serverName)
+        )
+        here: List[str] = []
+        used = 0
         for word in params:
             for nick in word.split():
                 peer = self.clients.get(self.fold(nick))
-                if peer is not None:
+                if peer is not None and used + len(peer.nick) + 1 <= budget:
                     here.append(peer.nick)
+                    used += len(peer.nick) + 1
         self.reply(client, RPL_ISON, " ".join(here))
 
     def irc_USERHOST(self, client: "Client", params: Sequence[str]) -> None:
