@@ -547,6 +547,20 @@ class TagTests(RoomCase):
         self.assertEqual([m.params[1] for m in self.bob.lines()], ["a1"])
         self.assertEqual([m.params[1] for m in self.alice.lines()], ["b1", "a1"])
 
+    def test_echoWithTags(self) -> None:
+        """An echo carries the tags the sender took: its time, its own client tags; TAGMSG too."""
+        self.now = 1_700_000_000.0
+        self.send(self.alice, "CAP REQ :echo-message server-time message-tags")
+        self.alice.lines()
+        self.send(self.alice, "@+k=v PRIVMSG #lab :hi")
+        [echoed] = self.alice.lines()
+        self.assertEqual(echoed.tags, (("time", "2023-11-14T22:13:20.000Z"), ("+k", "v")))
+        self.assertEqual(self.bob.lines(), [Message("PRIVMSG", ("#lab", "hi"), ALICE)])
+        self.send(self.alice, "@+typing=paused TAGMSG bob")
+        [echoed] = self.alice.lines()
+        self.assertEqual((echoed.command, echoed.params), ("TAGMSG", ("bob",)))
+        self.assertEqual(self.bob.sent, [], "bob did not take message-tags")
+
     def test_clientTagsPassedToMessageTags(self) -> None:
         """Client-only tags reach members with message-tags; server tags from clients do not."""
         self.send(self.alice, "CAP REQ message-tags")
