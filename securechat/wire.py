@@ -16,6 +16,7 @@ It imports nothing from Twisted nor from the rest of securechat.
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import attr
@@ -30,6 +31,11 @@ _CR_BYTE = CR[0]
 
 #: At most this many parameters in one message (RFC 2812 section 2.3).
 MAX_PARAMS = 15
+#: IRCv3 message tags: a client's tag section (the C{@} and the space after
+#: it included) may take this many bytes on top of the line limit...
+MAX_CLIENT_TAGS = 4094
+#: ...and a tag section from a server, its own tags added, this many.
+MAX_TAGS = 8191
 
 
 class WireError(ValueError):
@@ -65,6 +71,22 @@ class TooManyParams(WireError):
     code = "TOO_MANY_PARAMS"
 
 
+class InvalidTags(WireError):
+    """A message tag section that breaks the IRCv3 grammar or its size limit."""
+
+    code = "INVALID_TAGS"
+
+
+#: A tag's key: an optional C{+} (client-only), an optional vendor (a host
+#: name and a slash), then letters, digits and hyphens.
+_TAG_KEY = re.compile(r"\+?(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+\Z")
+_TAG_UNESCAPES = {":": ";", "s": " ", "r": "\r", "n": "\n", "\\": "\\"}
+_TAG_ESCAPES = (("\\", "\\\\"), (";", "\\:"), (" ", "\\s"), ("\r", "\\r"), ("\n", "\\n"))
+
+#: Message tags as parsed: (key, value) pairs in order, a key at most once.
+Tags = Tuple[Tuple[str, str], ...]
+
+
 class Message(NamedTuple):
     """
     One IRC message.  C{command} is upper-cased (numerics stay digits);
@@ -77,6 +99,8 @@ class Message(NamedTuple):
     command: str
     params: Tuple[str, ...] = ()
     source: Optional[str] = None
+    #: IRCv3 message tags, or L{None} when the line had none.
+    tags: Optional[Tags] = None
 
     @property
     def sourceNick(self) -> Optional[str]:
@@ -90,10 +114,12 @@ class Message(NamedTuple):
 class TooLong:
     """
     Stands in the stream where a line over the limit was dropped.  C{size}
-    is how many bytes were thrown away (at least the limit).
+    is how many bytes were thrown away (at least the limit); C{tags} is
+    true when its message tags alone were over their limit.
     """
 
     size: int
+    tags: bool = False
 
 
 class LineSplitter:
@@ -104,12 +130,18 @@ class LineSplitter:
     CRLF) is dropped and reported once as a L{TooLong}; the buffer never
     holds more than C{maxLine} bytes of an unfinished line, whatever the
     peer sends.  Lines are returned without their terminator.
+
+    With C{maxTags}, a line that starts with IRCv3 message tags may carry
+    that many bytes of tags (the C{@} and the space included) on top of
+    C{maxLine} for the rest, as the message-tags specification says; the
+    buffer bound grows by as much, for such a line only.
     """
 
-    def __init__(self, maxLine: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(self, maxLine: int = DEFAULT_MAX_LINE, maxTags: int = 0) -> None:
         if maxLine < 3:
             raise ValueError("maxLine must leave room for a command and CRLF")
         self.maxLine = maxLine
+        self.maxTags = maxTags
         self._buffer = b""
         # Bytes thrown away so far of an over-long line still being received.
         self._discarding = 0
@@ -134,7 +166,7 @@ class LineSplitter:
                 stop = end - 1 if end > start and buf[end - 1] == _CR_BYTE else end
                 # The limit counts a CRLF even when the peer sent a bare LF.
                 if stop - start + len(CRLF) > maxLine:
-                    out.append(TooLong(end - start + 1))
+                    out.append(self._tagged(buf, start, stop, end))
                 else:
                     out.append(buf[start:stop])
             start = end + 1
@@ -142,13 +174,31 @@ class LineSplitter:
         if self._discarding:
             self._discarding += rest
             self._buffer = b""
-        elif rest >= maxLine:
+        elif rest >= maxLine and (
+            rest >= maxLine + self.maxTags or buf[start:start + 1] != b"@"
+        ):
             # Even if CRLF came next, this line would be over the limit.
             self._discarding = rest
             self._buffer = b""
         else:
             self._buffer = buf[start:]
         return out
+
+    def _tagged(self, buf: bytes, start: int, stop: int, end: int) -> Union[bytes, TooLong]:
+        """
+        A line over C{maxLine}: kept if it is tags within C{maxTags} and a
+        rest within C{maxLine}, else a L{TooLong} (saying whether the tags
+        were what was too long).
+        """
+        if not self.maxTags or buf[start:start + 1] != b"@":
+            return TooLong(end - start + 1)
+        space = buf.find(b" ", start, stop)
+        tagged = (space if space >= 0 else stop) - start + 1
+        if tagged > self.maxTags:
+            return TooLong(end - start + 1, tags=True)
+        if stop - space - 1 + len(CRLF) > self.maxLine:
+            return TooLong(end - start + 1)
+        return buf[start:stop]
 
     @property
     def buffered(self) -> int:
@@ -160,8 +210,7 @@ def parseLine(line: bytes) -> Message:
     """
     Parse one line (without its CRLF) into a L{Message}.
 
-    IRCv3 message tags, if a client sends them, are skipped: we do not
-    advertise any capability that would give them meaning.
+    IRCv3 message tags are parsed into C{tags} (see L{parseTags}).
 
     @raise WireError: for anything that is not a well-formed message.
     """
@@ -171,9 +220,11 @@ def parseLine(line: bytes) -> Message:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidUTF8("Line is not valid UTF-8") from None
+    tags = None
     if text.startswith("@"):
-        _, _, text = text.partition(" ")
+        section, _, text = text.partition(" ")
         text = text.lstrip(" ")
+        tags = parseTags(section)
     source = None
     if text.startswith(":"):
         prefix, _, text = text.partition(" ")
@@ -197,7 +248,60 @@ def parseLine(line: bytes) -> Message:
         params.append(trailing)
     if len(params) > MAX_PARAMS:
         raise TooManyParams("More than %d parameters" % (MAX_PARAMS,))
-    return Message(command, tuple(params), source)
+    if tags is None:
+        return Message(command, tuple(params), source)
+    return Message(command, tuple(params), source, tags)
+
+
+def _unescapeTag(value: str) -> str:
+    """An IRCv3 tag value with its escapes (C{\\:} C{\\s} ...) undone."""
+    out = []
+    chars = iter(value)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, "")
+            out.append(_TAG_UNESCAPES.get(nxt, nxt))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def parseTags(section: str) -> Tags:
+    """
+    Parse a tag section (with its leading C{@}): C{key[=value]} items split
+    by C{;}, values unescaped, a repeated key keeping its last value.
+
+    @raise InvalidTags: over L{MAX_TAGS} bytes, or a key that breaks the
+        grammar (a malformed tag is not guessed at).
+    """
+    if len(section.encode("utf-8")) + 1 > MAX_TAGS:
+        raise InvalidTags("Message tags over %d bytes" % (MAX_TAGS,))
+    tags: dict = {}
+    for item in section[1:].split(";"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        if not _TAG_KEY.match(key):
+            raise InvalidTags("Invalid message tag key")
+        tags.pop(key, None)
+        tags[key] = _unescapeTag(value) if "\\" in value else value
+    return tuple(tags.items())
+
+
+def formatTags(tags: Iterable[Tuple[str, str]]) -> str:
+    """
+    A tag section ready to put before a line: C{@k=v;k2 } (values escaped),
+    or an empty string when there are no tags.
+    """
+    items = []
+    for key, value in tags:
+        if value:
+            for raw, escaped in _TAG_ESCAPES:
+                value = value.replace(raw, escaped)
+            items.append(key + "=" + value)
+        else:
+            items.append(key)
+    return "@" + ";".join(items) + " " if items else ""
 
 
 #: What no parameter may hold: each would end the line early.

@@ -1,8 +1,9 @@
 """
 A real IRC client, irssi, in the same room as ours (driven in tmux): it
 sees plain-layer messages as text and protected ones as C{+sc1} lines, and
-what it says in a plain room reaches our client as plain text.  Skips,
-saying why, when irssi or tmux is missing.
+what it says in a plain room reaches our client as plain text; and, making
+a room, it is its operator and sets its topic and modes.  Skips, saying
+why, when irssi or tmux is missing.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class IrssiTests(LoopbackCase):
         yield arrived
 
         alice.send(ROOM, "plain words for everyone")
-        yield tmux.waitFor("< alice> plain words for everyone")
+        # alice made the room: she is its operator, and irssi shows her so.
+        yield tmux.waitFor("<@alice> plain words for everyone")
 
         heard = alice.wait_for(ev.IncomingMessage, WAIT)
         tmux.keys("hello from irssi", "Enter")
@@ -56,9 +58,50 @@ class IrssiTests(LoopbackCase):
 
         yield alice.set_key(ROOM, b"irssi cannot read this", "fernet-ttl")
         alice.send(ROOM, "hidden words")
-        screen = yield tmux.waitFor("< alice> +sc1 fernet-ttl ")
+        screen = yield tmux.waitFor("<@alice> +sc1 fernet-ttl ")
         self.assertNotIn("hidden words", screen)
 
         left = alice.wait_for(ev.UserQuit, WAIT)
         tmux.keys("/quit", "Enter")
         yield left
+
+    @inlineCallbacks
+    def test_irssiOperatesItsRoom(self):
+        """
+        irssi makes a room, so it gets ops (CAP multi-prefix negotiated on
+        the way, as irssi asks for it); it sets a topic and modes, which a
+        plain member sees, and our client keeps working in that room.
+        """
+        home = self.mktemp()
+        tmux = Tmux(self, "irssi-ops")
+        tmux.start(
+            "irssi --noconnect -n irssiop --home=%s" % (home,), width=160, height=30,
+        )
+        yield tmux.waitFor("Irssi")
+        # irssi paces its own commands (2.2 s apart past a burst): not here.
+        tmux.keys("/set cmd_queue_speed 0", "Enter")
+        tmux.keys("/connect 127.0.0.1 %d" % (self.portNumber,), "Enter")
+        yield tmux.waitFor("Welcome to the securechat network")
+        tmux.keys("/join #ops", "Enter")
+        yield tmux.waitFor("[@irssiop]")
+        watcher = yield self.raw("watcher")
+        yield watcher.join("#ops")
+        alice = yield self.client("alice")
+        yield self.joined("#ops", alice)
+
+        tmux.keys("/topic operators at work", "Enter")
+        topic = yield watcher.waitFor(lambda m: m.command == "TOPIC")
+        self.assertEqual(
+            (topic.sourceNick, topic.params), ("irssiop", ("#ops", "operators at work"))
+        )
+        tmux.keys("/mode #ops +mv alice", "Enter")
+        mode = yield watcher.waitFor(lambda m: m.command == "MODE")
+        self.assertEqual((mode.sourceNick, mode.params), ("irssiop", ("#ops", "+mv", "alice")))
+        yield tmux.waitFor("mode/#ops [+mv alice] by irssiop")
+        # +m: the voiced member speaks, the others may not.
+        alice.send("#ops", "voiced words")
+        yield tmux.waitFor("<+alice> voiced words")
+        watcher.send("PRIVMSG", "#ops", "unvoiced")
+        refused = yield watcher.waitFor(lambda m: m.command == "404")
+        self.assertEqual(refused.params[1], "#ops")
+        tmux.keys("/quit", "Enter")

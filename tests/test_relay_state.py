@@ -71,12 +71,15 @@ class RegistrationTests(StateTestCase):
         self.send(client, "USER al 0 * :Alice Liddell")
         lines = client.lines()
         self.assertEqual(
-            [m.command for m in lines], ["001", "002", "003", "004", "005", "422"]
+            [m.command for m in lines], ["001", "002", "003", "004", "005", "005", "422"]
         )
         self.assertEqual(lines[0].params[-1].split()[-1], "alice!~al@10.0.0.1")
-        isupport = lines[4].params[1:-1]
+        # 13 tokens a line at most: 15 parameters with the nick and the text.
+        self.assertTrue(all(len(line.params) <= 15 for line in lines))
+        isupport = lines[4].params[1:-1] + lines[5].params[1:-1]
         for token in ("CASEMAPPING=rfc1459", "CHANTYPES=#", "NICKLEN=30",
-                      "CHANNELLEN=50", "LINELEN=512", "UTF8ONLY"):
+                      "CHANNELLEN=50", "LINELEN=512", "UTF8ONLY",
+                      "CHANMODES=,k,l,imnst", "PREFIX=(ov)@+", "MODES=4"):
             self.assertIn(token, isupport)
         self.assertTrue(any(t.startswith("TARGMAX=PRIVMSG:4") for t in isupport))
 
@@ -92,7 +95,11 @@ class RegistrationTests(StateTestCase):
     def test_capNegotiationHoldsRegistration(self) -> None:
         client = FakeClient()
         self.send(client, "CAP LS 302")
-        self.assertEqual(client.lines(), [Message("CAP", ("*", "LS", ""), "securechat.local")])
+        self.assertEqual(
+            client.lines(),
+            [Message("CAP", ("*", "LS", "multi-prefix away-notify server-time echo-message message-tags"),
+                     "securechat.local")],
+        )
         self.send(client, "NICK a")
         self.send(client, "USER a 0 * :a")
         self.assertFalse(client.registered)
@@ -187,7 +194,7 @@ class RoomTests(StateTestCase):
         self.send(bob, "JOIN #Lab,#other")
         self.assertEqual(alice.lines(), [Message("JOIN", ("#lab",), "bob!~bob@10.0.0.1")])
         lines = bob.lines()
-        self.assertEqual(lines[1].params[-1].split(), ["alice", "bob"])
+        self.assertEqual(lines[1].params[-1].split(), ["@alice", "bob"])
         self.assertEqual([m.command for m in lines], ["JOIN", "353", "366"] * 2)
 
     def test_joinErrors(self) -> None:
@@ -216,7 +223,8 @@ class RoomTests(StateTestCase):
         lines = clients[0].lines()
         self.assertGreater(len(lines), 2)
         seen = [n for m in lines if m.command == "353" for n in m.params[-1].split()]
-        self.assertEqual(sorted(seen), sorted(nicks))
+        self.assertEqual(sorted(n.lstrip("@") for n in seen), sorted(nicks))
+        self.assertEqual(seen.count("@" + nicks[0]), 1)
 
     def test_part(self) -> None:
         alice, bob = self.connect("alice"), self.connect("bob")
@@ -279,10 +287,12 @@ class RoomTests(StateTestCase):
         self.connect("bob")
         self.send(alice, "JOIN #lab")
         alice.lines()
-        for line in ("MODE #lab", "MODE #lab +t", "MODE alice", "MODE alice +i",
+        for line in ("MODE #lab", "MODE #lab +x", "MODE alice", "MODE alice +i",
                      "MODE bob", "MODE nobody", "MODE #nowhere", "MODE"):
             self.send(alice, line)
-        self.assertEqual(alice.numerics(), ["324", "482", "221", "221", "502", "401", "403", "461"])
+        self.assertEqual(
+            alice.numerics(), ["324", "329", "472", "221", "221", "502", "401", "403", "461"]
+        )
 
 
 class MessageTests(StateTestCase):

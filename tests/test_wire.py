@@ -9,8 +9,11 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.wire import (
+    MAX_CLIENT_TAGS,
+    MAX_TAGS,
     EmptyCommand,
     ForbiddenCharacter,
+    InvalidTags,
     InvalidUTF8,
     LineSplitter,
     Message,
@@ -23,7 +26,9 @@ from securechat.wire import (
     isValidChannel,
     isValidNick,
     parseISupport,
+    formatTags,
     parseLine,
+    parseTags,
     rfc1459Casefold,
     splitTargets,
 )
@@ -84,6 +89,44 @@ class LineSplitterTests(SynchronousTestCase):
         self.assertEqual(out, expected)
 
 
+class TaggedLineSplitterTests(SynchronousTestCase):
+    """IRCv3 message tags may take C{maxTags} bytes on top of the line limit."""
+
+    def test_tagsOnTopOfTheLimit(self) -> None:
+        """Tags within their limit and a rest within the line limit pass."""
+        splitter = LineSplitter(20, 100)
+        line = b"@" + b"a" * 90 + b" PRIVMSG #a :0123"
+        self.assertEqual(splitter.feed(line + b"\r\n"), [line])
+        # Without maxTags the same line is over the limit, as before.
+        self.assertEqual(LineSplitter(20).feed(line + b"\r\n"), [TooLong(len(line) + 2)])
+
+    def test_tooLongTagsRefusedAndSaidSo(self) -> None:
+        """Tags over C{maxTags} give a L{TooLong} marked C{tags}; later lines survive."""
+        splitter = LineSplitter(20, 100)
+        line = b"@" + b"a" * 100 + b" PING x"
+        self.assertEqual(
+            splitter.feed(line + b"\r\nPING y\r\n"), [TooLong(len(line) + 2, tags=True), b"PING y"]
+        )
+
+    def test_restStillBoundByTheLineLimit(self) -> None:
+        """Short tags do not lend their unused bytes to the rest of the line."""
+        splitter = LineSplitter(20, 100)
+        line = b"@a=b PRIVMSG #a :" + b"x" * 20
+        self.assertEqual(splitter.feed(line + b"\r\n"), [TooLong(len(line) + 2)])
+
+    def test_bufferBoundForTaggedLines(self) -> None:
+        """An unfinished tagged line is held up to both limits, and no further."""
+        splitter = LineSplitter(20, 100)
+        self.assertEqual(splitter.feed(b"@" + b"a" * 110), [])
+        self.assertEqual(splitter.buffered, 111)
+        self.assertEqual(splitter.feed(b"a" * 100), [])
+        self.assertEqual(splitter.buffered, 0)
+        # An untagged line is held only up to the line limit.
+        splitter = LineSplitter(20, 100)
+        splitter.feed(b"x" * 30)
+        self.assertEqual(splitter.buffered, 0)
+
+
 class ParseLineTests(SynchronousTestCase):
     def test_simple(self) -> None:
         self.assertEqual(parseLine(b"nick alice"), Message("NICK", ("alice",)))
@@ -98,8 +141,45 @@ class ParseLineTests(SynchronousTestCase):
     def test_emptyTrailing(self) -> None:
         self.assertEqual(parseLine(b"TOPIC #a :").params, ("#a", ""))
 
-    def test_tagsSkipped(self) -> None:
-        self.assertEqual(parseLine(b"@time=x :s PING :t"), Message("PING", ("t",), "s"))
+    def test_tagsParsed(self) -> None:
+        """Tags are read into C{tags}; the rest of the message is as without them."""
+        self.assertEqual(
+            parseLine(b"@time=x :s PING :t"), Message("PING", ("t",), "s", (("time", "x"),))
+        )
+
+    def test_tagEscapesAndRepeats(self) -> None:
+        """Values are unescaped; a key given twice keeps its last value; empty values are empty."""
+        message = parseLine(b"@+a=x\\sy\\:z\\\\;b;+a=2;c=\\q\\ PING t")
+        self.assertEqual(message.tags, (("b", ""), ("+a", "2"), ("c", "q")))
+        self.assertEqual(parseTags("@k=a\\sb\\:c\\\\d\\r\\n"), (("k", "a b;c\\d\r\n"),))
+
+    def test_badTagsRefused(self) -> None:
+        """A key outside the grammar, or a tag section over MAX_TAGS, is refused."""
+        self.assertRaises(InvalidTags, parseLine, b"@a!b=c PING x")
+        self.assertRaises(InvalidTags, parseLine, b"@=v PING x")
+        self.assertRaises(InvalidTags, parseLine, b"@+/x=1 PING x")
+        self.assertEqual(parseLine(b"@+example.com/x-y=1 PING x").tags, (("+example.com/x-y", "1"),))
+        big = b"@a=" + b"x" * MAX_TAGS + b" PING x"
+        self.assertRaises(InvalidTags, parseLine, big)
+        self.assertEqual(InvalidTags.code, "INVALID_TAGS")
+        self.assertLess(MAX_CLIENT_TAGS, MAX_TAGS)
+
+    @given(
+        st.lists(
+            st.tuples(
+                st.from_regex(r"\+?[a-z][a-z0-9-]{0,8}", fullmatch=True),
+                st.text(max_size=20).filter(lambda t: "\x00" not in t),
+            ),
+            max_size=5,
+            unique_by=lambda pair: pair[0],
+        )
+    )
+    def test_tagsRoundTrip(self, tags) -> None:
+        """What L{formatTags} writes, L{parseLine} reads back (empty values as keys alone)."""
+        line = (formatTags(tags) + "PING x").encode("utf-8")
+        parsed = parseLine(line)
+        self.assertEqual(parsed.tags or (), tuple(tags))
+        self.assertEqual(parsed.params, ("x",))
 
     def test_errors(self) -> None:
         """Each kind of bad line raises its own L{WireError}."""

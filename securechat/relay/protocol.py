@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..wire import LineSplitter, TooLong, WireError, parseLine
+from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
 from .sendnow import SendNow, directSender
 from .state import Client
@@ -96,7 +96,7 @@ class RelayProtocol(Protocol):
         now = self.clock.seconds()
         self._lastSeen = now
         self.host = peerHost(self.transport.getPeer())
-        self.splitter = LineSplitter(factory.state.config.maxLine)
+        self.splitter = LineSplitter(factory.state.config.maxLine, MAX_CLIENT_TAGS)
         self.bucket = TokenBucket(settings.floodBurst, settings.floodRate, now)
         self.sendq = SendQueue(settings.sendq)
         self.transport.registerProducer(_SendQueueGuard(self.sendq), True)
@@ -210,7 +210,7 @@ class RelayProtocol(Protocol):
                 host=self.host,
                 size=item.size,
             )
-            state.inputTooLong(client)
+            state.inputTooLong(client, item.tags)
             return
         try:
             message = parseLine(item)
