@@ -229,7 +229,7 @@ def envelope_comparison(seconds: float) -> Dict[str, Tuple[int, float]]:
     return result
 
 
-def main(argv: "List[str] | None" = None) -> int:
+def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter measurements (about 10 s)")
     parser.add_argument(
@@ -240,12 +240,14 @@ def main(argv: "List[str] | None" = None) -> int:
     seconds, rounds = (0.5, 2) if options.quick else (1.0, 4)
 
     print(f"# securechat codec benchmark: {platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {BODY_BYTES} B bodies, max_payload {options.max_payload} B, best of {rounds} x {seconds} s")
+          f"{os.cpu_count()} CPUs, {BODY_BYTES} B bodies, max_payload {options.max_payload} B, "
+          f"best of {rounds} x {seconds} s")
     rates, lines = measure_rates(seconds, rounds, options.max_payload)
     anchor = rates[ANCHOR]
     print(f"{'subject':<12} {'lines/msg':>9} {'msgs/s':>10} {'vs raw Fernet':>14}")
     print(f"{ANCHOR:<12} {'-':>9} {anchor:>10,.0f} {1.0:>13.2f}x")
-    print(f"{FLOOR:<12} {1:>9} {rates[FLOOR]:>10,.0f} {rates[FLOOR] / anchor:>13.2f}x  (the least any fernet codec does)")
+    print(f"{FLOOR:<12} {1:>9} {rates[FLOOR]:>10,.0f} {rates[FLOOR] / anchor:>13.2f}x"
+          "  (the least any fernet codec does)")
     for layer in LAYERS:
         print(f"{layer:<12} {lines[layer]:>9} {rates[layer]:>10,.0f} {rates[layer] / anchor:>13.2f}x")
     ratio = rates["fernet-ttl"] / anchor

@@ -146,7 +146,7 @@ class Conn:
         self.error = b""
 
 
-def percentiles_us(samples: "array.array[int]") -> Dict[str, Any]:
+def percentiles_us(samples: array.array[int]) -> Dict[str, Any]:
     """p50/p90/p99/p99.9/max of latency samples (microseconds)."""
     if not samples:
         return {"count": 0}
@@ -214,7 +214,7 @@ class LoadGenerator:
         self.sent = 0
         self.sending = False
         self.window_open = False
-        self.latencies: "array.array[int]" = array.array("q")
+        self.latencies: array.array[int] = array.array("q")
         self.to_pump: set = set()
         self.rss_peak = 0
         self.next_rss_ns = 0
@@ -382,7 +382,8 @@ class LoadGenerator:
             self._kill(conn, "recv: %s" % exc)
             return
         if not data:
-            self._kill(conn, "closed by server%s" % (": " + conn.error.decode("utf-8", "replace") if conn.error else ""))
+            why = ": " + conn.error.decode("utf-8", "replace") if conn.error else ""
+            self._kill(conn, "closed by server%s" % (why,))
             return
         now = time.monotonic_ns()
         if self.quickack:

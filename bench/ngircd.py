@@ -183,14 +183,14 @@ class ServerProcess:
         self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         raise NotImplementedError
 
 
@@ -204,7 +204,7 @@ class NgircdServer(ServerProcess):
     def command(self) -> List[str]:
         return [NGIRCD_BINARY, "-n", "-p", "-f", self.config_path]
 
-    def start(self) -> "NgircdServer":
+    def start(self) -> NgircdServer:
         os.makedirs(os.path.join(self.workdir, INCLUDE_SUBDIR), exist_ok=True)
         with open(self.config_path, "w", encoding="ascii") as handle:
             handle.write(render_config(self.port, self.workdir, self.host))

@@ -76,7 +76,7 @@ class RelayServer(ngircd.ServerProcess):
         cmd += list(RELAY_BENCH_ARGS) + list(self.extra)
         return cmd
 
-    def start(self) -> "RelayServer":
+    def start(self) -> RelayServer:
         env = dict(os.environ)
         env["PYTHONPATH"] = self.path + os.pathsep + env.get("PYTHONPATH", "")
         # twistd reports bad options on stdout, tracebacks on stderr: keep both.
@@ -112,7 +112,8 @@ def snapshot_relay(path: str) -> Tuple[str, Dict[str, Any]]:
     shutil.copy(os.path.join(path, "twisted", "plugins", "securechat_plugin.py"),
                 os.path.join(dest, "twisted", "plugins"))
     info: Dict[str, Any] = {"source": path}
-    git = subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s", "--", "securechat/relay", "securechat/wire.py"],
+    git = subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s", "--",
+                          "securechat/relay", "securechat/wire.py"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
     dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--", "securechat/relay", "securechat/wire.py"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
@@ -141,7 +142,8 @@ def relay_available(python: str, path: str = REPO) -> Optional[str]:
 class Spec:
     """One scenario: loadgen settings, and how to read its rows."""
 
-    def __init__(self, key: str, title: str, params: Dict[str, Any], rows: List[Tuple[str, str, Callable[[Dict[str, Any]], Optional[float]]]],
+    def __init__(self, key: str, title: str, params: Dict[str, Any],
+                 rows: List[Tuple[str, str, Callable[[Dict[str, Any]], Optional[float]]]],
                  repeat: bool = False) -> None:
         self.key = key
         self.title = title
@@ -261,8 +263,7 @@ def run_loadgen(params: Dict[str, Any], port: int, pid: int, oper: str, tag: str
     budget = sum(float(params.get(k, 0.0)) for k in ("warmup", "duration", "drain")) + LOADGEN_TIMEOUT_MARGIN_S
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         timeout=budget, check=False)
+    out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, timeout=budget, check=False)
     if out.returncode != 0:
         return {"failed": out.stderr.decode("utf-8", "replace")[-2000:]}
     return json.loads(out.stdout.decode("utf-8"))
@@ -320,7 +321,7 @@ def fmt(value: Optional[float]) -> str:
     if value is None:
         return "n/a"
     if abs(value) >= 10000:
-        return "{:,.0f}".format(value)
+        return f"{value:,.0f}"
     if abs(value) >= 100:
         return "%.0f" % value
     return "%.2f" % value
@@ -348,7 +349,8 @@ def _cpu_model() -> str:
 
 
 def interpreter_version(python: str) -> str:
-    out = subprocess.run([python, "-c", "import platform; print(platform.python_implementation(), platform.python_version())"],
+    probe = "import platform; print(platform.python_implementation(), platform.python_version())"
+    out = subprocess.run([python, "-c", probe],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     return out.stdout.decode().strip()
 

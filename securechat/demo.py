@@ -40,8 +40,8 @@ from twisted.python.failure import Failure
 
 from .client import events as ev
 from .client.headless import ClientTimeout, HeadlessClient, connect
-from .client.session import CommandError
 from .client.kdfworker import derive_one_at_a_time
+from .client.session import CommandError
 from .codec import (
     DEFAULT_KDF,
     LAYERS,

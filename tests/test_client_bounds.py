@@ -88,7 +88,7 @@ class SendQueueTests(SynchronousTestCase):
     def test_pauseRepeatedOnEveryWriteKeepsCounting(self):
         """A real transport calls pauseProducing again on each write while full: the count must not restart."""
         self.protocol.transport.producer.pauseProducing()
-        for n in range(100):
+        for _n in range(100):
             self.transport.producer.pauseProducing()
             self.protocol.dataReceived(pings(1))
         self.assertIn("send queue exceeded", self.lost()[0].reason)

@@ -121,7 +121,9 @@ class PluginTests(TestCase):
     def test_options(self):
         options = tap.Options()
         options.parseOptions(["-s", "tcp:127.0.0.1:7000", "-n", "bot", "-j", "#a", "--join", "#b"])
-        self.assertEqual((options["server"], options["nick"], options["join"]), ("tcp:127.0.0.1:7000", "bot", ["#a", "#b"]))
+        self.assertEqual(
+            (options["server"], options["nick"], options["join"]), ("tcp:127.0.0.1:7000", "bot", ["#a", "#b"])
+        )
         self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["--layer", "rot13"])
 
     def test_makeServiceKeysRooms(self):
@@ -243,8 +245,8 @@ class PluginTests(TestCase):
             self.assertEqual([json.loads(text)["type"] for text in handle], ["disconnected"])
 
     def test_pluginIsListed(self):
-        from twisted.plugin import getPlugins
         from twisted.application.service import IServiceMaker
+        from twisted.plugin import getPlugins
 
         names = [plugin.tapname for plugin in getPlugins(IServiceMaker)]
         self.assertIn("securechat-client", names)

@@ -264,7 +264,8 @@ class FormatTests(SynchronousTestCase):
     def test_directAndNickInUse(self):
         [(text, _)] = formatEvent(ev.IncomingMessage("bob", "bob", "psst", "fernet", "authenticated", True), "t")
         self.assertEqual(text, "t (direct) [auth] <bob> psst")
-        [(text, style)] = formatEvent(ev.NickChanged("alice", "alice_", True, "nick alice is in use, trying alice_"), "t")
+        changed = ev.NickChanged("alice", "alice_", True, "nick alice is in use, trying alice_")
+        [(text, style)] = formatEvent(changed, "t")
         self.assertIn("in use", text)
         [(text, style)] = formatEvent(ev.Connected("alice_", "srv", "alice"), "t")
         self.assertIn("as alice_, not alice (the nick you chose)", text)

@@ -32,7 +32,7 @@ class SealingCase(SessionCase):
         """What a member keyed on C{layer} reads of what we sent to C{room}."""
         reader = Conversation(room, layer, self.keys(room), clock=self.clock)
         out = []
-        for target, text in self.privmsgs():
+        for _target, text in self.privmsgs():
             for result in reader.receive(sender, text):
                 out.append((getattr(result, "body", None), getattr(result, "reason", "ok")))
         return out

@@ -11,8 +11,8 @@ import json
 from functools import partial
 
 from twisted.internet import reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
 

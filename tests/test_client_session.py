@@ -6,29 +6,29 @@ C{StringTransport}.
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client import events as ev
-from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
 from securechat.client.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
+from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
 from securechat.client.session import (
-    ClientSession,
-    CommandError,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,
-    MAX_QUEUED_MESSAGES,
     MAX_UNSOLICITED_ROOMS,
-    NeedsForce,
-    NotConnected,
     WORST_HOST,
     WORST_USER,
+    ClientSession,
+    CommandError,
+    NeedsForce,
+    NotConnected,
 )
-from securechat.codec import Conversation, ReassemblyLimits, TEST_KDF, derive_room_keys, direct_target
+from securechat.codec import TEST_KDF, Conversation, ReassemblyLimits, derive_room_keys, direct_target
 from securechat.wire import LineSplitter, formatMessage, parseLine
 
 SERVER = "irc.test"
@@ -183,7 +183,8 @@ class RegistrationTests(SessionCase):
             self.feed(":%s 005 alice %s :are supported" % (SERVER, tokens))
         self.feed(":%s 005 alice BIG=%s CHANTYPES=#%s :are supported" % (SERVER, "v" * 8000, "&" * 8000))
         self.assertEqual(len(self.session.isupport), MAX_ISUPPORT_TOKENS)
-        self.assertLessEqual(max(len(k) + len(v or "") for k, v in self.session.isupport.items()), MAX_ISUPPORT_TOKEN_LENGTH)
+        longest = max(len(k) + len(v or "") for k, v in self.session.isupport.items())
+        self.assertLessEqual(longest, MAX_ISUPPORT_TOKEN_LENGTH)
         self.assertNotIn("BIG", self.session.isupport)
         self.assertEqual(self.session.chanTypes, "#")
         self.feed(":%s 005 alice CASEMAPPING=ascii LINELEN=1024 :are supported" % (SERVER,))
@@ -253,7 +254,10 @@ class PayloadTests(SessionCase):
     def test_linelenBetweenTheBoundsIsBelieved(self):
         self.register(isupport="LINELEN=%d" % (RECEIVE_MAX_LINE,))
         self.assertEqual(self.session.lineLength, RECEIVE_MAX_LINE)
-        cases = (("100", 512), ("-5", 512), ("x", 512), ("9" * 50, RECEIVE_MAX_LINE), (str(RECEIVE_MAX_LINE + 1), RECEIVE_MAX_LINE))
+        cases = (
+            ("100", 512), ("-5", 512), ("x", 512),
+            ("9" * 50, RECEIVE_MAX_LINE), (str(RECEIVE_MAX_LINE + 1), RECEIVE_MAX_LINE),
+        )
         for advertised, used in cases:
             session = self.makeSession("alice")
             self.register(session, isupport="LINELEN=" + advertised)
@@ -272,7 +276,9 @@ class MembershipTests(SessionCase):
         self.feed(":carol!~c@h PART #lab :bye")
         self.feed(":bob!~b@h NICK robert")
         self.feed(":robert!~b@h QUIT :gone")
-        kinds = [(type(e).__name__, getattr(e, "nick", None)) for e in self.events if not isinstance(e, (ev.Connected,))]
+        kinds = [
+            (type(e).__name__, getattr(e, "nick", None)) for e in self.events if not isinstance(e, (ev.Connected,))
+        ]
         self.assertEqual(
             kinds,
             [("Joined", "alice"), ("Joined", "bob"), ("Joined", "carol"), ("Parted", "carol"),
@@ -521,7 +527,9 @@ class MessageTests(SessionCase):
     def test_plainRoom(self):
         self.fromBob(["hello"])
         [message] = self.verdicts()
-        self.assertEqual((message.target, message.sender, message.body, message.protection), ("#lab", "bob", "hello", "none"))
+        self.assertEqual(
+            (message.target, message.sender, message.body, message.protection), ("#lab", "bob", "hello", "none")
+        )
 
     def test_protectedWithoutKeyIsNoKey(self):
         self.fromBob(self.bob.encode("bob", "secret", 400))

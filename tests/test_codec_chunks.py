@@ -20,7 +20,6 @@ from securechat.codec.chunks import (
     split_plain,
     split_token,
 )
-
 from tests.codec_support import EPOCH, conversation, feed, make_clock
 
 TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

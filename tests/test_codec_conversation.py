@@ -15,7 +15,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import Accepted, Conversation, ReassemblyLimits, Rejected, RoomKeys, direct_target
 from securechat.codec.chunks import MARKER
-
 from tests.codec_support import (
     AUTHENTICATED,
     KEYED,
@@ -308,7 +307,8 @@ class RelayTamperingTests(SynchronousTestCase):
         for spelling in (raw.hex(), msgid + "==", unused_bit_set, msgid[:-1], msgid + "A"):
             line = " ".join((marker, layer, spelling, position, piece))
             self.assertEqual(_reasons(feed(bob, "alice", [line])), ["malformed"], spelling)
-        self.assertEqual(_reasons(feed(bob, "alice", [" ".join((marker, layer, msgid, position, piece))])), ["accepted"])
+        line = " ".join((marker, layer, msgid, position, piece))
+        self.assertEqual(_reasons(feed(bob, "alice", [line])), ["accepted"])
 
     def test_header_layer_rewritten(self) -> None:
         """Relabelling fernet as fernet-ttl fails the MAC (one key per layer)."""

@@ -9,7 +9,6 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import DEFAULT_MAX_SKEW, DEFAULT_TTL, Rejected, ReplayCache
-
 from tests.codec_support import EPOCH, conversation, feed, make_clock, only_accepted, only_rejected
 
 LAB_SENDER_LAG = 45

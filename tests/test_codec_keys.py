@@ -7,7 +7,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.codec import DEFAULT_KDF, TEST_KDF, Conversation, KdfUnavailable, derive_room_keys, direct_target
 from securechat.codec import keys as keys_module
 from securechat.codec.keys import KEYED_LAYERS, room_salt
-
 from tests.codec_support import EPOCH, make_clock
 
 

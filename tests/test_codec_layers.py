@@ -15,7 +15,6 @@ from securechat.codec import Malformed, Tampered
 from securechat.codec.chunks import MARKER
 from securechat.codec.envelope import unpack
 from securechat.codec.layers import CTR_NONCE_BYTES, AesCtrSealer, FernetSealer, make_sealer
-
 from tests.codec_support import ROOM, conversation, feed, keys_for, make_clock, only_accepted
 
 KEY = bytes(range(32))

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.codec import Expired, FromFuture, Replayed, ReplayCache
+from securechat.codec import Expired, FromFuture, ReplayCache, Replayed
 from securechat.codec.replay import check_fresh
 
 START = 1_700_000_000
@@ -22,7 +22,7 @@ TTL = 30
 SKEW = 5
 
 
-def _cache(max_entries: int = 100) -> "tuple[ReplayCache, Clock]":
+def _cache(max_entries: int = 100) -> tuple[ReplayCache, Clock]:
     clock = Clock()
     clock.advance(START)
     return ReplayCache(clock.seconds, TTL, SKEW, max_entries), clock

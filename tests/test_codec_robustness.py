@@ -16,7 +16,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.codec import LAYERS, Accepted, CodecError, ReassemblyLimits, Rejected
 from securechat.codec.chunks import MARKER, encode_msgid
 from securechat.codec.layers import FernetSealer
-
 from tests.codec_support import conversation, feed, keys_for, make_clock, only_rejected
 
 HEADER_WORDS = st.sampled_from(
@@ -55,11 +54,11 @@ def _lines() -> st.SearchStrategy[str]:
 
 class NeverRaisesTests(SynchronousTestCase):
     @given(sender=st.text(max_size=20), lines=st.lists(_lines(), max_size=8))
-    def test_receive_never_raises(self, sender: str, lines: "list[str]") -> None:
+    def test_receive_never_raises(self, sender: str, lines: list[str]) -> None:
         for layer in LAYERS:
             self._check_layer(layer, sender, lines)
 
-    def _check_layer(self, layer: str, sender: str, lines: "list[str]") -> None:
+    def _check_layer(self, layer: str, sender: str, lines: list[str]) -> None:
         clock = make_clock()
         bob = conversation(layer, clock)
         for line in lines:
@@ -89,7 +88,7 @@ class NeverRaisesTests(SynchronousTestCase):
         pauses=st.lists(st.floats(0, 30), max_size=40),
     )
     def test_many_senders_against_tight_limits(
-        self, lines: "list[tuple[str, str, str, int, int, str]]", pauses: "list[float]"
+        self, lines: list[tuple[str, str, str, int, int, str]], pauses: list[float]
     ) -> None:
         """
         Interleaved chunks from several senders, against limits small enough
@@ -119,7 +118,7 @@ class NeverRaisesTests(SynchronousTestCase):
         header_layer=st.sampled_from(["aes-ctr", "fernet", "fernet-ttl"]),
         pieces=st.lists(st.text(PIECE_ALPHABET, min_size=1, max_size=300), min_size=1, max_size=3),
     )
-    def test_well_formed_headers_around_junk(self, header_layer: str, pieces: "list[str]") -> None:
+    def test_well_formed_headers_around_junk(self, header_layer: str, pieces: list[str]) -> None:
         """Headers that parse, pieces that are base64-ish junk: typed verdicts on every layer."""
         msgid = encode_msgid(os.urandom(16))
         lines = [f"{MARKER} {header_layer} {msgid} {i}/{len(pieces)} {p}" for i, p in enumerate(pieces, 1)]

@@ -130,7 +130,7 @@ class ClaimTests(SynchronousTestCase):
             attack = attacks.makeAttack(
                 scenario.attack, 1, **dict(scenario.parameters, as_nick="carol", victim="alice")
             )
-            for key, value in scenario.parameters:
+            for key, _value in scenario.parameters:
                 self.assertIn(key, type(attack).parameters)
 
     def test_okFollowsTheClaims(self) -> None:

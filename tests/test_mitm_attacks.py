@@ -37,7 +37,9 @@ def conversation(layer: str, room: str = ROOM) -> Conversation:
     return Conversation(room, layer, None if layer == "plain" else keys(room), clock=lambda: NOW)
 
 
-def intercept(text: str, sender: str = "alice", target: str = ROOM, receiver: str = "bob", roster: Optional[Roster] = None) -> Intercepted:
+def intercept(
+    text: str, sender: str = "alice", target: str = ROOM, receiver: str = "bob", roster: Optional[Roster] = None
+) -> Intercepted:
     raw = (":%s!%s@127.0.0.1 PRIVMSG %s :%s" % (sender, sender, target, text)).encode("utf-8")
     return Intercepted(raw, parseLine(raw), receiver, roster or Roster())
 
@@ -380,7 +382,8 @@ class MoveRoomTests(SynchronousTestCase):
     def test_defaultsToASharedRoom(self) -> None:
         roster = Roster()
         # "#aaa" sorts first and holds only the sender: a room must hold both.
-        for nick, room in (("alice", ROOM), ("bob", ROOM), ("alice", OTHER_ROOM), ("bob", OTHER_ROOM), ("alice", "#aaa")):
+        joins = (("alice", ROOM), ("bob", ROOM), ("alice", OTHER_ROOM), ("bob", OTHER_ROOM), ("alice", "#aaa"))
+        for nick, room in joins:
             roster.feed(Message("JOIN", (room,), nick + "!u@h"))
         out = makeAttack("move-room").process(intercept("hi", roster=roster))
         self.assertEqual(parseLine(out[0].raw).params[0], OTHER_ROOM)
@@ -423,7 +426,8 @@ class RenameTests(SynchronousTestCase):
     def test_welcomeAfterAForcedReconnect(self):
         ledger = {}
         first = makeAttack("rename", as_nick="carol", victim="alice", via="welcome")
-        self.assertEqual(first.process(self.line(b":irc 001 alice :hi", "alice", ledger)), [Emission(b":irc 001 alice :hi")])
+        welcome = b":irc 001 alice :hi"
+        self.assertEqual(first.process(self.line(welcome, "alice", ledger)), [Emission(welcome)])
         out = first.process(self.line(b":alice!a@h JOIN #lab", "alice", ledger))
         self.assertTrue(out[-1].close, "the connection is cut")
         second = makeAttack("rename", as_nick="carol", victim="alice", via="welcome")

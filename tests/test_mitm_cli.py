@@ -93,7 +93,7 @@ class ProcessTests(TestCase):
 
     timeout = PROCESS_TIMEOUT
 
-    def spawn(self, *argv: str) -> "_Child":
+    def spawn(self, *argv: str) -> _Child:
         child = _Child()
         reactor.spawnProcess(
             child,
@@ -106,7 +106,9 @@ class ProcessTests(TestCase):
 
     @defer.inlineCallbacks
     def test_cannotListen(self):
-        busy = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(Factory.forProtocol(Protocol))
+        busy = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+            Factory.forProtocol(Protocol)
+        )
         self.addCleanup(busy.stopListening)
         child = self.spawn("--listen", "tcp:%d:interface=127.0.0.1" % (busy.getHost().port,))
         code = yield child.ended
@@ -117,7 +119,9 @@ class ProcessTests(TestCase):
     def test_forwardsAndAttacks(self):
         relayPort = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(RelayFactory())
         self.addCleanup(relayPort.stopListening)
-        probe = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(Factory.forProtocol(Protocol))
+        probe = yield endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+            Factory.forProtocol(Protocol)
+        )
         port = probe.getHost().port
         yield probe.stopListening()
         child = self.spawn(

@@ -81,7 +81,9 @@ class TokenEditTests(SynchronousTestCase):
     @given(st.binary(min_size=60, max_size=200), st.integers(min_value=4, max_value=64))
     def test_editHeadXorsAtAnOffset(self, data: bytes, size: int) -> None:
         pieces = split(encode(data), size)
-        pieces[0] = tokens.editHead(pieces[0], lambda head: tokens.xorAt(head, 1, head[1:2], b"Z") if len(head) > 1 else head)
+        pieces[0] = tokens.editHead(
+            pieces[0], lambda head: tokens.xorAt(head, 1, head[1:2], b"Z") if len(head) > 1 else head
+        )
         edited = base64.urlsafe_b64decode("".join(pieces))
         # The first piece holds at least 4 characters (3 bytes): byte 1 is
         # edited, and every other byte is as it was.

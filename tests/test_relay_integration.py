@@ -17,13 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from twisted.application.service import IServiceMaker
 from twisted.internet import defer, endpoints, reactor
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.plugin import getPlugins
 from twisted.python import usage
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.application.service import IServiceMaker
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
 from securechat.relay.options import PASSWORD_ENV, RelayOptions, makeFactory, readPassword

@@ -5,14 +5,14 @@ connection limits, with L{StringTransport} and L{Clock}.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
-from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
@@ -102,7 +102,9 @@ class BadInputTests(ProtocolTestCase):
         c = self.registered("alice")
         c.send(b"PRIVMSG #x :\xc3\x28\r\nPING :ok\r\n")
         lines = c.lines()
-        self.assertEqual(lines[0], Message("FAIL", ("*", "INVALID_UTF8", "Line is not valid UTF-8"), "securechat.local"))
+        self.assertEqual(
+            lines[0], Message("FAIL", ("*", "INVALID_UTF8", "Line is not valid UTF-8"), "securechat.local")
+        )
         self.assertEqual(lines[1].command, "PONG")
 
     def test_nulAndCrRejected(self) -> None:
@@ -240,7 +242,7 @@ class FloodTests(ProtocolTestCase):
             self.fail("still paused after 10,000 s")
         self.assertEqual(answers[1500].command, "417")
         del answers[1500], lines[1500]
-        self.assertEqual([m.params[-1].encode() for m in answers], [l[6:] for l in lines])
+        self.assertEqual([m.params[-1].encode() for m in answers], [line[6:] for line in lines])
         self.assertEqual((c.protocol._unread, len(c.protocol._pending)), (b"", 0))
 
     def test_othersUnaffected(self) -> None:

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python import usage
-from twisted.internet.endpoints import serverFromString
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat import cli
@@ -31,8 +31,8 @@ from securechat.client import events as ev
 from securechat.client import tap
 from securechat.client.headless import HeadlessClient
 from securechat.codec import TEST_KDF
-from securechat.relay.factory import RelayFactory
 from securechat.mitm import cli as mitmCli
+from securechat.relay.factory import RelayFactory
 from securechat.tlsclient import (
     CheckedTlsEndpoint,
     TlsSettings,
@@ -177,7 +177,7 @@ class DescriptionTests(SynchronousTestCase):
         )
         attempts: List[object] = []
         endpoint.wrapped = Fake(attempts)  # nothing really connects
-        for attempt in range(2):
+        for _attempt in range(2):
             endpoint.connect(object())
         self.assertEqual(len(attempts), 2)
         self.assertEqual([code for _, code in heard], ["tls-unverified", "tls-unverified"])
@@ -221,7 +221,9 @@ class TlsRelayCase(TestCase):
 class LoopbackTlsTests(TlsRelayCase):
     """HeadlessClient against it, asking for 127.0.0.1 or localhost."""
 
-    def start(self, settings: Optional[TlsSettings] = None, host: str = "localhost", retry=FAST_RETRY) -> HeadlessClient:
+    def start(
+        self, settings: Optional[TlsSettings] = None, host: str = "localhost", retry=FAST_RETRY
+    ) -> HeadlessClient:
         client = HeadlessClient(
             reactor,
             "ssl:%s:%d" % (host, self.portNumber),
@@ -320,7 +322,8 @@ class LoopbackTlsTests(TlsRelayCase):
         """
         yield self.serve(*self.pki.server("cn-only", subjectAltName=False))
         yield self.refused(
-            TlsSettings(trustFile=self.pki.caFile), "its certificate (CN=localhost) names no host: it has no subjectAltName"
+            TlsSettings(trustFile=self.pki.caFile),
+            "its certificate (CN=localhost) names no host: it has no subjectAltName",
         )
 
     @inlineCallbacks
@@ -438,7 +441,8 @@ class CommandLineTlsTests(TlsRelayCase):
     def spawn(self, *extra: str) -> Events:
         protocol = Events()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))] + sys.path)
+        top = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join([top] + sys.path)
         env.pop("SECURECHAT_KEY", None)
         reactor.spawnProcess(
             protocol,

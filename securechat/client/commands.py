@@ -173,7 +173,10 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s -- %s now known as %s" % (when, who, event.new), INFO)]
     if isinstance(event, ev.Joined):
         if event.me:
-            keyed = "layer %s" % (event.layer,) if event.layer != "plain" else "no key: messages are plain text (/key to set one)"
+            keyed = (
+                "layer %s" % (event.layer,) if event.layer != "plain"
+                else "no key: messages are plain text (/key to set one)"
+            )
             return [("%s -- you joined %s (%s)" % (when, event.room, keyed), INFO)]
         return [("%s -- %s joined %s" % (when, event.nick, event.room), INFO)]
     if isinstance(event, ev.Parted):

@@ -19,7 +19,8 @@ import unicodedata
 from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from twisted.conch.insults.insults import TerminalProtocol
-from twisted.logger import LogLevel, formatEvent as formatLogEvent
+from twisted.logger import LogLevel
+from twisted.logger import formatEvent as formatLogEvent
 
 from .commands import ALERT, INFO, OWN, Console
 
@@ -104,7 +105,7 @@ class ConsoleTerminal(TerminalProtocol):
 
     def __init__(
         self,
-        makeConsole: Callable[["ConsoleTerminal"], Console],
+        makeConsole: Callable[[ConsoleTerminal], Console],
         status: Callable[[], str],
         size: Tuple[int, int] = (80, 24),
     ) -> None:
@@ -323,8 +324,8 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     import termios
     import tty
 
-    from twisted.internet import reactor, stdio
     from twisted.conch.insults.insults import ServerProtocol
+    from twisted.internet import reactor, stdio
     from twisted.logger import globalLogBeginner
 
     from ..codec import KdfUnavailable
@@ -389,7 +390,9 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         # stop reading the relay meanwhile, as the JSON mode does for stdout.
         terminalIO.registerProducer(SlowConsumerGuard(client.factory), True)
         signal.signal(signal.SIGWINCH, lambda *a: reactor.callFromThread(screen.terminalSize, *terminalSize(fd)))
-        screen.console.info("securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]")
+        screen.console.info(
+            "securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]"
+        )
         client.startService()
         reactor.run()
     finally:

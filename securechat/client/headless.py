@@ -35,8 +35,8 @@ from ..codec import (
     ReassemblyLimits,
     RoomKeys,
 )
-from . import events as ev
 from ..tlsclient import TlsSettings, clientEndpoint
+from . import events as ev
 from .kdfworker import KdfWorker
 from .protocol import IRCClientFactory
 from .service import makeClientService

@@ -226,7 +226,7 @@ class _StdoutGuard:
     again once stdout has drained.
     """
 
-    def __init__(self, protocol: "JsonLinesProtocol") -> None:
+    def __init__(self, protocol: JsonLinesProtocol) -> None:
         self.protocol = protocol
 
     def pauseProducing(self) -> None:

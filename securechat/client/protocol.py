@@ -19,6 +19,7 @@ from zope.interface import implementer
 
 from ..wire import LineSplitter, TooLong
 from .session import RECEIVE_MAX_LINE, ClientSession
+
 #: A server silent this long gets a PING from us...
 IDLE_PING = 120.0
 #: ...and if still silent this much later, the connection is presumed dead
@@ -46,7 +47,7 @@ class _SendQueueGuard:
     tells us when the server stops draining what we write.
     """
 
-    def __init__(self, protocol: "IRCClientProtocol") -> None:
+    def __init__(self, protocol: IRCClientProtocol) -> None:
         self.protocol = protocol
 
     def pauseProducing(self) -> None:
@@ -256,7 +257,7 @@ class SlowConsumerGuard:
     connections are not read, so what the server sends waits in its socket.
     """
 
-    def __init__(self, factory: "IRCClientFactory") -> None:
+    def __init__(self, factory: IRCClientFactory) -> None:
         self.factory = factory
 
     def pauseProducing(self) -> None:

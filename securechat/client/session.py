@@ -650,7 +650,7 @@ class ClientSession:
         old = message.sourceNick or ""
         new = message.params[0]
         me = self._isMe(old)
-        oldFolded, newFolded = self.fold(old), self.fold(new)
+        oldFolded = self.fold(old)
         for state in self.rooms.values():
             if state.members.pop(oldFolded, None) is not None:
                 self._addMember(state, new)

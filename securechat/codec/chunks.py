@@ -45,12 +45,12 @@ SINGLE_POSITION = "1/1 "
 Clock = Callable[[], float]
 
 
-def _positive(instance: object, attribute: "attr.Attribute[float]", value: float) -> None:
+def _positive(instance: object, attribute: attr.Attribute[float], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be positive, not {value!r}")
 
 
-def _header_digits(instance: object, attribute: "attr.Attribute[int]", value: int) -> None:
+def _header_digits(instance: object, attribute: attr.Attribute[int], value: int) -> None:
     if not 1 <= value < 10**MAX_POSITION_DIGITS:
         raise ValueError(f"{attribute.name} must be between 1 and {10**MAX_POSITION_DIGITS - 1}")
 
@@ -219,11 +219,11 @@ class Reassembler:
     def __init__(self, clock: Clock, limits: ReassemblyLimits = DEFAULT_LIMITS) -> None:
         self._clock = clock
         self.limits = limits
-        self._pending: "OrderedDict[PendingKey, _Pending]" = OrderedDict()
+        self._pending: OrderedDict[PendingKey, _Pending] = OrderedDict()
         self._per_sender: Dict[str, int] = {}
         self._chars = 0
         #: (sender_key, msgid) -> when it was delivered, oldest first.
-        self._delivered: "OrderedDict[PendingKey, float]" = OrderedDict()
+        self._delivered: OrderedDict[PendingKey, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -261,12 +261,14 @@ class Reassembler:
         if known is not None:
             if known == chunk.piece:
                 dropped.append(
-                    Dropped(sender, chunk.layer, Malformed(f"chunk {chunk.index}/{chunk.total} arrived twice; copy ignored"))
+                    Dropped(sender, chunk.layer,
+                            Malformed(f"chunk {chunk.index}/{chunk.total} arrived twice; copy ignored"))
                 )
                 return None, dropped
             self._remove(key)
             dropped.append(
-                Dropped(sender, chunk.layer, Tampered(f"two different versions of chunk {chunk.index}/{chunk.total}; message dropped"))
+                Dropped(sender, chunk.layer,
+                        Tampered(f"two different versions of chunk {chunk.index}/{chunk.total}; message dropped"))
             )
             return None, dropped
         size = len(chunk.piece)

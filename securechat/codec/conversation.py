@@ -28,8 +28,8 @@ from typing import Callable, Dict, List, Optional, Union
 from securechat.codec.chunks import (
     DEFAULT_LIMITS,
     Dropped,
-    ReassemblyLimits,
     Reassembler,
+    ReassemblyLimits,
     encode_msgid,
     is_protected,
     parse_line,

@@ -24,7 +24,7 @@ class SequenceTracker:
 
     def __init__(self, max_streams: int = DEFAULT_MAX_STREAMS) -> None:
         self.max_streams = max_streams
-        self._highest: "OrderedDict[StreamKey, int]" = OrderedDict()
+        self._highest: OrderedDict[StreamKey, int] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._highest)

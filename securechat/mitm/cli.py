@@ -55,10 +55,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--times", type=int, help="attack at most this many lines per connection (default: all)")
     p.add_argument("--delay", type=float, help="seconds, for replay, delay and clock-shift")
     p.add_argument("--count", type=int, help="bytes to cut, for truncate (default 3)")
-    p.add_argument("--index", type=int, help="chunk to drop, for drop-chunk (default 1); messages to let through first, for drop (default 0)")
-    p.add_argument("--as", dest="as_nick", help="nick to blame, for reattribute (default: another member); the nick to give --sender, for rename")
+    p.add_argument("--index", type=int, help="chunk to drop, for drop-chunk (default 1); "
+                   "messages to let through first, for drop (default 0)")
+    p.add_argument("--as", dest="as_nick", help="nick to blame, for reattribute (default: another member); "
+                   "the nick to give --sender, for rename")
     p.add_argument("--to-room", help="room to move to, for move-room (default: one both ends share)")
-    p.add_argument("--via", choices=("nick", "welcome"), help="for rename: a forged NICK (default), or a 001 after a forced reconnect")
+    p.add_argument("--via", choices=("nick", "welcome"),
+                   help="for rename: a forged NICK (default), or a 001 after a forced reconnect")
     return p
 
 

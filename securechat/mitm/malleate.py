@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SEALED_SENDER_OFFSET = CTR_NONCE_BYTES + HEADER_SIZE
 
 
-def resealSender(line: "Intercepted", nick: str) -> str:
+def resealSender(line: Intercepted, nick: str) -> str:
     """
     The text of C{line} with its sealed sender changed to C{nick} when the
     line is the first chunk of an aes-ctr token and the two nicks have the

@@ -158,8 +158,13 @@ SCENARIOS: Tuple[Scenario, ...] = (
         advance=REASSEMBLY_WAIT,
     ),
     Scenario("drop", "drop", "drop a whole message", _dropped, (("after", 1),), messages=3),
-    Scenario("delay", "delay", "delay %ds (past TTL)" % (PAST_TTL_DELAY,), _stale, (("delay", PAST_TTL_DELAY),), advance=PAST_TTL_DELAY),
-    Scenario("clock-shift", "clock-shift", "sender clock %+ds" % (LAB_CLOCK_SHIFT,), _stale, senderShift=LAB_CLOCK_SHIFT),
+    Scenario(
+        "delay", "delay", "delay %ds (past TTL)" % (PAST_TTL_DELAY,), _stale, (("delay", PAST_TTL_DELAY),),
+        advance=PAST_TTL_DELAY,
+    ),
+    Scenario(
+        "clock-shift", "clock-shift", "sender clock %+ds" % (LAB_CLOCK_SHIFT,), _stale, senderShift=LAB_CLOCK_SHIFT,
+    ),
     # The relay assigns nicks: it tells the sender it is another member,
     # and delivers its messages under that member's name.
     Scenario("rename-nick", "rename", "relay renames the sender (forged NICK)", _reattributed, (("via", "nick"),)),
@@ -216,9 +221,20 @@ LEGEND = (
 #: One line per column: the lesson the column teaches.
 LESSONS: Dict[str, str] = {
     PLAIN: "the relay reads every body and can change, forge, replay or move any of them: nothing is noticed.",
-    AES_CTR: "bodies are hidden, but CTR is malleable: flipped bits, cut bodies and a rewritten sealed sender are accepted as genuine; only the envelope's shape and sequence numbers catch clumsier tricks.",
-    FERNET: "the HMAC rejects every alteration, forgery and re-attribution (and the sending client will not seal under a nick the relay imposed); replays and delays are accepted (sequence numbers only flag replays as out of order).",
-    FERNET_TTL: "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and the replay cache rejects replays inside the TTL window. A relay can still drop messages (only the next one's sequence gap shows it) and see who talks to whom, when, and how much.",
+    AES_CTR: (
+        "bodies are hidden, but CTR is malleable: flipped bits, cut bodies and a rewritten sealed sender are "
+        "accepted as genuine; only the envelope's shape and sequence numbers catch clumsier tricks."
+    ),
+    FERNET: (
+        "the HMAC rejects every alteration, forgery and re-attribution (and the sending client will not seal "
+        "under a nick the relay imposed); replays and delays are accepted (sequence numbers only flag replays "
+        "as out of order)."
+    ),
+    FERNET_TTL: (
+        "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and "
+        "the replay cache rejects replays inside the TTL window. A relay can still drop messages (only the next "
+        "one's sequence gap shows it) and see who talks to whom, when, and how much."
+    ),
 }
 
 
@@ -294,7 +310,8 @@ def judge(scenario: Scenario, layer: str, obs: Observation) -> Cell:
     else:
         verdict = LOST
     detail = "; ".join(
-        "accepted %r from %s in %s%s" % (r.body[:DETAIL_BODY_CHARS], r.sender, r.target, " (reordered)" if r.reordered else "")
+        "accepted %r from %s in %s%s"
+        % (r.body[:DETAIL_BODY_CHARS], r.sender, r.target, " (reordered)" if r.reordered else "")
         for r in attacked
     )
     return Cell(scenario.name, layer, verdict, obs.relayRead, accepted, bool(reasons), reasons, detail)
@@ -324,7 +341,10 @@ def _mark(cell: Cell) -> str:
 def renderText(cells: Sequence[Cell]) -> str:
     layers, rows, grid = _grid(cells)
     header = ["attack"] + layers
-    body = [[BY_NAME[row].label] + [_mark(grid[row, layer]) if (row, layer) in grid else "-" for layer in layers] for row in rows]
+    body = [
+        [BY_NAME[row].label] + [_mark(grid[row, layer]) if (row, layer) in grid else "-" for layer in layers]
+        for row in rows
+    ]
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
 
     def fmt(line: List[str]) -> str:

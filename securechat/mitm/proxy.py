@@ -104,9 +104,9 @@ class MitmFactory(Factory):
         #: What attacks remember across connections (L{Intercepted.ledger}).
         self.ledger: Dict[str, object] = {}
         self.taps: List[Tap] = []
-        self.connections: List["MitmServerProtocol"] = []
+        self.connections: List[MitmServerProtocol] = []
 
-    def buildProtocol(self, addr) -> "MitmServerProtocol":
+    def buildProtocol(self, addr) -> MitmServerProtocol:
         protocol = MitmServerProtocol()
         protocol.factory = self
         return protocol
@@ -139,7 +139,7 @@ class MitmServerProtocol(Protocol):
 
     def __init__(self) -> None:
         self.nick = UNREGISTERED
-        self.upstream: Optional["MitmClientProtocol"] = None
+        self.upstream: Optional[MitmClientProtocol] = None
         self._early: List[bytes] = []
         self._splitter = LineSplitter(PROXY_MAX_LINE)
         self._calls: List[IDelayedCall] = []
@@ -161,7 +161,7 @@ class MitmServerProtocol(Protocol):
         connecting: Deferred = factory.upstream.connect(_Once(client))
         connecting.addCallbacks(self._upstreamUp, self._upstreamFailed)
 
-    def _upstreamUp(self, client: "MitmClientProtocol") -> None:
+    def _upstreamUp(self, client: MitmClientProtocol) -> None:
         if self._closed:
             client.transport.loseConnection()
             return

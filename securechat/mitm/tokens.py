@@ -60,7 +60,7 @@ class ProtectedLine:
     def isLast(self) -> bool:
         return self.index == self.total
 
-    def withPiece(self, piece: str) -> "ProtectedLine":
+    def withPiece(self, piece: str) -> ProtectedLine:
         return attr.evolve(self, piece=piece)
 
     def format(self) -> str:

@@ -52,18 +52,18 @@ if TYPE_CHECKING:  # pragma: no cover
 class ChannelCommands:
     """TOPIC, MODE, KICK, INVITE for L{RelayState}."""
 
-    def _broadcast(self, room: "Room", line: bytes) -> None:
+    def _broadcast(self, room: Room, line: bytes) -> None:
         for member in room.members.values():
             member.write(line)
 
-    def _notOperator(self, client: "Client", room: "Room") -> bool:
+    def _notOperator(self, client: Client, room: Room) -> bool:
         """482 unless C{client} is an operator of C{room}; true when refused."""
         if client.folded in room.ops:
             return False
         self.reply(client, ERR_CHANOPRIVSNEEDED, room.name, "You're not channel operator")
         return True
 
-    def irc_TOPIC(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_TOPIC(self, client: Client, params: Sequence[str]) -> None:
         if not params:
             self.reply(client, ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
             return
@@ -92,11 +92,11 @@ class ChannelCommands:
         self._broadcast(room, formatMessage("TOPIC", (room.name, room.topic), client.prefix))
         self.log.info("topic {nick} {room}", nick=client.nick, room=room.name)
 
-    def _sendTopic(self, client: "Client", room: "Room") -> None:
+    def _sendTopic(self, client: Client, room: Room) -> None:
         self.reply(client, RPL_TOPIC, room.name, room.topic)
         self.reply(client, RPL_TOPICWHOTIME, room.name, room.topicBy, str(room.topicAt))
 
-    def irc_MODE(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_MODE(self, client: Client, params: Sequence[str]) -> None:
         """
         C{MODE #room} answers 324 and 329; C{MODE #room changes...} applies
         what an operator may (see L{securechat.relay.modes}) and tells the
@@ -127,7 +127,7 @@ class ChannelCommands:
             self.reply(client, ERR_NOSUCHNICK, echo(target), "No such nick/channel")
 
     def _changeModes(
-        self, client: "Client", room: "Room", text: str, args: Sequence[str]
+        self, client: Client, room: Room, text: str, args: Sequence[str]
     ) -> None:
         parsed = parseModeChanges(text, args)
         for char in parsed.unknown:
@@ -155,7 +155,7 @@ class ChannelCommands:
                 modes=" ".join(formatModeChanges(applied)),
             )
 
-    def _applyMode(self, client: "Client", room: "Room", change: ModeChange) -> List[ModeChange]:
+    def _applyMode(self, client: Client, room: Room, change: ModeChange) -> List[ModeChange]:
         """Apply one change; what actually changed (nothing, or the change)."""
         mode, adding = change.mode, change.adding
         if mode in FLAG_MODES:
@@ -199,7 +199,7 @@ class ChannelCommands:
         room.limit = limit
         return [ModeChange(adding, "l", str(limit) if adding else None)]
 
-    def irc_KICK(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_KICK(self, client: Client, params: Sequence[str]) -> None:
         """C{KICK #room nick[,nick] [:reason]}: an operator removes members."""
         if len(params) < 2:
             self.reply(client, ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
@@ -235,7 +235,7 @@ class ChannelCommands:
                 "kick {nick} {room} {target}", nick=client.nick, room=room.name, target=member.nick
             )
 
-    def irc_INVITE(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_INVITE(self, client: Client, params: Sequence[str]) -> None:
         """C{INVITE nick #room}: lets C{nick} past C{+i} once."""
         if len(params) < 2:
             self.reply(client, ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")

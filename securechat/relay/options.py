@@ -133,7 +133,7 @@ def readPassword(path: Optional[str], environ) -> Optional[bytes]:
             with open(path, "rb") as f:
                 secret = f.readline().rstrip(b"\r\n")
         except OSError as e:
-            raise usage.UsageError("cannot read --password-file: %s" % (e.strerror,))
+            raise usage.UsageError("cannot read --password-file: %s" % (e.strerror,)) from e
         if not secret:
             raise usage.UsageError("--password-file is empty")
         return secret
@@ -148,7 +148,7 @@ def readMotd(path: Optional[str]) -> Tuple[str, ...]:
         with open(path, encoding="utf-8") as f:
             lines = tuple(line.rstrip("\r\n") for line in f)
     except (OSError, UnicodeDecodeError) as e:
-        raise usage.UsageError("cannot read --motd-file: %s" % (e,))
+        raise usage.UsageError("cannot read --motd-file: %s" % (e,)) from e
     if any("\x00" in line for line in lines):
         # Sent to every client on registration: a NUL would fail each one.
         raise usage.UsageError("--motd-file holds a NUL character")

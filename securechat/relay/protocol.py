@@ -69,7 +69,7 @@ class RelayProtocol(Protocol):
     """One client connection of the relay."""
 
     log = Logger()
-    factory: "RelayFactory"
+    factory: RelayFactory
 
     def __init__(self) -> None:
         self.client: Optional[Client] = None

@@ -41,7 +41,7 @@ WHO_LIMIT = 500
 USERHOST_LIMIT = 5
 
 
-def statusOf(room: "Room", folded: str, multiPrefix: bool) -> str:
+def statusOf(room: Room, folded: str, multiPrefix: bool) -> str:
     """C{@}, C{+} or nothing; C{@+} for both, to a multi-prefix client."""
     if folded in room.ops:
         return "@+" if multiPrefix and folded in room.voiced else "@"
@@ -86,11 +86,11 @@ def globMatcher(mask: str, fold: Callable[[str], str], longest: int) -> Callable
 class QueryCommands:
     """NAMES, WHO, WHOIS, ISON, USERHOST, LIST for L{RelayState}."""
 
-    def _visible(self, client: "Client", room: "Room") -> bool:
+    def _visible(self, client: Client, room: Room) -> bool:
         """Whether C{client} may see C{room}: it is not +s, or it is a member."""
         return "s" not in room.modes or client.folded in room.members
 
-    def irc_NAMES(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_NAMES(self, client: Client, params: Sequence[str]) -> None:
         if not params:
             for room in list(client.rooms.values()):
                 self._names(client, room)
@@ -104,7 +104,7 @@ class QueryCommands:
             else:
                 self._names(client, room)
 
-    def _names(self, client: "Client", room: "Room") -> None:
+    def _names(self, client: Client, room: Room) -> None:
         """353 lines (with status prefixes) that fit the line limit, then 366."""
         head = ":%s %s %s %s %s :" % (
             self.config.serverName,
@@ -129,7 +129,7 @@ class QueryCommands:
             client.write((head + " ".join(batch) + "\r\n").encode("utf-8"))
         self.reply(client, RPL_ENDOFNAMES, room.name, "End of /NAMES list.")
 
-    def irc_WHO(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_WHO(self, client: Client, params: Sequence[str]) -> None:
         """
         C{WHO #room}, C{WHO nick}, or a nick mask (C{WHO al*}, C{WHO *}, at
         most L{WHO_LIMIT} entries).  C{WHO mask o} asks for IRC operators:
@@ -138,7 +138,7 @@ class QueryCommands:
         mask = params[0] if params and params[0] not in ("", "0") else "*"
         operatorsOnly = len(params) > 1 and params[1] == "o"
         room = None
-        members: Iterable["Client"] = ()
+        members: Iterable[Client] = ()
         if operatorsOnly:
             pass
         elif mask.startswith("#"):
@@ -174,7 +174,7 @@ class QueryCommands:
             )
         self.reply(client, RPL_ENDOFWHO, echo(mask), "End of /WHO list.")
 
-    def irc_WHOIS(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_WHOIS(self, client: Client, params: Sequence[str]) -> None:
         """
         311, 319 (the rooms the asker may see), 312, 301, 317, then 318,
         per nick.  The host is the one every prefix already shows: no
@@ -215,7 +215,7 @@ class QueryCommands:
             )
             self.reply(client, RPL_ENDOFWHOIS, peer.nick, "End of /WHOIS list.")
 
-    def _whoisChannels(self, client: "Client", nick: str, rooms: List[str]) -> None:
+    def _whoisChannels(self, client: Client, nick: str, rooms: List[str]) -> None:
         """319 lines, as many as the line limit needs (a nick may be in 50 rooms)."""
         head = len(
             formatMessage(RPL_WHOISCHANNELS, (client.nick or "*", nick, "x"), self.config.serverName)
@@ -232,7 +232,7 @@ class QueryCommands:
         if batch:
             self.reply(client, RPL_WHOISCHANNELS, nick, " ".join(batch))
 
-    def irc_ISON(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_ISON(self, client: Client, params: Sequence[str]) -> None:
         """
         303 with those of the nicks asked about who are here, as they spell
         them, as many as one line holds.
@@ -255,7 +255,7 @@ class QueryCommands:
                     used += len(peer.nick) + 1
         self.reply(client, RPL_ISON, " ".join(here))
 
-    def irc_USERHOST(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_USERHOST(self, client: Client, params: Sequence[str]) -> None:
         """302: C{nick=+user@host} (C{-} when away) for up to five nicks."""
         if not params:
             self.reply(client, ERR_NEEDMOREPARAMS, "USERHOST", "Not enough parameters")
@@ -270,7 +270,7 @@ class QueryCommands:
                 )
         self.reply(client, RPL_USERHOST, " ".join(replies))
 
-    def irc_LIST(self, client: "Client", params: Sequence[str]) -> None:
+    def irc_LIST(self, client: Client, params: Sequence[str]) -> None:
         """
         321, a 322 per room (all, or those named), 323.  A +s room is
         listed only to its members.

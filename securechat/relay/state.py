@@ -32,7 +32,6 @@ from ..wire import (
     isValidNick,
     splitTargets,
 )
-
 from .caps import (
     AWAY_NOTIFY,
     CAPABILITIES,
