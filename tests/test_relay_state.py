@@ -9,7 +9,17 @@ from typing import List
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.relay.state import Client, RelayConfig, RelayState
+from securechat.relay.state import (
+    CLOSING,
+    CONNECTED,
+    NEGOTIATING,
+    PHASE_COMMANDS,
+    PRE_REGISTRATION,
+    REGISTERED,
+    Client,
+    RelayConfig,
+    RelayState,
+)
 from securechat.wire import Message, parseLine
 
 
@@ -183,6 +193,60 @@ class RegistrationTests(StateTestCase):
         self.assertEqual(lines[0].command, "421")
         self.assertEqual(lines[0].params[1], "FROBNICATE")
         self.assertFalse(client.closed)
+
+
+class PhaseTests(StateTestCase):
+    """A client's phase, and the one table of what each phase allows."""
+
+    def test_phases(self) -> None:
+        """CAP LS holds registration in NEGOTIATING; CAP END, NICK, USER register; QUIT closes."""
+        client = FakeClient()
+        self.assertEqual((client.phase, client.nick, client.folded), (CONNECTED, "", ""))
+        self.send(client, "CAP LS 302")
+        self.assertEqual(client.phase, NEGOTIATING)
+        self.send(client, "NICK Alice")
+        self.send(client, "USER al 0 * :A")
+        self.assertEqual(client.phase, NEGOTIATING)
+        self.send(client, "CAP END")
+        self.assertEqual((client.phase, client.nick, client.folded), (REGISTERED, "Alice", "alice"))
+        self.assertTrue(client.registered)
+        self.send(client, "QUIT :bye")
+        self.assertEqual(client.phase, CLOSING)
+        self.assertFalse(client.registered)
+        self.assertTrue(client.closed)
+
+    def test_table(self) -> None:
+        """Registration commands only, then everything, then nothing."""
+        self.assertEqual(PHASE_COMMANDS[CONNECTED], PRE_REGISTRATION)
+        self.assertEqual(PHASE_COMMANDS[NEGOTIATING], PRE_REGISTRATION)
+        self.assertIsNone(PHASE_COMMANDS[REGISTERED])
+        self.assertEqual(PHASE_COMMANDS[CLOSING], frozenset())
+
+    def test_closingHandlesNothing(self) -> None:
+        """After ERROR, a line that slipped through is neither handled nor answered."""
+        alice, bob = self.connect("alice"), self.connect("bob")
+        self.send(alice, "JOIN #lab")
+        self.send(bob, "JOIN #lab")
+        alice.lines(), bob.lines()
+        self.state.error(alice, "Closing Link: test")
+        alice.lines()
+        for line in ("PRIVMSG #lab :late", "NICK carol", "BOGUS", "PING x"):
+            self.send(alice, line)
+        self.assertEqual((alice.sent, bob.sent), ([], []))
+        # Its departure is still announced, once.
+        self.state.remove(alice, "gone")
+        self.assertEqual([m.command for m in bob.lines()], ["QUIT"])
+
+    def test_nickTakenMeanwhile(self) -> None:
+        """A nick taken between NICK and USER leaves the client unnamed, not registered."""
+        late = FakeClient()
+        self.send(late, "NICK alice")
+        self.connect("alice")
+        self.send(late, "USER al 0 * :A")
+        self.assertEqual(late.numerics(), ["433"])
+        self.assertEqual((late.phase, late.nick, late.folded), (CONNECTED, "", ""))
+        self.send(late, "NICK alice2")
+        self.assertEqual((late.phase, late.nick), (REGISTERED, "alice2"))
 
 
 class RoomTests(StateTestCase):

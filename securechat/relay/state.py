@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 import attr
 from twisted.logger import Logger
@@ -86,6 +86,24 @@ from .queries import QueryCommands
 
 #: Commands a client may send before it is registered.
 PRE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+
+#: A client's phases (L{Client.phase}).  It starts L{CONNECTED}; C{CAP LS}
+#: or C{CAP REQ} before registration makes it L{NEGOTIATING} until C{CAP
+#: END}; NICK and USER (and the password) make it L{REGISTERED}; C{ERROR}
+#: or its departure make it L{CLOSING}, for good.
+CONNECTED = "connected"
+NEGOTIATING = "negotiating"
+REGISTERED = "registered"
+CLOSING = "closing"
+#: The one table of what each phase allows: the commands handled (L{None}:
+#: every command the relay knows).  Any other command is answered 451 ERR_NOTREGISTERED
+#: before registration, and not at all once closing.
+PHASE_COMMANDS: Dict[str, Optional[FrozenSet[str]]] = {
+    CONNECTED: PRE_REGISTRATION,
+    NEGOTIATING: PRE_REGISTRATION,
+    REGISTERED: None,
+    CLOSING: frozenset(),
+}
 #: USER takes a username, two unused words and a real name.
 USER_PARAMS = 4
 #: Longest username we keep (the rest is cut, as ircds do).
@@ -151,8 +169,7 @@ class Client:
         "user",
         "realname",
         "prefix",
-        "registered",
-        "capNegotiating",
+        "phase",
         "password",
         "rooms",
         "quitReason",
@@ -175,13 +192,16 @@ class Client:
         self.write = write
         self.close = close
         self.host = ircHost(host)
-        self.nick: Optional[str] = None
-        self.folded: Optional[str] = None
-        self.user: Optional[str] = None
+        #: Its nick as given, and casefolded; C{""} until NICK.  Never
+        #: empty once L{REGISTERED}.
+        self.nick = ""
+        self.folded = ""
+        #: Its username (C{~} and what USER gave); C{""} until USER.
+        self.user = ""
         self.realname = ""
         self.prefix = ""
-        self.registered = False
-        self.capNegotiating = False
+        #: One of L{CONNECTED}, L{NEGOTIATING}, L{REGISTERED}, L{CLOSING}.
+        self.phase = CONNECTED
         self.password: Optional[bytes] = None
         self.rooms: Dict[str, Room] = {}
         self.quitReason: Optional[str] = None
@@ -196,6 +216,11 @@ class Client:
         self.echo = False
         self.multiPrefix = False
         self.awayNotify = False
+
+    @property
+    def registered(self) -> bool:
+        """Whether it is registered (and not closing)."""
+        return self.phase is REGISTERED
 
     def __repr__(self) -> str:
         return "<Client %s@%s>" % (self.nick or "*", self.host)
@@ -331,8 +356,12 @@ class RelayState(QueryCommands, ChannelCommands):
         )
 
     def error(self, client: Client, reason: str) -> None:
-        """Send C{ERROR} and have the connection closed (RFC 2812 3.7.4)."""
+        """
+        Send C{ERROR} and have the connection closed (RFC 2812 3.7.4): the
+        client is L{CLOSING}, nothing more it sends is handled.
+        """
         client.write(formatMessage("ERROR", (reason,)))
+        client.phase = CLOSING
         client.close()
 
     def inputTooLong(self, client: Client, tags: bool = False) -> None:
@@ -365,14 +394,14 @@ class RelayState(QueryCommands, ChannelCommands):
             # messages already handled.
             self.deliverPending()
         handler = self._dispatch.get(command)
-        if handler is None:
-            if client.registered:
+        allowed = PHASE_COMMANDS[client.phase]
+        if allowed is None:
+            if handler is None:
                 self.reply(client, ERR_UNKNOWNCOMMAND, echo(command[:32]), "Unknown command")
-            else:
+                return
+        elif handler is None or command not in allowed:
+            if client.phase is not CLOSING:
                 self.reply(client, ERR_NOTREGISTERED, "You have not registered")
-            return
-        if not client.registered and command not in PRE_REGISTRATION:
-            self.reply(client, ERR_NOTREGISTERED, "You have not registered")
             return
         self._tags = message.tags
         handler(client, message.params)
@@ -384,7 +413,7 @@ class RelayState(QueryCommands, ChannelCommands):
         """
         quitReason = client.quitReason or reason
         self.deliverPending()
-        if client.registered and self.clients.get(client.folded) is client:
+        if client.folded and self.clients.get(client.folded) is client:
             del self.clients[client.folded]
             line = formatMessage("QUIT", (quitReason,), client.prefix)
             for peer in self._peersOf(client):
@@ -394,7 +423,7 @@ class RelayState(QueryCommands, ChannelCommands):
         # No event here: the adapter logs the disconnect, with host and
         # reason, once per connection (two events per departure were a
         # tenth of the relay's cost of a connection).
-        client.registered = False
+        client.phase = CLOSING
         client.rooms = {}
 
     # Registration.
@@ -410,14 +439,14 @@ class RelayState(QueryCommands, ChannelCommands):
             return
         sub = params[0].upper()
         if sub == "LS":
-            if not client.registered:
-                client.capNegotiating = True
+            if client.phase is CONNECTED:
+                client.phase = NEGOTIATING
             self._cap(client, "LS", " ".join(CAPABILITIES))
         elif sub == "LIST":
             self._cap(client, "LIST", " ".join(c for c in CAPABILITIES if c in client.caps))
         elif sub == "REQ":
-            if not client.registered:
-                client.capNegotiating = True
+            if client.phase is CONNECTED:
+                client.phase = NEGOTIATING
             text = params[1] if len(params) > 1 else ""
             wanted = parseCapRequest(text)
             if wanted is None:
@@ -432,8 +461,8 @@ class RelayState(QueryCommands, ChannelCommands):
             self._setCaps(client, frozenset(caps) if caps else NO_CAPS)
             self._cap(client, "ACK", text)
         elif sub == "END":
-            if client.capNegotiating:
-                client.capNegotiating = False
+            if client.phase is NEGOTIATING:
+                client.phase = CONNECTED
                 self._tryRegister(client)
         else:
             self.reply(client, ERR_INVALIDCAPCMD, echo(params[0][:32]), "Invalid CAP command")
@@ -521,9 +550,7 @@ class RelayState(QueryCommands, ChannelCommands):
         client.prefix = "%s!%s@%s" % (client.nick, client.user, client.host)
 
     def _tryRegister(self, client: Client) -> None:
-        if client.registered or client.capNegotiating:
-            return
-        if client.nick is None or client.user is None:
+        if client.phase is not CONNECTED or not client.nick or not client.user:
             return
         expected = self.config.password
         if expected is not None and not hmac.compare_digest(
@@ -538,9 +565,9 @@ class RelayState(QueryCommands, ChannelCommands):
             self.reply(
                 client, ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use"
             )
-            client.nick = client.folded = None
+            client.nick = client.folded = ""
             return
-        client.registered = True
+        client.phase = REGISTERED
         client.password = None
         client.signon = int(self.now())
         self._setPrefix(client)
