@@ -453,10 +453,9 @@ class MessageTests(StateTestCase):
         C{traffic} event per turn; the body only with logPayloads.
         """
         events: List[dict] = []
-        from twisted.logger import formatEvent, globalLogPublisher
+        from twisted.logger import Logger, formatEvent
 
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.state.log = Logger(observer=events.append)
         self.state.handle(self.alice, parseLine(b"PRIVMSG #lab :secret words"))
         self.state.handle(self.bob, parseLine(b"PRIVMSG #lab :more"))
         self.assertEqual([e for e in events if "messages" in e], [], "logged at the end of the turn")

@@ -42,6 +42,10 @@ from .protocol import IRCClientFactory
 from .service import makeClientService
 from .session import ClientSession, CommandError, NotConnected, checkTarget
 
+#: The namespace of the session's events: what it was when the session
+#: logged them itself.
+SESSION_LOG_NAMESPACE = "securechat.client.session.ClientSession"
+
 #: How often unfinished chunked messages are checked for their timeout.
 EXPIRE_INTERVAL = 5.0
 #: How long connect() waits for registration before giving up.
@@ -95,6 +99,7 @@ class HeadlessClient(Service):
         self.session = ClientSession(
             nick,
             self._emit,
+            log=Logger(namespace=SESSION_LOG_NAMESPACE),
             clock=self._now,
             username=username,
             realname=realname,

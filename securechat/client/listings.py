@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from twisted.logger import Logger
-
+from ..logevents import DISCARD, EventLog
 from . import events as ev
 
 #: The longest nick we believe: longer names in a NAMES reply or a room's
@@ -58,10 +57,9 @@ class NamesCollector:
     L{MAX_ROOM_MEMBERS}.
     """
 
-    log = Logger()
-
-    def __init__(self, notify: Notify) -> None:
+    def __init__(self, notify: Notify, log: EventLog = DISCARD) -> None:
         self._notify = notify
+        self.log = log
         self._pending: Dict[str, _Listing] = {}
         #: Folded rooms the user asked NAMES for, until their 366.
         self._asked: Set[str] = set()
@@ -127,10 +125,9 @@ class WhoCollector:
     entries are dropped.
     """
 
-    log = Logger()
-
-    def __init__(self, notify: Notify) -> None:
+    def __init__(self, notify: Notify, log: EventLog = DISCARD) -> None:
         self._notify = notify
+        self.log = log
         self.reset()
 
     def reset(self) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import time
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
-from twisted.logger import Logger
-
 from ..codec import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_SKEW,
@@ -33,6 +31,7 @@ from ..codec import (
     RoomKeys,
     direct_target,
 )
+from ..logevents import DISCARD, EventLog
 from ..wire import (
     DEFAULT_MAX_LINE,
     LINE_BREAKERS,
@@ -189,13 +188,12 @@ class ClientSession:
     (seconds since the epoch); the demo shifts it to show expiry.
     """
 
-    log = Logger()
-
     def __init__(
         self,
         nick: str,
         emit: Callable[[ev.Event], None],
         *,
+        log: EventLog = DISCARD,
         clock: Callable[[], float] = time.time,
         username: str = DEFAULT_USERNAME,
         realname: str = DEFAULT_REALNAME,
@@ -204,6 +202,8 @@ class ClientSession:
         maxSkew: int = DEFAULT_MAX_SKEW,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
     ) -> None:
+        #: Where what the user need not see (a server's oddities) is reported.
+        self.log = log
         self.requestedNick = nick
         self.nick = nick
         self.emit = emit
@@ -259,8 +259,8 @@ class ClientSession:
         self._requests = 0
         self._applied: Dict[str, int] = {}
         #: NAMES and WHO replies arriving in pieces, kept within bounds.
-        self._names = NamesCollector(self._notice)
-        self._who = WhoCollector(self._notice)
+        self._names = NamesCollector(self._notice, log)
+        self._who = WhoCollector(self._notice, log)
         #: Codec target -> (name shown to the user, direct conversation?).
         self._display: Dict[str, Tuple[str, bool]] = {}
         #: Room or peer nick (codec-folded) -> layer, for every conversation

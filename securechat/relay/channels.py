@@ -10,7 +10,7 @@ counts against the SendQ, as for anyone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Sequence
 
 from ..wire import formatMessage, splitTargets
 from .modes import (
@@ -46,11 +46,25 @@ from .numerics import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .state import Client, Room
+    from ..logevents import EventLog
+    from .state import Client, RelayConfig, Room
 
 
 class ChannelCommands:
     """TOPIC, MODE, KICK, INVITE for L{RelayState}."""
+
+    if TYPE_CHECKING:  # pragma: no cover
+        # What RelayState, which this class is a mixin of, provides.
+        config: RelayConfig
+        clients: Dict[str, Client]
+        rooms: Dict[str, Room]
+        fold: Callable[[str], str]
+        now: Callable[[], float]
+        log: EventLog
+
+        def reply(self, client: Client, numeric: str, *params: str) -> None: ...
+
+        def _leave(self, client: Client, room: Room) -> None: ...
 
     def _broadcast(self, room: Room, line: bytes) -> None:
         for member in room.members.values():

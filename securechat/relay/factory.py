@@ -15,6 +15,10 @@ from twisted.logger import Logger
 from .protocol import RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
 
+#: The namespace of the state's events: what it was when the state logged
+#: them itself, so an operator's filters keep working.
+STATE_LOG_NAMESPACE = "securechat.relay.state.RelayState"
+
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class ConnectionSettings:
@@ -46,7 +50,9 @@ class RelayFactory(Factory):
             from twisted.internet import reactor as clock  # type: ignore[no-redef]
         self.clock = clock
         self.settings = settings
-        self.state = RelayState(config, now=clock.seconds, onPending=self._scheduleFlush)
+        self.state = RelayState(
+            config, now=clock.seconds, onPending=self._scheduleFlush, log=Logger(namespace=STATE_LOG_NAMESPACE)
+        )
         self.connections: Dict[RelayProtocol, str] = {}
         self.perHost: Dict[str, int] = {}
         self._dirty: List[RelayProtocol] = []

@@ -6,7 +6,7 @@ state and changes nothing.  A C{+s} room is seen only by its members.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, List, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Sequence
 
 from ..wire import formatMessage, splitTargets
 from .numerics import (
@@ -33,7 +33,7 @@ from .numerics import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .state import Client, Room
+    from .state import Client, RelayConfig, Room
 
 #: Most entries a WHO mask lists (a room lists all its members).
 WHO_LIMIT = 500
@@ -85,6 +85,16 @@ def globMatcher(mask: str, fold: Callable[[str], str], longest: int) -> Callable
 
 class QueryCommands:
     """NAMES, WHO, WHOIS, ISON, USERHOST, LIST for L{RelayState}."""
+
+    if TYPE_CHECKING:  # pragma: no cover
+        # What RelayState, which this class is a mixin of, provides.
+        config: RelayConfig
+        clients: Dict[str, Client]
+        rooms: Dict[str, Room]
+        fold: Callable[[str], str]
+        now: Callable[[], float]
+
+        def reply(self, client: Client, numeric: str, *params: str) -> None: ...
 
     def _visible(self, client: Client, room: Room) -> bool:
         """Whether C{client} may see C{room}: it is not +s, or it is a member."""

@@ -18,9 +18,9 @@ import time
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 import attr
-from twisted.logger import Logger
 
 from .. import __version__
+from ..logevents import DISCARD, EventLog
 from ..wire import (
     DEFAULT_MAX_LINE,
     MAX_CLIENT_TAGS,
@@ -292,18 +292,20 @@ class RelayState(QueryCommands, ChannelCommands):
     fan-out through each L{Client}'s callables.
     """
 
-    log = Logger()
-
     def __init__(
         self,
         config: RelayConfig = RelayConfig(),
         now: Callable[[], float] = time.time,
         onPending: Optional[Callable[[], None]] = None,
+        log: EventLog = DISCARD,
     ) -> None:
         """
         @param onPending: called when room messages start waiting, so the
             adapter arranges a L{deliverPending} at the end of its turn.
+        @param log: where registrations, joins, parts, nick changes and
+            traffic are reported (the adapter's logger).
         """
+        self.log = log
         self.config = config
         self.now = now
         self.onPending = onPending

@@ -1,0 +1,202 @@
+"""
+The sans-IO core imports nothing from Twisted nor from the adapters, and
+logs nothing itself: it emits events into the L{EventLog} it is given, and
+the adapters give it their logger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List, Tuple
+
+from twisted.logger import Logger, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+import securechat
+from securechat.client.headless import SESSION_LOG_NAMESPACE
+from securechat.client.session import ClientSession
+from securechat.logevents import DISCARD
+from securechat.relay.factory import STATE_LOG_NAMESPACE, RelayFactory
+from securechat.relay.state import Client, RelayState
+from securechat.wire import parseLine
+
+#: The sans-IO core: parsing, the codec, the relay's and the client's state,
+#: the attack strategies.
+CORE = (
+    "securechat.wire",
+    "securechat.logevents",
+    "securechat.codec",
+    "securechat.codec.chunks",
+    "securechat.codec.conversation",
+    "securechat.codec.envelope",
+    "securechat.codec.errors",
+    "securechat.codec.keys",
+    "securechat.codec.layers",
+    "securechat.codec.names",
+    "securechat.codec.replay",
+    "securechat.codec.results",
+    "securechat.codec.sequence",
+    "securechat.relay.state",
+    "securechat.relay.limits",
+    "securechat.relay.numerics",
+    "securechat.relay.modes",
+    "securechat.relay.caps",
+    "securechat.relay.queries",
+    "securechat.relay.channels",
+    "securechat.client.session",
+    "securechat.client.listings",
+    "securechat.client.events",
+    "securechat.mitm.tokens",
+    "securechat.mitm.malleate",
+    "securechat.mitm.roster",
+    "securechat.mitm.attacks",
+)
+#: The adapters: what owns a transport, a reactor, a terminal or a process.
+ADAPTERS = (
+    "securechat.relay.protocol",
+    "securechat.relay.factory",
+    "securechat.relay.options",
+    "securechat.relay.sendnow",
+    "securechat.client.protocol",
+    "securechat.client.headless",
+    "securechat.client.service",
+    "securechat.client.console",
+    "securechat.client.jsonlines",
+    "securechat.client.commands",
+    "securechat.client.tap",
+    "securechat.client.kdfworker",
+    "securechat.mitm.proxy",
+    "securechat.mitm.cli",
+    "securechat.tlsclient",
+    "securechat.endpointstrings",
+    "securechat.demo",
+    "securechat.cli",
+)
+#: Imports the core may not make.
+FORBIDDEN = ("twisted", "zope") + ADAPTERS
+
+PROBE = """
+import importlib, json, sys
+before = set(sys.modules)
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def importedBy(module: str) -> List[str]:
+    """Every module that importing C{module} loads, in a fresh interpreter."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(securechat.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([top] + sys.path))
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, module], env=env, stdout=subprocess.PIPE, check=True
+    ).stdout
+    loaded: List[str] = json.loads(out)
+    return loaded
+
+
+class ImportTests(SynchronousTestCase):
+    def test_coreImportsNoTwistedNorAdapters(self) -> None:
+        """No core module loads Twisted, zope or an adapter module."""
+        offenders: Dict[str, List[str]] = {}
+        for module in CORE:
+            loaded = importedBy(module)
+            self.assertIn(module, loaded)
+            bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+            if bad:
+                offenders[module] = bad
+        self.assertEqual(offenders, {})
+
+    def test_probeSeesAdapters(self) -> None:
+        """The probe does catch an adapter loading Twisted (it cannot pass by seeing nothing)."""
+        self.assertIn("twisted.internet.protocol", importedBy("securechat.relay.factory"))
+
+
+class RecordingLog:
+    """An L{EventLog} that keeps (level, format, fields)."""
+
+    def __init__(self) -> None:
+        self.events: List[Tuple[str, str, Dict[str, Any]]] = []
+
+    def debug(self, format: str, **fields: object) -> None:
+        self.events.append(("debug", format, fields))
+
+    def info(self, format: str, **fields: object) -> None:
+        self.events.append(("info", format, fields))
+
+    def warn(self, format: str, **fields: object) -> None:
+        self.events.append(("warn", format, fields))
+
+
+class EventTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.logged: List[Dict[str, Any]] = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+
+    def register(self, state: RelayState) -> Client:
+        client = Client(lambda data: None, lambda: None, "10.0.0.1")
+        state.handle(client, parseLine(b"NICK alice"))
+        state.handle(client, parseLine(b"USER a 0 * :A"))
+        state.handle(client, parseLine(b"JOIN #lab"))
+        return client
+
+    def test_relayStateEmits(self) -> None:
+        """The relay's state reports to the log it is given, and to nothing else."""
+        log = RecordingLog()
+        self.register(RelayState(log=log))
+        self.assertEqual(
+            [(level, fields) for level, _, fields in log.events],
+            [
+                ("info", {"nick": "alice", "user": "~a", "host": "10.0.0.1"}),
+                ("info", {"nick": "alice", "room": "#lab"}),
+            ],
+        )
+        self.assertEqual(self.logged, [])
+
+    def test_relayStateDefaultSilent(self) -> None:
+        """Built without a log, the state emits into L{DISCARD}."""
+        state = RelayState()
+        self.assertIs(state.log, DISCARD)
+        self.register(state)
+        self.assertEqual(self.logged, [])
+
+    def test_factoryLogs(self) -> None:
+        """The relay's adapter logs the state's events under the state's old namespace."""
+        factory = RelayFactory(clock=_Clock())
+        self.assertIsInstance(factory.state.log, Logger)
+        self.register(factory.state)
+        namespaces = {e["log_namespace"] for e in self.logged}
+        self.assertEqual(namespaces, {STATE_LOG_NAMESPACE})
+        self.assertEqual(len(self.logged), 2)
+
+    def test_sessionEmits(self) -> None:
+        """The client's session reports a server's oddities to its log only."""
+        log = RecordingLog()
+        session = ClientSession("alice", lambda event: None, log=log)
+        session.lineReceived(b":irc 353 alice = #nowhere :bob")
+        session.lineReceived(b"\x00 not a line")
+        self.assertTrue(log.events)
+        self.assertEqual(self.logged, [])
+
+    def test_headlessLogs(self) -> None:
+        """The client's adapter gives its session a logger under the session's old namespace."""
+        from twisted.internet.task import Clock
+
+        from securechat.client.headless import HeadlessClient
+
+        client = HeadlessClient(Clock(), "tcp:127.0.0.1:1", "alice")
+        self.assertIsInstance(client.session.log, Logger)
+        self.assertEqual(client.session.log.namespace, SESSION_LOG_NAMESPACE)
+
+
+class _Clock:
+    """Enough of a reactor for L{RelayFactory}."""
+
+    def seconds(self) -> float:
+        return 0.0
+
+    def callLater(self, delay: float, f: Any, *args: Any, **kw: Any) -> Any:
+        raise AssertionError("not expected")
