@@ -5,7 +5,7 @@ connection-level limits, and the clock the timers run on.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, cast
 
 import attr
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
@@ -38,7 +38,9 @@ class RelayFactory(Factory):
     """Builds a L{RelayProtocol} per connection, refusing those over the limits."""
 
     log = Logger()
-    protocol = RelayProtocol
+    # Twisted's stubs make Factory generic in the one protocol type it
+    # builds; this one also builds RefusingProtocol, which no parameter names.
+    protocol = RelayProtocol  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -47,8 +49,10 @@ class RelayFactory(Factory):
         clock: Optional[IReactorTime] = None,
     ) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[no-redef]
-        self.clock = clock
+            from twisted.internet import reactor
+
+            clock = cast(IReactorTime, reactor)
+        self.clock: IReactorTime = clock
         self.settings = settings
         self.state = RelayState(
             config, now=clock.seconds, onPending=self._scheduleFlush, log=Logger(namespace=STATE_LOG_NAMESPACE)
@@ -58,7 +62,7 @@ class RelayFactory(Factory):
         self._dirty: List[RelayProtocol] = []
         self._flushCall: Optional[IDelayedCall] = None
 
-    def buildProtocol(self, addr: IAddress) -> Protocol:
+    def buildProtocol(self, addr: Optional[IAddress]) -> Protocol:
         host = peerHost(addr)
         if len(self.connections) >= self.settings.maxClients:
             self.log.warn("refusing {host}: server full", host=host)

@@ -116,8 +116,8 @@ def parseModeChanges(modes: str, args: Sequence[str]) -> ParsedModes:
 
 def formatModeChanges(changes: Sequence[ModeChange]) -> List[str]:
     """The parameters of a C{MODE #room} line that announces C{changes}."""
-    text = []
-    args = []
+    text: List[str] = []
+    args: List[str] = []
     sign = ""
     for change in changes:
         wanted = "+" if change.adding else "-"
@@ -126,7 +126,7 @@ def formatModeChanges(changes: Sequence[ModeChange]) -> List[str]:
             sign = wanted
         text.append(change.mode)
         if change.mode == "k":
-            args.append(change.arg if change.adding else "*")
+            args.append(change.arg if change.adding and change.arg is not None else "*")
         elif change.arg is not None:
             args.append(change.arg)
     return ["".join(text)] + args

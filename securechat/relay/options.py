@@ -9,9 +9,10 @@ L{PASSWORD_ENV}.
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 from twisted.application import service, strports
+from twisted.internet.interfaces import IReactorTime
 from twisted.python import usage
 
 from ..endpointstrings import checkServerEndpoint
@@ -126,7 +127,7 @@ def isServerName(value: str) -> bool:
     )
 
 
-def readPassword(path: Optional[str], environ) -> Optional[bytes]:
+def readPassword(path: Optional[str], environ: Mapping[str, str]) -> Optional[bytes]:
     """The server password from a file (first line) or the environment."""
     if path is not None:
         try:
@@ -155,7 +156,7 @@ def readMotd(path: Optional[str]) -> Tuple[str, ...]:
     return lines
 
 
-def makeFactory(options: RelayOptions, clock=None) -> RelayFactory:
+def makeFactory(options: RelayOptions, clock: Optional[IReactorTime] = None) -> RelayFactory:
     """Turn parsed options into a factory (used by the plugin and by tests)."""
     config = RelayConfig(
         serverName=options["server-name"],

@@ -10,10 +10,10 @@ Everything else is the state's business.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Deque, List, Optional, Union
+from typing import TYPE_CHECKING, Deque, List, Optional, Union, cast
 
 from twisted.internet import interfaces
-from twisted.internet.base import DelayedCall
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -22,10 +22,29 @@ from zope.interface import implementer
 from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
 from .sendnow import SendNow, directSender
-from .state import Client
+from .state import Client, RelayState
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Protocol as Interface
+
     from .factory import RelayFactory
+
+    class PeerTransport(Interface):
+        """What the relay needs of a connection's transport: TCP's, or TLS's over it."""
+
+        def write(self, data: bytes) -> None: ...
+
+        def loseConnection(self) -> None: ...
+
+        def abortConnection(self) -> None: ...
+
+        def getPeer(self) -> IAddress: ...
+
+        def pauseProducing(self) -> None: ...
+
+        def resumeProducing(self) -> None: ...
+
+        def registerProducer(self, producer: object, streaming: bool) -> None: ...
 
 #: How long a closing connection may take to flush before we cut it.
 CLOSE_GRACE = 10.0
@@ -81,25 +100,30 @@ class RelayProtocol(Protocol):
         self._sendNow: Optional[SendNow] = None
         self._closing = False
         self._throttled = False
-        self._resumeCall: Optional[DelayedCall] = None
-        self._timer: Optional[DelayedCall] = None
-        self._abortCall: Optional[DelayedCall] = None
+        self._resumeCall: Optional[IDelayedCall] = None
+        self._timer: Optional[IDelayedCall] = None
+        self._abortCall: Optional[IDelayedCall] = None
         self._lastSeen = 0.0
         self._pingSentAt: Optional[float] = None
+
+    @property
+    def tcp(self) -> PeerTransport:
+        """The transport, as what the relay uses of it (set from C{connectionMade} on)."""
+        return cast("PeerTransport", self.transport)
 
     # Connection life.
 
     def connectionMade(self) -> None:
         factory = self.factory
         settings = factory.settings
-        self.clock = factory.clock
+        self.clock: IReactorTime = factory.clock
         now = self.clock.seconds()
         self._lastSeen = now
-        self.host = peerHost(self.transport.getPeer())
+        self.host = peerHost(self.tcp.getPeer())
         self.splitter = LineSplitter(factory.state.config.maxLine, MAX_CLIENT_TAGS)
         self.bucket = TokenBucket(settings.floodBurst, settings.floodRate, now)
         self.sendq = SendQueue(settings.sendq)
-        self.transport.registerProducer(_SendQueueGuard(self.sendq), True)
+        self.tcp.registerProducer(_SendQueueGuard(self.sendq), True)
         noDelay = getattr(self.transport, "setTcpNoDelay", None)
         if noDelay is not None:
             noDelay(True)
@@ -110,7 +134,7 @@ class RelayProtocol(Protocol):
         )
         self.log.info("connect from {host}", host=self.host)
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         for call in (self._timer, self._resumeCall, self._abortCall):
             if call is not None and call.active():
                 call.cancel()
@@ -173,6 +197,7 @@ class RelayProtocol(Protocol):
         """Handle received lines while the peer has tokens; else stop reading."""
         state = self.factory.state
         client = self.client
+        assert client is not None, "connectionMade made it"
         bucket = self.bucket
         pending = self._pending
         now = self.clock.seconds()
@@ -203,7 +228,7 @@ class RelayProtocol(Protocol):
                 self._abort()
                 return
 
-    def _lineReceived(self, state, client: Client, item: Union[bytes, TooLong]) -> None:
+    def _lineReceived(self, state: RelayState, client: Client, item: Union[bytes, TooLong]) -> None:
         if isinstance(item, TooLong):
             self.log.warn(
                 "line too long from {host} ({size} bytes), dropped",
@@ -224,7 +249,7 @@ class RelayProtocol(Protocol):
         """Stop reading until the bucket has a token again."""
         if not self._throttled:
             self._throttled = True
-            self.transport.pauseProducing()
+            self.tcp.pauseProducing()
             self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
         self._resumeCall = self.clock.callLater(delay, self._unthrottle)
 
@@ -233,7 +258,7 @@ class RelayProtocol(Protocol):
         self._throttled = False
         self._drain()
         if not self._throttled and not self._closing:
-            self.transport.resumeProducing()
+            self.tcp.resumeProducing()
 
     # Writing.
 
@@ -267,16 +292,18 @@ class RelayProtocol(Protocol):
             data = self._sendNow(data)
             if not data:
                 return
-        self.transport.write(data)
+        self.tcp.write(data)
         if blocked and not sendq.written(len(data)):
+            client = self.client
+            assert client is not None, "connectionMade made it"
             self.log.warn(
                 "SendQ exceeded for {nick}@{host} ({backlog} bytes), dropping",
-                nick=self.client.nick or "*",
+                nick=client.nick or "*",
                 host=self.host,
                 backlog=sendq.backlog,
             )
-            self.client.quitReason = "SendQ exceeded"
-            self.transport.write(b"ERROR :SendQ exceeded\r\n")
+            client.quitReason = "SendQ exceeded"
+            self.tcp.write(b"ERROR :SendQ exceeded\r\n")
             # It does not read: gone at once, so its queue is freed now and
             # its peers see it quit now.
             self._abort()
@@ -291,7 +318,7 @@ class RelayProtocol(Protocol):
         self._closing = True
         self._pending.clear()
         self._unread = b""
-        self.transport.loseConnection()
+        self.tcp.loseConnection()
         self._abortCall = self.clock.callLater(CLOSE_GRACE, self._abort)
 
     def _abort(self) -> None:
@@ -300,13 +327,14 @@ class RelayProtocol(Protocol):
         call, self._abortCall = self._abortCall, None
         if call is not None and call.active():
             call.cancel()
-        self.transport.abortConnection()
+        self.tcp.abortConnection()
 
     # Timers.
 
     def _registrationTimedOut(self) -> None:
         self._timer = None
         client = self.client
+        assert client is not None, "connectionMade made it"
         if client.registered:
             self._checkIdle()
             return
@@ -330,10 +358,10 @@ class RelayProtocol(Protocol):
         if sentAt is not None and self._lastSeen < sentAt:
             waited = now - sentAt
             if waited >= settings.pingTimeout:
-                self.client.quitReason = "Ping timeout: %d seconds" % (int(now - self._lastSeen),)
-                self.factory.state.error(
-                    self.client, "Closing Link: %s (%s)" % (self.host, self.client.quitReason)
-                )
+                client = self.client
+                assert client is not None, "connectionMade made it"
+                client.quitReason = "Ping timeout: %d seconds" % (int(now - self._lastSeen),)
+                self.factory.state.error(client, "Closing Link: %s (%s)" % (self.host, client.quitReason))
                 self._timer = None
                 return
             self._timer = self.clock.callLater(settings.pingTimeout - waited, self._checkIdle)
@@ -356,5 +384,7 @@ class RefusingProtocol(Protocol):
         self.reason = reason
 
     def connectionMade(self) -> None:
-        self.transport.write(b"ERROR :Closing Link: " + self.reason.encode("utf-8") + b"\r\n")
-        self.transport.loseConnection()
+        transport = self.transport
+        assert transport is not None, "connectionMade is called with one"
+        transport.write(b"ERROR :Closing Link: " + self.reason.encode("utf-8") + b"\r\n")
+        transport.loseConnection()

@@ -108,11 +108,11 @@ class QueryCommands:
                 self.reply(client, RPL_ENDOFNAMES, "*", "End of /NAMES list.")
             return
         for name in splitTargets(params[0]):
-            room = self.rooms.get(self.fold(name))
-            if room is None or not self._visible(client, room):
+            found = self.rooms.get(self.fold(name))
+            if found is None or not self._visible(client, found):
                 self.reply(client, RPL_ENDOFNAMES, echo(name), "End of /NAMES list.")
             else:
-                self._names(client, room)
+                self._names(client, found)
 
     def _names(self, client: Client, room: Room) -> None:
         """353 lines (with status prefixes) that fit the line limit, then 366."""

@@ -798,7 +798,7 @@ class RelayState(QueryCommands, ChannelCommands):
                 self.reply(client, ERR_TOOMANYTARGETS, echo(params[0]), "Too many recipients")
             return
         text = params[1]
-        seen = set() if len(targets) > 1 else None
+        seen: Optional[Set[str]] = set() if len(targets) > 1 else None
         for target in targets:
             folded = self.fold(target)
             if seen is not None:
