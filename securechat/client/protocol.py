@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..twistedtypes import TransportUser, defaultReactor
 from ..wire import LineSplitter, TooLong
 from .session import RECEIVE_MAX_LINE, ClientSession
 
@@ -60,7 +61,7 @@ class _SendQueueGuard:
         pass
 
 
-class IRCClientProtocol(Protocol):
+class IRCClientProtocol(TransportUser, Protocol):
     """One connection of a L{ClientSession} to an IRC server."""
 
     log = Logger()
@@ -75,7 +76,7 @@ class IRCClientProtocol(Protocol):
     ) -> None:
         self.session = session
         self.reconnecting = reconnecting
-        self.clock = clock
+        self.clock = defaultReactor(clock)
         self.splitter = LineSplitter(RECEIVE_MAX_LINE)
         self._gone = False
         self._lastHeard = 0.0
@@ -91,16 +92,12 @@ class IRCClientProtocol(Protocol):
         self._cutReason: Optional[str] = None
 
     def connectionMade(self) -> None:
-        if self.clock is None:
-            from twisted.internet import reactor
-
-            self.clock = reactor  # type: ignore[assignment]
         noDelay = getattr(self.transport, "setTcpNoDelay", None)
         if noDelay is not None:
             noDelay(True)
         self._lastHeard = self.clock.seconds()
         self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
-        self.transport.registerProducer(_SendQueueGuard(self), True)
+        self.tcp.registerProducer(_SendQueueGuard(self), True)
         factory = getattr(self, "factory", None)
         if factory is not None and factory.consumerPaused:
             self.pauseReading(SLOW_CONSUMER)
@@ -111,7 +108,7 @@ class IRCClientProtocol(Protocol):
     def pauseReading(self, why: str) -> None:
         """Stop reading from the server (for C{why}) until L{resumeReading}."""
         if not self._pausedBy and not self._gone:
-            self.transport.pauseProducing()
+            self.tcp.pauseProducing()
         self._pausedBy.add(why)
 
     def resumeReading(self, why: str) -> None:
@@ -122,7 +119,7 @@ class IRCClientProtocol(Protocol):
         if not self._pausedBy and not self._gone:
             # Not silent, only unheard while we did not listen.
             self._lastHeard = self.clock.seconds()
-            self.transport.resumeProducing()
+            self.tcp.resumeProducing()
 
     @property
     def readingPaused(self) -> bool:
@@ -165,7 +162,7 @@ class IRCClientProtocol(Protocol):
         self._cutReason = reason
         self.pauseReading("cut")  # not one more byte: the rest of this read is not handled either
         self._gone = True
-        self.transport.abortConnection()
+        self.tcp.abortConnection()
 
     def _checkAlive(self) -> None:
         """One timer per connection, re-armed here: a busy connection costs nothing per line."""
@@ -180,7 +177,7 @@ class IRCClientProtocol(Protocol):
             if now - self._pingedAt >= PING_TIMEOUT:
                 self._timer = None
                 self.log.warn("server silent for {s:.0f} s; reconnecting", s=now - self._lastHeard)
-                self.transport.abortConnection()
+                self.tcp.abortConnection()
                 return
             self._timer = self.clock.callLater(PING_TIMEOUT - (now - self._pingedAt), self._checkAlive)
             return
@@ -203,7 +200,7 @@ class IRCClientProtocol(Protocol):
                 )
                 return
             self.backlog += len(data)
-        self.transport.write(data)
+        self.tcp.write(data)
         if data.startswith(b"QUIT"):
             self._leaving()
 
@@ -215,7 +212,7 @@ class IRCClientProtocol(Protocol):
         that never drains is still cut by the stall timer.
         """
         if getattr(self.transport, "producer", None) is not None:
-            self.transport.unregisterProducer()
+            self.tcp.unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:
         self._lastHeard = self.clock.seconds()
@@ -246,7 +243,7 @@ class IRCClientProtocol(Protocol):
 
     def loseConnection(self) -> None:
         self._leaving()
-        self.transport.loseConnection()
+        self.tcp.loseConnection()
 
 
 @implementer(IPushProducer)

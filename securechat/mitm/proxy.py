@@ -25,11 +25,12 @@ from typing import Callable, Dict, List, Optional
 
 import attr
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ..twistedtypes import TransportUser, defaultReactor
 from ..wire import CRLF, LineSplitter, TooLong, WireError, parseLine
 from .attacks import Attack, Emission, Intercepted, Read, Selector
 from .roster import Roster
@@ -95,18 +96,16 @@ class MitmFactory(Factory):
         plan: Plan = Plan(),
         clock: Optional[IReactorTime] = None,
     ) -> None:
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[no-redef]
         self.upstream = upstream
         self.plan = plan
-        self.clock = clock
+        self.clock = defaultReactor(clock)
         self.roster = Roster()
         #: What attacks remember across connections (L{Intercepted.ledger}).
         self.ledger: Dict[str, object] = {}
         self.taps: List[Tap] = []
         self.connections: List[MitmServerProtocol] = []
 
-    def buildProtocol(self, addr) -> MitmServerProtocol:
+    def buildProtocol(self, addr: Optional[IAddress]) -> Protocol:
         protocol = MitmServerProtocol()
         protocol.factory = self
         return protocol
@@ -132,7 +131,7 @@ class MitmFactory(Factory):
             tap(seen)
 
 
-class MitmServerProtocol(Protocol):
+class MitmServerProtocol(TransportUser, Protocol):
     """Faces one client; owns that client's upstream connection and attack."""
 
     factory: MitmFactory
@@ -156,28 +155,28 @@ class MitmServerProtocol(Protocol):
         self.attack = plan.makeAttack()
         self.selector = plan.selector
         # Read nothing from the client until its relay connection exists.
-        self.transport.pauseProducing()
+        self.tcp.pauseProducing()
         client = MitmClientProtocol(self)
         connecting: Deferred = factory.upstream.connect(_Once(client))
         connecting.addCallbacks(self._upstreamUp, self._upstreamFailed)
 
     def _upstreamUp(self, client: MitmClientProtocol) -> None:
         if self._closed:
-            client.transport.loseConnection()
+            client.tcp.loseConnection()
             return
         self.upstream = client
-        self.transport.registerProducer(client.transport, True)
-        client.transport.registerProducer(self.transport, True)
+        self.tcp.registerProducer(client.tcp, True)
+        client.tcp.registerProducer(self.tcp, True)
         early, self._early = self._early, []
         for data in early:
-            client.transport.write(data)
-        self.transport.resumeProducing()
+            client.tcp.write(data)
+        self.tcp.resumeProducing()
 
     def _upstreamFailed(self, reason: Failure) -> None:
         self.factory.log.warn("cannot reach the upstream relay: {error}", error=reason.getErrorMessage())
         if not self._closed:
-            self.transport.write(b"ERROR :Closing Link: upstream relay unreachable\r\n")
-            self.transport.loseConnection()
+            self.tcp.write(b"ERROR :Closing Link: upstream relay unreachable\r\n")
+            self.tcp.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
         for item in self._splitter.feed(data):
@@ -191,7 +190,7 @@ class MitmServerProtocol(Protocol):
         if self.upstream is None:
             self._early.append(data)
         else:
-            self.upstream.transport.write(data)
+            self.upstream.tcp.write(data)
 
     def fromRelay(self, raw: bytes) -> None:
         """One line from the real relay towards this client."""
@@ -234,7 +233,7 @@ class MitmServerProtocol(Protocol):
             if emission.close:
                 self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
                 self._cut = True
-                self.transport.loseConnection()
+                self.tcp.loseConnection()
             elif not emission.raw:
                 self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
             elif emission.delay > 0:
@@ -254,15 +253,15 @@ class MitmServerProtocol(Protocol):
 
     def deliver(self, raw: bytes) -> None:
         if not self._closed and not self._cut:
-            self.transport.write(raw + CRLF)
+            self.tcp.write(raw + CRLF)
 
     def upstreamLost(self) -> None:
         """The real relay closed our side: let held lines out, then close the client."""
         for emission in self.attack.flush():
             self.deliver(emission.raw)
-        self.transport.loseConnection()
+        self.tcp.loseConnection()
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True
         if self.nick != UNREGISTERED:
             # Its relay connection closes too; if it was alone in a room,
@@ -275,10 +274,10 @@ class MitmServerProtocol(Protocol):
         if self in self.factory.connections:
             self.factory.connections.remove(self)
         if self.upstream is not None:
-            self.upstream.transport.loseConnection()
+            self.upstream.tcp.loseConnection()
 
 
-class MitmClientProtocol(Protocol):
+class MitmClientProtocol(TransportUser, Protocol):
     """Faces the real relay on behalf of one client."""
 
     def __init__(self, downstream: MitmServerProtocol) -> None:
@@ -292,7 +291,7 @@ class MitmClientProtocol(Protocol):
                 continue
             self.downstream.fromRelay(item)
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self.downstream.upstreamLost()
 
 
@@ -304,5 +303,5 @@ class _Once(Factory):
     def __init__(self, protocol: Protocol) -> None:
         self._protocol = protocol
 
-    def buildProtocol(self, addr) -> Protocol:
+    def buildProtocol(self, addr: Optional[IAddress]) -> Protocol:
         return self._protocol

@@ -5,13 +5,14 @@ connection-level limits, and the clock the timers run on.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, cast
+from typing import Dict, List, Optional
 
 import attr
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
+from ..twistedtypes import defaultReactor
 from .protocol import RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
 
@@ -48,11 +49,7 @@ class RelayFactory(Factory):
         settings: ConnectionSettings = ConnectionSettings(),
         clock: Optional[IReactorTime] = None,
     ) -> None:
-        if clock is None:
-            from twisted.internet import reactor
-
-            clock = cast(IReactorTime, reactor)
-        self.clock: IReactorTime = clock
+        self.clock = clock = defaultReactor(clock)
         self.settings = settings
         self.state = RelayState(
             config, now=clock.seconds, onPending=self._scheduleFlush, log=Logger(namespace=STATE_LOG_NAMESPACE)

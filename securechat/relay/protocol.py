@@ -10,41 +10,23 @@ Everything else is the state's business.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Deque, List, Optional, Union, cast
+from typing import TYPE_CHECKING, Deque, List, Optional, Union
 
 from twisted.internet import interfaces
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..twistedtypes import TransportUser
 from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
 from .sendnow import SendNow, directSender
 from .state import Client, RelayState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Protocol as Interface
-
     from .factory import RelayFactory
-
-    class PeerTransport(Interface):
-        """What the relay needs of a connection's transport: TCP's, or TLS's over it."""
-
-        def write(self, data: bytes) -> None: ...
-
-        def loseConnection(self) -> None: ...
-
-        def abortConnection(self) -> None: ...
-
-        def getPeer(self) -> IAddress: ...
-
-        def pauseProducing(self) -> None: ...
-
-        def resumeProducing(self) -> None: ...
-
-        def registerProducer(self, producer: object, streaming: bool) -> None: ...
 
 #: How long a closing connection may take to flush before we cut it.
 CLOSE_GRACE = 10.0
@@ -84,7 +66,7 @@ class _SendQueueGuard:
         """The connection is going; nothing to stop."""
 
 
-class RelayProtocol(Protocol):
+class RelayProtocol(TransportUser, Protocol):
     """One client connection of the relay."""
 
     log = Logger()
@@ -105,11 +87,6 @@ class RelayProtocol(Protocol):
         self._abortCall: Optional[IDelayedCall] = None
         self._lastSeen = 0.0
         self._pingSentAt: Optional[float] = None
-
-    @property
-    def tcp(self) -> PeerTransport:
-        """The transport, as what the relay uses of it (set from C{connectionMade} on)."""
-        return cast("PeerTransport", self.transport)
 
     # Connection life.
 
