@@ -61,7 +61,7 @@ TARGET_RATIO = 0.8
 CACHE_ENTRIES = 50_000
 CACHE_WINDOW_S = 35
 
-Step = Callable[[], None]
+Step = Callable[[], object]
 
 
 def _body() -> str:

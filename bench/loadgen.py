@@ -42,7 +42,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import attr
 
@@ -724,7 +724,7 @@ class LoadGenerator:
         for conn in self.conns:
             if conn.slow or conn.got is None:
                 continue
-            expected = set()
+            expected: Set[Tuple[int, int]] = set()
             for sender in self.senders:
                 if sender is conn:
                     continue

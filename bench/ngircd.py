@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, List, Optional
+from typing import Any, List, Optional, TypeVar
 
 NGIRCD_BINARY = "ngircd"
 LOOPBACK = "127.0.0.1"
@@ -137,6 +137,9 @@ def wait_for_port(host: str, port: int, timeout: float, proc: Optional[subproces
     raise RuntimeError("nothing listening on %s:%d after %.1f s" % (host, port, timeout))
 
 
+_Server = TypeVar("_Server", bound="ServerProcess")
+
+
 class ServerProcess:
     """
     A server in its own process on a loopback port, with its own temporary
@@ -183,7 +186,7 @@ class ServerProcess:
         self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self: _Server) -> _Server:
         self.start()
         return self
 

@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Dict, List, Optional
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOM_SIZE = 200
@@ -50,7 +51,7 @@ def measure(turns: int = 200, direct: int = 20_000) -> dict:
     lines = [b"PRIVMSG #bench :B %d 12345 1234567890 " % (i,) + b"x" * 40 for i in range(SENDERS)]
     pairs = list(zip(clients[:SENDERS], lines))
     handle, deliver = state.handle, state.deliverPending
-    room = None
+    room: Optional[float] = None
     for _ in range(REPEATS):
         start = time.process_time()
         for _ in range(turns):
@@ -65,7 +66,7 @@ def measure(turns: int = 200, direct: int = 20_000) -> dict:
         for i in range(ROOM_SIZE)
     ]
     handle = state.handle
-    best = None
+    best: Optional[float] = None
     for _ in range(REPEATS):
         start = time.process_time()
         for _ in range(direct // ROOM_SIZE):
@@ -73,6 +74,7 @@ def measure(turns: int = 200, direct: int = 20_000) -> dict:
                 handle(client, message)
         spent = time.process_time() - start
         best = spent if best is None else min(best, spent)
+    assert room is not None and best is not None
     return {
         "room_us": room / (turns * SENDERS) * 1e6,
         "direct_us": best / direct * 1e6,
@@ -91,7 +93,7 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="a tree holding the securechat/ to compare with")
     parser.add_argument("--rounds", type=int, default=4, help="alternations (default 4)")
     options = parser.parse_args()
-    results = {"base": [], "this": []}
+    results: Dict[str, List[dict]] = {"base": [], "this": []}
     for _ in range(options.rounds):
         results["base"].append(run(os.path.abspath(options.base)))
         results["this"].append(run(HERE))

@@ -19,14 +19,15 @@ what was wrong, not an OpenSSL tuple.
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 import attr
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, clientFromString, wrapClientTLS
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IProtocol, IStreamClientEndpoint
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
@@ -356,13 +357,18 @@ class CheckedTlsEndpoint:
             )
         connecting = self.wrapped.connect(_ExplainingFactory(protocolFactory, self))
         # An endpoint fires with the protocol built by *its caller's* factory.
-        return connecting.addCallback(lambda wrapper: wrapper.wrappedProtocol)
+        return connecting.addCallback(_unwrap)
+
+
+def _unwrap(wrapper: IProtocol) -> IProtocol:
+    """The application's protocol inside our wrapper."""
+    return cast(ProtocolWrapper, wrapper).wrappedProtocol
 
 
 class _ExplainingProtocol(ProtocolWrapper):
     """Reports a refused certificate, and hands the application a readable reason."""
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if reason.check(TlsRefused):
             self.factory.endpoint.tell(str(reason.value), "tls")
         else:
@@ -377,7 +383,7 @@ class _ExplainingFactory(WrappingFactory):
     protocol = _ExplainingProtocol
 
     def __init__(self, wrappedFactory: Any, endpoint: CheckedTlsEndpoint) -> None:
-        WrappingFactory.__init__(self, wrappedFactory)
+        super().__init__(wrappedFactory)
         self.endpoint = endpoint
 
 
@@ -387,7 +393,8 @@ def _explainHandshakeFailure(reason: Failure, target: TlsTarget) -> Optional[str
 
     if not reason.check(SSLError):
         return None
-    items = reason.value.args[0] if reason.value.args and isinstance(reason.value.args[0], list) else []
+    args = reason.value.args if reason.value is not None else ()
+    items = args[0] if args and isinstance(args[0], list) else []
     detail = "; ".join(str(item[-1]) for item in items if isinstance(item, tuple) and item) or str(reason.value)
     if any(sign in detail for sign in ("wrong version number", "packet length too long", "http request")):
         detail += " (the server does not seem to speak TLS on this port)"

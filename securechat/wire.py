@@ -17,7 +17,7 @@ It imports nothing from Twisted nor from the rest of securechat.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import attr
 
@@ -417,13 +417,13 @@ def splitTargets(value: str) -> List[str]:
     return items
 
 
-def parseISupport(params: Iterable[str]) -> dict:
+def parseISupport(params: Iterable[str]) -> Dict[str, Optional[str]]:
     """
     Read the tokens of one 005 reply (without the leading nick and the
     trailing text) into a dict: C{KEY=value} -> value, C{KEY} -> "",
     C{-KEY} -> L{None}.
     """
-    tokens = {}
+    tokens: Dict[str, Optional[str]] = {}
     for token in params:
         if token.startswith("-"):
             tokens[token[1:].upper()] = None

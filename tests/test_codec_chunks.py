@@ -57,7 +57,7 @@ class SplitTokenTests(SynchronousTestCase):
         for number, line in enumerate(lines, 1):
             self.assertLessEqual(len(line.encode("utf-8")), max_payload)
             chunk = parse_line(line, 256)
-            self.assertEqual((chunk.layer, chunk.msgid, chunk.index, chunk.total), (layer, msgid, number, len(lines)))
+            self.assertEqual((chunk.layer, chunk.msgid, chunk.number, chunk.total), (layer, msgid, number, len(lines)))
             pieces.append(chunk.piece)
         self.assertEqual("".join(pieces), token)
         # Even pieces: no line is much shorter than the others.

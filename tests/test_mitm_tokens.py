@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from securechat.codec import chunks
 from securechat.mitm import tokens
 
 LAYER = "fernet"
@@ -32,6 +33,24 @@ class ProtectedLineTests(SynchronousTestCase):
         self.assertEqual(line.format(), text)
         self.assertFalse(line.isFirst)
         self.assertFalse(line.isLast)
+
+    @given(
+        st.sampled_from(chunks.CHUNKED_LAYERS),
+        st.binary(min_size=16, max_size=16),
+        st.text(alphabet=tokens.URLSAFE_ALPHABET, min_size=chunks.MIN_PIECE_CHARS, max_size=400),
+        st.integers(min_value=80, max_value=200),
+    )
+    def test_readsWhatTheCodecWrites(self, layer: str, msgid: bytes, token: str, payload: int) -> None:
+        """Every line the codec writes is read by the attacker as the codec reads it, and rewritten byte for byte."""
+        for text in chunks.split_token(layer, chunks.encode_msgid(msgid), token, payload, 9999):
+            ours = chunks.parse_line(text, 9999)
+            theirs = tokens.parseProtected(text)
+            assert theirs is not None
+            self.assertEqual(
+                (theirs.layer, theirs.msgid, theirs.index, theirs.total, theirs.piece),
+                (ours.layer, ours.msgid, ours.number, ours.total, ours.piece),
+            )
+            self.assertEqual(theirs.format(), text)
 
     def test_plainTextIsNotProtected(self) -> None:
         for text in ("hello there", "+sc1", "+sc1 fernet x y z", "+sc2 fernet %s 1/1 QUJD" % (MSGID,)):

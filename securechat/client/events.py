@@ -8,9 +8,12 @@ key material and no passphrase, so any of them may be logged.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, cast
 
 import attr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from attr import AttrsInstance
 
 
 class Event:
@@ -21,7 +24,7 @@ class Event:
     def asDict(self) -> Dict[str, Any]:
         """A JSON-ready dict: C{{"type": kind, field: value, ...}}."""
         out: Dict[str, Any] = {"type": self.kind}
-        for name, value in attr.asdict(self, recurse=False).items():
+        for name, value in attr.asdict(cast("AttrsInstance", self), recurse=False).items():
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -187,7 +190,8 @@ class KeySet(Event):
     kind: ClassVar[str] = "key"
     target: str
     layer: str
-    fingerprint: str
+    #: L{None} on the plain layer, which has no key.
+    fingerprint: Optional[str]
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

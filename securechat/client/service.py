@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -39,7 +39,7 @@ class ReportingEndpoint:
         self.description = description
         self.emit = emit
 
-    def connect(self, protocolFactory: object) -> Deferred:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         attempt = self.wrapped.connect(protocolFactory)
 
         def failed(reason: Failure) -> Failure:
@@ -56,7 +56,7 @@ class ReportingEndpoint:
 
 
 def makeClientService(
-    reactor: object,
+    reactor: IReactorTime,
     endpoint: IStreamClientEndpoint,
     description: str,
     factory: IRCClientFactory,

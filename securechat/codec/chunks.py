@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import attr
 
@@ -45,12 +45,12 @@ SINGLE_POSITION = "1/1 "
 Clock = Callable[[], float]
 
 
-def _positive(instance: object, attribute: attr.Attribute[float], value: float) -> None:
+def _positive(instance: object, attribute: attr.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be positive, not {value!r}")
 
 
-def _header_digits(instance: object, attribute: attr.Attribute[int], value: int) -> None:
+def _header_digits(instance: object, attribute: attr.Attribute[Any], value: int) -> None:
     if not 1 <= value < 10**MAX_POSITION_DIGITS:
         raise ValueError(f"{attribute.name} must be between 1 and {10**MAX_POSITION_DIGITS - 1}")
 
@@ -82,13 +82,13 @@ DEFAULT_LIMITS = ReassemblyLimits()
 
 class Chunk(NamedTuple):
     """
-    One parsed protected line.  A NamedTuple rather than attrs: one is made
-    for every received line, and a tuple is built twice as fast.
+    One parsed protected line: chunk C{number} of C{total}.  A NamedTuple
+    rather than attrs: one is made for every received line.
     """
 
     layer: str
     msgid: str
-    index: int
+    number: int
     total: int
     piece: str
 
@@ -257,18 +257,18 @@ class Reassembler:
                 Dropped(sender, pending.layer, Malformed("the chunk headers of one message disagree; message dropped"))
             )
             return None, dropped
-        known = pending.pieces.get(chunk.index)
+        known = pending.pieces.get(chunk.number)
         if known is not None:
             if known == chunk.piece:
                 dropped.append(
                     Dropped(sender, chunk.layer,
-                            Malformed(f"chunk {chunk.index}/{chunk.total} arrived twice; copy ignored"))
+                            Malformed(f"chunk {chunk.number}/{chunk.total} arrived twice; copy ignored"))
                 )
                 return None, dropped
             self._remove(key)
             dropped.append(
                 Dropped(sender, chunk.layer,
-                        Tampered(f"two different versions of chunk {chunk.index}/{chunk.total}; message dropped"))
+                        Tampered(f"two different versions of chunk {chunk.number}/{chunk.total}; message dropped"))
             )
             return None, dropped
         size = len(chunk.piece)
@@ -278,7 +278,7 @@ class Reassembler:
             )
             return None, dropped
         dropped.extend(self._make_space(key, size))
-        pending.pieces[chunk.index] = chunk.piece
+        pending.pieces[chunk.number] = chunk.piece
         pending.chars += size
         self._chars += size
         if len(pending.pieces) < pending.total:

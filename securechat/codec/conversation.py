@@ -161,7 +161,7 @@ class Conversation:
         Verdicts on one received text from C{sender} (the IRC prefix nick):
         none while a chunked message is incomplete; never raises.
         """
-        results: List[Result] = self.expire() if self._reassembler.due() else []
+        results: List[Result] = list(self.expire()) if self._reassembler.due() else []
         if not is_protected(text):
             results.append(self._receive_plain(sender, text))
             return results
@@ -175,7 +175,7 @@ class Conversation:
             # Judged from the header alone, before any piece is kept: memory
             # goes only to messages this conversation could open.  One verdict
             # per message, on its first chunk.
-            if chunk.index == 1:
+            if chunk.number == 1:
                 results.append(Rejected(chunk.layer, sender, self.target, refusal))
             return results
         sender_key = self._casefold(sender)
@@ -240,6 +240,7 @@ class Conversation:
             # arriving later are ignored quietly (even if refused below).
             self._reassembler.delivered(sender_key, msgid)
         if layer == FERNET_TTL:
+            assert sent_at is not None, "a fernet-ttl token always carries its time"
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
             self.replay.admit(envelope.msgid, sent_at)
         missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)

@@ -19,7 +19,7 @@ is the whole point of the demo (L{securechat.demo}).
 
 from __future__ import annotations
 
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type
 
 import attr
 
@@ -116,7 +116,7 @@ class Selector:
     receiver: Optional[str] = None
     commands: Tuple[str, ...] = DEFAULT_COMMANDS
 
-    def matches(self, line: Intercepted, casefold=rfc1459Casefold) -> bool:
+    def matches(self, line: Intercepted, casefold: Callable[[str], str] = rfc1459Casefold) -> bool:
         message = line.message
         if message.command not in self.commands or len(message.params) < 2:
             return False
@@ -575,7 +575,7 @@ ATTACKS: Dict[str, Type[Attack]] = {
 }
 
 
-def makeAttack(name: str, times: Optional[int] = None, **parameters) -> Attack:
+def makeAttack(name: str, times: Optional[int] = None, **parameters: object) -> Attack:
     """Build attack C{name}, ignoring parameters it does not take (L{KeyError} if unknown)."""
     cls = ATTACKS[name]
     known = {key: value for key, value in parameters.items() if key in cls.parameters and value is not None}

@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, TextIO
 
 from twisted.internet import endpoints
 from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.python.failure import Failure
 
 from ..endpointstrings import checkClientEndpoint, checkServerEndpoint
 from ..tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSettings, clientEndpoint
@@ -113,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     factory = MitmFactory(upstream, plan, reactor)
     failures: List[str] = []
 
-    def failed(reason) -> None:
+    def failed(reason: Failure) -> None:
         failures.append(reason.getErrorMessage())
         reactor.stop()
 

@@ -21,13 +21,16 @@ from typing import Callable, Optional
 
 import attr
 
-MARKER = "+sc1"
-#: marker, layer, msgid, position, piece
+from ..codec.chunks import MARKER
+from ..codec.envelope import MSGID_BYTES
+
+#: marker, layer, msgid, position, piece (the codec's header, read
+#: leniently: any layer and any digits, so an attacker can edit what the
+#: codec would refuse).
 HEADER_FIELDS = 5
 #: base64 turns each group of 3 bytes into 4 characters.
 QUANTUM_CHARS = 4
 QUANTUM_BYTES = 3
-MSGID_BYTES = 16
 PAD = "="
 URLSAFE_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 #: The last data character of a token sits at place 1, 2 or 3 of its
