@@ -18,9 +18,12 @@ from securechat.client import events as ev
 from securechat.client.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
 from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
 from securechat.client.session import (
+    DISCONNECTED,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,
     MAX_UNSOLICITED_ROOMS,
+    REGISTERED,
+    REGISTERING,
     WORST_HOST,
     WORST_USER,
     ClientSession,
@@ -82,6 +85,25 @@ class SessionCase(SynchronousTestCase):
 
 
 class RegistrationTests(SessionCase):
+    def test_phases(self):
+        """Disconnected, registering once connected, registered on 001, disconnected again when lost."""
+        self.assertEqual((self.session.phase, self.session.connected), (DISCONNECTED, False))
+        self.connect()
+        self.assertEqual((self.session.phase, self.session.connected), (REGISTERING, False))
+        self.assertRaises(NotConnected, self.session.names, "#lab")
+        self.register()
+        self.assertEqual((self.session.phase, self.session.connected), (REGISTERED, True))
+        self.session.connectionLost("gone", True)
+        self.assertEqual((self.session.phase, self.session.connected), (DISCONNECTED, False))
+
+    def test_welcomeWithoutConnection(self):
+        """A 001 handled after the connection was lost registers nothing."""
+        self.register()
+        self.session.connectionLost("gone", True)
+        self.feed(":%s 001 alice :Welcome again" % (SERVER,))
+        self.assertEqual(self.session.phase, DISCONNECTED)
+        self.assertEqual(len(self.ofType(ev.Connected)), 1)
+
     def test_registers(self):
         self.connect()
         self.assertEqual(

@@ -122,6 +122,14 @@ INFO_NUMERICS = frozenset(
 Result = Union[Accepted, Rejected]
 
 
+#: The session's phases (L{ClientSession.phase}): no connection; a
+#: connection that sent NICK and USER and waits for 001; registered (001
+#: came: the server's name for us and its 005 are known).
+DISCONNECTED = "disconnected"
+REGISTERING = "registering"
+REGISTERED = "registered"
+
+
 class NotConnected(Exception):
     """A command needs the connection, and there is none right now."""
 
@@ -214,8 +222,10 @@ class ClientSession:
         self._ttl = ttl
         self._maxSkew = maxSkew
         self._limits = limits
+        #: Writes a line to the server; set while a connection exists.
         self._send: Optional[Callable[[bytes], None]] = None
-        self.registered = False
+        #: L{DISCONNECTED}, L{REGISTERING} or L{REGISTERED}.
+        self.phase = DISCONNECTED
         self.server = ""
         self.prefix: Optional[str] = None
         #: The server's 005 tokens (at most L{MAX_ISUPPORT_TOKENS}).
@@ -279,7 +289,7 @@ class ClientSession:
     def connectionMade(self, send: Callable[[bytes], None]) -> None:
         """A new connection: register (again) with the nick the user asked for."""
         self._send = send
-        self.registered = False
+        self.phase = REGISTERING
         self.rooms = {}
         self._unsolicited = {}
         self._names.reset()
@@ -297,7 +307,7 @@ class ClientSession:
     def connectionLost(self, reason: str, reconnecting: bool) -> None:
         """The connection is gone; rooms stay wanted for the next one."""
         self._send = None
-        self.registered = False
+        self.phase = DISCONNECTED
         self.rooms = {}
         self._unsolicited = {}
         self._names.reset()
@@ -305,8 +315,14 @@ class ClientSession:
         self.emit(ev.Disconnected(reason, reconnecting))
 
     @property
+    def registered(self) -> bool:
+        """Whether the server welcomed us on this connection."""
+        return self.phase is REGISTERED
+
+    @property
     def connected(self) -> bool:
-        return self._send is not None and self.registered
+        """Whether messages can be sent: connected and registered."""
+        return self.phase is REGISTERED
 
     def lineReceived(self, line: bytes) -> None:
         """One line from the server, without its CRLF."""
@@ -352,7 +368,9 @@ class ClientSession:
         self.emit(ev.Error("server closed the connection: " + text, "ERROR"))
 
     def _welcome(self, message: Message) -> None:
-        self.registered = True
+        if self.phase is DISCONNECTED:
+            return
+        self.phase = REGISTERED
         self.nick = message.params[0] if message.params else self.nick
         self.server = message.source or ""
         self.prefix = None
@@ -1192,7 +1210,7 @@ class ClientSession:
         folded = self.fold(nick)
         if folded not in self._nickRequests:
             self._nickRequests = (self._nickRequests + [folded])[-MAX_NICK_REQUESTS:]
-        if self._send is not None and nick != self.nick:
+        if self.phase is not DISCONNECTED and nick != self.nick:
             # Accepting the nick the server already gives us asks nothing of it.
             self._write("NICK", nick)
         if confirming:
@@ -1217,5 +1235,5 @@ class ClientSession:
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
         for breaker in LINE_BREAKERS:
             reason = reason.replace(breaker, " ")
-        if self._send is not None:
+        if self.phase is not DISCONNECTED:
             self._write("QUIT", reason or "Leaving")
