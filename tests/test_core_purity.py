@@ -28,6 +28,7 @@ from securechat.wire import parseLine
 CORE = (
     "securechat.wire",
     "securechat.logevents",
+    "securechat.keepalive",
     "securechat.codec",
     "securechat.codec.chunks",
     "securechat.codec.conversation",

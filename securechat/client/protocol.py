@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..keepalive import DEAD, PING, Keepalive
 from ..twistedtypes import TransportUser, defaultReactor
 from ..wire import LineSplitter, TooLong
 from .session import RECEIVE_MAX_LINE, ClientSession
@@ -79,8 +80,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         self.clock = defaultReactor(clock)
         self.splitter = LineSplitter(RECEIVE_MAX_LINE)
         self._gone = False
-        self._lastHeard = 0.0
-        self._pingedAt: Optional[float] = None
+        self.keepalive = Keepalive(IDLE_PING, PING_TIMEOUT, 0.0)
         self._timer: Optional[IDelayedCall] = None
         #: The send queue: bytes written since the transport's buffer filled.
         self.sendq = sendq
@@ -95,7 +95,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         noDelay = getattr(self.transport, "setTcpNoDelay", None)
         if noDelay is not None:
             noDelay(True)
-        self._lastHeard = self.clock.seconds()
+        self.keepalive.heard(self.clock.seconds())
         self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
         self.tcp.registerProducer(_SendQueueGuard(self), True)
         factory = getattr(self, "factory", None)
@@ -118,7 +118,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         self._pausedBy.discard(why)
         if not self._pausedBy and not self._gone:
             # Not silent, only unheard while we did not listen.
-            self._lastHeard = self.clock.seconds()
+            self.keepalive.heard(self.clock.seconds())
             self.tcp.resumeProducing()
 
     @property
@@ -165,30 +165,18 @@ class IRCClientProtocol(TransportUser, Protocol):
         self.tcp.abortConnection()
 
     def _checkAlive(self) -> None:
-        """One timer per connection, re-armed here: a busy connection costs nothing per line."""
+        """One timer per connection, re-armed here (see L{Keepalive})."""
         now = self.clock.seconds()
-        if self._pausedBy:
-            # We are not listening (see pauseReading): silence proves nothing.
-            self._pingedAt = None
-            self._lastHeard = now
-            self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
+        # While we are not listening (see pauseReading), silence proves nothing.
+        action, delay = self.keepalive.check(now, listening=not self._pausedBy)
+        if action == DEAD:
+            self._timer = None
+            self.log.warn("server silent for {s:.0f} s; reconnecting", s=now - self.keepalive.lastHeard)
+            self.tcp.abortConnection()
             return
-        if self._pingedAt is not None and self._lastHeard < self._pingedAt:
-            if now - self._pingedAt >= PING_TIMEOUT:
-                self._timer = None
-                self.log.warn("server silent for {s:.0f} s; reconnecting", s=now - self._lastHeard)
-                self.tcp.abortConnection()
-                return
-            self._timer = self.clock.callLater(PING_TIMEOUT - (now - self._pingedAt), self._checkAlive)
-            return
-        self._pingedAt = None
-        idle = now - self._lastHeard
-        if idle >= IDLE_PING:
-            self._pingedAt = now
+        if action == PING:
             self._write(b"PING :" + PING_TOKEN.encode("ascii") + b"\r\n")
-            self._timer = self.clock.callLater(PING_TIMEOUT, self._checkAlive)
-        else:
-            self._timer = self.clock.callLater(IDLE_PING - idle, self._checkAlive)
+        self._timer = self.clock.callLater(delay, self._checkAlive)
 
     def _write(self, data: bytes) -> None:
         if self._gone:
@@ -215,7 +203,7 @@ class IRCClientProtocol(TransportUser, Protocol):
             self.tcp.unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:
-        self._lastHeard = self.clock.seconds()
+        self.keepalive.heard(self.clock.seconds())
         for item in self.splitter.feed(data):
             if self._gone:
                 return
