@@ -93,7 +93,7 @@ class Message(NamedTuple):
     C{source} is the prefix without its colon, or L{None}.
 
     A named tuple rather than a frozen attrs class: one is built for every
-    line the relay reads, and a tuple is built several times faster.
+    line the relay reads, and a tuple is cheaper to build.
     """
 
     command: str

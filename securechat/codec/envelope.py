@@ -10,9 +10,9 @@ Binary layout, big-endian (a fixed 36-byte header, then the variable parts)::
     version u8 | msgid 16 bytes | stream 8 bytes | seq u64 |
     len(sender) u8 | len(target) u16 | sender | target | body (the rest)
 
-Why struct and not JSON: it is about five times faster to pack and parse
-(bench/codec.py), it adds 36 bytes plus the names instead of about 120
-before encryption (which base64 then grows by a third, on every chunked
+Why struct and not JSON: it is faster to pack and parse (bench/codec.py;
+the figures are in docs/performance.md), it adds 36 bytes plus the names
+instead of about 120 before encryption (which base64 then grows by a third, on every chunked
 line), and there is one way to read it: no duplicate keys, no number
 precision, no escaping questions.
 
@@ -42,7 +42,7 @@ HEADER_SIZE = _HEADER.size
 class Envelope(NamedTuple):
     """
     The sealed facts about one message.  A NamedTuple rather than attrs:
-    one is made for every received message, and a tuple is built twice as fast.
+    one is made for every received message, and a tuple is cheaper to build.
     """
 
     sender: str

@@ -28,8 +28,8 @@ def rfc1459_casefold(name: str) -> str:
     Lower-case C{name} the IRC way: ASCII letters and C{[]\\~} -> C{{}|^}.
 
     Cached: every protected message folds its sender two or three times and
-    a conversation sees few names, so a hit (0.2 us) replaces a translate
-    (0.9 us).  Bounded, so names a relay invents only churn the cache.
+    a conversation sees few names, so a hit replaces a translate.  Bounded,
+    so names a relay invents only churn the cache.
     """
     return name.translate(_RFC1459_TABLE)
 

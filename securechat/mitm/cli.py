@@ -96,8 +96,8 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
         return EXIT_OK
     from twisted.internet import reactor
 
-    # Everything the command line can get wrong is found here, not after
-    # the reactor started (a bad --listen used to leave it running, idle).
+    # Everything the command line can get wrong is found here, before the
+    # reactor starts: a bad --listen ends the process instead of leaving it idle.
     plan = planFromArgs(args)
     try:
         checkClientEndpoint(args.upstream)

@@ -113,9 +113,8 @@ USERLEN = 10
 ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 #: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
 SILENT_COMMANDS = frozenset({"NOTICE"})
-#: The capabilities of a client that took none: one shared object (an empty
-#: frozenset of its own was 216 bytes per connection, CPython has no
-#: singleton for it).
+#: The capabilities of a client that took none: one shared object, not an
+#: empty frozenset per connection (CPython has no singleton for it).
 NO_CAPS: frozenset = frozenset()
 #: ISUPPORT tokens per 005 line (RFC 2812's 15 parameters, less two).
 ISUPPORT_PER_LINE = 13
@@ -423,8 +422,7 @@ class RelayState(QueryCommands, ChannelCommands):
             for room in list(client.rooms.values()):
                 self._leave(client, room)
         # No event here: the adapter logs the disconnect, with host and
-        # reason, once per connection (two events per departure were a
-        # tenth of the relay's cost of a connection).
+        # reason, once per connection.
         client.phase = CLOSING
         client.rooms = {}
 
@@ -1023,8 +1021,8 @@ class RelayState(QueryCommands, ChannelCommands):
         """
         One event for the messages of a turn, each still named with its
         command, sender, target and size (C{messages} holds them as tuples
-        for machine observers).  Per-message events made formatting and
-        writing the log cost the relay as much as routing itself.
+        for machine observers): a turn's log costs one event, not one per
+        message.
         """
         traffic, self._traffic = self._traffic, []
         self.log.info(
