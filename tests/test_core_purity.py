@@ -201,3 +201,21 @@ class _Clock:
 
     def callLater(self, delay: float, f: Any, *args: Any, **kw: Any) -> Any:
         raise AssertionError("not expected")
+
+
+class NumericsTests(SynchronousTestCase):
+    def test_spelledOnce(self) -> None:
+        """No module but L{securechat.relay.numerics} names a numeric (C{RPL_X = "001"})."""
+        import re
+
+        pattern = re.compile(r'^\s*(RPL|ERR)_[A-Z]+\s*=\s*"\d{3}"', re.M)
+        top = os.path.dirname(os.path.abspath(securechat.__file__))
+        found = []
+        for folder, _, files in os.walk(top):
+            for name in files:
+                path = os.path.join(folder, name)
+                if name.endswith(".py") and not path.endswith(os.path.join("relay", "numerics.py")):
+                    with open(path, encoding="utf-8") as f:
+                        if pattern.search(f.read()):
+                            found.append(os.path.relpath(path, top))
+        self.assertEqual(found, [])

@@ -32,6 +32,17 @@ from ..codec import (
     direct_target,
 )
 from ..logevents import DISCARD, EventLog
+from ..relay.numerics import (
+    ERR_ERRONEUSNICKNAME,
+    ERR_NICKCOLLISION,
+    ERR_NICKNAMEINUSE,
+    RPL_ENDOFNAMES,
+    RPL_ENDOFWHO,
+    RPL_ISUPPORT,
+    RPL_NAMREPLY,
+    RPL_WELCOME,
+    RPL_WHOREPLY,
+)
 from ..wire import (
     DEFAULT_MAX_LINE,
     LINE_BREAKERS,
@@ -104,15 +115,6 @@ LAYER_GAINS = {
 #: The room prefixes IRC defines (RFC 2811); CHANTYPES may add only these.
 ROOM_PREFIXES = "#&+!"
 
-RPL_WELCOME = "001"
-RPL_ISUPPORT = "005"
-RPL_ENDOFWHO = "315"
-RPL_WHOREPLY = "352"
-RPL_NAMREPLY = "353"
-RPL_ENDOFNAMES = "366"
-ERR_ERRONEUSNICKNAME = "432"
-ERR_NICKNAMEINUSE = "433"
-ERR_NICKCOLLISION = "436"
 #: Numerics that are only chatter for a person (welcome text, MOTD, stats).
 INFO_NUMERICS = frozenset(
     {"002", "003", "004", "250", "251", "252", "253", "254", "255", "265", "266",

@@ -23,6 +23,7 @@ from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Ty
 
 import attr
 
+from ..relay.numerics import RPL_NAMREPLY, RPL_WELCOME
 from ..wire import Message, formatMessage, isMiddleParam, rfc1459Casefold
 from . import malleate, tokens
 from .roster import Roster, isRoomName
@@ -442,8 +443,6 @@ class ClockShift(Attack):
 
 
 RENAME_VIAS = ("nick", "welcome")
-RPL_WELCOME = "001"
-RPL_NAMREPLY = "353"
 
 
 class Rename(Attack):

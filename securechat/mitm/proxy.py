@@ -30,6 +30,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ..relay.numerics import RPL_WELCOME
 from ..twistedtypes import TransportUser, defaultReactor
 from ..wire import CRLF, LineSplitter, TooLong, WireError, parseLine
 from .attacks import Attack, Emission, Intercepted, Read, Selector
@@ -44,7 +45,6 @@ FROM_ATTACK = "attack->client"
 #: Lines the attack kept from the client (shown with the line it dropped).
 DROPPED_BY_ATTACK = "attack->dropped"
 UNREGISTERED = "*"
-RPL_WELCOME = "001"
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

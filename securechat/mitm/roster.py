@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Set
 
+from ..relay.numerics import RPL_ENDOFNAMES, RPL_NAMREPLY
 from ..wire import Message, isMiddleParam, rfc1459Casefold
-
-RPL_NAMREPLY = "353"
-RPL_ENDOFNAMES = "366"
 
 
 def isRoomName(room: str) -> bool:

@@ -1,7 +1,9 @@
 """
-The numerics the relay sends, by their names in modern.ircdocs.horse
-(docs/protocol.md lists each with when it is sent), and L{echo}, which
-makes a client's word fit to be one of their parameters.
+The IRC numerics, by their names in modern.ircdocs.horse: the ones the relay
+sends (docs/protocol.md lists each with when it is sent) and the few more
+the client and the mitm read.  The one place a numeric is spelt; and
+L{echo}, which makes a client's word fit to be one of their parameters.
+Imports nothing: the client and the mitm use it too.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ ERR_NOMOTD = "422"
 ERR_NONICKNAMEGIVEN = "431"
 ERR_ERRONEUSNICKNAME = "432"
 ERR_NICKNAMEINUSE = "433"
+#: Never sent by this relay; our client reads it from other servers.
+ERR_NICKCOLLISION = "436"
 ERR_USERNOTINCHANNEL = "441"
 ERR_NOTONCHANNEL = "442"
 ERR_USERONCHANNEL = "443"
