@@ -169,8 +169,12 @@ class OfflineFrontendTests(SynchronousTestCase):
 
     def test_fingerprintOnPlain(self):
         [event] = self.errors(b'{"cmd": "fingerprint", "target": "#lab"}')
+        identity = event.pop("identity")
+        self.assertEqual(identity, self.frontend.client.session.identity.fingerprint)
         self.assertEqual(
-            event, {"type": "fingerprint", "target": "#lab", "layer": "plain", "fingerprint": None}
+            event,
+            {"type": "fingerprint", "target": "#lab", "layer": "plain", "fingerprint": None,
+             "pinned": None, "trust": None},
         )
 
     def test_eventsAreOneLineEach(self):

@@ -385,8 +385,7 @@ class Console:
     def cmd_fingerprint(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
             raise Usage("usage: /fingerprint [#room|nick]")
-        target = self._target(args, "/fingerprint")
-        self.event(ev.Fingerprint(target, self.client.layer(target), self.client.fingerprint(target)))
+        self.event(self.client.session.fingerprintEvent(self._target(args, "/fingerprint")))
 
     def cmd_who(self, args: List[str], rest: str) -> None:
         if len(args) > 1:

@@ -199,8 +199,7 @@ class JsonLinesFrontend:
         )
 
     def cmd_fingerprint(self, command: Dict[str, Any]) -> None:
-        target = _field(command, "target")
-        self.event(ev.Fingerprint(target, self.client.layer(target), self.client.fingerprint(target)))
+        self.event(self.client.session.fingerprintEvent(_field(command, "target")))
 
     def cmd_names(self, command: Dict[str, Any]) -> None:
         self.client.names(_field(command, "room"))

@@ -28,7 +28,7 @@ except ImportError:  # cryptography < 44 (PyPy 3.9's wheels stop at 43)
 from securechat.codec.names import Casefold, rfc1459_casefold
 
 #: Layers that need a key, in increasing strength (plain needs none).
-KEYED_LAYERS = ("aes-ctr", "fernet", "fernet-ttl")
+KEYED_LAYERS = ("aes-ctr", "fernet", "fernet-ttl", "signed")
 
 KEY_LENGTH = 32
 SALT_CONTEXT = b"securechat/v1 room key salt\x00"

@@ -19,9 +19,10 @@ import attr
 from ..codec import LAYERS
 from .attacks import LAB_CLOCK_SHIFT, PAST_TTL_DELAY
 
-PLAIN, AES_CTR, FERNET, FERNET_TTL = LAYERS
-KEYED = (AES_CTR, FERNET, FERNET_TTL)
-AUTHENTICATED = (FERNET, FERNET_TTL)
+PLAIN, AES_CTR, FERNET, FERNET_TTL, SIGNED = LAYERS
+KEYED = (AES_CTR, FERNET, FERNET_TTL, SIGNED)
+AUTHENTICATED = (FERNET, FERNET_TTL, SIGNED)
+FRESH = (FERNET_TTL, SIGNED)
 
 #: Cell verdicts.  A claim is a set of these per (scenario, layer).
 READ = "READ"
@@ -189,15 +190,15 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     # Keys are per room, so a moved token fails the MAC before its sealed
     # target is read; "wrong-room" is what a shared key would give.
     "move-room": _claim(AUTHENTICATED, rejected("tampered"), rejected("wrong-room")),
-    "replay": _claim((FERNET_TTL,), rejected("replayed")),
-    "duplicate": _claim((FERNET_TTL,), rejected("replayed")),
-    "replay-late": _claim((FERNET_TTL,), rejected("expired")),
+    "replay": _claim(FRESH, rejected("replayed")),
+    "duplicate": _claim(FRESH, rejected("replayed")),
+    "replay-late": _claim(FRESH, rejected("expired")),
     "reorder": _claim(AUTHENTICATED, flagged(FLAG_REORDERED)),
     "drop-chunk": _claim(AUTHENTICATED, rejected("incomplete")),
     # Nothing forces a relay to deliver; the next message's sequence number shows the gap.
     "drop": _claim(AUTHENTICATED, LOST_FLAGGED_PREFIX + FLAG_GAP),
-    "delay": _claim((FERNET_TTL,), rejected("expired")),
-    "clock-shift": _claim((FERNET_TTL,), rejected("expired")),
+    "delay": _claim(FRESH, rejected("expired")),
+    "clock-shift": _claim(FRESH, rejected("expired")),
     # Re-attribution by renaming: the MAC cannot tell, since the sealed
     # sender is the nick the client was given; the sending client refuses
     # to seal under a nick its user did not choose.
@@ -219,6 +220,7 @@ LESSONS: Dict[str, str] = {
     AES_CTR: "bodies are hidden, but CTR is malleable: flipped bits, cut bodies and a rewritten sealed sender are accepted as genuine; only the envelope's shape and sequence numbers catch clumsier tricks.",
     FERNET: "the HMAC rejects every alteration, forgery and re-attribution (and the sending client will not seal under a nick the relay imposed); replays and delays are accepted (sequence numbers only flag replays as out of order).",
     FERNET_TTL: "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and the replay cache rejects replays inside the TTL window. A relay can still drop messages (only the next one's sequence gap shows it) and see who talks to whom, when, and how much.",
+    SIGNED: "adds who: each member signs with their own Ed25519 key inside the token, so a member holding the room key can no longer write as another member, and a key that changes for a nick is refused until the user accepts it. Everything else is as on fernet-ttl.",
 }
 
 
