@@ -361,8 +361,8 @@ class TmuxSmokeTests(LoopbackCase):
     @inlineCallbacks
     def test_console(self):
         tmux = Tmux(self, "console")
-        command = "cd %s && PYTHONPATH=%s %s -m securechat --server %s --nick alice --join '#lab'" % (
-            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.endpoint)
+        command = "cd %s && PYTHONPATH=%s %s -m securechat --server %s --nick alice --join '#lab' --state-dir %s" % (
+            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.endpoint, self.mktemp())
         tmux.start(command)
         yield tmux.waitFor("you joined #lab")
         # The console derives with the real Argon2id parameters; so must bob.

@@ -331,7 +331,7 @@ class SubprocessTests(LoopbackCase):
             protocol,
             sys.executable,
             [sys.executable, "-m", "securechat", "--json", "--server", self.endpoint,
-             "--nick", nick] + list(extra),
+             "--nick", nick, "--state-dir", self.mktemp()] + list(extra),
             env=env,
         )
         return protocol

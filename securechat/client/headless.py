@@ -33,8 +33,10 @@ from ..codec import (
     DEFAULT_MAX_SKEW,
     DEFAULT_TTL,
     KdfParams,
+    Identity,
     ReassemblyLimits,
     RoomKeys,
+    TrustStore,
     derive_room_keys,
 )
 from . import events as ev
@@ -84,6 +86,8 @@ class HeadlessClient(Service):
         max_skew: int = DEFAULT_MAX_SKEW,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         retry_policy: Optional[Callable[[int], float]] = None,
+        identity: Optional[Identity] = None,
+        trust: Optional[TrustStore] = None,
     ) -> None:
         self.reactor = reactor
         self.kdf_params = kdf_params if kdf_params is not None else DEFAULT_KDF
@@ -101,6 +105,8 @@ class HeadlessClient(Service):
             ttl=ttl,
             maxSkew=max_skew,
             limits=limits,
+            identity=identity,
+            trust=trust,
         )
         if isinstance(endpoint, str):
             description = endpoint
@@ -112,6 +118,8 @@ class HeadlessClient(Service):
         self.service = makeClientService(
             reactor, endpoint, description, self.factory, self._emit, retry_policy
         )
+        #: The state directory's keeper (L{securechat.client.startup.buildClient}).
+        self.stateKeeper: Optional[Any] = None
         self._expiry = LoopingCall(self.session.expire)
         self._expiry.clock = reactor
 

@@ -291,7 +291,8 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         textFileLogObserver,
     )
 
-    from .startup import buildClient, keyRooms
+    from .startup import buildClient, keyRooms, startState
+    from .statedir import StateError
 
     # stdout is the event stream: Twisted's own warnings go to stderr.
     globalLogBeginner.beginLoggingTo(
@@ -303,7 +304,14 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         ],
         redirectStandardIO=False,
     )
-    client = buildClient(reactor, options.server, options.nick, options.server_password_file)
+    try:
+        client = buildClient(
+            reactor, options.server, options.nick, options.server_password_file,
+            stateDir=getattr(options, "state_dir", None),
+        )
+    except StateError as exc:
+        print("securechat: %s" % (exc,), file=sys.stderr)
+        return 2
 
     def end() -> None:
         if reactor.running:
@@ -316,6 +324,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     except (ValueError, CommandError, KdfUnavailable) as exc:
         protocol.frontend.error(str(exc), "refused", "startup")
     del passphrase
+    startState(reactor, client)
     client.startService()
     reactor.run()
     return 0

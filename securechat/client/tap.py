@@ -22,6 +22,7 @@ from .jsonlines import encodeEvent
 from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
 from .session import ClientSession, CommandError, checkWord
 from .startup import DEFAULT_SERVER, buildClient, keyRooms
+from .statedir import StateDir, StateError, defaultStateDir
 
 
 class Options(usage.Options):
@@ -38,6 +39,10 @@ class Options(usage.Options):
         ["key-file", "k", None, "File holding the passphrase for the joined rooms."],
         ["server-password-file", None, None, "File holding the IRC server password."],
         ["output", "o", None, "Append events as JSON lines to this file ('-' for stdout)."],
+        # Issue 13: identity, trust store and replay state.
+        ["state-dir", None, None,
+         "Directory of the identity key, pinned keys and replay state "
+         "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)."],
     ]
 
     def __init__(self) -> None:
@@ -97,6 +102,7 @@ class Options(usage.Options):
                 readKeyFile(self["server-password-file"])
         except (CommandError, PassphraseError) as exc:
             raise usage.UsageError(str(exc)) from None
+        self._checkStateDir()
         if self["output"] not in (None, "-"):
             try:
                 open(self["output"], "ab").close()  # appended to from the start
@@ -104,6 +110,16 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     "--output %s: %s" % (self["output"], getattr(exc, "strerror", None) or exc)
                 ) from None
+
+
+    def _checkStateDir(self) -> None:
+        """The state directory must be usable: refused here, as a usage error, if not."""
+        if self["state-dir"] is None:
+            self["state-dir"] = defaultStateDir()
+        try:
+            StateDir.check(self["state-dir"])
+        except StateError as exc:
+            raise usage.UsageError("--state-dir: %s" % (exc,)) from None
 
 
 class EventSink(Service):
@@ -175,12 +191,20 @@ def makeService(options: Options) -> IService:
         passphrase = startupPassphrase(options["key-file"])
     except PassphraseError as exc:
         raise usage.UsageError(str(exc)) from None
-    client = buildClient(
-        reactor, options["server"], options["nick"], options["server-password-file"]
-    )
+    try:
+        client = buildClient(
+            reactor, options["server"], options["nick"], options["server-password-file"],
+            stateDir=options["state-dir"],
+        )
+    except StateError as exc:
+        raise usage.UsageError("--state-dir: %s" % (exc,)) from None
     top = BotService()
     sink = EventSink(client, options["output"])
     sink.setServiceParent(top)
+    if client.stateKeeper is not None:
+        # Stopped after the client (BotService stops the last added first):
+        # the final, clean save comes after QUIT.
+        client.stateKeeper.setServiceParent(top)
     rooms: List[str] = options["join"]
     try:
         keyRooms(client, rooms, passphrase, options["layer"])

@@ -181,3 +181,10 @@ class ReplayCache:
                 bucket.append(msgid)
                 self._seen.add(msgid)
         self._purge(self._clock())
+
+    def raise_floor(self, floor: float) -> None:
+        """Refuse tokens stamped at or below C{floor} from now on (never lowers it)."""
+        if floor > self._floor:
+            self._floor = floor
+            while self._seconds and self._seconds[0] <= floor:
+                self._drop_oldest_second()
