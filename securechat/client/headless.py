@@ -39,6 +39,7 @@ from ..codec import (
     TrustStore,
     derive_room_keys,
 )
+from ..codec.roomsecret import new_room_secret
 from . import events as ev
 from .protocol import IRCClientFactory
 from .service import makeClientService
@@ -325,6 +326,22 @@ class HeadlessClient(Service):
             lambda keys: session.keyArrived(target, request, keys, layer), failed
         )
         return derived
+
+    def new_room_secret(
+        self, target: str, layer: Optional[str] = None, force: bool = False
+    ) -> Deferred:
+        """
+        Generate a room secret for C{target} (128 random bits, L{ev.RoomSecret}
+        carries its code, to pass on out of band) and key C{target} with it
+        (L{set_key}: HKDF, no Argon2id).  Fires with the L{ev.KeySet} event.
+        """
+        try:
+            checkTarget(target)
+        except CommandError as error:
+            return fail(error)
+        code = new_room_secret()
+        self._emit(ev.RoomSecret(target, code))
+        return self.set_key(target, code.encode("ascii"), layer, force)
 
 
 def connect(
