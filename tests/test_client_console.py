@@ -471,3 +471,18 @@ class IdentityCommandTests(TestCase):
         self.assertIn("REJECTED", changed[0][0])
         self.assertEqual(changed[0][1], ALERT)
         self.assertNotIn("<bob> hi", changed[0][0])
+
+
+class ReplayWordingTests(TestCase):
+    """The lesson: on fernet a copy reads as what it may be, a replay."""
+
+    def test_fernetSaysReplayOrReorder(self):
+        message = ev.IncomingMessage("#lab", "bob", "hi", "fernet", "authenticated", reordered=True)
+        lines = [text for text, _ in formatEvent(message, "10:00:00")]
+        self.assertIn("the message above from bob is a replay (or reorder): fernet cannot tell", lines[-1])
+
+    def test_fernetTtlSaysOutOfOrder(self):
+        message = ev.IncomingMessage("#lab", "bob", "hi", "fernet-ttl", "authenticated+fresh", reordered=True)
+        lines = [text for text, _ in formatEvent(message, "10:00:00")]
+        self.assertIn("arrived out of order", lines[-1])
+        self.assertNotIn("replay", lines[-1])

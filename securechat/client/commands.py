@@ -53,6 +53,8 @@ REASONS = {
     "trust-full": "unknown key, trust store full",
 }
 TIME_FORMAT = "%H:%M:%S"
+#: Layers whose receivers keep no replay cache (sequence numbers only).
+NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
 
 HELP = (
     ("/join #room", "join a room (and make it the current one)"),
@@ -110,7 +112,13 @@ def formatEvent(event: ev.Event, when: str) -> List[Tuple[str, str]]:
                 ("%s %s%d earlier message(s) from %s never arrived (dropped?)"
                  % (when, where, event.missing, event.sender), ALERT)
             )
-        if event.reordered:
+        if event.reordered and event.layer in NO_REPLAY_CACHE:
+            # A copy and a late message look alike without a replay cache.
+            lines.append((
+                "%s %sthe message above from %s is a replay (or reorder): %s cannot tell"
+                % (when, where, event.sender, event.layer), ALERT,
+            ))
+        elif event.reordered:
             lines.append(
                 ("%s %sthe message above from %s arrived out of order" % (when, where, event.sender), ALERT)
             )
