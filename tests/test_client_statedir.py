@@ -158,6 +158,8 @@ class IdentityAndTrustTests(KeeperCase):
         keeper, session, events = self.start(layer="signed")
         sender = Conversation(ROOM, "signed", KEYS, clock=self.clock, identity=alice)
         self.deliver(session, "alice", sender.encode("alice", "hi", 400)[0])
+        [message] = [e for e in events if isinstance(e, ev.IncomingMessage)]
+        self.assertEqual((message.signer, message.trust, message.protection), (alice.fingerprint, "first-use", "signed+fresh"))
         keeper.stopService()
         self.assertEqual(mode(os.path.join(self.path, TRUST_FILE)), 0o600)
         keeper, session, events = self.start(layer="signed")
