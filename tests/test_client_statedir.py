@@ -225,6 +225,21 @@ class RestartTests(KeeperCase):
         self.deliver(session, "alice", line)
         self.assertEqual(self.verdicts(events), ["replayed"])
 
+    def test_crashAfterACleanRestartIsACrash(self):
+        """The clean mark of the last exit is cleared at start: a later crash is not taken for clean."""
+        keeper, session, events = self.start()
+        keeper.stopService()  # clean
+        keeper, session, events = self.start()
+        alice = Conversation(ROOM, "fernet-ttl", KEYS, clock=self.clock)
+        line = alice.encode("alice", "pay 10", 400)[0]
+        self.deliver(session, "alice", line)
+        keeper.state.close()  # dies before the next flush
+        self.clock.now += 10
+        keeper, session, events = self.start()
+        self.deliver(session, "alice", line)
+        self.assertEqual(self.verdicts(events), ["expired"])
+        keeper.stopService()
+
     def test_senderContinuesItsStreamAfterAcleanExit(self):
         keeper, session, events = self.start(nick="alice")
         bob = Conversation(ROOM, "fernet-ttl", KEYS, clock=self.clock)

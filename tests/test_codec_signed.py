@@ -121,6 +121,17 @@ class MemberAttackTests(SynchronousTestCase):
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "hello", 400), "#other")
         self.assertEqual(only_rejected(feed(bob, "alice", reseal(msgid, plaintext, sent_at))).reason, "wrong-room")
 
+    @given(source=st.sampled_from(["#other", "alice bob", "alice carol"]), destination=st.sampled_from([ROOM, "alice bob", "bob carol"]))
+    def test_signature_from_one_conversation_refused_in_another(self, source: str, destination: str) -> None:
+        """Rooms and direct conversations alike: the signed target must be where it arrived."""
+        if source == destination:
+            return
+        clock = make_clock()
+        alice = signed(clock, target=source, identity=ALICE)
+        bob = signed(clock, target=destination)
+        msgid, plaintext, sent_at = open_token(alice.encode("alice", "hello", 400), source)
+        self.assertEqual(only_rejected(feed(bob, "alice", reseal(msgid, plaintext, sent_at, destination))).reason, "wrong-room")
+
     def test_retargeted_envelope_refused(self) -> None:
         """And rewriting the sealed target to match breaks the signature."""
         clock = make_clock()

@@ -210,6 +210,9 @@ class StateKeeper(Service):
     def startService(self) -> None:
         Service.startService(self)
         self._report()
+        # Saved at once, not clean: should this run crash, the next one
+        # must not take the last clean exit's state for the whole story.
+        self.flush()
         self._loop.start(FLUSH_INTERVAL, now=False)
 
     def stopService(self) -> None:
