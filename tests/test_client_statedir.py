@@ -306,3 +306,16 @@ class OptionTests(SynchronousTestCase):
         path = self.mktemp()
         open(path, "w").close()
         self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["--state-dir", path])
+
+
+class OwnNickTests(KeeperCase):
+    def test_memberWritingAsUsToUsRefused(self):
+        """A relay delivering to alice, under alice's nick, a member's message sealed as alice."""
+        keeper, session, events = self.start(nick="alice", layer="signed")
+        mallory = Conversation(ROOM, "signed", KEYS, clock=self.clock, identity=Identity.generate())
+        self.deliver(session, "alice", mallory.encode("alice", "it's me", 400)[0])
+        self.assertEqual(self.verdicts(events), ["identity-changed"])
+        session.changeNick("alice2")
+        self.deliver(session, "alice2", mallory.encode("alice2", "it's me", 400)[0])
+        self.assertEqual(self.verdicts(events)[-1], "identity-changed")
+        keeper.stopService()

@@ -89,8 +89,7 @@ class MemberAttackTests(SynchronousTestCase):
         altered = bytearray(plaintext)
         altered[index] ^= flip
         results = feed(bob, "alice", reseal(msgid, bytes(altered), sent_at))
-        rejected = only_rejected(results)
-        self.assertIn(rejected.reason, ("bad-signature", "malformed"))
+        self.assertEqual(only_rejected(results).reason, "bad-signature")
 
     @given(data=st.data())
     def test_truncated_or_extended_plaintext_refused(self, data: st.DataObject) -> None:

@@ -215,6 +215,7 @@ class ClientSession:
         #: when there is none, e.g. in the demo) and the pins of others.
         self.identity = identity if identity is not None else Identity.generate()
         self.trust = trust if trust is not None else TrustStore()
+        self.trust.pin_own(rfc1459Casefold(nick), self.identity.public_key)
         #: Called with (codec target, conversation) when one is created, so
         #: saved state (replay floor, sequence numbers) can be restored.
         self.onConversation: Optional[Callable[[str, Conversation], None]] = None
@@ -1253,6 +1254,8 @@ class ClientSession:
         """
         checkWord("nick", nick)
         confirming = not self.nickConfirmed and self.fold(nick) == self.fold(self.nick)
+        # What we sign as from now on: our key, whoever else used the nick.
+        self.trust.pin_own(self.codecFold(nick), self.identity.public_key)
         self._nickBefore = self.requestedNick
         self.requestedNick = nick
         folded = self.fold(nick)

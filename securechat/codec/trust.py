@@ -117,6 +117,15 @@ class TrustStore:
         self._pin(nick, pin)
         return pin
 
+    def pin_own(self, nick: str, public_key: bytes) -> None:
+        """
+        Our own nick is ours: pinned to our key, verified, so a member's
+        message sealed as us is refused rather than pinned on first use.
+        """
+        pin = Pin(public_key, VERIFIED)
+        if self._pins.get(nick) != pin:
+            self._pin(nick, pin)
+
     def verify(self, nick: str, fingerprint: str) -> Pin:
         """
         Mark C{nick}'s key verified if C{fingerprint} is its fingerprint, or
