@@ -319,3 +319,20 @@ class OwnNickTests(KeeperCase):
         self.deliver(session, "alice2", mallory.encode("alice2", "it's me", 400)[0])
         self.assertEqual(self.verdicts(events)[-1], "identity-changed")
         keeper.stopService()
+
+
+class FlushScheduleTests(KeeperCase):
+    def test_unchangedStateIsNotWrittenAgain(self):
+        keeper, session, events = self.start()
+        path = os.path.join(self.path, conversationsFile(NETWORK))
+        self.reactor.advance(5)
+        before = os.stat(path).st_mtime_ns
+        os.utime(path, ns=(0, 0))
+        self.reactor.advance(5)
+        self.assertEqual(os.stat(path).st_mtime_ns, 0, "nothing changed: not rewritten")
+        alice = Conversation(ROOM, "fernet-ttl", KEYS, clock=self.clock)
+        self.deliver(session, "alice", alice.encode("alice", "hi", 400)[0])
+        self.reactor.advance(5)
+        self.assertNotEqual(os.stat(path).st_mtime_ns, 0, "a message arrived: saved within 5 s")
+        self.assertTrue(before)
+        keeper.stopService()

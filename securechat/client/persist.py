@@ -99,6 +99,8 @@ class StateKeeper(Service):
         self._loadConversations()
         self._session: Any = None
         self._written: Optional[bytes] = None
+        #: (codec target, changes) of every conversation at the last save.
+        self._versions: Optional[Dict[str, int]] = None
         self._failing = False
         self._loop = LoopingCall(self.flush)
         self._loop.clock = reactor
@@ -183,14 +185,18 @@ class StateKeeper(Service):
 
     def flush(self, clean: bool = False) -> None:
         """Save the conversations' state if it changed (always when C{clean}: the exit mark)."""
+        current = self._session.conversations() if self._session is not None else {}
+        versions = {key: conversation.changes for key, conversation in current.items()}
+        if not clean and versions == self._versions:
+            return  # nothing sent or accepted since the last save: no export, no write
         conversations: Dict[str, Any] = {}
         carried = list(self._saved.items())[-MAX_SAVED_CONVERSATIONS:]
         conversations.update(carried)
-        if self._session is not None:
-            for key, conversation in self._session.conversations().items():
-                conversations[key] = conversation.export_state()
+        for key, conversation in current.items():
+            conversations[key] = conversation.export_state()
         body = json.dumps(conversations, sort_keys=True, separators=(",", ":")).encode("utf-8")
         if not clean and body == self._written:
+            self._versions = versions
             return
         document = {"format": STATE_FORMAT, "clean": clean, "saved_at": self.now(), "conversations": conversations}
         try:
@@ -199,6 +205,7 @@ class StateKeeper(Service):
             self._writeFailed(exc)
             return
         self._written = body
+        self._versions = versions
         self._failing = False
 
     def _writeFailed(self, exc: StateError) -> None:

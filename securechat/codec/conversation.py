@@ -114,6 +114,9 @@ class Conversation:
         # new stream to receivers, not a sequence going backwards.
         self._stream = os.urandom(STREAM_BYTES)
         self._next_seq: Dict[str, int] = {}
+        #: Bumped whenever what L{export_state} returns changes (a message
+        #: sent or accepted), so a saver can skip unchanged conversations.
+        self.changes = 0
         self.layer = PLAIN
         self.keys: Optional[RoomKeys] = None
         self._sealers: Dict[str, Sealer] = {}
@@ -171,6 +174,7 @@ class Conversation:
         to us in our own name (sealed sender and target both match) gets
         L{Replayed} on fernet-ttl, and a flagged late arrival elsewhere.
         """
+        self.changes += 1
         self._sequences.observe(sender_key, self._stream, seq)
         if self.layer in FRESH_LAYERS:
             try:
@@ -304,6 +308,7 @@ class Conversation:
                 trust = self.trust.judge(sender_key, signer)
             self.replay.admit(envelope.msgid, sent_at)
         missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+        self.changes += 1
         return Accepted(
             layer,
             sender,
