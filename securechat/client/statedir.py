@@ -94,6 +94,8 @@ class StateDir:
             raise StateError("cannot create the state directory %s (%s is not a writable directory)" % (path, parent))
 
     def _prepare(self) -> None:
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise StateError("the state directory %s is not a directory" % (self.path,))
         try:
             os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
             info = os.stat(self.path)
