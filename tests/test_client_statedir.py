@@ -56,7 +56,7 @@ class StateDirTests(SynchronousTestCase):
     def test_notADirectory(self):
         path = self.mktemp()
         open(path, "w").close()
-        self.assertRaises(StateError, StateDir.open, path)
+        self.assertIn("is not a directory", str(self.assertRaises(StateError, StateDir.open, path)))
         self.assertRaises(StateError, StateDir.check, path)
 
     def test_checkCreatesNothing(self):
