@@ -64,13 +64,30 @@ class StateDirTests(SynchronousTestCase):
         StateDir.check(path)
         self.assertFalse(os.path.exists(path))
 
-    def test_oneClientPerDirectory(self):
+    def test_oneClientProcessPerDirectory(self):
+        """Another process is refused while this one holds the directory; this one may reopen it."""
+        import subprocess
+        import sys
+
         path = self.mktemp()
+        probe = [sys.executable, "-c",
+                 "import sys; from securechat.client.statedir import StateDir, StateError\n"
+                 "try:\n    StateDir.open(sys.argv[1])\nexcept StateError as e:\n    print(e); sys.exit(3)",
+                 path]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd()] + sys.path))
         first = StateDir.open(path)
-        error = self.assertRaises(StateError, StateDir.open, path)
-        self.assertIn("in use by another securechat client", str(error))
+        again = StateDir.open(path)
+        other = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(other.returncode, 3, other.stderr)
+        self.assertIn("in use by another securechat client", other.stdout)
         first.close()
-        StateDir.open(path).close()
+        self.assertEqual(subprocess.run(probe, env=env, capture_output=True, timeout=60).returncode, 3, "still held")
+        again.close()
+        self.assertEqual(subprocess.run(probe, env=env, capture_output=True, timeout=60).returncode, 0)
+
+    def test_testsNeverUseTheUsersStateDir(self):
+        self.assertTrue(defaultStateDir().startswith(os.environ["XDG_STATE_HOME"]))
+        self.assertIn("securechat-tests-state-", defaultStateDir())
 
     def test_atomicWriteKeepsTheOldFileOnFailure(self):
         state = StateDir.open(self.mktemp(), lock=False)

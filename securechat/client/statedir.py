@@ -12,8 +12,11 @@ file and says what is wrong; the caller picks the safe default.  A corrupt
 file is moved aside (C{NAME.corrupt}), never silently overwritten: it may
 hold an identity key someone wants back.
 
-One client per directory at a time (an exclusive lock): two processes
-writing the same replay state would each forget what the other saw.
+One client process per directory at a time (an exclusive lock): two
+processes writing the same replay state would each forget what the other
+saw.  Within one process the lock is shared (counted): a process opening
+its directory twice (a test, a program building two services) is one
+writer's business, not a second user's.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import os
 import stat
 import tempfile
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from twisted.logger import Logger
 
@@ -39,6 +42,10 @@ LOCK_NAME = "lock"
 CORRUPT_SUFFIX = ".corrupt"
 #: Refuse state files larger than this (a replay cache of 100 000 ids is ~3 MB).
 MAX_STATE_FILE = 64 * 1024 * 1024
+
+
+#: Directory -> [lock file descriptor, openers] for the locks this process holds.
+_HELD: Dict[str, List[int]] = {}
 
 
 class StateError(Exception):
@@ -119,6 +126,11 @@ class StateDir:
     def _acquire(self) -> None:
         if fcntl is None:
             return
+        held = _HELD.get(self.path)
+        if held is not None:
+            held[1] += 1
+            self._lock = held[0]
+            return
         descriptor = os.open(os.path.join(self.path, LOCK_NAME), os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -131,12 +143,20 @@ class StateDir:
                 ) from None
             raise StateError("cannot lock the state directory %s: %s" % (self.path, exc.strerror)) from None
         self._lock = descriptor
+        _HELD[self.path] = [descriptor, 1]
 
     def close(self) -> None:
-        """Release the lock (the process's exit does it too)."""
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        """Release the lock once every opener in this process closed (the process's exit does it too)."""
+        if self._lock is None:
+            return
+        self._lock = None
+        held = _HELD.get(self.path)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] <= 0:
+            del _HELD[self.path]
+            os.close(held[0])
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
