@@ -5,7 +5,9 @@ Each subject encodes a 200-byte body with one Conversation and decodes the
 lines with another (the whole path: envelope, sealing, chunk lines, header
 parsing, reassembly, MAC, envelope checks, freshness, replay cache,
 sequence numbers).  The anchor is ``cryptography``'s own Fernet encrypting
-and decrypting the same body.  Subjects are interleaved over several rounds
+and decrypting the same body; the C{signed} layer is measured against its own
+anchor, raw Fernet plus an Ed25519 sign and verify of the same body (what
+any signed-and-encrypted message costs at least).  Subjects are interleaved over several rounds
 so a slow moment of the machine hits all of them; the best round counts.
 Every decoded message is checked to be accepted with the right body.
 
@@ -32,6 +34,7 @@ import time
 from typing import Callable, Dict, List, Tuple
 
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 try:
     import securechat  # noqa: F401 (is the package importable as is?)
@@ -41,6 +44,7 @@ from securechat.codec import (
     TEST_KDF,
     Accepted,
     Conversation,
+    Identity,
     KdfUnavailable,
     ReplayCache,
     RoomKeys,
@@ -54,8 +58,10 @@ ROOM = "#bench"
 SENDER = "alice"
 #: 512 minus CRLF and a relay prefix like ":alice!alice@192.0.2.10 PRIVMSG #bench :".
 MAX_PAYLOAD = 512 - 2 - len(":alice!alice@192.0.2.10 PRIVMSG #bench :")
-LAYERS = ("plain", "aes-ctr", "fernet", "fernet-ttl")
+LAYERS = ("plain", "aes-ctr", "fernet", "fernet-ttl", "signed")
 ANCHOR = "raw Fernet"
+SIGNED_ANCHOR = "Fernet+Ed25519"
+SIGNED_TARGET_RATIO = 0.7
 FLOOR = "bare fernet"
 TARGET_RATIO = 0.8
 CACHE_ENTRIES = 50_000
@@ -79,7 +85,7 @@ def _keys() -> RoomKeys:
 def _codec_step(layer: str, body: str, max_payload: int) -> Tuple[Step, int]:
     keys = None if layer == "plain" else _keys()
     # A real clock: the replay cache then ages entries out as it would in use.
-    sender = Conversation(ROOM, layer, keys)
+    sender = Conversation(ROOM, layer, keys, identity=Identity.generate())
     receiver = Conversation(ROOM, layer, keys, replay=ReplayCache(time.time, max_entries=10_000_000))
     lines_per_message = len(sender.encode(SENDER, body, max_payload))
 
@@ -100,6 +106,22 @@ def _fernet_step(body: str) -> Step:
     def step() -> None:
         if fernet.decrypt(fernet.encrypt(data)) != data:
             raise AssertionError("raw Fernet round trip failed")
+
+    return step
+
+
+def _fernet_ed25519_step(body: str) -> Step:
+    """Raw Fernet encrypt+decrypt plus an Ed25519 sign+verify of the same body."""
+    fernet = Fernet(Fernet.generate_key())
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    data = body.encode("utf-8")
+
+    def step() -> None:
+        signature = private.sign(data)
+        if fernet.decrypt(fernet.encrypt(data)) != data:
+            raise AssertionError("raw Fernet round trip failed")
+        public.verify(signature, data)
 
     return step
 
@@ -155,7 +177,11 @@ def _rate(step: Step, seconds: float) -> float:
 
 def measure_rates(seconds: float, rounds: int, max_payload: int) -> Tuple[Dict[str, float], Dict[str, int]]:
     body = _body()
-    subjects: Dict[str, Step] = {ANCHOR: _fernet_step(body), FLOOR: _floor_step(body)}
+    subjects: Dict[str, Step] = {
+        ANCHOR: _fernet_step(body),
+        FLOOR: _floor_step(body),
+        SIGNED_ANCHOR: _fernet_ed25519_step(body),
+    }
     lines: Dict[str, int] = {}
     for layer in LAYERS:
         subjects[layer], lines[layer] = _codec_step(layer, body, max_payload)
@@ -250,9 +276,15 @@ def main(argv: List[str] | None = None) -> int:
           "  (the least any fernet codec does)")
     for layer in LAYERS:
         print(f"{layer:<12} {lines[layer]:>9} {rates[layer]:>10,.0f} {rates[layer] / anchor:>13.2f}x")
+    print(f"{SIGNED_ANCHOR:<12} {'-':>9} {rates[SIGNED_ANCHOR]:>10,.0f} {rates[SIGNED_ANCHOR] / anchor:>13.2f}x"
+          "  (the signed layer's anchor)")
     ratio = rates["fernet-ttl"] / anchor
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
     print(f"fernet-ttl / raw Fernet = {ratio:.2f}x: {verdict} the {TARGET_RATIO}x goal")
+    signed_ratio = rates["signed"] / rates[SIGNED_ANCHOR]
+    verdict = "meets" if signed_ratio >= SIGNED_TARGET_RATIO else "MISSES"
+    print(f"signed / (raw Fernet + Ed25519 sign+verify) = {signed_ratio:.2f}x: "
+          f"{verdict} the {SIGNED_TARGET_RATIO}x goal")
 
     per_entry = replay_cache_bytes_per_entry()
     if per_entry == per_entry:  # not NaN: tracemalloc exists here

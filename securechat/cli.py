@@ -16,6 +16,7 @@ from typing import List, Optional
 
 from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
 from .client.startup import DEFAULT_SERVER
+from .client.statedir import defaultStateDir
 from .codec import LAYERS
 from .endpointstrings import checkClientEndpoint
 from .tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSettings
@@ -80,6 +81,12 @@ def buildParser() -> argparse.ArgumentParser:
         help="file holding the IRC server password (PASS), if the server needs one",
     )
     parser.add_argument("--json", action="store_true", help="headless: JSON commands on stdin, events on stdout")
+    # Issue 13: identity, trust store and replay state.
+    parser.add_argument(
+        "--state-dir", default=None, metavar="PATH",
+        help="where the identity key, pinned keys and replay state are kept "
+        "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)",
+    )
     return parser
 
 
@@ -124,6 +131,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(str(error))
     if options.nick is None:
         options.nick = defaultNick()
+    if options.state_dir is None:
+        options.state_dir = defaultStateDir()
     try:
         passphrase = startupPassphrase(options.key_file)
     except PassphraseError as exc:

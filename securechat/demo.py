@@ -46,12 +46,14 @@ from .codec import (
     DEFAULT_KDF,
     LAYERS,
     TEST_KDF,
+    Conversation,
+    Identity,
     KdfParams,
     KdfUnavailable,
     RoomKeys,
     rfc1459_casefold,
 )
-from .mitm.attacks import Selector, makeAttack
+from .mitm.attacks import Impersonate, Selector, makeAttack
 from .mitm.matrix import (
     BY_NAME,
     ERROR,
@@ -89,6 +91,8 @@ GENERATED_HEADER = (
     " do not edit by hand. -->\n\n" % (MATRIX_FILE,)
 )
 #: How long the demo waits, at the end, for its connections to close.
+#: The impostor's line budget (one short line; the relay adds the prefix).
+FORGED_PAYLOAD = 400
 STOP_GRACE = 5.0
 STOP_POLL = 0.01
 EXIT_OK = 0
@@ -197,18 +201,20 @@ class Runner:
         seen: List[Seen] = []
         tap = seen.append
         self.mitm.taps.append(tap)
-        self.mitm.plan = Plan(
-            partial(
+        identities = {nick: Identity.generate() for nick in nicks}
+        if scenario.attack == Impersonate.name:
+            attack = partial(Impersonate, self._forger(layer, nicks[2], identities[nicks[2]], run), 1)
+        else:
+            attack = partial(
                 makeAttack,
                 scenario.attack,
                 1,
                 **dict(scenario.parameters, as_nick=nicks[2], to_room=OTHER_ROOM, victim=nicks[0]),
-            ),
-            Selector(sender=nicks[0], target=ROOM, receiver=nicks[1]),
-        )
+            )
+        self.mitm.plan = Plan(attack, Selector(sender=nicks[0], target=ROOM, receiver=nicks[1]))
         clients: List[HeadlessClient] = []
         try:
-            yield self._clients(nicks, layer, clients)
+            yield self._clients(nicks, layer, clients, identities)
             observation = yield self._exchange(scenario, clients, seen, run)
             cell = judge(scenario, layer, observation)
         except (ClientTimeout, defer.TimeoutError, defer.CancelledError) as exc:
@@ -218,8 +224,22 @@ class Runner:
             yield defer.gatherResults([client.quit() for client in clients], consumeErrors=True)
         return cell, tuple(_transcript(seen))
 
+    def _forger(self, layer: str, member: str, identity: Identity, run: int) -> Callable[[Any], List[str]]:
+        """What carol, a member, seals as the sender of a line (her own signing key, the room's key)."""
+
+        def forge(line: Any) -> List[str]:
+            conversation = Conversation(
+                ROOM, layer, self.keys.get(ROOM), clock=self.time.now, identity=identity
+            )
+            body = "run %d: %s writes this as %s: meet at the south door" % (run, member, line.sender)
+            return conversation.encode(line.sender, body, FORGED_PAYLOAD)
+
+        return forge
+
     @defer.inlineCallbacks
-    def _clients(self, nicks: Sequence[str], layer: str, clients: List[HeadlessClient]):
+    def _clients(
+        self, nicks: Sequence[str], layer: str, clients: List[HeadlessClient], identities: Dict[str, Identity]
+    ):
         """Connect one client per nick (into C{clients}, in order), join, set keys."""
         started: Dict[str, HeadlessClient] = {}
         connecting = [
@@ -231,6 +251,7 @@ class Runner:
                 kdf_params=self.options.kdf,
                 timeout=STEP_TIMEOUT,
                 retry_policy=_reconnectSoon,
+                identity=identities[nick],
             ).addCallback(partial(started.__setitem__, nick))
             for nick in nicks
         ]

@@ -16,3 +16,15 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=300)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The client keeps its identity, pins and replay state in $XDG_STATE_HOME
+# (issue 13): tests, and the clients they start as subprocesses, get a
+# private one per test process, never the user's, never shared between
+# the processes of `trial -j`.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+_STATE_HOME = tempfile.mkdtemp(prefix="securechat-tests-state-")
+os.environ["XDG_STATE_HOME"] = _STATE_HOME
+atexit.register(shutil.rmtree, _STATE_HOME, True)

@@ -14,6 +14,7 @@ from securechat.codec import (
     TEST_KDF,
     Accepted,
     Conversation,
+    Identity,
     Rejected,
     ReplayCache,
     RoomKeys,
@@ -24,8 +25,8 @@ from securechat.codec import (
 EPOCH = 1_700_000_000.0
 ROOM = "#Lab"
 PASSPHRASE = b"correct horse battery staple"
-KEYED = ("aes-ctr", "fernet", "fernet-ttl")
-AUTHENTICATED = ("fernet", "fernet-ttl")
+KEYED = ("aes-ctr", "fernet", "fernet-ttl", "signed")
+AUTHENTICATED = ("fernet", "fernet-ttl", "signed")
 #: Line budgets: 512 minus a long relay prefix, a middle one, and a tight one.
 PAYLOADS = (400, 200, 120)
 
@@ -55,6 +56,7 @@ def conversation(
     **kwargs: object,
 ) -> Conversation:
     keys = None if layer == "plain" else keys_for(target, passphrase)
+    kwargs.setdefault("identity", Identity.generate())
     return Conversation(target, layer, keys, clock=clock.seconds, replay=replay, **kwargs)  # type: ignore[arg-type]
 
 

@@ -120,7 +120,9 @@ class PluginTests(TestCase):
 
     def test_options(self):
         options = tap.Options()
-        options.parseOptions(["-s", "tcp:127.0.0.1:7000", "-n", "bot", "-j", "#a", "--join", "#b"])
+        options.parseOptions(
+            ["-s", "tcp:127.0.0.1:7000", "-n", "bot", "-j", "#a", "--join", "#b", "--state-dir", self.mktemp()]
+        )
         self.assertEqual(
             (options["server"], options["nick"], options["join"]), ("tcp:127.0.0.1:7000", "bot", ["#a", "#b"])
         )
@@ -132,7 +134,9 @@ class PluginTests(TestCase):
             handle.write("bot secret\n")
         output = self.mktemp()
         options = tap.Options()
-        options.parseOptions(["-n", "bot", "-j", "#a", "-k", path, "-l", "fernet", "-o", output])
+        options.parseOptions(
+            ["-n", "bot", "-j", "#a", "-k", path, "-l", "fernet", "-o", output, "--state-dir", self.mktemp()]
+        )
         service = tap.makeService(options)
         self.assertTrue(IService.providedBy(service))
         [client] = [s for s in service if isinstance(s, HeadlessClient)]
@@ -197,7 +201,7 @@ class PluginTests(TestCase):
             handle.write("bot secret\n")
         output = self.mktemp()
         options = tap.Options()
-        options.parseOptions(["-n", "bot", "-j", "#a", "-k", path, "-o", output])
+        options.parseOptions(["-n", "bot", "-j", "#a", "-k", path, "-o", output, "--state-dir", self.mktemp()])
         service = tap.makeService(options)
         [client] = [s for s in service if isinstance(s, HeadlessClient)]
         [sink] = [s for s in service if isinstance(s, tap.EventSink)]

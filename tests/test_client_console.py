@@ -22,6 +22,7 @@ from securechat.client.commands import ALERT, INFO, Console, formatEvent
 from securechat.client.console import CONTINUATION, ConsoleTerminal, neutralise, wrap
 from securechat.client.headless import HeadlessClient
 from securechat.codec import DEFAULT_KDF, TEST_KDF
+from securechat.codec.trust import IdentityChanged
 
 from .test_client_support import WAIT, LoopbackCase, Tmux
 
@@ -144,13 +145,17 @@ class CommandTests(TestCase):
         [(prompt, answer)] = self.screen.asked
         self.assertIn("passphrase for #lab", prompt)
         keyed = self.client.wait_for(ev.KeySet, WAIT)
-        answer(b"hunter2")
+        answer(b"hunter2 is long enough")
+        [_, (again, confirm)] = self.screen.asked
+        self.assertIn("again", again)
+        confirm(b"hunter2 is long enough")
         event = yield keyed
         self.assertEqual((event.target, event.layer), ("#lab", "fernet-ttl"))
         self.assertIn("fingerprint " + event.fingerprint, self.screen.last())
         self.assertFalse(any("hunter2" in text for text, _ in self.screen.shown))
         self.console.line("/fingerprint")
-        self.assertIn(event.fingerprint, self.screen.last())
+        self.assertIn(event.fingerprint, self.screen.shown[-2][0])
+        self.assertIn(self.client.session.identity.fingerprint, self.screen.last())
 
     @inlineCallbacks
     def test_keyEnterAloneUsesKeyFile(self):
@@ -450,8 +455,8 @@ class TmuxSmokeTests(LoopbackCase):
     @inlineCallbacks
     def test_console(self):
         tmux = Tmux(self, "console")
-        command = "cd %s && PYTHONPATH=%s %s -m securechat --server %s --nick alice --join '#lab'" % (
-            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.endpoint)
+        command = "cd %s && PYTHONPATH=%s %s -m securechat --server %s --nick alice --join '#lab' --state-dir %s" % (
+            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.endpoint, self.mktemp())
         tmux.start(command)
         yield tmux.waitFor("you joined #lab")
         # The console derives with the real Argon2id parameters; so must bob.
@@ -464,6 +469,8 @@ class TmuxSmokeTests(LoopbackCase):
         # A passphrase typed at the prompt is never drawn.
         tmux.keys("/key", "Enter")
         yield tmux.waitFor("passphrase for #lab")
+        tmux.keys("tmux secret", "Enter")
+        yield tmux.waitFor("again, to confirm")
         tmux.keys("tmux secret", "Enter")
         screen = yield tmux.waitFor("key set for #lab")
         self.assertNotIn("tmux secret", screen)
@@ -480,3 +487,102 @@ class TmuxSmokeTests(LoopbackCase):
         tmux.keys("/quit bye", "Enter")
         event = yield left
         self.assertEqual(event.nick, "alice")
+
+
+class IdentityCommandTests(TestCase):
+    """Issue 13 in the console: room secrets, confirmation, /trust, /verify, marks."""
+
+    def setUp(self):
+        self.client = offlineClient()
+        self.screen = Recorder()
+        self.console = Console(self.client, self.screen.show, self.screen.ask, self.screen.quits.append, current="#lab")
+        self.client.listen(self.console.event)
+
+    def test_passphrasesThatDifferAreRefused(self):
+        self.console.line("/key")
+        self.screen.asked[0][1](b"correct horse battery")
+        self.screen.asked[1][1](b"correct horse batery")
+        self.assertIn("differ: key not changed", self.screen.last())
+        self.assertFalse(self.client.session.keyPending("#lab"))
+
+    @inlineCallbacks
+    def test_shortPassphraseWarned(self):
+        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        self.console.line("/key")
+        self.screen.asked[0][1](b"1234")
+        self.screen.asked[1][1](b"1234")
+        yield keyed
+        warnings = [text for text, style in self.screen.shown if "short passphrase (4 characters)" in text]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("/key --new", warnings[0])
+
+    @inlineCallbacks
+    def test_newRoomSecretShownOnceAndUsable(self):
+        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        self.console.line("/key --new")
+        event = yield keyed
+        [code] = [
+            text.split("new room secret for #lab: ")[1].split()[0]
+            for text, _ in self.screen.shown
+            if "new room secret" in text
+        ]
+        self.assertRegex(code, r"^sc-(?:[a-z2-7]{5}-){5}[a-z2-7]{4}$")
+        theirs = yield self.client.derive_keys("#lab", code.upper().encode())
+        self.assertEqual(theirs.fingerprint("fernet-ttl"), event.fingerprint)
+        # Typed at the prompt, a code is not asked twice.
+        self.console.line("/key")
+        keyedAgain = self.client.wait_for(ev.KeySet, WAIT)
+        self.screen.asked[-1][1](code.encode())
+        yield keyedAgain
+        self.assertEqual(len(self.screen.asked), 1)
+
+    def test_trustAndVerify(self):
+        from securechat.codec import Identity
+
+        session = self.client.session
+        alice, mallory = Identity.generate(), Identity.generate()
+        session.trust.judge("bob", alice.public_key)
+        self.console.line("/trust bob")
+        self.assertIn("no refused key to accept for bob", self.screen.last())
+        self.console.line("/verify bob 00000 00000 00000 00000 00000 00000 00000 00000")
+        self.assertIn("not verified", self.screen.last())
+        self.console.line("/verify bob " + alice.fingerprint)
+        self.assertIn("bob's key %s is now verified" % (alice.fingerprint,), self.screen.last())
+        self.console.line("/fingerprint bob")
+        self.assertIn("bob's identity key: %s (verified)" % (alice.fingerprint,), self.screen.shown[-2][0])
+        self.assertRaises(IdentityChanged, session.trust.judge, "bob", mallory.public_key)
+        self.console.line("/trust bob")
+        self.assertIn("accepted (first use", self.screen.last())
+        self.assertEqual(session.trust.pinned("bob").public_key, mallory.public_key)
+
+    def test_marksTellTrustApart(self):
+        when = "10:00:00"
+        verified = formatEvent(
+            ev.IncomingMessage("#lab", "bob", "hi", "signed", "signed+fresh", signer="x", trust="verified"), when
+        )
+        first = formatEvent(
+            ev.IncomingMessage("#lab", "bob", "hi", "signed", "signed+fresh", signer="x", trust="first-use"), when
+        )
+        changed = formatEvent(
+            ev.RejectedMessage("#lab", "bob", "signed", "identity-changed", "identity changed: ..."), when
+        )
+        self.assertIn("[signed, verified] <bob> hi", verified[0][0])
+        self.assertIn("[signed, first use] <bob> hi", first[0][0])
+        self.assertIn("REJECTED", changed[0][0])
+        self.assertEqual(changed[0][1], ALERT)
+        self.assertNotIn("<bob> hi", changed[0][0])
+
+
+class ReplayWordingTests(TestCase):
+    """The lesson: on fernet a copy reads as what it may be, a replay."""
+
+    def test_fernetSaysReplayOrReorder(self):
+        message = ev.IncomingMessage("#lab", "bob", "hi", "fernet", "authenticated", reordered=True)
+        lines = [text for text, _ in formatEvent(message, "10:00:00")]
+        self.assertIn("the message above from bob is a replay (or reorder): fernet cannot tell", lines[-1])
+
+    def test_fernetTtlSaysOutOfOrder(self):
+        message = ev.IncomingMessage("#lab", "bob", "hi", "fernet-ttl", "authenticated+fresh", reordered=True)
+        lines = [text for text, _ in formatEvent(message, "10:00:00")]
+        self.assertIn("arrived out of order", lines[-1])
+        self.assertNotIn("replay", lines[-1])

@@ -13,8 +13,9 @@ import sys
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.client import events as ev
 from securechat.client.headless import HeadlessClient
@@ -169,8 +170,12 @@ class OfflineFrontendTests(SynchronousTestCase):
 
     def test_fingerprintOnPlain(self):
         [event] = self.errors(b'{"cmd": "fingerprint", "target": "#lab"}')
+        identity = event.pop("identity")
+        self.assertEqual(identity, self.frontend.client.session.identity.fingerprint)
         self.assertEqual(
-            event, {"type": "fingerprint", "target": "#lab", "layer": "plain", "fingerprint": None}
+            event,
+            {"type": "fingerprint", "target": "#lab", "layer": "plain", "fingerprint": None,
+             "pinned": None, "trust": None},
         )
 
     def test_eventsAreOneLineEach(self):
@@ -327,7 +332,7 @@ class SubprocessTests(LoopbackCase):
             protocol,
             sys.executable,
             [sys.executable, "-m", "securechat", "--json", "--server", self.endpoint,
-             "--nick", nick] + list(extra),
+             "--nick", nick, "--state-dir", self.mktemp()] + list(extra),
             env=env,
         )
         return protocol
@@ -383,3 +388,54 @@ class NoArgon2Tests(SynchronousTestCase):
         )
         [error] = lines.ofType("error")
         self.assertEqual((error["code"], error["command"], error["message"]), ("refused", "key", "no Argon2id here"))
+
+
+class IdentityCommandTests(TestCase):
+    """Issue 13 in JSON: key "new", trust, verify, and the matching events."""
+
+    def setUp(self):
+        self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=TEST_KDF)
+        self.lines = Lines()
+        self.frontend = JsonLinesFrontend(self.client, self.lines.write)
+
+    def send(self, obj):
+        self.frontend.lineReceived(json.dumps(obj).encode())
+
+    @inlineCallbacks
+    def test_newRoomSecret(self):
+        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        self.send({"cmd": "key", "target": "#lab", "new": True, "layer": "signed"})
+        event = yield keyed
+        [secret] = self.lines.ofType("room-secret")
+        self.assertEqual(secret["target"], "#lab")
+        theirs = yield self.client.derive_keys("#lab", secret["code"].encode())
+        self.assertEqual((event.layer, event.fingerprint), ("signed", theirs.fingerprint("signed")))
+        self.send({"cmd": "key", "target": "#lab", "new": True, "passphrase": "x"})
+        self.assertEqual(self.lines.ofType("error")[-1]["code"], "bad-command")
+
+    @inlineCallbacks
+    def test_shortPassphraseWarned(self):
+        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        self.send({"cmd": "key", "target": "#lab", "passphrase": "a"})
+        yield keyed
+        yield deferLater(reactor, 0, lambda: None)
+        [notice] = self.lines.ofType("notice")
+        self.assertIn("short passphrase (1 characters)", notice["text"])
+
+    def test_trustAndVerify(self):
+        from securechat.codec import Identity
+
+        alice = Identity.generate()
+        self.client.session.trust.judge("bob", alice.public_key)
+        self.send({"cmd": "trust", "nick": "bob"})
+        self.assertEqual(self.lines.ofType("error")[-1]["code"], "refused")
+        self.send({"cmd": "verify", "nick": "bob", "fingerprint": alice.fingerprint.replace(" ", "-")})
+        [trust] = self.lines.ofType("trust")
+        self.assertEqual(
+            trust, {"type": "trust", "nick": "bob", "fingerprint": alice.fingerprint, "status": "verified"}
+        )
+        self.send({"cmd": "fingerprint", "target": "bob"})
+        [fingerprint] = self.lines.ofType("fingerprint")
+        self.assertEqual((fingerprint["pinned"], fingerprint["trust"]), (alice.fingerprint, "verified"))
+        self.send({"cmd": "verify", "nick": "bob"})
+        self.assertEqual(self.lines.ofType("error")[-1]["code"], "bad-command")

@@ -331,6 +331,8 @@ class QuitWhileDerivingTests(SynchronousTestCase):
         os.write(master, b"/key #lab\r")
         readUntil(b"passphrase for #lab")
         os.write(master, b"hunter2\r")
+        readUntil(b"again, to confirm")
+        os.write(master, b"hunter2\r")
         readUntil(b"DERIVING")
         os.write(master, b"/quit\r")
         deadline = time.monotonic() + CHILD_LIMIT / 2

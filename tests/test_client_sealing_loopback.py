@@ -77,6 +77,7 @@ class SendWhileDerivingTests(LoopbackCase):
         console.line("/key")
         [(prompt, answer)] = screen.asked
         answer(b"s3cret")
+        screen.asked[1][1](b"s3cret")  # asked twice: it is a new passphrase
         console.line(SECRET)
         self.assertTrue(any("waiting for the key" in text for text, style in screen.shown))
         message = yield heard

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.codec import Accepted, Conversation, ReassemblyLimits, Rejected, RoomKeys, direct_target
+from securechat.codec import Accepted, Conversation, Identity, ReassemblyLimits, Rejected, RoomKeys, direct_target
 from securechat.codec.chunks import MARKER
 from tests.codec_support import (
     AUTHENTICATED,
@@ -338,7 +338,7 @@ class RelayTamperingTests(SynchronousTestCase):
         lab_keys = keys_for()
         shared = RoomKeys(target="#other", params=lab_keys.params, layer_keys=lab_keys._layer_keys)
         for layer in AUTHENTICATED:
-            elsewhere = Conversation("#other", layer, shared, clock=clock.seconds)
+            elsewhere = Conversation("#other", layer, shared, clock=clock.seconds, identity=Identity.generate())
             bob = conversation(layer, clock)
             rejected = only_rejected(feed(bob, "alice", elsewhere.encode("alice", "hi", 400)))
             self.assertEqual(rejected.reason, "wrong-room")

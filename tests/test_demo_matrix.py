@@ -60,8 +60,12 @@ class JudgeTests(SynchronousTestCase):
 
     def test_copies(self) -> None:
         self.assertEqual(verdict("replay", observe([genuine(), genuine()])), ACCEPTED)
+        # Without a replay cache a copy and a late message look alike.
         self.assertEqual(
-            verdict("replay", observe([genuine(), genuine(reordered=True)])), flagged("reordered")
+            verdict("replay", observe([genuine(), genuine(reordered=True)])), flagged("replay (or reorder)")
+        )
+        self.assertEqual(
+            verdict("replay", observe([genuine(), genuine(reordered=True)]), "fernet-ttl"), flagged("reordered")
         )
         self.assertEqual(verdict("duplicate", observe([genuine()], ["replayed"])), rejected("replayed"))
 
@@ -80,9 +84,17 @@ class JudgeTests(SynchronousTestCase):
             verdict("reorder", observe([genuine("second"), genuine("first")], sent=sent)), ACCEPTED
         )
         self.assertEqual(
-            verdict("reorder", observe([genuine("second"), genuine("first", reordered=True)], sent=sent)),
+            verdict("reorder", observe([genuine("second"), genuine("first", reordered=True)], sent=sent), "signed"),
             flagged("reordered"),
         )
+
+    def test_impersonatedShowsWhatTheSenderWrote(self) -> None:
+        forged = Received(ALICE, ROOM, "carol writes this as alice")
+        cell = judge(BY_NAME["impersonate"], "fernet-ttl", observe([genuine(), forged]))
+        self.assertEqual(cell.verdict, ACCEPTED)
+        self.assertIn("alice wrote %r" % (BODY,), cell.detail)
+        self.assertEqual(verdict("impersonate", observe([genuine()], ["identity-changed"]), "signed"),
+                         rejected("identity-changed"))
 
     def test_partial(self) -> None:
         self.assertEqual(verdict("drop-chunk", observe([genuine("meet at")])), ACCEPTED)
@@ -120,12 +132,16 @@ class ClaimTests(SynchronousTestCase):
                 self.assertIn(layer, LAYERS)
         self.assertEqual(set(CLAIMS), set(BY_NAME))
 
-    def test_plainClaimsNothingAndFernetTtlClaimsEverything(self) -> None:
+    def test_plainClaimsNothingAndSignedClaimsEverything(self) -> None:
         self.assertFalse([name for name in CLAIMS if "plain" in CLAIMS[name]])
-        self.assertEqual([name for name in CLAIMS if "fernet-ttl" not in CLAIMS[name]], [])
+        self.assertEqual([name for name in CLAIMS if "signed" not in CLAIMS[name]], [])
+        # A member writing as another is what only signatures stop.
+        self.assertEqual([name for name in CLAIMS if "fernet-ttl" not in CLAIMS[name]], ["impersonate"])
 
     def test_everyScenarioUsesAKnownAttack(self) -> None:
         for scenario in matrix.SCENARIOS:
+            if scenario.attack == attacks.Impersonate.name:
+                continue  # needs a member's keys: the demo builds it (test_demo)
             # What the demo adds for each run: who to blame or rename, and who.
             attack = attacks.makeAttack(
                 scenario.attack, 1, **dict(scenario.parameters, as_nick="carol", victim="alice")
@@ -156,7 +172,8 @@ class RenderTests(SynchronousTestCase):
         lines = text.splitlines()
         self.assertEqual(lines[0].split(), ["attack", "plain", "fernet"])
         self.assertIn("relay reads the body", lines[2])
-        self.assertIn("hidden \u2713", lines[2])
+        self.assertIn("hidden [blocked]", lines[2])
+        self.assertNotIn("\u2713", text)
         self.assertIn("fernet: " + matrix.LESSONS["fernet"], text)
         self.assertNotIn("aes-ctr", text)
 
@@ -164,7 +181,7 @@ class RenderTests(SynchronousTestCase):
         cells = self.cells + [Cell("delay", "fernet-ttl", ACCEPTED, False, True, False)]
         text = matrix.renderMarkdown(cells)
         self.assertTrue(text.startswith("| attack | plain | fernet | fernet-ttl |\n|---|---|---|---|\n"))
-        self.assertIn("| delay 40s (past TTL) | - | - | ACCEPTED \u2717 FAILED |", text)
+        self.assertIn("| delay 40s (past TTL) | - | - | ACCEPTED [WORKED] \u2717 CLAIM FAILED |", text)
 
     def test_json(self) -> None:
         document = json.loads(matrix.renderJson(self.cells, {"seconds": 1.5}))

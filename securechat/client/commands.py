@@ -6,6 +6,7 @@ module decides, so it can be tested line by line.
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -13,9 +14,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..codec import LAYERS, PROTECTION
+from ..codec.roomsecret import CODE_RE
 from . import events as ev
 from .headless import HeadlessClient
-from .passphrases import PassphraseError
+from .identities import identityLines, signedMark, trustLine
+from .passphrases import PassphraseError, weakPassphraseWarning
 from .session import CommandError, NotConnected
 
 #: Styles the UI knows how to draw.
@@ -30,6 +33,7 @@ MARKS = {
     "confidential": "enc",
     "authenticated": "auth",
     "authenticated+fresh": "auth+fresh",
+    "signed+fresh": "signed",
 }
 #: Why a rejected message was refused, in words (the codec's sentence follows).
 REASONS = {
@@ -43,20 +47,29 @@ REASONS = {
     "incomplete": "incomplete (chunks dropped)",
     "unprotected": "unprotected, not from a keyed member",
     "no-key": "protected, but no key here",
+    "bad-signature": "bad signature",
+    "identity-changed": "IDENTITY CHANGED",
+    "signed-by-other": "signed by another member's key",
+    "trust-full": "unknown key, trust store full",
 }
 TIME_FORMAT = "%H:%M:%S"
 #: A message sealed more than this many seconds from now shows when it was sent.
 STALE = 60
+#: Layers whose receivers keep no replay cache (sequence numbers only).
+NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
 
 HELP = (
     ("/join #room", "join a room (and make it the current one)"),
     ("/part [#room] [reason]", "leave a room (default: the current one)"),
     ("/msg nick text", "send a direct message"),
     ("/msg! nick text", "send it even in clear to a peer whose key no longer applies"),
-    ("/key [#room|nick]", "set the passphrase (asked without echo; Enter alone uses --key-file/$SECURECHAT_KEY)"),
-    ("/layer [plain|aes-ctr|fernet|fernet-ttl]", "show or set the current room's layer"),
+    ("/key [#room|nick]", "set the passphrase (asked twice without echo; Enter alone uses --key-file/$SECURECHAT_KEY)"),
+    ("/key --new [#room|nick]", "generate an unguessable room secret to pass on out of band"),
+    ("/layer [plain|aes-ctr|fernet|fernet-ttl|signed]", "show or set the current room's layer"),
     ("/layer! layer [#room|nick]", "lower a keyed conversation's layer (you are told what is lost)"),
-    ("/fingerprint [#room|nick]", "show the key fingerprint, to compare out of band"),
+    ("/fingerprint [#room|nick]", "show the room key's and your identity's fingerprints (a nick's pinned key)"),
+    ("/verify nick fingerprint", "mark nick's key verified once you compared it out of band"),
+    ("/trust nick", "accept the new key of nick after 'identity changed' (check it first)"),
     ("/who [#room|nick]", "who is there"),
     ("/names [#room]", "the members of a room"),
     ("/nick newnick", "change nick"),
@@ -114,7 +127,7 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
     C{now} (seconds) lets a message sealed long ago or ahead say when it was sent.
     """
     if isinstance(event, ev.IncomingMessage):
-        mark = MARKS.get(event.protection, event.protection)
+        mark = signedMark(event) or MARKS.get(event.protection, event.protection)
         where = ("(direct) " if event.direct else event.target + " ")
         sent = sentAt(event.sent_at, now)
         lines = [
@@ -126,7 +139,13 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
                 ("%s %s%d earlier message(s) from %s never arrived (dropped?)"
                  % (when, where, event.missing, event.sender), ALERT)
             )
-        if event.reordered:
+        if event.reordered and event.layer in NO_REPLAY_CACHE:
+            # A copy and a late message look alike without a replay cache.
+            lines.append((
+                "%s %sthe message above from %s is a replay (or reorder): %s cannot tell"
+                % (when, where, event.sender, event.layer), ALERT,
+            ))
+        elif event.reordered:
             lines.append(
                 ("%s %sthe message above from %s arrived out of order" % (when, where, event.sender), ALERT)
             )
@@ -195,8 +214,17 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s -- %s now uses layer %s" % (when, event.target, event.layer), INFO)]
     if isinstance(event, ev.Fingerprint):
         if event.fingerprint is None:
-            return [("%s -- %s has no key (plain)" % (when, event.target), INFO)]
-        return [("%s -- %s %s fingerprint: %s" % (when, event.target, event.layer, event.fingerprint), INFO)]
+            lines = [("%s -- %s has no key (plain)" % (when, event.target), INFO)]
+        else:
+            lines = [("%s -- %s %s fingerprint: %s" % (when, event.target, event.layer, event.fingerprint), INFO)]
+        return lines + [("%s -- %s" % (when, text), INFO) for text in identityLines(event)]
+    if isinstance(event, ev.TrustChanged):
+        return [("%s -- %s" % (when, trustLine(event)), INFO)]
+    if isinstance(event, ev.RoomSecret):
+        return [(
+            "%s -- new room secret for %s: %s  (pass it on out of band, to the members only; "
+            "they type it at /key %s)" % (when, event.target, event.code, event.target), ALERT,
+        )]
     if isinstance(event, ev.Names):
         return [("%s -- in %s: %s" % (when, event.room, " ".join(event.nicks) or "nobody"), INFO)]
     if isinstance(event, ev.Who):
@@ -259,6 +287,8 @@ class Console:
             "who": self.cmd_who,
             "names": self.cmd_names,
             "nick": self.cmd_nick,
+            "trust": self.cmd_trust,
+            "verify": self.cmd_verify,
             "quit": self.cmd_quit,
             "help": self.cmd_help,
         }
@@ -370,6 +400,13 @@ class Console:
         self.client.send(args[0], rest[len(args[0]):].strip(), force)
 
     def cmd_key(self, args: List[str], rest: str) -> None:
+        if args and args[0] == "--new":
+            if len(args) > 2:
+                raise Usage("usage: /key --new [#room|nick]")
+            target = self._target(args[1:], "/key --new")
+            derived = self.client.new_room_secret(target)
+            derived.addErrback(self._failed)
+            return
         if len(args) > 1:
             raise Usage("usage: /key [#room|nick] (the passphrase is asked, never typed on the command line)")
         target = self._target(args, "/key")
@@ -386,6 +423,26 @@ class Console:
         if secret is None:
             self.info("/key cancelled")
             return
+        if secret and not CODE_RE.match(secret.decode("utf-8", "replace").strip().lower()):
+            # A new passphrase is asked twice: a typo would key the room
+            # with a key nobody else has (a room secret has check digits).
+            self.ask("again, to confirm: ", lambda again: self._keyConfirmed(target, secret, again))
+            return
+        self._keyChosen(target, secret)
+
+    def _keyConfirmed(self, target: str, secret: bytes, again: Optional[bytes]) -> None:
+        if again is None:
+            self.info("/key cancelled")
+            return
+        if not hmac.compare_digest(secret, again):
+            self.alert("the two passphrases differ: key not changed")
+            return
+        warning = weakPassphraseWarning(secret)
+        if warning is not None:
+            self.alert(warning)
+        self._keyChosen(target, secret)
+
+    def _keyChosen(self, target: str, secret: bytes) -> None:
         if not secret:
             try:
                 secret = self.startupPassphrase()
@@ -415,8 +472,7 @@ class Console:
     def cmd_fingerprint(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
             raise Usage("usage: /fingerprint [#room|nick]")
-        target = self._target(args, "/fingerprint")
-        self.event(ev.Fingerprint(target, self.client.layer(target), self.client.fingerprint(target)))
+        self.event(self.client.session.fingerprintEvent(self._target(args, "/fingerprint")))
 
     def cmd_who(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
@@ -432,6 +488,16 @@ class Console:
         if len(args) != 1:
             raise Usage("usage: /nick newnick")
         self.client.set_nick(args[0])
+
+    def cmd_trust(self, args: List[str], rest: str) -> None:
+        if len(args) != 1:
+            raise Usage("usage: /trust nick (accepts the key refused for nick; /verify is better)")
+        self.client.session.trustNick(args[0])
+
+    def cmd_verify(self, args: List[str], rest: str) -> None:
+        if len(args) < 2:
+            raise Usage("usage: /verify nick fingerprint (the 8 groups of 5 digits they read you)")
+        self.client.session.verifyNick(args[0], rest[len(args[0]):].strip())
 
     def cmd_quit(self, args: List[str], rest: str) -> None:
         self.quit(rest)

@@ -331,15 +331,21 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     from ..codec import KdfUnavailable
     from .passphrases import startupPassphrase
     from .protocol import SlowConsumerGuard
-    from .startup import buildClient, keyRooms
+    from .startup import buildClient, keyRooms, startState
+    from .statedir import StateError
 
     if not os.isatty(0) or not os.isatty(1):
         print("securechat: the console needs a terminal; use --json for scripts", file=sys.stderr)
         return 2
-    client = buildClient(
-        reactor, options.server, options.nick, options.server_password_file,
-        options.tls_trust, options.insecure_skip_tls_verify,
-    )
+    try:
+        client = buildClient(
+            reactor, options.server, options.nick, options.server_password_file,
+            options.tls_trust, options.insecure_skip_tls_verify,
+            stateDir=getattr(options, "state_dir", None),
+        )
+    except StateError as exc:
+        print("securechat: %s" % (exc,), file=sys.stderr)
+        return 2
     try:
         keyRooms(client, options.join, passphrase, options.layer)
     except (ValueError, KdfUnavailable) as exc:
@@ -393,6 +399,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         screen.console.info(
             "securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]"
         )
+        startState(reactor, client)
         client.startService()
         reactor.run()
     finally:

@@ -99,7 +99,10 @@ class IncomingMessage(Event):
     message the peer's nick (what one would answer to); C{protection} is
     what the layer lets us claim ("none", "confidential", "authenticated",
     "authenticated+fresh").  C{missing}/C{reordered} come from the sealed
-    sequence number: what the relay dropped or held back.
+    sequence number: what the relay dropped or held back.  On C{signed},
+    C{signer} is the signing key's fingerprint and C{trust} how far it is
+    trusted for C{sender}: C{first-use} (pinned when first seen, or
+    accepted with /trust) or C{verified} (fingerprint compared).
     """
 
     kind: ClassVar[str] = "message"
@@ -113,6 +116,8 @@ class IncomingMessage(Event):
     reordered: bool = False
     sent_at: Optional[int] = None
     msgid: Optional[str] = None
+    signer: Optional[str] = None
+    trust: Optional[str] = None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -121,7 +126,8 @@ class RejectedMessage(Event):
     A line (or chunked message) the codec refused: never shown as genuine.
     C{sender} is the nick the relay I{claims} sent it; C{reason} is the
     codec's slug (tampered, expired, replayed, from-future, re-attributed,
-    wrong-room, malformed, incomplete, unprotected, no-key).
+    wrong-room, malformed, incomplete, unprotected, no-key; on signed:
+    bad-signature, identity-changed, signed-by-other, trust-full).
     """
 
     kind: ClassVar[str] = "rejected"
@@ -211,6 +217,38 @@ class Fingerprint(Event):
     target: str
     layer: str
     fingerprint: Optional[str]
+    #: Our own identity key's fingerprint (read it to the others).
+    identity: Optional[str] = None
+    #: For a nick: the key pinned for it and its status (L{TrustChanged}).
+    pinned: Optional[str] = None
+    trust: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TrustChanged(Event):
+    """
+    The user accepted (C{/trust}: status C{first-use}) or verified
+    (C{/verify}: status C{verified}) the key C{fingerprint} for C{nick}.
+    """
+
+    kind: ClassVar[str] = "trust"
+    nick: str
+    fingerprint: str
+    status: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RoomSecret(Event):
+    """
+    A room secret was generated (C{/key --new}): C{code} is to be passed on
+    out of band, to the room's members only.  Carries a secret: the
+    console shows it once, the JSON mode writes it only to the user who
+    asked; never logged.
+    """
+
+    kind: ClassVar[str] = "room-secret"
+    target: str
+    code: str
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

@@ -31,10 +31,13 @@ from ..codec import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_SKEW,
     DEFAULT_TTL,
+    Identity,
     KdfParams,
     ReassemblyLimits,
     RoomKeys,
+    TrustStore,
 )
+from ..codec.roomsecret import new_room_secret
 from ..tlsclient import TlsSettings, clientEndpoint
 from . import events as ev
 from .kdfworker import KdfWorker
@@ -89,6 +92,8 @@ class HeadlessClient(Service):
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         retry_policy: Optional[Callable[[int], float]] = None,
         tls: Optional[TlsSettings] = None,
+        identity: Optional[Identity] = None,
+        trust: Optional[TrustStore] = None,
     ) -> None:
         self.reactor = reactor
         self.kdf_params = kdf_params if kdf_params is not None else DEFAULT_KDF
@@ -107,6 +112,8 @@ class HeadlessClient(Service):
             ttl=ttl,
             maxSkew=max_skew,
             limits=limits,
+            identity=identity,
+            trust=trust,
         )
         if isinstance(endpoint, str):
             description = endpoint
@@ -127,6 +134,8 @@ class HeadlessClient(Service):
         )
         #: Runs this client's Argon2id derivations, in order, one at a time.
         self.kdf_worker = KdfWorker(reactor)
+        #: The state directory's keeper (L{securechat.client.startup.buildClient}).
+        self.stateKeeper: Optional[Any] = None
         self._expiry = LoopingCall(self.session.expire)
         self._expiry.clock = reactor
 
@@ -332,6 +341,22 @@ class HeadlessClient(Service):
             lambda keys: session.keyArrived(target, request, keys, layer), failed
         )
         return derived
+
+    def new_room_secret(
+        self, target: str, layer: Optional[str] = None, force: bool = False
+    ) -> Deferred:
+        """
+        Generate a room secret for C{target} (128 random bits, L{ev.RoomSecret}
+        carries its code, to pass on out of band) and key C{target} with it
+        (L{set_key}: HKDF, no Argon2id).  Fires with the L{ev.KeySet} event.
+        """
+        try:
+            checkTarget(target)
+        except CommandError as error:
+            return fail(error)
+        code = new_room_secret()
+        self._emit(ev.RoomSecret(target, code))
+        return self.set_key(target, code.encode("ascii"), layer, force)
 
 
 def connect(

@@ -23,7 +23,7 @@ from ..codec import KdfUnavailable
 from ..wire import LineSplitter, TooLong
 from . import events as ev
 from .headless import HeadlessClient
-from .passphrases import PassphraseError, readKeyFile
+from .passphrases import PassphraseError, readKeyFile, weakPassphraseWarning
 from .session import CommandError, NeedsForce, NotConnected
 
 #: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
@@ -98,6 +98,8 @@ class JsonLinesFrontend:
             "names": self.cmd_names,
             "who": self.cmd_who,
             "nick": self.cmd_nick,
+            "trust": self.cmd_trust,
+            "verify": self.cmd_verify,
             "quit": self.cmd_quit,
         }
         self.quitting: Optional[Deferred] = None
@@ -172,6 +174,12 @@ class JsonLinesFrontend:
         layer = command.get("layer")
         if layer is not None and not isinstance(layer, str):
             raise BadCommand("field 'layer' must be a string")
+        if _flag(command, "new"):
+            # A generated room secret: a room-secret event carries its code.
+            if "passphrase" in command or "key_file" in command:
+                raise BadCommand("'new' generates the secret: give no 'passphrase' or 'key_file'")
+            self.client.new_room_secret(target, layer, force).addErrback(self._failed, "key")
+            return
         if "passphrase" in command:
             passphrase = _field(command, "passphrase").encode("utf-8")
         elif "key_file" in command:
@@ -180,8 +188,12 @@ class JsonLinesFrontend:
             raise BadCommand("key needs 'passphrase' or 'key_file'")
         if not passphrase:
             raise BadCommand("the passphrase is empty")
+        warning = weakPassphraseWarning(passphrase)
         derived = self.client.set_key(target, passphrase, layer, force)
         del passphrase
+        if warning is not None:
+            # Once the key is set: a refused command gets its error alone.
+            derived.addCallback(lambda keySet: self.event(ev.Notice(warning)))
         derived.addErrback(self._failed, "key")
 
     def _failed(self, reason: Failure, name: str) -> None:
@@ -199,8 +211,13 @@ class JsonLinesFrontend:
         )
 
     def cmd_fingerprint(self, command: Dict[str, Any]) -> None:
-        target = _field(command, "target")
-        self.event(ev.Fingerprint(target, self.client.layer(target), self.client.fingerprint(target)))
+        self.event(self.client.session.fingerprintEvent(_field(command, "target")))
+
+    def cmd_trust(self, command: Dict[str, Any]) -> None:
+        self.client.session.trustNick(_field(command, "nick"))
+
+    def cmd_verify(self, command: Dict[str, Any]) -> None:
+        self.client.session.verifyNick(_field(command, "nick"), _field(command, "fingerprint"))
 
     def cmd_names(self, command: Dict[str, Any]) -> None:
         self.client.names(_field(command, "room"))
@@ -339,7 +356,8 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         textFileLogObserver,
     )
 
-    from .startup import buildClient, keyRooms
+    from .startup import buildClient, keyRooms, startState
+    from .statedir import StateError
 
     # stdout is the event stream: Twisted's own warnings go to stderr.
     globalLogBeginner.beginLoggingTo(
@@ -351,10 +369,15 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         ],
         redirectStandardIO=False,
     )
-    client = buildClient(
-        reactor, options.server, options.nick, options.server_password_file,
-        options.tls_trust, options.insecure_skip_tls_verify,
-    )
+    try:
+        client = buildClient(
+            reactor, options.server, options.nick, options.server_password_file,
+            options.tls_trust, options.insecure_skip_tls_verify,
+            stateDir=getattr(options, "state_dir", None),
+        )
+    except StateError as exc:
+        print("securechat: %s" % (exc,), file=sys.stderr)
+        return 2
 
     def end() -> None:
         if reactor.running:
@@ -367,6 +390,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     except (ValueError, CommandError, KdfUnavailable) as exc:
         protocol.frontend.error(str(exc), "refused", "startup")
     del passphrase
+    startState(reactor, client)
     client.startService()
     reactor.run()
     return 0

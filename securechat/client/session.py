@@ -26,10 +26,13 @@ from ..codec import (
     LAYERS,
     Accepted,
     Conversation,
+    Identity,
     ReassemblyLimits,
     Rejected,
     RoomKeys,
+    TrustStore,
     direct_target,
+    normalize_fingerprint,
 )
 from ..logevents import DISCARD, EventLog
 from ..relay.numerics import (
@@ -110,6 +113,7 @@ LAYER_GAINS = {
     "aes-ctr": "confidentiality (the relay reads everything)",
     "fernet": "integrity (the relay can alter, forge and re-attribute messages)",
     "fernet-ttl": "freshness (the relay can replay and delay messages)",
+    "signed": "member identities (any member can write as any other)",
 }
 
 #: The room prefixes IRC defines (RFC 2811); CHANTYPES may add only these.
@@ -211,10 +215,20 @@ class ClientSession:
         ttl: int = DEFAULT_TTL,
         maxSkew: int = DEFAULT_MAX_SKEW,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
+        identity: Optional[Identity] = None,
+        trust: Optional[TrustStore] = None,
     ) -> None:
         #: Where what the user need not see (a server's oddities) is reported.
         self.log = log
         self.requestedNick = nick
+        #: Our signing key (from the state directory; a fresh in-memory one
+        #: when there is none, e.g. in the demo) and the pins of others.
+        self.identity = identity if identity is not None else Identity.generate()
+        self.trust = trust if trust is not None else TrustStore()
+        self.trust.pin_own(rfc1459Casefold(nick), self.identity.public_key)
+        #: Called with (codec target, conversation) when one is created, so
+        #: saved state (replay floor, sequence numbers) can be restored.
+        self.onConversation: Optional[Callable[[str, Conversation], None]] = None
         self.nick = nick
         self.emit = emit
         self.clock = clock
@@ -797,6 +811,8 @@ class ClientSession:
                         result.reordered,
                         result.sent_at,
                         result.msgid,
+                        result.signer,
+                        result.trust,
                     )
                 )
             else:
@@ -840,7 +856,13 @@ class ClientSession:
             conversation = self._newConversation(key)
             self._conversations[key] = conversation
             self._display[key] = (name, not self.isRoom(name))
+            if self.onConversation is not None:
+                self.onConversation(key, conversation)
         return conversation
+
+    def conversations(self) -> Dict[str, Conversation]:
+        """The stored conversations by codec target (for saving their state)."""
+        return dict(self._conversations)
 
     def _judging(self, name: str) -> Conversation:
         """
@@ -867,6 +889,8 @@ class ClientSession:
             max_skew=self._maxSkew,
             limits=self._limits,
             casefold=self.codecFold,
+            identity=self.identity,
+            trust=self.trust,
         )
 
     def _now(self) -> float:
@@ -1104,6 +1128,49 @@ class ClientSession:
             return None
         return conversation.keys.fingerprint(conversation.layer)
 
+    # Identities (the signed layer).
+
+    def trustNick(self, nick: str) -> ev.TrustChanged:
+        """Accept the key last refused for C{nick} (identity changed, or signed by another's key)."""
+        checkWord("nick", nick)
+        try:
+            pin = self.trust.trust(self.codecFold(nick))
+        except KeyError:
+            raise CommandError(
+                "no refused key to accept for %s: /trust follows an 'identity changed' "
+                "or 'signed by another key' refusal" % (nick,)
+            ) from None
+        event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
+        self.emit(event)
+        return event
+
+    def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
+        """Mark C{nick}'s key verified, if C{fingerprint} (compared out of band) is its own."""
+        checkWord("nick", nick)
+        if normalize_fingerprint(fingerprint) is None:
+            raise CommandError("a fingerprint is 8 groups of 5 digits, as /fingerprint shows it")
+        try:
+            pin = self.trust.verify(self.codecFold(nick), fingerprint)
+        except KeyError:
+            raise CommandError("no key known for %s yet: wait for a signed message from them" % (nick,)) from None
+        except ValueError as exc:
+            raise CommandError("not verified: %s (is someone in between?)" % (exc,)) from None
+        event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
+        self.emit(event)
+        return event
+
+    def fingerprintEvent(self, name: str) -> ev.Fingerprint:
+        """What C{/fingerprint NAME} shows: the key of C{name}, ours, and a nick's pin."""
+        pin = None if self.isRoom(name) else self.trust.pinned(self.codecFold(name))
+        return ev.Fingerprint(
+            name,
+            self.layerFor(name),
+            self.fingerprint(name),
+            self.identity.fingerprint,
+            None if pin is None else pin.fingerprint,
+            None if pin is None else pin.status,
+        )
+
     # User commands.
 
     def maxPayload(self, target: str) -> int:
@@ -1207,6 +1274,8 @@ class ClientSession:
         """
         checkWord("nick", nick)
         confirming = not self.nickConfirmed and self.fold(nick) == self.fold(self.nick)
+        # What we sign as from now on: our key, whoever else used the nick.
+        self.trust.pin_own(self.codecFold(nick), self.identity.public_key)
         self._nickBefore = self.requestedNick
         self.requestedNick = nick
         folded = self.fold(nick)

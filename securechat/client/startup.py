@@ -5,6 +5,7 @@ L{HeadlessClient} from options, and keying the rooms given at startup.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable, Optional
 
 from ..codec import LAYERS
@@ -12,7 +13,9 @@ from ..tlsclient import TlsSettings
 from .headless import HeadlessClient
 from .kdfworker import derive_one_at_a_time
 from .passphrases import readKeyFile
+from .persist import StateKeeper
 from .session import DEFAULT_KEYED_LAYER
+from .statedir import StateDir
 
 #: Where the client connects when no --server is given.
 DEFAULT_SERVER = "tcp:127.0.0.1:6667"
@@ -25,16 +28,37 @@ def buildClient(
     serverPasswordFile: Optional[str] = None,
     tlsTrust: Optional[str] = None,
     insecureTls: bool = False,
+    stateDir: Optional[str] = None,
     **options: Any,
 ) -> HeadlessClient:
     """
     A client (not started) for C{server}; the server password comes from a
     file.  An C{ssl:}/C{tls:} server's certificate is checked against the
     system's authorities, or those in C{tlsTrust}; C{insecureTls} skips it.
+    With C{stateDir}, its identity, pins and replay state live there
+    (L{StateError} if that directory cannot be used); start them with
+    L{startState}.  Without, they live in memory for this run only.
     """
     password = readKeyFile(serverPasswordFile) if serverPasswordFile else None
     tls = TlsSettings(trustFile=tlsTrust, insecure=insecureTls)
-    return HeadlessClient(reactor, server, nick, password=password, tls=tls, **options)
+    keeper = None
+    if stateDir is not None:
+        keeper = StateKeeper(StateDir.open(stateDir), server, reactor, time.time)
+        options.setdefault("identity", keeper.identity)
+        options.setdefault("trust", keeper.trust)
+    client = HeadlessClient(reactor, server, nick, password=password, tls=tls, **options)
+    if keeper is not None:
+        keeper.attach(client.session)
+        client.stateKeeper = keeper
+    return client
+
+
+def startState(reactor: Any, client: HeadlessClient) -> None:
+    """Start saving C{client}'s state on its schedule, and once more at shutdown."""
+    keeper = client.stateKeeper
+    if keeper is not None:
+        keeper.startService()
+        reactor.addSystemEventTrigger("before", "shutdown", keeper.stopService)
 
 
 def keyRooms(

@@ -23,6 +23,7 @@ from .jsonlines import encodeEvent
 from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
 from .session import ClientSession, CommandError, checkWord
 from .startup import DEFAULT_SERVER, buildClient, keyRooms
+from .statedir import StateDir, StateError, defaultStateDir
 
 
 class Options(usage.Options):
@@ -42,6 +43,10 @@ class Options(usage.Options):
         ["output", "o", None, "Append events as JSON lines to this file ('-' for stdout)."],
         ["tls-trust", None, None, "PEM file of CA certificates (or the server's self-signed certificate) "
          "to trust for an ssl: server, instead of the system's authorities."],
+        # Identity, trust store and replay state.
+        ["state-dir", None, None,
+         "Directory of the identity key, pinned keys and replay state "
+         "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)."],
     ]
     optFlags = [
         ["insecure-skip-tls-verify", None, "DANGEROUS: do not check the ssl: server's certificate or "
@@ -112,6 +117,7 @@ class Options(usage.Options):
                 readKeyFile(self["server-password-file"])
         except (CommandError, PassphraseError) as exc:
             raise usage.UsageError(str(exc)) from None
+        self._checkStateDir()
         if self["output"] not in (None, "-"):
             try:
                 open(self["output"], "ab").close()  # appended to from the start
@@ -119,6 +125,16 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     "--output %s: %s" % (self["output"], getattr(exc, "strerror", None) or exc)
                 ) from None
+
+
+    def _checkStateDir(self) -> None:
+        """The state directory must be usable: refused here, as a usage error, if not."""
+        if self["state-dir"] is None:
+            self["state-dir"] = defaultStateDir()
+        try:
+            StateDir.check(self["state-dir"])
+        except StateError as exc:
+            raise usage.UsageError("--state-dir: %s" % (exc,)) from None
 
 
 class EventSink(Service):
@@ -190,13 +206,21 @@ def makeService(options: Options) -> IService:
         passphrase = startupPassphrase(options["key-file"])
     except PassphraseError as exc:
         raise usage.UsageError(str(exc)) from None
-    client = buildClient(
-        reactor, options["server"], options["nick"], options["server-password-file"],
-        options["tls-trust"], bool(options["insecure-skip-tls-verify"]),
-    )
+    try:
+        client = buildClient(
+            reactor, options["server"], options["nick"], options["server-password-file"],
+            options["tls-trust"], bool(options["insecure-skip-tls-verify"]),
+            stateDir=options["state-dir"],
+        )
+    except StateError as exc:
+        raise usage.UsageError("--state-dir: %s" % (exc,)) from None
     top = BotService()
     sink = EventSink(client, options["output"])
     sink.setServiceParent(top)
+    if client.stateKeeper is not None:
+        # Stopped after the client (BotService stops the last added first):
+        # the final, clean save comes after QUIT.
+        client.stateKeeper.setServiceParent(top)
     rooms: List[str] = options["join"]
     try:
         keyRooms(client, rooms, passphrase, options["layer"])

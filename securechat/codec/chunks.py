@@ -19,12 +19,12 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 import attr
 
 from securechat.codec.errors import CodecError, Incomplete, Malformed, Tampered
-from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL
+from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL, SIGNED
 
 #: The first word of every protected line.
 MARKER = "+sc1"
 MARKER_PREFIX = MARKER + " "
-CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL)
+CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL, SIGNED)
 #: The 16-byte msgid as unpadded URL-safe base64.  128 bits fill 21
 #: characters and 2 bits of a 22nd whose 4 low bits are zero, so only A, Q, g
 #: or w can end it: one spelling per id (the reassembler keys on it).

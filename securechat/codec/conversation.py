@@ -12,18 +12,24 @@ The order of checks on receipt is the security argument:
     a protected line without keys is L{NoKey}: judged on the header, before
     any piece is buffered; then reassembly within bounds (L{Incomplete});
  3. the MAC (fernet layers): until it verifies, all we say is L{Tampered};
+    on C{signed}, then the Ed25519 signature (L{BadSignature}): until it
+    verifies, nothing in the envelope is read;
  4. only then the precise reasons: the sealed sender and target against
     the relay's claims (L{Misattributed}, L{WrongTarget}), the header's msgid
     against the sealed one, then freshness (L{Expired}, L{FromFuture}) and
-    the replay cache (L{Replayed}) on fernet-ttl;
+    the replay cache (L{Replayed}) on fernet-ttl and signed; on signed,
+    the trust store's verdict on the key for that sender
+    (L{IdentityChanged}, L{SignedByOther}) before the replay cache admits it;
  5. the sequence number, which reports gaps and late arrivals without refusing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import time
-from typing import Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from securechat.codec.chunks import (
     DEFAULT_LIMITS,
@@ -47,14 +53,16 @@ from securechat.codec.errors import (
     Tampered,
     WrongTarget,
 )
+from securechat.codec.identity import Identity, Verifier, identity_fingerprint
 from securechat.codec.keys import KEYED_LAYERS, RoomKeys
 from securechat.codec.layers import (
     AES_CTR,
-    FERNET_TTL,
+    FRESH_LAYERS,
     LAYER_RANK,
     LAYERS,
     PLAIN,
     PROTECTION,
+    SIGNED,
     Sealer,
     make_sealer,
 )
@@ -62,6 +70,8 @@ from securechat.codec.names import Casefold, rfc1459_casefold
 from securechat.codec.replay import DEFAULT_MAX_SKEW, DEFAULT_TTL, ReplayCache, check_fresh
 from securechat.codec.results import Accepted, Rejected
 from securechat.codec.sequence import SequenceTracker
+from securechat.codec.signing import open_signed, sign_envelope
+from securechat.codec.trust import TrustStore
 
 Result = Union[Accepted, Rejected]
 
@@ -81,8 +91,16 @@ class Conversation:
         replay: Optional[ReplayCache] = None,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         casefold: Casefold = rfc1459_casefold,
+        identity: Optional[Identity] = None,
+        trust: Optional[TrustStore] = None,
     ) -> None:
         self.target = target
+        #: Our signing key (the C{signed} layer needs it to send) and the
+        #: pins that say which key speaks for which nick (shared by all of
+        #: one user's conversations; a private one if none is given).
+        self.identity = identity
+        self.trust = trust if trust is not None else TrustStore()
+        self._verifier = Verifier()
         self._target_key = casefold(target)
         self._clock = clock
         self._ttl = ttl
@@ -96,6 +114,9 @@ class Conversation:
         # new stream to receivers, not a sequence going backwards.
         self._stream = os.urandom(STREAM_BYTES)
         self._next_seq: Dict[str, int] = {}
+        #: Bumped whenever what L{export_state} returns changes (a message
+        #: sent or accepted), so a saver can skip unchanged conversations.
+        self.changes = 0
         self.layer = PLAIN
         self.keys: Optional[RoomKeys] = None
         self._sealers: Dict[str, Sealer] = {}
@@ -133,6 +154,10 @@ class Conversation:
         msgid = os.urandom(MSGID_BYTES)
         sealed = pack_fields(sender, self._target_key, msgid, self._stream, seq, body)
         now = int(self._clock())
+        if self.layer == SIGNED:
+            if self.identity is None:
+                raise ValueError("layer 'signed' needs an identity key to sign with")
+            sealed = sign_envelope(self.identity, now, sealed)
         token = self._sealers[self.layer].seal(sealed, now)
         if len(token) > self._limits.max_pending_chars:
             raise ValueError(
@@ -149,8 +174,9 @@ class Conversation:
         to us in our own name (sealed sender and target both match) gets
         L{Replayed} on fernet-ttl, and a flagged late arrival elsewhere.
         """
+        self.changes += 1
         self._sequences.observe(sender_key, self._stream, seq)
-        if self.layer == FERNET_TTL:
+        if self.layer in FRESH_LAYERS:
             try:
                 self.replay.admit(msgid, sent_at)
             except Expired:
@@ -189,6 +215,45 @@ class Conversation:
                 results.append(Rejected(chunk.layer, sender, self.target, error))
         return results
 
+    # Persistence: so that a restart reopens no replay or reorder window.
+
+    def export_state(self) -> Dict[str, Any]:
+        """What a restart must remember, JSON-ready (no key material)."""
+        return {
+            "replay": self.replay.export(),
+            "sequences": self._sequences.export(),
+            "stream": base64.b64encode(self._stream).decode("ascii"),
+            "next_seq": dict(self._next_seq),
+        }
+
+    def restore_state(self, data: Any, clean: bool) -> None:
+        """
+        Take back L{export_state}'s C{data}.  The receiving side (replay
+        cache, sequence numbers) always; our sending stream and sequence
+        only after a C{clean} exit: after a crash, numbers sent since the
+        last save are unknown, and reusing them would make our next
+        messages look replayed, so a new stream starts.  L{ValueError} if
+        C{data} is not what L{export_state} writes.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("not a saved conversation")
+        self.replay.restore(data.get("replay"), clean)
+        self._sequences.restore(data.get("sequences"))
+        if not clean:
+            return
+        next_seq = data.get("next_seq")
+        try:
+            stream = base64.b64decode(str(data.get("stream")), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the saved stream id is not base64") from None
+        if len(stream) != STREAM_BYTES or not isinstance(next_seq, dict) or not all(
+            isinstance(nick, str) and isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
+            for nick, seq in next_seq.items()
+        ):
+            raise ValueError("the saved sending stream is malformed")
+        self._stream = stream
+        self._next_seq = dict(next_seq)
+
     def expire(self) -> List[Rejected]:
         """Chunked messages that timed out, as L{Incomplete} verdicts (call periodically)."""
         return [self._reject(item) for item in self._reassembler.expire()]
@@ -217,6 +282,9 @@ class Conversation:
         if refusal is not None:
             raise refusal
         plaintext, sent_at = self._sealers[layer].open(token)
+        signer: Optional[bytes] = None
+        if layer == SIGNED:
+            signer, plaintext = open_signed(self._verifier, plaintext, sent_at or 0)
         try:
             envelope = unpack(plaintext)
         except Malformed:
@@ -239,11 +307,15 @@ class Conversation:
             # Opened and bound to this header's msgid: copies of its chunks
             # arriving later are ignored quietly (even if refused below).
             self._reassembler.delivered(sender_key, msgid)
-        if layer == FERNET_TTL:
-            assert sent_at is not None, "a fernet-ttl token always carries its time"
+        trust: Optional[str] = None
+        if layer in FRESH_LAYERS:
+            assert sent_at is not None, "a fresh layer's token always carries its time"
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
+            if signer is not None:
+                trust = self.trust.judge(sender_key, signer)
             self.replay.admit(envelope.msgid, sent_at)
         missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+        self.changes += 1
         return Accepted(
             layer,
             sender,
@@ -255,4 +327,6 @@ class Conversation:
             sent_at,
             missing,
             reordered,
+            None if signer is None else identity_fingerprint(signer),
+            trust,
         )

@@ -99,6 +99,37 @@ class NoKey(CodecError):
     summary = "protected, but this conversation has no key for it (set a passphrase)"
 
 
+class BadSignature(CodecError):
+    """
+    The MAC verified but the Ed25519 signature does not: someone holding the
+    room key (a member) altered or forged the message, or re-stamped it.
+    """
+
+    reason = "bad-signature"
+    summary = "sealed with the room key but not validly signed: forged or altered by a key holder"
+
+
+class IdentityChanged(CodecError):
+    """A validly signed message from a nick pinned to another key (trust on first use)."""
+
+    reason = "identity-changed"
+    summary = "signed by a key that is not the one pinned for this nick (/trust NICK to accept it)"
+
+
+class SignedByOther(CodecError):
+    """A validly signed message whose key is pinned to another nick than the sender's."""
+
+    reason = "signed-by-other"
+    summary = "signed by another member's key than the sender's nick"
+
+
+class TrustStoreFull(CodecError):
+    """No room for one more pinned key: refused rather than shown unchecked."""
+
+    reason = "trust-full"
+    summary = "signed by an unknown key, and the trust store is full"
+
+
 ALL_ERRORS = (
     Tampered,
     Expired,
@@ -110,4 +141,8 @@ ALL_ERRORS = (
     Incomplete,
     Downgraded,
     NoKey,
+    BadSignature,
+    IdentityChanged,
+    SignedByOther,
+    TrustStoreFull,
 )

@@ -18,7 +18,7 @@ from typing import Tuple
 
 import attr
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 try:
     from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
@@ -26,9 +26,10 @@ except ImportError:  # cryptography < 44 (PyPy 3.9's wheels stop at 43)
     Argon2id = None  # type: ignore[assignment,misc]
 
 from securechat.codec.names import Casefold, rfc1459_casefold
+from securechat.codec.roomsecret import SECRET_KEY_INFO, parse_room_secret
 
 #: Layers that need a key, in increasing strength (plain needs none).
-KEYED_LAYERS = ("aes-ctr", "fernet", "fernet-ttl")
+KEYED_LAYERS = ("aes-ctr", "fernet", "fernet-ttl", "signed")
 
 KEY_LENGTH = 32
 SALT_CONTEXT = b"securechat/v1 room key salt\x00"
@@ -57,6 +58,9 @@ DEFAULT_KDF = KdfParams(iterations=3, lanes=4, memory_cost=64 * 1024)
 
 #: The smallest parameters Argon2id allows: for tests only, never for people.
 TEST_KDF = KdfParams(iterations=1, lanes=1, memory_cost=8)
+
+#: The "parameters" of keys from a generated room secret: no Argon2id ran.
+SECRET_KDF = KdfParams(iterations=0, lanes=0, memory_cost=0)
 
 
 def _format_fingerprint(digest: bytes) -> str:
@@ -111,11 +115,18 @@ def derive_room_keys(
 
     Costs C{params} once; call it when a passphrase is set, never per message.
     L{KdfUnavailable} where C{cryptography} has no Argon2id.
+
+    A room secret code (L{securechat.codec.roomsecret}) is not a passphrase:
+    its 128 random bits go through HKDF instead (no guessing to slow down);
+    a mistyped code is a L{ValueError} (L{BadRoomSecret}), never a passphrase.
     """
     if not isinstance(passphrase, bytes):
         raise TypeError("the passphrase must be bytes (encode it as UTF-8)")
     if not passphrase:
         raise ValueError("the passphrase must not be empty")
+    secret = parse_room_secret(passphrase)
+    if secret is not None:
+        return derive_secret_keys(secret, target, casefold)
     if Argon2id is None:
         raise KdfUnavailable(
             "Argon2id needs cryptography >= 44; this installation has an older one"
@@ -140,3 +151,27 @@ def derive_room_keys(
         for layer in KEYED_LAYERS
     )
     return RoomKeys(target=casefold(target), params=params, layer_keys=layer_keys)
+
+
+def _expand(master: bytes) -> Tuple[Tuple[str, bytes], ...]:
+    return tuple(
+        (
+            layer,
+            HKDFExpand(
+                algorithm=hashes.SHA256(), length=KEY_LENGTH, info=LAYER_INFO_PREFIX + layer.encode("ascii")
+            ).derive(master),
+        )
+        for layer in KEYED_LAYERS
+    )
+
+
+def derive_secret_keys(secret: bytes, target: str, casefold: Casefold = rfc1459_casefold) -> RoomKeys:
+    """
+    The keys of a 128-bit room secret for C{target}: HKDF-SHA256 extract
+    (salt: the room salt, so one secret gives unrelated keys per room) and
+    expand, then the same per-layer expansion as passphrase keys.
+    """
+    master = HKDF(
+        algorithm=hashes.SHA256(), length=KEY_LENGTH, salt=room_salt(target, casefold), info=SECRET_KEY_INFO
+    ).derive(secret)
+    return RoomKeys(target=casefold(target), params=SECRET_KDF, layer_keys=_expand(master))

@@ -10,10 +10,11 @@ is not even shaped like one.
  - C{aes-ctr}: AES-256-CTR under a fresh random 16-byte nonce per message.
    Confidential, but B{unauthenticated and malleable}: flipping a ciphertext
    bit flips the same plaintext bit.  It exists to teach that lesson.
- - C{fernet} and C{fernet-ttl}: standard Fernet tokens (AES-128-CBC then
+ - C{fernet}, C{fernet-ttl} and C{signed}: standard Fernet tokens (AES-128-CBC then
    HMAC-SHA256, encrypt-then-MAC), readable by C{cryptography.fernet.Fernet}
    given C{urlsafe_b64encode(key)}.  Freshness and replay for C{fernet-ttl}
-   are judged by the conversation after the MAC has verified.
+   are judged by the conversation after the MAC has verified; C{signed}
+   seals a signed envelope (L{securechat.codec.signing}) in the same token.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ PLAIN = "plain"
 AES_CTR = "aes-ctr"
 FERNET = "fernet"
 FERNET_TTL = "fernet-ttl"
+SIGNED = "signed"
 
 #: In increasing strength; a conversation accepts its own layer and stronger.
-LAYERS = (PLAIN, AES_CTR, FERNET, FERNET_TTL)
+LAYERS = (PLAIN, AES_CTR, FERNET, FERNET_TTL, SIGNED)
+#: Layers judged for freshness and replay (TTL, skew, replay cache).
+FRESH_LAYERS = (FERNET_TTL, SIGNED)
 LAYER_RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
 #: What a receiver may claim about a message accepted on each layer.
@@ -44,6 +48,7 @@ PROTECTION = {
     AES_CTR: "confidential",
     FERNET: "authenticated",
     FERNET_TTL: "authenticated+fresh",
+    SIGNED: "signed+fresh",
 }
 
 CTR_NONCE_BYTES = 16
@@ -130,6 +135,6 @@ def make_sealer(layer: str, key: bytes) -> Sealer:
     """The sealer of a keyed C{layer}; L{ValueError} for plain or unknown names."""
     if layer == AES_CTR:
         return AesCtrSealer(key)
-    if layer in (FERNET, FERNET_TTL):
+    if layer in (FERNET, FERNET_TTL, SIGNED):
         return FernetSealer(key, layer)
     raise ValueError(f"{layer!r} is not a keyed layer")

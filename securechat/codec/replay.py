@@ -17,8 +17,10 @@ for memory, only availability of very old-looking messages.  On start
 
 from __future__ import annotations
 
+import base64
+import binascii
 import heapq
-from typing import Callable, Dict, List, Set
+from typing import Any, Callable, Dict, List, Set
 
 from securechat.codec.errors import Expired, FromFuture, Replayed
 
@@ -128,3 +130,61 @@ class ReplayCache:
     def _evict_oldest_second(self) -> None:
         while self._seconds and len(self._seen) >= self.max_entries:
             self._drop_oldest_second()
+
+    # Persistence: what a restart must not forget (the client's state directory).
+
+    def export(self) -> Dict[str, Any]:
+        """The floor and the remembered ids per token second, JSON-ready."""
+        self._purge(self._clock())
+        return {
+            "floor": self._floor,
+            "seconds": {
+                str(second): [base64.b64encode(msgid).decode("ascii") for msgid in self._buckets[second]]
+                for second in sorted(self._buckets)
+            },
+        }
+
+    def restore(self, data: Any, clean: bool) -> None:
+        """
+        Take back what L{export} saved.  After a clean exit (everything was
+        saved) the saved floor replaces the start-up one; after a crash the
+        ids of the last moments may be missing, so the floor only ever
+        rises: the start-up floor stays if it is higher.  L{ValueError} for
+        data L{export} does not write (nothing is changed then).
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("seconds"), dict):
+            raise ValueError("not a saved replay cache")
+        floor = data.get("floor")
+        if not isinstance(floor, (int, float)) or isinstance(floor, bool):
+            raise ValueError("the saved replay floor is not a number")
+        buckets: Dict[int, List[bytes]] = {}
+        for second, ids in data["seconds"].items():
+            if not isinstance(ids, list):
+                raise ValueError("the saved replay ids are not a list")
+            try:
+                buckets[int(second)] = [base64.b64decode(str(msgid), validate=True) for msgid in ids]
+            except (binascii.Error, ValueError):
+                raise ValueError("a saved replay id is not base64") from None
+        self._floor = float(floor) if clean else max(self._floor, float(floor))
+        for second in sorted(buckets):
+            if second <= self._floor:
+                continue
+            for msgid in buckets[second]:
+                if msgid in self._seen:
+                    continue
+                if len(self._seen) >= self.max_entries:
+                    self._evict_oldest_second()
+                bucket = self._buckets.get(second)
+                if bucket is None:
+                    bucket = self._buckets[second] = []
+                    heapq.heappush(self._seconds, second)
+                bucket.append(msgid)
+                self._seen.add(msgid)
+        self._purge(self._clock())
+
+    def raise_floor(self, floor: float) -> None:
+        """Refuse tokens stamped at or below C{floor} from now on (never lowers it)."""
+        if floor > self._floor:
+            self._floor = floor
+            while self._seconds and self._seconds[0] <= floor:
+                self._drop_oldest_second()

@@ -31,6 +31,10 @@ class Accepted(NamedTuple):
     sent_at: Optional[int] = None
     missing: int = 0
     reordered: bool = False
+    #: On C{signed}: the signing key's fingerprint and the trust store's
+    #: status for it (C{first-use} or C{verified}).
+    signer: Optional[str] = None
+    trust: Optional[str] = None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True, eq=False)

@@ -11,8 +11,10 @@ looking like a sender going backwards.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections import OrderedDict
-from typing import Tuple
+from typing import Any, List, Tuple
 
 DEFAULT_MAX_STREAMS = 1024
 
@@ -48,3 +50,31 @@ class SequenceTracker:
             return 0, True
         self._highest[key] = seq
         return seq - highest - 1, False
+
+    def export(self) -> List[List[Any]]:
+        """[sender, stream (base64), highest] per stream, oldest first."""
+        return [
+            [sender, base64.b64encode(stream).decode("ascii"), seq]
+            for (sender, stream), seq in self._highest.items()
+        ]
+
+    def restore(self, data: Any) -> None:
+        """Take back what L{export} saved; L{ValueError} (nothing changed) if it is not that."""
+        if not isinstance(data, list):
+            raise ValueError("the saved sequence numbers are not a list")
+        restored: OrderedDict[StreamKey, int] = OrderedDict()
+        for entry in data:
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                    and isinstance(entry[2], int) and not isinstance(entry[2], bool)):
+                raise ValueError("a saved sequence number is malformed")
+            try:
+                stream = base64.b64decode(str(entry[1]), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("a saved stream id is not base64") from None
+            restored[(entry[0], stream)] = entry[2]
+        for key, seq in restored.items():
+            if seq > self._highest.get(key, -1):
+                self._highest[key] = seq
+            self._highest.move_to_end(key)
+        while len(self._highest) > self.max_streams:
+            self._highest.popitem(last=False)

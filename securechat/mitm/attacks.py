@@ -397,6 +397,30 @@ class Reattribute(Attack):
         return [Emission(raw, note="re-attributed to %s" % (nick,))]
 
 
+class Impersonate(Attack):
+    """
+    A member colludes with the relay: after the victim's message, the relay
+    delivers one the member sealed I{as the victim} (with the room key every
+    member holds), under the victim's nick.  Needs the member's help, so it
+    is not in L{ATTACKS}: the demo builds it with C{forge}, which returns
+    the texts the member sealed for a line.
+    """
+
+    name = "impersonate"
+    summary = "a member's message sealed as the sender, delivered under the sender's nick"
+
+    def __init__(self, forge: Callable[[Intercepted], List[str]], times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.forge = forge
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        texts = self.forge(line)
+        if not texts:
+            return None
+        note = "sealed by a member as %s" % (line.sender,)
+        return [forward(line)] + [Emission(line.rewritten(text=text), note=note) for text in texts]
+
+
 class MoveRoom(Attack):
     """
     Deliver a room message into another room both ends are in.  Room keys

@@ -19,9 +19,10 @@ import attr
 from ..codec import LAYERS
 from .attacks import LAB_CLOCK_SHIFT, PAST_TTL_DELAY
 
-PLAIN, AES_CTR, FERNET, FERNET_TTL = LAYERS
-KEYED = (AES_CTR, FERNET, FERNET_TTL)
-AUTHENTICATED = (FERNET, FERNET_TTL)
+PLAIN, AES_CTR, FERNET, FERNET_TTL, SIGNED = LAYERS
+KEYED = (AES_CTR, FERNET, FERNET_TTL, SIGNED)
+AUTHENTICATED = (FERNET, FERNET_TTL, SIGNED)
+FRESH = (FERNET_TTL, SIGNED)
 
 #: Cell verdicts.  A claim is a set of these per (scenario, layer).
 READ = "READ"
@@ -38,6 +39,9 @@ STOPPED = "stopped by the sender"
 
 #: Flags the receiver raises on a message it accepts (from the sealed sequence number).
 FLAG_REORDERED = "reordered"
+#: The same flag on a layer without a replay cache: a copy and a late
+#: message look alike there (the receiver cannot tell which it is).
+FLAG_REPLAY_OR_REORDER = "replay (or reorder)"
 FLAG_GAP = "gap"
 
 #: How much of an accepted body a cell's detail quotes.
@@ -115,6 +119,11 @@ def _dropped(obs: Observation) -> List[Received]:
     return [r for r in obs.accepted if r.body == obs.sent[1]]
 
 
+def _impersonated(obs: Observation) -> List[Received]:
+    """A member's message sealed as the sender: accepted as the sender's."""
+    return [r for r in obs.accepted if r.body not in obs.sent and r.sender == obs.sender]
+
+
 def _stale(obs: Observation) -> List[Received]:
     """Delay and clock shift: the genuine body, accepted although stale."""
     return [r for r in obs.accepted if r.body in obs.sent]
@@ -141,6 +150,9 @@ SCENARIOS: Tuple[Scenario, ...] = (
     Scenario("truncate", "truncate", "truncate the body", _altered),
     Scenario("forge", "forge", "forge a message (random token)", _altered),
     Scenario("reattribute", "reattribute", "re-attribute to another member", _reattributed),
+    # A member (who holds the room key) colludes with the relay: a message
+    # sealed as alice, delivered under alice's nick.
+    Scenario("impersonate", "impersonate", "a member writes as another member", _impersonated),
     Scenario("move-room", "move-room", "move to another room", _moved),
     Scenario("replay", "replay", "replay at once", _copies),
     Scenario("duplicate", "duplicate", "duplicate", _copies),
@@ -191,18 +203,21 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     "truncate": _claim(AUTHENTICATED, rejected("tampered")),
     "forge": _claim(AUTHENTICATED, rejected("tampered")),
     "reattribute": _claim(AUTHENTICATED, rejected("re-attributed")),
+    # Only signatures stop a key holder; alice's pinned key, or carol's
+    # own, gives the impostor away.
+    "impersonate": _claim((SIGNED,), rejected("identity-changed"), rejected("signed-by-other")),
     # Keys are per room, so a moved token fails the MAC before its sealed
     # target is read; "wrong-room" is what a shared key would give.
     "move-room": _claim(AUTHENTICATED, rejected("tampered"), rejected("wrong-room")),
-    "replay": _claim((FERNET_TTL,), rejected("replayed")),
-    "duplicate": _claim((FERNET_TTL,), rejected("replayed")),
-    "replay-late": _claim((FERNET_TTL,), rejected("expired")),
-    "reorder": _claim(AUTHENTICATED, flagged(FLAG_REORDERED)),
+    "replay": _claim(FRESH, rejected("replayed")),
+    "duplicate": _claim(FRESH, rejected("replayed")),
+    "replay-late": _claim(FRESH, rejected("expired")),
+    "reorder": dict(_claim((FERNET,), flagged(FLAG_REPLAY_OR_REORDER)), **_claim(FRESH, flagged(FLAG_REORDERED))),
     "drop-chunk": _claim(AUTHENTICATED, rejected("incomplete")),
     # Nothing forces a relay to deliver; the next message's sequence number shows the gap.
     "drop": _claim(AUTHENTICATED, LOST_FLAGGED_PREFIX + FLAG_GAP),
-    "delay": _claim((FERNET_TTL,), rejected("expired")),
-    "clock-shift": _claim((FERNET_TTL,), rejected("expired")),
+    "delay": _claim(FRESH, rejected("expired")),
+    "clock-shift": _claim(FRESH, rejected("expired")),
     # Re-attribution by renaming: the MAC cannot tell, since the sealed
     # sender is the nick the client was given; the sending client refuses
     # to seal under a nick its user did not choose.
@@ -210,12 +225,21 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     "rename-welcome": _claim(AUTHENTICATED, STOPPED),
 }
 
+#: What happened to the attack, after each verdict: a mark, not a grade.
+BLOCKED = "blocked"
+DETECTED = "detected"
+WORKED = "WORKED"
+
 LEGEND = (
-    "READ / hidden: could the relay read the body.  ACCEPTED: the attacked message was shown"
-    " as genuine and nothing was reported.  flagged: accepted, but the receiver flagged it."
-    "  rejected: refused, with the reason the receiver gave.  stopped by the sender: the sending"
-    " client refused to send (it would have sealed under a nick the relay imposed).  \u2713: a claim of"
-    " docs/security.md (CLAIMS in securechat/mitm/matrix.py) that held; \u2717: one that did not."
+    "What the receiver did: READ / hidden: could the relay read the body.  ACCEPTED: the attacked"
+    " message was shown as genuine and nothing was reported.  flagged: accepted, but the receiver"
+    " flagged it; \"replay (or reorder)\": a layer without a replay cache cannot tell a copy from a"
+    " late message.  rejected: refused, with the reason the receiver gave.  stopped by the sender: the"
+    " sending client refused to send (it would have sealed under a nick the relay imposed)."
+    "  What happened to the attack: [blocked] it had no effect; [detected] it had an effect the"
+    " receiver reported; [WORKED] it had its effect unnoticed.  Every cell docs/security.md makes a"
+    " claim about (CLAIMS in securechat/mitm/matrix.py) is checked: one that does not hold is marked"
+    " \u2717 CLAIM FAILED and the demo exits non-zero."
 )
 
 #: One line per column: the lesson the column teaches.
@@ -227,13 +251,20 @@ LESSONS: Dict[str, str] = {
     ),
     FERNET: (
         "the HMAC rejects every alteration, forgery and re-attribution (and the sending client will not seal "
-        "under a nick the relay imposed); replays and delays are accepted (sequence numbers only flag replays "
-        "as out of order)."
+        "under a nick the relay imposed); replays and delays are accepted: sequence numbers flag a copy as "
+        "\"replay (or reorder)\", since fernet cannot tell a replay from a late message. Any member holds the "
+        "room key, so a member can still write as another member."
     ),
     FERNET_TTL: (
-        "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, and "
-        "the replay cache rejects replays inside the TTL window. A relay can still drop messages (only the next "
-        "one's sequence gap shows it) and see who talks to whom, when, and how much."
+        "adds freshness: stale messages (delayed, replayed late, or from a sender clock 45 s behind) expire, "
+        "and the replay cache rejects replays inside the TTL window. A relay can still drop messages (only "
+        "the next one's sequence gap shows it) and see who talks to whom, when, and how much; and any member "
+        "can still write as another member."
+    ),
+    SIGNED: (
+        "adds who: each member signs with their own Ed25519 key inside the token, so a member holding the "
+        "room key can no longer write as another member, and a key that changes for a nick is refused until "
+        "the user accepts it. Everything else is as on fernet-ttl."
     ),
 }
 
@@ -291,9 +322,8 @@ def judge(scenario: Scenario, layer: str, obs: Observation) -> Cell:
     # What gave the attack away: the attacked message's own flags, or (when
     # it never arrived) a flag on what did arrive, such as a sequence gap.
     witnesses = attacked if accepted else obs.accepted
-    flags = _unique(
-        [FLAG_REORDERED for r in witnesses if r.reordered] + [FLAG_GAP for r in witnesses if r.missing]
-    )
+    late = FLAG_REORDERED if layer in FRESH else FLAG_REPLAY_OR_REORDER
+    flags = _unique([late for r in witnesses if r.reordered] + [FLAG_GAP for r in witnesses if r.missing])
     reasons = _unique(list(obs.reasons) + list(flags))
     if obs.stopped and not accepted and not obs.accepted:
         return Cell(scenario.name, layer, STOPPED, obs.relayRead, False, True, ("stopped",))
@@ -311,9 +341,12 @@ def judge(scenario: Scenario, layer: str, obs: Observation) -> Cell:
         verdict = LOST
     detail = "; ".join(
         "accepted %r from %s in %s%s"
-        % (r.body[:DETAIL_BODY_CHARS], r.sender, r.target, " (reordered)" if r.reordered else "")
+        % (r.body[:DETAIL_BODY_CHARS], r.sender, r.target, " (%s)" % (late,) if r.reordered else "")
         for r in attacked
     )
+    if any(r.body not in obs.sent for r in attacked):
+        # Show what the attack changed: the text the sender really wrote.
+        detail += "; %s wrote %s" % (obs.sender, ", ".join(repr(body[:DETAIL_BODY_CHARS]) for body in obs.sent))
     return Cell(scenario.name, layer, verdict, obs.relayRead, accepted, bool(reasons), reasons, detail)
 
 
@@ -331,11 +364,22 @@ def _grid(cells: Sequence[Cell]) -> Tuple[List[str], List[str], Dict[Tuple[str, 
     return layers, rows, {(c.scenario, c.layer): c for c in cells}
 
 
+def outcome(cell: Cell) -> str:
+    """What happened to the attack in C{cell}: blocked, detected, or it worked."""
+    verdict = cell.verdict
+    if verdict in (HIDDEN, STOPPED, UNAFFECTED) or verdict.startswith(REJECTED_PREFIX):
+        return BLOCKED
+    if verdict.startswith(FLAGGED_PREFIX) or verdict.startswith(LOST_FLAGGED_PREFIX):
+        return DETECTED
+    if verdict == ERROR:
+        return ERROR
+    return WORKED
+
+
 def _mark(cell: Cell) -> str:
-    """The cell's text, with a tick where a claim held and a cross where it failed."""
-    if cell.claimed is None:
-        return cell.verdict
-    return cell.verdict + (" \u2713" if cell.ok else " \u2717 FAILED")
+    """The cell's text: the verdict, what happened to the attack, and a cross where a claim failed."""
+    text = "%s [%s]" % (cell.verdict, outcome(cell))
+    return text if cell.ok else text + " \u2717 CLAIM FAILED"
 
 
 def renderText(cells: Sequence[Cell]) -> str:

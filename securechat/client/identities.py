@@ -1,0 +1,47 @@
+"""
+How identities read on screen: the marks of signed messages, the
+fingerprint lines, the trust changes.  Words only; the console and any
+later UI draw them.
+
+Three states must never look alike: a key C{verified} out of band, a key
+pinned at C{first use} (believed, not checked), and a key that
+I{changed} (refused: it is never shown as a message, only as an alert).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from . import events as ev
+
+#: The mark of a signed message per trust status.
+TRUST_MARKS = {
+    "verified": "signed, verified",
+    "first-use": "signed, first use",
+}
+
+
+def signedMark(event: ev.IncomingMessage) -> Optional[str]:
+    """The mark of a signed message, L{None} for other layers."""
+    if event.signer is None:
+        return None
+    return TRUST_MARKS.get(event.trust or "", "signed, %s" % (event.trust,))
+
+
+def identityLines(event: ev.Fingerprint) -> List[str]:
+    """Our identity's fingerprint, and a nick's pinned key with its status."""
+    lines = []
+    if event.pinned is not None:
+        status = (
+            "verified" if event.trust == "verified" else "first use, not verified (/verify %s ...)" % (event.target,)
+        )
+        lines.append("%s's identity key: %s (%s)" % (event.target, event.pinned, status))
+    if event.identity is not None:
+        lines.append("your identity key: %s (read it to the others; they /verify it)" % (event.identity,))
+    return lines
+
+
+def trustLine(event: ev.TrustChanged) -> str:
+    if event.status == "verified":
+        return "%s's key %s is now verified" % (event.nick, event.fingerprint)
+    return "%s's key %s is accepted (first use: compare it out of band, then /verify)" % (event.nick, event.fingerprint)

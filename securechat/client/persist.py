@@ -1,0 +1,233 @@
+"""
+What the client keeps in its state directory, and when it writes it.
+
+ - C{identity.json}: our Ed25519 identity key (made on first use);
+ - C{trust.json}: the pins of the trust store (written at each change);
+ - C{conversations-<network>.json}: per conversation, the replay floor and
+   recent message ids and the sequence numbers seen (receiving), and our
+   stream and sequence number (sending).  Written every L{FLUSH_INTERVAL}
+   seconds when it changed, and on exit, marked C{clean} then.
+
+A restart after a clean exit reopens no replay or reorder window.  After a
+crash, what happened since the last flush is lost: the replay floor is
+then never lowered below the start-up one (now minus the allowed skew), and
+our sending stream starts afresh (see L{Conversation.restore_state}).
+
+Any file missing, unreadable or corrupt: a clear L{ev.Error} to the user
+and the safe default, never a traceback.  Corrupt conversation state means
+"floor = now": nothing stamped before the start is believed fresh.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any, Callable, Dict, List, Optional
+
+from twisted.application.service import Service
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from ..codec import Conversation, Identity, TrustStore
+from . import events as ev
+from .statedir import StateCorrupt, StateDir, StateError
+
+IDENTITY_FILE = "identity.json"
+TRUST_FILE = "trust.json"
+STATE_FORMAT = 1
+#: Seconds between two saves of the conversations' state: what a crash
+#: can lose at most.
+FLUSH_INTERVAL = 5.0
+#: Conversations kept in the file that this run has not touched (yet).
+MAX_SAVED_CONVERSATIONS = 256
+
+
+def conversationsFile(network: str) -> str:
+    """One file per server (the endpoint string), so two servers' rooms never mix."""
+    return "conversations-%s.json" % (hashlib.sha256(network.encode("utf-8")).hexdigest()[:16],)
+
+
+def loadIdentity(state: StateDir, warnings: List[str]) -> Identity:
+    """Our identity: read, or made and saved on first use (or if the file is corrupt)."""
+    try:
+        data = state.readJson(IDENTITY_FILE)
+    except StateCorrupt as exc:
+        warnings.append("%s; a new identity key was made: the others will see 'identity changed' for you" % (exc,))
+        data = None
+    except StateError as exc:
+        # Unreadable (permissions): do not overwrite a key we may get back.
+        warnings.append("%s; this run uses a temporary identity key" % (exc,))
+        return Identity.generate()
+    if data is not None:
+        try:
+            if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+                raise ValueError
+            return Identity.from_private_bytes(base64.b64decode(str(data.get("ed25519")), validate=True))
+        except (ValueError, binascii.Error):
+            aside = state.setAside(IDENTITY_FILE)
+            warnings.append(
+                "%s is not an identity key (kept as %s); a new identity key was made: "
+                "the others will see 'identity changed' for you" % (state.file(IDENTITY_FILE), aside)
+            )
+    identity = Identity.generate()
+    state.writeJson(
+        IDENTITY_FILE,
+        {"format": STATE_FORMAT, "ed25519": base64.b64encode(identity.private_bytes()).decode("ascii")},
+    )
+    return identity
+
+
+class StateKeeper(Service):
+    """Loads the state at construction, saves it on a schedule and on stop."""
+
+    log = Logger()
+
+    def __init__(self, state: StateDir, network: str, reactor: Any, now: Callable[[], float]) -> None:
+        self.state = state
+        self.reactor = reactor
+        self.now = now
+        self.warnings: List[str] = []
+        self.identity = loadIdentity(state, self.warnings)
+        self.trust = TrustStore(on_change=self.saveTrust)
+        self._loadTrust()
+        self._file = conversationsFile(network)
+        self._saved: Dict[str, Any] = {}
+        self._clean = False
+        self._floorNow = False
+        self._loadConversations()
+        self._session: Any = None
+        self._written: Optional[bytes] = None
+        #: (codec target, changes) of every conversation at the last save.
+        self._versions: Optional[Dict[str, int]] = None
+        self._failing = False
+        self._loop = LoopingCall(self.flush)
+        self._loop.clock = reactor
+
+    # Loading.
+
+    def _loadTrust(self) -> None:
+        try:
+            data = self.state.readJson(TRUST_FILE)
+            if data is not None:
+                self.trust.load(data)
+        except (StateError, ValueError) as exc:
+            if isinstance(exc, ValueError):
+                aside = self.state.setAside(TRUST_FILE)
+                exc = StateCorrupt("%s: %s (kept as %s)" % (self.state.file(TRUST_FILE), exc, aside))
+            self.warnings.append(
+                "%s; no pinned keys are known: every signing key is a first use again "
+                "until you /verify them" % (exc,)
+            )
+
+    def _loadConversations(self) -> None:
+        try:
+            data = self.state.readJson(self._file)
+        except StateError as exc:
+            self._floorNow = True
+            self.warnings.append(
+                "%s; replay protection restarts from now: messages stamped before now are refused" % (exc,)
+            )
+            return
+        if data is None:
+            return
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != STATE_FORMAT
+            or not isinstance(data.get("conversations"), dict)
+        ):
+            self._floorNow = True
+            aside = self.state.setAside(self._file)
+            self.warnings.append(
+                "%s is not securechat state (kept as %s); replay protection restarts from now"
+                % (self.state.file(self._file), aside)
+            )
+            return
+        self._saved = dict(data["conversations"])
+        self._clean = data.get("clean") is True
+
+    def attach(self, session: Any) -> None:
+        """Restore each of C{session}'s conversations as it is made."""
+        self._session = session
+        session.onConversation = self._restore
+        for key, conversation in session.conversations().items():
+            self._restore(key, conversation)
+
+    def _report(self) -> None:
+        """Tell the user what could not be loaded (once the UI listens: on start)."""
+        for warning in self.warnings:
+            self.log.warn("state: {problem}", problem=warning)
+            if self._session is not None:
+                self._session.emit(ev.Error("state directory: " + warning, "state"))
+
+    def _restore(self, key: str, conversation: Conversation) -> None:
+        saved = self._saved.pop(key, None)
+        if saved is not None:
+            try:
+                conversation.restore_state(saved, self._clean)
+            except ValueError as exc:
+                warning = "the saved state of %s is malformed (%s): its replay protection restarts from now" % (
+                    key,
+                    exc,
+                )
+                self.log.warn("state: {problem}", problem=warning)
+                if self._session is not None:
+                    self._session.emit(ev.Error("state directory: " + warning, "state"))
+                conversation.replay.raise_floor(self.now())
+        if self._floorNow:
+            conversation.replay.raise_floor(self.now())
+
+    # Saving.
+
+    def saveTrust(self) -> None:
+        try:
+            self.state.writeJson(TRUST_FILE, self.trust.to_dict())
+        except StateError as exc:
+            self._writeFailed(exc)
+
+    def flush(self, clean: bool = False) -> None:
+        """Save the conversations' state if it changed (always when C{clean}: the exit mark)."""
+        current = self._session.conversations() if self._session is not None else {}
+        versions = {key: conversation.changes for key, conversation in current.items()}
+        if not clean and versions == self._versions:
+            return  # nothing sent or accepted since the last save: no export, no write
+        conversations: Dict[str, Any] = {}
+        carried = list(self._saved.items())[-MAX_SAVED_CONVERSATIONS:]
+        conversations.update(carried)
+        for key, conversation in current.items():
+            conversations[key] = conversation.export_state()
+        body = json.dumps(conversations, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        if not clean and body == self._written:
+            self._versions = versions
+            return
+        document = {"format": STATE_FORMAT, "clean": clean, "saved_at": self.now(), "conversations": conversations}
+        try:
+            self.state.writeJson(self._file, document)
+        except StateError as exc:
+            self._writeFailed(exc)
+            return
+        self._written = body
+        self._versions = versions
+        self._failing = False
+
+    def _writeFailed(self, exc: StateError) -> None:
+        self.log.warn("state: {error}", error=str(exc))
+        if not self._failing and self._session is not None:
+            self._failing = True
+            self._session.emit(ev.Error("state directory: %s (a restart may reopen a replay window)" % (exc,), "state"))
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self._report()
+        # Saved at once, not clean: should this run crash, the next one
+        # must not take the last clean exit's state for the whole story.
+        self.flush()
+        self._loop.start(FLUSH_INTERVAL, now=False)
+
+    def stopService(self) -> None:
+        Service.stopService(self)
+        if self._loop.running:
+            self._loop.stop()
+        self.flush(clean=True)
+        self.state.close()
