@@ -32,7 +32,7 @@ import secrets
 import sys
 import time
 from functools import partial
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Sequence, TextIO, Tuple, cast
 
 import attr
 from twisted.internet import defer, endpoints, task
@@ -53,7 +53,7 @@ from .codec import (
     RoomKeys,
     rfc1459_casefold,
 )
-from .mitm.attacks import Impersonate, Selector, makeAttack
+from .mitm.attacks import Attack, Impersonate, Selector, makeAttack
 from .mitm.matrix import (
     BY_NAME,
     ERROR,
@@ -157,13 +157,14 @@ class Runner:
         self.time = VirtualTime()
         self.keys: Dict[str, RoomKeys] = {}
         self.ports: List[Any] = []
-        self.relay: Optional[RelayFactory] = None
-        self.mitm: Optional[MitmFactory] = None
+        #: The relay and the malicious relay in front of it (from L{start} on).
+        self.relay: RelayFactory
+        self.mitm: MitmFactory
         self.mitmEndpoint = ""
         self.run = 0
 
     @defer.inlineCallbacks
-    def start(self):
+    def start(self) -> Generator[Any, Any, None]:
         reactor = self.reactor
         self.relay = RelayFactory(settings=DEMO_SETTINGS, clock=reactor)
         relayPort = yield endpoints.serverFromString(reactor, LOOPBACK).listen(self.relay)
@@ -182,7 +183,7 @@ class Runner:
                 )
 
     @defer.inlineCallbacks
-    def stop(self):
+    def stop(self) -> Generator[Any, Any, None]:
         """Let the last connections close and the relay flush, then stop listening."""
         waited = 0.0
         while (self.relay.connections or self.mitm.connections) and waited < STOP_GRACE:
@@ -193,7 +194,7 @@ class Runner:
             yield port.stopListening()
 
     @defer.inlineCallbacks
-    def play(self, scenario: Scenario, layer: str):
+    def play(self, scenario: Scenario, layer: str) -> Generator[Any, Any, Tuple[Cell, Tuple[str, ...]]]:
         """One run; fires with (cell, transcript lines)."""
         self.run += 1
         run = self.run
@@ -202,6 +203,7 @@ class Runner:
         tap = seen.append
         self.mitm.taps.append(tap)
         identities = {nick: Identity.generate() for nick in nicks}
+        attack: Callable[[], Attack]
         if scenario.attack == Impersonate.name:
             attack = partial(Impersonate, self._forger(layer, nicks[2], identities[nicks[2]], run), 1)
         else:
@@ -239,7 +241,7 @@ class Runner:
     @defer.inlineCallbacks
     def _clients(
         self, nicks: Sequence[str], layer: str, clients: List[HeadlessClient], identities: Dict[str, Identity]
-    ):
+    ) -> Generator[Any, Any, None]:
         """Connect one client per nick (into C{clients}, in order), join, set keys."""
         started: Dict[str, HeadlessClient] = {}
         connecting = [
@@ -271,7 +273,9 @@ class Runner:
         yield defer.gatherResults(joined, consumeErrors=True).addErrback(_firstError)
 
     @defer.inlineCallbacks
-    def _exchange(self, scenario: Scenario, clients: Sequence[HeadlessClient], seen: List[Seen], run: int):
+    def _exchange(
+        self, scenario: Scenario, clients: Sequence[HeadlessClient], seen: List[Seen], run: int
+    ) -> Generator[Any, Any, Observation]:
         alice, bob, carol = clients
         got: List[ev.Event] = []
         unsubscribe = bob.listen(got.append)
@@ -328,9 +332,10 @@ def _reconnectSoon(attempt: int) -> float:
     return 0.05
 
 
-def _firstError(failure):
+def _firstError(failure: Failure) -> Failure:
     """gatherResults wraps failures; re-raise the first underlying one."""
-    return failure.value.subFailure
+    failure.trap(defer.FirstError)
+    return cast(defer.FirstError, failure.value).subFailure
 
 
 def _joined(room: str) -> Callable[[ev.Event], bool]:
@@ -388,7 +393,9 @@ def _transcript(seen: Iterable[Seen]) -> List[str]:
 
 
 @defer.inlineCallbacks
-def runDemo(reactor: Any, options: DemoOptions, progress: Optional[Callable[[str], None]] = None):
+def runDemo(
+    reactor: Any, options: DemoOptions, progress: Optional[Callable[[str], None]] = None
+) -> Generator[Any, Any, Report]:
     """Play every selected scenario on every selected layer; fires with a L{Report}."""
     started = time.monotonic()
     runner = Runner(reactor, options)

@@ -445,7 +445,7 @@ class Console:
     def _keyChosen(self, target: str, secret: bytes) -> None:
         if not secret:
             try:
-                secret = self.startupPassphrase()
+                secret = self.startupPassphrase() or b""
             except PassphraseError as exc:
                 self.alert(str(exc))
                 return

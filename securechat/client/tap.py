@@ -8,7 +8,7 @@ C{$SECURECHAT_KEY}, never from the command line.
 from __future__ import annotations
 
 import sys
-from typing import IO, Any, List, Optional
+from typing import IO, Any, List, Optional, cast
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -157,7 +157,10 @@ class EventSink(Service):
         Service.startService(self)
         if self.path == "-":
             # Not sys.stdout: twistd replaces it with a file that logs.
-            self.handle = sys.__stdout__.buffer
+            stdout = sys.__stdout__
+            if stdout is None:
+                raise RuntimeError("--output -: this process has no standard output")
+            self.handle = cast(IO[bytes], stdout.buffer)
         elif self.path:
             self.handle = open(self.path, "ab")
         early, self._early = self._early or [], None
@@ -195,8 +198,13 @@ class BotService(MultiService):
         Service.stopService(self)
         done: Deferred = succeed(None)
         for service in reversed(list(self)):
-            done.addBoth(lambda ignored, service=service: maybeDeferred(service.stopService))
+            done.addBoth(_stopService, service)
         return done
+
+
+def _stopService(ignored: object, service: IService) -> Deferred:
+    """Stop C{service}, whatever came of stopping the one before."""
+    return maybeDeferred(service.stopService)
 
 
 def makeService(options: Options) -> IService:
