@@ -153,7 +153,8 @@ class RelayProtocol(Protocol):
     # Reading.
 
     def dataReceived(self, data: bytes) -> None:
-        self._lastSeen = self.clock.seconds()
+        # Not activity yet: only a complete line is (see _split), so a peer
+        # that trickles a line it never finishes is pinged like a silent one.
         if self._closing:
             return
         if self._unread:
@@ -184,10 +185,15 @@ class RelayProtocol(Protocol):
                     break
         if cut < 0:
             self._unread, self._unreadAt = b"", 0
-            self._pending.extend(self.splitter.feed(data[start:] if start else data))
+            lines = self.splitter.feed(data[start:] if start else data)
         else:
             self._unreadAt = cut + 1
-            self._pending.extend(self.splitter.feed(data[start : cut + 1]))
+            lines = self.splitter.feed(data[start : cut + 1])
+        if lines:
+            # The idle check's activity: a complete line (an over-long one
+            # included), never bytes of a line still unfinished.
+            self._lastSeen = now
+            self._pending.extend(lines)
 
     def _drain(self) -> None:
         """Handle received lines while the peer has tokens; else stop reading."""
