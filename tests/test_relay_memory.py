@@ -16,7 +16,8 @@ import weakref
 from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from securechat.relay.factory import ConnectionSettings, RelayFactory
+from securechat.relay.factory import TRIM_DELAY, ConnectionSettings, RelayFactory
+from securechat.relay.memory import findTrimmer
 from securechat.relay.sendnow import releaseBuffers
 
 from .test_relay_integration import TIMEOUT, LoopbackMixin
@@ -156,3 +157,59 @@ class LostConnectionUnitTests(ProtocolTestCase):
         connection.transport.write(b"kept")
         releaseBuffers(connection.transport)
         self.assertEqual(connection.transport.value(), b"kept")
+
+
+class TrimTests(ProtocolTestCase):
+    """Free memory goes back to the system once slow readers are cut."""
+
+    settings = ConnectionSettings(sendq=1000, floodBurst=1000, floodRate=1000)
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.trims = 0
+
+        def trimmer() -> None:
+            self.trims += 1
+
+        self.factory.trimmer = trimmer
+
+    def cutSlowReader(self, alice: Connection, nick: str) -> Connection:
+        slow = self.registered(nick)
+        slow.send(b"JOIN #lab\r\n")
+        slow.transport.producer.pauseProducing()  # what a full TCP buffer does
+        while not slow.transport.disconnected:
+            alice.send(b"PRIVMSG #lab :" + b"z" * 200 + b"\r\n")
+        return slow
+
+    def test_oneTrimAfterAWaveOfCuts(self) -> None:
+        alice = self.registered("alice")
+        alice.send(b"JOIN #lab\r\n")
+        for nick in ("slow1", "slow2", "slow3"):
+            self.cutSlowReader(alice, nick).lose()
+        self.assertEqual(self.trims, 0, "not while the wave is being cut")
+        self.clock.advance(TRIM_DELAY)
+        self.assertEqual(self.trims, 1)
+        self.clock.advance(TRIM_DELAY * 10)
+        self.assertEqual(self.trims, 1)
+
+    def test_noTrimForOrdinaryDisconnects(self) -> None:
+        self.registered("alice").lose()
+        self.clock.advance(TRIM_DELAY * 10)
+        self.assertEqual(self.trims, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopFactoryCancels(self) -> None:
+        alice = self.registered("alice")
+        alice.send(b"JOIN #lab\r\n")
+        self.cutSlowReader(alice, "slow").lose()
+        self.factory.doStart()
+        self.factory.doStop()
+        self.clock.advance(TRIM_DELAY)
+        self.assertEqual(self.trims, 0)
+
+    def test_glibcTrimmer(self) -> None:
+        """On glibc (Linux CI) there is a trimmer, and it runs."""
+        trimmer = findTrimmer()
+        if trimmer is None:
+            raise SkipTest("no malloc_trim in this C library")
+        trimmer()
