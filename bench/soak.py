@@ -1095,7 +1095,10 @@ def run(profile: Profile, only: Optional[List[str]] = None, python: str = sys.ex
         for name, fn in chosen:
             t0 = time.monotonic_ns()
             start_point = sampler.sample()
-            outcome = fn(ctx)
+            try:
+                outcome = fn(ctx)
+            except Exception as exc:  # the harness's own failure: say so, go on
+                outcome = {"checks": ["the scenario raised %s: %s" % (type(exc).__name__, exc)]}
             t1 = time.monotonic_ns()
             if name == "restart":  # a new process: its own start
                 start_point = sampler.sample()
