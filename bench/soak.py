@@ -28,7 +28,7 @@ scenario more than ``--rss-slack-mb`` (default 16 MB) above where it started,
 or later waves of slow readers adding more than that to the first's (see
 L{memory_verdict}).
 
-    python3 bench/soak.py                     # long form, the counts (~6 min)
+    python3 bench/soak.py                     # long form, the counts (~4 min)
     python3 bench/soak.py --profile quick     # ~2 minutes
     python3 bench/soak.py --profile ci        # what tests/test_soak.py runs (~30 s)
     python3 bench/soak.py --only slow,restart --json /tmp/soak.json
