@@ -404,6 +404,44 @@ class TimeoutTests(ProtocolTestCase):
         c.lose()
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_unfinishedLineIsNotActivity(self) -> None:
+        """
+        A peer that sends one byte a second of a line it never finishes is
+        idle: pinged after pingInterval, cut pingTimeout later, like a
+        silent one.  Bytes are not activity; complete lines are.
+        """
+        c = self.registered("alice")
+        trickle = b"PRIVMSG #nowhere :" + b"a" * 200
+        for second in range(1, 120):
+            c.send(trickle[second - 1 : second])
+            self.clock.advance(1)
+        self.assertEqual(c.lines(), [])
+        c.send(trickle[119:120])
+        self.clock.advance(1)
+        self.assertEqual(c.lines(), [Message("PING", ("securechat.local",))])
+        for second in range(121, 180):
+            c.send(trickle[second - 1 : second])
+            self.clock.advance(1)
+        self.assertFalse(c.transport.disconnecting)
+        c.send(trickle[179:180])
+        self.clock.advance(1)
+        self.assertIn("Ping timeout", c.lines()[-1].params[0])
+        self.assertTrue(c.transport.disconnecting)
+
+    def test_trickledLineCountsWhenComplete(self) -> None:
+        """A line sent a byte at a time is activity when its CRLF arrives."""
+        c = self.registered("alice")
+        line = b"PRIVMSG alice :" + b"b" * 83 + b"\r\n"  # 100 bytes
+        for i in range(len(line)):
+            c.send(line[i : i + 1])
+            self.clock.advance(1)
+        self.assertEqual(c.commands(), ["PRIVMSG"])
+        # Its CRLF came 1 s ago: PING 120 s after that, not after its start.
+        self.clock.advance(118)
+        self.assertEqual(c.lines(), [], "idle counted from the line's end")
+        self.clock.advance(1)
+        self.assertEqual(c.commands(), ["PING"])
+
 
 class ThrottledPingTests(ProtocolTestCase):
     settings = ConnectionSettings(

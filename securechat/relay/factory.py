@@ -13,6 +13,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from ..twistedtypes import defaultReactor
+from .memory import Trimmer, findTrimmer
 from .protocol import RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
 
@@ -33,6 +34,12 @@ class ConnectionSettings:
     registrationTimeout: float = 30.0
     pingInterval: float = 120.0
     pingTimeout: float = 60.0
+
+
+#: Seconds after a connection that held a backlog is lost before free memory
+#: is handed back to the system: the cuts of a wave of slow readers come
+#: together, and one trim serves them all.
+TRIM_DELAY = 1.0
 
 
 class RelayFactory(Factory):
@@ -58,6 +65,8 @@ class RelayFactory(Factory):
         self.perHost: Dict[str, int] = {}
         self._dirty: List[RelayProtocol] = []
         self._flushCall: Optional[IDelayedCall] = None
+        self.trimmer: Optional[Trimmer] = findTrimmer()
+        self._trimCall: Optional[IDelayedCall] = None
 
     def buildProtocol(self, addr: Optional[IAddress]) -> Protocol:
         host = peerHost(addr)
@@ -78,11 +87,27 @@ class RelayFactory(Factory):
         host = self.connections.pop(protocol, None)
         if host is None:
             return
+        sendq = getattr(protocol, "sendq", None)
+        if sendq is not None and sendq.backlog and self.trimmer is not None and self._trimCall is None:
+            # It was holding bytes for a peer that did not read them: once
+            # the wave it came with is gone, give the memory back.
+            self._trimCall = self.clock.callLater(TRIM_DELAY, self._trim)
         left = self.perHost[host] - 1
         if left:
             self.perHost[host] = left
         else:
             del self.perHost[host]
+
+    def stopFactory(self) -> None:
+        """No longer listening: a pending trim is not worth keeping a timer for."""
+        call, self._trimCall = self._trimCall, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _trim(self) -> None:
+        self._trimCall = None
+        if self.trimmer is not None:
+            self.trimmer()
 
     def wantsFlush(self, protocol: RelayProtocol) -> None:
         """C{protocol} has queued output: write it out at the end of this turn."""

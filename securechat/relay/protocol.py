@@ -22,7 +22,7 @@ from zope.interface import implementer
 from ..twistedtypes import TransportUser
 from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
-from .sendnow import SendNow, directSender
+from .sendnow import SendNow, directSender, releaseBuffers
 from .state import Client, RelayState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +35,14 @@ CLOSE_GRACE = 10.0
 SPLIT_LINES = 64
 #: What a peer without an IP address (a C{unix:} socket) is called.
 LOCAL_HOST = "localhost"
+
+
+def _discard(data: bytes) -> None:
+    """What a gone client's C{write} becomes: nothing is queued for it."""
+
+
+def _nothing() -> None:
+    """What a gone client's C{close} becomes: it is closed already."""
 
 
 def peerHost(address: object) -> str:
@@ -115,6 +123,7 @@ class RelayProtocol(TransportUser, Protocol):
         for call in (self._timer, self._resumeCall, self._abortCall):
             if call is not None and call.active():
                 call.cancel()
+        self._timer = self._resumeCall = self._abortCall = None
         self._closing = True
         self._pending.clear()
         self._unread = b""
@@ -129,12 +138,24 @@ class RelayProtocol(TransportUser, Protocol):
                 host=self.host,
                 reason=why,
             )
+            # The client's callbacks are our bound methods: a cycle (us ->
+            # client -> us) that only the cyclic GC would reclaim, and with
+            # us the transport and the up to SendQ + 64 KiB it still holds
+            # for a reader cut for not reading.  Break it now.
+            client.write = _discard
+            client.close = _nothing
+        # The direct sender closes over the transport.
+        self._sendNow = None
+        # And whoever may still hold us or the transport (a log observer
+        # keeping events, whose source is this protocol) keeps no buffers.
+        releaseBuffers(self.transport)
         self.factory.connectionClosed(self)
 
     # Reading.
 
     def dataReceived(self, data: bytes) -> None:
-        self._lastSeen = self.clock.seconds()
+        # Not activity yet: only a complete line is (see _split), so a peer
+        # that trickles a line it never finishes is pinged like a silent one.
         if self._closing:
             return
         if self._unread:
@@ -165,10 +186,15 @@ class RelayProtocol(TransportUser, Protocol):
                     break
         if cut < 0:
             self._unread, self._unreadAt = b"", 0
-            self._pending.extend(self.splitter.feed(data[start:] if start else data))
+            lines = self.splitter.feed(data[start:] if start else data)
         else:
             self._unreadAt = cut + 1
-            self._pending.extend(self.splitter.feed(data[start : cut + 1]))
+            lines = self.splitter.feed(data[start : cut + 1])
+        if lines:
+            # The idle check's activity: a complete line (an over-long one
+            # included), never bytes of a line still unfinished.
+            self._lastSeen = now
+            self._pending.extend(lines)
 
     def _drain(self) -> None:
         """Handle received lines while the peer has tokens; else stop reading."""

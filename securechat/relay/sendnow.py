@@ -62,3 +62,28 @@ def directSender(transport: object) -> Optional[SendNow]:
         return data[sent:] if sent < len(data) else b""
 
     return sendNow
+
+
+def releaseBuffers(transport: object) -> None:
+    """
+    Drop what a lost TCP transport still holds for its peer.
+
+    C{abortConnection} discards the buffered bytes only in the sense that
+    they are never sent: C{dataBuffer} and C{_tempDataBuffer} keep them
+    (up to the SendQ plus the transport's 64 KiB for a reader cut for not
+    reading) for as long as the transport object lives.  Once the
+    connection is lost they can never be written, so let them go now
+    rather than whenever the last reference to the transport does.  Only a
+    plain TCP connection that is gone is touched; anything else is left as
+    it is.
+    """
+    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
+        return
+    if not all(hasattr(transport, name) for name in ("dataBuffer", "_tempDataBuffer", "disconnected")):
+        return
+    if not transport.disconnected:
+        return
+    transport.dataBuffer = b""
+    transport._tempDataBuffer = []
+    transport._tempDataLen = 0
+    transport.offset = 0
