@@ -17,7 +17,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
 from securechat.relay.limits import SendQueue, TokenBucket
-from securechat.relay.protocol import CLOSE_GRACE, SPLIT_LINES, RefusingProtocol, RelayProtocol
+from securechat.relay.protocol import (
+    CLOSE_GRACE,
+    CLOSING,
+    OPEN,
+    SPLIT_LINES,
+    THROTTLED,
+    RefusingProtocol,
+    RelayProtocol,
+)
 from securechat.relay.state import RelayConfig
 from securechat.wire import Message, parseLine
 
@@ -198,6 +206,23 @@ class BatchingTests(ProtocolTestCase):
 
 class FloodTests(ProtocolTestCase):
     settings = ConnectionSettings(floodBurst=5, floodRate=2.0)
+
+    def test_phases(self) -> None:
+        """Open; throttled while the bucket is empty; open again; closing for good after QUIT."""
+        c = self.registered("alice")
+        self.assertEqual(c.protocol.phase, OPEN)
+        self.clock.advance(10)
+        c.send(b"PING :x\r\n" * 6)
+        self.assertEqual((c.protocol.phase, c.transport.producerState), (THROTTLED, "paused"))
+        self.clock.advance(0.5)
+        self.assertEqual((c.protocol.phase, c.transport.producerState), (OPEN, "producing"))
+        self.clock.advance(10)
+        c.lines()
+        c.send(b"QUIT :bye\r\nPING :late\r\n")
+        self.assertEqual(c.protocol.phase, CLOSING)
+        self.assertEqual([m.command for m in c.lines()], ["ERROR"])
+        c.send(b"PING :later\r\n")
+        self.assertEqual(c.lines(), [])
 
     def test_pacedNotDropped(self) -> None:
         """

@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..keepalive import DEAD, PING, Keepalive
 from ..twistedtypes import TransportUser
 from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
@@ -33,6 +34,12 @@ CLOSE_GRACE = 10.0
 #: Lines split from received bytes at a time, at least (see L{RelayProtocol._split}):
 #: empty lines cost no token, so a run of them still takes few passes.
 SPLIT_LINES = 64
+#: The connection's phases (L{RelayProtocol.phase}): reading; not reading
+#: until the flood bucket refills; closing (ERROR written, or cut, or lost:
+#: nothing more is read, and nothing more is queued).
+OPEN = "open"
+THROTTLED = "throttled"
+CLOSING = "closing"
 #: What a peer without an IP address (a C{unix:} socket) is called.
 LOCAL_HOST = "localhost"
 
@@ -88,13 +95,14 @@ class RelayProtocol(TransportUser, Protocol):
         self._unreadAt = 0
         self._outbox: List[bytes] = []
         self._sendNow: Optional[SendNow] = None
-        self._closing = False
-        self._throttled = False
+        #: L{OPEN}, L{THROTTLED} or L{CLOSING}.
+        self.phase = OPEN
         self._resumeCall: Optional[IDelayedCall] = None
-        self._timer: Optional[IDelayedCall] = None
+        #: Fires once, at the registration timeout; the keepalive's timer
+        #: takes over then (see L{_registrationTimedOut}).
+        self._registrationCall: Optional[IDelayedCall] = None
+        self._keepaliveCall: Optional[IDelayedCall] = None
         self._abortCall: Optional[IDelayedCall] = None
-        self._lastSeen = 0.0
-        self._pingSentAt: Optional[float] = None
 
     # Connection life.
 
@@ -103,7 +111,7 @@ class RelayProtocol(TransportUser, Protocol):
         settings = factory.settings
         self.clock: IReactorTime = factory.clock
         now = self.clock.seconds()
-        self._lastSeen = now
+        self.keepalive = Keepalive(settings.pingInterval, settings.pingTimeout, now)
         self.host = peerHost(self.tcp.getPeer())
         self.splitter = LineSplitter(factory.state.config.maxLine, MAX_CLIENT_TAGS)
         self.bucket = TokenBucket(settings.floodBurst, settings.floodRate, now)
@@ -114,17 +122,17 @@ class RelayProtocol(TransportUser, Protocol):
             noDelay(True)
         self._sendNow = directSender(self.transport)
         self.client = Client(self._write, self._close, self.host)
-        self._timer = self.clock.callLater(
+        self._registrationCall = self.clock.callLater(
             settings.registrationTimeout, self._registrationTimedOut
         )
         self.log.info("connect from {host}", host=self.host)
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
-        for call in (self._timer, self._resumeCall, self._abortCall):
+        for call in (self._registrationCall, self._keepaliveCall, self._resumeCall, self._abortCall):
             if call is not None and call.active():
                 call.cancel()
-        self._timer = self._resumeCall = self._abortCall = None
-        self._closing = True
+        self._registrationCall = self._keepaliveCall = self._resumeCall = self._abortCall = None
+        self.phase = CLOSING
         self._pending.clear()
         self._unread = b""
         del self._outbox[:]
@@ -156,14 +164,15 @@ class RelayProtocol(TransportUser, Protocol):
     def dataReceived(self, data: bytes) -> None:
         # Not activity yet: only a complete line is (see _split), so a peer
         # that trickles a line it never finishes is pinged like a silent one.
-        if self._closing:
+        phase = self.phase
+        if phase is CLOSING:
             return
         if self._unread:
             self._unread = self._unread[self._unreadAt:] + data
             self._unreadAt = 0
         else:
             self._unread = data
-        if not self._throttled:
+        if phase is OPEN:
             self._drain()
 
     def _split(self, now: float) -> None:
@@ -193,7 +202,7 @@ class RelayProtocol(TransportUser, Protocol):
         if lines:
             # The idle check's activity: a complete line (an over-long one
             # included), never bytes of a line still unfinished.
-            self._lastSeen = now
+            self.keepalive.heard(now)
             self._pending.extend(lines)
 
     def _drain(self) -> None:
@@ -204,7 +213,7 @@ class RelayProtocol(TransportUser, Protocol):
         bucket = self.bucket
         pending = self._pending
         now = self.clock.seconds()
-        while not self._closing:
+        while self.phase is not CLOSING:
             if not pending:
                 if len(self._unread) <= self._unreadAt:
                     self._unread, self._unreadAt = b"", 0
@@ -250,17 +259,18 @@ class RelayProtocol(TransportUser, Protocol):
 
     def _throttle(self, delay: float) -> None:
         """Stop reading until the bucket has a token again."""
-        if not self._throttled:
-            self._throttled = True
+        if self.phase is OPEN:
+            self.phase = THROTTLED
             self.tcp.pauseProducing()
             self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
         self._resumeCall = self.clock.callLater(delay, self._unthrottle)
 
     def _unthrottle(self) -> None:
         self._resumeCall = None
-        self._throttled = False
+        if self.phase is THROTTLED:
+            self.phase = OPEN
         self._drain()
-        if not self._throttled and not self._closing:
+        if self.phase is OPEN:
             self.tcp.resumeProducing()
 
     # Writing.
@@ -273,7 +283,7 @@ class RelayProtocol(TransportUser, Protocol):
         """
         outbox = self._outbox
         if not outbox:
-            if self._closing:
+            if self.phase is CLOSING:
                 return
             self.factory.wantsFlush(self)
         outbox.append(data)
@@ -313,19 +323,19 @@ class RelayProtocol(TransportUser, Protocol):
 
     def _close(self) -> None:
         """Flush what was written, then close; cut the line if that stalls."""
-        if self._closing:
+        if self.phase is CLOSING:
             return
         self.flush()
-        if self._closing:  # the flush passed the SendQ and aborted
+        if self.phase is CLOSING:  # the flush passed the SendQ and aborted
             return
-        self._closing = True
+        self.phase = CLOSING
         self._pending.clear()
         self._unread = b""
         self.tcp.loseConnection()
         self._abortCall = self.clock.callLater(CLOSE_GRACE, self._abort)
 
     def _abort(self) -> None:
-        self._closing = True
+        self.phase = CLOSING
         del self._outbox[:]
         call, self._abortCall = self._abortCall, None
         if call is not None and call.active():
@@ -335,7 +345,8 @@ class RelayProtocol(TransportUser, Protocol):
     # Timers.
 
     def _registrationTimedOut(self) -> None:
-        self._timer = None
+        """Close an unregistered peer; start the keepalive for a registered one."""
+        self._registrationCall = None
         client = self.client
         assert client is not None, "connectionMade made it"
         if client.registered:
@@ -346,38 +357,22 @@ class RelayProtocol(TransportUser, Protocol):
         self.factory.state.error(client, "Closing Link: %s (Registration timed out)" % (self.host,))
 
     def _checkIdle(self) -> None:
-        """
-        Ping a peer silent for C{pingInterval}; drop it if still silent
-        C{pingTimeout} later.  One timer per connection, re-armed here, so a
-        busy connection costs nothing per line.
-        """
-        settings = self.factory.settings
+        """One keepalive timer per connection, re-armed here (see L{Keepalive})."""
         now = self.clock.seconds()
-        if self._throttled:
-            # We are not reading from it: its lines (a PONG among them)
-            # wait in its socket because of our pause, not its silence.
-            self._lastSeen = now
-        sentAt = self._pingSentAt
-        if sentAt is not None and self._lastSeen < sentAt:
-            waited = now - sentAt
-            if waited >= settings.pingTimeout:
-                client = self.client
-                assert client is not None, "connectionMade made it"
-                client.quitReason = "Ping timeout: %d seconds" % (int(now - self._lastSeen),)
-                self.factory.state.error(client, "Closing Link: %s (%s)" % (self.host, client.quitReason))
-                self._timer = None
-                return
-            self._timer = self.clock.callLater(settings.pingTimeout - waited, self._checkIdle)
+        # While throttled we are not reading from it: its lines (a PONG
+        # among them) wait in its socket because of our pause, not its silence.
+        action, delay = self.keepalive.check(now, listening=self.phase is not THROTTLED)
+        if action == DEAD:
+            self._keepaliveCall = None
+            client = self.client
+            assert client is not None, "connectionMade made it"
+            client.quitReason = "Ping timeout: %d seconds" % (int(now - self.keepalive.lastHeard),)
+            self.factory.state.error(client, "Closing Link: %s (%s)" % (self.host, client.quitReason))
             return
-        self._pingSentAt = None
-        idle = now - self._lastSeen
-        if idle >= settings.pingInterval:
-            self._pingSentAt = now
+        if action == PING:
             server = self.factory.state.config.serverName
             self._write(b"PING :" + server.encode("utf-8") + b"\r\n")
-            self._timer = self.clock.callLater(settings.pingTimeout, self._checkIdle)
-        else:
-            self._timer = self.clock.callLater(settings.pingInterval - idle, self._checkIdle)
+        self._keepaliveCall = self.clock.callLater(delay, self._checkIdle)
 
 
 class RefusingProtocol(Protocol):
