@@ -26,7 +26,10 @@ from securechat.client import events as ev
 from securechat.client.headless import HeadlessClient, connect
 from securechat.client.jsonlines import JsonLinesProtocol
 from securechat.client.protocol import (
+    CUT,
     IDLE_PING,
+    LOST,
+    OPEN,
     PING_TIMEOUT,
     SEND_STALL,
     SENDQ,
@@ -120,8 +123,14 @@ class SendQueueTests(SynchronousTestCase):
         self.transport.producer.pauseProducing()
         self.clock.advance(SEND_STALL - 0.5)
         self.assertFalse(self.transport.disconnecting)
+        self.assertEqual(self.protocol.phase, OPEN)
         self.clock.advance(0.5)
+        self.assertEqual(self.protocol.phase, CUT)
+        self.transport.clear()
+        self.protocol.dataReceived(b"PING :after the cut\r\n")
+        self.assertEqual(self.transport.value(), b"", "nothing is read or written once cut")
         self.assertIn("read nothing we sent for 120 s", self.lost()[0].reason)
+        self.assertEqual(self.protocol.phase, LOST)
 
     def test_ownPauseIsNotServerSilence(self):
         """While we do not read (stdout backed up), the keepalive does not call the server dead."""

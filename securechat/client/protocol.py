@@ -40,6 +40,12 @@ SEND_STALL = 120.0
 #: Why reading from the server is paused: the user interface cannot keep up
 #: (JSON mode's stdout, the console's terminal; see L{IRCClientFactory}).
 SLOW_CONSUMER = "consumer"
+#: The connection's phases (L{IRCClientProtocol.phase}): open; cut by us
+#: (the server stalled or overflowed our send queue: nothing more is read
+#: or written); lost.
+OPEN = "open"
+CUT = "cut"
+LOST = "lost"
 
 
 @implementer(IPushProducer)
@@ -79,7 +85,8 @@ class IRCClientProtocol(TransportUser, Protocol):
         self.reconnecting = reconnecting
         self.clock = defaultReactor(clock)
         self.splitter = LineSplitter(RECEIVE_MAX_LINE)
-        self._gone = False
+        #: L{OPEN}, L{CUT} or L{LOST}.
+        self.phase = OPEN
         self.keepalive = Keepalive(IDLE_PING, PING_TIMEOUT, 0.0)
         self._timer: Optional[IDelayedCall] = None
         #: The send queue: bytes written since the transport's buffer filled.
@@ -107,7 +114,7 @@ class IRCClientProtocol(TransportUser, Protocol):
 
     def pauseReading(self, why: str) -> None:
         """Stop reading from the server (for C{why}) until L{resumeReading}."""
-        if not self._pausedBy and not self._gone:
+        if not self._pausedBy and self.phase is OPEN:
             self.tcp.pauseProducing()
         self._pausedBy.add(why)
 
@@ -116,7 +123,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         if why not in self._pausedBy:
             return
         self._pausedBy.discard(why)
-        if not self._pausedBy and not self._gone:
+        if not self._pausedBy and self.phase is OPEN:
             # Not silent, only unheard while we did not listen.
             self.keepalive.heard(self.clock.seconds())
             self.tcp.resumeProducing()
@@ -133,7 +140,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         completes and the keepalive hears the server; what we read makes
         us write (a PONG per PING), and L{_write} cuts past L{SENDQ}.
         """
-        if self._gone or self.writesBlocked:
+        if self.phase is not OPEN or self.writesBlocked:
             # Twisted says it again on every write while its buffer is full:
             # the count goes on from the first time.
             return
@@ -156,12 +163,12 @@ class IRCClientProtocol(TransportUser, Protocol):
 
     def _cut(self, reason: str) -> None:
         """Drop the connection now (nothing queued would ever leave), saying why."""
-        if self._gone:
+        if self.phase is not OPEN:
             return
         self.log.warn("disconnecting: {reason}", reason=reason)
         self._cutReason = reason
         self.pauseReading("cut")  # not one more byte: the rest of this read is not handled either
-        self._gone = True
+        self.phase = CUT
         self.tcp.abortConnection()
 
     def _checkAlive(self) -> None:
@@ -179,7 +186,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         self._timer = self.clock.callLater(delay, self._checkAlive)
 
     def _write(self, data: bytes) -> None:
-        if self._gone:
+        if self.phase is not OPEN:
             return
         if self.writesBlocked:
             if self.backlog + len(data) > self.sendq:
@@ -205,7 +212,7 @@ class IRCClientProtocol(TransportUser, Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.keepalive.heard(self.clock.seconds())
         for item in self.splitter.feed(data):
-            if self._gone:
+            if self.phase is not OPEN:
                 return
             if isinstance(item, TooLong):
                 self.log.warn("server sent a line of {size} bytes; dropped", size=item.size)
@@ -218,7 +225,7 @@ class IRCClientProtocol(TransportUser, Protocol):
                 self.log.failure("bug handling a server line", Failure(exc))
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
-        self._gone = True
+        self.phase = LOST
         for timer in (self._timer, self._stallTimer):
             if timer is not None and timer.active():
                 timer.cancel()
