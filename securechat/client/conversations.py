@@ -1,0 +1,527 @@
+"""
+Conversations and keys: one codec conversation per keyed room or peer,
+keys being derived and what waits for them, identities, and sealing and
+opening messages.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple, Union
+
+from ..codec import (
+    LAYERS,
+    Accepted,
+    Conversation,
+    RoomKeys,
+    direct_target,
+    normalize_fingerprint,
+)
+from ..wire import (
+    Message,
+)
+from . import events as ev
+from .sessionbase import (
+    DEFAULT_KEYED_LAYER,
+    LAYER_GAINS,
+    LAYER_RANK,
+    MAX_QUEUED_CHARS,
+    MAX_QUEUED_MESSAGES,
+    PLAIN,
+    WORST_HOST,
+    WORST_USER,
+    CommandError,
+    NeedsForce,
+    NotConnected,
+    Result,
+    SessionBase,
+    _PendingKey,
+    checkTarget,
+    checkWord,
+)
+
+
+class Conversations(SessionBase):
+    """Conversations and keys: one codec conversation per keyed room or peer,"""
+
+    # Messages received.
+
+    def irc_PRIVMSG(self, message: Message) -> None:
+        self._incoming(message)
+
+    def irc_NOTICE(self, message: Message) -> None:
+        if self._fromServer(message.source):
+            text = message.params[-1] if message.params else ""
+            self.emit(ev.Notice(text, message.source))
+            return
+        self._incoming(message)
+
+    def _fromServer(self, source: Optional[str]) -> bool:
+        """
+        Whether a NOTICE is the server's own (shown as is): no source, before
+        registration, or a server name (ours, or any with a dot, which no
+        nick has).  A bare C{bob} is a member's nick, however it is spelled,
+        and goes through the codec like any message: shown as a server
+        notice, it put unmarked text under bob's name in a keyed room.
+        """
+        if source is None or not self.registered:
+            return True
+        if "!" in source or "@" in source:
+            return False
+        return source == self.server or "." in source
+
+    def _incoming(self, message: Message) -> None:
+        if len(message.params) < 2 or message.sourceNick is None:
+            return
+        sender = message.sourceNick
+        target, text = message.params[0], message.params[1]
+        if self.isRoom(target):
+            name, direct = target, False
+        else:
+            name, direct = sender, True
+        conversation = self._judging(name)
+        self._report(name, direct, conversation.receive(sender, text))
+
+    def _report(self, name: str, direct: bool, results: List[Result]) -> None:
+        for result in results:
+            if isinstance(result, Accepted):
+                self.emit(
+                    ev.IncomingMessage(
+                        name,
+                        result.sender,
+                        result.body,
+                        result.layer,
+                        result.protection,
+                        direct,
+                        result.missing,
+                        result.reordered,
+                        result.sent_at,
+                        result.msgid,
+                        result.signer,
+                        result.trust,
+                    )
+                )
+            else:
+                self.emit(
+                    ev.RejectedMessage(
+                        name, result.sender, result.layer, result.reason, result.description, direct
+                    )
+                )
+
+    def expire(self) -> None:
+        """Report chunked messages whose reassembly timed out (call periodically)."""
+        for codecTarget, conversation in list(self._conversations.items()):
+            results = conversation.expire()
+            if results:
+                name, direct = self._displayName(codecTarget)
+                self._report(name, direct, list(results))
+
+    # Conversations and keys.
+
+    def codecTarget(self, name: str) -> str:
+        """
+        What the codec seals as the target of C{name}: the folded room, or
+        the sorted pair of folded nicks for a direct conversation (both ends
+        compute the same pair, so they derive the same keys).
+        """
+        if self.isRoom(name):
+            return self.codecFold(name)
+        return direct_target(self.nick, name, self.codecFold)
+
+    def _displayName(self, codecTarget: str) -> Tuple[str, bool]:
+        return self._display[codecTarget]
+
+    def _conversation(self, name: str) -> Conversation:
+        """
+        The stored conversation for C{name}, created if needed: only for the
+        user's own choices (a key, a layer), so their number is the user's.
+        """
+        key = self.codecTarget(name)
+        conversation = self._conversations.get(key)
+        if conversation is None:
+            conversation = self._newConversation(key)
+            self._conversations[key] = conversation
+            self._display[key] = (name, not self.isRoom(name))
+            if self.onConversation is not None:
+                self.onConversation(key, conversation)
+        return conversation
+
+    def conversations(self) -> Dict[str, Conversation]:
+        """The stored conversations by codec target (for saving their state)."""
+        return dict(self._conversations)
+
+    def _judging(self, name: str) -> Conversation:
+        """
+        The stored conversation for C{name}, else a throwaway one that is
+        never stored.  Without a stored one, C{name} is unkeyed plain, and an
+        unkeyed plain conversation keeps nothing between lines (plain text is
+        shown as plain; a protected line is refused as no-key from its
+        header, before any piece is buffered; nothing reaches the replay
+        cache or the sequence numbers; plain encoding has no state): the
+        throwaway one gives the same verdicts and lines, and a relay that
+        invents a nick or room per line costs no memory that lasts.
+        """
+        key = self.codecTarget(name)
+        conversation = self._conversations.get(key)
+        return conversation if conversation is not None else self._newConversation(key)
+
+    def _newConversation(self, key: str) -> Conversation:
+        return Conversation(
+            key,
+            PLAIN,
+            None,
+            clock=self._now,
+            ttl=self._ttl,
+            max_skew=self._maxSkew,
+            limits=self._limits,
+            casefold=self.codecFold,
+            identity=self.identity,
+            trust=self.trust,
+        )
+
+    def _now(self) -> float:
+        # Looked up at each call, so a clock changed later (the demo's
+        # shifted sender) applies to conversations that already exist.
+        return self.clock()
+
+    def layerFor(self, name: str) -> str:
+        """The layer messages to and from C{name} use now."""
+        conversation = self._conversations.get(self.codecTarget(name))
+        return conversation.layer if conversation is not None else PLAIN
+
+    def keysFor(self, name: str) -> Optional[RoomKeys]:
+        conversation = self._conversations.get(self.codecTarget(name))
+        return conversation.keys if conversation is not None else None
+
+    def setKeys(
+        self, name: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False
+    ) -> ev.KeySet:
+        """
+        Use C{keys} (derived for L{codecTarget}(C{name})) from now on, on
+        C{layer}, or the layer chosen earlier with L{setLayer}, or fernet-ttl.
+        A lower layer than the conversation has needs C{force}.  Supersedes
+        any key still being derived for C{name}: what waited for it goes
+        out under these keys.
+        """
+        checkTarget(name)
+        if layer is not None:
+            self.checkLayer(layer)
+            self._checkLowering(name, layer, force)
+        self._requests += 1
+        event = self._setKeys(name, keys, layer, self._requests)
+        pending = self._pending.pop(self.codecFold(name), None)
+        if pending is not None:
+            self._flush(pending)
+        return event
+
+    def _setKeys(
+        self, name: str, keys: RoomKeys, layer: Optional[str], request: int
+    ) -> ev.KeySet:
+        if request < self._applied.get(self.codecTarget(name), 0):
+            raise CommandError(
+                "a newer key for %s was set meanwhile: this older one is not used" % (name,)
+            )
+        if layer is None:
+            # After a nick change, a direct conversation keeps the layer it
+            # had: both ends remember it, so they agree again.
+            previous = None if self.isRoom(name) else self._keyed.get(self.codecFold(name))
+            layer = self._layers.get(self.codecTarget(name), previous or DEFAULT_KEYED_LAYER)
+        self.checkLayer(layer)
+        conversation = self._conversation(name)
+        try:
+            conversation.set_layer(layer, keys)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self._layers[self.codecTarget(name)] = layer
+        self._applied[self.codecTarget(name)] = request
+        self._rememberKeyed(name, layer)
+        event = ev.KeySet(name, layer, self.fingerprint(name))
+        self.emit(event)
+        return event
+
+    def setLayer(self, name: str, layer: str, force: bool = False) -> ev.LayerSet:
+        """
+        Switch C{name} to C{layer}; a keyed layer needs a key set first, a
+        lower one than the conversation has (or is getting) needs C{force}.
+        """
+        checkTarget(name)
+        self.checkLayer(layer)
+        self._checkLowering(name, layer, force)
+        pending = self._pending.get(self.codecFold(name))
+        if pending is not None:
+            if LAYER_RANK[layer] < LAYER_RANK[self._expectedLayer(name)]:
+                # What waits was typed for the protection the user now gives up.
+                self._refuseQueued(
+                    pending, "you lowered %s to %s before its key was ready" % (name, layer)
+                )
+            # The user's latest choice is the layer the coming key is used on.
+            pending.layer = layer
+        if layer != PLAIN and self.keysFor(name) is None:
+            self._layers[self.codecTarget(name)] = layer
+            if pending is not None:
+                raise CommandError(
+                    "the key for %s is still being derived: %s will be used once it is set"
+                    % (name, layer)
+                )
+            raise CommandError(
+                "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
+            )
+        conversation = self._conversation(name)
+        conversation.set_layer(layer, conversation.keys)
+        self._layers[self.codecTarget(name)] = layer
+        self._rememberKeyed(name, layer)
+        event = ev.LayerSet(name, layer)
+        self.emit(event)
+        return event
+
+    def _expectedLayer(self, name: str) -> str:
+        """
+        The protection C{name} has or is getting: its layer, a keyed layer it
+        lost its key for (L{_keyed}), or the layer of the key being derived.
+        """
+        layers = [self.layerFor(name), self._keyed.get(self.codecFold(name), PLAIN)]
+        pending = self._pending.get(self.codecFold(name))
+        if pending is not None:
+            layers.append(
+                pending.layer or self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
+            )
+        return max(layers, key=LAYER_RANK.__getitem__)
+
+    def _checkLowering(self, name: str, layer: str, force: bool) -> None:
+        """L{NeedsForce} if C{layer} is below what C{name} has, unless C{force}."""
+        current = self._expectedLayer(name)
+        if force or LAYER_RANK[layer] >= LAYER_RANK[current]:
+            return
+        lost = [
+            LAYER_GAINS[higher]
+            for higher in LAYERS[LAYER_RANK[layer] + 1 : LAYER_RANK[current] + 1]
+        ]
+        raise NeedsForce(
+            "lowering %s from %s to %s gives up %s. To do it anyway: /layer! %s %s "
+            '(JSON: "force": true)' % (name, current, layer, "; ".join(lost), layer, name)
+        )
+
+    # Keys being derived: the target is keyed from the request on.
+
+    def keyRequested(self, name: str, layer: Optional[str] = None, force: bool = False) -> int:
+        """
+        A key for C{name} (on C{layer}, or the chosen/default one) is being
+        derived: from now on C{name} counts as keyed, and what is sent to it
+        waits (L{ev.Queued}) until L{keyArrived} or L{keyFailed} is called
+        with the returned request number.
+        """
+        checkTarget(name)
+        if layer is not None:
+            self.checkLayer(layer)
+            self._checkLowering(name, layer, force)
+        folded = self.codecFold(name)
+        pending = self._pending.get(folded)
+        if pending is None:
+            pending = self._pending[folded] = _PendingKey(name)
+        self._requests += 1
+        pending.latest = self._requests
+        pending.layer = layer
+        return self._requests
+
+    def keyArrived(
+        self, name: str, request: int, keys: RoomKeys, layer: Optional[str] = None
+    ) -> ev.KeySet:
+        """
+        Request C{request}'s keys are ready: set them (unless a newer key was
+        set meanwhile) and, when it is the newest request for C{name}, send
+        what waited for it.
+        """
+        pending = self._pending.get(self.codecFold(name))
+        if pending is not None and pending.latest == request:
+            # The layer asked with the key, or one the user chose since (setLayer).
+            layer = pending.layer
+        try:
+            # The lowering, if any, was confirmed when the user asked for it.
+            event = self._setKeys(name, keys, layer, request)
+        except CommandError as exc:
+            self.keyFailed(name, request, str(exc))
+            raise
+        if pending is not None and pending.latest == request:
+            del self._pending[self.codecFold(name)]
+            self._flush(pending)
+        return event
+
+    def keyFailed(self, name: str, request: int, why: str) -> None:
+        """Request C{request} for C{name} failed: if it was the newest, what waited is refused."""
+        folded = self.codecFold(name)
+        pending = self._pending.get(folded)
+        if pending is None or pending.latest != request:
+            return
+        del self._pending[folded]
+        self._refuseQueued(pending, "no key for %s: %s" % (name, why))
+
+    def keyPending(self, name: str) -> bool:
+        """Whether a key for C{name} is being derived."""
+        return self.codecFold(name) in self._pending
+
+    def _queue(self, pending: _PendingKey, target: str, body: str) -> ev.Queued:
+        if (
+            len(pending.queue) >= MAX_QUEUED_MESSAGES
+            or pending.chars + len(body) > MAX_QUEUED_CHARS
+        ):
+            raise CommandError(
+                "not sent: %d messages (%d characters at most) already wait for the key of %s"
+                % (len(pending.queue), MAX_QUEUED_CHARS, target)
+            )
+        pending.queue.append(body)
+        pending.chars += len(body)
+        event = ev.Queued(
+            target, body, "the key for %s is being derived: sent when it is ready" % (target,)
+        )
+        self.emit(event)
+        return event
+
+    def _flush(self, pending: _PendingKey) -> None:
+        """Send what waited for C{pending}'s key, each refused on its own if it cannot go."""
+        queue, pending.queue, pending.chars = pending.queue, [], 0
+        for body in queue:
+            try:
+                if self.layerFor(pending.name) == PLAIN:
+                    raise CommandError(
+                        "%s is on plain now; it was typed for a keyed conversation" % (pending.name,)
+                    )
+                self._seal(pending.name, body)
+            except (CommandError, NotConnected) as exc:
+                self.emit(ev.Unsent(pending.name, body, str(exc)))
+
+    def _refuseQueued(self, pending: _PendingKey, reason: str) -> None:
+        queue, pending.queue, pending.chars = pending.queue, [], 0
+        for body in queue:
+            self.emit(ev.Unsent(pending.name, body, "not sent: " + reason))
+
+    def _rememberKeyed(self, name: str, layer: str) -> None:
+        """A keyed conversation is remembered; choosing plain for it forgets it."""
+        if layer == PLAIN:
+            self._keyed.pop(self.codecFold(name), None)
+        else:
+            self._keyed[self.codecFold(name)] = layer
+
+    @staticmethod
+    def checkLayer(layer: str) -> None:
+        """L{CommandError} unless C{layer} is one of the codec's layers."""
+        if layer not in LAYERS:
+            raise CommandError("unknown layer %r: choose one of %s" % (layer, ", ".join(LAYERS)))
+
+    def fingerprint(self, name: str) -> Optional[str]:
+        """The fingerprint of the key in use for C{name}, or L{None} on plain."""
+        conversation = self._conversations.get(self.codecTarget(name))
+        if conversation is None or conversation.keys is None or conversation.layer == PLAIN:
+            return None
+        return conversation.keys.fingerprint(conversation.layer)
+
+    # Identities (the signed layer).
+
+    def trustNick(self, nick: str) -> ev.TrustChanged:
+        """Accept the key last refused for C{nick} (identity changed, or signed by another's key)."""
+        checkWord("nick", nick)
+        try:
+            pin = self.trust.trust(self.codecFold(nick))
+        except KeyError:
+            raise CommandError(
+                "no refused key to accept for %s: /trust follows an 'identity changed' "
+                "or 'signed by another key' refusal" % (nick,)
+            ) from None
+        event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
+        self.emit(event)
+        return event
+
+    def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
+        """Mark C{nick}'s key verified, if C{fingerprint} (compared out of band) is its own."""
+        checkWord("nick", nick)
+        if normalize_fingerprint(fingerprint) is None:
+            raise CommandError("a fingerprint is 8 groups of 5 digits, as /fingerprint shows it")
+        try:
+            pin = self.trust.verify(self.codecFold(nick), fingerprint)
+        except KeyError:
+            raise CommandError("no key known for %s yet: wait for a signed message from them" % (nick,)) from None
+        except ValueError as exc:
+            raise CommandError("not verified: %s (is someone in between?)" % (exc,)) from None
+        event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
+        self.emit(event)
+        return event
+
+    def fingerprintEvent(self, name: str) -> ev.Fingerprint:
+        """What C{/fingerprint NAME} shows: the key of C{name}, ours, and a nick's pin."""
+        pin = None if self.isRoom(name) else self.trust.pinned(self.codecFold(name))
+        return ev.Fingerprint(
+            name,
+            self.layerFor(name),
+            self.fingerprint(name),
+            self.identity.fingerprint,
+            None if pin is None else pin.fingerprint,
+            None if pin is None else pin.status,
+        )
+
+    # Sending.
+
+    def maxPayload(self, target: str) -> int:
+        """
+        The most UTF-8 bytes of text one PRIVMSG to C{target} may carry, once
+        the relay has put our prefix in front of it: LINELEN minus
+        C{:prefix PRIVMSG target :} and CRLF.
+        """
+        prefix = self.prefix
+        if prefix is None:
+            prefix = "%s!%s@%s" % (self.nick, "u" * WORST_USER, "h" * WORST_HOST)
+        head = ":%s PRIVMSG %s :" % (prefix, target)
+        return self.lineLength - len(head.encode("utf-8")) - 2
+
+    def sendMessage(
+        self, target: str, body: str, force: bool = False
+    ) -> Union[ev.Sent, ev.Queued]:
+        """
+        Encode C{body} for C{target} with its conversation's layer and send
+        it; if C{target}'s key is being derived, queue it for that key.
+        C{force} sends in clear to a keyed peer whose key no longer applies.
+        """
+        self._checkSendable(target, body)
+        pending = self._pending.get(self.codecFold(target))
+        if pending is not None:
+            self._checkSealingNick()
+            return self._queue(pending, target, body)
+        return self._seal(target, body, force)
+
+    def _checkSendable(self, target: str, body: str) -> None:
+        if not self.connected:
+            raise NotConnected("not connected to the server")
+        checkTarget(target)
+        if not body.strip():
+            raise CommandError("nothing to send")
+        if "\x00" in body or "\r" in body:
+            raise CommandError("a message cannot contain NUL or CR characters")
+        if self.isRoom(target) and self.fold(target) not in self.rooms:
+            raise CommandError("you are not in %s: /join it first" % (target,))
+
+    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
+        self._checkSendable(target, body)
+        conversation = self._judging(target)
+        layer = self._keyed.get(self.codecFold(target))
+        if conversation.keys is None and layer is not None and not force:
+            # Keyed, and the key no longer applies (a direct key set before
+            # a nick changed, ours, the peer's, or one the relay forced on
+            # us): never send such text in clear unless the user says so.
+            why = "was set for other names" if self.isRoom(target) else "was set before a nick changed"
+            once = "" if self.isRoom(target) else ", /msg! %s to send this one in clear" % (target,)
+            raise NeedsForce(
+                "not sent: your %s key for %s %s; set it again (/key %s)%s, "
+                "or choose plain (/layer! plain %s; JSON: \"force\": true): "
+                "in clear the relay reads and can alter it"
+                % (layer, target, why, target, once, target)
+            )
+        if conversation.layer != PLAIN:
+            self._checkSealingNick()
+        try:
+            texts = conversation.encode(self.nick, body, self.maxPayload(target))
+        except ValueError as exc:
+            # The codec's refusals (too long for receivers to reassemble, a
+            # line budget too small): the user's to be told, like ours above.
+            raise CommandError("not sent: %s" % (exc,)) from None
+        for text in texts:
+            self._write("PRIVMSG", target, text)
+        event = ev.Sent(target, body, conversation.layer, len(texts))
+        self.emit(event)
+        return event
