@@ -250,9 +250,9 @@ class Runner:
                 self.mitmEndpoint,
                 nick,
                 clock=self.time.now,
-                kdf_params=self.options.kdf,
+                kdfParams=self.options.kdf,
                 timeout=STEP_TIMEOUT,
-                retry_policy=_reconnectSoon,
+                retryPolicy=_reconnectSoon,
                 identity=identities[nick],
             ).addCallback(partial(started.__setitem__, nick))
             for nick in nicks
@@ -265,11 +265,11 @@ class Runner:
         joined = []
         for client in clients:
             for room in ROOMS:
-                joined.append(client.wait_for(_joined(room), STEP_TIMEOUT))
+                joined.append(client.waitFor(_joined(room), STEP_TIMEOUT))
                 client.join(room)
             if layer != "plain":
                 for room in ROOMS:
-                    client.set_keys(room, self.keys[room], layer)
+                    client.setKeys(room, self.keys[room], layer)
         yield defer.gatherResults(joined, consumeErrors=True).addErrback(_firstError)
 
     @defer.inlineCallbacks
@@ -281,7 +281,7 @@ class Runner:
         unsubscribe = bob.listen(got.append)
         try:
             if scenario.senderShift:
-                alice.set_clock(self.time.shifted(scenario.senderShift))
+                alice.setClock(self.time.shifted(scenario.senderShift))
             bodies = bodiesFor(scenario, run)
             lines = 0
             stopped = False
@@ -322,7 +322,7 @@ class Runner:
 
     def _sentinel(self, carol: HeadlessClient, bob: HeadlessClient, text: str) -> defer.Deferred:
         """carol says C{text} in the room; fires once bob has accepted it."""
-        done = bob.wait_for(_message(carol.nick, text), STEP_TIMEOUT)
+        done = bob.waitFor(_message(carol.nick, text), STEP_TIMEOUT)
         carol.send(ROOM, text)
         return done
 

@@ -207,7 +207,7 @@ class PingFloodLoopbackTests(TestCase):
         self.addCleanup(port.stopListening)
         client = HeadlessClient(
             reactor, TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), "alice",
-            kdf_params=TEST_KDF, retry_policy=FAST_RETRY,
+            kdfParams=TEST_KDF, retryPolicy=FAST_RETRY,
         )
         received = []
         backlog = []
@@ -226,7 +226,7 @@ class PingFloodLoopbackTests(TestCase):
             return protocol
 
         client.factory.buildProtocol = build
-        lost = client.wait_for(ev.Disconnected, WAIT)
+        lost = client.waitFor(ev.Disconnected, WAIT)
         client.startService()
         event = yield lost
         yield client.quit()
@@ -241,7 +241,7 @@ class PingFloodLoopbackTests(TestCase):
 
 
 def offlineClient() -> HeadlessClient:
-    client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdf_params=TEST_KDF)
+    client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdfParams=TEST_KDF)
     client.factory.clock = Clock()  # its connections' keepalive timers
     return client
 
@@ -371,7 +371,7 @@ class TLSTests(TestCase):
         self.addCleanup(port.stopListening)
         client = yield connect(
             reactor, "tls:127.0.0.1:%d" % (port.getHost().port,),
-            "alice", kdf_params=TEST_KDF, timeout=WAIT, tls=TlsSettings(trustFile=pem),
+            "alice", kdfParams=TEST_KDF, timeout=WAIT, tls=TlsSettings(trustFile=pem),
         )
         self.assertTrue(client.connected)
         started = reactor.seconds()

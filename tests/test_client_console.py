@@ -91,7 +91,7 @@ class Recorder:
 
 
 def offlineClient() -> HeadlessClient:
-    return HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdf_params=TEST_KDF)
+    return HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdfParams=TEST_KDF)
 
 
 class CommandTests(TestCase):
@@ -144,7 +144,7 @@ class CommandTests(TestCase):
         self.console.line("/key")
         [(prompt, answer)] = self.screen.asked
         self.assertIn("passphrase for #lab", prompt)
-        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        keyed = self.client.waitFor(ev.KeySet, WAIT)
         answer(b"hunter2 is long enough")
         [_, (again, confirm)] = self.screen.asked
         self.assertIn("again", again)
@@ -162,10 +162,10 @@ class CommandTests(TestCase):
         self.console.line("/key bob")
         [(prompt, answer)] = self.screen.asked
         self.assertIn("Enter alone", prompt)
-        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        keyed = self.client.waitFor(ev.KeySet, WAIT)
         answer(b"")
         event = yield keyed
-        keys = yield self.client.derive_keys("bob", b"from the key file")
+        keys = yield self.client.deriveKeys("bob", b"from the key file")
         self.assertEqual(event.fingerprint, keys.fingerprint("fernet-ttl"))
 
     def test_keyPromptOpensEvenIfTheKeyFileIsGone(self):
@@ -460,9 +460,9 @@ class TmuxSmokeTests(LoopbackCase):
         tmux.start(command)
         yield tmux.waitFor("you joined #lab")
         # The console derives with the real Argon2id parameters; so must bob.
-        bob = yield self.client("bob", kdf_params=DEFAULT_KDF)
+        bob = yield self.client("bob", kdfParams=DEFAULT_KDF)
         yield self.joined("#lab", bob)
-        heard = bob.wait_for(ev.IncomingMessage, WAIT)
+        heard = bob.waitFor(ev.IncomingMessage, WAIT)
         tmux.keys("hello from tmux", "Enter")
         message = yield heard
         self.assertEqual((message.sender, message.body, message.protection), ("alice", "hello from tmux", "none"))
@@ -474,7 +474,7 @@ class TmuxSmokeTests(LoopbackCase):
         tmux.keys("tmux secret", "Enter")
         screen = yield tmux.waitFor("key set for #lab")
         self.assertNotIn("tmux secret", screen)
-        yield bob.set_key("#lab", b"tmux secret", "fernet-ttl")
+        yield bob.setKey("#lab", b"tmux secret", "fernet-ttl")
         # Typing while messages arrive: the input line stays intact.
         tmux.keys("draft in progress")
         yield tmux.waitFor("draft in progress")
@@ -483,7 +483,7 @@ class TmuxSmokeTests(LoopbackCase):
         self.assertEqual(screen.rstrip("\n").split("\n")[-1], "[#lab] draft in progress")
         tmux.keys("C-u", "/nope", "Enter")
         yield tmux.waitFor("unknown command /nope")
-        left = bob.wait_for(ev.UserQuit, WAIT)
+        left = bob.waitFor(ev.UserQuit, WAIT)
         tmux.keys("/quit bye", "Enter")
         event = yield left
         self.assertEqual(event.nick, "alice")
@@ -507,7 +507,7 @@ class IdentityCommandTests(TestCase):
 
     @inlineCallbacks
     def test_shortPassphraseWarned(self):
-        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        keyed = self.client.waitFor(ev.KeySet, WAIT)
         self.console.line("/key")
         self.screen.asked[0][1](b"1234")
         self.screen.asked[1][1](b"1234")
@@ -518,7 +518,7 @@ class IdentityCommandTests(TestCase):
 
     @inlineCallbacks
     def test_newRoomSecretShownOnceAndUsable(self):
-        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        keyed = self.client.waitFor(ev.KeySet, WAIT)
         self.console.line("/key --new")
         event = yield keyed
         [code] = [
@@ -527,11 +527,11 @@ class IdentityCommandTests(TestCase):
             if "new room secret" in text
         ]
         self.assertRegex(code, r"^sc-(?:[a-z2-7]{5}-){5}[a-z2-7]{4}$")
-        theirs = yield self.client.derive_keys("#lab", code.upper().encode())
+        theirs = yield self.client.deriveKeys("#lab", code.upper().encode())
         self.assertEqual(theirs.fingerprint("fernet-ttl"), event.fingerprint)
         # Typed at the prompt, a code is not asked twice.
         self.console.line("/key")
-        keyedAgain = self.client.wait_for(ev.KeySet, WAIT)
+        keyedAgain = self.client.waitFor(ev.KeySet, WAIT)
         self.screen.asked[-1][1](code.encode())
         yield keyedAgain
         self.assertEqual(len(self.screen.asked), 1)

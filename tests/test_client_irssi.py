@@ -35,7 +35,7 @@ class IrssiTests(LoopbackCase):
         yield self.joined(ROOM, alice)
         home = self.mktemp()
         tmux = Tmux(self, "irssi")
-        arrived = alice.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "irssiuser", WAIT)
+        arrived = alice.waitFor(lambda e: isinstance(e, ev.Joined) and e.nick == "irssiuser", WAIT)
         tmux.start(
             "irssi --noconnect -n irssiuser --home=%s" % (home,), width=160, height=30,
         )
@@ -49,19 +49,19 @@ class IrssiTests(LoopbackCase):
         # alice made the room: she is its operator, and irssi shows her so.
         yield tmux.waitFor("<@alice> plain words for everyone")
 
-        heard = alice.wait_for(ev.IncomingMessage, WAIT)
+        heard = alice.waitFor(ev.IncomingMessage, WAIT)
         tmux.keys("hello from irssi", "Enter")
         message = yield heard
         self.assertEqual(
             (message.sender, message.body, message.protection), ("irssiuser", "hello from irssi", "none")
         )
 
-        yield alice.set_key(ROOM, b"irssi cannot read this", "fernet-ttl")
+        yield alice.setKey(ROOM, b"irssi cannot read this", "fernet-ttl")
         alice.send(ROOM, "hidden words")
         screen = yield tmux.waitFor("<@alice> +sc1 fernet-ttl ")
         self.assertNotIn("hidden words", screen)
 
-        left = alice.wait_for(ev.UserQuit, WAIT)
+        left = alice.waitFor(ev.UserQuit, WAIT)
         tmux.keys("/quit", "Enter")
         yield left
 

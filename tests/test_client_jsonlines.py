@@ -54,7 +54,7 @@ class OfflineFrontendTests(SynchronousTestCase):
     """Commands that fail before any connection: errors, never exceptions."""
 
     def setUp(self):
-        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=TEST_KDF)
+        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdfParams=TEST_KDF)
         self.lines = Lines()
         self.frontend = JsonLinesFrontend(client, self.lines.write)
 
@@ -248,15 +248,15 @@ class LoopbackFrontendTests(LoopbackCase):
         aliceFront = JsonLinesFrontend(alice, aliceOut.write)
         bobFront = JsonLinesFrontend(bob, bobOut.write)
         for client, front in ((alice, aliceFront), (bob, bobFront)):
-            names = client.wait_for(ev.Names, WAIT)
+            names = client.waitFor(ev.Names, WAIT)
             front.lineReceived(b'{"cmd": "join", "room": "#lab"}')
             yield names
-            keyed = client.wait_for(ev.KeySet, WAIT)
+            keyed = client.waitFor(ev.KeySet, WAIT)
             front.lineReceived(
                 b'{"cmd": "key", "target": "#lab", "passphrase": "s3cret", "layer": "fernet-ttl"}'
             )
             yield keyed
-        received = bob.wait_for(ev.IncomingMessage, WAIT)
+        received = bob.waitFor(ev.IncomingMessage, WAIT)
         aliceFront.lineReceived(
             json.dumps({"cmd": "send", "target": ROOM, "text": "caf\u00e9"}).encode("utf-8")
         )
@@ -281,7 +281,7 @@ class LoopbackFrontendTests(LoopbackCase):
         path = self.mktemp()
         with open(path, "wb") as handle:
             handle.write(b"from a file\n")
-        keyed = alice.wait_for(ev.KeySet, WAIT)
+        keyed = alice.waitFor(ev.KeySet, WAIT)
         front.lineReceived(json.dumps({"cmd": "key", "target": "bob", "key_file": path}).encode())
         event = yield keyed
         self.assertEqual(event.layer, "fernet-ttl")
@@ -380,8 +380,8 @@ class NoArgon2Tests(SynchronousTestCase):
 
         from securechat.codec import KdfUnavailable
 
-        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=TEST_KDF)
-        client.derive_keys = lambda target, passphrase: fail(KdfUnavailable("no Argon2id here"))
+        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdfParams=TEST_KDF)
+        client.deriveKeys = lambda target, passphrase: fail(KdfUnavailable("no Argon2id here"))
         lines = Lines()
         JsonLinesFrontend(client, lines.write).lineReceived(
             b'{"cmd": "key", "target": "#lab", "passphrase": "x"}'
@@ -394,7 +394,7 @@ class IdentityCommandTests(TestCase):
     """Issue 13 in JSON: key "new", trust, verify, and the matching events."""
 
     def setUp(self):
-        self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=TEST_KDF)
+        self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdfParams=TEST_KDF)
         self.lines = Lines()
         self.frontend = JsonLinesFrontend(self.client, self.lines.write)
 
@@ -403,19 +403,19 @@ class IdentityCommandTests(TestCase):
 
     @inlineCallbacks
     def test_newRoomSecret(self):
-        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        keyed = self.client.waitFor(ev.KeySet, WAIT)
         self.send({"cmd": "key", "target": "#lab", "new": True, "layer": "signed"})
         event = yield keyed
         [secret] = self.lines.ofType("room-secret")
         self.assertEqual(secret["target"], "#lab")
-        theirs = yield self.client.derive_keys("#lab", secret["code"].encode())
+        theirs = yield self.client.deriveKeys("#lab", secret["code"].encode())
         self.assertEqual((event.layer, event.fingerprint), ("signed", theirs.fingerprint("signed")))
         self.send({"cmd": "key", "target": "#lab", "new": True, "passphrase": "x"})
         self.assertEqual(self.lines.ofType("error")[-1]["code"], "bad-command")
 
     @inlineCallbacks
     def test_shortPassphraseWarned(self):
-        keyed = self.client.wait_for(ev.KeySet, WAIT)
+        keyed = self.client.waitFor(ev.KeySet, WAIT)
         self.send({"cmd": "key", "target": "#lab", "passphrase": "a"})
         yield keyed
         yield deferLater(reactor, 0, lambda: None)

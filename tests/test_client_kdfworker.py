@@ -140,9 +140,9 @@ class WorkerTests(TestCase):
 
     @inlineCallbacks
     def test_clientKeysComeFromTheWorker(self):
-        """derive_keys still fires with RoomKeys, the ones derive_room_keys gives."""
-        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=TEST_KDF)
-        keys = yield client.derive_keys("#Lab", b"pw")
+        """deriveKeys still fires with RoomKeys, the ones derive_room_keys gives."""
+        client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdfParams=TEST_KDF)
+        keys = yield client.deriveKeys("#Lab", b"pw")
         expected = derive_room_keys(b"pw", "#lab", TEST_KDF)
         self.assertEqual(keys.fingerprint("fernet"), expected.fingerprint("fernet"))
         self.assertEqual(client.kdf_worker.pending, 0)
@@ -156,17 +156,17 @@ from twisted.internet.defer import gatherResults
 from securechat.client.headless import HeadlessClient
 from securechat.codec import DEFAULT_KDF
 
-client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdf_params=DEFAULT_KDF)
+client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdfParams=DEFAULT_KDF)
 out = {}
 
 def start():
     began = time.monotonic()
-    together = [client.derive_keys(room, b"correct horse") for room in ("#a", "#b", "#c")]
+    together = [client.deriveKeys(room, b"correct horse") for room in ("#a", "#b", "#c")]
 
     def third(keys):
         out["together"] = [k.fingerprint("fernet-ttl") for k in keys]
         out["seconds"] = round(time.monotonic() - began, 2)
-        return client.derive_keys("#d", b"correct horse")
+        return client.deriveKeys("#d", b"correct horse")
 
     def done(keys):
         out["after"] = keys.fingerprint("fernet-ttl")

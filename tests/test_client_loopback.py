@@ -48,8 +48,8 @@ class ExchangeTests(LoopbackCase):
         bob = yield self.client("bob", **bobOptions)
         yield self.joined(ROOM, alice, bob)
         if layer != "plain":
-            yield alice.set_key(ROOM, PASSPHRASE, layer)
-            yield bob.set_key(ROOM, PASSPHRASE, layer)
+            yield alice.setKey(ROOM, PASSPHRASE, layer)
+            yield bob.setKey(ROOM, PASSPHRASE, layer)
         return alice, bob
 
     @inlineCallbacks
@@ -58,9 +58,9 @@ class ExchangeTests(LoopbackCase):
         alice, bob = yield self.pair()
         for layer in ("plain",) + KEYED_LAYERS:
             if layer != "plain":
-                yield alice.set_key(ROOM, PASSPHRASE, layer)
-                yield bob.set_key(ROOM, PASSPHRASE, layer)
-            waiting = bob.wait_for(isMessage, WAIT)
+                yield alice.setKey(ROOM, PASSPHRASE, layer)
+                yield bob.setKey(ROOM, PASSPHRASE, layer)
+            waiting = bob.waitFor(isMessage, WAIT)
             sent = alice.send(ROOM, "hello on " + layer)
             self.assertEqual(sent.layer, layer)
             message = yield waiting
@@ -75,7 +75,7 @@ class ExchangeTests(LoopbackCase):
         """A 10 KiB message is split to fit the line limit and put back together."""
         alice, bob = yield self.pair("fernet-ttl")
         body = "".join(chr(0x41 + i % 26) for i in range(TEN_KIB - 4)) + " éà€"
-        waiting = bob.wait_for(isMessage, WAIT)
+        waiting = bob.waitFor(isMessage, WAIT)
         sent = alice.send(ROOM, body)
         self.assertGreater(sent.lines, 10)
         message = yield waiting
@@ -92,7 +92,7 @@ class ExchangeTests(LoopbackCase):
         raw = yield self.raw("watcher")
         yield self.joined(ROOM, alice)
         yield raw.join(ROOM)
-        yield alice.set_key(ROOM, PASSPHRASE, "fernet")
+        yield alice.setKey(ROOM, PASSPHRASE, "fernet")
         sent = alice.send(ROOM, "z" * 3000)
         for _ in range(sent.lines):
             message = yield raw.waitFor(lambda m: m.command == "PRIVMSG")
@@ -103,9 +103,9 @@ class ExchangeTests(LoopbackCase):
     def test_directMessages(self):
         """A direct conversation has its own key (derived for the pair of nicks)."""
         alice, bob = yield self.pair()
-        yield alice.set_key("bob", PASSPHRASE, "fernet")
-        yield bob.set_key("alice", PASSPHRASE, "fernet")
-        waiting = bob.wait_for(isMessage, WAIT)
+        yield alice.setKey("bob", PASSPHRASE, "fernet")
+        yield bob.setKey("alice", PASSPHRASE, "fernet")
+        waiting = bob.waitFor(isMessage, WAIT)
         alice.send("bob", "just between us")
         message = yield waiting
         self.assertEqual(
@@ -117,9 +117,9 @@ class ExchangeTests(LoopbackCase):
     def test_wrongKeyIsTampered(self):
         """A different passphrase cannot be told from an alteration: 'tampered'."""
         alice, bob = yield self.pair()
-        yield alice.set_key(ROOM, PASSPHRASE, "fernet-ttl")
-        yield bob.set_key(ROOM, b"another passphrase", "fernet-ttl")
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        yield alice.setKey(ROOM, PASSPHRASE, "fernet-ttl")
+        yield bob.setKey(ROOM, b"another passphrase", "fernet-ttl")
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         alice.send(ROOM, "secret")
         rejection = yield waiting
         self.assertIsInstance(rejection, ev.RejectedMessage)
@@ -130,8 +130,8 @@ class ExchangeTests(LoopbackCase):
     def test_noKeySaysSo(self):
         """A room without a key reports protected lines instead of showing ciphertext."""
         alice, bob = yield self.pair()
-        yield alice.set_key(ROOM, PASSPHRASE, "fernet")
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        yield alice.setKey(ROOM, PASSPHRASE, "fernet")
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         alice.send(ROOM, "secret")
         rejection = yield waiting
         self.assertEqual((rejection.kind, rejection.reason), ("rejected", "no-key"))
@@ -142,7 +142,7 @@ class ExchangeTests(LoopbackCase):
         alice, bob = yield self.pair("fernet-ttl")
         raw = yield self.raw("mallory")
         yield raw.join(ROOM)
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         raw.send("PRIVMSG", ROOM, "trust me, I am alice")
         rejection = yield waiting
         self.assertEqual((rejection.sender, rejection.reason), ("mallory", "unprotected"))
@@ -156,11 +156,11 @@ class ExchangeTests(LoopbackCase):
         alice, bob = yield self.pair("fernet-ttl")
         raw = yield self.raw("mallory")
         yield raw.join(ROOM)
-        genuine = bob.wait_for(isMessage, WAIT)
+        genuine = bob.waitFor(isMessage, WAIT)
         alice.send(ROOM, "I owe bob 10 euros")
         line = yield raw.waitFor(lambda m: m.command == "PRIVMSG")
         yield genuine
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         raw.send("PRIVMSG", ROOM, line.params[1])
         rejection = yield waiting
         self.assertEqual((rejection.sender, rejection.reason), ("mallory", "re-attributed"))
@@ -175,18 +175,18 @@ class ExchangeTests(LoopbackCase):
         """
         alice, bob = yield self.pair("fernet")
         yield self.joined("#other", bob)
-        yield bob.set_key("#other", PASSPHRASE, "fernet")
+        yield bob.setKey("#other", PASSPHRASE, "fernet")
         # alice is the one who sends it to #other, so only the room differs.
         yield self.joined("#other", alice)
-        yield alice.set_key("#other", PASSPHRASE, "fernet")
+        yield alice.setKey("#other", PASSPHRASE, "fernet")
         captured = []
         transport = alice.factory.current.transport
         original = transport.write
         transport.write = lambda data: (captured.append(data), original(data))
-        genuine = bob.wait_for(isMessage, WAIT)
+        genuine = bob.waitFor(isMessage, WAIT)
         alice.send(ROOM, "for #lab only")
         yield genuine
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         original(captured[0].replace(b"PRIVMSG #lab ", b"PRIVMSG #other "))
         rejection = yield waiting
         self.assertEqual(
@@ -201,10 +201,10 @@ class ExchangeTests(LoopbackCase):
         transport = alice.factory.current.transport
         original = transport.write
         transport.write = lambda data: (captured.append(data), original(data))
-        genuine = bob.wait_for(isMessage, WAIT)
+        genuine = bob.waitFor(isMessage, WAIT)
         alice.send(ROOM, "pay 10 euros")
         yield genuine
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         original(captured[0])
         rejection = yield waiting
         self.assertEqual((rejection.sender, rejection.reason), ("alice", "replayed"))
@@ -213,13 +213,13 @@ class ExchangeTests(LoopbackCase):
     def test_shiftedClockIsExpired(self):
         """A sender whose clock is 45 s behind sends tokens that are already expired."""
         alice, bob = yield self.pair("fernet-ttl")
-        alice.set_clock(lambda: time.time() - 45)
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        alice.setClock(lambda: time.time() - 45)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         alice.send(ROOM, "late")
         rejection = yield waiting
         self.assertEqual((rejection.sender, rejection.reason), ("alice", "expired"))
-        alice.set_clock(lambda: time.time() + 45)
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        alice.setClock(lambda: time.time() + 45)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         alice.send(ROOM, "early")
         rejection = yield waiting
         self.assertEqual(rejection.reason, "from-future")
@@ -228,8 +228,8 @@ class ExchangeTests(LoopbackCase):
     def test_fernetDoesNotCheckFreshness(self):
         """The same shifted clock on plain fernet goes through: the TTL layer is the fix."""
         alice, bob = yield self.pair("fernet")
-        alice.set_clock(lambda: time.time() - 45)
-        waiting = bob.wait_for(lambda e: isMessage(e) or isRejection(e), WAIT)
+        alice.setClock(lambda: time.time() - 45)
+        waiting = bob.waitFor(lambda e: isMessage(e) or isRejection(e), WAIT)
         alice.send(ROOM, "late but accepted")
         message = yield waiting
         self.assertEqual((message.kind, message.body), ("message", "late but accepted"))
@@ -247,7 +247,7 @@ class RawClientTests(LoopbackCase):
         alice.send(ROOM, "hello everyone")
         line = yield raw.waitFor(lambda m: m.command == "PRIVMSG")
         self.assertEqual(line.params, (ROOM, "hello everyone"))
-        yield alice.set_key(ROOM, PASSPHRASE, "fernet-ttl")
+        yield alice.setKey(ROOM, PASSPHRASE, "fernet-ttl")
         alice.send(ROOM, "secret plans")
         line = yield raw.waitFor(lambda m: m.command == "PRIVMSG")
         self.assertTrue(line.params[1].startswith(MARKER + " fernet-ttl "), line.params[1])
@@ -259,7 +259,7 @@ class RawClientTests(LoopbackCase):
         raw = yield self.raw("irssi")
         yield self.joined(ROOM, alice)
         yield raw.join(ROOM)
-        waiting = alice.wait_for(isMessage, WAIT)
+        waiting = alice.waitFor(isMessage, WAIT)
         raw.send("PRIVMSG", ROOM, "hi from irssi")
         message = yield waiting
         self.assertEqual(
@@ -273,16 +273,16 @@ class ConnectionTests(LoopbackCase):
     @inlineCallbacks
     def test_nickInUseTriesAnAlternative(self):
         yield self.client("alice")
-        second = yield self.client("alice", retry_policy=None)
+        second = yield self.client("alice", retryPolicy=None)
         self.assertEqual(second.nick, "alice_")
 
     @inlineCallbacks
     def test_nickInUseIsReported(self):
         yield self.client("alice")
-        client = HeadlessClient(reactor, self.endpoint, "alice", kdf_params=TEST_KDF)
+        client = HeadlessClient(reactor, self.endpoint, "alice", kdfParams=TEST_KDF)
         seen = []
         client.listen(seen.append)
-        connected = client.wait_for(ev.Connected, WAIT)
+        connected = client.waitFor(ev.Connected, WAIT)
         client.startService()
         self.addCleanup(client.quit)
         event = yield connected
@@ -297,12 +297,12 @@ class ConnectionTests(LoopbackCase):
         alice = yield self.client("alice")
         bob = yield self.client("bob")
         yield self.joined(ROOM, alice, bob)
-        yield alice.set_key(ROOM, PASSPHRASE, "fernet-ttl")
-        yield bob.set_key(ROOM, PASSPHRASE, "fernet-ttl")
-        lost = bob.wait_for(ev.Disconnected, WAIT)
-        aliceBack = alice.wait_for(lambda e: isinstance(e, ev.Joined) and e.me, WAIT)
-        bobBack = bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.me, WAIT)
-        bobReconnected = bob.wait_for(ev.Connected, WAIT)
+        yield alice.setKey(ROOM, PASSPHRASE, "fernet-ttl")
+        yield bob.setKey(ROOM, PASSPHRASE, "fernet-ttl")
+        lost = bob.waitFor(ev.Disconnected, WAIT)
+        aliceBack = alice.waitFor(lambda e: isinstance(e, ev.Joined) and e.me, WAIT)
+        bobBack = bob.waitFor(lambda e: isinstance(e, ev.Joined) and e.me, WAIT)
+        bobReconnected = bob.waitFor(ev.Connected, WAIT)
         number = self.portNumber
         yield self.stopRelay()
         disconnected = yield lost
@@ -312,7 +312,7 @@ class ConnectionTests(LoopbackCase):
         self.assertTrue(connected.reconnect)
         yield aliceBack
         yield bobBack
-        waiting = bob.wait_for(isMessage, WAIT)
+        waiting = bob.waitFor(isMessage, WAIT)
         alice.send(ROOM, "still here")
         message = yield waiting
         self.assertEqual((message.body, message.layer), ("still here", "fernet-ttl"))
@@ -331,7 +331,7 @@ class ConnectionTests(LoopbackCase):
         yield self.joined(ROOM, alice, bob)
         seen = []
         alice.listen(seen.append)
-        left = bob.wait_for(ev.UserQuit, WAIT)
+        left = bob.waitFor(ev.UserQuit, WAIT)
         yield alice.quit("see you tomorrow")
         self.assertEqual([e.reconnecting for e in seen if isinstance(e, ev.Disconnected)], [False])
         self.assertFalse(alice.service.running)

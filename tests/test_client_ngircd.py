@@ -128,7 +128,7 @@ class NgircdTests(TestCase):
     @inlineCallbacks
     def client(self, nick: str):
         client = yield connect(
-            reactor, self.endpoint, nick, kdf_params=TEST_KDF, retry_policy=FAST_RETRY, timeout=WAIT
+            reactor, self.endpoint, nick, kdfParams=TEST_KDF, retryPolicy=FAST_RETRY, timeout=WAIT
         )
         self.addCleanup(client.quit)
         return client
@@ -138,17 +138,17 @@ class NgircdTests(TestCase):
         alice = yield self.client("alice")
         bob = yield self.client("bob")
         for client in (alice, bob):
-            names = client.wait_for(ev.Names, WAIT)
+            names = client.waitFor(ev.Names, WAIT)
             client.join(ROOM)
             yield names
-            yield client.set_key(ROOM, PASSPHRASE, "fernet-ttl")
+            yield client.setKey(ROOM, PASSPHRASE, "fernet-ttl")
         return alice, bob
 
     @inlineCallbacks
     def test_fernetTtlThroughNgircd(self):
         alice, bob = yield self.keyedPair()
         self.assertEqual(alice.session.isupport.get("IRCD"), "ngIRCd")
-        heard = bob.wait_for(ev.IncomingMessage, WAIT)
+        heard = bob.waitFor(ev.IncomingMessage, WAIT)
         alice.send(ROOM, "hello through ngircd")
         message = yield heard
         self.assertEqual(
@@ -156,7 +156,7 @@ class NgircdTests(TestCase):
             (ROOM, "alice", "hello through ngircd", "authenticated+fresh"),
         )
         body = "chunked " * 100
-        heard = bob.wait_for(ev.IncomingMessage, WAIT)
+        heard = bob.waitFor(ev.IncomingMessage, WAIT)
         sent = alice.send(ROOM, body)
         self.assertGreater(sent.lines, 2)
         message = yield heard
@@ -165,9 +165,9 @@ class NgircdTests(TestCase):
     @inlineCallbacks
     def test_directFernetTtlThroughNgircd(self):
         alice, bob = yield self.keyedPair()
-        yield alice.set_key("bob", PASSPHRASE, "fernet-ttl")
-        yield bob.set_key("alice", PASSPHRASE, "fernet-ttl")
-        heard = bob.wait_for(ev.IncomingMessage, WAIT)
+        yield alice.setKey("bob", PASSPHRASE, "fernet-ttl")
+        yield bob.setKey("alice", PASSPHRASE, "fernet-ttl")
+        heard = bob.waitFor(ev.IncomingMessage, WAIT)
         alice.send("bob", "only for bob")
         message = yield heard
         self.assertEqual((message.target, message.direct, message.body), ("alice", True, "only for bob"))
@@ -182,17 +182,17 @@ class NgircdTests(TestCase):
         self.addCleanup(raw.transport.loseConnection)
         yield raw.register("irssi")
         yield raw.join(ROOM)
-        names = alice.wait_for(ev.Names, WAIT)
+        names = alice.waitFor(ev.Names, WAIT)
         alice.join(ROOM)
         yield names
         alice.send(ROOM, "plain words")
         line = yield raw.waitFor(lambda m: m.command == "PRIVMSG")
         self.assertEqual(line.params, (ROOM, "plain words"))
-        yield alice.set_key(ROOM, PASSPHRASE, "fernet-ttl")
+        yield alice.setKey(ROOM, PASSPHRASE, "fernet-ttl")
         alice.send(ROOM, "hidden words")
         line = yield raw.waitFor(lambda m: m.command == "PRIVMSG")
         self.assertTrue(line.params[1].startswith(MARKER + " fernet-ttl "))
-        heard = alice.wait_for(lambda e: isinstance(e, (ev.IncomingMessage, ev.RejectedMessage)), WAIT)
+        heard = alice.waitFor(lambda e: isinstance(e, (ev.IncomingMessage, ev.RejectedMessage)), WAIT)
         raw.send("PRIVMSG", ROOM, "plain from irssi")
         verdict = yield heard
         self.assertEqual((verdict.kind, verdict.reason), ("rejected", "unprotected"))

@@ -43,7 +43,7 @@ class SendWhileDerivingTests(LoopbackCase):
         self.alice = yield self.client("alice")
         self.bob = yield self.client("bob")
         yield self.joined(ROOM, self.alice, self.bob)
-        yield self.bob.set_key(ROOM, b"s3cret", "fernet-ttl")
+        yield self.bob.setKey(ROOM, b"s3cret", "fernet-ttl")
 
     def eveSawInClear(self):
         return [m for m in self.eve.lines if m.command == "PRIVMSG" and "vault" in m.params[-1]]
@@ -54,7 +54,7 @@ class SendWhileDerivingTests(LoopbackCase):
         yield self.setUpRoom()
         out = Lines()
         front = JsonLinesFrontend(self.alice, out.write)
-        heard = self.bob.wait_for(ev.IncomingMessage, WAIT)
+        heard = self.bob.waitFor(ev.IncomingMessage, WAIT)
         front.lineReceived(b'{"cmd": "key", "target": "#lab", "passphrase": "s3cret"}')
         front.lineReceived(json.dumps({"cmd": "send", "target": ROOM, "text": SECRET}).encode())
         message = yield heard
@@ -73,7 +73,7 @@ class SendWhileDerivingTests(LoopbackCase):
         screen = Recorder()
         console = Console(self.alice, screen.show, screen.ask, screen.quits.append, current=ROOM)
         self.alice.listen(console.event)
-        heard = self.bob.wait_for(ev.IncomingMessage, WAIT)
+        heard = self.bob.waitFor(ev.IncomingMessage, WAIT)
         console.line("/key")
         [(prompt, answer)] = screen.asked
         answer(b"s3cret")
@@ -91,7 +91,7 @@ class SendWhileDerivingTests(LoopbackCase):
         yield self.setUpRoom()
         out = Lines()
         front = JsonLinesFrontend(self.alice, out.write)
-        failing = self.alice.derive_keys
+        failing = self.alice.deriveKeys
 
         def broken(target, passphrase):
             derived = failing(target, passphrase)
@@ -101,8 +101,8 @@ class SendWhileDerivingTests(LoopbackCase):
 
             return derived.addCallback(outOfMemory)
 
-        self.alice.derive_keys = broken
-        unsent = self.alice.wait_for(ev.Unsent, WAIT)
+        self.alice.deriveKeys = broken
+        unsent = self.alice.waitFor(ev.Unsent, WAIT)
         front.lineReceived(b'{"cmd": "key", "target": "#lab", "passphrase": "s3cret"}')
         front.lineReceived(json.dumps({"cmd": "send", "target": ROOM, "text": SECRET}).encode())
         event = yield unsent
@@ -118,8 +118,8 @@ class ForceTests(SynchronousTestCase):
     """Lowering protection asks for confirmation: the console's `!`, JSON's "force"."""
 
     def setUp(self):
-        self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdf_params=TEST_KDF)
-        self.client.set_keys(ROOM, derive_room_keys(b"pw", ROOM, TEST_KDF), "fernet-ttl")
+        self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdfParams=TEST_KDF)
+        self.client.setKeys(ROOM, derive_room_keys(b"pw", ROOM, TEST_KDF), "fernet-ttl")
 
     def test_consoleLayerPlainAsksForConfirmation(self):
         screen = Recorder()
@@ -196,7 +196,7 @@ class RenamingRelayTests(LoopbackCase):
         self.aliceEvents = []
         self.alice.listen(self.aliceEvents.append)
         for client in (self.alice, self.bob, self.carol):
-            client.set_keys(ROOM, derive_room_keys(b"pw", ROOM, TEST_KDF), "fernet-ttl")
+            client.setKeys(ROOM, derive_room_keys(b"pw", ROOM, TEST_KDF), "fernet-ttl")
 
     @inlineCallbacks
     def assertAliceStopsSealing(self):
@@ -205,7 +205,7 @@ class RenamingRelayTests(LoopbackCase):
         error = self.assertRaises(CommandError, self.alice.send, ROOM, "pay mallory")
         self.assertIn("a nick you did not choose", str(error))
         # carol's line reaches bob after anything alice could have sent.
-        heard = self.bob.wait_for(lambda e: isinstance(e, ev.IncomingMessage) and e.body == "end", WAIT)
+        heard = self.bob.waitFor(lambda e: isinstance(e, ev.IncomingMessage) and e.body == "end", WAIT)
         self.carol.send(ROOM, "end")
         yield heard
         self.assertEqual([(e.sender, e.body) for e in self.bobHeard], [("carol", "end")])
@@ -216,7 +216,7 @@ class RenamingRelayTests(LoopbackCase):
     @inlineCallbacks
     def test_forgedNick(self):
         yield self.throughMitm("nick")
-        renamed = self.alice.wait_for(lambda e: isinstance(e, ev.NickChanged) and e.me, WAIT)
+        renamed = self.alice.waitFor(lambda e: isinstance(e, ev.NickChanged) and e.me, WAIT)
         yield self.joined(ROOM, self.alice)
         yield renamed
         yield self.assertAliceStopsSealing()
@@ -227,7 +227,7 @@ class RenamingRelayTests(LoopbackCase):
     def test_userMayAcceptTheNewNick(self):
         """The user's explicit choice (JSON `nick`) lifts the refusal: then, and only then."""
         yield self.throughMitm("nick")
-        renamed = self.alice.wait_for(lambda e: isinstance(e, ev.NickChanged) and e.me, WAIT)
+        renamed = self.alice.waitFor(lambda e: isinstance(e, ev.NickChanged) and e.me, WAIT)
         yield self.joined(ROOM, self.alice)
         yield renamed
         out = Lines()
@@ -235,7 +235,7 @@ class RenamingRelayTests(LoopbackCase):
         front.lineReceived(b'{"cmd": "send", "target": "#lab", "text": "refused"}')
         self.assertIn("a nick you did not choose", out.ofType("error")[0]["message"])
         front.lineReceived(b'{"cmd": "nick", "nick": "carol"}')
-        heard = self.bob.wait_for(ev.IncomingMessage, WAIT)
+        heard = self.bob.waitFor(ev.IncomingMessage, WAIT)
         front.lineReceived(b'{"cmd": "send", "target": "#lab", "text": "as carol, knowingly"}')
         message = yield heard
         self.assertEqual((message.sender, message.body), ("carol", "as carol, knowingly"))
@@ -244,7 +244,7 @@ class RenamingRelayTests(LoopbackCase):
     @inlineCallbacks
     def test_welcomeAfterForcedReconnect(self):
         yield self.throughMitm("welcome")
-        rejoined = self.alice.wait_for(
+        rejoined = self.alice.waitFor(
             lambda e: isinstance(e, ev.Joined) and e.me and e.nick == "carol", WAIT
         )
         self.alice.join(ROOM)

@@ -118,8 +118,8 @@ class LoopbackCase(TestCase):
 
     @inlineCallbacks
     def client(self, nick: str, endpoint: Optional[str] = None, **options) -> HeadlessClient:
-        options.setdefault("kdf_params", TEST_KDF)
-        options.setdefault("retry_policy", FAST_RETRY)
+        options.setdefault("kdfParams", TEST_KDF)
+        options.setdefault("retryPolicy", FAST_RETRY)
         client = yield connect(reactor, endpoint or self.endpoint, nick, timeout=WAIT, **options)
         self.addCleanup(client.quit)
         returnValue(client)
@@ -128,7 +128,7 @@ class LoopbackCase(TestCase):
     def joined(self, room: str, *clients: HeadlessClient):
         """Join C{clients} to C{room} one after the other; wait until each is in."""
         for client in clients:
-            waiting = client.wait_for(
+            waiting = client.waitFor(
                 lambda e: isinstance(e, ev.Names) and e.room.lower() == room.lower(), WAIT
             )
             client.join(room)

@@ -734,17 +734,17 @@ class OurClientTests(LoopbackCase):
         alice = yield self.client("alice")
         bob = yield self.client("bob")
         yield self.joined("#lab", alice)
-        names = bob.wait_for(lambda e: isinstance(e, ev.Names), WAIT)
+        names = bob.waitFor(lambda e: isinstance(e, ev.Names), WAIT)
         bob.join("#lab")
         listed = yield names
         self.assertEqual(sorted(listed.nicks), ["alice", "bob", "opener"])
         for client in (alice, bob):
-            yield client.set_key("#lab", b"a shared passphrase", "fernet-ttl")
-        heard = bob.wait_for(lambda e: isinstance(e, ev.IncomingMessage), WAIT)
+            yield client.setKey("#lab", b"a shared passphrase", "fernet-ttl")
+        heard = bob.waitFor(lambda e: isinstance(e, ev.IncomingMessage), WAIT)
         alice.send("#lab", "still protected")
         message = yield heard
         self.assertEqual((message.sender, message.body), ("alice", "still protected"))
-        kicked = bob.wait_for(lambda e: isinstance(e, ev.Parted) and e.me, WAIT)
+        kicked = bob.waitFor(lambda e: isinstance(e, ev.Parted) and e.me, WAIT)
         opener.send("KICK", "#lab", "bob", "enough")
         parted = yield kicked
         self.assertEqual(parted.reason, "kicked by opener: enough")

@@ -228,8 +228,8 @@ class LoopbackTlsTests(TlsRelayCase):
             reactor,
             "ssl:%s:%d" % (host, self.portNumber),
             "alice",
-            kdf_params=TEST_KDF,
-            retry_policy=retry,
+            kdfParams=TEST_KDF,
+            retryPolicy=retry,
             tls=settings,
         )
         self.events: List[ev.Event] = []
@@ -246,8 +246,8 @@ class LoopbackTlsTests(TlsRelayCase):
         localhost's other address (::1) 0.3 s later, a timer left behind.
         """
         client = self.start(settings, host, retry=lambda attempt: 5.0)
-        error = yield client.wait_for(lambda e: isinstance(e, ev.Error) and e.code == "tls", WAIT)
-        lost = yield client.wait_for(ev.Disconnected, WAIT)
+        error = yield client.waitFor(lambda e: isinstance(e, ev.Error) and e.code == "tls", WAIT)
+        lost = yield client.waitFor(ev.Disconnected, WAIT)
         self.assertIn(says, error.message)
         self.assertEqual(lost.reason, error.message)
         self.assertNotIn("Traceback", error.message)
@@ -258,7 +258,7 @@ class LoopbackTlsTests(TlsRelayCase):
     def test_rightNameAndTrustedCAConnects(self):
         yield self.serve(*self.pki.server("good"))
         client = self.start(TlsSettings(trustFile=self.pki.caFile))
-        event = yield client.wait_for(ev.Connected, WAIT)
+        event = yield client.waitFor(ev.Connected, WAIT)
         self.assertEqual(event.nick, "alice")
         self.assertFalse(any(isinstance(e, ev.Error) for e in self.events))
 
@@ -307,7 +307,7 @@ class LoopbackTlsTests(TlsRelayCase):
         keyFile, certFile = self.pki.server("self", selfSigned=True)
         yield self.serve(keyFile, certFile)
         client = self.start(TlsSettings(trustFile=certFile))
-        yield client.wait_for(ev.Connected, WAIT)
+        yield client.waitFor(ev.Connected, WAIT)
 
     @inlineCallbacks
     def test_selfSignedServerCertificateIsNotTrustedByDefault(self):
@@ -344,7 +344,7 @@ class LoopbackTlsTests(TlsRelayCase):
         stranger = PKI(self.mktemp(), "somebody else's CA")
         yield self.serve(*stranger.server("other", ("relay.example",)))
         client = self.start(TlsSettings(insecure=True))
-        yield client.wait_for(ev.Connected, WAIT)
+        yield client.waitFor(ev.Connected, WAIT)
         [warning] = [e for e in self.events if isinstance(e, ev.Error)]
         self.assertEqual(warning.code, "tls-unverified")
         self.assertIn("anyone on the path can read and change this connection", warning.message)

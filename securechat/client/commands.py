@@ -404,7 +404,7 @@ class Console:
             if len(args) > 2:
                 raise Usage("usage: /key --new [#room|nick]")
             target = self._target(args[1:], "/key --new")
-            derived = self.client.new_room_secret(target)
+            derived = self.client.newRoomSecret(target)
             derived.addErrback(self._failed)
             return
         if len(args) > 1:
@@ -453,7 +453,7 @@ class Console:
                 self.alert("empty passphrase: key not changed")
                 return
         self.info("deriving the key for %s (Argon2id)..." % (target,))
-        derived = self.client.set_key(target, secret, None)
+        derived = self.client.setKey(target, secret, None)
         del secret
         derived.addErrback(self._failed)
 
@@ -467,7 +467,7 @@ class Console:
             return
         if not args or len(args) > 2 or args[0] not in LAYERS:
             raise Usage("usage: /layer%s %s [#room|nick]" % ("!" if force else "", "|".join(LAYERS)))
-        self.client.set_layer(self._target(args[1:], "/layer"), args[0], force)
+        self.client.setLayer(self._target(args[1:], "/layer"), args[0], force)
 
     def cmd_fingerprint(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
@@ -487,7 +487,7 @@ class Console:
     def cmd_nick(self, args: List[str], rest: str) -> None:
         if len(args) != 1:
             raise Usage("usage: /nick newnick")
-        self.client.set_nick(args[0])
+        self.client.setNick(args[0])
 
     def cmd_trust(self, args: List[str], rest: str) -> None:
         if len(args) != 1:

@@ -2,10 +2,10 @@
 The programmatic client: what the JSON-lines mode, the twistd plugin, the
 console, the demo and the tests drive.
 
-    d = connect(reactor, "tcp:127.0.0.1:6667", "alice", kdf_params=TEST_KDF)
+    d = connect(reactor, "tcp:127.0.0.1:6667", "alice", kdfParams=TEST_KDF)
     client = yield d                      # registered (001 received)
     client.join("#lab")
-    yield client.set_key("#lab", b"passphrase", "fernet-ttl")
+    yield client.setKey("#lab", b"passphrase", "fernet-ttl")
     client.send("#lab", "hello")
     event = yield client.events.get()     # or client.listen(callback)
 
@@ -83,20 +83,20 @@ class HeadlessClient(Service):
         nick: str,
         *,
         clock: Optional[Callable[[], float]] = None,
-        kdf_params: Optional[KdfParams] = None,
+        kdfParams: Optional[KdfParams] = None,
         password: Optional[bytes] = None,
         username: str = "securechat",
         realname: str = "securechat client",
         ttl: int = DEFAULT_TTL,
-        max_skew: int = DEFAULT_MAX_SKEW,
+        maxSkew: int = DEFAULT_MAX_SKEW,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
-        retry_policy: Optional[Callable[[int], float]] = None,
+        retryPolicy: Optional[Callable[[int], float]] = None,
         tls: Optional[TlsSettings] = None,
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
     ) -> None:
         self.reactor = reactor
-        self.kdf_params = kdf_params if kdf_params is not None else DEFAULT_KDF
+        self.kdfParams = kdfParams if kdfParams is not None else DEFAULT_KDF
         self._clock: Callable[[], float] = clock if clock is not None else time.time
         self._listeners: List[Callable[[ev.Event], None]] = []
         self._queue: Optional[DeferredQueue] = None
@@ -110,7 +110,7 @@ class HeadlessClient(Service):
             realname=realname,
             password=password,
             ttl=ttl,
-            maxSkew=max_skew,
+            maxSkew=maxSkew,
             limits=limits,
             identity=identity,
             trust=trust,
@@ -130,7 +130,7 @@ class HeadlessClient(Service):
         self.endpoint = endpoint
         self.factory = IRCClientFactory(self.session, reactor)
         self.service = makeClientService(
-            reactor, endpoint, description, self.factory, self._emit, retry_policy
+            reactor, endpoint, description, self.factory, self._emit, retryPolicy
         )
         #: Runs this client's Argon2id derivations, in order, one at a time.
         self.kdf_worker = KdfWorker(reactor)
@@ -169,7 +169,7 @@ class HeadlessClient(Service):
             self._listeners.append(self._queue.put)
         return self._queue
 
-    def wait_for(self, what: Matcher, timeout: Optional[float] = 10.0) -> Deferred:
+    def waitFor(self, what: Matcher, timeout: Optional[float] = 10.0) -> Deferred:
         """
         The next event (from now on) that is an instance of C{what}, or for
         which C{what(event)} is true; fails with L{ClientTimeout}.
@@ -205,7 +205,7 @@ class HeadlessClient(Service):
     def _now(self) -> float:
         return self._clock()
 
-    def set_clock(self, clock: Callable[[], float]) -> None:
+    def setClock(self, clock: Callable[[], float]) -> None:
         """Use C{clock} as the codec's time from now on (the demo shifts a sender by -45 s)."""
         self._clock = clock
 
@@ -267,7 +267,7 @@ class HeadlessClient(Service):
         """
         return self.session.sendMessage(target, text, force)
 
-    def set_nick(self, nick: str) -> None:
+    def setNick(self, nick: str) -> None:
         self.session.changeNick(nick)
 
     def names(self, room: str) -> None:
@@ -276,7 +276,7 @@ class HeadlessClient(Service):
     def who(self, mask: str) -> None:
         self.session.who(mask)
 
-    def set_layer(self, target: str, layer: str, force: bool = False) -> ev.LayerSet:
+    def setLayer(self, target: str, layer: str, force: bool = False) -> ev.LayerSet:
         """
         Switch C{target} to C{layer} (a keyed layer needs a key set first; a
         lower layer than C{target} has needs C{force}).
@@ -290,7 +290,7 @@ class HeadlessClient(Service):
         """The fingerprint of the key in use for C{target}, L{None} when plain."""
         return self.session.fingerprint(target)
 
-    def derive_keys(self, target: str, passphrase: bytes) -> Deferred:
+    def deriveKeys(self, target: str, passphrase: bytes) -> Deferred:
         """
         Run Argon2id for (C{passphrase}, C{target}) off the reactor thread,
         after the derivations asked for before (see L{KdfWorker}).
@@ -305,17 +305,17 @@ class HeadlessClient(Service):
         return self.kdf_worker.submit(
             passphrase,
             session.codecTarget(target),
-            self.kdf_params,
+            self.kdfParams,
             session.codecFold,
         )
 
-    def set_keys(
+    def setKeys(
         self, target: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False
     ) -> ev.KeySet:
-        """Use already derived C{keys} for C{target} (see L{derive_keys})."""
+        """Use already derived C{keys} for C{target} (see L{deriveKeys})."""
         return self.session.setKeys(target, keys, layer, force)
 
-    def set_key(
+    def setKey(
         self, target: str, passphrase: bytes, layer: Optional[str] = None, force: bool = False
     ) -> Deferred:
         """
@@ -331,7 +331,7 @@ class HeadlessClient(Service):
             request = session.keyRequested(target, layer, force)
         except CommandError as exc:
             return fail(exc)
-        derived = self.derive_keys(target, passphrase)
+        derived = self.deriveKeys(target, passphrase)
 
         def failed(reason: Failure) -> Failure:
             session.keyFailed(target, request, reason.getErrorMessage())
@@ -342,7 +342,7 @@ class HeadlessClient(Service):
         )
         return derived
 
-    def new_room_secret(
+    def newRoomSecret(
         self, target: str, layer: Optional[str] = None, force: bool = False
     ) -> Deferred:
         """
@@ -356,7 +356,7 @@ class HeadlessClient(Service):
             return fail(error)
         code = new_room_secret()
         self._emit(ev.RoomSecret(target, code))
-        return self.set_key(target, code.encode("ascii"), layer, force)
+        return self.setKey(target, code.encode("ascii"), layer, force)
 
 
 def connect(
@@ -365,7 +365,7 @@ def connect(
     nick: str,
     *,
     clock: Optional[Callable[[], float]] = None,
-    kdf_params: Optional[KdfParams] = None,
+    kdfParams: Optional[KdfParams] = None,
     timeout: float = REGISTRATION_TIMEOUT,
     **options: Any,
 ) -> Deferred:
@@ -374,8 +374,8 @@ def connect(
     stops the client) if the first connection attempt fails or registration
     takes longer than C{timeout}; after that, it reconnects on its own.
     """
-    client = HeadlessClient(reactor, endpoint, nick, clock=clock, kdf_params=kdf_params, **options)
-    registered = client.wait_for(ev.Connected, timeout)
+    client = HeadlessClient(reactor, endpoint, nick, clock=clock, kdfParams=kdfParams, **options)
+    registered = client.waitFor(ev.Connected, timeout)
     client.startService()
     first = client.service.whenConnected(failAfterFailures=1)
     result: Deferred = Deferred()

@@ -178,7 +178,7 @@ class JsonLinesFrontend:
             # A generated room secret: a room-secret event carries its code.
             if "passphrase" in command or "key_file" in command:
                 raise BadCommand("'new' generates the secret: give no 'passphrase' or 'key_file'")
-            self.client.new_room_secret(target, layer, force).addErrback(self._failed, "key")
+            self.client.newRoomSecret(target, layer, force).addErrback(self._failed, "key")
             return
         if "passphrase" in command:
             passphrase = _field(command, "passphrase").encode("utf-8")
@@ -189,7 +189,7 @@ class JsonLinesFrontend:
         if not passphrase:
             raise BadCommand("the passphrase is empty")
         warning = weakPassphraseWarning(passphrase)
-        derived = self.client.set_key(target, passphrase, layer, force)
+        derived = self.client.setKey(target, passphrase, layer, force)
         del passphrase
         if warning is not None:
             # Once the key is set: a refused command gets its error alone.
@@ -206,7 +206,7 @@ class JsonLinesFrontend:
             self.error("internal error: %s" % (reason.getErrorMessage(),), "internal", name)
 
     def cmd_layer(self, command: Dict[str, Any]) -> None:
-        self.client.set_layer(
+        self.client.setLayer(
             _field(command, "target"), _field(command, "layer"), _flag(command, "force")
         )
 
@@ -226,7 +226,7 @@ class JsonLinesFrontend:
         self.client.who(_field(command, "mask"))
 
     def cmd_nick(self, command: Dict[str, Any]) -> None:
-        self.client.set_nick(_field(command, "nick"))
+        self.client.setNick(_field(command, "nick"))
 
     def cmd_quit(self, command: Dict[str, Any]) -> None:
         if self.quitting is None:

@@ -80,6 +80,6 @@ def keyRooms(
         client.join(room)
         if passphrase is not None and layer != "plain":
             keys = derive_one_at_a_time(
-                passphrase, session.codecTarget(room), client.kdf_params, session.codecFold
+                passphrase, session.codecTarget(room), client.kdfParams, session.codecFold
             )
-            client.set_keys(room, keys, layer or DEFAULT_KEYED_LAYER)
+            client.setKeys(room, keys, layer or DEFAULT_KEYED_LAYER)
