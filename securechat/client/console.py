@@ -16,10 +16,11 @@ import codecs
 import collections
 import sys
 import unicodedata
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, List, Optional, Tuple, cast
 
 from twisted.conch.insults.insults import TerminalProtocol
-from twisted.logger import LogLevel
+from twisted.internet.interfaces import IReactorThreads
+from twisted.logger import ILogObserver, LogLevel
 from twisted.logger import formatEvent as formatLogEvent
 
 from .commands import ALERT, INFO, OWN, Console
@@ -242,7 +243,7 @@ class ConsoleTerminal(TerminalProtocol):
             return
         elif keyID == CTRL_D:
             if not self.buffer and self.secret is None:
-                self.console.line("/quit")
+                self._console().line("/quit")
                 return
         elif keyID in (terminal.UP_ARROW, terminal.DOWN_ARROW):
             self._history(-1 if keyID == terminal.UP_ARROW else 1)
@@ -281,9 +282,15 @@ class ConsoleTerminal(TerminalProtocol):
             self.buffer, self.cursor = [], 0
             self.drawInput()
         else:
-            self.console.line("/quit")
+            self._console().line("/quit")
+
+    def _console(self) -> Console:
+        """The console, made at C{connectionMade}."""
+        assert self.console is not None, "connectionMade made it"
+        return self.console
 
     def _finishSecret(self, value: Optional[bytes]) -> None:
+        assert self.secret is not None, "only while a secret is asked"
         answer = self.secret[1]
         self.secret = None
         self.buffer, self.cursor = self._stash
@@ -304,7 +311,7 @@ class ConsoleTerminal(TerminalProtocol):
             del self.history[:-HISTORY]
         self.historyIndex = len(self.history)
         self.drawInput()
-        self.console.line(line)
+        self._console().line(line)
 
 
 def terminalSize(fd: int) -> Tuple[int, int]:
@@ -379,14 +386,17 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         client.listen(console.event)
         return console
 
-    fd = sys.__stdin__.fileno()
+    stdin = sys.__stdin__
+    if stdin is None:
+        raise SystemExit("securechat: the console needs a terminal on standard input")
+    fd = stdin.fileno()
     screen = ConsoleTerminal(makeConsole, status, terminalSize(fd))
 
     def logToScreen(event: dict) -> None:
         if event.get("log_level", LogLevel.info) >= LogLevel.warn and screen.console is not None:
             screen.console.alert(formatLogEvent(event) or "warning")
 
-    globalLogBeginner.beginLoggingTo([logToScreen], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([cast(ILogObserver, logToScreen)], redirectStandardIO=False)
 
     saved = termios.tcgetattr(fd)
     tty.setraw(fd)
@@ -395,8 +405,11 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         # A terminal that does not keep up (a paused tty, a slow ssh link):
         # stop reading the relay meanwhile, as the JSON mode does for stdout.
         terminalIO.registerProducer(SlowConsumerGuard(client.factory), True)
-        signal.signal(signal.SIGWINCH, lambda *a: reactor.callFromThread(screen.terminalSize, *terminalSize(fd)))
-        screen.console.info(
+        signal.signal(
+            signal.SIGWINCH,
+            lambda *a: cast(IReactorThreads, reactor).callFromThread(screen.terminalSize, *terminalSize(fd)),
+        )
+        screen._console().info(
             "securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]"
         )
         startState(reactor, client)

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..codec import KdfUnavailable
+from ..twistedtypes import TransportUser
 from ..wire import LineSplitter, TooLong
 from . import events as ev
 from .headless import HeadlessClient
@@ -257,7 +258,7 @@ class _StdoutGuard:
 
 
 @implementer(IHalfCloseableProtocol)
-class JsonLinesProtocol(Protocol):
+class JsonLinesProtocol(TransportUser, Protocol):
     """
     stdin/stdout (L{twisted.internet.stdio.StandardIO}) for a
     L{JsonLinesFrontend}.  Half-closeable: at the end of stdin we still
@@ -273,8 +274,8 @@ class JsonLinesProtocol(Protocol):
         self._writeLost = False
 
     def connectionMade(self) -> None:
-        self.frontend = JsonLinesFrontend(self.client, self.transport.write, self._quitDone)
-        self.transport.registerProducer(_StdoutGuard(self), True)
+        self.frontend = JsonLinesFrontend(self.client, self.tcp.write, self._quitDone)
+        self.tcp.registerProducer(_StdoutGuard(self), True)
 
     def _stdoutFull(self, full: bool) -> None:
         """
@@ -286,18 +287,19 @@ class JsonLinesProtocol(Protocol):
             if factory is not None:
                 factory.pauseReading()
             if self._stdinOpen():
-                self.transport.pauseProducing()  # stdin: its commands make events too
+                self.tcp.pauseProducing()  # stdin: its commands make events too
         else:
             if factory is not None:
                 factory.resumeReading()
             if self._stdinOpen():
-                self.transport.resumeProducing()
+                self.tcp.resumeProducing()
 
     def _stdinOpen(self) -> bool:
         return not (self._lost or getattr(self.transport, "disconnecting", False))
 
     def dataReceived(self, data: bytes) -> None:
         frontend = self.frontend
+        assert frontend is not None, "connectionMade made it"
         for item in self.splitter.feed(data):
             if isinstance(item, TooLong):
                 frontend.error(
@@ -331,8 +333,8 @@ class JsonLinesProtocol(Protocol):
             # A registered producer holds the close back for good if stdout
             # was backed up at this moment (Twisted then resumes the
             # producer instead of closing): unregister it first.
-            self.transport.unregisterProducer()
-            self.transport.loseConnection()
+            self.tcp.unregisterProducer()
+            self.tcp.loseConnection()
 
     def connectionLost(self, reason: object = None) -> None:
         self._lost = True
@@ -388,6 +390,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     try:
         keyRooms(client, options.join, passphrase, options.layer)
     except (ValueError, CommandError, KdfUnavailable) as exc:
+        assert protocol.frontend is not None, "StandardIO connected it"
         protocol.frontend.error(str(exc), "refused", "startup")
     del passphrase
     startState(reactor, client)
