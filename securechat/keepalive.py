@@ -7,6 +7,10 @@ heard the peer (L{Keepalive.heard}) and asks it, each time its one timer
 fires, what to do (L{Keepalive.check}): nothing, send a PING, or drop the
 peer; and after how long to ask again.  A busy connection costs nothing per
 line beyond noting the time.
+
+A protocol adapter inherits it (its state is two attributes of the
+protocol, no object of its own: the relay keeps thousands of idle
+connections) and gives C{keepaliveInterval} and C{keepaliveTimeout}.
 """
 
 from __future__ import annotations
@@ -21,20 +25,17 @@ DEAD = "dead"
 
 class Keepalive:
     """
-    A peer silent for C{interval} seconds is pinged; still silent C{timeout}
-    seconds after the ping, it is dead.  Anything heard from it counts as an
-    answer.
+    A peer silent for C{keepaliveInterval} seconds is pinged; still silent
+    C{keepaliveTimeout} seconds after the ping, it is dead.  Anything heard
+    from it counts as an answer.
     """
 
-    __slots__ = ("interval", "timeout", "lastHeard", "pingedAt")
-
-    def __init__(self, interval: float, timeout: float, now: float) -> None:
-        self.interval = interval
-        self.timeout = timeout
-        #: When the peer was last heard.
-        self.lastHeard = now
-        #: When the unanswered ping was sent, if one was.
-        self.pingedAt: Optional[float] = None
+    keepaliveInterval: float
+    keepaliveTimeout: float
+    #: When the peer was last heard.
+    lastHeard: float = 0.0
+    #: When the unanswered ping was sent, if one was.
+    pingedAt: Optional[float] = None
 
     def heard(self, now: float) -> None:
         """The peer said something: it is alive."""
@@ -50,16 +51,28 @@ class Keepalive:
         if not listening:
             self.pingedAt = None
             self.lastHeard = now
-            return WAIT, self.interval
+            return WAIT, self.keepaliveInterval
         pingedAt = self.pingedAt
         if pingedAt is not None and self.lastHeard < pingedAt:
             waited = now - pingedAt
-            if waited >= self.timeout:
+            if waited >= self.keepaliveTimeout:
                 return DEAD, 0.0
-            return WAIT, self.timeout - waited
+            return WAIT, self.keepaliveTimeout - waited
         self.pingedAt = None
         idle = now - self.lastHeard
-        if idle >= self.interval:
+        if idle >= self.keepaliveInterval:
             self.pingedAt = now
-            return PING, self.timeout
-        return WAIT, self.interval - idle
+            return PING, self.keepaliveTimeout
+        return WAIT, self.keepaliveInterval - idle
+
+
+class KeepaliveState(Keepalive):
+    """A L{Keepalive} on its own, with its own interval and timeout."""
+
+    __slots__ = ("keepaliveInterval", "keepaliveTimeout", "lastHeard", "pingedAt")
+
+    def __init__(self, interval: float, timeout: float, now: float) -> None:
+        self.keepaliveInterval = interval
+        self.keepaliveTimeout = timeout
+        self.lastHeard = now
+        self.pingedAt = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.keepalive import DEAD, PING, WAIT, Keepalive
+from securechat.keepalive import DEAD, PING, WAIT
+from securechat.keepalive import KeepaliveState as Keepalive
 
 
 class KeepaliveTests(SynchronousTestCase):

@@ -68,8 +68,11 @@ class _SendQueueGuard:
         pass
 
 
-class IRCClientProtocol(TransportUser, Protocol):
+class IRCClientProtocol(TransportUser, Keepalive, Protocol):
     """One connection of a L{ClientSession} to an IRC server."""
+
+    keepaliveInterval = IDLE_PING
+    keepaliveTimeout = PING_TIMEOUT
 
     log = Logger()
 
@@ -87,7 +90,6 @@ class IRCClientProtocol(TransportUser, Protocol):
         self.splitter = LineSplitter(RECEIVE_MAX_LINE)
         #: L{OPEN}, L{CUT} or L{LOST}.
         self.phase = OPEN
-        self.keepalive = Keepalive(IDLE_PING, PING_TIMEOUT, 0.0)
         self._timer: Optional[IDelayedCall] = None
         #: The send queue: bytes written since the transport's buffer filled.
         self.sendq = sendq
@@ -102,7 +104,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         noDelay = getattr(self.transport, "setTcpNoDelay", None)
         if noDelay is not None:
             noDelay(True)
-        self.keepalive.heard(self.clock.seconds())
+        self.heard(self.clock.seconds())
         self._timer = self.clock.callLater(IDLE_PING, self._checkAlive)
         self.tcp.registerProducer(_SendQueueGuard(self), True)
         factory = getattr(self, "factory", None)
@@ -125,7 +127,7 @@ class IRCClientProtocol(TransportUser, Protocol):
         self._pausedBy.discard(why)
         if not self._pausedBy and self.phase is OPEN:
             # Not silent, only unheard while we did not listen.
-            self.keepalive.heard(self.clock.seconds())
+            self.heard(self.clock.seconds())
             self.tcp.resumeProducing()
 
     @property
@@ -175,10 +177,10 @@ class IRCClientProtocol(TransportUser, Protocol):
         """One timer per connection, re-armed here (see L{Keepalive})."""
         now = self.clock.seconds()
         # While we are not listening (see pauseReading), silence proves nothing.
-        action, delay = self.keepalive.check(now, listening=not self._pausedBy)
+        action, delay = self.check(now, listening=not self._pausedBy)
         if action == DEAD:
             self._timer = None
-            self.log.warn("server silent for {s:.0f} s; reconnecting", s=now - self.keepalive.lastHeard)
+            self.log.warn("server silent for {s:.0f} s; reconnecting", s=now - self.lastHeard)
             self.tcp.abortConnection()
             return
         if action == PING:
@@ -210,7 +212,7 @@ class IRCClientProtocol(TransportUser, Protocol):
             self.tcp.unregisterProducer()
 
     def dataReceived(self, data: bytes) -> None:
-        self.keepalive.heard(self.clock.seconds())
+        self.heard(self.clock.seconds())
         for item in self.splitter.feed(data):
             if self.phase is not OPEN:
                 return

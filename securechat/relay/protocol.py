@@ -81,7 +81,7 @@ class _SendQueueGuard:
         """The connection is going; nothing to stop."""
 
 
-class RelayProtocol(TransportUser, Protocol):
+class RelayProtocol(TransportUser, Keepalive, Protocol):
     """One client connection of the relay."""
 
     log = Logger()
@@ -111,7 +111,9 @@ class RelayProtocol(TransportUser, Protocol):
         settings = factory.settings
         self.clock: IReactorTime = factory.clock
         now = self.clock.seconds()
-        self.keepalive = Keepalive(settings.pingInterval, settings.pingTimeout, now)
+        self.keepaliveInterval = settings.pingInterval
+        self.keepaliveTimeout = settings.pingTimeout
+        self.lastHeard = now
         self.host = peerHost(self.tcp.getPeer())
         self.splitter = LineSplitter(factory.state.config.maxLine, MAX_CLIENT_TAGS)
         self.bucket = TokenBucket(settings.floodBurst, settings.floodRate, now)
@@ -202,7 +204,7 @@ class RelayProtocol(TransportUser, Protocol):
         if lines:
             # The idle check's activity: a complete line (an over-long one
             # included), never bytes of a line still unfinished.
-            self.keepalive.heard(now)
+            self.heard(now)
             self._pending.extend(lines)
 
     def _drain(self) -> None:
@@ -361,12 +363,12 @@ class RelayProtocol(TransportUser, Protocol):
         now = self.clock.seconds()
         # While throttled we are not reading from it: its lines (a PONG
         # among them) wait in its socket because of our pause, not its silence.
-        action, delay = self.keepalive.check(now, listening=self.phase is not THROTTLED)
+        action, delay = self.check(now, listening=self.phase is not THROTTLED)
         if action == DEAD:
             self._keepaliveCall = None
             client = self.client
             assert client is not None, "connectionMade made it"
-            client.quitReason = "Ping timeout: %d seconds" % (int(now - self.keepalive.lastHeard),)
+            client.quitReason = "Ping timeout: %d seconds" % (int(now - self.lastHeard),)
             self.factory.state.error(client, "Closing Link: %s (%s)" % (self.host, client.quitReason))
             return
         if action == PING:
