@@ -1,8 +1,8 @@
 """
 TLS to the relay that checks who answers.
 
-Twisted's C{ssl:HOST:PORT} client endpoint checks nothing: any certificate,
-for any name, was accepted, so anyone on the path could read the server
+Twisted's C{ssl:HOST:PORT} client endpoint checks nothing: it accepts any
+certificate, for any name, so anyone on the path could read the server
 password and every line.  Here C{ssl:} and C{tls:} client descriptions both
 become Twisted's verifying client (L{optionsForClientTLS}) with a verify
 callback of ours (L{CheckingCreator}): the certificate must chain to a

@@ -18,7 +18,17 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.mitm.attacks import Selector, makeAttack
-from securechat.mitm.proxy import DROPPED_BY_ATTACK, TO_CLIENT, TO_RELAY, MitmFactory, Plan, Seen
+from securechat.mitm.proxy import (
+    CLOSED,
+    CONNECTING,
+    DROPPED_BY_ATTACK,
+    RELAYING,
+    TO_CLIENT,
+    TO_RELAY,
+    MitmFactory,
+    Plan,
+    Seen,
+)
 from securechat.relay.factory import RelayFactory
 from securechat.wire import LineSplitter, parseLine
 
@@ -228,6 +238,17 @@ class ProxyUnitTests(SynchronousTestCase):
         downstream.dataReceived(lines)
         self.assertEqual(relay.transport.value(), lines)
         self.assertEqual([s.raw for s in self.seen], [b"PASS <redacted>"] * 3 + [b"NICK bob"])
+
+    def test_phases(self) -> None:
+        """Connecting until the relay connection is up, then relaying; closed once the client is gone."""
+        downstream, transport, _ = self.connect(up=False)
+        self.assertEqual(downstream.phase, CONNECTING)
+        self.upstream.succeed()
+        self.assertEqual(downstream.phase, RELAYING)
+        downstream.connectionLost(None)
+        self.assertEqual(downstream.phase, CLOSED)
+        downstream.deliver(b":late PRIVMSG bob :x")
+        self.assertEqual(transport.value(), b"")
 
     def test_upstreamArrivingAfterTheClientLeft(self) -> None:
         downstream, transport, _ = self.connect(up=False)

@@ -131,6 +131,15 @@ class MitmFactory(Factory):
             tap(seen)
 
 
+#: A client connection's phases (L{MitmServerProtocol.phase}): its relay
+#: connection is being made (what it sends waits); lines flow both ways;
+#: the attack cut it (nothing more is delivered to it); it is gone.
+CONNECTING = "connecting"
+RELAYING = "relaying"
+CUT = "cut"
+CLOSED = "closed"
+
+
 class MitmServerProtocol(TransportUser, Protocol):
     """Faces one client; owns that client's upstream connection and attack."""
 
@@ -142,9 +151,8 @@ class MitmServerProtocol(TransportUser, Protocol):
         self._early: List[bytes] = []
         self._splitter = LineSplitter(PROXY_MAX_LINE)
         self._calls: List[IDelayedCall] = []
-        self._closed = False
-        #: The attack cut this connection: nothing more is delivered on it.
-        self._cut = False
+        #: L{CONNECTING}, L{RELAYING}, L{CUT} or L{CLOSED}.
+        self.phase = CONNECTING
         self.attack: Attack = Read()
         self.selector = Selector()
 
@@ -161,9 +169,10 @@ class MitmServerProtocol(TransportUser, Protocol):
         connecting.addCallbacks(self._upstreamUp, self._upstreamFailed)
 
     def _upstreamUp(self, client: MitmClientProtocol) -> None:
-        if self._closed:
+        if self.phase is CLOSED:
             client.tcp.loseConnection()
             return
+        self.phase = RELAYING
         self.upstream = client
         self.tcp.registerProducer(client.tcp, True)
         client.tcp.registerProducer(self.tcp, True)
@@ -174,7 +183,7 @@ class MitmServerProtocol(TransportUser, Protocol):
 
     def _upstreamFailed(self, reason: Failure) -> None:
         self.factory.log.warn("cannot reach the upstream relay: {error}", error=reason.getErrorMessage())
-        if not self._closed:
+        if self.phase is not CLOSED:
             self.tcp.write(b"ERROR :Closing Link: upstream relay unreachable\r\n")
             self.tcp.loseConnection()
 
@@ -232,7 +241,7 @@ class MitmServerProtocol(TransportUser, Protocol):
         for emission in emissions:
             if emission.close:
                 self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
-                self._cut = True
+                self.phase = CUT
                 self.tcp.loseConnection()
             elif not emission.raw:
                 self.factory.saw(Seen(DROPPED_BY_ATTACK, self.nick, original, emission.note))
@@ -252,7 +261,7 @@ class MitmServerProtocol(TransportUser, Protocol):
             self.factory.saw(Seen(FROM_ATTACK, self.nick, emission.raw, emission.note))
 
     def deliver(self, raw: bytes) -> None:
-        if not self._closed and not self._cut:
+        if self.phase is not CUT and self.phase is not CLOSED:
             self.tcp.write(raw + CRLF)
 
     def upstreamLost(self) -> None:
@@ -262,7 +271,7 @@ class MitmServerProtocol(TransportUser, Protocol):
         self.tcp.loseConnection()
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
-        self._closed = True
+        self.phase = CLOSED
         if self.nick != UNREGISTERED:
             # Its relay connection closes too; if it was alone in a room,
             # nobody behind the proxy will see its QUIT.

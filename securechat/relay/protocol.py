@@ -182,8 +182,8 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         Split into lines only about what the bucket can pay for now (at
         least L{SPLIT_LINES}); leave the rest as received bytes.  One read
         may hold tens of thousands of short lines, minutes of reading at the
-        flood rate: split at once, each line was a bytes object waiting in
-        C{_pending}, some fourteen times the memory of the bytes received.
+        flood rate: held as bytes, they cost their size, where split lines
+        would cost many times it for as long as the reading takes.
         """
         data, start = self._unread, self._unreadAt
         allowed = max(self.bucket.available(now), SPLIT_LINES)
