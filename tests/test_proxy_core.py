@@ -410,3 +410,22 @@ class PasswordTests(TestCase):
             self.assertEqual(alice.upstreamAsked, 0)
             self.assertEqual(len(alice.closed), 1)
             self.assertEqual(alice.downMessages()[0].command, "464")
+
+
+class EndTests(TestCase):
+    def test_serverGoneClosesTheClientSayingWhy(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.core.upstream.connectionLost("Connection lost", False)
+        self.assertEqual(alice.downMessages()[-1].command, "ERROR")
+        self.assertIn("server connection ended", alice.downMessages()[-1].params[0])
+        self.assertEqual(len(alice.closed), 1)
+
+    def test_afterQuitNoSecondError(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("QUIT :bye")
+        alice.server("ERROR :Closing Link (Quit)")
+        alice.core.upstream.connectionLost("closed cleanly", False)
+        self.assertEqual([m.command for m in alice.downMessages()], ["ERROR"])
+        self.assertEqual(len(alice.closed), 1)

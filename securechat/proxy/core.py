@@ -168,6 +168,8 @@ class ProxyCore:
         self._authorized = False
         self._upstreamAsked = False
         self._chosenNick = False
+        #: Whether the IRC client said QUIT (the server's ERROR then says it all).
+        self._quitting = False
         #: Whether the server acknowledged message-tags for the IRC client.
         self.clientTags = False
         #: (target, layer, force) while the next line to *securechat is a passphrase.
@@ -184,6 +186,7 @@ class ProxyCore:
         self._authorized = self._password is None
         self._upstreamAsked = False
         self._chosenNick = False
+        self._quitting = False
         self.clientTags = False
         self._asking = None
         # The IRC client owns membership: it joins what it wants again.
@@ -268,6 +271,8 @@ class ProxyCore:
                 self._chosenNick = True
                 session.requestedNick = session.nick = nick
                 session.trust.pin_own(session.codecFold(nick), session.identity.public_key)
+        elif command == "QUIT":
+            self._quitting = True
         elif command == "JOIN" and message.params:
             for room in message.params[0].split(","):
                 if session.isRoom(room):
@@ -476,6 +481,9 @@ class ProxyCore:
         self._up = None
         self.session.connectionLost(reason, False)
         if self._down is not None:
+            if self._quitting:
+                self.closeClient("quit")
+                return
             self._toClient(formatMessage("ERROR", ("Closing link: the server connection ended: " + _clean(reason),)))
             self.closeClient("the server connection ended")
 
