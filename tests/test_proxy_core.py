@@ -429,3 +429,33 @@ class EndTests(TestCase):
         alice.core.upstream.connectionLost("closed cleanly", False)
         self.assertEqual([m.command for m in alice.downMessages()], ["ERROR"])
         self.assertEqual(len(alice.closed), 1)
+
+
+class SignedTests(TestCase):
+    def test_signedMarksFollowVerification(self) -> None:
+        alice, bob = Side("alice"), Side("bob")
+        for side in (alice, bob):
+            side.register()
+            side.key(layer="signed")
+            side.up.clear()
+            side.down.clear()
+        alice.client("PRIVMSG #lab :signed words")
+        relay(alice, bob)
+        self.assertEqual(bob.down, [b":alice!u@h PRIVMSG #lab :[signed, first use] signed words\r\n"])
+        bob.down.clear()
+        bob.client("PRIVMSG %s :verify alice %s" % (PSEUDO, alice.session.identity.fingerprint))
+        self.assertIn("verified", bob.replies()[-1])
+        alice.up.clear()
+        alice.client("PRIVMSG #lab :more")
+        bob.down.clear()
+        relay(alice, bob)
+        self.assertEqual(bob.down, [b":alice!u@h PRIVMSG #lab :[signed, verified] more\r\n"])
+
+    def test_statusListsKeyedTargets(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.key()
+        alice.down.clear()
+        alice.client("PRIVMSG %s :status" % (PSEUDO,))
+        fingerprint = alice.session.fingerprint(ROOM)
+        self.assertIn("#lab: fernet-ttl, key %s" % (fingerprint,), alice.replies())

@@ -194,6 +194,16 @@ class OptionsTests(TestCase):
 class BoundsTests(TestCase):
     """An IRC client that stops reading stops our reading of the server; past the bound, it is cut."""
 
+    class Endpoint:
+        """Records the factories it is asked to connect; never connects."""
+
+        def __init__(self):
+            self.connected = []
+
+        def connect(self, factory):
+            self.connected.append(factory)
+            return Deferred()
+
     def test_backedUpClientPausesTheServerThenIsCut(self):
         from twisted.internet.task import Clock
         from twisted.internet.testing import StringTransport
@@ -204,14 +214,8 @@ class BoundsTests(TestCase):
 
         session = ClientSession("placeholder", lambda event: None)
         core = ProxyCore(session, lambda target, passphrase, done: None)
-        connected = []
-
-        class Endpoint:
-            def connect(self, factory):
-                connected.append(factory)
-                return Deferred()
-
-        endpoint = Endpoint()
+        endpoint = self.Endpoint()
+        connected = endpoint.connected
         factory = proxyProtocol.DownstreamFactory(core, Clock(), endpoint)
         client = factory.buildProtocol(None)
         clientTransport = StringTransport()
@@ -231,3 +235,23 @@ class BoundsTests(TestCase):
             core._tell("x" * 100)
         self.assertTrue(client.gone)
         self.assertTrue(clientTransport.disconnecting)
+
+    def test_overlongClientLineIsDroppedWholeWithANotice(self):
+        from twisted.internet.task import Clock
+        from twisted.internet.testing import StringTransport
+
+        from securechat.client.session import ClientSession
+        from securechat.proxy import protocol as proxyProtocol
+        from securechat.proxy.core import ProxyCore
+
+        session = ClientSession("*", lambda event: None)
+        core = ProxyCore(session, lambda target, passphrase, done: None)
+        lines = []
+        core.clientLine = lines.append  # what the core is given
+        factory = proxyProtocol.DownstreamFactory(core, Clock(), self.Endpoint())
+        client = factory.buildProtocol(None)
+        transport = StringTransport()
+        client.makeConnection(transport)
+        client.dataReceived(b"PRIVMSG #lab :" + b"x" * 600 + b"\r\nPRIVMSG #lab :next\r\n")
+        self.assertEqual(lines, [b"PRIVMSG #lab :next"])
+        self.assertIn(b"too long: not sent", transport.value())

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from twisted.logger import Logger
 
@@ -176,6 +176,8 @@ class ProxyCore:
         self._asking: Optional[Tuple[str, Optional[str], bool]] = None
         #: The server line being judged by the session (its events come synchronously).
         self._judged: Optional[Message] = None
+        #: Codec-folded name -> name, of the targets the user keyed or layered.
+        self._named: Dict[str, str] = {}
 
     # Downstream: the IRC client.
 
@@ -386,6 +388,7 @@ class ProxyCore:
         except CommandError as exc:
             self._reply(_commandsHere(str(exc)))
             return
+        self._name(target)
         self._reply("deriving the key for %s (what you send there waits for it)" % (target,))
 
         def done(keys: Optional[RoomKeys], error: Optional[str]) -> None:
@@ -414,6 +417,7 @@ class ProxyCore:
         if len(args) == 1:
             self._reply("%s: %s" % (target, session.layerFor(target)))
             return
+        self._name(target)
         session.setLayer(target, args[1], force)
 
     def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
@@ -459,14 +463,13 @@ class ProxyCore:
             )
 
     def _keyedNames(self) -> List[str]:
-        """Rooms and peers with protection, as the user named them."""
+        """Rooms and peers the user keyed or layered here that have protection now."""
         session = self.session
-        names = []
-        for codecTarget in session.conversations():
-            name, direct = session._displayName(codecTarget)
-            if session.expectedLayer(name) != PLAIN:
-                names.append(name)
-        return sorted(set(names))
+        return sorted(name for name in self._named.values() if session.expectedLayer(name) != PLAIN)
+
+    def _name(self, target: str) -> None:
+        """Remember C{target} for C{status} (bounded: at most one per key or layer the user set)."""
+        self._named[self.session.codecFold(target)] = target
 
     # Upstream: the server.
 
@@ -703,9 +706,6 @@ class _Upstream:
 
     def connectionLost(self, reason: str, reconnecting: bool) -> None:
         self.core._upstreamLost(reason)
-
-    def expire(self) -> None:
-        self.core.session.expire()
 
 
 __all__ = ["MARK_MODES", "PSEUDO", "ProxyCore", "Derive"]

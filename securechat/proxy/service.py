@@ -37,8 +37,9 @@ from .protocol import DownstreamFactory
 
 DEFAULT_LISTEN = "tcp:6668:interface=127.0.0.1"
 PASSWORD_ENV = "SECURECHAT_PROXY_PASSWORD"
-#: The session's nick until the IRC client sends its own.
-PLACEHOLDER_NICK = "securechat"
+#: The session's nick until the IRC client sends its own: no nick can be
+#: "*", so the pin of our own key made for it stands for nobody.
+PLACEHOLDER_NICK = "*"
 #: How often unfinished chunked messages are checked for their timeout.
 EXPIRE_INTERVAL = 5.0
 
