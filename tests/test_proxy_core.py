@@ -26,15 +26,15 @@ class Side:
     """One user's proxy core with its two wires recorded."""
 
     def __init__(self, nick: str, *, password: Optional[bytes] = None, mark: str = "prefix",
-                 immediate: bool = True) -> None:
+                 immediate: bool = True, now: float = NOW) -> None:
         self.nick = nick
         self.up: List[bytes] = []
         self.down: List[bytes] = []
         self.closed: List[str] = []
         self.immediate = immediate
         self.waiting: List[Callable[[], None]] = []
-        self.session = ClientSession("placeholder", lambda event: None, clock=lambda: NOW)
-        self.core = ProxyCore(self.session, self.derive, password=password, mark=mark, clock=lambda: NOW)
+        self.session = ClientSession("placeholder", lambda event: None, clock=lambda: now)
+        self.core = ProxyCore(self.session, self.derive, password=password, mark=mark, clock=lambda: now)
         self.core.openUpstream = self.openUpstream
         self.core.closeClient = self.closed.append
         self.upstreamAsked = 0
@@ -450,6 +450,19 @@ class SignedTests(TestCase):
         bob.down.clear()
         relay(alice, bob)
         self.assertEqual(bob.down, [b":alice!u@h PRIVMSG #lab :[signed, verified] more\r\n"])
+
+    def test_oldSealedTimeIsShown(self) -> None:
+        alice, bob = Side("alice", now=NOW - 3600), Side("bob")
+        for side in (alice, bob):
+            side.register()
+            side.key(layer="fernet")
+            side.down.clear()
+        alice.client("PRIVMSG #lab :from an hour ago")
+        relay(alice, bob)
+        self.assertEqual(
+            bob.downMessages()[0].params[1],
+            "[auth, sent 2027-01-15 07:00:00 UTC] from an hour ago",
+        )
 
     def test_statusListsKeyedTargets(self) -> None:
         alice = Side("alice")
