@@ -374,6 +374,14 @@ class CommandTests(TestCase):
         alice.client("PRIVMSG #lab :now in clear")
         self.assertEqual(alice.up, [b"PRIVMSG #lab :now in clear\r\n"])
 
+    def test_passphraseNeverGoesToAnotherTargetToo(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("PRIVMSG %s :key #lab" % (PSEUDO,))
+        alice.client("PRIVMSG #plain,%s :%s" % (PSEUDO, PASSPHRASE))
+        self.assertEqual(alice.up, [])
+        self.assertIn("goes to it alone", alice.notices()[-1])
+
     def test_cancelForgetsTheQuestion(self) -> None:
         alice = Side("alice")
         alice.register()

@@ -287,6 +287,11 @@ class ProxyCore:
             return
         text = message.params[1]
         targets = [target for target in message.params[0].split(",") if target]
+        pseudo = [target for target in targets if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO)]
+        if pseudo and len(targets) > 1:
+            # What is said to *securechat may be a passphrase: never to anyone else too.
+            self._tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
+            return
         clear: List[str] = []
         for target in targets:
             if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO):
