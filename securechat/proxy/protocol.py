@@ -148,6 +148,7 @@ class DownstreamFactory(Factory):
         self.core = core
         self.reactor = reactor
         self.endpoint = endpoint
+        self.noisy = False
         self.active: Optional[DownstreamProtocol] = None
         self.upstream: Optional[IRCClientFactory] = None
         self._connecting: Optional[Deferred] = None
@@ -166,6 +167,7 @@ class DownstreamFactory(Factory):
     def connectUpstream(self) -> None:
         factory = IRCClientFactory(cast(Any, self.core.upstream), self.reactor)
         factory.reconnecting = False
+        factory.noisy = False
         self.upstream = factory
         if self.active is not None and self.active.writesBlocked:
             factory.pauseReading()
