@@ -288,6 +288,18 @@ class OpeningTests(TestCase):
         self.assertEqual([m.source for m in bob.downMessages()], [PSEUDO_SOURCE])
         self.assertIn("replayed", bob.notices()[0])
 
+    def test_droppedMessagesAreCounted(self) -> None:
+        alice, bob = self.keyedPair()
+        for text in ("one", "two", "three"):
+            alice.client("PRIVMSG #lab :" + text)
+        first, dropped, third = alice.up
+        relay(alice, bob, [first, third])
+        self.assertEqual(
+            [m.params[1] for m in bob.downMessages()],
+            ["[auth+fresh] one", "[auth+fresh] three",
+             "1 earlier message from alice in #lab never arrived"],
+        )
+
     def test_protectedLineWithoutKeySaysHowToKey(self) -> None:
         alice, bob = Side("alice"), Side("bob")
         alice.register()

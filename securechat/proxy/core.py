@@ -625,7 +625,11 @@ class ProxyCore:
                     formatTags(tags).encode("utf-8") + formatMessage(command, (target, text), source)
                 )
         if event.missing:
-            self._tell("%d earlier messages from %s in %s never arrived" % (event.missing, event.sender, event.target))
+            plural = "s" if event.missing > 1 else ""
+            self._tell(
+                "%d earlier message%s from %s in %s never arrived"
+                % (event.missing, plural, event.sender, event.target)
+            )
         if event.reordered:
             self._tell("the last message from %s in %s arrived out of order" % (event.sender, event.target))
 
