@@ -290,8 +290,12 @@ class ClientSession:
 
     # Connection life (called by the adapter).
 
-    def connectionMade(self, send: Callable[[bytes], None]) -> None:
-        """A new connection: register (again) with the nick the user asked for."""
+    def connectionMade(self, send: Callable[[bytes], None], register: bool = True) -> None:
+        """
+        A new connection: register (again) with the nick the user asked for.
+        Without C{register}, someone else registers on it (the proxy's IRC
+        client): the session only follows.
+        """
         self._send = send
         self.registered = False
         self.rooms = {}
@@ -303,6 +307,8 @@ class ClientSession:
         # The user's choice, never the nick a relay imposed last time.
         self.nick = self.requestedNick
         self._connections += 1
+        if not register:
+            return
         if self._password is not None:
             self._write("PASS", self._password.decode("utf-8"))
         self._write("NICK", self.nick)
@@ -980,6 +986,10 @@ class ClientSession:
                 pending.layer or self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
             )
         return max(layers, key=LAYER_RANK.__getitem__)
+
+    def expectedLayer(self, name: str) -> str:
+        """The protection C{name} has or is getting (plain: nothing to seal or open)."""
+        return self._expectedLayer(name)
 
     def _checkLowering(self, name: str, layer: str, force: bool) -> None:
         """L{NeedsForce} if C{layer} is below what C{name} has, unless C{force}."""
