@@ -25,6 +25,7 @@ from .tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSetti
 EXIT_OK = 0
 EXIT_USAGE = 2
 DEMO_COMMAND = "demo"
+PROXY_COMMAND = "proxy"
 
 
 def defaultNick() -> str:
@@ -46,7 +47,8 @@ def buildParser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Chat over an IRC relay you do not trust: messages are protected end to end.",
         epilog="Passphrases: --key-file PATH, or the %s environment variable, or /key in the "
-        "console. Never on the command line. `securechat demo` runs the attack demo." % (ENV_VAR,),
+        "console. Never on the command line. `securechat demo` runs the attack demo; "
+        "`securechat proxy` protects another IRC client's messages (securechat proxy --help)." % (ENV_VAR,),
     )
     parser.add_argument(
         "--server", default=DEFAULT_SERVER,
@@ -115,6 +117,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("securechat: the demo is not part of this installation", file=sys.stderr)
             return EXIT_USAGE
         return demo.main(argv[1:])
+    if argv and argv[0] == PROXY_COMMAND:
+        from .proxy.service import main as runProxy
+
+        return runProxy(argv[1:])
     refusal = refuseArgvSecrets(argv)
     if refusal is not None:
         print(refusal, file=sys.stderr)

@@ -58,6 +58,7 @@ CORE = (
     "securechat.mitm.malleate",
     "securechat.mitm.roster",
     "securechat.mitm.attacks",
+    "securechat.proxy.core",
 )
 #: The adapters: what owns a transport, a reactor, a terminal or a process.
 ADAPTERS = (
@@ -79,6 +80,8 @@ ADAPTERS = (
     "securechat.endpointstrings",
     "securechat.demo",
     "securechat.cli",
+    "securechat.proxy.protocol",
+    "securechat.proxy.service",
 )
 #: Imports the core may not make.
 FORBIDDEN = ("twisted", "zope") + ADAPTERS

@@ -83,6 +83,25 @@ class LoopbackMixin:
         yield client.until("422")
         return client
 
+    @defer.inlineCallbacks
+    def roomWithSlowReader(self, factory: RelayFactory):
+        """
+        alice, bob and slow in #lab on a relay made by C{factory}; slow
+        never reads again, with a small receive buffer so the kernel does
+        not absorb megabytes on the relay's behalf.
+        """
+        port = yield self.listen(factory)
+        where = "tcp:127.0.0.1:%d" % (port,)
+        alice = yield self.connect(where, "alice")
+        bob = yield self.connect(where, "bob")
+        slow = yield self.connect(where, "slow")
+        for c in (alice, bob, slow):
+            c.send("JOIN #lab")
+            yield c.until("366")
+        slow.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.transport.pauseProducing()
+        return alice, bob, slow
+
     def _close(self, client: LineClient):
         if client.transport.connected:
             client.transport.loseConnection()
@@ -158,18 +177,7 @@ class LoopbackTests(LoopbackMixin, TestCase):
         the others keep receiving every message.
         """
         factory = RelayFactory(settings=ConnectionSettings(floodBurst=20_000, floodRate=20_000))
-        port = yield self.listen(factory)
-        where = "tcp:127.0.0.1:%d" % (port,)
-        alice = yield self.connect(where, "alice")
-        bob = yield self.connect(where, "bob")
-        slow = yield self.connect(where, "slow")
-        for c in (alice, bob, slow):
-            c.send("JOIN #lab")
-            yield c.until("366")
-        # Never read again, with a small receive buffer so the kernel does not
-        # absorb megabytes on the relay's behalf.
-        slow.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.transport.pauseProducing()
+        alice, bob, slow = yield self.roomWithSlowReader(factory)
         body = "x" * 400
         # ~7 MB for the slow reader: past the relay's socket buffer (at most
         # 4 MiB here), its transport buffer and SendQ.

@@ -62,16 +62,7 @@ class CutSlowReaderTests(LoopbackMixin, TestCase):
         factory = RelayFactory(
             settings=ConnectionSettings(sendq=SENDQ, floodBurst=20_000, floodRate=20_000)
         )
-        port = yield self.listen(factory)
-        where = "tcp:127.0.0.1:%d" % (port,)
-        alice = yield self.connect(where, "alice")
-        bob = yield self.connect(where, "bob")
-        slow = yield self.connect(where, "slow")
-        for c in (alice, bob, slow):
-            c.send("JOIN #lab")
-            yield c.until("366")
-        slow.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.transport.pauseProducing()
+        alice, bob, slow = yield self.roomWithSlowReader(factory)
         [relaySide] = [p for p in factory.connections if p.client.nick == "slow"]
         relaySide.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         refs = (weakref.ref(relaySide), weakref.ref(relaySide.transport))

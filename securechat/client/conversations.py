@@ -286,6 +286,10 @@ class Conversations(SessionBase):
             )
         return max(layers, key=LAYER_RANK.__getitem__)
 
+    def expectedLayer(self, name: str) -> str:
+        """The protection C{name} has or is getting (plain: nothing to seal or open)."""
+        return self._expectedLayer(name)
+
     def _checkLowering(self, name: str, layer: str, force: bool) -> None:
         """L{NeedsForce} if C{layer} is below what C{name} has, unless C{force}."""
         current = self._expectedLayer(name)

@@ -101,8 +101,12 @@ class ClientSession(Registration, Rooms, Conversations):
     and its life across connections (called by the adapter).
     """
 
-    def connectionMade(self, send: Callable[[bytes], None]) -> None:
-        """A new connection: register (again) with the nick the user asked for."""
+    def connectionMade(self, send: Callable[[bytes], None], register: bool = True) -> None:
+        """
+        A new connection: register (again) with the nick the user asked for.
+        Without C{register}, someone else registers on it (the proxy's IRC
+        client): the session only follows.
+        """
         self._send = send
         self.phase = REGISTERING
         self.rooms = {}
@@ -114,6 +118,8 @@ class ClientSession(Registration, Rooms, Conversations):
         # The user's choice, never the nick a relay imposed last time.
         self.nick = self.requestedNick
         self._connections += 1
+        if not register:
+            return
         if self._password is not None:
             self._write("PASS", self._password.decode("utf-8"))
         self._write("NICK", self.nick)

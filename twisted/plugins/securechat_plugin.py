@@ -1,6 +1,7 @@
 """
 twistd plugins: C{twistd -n securechat} runs the relay,
-C{twistd -n securechat-client} the headless client.
+C{twistd -n securechat-client} the headless client,
+C{twistd -n securechat-proxy} the proxy for other IRC clients.
 
 Kept tiny: twistd imports every plugin module to list them, so the real
 imports happen only when a service is made.
@@ -22,4 +23,11 @@ securechatClient = ServiceMaker(
     "securechat.client.tap",
     "A headless securechat client (bot): joins rooms, decrypts, logs or writes JSON lines.",
     "securechat-client",
+)
+
+securechatProxy = ServiceMaker(
+    "securechat proxy",
+    "securechat.proxy.service",
+    "A local IRC proxy protecting the messages of any IRC client (irssi, weechat...).",
+    "securechat-proxy",
 )

@@ -1,0 +1,720 @@
+"""
+The proxy's rules, line by line, without I/O.
+
+An IRC client (irssi, weechat...) talks to L{ProxyCore} as if it were the
+server; the core talks to the real server through a L{ClientSession} that
+only I{follows} the registration the IRC client makes (it never registers
+by itself), so the session's rules apply unchanged: a target being keyed
+queues what is sent to it, lowering a layer needs force, nothing is sealed
+under a nick the user did not choose, and the codec judges every line from
+a keyed room or peer.
+
+What the core changes, and nothing else:
+
+  - client -> server: C{PRIVMSG} (and CTCP C{ACTION}) to a room or peer
+    with protection is sealed by the session (chunked to the server's line
+    length); a C{NOTICE} there is refused (it would go in clear); lines to
+    C{*securechat} are commands to the proxy and never leave;
+  - server -> client: C{PRIVMSG}/C{NOTICE} from or to a protected room or
+    peer, and any C{+sc1} line, go through the codec: what it accepts is
+    handed on as an ordinary message from its sender, with its protection
+    shown (a C{[auth+fresh]} prefix, or a C{securechat/protection} message
+    tag); what it refuses becomes a NOTICE from C{*securechat} naming the
+    claimed sender and the reason, never a line from that sender;
+  - C{echo-message} is hidden from the client's capability list (an echo
+    would be our own sealed line, judged again), and tags named
+    C{securechat/...} from the server are dropped, so a relay cannot forge
+    a mark.
+
+Everything else passes byte for byte.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..client import events as ev
+from ..client.identities import identityLines, signedMark, trustLine
+from ..client.passphrases import weakPassphraseWarning
+from ..client.session import PLAIN, ClientSession, CommandError, NotConnected, checkTarget
+from ..codec import LAYERS, MARKER, RoomKeys
+from ..codec.roomsecret import new_room_secret
+from ..logevents import DISCARD, EventLog
+from ..wire import Message, WireError, formatMessage, formatTags, parseLine, rfc1459Casefold
+
+#: The pseudo-user the IRC client talks to, and the source of what it says.
+PSEUDO = "*securechat"
+PSEUDO_SOURCE = "*securechat!securechat@securechat.invalid"
+#: The proxy's own name for numerics it sends itself (464).
+PROXY_NAME = "securechat.proxy"
+#: How the protection of an opened message is shown: a prefix in the text,
+#: a message tag (only to a client that negotiated message-tags; else the
+#: prefix), or both.
+MARK_MODES = ("prefix", "tag", "both")
+TAG_PROTECTION = "securechat/protection"
+TAG_LAYER = "securechat/layer"
+#: The mark each protection level gets (as the console shows them).
+MARKS = {
+    "none": "plain",
+    "confidential": "enc",
+    "authenticated": "auth",
+    "authenticated+fresh": "auth+fresh",
+}
+#: Lines the client sends before the upstream connection is ready (its
+#: registration, mostly): held, but only this many lines and bytes.
+MAX_EARLY_LINES = 64
+MAX_EARLY_BYTES = 16 * 1024
+#: The most UTF-8 bytes of text per line handed to the IRC client: an opened
+#: message can be longer than one line; each piece gets the mark again.
+CLIENT_TEXT_BYTES = 400
+#: A sealed time further than this from now is shown with the message.
+OLD_AFTER = 60
+CTCP = "\x01"
+ACTION = "\x01ACTION "
+#: Our keepalive's PONG is ours: not handed to the IRC client.
+KEEPALIVE_TOKEN = "securechat-keepalive"
+
+#: Derive keys for a codec target from a passphrase; calls C{done(keys,
+#: None)} or C{done(None, why)} later (off the reactor, one at a time).
+Derive = Callable[[str, bytes, Callable[[Optional[RoomKeys], Optional[str]], None]], None]
+
+HELP = (
+    "securechat proxy commands (/msg *securechat <command>):",
+    "  key <#room|nick> [layer]   key a room or peer: the passphrase is asked in your next message here",
+    "  key --new <#room|nick> [layer]   generate a room secret (shown once: pass it on out of band)",
+    "  key! ...                   the same, lowering the layer the target had",
+    "  layer [<#room|nick> [layer]]   show or set the layer (" + ", ".join(LAYERS) + ")",
+    "  layer! <#room|nick> <layer>   lower the layer anyway (says what is lost)",
+    "  fingerprint [<#room|nick>]   the key's fingerprint, your identity's, a nick's pinned key",
+    "  verify <nick> <fingerprint>   mark nick's key verified after comparing it out of band",
+    "  trust <nick>               accept the key refused for nick (identity changed)",
+    "  status                     nick, connection, keyed rooms and peers",
+    "  cancel                     forget a passphrase question",
+    "  help                       this list",
+)
+
+
+def _clean(text: str) -> str:
+    """Text for one line to the client: CR, LF and NUL would end it (or forge the next)."""
+    return text.replace("\r", " ").replace("\n", " ").replace("\x00", " ")
+
+
+def _pieces(text: str, budget: int) -> List[str]:
+    """C{text} cut into pieces of at most C{budget} UTF-8 bytes, on character boundaries."""
+    pieces: List[str] = []
+    current: List[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if current and size + width > budget:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    pieces.append("".join(current))
+    return pieces
+
+
+def _isCtcpOtherThanAction(text: str) -> bool:
+    """CTCP requests and replies (VERSION, PING...) are the clients' own: they pass as they are."""
+    return text.startswith(CTCP) and not text.startswith(ACTION)
+
+
+class ProxyCore:
+    """
+    One user's proxy: one IRC client connection at a time, one upstream
+    connection per client connection.  The session (keys, layers, replay
+    caches, sequence numbers, pins) outlives both, so a client that
+    reconnects finds its keys, and a relay gains no replay window.
+
+    The adapter calls L{clientConnected}, L{clientLine}, L{clientLost}
+    (downstream), and gives L{upstream} to its IRC client protocol
+    (C{connectionMade(send)}, C{lineReceived(line)}, C{connectionLost}).
+    C{openUpstream()} asks the adapter to connect to the server,
+    C{closeClient(reason)} to drop the IRC client, C{closeUpstream()} the
+    server connection.
+    """
+
+    def __init__(
+        self,
+        session: ClientSession,
+        derive: Derive,
+        *,
+        password: Optional[bytes] = None,
+        mark: str = "prefix",
+        clock: Callable[[], float] = time.time,
+        log: EventLog = DISCARD,
+    ) -> None:
+        if mark not in MARK_MODES:
+            raise ValueError("mark must be one of %s" % (", ".join(MARK_MODES),))
+        #: Where what the IRC client's user need not see is reported.
+        self.log = log
+        self.session = session
+        session.emit = self._event
+        self._derive = derive
+        self._password = password
+        self.mark = mark
+        self.clock = clock
+        self.openUpstream: Callable[[], None] = lambda: None
+        self.closeClient: Callable[[str], None] = lambda reason: None
+        self.closeUpstream: Callable[[], None] = lambda: None
+        self.upstream = _Upstream(self)
+        self._down: Optional[Callable[[bytes], None]] = None
+        self._up: Optional[Callable[[bytes], None]] = None
+        self._early: List[bytes] = []
+        self._earlyBytes = 0
+        self._authorized = False
+        self._upstreamAsked = False
+        self._chosenNick = False
+        #: Whether the IRC client said QUIT (the server's ERROR then says it all).
+        self._quitting = False
+        #: Whether the server acknowledged message-tags for the IRC client.
+        self.clientTags = False
+        #: (target, layer, force) while the next line to *securechat is a passphrase.
+        self._asking: Optional[Tuple[str, Optional[str], bool]] = None
+        #: The server line being judged by the session (its events come synchronously).
+        self._judged: Optional[Message] = None
+        #: Codec-folded name -> name, of the targets the user keyed or layered.
+        self._named: Dict[str, str] = {}
+
+    # Downstream: the IRC client.
+
+    def clientConnected(self, send: Callable[[bytes], None]) -> None:
+        """An IRC client connected: it registers through us (after PASS, if we need one)."""
+        self._down = send
+        self._early, self._earlyBytes = [], 0
+        self._authorized = self._password is None
+        self._upstreamAsked = False
+        self._chosenNick = False
+        self._quitting = False
+        self.clientTags = False
+        self._asking = None
+        # The IRC client owns membership: it joins what it wants again.
+        self.session.wanted.clear()
+        if self._authorized:
+            self._askUpstream()
+
+    def clientLost(self) -> None:
+        """The IRC client left: forget its questions; the adapter closes the upstream side."""
+        self._down = None
+        self._asking = None
+        self._early, self._earlyBytes = [], 0
+
+    def clientLine(self, line: bytes) -> None:
+        """One line from the IRC client, without its CRLF."""
+        try:
+            message = parseLine(line)
+        except WireError as exc:
+            # Never forwarded: it could be a message to a keyed room, in clear.
+            self._tell("a line your IRC client sent was not sent: %s" % (exc,))
+            return
+        if not self._authorized:
+            self._unauthorized(message, line)
+            return
+        if message.command == "PASS" and self._password is not None:
+            return  # ours, not the server's
+        if self._up is None:
+            self._hold(line)
+            return
+        self._fromClient(message, line)
+
+    def _unauthorized(self, message: Message, line: bytes) -> None:
+        if message.command == "PASS":
+            given = message.params[0].encode("utf-8") if message.params else b""
+            assert self._password is not None
+            if hmac.compare_digest(given, self._password):
+                self._authorized = True
+                self._askUpstream()
+                return
+            self._refuseClient("Password incorrect")
+            return
+        if message.command in ("NICK", "USER"):
+            self._refuseClient("Password required: set your IRC client's server password to the proxy's")
+            return
+        self._hold(line)  # CAP LS comes before PASS
+
+    def _refuseClient(self, why: str) -> None:
+        self.log.warn("refused an IRC client: {why}", why=why)
+        self._toClient(formatMessage("464", ("*", why), PROXY_NAME))
+        self._toClient(formatMessage("ERROR", ("Closing link: " + why,)))
+        self.closeClient(why)
+
+    def _askUpstream(self) -> None:
+        if not self._upstreamAsked:
+            self._upstreamAsked = True
+            self.openUpstream()
+
+    def _hold(self, line: bytes) -> None:
+        if len(self._early) >= MAX_EARLY_LINES or self._earlyBytes + len(line) > MAX_EARLY_BYTES:
+            self._refuseClient("too much sent before the server connection was ready")
+            return
+        self._early.append(line)
+        self._earlyBytes += len(line)
+
+    def _fromClient(self, message: Message, line: bytes) -> None:
+        command = message.command
+        session = self.session
+        if command in ("PRIVMSG", "NOTICE"):
+            self._clientMessage(message, line)
+            return
+        if command == "NICK" and message.params:
+            nick = message.params[0]
+            if session.registered:
+                try:
+                    session.changeNick(nick)
+                except (CommandError, NotConnected) as exc:
+                    self._tell(str(exc))
+                return
+            if not self._chosenNick:
+                # The nick the user chose; later ones before 001 are the
+                # IRC client's own fallbacks (alice_), not a choice.
+                self._chosenNick = True
+                session.requestedNick = session.nick = nick
+                session.trust.pin_own(session.codecFold(nick), session.identity.public_key)
+        elif command == "QUIT":
+            self._quitting = True
+        elif command == "JOIN" and message.params:
+            for room in message.params[0].split(","):
+                if session.isRoom(room):
+                    session.wanted[session.fold(room)] = room
+        self._toServer(line)
+
+    def _clientMessage(self, message: Message, line: bytes) -> None:
+        if len(message.params) < 2:
+            self._toServer(line)
+            return
+        text = message.params[1]
+        targets = [target for target in message.params[0].split(",") if target]
+        pseudo = [target for target in targets if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO)]
+        if pseudo and len(targets) > 1:
+            # What is said to *securechat may be a passphrase: never to anyone else too.
+            self._tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
+            return
+        clear: List[str] = []
+        for target in targets:
+            if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO):
+                if message.command == "PRIVMSG":
+                    self._command(text)
+            elif _isCtcpOtherThanAction(text) or self.session.expectedLayer(target) == PLAIN:
+                clear.append(target)
+            else:
+                self._seal(message.command, target, text)
+        if not clear:
+            return
+        if len(clear) == len(targets):
+            self._toServer(line)  # as it came, tags and all
+        else:
+            tags = formatTags(message.tags or ()).encode("utf-8")
+            self._up_write(tags + formatMessage(message.command, (",".join(clear), text)))
+
+    def _seal(self, command: str, target: str, text: str) -> None:
+        if command == "NOTICE":
+            self._tell(
+                "NOT SENT to %s: a NOTICE cannot be protected (it would go in clear); "
+                "say it as a message" % (target,)
+            )
+            return
+        try:
+            self.session.sendMessage(target, text)
+        except (CommandError, NotConnected) as exc:
+            self._tell(_commandsHere(str(exc)))
+
+    # The *securechat pseudo-user.
+
+    def _command(self, text: str) -> None:
+        if self._asking is not None:
+            target, layer, force = self._asking
+            self._asking = None
+            if not text.strip() or text.strip().lower() == "cancel":
+                self._reply("no key set for %s" % (target,))
+                return
+            # The passphrase: never echoed, logged or kept (the worker drops it).
+            passphrase = text.encode("utf-8")
+            warning = weakPassphraseWarning(passphrase)
+            if warning is not None:
+                self._reply("warning: " + warning.replace("/key --new", "key --new"))
+            self._startKey(target, passphrase, layer, force)
+            return
+        words = text.split()
+        if not words:
+            return
+        name, args = words[0].lower(), words[1:]
+        force = name.endswith("!")
+        name = name.rstrip("!")
+        handler = getattr(self, "_cmd_" + name, None)
+        if handler is None:
+            self._reply("unknown command %r: /msg %s help" % (words[0], PSEUDO))
+            return
+        try:
+            handler(args, force)
+        except CommandError as exc:
+            self._reply(_commandsHere(str(exc)))
+
+    def _cmd_help(self, args: Sequence[str], force: bool) -> None:
+        for line in HELP:
+            self._reply(line)
+
+    def _cmd_cancel(self, args: Sequence[str], force: bool) -> None:
+        self._reply("nothing to cancel")
+
+    def _cmd_key(self, args: Sequence[str], force: bool) -> None:
+        new = "--new" in args
+        rest = [arg for arg in args if arg != "--new"]
+        if not rest or len(rest) > 2:
+            raise CommandError("usage: key [--new] <#room|nick> [layer]")
+        target = rest[0]
+        layer = rest[1] if len(rest) > 1 else None
+        checkTarget(target)
+        if layer is not None:
+            self.session.checkLayer(layer)
+            if layer == PLAIN:
+                raise CommandError("plain needs no key: layer! %s plain" % (target,))
+        if new:
+            code = new_room_secret()
+            self._reply(
+                "room secret for %s: %s  (it IS the key: give it to the members out of band; "
+                "they use it as the passphrase)" % (target, code)
+            )
+            self._startKey(target, code.encode("ascii"), layer, force)
+            return
+        self._asking = (target, layer, force)
+        self._reply(
+            "type the passphrase for %s as your next message to %s ('cancel' to stop). "
+            "The proxy never shows or logs it; your IRC client may log what you type here."
+            % (target, PSEUDO)
+        )
+
+    def _startKey(self, target: str, passphrase: bytes, layer: Optional[str], force: bool) -> None:
+        session = self.session
+        try:
+            request = session.keyRequested(target, layer, force)
+        except CommandError as exc:
+            self._reply(_commandsHere(str(exc)))
+            return
+        self._name(target)
+        self._reply("deriving the key for %s (what you send there waits for it)" % (target,))
+
+        def done(keys: Optional[RoomKeys], error: Optional[str]) -> None:
+            if keys is None:
+                session.keyFailed(target, request, error or "failed")
+                self._reply("no key for %s: %s" % (target, error))
+                return
+            try:
+                session.keyArrived(target, request, keys, layer)
+            except CommandError as exc:
+                self._reply(str(exc))
+
+        self._derive(session.codecTarget(target), passphrase, done)
+
+    def _cmd_layer(self, args: Sequence[str], force: bool) -> None:
+        session = self.session
+        if not args:
+            keyed = self._keyedNames()
+            if not keyed:
+                self._reply("no room or peer has a layer other than plain; layer <#room|nick> <layer>")
+            for name in keyed:
+                self._reply("%s: %s" % (name, session.layerFor(name)))
+            return
+        target = args[0]
+        checkTarget(target)
+        if len(args) == 1:
+            self._reply("%s: %s" % (target, session.layerFor(target)))
+            return
+        self._name(target)
+        session.setLayer(target, args[1], force)
+
+    def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
+        session = self.session
+        if not args:
+            self._reply("your identity key: %s" % (session.identity.fingerprint,))
+            return
+        checkTarget(args[0])
+        event = session.fingerprintEvent(args[0])
+        if event.fingerprint is not None:
+            self._reply("%s key (%s): %s" % (event.target, event.layer, event.fingerprint))
+        else:
+            self._reply("%s has no key (layer %s)" % (event.target, event.layer))
+        for line in identityLines(event):
+            self._reply(line.replace("/verify", "verify"))
+
+    def _cmd_verify(self, args: Sequence[str], force: bool) -> None:
+        if len(args) < 2:
+            raise CommandError("usage: verify <nick> <fingerprint: 8 groups of 5 digits>")
+        self.session.verifyNick(args[0], " ".join(args[1:]))
+
+    def _cmd_trust(self, args: Sequence[str], force: bool) -> None:
+        if len(args) != 1:
+            raise CommandError("usage: trust <nick>")
+        self.session.trustNick(args[0])
+
+    def _cmd_status(self, args: Sequence[str], force: bool) -> None:
+        session = self.session
+        state = "connected to %s" % (session.server or "the server",) if session.connected else "not connected"
+        self._reply("%s; you are %s" % (state, session.nick))
+        if not session.nickConfirmed:
+            self._reply(
+                "protected messages are NOT sent: the server calls you %s, you chose %s "
+                "(/nick %s accepts it)" % (session.nick, session.requestedNick, session.nick)
+            )
+        shown = "a message tag" if self.clientTags and self.mark != "prefix" else "a prefix"
+        self._reply("marks are shown as %s (--mark %s)" % (shown, self.mark))
+        for name in self._keyedNames():
+            fingerprint = session.fingerprint(name)
+            pending = " (key being derived)" if session.keyPending(name) else ""
+            self._reply(
+                "%s: %s, key %s%s" % (name, session.expectedLayer(name), fingerprint or "none", pending)
+            )
+
+    def _keyedNames(self) -> List[str]:
+        """Rooms and peers the user keyed or layered here that have protection now."""
+        session = self.session
+        return sorted(name for name in self._named.values() if session.expectedLayer(name) != PLAIN)
+
+    def _name(self, target: str) -> None:
+        """Remember C{target} for C{status} (bounded: at most one per key or layer the user set)."""
+        self._named[self.session.codecFold(target)] = target
+
+    # Upstream: the server.
+
+    def _upstreamMade(self, send: Callable[[bytes], None]) -> None:
+        self._up = send
+        self.session.connectionMade(send, register=False)
+        early, self._early, self._earlyBytes = self._early, [], 0
+        for line in early:
+            self.clientLine(line)
+
+    def _upstreamLost(self, reason: str) -> None:
+        self._up = None
+        self.session.connectionLost(reason, False)
+        if self._down is not None:
+            if self._quitting:
+                self.closeClient("quit")
+                return
+            self._toClient(formatMessage("ERROR", ("Closing link: the server connection ended: " + _clean(reason),)))
+            self.closeClient("the server connection ended")
+
+    def _serverLine(self, line: bytes) -> None:
+        try:
+            message = parseLine(line)
+        except WireError as exc:
+            # Unparsable (not UTF-8...): a message in it could not be judged,
+            # so none is handed on; anything else passes as it is.
+            head = line.split(b" ", 3)
+            if b"PRIVMSG" in head or b"NOTICE" in head:
+                self.log.warn("dropped a message line we cannot parse: {error}", error=str(exc))
+            else:
+                self._toClient(line + b"\r\n")
+            return
+        command = message.command
+        if command == "PING":
+            self._toClientMessage(message, line)  # the IRC client answers
+            return
+        if command == "PONG" and message.params and message.params[-1] == KEEPALIVE_TOKEN:
+            return
+        if command == "CAP":
+            self._serverCap(message, line)
+            return
+        if command in ("433", "436") and not self.session.registered:
+            self._toClientMessage(message, line)  # the IRC client picks its fallback
+            return
+        if command in ("PRIVMSG", "NOTICE"):
+            # Judged by the codec, or passed on untouched (never both: the
+            # session would show a plain message a second time).
+            if not self._judge(message):
+                self._toClientMessage(message, line)
+            return
+        self._toClientMessage(message, line)
+        self.session.messageReceived(message)
+
+    def _judge(self, message: Message) -> bool:
+        """Whether the codec takes C{message} (a PRIVMSG/NOTICE from a member)."""
+        session = self.session
+        source = message.source
+        if len(message.params) < 2 or source is None or not session.registered:
+            return False
+        if "!" not in source and "@" not in source and (source == session.server or "." in source):
+            return False  # the server's own notice
+        target, text = message.params[0], message.params[1]
+        name = target if session.isRoom(target) else (message.sourceNick or "")
+        if _isCtcpOtherThanAction(text):
+            return False
+        if not text.startswith(MARKER) and session.expectedLayer(name) == PLAIN:
+            return False
+        self._judged = message
+        try:
+            session.messageReceived(message)
+        finally:
+            self._judged = None
+        return True
+
+    def _serverCap(self, message: Message, line: bytes) -> None:
+        params = list(message.params)
+        if len(params) >= 3:
+            sub = params[1].upper()
+            caps = params[-1].split()
+            if sub == "ACK":
+                for cap in caps:
+                    if cap.lstrip("-") == "message-tags":
+                        self.clientTags = not cap.startswith("-")
+            if sub in ("LS", "NEW", "ACK") and any(c.split("=")[0] == "echo-message" for c in caps):
+                params[-1] = " ".join(c for c in caps if c.split("=")[0] != "echo-message")
+                if not params[-1].strip():
+                    params[-1] = ""
+                self._toClient(formatMessage("CAP", params, message.source))
+                return
+        self._toClientMessage(message, line)
+
+    # What the session tells.
+
+    def _event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.IncomingMessage):
+            self._deliver(event)
+        elif isinstance(event, ev.RejectedMessage):
+            self._rejected(event)
+        elif isinstance(event, ev.Queued):
+            self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
+        elif isinstance(event, ev.Unsent):
+            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(event.body)))
+        elif isinstance(event, ev.KeySet):
+            self._reply(
+                "%s is keyed: layer %s, key fingerprint %s (compare it with the others out of band)"
+                % (event.target, event.layer, event.fingerprint)
+            )
+        elif isinstance(event, ev.LayerSet):
+            self._reply("%s is on %s" % (event.target, event.layer))
+        elif isinstance(event, ev.TrustChanged):
+            self._reply(trustLine(event).replace("/verify", "verify"))
+        elif isinstance(event, ev.NickUnconfirmed):
+            self._tell(
+                "protected messages are NOT sent from now on: %s. /nick %s accepts the new nick, "
+                "/nick %s asks for yours back" % (event.cause, event.nick, event.chosen)
+            )
+        elif isinstance(event, ev.NickChanged) and event.me and event.reason:
+            self._tell(_commandsHere(event.reason))
+        elif isinstance(event, ev.Notice) and event.source is None:
+            self._tell(_commandsHere(event.text))
+
+    def _deliver(self, event: ev.IncomingMessage) -> None:
+        judged = self._judged
+        session = self.session
+        command = judged.command if judged is not None else "PRIVMSG"
+        source = judged.source if judged is not None and judged.source else event.sender
+        target = judged.params[0] if judged is not None else (session.nick if event.direct else event.target)
+        mark = signedMark(event) or MARKS.get(event.protection, event.protection)
+        if event.sent_at is not None and abs(self.clock() - event.sent_at) > OLD_AFTER:
+            mark += ", sent " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(event.sent_at))
+        useTags = self.clientTags and self.mark != "prefix"
+        prefix = "" if useTags and self.mark == "tag" else "[%s] " % (mark,)
+        tags: List[Tuple[str, str]] = []
+        if useTags:
+            tags = [(k, v) for k, v in (judged.tags or ()) if not _ours(k)] if judged is not None else []
+            tags += [(TAG_PROTECTION, mark), (TAG_LAYER, event.layer)]
+        body = event.body
+        action = body.startswith(ACTION)
+        if action:
+            body = body[len(ACTION):].rstrip(CTCP)
+        for row in body.replace("\r\n", "\n").split("\n"):
+            row = row.replace("\r", " ").replace("\x00", " ")
+            for piece in _pieces(row, CLIENT_TEXT_BYTES):
+                text = prefix + piece
+                if action:
+                    text = ACTION + text + CTCP
+                self._toClient(
+                    formatTags(tags).encode("utf-8") + formatMessage(command, (target, text), source)
+                )
+        if event.missing:
+            plural = "s" if event.missing > 1 else ""
+            self._tell(
+                "%d earlier message%s from %s in %s never arrived"
+                % (event.missing, plural, event.sender, event.target)
+            )
+        if event.reordered:
+            self._tell("the last message from %s in %s arrived out of order" % (event.sender, event.target))
+
+    def _rejected(self, event: ev.RejectedMessage) -> None:
+        where = "" if event.direct else " in %s" % (event.target,)
+        if event.reason == "no-key":
+            self._tell(
+                "%s sent a protected (%s) message%s; %s has no key here: /msg %s key %s"
+                % (event.sender, event.layer, where, event.target, PSEUDO, event.target)
+            )
+            return
+        self._tell(
+            "REJECTED message claimed from %s%s: %s (%s)"
+            % (event.sender, where, event.reason, event.description)
+        )
+
+    # Writing.
+
+    def _toServer(self, line: bytes) -> None:
+        self._up_write(line + b"\r\n")
+
+    def _up_write(self, data: bytes) -> None:
+        if self._up is not None:
+            self._up(data)
+
+    def _toClient(self, data: bytes) -> None:
+        if self._down is not None:
+            self._down(data)
+
+    def _toClientMessage(self, message: Message, line: bytes) -> None:
+        """A server line as it came, but without tags claiming to be ours."""
+        if message.tags and any(_ours(key) for key, value in message.tags):
+            tags = [(k, v) for k, v in message.tags if not _ours(k)]
+            self._toClient(
+                formatTags(tags).encode("utf-8") + formatMessage(message.command, message.params, message.source)
+            )
+            return
+        self._toClient(line + b"\r\n")
+
+    def _clientNick(self) -> str:
+        return self.session.nick if self.session.registered else "*"
+
+    def _tell(self, text: str) -> None:
+        """A NOTICE from *securechat: warnings, refusals, rejections."""
+        self._toClient(formatMessage("NOTICE", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
+
+    def _reply(self, text: str) -> None:
+        """A message from *securechat: answers to commands (a query window in most clients)."""
+        self._toClient(formatMessage("PRIVMSG", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
+
+
+def _ours(key: str) -> bool:
+    return key.lstrip("+").startswith("securechat/")
+
+
+def _short(body: str, size: int = 60) -> str:
+    body = _clean(body)
+    return body if len(body) <= size else body[: size - 1] + "…"
+
+
+def _commandsHere(text: str) -> str:
+    """The session's advice names console commands; here they are messages to *securechat."""
+    for console, here in (
+        ("/layer! ", "/msg %s layer! " % (PSEUDO,)),
+        ("/key ", "/msg %s key " % (PSEUDO,)),
+        ("/key)", "/msg %s key)" % (PSEUDO,)),
+    ):
+        text = text.replace(console, here)
+    return text
+
+
+class _Upstream:
+    """What the IRC client protocol (L{securechat.client.protocol}) drives: the server side."""
+
+    def __init__(self, core: ProxyCore) -> None:
+        self.core = core
+
+    def connectionMade(self, send: Callable[[bytes], None]) -> None:
+        self.core._upstreamMade(send)
+
+    def lineReceived(self, line: bytes) -> None:
+        self.core._serverLine(line)
+
+    def connectionLost(self, reason: str, reconnecting: bool) -> None:
+        self.core._upstreamLost(reason)
+
+
+__all__ = ["MARK_MODES", "PSEUDO", "ProxyCore", "Derive"]
