@@ -41,6 +41,8 @@ CORE = (
     "securechat.codec.results",
     "securechat.codec.sequence",
     "securechat.relay.state",
+    "securechat.relay.records",
+    "securechat.relay.registration",
     "securechat.relay.limits",
     "securechat.relay.numerics",
     "securechat.relay.modes",

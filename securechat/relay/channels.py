@@ -47,7 +47,7 @@ from .numerics import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..logevents import EventLog
-    from .state import Client, RelayConfig, Room
+    from .records import Client, RelayConfig, Room
 
 
 class ChannelCommands:

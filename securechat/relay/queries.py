@@ -33,7 +33,7 @@ from .numerics import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .state import Client, RelayConfig, Room
+    from .records import Client, RelayConfig, Room
 
 #: Most entries a WHO mask lists (a room lists all its members).
 WHO_LIMIT = 500

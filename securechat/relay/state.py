@@ -1,9 +1,11 @@
 """
 The relay's state and routing: nicks, rooms, membership, capabilities and
-the fan-out, with no I/O.  What operators do (TOPIC, MODE, KICK, INVITE) is
-in L{securechat.relay.channels}, the read-only queries (NAMES, WHO, WHOIS,
-ISON, USERHOST, LIST) in L{securechat.relay.queries}: mixins of
-L{RelayState}, sharing its state and its reply helpers.
+the fan-out, with no I/O.  Registration is in
+L{securechat.relay.registration}, what operators do (TOPIC, MODE, KICK,
+INVITE) in L{securechat.relay.channels}, the read-only queries (NAMES, WHO,
+WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}: mixins of
+L{RelayState}, sharing its state and its reply helpers.  The records
+(L{Client}, L{Room}, L{RelayConfig}) are in L{securechat.relay.records}.
 
 A L{Client} is what the state knows of one connection; it writes through the
 two callables the adapter gives it (C{write}, C{close}).  Tests hand it
@@ -15,276 +17,100 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-import attr
-
-from .. import __version__
 from ..logevents import DISCARD, EventLog
 from ..wire import (
-    DEFAULT_MAX_LINE,
     MAX_CLIENT_TAGS,
     Message,
     Tags,
     casefolder,
     formatMessage,
     isValidChannel,
-    isValidNick,
     splitTargets,
 )
 from .caps import (
-    AWAY_NOTIFY,
-    CAPABILITIES,
-    ECHO_MESSAGE,
-    MULTI_PREFIX,
     TAG_CLIENT,
     clientTags,
-    parseCapRequest,
     serverTime,
-    tagMode,
     tagPrefix,
 )
 from .channels import ChannelCommands
-from .modes import CHANMODES_TOKEN, MODES_PER_COMMAND, NEW_ROOM_MODES, PREFIX_TOKEN
 from .numerics import (
-    ERR_ALREADYREGISTERED,
     ERR_BADCHANNELKEY,
     ERR_CANNOTSENDTOCHAN,
     ERR_CHANNELISFULL,
-    ERR_ERRONEUSNICKNAME,
     ERR_INPUTTOOLONG,
-    ERR_INVALIDCAPCMD,
     ERR_INVITEONLYCHAN,
     ERR_NEEDMOREPARAMS,
-    ERR_NICKNAMEINUSE,
     ERR_NOMOTD,
-    ERR_NONICKNAMEGIVEN,
     ERR_NORECIPIENT,
     ERR_NOSUCHCHANNEL,
     ERR_NOSUCHNICK,
     ERR_NOTEXTTOSEND,
     ERR_NOTONCHANNEL,
     ERR_NOTREGISTERED,
-    ERR_PASSWDMISMATCH,
     ERR_TOOMANYCHANNELS,
     ERR_TOOMANYTARGETS,
     ERR_UNKNOWNCOMMAND,
     RPL_AWAY,
-    RPL_CREATED,
     RPL_ENDOFMOTD,
-    RPL_ISUPPORT,
     RPL_MOTD,
     RPL_MOTDSTART,
-    RPL_MYINFO,
     RPL_NOWAWAY,
     RPL_UNAWAY,
-    RPL_WELCOME,
-    RPL_YOURHOST,
     echo,
 )
 from .queries import QueryCommands
+from .records import (
+    AWAY_LENGTH,
+    CLOSING,
+    CONNECTED,
+    ISUPPORT_PER_LINE,
+    NEGOTIATING,
+    NO_CAPS,
+    PHASE_COMMANDS,
+    PRE_REGISTRATION,
+    REGISTERED,
+    USER_PARAMS,
+    USERLEN,
+    Client,
+    RelayConfig,
+    Room,
+    ircHost,
+)
+from .registration import RegistrationCommands
 
-#: Commands a client may send before it is registered.
-PRE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+#: What other modules import from here.
+__all__ = [
+    "RelayState",
+    "ROOM_BATCHED",
+    "SILENT_COMMANDS",
+    "PRE_REGISTRATION",
+    "CONNECTED",
+    "NEGOTIATING",
+    "REGISTERED",
+    "CLOSING",
+    "PHASE_COMMANDS",
+    "USER_PARAMS",
+    "USERLEN",
+    "NO_CAPS",
+    "ISUPPORT_PER_LINE",
+    "AWAY_LENGTH",
+    "ircHost",
+    "RelayConfig",
+    "Client",
+    "Room",
+]
 
-#: A client's phases (L{Client.phase}).  It starts L{CONNECTED}; C{CAP LS}
-#: or C{CAP REQ} before registration makes it L{NEGOTIATING} until C{CAP
-#: END}; NICK and USER (and the password) make it L{REGISTERED}; C{ERROR}
-#: or its departure make it L{CLOSING}, for good.
-CONNECTED = "connected"
-NEGOTIATING = "negotiating"
-REGISTERED = "registered"
-CLOSING = "closing"
-#: The one table of what each phase allows: the commands handled (L{None}:
-#: every command the relay knows).  Any other command is answered 451 ERR_NOTREGISTERED
-#: before registration, and not at all once closing.
-PHASE_COMMANDS: Dict[str, Optional[FrozenSet[str]]] = {
-    CONNECTED: PRE_REGISTRATION,
-    NEGOTIATING: PRE_REGISTRATION,
-    REGISTERED: None,
-    CLOSING: frozenset(),
-}
-#: USER takes a username, two unused words and a real name.
-USER_PARAMS = 4
-#: Longest username we keep (the rest is cut, as ircds do).
-USERLEN = 10
 #: Commands whose room messages may wait in a batch (see L{Room}); any other
 #: command first delivers what waits, so each peer sees events in order.
 ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 #: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
 SILENT_COMMANDS = frozenset({"NOTICE"})
-#: The capabilities of a client that took none: one shared object, not an
-#: empty frozenset per connection (CPython has no singleton for it).
-NO_CAPS: frozenset = frozenset()
-#: ISUPPORT tokens per 005 line (RFC 2812's 15 parameters, less two).
-ISUPPORT_PER_LINE = 13
-#: Longest away message kept (ISUPPORT AWAYLEN).
-AWAY_LENGTH = 200
 
 
-def ircHost(host: str) -> str:
-    """
-    The peer's address as IRC shows it.  An IPv6 address may start with a
-    colon (C{::1}, and every IPv4 peer of a dual-stack listener:
-    C{::ffff:127.0.0.1}); as a middle parameter (C{352}) that would read as
-    the trailing one, so it gets a leading C{0}, as ircds write it.
-    """
-    if not host:
-        return "*"
-    return "0" + host if host[0] == ":" else host
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class RelayConfig:
-    """What an operator may set; every default is documented in docs/operations.md."""
-
-    serverName: str = "securechat.local"
-    networkName: str = "securechat"
-    maxLine: int = DEFAULT_MAX_LINE
-    nickLength: int = 30
-    channelLength: int = 50
-    topicLength: int = 390
-    maxTargets: int = 4
-    maxChannels: int = 50
-    casemapping: str = "rfc1459"
-    password: Optional[bytes] = attr.ib(default=None, repr=False)
-    motd: Tuple[str, ...] = ()
-    logPayloads: bool = False
-
-
-class Client:
-    """
-    One connection as the state sees it.  C{write} takes bytes for that
-    peer; C{close} asks the adapter to end the connection after what has been
-    written.  The adapter calls L{RelayState.remove} once it is gone.
-    """
-
-    __slots__ = (
-        "write",
-        "close",
-        "host",
-        "nick",
-        "folded",
-        "user",
-        "realname",
-        "prefix",
-        "phase",
-        "password",
-        "rooms",
-        "quitReason",
-        "signon",
-        "active",
-        "away",
-        "caps",
-        "tagMode",
-        "echo",
-        "multiPrefix",
-        "awayNotify",
-    )
-
-    def __init__(
-        self,
-        write: Callable[[bytes], None],
-        close: Callable[[], None],
-        host: str,
-    ) -> None:
-        self.write = write
-        self.close = close
-        self.host = ircHost(host)
-        #: Its nick as given, and casefolded; C{""} until NICK.  Never
-        #: empty once L{REGISTERED}.
-        self.nick = ""
-        self.folded = ""
-        #: Its username (C{~} and what USER gave); C{""} until USER.
-        self.user = ""
-        self.realname = ""
-        self.prefix = ""
-        #: One of L{CONNECTED}, L{NEGOTIATING}, L{REGISTERED}, L{CLOSING}.
-        self.phase = CONNECTED
-        self.password: Optional[bytes] = None
-        self.rooms: Dict[str, Room] = {}
-        self.quitReason: Optional[str] = None
-        self.signon = 0
-        #: When it last sent a message (WHOIS idle time).
-        self.active = 0.0
-        #: Its away message, or L{None} when it is here.
-        self.away: Optional[str] = None
-        #: Its IRCv3 capabilities, and what they mean for what it is sent.
-        self.caps: frozenset = NO_CAPS
-        self.tagMode = 0
-        self.echo = False
-        self.multiPrefix = False
-        self.awayNotify = False
-
-    @property
-    def registered(self) -> bool:
-        """Whether it is registered (and not closing)."""
-        return self.phase is REGISTERED
-
-    def __repr__(self) -> str:
-        return "<Client %s@%s>" % (self.nick or "*", self.host)
-
-
-class Room:
-    """
-    A channel: its members by folded nick, its topic, its modes (flags in
-    C{modes}, C{key}, C{limit}) and who holds a status (folded nicks in
-    C{ops} and C{voiced}).  Always +n.
-
-    Messages to the room wait in C{batch} (with their senders in
-    C{batchSenders}) until L{RelayState.deliverPending}: then every member
-    who sent none of them gets the very same joined bytes.  C{tagged}
-    counts members whose capabilities change what they get (tags, their
-    own messages echoed); while it is 0, that is the whole story, and
-    otherwise C{batchTags} holds each message's time and passed tags.
-    """
-
-    __slots__ = (
-        "name",
-        "members",
-        "topic",
-        "topicBy",
-        "topicAt",
-        "batch",
-        "batchSenders",
-        "batchTags",
-        "created",
-        "modes",
-        "key",
-        "limit",
-        "ops",
-        "voiced",
-        "invited",
-        "tagged",
-    )
-
-    def __init__(self, name: str, created: int = 0) -> None:
-        self.name = name
-        self.members: Dict[str, Client] = {}
-        self.topic = ""
-        self.topicBy = ""
-        self.topicAt = 0
-        self.batch: List[bytes] = []
-        self.batchSenders: List[Client] = []
-        self.batchTags: List[Tuple[str, Tags]] = []
-        self.created = created
-        self.modes = set(NEW_ROOM_MODES)
-        self.key: Optional[str] = None
-        self.limit = 0
-        self.ops: Set[str] = set()
-        self.voiced: Set[str] = set()
-        #: Who was invited, oldest first (a dict as an ordered set).  By
-        #: client, not nick: an invitation does not pass to whoever takes
-        #: the nick next.
-        self.invited: Dict[Client, None] = {}
-        self.tagged = 0
-
-    def canSpeak(self, folded: str) -> bool:
-        """Whether the member C{folded} may speak here under C{+m}."""
-        return "m" not in self.modes or folded in self.ops or folded in self.voiced
-
-
-class RelayState(QueryCommands, ChannelCommands):
+class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
     """
     Everything the relay knows and decides.  The adapter feeds it parsed
     messages (L{handle}) and departures (L{remove}); it writes replies and
@@ -425,202 +251,6 @@ class RelayState(QueryCommands, ChannelCommands):
         # reason, once per connection.
         client.phase = CLOSING
         client.rooms = {}
-
-    # Registration.
-
-    def irc_CAP(self, client: Client, params: Sequence[str]) -> None:
-        """
-        CAP 302: C{LS} offers L{CAPABILITIES}, C{REQ} takes a whole list or
-        none of it, C{LIST} says what is on.  Registration waits for
-        C{END} once C{LS} or C{REQ} came before it.
-        """
-        if not params:
-            self.reply(client, ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")
-            return
-        sub = params[0].upper()
-        if sub == "LS":
-            if client.phase is CONNECTED:
-                client.phase = NEGOTIATING
-            self._cap(client, "LS", " ".join(CAPABILITIES))
-        elif sub == "LIST":
-            self._cap(client, "LIST", " ".join(c for c in CAPABILITIES if c in client.caps))
-        elif sub == "REQ":
-            if client.phase is CONNECTED:
-                client.phase = NEGOTIATING
-            text = params[1] if len(params) > 1 else ""
-            wanted = parseCapRequest(text)
-            if wanted is None:
-                self._cap(client, "NAK", text)
-                return
-            caps = set(client.caps)
-            for name, enable in wanted:
-                if enable:
-                    caps.add(name)
-                else:
-                    caps.discard(name)
-            self._setCaps(client, frozenset(caps) if caps else NO_CAPS)
-            self._cap(client, "ACK", text)
-        elif sub == "END":
-            if client.phase is NEGOTIATING:
-                client.phase = CONNECTED
-                self._tryRegister(client)
-        else:
-            self.reply(client, ERR_INVALIDCAPCMD, echo(params[0][:32]), "Invalid CAP command")
-
-    def _setCaps(self, client: Client, caps: frozenset) -> None:
-        """Take C{caps} on, keeping each room's count of tagged members right."""
-        before = bool(client.tagMode or client.echo)
-        client.caps = caps
-        client.tagMode = tagMode(caps)
-        client.echo = ECHO_MESSAGE in caps
-        client.multiPrefix = MULTI_PREFIX in caps
-        client.awayNotify = AWAY_NOTIFY in caps
-        change = bool(client.tagMode or client.echo) - before
-        if change:
-            for room in client.rooms.values():
-                room.tagged += change
-
-    def _cap(self, client: Client, sub: str, value: str) -> None:
-        client.write(
-            formatMessage(
-                "CAP", (client.nick or "*", sub, value), self.config.serverName
-            )
-        )
-
-    def irc_PASS(self, client: Client, params: Sequence[str]) -> None:
-        if client.registered:
-            self.reply(client, ERR_ALREADYREGISTERED, "You may not reregister")
-        elif not params:
-            self.reply(client, ERR_NEEDMOREPARAMS, "PASS", "Not enough parameters")
-        else:
-            client.password = params[0].encode("utf-8")
-
-    def irc_NICK(self, client: Client, params: Sequence[str]) -> None:
-        if not params or not params[0]:
-            self.reply(client, ERR_NONICKNAMEGIVEN, "No nickname given")
-            return
-        nick = params[0]
-        if not isValidNick(nick, self.config.nickLength):
-            self.reply(client, ERR_ERRONEUSNICKNAME, echo(nick), "Erroneous nickname")
-            return
-        folded = self.fold(nick)
-        holder = self.clients.get(folded)
-        if holder is not None and holder is not client:
-            self.reply(client, ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
-            return
-        if not client.registered:
-            client.nick, client.folded = nick, folded
-            self._tryRegister(client)
-            return
-        if nick == client.nick:
-            return
-        line = formatMessage("NICK", (nick,), client.prefix)
-        client.write(line)
-        for peer in self._peersOf(client):
-            peer.write(line)
-        del self.clients[client.folded]
-        old = client.folded
-        client.nick, client.folded = nick, folded
-        self.clients[folded] = client
-        for room in client.rooms.values():
-            del room.members[old]
-            room.members[folded] = client
-            for statuses in (room.ops, room.voiced):
-                if old in statuses:
-                    statuses.discard(old)
-                    statuses.add(folded)
-        self._setPrefix(client)
-        self.log.info("nick {old} -> {new}", old=old, new=nick)
-
-    def irc_USER(self, client: Client, params: Sequence[str]) -> None:
-        if client.registered:
-            self.reply(client, ERR_ALREADYREGISTERED, "You may not reregister")
-            return
-        if len(params) < USER_PARAMS or not params[0] or not params[3]:
-            self.reply(client, ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
-            return
-        # ASCII only: a Cyrillic "а" would pass isalnum and make a prefix
-        # that looks like another user's.
-        user = "".join(c for c in params[0] if (c.isascii() and c.isalnum()) or c in "-_.")
-        client.user = "~" + (user[:USERLEN] or "user")
-        client.realname = params[3]
-        self._tryRegister(client)
-
-    def _setPrefix(self, client: Client) -> None:
-        client.prefix = "%s!%s@%s" % (client.nick, client.user, client.host)
-
-    def _tryRegister(self, client: Client) -> None:
-        if client.phase is not CONNECTED or not client.nick or not client.user:
-            return
-        expected = self.config.password
-        if expected is not None and not hmac.compare_digest(
-            client.password or b"", expected
-        ):
-            self.reply(client, ERR_PASSWDMISMATCH, "Password incorrect")
-            self.log.warn("bad password from {host}", host=client.host)
-            self.error(client, "Closing Link: %s (Bad password)" % (client.host,))
-            return
-        if client.folded in self.clients:
-            # Someone took the nick between NICK and USER.
-            self.reply(
-                client, ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use"
-            )
-            client.nick = client.folded = ""
-            return
-        client.phase = REGISTERED
-        client.password = None
-        client.signon = int(self.now())
-        self._setPrefix(client)
-        self.clients[client.folded] = client
-        self._welcome(client)
-        self.log.info(
-            "register {nick}!{user}@{host}",
-            nick=client.nick,
-            user=client.user,
-            host=client.host,
-        )
-
-    def _isupportTokens(self) -> List[str]:
-        config = self.config
-        return [
-            "CASEMAPPING=" + config.casemapping,
-            "CHANTYPES=#",
-            CHANMODES_TOKEN,
-            PREFIX_TOKEN,
-            "MODES=%d" % (MODES_PER_COMMAND,),
-            "KICKLEN=%d" % (config.topicLength,),
-            "AWAYLEN=%d" % (AWAY_LENGTH,),
-            "NICKLEN=%d" % (config.nickLength,),
-            "CHANNELLEN=%d" % (config.channelLength,),
-            "TOPICLEN=%d" % (config.topicLength,),
-            "CHANLIMIT=#:%d" % (config.maxChannels,),
-            "TARGMAX=PRIVMSG:%d,NOTICE:%d,JOIN:,PART:"
-            % (config.maxTargets, config.maxTargets),
-            "LINELEN=%d" % (config.maxLine,),
-            "UTF8ONLY",
-            "NETWORK=" + config.networkName,
-        ]
-
-    def _welcome(self, client: Client) -> None:
-        config = self.config
-        name = config.serverName
-        version = "securechat-" + __version__
-        self.reply(
-            client, RPL_WELCOME, "Welcome to the %s network, %s" % (config.networkName, client.prefix)
-        )
-        self.reply(client, RPL_YOURHOST, "Your host is %s, running %s" % (name, version))
-        self.reply(client, RPL_CREATED, "This server was created %s" % (self.created,))
-        self.reply(client, RPL_MYINFO, name, version, "o", "iklmnostv", "klov")
-        # At most 13 tokens a line: with the nick and the text, 15 parameters.
-        tokens = self._isupport
-        for start in range(0, len(tokens), ISUPPORT_PER_LINE):
-            self.reply(
-                client,
-                RPL_ISUPPORT,
-                *tokens[start : start + ISUPPORT_PER_LINE],
-                "are supported by this server",
-            )
-        self.irc_MOTD(client, ())
 
     # Liveness.
 
