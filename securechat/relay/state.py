@@ -221,15 +221,19 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
             # messages already handled.
             self.deliverPending()
         handler = self._dispatch.get(command)
-        allowed = PHASE_COMMANDS[client.phase]
-        if allowed is None:
+        phase = client.phase
+        if phase is REGISTERED:
+            # PHASE_COMMANDS[REGISTERED] is None: every command; tested
+            # first, as nearly every line comes from a registered client.
             if handler is None:
                 self.reply(client, ERR_UNKNOWNCOMMAND, echo(command[:32]), "Unknown command")
                 return
-        elif handler is None or command not in allowed:
-            if client.phase is not CLOSING:
-                self.reply(client, ERR_NOTREGISTERED, "You have not registered")
-            return
+        else:
+            allowed = PHASE_COMMANDS[phase]
+            if handler is None or (allowed is not None and command not in allowed):
+                if phase is not CLOSING:
+                    self.reply(client, ERR_NOTREGISTERED, "You have not registered")
+                return
         self._tags = message.tags
         handler(client, message.params)
 
