@@ -204,7 +204,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         if lines:
             # The idle check's activity: a complete line (an over-long one
             # included), never bytes of a line still unfinished.
-            self.heard(now)
+            self.lastHeard = now  # Keepalive.heard, inline: once per read
             self._pending.extend(lines)
 
     def _drain(self) -> None:
