@@ -47,6 +47,19 @@ class Disconnected(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class Retrying(Event):
+    """
+    Not connected: the next attempt is in C{delay} seconds, at C{at}
+    (seconds since the epoch); C{attempt} counts the failures in a row.
+    """
+
+    kind: ClassVar[str] = "retry"
+    delay: float
+    at: float
+    attempt: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class NickChanged(Event):
     """A nick changed: ours (C{me}) or a peer's; C{reason} when we did not ask for it."""
 

@@ -36,6 +36,7 @@ from ..codec import (
     RoomKeys,
 )
 from . import events as ev
+from ..endpointstrings import userServer
 from ..tlsclient import TlsSettings, clientEndpoint
 from .kdfworker import KdfWorker
 from .protocol import IRCClientFactory
@@ -104,10 +105,11 @@ class HeadlessClient(Service):
             limits=limits,
         )
         if isinstance(endpoint, str):
-            description = endpoint
+            # HOST:PORT, HOST, irc:// and ircs:// as IRC users write them.
+            description = userServer(endpoint) or endpoint
             # ssl: and tls: check the server's certificate and name (see tlsclient).
             endpoint = clientEndpoint(
-                reactor, endpoint, tls or TlsSettings(), lambda message, code: self._emit(ev.Error(message, code))
+                reactor, description, tls or TlsSettings(), lambda message, code: self._emit(ev.Error(message, code))
             )
         elif tls is not None:
             raise TypeError("tls settings apply to endpoint descriptions (strings) only")

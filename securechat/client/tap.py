@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import LAYERS, KdfUnavailable
-from ..endpointstrings import checkClientEndpoint
+from ..endpointstrings import serverDescription
 from ..tlsclient import TlsSettings, checkTlsSettings
 from . import events as ev
 from .jsonlines import encodeEvent
@@ -93,7 +93,7 @@ class Options(usage.Options):
         if self["layer"] is not None and self["layer"] not in LAYERS:
             raise usage.UsageError("--layer must be one of " + ", ".join(LAYERS))
         try:
-            checkClientEndpoint(self["server"])
+            self["server"] = serverDescription(self["server"])
         except ValueError as error:
             raise usage.UsageError("--server: %s" % (error,)) from None
         try:
