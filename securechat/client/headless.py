@@ -35,6 +35,7 @@ from ..codec import (
     ReassemblyLimits,
     RoomKeys,
 )
+from . import ctcp
 from . import events as ev
 from ..endpointstrings import userServer
 from ..tlsclient import TlsSettings, clientEndpoint
@@ -254,6 +255,29 @@ class HeadlessClient(Service):
         in clear to a keyed peer whose key no longer applies.
         """
         return self.session.sendMessage(target, text, force)
+
+    def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+        """
+        C{/me text} to C{target}: the CTCP ACTION framing is the body, so on a
+        keyed layer it travels sealed, like any message.
+        """
+        if not text.strip():
+            raise CommandError("nothing to send")
+        if "\n" in text:
+            raise CommandError("an action is one line")
+        return self.session.sendMessage(target, ctcp.action(text), force)
+
+    def topic(self, room: str, text: Optional[str] = None) -> None:
+        """Ask C{room}'s topic (a L{ev.Topic} follows), or set it to C{text}."""
+        self.session.topic(room, text)
+
+    def whois(self, nick: str) -> None:
+        """Ask the server about C{nick}: L{ev.Whois} events follow."""
+        self.session.whois(nick)
+
+    def away(self, text: str = "") -> None:
+        """Be marked away with C{text}, or back with none."""
+        self.session.setAway(text)
 
     def set_nick(self, nick: str) -> None:
         self.session.changeNick(nick)
