@@ -336,6 +336,11 @@ class ConnectionTests(ConsoleCase):
         self.assertIn("NOT CONNECTED, retry at ", self.status())
         self.assertIn(" (Connection refused)", self.status())
 
+    def test_connectionLostIsSaidWhereTheUserIs(self):
+        self.console.event(ev.Disconnected("Connection lost", True))
+        self.assertIn("connection lost: Connection lost; reconnecting", self.body()[-1])
+        self.assertIn("connection lost", self.console.windows.status.lines[-1].text)
+
 
 class TmuxWindowsTests(LoopbackCase):
     """The real program in tmux: scrollback and window switching on a real screen."""

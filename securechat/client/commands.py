@@ -389,8 +389,10 @@ class Console:
                 if session.fold(event.new) in state.members
             ]
             return [w for w in rooms + [query] if w] or [windows.status]
-        if isinstance(event, (ev.Notice, ev.Connected, ev.Disconnected)):
+        if isinstance(event, (ev.Notice, ev.Connected)):
             return [windows.status]
+        if isinstance(event, ev.Disconnected):
+            return self._unique([windows.status, windows.current])
         if isinstance(event, ev.Error) and event.code == "connect":
             # The first failure of a row says what to check: seen where the user is.
             first = " -- " in event.message
