@@ -461,11 +461,12 @@ class Console:
                 for window in windows:
                     self._put(window, line, level)
             return
-        for line in formatEvent(event, when, self.clock()):
-            if level == HIGHLIGHTED and isinstance(event, ev.IncomingMessage) and not event.direct:
-                line = Line(tuple((t, HIGHLIGHT if i == 4 else st) for i, (t, st) in enumerate(line.segments)), line.style)
+        for shown in formatEvent(event, when, self.clock()):
+            if isinstance(shown, Line) and level == HIGHLIGHTED and not getattr(event, "direct", True):
+                # Your nick mentioned: the body stands out (the header keeps its colours).
+                shown = Line(shown.segments[:-1] + ((shown.segments[-1][0], HIGHLIGHT),), shown.style)
             for window in windows:
-                self._put(window, line, level)
+                self._put(window, shown, level)
 
     def _same(self, a: Optional[str], b: Optional[str]) -> bool:
         if a is None or b is None:

@@ -34,7 +34,7 @@ from .render import (
     wrap,
     wrapSegments,
 )
-from .windows import Line, Window
+from .windows import Line, Window, WindowList
 
 __all__ = ["CONTINUATION", "ConsoleTerminal", "neutralise", "run", "wrap"]
 
@@ -283,21 +283,22 @@ class ConsoleTerminal(TerminalProtocol):
     def _key_page_down(self, argument: Any) -> bool:
         return self._scroll(-max(self.rows - 1, 1))
 
-    def _switch(self, change: Callable[[], Any]) -> bool:
+    def _switch(self, change: Callable[[WindowList], Any]) -> bool:
+        """Show another window (not while a passphrase is being typed)."""
         if self.console is None or self.secret is not None:
             return False
-        change()
+        change(self.console.windows)
         self.redraw()
         return False
 
     def _key_next_window(self, argument: Any) -> bool:
-        return self._switch(lambda: self.console.windows.step(1))
+        return self._switch(lambda windows: windows.step(1))
 
     def _key_previous_window(self, argument: Any) -> bool:
-        return self._switch(lambda: self.console.windows.step(-1))
+        return self._switch(lambda windows: windows.step(-1))
 
     def _key_window(self, number: int) -> bool:
-        return self._switch(lambda: self.console.windows.selectNumber(number))
+        return self._switch(lambda windows: windows.selectNumber(number))
 
     def _key_complete(self, argument: Any) -> None:
         console = self.console

@@ -25,7 +25,7 @@ NEXT_WINDOW, PREVIOUS_WINDOW, WINDOW, COMPLETE, TEXT, IGNORE = (
     "next-window", "previous-window", "window", "complete", "text", "ignore",
 )
 
-P = ServerProtocol
+P: Any = ServerProtocol  # its key names (PGUP, ALT...) are set at import, unseen by type checkers
 _CONTROL = {
     b"\r": ENTER,
     b"\n": ENTER,

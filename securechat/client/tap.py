@@ -33,7 +33,8 @@ class Options(usage.Options):
         "them as JSON lines to --output.  It reconnects with backoff when the server goes away."
     )
     optParameters = [
-        ["server", "s", DEFAULT_SERVER, "Client endpoint of the IRC server (ssl:HOST:PORT checks its certificate and name)."],
+        ["server", "s", DEFAULT_SERVER, "The IRC server: HOST:PORT, HOST (port 6667), ircs://HOST[:PORT] (TLS, checked) "
+         "or a client endpoint (ssl:HOST:PORT checks its certificate and name)."],
         ["nick", "n", "securebot", "Nickname."],
         ["layer", "l", None, "Layer for the joined rooms when a passphrase is given (default fernet-ttl)."],
         ["key-file", "k", None, "File holding the passphrase for the joined rooms."],
