@@ -25,7 +25,8 @@ NEXT_WINDOW, PREVIOUS_WINDOW, WINDOW, COMPLETE, TEXT, IGNORE = (
     "next-window", "previous-window", "window", "complete", "text", "ignore",
 )
 
-P: Any = ServerProtocol  # its key names (PGUP, ALT...) are set at import, unseen by type checkers
+#: insults sets its key names (PGUP, ALT...) at import: unseen by type checkers.
+P: Any = ServerProtocol
 _CONTROL = {
     b"\r": ENTER,
     b"\n": ENTER,
