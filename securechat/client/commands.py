@@ -735,14 +735,17 @@ class Console:
         window = self.windows.current
         number = self.windows.number(window)
         nick = client.nick + (" (away)" if client.session.away else "")
-        parts: List[Tuple[str, str]] = [(" %s | %d:%s " % (nick, number, window.title), "status")]
+        parts: List[Tuple[str, str]] = [(" %s | %d:%s" % (nick, number, window.title), "status")]
         key = ""
         if window.name is not None:
             layer = client.layer(window.name)
             protection = PROTECTION.get(layer, "none")
+            parts.append((" ", "status"))
             parts.append(("[%s]" % (MARKS.get(protection, protection),), markStyle(protection)))
             fingerprint = client.fingerprint(window.name)
             key = " | key %s" % (fingerprint,) if fingerprint else " | no key"
+        else:
+            key = " | " + client.endpoint_description
         # What matters most first: the bar is cut at the terminal's width.
         active = self.windows.active()
         if active:
