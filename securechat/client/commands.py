@@ -19,16 +19,11 @@ from .headless import HeadlessClient
 from .passphrases import PassphraseError
 from .session import CommandError, NotConnected
 
-from .render import ALERT, HIGHLIGHT, INFO, NORMAL, OWN, markStyle, nickStyle
-from .windows import ACTIVE, HIGHLIGHTED, QUERY, QUIET, ROOM, Line, Window, WindowList
+from .render import ALERT, HIGHLIGHT, INFO, MARKS, NORMAL, OWN, markStyle, nickStyle
+from .routing import Router
+from .statusbar import statusSegments
+from .windows import HIGHLIGHTED, QUIET, ROOM, Line, Window, WindowList
 
-#: The mark each protection level gets on screen.
-MARKS = {
-    "none": "plain",
-    "confidential": "enc",
-    "authenticated": "auth",
-    "authenticated+fresh": "auth+fresh",
-}
 #: Why a rejected message was refused, in words (the codec's sentence follows).
 REASONS = {
     "tampered": "tampered or wrong key",
@@ -289,6 +284,7 @@ class Console:
         self.clock = clock
         #: The windows (status, rooms, direct conversations) and their lines.
         self.windows = WindowList(lambda name: self.client.session.fold(name))
+        self.router = Router(self.windows, client.session)
         #: The terminal, once attached (L{attach}): told of every line added.
         self.view: Optional[View] = None
         self.current = current
@@ -342,14 +338,7 @@ class Console:
             self.view.redraw()
 
     def _window(self, name: Optional[str], open: bool = False) -> Optional[Window]:
-        """C{name}'s window (opened when C{open}, within the bound), else L{None}."""
-        if name is None:
-            return self.windows.status
-        window = self.windows.find(name)
-        if window is None and open:
-            kind = ROOM if self.client.session.isRoom(name) else QUERY
-            window = self.windows.open(name, kind)
-        return window
+        return self.router.window(name, open)
 
     def _put(self, window: Optional[Window], line: Tuple[str, str], level: int = QUIET) -> None:
         if not isinstance(line, Line):
@@ -360,72 +349,6 @@ class Console:
             self.show(line.text, line.style)
         else:
             self.view.lineAdded(target, line)
-
-    def _route(self, event: ev.Event) -> List[Window]:
-        """The windows C{event}'s lines go to (the current one when none fits)."""
-        return self._routes(event) or [self.windows.current]
-
-    def _routes(self, event: ev.Event) -> List[Window]:
-        windows = self.windows
-        if isinstance(event, (ev.IncomingMessage, ev.RejectedMessage, ev.CtcpRequest)):
-            opening = isinstance(event, ev.IncomingMessage)
-            return [w for w in [self._window(event.target, open=opening)] if w]
-        if isinstance(event, (ev.Sent, ev.Queued, ev.Unsent, ev.KeySet, ev.LayerSet, ev.Fingerprint)):
-            return [w for w in [self._window(event.target)] if w]
-        if isinstance(event, (ev.Joined, ev.Parted, ev.Topic, ev.Names)):
-            return [w for w in [self._window(event.room, open=isinstance(event, ev.Joined) and event.me)] if w]
-        if isinstance(event, ev.UserQuit):
-            found = [self._window(room) for room in event.rooms] + [self._window(event.nick)]
-            return [w for w in found if w] or [windows.status]
-        if isinstance(event, ev.NickChanged):
-            if event.me:
-                return self._unique([windows.status, windows.current])
-            query = self._window(event.old)
-            if query is not None:
-                windows.rename(query, event.new)
-            session = self.client.session
-            rooms = [
-                self._window(state.name) for state in session.rooms.values()
-                if session.fold(event.new) in state.members
-            ]
-            return [w for w in rooms + [query] if w] or [windows.status]
-        if isinstance(event, (ev.Notice, ev.Connected)):
-            return [windows.status]
-        if isinstance(event, ev.Disconnected):
-            return self._unique([windows.status, windows.current])
-        if isinstance(event, ev.Error) and event.code == "connect":
-            # The first failure of a row says what to check: seen where the user is.
-            first = " -- " in event.message
-            return self._unique([windows.status] + ([windows.current] if first else []))
-        if isinstance(event, ev.NickUnconfirmed):
-            return self._unique([windows.status, windows.current])
-        return [windows.current]
-
-    @staticmethod
-    def _unique(windows: List[Window]) -> List[Window]:
-        out: List[Window] = []
-        for window in windows:
-            if window not in out:
-                out.append(window)
-        return out
-
-    def _level(self, event: ev.Event) -> int:
-        """How much a background window's line matters: the status bar marks it."""
-        if isinstance(event, ev.IncomingMessage):
-            if event.direct or self._mentions(event.body):
-                return HIGHLIGHTED
-            return ACTIVE
-        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent)):
-            return HIGHLIGHTED
-        if isinstance(event, (ev.CtcpRequest, ev.Topic)):
-            return ACTIVE
-        return QUIET
-
-    def _mentions(self, body: str) -> bool:
-        fold = self.client.session.fold
-        nick = fold(self.client.nick)
-        words = "".join(c if c.isalnum() or c in "-_[]\\^{}|`" else " " for c in fold(body))
-        return nick in words.split()
 
     # Events.
 
@@ -449,8 +372,8 @@ class Console:
                 self._changed()  # the status bar says it; no line per attempt
                 return
         when = stamp(self.clock)
-        windows = self._route(event)
-        level = self._level(event)
+        windows = self.router.route(event)
+        level = self.router.level(event)
         if isinstance(event, ev.Sent):
             conversation = event.target
             protection = PROTECTION.get(event.layer, "")
@@ -727,47 +650,5 @@ class Console:
     # The status bar.
 
     def statusSegments(self) -> List[Tuple[str, str]]:
-        """
-        The status bar: nick, window, its protection, connection (with the
-        next retry while disconnected), windows with activity.
-        """
-        client = self.client
-        window = self.windows.current
-        number = self.windows.number(window)
-        nick = client.nick + (" (away)" if client.session.away else "")
-        parts: List[Tuple[str, str]] = [(" %s | %d:%s" % (nick, number, window.title), "status")]
-        key = ""
-        if window.name is not None:
-            layer = client.layer(window.name)
-            protection = PROTECTION.get(layer, "none")
-            parts.append((" ", "status"))
-            parts.append(("[%s]" % (MARKS.get(protection, protection),), markStyle(protection)))
-            fingerprint = client.fingerprint(window.name)
-            key = " | key %s" % (fingerprint,) if fingerprint else " | no key"
-        else:
-            key = " | " + client.endpoint_description
-        # What matters most first: the bar is cut at the terminal's width.
-        active = self.windows.active()
-        if active:
-            parts.append((" | act: ", "status"))
-            for i, (n, w) in enumerate(active):
-                highlighted = w.activity >= HIGHLIGHTED
-                parts.append((
-                    "%s%d:%s%s" % (" " if i else "", n, w.title, "!" if highlighted else ""),
-                    "status-highlight" if highlighted else "status",
-                ))
-        parts.append((" | ", "status"))
-        if client.connected:
-            parts.append(("connected", "status"))
-        else:
-            state = "NOT CONNECTED"
-            if self.retryAt is not None:
-                state += ", retry at %s" % (time.strftime(TIME_FORMAT, time.localtime(self.retryAt)),)
-            if self.lastFailure:
-                state += " (%s)" % (self.lastFailure,)
-            parts.append((state, "status-alert"))
-        if window.scroll:
-            parts.append((" | -- more --", "status-highlight"))
-        parts.append((key, "status"))
-        parts.append((" | /help", "status"))
-        return parts
+        """The status bar (L{statusbar}), for the terminal to draw."""
+        return statusSegments(self.client, self.windows, self.retryAt, self.lastFailure)

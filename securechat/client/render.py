@@ -29,6 +29,14 @@ HIGHLIGHT = "highlight"
 #: is one column wide everywhere (East Asian width "N", not ambiguous).
 CONTINUATION = "  \u21aa "
 
+#: The mark each protection level gets on screen.
+MARKS = {
+    "none": "plain",
+    "confidential": "enc",
+    "authenticated": "auth",
+    "authenticated+fresh": "auth+fresh",
+}
+
 CSI = "\x1b["
 RESET = CSI + "0m"
 #: The protection marks: text AND colour differ by level, and plain is
