@@ -20,7 +20,7 @@ from securechat.client.commands import Console
 from securechat.client.completion import Completer
 from securechat.client.console import ConsoleTerminal
 from securechat.client.session import _Room
-from securechat.client.windows import MAX_WINDOWS, SCROLLBACK, Window
+from securechat.client.windows import MAX_WINDOWS, SCROLLBACK, SCROLLBACK_CHARS, Window
 from securechat.codec import DEFAULT_KDF
 
 from .test_client_console import FakeScreen, offlineClient
@@ -144,6 +144,11 @@ class WindowTests(ConsoleCase):
         for n in range(SCROLLBACK + 5):
             window.add(_line("x"))
         self.assertEqual(len(window.lines), SCROLLBACK)
+        big = Window("#y", "room")
+        for _ in range(100):
+            big.add(_line("y" * 16000))  # the longest lines a relay can send
+        self.assertLessEqual(big.chars, SCROLLBACK_CHARS)
+        self.assertEqual(big.chars, sum(len(line.text) for line in big.lines))
 
 
 def _line(text):

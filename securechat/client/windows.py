@@ -23,7 +23,7 @@ QUERY = "query"
 #: Activity levels, in increasing order: what the status bar shows.
 QUIET, ACTIVE, HIGHLIGHTED = 0, 1, 2
 SCROLLBACK = 2000
-SCROLLBACK_CHARS = 1024 * 1024
+SCROLLBACK_CHARS = 256 * 1024
 MAX_WINDOWS = 64
 
 
