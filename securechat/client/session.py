@@ -48,7 +48,9 @@ from ..wire import (
     parseLine,
     rfc1459Casefold,
 )
+from . import ctcp
 from . import events as ev
+from .replies import RPL_ENDOFWHOIS, describeWhois
 from .listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, NamesCollector, WhoCollector
 
 PLAIN = "plain"
@@ -115,13 +117,18 @@ RPL_ENDOFWHO = "315"
 RPL_WHOREPLY = "352"
 RPL_NAMREPLY = "353"
 RPL_ENDOFNAMES = "366"
+RPL_UNAWAY = "305"
+RPL_NOWAWAY = "306"
+RPL_NOTOPIC = "331"
+RPL_TOPIC = "332"
+RPL_TOPICWHOTIME = "333"
 ERR_ERRONEUSNICKNAME = "432"
 ERR_NICKNAMEINUSE = "433"
 ERR_NICKCOLLISION = "436"
 #: Numerics that are only chatter for a person (welcome text, MOTD, stats).
 INFO_NUMERICS = frozenset(
     {"002", "003", "004", "250", "251", "252", "253", "254", "255", "265", "266",
-     "372", "375", "376", "422", "324", "329", "331", "332", "333", "221"}
+     "372", "375", "376", "422", "324", "329", "221", "305", "306"}
 )
 
 Result = Union[Accepted, Rejected]
@@ -287,6 +294,8 @@ class ClientSession:
         #: user never asked (L{MAX_UNSOLICITED_ROOMS} at most, this connection
         #: only): never in C{rooms} nor C{wanted} until the user joins them.
         self._unsolicited: Dict[str, str] = {}
+        #: Whether the server marked us away (305/306).
+        self.away = False
 
     # Connection life (called by the adapter).
 
@@ -304,6 +313,7 @@ class ClientSession:
         self._who.reset()
         self._nickAttempts = 0
         self._nickRequests = []
+        self.away = False
         # The user's choice, never the nick a relay imposed last time.
         self.nick = self.requestedNick
         self._connections += 1
@@ -519,7 +529,16 @@ class ClientSession:
             self._who.reply(ev.WhoEntry(params[5], params[2], params[3], realname))
         elif code == RPL_ENDOFWHO and len(params) >= 2:
             self._endOfWho(params[1])
+        elif code in (RPL_NOTOPIC, RPL_TOPIC) and len(params) >= 2:
+            topic = params[2] if code == RPL_TOPIC and len(params) > 2 else ""
+            self.emit(ev.Topic(params[1], topic))
+        elif code in (RPL_TOPICWHOTIME, RPL_ENDOFWHOIS):
+            pass
+        elif describeWhois(code, params) is not None:
+            self.emit(ev.Whois(*describeWhois(code, params)))  # type: ignore[misc]
         elif code in INFO_NUMERICS:
+            if code in (RPL_UNAWAY, RPL_NOWAWAY):
+                self.away = code == RPL_NOWAWAY
             text = " ".join(params[1:])
             if text:
                 self.emit(ev.Notice(text, message.source))
@@ -746,6 +765,10 @@ class ClientSession:
 
     # Messages.
 
+    def irc_TOPIC(self, message: Message) -> None:
+        if len(message.params) >= 2:
+            self.emit(ev.Topic(message.params[0], message.params[1], message.sourceNick, True))
+
     def irc_PRIVMSG(self, message: Message) -> None:
         self._incoming(message)
 
@@ -786,7 +809,8 @@ class ClientSession:
         for result in results:
             if isinstance(result, Accepted):
                 self.emit(
-                    ev.IncomingMessage(
+                    # An action (/me) or another CTCP, shown, never answered.
+                    ctcp.incoming(ev.IncomingMessage(
                         name,
                         result.sender,
                         result.body,
@@ -799,7 +823,7 @@ class ClientSession:
                         result.msgid,
                         result.signer,
                         result.trust,
-                    )
+                    ))
                 )
             else:
                 self.emit(
@@ -1291,6 +1315,27 @@ class ClientSession:
         self._writeWhenRegistered("WHO", mask)
         # Replies are kept only while one of the user's own WHOs is pending.
         self._who.asked()
+
+    def topic(self, room: str, text: Optional[str] = None) -> None:
+        """Ask C{room}'s topic, or set it to C{text} (plain IRC text: the relay reads it)."""
+        checkWord("room", room)
+        if text is None:
+            self._writeWhenRegistered("TOPIC", room)
+            return
+        checkText("topic", text)
+        self._writeWhenRegistered("TOPIC", room, text)
+
+    def whois(self, nick: str) -> None:
+        checkWord("nick", nick)
+        self._writeWhenRegistered("WHOIS", nick)
+
+    def setAway(self, text: str = "") -> None:
+        """Be marked away with C{text}, or back without one."""
+        checkText("away message", text)
+        if text:
+            self._writeWhenRegistered("AWAY", text)
+        else:
+            self._writeWhenRegistered("AWAY")
 
     def quit(self, reason: str = "") -> None:
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
