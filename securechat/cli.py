@@ -18,7 +18,7 @@ from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseErro
 from .client.startup import DEFAULT_SERVER
 from .client.statedir import defaultStateDir
 from .codec import LAYERS
-from .endpointstrings import checkClientEndpoint
+from .endpointstrings import serverDescription
 from .tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSettings
 
 #: Exit statuses.
@@ -52,8 +52,9 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server", default=DEFAULT_SERVER,
-        help="client endpoint of the IRC server (default %(default)s; ssl:HOST:PORT for TLS, "
-        "which checks the server's certificate and name)",
+        help="the IRC server: HOST:PORT, HOST (port 6667), ircs://HOST[:PORT] for TLS (port 6697; "
+        "the server's certificate and name are checked, as with ssl:HOST:PORT), or a client "
+        "endpoint (default %(default)s)",
     )
     parser.add_argument(
         TRUST_OPTION, dest="tls_trust", default=None, metavar="FILE",
@@ -128,7 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = buildParser()
     options = parser.parse_args(argv)
     try:
-        checkClientEndpoint(options.server)
+        options.server = serverDescription(options.server)
     except ValueError as error:
         parser.error("--server: %s" % (error,))
     try:

@@ -59,7 +59,8 @@ class CommandLineTests(SynchronousTestCase):
 
     def test_badServerEndpointIsAUsageError(self):
         """A typo in --server is one line and exit 2, not a traceback once started."""
-        for server in ("garbage", "tcp:host", "ssl:host:6697:caCertsDir=%s" % (self.mktemp(),)):
+        bad = ("garbage:", "tcp:host", "host:66670", "ircs://h:0", "ssl:host:6697:caCertsDir=%s" % (self.mktemp(),))
+        for server in bad:
             stderr = io.StringIO()
             with redirect_stderr(stderr):
                 with self.assertRaises(SystemExit) as exited:
@@ -169,7 +170,8 @@ class PluginTests(TestCase):
             ["-n", "two words"],
             ["-n", ""],
             ["--server-password-file", self.mktemp()],
-            ["--server", "garbage"],
+            ["--server", "garbage:"],
+            ["--server", "tcp:h:66670"],
             ["--server", "tcp:host"],
             ["--output", os.path.join(self.mktemp(), "missing-directory", "events.jsonl")],
         ):

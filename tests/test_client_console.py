@@ -119,7 +119,7 @@ class CommandTests(TestCase):
             ("/layer rot13", "usage: /layer"),
             ("/nick", "usage: /nick"),
             ("/key #lab hunter2", "never typed on the command line"),
-            ("/join lab", "not a room name"),
+            ("/join #a,#b", "not a room name"),
         ):
             before = len(self.screen.shown)
             self.console.line(line)

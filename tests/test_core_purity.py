@@ -55,6 +55,8 @@ CORE = (
     "securechat.client.rooms",
     "securechat.client.conversations",
     "securechat.client.listings",
+    "securechat.client.ctcp",
+    "securechat.client.replies",
     "securechat.client.events",
     "securechat.mitm.tokens",
     "securechat.mitm.malleate",

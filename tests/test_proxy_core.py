@@ -192,6 +192,24 @@ class SealingTests(TestCase):
         relay(alice, bob)
         self.assertEqual(bob.down, [b":alice!u@h PRIVMSG #lab :\x01ACTION [auth+fresh] waves\x01\r\n"])
 
+    def test_sealedCtcpRequestIsToldNeverPassedOn(self) -> None:
+        """
+        A CTCP request that arrives sealed (our console's users can send
+        one) is told as a notice; the IRC client never sees it, so it cannot
+        answer it with anything a relay could use.
+        """
+        alice, bob = Side("alice"), Side("bob")
+        for side in (alice, bob):
+            side.register()
+            side.key()
+        alice.core.session.sendMessage(ROOM, "\x01VERSION\x01")
+        bob.down.clear()
+        relay(alice, bob)
+        self.assertEqual(
+            bob.notices(), ["alice sent a protected CTCP VERSION request in %s (not answered)" % (ROOM,)]
+        )
+        self.assertEqual([m for m in bob.downMessages() if m.command == "PRIVMSG"], [])
+
     def test_sentWhileDerivingWaitsForTheKey(self) -> None:
         alice = Side("alice", immediate=False)
         alice.register()

@@ -8,33 +8,24 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..codec import LAYERS, PROTECTION
 from ..codec.roomsecret import CODE_RE
+from . import ctcp
 from . import events as ev
 from .headless import HeadlessClient
 from .identities import identityLines, signedMark, trustLine
 from .passphrases import PassphraseError, weakPassphraseWarning
+from .render import ALERT, HIGHLIGHT, INFO, MARKS, NORMAL, OWN, markStyle, nickStyle
+from .routing import Router
 from .session import CommandError, NotConnected
+from .statusbar import statusSegments
+from .windows import HIGHLIGHTED, QUIET, ROOM, Line, Window, WindowList
 
-#: Styles the UI knows how to draw.
-NORMAL = "normal"
-OWN = "own"
-INFO = "info"
-ALERT = "alert"
-
-#: The mark each protection level gets on screen.
-MARKS = {
-    "none": "plain",
-    "confidential": "enc",
-    "authenticated": "auth",
-    "authenticated+fresh": "auth+fresh",
-    "signed+fresh": "signed",
-}
 #: Why a rejected message was refused, in words (the codec's sentence follows).
 REASONS = {
     "tampered": "tampered or wrong key",
@@ -71,6 +62,13 @@ HELP = (
     ("/verify nick fingerprint", "mark nick's key verified once you compared it out of band"),
     ("/trust nick", "accept the new key of nick after 'identity changed' (check it first)"),
     ("/who [#room|nick]", "who is there"),
+    ("/me action", "an action (sealed like any message in a keyed room)"),
+    ("/query nick", "open a window for a direct conversation"),
+    ("/topic [text]", "show or set the current room's topic (topics are plain text)"),
+    ("/whois nick", "what the server says about nick"),
+    ("/away [message]", "mark yourself away (no message: back)"),
+    ("/window N, /close", "go to window N (also Alt-1..9, Ctrl-N/P); close this one"),
+    ("/clear", "clear this window's scrollback"),
     ("/names [#room]", "the members of a room"),
     ("/nick newnick", "change nick"),
     ("/quit [reason]", "leave"),
@@ -78,6 +76,15 @@ HELP = (
 )
 
 Show = Callable[[str, str], None]
+
+
+class View(Protocol):
+    """What draws the windows (the terminal adapter)."""
+
+    def lineAdded(self, window: Window, line: Line) -> None: ...
+
+    def redraw(self) -> None: ...
+
 Ask = Callable[[str, Callable[[Optional[bytes]], None]], None]
 
 
@@ -121,17 +128,39 @@ def sentAt(sent: Optional[int], now: Optional[float]) -> str:
     return "(sent %s, %s %s) " % (at, span, "ago" if delta > 0 else "in the future")
 
 
+def messageLine(
+    when: str, where: str, protection: str, sender: str, rest: str,
+    style: str = NORMAL, action: bool = False, fold: Callable[[str], str] = str.lower,
+    mark: Optional[str] = None,
+) -> Line:
+    """
+    C{time where [mark] <sender> rest}, the mark in its level's colour, the
+    nick in its own (C{* sender rest} for an action).  C{mark} overrides the
+    level's mark text (a signed message names its signer's trust).
+    """
+    mark = mark or MARKS.get(protection, protection)
+    who = ("* %s" if action else "<%s>") % (sender,)
+    return Line((
+        ("%s %s" % (when, where), style),
+        ("[%s]" % (mark,), markStyle(protection)),
+        (" ", style),
+        (who, OWN if style == OWN else nickStyle(fold(sender))),
+        (" " + rest, style),
+    ), style)
+
+
 def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List[Tuple[str, str]]:
     """
     The screen lines (text, style) for C{event}; empty for events not shown.
     C{now} (seconds) lets a message sealed long ago or ahead say when it was sent.
+    Each is a L{Line}: it also carries its coloured segments.
     """
     if isinstance(event, ev.IncomingMessage):
-        mark = signedMark(event) or MARKS.get(event.protection, event.protection)
         where = ("(direct) " if event.direct else event.target + " ")
         sent = sentAt(event.sent_at, now)
-        lines = [
-            ("%s %s[%s] <%s> %s%s" % (when, where, mark, event.sender, sent, body), NORMAL)
+        lines: List[Tuple[str, str]] = [
+            messageLine(when, where, event.protection, event.sender, sent + body,
+                        action=isinstance(event, ev.Action), mark=signedMark(event))
             for body in event.body.split("\n")
         ]
         if event.missing:
@@ -159,8 +188,25 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
             )]
         return [("%s %sREJECTED message claimed from %s: %s" % (
             when, where, event.sender, rejectionText(event.reason, event.description)), ALERT)]
-    if isinstance(event, ev.Sent):
+    if isinstance(event, (ev.Sent, ev.Retrying)):
         return []
+    if isinstance(event, ev.CtcpRequest):
+        where = ("(direct) " if event.direct else event.target + " ")
+        return [Line.plain(
+            "%s %s%s sent a CTCP %s request (not answered)" % (when, where, event.sender, event.command),
+            INFO)]
+    if isinstance(event, ev.Topic):
+        plain = " [plain, set through the relay]"
+        if event.change:
+            text = "%s -- %s changed the topic of %s%s: %s" % (
+                when, event.by or "someone", event.room, plain, event.topic)
+        elif event.topic:
+            text = "%s -- topic of %s%s: %s" % (when, event.room, plain, event.topic)
+        else:
+            text = "%s -- %s has no topic" % (when, event.room)
+        return [Line.plain(text, INFO)]
+    if isinstance(event, ev.Whois):
+        return [Line.plain("%s -- %s %s" % (when, event.nick, event.info), INFO)]
     if isinstance(event, ev.Connected):
         text = "connected to %s as %s" % (event.server, event.nick)
         if event.reconnect:
@@ -266,12 +312,20 @@ class Console:
         self.ask = ask
         self.quit = quit
         self.startupPassphrase = startupPassphrase
+        self.clock = clock
+        #: The windows (status, rooms, direct conversations) and their lines.
+        self.windows = WindowList(lambda name: self.client.session.fold(name))
+        self.router = Router(self.windows, client.session)
+        #: The terminal, once attached (L{attach}): told of every line added.
+        self.view: Optional[View] = None
         self.current = current
         #: The room of the user's last /join, until the server confirms it:
         #: only that join (or one when there is no current room) moves the
         #: current room, not the rejoins after a reconnect.
         self._joining: Optional[str] = None
-        self.clock = clock
+        #: When the next connection attempt comes (a L{ev.Retrying}), while disconnected.
+        self.retryAt: Optional[float] = None
+        self.lastFailure = ""
         #: Commands that take a C{!} (C{/layer!}): they lower protection.
         self._forced: Dict[str, Callable[[List[str], str, bool], None]] = {
             "layer": self.cmd_layer,
@@ -292,27 +346,83 @@ class Console:
             "quit": self.cmd_quit,
             "help": self.cmd_help,
         }
+        self._commands.update(self._everydayCommands())
+
+    # Windows.
+
+    @property
+    def current(self) -> Optional[str]:
+        """The room or peer of the window shown; L{None} in the status window."""
+        return self.windows.current.name
+
+    @current.setter
+    def current(self, name: Optional[str]) -> None:
+        window = self._window(name, open=True) if name is not None else self.windows.status
+        self.windows.select(window or self.windows.status)
+        self._changed()
+
+    def attach(self, view: View) -> None:
+        """The terminal draws from now on: it is told of each line added to a window."""
+        self.view = view
+
+    def _changed(self) -> None:
+        """The window shown, or what the status bar says, changed."""
+        if self.view is not None:
+            self.view.redraw()
+
+    def _window(self, name: Optional[str], open: bool = False) -> Optional[Window]:
+        return self.router.window(name, open)
+
+    def _put(self, window: Optional[Window], line: Tuple[str, str], level: int = QUIET) -> None:
+        if not isinstance(line, Line):
+            line = Line.plain(line[0], line[1])
+        target = window or self.windows.current
+        self.windows.add(target, line, level)
+        if self.view is None:
+            self.show(line.text, line.style)
+        else:
+            self.view.lineAdded(target, line)
 
     # Events.
 
     def event(self, event: ev.Event) -> None:
         if isinstance(event, ev.Joined) and event.me:
-            if self.current is None or self._same(event.room, self._joining):
-                self.current = event.room
+            if self.windows.current is self.windows.status or self._same(event.room, self._joining):
+                window = self._window(event.room, open=True)
+                if window is not None:
+                    self.windows.select(window)
                 self._joining = None
-        elif isinstance(event, ev.Parted) and event.me and self._same(event.room, self.current):
-            rooms = self.client.rooms()
-            self.current = rooms[0] if rooms else None
+                self._changed()
+        if isinstance(event, ev.Retrying):
+            self.retryAt = event.at
+            self._changed()  # the status bar says when
+            return
+        elif isinstance(event, ev.Connected):
+            self.retryAt, self.lastFailure = None, ""
+        elif isinstance(event, ev.Error) and event.code == "connect":
+            self.lastFailure = event.message.split(" -- ")[0].split(": ", 1)[-1]
+            if " -- " not in event.message:
+                self._changed()  # the status bar says it; no line per attempt
+                return
         when = stamp(self.clock)
+        windows = self.router.route(event)
+        level = self.router.level(event)
         if isinstance(event, ev.Sent):
             conversation = event.target
-            mark = MARKS.get(PROTECTION.get(event.layer, ""), event.layer)
+            protection = PROTECTION.get(event.layer, "")
             where = conversation + " " if conversation.startswith("#") else "(to %s) " % (conversation,)
-            for body in event.body.split("\n"):
-                self.show("%s %s[%s] <%s> %s" % (when, where, mark, self.client.nick, body), OWN)
+            action, _request = ctcp.split(event.body)
+            for body in (event.body if action is None else action).split("\n"):
+                line = messageLine(when, where, protection, self.client.nick, body, OWN, action is not None)
+                for window in windows:
+                    self._put(window, line, level)
             return
-        for text, style in formatEvent(event, when, self.clock()):
-            self.show(text, style)
+        for shown in formatEvent(event, when, self.clock()):
+            if isinstance(shown, Line) and level == HIGHLIGHTED and not getattr(event, "direct", True):
+                # Your nick mentioned: the body stands out (the header keeps its colours).
+                shown = Line(shown.segments[:-1] + ((shown.segments[-1][0], HIGHLIGHT),), shown.style)
+            for window in windows:
+                self._put(window, shown, level)
 
     def _same(self, a: Optional[str], b: Optional[str]) -> bool:
         if a is None or b is None:
@@ -320,10 +430,10 @@ class Console:
         return self.client.session.fold(a) == self.client.session.fold(b)
 
     def info(self, text: str) -> None:
-        self.show("%s -- %s" % (stamp(self.clock), text), INFO)
+        self._put(None, ("%s -- %s" % (stamp(self.clock), text), INFO))
 
     def alert(self, text: str) -> None:
-        self.show("%s !! %s" % (stamp(self.clock), text), ALERT)
+        self._put(None, ("%s !! %s" % (stamp(self.clock), text), ALERT))
 
     # Lines.
 
@@ -351,7 +461,7 @@ class Console:
 
     def _say(self, text: str) -> None:
         if self.current is None:
-            raise Usage("no current room: /join #room first, or /msg nick text")
+            raise Usage("no current room: /join #room first, or /msg nick text (this is the status window)")
         self.client.send(self.current, text)
 
     def _command(self, text: str) -> None:
@@ -379,13 +489,16 @@ class Console:
     def cmd_join(self, args: List[str], rest: str) -> None:
         if len(args) != 1:
             raise Usage("usage: /join #room")
-        for room in self.client.rooms():
-            if self._same(args[0], room):
-                self.current = room
-                self.info("current room is now %s" % (room,))
+        room = args[0]
+        if room and room[0] not in self.client.session.chanTypes and room[0] not in "#&+!":
+            room = "#" + room  # /join lab means #lab, as in every IRC client
+        for joined in self.client.rooms():
+            if self._same(room, joined):
+                self.current = joined
+                self.info("current room is now %s" % (joined,))
                 return
-        self.client.join(args[0])
-        self._joining = args[0]
+        self.client.join(room)
+        self._joining = room
 
     def cmd_part(self, args: List[str], rest: str) -> None:
         if args and args[0].startswith("#"):
@@ -504,5 +617,107 @@ class Console:
 
     def cmd_help(self, args: List[str], rest: str) -> None:
         for usage, meaning in HELP:
-            self.show("  %-42s %s" % (usage, meaning), INFO)
-        self.show("  %-42s %s" % ("text", "say it in the current room (//text sends /text)"), INFO)
+            self._put(None, ("  %-42s %s" % (usage, meaning), INFO))
+        self._put(None, ("  %-42s %s" % ("text", "say it in the current room (//text sends /text)"), INFO))
+
+    # Everyday IRC commands (issue 14): kept apart so that other command
+    # sets can be added the same way.
+
+    def _everydayCommands(self) -> Dict[str, Callable[[List[str], str], None]]:
+        return {
+            "j": self.cmd_join,
+            "me": self.cmd_me,
+            "query": self.cmd_query,
+            "q": self.cmd_query,
+            "close": self.cmd_close,
+            "wc": self.cmd_close,
+            "window": self.cmd_window,
+            "win": self.cmd_window,
+            "w": self.cmd_window,
+            "clear": self.cmd_clear,
+            "topic": self.cmd_topic,
+            "whois": self.cmd_whois,
+            "wi": self.cmd_whois,
+            "away": self.cmd_away,
+            "notice": self.cmd_notice,
+        }
+
+    def commandNames(self) -> List[str]:
+        """Every command word (for Tab completion)."""
+        return sorted(self._commands)
+
+    def cmd_me(self, args: List[str], rest: str) -> None:
+        if not rest:
+            raise Usage("usage: /me action")
+        if self.current is None:
+            raise Usage("/me: this is the status window; go to a room or a conversation")
+        self.client.action(self.current, rest)
+
+    def cmd_query(self, args: List[str], rest: str) -> None:
+        if len(args) < 1 or self.client.session.isRoom(args[0]):
+            raise Usage("usage: /query nick [text]")
+        window = self._window(args[0], open=True)
+        if window is None:
+            raise Usage("too many windows: /close some first")
+        self.windows.select(window)
+        self._changed()
+        text = rest[len(args[0]):].strip()
+        if text:
+            self.client.send(args[0], text)
+
+    def cmd_close(self, args: List[str], rest: str) -> None:
+        window = self.windows.current
+        if window is self.windows.status:
+            raise Usage("the status window stays open")
+        if window.kind == ROOM and any(self._same(window.name, room) for room in self.client.rooms()):
+            raise Usage("you are in %s: /part it first" % (window.name,))
+        self.windows.close(window)
+        self._changed()
+
+    def cmd_window(self, args: List[str], rest: str) -> None:
+        if len(args) == 1 and args[0].isdigit():
+            if not self.windows.selectNumber(int(args[0])):
+                raise Usage("no window %s: there are %d" % (args[0], len(self.windows.windows)))
+        elif len(args) == 1 and args[0] in ("next", "prev"):
+            self.windows.step(1 if args[0] == "next" else -1)
+        elif len(args) == 1 and args[0] == "close":
+            self.cmd_close([], "")
+            return
+        else:
+            raise Usage("usage: /window N (or next, prev, close)")
+        self._changed()
+
+    def cmd_clear(self, args: List[str], rest: str) -> None:
+        self.windows.current.clear()
+        self._changed()
+
+    def cmd_topic(self, args: List[str], rest: str) -> None:
+        if args and self.client.session.isRoom(args[0]):
+            room, text = args[0], rest[len(args[0]):].strip()
+        else:
+            room, text = self._target([], "/topic"), rest
+            if not self.client.session.isRoom(room):
+                raise Usage("/topic: %s is not a room" % (room,))
+        if not text:
+            self.client.topic(room)
+            return
+        if self.client.layer(room) != "plain":
+            self.info("a topic is plain text: the relay reads it and can change it")
+        self.client.topic(room, text)
+
+    def cmd_whois(self, args: List[str], rest: str) -> None:
+        if len(args) != 1:
+            raise Usage("usage: /whois nick")
+        self.client.whois(args[0])
+
+    def cmd_away(self, args: List[str], rest: str) -> None:
+        self.client.away(rest)
+
+    def cmd_notice(self, args: List[str], rest: str) -> None:
+        raise Usage("/notice is not supported here: use /msg (sealed where the conversation is keyed)")
+
+    # The status bar.
+
+    def statusSegments(self) -> List[Tuple[str, str]]:
+        """The status bar (L{statusbar}), for the terminal to draw."""
+        return statusSegments(self.client, self.windows, self.retryAt, self.lastFailure)

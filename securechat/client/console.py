@@ -13,20 +13,32 @@ on text, not bytes, so accented input works.
 from __future__ import annotations
 
 import codecs
-import collections
 import sys
-import unicodedata
-from typing import Any, Callable, Deque, List, Optional, Tuple, cast
+from collections.abc import Sequence
+from typing import Any, Callable, Union, cast
 
 from twisted.conch.insults.insults import TerminalProtocol
 from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import ILogObserver, LogLevel
 from twisted.logger import formatEvent as formatLogEvent
 
-from .commands import ALERT, INFO, OWN, Console
+from . import keymap
+from .commands import Console
+from .completion import Completer
+from .render import (
+    CONTINUATION,
+    STATUS,
+    Segment,
+    cut,
+    encode,
+    neutralise,
+    wrap,
+    wrapSegments,
+)
+from .windows import Line, Window, WindowList
 
-#: Lines kept for redrawing after a resize.
-SCROLLBACK = 2000
+__all__ = ["CONTINUATION", "ConsoleTerminal", "neutralise", "run", "wrap"]
+
 #: Rows below the scrollback: the status line and the input line.
 FOOTER_ROWS = 2
 #: Smallest terminal we draw in.
@@ -35,97 +47,42 @@ HISTORY = 500
 
 CSI = b"\x1b["
 RESET = CSI + b"0m"
-STYLES = {OWN: CSI + b"1m", INFO: CSI + b"2m", ALERT: CSI + b"1;31m"}
-STATUS_STYLE = CSI + b"7m"
 
-CTRL_A, CTRL_C, CTRL_D, CTRL_E, CTRL_L, CTRL_U, CTRL_W = (
-    b"\x01", b"\x03", b"\x04", b"\x05", b"\x0c", b"\x15", b"\x17",
-)
-ENTER = (b"\r", b"\n")
-BACKSPACES = (b"\x7f", b"\x08")
-
-
-#: What starts every row after the first of a long line: no message header
-#: starts with it (they start with the time), so text padded to the width
-#: cannot make its second row read like a message of someone else.  U+21AA
-#: is one column wide everywhere (East Asian width "N", not ambiguous).
-CONTINUATION = "  \u21aa "
-
-
-def neutralise(text: str) -> str:
-    """
-    C{text} with every character that is not printable shown as C{<U+XXXX>}:
-    C0/C1 controls (escape sequences, carriage returns), bidirectional
-    overrides and isolates (U+202A-202E, U+2066-2069), marks (U+200E/F,
-    U+061C) and other format characters that reorder or hide text, line
-    and paragraph separators.  What is left cannot move the cursor or
-    reorder what the screen shows.
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else "<U+%04X>" % (ord(c),) for c in text)
-
-
-def _columns(char: str) -> int:
-    """Terminal columns C{char} takes: 0 for a combining mark, 2 for wide (CJK, emoji), else 1."""
-    if unicodedata.combining(char):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
-
-
-def wrap(text: str, width: int) -> List[str]:
-    """
-    Cut C{text} (neutralised) into rows of at most C{width} terminal columns,
-    every row after the first starting with L{CONTINUATION}: the terminal
-    never wraps a row itself, and no text can start a row of its own.
-    """
-    text = neutralise(text)
-    if not text:
-        return [""]
-    if text.isascii():
-        if len(text) <= width:
-            return [text]
-        room = width - len(CONTINUATION)
-        return [text[:width]] + [CONTINUATION + text[i : i + room] for i in range(width, len(text), room)]
-    rows: List[str] = []
-    row: List[str] = []
-    used = 0
-    for char in text:
-        columns = _columns(char)
-        if used + columns > width and len(row) > (1 if rows else 0):
-            rows.append("".join(row))
-            row, used = [CONTINUATION], len(CONTINUATION)
-        row.append(char)
-        used += columns
-    rows.append("".join(row))
-    return rows
+Status = Callable[[], Union[str, Sequence[Segment]]]
 
 
 class ConsoleTerminal(TerminalProtocol):
-    """Draws the screen and edits the input line; L{Console} decides what things mean."""
+    """
+    The insults adapter: keys in (meaning from L{keymap}), the current
+    window (L{securechat.client.windows}) and the footer out.  The line
+    editor is here; what lines mean is L{Console}'s, and what goes in
+    which window too.
+    """
 
     def __init__(
         self,
         makeConsole: Callable[[ConsoleTerminal], Console],
-        status: Callable[[], str],
-        size: Tuple[int, int] = (80, 24),
+        status: Status,
+        size: tuple[int, int] = (80, 24),
     ) -> None:
         self.makeConsole = makeConsole
         self.status = status
         self.width, self.height = max(size[0], MIN_WIDTH), max(size[1], MIN_HEIGHT)
-        self.scrollback: Deque[Tuple[str, str]] = collections.deque(maxlen=SCROLLBACK)
-        self.buffer: List[str] = []
+        self.buffer: list[str] = []
         self.cursor = 0
-        self.history: List[str] = []
+        self.history: list[str] = []
         self.historyIndex = 0
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.secret: Optional[Tuple[str, Callable[[Optional[bytes]], None]]] = None
-        self.console: Optional[Console] = None
+        self.secret: tuple[str, Callable[[bytes | None], None]] | None = None
+        self.console: Console | None = None
+        self.completer = Completer()
 
     # Life.
 
     def connectionMade(self) -> None:
         self.console = self.makeConsole(self)
+        self.console.attach(self)
+        self.completer.fold = self.console.client.session.fold
         self.redraw()
 
     def terminalSize(self, width: int, height: int) -> None:
@@ -147,44 +104,68 @@ class ConsoleTerminal(TerminalProtocol):
         return self.height - FOOTER_ROWS
 
     def show(self, text: str, style: str = "normal") -> None:
-        """Add a line to the scrollback and draw it, keeping the input line intact."""
-        self.scrollback.append((text, style))
+        """Add a line to the current window."""
+        if self.console is not None:
+            self.console._put(None, (text, style))
+
+    def lineAdded(self, window: Window, line: Line) -> None:
+        """
+        A line for C{window}: drawn when it is the one shown and followed to
+        the bottom (the scroll region scrolls, the input line stays intact);
+        else only the status bar changes (activity, "more").
+        """
+        if self.console is None or window is not self.console.windows.current:
+            self.drawFooter()
+            return
+        rows = wrapSegments(line.segments, self.width)
+        if window.scroll:
+            window.scroll += len(rows)  # the view stays where the user scrolled
+            self.drawFooter()
+            return
         terminal = self.terminal
-        for piece in wrap(text, self.width):
+        for row in rows:
             terminal.cursorPosition(0, self.rows - 1)
             terminal.write(b"\n")
             terminal.cursorPosition(0, self.rows - 1)
-            self._writeStyled(piece, style)
+            terminal.write(encode(row))
         self.drawFooter()
 
-    def _writeStyled(self, piece: str, style: str) -> None:
-        code = STYLES.get(style)
-        data = piece.encode("utf-8")
-        self.terminal.write(code + data + RESET if code else data)
+    def _visible(self, window: Window) -> list[list[Segment]]:
+        """The rows of C{window} on screen, its scroll clamped to what it holds."""
+        need = window.scroll + self.rows
+        rows: list[list[Segment]] = []
+        for line in reversed(window.lines):
+            rows[:0] = wrapSegments(line.segments, self.width)
+            if len(rows) >= need:
+                break
+        if len(rows) < need:
+            window.scroll = max(0, len(rows) - self.rows)
+        end = len(rows) - window.scroll
+        return rows[max(0, end - self.rows) : end]
 
     def redraw(self) -> None:
         terminal = self.terminal
         terminal.write(RESET)
         terminal.eraseDisplay()
         terminal.setScrollRegion(1, self.rows)
-        lines: List[Tuple[str, str]] = []
-        for text, style in reversed(self.scrollback):
-            for piece in reversed(wrap(text, self.width)):
-                lines.append((piece, style))
-            if len(lines) >= self.rows:
-                break
-        lines = list(reversed(lines))[-self.rows :]
-        top = self.rows - len(lines)
-        for row, (piece, style) in enumerate(lines):
-            terminal.cursorPosition(0, top + row)
-            self._writeStyled(piece, style)
+        if self.console is not None:
+            lines = self._visible(self.console.windows.current)
+            top = self.rows - len(lines)
+            for row, segments in enumerate(lines):
+                terminal.cursorPosition(0, top + row)
+                terminal.write(encode(segments))
         self.drawFooter()
 
     def drawFooter(self) -> None:
         terminal = self.terminal
         terminal.cursorPosition(0, self.height - 2)
-        status = wrap(self.status(), self.width)[0].ljust(self.width)
-        terminal.write(STATUS_STYLE + status.encode("utf-8") + RESET)
+        status = self.status()
+        segments: Sequence[Segment] = [(status, STATUS)] if isinstance(status, str) else status
+        row = cut(segments, self.width)
+        used = sum(len(text) for text, _ in row)
+        if used < self.width:
+            row.append((" " * (self.width - used), STATUS))
+        terminal.write(encode(row))
         self.drawInput()
 
     def drawInput(self) -> None:
@@ -205,57 +186,145 @@ class ConsoleTerminal(TerminalProtocol):
 
     # Input.
 
-    def ask(self, prompt: str, answer: Callable[[Optional[bytes]], None]) -> None:
+    def ask(self, prompt: str, answer: Callable[[bytes | None], None]) -> None:
         """Read one line without echo (a passphrase); C{answer(None)} if cancelled."""
         self.secret = (prompt, answer)
         self._stash = (self.buffer, self.cursor)
         self.buffer, self.cursor = [], 0
         self.drawInput()
 
+    def unhandledControlSequence(self, seq: bytes) -> None:
+        action = keymap.SEQUENCES.get(seq)
+        if action is not None:
+            self.keystrokeReceived(seq, None)
+
     def keystrokeReceived(self, keyID: Any, modifier: Any) -> None:
-        terminal = self.terminal
-        if keyID in ENTER:
-            self._enter()
-        elif keyID in BACKSPACES:
-            if self.cursor:
-                del self.buffer[self.cursor - 1]
-                self.cursor -= 1
-        elif keyID == terminal.DELETE:
-            if self.cursor < len(self.buffer):
-                del self.buffer[self.cursor]
-        elif keyID == terminal.LEFT_ARROW:
-            self.cursor = max(0, self.cursor - 1)
-        elif keyID == terminal.RIGHT_ARROW:
-            self.cursor = min(len(self.buffer), self.cursor + 1)
-        elif keyID in (terminal.HOME, CTRL_A):
-            self.cursor = 0
-        elif keyID in (terminal.END, CTRL_E):
-            self.cursor = len(self.buffer)
-        elif keyID == CTRL_U:
-            self.buffer, self.cursor = [], 0
-        elif keyID == CTRL_W:
-            self._deleteWord()
-        elif keyID == CTRL_L:
-            self.redraw()
+        if isinstance(keyID, bytes) and keyID in keymap.SEQUENCES:
+            action, argument = keymap.SEQUENCES[keyID], None
+        else:
+            action, argument = keymap.classify(keyID, modifier)
+        if action != keymap.COMPLETE:
+            self.completer.reset()
+        handler = getattr(self, "_key_" + action.replace("-", "_"), None)
+        if handler is None:
             return
-        elif keyID == CTRL_C:
-            self._interrupt()
+        if handler(argument) is not False:
+            self.drawInput()
+
+    # Keys: each returns False when it has drawn what it needed already.
+
+    def _key_ignore(self, argument: Any) -> bool:
+        return False
+
+    def _key_enter(self, argument: Any) -> bool:
+        self._enter()
+        return False
+
+    def _key_backspace(self, argument: Any) -> None:
+        if self.cursor:
+            del self.buffer[self.cursor - 1]
+            self.cursor -= 1
+
+    def _key_delete(self, argument: Any) -> None:
+        if self.cursor < len(self.buffer):
+            del self.buffer[self.cursor]
+
+    def _key_left(self, argument: Any) -> None:
+        self.cursor = max(0, self.cursor - 1)
+
+    def _key_right(self, argument: Any) -> None:
+        self.cursor = min(len(self.buffer), self.cursor + 1)
+
+    def _key_home(self, argument: Any) -> None:
+        self.cursor = 0
+
+    def _key_end(self, argument: Any) -> None:
+        self.cursor = len(self.buffer)
+
+    def _key_clear(self, argument: Any) -> None:
+        self.buffer, self.cursor = [], 0
+
+    def _key_delete_word(self, argument: Any) -> None:
+        self._deleteWord()
+
+    def _key_redraw(self, argument: Any) -> bool:
+        self.redraw()
+        return False
+
+    def _key_interrupt(self, argument: Any) -> bool:
+        self._interrupt()
+        return False
+
+    def _key_eof(self, argument: Any) -> bool:
+        if not self.buffer and self.secret is None and self.console is not None:
+            self.console.line("/quit")
+            return False
+        return True
+
+    def _key_history_up(self, argument: Any) -> None:
+        self._history(-1)
+
+    def _key_history_down(self, argument: Any) -> None:
+        self._history(1)
+
+    def _key_text(self, data: bytes) -> None:
+        self._typed(data)
+
+    def _scroll(self, rows: int) -> bool:
+        if self.console is None:
+            return False
+        window = self.console.windows.current
+        window.scroll = max(0, window.scroll + rows)
+        self.redraw()
+        return False
+
+    def _key_page_up(self, argument: Any) -> bool:
+        return self._scroll(max(self.rows - 1, 1))
+
+    def _key_page_down(self, argument: Any) -> bool:
+        return self._scroll(-max(self.rows - 1, 1))
+
+    def _switch(self, change: Callable[[WindowList], Any]) -> bool:
+        """Show another window (not while a passphrase is being typed)."""
+        if self.console is None or self.secret is not None:
+            return False
+        change(self.console.windows)
+        self.redraw()
+        return False
+
+    def _key_next_window(self, argument: Any) -> bool:
+        return self._switch(lambda windows: windows.step(1))
+
+    def _key_previous_window(self, argument: Any) -> bool:
+        return self._switch(lambda windows: windows.step(-1))
+
+    def _key_window(self, number: int) -> bool:
+        return self._switch(lambda windows: windows.selectNumber(number))
+
+    def _key_complete(self, argument: Any) -> None:
+        console = self.console
+        if console is None or self.secret is not None:
             return
-        elif keyID == CTRL_D:
-            if not self.buffer and self.secret is None:
-                self._console().line("/quit")
-                return
-        elif keyID in (terminal.UP_ARROW, terminal.DOWN_ARROW):
-            self._history(-1 if keyID == terminal.UP_ARROW else 1)
-        elif isinstance(keyID, bytes) and modifier is None:
-            self._typed(keyID)
-        self.drawInput()
+        session = console.client.session
+        room = console.current
+        nicks: list[str] = []
+        if room is not None:
+            state = session.rooms.get(session.fold(room))
+            nicks = list(state.members.values()) if state is not None else []
+        nicks += [w.name for w in console.windows.windows if w.kind == "query" and w.name]
+        rooms = console.client.rooms() + [
+            w.name for w in console.windows.windows if w.kind == "room" and w.name
+        ]
+        line, cursor = self.completer.complete(
+            "".join(self.buffer), self.cursor, console.commandNames(), rooms, nicks
+        )
+        self.buffer, self.cursor = list(line), cursor
 
     def _typed(self, data: bytes) -> None:
         text = self.decoder.decode(data)
         for char in text:
-            if char.isprintable() or char == "\t":
-                self.buffer.insert(self.cursor, " " if char == "\t" else char)
+            if char.isprintable():
+                self.buffer.insert(self.cursor, char)
                 self.cursor += 1
 
     def _deleteWord(self) -> None:
@@ -281,16 +350,11 @@ class ConsoleTerminal(TerminalProtocol):
         elif self.buffer:
             self.buffer, self.cursor = [], 0
             self.drawInput()
-        else:
-            self._console().line("/quit")
+        elif self.console is not None:
+            self.console.line("/quit")
 
-    def _console(self) -> Console:
-        """The console, made at C{connectionMade}."""
-        assert self.console is not None, "connectionMade made it"
-        return self.console
-
-    def _finishSecret(self, value: Optional[bytes]) -> None:
-        assert self.secret is not None, "only while a secret is asked"
+    def _finishSecret(self, value: bytes | None) -> None:
+        assert self.secret is not None
         answer = self.secret[1]
         self.secret = None
         self.buffer, self.cursor = self._stash
@@ -311,10 +375,11 @@ class ConsoleTerminal(TerminalProtocol):
             del self.history[:-HISTORY]
         self.historyIndex = len(self.history)
         self.drawInput()
-        self._console().line(line)
+        if self.console is not None:
+            self.console.line(line)
 
 
-def terminalSize(fd: int) -> Tuple[int, int]:
+def terminalSize(fd: int) -> tuple[int, int]:
     import fcntl
     import struct
     import termios
@@ -324,7 +389,7 @@ def terminalSize(fd: int) -> Tuple[int, int]:
     return (cols or 80, rows or 24)
 
 
-def run(options: Any, passphrase: Optional[bytes]) -> int:
+def run(options: Any, passphrase: bytes | None) -> int:
     """C{securechat} in a terminal: until /quit."""
     import os
     import signal
@@ -356,20 +421,15 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
     try:
         keyRooms(client, options.join, passphrase, options.layer)
     except (ValueError, KdfUnavailable) as exc:
-        print("securechat: %s" % (exc,), file=sys.stderr)
+        print(f"securechat: {exc}", file=sys.stderr)
         return 2
     del passphrase
 
-    def status() -> str:
+    def status() -> Any:
         console = screen.console
-        target = console.current if console else None
-        state = "connected" if client.connected else "not connected"
-        if target is None:
-            return " %s | %s | %s | /help" % (client.nick, client.endpoint_description, state)
-        fingerprint = client.fingerprint(target)
-        key = "key %s" % (fingerprint,) if fingerprint else "no key"
-        return " %s | %s | layer %s | %s | %s | /help" % (
-            client.nick, target, client.layer(target), key, state)
+        if console is None:
+            return f" {client.nick} | {client.endpoint_description}"
+        return console.statusSegments()
 
     def quit(reason: str) -> None:
         client.quit(reason).addBoth(lambda ignored: reactor.stop() if reactor.running else None)
@@ -409,7 +469,9 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
             signal.SIGWINCH,
             lambda *a: cast(IReactorThreads, reactor).callFromThread(screen.terminalSize, *terminalSize(fd)),
         )
-        screen._console().info(
+        # StandardIO connected the terminal, which made its console.
+        assert screen.console is not None
+        screen.console.info(
             "securechat: type /help for the commands; messages show [plain], [enc], [auth] or [auth+fresh]"
         )
         startState(reactor, client)

@@ -19,6 +19,7 @@ from ..codec import (
 from ..wire import (
     Message,
 )
+from . import ctcp
 from . import events as ev
 from .sessionbase import (
     DEFAULT_KEYED_LAYER,
@@ -85,19 +86,22 @@ class Conversations(SessionBase):
         for result in results:
             if isinstance(result, Accepted):
                 self.emit(
-                    ev.IncomingMessage(
-                        name,
-                        result.sender,
-                        result.body,
-                        result.layer,
-                        result.protection,
-                        direct,
-                        result.missing,
-                        result.reordered,
-                        result.sent_at,
-                        result.msgid,
-                        result.signer,
-                        result.trust,
+                    # An action (/me) or another CTCP, shown, never answered.
+                    ctcp.incoming(
+                        ev.IncomingMessage(
+                            name,
+                            result.sender,
+                            result.body,
+                            result.layer,
+                            result.protection,
+                            direct,
+                            result.missing,
+                            result.reordered,
+                            result.sent_at,
+                            result.msgid,
+                            result.signer,
+                            result.trust,
+                        )
                     )
                 )
             else:

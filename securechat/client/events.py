@@ -50,6 +50,19 @@ class Disconnected(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class Retrying(Event):
+    """
+    Not connected: the next attempt is in C{delay} seconds, at C{at}
+    (seconds since the epoch); C{attempt} counts the failures in a row.
+    """
+
+    kind: ClassVar[str] = "retry"
+    delay: float
+    at: float
+    attempt: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class NickChanged(Event):
     """A nick changed: ours (C{me}) or a peer's; C{reason} when we did not ask for it."""
 
@@ -306,3 +319,55 @@ class Error(Event):
     message: str
     code: Optional[str] = None
     command: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Action(IncomingMessage):
+    """
+    A CTCP ACTION (C{/me waves}): C{body} is the action's text.  It went
+    through the codec like any message, so C{protection} says what it is
+    worth; in a keyed room the framing travelled inside the envelope.
+    """
+
+    kind: ClassVar[str] = "action"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class CtcpRequest(Event):
+    """
+    A CTCP other than ACTION (C{VERSION}, C{PING}, C{TIME}...): shown,
+    never answered (an answer would tell the asker, perhaps the relay, who
+    runs what, and whether we hold a key).
+    """
+
+    kind: ClassVar[str] = "ctcp"
+    target: str
+    sender: str
+    command: str
+    layer: str
+    protection: str
+    direct: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Topic(Event):
+    """
+    C{room}'s topic: C{change} when C{by} just set it (C{TOPIC}), else the
+    topic as it stands (on join, or asked).  Empty: no topic.  Topics are
+    plain IRC text: the relay reads them and can change them.
+    """
+
+    kind: ClassVar[str] = "topic"
+    room: str
+    topic: str
+    by: Optional[str] = None
+    change: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Whois(Event):
+    """One line of a C{WHOIS} answer (or of C{301}, away) about C{nick}."""
+
+    kind: ClassVar[str] = "whois"
+    nick: str
+    info: str

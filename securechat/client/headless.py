@@ -38,7 +38,9 @@ from ..codec import (
     TrustStore,
 )
 from ..codec.roomsecret import new_room_secret
+from ..endpointstrings import userServer
 from ..tlsclient import TlsSettings, clientEndpoint
+from . import ctcp
 from . import events as ev
 from .kdfworker import KdfWorker
 from .protocol import IRCClientFactory
@@ -116,10 +118,11 @@ class HeadlessClient(Service):
             trust=trust,
         )
         if isinstance(endpoint, str):
-            description = endpoint
+            # HOST:PORT, HOST, irc:// and ircs:// as IRC users write them.
+            description = userServer(endpoint) or endpoint
             # ssl: and tls: check the server's certificate and name (see tlsclient).
             endpoint = clientEndpoint(
-                reactor, endpoint, tls or TlsSettings(), lambda message, code: self._emit(ev.Error(message, code))
+                reactor, description, tls or TlsSettings(), lambda message, code: self._emit(ev.Error(message, code))
             )
         elif tls is not None:
             raise TypeError("tls settings apply to endpoint descriptions (strings) only")
@@ -266,6 +269,29 @@ class HeadlessClient(Service):
         in clear to a keyed peer whose key no longer applies.
         """
         return self.session.sendMessage(target, text, force)
+
+    def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+        """
+        C{/me text} to C{target}: the CTCP ACTION framing is the body, so on a
+        keyed layer it travels sealed, like any message.
+        """
+        if not text.strip():
+            raise CommandError("nothing to send")
+        if "\n" in text:
+            raise CommandError("an action is one line")
+        return self.session.sendMessage(target, ctcp.action(text), force)
+
+    def topic(self, room: str, text: Optional[str] = None) -> None:
+        """Ask C{room}'s topic (a L{ev.Topic} follows), or set it to C{text}."""
+        self.session.topic(room, text)
+
+    def whois(self, nick: str) -> None:
+        """Ask the server about C{nick}: L{ev.Whois} events follow."""
+        self.session.whois(nick)
+
+    def away(self, text: str = "") -> None:
+        """Be marked away with C{text}, or back with none."""
+        self.session.setAway(text)
 
     def setNick(self, nick: str) -> None:
         self.session.changeNick(nick)

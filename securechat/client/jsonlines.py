@@ -102,6 +102,10 @@ class JsonLinesFrontend:
             "trust": self.cmd_trust,
             "verify": self.cmd_verify,
             "quit": self.cmd_quit,
+            "action": self.cmd_action,
+            "topic": self.cmd_topic,
+            "whois": self.cmd_whois,
+            "away": self.cmd_away,
         }
         self.quitting: Optional[Deferred] = None
 
@@ -228,6 +232,19 @@ class JsonLinesFrontend:
 
     def cmd_nick(self, command: Dict[str, Any]) -> None:
         self.client.setNick(_field(command, "nick"))
+
+    def cmd_action(self, command: Dict[str, Any]) -> None:
+        self.client.action(_field(command, "target"), _field(command, "text"), _flag(command, "force"))
+
+    def cmd_topic(self, command: Dict[str, Any]) -> None:
+        text = _field(command, "text") if "text" in command else None
+        self.client.topic(_field(command, "room"), text)
+
+    def cmd_whois(self, command: Dict[str, Any]) -> None:
+        self.client.whois(_field(command, "nick"))
+
+    def cmd_away(self, command: Dict[str, Any]) -> None:
+        self.client.away(_field(command, "text", ""))
 
     def cmd_quit(self, command: Dict[str, Any]) -> None:
         if self.quitting is None:

@@ -13,8 +13,14 @@ from ..relay.numerics import (
     ERR_NICKNAMEINUSE,
     RPL_ENDOFNAMES,
     RPL_ENDOFWHO,
+    RPL_ENDOFWHOIS,
     RPL_ISUPPORT,
     RPL_NAMREPLY,
+    RPL_NOTOPIC,
+    RPL_NOWAWAY,
+    RPL_TOPIC,
+    RPL_TOPICWHOTIME,
+    RPL_UNAWAY,
     RPL_WELCOME,
     RPL_WHOREPLY,
 )
@@ -26,6 +32,7 @@ from ..wire import (
 )
 from . import events as ev
 from .listings import MAX_NICKLEN
+from .replies import describeWhois
 from .sessionbase import (
     ALT_SUFFIX,
     DEFAULT_NICKLEN,
@@ -40,6 +47,7 @@ from .sessionbase import (
     ROOM_PREFIXES,
     CommandError,
     SessionBase,
+    checkText,
     checkWord,
 )
 
@@ -202,7 +210,16 @@ class Registration(SessionBase):
             self._who.reply(ev.WhoEntry(params[5], params[2], params[3], realname))
         elif code == RPL_ENDOFWHO and len(params) >= 2:
             self._endOfWho(params[1])
+        elif code in (RPL_NOTOPIC, RPL_TOPIC) and len(params) >= 2:
+            topic = params[2] if code == RPL_TOPIC and len(params) > 2 else ""
+            self.emit(ev.Topic(params[1], topic))
+        elif code in (RPL_TOPICWHOTIME, RPL_ENDOFWHOIS):
+            pass
+        elif (whois := describeWhois(code, params)) is not None:
+            self.emit(ev.Whois(*whois))
         elif code in INFO_NUMERICS:
+            if code in (RPL_UNAWAY, RPL_NOWAWAY):
+                self.away = code == RPL_NOWAWAY
             text = " ".join(params[1:])
             if text:
                 self.emit(ev.Notice(text, message.source))
@@ -281,3 +298,11 @@ class Registration(SessionBase):
             self._write("NICK", nick)
         if confirming:
             self.emit(ev.Notice("you accept the nick %s: protected messages are sent as %s's" % (nick, nick)))
+
+    def setAway(self, text: str = "") -> None:
+        """Be marked away with C{text}, or back without one."""
+        checkText("away message", text)
+        if text:
+            self._writeWhenRegistered("AWAY", text)
+        else:
+            self._writeWhenRegistered("AWAY")

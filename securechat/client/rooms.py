@@ -1,9 +1,11 @@
 """
 Rooms and their members: JOIN, PART, KICK, QUIT and NICK as the server
-reports them, NAMES and WHO replies, and the user's room commands.
+reports them, NAMES, WHO and TOPIC, and the user's room and WHOIS commands.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 from ..wire import (
     Message,
@@ -106,6 +108,10 @@ class Rooms(SessionBase):
                 "(/join %s to take part, /part %s to leave)" % (room, room, room)
             )
         )
+
+    def irc_TOPIC(self, message: Message) -> None:
+        if len(message.params) >= 2:
+            self.emit(ev.Topic(message.params[0], message.params[1], message.sourceNick, True))
 
     def irc_PART(self, message: Message) -> None:
         if not message.params:
@@ -220,3 +226,16 @@ class Rooms(SessionBase):
         self._writeWhenRegistered("WHO", mask)
         # Replies are kept only while one of the user's own WHOs is pending.
         self._who.asked()
+
+    def topic(self, room: str, text: Optional[str] = None) -> None:
+        """Ask C{room}'s topic, or set it to C{text} (plain IRC text: the relay reads it)."""
+        checkWord("room", room)
+        if text is None:
+            self._writeWhenRegistered("TOPIC", room)
+            return
+        checkText("topic", text)
+        self._writeWhenRegistered("TOPIC", room, text)
+
+    def whois(self, nick: str) -> None:
+        checkWord("nick", nick)
+        self._writeWhenRegistered("WHOIS", nick)

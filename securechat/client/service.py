@@ -6,9 +6,10 @@ failed attempt instead of retrying in silence.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import error
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
@@ -28,9 +29,33 @@ def defaultRetryPolicy() -> Callable[[int], float]:
     return backoffPolicy(INITIAL_DELAY, MAX_DELAY, BACKOFF_FACTOR)
 
 
+def whatToCheck(reason: Failure, description: str) -> str:
+    """
+    What a person should check after a failed connection attempt: said
+    with the first failure in a row, so "Connection refused" is not all
+    they learn.
+    """
+    where = "--server %s" % (description,)
+    if reason.check(error.ConnectionRefusedError):
+        return (
+            "nothing listens there: check that the relay is running and that %s names its "
+            "host and port (HOST:PORT; a bare HOST means port 6667)" % (where,)
+        )
+    if reason.check(error.DNSLookupError):
+        return "the host name does not resolve: check its spelling in %s" % (where,)
+    if reason.check(error.TimeoutError, error.TCPTimedOutError):
+        return "no answer: check the host and port in %s, and any firewall on the way" % (where,)
+    if reason.check(error.NoRouteError):
+        return "no route to the host: check the network and the address in %s" % (where,)
+    return "check %s and the network" % (where,)
+
+
 @implementer(IStreamClientEndpoint)
 class ReportingEndpoint:
-    """Wraps an endpoint; each failed connection attempt becomes an L{ev.Error}."""
+    """
+    Wraps an endpoint; each failed connection attempt becomes an
+    L{ev.Error}, the first of a row with what to check.
+    """
 
     def __init__(
         self, wrapped: IStreamClientEndpoint, description: str, emit: Callable[[ev.Event], None]
@@ -38,21 +63,42 @@ class ReportingEndpoint:
         self.wrapped = wrapped
         self.description = description
         self.emit = emit
+        #: Failed attempts since the last connection (or the start).
+        self.failures = 0
 
     def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         attempt = self.wrapped.connect(protocolFactory)
 
+        def connected(protocol: Any) -> Any:
+            self.failures = 0
+            return protocol
+
         def failed(reason: Failure) -> Failure:
-            self.emit(
-                ev.Error(
-                    "cannot connect to %s: %s" % (self.description, reason.getErrorMessage()),
-                    "connect",
-                )
-            )
+            self.failures += 1
+            message = "cannot connect to %s: %s" % (self.description, reason.getErrorMessage())
+            if self.failures == 1:
+                message += " -- %s" % (whatToCheck(reason, self.description),)
+            self.emit(ev.Error(message, "connect"))
             return reason
 
-        attempt.addErrback(failed)
+        attempt.addCallbacks(connected, failed)
         return attempt
+
+
+def announcingPolicy(
+    policy: Callable[[int], float], clock: IReactorTime, emit: Callable[[ev.Event], None]
+) -> Callable[[int], float]:
+    """
+    C{policy}, telling each delay it chooses as an L{ev.Retrying}: the
+    console shows when the next attempt comes.
+    """
+
+    def delay(attempt: int) -> float:
+        seconds = policy(attempt)
+        emit(ev.Retrying(seconds, clock.seconds() + seconds, attempt))
+        return seconds
+
+    return delay
 
 
 def makeClientService(
@@ -67,6 +113,6 @@ def makeClientService(
     return ClientService(
         ReportingEndpoint(endpoint, description, emit),
         factory,
-        retryPolicy=retryPolicy or defaultRetryPolicy(),
+        retryPolicy=announcingPolicy(retryPolicy or defaultRetryPolicy(), reactor, emit),
         clock=reactor,
     )

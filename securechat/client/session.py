@@ -57,6 +57,10 @@ from .sessionbase import (
     checkWord,
 )
 
+# Private, but imported from here by tests that build a room by hand.
+from .sessionbase import _PendingKey as _PendingKey
+from .sessionbase import _Room as _Room
+
 #: What other modules import from here (the session's limits and errors live
 #: in L{securechat.client.sessionbase}).
 __all__ = [
@@ -115,6 +119,7 @@ class ClientSession(Registration, Rooms, Conversations):
         self._who.reset()
         self._nickAttempts = 0
         self._nickRequests = []
+        self.away = False
         # The user's choice, never the nick a relay imposed last time.
         self.nick = self.requestedNick
         self._connections += 1

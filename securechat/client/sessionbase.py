@@ -96,7 +96,7 @@ ROOM_PREFIXES = "#&+!"
 #: Numerics that are only chatter for a person (welcome text, MOTD, stats).
 INFO_NUMERICS = frozenset(
     {"002", "003", "004", "250", "251", "252", "253", "254", "255", "265", "266",
-     "372", "375", "376", "422", "324", "329", "331", "332", "333", "221"}
+     "372", "375", "376", "422", "324", "329", "221", "305", "306"}
 )
 
 Result = Union[Accepted, Rejected]
@@ -293,6 +293,8 @@ class SessionBase:
         #: user never asked (L{MAX_UNSOLICITED_ROOMS} at most, this connection
         #: only): never in C{rooms} nor C{wanted} until the user joins them.
         self._unsolicited: Dict[str, str] = {}
+        #: Whether the server marked us away (305/306).
+        self.away = False
 
     @property
     def registered(self) -> bool:

@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import LAYERS, KdfUnavailable
-from ..endpointstrings import checkClientEndpoint
+from ..endpointstrings import serverDescription
 from ..tlsclient import TlsSettings, checkTlsSettings
 from . import events as ev
 from .jsonlines import encodeEvent
@@ -35,7 +35,8 @@ class Options(usage.Options):
     )
     optParameters = [
         ["server", "s", DEFAULT_SERVER,
-         "Client endpoint of the IRC server (ssl:HOST:PORT checks its certificate and name)."],
+         "The IRC server: HOST:PORT, HOST (port 6667), ircs://HOST[:PORT] (TLS, checked) "
+         "or a client endpoint (ssl:HOST:PORT checks its certificate and name)."],
         ["nick", "n", "securebot", "Nickname."],
         ["layer", "l", None, "Layer for the joined rooms when a passphrase is given (default fernet-ttl)."],
         ["key-file", "k", None, "File holding the passphrase for the joined rooms."],
@@ -99,7 +100,7 @@ class Options(usage.Options):
         if self["layer"] is not None and self["layer"] not in LAYERS:
             raise usage.UsageError("--layer must be one of " + ", ".join(LAYERS))
         try:
-            checkClientEndpoint(self["server"])
+            self["server"] = serverDescription(self["server"])
         except ValueError as error:
             raise usage.UsageError("--server: %s" % (error,)) from None
         try:

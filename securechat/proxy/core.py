@@ -573,6 +573,9 @@ class ProxyCore:
             self._deliver(event)
         elif isinstance(event, ev.RejectedMessage):
             self._rejected(event)
+        elif isinstance(event, ev.CtcpRequest):
+            where = "" if event.direct else " in %s" % (event.target,)
+            self._tell("%s sent a protected CTCP %s request%s (not answered)" % (event.sender, event.command, where))
         elif isinstance(event, ev.Queued):
             self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
         elif isinstance(event, ev.Unsent):
@@ -612,9 +615,8 @@ class ProxyCore:
             tags = [(k, v) for k, v in (judged.tags or ()) if not _ours(k)] if judged is not None else []
             tags += [(TAG_PROTECTION, mark), (TAG_LAYER, event.layer)]
         body = event.body
-        action = body.startswith(ACTION)
-        if action:
-            body = body[len(ACTION):].rstrip(CTCP)
+        # The session gives an action (/me) as an Action event with its text.
+        action = isinstance(event, ev.Action)
         for row in body.replace("\r\n", "\n").split("\n"):
             row = row.replace("\r", " ").replace("\x00", " ")
             for piece in _pieces(row, CLIENT_TEXT_BYTES):
