@@ -397,6 +397,30 @@ class TimeoutTests(ProtocolTestCase):
         self.clock.advance(CLOSE_GRACE)
         self.assertTrue(c.transport.disconnected, "a close that stalls is cut")
 
+    def test_registrationTimerLeavesAClosingClientAlone(self) -> None:
+        """
+        A registered client that quits while its close still flushes is not
+        "Registration timed out" when the timer fires meanwhile: its QUIT
+        is the reason its peers see, and no timeout is logged.
+        """
+        alice, bob = self.registered("alice"), self.registered("bob")
+        alice.send(b"JOIN #lab\r\n")
+        bob.send(b"JOIN #lab\r\n")
+        self.clock.advance(25)
+        bob.send(b"QUIT :bye\r\n")
+        self.assertTrue(bob.transport.disconnecting)
+        alice.lines()
+        events: List[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.clock.advance(6)  # the registration timeout, within CLOSE_GRACE
+        bob.lose()
+        quits = [m for m in alice.lines() if m.command == "QUIT"]
+        self.assertEqual([m.params for m in quits], [("Quit: bye",)])
+        self.assertEqual(
+            [e for e in events if "registration timeout" in formatEvent(e)], []
+        )
+
     def test_pingThenTimeout(self) -> None:
         c = self.registered("alice")
         self.clock.advance(119)

@@ -349,6 +349,10 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
     def _registrationTimedOut(self) -> None:
         """Close an unregistered peer; start the keepalive for a registered one."""
         self._registrationCall = None
+        if self.phase is CLOSING:
+            # Closing already (a QUIT, an ERROR): the client's phase is
+            # CLOSING too, which is not "unregistered"; its reason stands.
+            return
         client = self.client
         assert client is not None, "connectionMade made it"
         if client.registered:
