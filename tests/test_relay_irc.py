@@ -599,6 +599,17 @@ class TagTests(RoomCase):
         self.send(self.carol, "TAGMSG")
         self.assertEqual(self.carol.numerics(), ["403", "401", "411"])
 
+    def test_tagmsgEachTargetOnce(self) -> None:
+        """As with PRIVMSG, a target named twice (any case) in one TAGMSG gets it once."""
+        self.send(self.alice, "CAP REQ message-tags")
+        self.send(self.bob, "CAP REQ message-tags")
+        self.clear()
+        self.send(self.alice, "@+typing=active TAGMSG #lab,#LAB,bob,BOB")
+        self.assertEqual(
+            [(m.command, m.params) for m in self.bob.lines()],
+            [("TAGMSG", ("#lab",)), ("TAGMSG", ("bob",))],
+        )
+
     def test_taggedBatchesPerKind(self) -> None:
         """Members that take the same tags share one bytes object; senders skip their own."""
         dave = self.connect("dave")

@@ -522,8 +522,12 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
             self.reply(client, ERR_TOOMANYTARGETS, echo(params[0]), "Too many recipients")
             return
         stamp, passed = self._stamp(client)
+        seen: Set[str] = set()
         for target in targets:
             folded = self.fold(target)
+            if folded in seen:
+                continue  # as in _message: each target once
+            seen.add(folded)
             if target[0] == "#":
                 room = self.rooms.get(folded)
                 if room is None:
