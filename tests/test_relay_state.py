@@ -92,6 +92,9 @@ class RegistrationTests(StateTestCase):
                       "CHANMODES=,k,l,imnst", "PREFIX=(ov)@+", "MODES=4"):
             self.assertIn(token, isupport)
         self.assertTrue(any(t.startswith("TARGMAX=PRIVMSG:4") for t in isupport))
+        # TAGMSG has the same limit (407 past it): a client must be told.
+        [targmax] = [t for t in isupport if t.startswith("TARGMAX=")]
+        self.assertIn("TAGMSG:4", targmax.split("=", 1)[1].split(","))
 
     def test_motd(self) -> None:
         self.state = RelayState(RelayConfig(motd=("hello", "world")), now=lambda: self.now)

@@ -241,8 +241,8 @@ class RegistrationCommands:
             "CHANNELLEN=%d" % (config.channelLength,),
             "TOPICLEN=%d" % (config.topicLength,),
             "CHANLIMIT=#:%d" % (config.maxChannels,),
-            "TARGMAX=PRIVMSG:%d,NOTICE:%d,JOIN:,PART:"
-            % (config.maxTargets, config.maxTargets),
+            "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,JOIN:,PART:"
+            % (config.maxTargets, config.maxTargets, config.maxTargets),
             "LINELEN=%d" % (config.maxLine,),
             "UTF8ONLY",
             "NETWORK=" + config.networkName,
