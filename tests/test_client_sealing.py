@@ -207,6 +207,19 @@ class DowngradeTests(SealingCase):
         # Forcing one message does not unkey the conversation.
         self.assertRaises(NeedsForce, self.session.sendMessage, "robert", "again")
 
+    def test_peerRenamedWhileItsKeyIsPending(self):
+        """
+        bob is renamed (by himself or the relay) while his key is derived:
+        the console's window follows him to the new nick, so what is typed
+        there goes to robert, who must count as keyed, not get clear text.
+        """
+        self.session.keyRequested("bob")
+        self.feed(":bob!~b@h NICK robert")
+        self.sent.clear()
+        self.assertRaises(NeedsForce, self.session.sendMessage, "robert", "psst")
+        self.assertEqual(self.sent, [])
+        self.assertRaises(NeedsForce, self.session.setLayer, "robert", "plain")
+
 
 class NickTests(SealingCase):
     """The client seals only under the nick its user chose."""
