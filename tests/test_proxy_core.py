@@ -489,6 +489,33 @@ class SignedTests(TestCase):
         relay(alice, bob)
         self.assertEqual(bob.down, [b":alice!u@h PRIVMSG #lab :[signed, verified] more\r\n"])
 
+    def test_identityChangedAdviceNamesTheProxyCommand(self) -> None:
+        """
+        The codec's advice says C{/trust alice}, a console command: an IRC
+        client behind the proxy has none, so the notice names the message
+        to *securechat that does it.
+        """
+        alice, bob = Side("alice"), Side("bob")
+        for side in (alice, bob):
+            side.register()
+            side.key(layer="signed")
+            side.up.clear()
+        alice.client("PRIVMSG #lab :first")
+        relay(alice, bob)
+        impostor = Side("alice")  # the same nick, another identity key
+        impostor.register()
+        impostor.key(layer="signed")
+        impostor.up.clear()
+        impostor.client("PRIVMSG #lab :second")
+        bob.down.clear()
+        relay(impostor, bob)
+        [notice] = bob.notices()
+        self.assertIn("REJECTED", notice)
+        self.assertIn("/msg %s trust alice" % (PSEUDO,), notice)
+        self.assertNotIn("(/trust", notice)
+        bob.client("PRIVMSG %s :trust alice" % (PSEUDO,))
+        self.assertIn("accepted", bob.replies()[-1])
+
     def test_oldSealedTimeIsShown(self) -> None:
         alice, bob = Side("alice", now=NOW - 3600), Side("bob")
         for side in (alice, bob):

@@ -643,10 +643,10 @@ class ProxyCore:
                 % (event.sender, event.layer, where, event.target, PSEUDO, event.target)
             )
             return
-        self._tell(
+        self._tell(_commandsHere(
             "REJECTED message claimed from %s%s: %s (%s)"
             % (event.sender, where, event.reason, event.description)
-        )
+        ))
 
     # Writing.
 
@@ -698,6 +698,8 @@ def _commandsHere(text: str) -> str:
         ("/layer! ", "/msg %s layer! " % (PSEUDO,)),
         ("/key ", "/msg %s key " % (PSEUDO,)),
         ("/key)", "/msg %s key)" % (PSEUDO,)),
+        ("/trust ", "/msg %s trust " % (PSEUDO,)),
+        ("/verify ", "/msg %s verify " % (PSEUDO,)),
     ):
         text = text.replace(console, here)
     return text
