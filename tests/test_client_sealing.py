@@ -14,7 +14,7 @@ from securechat.client.session import (
     NeedsForce,
     NotConnected,
 )
-from securechat.codec import Conversation, direct_target
+from securechat.codec import Conversation, Identity, direct_target
 
 from .test_client_session import PREFIX, SERVER, SessionCase
 
@@ -323,6 +323,30 @@ class NickTests(SealingCase):
         self.feed(":%s 432 alice b-d :Erroneous nickname" % (SERVER,))
         self.assertEqual(self.session.requestedNick, "alice")
         self.assertTrue(self.session.nickConfirmed)
+
+    def test_refusedNickRequestKeepsTheOthersPin(self):
+        """
+        /nick bob while bob is in use must not re-pin bob to our key: the
+        server refuses it, and bob's (perhaps verified) pin, saved in the
+        state directory, would be gone, his next message "identity changed".
+        """
+        bobKey = Identity.generate().public_key
+        self.session.trust.pin_own("bob", bobKey)  # a verified pin
+        self.session.changeNick("bob")
+        self.feed(":%s 433 alice bob :Nickname is already in use" % (SERVER,))
+        self.assertEqual(self.session.trust.pinned("bob").public_key, bobKey)
+
+    def test_ourNewNickIsPinnedOnceTheServerGivesIt(self):
+        """A nick someone had before is ours, pinned to our key, once the server gives it."""
+        carolKey = Identity.generate().public_key
+        self.session.trust.pin_own("carol", carolKey)
+        self.session.changeNick("carol")
+        self.assertEqual(self.session.trust.pinned("carol").public_key, carolKey)
+        self.feed(":%s NICK carol" % (PREFIX,))
+        pin = self.session.trust.pinned("carol")
+        self.assertEqual(
+            (pin.public_key, pin.status), (self.session.identity.public_key, "verified")
+        )
 
     def test_pendingKeyQueueRefusedUnderAForcedNick(self):
         request = self.session.keyRequested("#lab")

@@ -184,6 +184,8 @@ class Rooms(SessionBase):
             ):
                 reason = "direct-message keys were set for the old nick: set them again"
         self.emit(ev.NickChanged(old, new, me, reason))
+        if me and answered and self.nickConfirmed:
+            self._pinOwnNick()
         if me and not answered and not self.nickConfirmed:
             self._unconfirmed(
                 "the server renamed you from %s to %s, which you did not ask for" % (old, new)
