@@ -221,6 +221,19 @@ class SealingTests(TestCase):
         self.assertTrue(alice.up)
         self.assertTrue(all(m.params[1].startswith("+sc1 fernet-ttl") for m in alice.upMessages()))
 
+    def test_unsentActionReadsAsTyped(self) -> None:
+        """An action refused while waiting names it as /me, without CTCP bytes mid-notice."""
+        alice = Side("alice", immediate=False)
+        alice.register()
+        alice.key()
+        alice.client("PRIVMSG #lab :\x01ACTION waves\x01")
+        alice.client("PRIVMSG %s :layer! #lab plain" % (PSEUDO,))
+        unsent = [n for n in alice.notices() if n.startswith("NOT SENT")]
+        self.assertEqual(len(unsent), 1, alice.notices())
+        self.assertIn("(/me waves)", unsent[0])
+        self.assertNotIn("\x01", unsent[0])
+        self.assertEqual(alice.up, [])
+
     def test_noticeToAKeyedRoomIsRefusedNotSentInClear(self) -> None:
         alice = Side("alice")
         alice.register()

@@ -35,6 +35,7 @@ import hmac
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..client import ctcp
 from ..client import events as ev
 from ..client.identities import identityLines, signedMark, trustLine
 from ..client.passphrases import weakPassphraseWarning
@@ -579,7 +580,9 @@ class ProxyCore:
         elif isinstance(event, ev.Queued):
             self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
         elif isinstance(event, ev.Unsent):
-            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(event.body)))
+            action, _request = ctcp.split(event.body)
+            body = event.body if action is None else "/me " + action
+            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(body)))
         elif isinstance(event, ev.KeySet):
             self._reply(
                 "%s is keyed: layer %s, key fingerprint %s (compare it with the others out of band)"
