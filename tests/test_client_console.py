@@ -258,6 +258,14 @@ class FormatTests(SynchronousTestCase):
         self.assertIn("#lab has no key: /key #lab", text)
         self.assertNotIn("+sc1", text)
 
+    def test_queuedAndUnsentActionReadsAsTyped(self):
+        """A /me waiting for a key (or refused) shows as typed, not its CTCP framing."""
+        body = "\x01ACTION waves\x01"
+        [(queued, _)] = formatEvent(ev.Queued("#lab", body, "deriving"), "t")
+        self.assertEqual(queued, "t #lab (waiting for the key) /me waves")
+        [(unsent, _)] = formatEvent(ev.Unsent("bob", body, "no key"), "t")
+        self.assertEqual(unsent, "t !! (to bob) NOT SENT: /me waves -- no key")
+
     def test_droppedAndReordered(self):
         lines = formatEvent(
             ev.IncomingMessage("#lab", "bob", "hi", "fernet-ttl", "authenticated+fresh", missing=2, reordered=True),

@@ -14,7 +14,7 @@ from securechat.client.session import (
     NeedsForce,
     NotConnected,
 )
-from securechat.codec import Conversation, direct_target
+from securechat.codec import Conversation, Identity, direct_target
 
 from .test_client_session import PREFIX, SERVER, SessionCase
 
@@ -207,6 +207,19 @@ class DowngradeTests(SealingCase):
         # Forcing one message does not unkey the conversation.
         self.assertRaises(NeedsForce, self.session.sendMessage, "robert", "again")
 
+    def test_peerRenamedWhileItsKeyIsPending(self):
+        """
+        bob is renamed (by himself or the relay) while his key is derived:
+        the console's window follows him to the new nick, so what is typed
+        there goes to robert, who must count as keyed, not get clear text.
+        """
+        self.session.keyRequested("bob")
+        self.feed(":bob!~b@h NICK robert")
+        self.sent.clear()
+        self.assertRaises(NeedsForce, self.session.sendMessage, "robert", "psst")
+        self.assertEqual(self.sent, [])
+        self.assertRaises(NeedsForce, self.session.setLayer, "robert", "plain")
+
 
 class NickTests(SealingCase):
     """The client seals only under the nick its user chose."""
@@ -310,6 +323,30 @@ class NickTests(SealingCase):
         self.feed(":%s 432 alice b-d :Erroneous nickname" % (SERVER,))
         self.assertEqual(self.session.requestedNick, "alice")
         self.assertTrue(self.session.nickConfirmed)
+
+    def test_refusedNickRequestKeepsTheOthersPin(self):
+        """
+        /nick bob while bob is in use must not re-pin bob to our key: the
+        server refuses it, and bob's (perhaps verified) pin, saved in the
+        state directory, would be gone, his next message "identity changed".
+        """
+        bobKey = Identity.generate().public_key
+        self.session.trust.pin_own("bob", bobKey)  # a verified pin
+        self.session.changeNick("bob")
+        self.feed(":%s 433 alice bob :Nickname is already in use" % (SERVER,))
+        self.assertEqual(self.session.trust.pinned("bob").public_key, bobKey)
+
+    def test_ourNewNickIsPinnedOnceTheServerGivesIt(self):
+        """A nick someone had before is ours, pinned to our key, once the server gives it."""
+        carolKey = Identity.generate().public_key
+        self.session.trust.pin_own("carol", carolKey)
+        self.session.changeNick("carol")
+        self.assertEqual(self.session.trust.pinned("carol").public_key, carolKey)
+        self.feed(":%s NICK carol" % (PREFIX,))
+        pin = self.session.trust.pinned("carol")
+        self.assertEqual(
+            (pin.public_key, pin.status), (self.session.identity.public_key, "verified")
+        )
 
     def test_pendingKeyQueueRefusedUnderAForcedNick(self):
         request = self.session.keyRequested("#lab")

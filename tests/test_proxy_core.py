@@ -221,6 +221,19 @@ class SealingTests(TestCase):
         self.assertTrue(alice.up)
         self.assertTrue(all(m.params[1].startswith("+sc1 fernet-ttl") for m in alice.upMessages()))
 
+    def test_unsentActionReadsAsTyped(self) -> None:
+        """An action refused while waiting names it as /me, without CTCP bytes mid-notice."""
+        alice = Side("alice", immediate=False)
+        alice.register()
+        alice.key()
+        alice.client("PRIVMSG #lab :\x01ACTION waves\x01")
+        alice.client("PRIVMSG %s :layer! #lab plain" % (PSEUDO,))
+        unsent = [n for n in alice.notices() if n.startswith("NOT SENT")]
+        self.assertEqual(len(unsent), 1, alice.notices())
+        self.assertIn("(/me waves)", unsent[0])
+        self.assertNotIn("\x01", unsent[0])
+        self.assertEqual(alice.up, [])
+
     def test_noticeToAKeyedRoomIsRefusedNotSentInClear(self) -> None:
         alice = Side("alice")
         alice.register()
@@ -488,6 +501,33 @@ class SignedTests(TestCase):
         bob.down.clear()
         relay(alice, bob)
         self.assertEqual(bob.down, [b":alice!u@h PRIVMSG #lab :[signed, verified] more\r\n"])
+
+    def test_identityChangedAdviceNamesTheProxyCommand(self) -> None:
+        """
+        The codec's advice says C{/trust alice}, a console command: an IRC
+        client behind the proxy has none, so the notice names the message
+        to *securechat that does it.
+        """
+        alice, bob = Side("alice"), Side("bob")
+        for side in (alice, bob):
+            side.register()
+            side.key(layer="signed")
+            side.up.clear()
+        alice.client("PRIVMSG #lab :first")
+        relay(alice, bob)
+        impostor = Side("alice")  # the same nick, another identity key
+        impostor.register()
+        impostor.key(layer="signed")
+        impostor.up.clear()
+        impostor.client("PRIVMSG #lab :second")
+        bob.down.clear()
+        relay(impostor, bob)
+        [notice] = bob.notices()
+        self.assertIn("REJECTED", notice)
+        self.assertIn("/msg %s trust alice" % (PSEUDO,), notice)
+        self.assertNotIn("(/trust", notice)
+        bob.client("PRIVMSG %s :trust alice" % (PSEUDO,))
+        self.assertIn("accepted", bob.replies()[-1])
 
     def test_oldSealedTimeIsShown(self) -> None:
         alice, bob = Side("alice", now=NOW - 3600), Side("bob")

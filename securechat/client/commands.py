@@ -149,6 +149,12 @@ def messageLine(
     ), style)
 
 
+def typed(body: str) -> str:
+    """A body of ours as the user typed it: an action (its CTCP framing) as C{/me text}."""
+    action, _request = ctcp.split(body)
+    return body if action is None else "/me " + action
+
+
 def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List[Tuple[str, str]]:
     """
     The screen lines (text, style) for C{event}; empty for events not shown.
@@ -224,10 +230,10 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         )]
     if isinstance(event, ev.Queued):
         where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
-        return [("%s %s(waiting for the key) %s" % (when, where, event.body), INFO)]
+        return [("%s %s(waiting for the key) %s" % (when, where, typed(event.body)), INFO)]
     if isinstance(event, ev.Unsent):
         where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
-        return [("%s !! %sNOT SENT: %s -- %s" % (when, where, event.body, event.reason), ALERT)]
+        return [("%s !! %sNOT SENT: %s -- %s" % (when, where, typed(event.body), event.reason), ALERT)]
     if isinstance(event, ev.Disconnected):
         tail = "; reconnecting..." if event.reconnecting else ""
         return [("%s -- connection lost: %s%s" % (when, event.reason, tail), ALERT)]

@@ -346,7 +346,7 @@ class HeadlessClient(Service):
     ) -> Deferred:
         """
         Derive keys from C{passphrase} for C{target} and use them on C{layer}
-        (default: the layer chosen with L{set_layer}, else fernet-ttl).
+        (default: the layer chosen with L{setLayer}, else fernet-ttl).
         Fires with the L{ev.KeySet} event (which carries the fingerprint).
         From the call on, C{target} counts as keyed: what is sent to it
         waits for the key (and is refused if the derivation fails), never
@@ -374,7 +374,7 @@ class HeadlessClient(Service):
         """
         Generate a room secret for C{target} (128 random bits, L{ev.RoomSecret}
         carries its code, to pass on out of band) and key C{target} with it
-        (L{set_key}: HKDF, no Argon2id).  Fires with the L{ev.KeySet} event.
+        (L{setKey}: HKDF, no Argon2id).  Fires with the L{ev.KeySet} event.
         """
         try:
             checkTarget(target)

@@ -86,6 +86,8 @@ class Registration(SessionBase):
                 cause = "the server registered you as %s, though you asked for %s" % (
                     self.nick, self.requestedNick)
             self._unconfirmed(cause)
+        else:
+            self._pinOwnNick()
         for name in list(self.wanted.values()):
             self._write("JOIN", name)
 
@@ -278,6 +280,14 @@ class Registration(SessionBase):
                 % (self.nick, self.requestedNick, self.nick, self.nick, self.requestedNick)
             )
 
+    def _pinOwnNick(self) -> None:
+        """
+        The nick the server gives us, and the user chose, is ours: pinned to
+        our key, whoever used it before (L{changeNick} pins a nick of
+        someone else's only once it is ours).
+        """
+        self.trust.pin_own(self.codecFold(self.nick), self.identity.public_key)
+
     def changeNick(self, nick: str) -> None:
         """
         The user chooses C{nick}: asked of the server, registered with after
@@ -286,8 +296,12 @@ class Registration(SessionBase):
         """
         checkWord("nick", nick)
         confirming = not self.nickConfirmed and self.fold(nick) == self.fold(self.nick)
-        # What we sign as from now on: our key, whoever else used the nick.
-        self.trust.pin_own(self.codecFold(nick), self.identity.public_key)
+        if confirming or self.trust.pinned(self.codecFold(nick)) is None:
+            # What we sign as from now on: our key, so a member's message
+            # sealed as us is refused.  A nick pinned to someone else is
+            # re-pinned only once the server gives it to us (a refused
+            # /nick must not cost its holder a verified pin).
+            self.trust.pin_own(self.codecFold(nick), self.identity.public_key)
         self._nickBefore = self.requestedNick
         self.requestedNick = nick
         folded = self.fold(nick)

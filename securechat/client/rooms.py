@@ -163,8 +163,12 @@ class Rooms(SessionBase):
             if state.members.pop(oldFolded, None) is not None:
                 self._addMember(state, new)
         oldKey, newKey = self.codecFold(old), self.codecFold(new)
-        if not me and oldKey in self._keyed:
-            self._keyed[newKey] = self._keyed.pop(oldKey)
+        if not me and (oldKey in self._keyed or oldKey in self._pending):
+            # Also while the peer's key is being derived: the console's
+            # window follows the peer to the new nick, and what is typed
+            # there must not go out in clear (what waits stays for the old).
+            self._keyed[newKey] = self.expectedLayer(old)
+            self._keyed.pop(oldKey, None)
         reason = ""
         answered = False
         if me:
@@ -180,6 +184,8 @@ class Rooms(SessionBase):
             ):
                 reason = "direct-message keys were set for the old nick: set them again"
         self.emit(ev.NickChanged(old, new, me, reason))
+        if me and answered and self.nickConfirmed:
+            self._pinOwnNick()
         if me and not answered and not self.nickConfirmed:
             self._unconfirmed(
                 "the server renamed you from %s to %s, which you did not ask for" % (old, new)

@@ -35,6 +35,7 @@ import hmac
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..client import ctcp
 from ..client import events as ev
 from ..client.identities import identityLines, signedMark, trustLine
 from ..client.passphrases import weakPassphraseWarning
@@ -579,7 +580,9 @@ class ProxyCore:
         elif isinstance(event, ev.Queued):
             self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
         elif isinstance(event, ev.Unsent):
-            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(event.body)))
+            action, _request = ctcp.split(event.body)
+            body = event.body if action is None else "/me " + action
+            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(body)))
         elif isinstance(event, ev.KeySet):
             self._reply(
                 "%s is keyed: layer %s, key fingerprint %s (compare it with the others out of band)"
@@ -643,10 +646,10 @@ class ProxyCore:
                 % (event.sender, event.layer, where, event.target, PSEUDO, event.target)
             )
             return
-        self._tell(
+        self._tell(_commandsHere(
             "REJECTED message claimed from %s%s: %s (%s)"
             % (event.sender, where, event.reason, event.description)
-        )
+        ))
 
     # Writing.
 
@@ -698,6 +701,8 @@ def _commandsHere(text: str) -> str:
         ("/layer! ", "/msg %s layer! " % (PSEUDO,)),
         ("/key ", "/msg %s key " % (PSEUDO,)),
         ("/key)", "/msg %s key)" % (PSEUDO,)),
+        ("/trust ", "/msg %s trust " % (PSEUDO,)),
+        ("/verify ", "/msg %s verify " % (PSEUDO,)),
     ):
         text = text.replace(console, here)
     return text
