@@ -326,6 +326,25 @@ class OptionTests(SynchronousTestCase):
         open(path, "w").close()
         self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["--state-dir", path])
 
+    def test_commandLineRefusesAnUnusableStateDir(self):
+        """`securechat` and `securechat --json`: one line on stderr, no client, no traceback."""
+        import io
+        from contextlib import redirect_stderr
+
+        from twisted.internet.task import Clock as Reactor
+
+        from securechat import cli
+        from securechat.client.startup import clientFromOptions
+
+        path = self.mktemp()
+        open(path, "w").close()
+        options = cli.buildParser().parse_args(["--state-dir", path])
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            self.assertIsNone(clientFromOptions(Reactor(), options))
+        self.assertTrue(stderr.getvalue().startswith("securechat: "), stderr.getvalue())
+        self.assertIn(path, stderr.getvalue())
+
 
 class OwnNickTests(KeeperCase):
     def test_memberWritingAsUsToUsRefused(self):

@@ -403,20 +403,13 @@ def run(options: Any, passphrase: bytes | None) -> int:
     from ..codec import KdfUnavailable
     from .passphrases import startupPassphrase
     from .protocol import SlowConsumerGuard
-    from .startup import buildClient, keyRooms, startState
-    from .statedir import StateError
+    from .startup import clientFromOptions, keyRooms, startState
 
     if not os.isatty(0) or not os.isatty(1):
         print("securechat: the console needs a terminal; use --json for scripts", file=sys.stderr)
         return 2
-    try:
-        client = buildClient(
-            reactor, options.server, options.nick, options.server_password_file,
-            options.tls_trust, options.insecure_skip_tls_verify,
-            stateDir=getattr(options, "state_dir", None),
-        )
-    except StateError as exc:
-        print("securechat: %s" % (exc,), file=sys.stderr)
+    client = clientFromOptions(reactor, options)
+    if client is None:
         return 2
     try:
         keyRooms(client, options.join, passphrase, options.layer)

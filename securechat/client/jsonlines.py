@@ -375,8 +375,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         textFileLogObserver,
     )
 
-    from .startup import buildClient, keyRooms, startState
-    from .statedir import StateError
+    from .startup import clientFromOptions, keyRooms, startState
 
     # stdout is the event stream: Twisted's own warnings go to stderr.
     globalLogBeginner.beginLoggingTo(
@@ -388,14 +387,8 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         ],
         redirectStandardIO=False,
     )
-    try:
-        client = buildClient(
-            reactor, options.server, options.nick, options.server_password_file,
-            options.tls_trust, options.insecure_skip_tls_verify,
-            stateDir=getattr(options, "state_dir", None),
-        )
-    except StateError as exc:
-        print("securechat: %s" % (exc,), file=sys.stderr)
+    client = clientFromOptions(reactor, options)
+    if client is None:
         return 2
 
     def end() -> None:

@@ -5,6 +5,7 @@ L{HeadlessClient} from options, and keying the rooms given at startup.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Iterable, Optional
 
@@ -15,7 +16,7 @@ from .kdfworker import derive_one_at_a_time
 from .passphrases import readKeyFile
 from .persist import StateKeeper
 from .session import DEFAULT_KEYED_LAYER
-from .statedir import StateDir
+from .statedir import StateDir, StateError
 
 #: Where the client connects when no --server is given.
 DEFAULT_SERVER = "tcp:127.0.0.1:6667"
@@ -51,6 +52,22 @@ def buildClient(
         keeper.attach(client.session)
         client.stateKeeper = keeper
     return client
+
+
+def clientFromOptions(reactor: Any, options: Any) -> Optional[HeadlessClient]:
+    """
+    L{buildClient} from the command line's options (console and JSON mode);
+    L{None}, the reason said on stderr, when the state directory is unusable.
+    """
+    try:
+        return buildClient(
+            reactor, options.server, options.nick, options.server_password_file,
+            options.tls_trust, options.insecure_skip_tls_verify,
+            stateDir=getattr(options, "state_dir", None),
+        )
+    except StateError as exc:
+        print("securechat: %s" % (exc,), file=sys.stderr)
+        return None
 
 
 def startState(reactor: Any, client: HeadlessClient) -> None:
