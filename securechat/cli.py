@@ -14,6 +14,8 @@ import re
 import sys
 from typing import List, Optional
 
+from .cannotstart import EXIT_USAGE as CANNOT_START_USAGE
+from .cannotstart import CannotStart
 from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
 from .client.startup import DEFAULT_SERVER
 from .client.statedir import defaultStateDir
@@ -23,7 +25,7 @@ from .tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSetti
 
 #: Exit statuses.
 EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_USAGE = CANNOT_START_USAGE
 DEMO_COMMAND = "demo"
 PROXY_COMMAND = "proxy"
 
@@ -109,6 +111,15 @@ def refuseArgvSecrets(argv: List[str]) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """C{securechat [demo|proxy] ...}: the exit status; what cannot start is said on stderr."""
+    try:
+        return _main(argv)
+    except CannotStart as error:
+        print("securechat: %s" % (error,), file=sys.stderr)
+        return error.status
+
+
+def _main(argv: Optional[List[str]]) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == DEMO_COMMAND:

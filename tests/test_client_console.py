@@ -594,3 +594,22 @@ class ReplayWordingTests(TestCase):
         lines = [text for text, _ in formatEvent(message, "10:00:00")]
         self.assertIn("arrived out of order", lines[-1])
         self.assertNotIn("replay", lines[-1])
+
+
+class NoTerminalTests(SynchronousTestCase):
+    def test_noTerminalIsOneSentence(self) -> None:
+        """
+        Without a terminal the console does not start: the command line says
+        why in one line (the console's code raises, it never prints).
+        """
+        import io
+        from contextlib import redirect_stderr
+
+        from securechat import cli
+
+        self.patch(os, "isatty", lambda fd: False)
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            status = cli.main(["--server", "tcp:127.0.0.1:1", "--state-dir", self.mktemp()])
+        self.assertEqual(status, cli.EXIT_USAGE)
+        self.assertEqual(stderr.getvalue(), "securechat: the console needs a terminal; use --json for scripts\n")

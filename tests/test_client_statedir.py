@@ -334,14 +334,21 @@ class OptionTests(SynchronousTestCase):
         from twisted.internet.task import Clock as Reactor
 
         from securechat import cli
+        from securechat.cannotstart import CannotStart
+        from securechat.client import jsonlines
         from securechat.client.startup import clientFromOptions
 
         path = self.mktemp()
         open(path, "w").close()
         options = cli.buildParser().parse_args(["--state-dir", path])
+        error = self.assertRaises(CannotStart, clientFromOptions, Reactor(), options)
+        self.assertIn(path, str(error))
+        # The command line says it, and only it: run() raises, main() prints.
+        self.patch(jsonlines, "run", lambda options, passphrase: clientFromOptions(Reactor(), options))
         stderr = io.StringIO()
         with redirect_stderr(stderr):
-            self.assertIsNone(clientFromOptions(Reactor(), options))
+            status = cli.main(["--json", "--state-dir", path, "--server", "tcp:127.0.0.1:1"])
+        self.assertEqual(status, cli.EXIT_USAGE)
         self.assertTrue(stderr.getvalue().startswith("securechat: "), stderr.getvalue())
         self.assertIn(path, stderr.getvalue())
 

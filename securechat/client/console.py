@@ -400,22 +400,19 @@ def run(options: Any, passphrase: bytes | None) -> int:
     from twisted.internet import reactor, stdio
     from twisted.logger import globalLogBeginner
 
+    from ..cannotstart import CannotStart
     from ..codec import KdfUnavailable
     from .passphrases import startupPassphrase
     from .protocol import SlowConsumerGuard
     from .startup import clientFromOptions, keyRooms, startState
 
     if not os.isatty(0) or not os.isatty(1):
-        print("securechat: the console needs a terminal; use --json for scripts", file=sys.stderr)
-        return 2
+        raise CannotStart("the console needs a terminal; use --json for scripts")
     client = clientFromOptions(reactor, options)
-    if client is None:
-        return 2
     try:
         keyRooms(client, options.join, passphrase, options.layer)
     except (ValueError, KdfUnavailable) as exc:
-        print(f"securechat: {exc}", file=sys.stderr)
-        return 2
+        raise CannotStart(str(exc)) from None
     del passphrase
 
     def status() -> Any:

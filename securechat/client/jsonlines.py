@@ -388,8 +388,6 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         redirectStandardIO=False,
     )
     client = clientFromOptions(reactor, options)
-    if client is None:
-        return 2
 
     def end() -> None:
         if reactor.running:

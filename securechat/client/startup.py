@@ -5,10 +5,10 @@ L{HeadlessClient} from options, and keying the rooms given at startup.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Iterable, Optional
 
+from ..cannotstart import CannotStart
 from ..codec import LAYERS
 from ..tlsclient import TlsSettings
 from .headless import HeadlessClient
@@ -54,10 +54,10 @@ def buildClient(
     return client
 
 
-def clientFromOptions(reactor: Any, options: Any) -> Optional[HeadlessClient]:
+def clientFromOptions(reactor: Any, options: Any) -> HeadlessClient:
     """
     L{buildClient} from the command line's options (console and JSON mode);
-    L{None}, the reason said on stderr, when the state directory is unusable.
+    L{CannotStart} when the state directory is unusable.
     """
     try:
         return buildClient(
@@ -66,8 +66,7 @@ def clientFromOptions(reactor: Any, options: Any) -> Optional[HeadlessClient]:
             stateDir=getattr(options, "state_dir", None),
         )
     except StateError as exc:
-        print("securechat: %s" % (exc,), file=sys.stderr)
-        return None
+        raise CannotStart(str(exc)) from None
 
 
 def startState(reactor: Any, client: HeadlessClient) -> None:

@@ -23,6 +23,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import usage
 
+from ..cannotstart import CannotStart
 from ..client.headless import SESSION_LOG_NAMESPACE
 from ..client.kdfworker import KdfWorker
 from ..client.passphrases import PassphraseError, readKeyFile
@@ -259,14 +260,15 @@ def makeService(options: Options, reactor: Any = None) -> ProxyService:
 
 
 def main(argv: List[str]) -> int:
-    """C{securechat proxy ...}: run until interrupted."""
+    """
+    C{securechat proxy ...}: run until interrupted.  L{CannotStart} for bad
+    options, an unusable state directory, or an endpoint it cannot listen on.
+    """
     options = Options()
     try:
         options.parseOptions(argv)
     except usage.UsageError as error:
-        print("securechat proxy: %s" % (error,), file=sys.stderr)
-        print("(securechat proxy --help for the options)", file=sys.stderr)
-        return 2
+        raise CannotStart("proxy: %s\n(securechat proxy --help for the options)" % (error,)) from None
     from twisted.internet import reactor as defaultReactor
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
@@ -275,20 +277,17 @@ def main(argv: List[str]) -> int:
     try:
         service = makeService(options, reactor)
     except StateError as exc:
-        print("securechat proxy: --state-dir: %s" % (exc,), file=sys.stderr)
-        return 2
+        raise CannotStart("proxy: --state-dir: %s" % (exc,)) from None
     observer: Any = textFileLogObserver(sys.stderr)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
-    status: List[int] = [0]
+    refusal: List[str] = []
 
     def start() -> None:
         service.startService()
         assert service.listening is not None
 
         def failed(reason: Any) -> None:
-            print("securechat proxy: cannot listen on %s: %s" % (options["listen"], reason.getErrorMessage()),
-                  file=sys.stderr)
-            status[0] = 1
+            refusal.append("proxy: cannot listen on %s: %s" % (options["listen"], reason.getErrorMessage()))
             reactor.stop()
 
         service.listening.addErrback(failed)
@@ -296,4 +295,6 @@ def main(argv: List[str]) -> int:
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
-    return status[0]
+    if refusal:
+        raise CannotStart(refusal[0], status=1)
+    return 0
