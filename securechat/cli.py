@@ -18,10 +18,10 @@ from .cannotstart import EXIT_USAGE as CANNOT_START_USAGE
 from .cannotstart import CannotStart
 from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
 from .client.startup import DEFAULT_SERVER
-from .client.statedir import defaultStateDir
+from .client.statedir import STATE_DIR_HELP, defaultStateDir
 from .codec import LAYERS
 from .endpointstrings import serverDescription
-from .tlsclient import INSECURE_OPTION, TRUST_OPTION, TlsSettings, checkTlsSettings
+from .tlsclient import INSECURE_HELP, INSECURE_OPTION, TRUST_HELP, TRUST_OPTION, TlsSettings, checkTlsSettings
 
 #: Exit statuses.
 EXIT_OK = 0
@@ -60,13 +60,11 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         TRUST_OPTION, dest="tls_trust", default=None, metavar="FILE",
-        help="PEM file of CA certificates (or the server's self-signed certificate) to trust for "
-        "an ssl: server, instead of the system's authorities",
+        help=TRUST_HELP,
     )
     parser.add_argument(
         INSECURE_OPTION, dest="insecure_skip_tls_verify", action="store_true",
-        help="DANGEROUS: do not check the ssl: server's certificate or name (anyone on the path "
-        "can then read the server password and every line); warns on every connection",
+        help=INSECURE_HELP,
     )
     parser.add_argument("--nick", default=None, help="nickname (default: your login name)")
     parser.add_argument(
@@ -89,8 +87,7 @@ def buildParser() -> argparse.ArgumentParser:
     # Issue 13: identity, trust store and replay state.
     parser.add_argument(
         "--state-dir", default=None, metavar="PATH",
-        help="where the identity key, pinned keys and replay state are kept "
-        "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)",
+        help=STATE_DIR_HELP,
     )
     return parser
 

@@ -41,6 +41,15 @@ DEFAULT_TIMEOUT = 30
 
 INSECURE_OPTION = "--insecure-skip-tls-verify"
 TRUST_OPTION = "--tls-trust"
+#: The two options' help, the same for every command that connects to a server.
+TRUST_HELP = (
+    "PEM file of CA certificates (or the server's self-signed certificate) to trust for "
+    "an ssl: server, instead of the system's authorities"
+)
+INSECURE_HELP = (
+    "DANGEROUS: do not check the ssl: server's certificate or name (anyone on the path "
+    "can then read the server password and every line); warns on every connection"
+)
 
 log = Logger()
 

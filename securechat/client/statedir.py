@@ -48,6 +48,13 @@ MAX_STATE_FILE = 64 * 1024 * 1024
 _HELD: Dict[str, List[int]] = {}
 
 
+#: The --state-dir option's help, the same for the client, the bot and the proxy.
+STATE_DIR_HELP = (
+    "directory of the identity key, pinned keys and replay state "
+    "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)"
+)
+
+
 class StateError(Exception):
     """The state directory or one of its files cannot be used; the message says why."""
 

@@ -17,13 +17,13 @@ from twisted.python import usage
 
 from ..codec import LAYERS, KdfUnavailable
 from ..endpointstrings import serverDescription
-from ..tlsclient import TlsSettings, checkTlsSettings
+from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings
 from . import events as ev
 from .jsonlines import encodeEvent
 from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
 from .session import ClientSession, CommandError, checkWord
 from .startup import DEFAULT_SERVER, buildClient, keyRooms
-from .statedir import StateDir, StateError, defaultStateDir
+from .statedir import STATE_DIR_HELP, StateDir, StateError, defaultStateDir
 
 
 class Options(usage.Options):
@@ -42,16 +42,11 @@ class Options(usage.Options):
         ["key-file", "k", None, "File holding the passphrase for the joined rooms."],
         ["server-password-file", None, None, "File holding the IRC server password."],
         ["output", "o", None, "Append events as JSON lines to this file ('-' for stdout)."],
-        ["tls-trust", None, None, "PEM file of CA certificates (or the server's self-signed certificate) "
-         "to trust for an ssl: server, instead of the system's authorities."],
-        # Identity, trust store and replay state.
-        ["state-dir", None, None,
-         "Directory of the identity key, pinned keys and replay state "
-         "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)."],
+        ["tls-trust", None, None, TRUST_HELP + "."],
+        ["state-dir", None, None, STATE_DIR_HELP + "."],
     ]
     optFlags = [
-        ["insecure-skip-tls-verify", None, "DANGEROUS: do not check the ssl: server's certificate or "
-         "name (anyone on the path can then read the server password and every line); warns on every connection."],
+        ["insecure-skip-tls-verify", None, INSECURE_HELP + "."],
     ]
 
     def __init__(self) -> None:

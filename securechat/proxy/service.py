@@ -30,10 +30,10 @@ from ..client.passphrases import PassphraseError, readKeyFile
 from ..client.persist import StateKeeper
 from ..client.session import ClientSession
 from ..client.startup import DEFAULT_SERVER
-from ..client.statedir import StateDir, StateError, defaultStateDir
+from ..client.statedir import STATE_DIR_HELP, StateDir, StateError, defaultStateDir
 from ..codec import DEFAULT_KDF, KdfParams, RoomKeys
 from ..endpointstrings import PARSE_ERRORS, checkClientEndpoint
-from ..tlsclient import TlsSettings, checkTlsSettings, clientEndpoint
+from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings, clientEndpoint
 from .core import MARK_MODES, ProxyCore
 from .protocol import DownstreamFactory
 
@@ -94,15 +94,12 @@ class Options(usage.Options):
          "Required with --allow-remote." % (PASSWORD_ENV,)],
         ["mark", "m", "prefix", "How an opened message shows its protection: prefix ([auth+fresh] text), "
          "tag (a securechat/protection message tag, for clients that negotiate message-tags), or both."],
-        ["tls-trust", None, None, "PEM file of CA certificates (or the server's self-signed certificate) "
-         "to trust for an ssl: server, instead of the system's authorities."],
-        ["state-dir", None, None,
-         "Directory of the identity key, pinned keys and replay state, shared with the client "
-         "(default $XDG_STATE_HOME/securechat, else ~/.local/state/securechat)."],
+        ["tls-trust", None, None, TRUST_HELP + "."],
+        ["state-dir", None, None, STATE_DIR_HELP + " (shared with the client)."],
     ]
     optFlags = [
         ["allow-remote", None, "Listen beyond loopback (a password is then required)."],
-        ["insecure-skip-tls-verify", None, "DANGEROUS: do not check the ssl: server's certificate or name."],
+        ["insecure-skip-tls-verify", None, INSECURE_HELP + "."],
     ]
 
     # Defined only to be refused (three methods: usage.Options' synonyms
