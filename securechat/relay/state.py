@@ -36,6 +36,7 @@ from .caps import (
     tagPrefix,
 )
 from .channels import ChannelCommands
+from .fit import formatFitted
 from .numerics import (
     ERR_BADCHANNELKEY,
     ERR_CANNOTSENDTOCHAN,
@@ -61,6 +62,7 @@ from .numerics import (
     RPL_UNAWAY,
     echo,
 )
+from .operators import OperatorCommands
 from .queries import QueryCommands
 from .records import (
     AWAY_LENGTH,
@@ -110,7 +112,7 @@ ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 SILENT_COMMANDS = frozenset({"NOTICE"})
 
 
-class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
+class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorCommands):
     """
     Everything the relay knows and decides.  The adapter feeds it parsed
     messages (L{handle}) and departures (L{remove}); it writes replies and
@@ -165,6 +167,9 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
             "USERHOST": self.irc_USERHOST,
             "LIST": self.irc_LIST,
             "TAGMSG": self.irc_TAGMSG,
+            "OPER": self.irc_OPER,
+            "KILL": self.irc_KILL,
+            "WALLOPS": self.irc_WALLOPS,
         }
         #: The tags of the message being handled (see L{handle}).
         self._tags: Optional[Tags] = None
@@ -175,10 +180,13 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
     # Replies.
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
-        """Send a numeric from the server, addressed to the client's nick."""
+        """
+        Send a numeric from the server, addressed to the client's nick; its
+        last parameter cut to fit the line limit (see L{formatFitted}).
+        """
         client.write(
-            formatMessage(
-                numeric, (client.nick or "*",) + params, self.config.serverName
+            formatFitted(
+                numeric, (client.nick or "*",) + params, self.config.serverName, self.config.maxLine
             )
         )
 
@@ -246,7 +254,7 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
         self.deliverPending()
         if client.folded and self.clients.get(client.folded) is client:
             del self.clients[client.folded]
-            line = formatMessage("QUIT", (quitReason,), client.prefix)
+            line = formatFitted("QUIT", (quitReason,), client.prefix, self.config.maxLine)
             for peer in self._peersOf(client):
                 peer.write(line)
             for room in list(client.rooms.values()):
