@@ -3,7 +3,8 @@ The relay's state and routing: nicks, rooms, membership, capabilities and
 the fan-out, with no I/O.  Registration is in
 L{securechat.relay.registration}, what operators do (TOPIC, MODE, KICK,
 INVITE) in L{securechat.relay.channels}, the read-only queries (NAMES, WHO,
-WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}: mixins of
+WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}, IRC operators
+and user modes (OPER, KILL, WALLOPS) in L{securechat.relay.operators}: mixins of
 L{RelayState}, sharing its state and its reply helpers.  The records
 (L{Client}, L{Room}, L{RelayConfig}) are in L{securechat.relay.records}.
 
