@@ -358,7 +358,7 @@ class RoomTests(StateTestCase):
                      "MODE bob", "MODE nobody", "MODE #nowhere", "MODE"):
             self.send(alice, line)
         self.assertEqual(
-            alice.numerics(), ["324", "329", "472", "221", "221", "502", "401", "403", "461"]
+            alice.numerics(), ["324", "329", "472", "221", "MODE", "502", "401", "403", "461"]
         )
 
 

@@ -255,6 +255,8 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         reason = " (%s)" % (event.reason,) if event.reason else ""
         return [("%s -- %s left %s%s" % (when, who, event.room, reason), INFO)]
     if isinstance(event, ev.UserQuit):
+        if event.netsplit:
+            return [("%s -- %s left in a netsplit (%s)" % (when, event.nick, " ".join(event.netsplit)), INFO)]
         reason = " (%s)" % (event.reason,) if event.reason else ""
         return [("%s -- %s quit%s" % (when, event.nick, reason), INFO)]
     if isinstance(event, ev.KeySet):

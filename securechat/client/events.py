@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, cast
 
 import attr
 
+from ..netsplit import netsplitServers
+
 if TYPE_CHECKING:  # pragma: no cover
     from attr import AttrsInstance
 
@@ -97,12 +99,19 @@ class Parted(Event):
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class UserQuit(Event):
-    """A peer left the network; C{rooms} are the rooms we shared with it."""
+    """
+    A peer left the network; C{rooms} are the rooms we shared with it.
+    C{netsplit} holds the two servers when the reason says their link
+    broke (L{netsplitServers}): the server's hint, not a proof.
+    """
 
     kind: ClassVar[str] = "quit"
     nick: str
     reason: str
     rooms: Tuple[str, ...] = ()
+    netsplit: Tuple[str, ...] = attr.ib(
+        default=attr.Factory(lambda self: netsplitServers(self.reason) or (), takes_self=True)
+    )
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

@@ -41,7 +41,6 @@ from .numerics import (
     RPL_NOTOPIC,
     RPL_TOPIC,
     RPL_TOPICWHOTIME,
-    RPL_UMODEIS,
     echo,
 )
 
@@ -65,6 +64,8 @@ class ChannelCommands:
         def reply(self, client: Client, numeric: str, *params: str) -> None: ...
 
         def _leave(self, client: Client, room: Room) -> None: ...
+
+        def _userModes(self, client: Client, params: Sequence[str]) -> None: ...
 
     def _broadcast(self, room: Room, line: bytes) -> None:
         for member in room.members.values():
@@ -114,7 +115,8 @@ class ChannelCommands:
         """
         C{MODE #room} answers 324 and 329; C{MODE #room changes...} applies
         what an operator may (see L{securechat.relay.modes}) and tells the
-        room.  User modes: none, C{MODE ownnick} says so.
+        room.  C{MODE ownnick [changes]}: the user modes (see
+        L{securechat.relay.operators}).
         """
         if not params:
             self.reply(client, ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
@@ -134,7 +136,7 @@ class ChannelCommands:
             else:
                 self._changeModes(client, room, params[1], params[2:])
         elif folded == client.folded:
-            self.reply(client, RPL_UMODEIS, "+")
+            self._userModes(client, params[1:])
         elif folded in self.clients:
             self.reply(client, ERR_USERSDONTMATCH, "Cannot change mode for other users")
         else:

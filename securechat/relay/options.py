@@ -18,6 +18,7 @@ from twisted.python import usage
 from ..endpointstrings import checkServerEndpoint
 from ..wire import CASEMAPPINGS, DEFAULT_MAX_LINE
 from .factory import ConnectionSettings, RelayFactory
+from .opers import OperEntry, OperFileError, parseOpers
 from .state import RelayConfig
 
 DEFAULT_PORT = "tcp:6667:interface=127.0.0.1"
@@ -78,6 +79,13 @@ class RelayOptions(usage.Options):
         ["casemapping", None, _DEFAULT_CONFIG.casemapping, "rfc1459 or ascii."],
         ["motd-file", None, None, "File whose lines are the message of the day."],
         [
+            "opers",
+            None,
+            None,
+            "File of IRC operators, one `name user@host-mask scrypt-hash` a line "
+            "(make a line with: python -m securechat.relay.opers NAME MASK).",
+        ],
+        [
             "password-file",
             None,
             None,
@@ -104,6 +112,7 @@ class RelayOptions(usage.Options):
             )
         self["password"] = readPassword(self["password-file"], os.environ)
         self["motd"] = readMotd(self["motd-file"])
+        self["operators"] = readOpers(self["opers"])
 
 
 #: Characters a name in every reply's prefix (or in ISUPPORT) may not hold:
@@ -156,6 +165,21 @@ def readMotd(path: Optional[str]) -> Tuple[str, ...]:
     return lines
 
 
+def readOpers(path: Optional[str]) -> Tuple[OperEntry, ...]:
+    """The operators file's entries (none without C{--opers}); a bad file stops the start."""
+    if path is None:
+        return ()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise usage.UsageError("cannot read --opers: %s" % (e,)) from e
+    try:
+        return parseOpers(text)
+    except OperFileError as e:
+        raise usage.UsageError("--opers %s: %s" % (path, e)) from None
+
+
 def makeFactory(options: RelayOptions, clock: Optional[IReactorTime] = None) -> RelayFactory:
     """Turn parsed options into a factory (used by the plugin and by tests)."""
     config = RelayConfig(
@@ -167,6 +191,7 @@ def makeFactory(options: RelayOptions, clock: Optional[IReactorTime] = None) -> 
         password=options["password"],
         motd=options["motd"],
         logPayloads=bool(options["log-payloads"]),
+        opers=options["operators"],
     )
     settings = ConnectionSettings(
         floodBurst=options["flood-burst"],

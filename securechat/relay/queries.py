@@ -6,7 +6,7 @@ state and changes nothing.  A C{+s} room is seen only by its members.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ..wire import formatMessage, splitTargets
 from .numerics import (
@@ -26,6 +26,7 @@ from .numerics import (
     RPL_USERHOST,
     RPL_WHOISCHANNELS,
     RPL_WHOISIDLE,
+    RPL_WHOISOPERATOR,
     RPL_WHOISSERVER,
     RPL_WHOISUSER,
     RPL_WHOREPLY,
@@ -100,6 +101,19 @@ class QueryCommands:
         """Whether C{client} may see C{room}: it is not +s, or it is a member."""
         return "s" not in room.modes or client.folded in room.members
 
+    def _hidden(self, client: Client, peer: Client, room: Optional[Room]) -> bool:
+        """
+        Whether C{peer}'s user mode C{+i} hides it from C{client}'s C{WHO}
+        or C{NAMES} (of C{room}, or of a nick or mask): unless C{client}
+        is in that room (or, for a nick or mask, shares any room with
+        it), is C{peer} itself, or is an IRC operator.
+        """
+        if "i" not in peer.umodes or peer is client or client.isOper:
+            return False
+        if room is not None:
+            return client.folded not in room.members
+        return not any(folded in peer.rooms for folded in client.rooms)
+
     def irc_NAMES(self, client: Client, params: Sequence[str]) -> None:
         if not params:
             for room in list(client.rooms.values()):
@@ -127,7 +141,10 @@ class QueryCommands:
         multi = client.multiPrefix
         batch: List[str] = []
         used = 0
+        outsider = client.folded not in room.members
         for folded, member in room.members.items():
+            if outsider and self._hidden(client, member, room):
+                continue
             name = statusOf(room, folded, multi) + member.nick
             cost = len(name) + 1
             if batch and used + cost > budget:
@@ -142,33 +159,37 @@ class QueryCommands:
     def irc_WHO(self, client: Client, params: Sequence[str]) -> None:
         """
         C{WHO #room}, C{WHO nick}, or a nick mask (C{WHO al*}, C{WHO *}, at
-        most L{WHO_LIMIT} entries).  C{WHO mask o} asks for IRC operators:
-        there are none here.
+        most L{WHO_LIMIT} entries).  C{WHO mask o} asks for the IRC
+        operators among them.  A user with C{+i} is left out unless the
+        asker shares a room with it (see L{_hidden}).
         """
         mask = params[0] if params and params[0] not in ("", "0") else "*"
         operatorsOnly = len(params) > 1 and params[1] == "o"
-        room = None
+        room = self.rooms.get(self.fold(mask)) if mask.startswith("#") else None
+
+        def listed(peer: Client) -> bool:
+            return (peer.isOper or not operatorsOnly) and not self._hidden(client, peer, room)
+
         members: Iterable[Client] = ()
-        if operatorsOnly:
-            pass
-        elif mask.startswith("#"):
-            room = self.rooms.get(self.fold(mask))
+        if mask.startswith("#"):
             if room is not None and self._visible(client, room):
-                members = list(room.members.values())
+                members = [m for m in room.members.values() if listed(m)]
         elif "*" not in mask and "?" not in mask:
             peer = self.clients.get(self.fold(mask))
-            members = [peer] if peer is not None else []
+            members = [peer] if peer is not None and listed(peer) else []
         else:
             matches = globMatcher(mask, self.fold, self.config.nickLength)
             found = []
             for peer in self.clients.values():
-                if matches(peer.nick):
+                if matches(peer.nick) and listed(peer):
                     found.append(peer)
                     if len(found) >= WHO_LIMIT:
                         break
             members = found
         for member in members:
             flags = "G" if member.away is not None else "H"
+            if member.isOper:
+                flags += "*"
             if room is not None:
                 flags += statusOf(room, member.folded, client.multiPrefix)
             self.reply(
@@ -212,6 +233,8 @@ class QueryCommands:
             ]
             self._whoisChannels(client, peer.nick, rooms)
             self.reply(client, RPL_WHOISSERVER, peer.nick, config.serverName, config.networkName)
+            if peer.isOper:
+                self.reply(client, RPL_WHOISOPERATOR, peer.nick, "is an IRC operator")
             if peer.away is not None:
                 self.reply(client, RPL_AWAY, peer.nick, peer.away)
             idle = max(0, int(self.now() - (peer.active or peer.signon)))
@@ -283,7 +306,7 @@ class QueryCommands:
     def irc_LIST(self, client: Client, params: Sequence[str]) -> None:
         """
         321, a 322 per room (all, or those named), 323.  A +s room is
-        listed only to its members.
+        listed only to its members and to IRC operators.
         """
         if params and params[0]:
             rooms = [self.rooms.get(self.fold(name)) for name in splitTargets(params[0])]
@@ -291,7 +314,7 @@ class QueryCommands:
             rooms = list(self.rooms.values())
         self.reply(client, RPL_LISTSTART, "Channel", "Users  Name")
         for room in rooms:
-            if room is not None and self._visible(client, room):
+            if room is not None and (client.isOper or self._visible(client, room)):
                 self.reply(client, RPL_LIST, room.name, str(len(room.members)), room.topic)
         self.reply(client, RPL_LISTEND, "End of /LIST")
 

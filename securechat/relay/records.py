@@ -7,7 +7,7 @@ what a record answers about itself.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 import attr
 
@@ -16,6 +16,9 @@ from ..wire import (
     Tags,
 )
 from .modes import NEW_ROOM_MODES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .opers import OperEntry
 
 #: Commands a client may send before it is registered.
 PRE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
@@ -78,6 +81,8 @@ class RelayConfig:
     password: Optional[bytes] = attr.ib(default=None, repr=False)
     motd: Tuple[str, ...] = ()
     logPayloads: bool = False
+    #: The IRC operators (C{--opers}): who may C{OPER}, from where, with what.
+    opers: Tuple[OperEntry, ...] = attr.ib(default=(), repr=False)
 
 
 class Client:
@@ -108,6 +113,8 @@ class Client:
         "echo",
         "multiPrefix",
         "awayNotify",
+        "umodes",
+        "operFailures",
     )
 
     def __init__(
@@ -143,6 +150,16 @@ class Client:
         self.echo = False
         self.multiPrefix = False
         self.awayNotify = False
+        #: Its user modes, sorted (L{securechat.relay.operators.USER_MODES}):
+        #: C{o} once it is an IRC operator.  A str: an empty one costs nothing.
+        self.umodes = ""
+        #: Failed C{OPER} attempts so far (see L{securechat.relay.operators.MAX_OPER_FAILURES}).
+        self.operFailures = 0
+
+    @property
+    def isOper(self) -> bool:
+        """Whether it is an IRC operator (user mode C{+o}, given by C{OPER})."""
+        return "o" in self.umodes
 
     @property
     def registered(self) -> bool:

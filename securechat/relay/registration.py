@@ -40,6 +40,7 @@ from .numerics import (
     RPL_YOURHOST,
     echo,
 )
+from .operators import USER_MODES
 from .records import (
     AWAY_LENGTH,
     CONNECTED,
@@ -257,7 +258,7 @@ class RegistrationCommands:
         )
         self.reply(client, RPL_YOURHOST, "Your host is %s, running %s" % (name, version))
         self.reply(client, RPL_CREATED, "This server was created %s" % (self.created,))
-        self.reply(client, RPL_MYINFO, name, version, "o", "iklmnostv", "klov")
+        self.reply(client, RPL_MYINFO, name, version, USER_MODES, "iklmnostv", "klov")
         # At most 13 tokens a line: with the nick and the text, 15 parameters.
         tokens = self._isupport
         for start in range(0, len(tokens), ISUPPORT_PER_LINE):

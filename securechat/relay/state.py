@@ -3,7 +3,8 @@ The relay's state and routing: nicks, rooms, membership, capabilities and
 the fan-out, with no I/O.  Registration is in
 L{securechat.relay.registration}, what operators do (TOPIC, MODE, KICK,
 INVITE) in L{securechat.relay.channels}, the read-only queries (NAMES, WHO,
-WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}: mixins of
+WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}, IRC operators
+and user modes (OPER, KILL, WALLOPS) in L{securechat.relay.operators}: mixins of
 L{RelayState}, sharing its state and its reply helpers.  The records
 (L{Client}, L{Room}, L{RelayConfig}) are in L{securechat.relay.records}.
 
@@ -36,6 +37,7 @@ from .caps import (
     tagPrefix,
 )
 from .channels import ChannelCommands
+from .fit import formatFitted
 from .numerics import (
     ERR_BADCHANNELKEY,
     ERR_CANNOTSENDTOCHAN,
@@ -61,6 +63,7 @@ from .numerics import (
     RPL_UNAWAY,
     echo,
 )
+from .operators import OperatorCommands
 from .queries import QueryCommands
 from .records import (
     AWAY_LENGTH,
@@ -110,7 +113,7 @@ ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 SILENT_COMMANDS = frozenset({"NOTICE"})
 
 
-class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
+class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorCommands):
     """
     Everything the relay knows and decides.  The adapter feeds it parsed
     messages (L{handle}) and departures (L{remove}); it writes replies and
@@ -165,6 +168,9 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
             "USERHOST": self.irc_USERHOST,
             "LIST": self.irc_LIST,
             "TAGMSG": self.irc_TAGMSG,
+            "OPER": self.irc_OPER,
+            "KILL": self.irc_KILL,
+            "WALLOPS": self.irc_WALLOPS,
         }
         #: The tags of the message being handled (see L{handle}).
         self._tags: Optional[Tags] = None
@@ -175,10 +181,13 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
     # Replies.
 
     def reply(self, client: Client, numeric: str, *params: str) -> None:
-        """Send a numeric from the server, addressed to the client's nick."""
+        """
+        Send a numeric from the server, addressed to the client's nick; its
+        last parameter cut to fit the line limit (see L{formatFitted}).
+        """
         client.write(
-            formatMessage(
-                numeric, (client.nick or "*",) + params, self.config.serverName
+            formatFitted(
+                numeric, (client.nick or "*",) + params, self.config.serverName, self.config.maxLine
             )
         )
 
@@ -246,7 +255,7 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands):
         self.deliverPending()
         if client.folded and self.clients.get(client.folded) is client:
             del self.clients[client.folded]
-            line = formatMessage("QUIT", (quitReason,), client.prefix)
+            line = formatFitted("QUIT", (quitReason,), client.prefix, self.config.maxLine)
             for peer in self._peersOf(client):
                 peer.write(line)
             for room in list(client.rooms.values()):
