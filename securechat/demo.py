@@ -56,6 +56,7 @@ from .codec import (
 from .mitm.attacks import Attack, Impersonate, Selector, makeAttack
 from .mitm.matrix import (
     BY_NAME,
+    DEFAULT_WIDTH,
     ERROR,
     SCENARIO_NAMES,
     Cell,
@@ -67,6 +68,8 @@ from .mitm.matrix import (
     renderJson,
     renderMarkdown,
     renderText,
+    shorten,
+    wrap,
 )
 from .mitm.proxy import TO_CLIENT, MitmFactory, Plan, Seen
 from .relay.factory import ConnectionSettings, RelayFactory
@@ -430,7 +433,18 @@ def parser() -> argparse.ArgumentParser:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the matrix as JSON")
     output.add_argument("--markdown", action="store_true", help="print the matrix as a Markdown table (for the docs)")
-    p.add_argument("--verbose", action="store_true", help="show the raw message lines the relay saw in each run")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="add every cell's full verdict and the message lines the relay saw in each run",
+    )
+    p.add_argument(
+        "--width",
+        type=_positive,
+        metavar="COLUMNS",
+        help="lay the table out for this many columns (default: the terminal's width, $COLUMNS, else %d)"
+        % (DEFAULT_WIDTH,),
+    )
     p.add_argument("--fast-kdf", action="store_true", help="derive room keys with the cheap test parameters")
     p.add_argument("--output", metavar="PATH", help="write the result to PATH instead of stdout")
     return p
@@ -458,7 +472,46 @@ def describeKdf(kdf: KdfParams) -> str:
     )
 
 
-def render(report: Report, args: argparse.Namespace) -> str:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of columns")
+    return value
+
+
+def terminalWidth(stream: TextIO, environ: Optional[Dict[str, str]] = None) -> int:
+    """
+    The columns C{stream} shows: C{$COLUMNS} when set (as
+    L{shutil.get_terminal_size} does), else the terminal's own width, else
+    L{DEFAULT_WIDTH} (a pipe or a file).
+    """
+    columns = (os.environ if environ is None else environ).get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or DEFAULT_WIDTH
+    except (OSError, ValueError, AttributeError):
+        pass
+    return DEFAULT_WIDTH
+
+
+def wantsColour(stream: TextIO, environ: Optional[Dict[str, str]] = None) -> bool:
+    """Colour only for a terminal that has it, and never with C{$NO_COLOR} set (no-color.org)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (ValueError, AttributeError):
+        return False
+
+
+def render(
+    report: Report, args: argparse.Namespace, width: Optional[int] = None, colour: bool = False
+) -> str:
+    """The report as C{args} asks; the text form fits C{width} columns (C{--width}, else L{DEFAULT_WIDTH})."""
+    width = width or getattr(args, "width", None) or DEFAULT_WIDTH
     if args.json:
         return renderJson(
             report.cells,
@@ -469,24 +522,27 @@ def render(report: Report, args: argparse.Namespace) -> str:
     out = []
     details = {(c.scenario, c.layer): c for c in report.cells}
     for attack, layer, lines in report.transcripts:
-        out.append("== %s on %s: what the relay saw" % (attack, layer))
-        out.extend("  " + line for line in lines)
+        out.extend(wrap("== %s on %s: what the relay saw" % (attack, layer), width))
+        # Raw lines can be 512 bytes: their middle goes, the command and the note stay.
+        out.extend("  " + shorten(line, width - 2) for line in lines)
         cell = details[attack, layer]
-        out.append("  => %s%s" % (cell.verdict, ": " + cell.detail if cell.detail else ""))
+        out.extend(wrap("  => %s%s" % (cell.verdict, ": " + cell.detail if cell.detail else ""), width, "     "))
     if out:
         out.append("")
-    out.append(renderText(report.cells))
-    out.append("Keys: %s." % (describeKdf(report.kdf),))
-    out.append(
+    out.append(renderText(report.cells, width, colour, verbose=bool(getattr(args, "verbose", False))))
+    notes = [
+        "Keys: %s." % (describeKdf(report.kdf),),
         "Time: one virtual clock for the clients and the malicious relay (delays take no time); "
-        "the sender clock shift is applied to the sender's codec clock, since a relay cannot change a clock."
-    )
+        "the sender clock shift is applied to the sender's codec clock, since a relay cannot change a clock.",
+    ]
     bad = failures(report.cells)
     if bad:
-        out.append("FAILED: %s" % (", ".join("%s on %s (%s)" % (c.scenario, c.layer, c.verdict) for c in bad),))
+        notes.append("FAILED: %s" % (", ".join("%s on %s (%s)" % (c.scenario, c.layer, c.verdict) for c in bad),))
     else:
-        out.append("Every layer stopped every attack docs/security.md says it stops.")
-    out.append("%d runs in %.1f s." % (len(report.cells), report.seconds))
+        notes.append("Every layer stopped every attack docs/security.md says it stops.")
+    notes.append("%d runs in %.1f s." % (len(report.cells), report.seconds))
+    for note in notes:
+        out.extend(wrap(note, width))
     return "\n".join(out) + "\n"
 
 
@@ -512,8 +568,12 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     outcome: List[Any] = []
 
     def start() -> None:
-        progress = None if (args.json or args.markdown) else partial(_progress, sys.stderr)
+        progress = None
+        if not (args.json or args.markdown):
+            progress = Progress(sys.stderr, args.width or terminalWidth(sys.stderr))
         finished = runDemo(reactor, options, progress)
+        if progress is not None:
+            finished.addBoth(progress.done)
         finished.addBoth(outcome.append)
         finished.addBoth(lambda ignored: reactor.stop())
 
@@ -528,7 +588,10 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
             )
             return EXIT_CANNOT_RUN
         result.raiseException()
-    text = render(result, args)
+    if args.output:
+        text = render(result, args)
+    else:
+        text = render(result, args, args.width or terminalWidth(out), wantsColour(out))
     if args.output:
         try:
             writeAtomically(args.output, text)
@@ -572,9 +635,34 @@ def exitStatus(report: Report) -> int:
     return EXIT_FAILED if failures(report.cells) else EXIT_OK
 
 
-def _progress(stream: TextIO, line: str) -> None:
-    stream.write(line + "\n")
-    stream.flush()
+class Progress:
+    """
+    One line per run on stderr: on a terminal each overwrites the last
+    (and is cleared at the end), so the table is the first thing left on
+    the screen; in a pipe or a log they are kept, one per line.
+    """
+
+    def __init__(self, stream: TextIO, width: int) -> None:
+        self.stream = stream
+        self.width = width
+        try:
+            self.overwrite = bool(stream.isatty())
+        except (ValueError, AttributeError):
+            self.overwrite = False
+
+    def __call__(self, line: str) -> None:
+        if self.overwrite:
+            # The cursor must not reach the last column, or the line wraps.
+            self.stream.write("\r\x1b[K" + shorten(line, max(self.width - 1, 1)))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self, passthrough: Any) -> Any:
+        if self.overwrite:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        return passthrough
 
 
 if __name__ == "__main__":  # pragma: no cover

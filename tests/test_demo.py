@@ -13,16 +13,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from contextlib import redirect_stderr
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, threads
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat import demo
 from securechat.codec import TEST_KDF
 from securechat.codec.replay import ReplayCache
+from securechat.mitm import matrix
 from securechat.mitm.matrix import (
     ACCEPTED,
     HIDDEN,
@@ -111,6 +113,42 @@ EXPECTED = {
 EXPECTED["signed"] = dict(EXPECTED["fernet-ttl"], impersonate=rejected("identity-changed"))
 
 
+def runInTerminal(argv, columns: int, stdin: bytes = b""):
+    """
+    Run C{python -m securechat.demo ARGV} with its stdout and stderr on a
+    pseudo-terminal C{columns} wide; returns (everything it wrote, exit status).
+    """
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(demo.__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env.update(TERM="xterm", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "securechat.demo"] + list(argv),
+        stdin=subprocess.PIPE, stdout=slave, stderr=slave, cwd=root, env=env,
+    )
+    os.close(slave)
+    child.stdin.write(stdin)
+    child.stdin.close()
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace"), child.wait(COLUMN_TIMEOUT)
+
+
 def fastOptions(**kw) -> demo.DemoOptions:
     return demo.DemoOptions(kdf=TEST_KDF, **kw)
 
@@ -193,6 +231,34 @@ class MatrixTests(TestCase):
         self.assertIn("=> ACCEPTED: accepted 'run 1: meet at the north door at 10:01'", text)
         # What alice wrote, next to what bob was shown.
         self.assertIn("alice01 wrote 'run 1: meet at the north door at 10:00'", text)
+        # Raw lines are shortened, details wrapped: nothing wider than the table.
+        self.assertEqual([line for line in text.splitlines() if len(line) > demo.DEFAULT_WIDTH], [])
+
+    @defer.inlineCallbacks
+    def test_theTableFitsCommonTerminals(self):
+        """At 80, 120 and 160 columns: no longer line, and each attack's cells on its row's one line."""
+        report = yield fullReport()
+        for width in (80, 120, 160):
+            text = demo.render(report, demo.parser().parse_args(["--width", str(width)]))
+            self.assertEqual([line for line in text.splitlines() if len(line) > width], [], width)
+            assertRowsOnOneLine(self, text, report, width)
+
+
+def assertRowsOnOneLine(case, text: str, report, width: int) -> None:
+    """Every attack has one line that starts with one of its labels and holds all its marks."""
+    from securechat.mitm import matrix
+
+    lines = text.splitlines()
+    for name in demo.SCENARIO_NAMES:
+        scenario = matrix.BY_NAME[name]
+        labels = (scenario.label, scenario.short, name)
+        rows = [line for line in lines if any(line.startswith(label + "  ") for label in labels)]
+        case.assertEqual(len(rows), 1, "%s at %d columns: %r" % (name, width, rows))
+        marks = [matrix.shortMark(c) for c in report.cells if c.scenario == name]
+        case.assertEqual(len(marks), len(demo.LAYERS))
+        case.assertEqual(
+            [word for word in rows[0].split() if word in ("ok", "flag", "WORKED", "READ", "error")], marks, rows[0]
+        )
 
 
 class OptionsAndReportTests(SynchronousTestCase):
@@ -209,7 +275,8 @@ class OptionsAndReportTests(SynchronousTestCase):
 
     def test_textReport(self) -> None:
         report = demo.Report((Cell("read", "fernet", HIDDEN, False, False, False),), 1.25, TEST_KDF)
-        text = demo.render(report, demo.parser().parse_args([]))
+        # Wrapped to the width: the same words, other line breaks.
+        text = " ".join(demo.render(report, demo.parser().parse_args([])).split())
         self.assertIn("cheap TEST parameters", text)
         self.assertIn("a relay cannot change a clock", text)
         self.assertIn("Every layer stopped every attack docs/security.md says it stops.", text)
@@ -220,6 +287,47 @@ class OptionsAndReportTests(SynchronousTestCase):
         text = demo.render(report, demo.parser().parse_args([]))
         self.assertIn("FAILED: delay on fernet-ttl (ACCEPTED)", text)
         self.assertEqual(demo.exitStatus(report), demo.EXIT_FAILED)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        raise OSError("not a real terminal")
+
+
+class TerminalTests(SynchronousTestCase):
+    """How the demo learns the width, and when it paints."""
+
+    def test_width(self) -> None:
+        self.assertEqual(demo.terminalWidth(io.StringIO(), {}), demo.DEFAULT_WIDTH)
+        self.assertEqual(demo.terminalWidth(io.StringIO(), {"COLUMNS": "132"}), 132)
+        self.assertEqual(demo.terminalWidth(io.StringIO(), {"COLUMNS": "wide"}), demo.DEFAULT_WIDTH)
+        self.assertEqual(demo.terminalWidth(FakeTerminal(), {}), demo.DEFAULT_WIDTH)
+        self.assertEqual(demo.parser().parse_args(["--width", "100"]).width, 100)
+
+    def test_widthMustBePositive(self) -> None:
+        stderr = io.StringIO()
+        with redirect_stderr(stderr), self.assertRaises(SystemExit):
+            demo.parser().parse_args(["--width", "0"])
+        self.assertIn("positive", stderr.getvalue())
+
+    def test_colour(self) -> None:
+        self.assertTrue(demo.wantsColour(FakeTerminal(), {"TERM": "xterm"}))
+        self.assertFalse(demo.wantsColour(FakeTerminal(), {"TERM": "xterm", "NO_COLOR": "1"}))
+        self.assertFalse(demo.wantsColour(FakeTerminal(), {"TERM": "dumb"}))
+        self.assertFalse(demo.wantsColour(io.StringIO(), {"TERM": "xterm"}))
+
+    def test_progressOverwritesOnATerminalOnly(self) -> None:
+        terminal = FakeTerminal()
+        progress = demo.Progress(terminal, 20)
+        progress("read       plain      READ and a lot more text")
+        self.assertEqual(progress.done(7), 7)
+        self.assertEqual(terminal.getvalue(), "\r\x1b[Kread    ...ore text\r\x1b[K")
+        pipe = io.StringIO()
+        demo.Progress(pipe, 20)("read plain READ")
+        self.assertEqual(pipe.getvalue(), "read plain READ\n")
 
 
 class UsageTests(SynchronousTestCase):
@@ -280,6 +388,31 @@ class ProcessTests(TestCase):
         self.assertIn(b"Argon2id needs cryptography >= 44", err)
         self.assertIn(b"--layer plain", err)
         self.assertNotIn(b"Traceback", err)
+
+    @defer.inlineCallbacks
+    def test_theDemoInA80ColumnTerminal(self):
+        """
+        The real command in a pseudo-terminal 80 columns wide (no $COLUMNS):
+        it finds the width itself, paints, and no line (progress included)
+        is wider than the terminal.
+        """
+        output, code = yield threads.deferToThread(runInTerminal, ["--fast-kdf"], 80)
+        self.assertEqual(code, 0, output)
+        self.assertIn("\x1b[", output)
+        # What stays on the screen: escapes take no room, a carriage return starts over.
+        text = re.sub("\x1b\\[[0-9;]*[A-Za-z]", "", output)
+        screen = [part for line in text.split("\r\n") for part in line.split("\r")]
+        self.assertEqual([line for line in screen if len(line) > 80], [])
+        self.assertIn("Every layer stopped every attack docs/security.md says it stops.", screen)
+        # The table: from its header to the first blank line, one line per attack.
+        start = next(i for i, line in enumerate(screen) if line.startswith("attack "))
+        table = screen[start : screen.index("", start)]
+        self.assertEqual(len(table), 2 + len(demo.SCENARIO_NAMES), table)
+        for name, line in zip(demo.SCENARIO_NAMES, table[2:]):
+            scenario = matrix.BY_NAME[name]
+            self.assertTrue(any(line.startswith(label + "  ") for label in (scenario.label, scenario.short)), line)
+            marks = [word for word in line.split() if word in ("ok", "flag", "WORKED", "READ")]
+            self.assertEqual(len(marks), len(demo.LAYERS), line)
 
     @defer.inlineCallbacks
     def test_jsonExitZero(self):
