@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import os
 import secrets
 import sys
@@ -54,6 +55,7 @@ from .codec import (
     rfc1459_casefold,
 )
 from .mitm.attacks import Attack, Impersonate, Selector, makeAttack
+from .mitm.lesson import AFTER, BEFORE, DROPPED, SENT, Run, WireLine, lessonOrder, renderIntro, renderStep
 from .mitm.matrix import (
     BY_NAME,
     DEFAULT_WIDTH,
@@ -71,7 +73,7 @@ from .mitm.matrix import (
     shorten,
     wrap,
 )
-from .mitm.proxy import TO_CLIENT, MitmFactory, Plan, Seen
+from .mitm.proxy import DROPPED_BY_ATTACK, FROM_ATTACK, TO_CLIENT, TO_RELAY, MitmFactory, Plan, Seen
 from .relay.factory import ConnectionSettings, RelayFactory
 from .wire import WireError, parseLine
 
@@ -98,11 +100,17 @@ GENERATED_HEADER = (
 FORGED_PAYLOAD = 400
 STOP_GRACE = 5.0
 STOP_POLL = 0.01
+#: The last line of the plain table: where the rest of the lesson is.
+MORE = "More: --verbose for every full verdict and the lines the relay saw; --lesson for one attack at a time."
 EXIT_OK = 0
 EXIT_FAILED = 1
 #: The demo could not run (bad arguments, no Argon2id, an unwritable
 #: --output): distinct from EXIT_FAILED, which means a claim failed.
 EXIT_CANNOT_RUN = 2
+
+#: What each line the malicious relay recorded is, in a lesson step.
+WIRE_ROLES = {TO_CLIENT: BEFORE, FROM_ATTACK: AFTER, DROPPED_BY_ATTACK: DROPPED}
+
 
 class VirtualTime:
     """
@@ -141,6 +149,7 @@ class Report:
     seconds: float
     kdf: KdfParams
     transcripts: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = ()  # (attack, layer, lines)
+    runs: Tuple[Run, ...] = ()  # what each run recorded, for the lesson
 
 
 def bodiesFor(scenario: Scenario, run: int) -> Tuple[str, ...]:
@@ -197,8 +206,8 @@ class Runner:
             yield port.stopListening()
 
     @defer.inlineCallbacks
-    def play(self, scenario: Scenario, layer: str) -> Generator[Any, Any, Tuple[Cell, Tuple[str, ...]]]:
-        """One run; fires with (cell, transcript lines)."""
+    def play(self, scenario: Scenario, layer: str) -> Generator[Any, Any, Tuple[Cell, Tuple[str, ...], Run]]:
+        """One run; fires with (cell, transcript lines, what the lesson shows of it)."""
         self.run += 1
         run = self.run
         nicks = ["%s%02d" % (name, run % 100) for name in ("alice", "bob", "carol")]
@@ -218,16 +227,17 @@ class Runner:
             )
         self.mitm.plan = Plan(attack, Selector(sender=nicks[0], target=ROOM, receiver=nicks[1]))
         clients: List[HeadlessClient] = []
+        observation: Optional[Observation] = None
         try:
             yield self._clients(nicks, layer, clients, identities)
             observation = yield self._exchange(scenario, clients, seen, run)
-            cell = judge(scenario, layer, observation)
+            cell = judge(scenario, layer, cast(Observation, observation))
         except (ClientTimeout, defer.TimeoutError, defer.CancelledError) as exc:
             cell = Cell(scenario.name, layer, ERROR, False, False, False, detail=str(exc) or type(exc).__name__)
         finally:
             self.mitm.taps.remove(tap)
             yield defer.gatherResults([client.quit() for client in clients], consumeErrors=True)
-        return cell, tuple(_transcript(seen))
+        return cell, tuple(_transcript(seen)), Run(cell, observation, tuple(_wire(seen, nicks[0])))
 
     def _forger(self, layer: str, member: str, identity: Identity, run: int) -> Callable[[Any], List[str]]:
         """What carol, a member, seals as the sender of a line (her own signing key, the room's key)."""
@@ -381,6 +391,22 @@ def _whenSeen(reactor: Any, mitm: MitmFactory, sender: str, receiver: str, lines
     return result.addBoth(untap)
 
 
+def _wire(seen: Iterable[Seen], sender: str) -> List[WireLine]:
+    """The lines a lesson step shows: what the sender sent, and what the attack did to what."""
+    out = []
+    for s in seen:
+        if s.direction == TO_RELAY and s.client == sender:
+            try:
+                command = parseLine(s.raw).command
+            except WireError:
+                continue
+            if command in ("PRIVMSG", "NOTICE"):
+                out.append(WireLine(SENT, s.client, s.raw, s.note))
+        elif s.direction in WIRE_ROLES and (s.note or s.direction != TO_CLIENT):
+            out.append(WireLine(WIRE_ROLES[s.direction], s.client, s.raw, s.note))
+    return out
+
+
 def _transcript(seen: Iterable[Seen]) -> List[str]:
     """The message lines the relay saw in one run (registration chatter left out)."""
     out = []
@@ -405,19 +431,21 @@ def runDemo(
     yield runner.start()
     cells: List[Cell] = []
     transcripts = []
+    runs = []
     try:
         for name in options.scenarios:
             scenario = BY_NAME[name]
             for layer in options.layers:
-                cell, lines = yield runner.play(scenario, layer)
+                cell, lines, record = yield runner.play(scenario, layer)
                 cells.append(cell)
+                runs.append(record)
                 if options.verbose:
                     transcripts.append((name, layer, lines))
                 if progress is not None:
                     progress("%-12s %-10s %s" % (name, layer, cell.verdict))
     finally:
         yield runner.stop()
-    return Report(tuple(cells), time.monotonic() - started, options.kdf, tuple(transcripts))
+    return Report(tuple(cells), time.monotonic() - started, options.kdf, tuple(transcripts), tuple(runs))
 
 
 # Command line.
@@ -433,6 +461,17 @@ def parser() -> argparse.ArgumentParser:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the matrix as JSON")
     output.add_argument("--markdown", action="store_true", help="print the matrix as a Markdown table (for the docs)")
+    output.add_argument(
+        "--lesson",
+        action="store_true",
+        help="walk through the attacks one at a time, in the lab's order (Enter for the next, on a terminal)",
+    )
+    output.add_argument(
+        "--explain",
+        metavar="ATTACK",
+        choices=SCENARIO_NAMES,
+        help="the lesson's step for this one attack: %s" % (", ".join(SCENARIO_NAMES),),
+    )
     p.add_argument(
         "--verbose",
         action="store_true",
@@ -454,9 +493,10 @@ def optionsFromArgs(args: argparse.Namespace) -> DemoOptions:
     def ordered(chosen: Optional[List[str]], universe: Sequence[str]) -> Tuple[str, ...]:
         return tuple(item for item in universe if chosen is None or item in chosen)
 
+    attacks = [args.explain] if getattr(args, "explain", None) else args.attack
     return DemoOptions(
         layers=ordered(args.layer, LAYERS),
-        scenarios=ordered(args.attack, SCENARIO_NAMES),
+        scenarios=ordered(attacks, SCENARIO_NAMES),
         kdf=TEST_KDF if args.fast_kdf else DEFAULT_KDF,
         verbose=args.verbose,
     )
@@ -541,12 +581,14 @@ def render(
     else:
         notes.append("Every layer stopped every attack docs/security.md says it stops.")
     notes.append("%d runs in %.1f s." % (len(report.cells), report.seconds))
+    if not (getattr(args, "verbose", False) or getattr(args, "lesson", False) or getattr(args, "explain", None)):
+        notes.append(MORE)
     for note in notes:
         out.extend(wrap(note, width))
     return "\n".join(out) + "\n"
 
 
-def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout, stdin: Optional[TextIO] = None) -> int:
     """
     Run the demo on the global reactor; the exit status says whether every
     claim held (EXIT_FAILED when one did not, EXIT_CANNOT_RUN when the demo
@@ -556,6 +598,10 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     args = arguments.parse_args(argv)
     if args.verbose and (args.json or args.markdown):
         arguments.error("--verbose adds transcripts to the text table; it does not go with --json or --markdown")
+    if args.verbose and (args.lesson or args.explain):
+        arguments.error("--verbose adds transcripts to the table; the lesson shows each attack's lines already")
+    if args.explain and args.attack:
+        arguments.error("--explain ATTACK chooses the attack; it does not go with --attack")
     if args.output:
         # Found now, not after the whole run.
         try:
@@ -588,7 +634,17 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
             )
             return EXIT_CANNOT_RUN
         result.raiseException()
-    if args.output:
+    lesson = args.lesson or bool(args.explain)
+    if lesson and not args.output:
+        reader = sys.stdin if stdin is None else stdin
+        interactive = _isTerminal(reader) and _isTerminal(out)
+        walk(result, args, out, reader if interactive else None, args.width or terminalWidth(out), wantsColour(out))
+        return exitStatus(result)
+    if lesson:
+        buffer = io.StringIO()
+        walk(result, args, buffer, None, args.width or DEFAULT_WIDTH, False)
+        text = buffer.getvalue()
+    elif args.output:
         text = render(result, args)
     else:
         text = render(result, args, args.width or terminalWidth(out), wantsColour(out))
@@ -601,6 +657,51 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     else:
         out.write(text)
     return exitStatus(result)
+
+
+def _isTerminal(stream: Optional[TextIO]) -> bool:
+    """A terminal someone can answer on (no stdin, a closed one or a pipe is not)."""
+    try:
+        return stream is not None and not stream.closed and bool(stream.isatty())
+    except (ValueError, AttributeError):
+        return False
+
+
+def walk(
+    report: Report,
+    args: argparse.Namespace,
+    out: TextIO,
+    answers: Optional[TextIO],
+    width: int,
+    colour: bool,
+) -> None:
+    """
+    The lesson: the intro, then one step per attack in the lab's order,
+    then the matrix.  With C{answers} (a terminal) it waits for Enter
+    before each step, and stops at C{q}; at end of input, or without
+    C{answers}, it runs straight through.
+    """
+    byAttack: Dict[str, Dict[str, Run]] = {}
+    for record in report.runs:
+        byAttack.setdefault(record.cell.scenario, {})[record.cell.layer] = record
+    order = lessonOrder(list(byAttack))
+    if len(order) < 2:
+        answers = None  # one step (--explain): nothing to wait between
+    out.write("\n".join(renderIntro(order, width, answers is not None)) + "\n")
+    for number, attack in enumerate(order, 1):
+        if answers is not None:
+            prompt = "-- Enter: step %d of %d, %s; q: stop --" % (number, len(order), attack)
+            out.write(shorten(prompt, width - 1) + " ")
+            out.flush()
+            answer = answers.readline()
+            if not answer:
+                answers = None  # end of input: the rest runs straight through
+            elif answer.strip().lower().startswith("q"):
+                break
+        out.write("\n" + "\n".join(renderStep(attack, byAttack[attack], number, len(order), width, colour)) + "\n")
+        out.flush()
+    out.write("\n" + render(report, args, width, colour))
+    out.flush()
 
 
 def checkWritable(path: str) -> None:

@@ -24,7 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from securechat import demo
 from securechat.codec import TEST_KDF
 from securechat.codec.replay import ReplayCache
-from securechat.mitm import matrix
+from securechat.mitm import lesson, matrix
 from securechat.mitm.matrix import (
     ACCEPTED,
     HIDDEN,
@@ -149,6 +149,13 @@ def runInTerminal(argv, columns: int, stdin: bytes = b""):
     return b"".join(chunks).decode("utf-8", "replace"), child.wait(COLUMN_TIMEOUT)
 
 
+def childEnvironment():
+    """The environment of a demo run as a child: this tree first on the path, no width or colour set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")}
+    env["PYTHONPATH"] = os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return env
+
+
 def fastOptions(**kw) -> demo.DemoOptions:
     return demo.DemoOptions(kdf=TEST_KDF, **kw)
 
@@ -243,11 +250,32 @@ class MatrixTests(TestCase):
             self.assertEqual([line for line in text.splitlines() if len(line) > width], [], width)
             assertRowsOnOneLine(self, text, report, width)
 
+    @defer.inlineCallbacks
+    def test_theLessonWaitsForEnterOnATerminal(self):
+        """Two Enters show two steps; q stops the walk (the matrix still ends it)."""
+        report = yield fullReport()
+        args = demo.parser().parse_args(["--lesson"])
+        out = io.StringIO()
+        demo.walk(report, args, out, io.StringIO("\n\nq\n"), 80, False)
+        text = out.getvalue()
+        self.assertEqual(text.count("-- Enter: step "), 3)
+        self.assertIn("Step 2 of 17: bit flip in the body (bit-flip)", text)
+        self.assertNotIn("Step 3 of 17", text)
+        self.assertIn("Every layer stopped every attack", text)
+
+    @defer.inlineCallbacks
+    def test_theLessonRunsOnAtEndOfInput(self):
+        report = yield fullReport()
+        out = io.StringIO()
+        demo.walk(report, demo.parser().parse_args(["--lesson"]), out, io.StringIO("\n"), 80, False)
+        text = out.getvalue()
+        # One Enter, then end of input: no more prompts, every step.
+        self.assertEqual(text.count("-- Enter: step "), 2)
+        self.assertIn("Step 17 of 17: drop one chunk (drop-chunk)", text)
+
 
 def assertRowsOnOneLine(case, text: str, report, width: int) -> None:
     """Every attack has one line that starts with one of its labels and holds all its marks."""
-    from securechat.mitm import matrix
-
     lines = text.splitlines()
     for name in demo.SCENARIO_NAMES:
         scenario = matrix.BY_NAME[name]
@@ -333,6 +361,14 @@ class TerminalTests(SynchronousTestCase):
 class UsageTests(SynchronousTestCase):
     """What the command line refuses before anything runs, and how output is written."""
 
+    def test_lessonUsage(self) -> None:
+        self.assertIn("--verbose", self.usageError(["--lesson", "--verbose"]))
+        self.assertIn("not allowed with argument", self.usageError(["--lesson", "--json"]))
+        self.assertIn("--explain", self.usageError(["--explain", "replay", "--attack", "read"]))
+        self.assertIn("invalid choice", self.usageError(["--explain", "nothing"]))
+        options = demo.optionsFromArgs(demo.parser().parse_args(["--explain", "delay"]))
+        self.assertEqual(options.scenarios, ("delay",))
+
     def usageError(self, argv) -> str:
         stderr = io.StringIO()
         with redirect_stderr(stderr):
@@ -413,6 +449,52 @@ class ProcessTests(TestCase):
             self.assertTrue(any(line.startswith(label + "  ") for label in (scenario.label, scenario.short)), line)
             marks = [word for word in line.split() if word in ("ok", "flag", "WORKED", "READ")]
             self.assertEqual(len(marks), len(demo.LAYERS), line)
+
+    @defer.inlineCallbacks
+    def test_theLessonPiped(self):
+        """
+        --lesson with its output in a pipe runs straight through: every step
+        in the lab's order, each chapter question pointed at its step, no
+        prompt, nothing wider than 80 columns, and the matrix at the end.
+        """
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "securechat.demo", "--fast-kdf", "--lesson"],
+            env=childEnvironment(),
+            path=os.path.dirname(os.path.dirname(os.path.abspath(demo.__file__))),
+        )
+        self.assertEqual(code, 0, err)
+        text = out.decode("utf-8")
+        self.assertNotIn("Enter", text)
+        self.assertNotIn("\x1b", text)
+        self.assertEqual([line for line in text.splitlines() if len(line) > 80], [])
+        steps = [line for line in text.splitlines() if line.startswith("Step ")]
+        self.assertEqual(len(steps), len(demo.SCENARIO_NAMES))
+        order = [line.rsplit("(", 1)[1].rstrip(")") for line in steps]
+        self.assertEqual(order[:9], list(lesson.LESSON_ORDER[:9]))
+        for question in lesson.LAB_QUESTIONS:
+            self.assertIn(
+                "  %d. %s: step %d," % (question.chapter, question.title, order.index(question.attack) + 1), text
+            )
+        self.assertIn("Step 9 of 17: sender clock -45s (clock-shift)\n", text)
+        self.assertIn("    fernet-ttl  ok      ! refused a line: expired", text)
+        self.assertIn("Every layer stopped every attack docs/security.md says it stops.", text)
+
+    @defer.inlineCallbacks
+    def test_explainOneAttack(self):
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "securechat.demo", "--fast-kdf", "--explain", "bit-flip", "--layer", "aes-ctr", "--layer", "fernet"],
+            env=childEnvironment(),
+            path=os.path.dirname(os.path.dirname(os.path.abspath(demo.__file__))),
+        )
+        self.assertEqual(code, 0, err)
+        text = out.decode("utf-8")
+        self.assertIn("Step 1 of 1: bit flip in the body (bit-flip)", text)
+        self.assertIn("attack gave bob", text)
+        self.assertIn("[bit flipped]", text)
+        self.assertIn("    aes-ctr  WORKED  <alice01> run 1: meet at the north door at 10:01", text)
+        self.assertIn("    fernet   ok      ! refused a line: tampered", text)
 
     @defer.inlineCallbacks
     def test_jsonExitZero(self):
