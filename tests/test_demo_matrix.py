@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from securechat.codec import LAYERS
 from securechat.mitm import attacks, matrix
@@ -323,3 +323,86 @@ class WidthTests(SynchronousTestCase):
         self.assertEqual(matrix.shorten("abcdefghijk", 10), "abcd...ijk")
         self.assertEqual(len(matrix.shorten("x" * 600, 77)), 77)
         self.assertEqual(matrix.shorten("abcdef", 2), "ab")
+
+
+class PictureTests(SynchronousTestCase):
+    """The docs' table of a stored run: marks, verdicts and CSS classes from the data."""
+
+    def test_classesFollowTheOutcomeAndTheClaims(self) -> None:
+        document = json.loads(matrix.renderJson(fullMatrix()))
+        shown = matrix.picture(document)
+        self.assertEqual(shown.layers, LAYERS)
+        self.assertEqual([key for _, key, _ in shown.rows], list(matrix.SCENARIO_NAMES))
+        cells = {(key, layer): cell for _, key, row in shown.rows for layer, cell in zip(shown.layers, row)}
+        self.assertEqual(cells["bit-flip", "plain"], matrix.PictureCell("WORKED", ACCEPTED, ("sc-worked",)))
+        self.assertEqual(
+            cells["bit-flip", "fernet"],
+            matrix.PictureCell("ok", rejected("tampered"), ("sc-blocked", matrix.CLAIMED_CLASS)),
+        )
+        self.assertEqual(cells["replay", "aes-ctr"].classes, ("sc-detected",))
+        self.assertEqual(shown.rows[0][0], "relay reads the body")
+        self.assertEqual(dict(shown.lessons)["signed"], matrix.LESSONS["signed"])
+        self.assertEqual(shown.failures, 0)
+
+    def test_aStoredFailureStaysVisible(self) -> None:
+        document = json.loads(matrix.renderJson([Cell("delay", "fernet-ttl", ACCEPTED, False, True, False)]))
+        [(_, _, [cell])] = matrix.picture(document).rows
+        self.assertEqual(cell.mark, "WORKED!")
+        self.assertIn(matrix.FAILED_CLASS, cell.classes)
+        self.assertEqual(matrix.picture(document).failures, 1)
+
+    def test_newLayersAndRowsNeedNoCode(self) -> None:
+        rows = matrix.SCENARIO_NAMES + NEW_ROWS
+        shown = matrix.picture(json.loads(matrix.renderJson(fullMatrix(rows, LAYERS + (NEW_LAYER,)))))
+        self.assertEqual(shown.layers[-1], NEW_LAYER)
+        self.assertEqual(shown.rows[-1][:2], ("split-view", "split-view"))
+        self.assertNotIn(NEW_LAYER, dict(shown.lessons))
+
+    def test_cellsRoundTrip(self) -> None:
+        for cell in fullMatrix():
+            self.assertEqual(Cell.fromDict(cell.asDict()), cell)
+
+
+class DocsBuildTests(SynchronousTestCase):
+    """The docs build draws a stored run as a table with classes (skipped where Sphinx is not installed)."""
+
+    def test_theDirectiveDrawsTheTable(self) -> None:
+        try:
+            from sphinx.cmd.build import build_main
+        except ImportError:
+            raise SkipTest("Sphinx is not installed (pip install .[docs])") from None
+        import os
+        import shutil
+
+        docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+        source = self.mktemp()
+        os.makedirs(os.path.join(source, "_generated"))
+        shutil.copytree(os.path.join(docs, "_static"), os.path.join(source, "_static"))
+        # Today's matrix with one claim broken: fernet-ttl accepting a delayed message.
+        cells = [
+            Cell(c.scenario, c.layer, ACCEPTED, False, True, False) if (c.scenario, c.layer) == ("delay", "fernet-ttl")
+            else c
+            for c in fullMatrix()
+        ]
+        kdf = {"iterations": 3, "lanes": 4, "memory_cost": 65536}
+        with open(os.path.join(source, "_generated", "run.json"), "w", encoding="utf-8") as f:
+            f.write(matrix.renderJson(cells, {"kdf": kdf}))
+        with open(os.path.join(source, "conf.py"), "w", encoding="utf-8") as f:
+            f.write(
+                "import sys\nsys.path[:0] = [%r]\nextensions = ['myst_parser', 'attackmatrix']\n"
+                "exclude_patterns = ['_generated']\nhtml_static_path = ['_static']\n"
+                % (os.path.join(docs, "_ext"),)
+            )
+        with open(os.path.join(source, "index.md"), "w", encoding="utf-8") as f:
+            f.write("# Matrix\n\n```{attack-matrix} _generated/run.json\n```\n")
+        out = self.mktemp()
+        self.assertEqual(build_main(["-W", "-q", "-b", "html", source, out]), 0)
+        with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+            html = f.read()
+        self.assertIn('<table class="sc-matrix', html)
+        self.assertEqual(html.count('<td class="sc-label"'), len(matrix.SCENARIO_NAMES))
+        self.assertIn('class="sc-worked sc-claimed sc-failed"', html)
+        self.assertIn("<strong>WORKED!</strong>", html)
+        self.assertIn("1 claims FAILED", html)
+        self.assertIn("matrix.css", html)
+        self.assertTrue(os.path.exists(os.path.join(out, "_static", "matrix.css")))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import attr
 
@@ -356,6 +356,20 @@ class Cell:
         """True unless the layer claims to stop this and did not."""
         claimed = self.claimed
         return self.verdict != ERROR and (claimed is None or self.verdict in claimed)
+
+    @classmethod
+    def fromDict(cls, d: Dict[str, Any]) -> Cell:
+        """The cell L{asDict} wrote (a stored run: docs/_generated/matrix.json)."""
+        return cls(
+            str(d["attack"]),
+            str(d["layer"]),
+            str(d["verdict"]),
+            bool(d["relay_read"]),
+            bool(d["accepted"]),
+            bool(d["detected"]),
+            tuple(str(r) for r in d.get("reasons", ())),
+            str(d.get("detail", "")),
+        )
 
     def asDict(self) -> Dict[str, object]:
         claimed = self.claimed
@@ -735,6 +749,72 @@ def renderMarkdown(cells: Sequence[Cell]) -> str:
     return "\n".join(out) + "\n"
 
 
+# The picture in the docs (docs/_ext/attackmatrix.py renders a stored run).
+
+#: The CSS class of a cell by what happened to the attack (docs/_static/matrix.css).
+PICTURE_CLASSES: Dict[str, str] = {
+    BLOCKED: "sc-blocked",
+    DETECTED: "sc-detected",
+    WORKED: "sc-worked",
+    ERROR: "sc-error",
+}
+#: Added to a cell docs/security.md makes a claim about, and to one whose claim failed.
+CLAIMED_CLASS = "sc-claimed"
+FAILED_CLASS = "sc-failed"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PictureCell:
+    """One cell of the docs' table: its mark, its verdict, and its CSS classes."""
+
+    mark: str
+    verdict: str
+    classes: Tuple[str, ...]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Picture:
+    """A stored run laid out for the docs: rows (label, attack key, cells) under the layers."""
+
+    layers: Tuple[str, ...]
+    rows: Tuple[Tuple[str, str, Tuple[PictureCell, ...]], ...]
+    lessons: Tuple[Tuple[str, str], ...]
+    failures: int
+
+
+def picture(document: Dict[str, Any]) -> Picture:
+    """
+    The table the docs show for a stored C{--json} run: what each cell
+    says comes from the run (its verdict, and whether its claim held then),
+    the order and labels from the data, as in the terminal.
+    """
+    stored = {(d["attack"], d["layer"]): d for d in document["cells"]}
+    cells = [Cell.fromDict(d) for d in document["cells"]]
+    layers, rows, grid = _grid(cells)
+    out = []
+    for row in rows:
+        line = []
+        for layer in layers:
+            cell = grid.get((row, layer))
+            if cell is None:
+                line.append(PictureCell("-", "", ()))
+                continue
+            held = bool(stored[row, layer].get("ok", cell.ok))
+            classes = [PICTURE_CLASSES.get(outcome(cell), "sc-error")]
+            classes += [CLAIMED_CLASS] if stored[row, layer].get("claimed") is not None else []
+            classes += [] if held else [FAILED_CLASS]
+            mark = shortMark(cell).rstrip(MARK_FAILED) + ("" if held else MARK_FAILED)
+            line.append(PictureCell(mark, cell.verdict, tuple(classes)))
+        out.append((_labels(row)[0], row, tuple(line)))
+    lessons = document.get("lessons", {})
+    return Picture(
+        tuple(layers),
+        tuple(out),
+        tuple((layer, str(lessons[layer])) for layer in layers if layer in lessons),
+        len(document.get("failures", ())),
+    )
+
+
 def renderJson(cells: Sequence[Cell], extra: Optional[Dict[str, object]] = None) -> str:
     layers, rows, _ = _grid(cells)
     document: Dict[str, object] = {
@@ -742,7 +822,7 @@ def renderJson(cells: Sequence[Cell], extra: Optional[Dict[str, object]] = None)
         "attacks": rows,
         "cells": [cell.asDict() for cell in cells],
         "failures": [[c.scenario, c.layer] for c in failures(cells)],
-        "lessons": {layer: LESSONS.get(layer, "") for layer in layers},
+        "lessons": {layer: LESSONS[layer] for layer in layers if layer in LESSONS},
     }
     document.update(extra or {})
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
