@@ -117,3 +117,22 @@ class StepTests(SynchronousTestCase):
         self.assertNotIn("Enter", text)
         self.assertIn("Enter: next step", "\n".join(lesson.renderIntro(order, 80, True)))
         self.assertEqual(rejected("tampered"), bitFlipRuns()["fernet"].cell.verdict)
+
+
+class DocsTests(SynchronousTestCase):
+    def test_securityPagePointsEachQuestionAtTheRightStep(self) -> None:
+        """docs/security.md's table of the lab's questions names the steps the walk numbers."""
+        import os
+        import re
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(root, "docs", "security.md"), encoding="utf-8") as f:
+            page = f.read()
+        section = page[page.index("## The guided walk") :]
+        found = {int(chapter): (int(step), attack) for chapter, step, attack in re.findall(
+            r"^\| (\d)\. [^|]*\|[^|]*\| (\d+), `([a-z-]+)`", section, re.MULTILINE
+        )}
+        order = lesson.lessonOrder(matrix.SCENARIO_NAMES)
+        self.assertEqual(
+            found, {q.chapter: (order.index(q.attack) + 1, q.attack) for q in lesson.LAB_QUESTIONS}
+        )
