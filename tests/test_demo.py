@@ -113,10 +113,11 @@ EXPECTED = {
 EXPECTED["signed"] = dict(EXPECTED["fernet-ttl"], impersonate=rejected("identity-changed"))
 
 
-def runInTerminal(argv, columns: int, stdin: bytes = b""):
+def runInTerminal(argv, columns: int, stdin: bytes = b"", typed: bool = False):
     """
     Run C{python -m securechat.demo ARGV} with its stdout and stderr on a
     pseudo-terminal C{columns} wide; returns (everything it wrote, exit status).
+    C{stdin} goes to a pipe, or with C{typed} is typed ahead on the terminal.
     """
     import fcntl
     import pty
@@ -131,11 +132,14 @@ def runInTerminal(argv, columns: int, stdin: bytes = b""):
     env.update(TERM="xterm", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen(
         [sys.executable, "-m", "securechat.demo"] + list(argv),
-        stdin=subprocess.PIPE, stdout=slave, stderr=slave, cwd=root, env=env,
+        stdin=slave if typed else subprocess.PIPE, stdout=slave, stderr=slave, cwd=root, env=env,
     )
     os.close(slave)
-    child.stdin.write(stdin)
-    child.stdin.close()
+    if typed:
+        os.write(master, stdin)
+    else:
+        child.stdin.write(stdin)
+        child.stdin.close()
     chunks = []
     while True:
         try:
@@ -344,6 +348,14 @@ class TerminalTests(SynchronousTestCase):
             demo.parser().parse_args(["--width", "0"])
         self.assertIn("positive", stderr.getvalue())
 
+    def test_aTerminalToAnswerOn(self) -> None:
+        self.assertTrue(demo._isTerminal(FakeTerminal()))
+        self.assertFalse(demo._isTerminal(None))  # no stdin at all (fd 0 closed)
+        self.assertFalse(demo._isTerminal(io.StringIO()))
+        closed = FakeTerminal()
+        closed.close()
+        self.assertFalse(demo._isTerminal(closed))
+
     def test_colour(self) -> None:
         self.assertTrue(demo.wantsColour(FakeTerminal(), {"TERM": "xterm"}))
         self.assertFalse(demo.wantsColour(FakeTerminal(), {"TERM": "xterm", "NO_COLOR": "1"}))
@@ -452,6 +464,16 @@ class ProcessTests(TestCase):
             self.assertTrue(any(line.startswith(label + "  ") for label in (scenario.label, scenario.short)), line)
             marks = [word for word in line.split() if word in ("ok", "flag", "WORKED", "READ")]
             self.assertEqual(len(marks), len(demo.LAYERS), line)
+
+    @defer.inlineCallbacks
+    def test_theLessonWaitsInATerminal(self):
+        """On a terminal the walk asks before the first step; q (typed ahead) stops it before any."""
+        argv = ["--fast-kdf", "--lesson", "--attack", "read", "--attack", "replay", "--layer", "fernet"]
+        output, code = yield threads.deferToThread(runInTerminal, argv, 80, b"q\n", True)
+        self.assertEqual(code, 0, output)
+        self.assertIn("-- Enter: step 1 of 2, read; q: stop --", output)
+        self.assertNotIn("Step 1 of 2", output)
+        self.assertIn("Every layer stopped every attack", output)
 
     @defer.inlineCallbacks
     def test_theLessonPiped(self):
