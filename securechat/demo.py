@@ -17,6 +17,12 @@ minus 45 s for alice only (a relay cannot change a clock).  Keys are
 derived once per room (with the default Argon2id parameters, or the
 cheap test ones with C{--fast-kdf}) and shared by every run.
 
+Output: the matrix as a table laid out for the terminal's width (or
+C{--width}; 80 columns in a pipe), coloured on a terminal unless
+C{NO_COLOR} is set; C{--json} and C{--markdown} for machines and pages;
+C{--lesson} (or C{--explain ATTACK}) walks through the attacks one at a
+time (L{securechat.mitm.lesson}), waiting for Enter only on a terminal.
+
 Exit status: 0 when every layer stopped what docs/security.md claims it
 stops (L{securechat.mitm.matrix.CLAIMS}), 1 otherwise, 2 when it cannot run
 (bad usage, no Argon2id in this C{cryptography}, an unwritable C{--output}).
