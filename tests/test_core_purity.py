@@ -66,6 +66,8 @@ CORE = (
     "securechat.mitm.malleate",
     "securechat.mitm.roster",
     "securechat.mitm.attacks",
+    "securechat.mitm.matrix",
+    "securechat.mitm.lesson",
     "securechat.proxy.core",
 )
 #: The adapters: what owns a transport, a reactor, a terminal or a process.

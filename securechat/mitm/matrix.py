@@ -12,7 +12,9 @@ one table the docs' matrix and the demo's exit status both come from.
 from __future__ import annotations
 
 import json
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+import re
+import textwrap
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import attr
 
@@ -142,20 +144,58 @@ class Scenario:
     longBody: bool = False
     advance: float = 0.0  # virtual seconds to let pass after sending
     senderShift: float = 0.0  # the sender's codec clock offset
+    #: The row's label where the full one does not fit (a narrow terminal).
+    short: str = ""
+    #: The lesson of the row in one sentence (C{securechat demo --lesson}).
+    why: str = ""
 
 
 SCENARIOS: Tuple[Scenario, ...] = (
-    Scenario("read", "read", "relay reads the body", None),
-    Scenario("bit-flip", "bit-flip", "bit flip in the body", _altered),
-    Scenario("truncate", "truncate", "truncate the body", _altered),
-    Scenario("forge", "forge", "forge a message (random token)", _altered),
-    Scenario("reattribute", "reattribute", "re-attribute to another member", _reattributed),
+    Scenario(
+        "read", "read", "relay reads the body", None, short="relay reads",
+        why="The relay routes every line, so it reads every body nobody encrypted before sending: only an "
+        "end-to-end layer (aes-ctr and up) hides it.",
+    ),
+    Scenario(
+        "bit-flip", "bit-flip", "bit flip in the body", _altered, short="bit flip",
+        why="CTR is malleable: a flipped ciphertext bit flips the same plaintext bit, and only a MAC "
+        "(fernet and up) notices the change.",
+    ),
+    Scenario(
+        "truncate", "truncate", "truncate the body", _altered, short="truncate",
+        why="Cutting a CTR ciphertext cuts the plaintext and still decrypts; a MAC covers the whole token.",
+    ),
+    Scenario(
+        "forge", "forge", "forge a message (random token)", _altered, short="forge",
+        why="Without the key a forged token is garbage: aes-ctr refuses it only because garbage is not a valid "
+        "envelope, the MAC refuses it because it cannot verify.",
+    ),
+    Scenario(
+        "reattribute", "reattribute", "re-attribute to another member", _reattributed, short="re-attribute",
+        why="The sender's nick is sealed inside the token; a MAC stops the relay from rewriting it, and a prefix "
+        "that disagrees with the sealed sender is refused.",
+    ),
     # A member (who holds the room key) colludes with the relay: a message
     # sealed as alice, delivered under alice's nick.
-    Scenario("impersonate", "impersonate", "a member writes as another member", _impersonated),
-    Scenario("move-room", "move-room", "move to another room", _moved),
-    Scenario("replay", "replay", "replay at once", _copies),
-    Scenario("duplicate", "duplicate", "duplicate", _copies),
+    Scenario(
+        "impersonate", "impersonate", "a member writes as another member", _impersonated, short="member as other",
+        why="Every member holds the room key, so a member can seal a message as another; only a per-member "
+        "signature (signed) tells them apart.",
+    ),
+    Scenario(
+        "move-room", "move-room", "move to another room", _moved, short="move room",
+        why="Keys are per room and the room is sealed, so a token moved to another room fails its MAC.",
+    ),
+    Scenario(
+        "replay", "replay", "replay at once", _copies, short="replay now",
+        why="A replayed token is genuine, so its MAC verifies; only remembering message ids (fernet-ttl's "
+        "replay cache) refuses the copy.",
+    ),
+    Scenario(
+        "duplicate", "duplicate", "duplicate", _copies, short="duplicate",
+        why="A duplicate is a replay with no delay: the replay cache refuses it, a layer without one can only "
+        "flag it as out of order.",
+    ),
     Scenario(
         "replay-late",
         "replay",
@@ -163,26 +203,51 @@ SCENARIOS: Tuple[Scenario, ...] = (
         _copies,
         (("delay", PAST_TTL_DELAY),),
         advance=PAST_TTL_DELAY,
+        short="replay %ds later" % (PAST_TTL_DELAY,),
+        why="Past the TTL a copy is refused as expired, so the replay cache only needs to remember ids "
+        "for the TTL window.",
     ),
-    Scenario("reorder", "reorder", "reorder two messages", _heldBack, messages=2),
+    Scenario(
+        "reorder", "reorder", "reorder two messages", _heldBack, messages=2, short="reorder",
+        why="The relay chooses the order of delivery; the sealed sequence number lets the receiver flag "
+        "a message that arrives after a later one.",
+    ),
     Scenario(
         "drop-chunk", "drop-chunk", "drop one chunk", _partial, (("index", 2),), longBody=True,
-        advance=REASSEMBLY_WAIT,
+        advance=REASSEMBLY_WAIT, short="drop a chunk",
+        why="A long message travels in chunks and is opened only whole: a missing chunk makes it incomplete, "
+        "never a shorter message.",
     ),
-    Scenario("drop", "drop", "drop a whole message", _dropped, (("after", 1),), messages=3),
+    Scenario(
+        "drop", "drop", "drop a whole message", _dropped, (("after", 1),), messages=3, short="drop message",
+        why="Nothing forces a relay to deliver: the loss shows only when the next message arrives with a gap "
+        "in the sender's sequence.",
+    ),
     Scenario(
         "delay", "delay", "delay %ds (past TTL)" % (PAST_TTL_DELAY,), _stale, (("delay", PAST_TTL_DELAY),),
-        advance=PAST_TTL_DELAY,
+        advance=PAST_TTL_DELAY, short="delay %ds" % (PAST_TTL_DELAY,),
+        why="A MAC says who and what, not when: only the sealed time and a TTL refuse a message held back "
+        "too long (and a refused message is a lost one).",
     ),
     Scenario(
         "clock-shift", "clock-shift", "sender clock %+ds" % (LAB_CLOCK_SHIFT,), _stale, senderShift=LAB_CLOCK_SHIFT,
+        short="clock %+ds" % (LAB_CLOCK_SHIFT,),
+        why="A sender whose clock is 45 s behind seals messages that are already older than TTL + skew "
+        "when they leave: every one is refused as expired.",
     ),
     # The relay assigns nicks: it tells the sender it is another member,
     # and delivers its messages under that member's name.
-    Scenario("rename-nick", "rename", "relay renames the sender (forged NICK)", _reattributed, (("via", "nick"),)),
+    Scenario(
+        "rename-nick", "rename", "relay renames the sender (forged NICK)", _reattributed, (("via", "nick"),),
+        short="rename (NICK)",
+        why="The relay assigns nicks: a client that sealed under whatever nick it is told would seal as "
+        "someone else, so it seals only under the nick its user chose.",
+    ),
     Scenario(
         "rename-welcome", "rename", "relay renames the sender (001 after a forced reconnect)", _reattributed,
-        (("via", "welcome"),),
+        (("via", "welcome"),), short="rename (001)",
+        why="The same rename through a forced reconnect and a forged welcome: the client still refuses to "
+        "seal under a nick its user did not choose.",
     ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
@@ -292,6 +357,20 @@ class Cell:
         claimed = self.claimed
         return self.verdict != ERROR and (claimed is None or self.verdict in claimed)
 
+    @classmethod
+    def fromDict(cls, d: Dict[str, Any]) -> Cell:
+        """The cell L{asDict} wrote (a stored run: docs/_generated/matrix.json)."""
+        return cls(
+            str(d["attack"]),
+            str(d["layer"]),
+            str(d["verdict"]),
+            bool(d["relay_read"]),
+            bool(d["accepted"]),
+            bool(d["detected"]),
+            tuple(str(r) for r in d.get("reasons", ())),
+            str(d.get("detail", "")),
+        )
+
     def asDict(self) -> Dict[str, object]:
         claimed = self.claimed
         return {
@@ -357,10 +436,61 @@ def failures(cells: Sequence[Cell]) -> List[Cell]:
 
 # Rendering.
 
+#: The width of a table nobody measured (piped, no COLUMNS).
+DEFAULT_WIDTH = 80
+#: Spaces between two columns of the terminal table.
+GAP = 2
+#: A row label narrower than this is no longer a label: the table gives
+#: way to one block per attack.
+MIN_LABEL = 8
+#: What a label cut to fit ends with.
+CUT = "~"
+
+#: The short marks of the terminal table: they read without colour.
+MARK_OK = "ok"
+MARK_FLAG = "flag"
+MARK_WORKED = "WORKED"
+MARK_READ = "READ"
+MARK_ERROR = "error"
+#: Appended to the mark of a cell whose claim failed.
+MARK_FAILED = "!"
+
+#: ANSI colours (SGR parameters) by mark, for terminals that have them.
+COLOURS: Dict[str, str] = {
+    MARK_OK: "32",
+    MARK_FLAG: "33",
+    MARK_WORKED: "1;31",
+    MARK_READ: "1;31",
+    MARK_ERROR: "1;35",
+}
+#: A failed claim: reverse video, whatever the mark.
+FAILED_COLOUR = "1;7;31"
+
+#: Flags, shortened for a narrow cell.
+SHORT_FLAGS: Dict[str, str] = {FLAG_REPLAY_OR_REORDER: "replay?", FLAG_REORDERED: "reorder", FLAG_GAP: "gap"}
+
+SHORT_LEGEND = (
+    "ok: the attack had no effect (refused, hidden, or never sent).  flag: it got through and the receiver"
+    " said so.  WORKED: it got through unnoticed.  READ: the relay read the body.  %s: a claim of"
+    " docs/security.md failed (the demo exits 1)." % (MARK_FAILED,)
+)
+#: Added to the legend when the cells carry the receiver's reason.
+REASON_LEGEND = "  A word after the mark is the receiver's reason (replay?: a copy or a late message)."
+
 
 def _grid(cells: Sequence[Cell]) -> Tuple[List[str], List[str], Dict[Tuple[str, str], Cell]]:
+    """
+    The layers and attacks present in C{cells}: the known ones in their
+    usual order, any other in the order they first appear, so a new layer
+    or row needs no change here.
+    """
     layers = [layer for layer in LAYERS if any(c.layer == layer for c in cells)]
     rows = [s.name for s in SCENARIOS if any(c.scenario == s.name for c in cells)]
+    for c in cells:
+        if c.layer not in layers:
+            layers.append(c.layer)
+        if c.scenario not in rows:
+            rows.append(c.scenario)
     return layers, rows, {(c.scenario, c.layer): c for c in cells}
 
 
@@ -382,21 +512,229 @@ def _mark(cell: Cell) -> str:
     return text if cell.ok else text + " \u2717 CLAIM FAILED"
 
 
-def renderText(cells: Sequence[Cell]) -> str:
+def shortMark(cell: Cell) -> str:
+    """The narrowest text of a cell: one word that reads without colour (and C{!} if its claim failed)."""
+    happened = outcome(cell)
+    if happened == BLOCKED:
+        text = MARK_OK
+    elif happened == DETECTED:
+        text = MARK_FLAG
+    elif happened == ERROR:
+        text = MARK_ERROR
+    else:
+        text = MARK_READ if cell.verdict == READ else MARK_WORKED
+    return text if cell.ok else text + MARK_FAILED
+
+
+def shortReason(cell: Cell) -> str:
+    """The receiver's reason in a word or two, for the medium table ("" when there is none)."""
+    verdict = cell.verdict
+    for prefix in (REJECTED_PREFIX, FLAGGED_PREFIX, LOST_FLAGGED_PREFIX):
+        if verdict.startswith(prefix):
+            words = [SHORT_FLAGS.get(w, w) for w in verdict[len(prefix) :].split(", ")]
+            return ",".join(words)
+    return {HIDDEN: "hidden", STOPPED: "by sender", LOST: "lost"}.get(verdict, "")
+
+
+def mediumMark(cell: Cell) -> str:
+    """The short mark and the receiver's reason: C{ok tampered}, C{flag gap}, C{WORKED}."""
+    return " ".join(part for part in (shortMark(cell), shortReason(cell)) if part)
+
+
+#: The cell texts a table tries, richest first, until one fits the width.
+CELL_STYLES: Tuple[Callable[[Cell], str], ...] = (_mark, mediumMark, shortMark)
+
+
+def _labels(row: str) -> List[str]:
+    """A row's labels, longest first; the attack key is the last resort (and a stable id)."""
+    scenario = BY_NAME.get(row)
+    found = [scenario.label, scenario.short] if scenario is not None else []
+    return [label for label in found if label] + [row]
+
+
+def _fitLabel(row: str, width: int) -> str:
+    for label in _labels(row):
+        if len(label) <= width:
+            return label
+    return row[: max(width - len(CUT), 0)] + CUT
+
+
+def _paint(text: str, cell: Optional[Cell], colour: bool) -> str:
+    """C{text} in the cell's colour (the padding stays outside the escape)."""
+    if not colour or cell is None or not text.strip():
+        return text
+    code = FAILED_COLOUR if not cell.ok else COLOURS.get(shortMark(cell), "")
+    if not code:
+        return text
+    stripped = text.rstrip(" ")
+    return "\x1b[%sm%s\x1b[0m%s" % (code, stripped, text[len(stripped) :])
+
+
+def _headers(layers: Sequence[str], split: bool) -> List[List[str]]:
+    """Each layer's header, on one line or broken after its hyphens (C{fernet-} C{ttl})."""
+    if not split:
+        return [[layer] for layer in layers]
+    return [[part + "-" for part in layer.split("-")[:-1]] + [layer.split("-")[-1]] for layer in layers]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TableLayout:
+    """How a table fits a width: the cell style, the column widths, the label width."""
+
+    style: Callable[[Cell], str]
+    headers: Tuple[Tuple[str, ...], ...]
+    columns: Tuple[int, ...]
+    label: int
+
+
+def _column(grid: Dict[Tuple[str, str], Cell], rows: Sequence[str], layer: str) -> List[Cell]:
+    return [grid[row, layer] for row in rows if (row, layer) in grid]
+
+
+def layoutTable(cells: Sequence[Cell], width: int) -> Optional[TableLayout]:
+    """
+    The richest layout of C{cells} whose every line fits in C{width}
+    columns, computed from the layers and attacks present: richer cells
+    while every row keeps a readable label, then narrower cells and
+    headers broken at hyphens, then labels cut down to L{MIN_LABEL}.
+    L{None} when not even that fits (the caller lists one block per attack).
+    """
     layers, rows, grid = _grid(cells)
-    header = ["attack"] + layers
-    body = [
-        [BY_NAME[row].label] + [_mark(grid[row, layer]) if (row, layer) in grid else "-" for layer in layers]
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    if not rows:
+        return None
+    longest = max(len(_labels(row)[0]) for row in rows)
+    readable = max(min(len(label) for label in _labels(row)) for row in rows)
+    for needed in (readable, MIN_LABEL):
+        for split in (False, True):
+            for style in CELL_STYLES:
+                headers = _headers(layers, split)
+                columns = [
+                    max([len(part) for part in header] + [len(style(c)) for c in _column(grid, rows, layer)])
+                    for layer, header in zip(layers, headers)
+                ]
+                room = width - sum(columns) - GAP * len(columns)
+                if room >= max(needed, MIN_LABEL):
+                    label = max(len(_fitLabel(row, min(room, longest))) for row in rows)
+                    return TableLayout(
+                        style, tuple(tuple(h) for h in headers), tuple(columns), min(room, max(label, len("attack")))
+                    )
+    return None
 
-    def fmt(line: List[str]) -> str:
-        return "  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
 
-    out = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in body]
-    out += ["", LEGEND, ""]
-    out.extend("%s: %s" % (layer, LESSONS[layer]) for layer in layers)
+def tableLines(cells: Sequence[Cell], width: int = DEFAULT_WIDTH, colour: bool = False) -> List[str]:
+    """
+    The matrix as lines no longer than C{width} (colour escapes aside):
+    one row per attack when it fits, else one block per attack.
+    """
+    layers, rows, grid = _grid(cells)
+    layout = layoutTable(cells, width)
+    if layout is None:
+        return _blockLines(layers, rows, grid, width, colour)
+    depth = max(len(h) for h in layout.headers)
+
+    def fmt(label: str, texts: Sequence[str], owners: Sequence[Optional[Cell]]) -> str:
+        parts = [label.ljust(layout.label)]
+        parts += [_paint(t.ljust(w), owner, colour) for t, w, owner in zip(texts, layout.columns, owners)]
+        return (" " * GAP).join(parts).rstrip()
+
+    none: List[Optional[Cell]] = [None] * len(layers)
+    out = []
+    for line in range(depth):
+        # Headers broken over lines sit on the last ones (bottom-aligned).
+        texts = [h[line - depth + len(h)] if line - depth + len(h) >= 0 else "" for h in layout.headers]
+        out.append(fmt("attack" if line == depth - 1 else "", texts, none))
+    out.append(fmt("-" * layout.label, ["-" * w for w in layout.columns], none))
+    for row in rows:
+        owners = [grid.get((row, layer)) for layer in layers]
+        texts = [layout.style(owner) if owner is not None else "-" for owner in owners]
+        out.append(fmt(_fitLabel(row, layout.label), texts, owners))
+    return out
+
+
+def _blockLines(
+    layers: Sequence[str], rows: Sequence[str], grid: Dict[Tuple[str, str], Cell], width: int, colour: bool
+) -> List[str]:
+    """Too narrow for a table: each attack's label, then its cells as C{layer mark} pairs, wrapped."""
+    out = []
+    for row in rows:
+        out.append(_fitLabel(row, width))
+        line = ""
+        for layer in layers:
+            cell = grid.get((row, layer))
+            mark = shortMark(cell) if cell is not None else "-"
+            item = "%s %s" % (layer, mark)
+            if len(item) + 2 > width:
+                item = item[: max(width - 2 - len(CUT), 0)] + CUT
+            painted = "%s %s" % (layer, _paint(mark, cell, colour)) if item.endswith(mark) else item
+            if line and len(_plain(line)) + 2 + len(item) > width:
+                out.append(line)
+                line = ""
+            line = (line + "  " if line else "  ") + painted
+        if line:
+            out.append(line)
+    return out
+
+
+def _plain(text: str) -> str:
+    """C{text} without its colour escapes (to measure it)."""
+    return re.sub("\x1b\\[[0-9;]*m", "", text)
+
+
+def wrap(text: str, width: int, indent: str = "") -> List[str]:
+    """C{text} in lines of at most C{width} (a word longer than that is broken)."""
+    return textwrap.wrap(
+        text, max(width, len(indent) + 1), subsequent_indent=indent, break_on_hyphens=False
+    ) or [""]
+
+
+#: What stands for the middle of a line shortened to fit.
+ELLIPSIS = "..."
+
+
+def shorten(text: str, width: int) -> str:
+    """C{text} in at most C{width} characters, its middle cut (a line's start and end say the most)."""
+    if len(text) <= width:
+        return text
+    if width <= len(ELLIPSIS):
+        return text[:width]
+    head = (width - len(ELLIPSIS) + 1) // 2
+    tail = width - len(ELLIPSIS) - head
+    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def verdictLines(cells: Sequence[Cell], width: int = DEFAULT_WIDTH) -> List[str]:
+    """Every cell's full verdict, one paragraph per attack (what the narrow table abbreviates)."""
+    layers, rows, grid = _grid(cells)
+    out = []
+    for row in rows:
+        label = _labels(row)[0]
+        parts = ["%s: %s" % (layer, _mark(grid[row, layer])) for layer in layers if (row, layer) in grid]
+        heading = label if label == row else "%s (%s)" % (label, row)
+        out.extend(wrap("%s: %s" % (heading, "; ".join(parts)), width, "    "))
+    return out
+
+
+def renderText(
+    cells: Sequence[Cell], width: int = DEFAULT_WIDTH, colour: bool = False, verbose: bool = False
+) -> str:
+    """
+    The matrix for a terminal or a pipe: a table that fits C{width}, the
+    short legend, each column's lesson, and with C{verbose} every full
+    verdict; no line longer than C{width}.
+    """
+    layers, _, _ = _grid(cells)
+    layout = layoutTable(cells, width)
+    out = tableLines(cells, width, colour)
+    style = layout.style if layout is not None else shortMark
+    legends: Dict[Callable[[Cell], str], str] = {_mark: LEGEND, mediumMark: SHORT_LEGEND + REASON_LEGEND}
+    legend = legends.get(style, SHORT_LEGEND)
+    out += [""] + wrap(legend, width)
+    if verbose:
+        out += ["", "Verdicts:"] + verdictLines(cells, width)
+    out.append("")
+    for layer in layers:
+        if layer in LESSONS:
+            out.extend(wrap("%s: %s" % (layer, LESSONS[layer]), width, "    "))
     return "\n".join(out) + "\n"
 
 
@@ -405,10 +743,76 @@ def renderMarkdown(cells: Sequence[Cell]) -> str:
     out = ["| attack | " + " | ".join(layers) + " |", "|---" * (len(layers) + 1) + "|"]
     for row in rows:
         texts = [_mark(grid[row, layer]) if (row, layer) in grid else "-" for layer in layers]
-        out.append("| %s | %s |" % (BY_NAME[row].label, " | ".join(texts)))
+        out.append("| %s | %s |" % (_labels(row)[0], " | ".join(texts)))
     out += ["", LEGEND, ""]
-    out.extend("- **%s**: %s" % (layer, LESSONS[layer]) for layer in layers)
+    out.extend("- **%s**: %s" % (layer, LESSONS.get(layer, "")) for layer in layers)
     return "\n".join(out) + "\n"
+
+
+# The picture in the docs (docs/_ext/attackmatrix.py renders a stored run).
+
+#: The CSS class of a cell by what happened to the attack (docs/_static/matrix.css).
+PICTURE_CLASSES: Dict[str, str] = {
+    BLOCKED: "sc-blocked",
+    DETECTED: "sc-detected",
+    WORKED: "sc-worked",
+    ERROR: "sc-error",
+}
+#: Added to a cell docs/security.md makes a claim about, and to one whose claim failed.
+CLAIMED_CLASS = "sc-claimed"
+FAILED_CLASS = "sc-failed"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PictureCell:
+    """One cell of the docs' table: its mark, its verdict, and its CSS classes."""
+
+    mark: str
+    verdict: str
+    classes: Tuple[str, ...]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Picture:
+    """A stored run laid out for the docs: rows (label, attack key, cells) under the layers."""
+
+    layers: Tuple[str, ...]
+    rows: Tuple[Tuple[str, str, Tuple[PictureCell, ...]], ...]
+    lessons: Tuple[Tuple[str, str], ...]
+    failures: int
+
+
+def picture(document: Dict[str, Any]) -> Picture:
+    """
+    The table the docs show for a stored C{--json} run: what each cell
+    says comes from the run (its verdict, and whether its claim held then),
+    the order and labels from the data, as in the terminal.
+    """
+    stored = {(d["attack"], d["layer"]): d for d in document["cells"]}
+    cells = [Cell.fromDict(d) for d in document["cells"]]
+    layers, rows, grid = _grid(cells)
+    out = []
+    for row in rows:
+        line = []
+        for layer in layers:
+            cell = grid.get((row, layer))
+            if cell is None:
+                line.append(PictureCell("-", "", ()))
+                continue
+            held = bool(stored[row, layer].get("ok", cell.ok))
+            classes = [PICTURE_CLASSES.get(outcome(cell), "sc-error")]
+            classes += [CLAIMED_CLASS] if stored[row, layer].get("claimed") is not None else []
+            classes += [] if held else [FAILED_CLASS]
+            mark = shortMark(cell).rstrip(MARK_FAILED) + ("" if held else MARK_FAILED)
+            line.append(PictureCell(mark, cell.verdict, tuple(classes)))
+        out.append((_labels(row)[0], row, tuple(line)))
+    lessons = document.get("lessons", {})
+    return Picture(
+        tuple(layers),
+        tuple(out),
+        tuple((layer, str(lessons[layer])) for layer in layers if layer in lessons),
+        len(document.get("failures", ())),
+    )
 
 
 def renderJson(cells: Sequence[Cell], extra: Optional[Dict[str, object]] = None) -> str:
@@ -418,7 +822,7 @@ def renderJson(cells: Sequence[Cell], extra: Optional[Dict[str, object]] = None)
         "attacks": rows,
         "cells": [cell.asDict() for cell in cells],
         "failures": [[c.scenario, c.layer] for c in failures(cells)],
-        "lessons": {layer: LESSONS[layer] for layer in layers},
+        "lessons": {layer: LESSONS[layer] for layer in layers if layer in LESSONS},
     }
     document.update(extra or {})
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
