@@ -51,7 +51,7 @@ from securechat.codec import (
     derive_room_keys,
 )
 from securechat.codec.envelope import Envelope, pack, unpack
-from securechat.codec.keys import KEYED_LAYERS
+from securechat.codec.keys import keys_from_master
 
 BODY_BYTES = 200
 ROOM = "#bench"
@@ -79,7 +79,7 @@ def _keys() -> RoomKeys:
     try:
         return derive_room_keys(b"bench passphrase", ROOM, TEST_KDF)
     except KdfUnavailable:  # cryptography < 44 (PyPy 3.9): random keys measure the same path
-        return RoomKeys(ROOM, TEST_KDF, tuple((layer, os.urandom(32)) for layer in KEYED_LAYERS))
+        return keys_from_master(os.urandom(32), ROOM, TEST_KDF)
 
 
 def _codec_step(layer: str, body: str, max_payload: int) -> Tuple[Step, int]:
@@ -87,6 +87,10 @@ def _codec_step(layer: str, body: str, max_payload: int) -> Tuple[Step, int]:
     # A real clock: the replay cache then ages entries out as it would in use.
     sender = Conversation(ROOM, layer, keys, identity=Identity.generate())
     receiver = Conversation(ROOM, layer, keys, replay=ReplayCache(time.time, max_entries=10_000_000))
+    # The stream's first message (on signed, it always carries the public
+    # key) is not what a conversation sends most: count the second.
+    for line in sender.encode(SENDER, body, max_payload):
+        receiver.receive(SENDER, line)
     lines_per_message = len(sender.encode(SENDER, body, max_payload))
 
     def step() -> None:
@@ -134,17 +138,17 @@ def _floor_step(body: str) -> Step:
     objects, no sequence numbers: the ceiling our code is measured against.
     """
     fernet = Fernet(Fernet.generate_key())
-    header = struct.Struct(">B16s8sQBH")
-    line_re = re.compile(r"\+sc1 fernet ([A-Za-z0-9_-]{21}[AQgw]) 1/1 ")
+    header = struct.Struct(">B8sQBB")
+    line_re = re.compile(r"\+sc2 fernet ([A-Za-z0-9_-]{21}[AQgw]) 1/1 ")
     stream = os.urandom(8)
 
     def step() -> None:
         msgid = os.urandom(16)
         sealed = b"".join(
-            (header.pack(1, msgid, stream, 1, 5, 6), b"alice", b"#bench", body.encode("utf-8"))
+            (header.pack(2, stream, 1, 5, 6), b"alice", b"#bench", body.encode("utf-8"))
         )
         token = fernet.encrypt_at_time(sealed, int(time.time())).decode("ascii")
-        line = f"+sc1 fernet {base64.urlsafe_b64encode(msgid).rstrip(b'=').decode('ascii')} 1/1 {token}"
+        line = f"+sc2 fernet {base64.urlsafe_b64encode(msgid).rstrip(b'=').decode('ascii')} 1/1 {token}"
         piece = line[line_re.match(line).end():]  # type: ignore[union-attr]
         plaintext = fernet.decrypt(piece)
         int.from_bytes(base64.urlsafe_b64decode(piece[:12])[1:9], "big")
@@ -222,7 +226,6 @@ def _json_pack(envelope: Envelope) -> bytes:
             "v": envelope.version,
             "sender": envelope.sender,
             "target": envelope.target,
-            "msgid": envelope.msgid.hex(),
             "stream": envelope.stream.hex(),
             "seq": envelope.seq,
             "body": envelope.body,
@@ -236,7 +239,6 @@ def _json_unpack(data: bytes) -> Envelope:
     return Envelope(
         fields["sender"],
         fields["target"],
-        bytes.fromhex(fields["msgid"]),
         bytes.fromhex(fields["stream"]),
         fields["seq"],
         fields["body"],
@@ -245,7 +247,7 @@ def _json_unpack(data: bytes) -> Envelope:
 
 
 def envelope_comparison(seconds: float) -> Dict[str, Tuple[int, float]]:
-    envelope = Envelope(SENDER, ROOM, os.urandom(16), os.urandom(8), 12345, _body())
+    envelope = Envelope(SENDER, ROOM, os.urandom(8), 12345, _body())
     result = {}
     for name, packer, unpacker in (("struct", pack, unpack), ("json", _json_pack, _json_unpack)):
         if unpacker(packer(envelope)) != envelope:
