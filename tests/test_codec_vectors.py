@@ -151,7 +151,8 @@ class ReferenceOpenerTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         opener, self.example = reference_opener()
-        imported = {line.split()[1].split(".")[0] for line in opener.splitlines() if line.startswith(("import ", "from "))}
+        imports = [line for line in opener.splitlines() if line.startswith(("import ", "from "))]
+        imported = {line.split()[1].split(".")[0] for line in imports}
         self.assertEqual(imported, {"base64", "hashlib", "struct", "cryptography"})
         self.namespace: Dict[str, Any] = {}
         exec(compile(opener, WIRE_MD, "exec"), self.namespace)  # noqa: S102 (the doc's own code, on purpose)

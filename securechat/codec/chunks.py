@@ -13,6 +13,7 @@ a relay can start as many fake messages as it likes.
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
@@ -47,6 +48,9 @@ HEADER_RE = re.compile(
 )
 #: A header whose layer this codec does not know (a newer one's, or a typo).
 _OTHER_LAYER_RE = re.compile(r"%s ([a-z0-9-]{1,32}) " % (re.escape(MARKER),))
+_LAYER_SET = frozenset(CHUNKED_LAYERS)
+_MSGID_RE = re.compile(MSGID_PATTERN + r"\Z")
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _OLD_POSITION_RE = re.compile(r"\S+ \S+ \S+ ([0-9]+)/")
 #: The smallest piece worth a line; a smaller max_payload is a caller error.
 MIN_PIECE_CHARS = 16
@@ -146,7 +150,21 @@ def parse_line(text: str, max_chunks: int) -> Chunk:
     """
     Parse a protected line's header strictly: L{UnsupportedVersion} for
     another wire version's marker, L{Malformed} otherwise.
+
+    The common line (this version, a known layer, C{1/1}) is read with one
+    split and two small checks; anything else goes through L{HEADER_RE},
+    which is the definition.
     """
+    fields = text.split(" ", 4)
+    if (
+        len(fields) == 5
+        and fields[0] == MARKER
+        and fields[3] == SINGLE_POSITION[:-1]
+        and fields[1] in _LAYER_SET
+        and fields[4]
+        and _MSGID_RE.match(fields[2]) is not None
+    ):
+        return Chunk(fields[1], fields[2], 1, 1, fields[4])
     match = HEADER_RE.match(text)
     if match is None:
         version = other_version(text)
@@ -166,6 +184,11 @@ def parse_line(text: str, max_chunks: int) -> Chunk:
     if index > total or total > max_chunks:
         raise Malformed(f"chunk position {index}/{total} is out of bounds (max {max_chunks} chunks)")
     return Chunk(layer, msgid, index, total, text[match.end() :])
+
+
+def decode_msgid(msgid: str) -> bytes:
+    """The 16 bytes of a header msgid that L{parse_line} accepted (its spelling is already checked)."""
+    return binascii.a2b_base64(msgid.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
 
 
 def piece_room(layer: str, max_payload: int, digits: int) -> int:

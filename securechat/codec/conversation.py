@@ -37,6 +37,7 @@ from securechat.codec.chunks import (
     Reassembler,
     ReassemblyLimits,
     count_lines,
+    decode_msgid,
     encode_msgid,
     first_of_message,
     is_protected,
@@ -69,7 +70,6 @@ from securechat.codec.layers import (
     SIGNED,
     TIME_BYTES,
     Sealer,
-    b64decode,
     make_sealer,
 )
 from securechat.codec.names import Casefold, rfc1459_casefold
@@ -309,11 +309,12 @@ class Conversation:
     def _open(
         self, sender: str, sender_key: str, layer: str, msgid: str, token: str, chunked: bool = False
     ) -> Accepted:
-        # Checked again: set_layer may have raised the bar while chunks were pending.
-        refusal = self._refusal(layer)
-        if refusal is not None:
-            raise refusal
-        sealed_id = b64decode(msgid)
+        if chunked:
+            # Checked again: set_layer may have raised the bar while chunks were pending.
+            refusal = self._refusal(layer)
+            if refusal is not None:
+                raise refusal
+        sealed_id = decode_msgid(msgid)
         plaintext, sent_at = self._sealers[layer].open(token, sealed_id)
         signer: Optional[bytes] = None
         if layer == SIGNED:

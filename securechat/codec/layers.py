@@ -28,17 +28,17 @@ zero: one spelling per byte string.
 
 from __future__ import annotations
 
-import base64
 import binascii
+import hmac
 import re
 import struct
+import sys
 from typing import Optional, Tuple, Union
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from securechat.codec.errors import Malformed, Tampered
 
@@ -71,6 +71,8 @@ FERNET_IV = slice(9, 25)
 FERNET_OVERHEAD = FERNET_HEAD.size + MSGID_BYTES + 32
 BLOCK_BYTES = 16
 HMAC_BYTES = 32
+#: PKCS#7: 1 to 16 bytes, each the count.
+PKCS7_PADS = {count: bytes((count,)) * count for count in range(1, BLOCK_BYTES + 1)}
 #: signed: the ChaCha20-Poly1305 nonce is the msgid's first 12 bytes.
 AEAD_NONCE_BYTES = 12
 AEAD_TAG_BYTES = 16
@@ -89,14 +91,21 @@ _LAST_CHARS = {
     2: frozenset(c for i, c in enumerate(_ALPHABET) if i & 0x0F == 0),
     3: frozenset(c for i, c in enumerate(_ALPHABET) if i & 0x03 == 0),
 }
-_PADDING = ("", "", "==", "=")
+_PADDING = (b"", b"", b"==", b"=")
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+#: For binascii's strict mode (3.11+), which checks the alphabet in C: the
+#: URL-safe characters become the standard ones, the standard ones and "="
+#: a byte it refuses.
+_URLSAFE_ONLY = bytes.maketrans(b"-_+/=", b"+/!!!")
+_STRICT = sys.version_info >= (3, 11) and sys.implementation.name == "cpython"
+_STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 Opened = Tuple[bytes, Optional[int]]
 
 
 def b64encode(data: bytes) -> str:
     """URL-safe base64 without padding: the wire's only spelling of bytes."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_STANDARD_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def b64decode(text: str) -> bytes:
@@ -106,15 +115,26 @@ def b64decode(text: str) -> bytes:
     characters, L{Tampered} for a length or last character no sender
     writes (a token cut or altered in transit).
     """
-    if not TOKEN_RE.match(text):
+    if _STRICT:
+        try:
+            data = binascii.a2b_base64(
+                text.encode("ascii").translate(_URLSAFE_ONLY) + _PADDING[len(text) % 4], strict_mode=True
+            )
+        except (UnicodeEncodeError, binascii.Error, ValueError):
+            data = None
+        if data is None or not text:
+            if not TOKEN_RE.match(text):  # the slow path only to tell why
+                raise Malformed("the token is not unpadded URL-safe base64")
+    elif not TOKEN_RE.match(text):
         raise Malformed("the token is not unpadded URL-safe base64")
     last = _LAST_CHARS.get(len(text) % 4)
     if last is None or text[-1] not in last:
         raise Tampered("altered in transit: the token's base64 length or last character is broken")
-    try:
-        return base64.urlsafe_b64decode(text + _PADDING[len(text) % 4])
-    except (binascii.Error, ValueError):  # pragma: no cover (the checks above exclude it)
-        raise Malformed("the token is not valid base64") from None
+    if _STRICT:
+        assert data is not None
+        return data
+    # The alphabet is checked: only the URL-safe characters need mapping.
+    return binascii.a2b_base64(text.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[len(text) % 4])
 
 
 class AesCtrSealer:
@@ -138,12 +158,25 @@ class AesCtrSealer:
 
 
 class FernetSealer:
-    """Fernet with the msgid as IV: encrypt-then-MAC, the MAC checked in constant time first."""
+    """
+    Fernet with the msgid as IV: encrypt-then-MAC, the MAC checked in
+    constant time first.
+
+    Built on the primitives rather than C{cryptography.fernet} (whose tokens
+    it makes and opens, byte for byte: tests/test_codec_layers.py) because
+    the IV must be the msgid, and for speed (docs/performance.md): the HMAC
+    is one call of the standard library's C{hmac.digest} (compared with
+    C{cryptography}'s constant-time C{bytes_eq}), and CBC decryption is one
+    AES-ECB decryption of all the blocks, from a context made once, XORed
+    with the blocks before them (the IV first): what CBC decryption is, by
+    definition, without building a cipher object per message.
+    """
 
     def __init__(self, key: bytes, name: str = FERNET) -> None:
         self.name = name
         self._signing_key = key[:16]
         self._algorithm = algorithms.AES(key[16:])
+        self._blocks = Cipher(self._algorithm, modes.ECB()).decryptor()
 
     def seal(self, plaintext: bytes, now: int, msgid: bytes) -> str:
         """A standard Fernet token stamped C{now} (seconds), IV C{msgid}, padding stripped."""
@@ -153,13 +186,11 @@ class FernetSealer:
             (
                 FERNET_HEAD.pack(FERNET_VERSION, now),
                 msgid,
-                encryptor.update(plaintext + bytes((pad,)) * pad),
+                encryptor.update(plaintext + PKCS7_PADS[pad]),
                 encryptor.finalize(),
             )
         )
-        mac = HMAC(self._signing_key, hashes.SHA256())
-        mac.update(basic)
-        return b64encode(basic + mac.finalize())
+        return b64encode(basic + hmac.digest(self._signing_key, basic, "sha256"))
 
     def open(self, token: str, msgid: bytes) -> Opened:
         """
@@ -172,19 +203,20 @@ class FernetSealer:
             # Base64 that is no Fernet token: cut or spliced in transit (the
             # sender never makes one), and no key says more before a MAC.
             raise Tampered("altered in transit: the token is not shaped like a Fernet token")
-        mac = HMAC(self._signing_key, hashes.SHA256())
-        mac.update(data[:-HMAC_BYTES])
-        try:
-            mac.verify(data[-HMAC_BYTES:])
-        except InvalidSignature:
-            raise Tampered() from None
+        if not bytes_eq(hmac.digest(self._signing_key, data[:-HMAC_BYTES], "sha256"), data[-HMAC_BYTES:]):
+            raise Tampered()
         version, sent_at = FERNET_HEAD.unpack_from(data)
         if version != FERNET_VERSION:
             raise Malformed(f"unknown Fernet version 0x{version:02x}")
         if data[FERNET_IV] != msgid:
             raise Tampered("the line's message id differs from the sealed one")
-        decryptor = Cipher(self._algorithm, modes.CBC(msgid)).decryptor()
-        padded = decryptor.update(data[FERNET_IV.stop : -HMAC_BYTES]) + decryptor.finalize()
+        ciphertext = data[FERNET_IV.stop : -HMAC_BYTES]
+        blocks = self._blocks.update(ciphertext)
+        if len(blocks) != len(ciphertext):  # pragma: no cover (ECB without padding holds nothing back)
+            raise AssertionError("AES-ECB held back a block")
+        chained = msgid + ciphertext[:-BLOCK_BYTES]
+        size = len(blocks)
+        padded = (int.from_bytes(blocks, "big") ^ int.from_bytes(chained, "big")).to_bytes(size, "big")
         pad = padded[-1]
         if not 1 <= pad <= BLOCK_BYTES or padded[-pad:] != bytes((pad,)) * pad:
             raise Malformed("the Fernet padding is broken")
