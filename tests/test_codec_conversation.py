@@ -510,3 +510,37 @@ class SequenceTests(SynchronousTestCase):
         self.assertEqual((carol.seq, carol.missing), (1, 0))
         alice = only_accepted(feed(bob, "alice", sender.encode("alice", "x", 400)))
         self.assertEqual((alice.seq, alice.missing), (2, 0))
+
+
+class WireVersionTests(SynchronousTestCase):
+    """Lines of another wire version are refused by their marker, once per message, before any key."""
+
+    def test_version_1_message_refused_once(self) -> None:
+        clock = make_clock()
+        bob = conversation("fernet-ttl", clock)
+        old = [f"+sc1 fernet-ttl {'A' * 32} {i}/3 gAAAAAB{'x' * 40}" for i in (1, 2, 3)]
+        results = feed(bob, "alice", old)
+        self.assertEqual(_reasons(results), ["other-version"])
+        self.assertIn("version 1", results[0].description)  # type: ignore[union-attr]
+        self.assertIn("upgrade the sender", results[0].description)  # type: ignore[union-attr]
+
+    def test_newer_version_and_plain_conversations(self) -> None:
+        """A plain conversation does not show a newer client's line as text either."""
+        clock = make_clock()
+        for layer in ("plain", "fernet"):
+            rejected = only_rejected(feed(conversation(layer, clock), "alice", ["+sc3 signed x 1/1 AAAA"]))
+            self.assertEqual(rejected.reason, "other-version")
+            self.assertIn("upgrade this client", rejected.description)
+
+    def test_words_starting_like_the_marker_are_plain(self) -> None:
+        clock = make_clock()
+        plain = conversation("plain", clock)
+        for text in ("+scary movie", "+sc", "+sc2x", "+sc1a b"):
+            accepted = only_accepted(feed(plain, "alice", [text]))
+            self.assertEqual(accepted.body, text)
+
+    def test_unknown_layer_named(self) -> None:
+        clock = make_clock()
+        rejected = only_rejected(feed(conversation("fernet", clock), "alice", [f"{MARKER} rot13 {'A' * 22} 1/1 QUJD"]))
+        self.assertEqual(rejected.reason, "malformed")
+        self.assertIn("unknown layer 'rot13'", rejected.description)
