@@ -237,9 +237,12 @@ class Conversation:
                 results.append(Rejected(chunk.layer, sender, self.target, refusal))
             return results
         sender_key = self._casefold(sender)
-        token, dropped = self._reassembler.add(sender_key, sender, chunk)
-        if dropped:
-            results.extend(self._reject(item) for item in dropped)
+        if chunk.total == 1 and not self._reassembler:
+            token: Optional[str] = chunk.piece  # one line, nothing pending: no reassembly to consult
+        else:
+            token, dropped = self._reassembler.add(sender_key, sender, chunk)
+            if dropped:
+                results.extend(self._reject(item) for item in dropped)
         if token is not None:
             try:
                 results.append(self._open(sender, sender_key, chunk.layer, chunk.msgid, token, chunk.total > 1))
