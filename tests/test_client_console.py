@@ -256,7 +256,7 @@ class FormatTests(SynchronousTestCase):
         [(text, _)] = formatEvent(
             ev.RejectedMessage("#lab", "bob", "fernet", "no-key", "x"), "12:00:00")
         self.assertIn("#lab has no key: /key #lab", text)
-        self.assertNotIn("+sc1", text)
+        self.assertNotIn("+sc2", text)
 
     def test_queuedAndUnsentActionReadsAsTyped(self):
         """A /me waiting for a key (or refused) shows as typed, not its CTCP framing."""
@@ -534,7 +534,7 @@ class IdentityCommandTests(TestCase):
             for text, _ in self.screen.shown
             if "new room secret" in text
         ]
-        self.assertRegex(code, r"^sc-(?:[a-z2-7]{5}-){5}[a-z2-7]{4}$")
+        self.assertRegex(code, r"^sc-(?:[a-z2-7]{4}-){7}[a-z2-7]{4}$")
         theirs = yield self.client.deriveKeys("#lab", code.upper().encode())
         self.assertEqual(theirs.fingerprint("fernet-ttl"), event.fingerprint)
         # Typed at the prompt, a code is not asked twice.

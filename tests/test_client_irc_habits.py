@@ -55,7 +55,7 @@ class CtcpParsingTests(SynchronousTestCase):
 class HabitsLoopbackTests(LoopbackCase):
     @inlineCallbacks
     def test_actionIsSealedInAKeyedRoom(self):
-        """/me in a keyed room: the relay (and eve) see only +sc1 lines; bob sees an action."""
+        """/me in a keyed room: the relay (and eve) see only +sc2 lines; bob sees an action."""
         eve = yield self.raw("eve")
         yield eve.join(ROOM)
         alice = yield self.client("alice")
@@ -70,7 +70,7 @@ class HabitsLoopbackTests(LoopbackCase):
         self.assertEqual((action.sender, action.body, action.protection),
                          ("alice", "waves secretly", "authenticated+fresh"))
         seen = yield eve.waitFor(lambda m: m.command == "PRIVMSG")
-        self.assertTrue(seen.params[-1].startswith("+sc1 "))
+        self.assertTrue(seen.params[-1].startswith("+sc2 "))
         self.assertNotIn("ACTION", seen.params[-1])
         self.assertNotIn("secretly", " ".join(str(m.params) for m in eve.lines))
 

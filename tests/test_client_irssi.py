@@ -1,6 +1,6 @@
 """
 A real IRC client, irssi, in the same room as ours (driven in tmux): it
-sees plain-layer messages as text and protected ones as C{+sc1} lines, and
+sees plain-layer messages as text and protected ones as C{+sc2} lines, and
 what it says in a plain room reaches our client as plain text; and, making
 a room, it is its operator and sets its topic and modes.  Skips, saying
 why, when irssi or tmux is missing.
@@ -58,7 +58,7 @@ class IrssiTests(LoopbackCase):
 
         yield alice.setKey(ROOM, b"irssi cannot read this", "fernet-ttl")
         alice.send(ROOM, "hidden words")
-        screen = yield tmux.waitFor("<@alice> +sc1 fernet-ttl ")
+        screen = yield tmux.waitFor("<@alice> +sc2 fernet-ttl ")
         self.assertNotIn("hidden words", screen)
 
         left = alice.waitFor(ev.UserQuit, WAIT)

@@ -174,7 +174,7 @@ class NgircdTests(TestCase):
 
     @inlineCallbacks
     def test_rawClientOnNgircd(self):
-        """A plain IRC client on ngircd sees plain text as text, protected lines as +sc1."""
+        """A plain IRC client on ngircd sees plain text as text, protected lines as +sc2."""
         alice = yield self.client("alice")
         raw = yield TCP4ClientEndpoint(reactor, "127.0.0.1", self.port).connect(
             Factory.forProtocol(RawIRC)

@@ -64,7 +64,7 @@ class SendWhileDerivingTests(LoopbackCase):
         self.assertEqual(kinds, ["queued", "key", "sent"])
         self.assertEqual(out.ofType("sent")[0]["layer"], "fernet-ttl")
         # eve is in the room: had the body gone out in clear, she would have it by now.
-        yield self.eve.waitFor(lambda m: m.command == "PRIVMSG" and m.params[-1].startswith("+sc1"))
+        yield self.eve.waitFor(lambda m: m.command == "PRIVMSG" and m.params[-1].startswith("+sc2"))
         self.assertEqual(self.eveSawInClear(), [])
 
     @inlineCallbacks
@@ -83,7 +83,7 @@ class SendWhileDerivingTests(LoopbackCase):
         message = yield heard
         self.assertEqual((message.body, message.protection), (SECRET, "authenticated+fresh"))
         self.assertTrue(any("[auth+fresh] <alice> " + SECRET in text for text, style in screen.shown))
-        yield self.eve.waitFor(lambda m: m.command == "PRIVMSG" and m.params[-1].startswith("+sc1"))
+        yield self.eve.waitFor(lambda m: m.command == "PRIVMSG" and m.params[-1].startswith("+sc2"))
         self.assertEqual(self.eveSawInClear(), [])
 
     @inlineCallbacks

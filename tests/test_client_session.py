@@ -602,7 +602,7 @@ class MessageTests(SessionCase):
 
     def test_malformedProtectedLine(self):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
-        self.fromBob(["+sc1 fernet-ttl nothex 1/1 AAAA"])
+        self.fromBob(["+sc2 fernet-ttl nothex 1/1 AAAA"])
         [rejected] = self.verdicts()
         self.assertEqual((rejected.sender, rejected.reason), ("bob", "malformed"))
 
@@ -678,7 +678,7 @@ class MessageTests(SessionCase):
         self.sent.clear()
         self.assertEqual(self.session.sendMessage("#x[y]", "secret one").layer, "fernet")
         self.assertEqual(self.session.sendMessage("bob[m]", "secret two").layer, "fernet")
-        self.assertTrue(all(text.startswith("+sc1 fernet ") for _, text in self.privmsgs()), self.privmsgs())
+        self.assertTrue(all(text.startswith("+sc2 fernet ") for _, text in self.privmsgs()), self.privmsgs())
         self.fromBob(["plain spoof"], target="#x[y]")
         [rejected] = self.verdicts()
         self.assertEqual(rejected.reason, "unprotected")
@@ -713,7 +713,7 @@ class MessageTests(SessionCase):
         self.assertFalse(self.session.isRoom("bob"))
         self.sent.clear()
         self.assertEqual(self.session.sendMessage("#lab", "secret").layer, "fernet")
-        self.assertTrue(self.privmsgs()[0][1].startswith("+sc1 fernet "))
+        self.assertTrue(self.privmsgs()[0][1].startswith("+sc2 fernet "))
 
     def test_keyedRoomWhoseKeyIsLostIsNotSentInClear(self):
         """The last line of defence: a keyed room without its key refuses to send."""
@@ -777,7 +777,7 @@ class MessageTests(SessionCase):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
         sent = self.session.sendMessage("#lab", "hello")
         [line] = [m for m in self.lines() if m.command == "PRIVMSG"]
-        self.assertTrue(line.params[1].startswith("+sc1 fernet "))
+        self.assertTrue(line.params[1].startswith("+sc2 fernet "))
         self.assertEqual((sent.layer, sent.lines), ("fernet", 1))
         reader = Conversation("#lab", "fernet", self.keys("#lab"), clock=self.clock)
         [accepted] = reader.receive("alice", line.params[1])

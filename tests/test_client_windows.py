@@ -328,6 +328,13 @@ class LooksTests(ConsoleCase):
 
 
 class ConnectionTests(ConsoleCase):
+    def test_statusBarShowsTheRoomKeyWithItsLabel(self):
+        """The codec's fingerprint says which kind it is; the bar shows it as is, once."""
+        self.patch(self.client, "fingerprint", lambda name: "room key 53128 50098 28976 13305")
+        text = "".join(segment for segment, _ in self.console.statusSegments())
+        self.assertIn("| room key 53128 50098 28976 13305", text)
+        self.assertNotIn("key room key", text)
+
     def test_disconnectedStatusAndFirstFailure(self):
         self.assertIn("NOT CONNECTED", self.status())
         self.console.event(ev.Error(

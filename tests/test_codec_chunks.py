@@ -15,6 +15,7 @@ from securechat.codec.chunks import (
     MARKER,
     Chunk,
     Reassembler,
+    count_lines,
     encode_msgid,
     parse_line,
     split_plain,
@@ -60,8 +61,28 @@ class SplitTokenTests(SynchronousTestCase):
             self.assertEqual((chunk.layer, chunk.msgid, chunk.number, chunk.total), (layer, msgid, number, len(lines)))
             pieces.append(chunk.piece)
         self.assertEqual("".join(pieces), token)
-        # Even pieces: no line is much shorter than the others.
-        self.assertLessEqual(max(map(len, pieces)) - min(map(len, pieces)), 1)
+        self.assertEqual(len(lines), count_lines(layer, len(token), max_payload))
+        # Every piece but the last is whole base64 quanta (so each decodes on
+        # its own); even pieces: they differ by at most one quantum, and the
+        # last is at most one quantum longer than the shortest.
+        self.assertTrue(all(len(piece) % 4 == 0 for piece in pieces[:-1]), [len(p) for p in pieces])
+        if len(pieces) > 1:
+            self.assertLessEqual(max(map(len, pieces[:-1])) - min(map(len, pieces[:-1])), 4)
+            self.assertLessEqual(len(pieces[-1]), min(map(len, pieces[:-1])) + 4)
+
+    @given(token=st.text(TOKEN_CHARS, min_size=1, max_size=3000), max_payload=st.integers(70, 600))
+    def test_fewest_lines(self, token: str, max_payload: int) -> None:
+        """No cut into fewer lines fits: one line fewer cannot hold the token in whole quanta."""
+        try:
+            lines = split_token("fernet-ttl", MSGID, token, max_payload, 256)
+        except ValueError:
+            return
+        if len(lines) == 1:
+            return
+        total = len(lines) - 1
+        header = len(f"{MARKER} fernet-ttl {MSGID} {total}/{total} ")
+        room = max_payload - header
+        self.assertGreater(len(token), total * (room - room % 4))
 
     def test_digit_growth(self) -> None:
         """Going from 9 to 10 chunks widens the header; lines must still fit."""

@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import Accepted, Conversation, Identity, ReassemblyLimits, Rejected, RoomKeys, direct_target
 from securechat.codec.chunks import MARKER
+from securechat.codec.layers import b64decode, b64encode
 from tests.codec_support import (
     AUTHENTICATED,
     KEYED,
@@ -163,10 +164,10 @@ class RelayTamperingTests(SynchronousTestCase):
         clock = make_clock()
         alice, bob = conversation(layer, clock), conversation(layer, clock)
         line = alice.encode("alice", "transfer 100", 400)[0]
-        token = bytearray(base64.urlsafe_b64decode(line.rsplit(" ", 1)[1]))
+        token = bytearray(b64decode(line.rsplit(" ", 1)[1]))
         position = data.draw(st.integers(0, len(token) - 1), label="byte")
         token[position] ^= 1 << data.draw(st.integers(0, 7), label="bit")
-        forged = _replace_piece(line, base64.urlsafe_b64encode(bytes(token)).decode("ascii"))
+        forged = _replace_piece(line, b64encode(bytes(token)))
         self.assertEqual(_reasons(feed(bob, "alice", [forged])), ["tampered"])
 
     @given(layer=st.sampled_from(AUTHENTICATED), data=st.data())
@@ -336,7 +337,7 @@ class RelayTamperingTests(SynchronousTestCase):
         """Even if two targets shared key material, the sealed target catches the move."""
         clock = make_clock()
         lab_keys = keys_for()
-        shared = RoomKeys(target="#other", params=lab_keys.params, layer_keys=lab_keys._layer_keys)
+        shared = RoomKeys("#other", lab_keys.params, lab_keys._layer_keys, lab_keys.fingerprint())
         for layer in AUTHENTICATED:
             elsewhere = Conversation("#other", layer, shared, clock=clock.seconds, identity=Identity.generate())
             bob = conversation(layer, clock)
@@ -362,7 +363,7 @@ class RelayTamperingTests(SynchronousTestCase):
         carol = conversation("fernet-ttl", clock, target=direct_target("carol", "alice"))
         self.assertEqual(_reasons(feed(carol, "alice", lines)), ["tampered"])
         pair_keys = keys_for(direct_target("alice", "bob"))
-        shared = RoomKeys(target="alice carol", params=pair_keys.params, layer_keys=pair_keys._layer_keys)
+        shared = RoomKeys("alice carol", pair_keys.params, pair_keys._layer_keys, pair_keys.fingerprint())
         carol = Conversation("alice carol", "fernet-ttl", shared, clock=clock.seconds)
         self.assertEqual(_reasons(feed(carol, "alice", lines)), ["wrong-room"])
 
@@ -379,7 +380,8 @@ class RelayTamperingTests(SynchronousTestCase):
             rejected = only_rejected(feed(bob, "mallory", alice.encode("Alice", "I resign", 400)))
             self.assertEqual(rejected.reason, "re-attributed")
             self.assertEqual(rejected.sender, "mallory")
-            self.assertIn("Alice", rejected.description)
+            # The sealed sender is casefolded (docs/wire.md): its own spelling is not sealed.
+            self.assertIn("'alice'", rejected.description)
 
     def test_sender_compared_casefolded(self) -> None:
         """The relay reports nicks in any case: Alice[ and alice{ are one rfc1459 nick."""
@@ -508,3 +510,37 @@ class SequenceTests(SynchronousTestCase):
         self.assertEqual((carol.seq, carol.missing), (1, 0))
         alice = only_accepted(feed(bob, "alice", sender.encode("alice", "x", 400)))
         self.assertEqual((alice.seq, alice.missing), (2, 0))
+
+
+class WireVersionTests(SynchronousTestCase):
+    """Lines of another wire version are refused by their marker, once per message, before any key."""
+
+    def test_version_1_message_refused_once(self) -> None:
+        clock = make_clock()
+        bob = conversation("fernet-ttl", clock)
+        old = [f"+sc1 fernet-ttl {'A' * 32} {i}/3 gAAAAAB{'x' * 40}" for i in (1, 2, 3)]
+        results = feed(bob, "alice", old)
+        self.assertEqual(_reasons(results), ["other-version"])
+        self.assertIn("version 1", results[0].description)  # type: ignore[union-attr]
+        self.assertIn("upgrade the sender", results[0].description)  # type: ignore[union-attr]
+
+    def test_newer_version_and_plain_conversations(self) -> None:
+        """A plain conversation does not show a newer client's line as text either."""
+        clock = make_clock()
+        for layer in ("plain", "fernet"):
+            rejected = only_rejected(feed(conversation(layer, clock), "alice", ["+sc3 signed x 1/1 AAAA"]))
+            self.assertEqual(rejected.reason, "other-version")
+            self.assertIn("upgrade this client", rejected.description)
+
+    def test_words_starting_like_the_marker_are_plain(self) -> None:
+        clock = make_clock()
+        plain = conversation("plain", clock)
+        for text in ("+scary movie", "+sc", "+sc2x", "+sc1a b"):
+            accepted = only_accepted(feed(plain, "alice", [text]))
+            self.assertEqual(accepted.body, text)
+
+    def test_unknown_layer_named(self) -> None:
+        clock = make_clock()
+        rejected = only_rejected(feed(conversation("fernet", clock), "alice", [f"{MARKER} rot13 {'A' * 22} 1/1 QUJD"]))
+        self.assertEqual(rejected.reason, "malformed")
+        self.assertIn("unknown layer 'rot13'", rejected.description)

@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import Malformed
-from securechat.codec.envelope import HEADER_SIZE, MAX_SEQ, Envelope, pack, unpack
+from securechat.codec.envelope import HEADER_SIZE, MAX_SEQ, Envelope, decode_body, pack, read_fields, unpack
+from securechat.codec.errors import UnsupportedVersion
 from securechat.codec.sequence import SequenceTracker
 
 NAMES = st.text(max_size=30)
 
 
 def _envelope(**changes: object) -> Envelope:
-    fields = dict(sender="alice", target="#lab", msgid=b"m" * 16, stream=b"s" * 8, seq=1, body="hi")
+    fields = dict(sender="alice", target="#lab", stream=b"s" * 8, seq=1, body="hi")
     fields.update(changes)
     return Envelope(**fields)  # type: ignore[arg-type]
 
@@ -26,18 +27,37 @@ class EnvelopeTests(SynchronousTestCase):
         sender=NAMES,
         target=NAMES,
         body=st.text(max_size=500),
-        seq=st.integers(0, MAX_SEQ),
-        msgid=st.binary(min_size=16, max_size=16),
+        seq=st.integers(1, MAX_SEQ),
         stream=st.binary(min_size=8, max_size=8),
     )
-    def test_round_trip(self, sender: str, target: str, body: str, seq: int, msgid: bytes, stream: bytes) -> None:
-        envelope = Envelope(sender, target, msgid, stream, seq, body)
+    def test_round_trip(self, sender: str, target: str, body: str, seq: int, stream: bytes) -> None:
+        envelope = Envelope(sender, target, stream, seq, body)
         self.assertEqual(unpack(pack(envelope)), envelope)
 
     def test_compact(self) -> None:
-        """36 bytes of header, then the names and body: no field names, no quoting."""
-        self.assertEqual(HEADER_SIZE, 36)
-        self.assertEqual(len(pack(_envelope())), 36 + len("alice#labhi"))
+        """19 bytes of header, then the names and body: no field names, no quoting, no msgid (the nonce is)."""
+        self.assertEqual(HEADER_SIZE, 19)
+        self.assertEqual(len(pack(_envelope())), 19 + len("alice#labhi"))
+
+    def test_layout(self) -> None:
+        """Byte for byte as docs/wire.md draws it: version, stream, seq, the two lengths, the strings."""
+        data = pack(_envelope(seq=258))
+        self.assertEqual(
+            data, b"\x02" + b"s" * 8 + b"\x00" * 6 + b"\x01\x02" + b"\x05\x04" + b"alice#labhi"
+        )
+
+    def test_body_read_last(self) -> None:
+        """read_fields stops before the body, so a receiver judges the rest before decoding it."""
+        data = pack(_envelope(body="")) + b"\xff"
+        fields = read_fields(data)
+        self.assertEqual((fields.sender, fields.target, fields.seq), ("alice", "#lab", 1))
+        self.assertRaises(Malformed, decode_body, data, fields)
+
+    def test_sequence_starts_at_one(self) -> None:
+        self.assertRaises(ValueError, pack, _envelope(seq=0))
+        data = bytearray(pack(_envelope()))
+        data[9:17] = bytes(8)
+        self.assertRaises(Malformed, unpack, bytes(data))
 
     def test_truncation_refused(self) -> None:
         data = pack(_envelope(body=""))
@@ -45,9 +65,11 @@ class EnvelopeTests(SynchronousTestCase):
             self.assertRaises(Malformed, unpack, data[:cut])
 
     def test_unknown_version(self) -> None:
-        data = bytearray(pack(_envelope()))
-        data[0] = 2
-        self.assertRaises(Malformed, unpack, bytes(data))
+        for version in (1, 3):
+            data = bytearray(pack(_envelope()))
+            data[0] = version
+            error = self.assertRaises(UnsupportedVersion, unpack, bytes(data))
+            self.assertIn(f"version {version}", str(error))
 
     def test_invalid_utf8(self) -> None:
         self.assertRaises(Malformed, unpack, pack(_envelope(body="")) + b"\xff")
@@ -55,7 +77,8 @@ class EnvelopeTests(SynchronousTestCase):
     def test_pack_refuses_what_does_not_fit(self) -> None:
         self.assertRaises(ValueError, pack, _envelope(sender="x" * 256))
         self.assertRaises(ValueError, pack, _envelope(seq=MAX_SEQ + 1))
-        self.assertRaises(ValueError, pack, _envelope(msgid=b"short"))
+        self.assertRaises(ValueError, pack, _envelope(target="#" * 256))
+        self.assertRaises(ValueError, pack, _envelope(stream=b"short"))
 
 
 class SequenceTrackerTests(SynchronousTestCase):

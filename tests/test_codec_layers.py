@@ -14,10 +14,23 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.codec import Malformed, Tampered
 from securechat.codec.chunks import MARKER
 from securechat.codec.envelope import unpack
-from securechat.codec.layers import CTR_NONCE_BYTES, AesCtrSealer, FernetSealer, make_sealer
+from securechat.codec.layers import (
+    AesCtrSealer,
+    FernetSealer,
+    SignedSealer,
+    b64decode,
+    b64encode,
+    make_sealer,
+)
 from tests.codec_support import ROOM, conversation, feed, keys_for, make_clock, only_accepted
 
 KEY = bytes(range(32))
+MSGID = bytes(range(100, 116))
+
+
+def _padded(token: str) -> str:
+    """A wire token with its base64 padding put back, as cryptography's Fernet wants it."""
+    return token + "=" * (-len(token) % 4)
 
 
 def _token_of(line: str) -> str:
@@ -39,7 +52,7 @@ class FernetSealerTests(SynchronousTestCase):
         alice = conversation("fernet", clock)
         line = alice.encode("alice", "bonjour", 400)[0]
         key = keys_for().for_layer("fernet")
-        plaintext = Fernet(base64.urlsafe_b64encode(key)).decrypt(_token_of(line))
+        plaintext = Fernet(base64.urlsafe_b64encode(key)).decrypt(_padded(_token_of(line)))
         envelope = unpack(plaintext)
         self.assertEqual((envelope.sender, envelope.target, envelope.body), ("alice", "#lab", "bonjour"))
 
@@ -47,42 +60,79 @@ class FernetSealerTests(SynchronousTestCase):
         clock = make_clock()
         line = conversation("fernet-ttl", clock).encode("alice", "hi", 400)[0]
         fernet = Fernet(base64.urlsafe_b64encode(keys_for().for_layer("fernet-ttl")))
-        self.assertEqual(fernet.extract_timestamp(_token_of(line)), int(clock.seconds()))
-        self.assertEqual(unpack(fernet.decrypt(_token_of(line))).body, "hi")
+        self.assertEqual(fernet.extract_timestamp(_padded(_token_of(line))), int(clock.seconds()))
+        self.assertEqual(unpack(fernet.decrypt(_padded(_token_of(line)))).body, "hi")
+
+    def test_iv_is_the_msgid(self) -> None:
+        """The token's IV (bytes 9 to 25) is the line's msgid: the MAC binds the header's id."""
+        line = conversation("fernet", make_clock()).encode("alice", "hi", 400)[0]
+        _marker, _layer, msgid, _position, piece = line.split(" ")
+        self.assertEqual(b64decode(piece)[9:25], b64decode(msgid))
 
     def test_opens_what_fernet_seals(self) -> None:
-        """And the other way: a token made by the library opens, timestamp included."""
+        """And the other way: a token made by the library (IV = msgid) opens, timestamp included."""
         sealer = FernetSealer(KEY)
-        token = Fernet(base64.urlsafe_b64encode(KEY)).encrypt_at_time(b"data", 1234)
-        self.assertEqual(sealer.open(token.decode("ascii")), (b"data", 1234))
+        token = Fernet(base64.urlsafe_b64encode(KEY))._encrypt_from_parts(b"data", 1234, MSGID)
+        self.assertEqual(sealer.open(token.decode("ascii").rstrip("="), MSGID), (b"data", 1234))
+        self.assertEqual(sealer.seal(b"data", 1234, MSGID), token.decode("ascii").rstrip("="))
+
+    def test_other_msgid_is_tampered(self) -> None:
+        """A line whose header names another msgid than the sealed IV is refused, after the MAC."""
+        token = FernetSealer(KEY).seal(b"data", 1, MSGID)
+        error = self.assertRaises(Tampered, FernetSealer(KEY).open, token, bytes(16))
+        self.assertIn("message id", str(error))
 
     def test_wrong_key_is_tampered(self) -> None:
-        token = FernetSealer(KEY).seal(b"data", 1)
-        self.assertRaises(Tampered, FernetSealer(bytes(32)).open, token)
+        token = FernetSealer(KEY).seal(b"data", 1, MSGID)
+        self.assertRaises(Tampered, FernetSealer(bytes(32)).open, token, MSGID)
 
     def test_foreign_characters_are_malformed(self) -> None:
-        """base64 would silently skip a '!' or '+'; we refuse the token instead."""
-        token = FernetSealer(KEY).seal(b"data", 1)
-        for broken in (token[:5] + "!" + token[5:], token.replace("A", "+", 1), token + "\n", ""):
-            self.assertRaises(Malformed, FernetSealer(KEY).open, broken)
+        """base64 would silently skip a '!' or '+'; we refuse the token instead, and '=' padding too."""
+        token = FernetSealer(KEY).seal(b"data", 1, MSGID)
+        for broken in (token[:5] + "!" + token[5:], token.replace("A", "+", 1), token + "\n", "", token + "="):
+            self.assertRaises(Malformed, FernetSealer(KEY).open, broken, MSGID)
+
+
+class Base64Tests(SynchronousTestCase):
+    def test_one_spelling(self) -> None:
+        """Unpadded, and the unused low bits of the last character must be zero."""
+        self.assertEqual(b64encode(b"\xff"), "_w")
+        self.assertEqual(b64decode("_w"), b"\xff")
+        self.assertRaises(Malformed, b64decode, "_w==")
+        for other in ("_x", "_", "_w_w_", "__9"):
+            self.assertRaises(Tampered, b64decode, other)
+        self.assertEqual(b64decode("__8"), b"\xff\xff")
+
+
+class SignedSealerTests(SynchronousTestCase):
+    def test_round_trip_and_time(self) -> None:
+        sealer = SignedSealer(KEY)
+        token = sealer.seal(b"signed bytes", 1234, MSGID)
+        self.assertEqual(sealer.open(token, MSGID), (b"signed bytes", 1234))
+        self.assertEqual(len(b64decode(token)), 8 + len(b"signed bytes") + 16)
+
+    def test_msgid_and_key_bound(self) -> None:
+        token = SignedSealer(KEY).seal(b"x", 1, MSGID)
+        other = MSGID[:12] + b"\x00" * 4  # same nonce, other associated data
+        self.assertRaises(Tampered, SignedSealer(KEY).open, token, other)
+        self.assertRaises(Tampered, SignedSealer(bytes(32)).open, token, MSGID)
+        self.assertRaises(Tampered, SignedSealer(KEY).open, "AAAA", MSGID)
 
 
 class AesCtrTests(SynchronousTestCase):
     def test_round_trip(self) -> None:
         sealer = AesCtrSealer(KEY)
-        self.assertEqual(sealer.open(sealer.seal(b"attack at dawn", 0)), (b"attack at dawn", None))
+        self.assertEqual(sealer.open(sealer.seal(b"attack at dawn", 0, MSGID), MSGID), (b"attack at dawn", None))
 
     def test_fresh_nonce_per_message(self) -> None:
-        """The same plaintext twice gives unrelated ciphertexts: the nonce is random."""
-        sealer = AesCtrSealer(KEY)
-        one = base64.urlsafe_b64decode(sealer.seal(b"same", 0))
-        two = base64.urlsafe_b64decode(sealer.seal(b"same", 0))
-        self.assertNotEqual(one[:CTR_NONCE_BYTES], two[:CTR_NONCE_BYTES])
-        self.assertNotEqual(one[CTR_NONCE_BYTES:], two[CTR_NONCE_BYTES:])
+        """The same plaintext twice gives unrelated ciphertexts: the nonce is the random msgid."""
+        clock = make_clock()
+        alice = conversation("aes-ctr", clock)
+        one, two = (_token_of(alice.encode("alice", "same", 400)[0]) for _ in range(2))
+        self.assertNotEqual(one, two)
 
-    def test_short_token_malformed(self) -> None:
-        short = base64.urlsafe_b64encode(b"x" * (CTR_NONCE_BYTES - 1)).decode("ascii")
-        self.assertRaises(Malformed, AesCtrSealer(KEY).open, short)
+    def test_empty_token_malformed(self) -> None:
+        self.assertRaises(Malformed, AesCtrSealer(KEY).open, "", MSGID)
 
     def test_malleable_bit_flip_is_accepted(self) -> None:
         """
@@ -94,11 +144,11 @@ class AesCtrTests(SynchronousTestCase):
         bob = conversation("aes-ctr", clock)
         body = "pay 100 EUR to bob"
         line = alice.encode("alice", body, 400)[0]
-        data = bytearray(base64.urlsafe_b64decode(_token_of(line)))
+        data = bytearray(b64decode(_token_of(line)))
         # The body is the tail of the envelope; flip the low bit of '1' -> '0'.
         position = len(data) - len(body.encode("utf-8")) + body.index("1")
         data[position] ^= 0x01
-        forged = _with_token(line, base64.urlsafe_b64encode(bytes(data)).decode("ascii"))
+        forged = _with_token(line, b64encode(bytes(data)))
         accepted = only_accepted(feed(bob, "alice", [forged]))
         self.assertEqual(accepted.body, "pay 000 EUR to bob")
         self.assertEqual(accepted.protection, "confidential")

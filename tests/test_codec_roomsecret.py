@@ -30,10 +30,11 @@ class RoomSecretTests(SynchronousTestCase):
     def test_fresh_and_random(self) -> None:
         codes = {new_room_secret() for _ in range(50)}
         self.assertEqual(len(codes), 50)
-        self.assertEqual(len(next(iter(codes))), 37)
+        self.assertEqual(len(next(iter(codes))), 42)
+        self.assertRegex(next(iter(codes)), r"^sc-([a-z2-7]{4}-){7}[a-z2-7]{4}$")
 
     def test_every_single_typo_caught(self) -> None:
-        """Any one character changed (but the last, whose low bit is padding) fails the check."""
+        """Any one character changed fails the check: 160 bits are 32 characters, none has unused bits."""
         secret = bytes(range(16))
         code = format_room_secret(secret)
         for index, char in enumerate(code):
@@ -43,14 +44,15 @@ class RoomSecretTests(SynchronousTestCase):
                 if replacement == char:
                     continue
                 typo = (code[:index] + replacement + code[index + 1 :]).encode()
-                try:
-                    parsed = parse_room_secret(typo)
-                except BadRoomSecret:
-                    continue
-                self.assertEqual(parsed, secret, typo)
+                self.assertRaises(BadRoomSecret, parse_room_secret, typo)
+
+    def test_version_1_codes_refused_with_their_reason(self) -> None:
+        """A 29-character code of wire version 1 is neither a passphrase nor silently accepted."""
+        error = self.assertRaises(BadRoomSecret, parse_room_secret, b"sc-4z6mq-7hzwz-ejybh-lrxmx-e3wno-df22")
+        self.assertIn("version 1", str(error))
 
     def test_passphrases_are_not_codes(self) -> None:
-        for text in (b"sc-hello", b"a", "é".encode(), b"sc-aaaaa-aaaaa-aaaaa-aaaaa-aaaaa-aaa"):
+        for text in (b"sc-hello", b"a", "é".encode(), b"sc-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaa"):
             self.assertIsNone(parse_room_secret(text))
 
     def test_keys_without_argon2(self) -> None:

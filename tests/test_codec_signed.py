@@ -1,6 +1,6 @@
 """
 The C{signed} layer: each member signs what they say (Ed25519 inside the
-Fernet token), and the receiver's trust store says which key speaks for
+layer's ChaCha20-Poly1305 token), and the receiver's trust store says which key speaks for
 which nick.  The attacker here is a I{member}: it holds the room key, so it
 can open, change and re-seal any token; only the signatures stop it.
 """
@@ -16,12 +16,17 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.codec import Conversation, Identity, TrustStore, identity_fingerprint, normalize_fingerprint
 from securechat.codec.chunks import parse_line, split_token
 from securechat.codec.envelope import HEADER_SIZE
-from securechat.codec.layers import SIGNED, FernetSealer
-from securechat.codec.signing import SIGNED_HEADER_BYTES, sign_envelope
+from securechat.codec.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+from securechat.codec.layers import SIGNED, SignedSealer, b64decode
+from securechat.codec.signing import FORM_BYTES, KEY_CARRIED, KEY_OMITTED, sign_envelope
 from tests.codec_support import ROOM, feed, keys_for, make_clock, only_accepted, only_rejected
 
 ALICE = Identity.generate()
 MALLORY = Identity.generate()
+#: Form, public key and signature in front of the envelope when the key is carried.
+SIGNED_HEADER_BYTES = FORM_BYTES + PUBLIC_KEY_BYTES + SIGNATURE_BYTES
+#: 512 minus CRLF and a relay prefix like ":alice!alice@192.0.2.10 PRIVMSG #lab :".
+BENCH_BUDGET = 510 - len(":alice!alice@192.0.2.10 PRIVMSG #lab :")
 
 
 def signed(
@@ -36,14 +41,14 @@ def open_token(lines: List[str], target: str = ROOM) -> Tuple[str, bytes, int]:
     """What a member sees inside a one-line signed message: msgid, plaintext, time."""
     assert len(lines) == 1
     chunk = parse_line(lines[0], 256)
-    plaintext, sent_at = FernetSealer(keys_for(target).for_layer(SIGNED), SIGNED).open(chunk.piece)
+    plaintext, sent_at = SignedSealer(keys_for(target).for_layer(SIGNED)).open(chunk.piece, b64decode(chunk.msgid))
     assert sent_at is not None
     return chunk.msgid, plaintext, sent_at
 
 
 def reseal(msgid: str, plaintext: bytes, sent_at: int, target: str = ROOM) -> List[str]:
     """A member seals C{plaintext} again with the room key (no signing key needed)."""
-    token = FernetSealer(keys_for(target).for_layer(SIGNED), SIGNED).seal(plaintext, sent_at)
+    token = SignedSealer(keys_for(target).for_layer(SIGNED)).seal(plaintext, sent_at, b64decode(msgid))
     return split_token(SIGNED, msgid, token, 10_000, 256)
 
 
@@ -85,7 +90,8 @@ class MemberAttackTests(SynchronousTestCase):
         clock = make_clock()
         alice, bob = signed(clock, identity=ALICE), signed(clock)
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "pay bob 10", 400))
-        index = data.draw(st.integers(0, len(plaintext) - 1), label="index")
+        self.assertEqual(plaintext[0], KEY_CARRIED)
+        index = data.draw(st.integers(FORM_BYTES, len(plaintext) - 1), label="index")
         flip = data.draw(st.integers(1, 255), label="xor")
         altered = bytearray(plaintext)
         altered[index] ^= flip
@@ -103,7 +109,24 @@ class MemberAttackTests(SynchronousTestCase):
         if changed == plaintext:
             return
         rejected = only_rejected(feed(bob, "alice", reseal(msgid, changed, sent_at)))
-        self.assertIn(rejected.reason, ("bad-signature", "malformed"))
+        self.assertIn(rejected.reason, ("bad-signature", "malformed", "unknown-signer"))
+
+    def test_unknown_form_refused(self) -> None:
+        clock = make_clock()
+        alice, bob = signed(clock, identity=ALICE), signed(clock)
+        msgid, plaintext, sent_at = open_token(alice.encode("alice", "hello", 400))
+        rejected = only_rejected(feed(bob, "alice", reseal(msgid, b"\x02" + plaintext[1:], sent_at)))
+        self.assertEqual(rejected.reason, "malformed")
+
+    def test_new_msgid_refused(self) -> None:
+        """The msgid is signed: a member cannot re-seal alice's message under a fresh id to replay it."""
+        clock = make_clock()
+        alice, bob = signed(clock, identity=ALICE), signed(clock)
+        lines = alice.encode("alice", "hello", 400)
+        msgid, plaintext, sent_at = open_token(lines)
+        only_accepted(feed(bob, "alice", lines))
+        other = "B" * 21 + "A"
+        self.assertEqual(only_rejected(feed(bob, "alice", reseal(other, plaintext, sent_at))).reason, "bad-signature")
 
     @given(shift=st.integers(-5, 30).filter(lambda s: s != 0))
     def test_restamped_with_another_time_refused(self, shift: int) -> None:
@@ -143,13 +166,13 @@ class MemberAttackTests(SynchronousTestCase):
         alice, bob = signed(clock, target="#other", identity=ALICE), signed(clock)
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "hello", 400), "#other")
         envelope = plaintext[SIGNED_HEADER_BYTES:]
-        sender_len = envelope[HEADER_SIZE - 3]
+        sender_len = envelope[HEADER_SIZE - 2]
         start = HEADER_SIZE + sender_len
         old_target = envelope[start : start + len(b"#other")]
         self.assertEqual(old_target, b"#other")
         moved = (
-            envelope[: HEADER_SIZE - 2]
-            + len(b"#lab").to_bytes(2, "big")
+            envelope[: HEADER_SIZE - 1]
+            + len(b"#lab").to_bytes(1, "big")
             + envelope[HEADER_SIZE:start]
             + b"#lab"
             + envelope[start + 6 :]
@@ -175,7 +198,7 @@ class MemberAttackTests(SynchronousTestCase):
         alice, bob = signed(clock, identity=ALICE), signed(clock)
         only_accepted(feed(bob, "alice", alice.encode("alice", "first", 400)))
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "second", 400))
-        forged = sign_envelope(MALLORY, sent_at, plaintext[SIGNED_HEADER_BYTES:])
+        forged = sign_envelope(MALLORY, b64decode(msgid), sent_at, plaintext[SIGNED_HEADER_BYTES:])
         self.assertEqual(only_rejected(feed(bob, "alice", reseal(msgid, forged, sent_at))).reason, "identity-changed")
 
     def test_fernet_ttl_token_in_a_signed_room_refused(self) -> None:
@@ -196,20 +219,74 @@ class MemberAttackTests(SynchronousTestCase):
         self.assertEqual(accepted.signer, MALLORY.fingerprint)
 
 
+class CompactKeyTests(SynchronousTestCase):
+    """The public key rides along only where it costs no line (docs/wire.md, "The signed layer")."""
+
+    def test_200_bytes_fit_one_line(self) -> None:
+        """After the stream's first message, a 200-byte message leaves its key out and takes one line."""
+        clock = make_clock()
+        alice, bob = signed(clock, identity=ALICE), signed(clock)
+        first = alice.encode("alice", "x" * 200, BENCH_BUDGET)
+        self.assertEqual(len(first), 2)  # the stream's first message carries the key, whatever it costs
+        only_accepted(feed(bob, "alice", first))
+        lines = alice.encode("alice", "y" * 200, BENCH_BUDGET)
+        self.assertEqual(len(lines), 1)
+        self.assertLessEqual(len(lines[0]), BENCH_BUDGET)
+        self.assertEqual(open_token(lines)[1][0], KEY_OMITTED)
+        accepted = only_accepted(feed(bob, "alice", lines))
+        self.assertEqual((accepted.body, accepted.signer, accepted.trust), ("y" * 200, ALICE.fingerprint, "first-use"))
+
+    def test_short_messages_carry_the_key(self) -> None:
+        clock = make_clock()
+        alice = signed(clock, identity=ALICE)
+        alice.encode("alice", "first", BENCH_BUDGET)
+        msgid, plaintext, sent_at = open_token(alice.encode("alice", "short", BENCH_BUDGET))
+        self.assertEqual(plaintext[0], KEY_CARRIED)
+        self.assertEqual(plaintext[FORM_BYTES : FORM_BYTES + PUBLIC_KEY_BYTES], ALICE.public_key)
+
+    def test_without_a_pin_the_signer_is_unknown(self) -> None:
+        """A receiver that never saw alice's key refuses her key-less message, and says why."""
+        clock = make_clock()
+        alice, late = signed(clock, identity=ALICE), signed(clock)
+        alice.encode("alice", "first", BENCH_BUDGET)
+        lines = alice.encode("alice", "z" * 200, BENCH_BUDGET)
+        self.assertEqual(only_rejected(feed(late, "alice", lines)).reason, "unknown-signer")
+        only_accepted(feed(late, "alice", alice.encode("alice", "short", BENCH_BUDGET)))
+        only_accepted(feed(late, "alice", alice.encode("alice", "w" * 200, BENCH_BUDGET)))
+
+    def test_key_less_message_from_another_key_refused(self) -> None:
+        """Pinned to alice's key, a key-less message signed by mallory as alice does not verify."""
+        clock = make_clock()
+        alice, mallory, bob = signed(clock, identity=ALICE), signed(clock, identity=MALLORY), signed(clock)
+        only_accepted(feed(bob, "alice", alice.encode("alice", "hi", BENCH_BUDGET)))
+        mallory.encode("alice", "first", BENCH_BUDGET)
+        forged = mallory.encode("alice", "m" * 200, BENCH_BUDGET)
+        self.assertEqual(open_token(forged)[1][0], KEY_OMITTED)
+        rejected = only_rejected(feed(bob, "alice", forged))
+        self.assertEqual(rejected.reason, "bad-signature")
+        self.assertIn("does not carry its key", rejected.description)
+
+
 class FingerprintTests(SynchronousTestCase):
     @given(key=st.binary(min_size=32, max_size=32))
     def test_readable_and_normalised(self, key: bytes) -> None:
         fingerprint = identity_fingerprint(key)
-        groups = fingerprint.split(" ")
+        label, groups = fingerprint.split(" ")[0], fingerprint.split(" ")[1:]
+        self.assertEqual(label, "identity")
         self.assertEqual(len(groups), 8)
         self.assertTrue(all(len(g) == 5 and g.isdigit() and int(g) <= 0xFFFF for g in groups))
         self.assertEqual(normalize_fingerprint(fingerprint.replace(" ", "-")), fingerprint)
         self.assertEqual(normalize_fingerprint(fingerprint.replace(" ", "")), fingerprint)
+        digits = fingerprint[len("identity ") :]
+        self.assertEqual(normalize_fingerprint(digits), fingerprint)
+        self.assertEqual(normalize_fingerprint("Identity: " + digits.replace(" ", ":")), fingerprint)
 
     def test_malformed_refused(self) -> None:
         self.assertIsNone(normalize_fingerprint("1234"))
         self.assertIsNone(normalize_fingerprint("99999 " * 8))
         self.assertIsNone(normalize_fingerprint("abcde " * 8))
+        self.assertIsNone(normalize_fingerprint("room key " + "12345 " * 8))
+        self.assertIsNone(normalize_fingerprint("\u0661" * 40))  # Arabic-Indic digits are not ours
 
     def test_identity_repr_hides_the_private_key(self) -> None:
         identity = Identity.generate()

@@ -318,7 +318,7 @@ class ForgeTests(SynchronousTestCase):
         proxy build a line of that many pieces (MemoryError, or a 40 MB line).
         """
         for total in (1, 100_000, 99_999_999_999_999):
-            text = "+sc1 fernet %s 1/%d %s" % ("A" * 22, total, "B" * 400)
+            text = "+sc2 fernet %s 1/%d %s" % ("A" * 22, total, "B" * 400)
             [genuine, forged] = run(makeAttack("forge"), [intercept(text)])
             self.assertLessEqual(len(forged.raw), len(genuine.raw) + 4)
             self.assertGreater(len(forged.raw), len(genuine.raw) - 20)
@@ -418,8 +418,8 @@ class RenameTests(SynchronousTestCase):
 
     def test_othersSeeTheVictimsMessagesAsTheNewNicks(self):
         attack = makeAttack("rename", as_nick="carol", victim="alice")
-        [out] = attack.process(self.line(b":alice!a@h PRIVMSG #lab :+sc1 fernet x 1/1 AAAA", "bob"))
-        self.assertEqual(out.raw, b":carol!a@h PRIVMSG #lab :+sc1 fernet x 1/1 AAAA")
+        [out] = attack.process(self.line(b":alice!a@h PRIVMSG #lab :+sc2 fernet x 1/1 AAAA", "bob"))
+        self.assertEqual(out.raw, b":carol!a@h PRIVMSG #lab :+sc2 fernet x 1/1 AAAA")
         [untouched] = attack.process(self.line(b":dave!d@h PRIVMSG #lab :hi", "bob"))
         self.assertEqual(untouched.raw, b":dave!d@h PRIVMSG #lab :hi")
 

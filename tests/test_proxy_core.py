@@ -156,7 +156,7 @@ class SealingTests(TestCase):
         self.assertTrue(alice.up)
         for message in alice.upMessages():
             self.assertEqual(message.command, "PRIVMSG")
-            self.assertTrue(message.params[1].startswith("+sc1 fernet-ttl "))
+            self.assertTrue(message.params[1].startswith("+sc2 fernet-ttl "))
             self.assertNotIn("noon", message.params[1])
         bob.down.clear()
         relay(alice, bob)
@@ -219,7 +219,7 @@ class SealingTests(TestCase):
         self.assertIn("waiting for the key of #lab", alice.notices()[-1])
         alice.waiting.pop()()
         self.assertTrue(alice.up)
-        self.assertTrue(all(m.params[1].startswith("+sc1 fernet-ttl") for m in alice.upMessages()))
+        self.assertTrue(all(m.params[1].startswith("+sc2 fernet-ttl") for m in alice.upMessages()))
 
     def test_unsentActionReadsAsTyped(self) -> None:
         """An action refused while waiting names it as /me, without CTCP bytes mid-notice."""
@@ -250,7 +250,7 @@ class SealingTests(TestCase):
         alice.client("PRIVMSG #lab,#plain :both rooms")
         clear = [m for m in alice.upMessages() if "both rooms" in m.params[1]]
         self.assertEqual([m.params[0] for m in clear], ["#plain"])
-        self.assertTrue(any(m.params[0] == ROOM and m.params[1].startswith("+sc1") for m in alice.upMessages()))
+        self.assertTrue(any(m.params[0] == ROOM and m.params[1].startswith("+sc2") for m in alice.upMessages()))
 
     def test_forcedRenameStopsProtectedSending(self) -> None:
         alice = Side("alice")
@@ -265,7 +265,7 @@ class SealingTests(TestCase):
         # The user accepts the new nick from the IRC client: sealing resumes.
         alice.client("NICK carol")
         alice.client("PRIVMSG #lab :as carol")
-        self.assertTrue(alice.up and alice.upMessages()[-1].params[1].startswith("+sc1"))
+        self.assertTrue(alice.up and alice.upMessages()[-1].params[1].startswith("+sc2"))
 
     def test_fallbackNickAtRegistrationIsNotAChoice(self) -> None:
         alice = Side("alice")
@@ -385,7 +385,7 @@ class OpeningTests(TestCase):
         alice.up.clear()
         bob.down.clear()
         alice.client("PRIVMSG bob :just us")
-        self.assertTrue(alice.upMessages()[0].params[1].startswith("+sc1 fernet-ttl"))
+        self.assertTrue(alice.upMessages()[0].params[1].startswith("+sc2 fernet-ttl"))
         relay(alice, bob)
         self.assertEqual(bob.down, [b":alice!u@h PRIVMSG bob :[auth+fresh] just us\r\n"])
 

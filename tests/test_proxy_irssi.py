@@ -2,7 +2,7 @@
 The real thing: two irssi instances (in tmux), each through its own
 securechat proxy, over ngIRCd.  They key a room through *securechat,
 exchange fernet-ttl messages and see each other's text with its mark,
-while a plain member on the server's side sees only C{+sc1} lines.  Skips,
+while a plain member on the server's side sees only C{+sc2} lines.  Skips,
 saying why, when irssi, tmux or ngircd is missing.
 """
 
@@ -113,7 +113,7 @@ class IrssiProxyTests(TestCase):
         line = [row for row in screen.splitlines() if "and hello from bob" in row][0]
         self.assertIn("bob", line.split("[auth+fresh]")[0])
 
-        # The server's side: only +sc1 lines, never the words.
+        # The server's side: only +sc2 lines, never the words.
         seen = []
         for nick in ("alice", "bob"):
             message = yield watcher.waitFor(
@@ -121,7 +121,7 @@ class IrssiProxyTests(TestCase):
             )
             seen.append(message)
         for message in seen + [m for m in watcher.lines if m.command in ("PRIVMSG", "NOTICE")]:
-            self.assertTrue(message.params[1].startswith("+sc1 fernet-ttl "), message)
+            self.assertTrue(message.params[1].startswith("+sc2 fernet-ttl "), message)
             self.assertNotIn("hello", message.params[1])
         for tmux in (alice, bob):
             tmux.keys("/quit", "Enter")

@@ -2,7 +2,7 @@
 Two proxies on loopback ports, in front of two raw IRC clients (sockets
 speaking IRC by hand, as irssi would), over our relay: they key a room
 through *securechat, read each other's text with its mark, while a plain
-member of the room (the relay's view) sees only C{+sc1} lines.  Also: one
+member of the room (the relay's view) sees only C{+sc2} lines.  Also: one
 IRC client at a time, and the command line's refusals.
 """
 
@@ -76,7 +76,7 @@ class ProxyLoopbackTests(LoopbackCase):
         heard = yield bob.waitFor(lambda m: m.command == "PRIVMSG" and m.sourceNick == "alice")
         self.assertEqual(heard.params, (ROOM, "[auth+fresh] hello bob, only you can read this"))
         seen = yield watcher.waitFor(lambda m: m.command == "PRIVMSG" and m.sourceNick == "alice")
-        self.assertTrue(seen.params[1].startswith("+sc1 fernet-ttl "))
+        self.assertTrue(seen.params[1].startswith("+sc2 fernet-ttl "))
         self.assertNotIn("hello", seen.params[1])
 
         bob.send("PRIVMSG", ROOM, "\x01ACTION waves back\x01")
@@ -84,7 +84,7 @@ class ProxyLoopbackTests(LoopbackCase):
         self.assertEqual(heard.params[1], "\x01ACTION [auth+fresh] waves back\x01")
 
         # The relay's own words in the keyed room are not shown as bob's.
-        watcher.send("PRIVMSG", ROOM, "+sc1 fernet-ttl forged 1/1 AAAA")
+        watcher.send("PRIVMSG", ROOM, "+sc2 fernet-ttl forged 1/1 AAAA")
         refused = yield alice.waitFor(fromPseudo("claimed from watcher"))
         self.assertEqual(refused.command, "NOTICE")
 

@@ -34,7 +34,7 @@ def statusSegments(
         parts.append((" ", BAR))
         parts.append((f"[{MARKS.get(protection, protection)}]", markStyle(protection)))
         fingerprint = client.fingerprint(window.name)
-        tail = f" | key {fingerprint}" if fingerprint else " | no key"
+        tail = f" | {fingerprint}" if fingerprint else " | no key"  # labelled: "room key ..."
     else:
         tail = " | " + client.endpoint_description
     active = windows.active()

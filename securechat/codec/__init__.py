@@ -6,7 +6,8 @@ Sans-IO: no Twisted, no sockets, no wall clock except as an injectable
 default.  The client makes one L{Conversation} per room or direct peer,
 calls C{encode} to get the PRIVMSG texts to send and C{receive} to turn
 received texts into L{Accepted} messages or L{Rejected} verdicts.
-See docs/security.md for what each layer does and does not stop.
+See docs/security.md for what each layer does and does not stop, and
+docs/wire.md for the wire format (version 2) byte for byte.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from securechat.codec.errors import (
     SignedByOther,
     Tampered,
     TrustStoreFull,
+    UnknownSigner,
+    UnsupportedVersion,
     WrongTarget,
 )
 from securechat.codec.identity import Identity, identity_fingerprint, normalize_fingerprint
@@ -80,6 +83,8 @@ __all__ = [
     "Tampered",
     "TrustStore",
     "TrustStoreFull",
+    "UnknownSigner",
+    "UnsupportedVersion",
     "VERIFIED",
     "WrongTarget",
     "derive_room_keys",

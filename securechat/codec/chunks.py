@@ -2,7 +2,9 @@
 Fitting tokens into IRC lines, and putting them back together.
 
 A protected message travels as one or more lines
-C{+sc1 <layer> <msgid> <i>/<n> <piece>}.  The header is only a routing hint:
+C{+sc2 <layer> <msgid> <i>/<n> <piece>} (docs/wire.md, "Lines").  The
+marker's number is the wire version: a line of another version is refused
+with that reason before any key is used.  The header is only a routing hint:
 it is not authenticated, so after decryption the sealed envelope must agree
 with it.  Reassembly holds pieces per (sender, msgid) within bounds (chunks
 per message, unfinished messages per sender and in all, a timeout), because
@@ -11,32 +13,45 @@ a relay can start as many fake messages as it likes.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import attr
 
-from securechat.codec.errors import CodecError, Incomplete, Malformed, Tampered
-from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL, SIGNED
+from securechat.codec.errors import CodecError, Incomplete, Malformed, Tampered, UnsupportedVersion
+from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL, SIGNED, b64encode
 
-#: The first word of every protected line.
-MARKER = "+sc1"
+#: The wire version this codec writes and reads.
+WIRE_VERSION = 2
+#: The first word of every protected line: C{+sc} and the wire version.
+MARKER = "+sc%d" % (WIRE_VERSION,)
 MARKER_PREFIX = MARKER + " "
+#: Any version's marker: such a line is protected, readable here or not.
+ANY_MARKER_RE = re.compile(r"\+sc([0-9]{1,9})(?: |\Z)")
 CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL, SIGNED)
+#: base64 turns 3 bytes into 4 characters: every piece but the last is a
+#: whole number of these, so each piece decodes on its own.
+QUANTUM_CHARS = 4
 #: The 16-byte msgid as unpadded URL-safe base64.  128 bits fill 21
 #: characters and 2 bits of a 22nd whose 4 low bits are zero, so only A, Q, g
 #: or w can end it: one spelling per id (the reassembler keys on it).
 MSGID_CHARS = 22
 MSGID_PATTERN = "[A-Za-z0-9_-]{%d}[AQgw]" % (MSGID_CHARS - 1,)
 #: The whole header in one pass: layer, msgid, i/n with at most four digits
-#: each (huge numbers never reach int()).  The piece's alphabet is checked
-#: by the layer once the token is whole.
+#: each and no leading zero (huge numbers never reach int()).  The piece's
+#: alphabet is checked by the layer once the token is whole.
 HEADER_RE = re.compile(
     "%s (%s) (%s) ([1-9][0-9]{0,3})/([1-9][0-9]{0,3}) (?=.)"
     % (re.escape(MARKER), "|".join(re.escape(layer) for layer in CHUNKED_LAYERS), MSGID_PATTERN)
 )
+#: A header whose layer this codec does not know (a newer one's, or a typo).
+_OTHER_LAYER_RE = re.compile(r"%s ([a-z0-9-]{1,32}) " % (re.escape(MARKER),))
+_LAYER_SET = frozenset(CHUNKED_LAYERS)
+_MSGID_RE = re.compile(MSGID_PATTERN + r"\Z")
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_OLD_POSITION_RE = re.compile(r"\S+ \S+ \S+ ([0-9]+)/")
 #: The smallest piece worth a line; a smaller max_payload is a caller error.
 MIN_PIECE_CHARS = 16
 MAX_POSITION_DIGITS = 4
@@ -103,21 +118,66 @@ class Dropped:
 
 
 def is_protected(text: str) -> bool:
-    """Whether C{text} claims to be a protected line (its first word is the marker)."""
-    return text.startswith(MARKER_PREFIX) or text == MARKER
+    """
+    Whether C{text} claims to be a protected line: its first word is
+    C{+sc} and a version number, this one's or any other.
+    """
+    if text.startswith(MARKER_PREFIX) or text == MARKER:
+        return True
+    return text.startswith("+sc") and ANY_MARKER_RE.match(text) is not None
+
+
+def other_version(text: str) -> Optional[int]:
+    """The wire version of a protected line of another version than ours, else L{None}."""
+    match = ANY_MARKER_RE.match(text)
+    if match is None or int(match.group(1)) == WIRE_VERSION:
+        return None
+    return int(match.group(1))
+
+
+def first_of_message(text: str) -> bool:
+    """Whether a line of another version looks like the first (or only) chunk of its message."""
+    match = _OLD_POSITION_RE.match(text)
+    return match is None or match.group(1) == "1"
 
 
 def encode_msgid(msgid: bytes) -> str:
     """The header spelling of a 16-byte msgid: unpadded URL-safe base64 (22 characters)."""
-    return base64.urlsafe_b64encode(msgid).rstrip(b"=").decode("ascii")
+    return b64encode(msgid)
 
 
 def parse_line(text: str, max_chunks: int) -> Chunk:
-    """Parse a protected line's header strictly; L{Malformed} otherwise."""
+    """
+    Parse a protected line's header strictly: L{UnsupportedVersion} for
+    another wire version's marker, L{Malformed} otherwise.
+
+    The common line (this version, a known layer, C{1/1}) is read with one
+    split and two small checks; anything else goes through L{HEADER_RE},
+    which is the definition.
+    """
+    fields = text.split(" ", 4)
+    if (
+        len(fields) == 5
+        and fields[0] == MARKER
+        and fields[3] == SINGLE_POSITION[:-1]
+        and fields[1] in _LAYER_SET
+        and fields[4]
+        and _MSGID_RE.match(fields[2]) is not None
+    ):
+        return Chunk(fields[1], fields[2], 1, 1, fields[4])
     match = HEADER_RE.match(text)
     if match is None:
+        version = other_version(text)
+        if version is not None:
+            raise UnsupportedVersion(
+                f"sealed in securechat wire version {version}; this client reads version {WIRE_VERSION}"
+                f" ({'upgrade the sender' if version < WIRE_VERSION else 'upgrade this client'})"
+            )
+        other = _OTHER_LAYER_RE.match(text)
+        if other is not None and other.group(1) not in CHUNKED_LAYERS:
+            raise Malformed(f"unknown layer {other.group(1)!r} (a newer securechat's?): it cannot be opened here")
         raise Malformed(
-            "not a protected line: +sc1 <layer> <22-character base64url msgid> <i>/<n> <piece> expected"
+            f"not a protected line: {MARKER} <layer> <22-character base64url msgid> <i>/<n> <piece> expected"
         )
     layer, msgid, index, total = match.groups()
     index, total = int(index), int(total)
@@ -126,34 +186,58 @@ def parse_line(text: str, max_chunks: int) -> Chunk:
     return Chunk(layer, msgid, index, total, text[match.end() :])
 
 
+def decode_msgid(msgid: str) -> bytes:
+    """The 16 bytes of a header msgid that L{parse_line} accepted (its spelling is already checked)."""
+    return binascii.a2b_base64(msgid.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
+
+
+def piece_room(layer: str, max_payload: int, digits: int) -> int:
+    """
+    Characters of token a line of C{max_payload} bytes holds when C{n} has
+    C{digits} digits: what the header leaves, rounded down to whole quanta.
+    """
+    header = len(MARKER) + 1 + len(layer) + 1 + MSGID_CHARS + 1 + 2 * digits + len("/ ")
+    room = max_payload - header
+    return room - room % QUANTUM_CHARS
+
+
+def count_lines(layer: str, token_chars: int, max_payload: int) -> int:
+    """How many lines L{split_token} makes of a token of C{token_chars} (L{ValueError} if none fits)."""
+    if len(MARKER) + len(layer) + MSGID_CHARS + 3 + len(SINGLE_POSITION) + token_chars <= max_payload:
+        return 1
+    for digits in range(1, MAX_POSITION_DIGITS + 1):
+        room = piece_room(layer, max_payload, digits)
+        if room < MIN_PIECE_CHARS:
+            raise ValueError(f"max_payload {max_payload} is too small for a protected line")
+        total = -(-token_chars // room)
+        if total < 10**digits:
+            return total
+    raise ValueError(f"message too long for {10**MAX_POSITION_DIGITS - 1} lines")
+
+
 def split_token(layer: str, msgid: str, token: str, max_payload: int, max_chunks: int) -> List[str]:
     """
     Cut C{token} into lines of at most C{max_payload} bytes (tokens are ASCII).
 
-    The header holds C{i/n}, so its width grows with the number of digits
-    of C{n}: try one digit, then two...  L{ValueError} if the line is too
-    short for a useful piece or the message needs more than C{max_chunks}
-    lines.
+    The fewest lines that hold it (the header holds C{i/n}, so its width
+    grows with the digits of C{n}), with the token's 4-character quanta
+    shared out evenly: every piece but the last is whole quanta (so each
+    piece decodes on its own), the first ones take one quantum more.
+    L{ValueError} if the line is too short for a useful piece or the message
+    needs more than C{max_chunks} lines.
     """
     prefix = f"{MARKER} {layer} {msgid} "
     if len(prefix) + len(SINGLE_POSITION) + len(token) <= max_payload:
         return [prefix + SINGLE_POSITION + token]  # the common case, first
-    for digits in range(1, MAX_POSITION_DIGITS + 1):
-        room = max_payload - len(prefix) - 2 * digits - len("/ ")
-        if room < MIN_PIECE_CHARS:
-            raise ValueError(f"max_payload {max_payload} is too small for a protected line")
-        total = -(-len(token) // room)
-        if total < 10**digits:
-            break
-    if total > min(max_chunks, 10**MAX_POSITION_DIGITS - 1):
+    total = count_lines(layer, len(token), max_payload)
+    if total > max_chunks:
         raise ValueError(f"message too long: it needs {total} lines, the limit is {max_chunks}")
-    # Even pieces (no tiny last line): each at most `room`, never empty;
-    # the first `extra` pieces take one character more.
-    base, extra = divmod(len(token), total)
+    quanta = -(-len(token) // QUANTUM_CHARS)
+    base, extra = divmod(quanta, total)
     lines = []
     start = 0
     for number in range(1, total + 1):
-        end = start + base + (1 if number <= extra else 0)
+        end = start + QUANTUM_CHARS * (base + (1 if number <= extra else 0))
         lines.append(f"{prefix}{number}/{total} {token[start:end]}")
         start = end
     return lines

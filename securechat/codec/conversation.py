@@ -7,16 +7,16 @@ the injected C{clock}; nothing here does I/O.
 
 The order of checks on receipt is the security argument:
 
- 1. shape (L{Malformed}) uses no key;
+ 1. shape (L{Malformed}) and wire version (L{UnsupportedVersion}) use no key;
  2. a line on a weaker layer than the conversation's is L{Downgraded},
     a protected line without keys is L{NoKey}: judged on the header, before
     any piece is buffered; then reassembly within bounds (L{Incomplete});
- 3. the MAC (fernet layers): until it verifies, all we say is L{Tampered};
+ 3. the MAC (fernet layers; it also binds the header's msgid, the IV) or
+    the AEAD tag (signed): until it verifies, all we say is L{Tampered};
     on C{signed}, then the Ed25519 signature (L{BadSignature}): until it
     verifies, nothing in the envelope is read;
  4. only then the precise reasons: the sealed sender and target against
-    the relay's claims (L{Misattributed}, L{WrongTarget}), the header's msgid
-    against the sealed one, then freshness (L{Expired}, L{FromFuture}) and
+    the relay's claims (L{Misattributed}, L{WrongTarget}), then freshness (L{Expired}, L{FromFuture}) and
     the replay cache (L{Replayed}) on fernet-ttl and signed; on signed,
     the trust store's verdict on the key for that sender
     (L{IdentityChanged}, L{SignedByOther}) before the replay cache admits it;
@@ -36,13 +36,16 @@ from securechat.codec.chunks import (
     Dropped,
     Reassembler,
     ReassemblyLimits,
+    count_lines,
+    decode_msgid,
     encode_msgid,
+    first_of_message,
     is_protected,
     parse_line,
     split_plain,
     split_token,
 )
-from securechat.codec.envelope import MSGID_BYTES, STREAM_BYTES, pack_fields, unpack
+from securechat.codec.envelope import MSGID_BYTES, STREAM_BYTES, decode_body, pack_fields, read_fields
 from securechat.codec.errors import (
     CodecError,
     Downgraded,
@@ -51,11 +54,13 @@ from securechat.codec.errors import (
     Misattributed,
     NoKey,
     Tampered,
+    UnsupportedVersion,
     WrongTarget,
 )
 from securechat.codec.identity import Identity, Verifier, identity_fingerprint
 from securechat.codec.keys import KEYED_LAYERS, RoomKeys
 from securechat.codec.layers import (
+    AEAD_TAG_BYTES,
     AES_CTR,
     FRESH_LAYERS,
     LAYER_RANK,
@@ -63,6 +68,7 @@ from securechat.codec.layers import (
     PLAIN,
     PROTECTION,
     SIGNED,
+    TIME_BYTES,
     Sealer,
     make_sealer,
 )
@@ -70,7 +76,7 @@ from securechat.codec.names import Casefold, rfc1459_casefold
 from securechat.codec.replay import DEFAULT_MAX_SKEW, DEFAULT_TTL, ReplayCache, check_fresh
 from securechat.codec.results import Accepted, Rejected
 from securechat.codec.sequence import SequenceTracker
-from securechat.codec.signing import open_signed, sign_envelope
+from securechat.codec.signing import open_signed, sign_envelope, signed_size
 from securechat.codec.trust import TrustStore
 
 Result = Union[Accepted, Rejected]
@@ -93,8 +99,12 @@ class Conversation:
         casefold: Casefold = rfc1459_casefold,
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.target = target
+        #: Where stream ids and msgids come from: the OS's generator; the
+        #: test vectors (docs/vectors/) inject fixed bytes to be reproducible.
+        self._random = random
         #: Our signing key (the C{signed} layer needs it to send) and the
         #: pins that say which key speaks for which nick (shared by all of
         #: one user's conversations; a private one if none is given).
@@ -112,7 +122,7 @@ class Conversation:
         self._sequences = SequenceTracker()
         # One random stream per sending conversation: a restarted sender is a
         # new stream to receivers, not a sequence going backwards.
-        self._stream = os.urandom(STREAM_BYTES)
+        self._stream = random(STREAM_BYTES)
         self._next_seq: Dict[str, int] = {}
         #: Bumped whenever what L{export_state} returns changes (a message
         #: sent or accepted), so a saver can skip unchanged conversations.
@@ -144,21 +154,22 @@ class Conversation:
         The PRIVMSG texts carrying C{body} from C{sender}, each at most
         C{max_payload} UTF-8 bytes.  On plain, one text per line of the body
         (only CR and LF end a line; an empty body sends nothing; a NUL is a
-        L{ValueError}); otherwise C{+sc1} lines.
+        L{ValueError}); otherwise C{+sc2} lines.
         """
         if self.layer == PLAIN:
             return split_plain(body, max_payload)
         sender_key = self._casefold(sender)
         seq = self._next_seq.get(sender_key, 0) + 1
         self._next_seq[sender_key] = seq
-        msgid = os.urandom(MSGID_BYTES)
-        sealed = pack_fields(sender, self._target_key, msgid, self._stream, seq, body)
+        msgid = self._random(MSGID_BYTES)
+        sealed = pack_fields(sender_key, self._target_key, self._stream, seq, body)
         now = int(self._clock())
         if self.layer == SIGNED:
             if self.identity is None:
                 raise ValueError("layer 'signed' needs an identity key to sign with")
-            sealed = sign_envelope(self.identity, now, sealed)
-        token = self._sealers[self.layer].seal(sealed, now)
+            carry = seq == 1 or self._key_costs_no_line(len(sealed), max_payload)
+            sealed = sign_envelope(self.identity, msgid, now, sealed, carry)
+        token = self._sealers[self.layer].seal(sealed, now, msgid)
         if len(token) > self._limits.max_pending_chars:
             raise ValueError(
                 f"message too long: its token has {len(token)} characters, receivers"
@@ -167,6 +178,22 @@ class Conversation:
         lines = split_token(self.layer, encode_msgid(msgid), token, max_payload, self._limits.max_chunks)
         self._remember_own(sender_key, msgid, seq, now)
         return lines
+
+    @staticmethod
+    def _key_costs_no_line(envelope_bytes: int, max_payload: int) -> bool:
+        """
+        Whether carrying our public key in a C{signed} message leaves its
+        number of lines unchanged: then it rides along, so that receivers
+        that lack it learn it; else it is left out (docs/wire.md).
+        """
+
+        def chars(carry: bool) -> int:
+            return (4 * (TIME_BYTES + signed_size(envelope_bytes, carry) + AEAD_TAG_BYTES) + 2) // 3
+
+        try:
+            return count_lines(SIGNED, chars(True), max_payload) <= count_lines(SIGNED, chars(False), max_payload)
+        except ValueError:
+            return True  # the line cannot hold it either way: split_token says why
 
     def _remember_own(self, sender_key: str, msgid: bytes, seq: int, sent_at: int) -> None:
         """
@@ -193,6 +220,11 @@ class Conversation:
             return results
         try:
             chunk = parse_line(text, self._limits.max_chunks)
+        except UnsupportedVersion as error:
+            # One verdict per message of another version, on its first chunk.
+            if first_of_message(text):
+                results.append(Rejected(None, sender, self.target, error))
+            return results
         except Malformed as error:
             results.append(Rejected(None, sender, self.target, error))
             return results
@@ -205,9 +237,12 @@ class Conversation:
                 results.append(Rejected(chunk.layer, sender, self.target, refusal))
             return results
         sender_key = self._casefold(sender)
-        token, dropped = self._reassembler.add(sender_key, sender, chunk)
-        if dropped:
-            results.extend(self._reject(item) for item in dropped)
+        if chunk.total == 1 and not self._reassembler:
+            token: Optional[str] = chunk.piece  # one line, nothing pending: no reassembly to consult
+        else:
+            token, dropped = self._reassembler.add(sender_key, sender, chunk)
+            if dropped:
+                results.extend(self._reject(item) for item in dropped)
         if token is not None:
             try:
                 results.append(self._open(sender, sender_key, chunk.layer, chunk.msgid, token, chunk.total > 1))
@@ -277,23 +312,29 @@ class Conversation:
     def _open(
         self, sender: str, sender_key: str, layer: str, msgid: str, token: str, chunked: bool = False
     ) -> Accepted:
-        # Checked again: set_layer may have raised the bar while chunks were pending.
-        refusal = self._refusal(layer)
-        if refusal is not None:
-            raise refusal
-        plaintext, sent_at = self._sealers[layer].open(token)
+        if chunked:
+            # Checked again: set_layer may have raised the bar while chunks were pending.
+            refusal = self._refusal(layer)
+            if refusal is not None:
+                raise refusal
+        sealed_id = decode_msgid(msgid)
+        plaintext, sent_at = self._sealers[layer].open(token, sealed_id)
         signer: Optional[bytes] = None
         if layer == SIGNED:
-            signer, plaintext = open_signed(self._verifier, plaintext, sent_at or 0)
+            assert sent_at is not None, "a signed token always carries its time"
+            pin = self.trust.pinned(sender_key)
+            signer, plaintext = open_signed(
+                self._verifier, plaintext, sealed_id, sent_at, None if pin is None else pin.public_key
+            )
         try:
-            envelope = unpack(plaintext)
-        except Malformed:
+            envelope = read_fields(plaintext)
+        except (Malformed, UnsupportedVersion):
             if layer == AES_CTR:
                 # No MAC: garbage after decryption is all a wrong key or an
                 # alteration can show on this layer.
                 raise Tampered() from None
             raise
-        if self._casefold(envelope.sender) != sender_key:
+        if envelope.sender != sender_key:
             raise Misattributed(
                 f"re-attributed: sealed by {envelope.sender!r} but relayed as from {sender!r}"
             )
@@ -301,8 +342,6 @@ class Conversation:
             raise WrongTarget(
                 f"moved: sealed for {envelope.target!r} but arrived in {self.target!r}"
             )
-        if encode_msgid(envelope.msgid) != msgid:
-            raise Tampered("the chunk header's message id differs from the sealed one")
         if chunked:
             # Opened and bound to this header's msgid: copies of its chunks
             # arriving later are ignored quietly (even if refused below).
@@ -313,14 +352,16 @@ class Conversation:
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
             if signer is not None:
                 trust = self.trust.judge(sender_key, signer)
-            self.replay.admit(envelope.msgid, sent_at)
+            self.replay.admit(sealed_id, sent_at)
+        # The body is decoded last: a replayed or misdirected copy costs no decoding.
+        body = decode_body(plaintext, envelope)
         missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)
         self.changes += 1
         return Accepted(
             layer,
             sender,
             self.target,
-            envelope.body,
+            body,
             PROTECTION[layer],
             msgid,
             envelope.seq,

@@ -78,6 +78,29 @@ class Malformed(CodecError):
     summary = "not a well-formed securechat line"
 
 
+class UnsupportedVersion(CodecError):
+    """
+    A protected line (or a sealed envelope) of another wire version than
+    this client reads: an older securechat's, or a newer one's.  Judged
+    from the line's marker, before any key is used (docs/wire.md,
+    "Versions and evolution").
+    """
+
+    reason = "other-version"
+    summary = "sealed in another securechat wire version than this client reads (upgrade the older side)"
+
+
+class UnknownSigner(CodecError):
+    """
+    A C{signed} message that left out its signer's public key (to fit a
+    line) from a nick with no pinned key here: it cannot be verified yet.
+    The sender's next short message carries the key.
+    """
+
+    reason = "unknown-signer"
+    summary = "signed, but its key was left out to save a line and is not known here yet"
+
+
 class Incomplete(CodecError):
     """A chunked message that never completed within the reassembly bounds."""
 
@@ -138,10 +161,12 @@ ALL_ERRORS = (
     Misattributed,
     WrongTarget,
     Malformed,
+    UnsupportedVersion,
     Incomplete,
     Downgraded,
     NoKey,
     BadSignature,
+    UnknownSigner,
     IdentityChanged,
     SignedByOther,
     TrustStoreFull,

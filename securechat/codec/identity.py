@@ -4,11 +4,14 @@ read aloud.
 
 The room key only says "someone in the room"; the identity key says who.
 The private key never leaves the state directory; the public key travels
-inside every C{signed} token (encrypted, so the relay does not learn it).
+inside C{signed} tokens that have room for it (encrypted, so the relay does
+not learn it).
 
 The fingerprint is 128 bits of SHA-256 over a context string and the raw
-public key, shown as eight groups of five decimal digits (each group one
-16-bit number, 00000-65535).  Digits read aloud in any language, and 128
+public key, shown after the label C{identity} as eight groups of five
+decimal digits (each group one 16-bit number, 00000-65535); room keys use
+the same digits after the label C{room key} (L{format_fingerprint}), so
+no fingerprint can be taken for the other kind.  Digits read aloud in any language, and 128
 bits means that making a key whose fingerprint matches a given member's (a
 second preimage) costs about 2**128 key generations: out of reach, unlike
 the 2**64 of the 8-byte room fingerprint, which only has to tell apart
@@ -35,35 +38,48 @@ IDENTITY_FINGERPRINT_BYTES = 16
 GROUP_BYTES = 2
 GROUP_DIGITS = 5
 FINGERPRINT_DIGITS = IDENTITY_FINGERPRINT_BYTES // GROUP_BYTES * GROUP_DIGITS
+#: The label in front of every identity fingerprint shown.
+IDENTITY_LABEL = "identity"
 #: Public keys whose parsed form is kept (verifying is the hot path).
 MAX_CACHED_PUBLIC_KEYS = 256
 
 _SEPARATORS = re.compile(r"[\s:.\-]+")
+_LABEL = re.compile(r"\s*%s" % (IDENTITY_LABEL,), re.IGNORECASE)
 
 
-def identity_fingerprint(public_key: bytes) -> str:
-    """C{public_key}'s fingerprint: 8 groups of 5 digits, e.g. C{"04211 59830 ..."}."""
-    if len(public_key) != PUBLIC_KEY_BYTES:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    digest = hashlib.sha256(IDENTITY_FINGERPRINT_CONTEXT + public_key).digest()[:IDENTITY_FINGERPRINT_BYTES]
+def format_fingerprint(label: str, digest: bytes) -> str:
+    """
+    C{label}, then C{digest} as groups of five decimal digits, each group
+    one big-endian 16-bit number (00000-65535): C{"identity 04211 59830 ..."}.
+    """
     groups = (
         int.from_bytes(digest[i : i + GROUP_BYTES], "big") for i in range(0, len(digest), GROUP_BYTES)
     )
-    return " ".join("%0*d" % (GROUP_DIGITS, group) for group in groups)
+    return " ".join([label] + ["%0*d" % (GROUP_DIGITS, group) for group in groups])
+
+
+def identity_fingerprint(public_key: bytes) -> str:
+    """C{public_key}'s fingerprint: C{identity} and 8 groups of 5 digits, e.g. C{"identity 04211 59830 ..."}."""
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    digest = hashlib.sha256(IDENTITY_FINGERPRINT_CONTEXT + public_key).digest()[:IDENTITY_FINGERPRINT_BYTES]
+    return format_fingerprint(IDENTITY_LABEL, digest)
 
 
 def normalize_fingerprint(text: str) -> Optional[str]:
     """
-    C{text} as a canonical fingerprint (spaces, dashes, colons and dots
-    ignored), or L{None} if it is not 40 digits in 8 groups of 16-bit values.
+    C{text} as a canonical identity fingerprint (the C{identity} label
+    optional; spaces, dashes, colons and dots ignored), or L{None} if it is
+    not 40 digits in 8 groups of 16-bit values.
     """
-    digits = _SEPARATORS.sub("", text)
-    if len(digits) != FINGERPRINT_DIGITS or not digits.isdigit():
+    label = _LABEL.match(text)
+    digits = _SEPARATORS.sub("", text[label.end() :] if label else text)
+    if len(digits) != FINGERPRINT_DIGITS or not (digits.isascii() and digits.isdigit()):
         return None
     groups = [digits[i : i + GROUP_DIGITS] for i in range(0, FINGERPRINT_DIGITS, GROUP_DIGITS)]
     if any(int(group) > 0xFFFF for group in groups):
         return None
-    return " ".join(groups)
+    return " ".join([IDENTITY_LABEL] + groups)
 
 
 class Identity:

@@ -6,15 +6,17 @@ guess costs an attacker tens of MiB and a fifth of a second) exactly once per
 (passphrase, target).  The salt is a hash of a fixed context string and the
 casefolded target, so the same passphrase gives unrelated keys in different
 rooms and a precomputed table serves one room of one application only.  The
-Argon2id output is then expanded with HKDF into an independent key per layer,
-so a key recovered from the teaching layer (aes-ctr) says nothing about the
-fernet keys.
+Argon2id output (the room's I{master key}) is then expanded with HKDF into
+an independent key per layer, so a key recovered from the teaching layer
+(aes-ctr) says nothing about the fernet keys.  The fingerprint is a hash of
+the master key, so it is the same whatever layer the room uses.  Every
+constant and step: docs/wire.md, "Keys".
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Tuple
+from typing import Optional, Tuple
 
 import attr
 from cryptography.hazmat.primitives import hashes
@@ -25,6 +27,7 @@ try:
 except ImportError:  # cryptography < 44 (PyPy 3.9's wheels stop at 43)
     Argon2id = None  # type: ignore[assignment,misc]
 
+from securechat.codec.identity import format_fingerprint
 from securechat.codec.names import Casefold, rfc1459_casefold
 from securechat.codec.roomsecret import SECRET_KEY_INFO, parse_room_secret
 
@@ -34,9 +37,10 @@ KEYED_LAYERS = ("aes-ctr", "fernet", "fernet-ttl", "signed")
 KEY_LENGTH = 32
 SALT_CONTEXT = b"securechat/v1 room key salt\x00"
 LAYER_INFO_PREFIX = b"securechat/v1 layer key\x00"
-FINGERPRINT_CONTEXT = b"securechat/v1 fingerprint\x00"
-FINGERPRINT_BYTES = 8
-FINGERPRINT_GROUP = 4
+ROOM_FINGERPRINT_CONTEXT = b"securechat/v2 room key fingerprint\x00"
+#: 64 bits, as 4 groups of 5 digits: enough to tell passphrases apart.
+ROOM_FINGERPRINT_BYTES = 8
+ROOM_KEY_LABEL = "room key"
 
 
 class KdfUnavailable(RuntimeError):
@@ -63,11 +67,10 @@ TEST_KDF = KdfParams(iterations=1, lanes=1, memory_cost=8)
 SECRET_KDF = KdfParams(iterations=0, lanes=0, memory_cost=0)
 
 
-def _format_fingerprint(digest: bytes) -> str:
-    hexed = digest.hex()
-    return " ".join(
-        hexed[i : i + FINGERPRINT_GROUP] for i in range(0, len(hexed), FINGERPRINT_GROUP)
-    )
+def room_fingerprint(master: bytes) -> str:
+    """The labelled fingerprint of a room's master key: C{"room key 12345 ..."}."""
+    digest = hashlib.sha256(ROOM_FINGERPRINT_CONTEXT + master).digest()[:ROOM_FINGERPRINT_BYTES]
+    return format_fingerprint(ROOM_KEY_LABEL, digest)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True, repr=False, eq=False)
@@ -76,12 +79,13 @@ class RoomKeys:
     The per-layer keys of one room (or direct conversation).
 
     Never shows key material in its repr; compare keys with
-    L{fingerprint}, which is a domain-separated hash, not the key.
+    L{fingerprint}, which is a domain-separated hash of the master key.
     """
 
     target: str
     params: KdfParams
     _layer_keys: Tuple[Tuple[str, bytes], ...]
+    _fingerprint: str
 
     def for_layer(self, layer: str) -> bytes:
         """The 32-byte key of C{layer}; L{ValueError} for plain or unknown layers."""
@@ -90,10 +94,13 @@ class RoomKeys:
                 return key
         raise ValueError(f"no key for layer {layer!r}; keyed layers are {KEYED_LAYERS}")
 
-    def fingerprint(self, layer: str) -> str:
-        """A short hex fingerprint of the layer key, for comparing out of band."""
-        digest = hashlib.sha256(FINGERPRINT_CONTEXT + self.for_layer(layer)).digest()
-        return _format_fingerprint(digest[:FINGERPRINT_BYTES])
+    def fingerprint(self, layer: Optional[str] = None) -> str:
+        """
+        The room key's labelled fingerprint, for comparing out of band.  The
+        same on every layer: C{layer} is accepted for callers that name the
+        one in use, and changes nothing.
+        """
+        return self._fingerprint
 
     def __repr__(self) -> str:
         return f"RoomKeys(target={self.target!r}, layers={KEYED_LAYERS!r}, keys=<hidden>)"
@@ -139,30 +146,22 @@ def derive_room_keys(
         lanes=params.lanes,
         memory_cost=params.memory_cost,
     ).derive(passphrase)
-    layer_keys = tuple(
-        (
-            layer,
-            HKDFExpand(
-                algorithm=hashes.SHA256(),
-                length=KEY_LENGTH,
-                info=LAYER_INFO_PREFIX + layer.encode("ascii"),
-            ).derive(master),
-        )
-        for layer in KEYED_LAYERS
-    )
-    return RoomKeys(target=casefold(target), params=params, layer_keys=layer_keys)
+    return keys_from_master(master, target, params, casefold)
 
 
-def _expand(master: bytes) -> Tuple[Tuple[str, bytes], ...]:
-    return tuple(
-        (
-            layer,
-            HKDFExpand(
-                algorithm=hashes.SHA256(), length=KEY_LENGTH, info=LAYER_INFO_PREFIX + layer.encode("ascii")
-            ).derive(master),
-        )
-        for layer in KEYED_LAYERS
-    )
+def layer_key(master: bytes, layer: str) -> bytes:
+    """HKDF-SHA256-Expand(master, info = context || layer name, 32 bytes)."""
+    return HKDFExpand(
+        algorithm=hashes.SHA256(), length=KEY_LENGTH, info=LAYER_INFO_PREFIX + layer.encode("ascii")
+    ).derive(master)
+
+
+def keys_from_master(
+    master: bytes, target: str, params: KdfParams, casefold: Casefold = rfc1459_casefold
+) -> RoomKeys:
+    """A room's keys from its 32-byte master key: one per layer, and the fingerprint."""
+    layer_keys = tuple((layer, layer_key(master, layer)) for layer in KEYED_LAYERS)
+    return RoomKeys(casefold(target), params, layer_keys, room_fingerprint(master))
 
 
 def derive_secret_keys(secret: bytes, target: str, casefold: Casefold = rfc1459_casefold) -> RoomKeys:
@@ -171,7 +170,11 @@ def derive_secret_keys(secret: bytes, target: str, casefold: Casefold = rfc1459_
     (salt: the room salt, so one secret gives unrelated keys per room) and
     expand, then the same per-layer expansion as passphrase keys.
     """
-    master = HKDF(
+    return keys_from_master(secret_master(secret, target, casefold), target, SECRET_KDF, casefold)
+
+
+def secret_master(secret: bytes, target: str, casefold: Casefold = rfc1459_casefold) -> bytes:
+    """HKDF-SHA256 of a room secret: extract (salt: the room salt), then expand (info: L{SECRET_KEY_INFO})."""
+    return HKDF(
         algorithm=hashes.SHA256(), length=KEY_LENGTH, salt=room_salt(target, casefold), info=SECRET_KEY_INFO
     ).derive(secret)
-    return RoomKeys(target=casefold(target), params=SECRET_KDF, layer_keys=_expand(master))

@@ -93,10 +93,13 @@ class ReplayCache:
         Record C{msgid} as delivered, or raise L{Replayed} if it already was,
         or L{Expired} if C{sent_at} is at or below the floor.
         """
-        self._purge(self._clock())
+        seconds = self._seconds
+        if seconds and seconds[0] < self._clock() - self._retention:  # (one call per message: the hot path)
+            self._purge(self._clock())
         if msgid in self._seen:
             raise Replayed()
-        self._check_floor(sent_at)
+        if sent_at <= self._floor:
+            self._check_floor(sent_at)
         if len(self._seen) >= self.max_entries:
             self._evict_oldest_second()
             self._check_floor(sent_at)

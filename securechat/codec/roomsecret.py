@@ -8,10 +8,12 @@ so no slow KDF is needed.  The keys come from HKDF-SHA256 (extract with the
 room salt, then expand per layer as for passphrases): a key derivation, not
 a stretching, because stretching adds nothing to 128 bits of entropy.
 
-The code is C{sc-} then the 16 random bytes and a 2-byte check (SHA-256 of
-a context and the bytes), in lowercase base32, in groups of five::
+The code is C{sc-} then the 16 random bytes and a 4-byte check (SHA-256 of
+a context and the bytes), in lowercase base32: 160 bits are exactly 32
+characters, so no character has unused bits (one spelling per secret), in
+groups of four::
 
-    sc-abcde-fghij-klmno-pqrst-uvwxy-z234
+    sc-abcd-efgh-ijkl-mnop-qrst-uvwx-yz23-4567
 
 The check catches typos when people copy it by hand; a code typed at the
 passphrase prompt (or in a key file, or C{$SECURECHAT_KEY}) is recognised
@@ -28,14 +30,17 @@ import re
 from typing import Optional
 
 SECRET_BYTES = 16
-CHECK_BYTES = 2
+CHECK_BYTES = 4
 CODE_PREFIX = "sc-"
-GROUP = 5
-SECRET_CHECK_CONTEXT = b"securechat/v1 room secret check\x00"
+GROUP = 4
+SECRET_CHECK_CONTEXT = b"securechat/v2 room secret check\x00"
 SECRET_KEY_INFO = b"securechat/v1 room secret\x00"
-#: 18 bytes are 29 base32 characters (144 bits, 1 of padding).
-CODE_CHARS = 29
-CODE_RE = re.compile(r"sc-(?:[a-z2-7]{5}-){5}[a-z2-7]{4}\Z")
+#: 20 bytes are exactly 32 base32 characters (160 bits, none unused).
+CODE_CHARS = 32
+CODE_RE = re.compile(r"sc-(?:[a-z2-7]{4}-){7}[a-z2-7]{4}\Z")
+#: The version 1 shape (2-byte check, 29 characters in groups of five):
+#: recognised so that it is refused with its reason, never taken for a passphrase.
+OLD_CODE_RE = re.compile(r"sc-(?:[a-z2-7]{5}-){5}[a-z2-7]{4}\Z")
 
 
 class BadRoomSecret(ValueError):
@@ -54,7 +59,7 @@ def new_room_secret() -> str:
 def format_room_secret(secret: bytes) -> str:
     if len(secret) != SECRET_BYTES:
         raise ValueError("a room secret is 16 bytes")
-    text = base64.b32encode(secret + _check(secret)).decode("ascii").rstrip("=").lower()
+    text = base64.b32encode(secret + _check(secret)).decode("ascii").lower()
     return CODE_PREFIX + "-".join(text[i : i + GROUP] for i in range(0, len(text), GROUP))
 
 
@@ -68,11 +73,16 @@ def parse_room_secret(text: bytes) -> Optional[bytes]:
         code = text.decode("ascii").strip().lower()
     except UnicodeDecodeError:
         return None
+    if OLD_CODE_RE.match(code):
+        raise BadRoomSecret(
+            "this room secret code is of securechat's wire version 1 (29 characters);"
+            " version 2 codes have 32: make a new one with /key --new and pass it on"
+        )
     if not CODE_RE.match(code):
         return None
     packed = code[len(CODE_PREFIX) :].replace("-", "")
     try:
-        raw = base64.b32decode(packed.upper() + "===")
+        raw = base64.b32decode(packed.upper())
     except (binascii.Error, ValueError):
         raise BadRoomSecret("the room secret is mistyped (not base32)") from None
     secret, check = raw[:SECRET_BYTES], raw[SECRET_BYTES:]

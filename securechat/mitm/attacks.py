@@ -205,7 +205,7 @@ class BitFlip(Attack):
     """
 
     name = "bit-flip"
-    summary = "flip the lowest bit of the body's last byte (inside the +sc1 token, alphabet kept valid)"
+    summary = "flip the lowest bit of the body's last byte (inside the +sc2 token, alphabet kept valid)"
 
     def apply(self, line: Intercepted) -> Optional[List[Emission]]:
         protected = tokens.parseProtected(line.text)

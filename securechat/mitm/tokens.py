@@ -1,9 +1,10 @@
 """
 What a malicious relay can do to a message body it cannot read.
 
-The protected wire format is public (DESIGN section 3): a protected
-PRIVMSG text is C{+sc1 <layer> <msgid> <i>/<n> <piece>}, the pieces of one
-message joined in order are a URL-safe base64 token.  An attacker needs no
+The protected wire format is public (docs/wire.md): a protected PRIVMSG
+text is C{+sc2 <layer> <msgid> <i>/<n> <piece>}, the pieces of one message
+joined in order are an unpadded URL-safe base64 token, and every piece but
+the last is whole 4-character quanta, so each piece decodes on its own.  An attacker needs no
 key to edit such a line; these helpers do the editing while keeping the
 result I{plausible} (valid base64 alphabet and length, valid UTF-8), so
 that what the receiver catches is the cryptography, not a typo.
@@ -31,11 +32,10 @@ HEADER_FIELDS = 5
 #: base64 turns each group of 3 bytes into 4 characters.
 QUANTUM_CHARS = 4
 QUANTUM_BYTES = 3
-PAD = "="
 URLSAFE_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
-#: The last data character of a token sits at place 1, 2 or 3 of its
-#: quantum; this is the bit of its 6-bit value that holds bit 0 of the
-#: token's last byte (place 3: the whole low byte; 2: "x=" ends; 1: "==" ends).
+#: The last character of a token sits at place 1, 2 or 3 of its quantum;
+#: this is the bit of its 6-bit value that holds bit 0 of the token's last
+#: byte (place 3: a whole quantum; 2: three characters; 1: two).
 LAST_BYTE_LOW_BIT = {1: 0b010000, 2: 0b000100, 3: 0b000001}
 #: The lowest bit: flipping it keeps an ASCII character ASCII.
 DEFAULT_FLIP_MASK = 0x01
@@ -47,7 +47,7 @@ BytesEdit = Callable[[bytes], bytes]
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class ProtectedLine:
-    """The parsed header and piece of one C{+sc1} line (nothing in it is authenticated)."""
+    """The parsed header and piece of one C{+sc2} line (nothing in it is authenticated)."""
 
     layer: str
     msgid: str
@@ -78,7 +78,7 @@ class ProtectedLine:
 
 
 def parseProtected(text: str) -> Optional[ProtectedLine]:
-    """The C{+sc1} line in C{text}, or L{None} if it is plain text (or not shaped like one)."""
+    """The C{+sc2} line in C{text}, or L{None} if it is plain text (or not shaped like one)."""
     fields = text.split(" ", HEADER_FIELDS - 1)
     if len(fields) != HEADER_FIELDS or fields[0] != MARKER:
         return None
@@ -90,30 +90,26 @@ def parseProtected(text: str) -> Optional[ProtectedLine]:
 
 
 def _decode(chars: str) -> bytes:
-    return base64.urlsafe_b64decode(chars.encode("ascii"))
+    return base64.urlsafe_b64decode((chars + "=" * (-len(chars) % QUANTUM_CHARS)).encode("ascii"))
 
 
 def _encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def editTail(piece: str, edit: BytesEdit) -> str:
     """
     Edit the bytes at the end of a token, given its I{last} piece.
 
-    A token's length is a multiple of 4 characters, so the last piece's
-    characters from C{len(piece) % 4} on are whole base64 quanta ending
-    the token: decode them, edit, re-encode.  The prefix before them (a
-    quantum split across chunks) is kept as it was.
+    The last piece starts on a quantum boundary (every piece before it is
+    whole quanta), so it decodes on its own to the token's last bytes:
+    decode, edit, re-encode.
     """
-    start = len(piece) % QUANTUM_CHARS
-    if start == len(piece):
-        return piece
     try:
-        tail = _decode(piece[start:])
+        tail = _decode(piece)
     except (binascii.Error, ValueError):
         return piece
-    return piece[:start] + _encode(edit(tail))
+    return _encode(edit(tail))
 
 
 def editHead(piece: str, edit: BytesEdit) -> str:
@@ -138,18 +134,17 @@ def flipLastBit(piece: str) -> str:
     """
     Flip bit 0 of the token's last byte, given its I{last} piece, working on
     characters: it works however short the piece is, keeps the alphabet and
-    the padding valid, and keeps an ASCII byte ASCII.  A last piece of
-    padding only carries no data and is left alone.
+    the spelling canonical (unused bits stay zero), and keeps an ASCII byte
+    ASCII.  The piece starts on a quantum boundary, so its length says
+    where its last character sits in its quantum.
     """
-    data = piece.rstrip(PAD)
-    if not data or data[-1] not in URLSAFE_ALPHABET:
+    if not piece or piece[-1] not in URLSAFE_ALPHABET:
         return piece
-    place = (len(data) - 1 - len(piece)) % QUANTUM_CHARS
-    mask = LAST_BYTE_LOW_BIT.get(place)
+    mask = LAST_BYTE_LOW_BIT.get((len(piece) - 1) % QUANTUM_CHARS)
     if mask is None:
         return piece
-    flipped = URLSAFE_ALPHABET[URLSAFE_ALPHABET.index(data[-1]) ^ mask]
-    return data[:-1] + flipped + piece[len(data) :]
+    flipped = URLSAFE_ALPHABET[URLSAFE_ALPHABET.index(piece[-1]) ^ mask]
+    return piece[:-1] + flipped
 
 
 def flipByte(data: bytes, fromEnd: int = 1, mask: int = DEFAULT_FLIP_MASK) -> bytes:
@@ -214,7 +209,7 @@ def tokenLength(piece: str) -> int:
 
 def forgeProtected(layer: str, size: int) -> str:
     """
-    A C{+sc1} line of the right shape carrying C{size} random bytes: what a
+    A C{+sc2} line of the right shape carrying C{size} random bytes: what a
     relay without the key can inject.  Random from L{secrets}, like
     everything else here that could be mistaken for key material.
     """

@@ -16,7 +16,7 @@ What the core changes, and nothing else:
     length); a C{NOTICE} there is refused (it would go in clear); lines to
     C{*securechat} are commands to the proxy and never leave;
   - server -> client: C{PRIVMSG}/C{NOTICE} from or to a protected room or
-    peer, and any C{+sc1} line, go through the codec: what it accepts is
+    peer, and any C{+sc2} line, go through the codec: what it accepts is
     handed on as an ordinary message from its sender, with its protection
     shown (a C{[auth+fresh]} prefix, or a C{securechat/protection} message
     tag); what it refuses becomes a NOTICE from C{*securechat} naming the
