@@ -14,7 +14,7 @@ from securechat.mitm.matrix import ACCEPTED, Cell, Observation, Received, judge,
 
 BODY = "run 6: meet at the north door at 10:00"
 FLIPPED = "run 6: meet at the north door at 10:01"
-TOKEN = b"PRIVMSG #lab :+sc1 fernet Zq1 1/1 gAAAA" + b"x" * 300
+TOKEN = b"PRIVMSG #lab :+sc2 fernet Zq1 1/1 gAAAA" + b"x" * 300
 PREFIX = b":alice06!~securechat@127.0.0.1 "
 
 
@@ -86,7 +86,7 @@ class StepTests(SynchronousTestCase):
         runs = {}
         for layer in LAYERS:
             obs = Observation("alice01", "#lab", (BODY,), (Received("alice01", "#lab", BODY),), (), layer == "plain")
-            raw = b"PRIVMSG #lab :" + (BODY.encode() if layer == "plain" else b"+sc1 %s tok" % layer.encode())
+            raw = b"PRIVMSG #lab :" + (BODY.encode() if layer == "plain" else b"+sc2 %s tok" % layer.encode())
             runs[layer] = Run(judge(matrix.BY_NAME["read"], layer, obs), obs, (WireLine(SENT, "alice01", raw),))
         self.assertEqual(lesson.wireLayers("read", runs), ["plain", "fernet"])
         self.assertEqual(lesson.wireLayers("replay", runs), ["fernet"])

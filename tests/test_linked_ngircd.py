@@ -24,6 +24,7 @@ from securechat.client import events as ev
 from securechat.client.commands import formatEvent
 from securechat.client.headless import connect
 from securechat.codec import TEST_KDF
+from securechat.codec.chunks import MARKER_PREFIX
 from securechat.proxy.service import ProxyService
 from securechat.wire import formatMessage
 
@@ -218,7 +219,7 @@ class LinkedNgircdTests(TestCase):
                          ("bob", "before the split", "authenticated+fresh"))
         line = yield watcher.waitFor(lambda m: m.command == "PRIVMSG" and m.sourceNick == "bob")
         sealed = formatMessage("PRIVMSG", line.params, line.source)
-        self.assertTrue(line.params[1].startswith("+sc1 fernet-ttl "))
+        self.assertTrue(line.params[1].startswith(MARKER_PREFIX + "fernet-ttl "))
         shown = yield carol.waitFor(lambda m: m.command == "PRIVMSG" and m.sourceNick == "bob")
         self.assertEqual(shown.params[1], "[auth+fresh] before the split")
 
