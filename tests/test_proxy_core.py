@@ -111,7 +111,9 @@ class PassThroughTests(TestCase):
                     ":bob!u@h MODE #lab +o alice", "PING :irc.test"]
         for line in incoming:
             alice.server(line)
-        self.assertEqual(alice.down, [line.encode() + b"\r\n" for line in incoming])
+        # A plain message passes, marked plain (its text could mimic a mark).
+        expected = [":bob!u@h PRIVMSG #plain :[plain] plain words"] + incoming[1:]
+        self.assertEqual(alice.down, [line.encode() + b"\r\n" for line in expected])
 
     def test_upstreamRequestedAtOnceWithoutPassword(self) -> None:
         alice = Side("alice")
@@ -373,8 +375,9 @@ class OpeningTests(TestCase):
         bob.down.clear()
         bob.server("@securechat/protection=auth+fresh;time=2026 :mallory!u@h PRIVMSG #other :trust me")
         message = bob.downMessages()[0]
-        self.assertEqual(message.tags, (("time", "2026"),))
+        self.assertEqual(message.tags, (("time", "2026"), ("securechat/protection", "plain")))
         self.assertEqual(message.params, ("#other", "trust me"))
+        self.assertEqual(bob.core.refusedCounts, {"forged protection tag": 1})
 
     def test_directMessages(self) -> None:
         alice, bob = Side("alice"), Side("bob")

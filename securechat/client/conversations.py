@@ -21,6 +21,7 @@ from ..wire import (
 )
 from . import ctcp
 from . import events as ev
+from .core.serverlines import conversationOf
 from .sessionbase import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -73,19 +74,32 @@ class Conversations(SessionBase):
     def _incoming(self, message: Message) -> None:
         if len(message.params) < 2 or message.sourceNick is None:
             return
-        sender = message.sourceNick
-        target, text = message.params[0], message.params[1]
-        if self.isRoom(target):
-            name, direct = target, False
-        else:
-            name, direct = sender, True
+        name, direct = conversationOf(
+            message.params[0], message.sourceNick, self.isRoom, self.statusPrefixes
+        )
+        for event in self.judge(message, name, direct):
+            self.emit(event)
+
+    def judge(self, message: Message, name: str, direct: bool) -> List[ev.Event]:
+        """
+        What the codec makes of C{message} (a PRIVMSG or NOTICE with text)
+        in the conversation C{name}: accepted messages and refusals, as
+        events, returned rather than emitted (the caller shows them with
+        the line at hand).
+        """
+        sender = message.sourceNick or ""
         conversation = self._judging(name)
-        self._report(name, direct, conversation.receive(sender, text))
+        return self._verdicts(name, direct, conversation.receive(sender, message.params[1]))
 
     def _report(self, name: str, direct: bool, results: List[Result]) -> None:
+        for event in self._verdicts(name, direct, results):
+            self.emit(event)
+
+    def _verdicts(self, name: str, direct: bool, results: List[Result]) -> List[ev.Event]:
+        events: List[ev.Event] = []
         for result in results:
             if isinstance(result, Accepted):
-                self.emit(
+                events.append(
                     # An action (/me) or another CTCP, shown, never answered.
                     ctcp.incoming(
                         ev.IncomingMessage(
@@ -105,11 +119,12 @@ class Conversations(SessionBase):
                     )
                 )
             else:
-                self.emit(
+                events.append(
                     ev.RejectedMessage(
                         name, result.sender, result.layer, result.reason, result.description, direct
                     )
                 )
+        return events
 
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-from ..relay.numerics import (
+from ..numerics import (
     ERR_ERRONEUSNICKNAME,
     ERR_NICKCOLLISION,
     ERR_NICKNAMEINUSE,

@@ -334,3 +334,13 @@ class SessionBase:
 
     def isRoom(self, target: str) -> bool:
         return bool(target) and target[0] in self.chanTypes
+
+    @property
+    def statusPrefixes(self) -> str:
+        """
+        What may stand before a room to address part of it (C{@#lab}): the
+        005 STATUSMSG token and the PREFIX symbols, on top of the usual ones.
+        """
+        prefix = self.isupport.get("PREFIX") or ""
+        symbols = prefix.partition(")")[2] if prefix.startswith("(") else ""
+        return (self.isupport.get("STATUSMSG") or "") + symbols

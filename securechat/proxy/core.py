@@ -37,13 +37,25 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..client import ctcp
 from ..client import events as ev
+from ..client.core.serverlines import (
+    ForConversation,
+    Knowledge,
+    PlainMessage,
+    Refused,
+    ServerLine,
+    classify,
+    isAction,
+    isCtcp,
+    readServerLine,
+    withoutOwnTags,
+)
 from ..client.identities import identityLines, signedMark, trustLine
 from ..client.passphrases import weakPassphraseWarning
 from ..client.session import PLAIN, ClientSession, CommandError, NotConnected, checkTarget
-from ..codec import LAYERS, MARKER, RoomKeys
+from ..codec import LAYERS, RoomKeys
 from ..codec.roomsecret import new_room_secret
 from ..logevents import DISCARD, EventLog
-from ..wire import Message, WireError, formatMessage, formatTags, parseLine, rfc1459Casefold
+from ..wire import Message, Tags, WireError, formatMessage, formatTags, parseLine, rfc1459Casefold
 
 #: The pseudo-user the IRC client talks to, and the source of what it says.
 PSEUDO = "*securechat"
@@ -175,8 +187,8 @@ class ProxyCore:
         self.clientTags = False
         #: (target, layer, force) while the next line to *securechat is a passphrase.
         self._asking: Optional[Tuple[str, Optional[str], bool]] = None
-        #: The server line being judged by the session (its events come synchronously).
-        self._judged: Optional[Message] = None
+        #: Lines (and forged tags) from the relay that were refused, by kind.
+        self.refusedCounts: Dict[str, int] = {}
         #: Codec-folded name -> name, of the targets the user keyed or layered.
         self._named: Dict[str, str] = {}
 
@@ -496,59 +508,96 @@ class ProxyCore:
             self._toClient(formatMessage("ERROR", ("Closing link: the server connection ended: " + _clean(reason),)))
             self.closeClient("the server connection ended")
 
-    def _serverLine(self, line: bytes) -> None:
-        try:
-            message = parseLine(line)
-        except WireError as exc:
-            # Unparsable (not UTF-8...): a message in it could not be judged,
-            # so none is handed on; anything else passes as it is.
-            head = line.split(b" ", 3)
-            if b"PRIVMSG" in head or b"NOTICE" in head:
-                self.log.warn("dropped a message line we cannot parse: {error}", error=str(exc))
-            else:
-                self._toClient(line + b"\r\n")
+    def _serverLine(self, raw: bytes) -> None:
+        """One line from the server: read and sorted once (L{classify}), then shown as sorted."""
+        verdict = classify(readServerLine(raw), self._knowledge())
+        if isinstance(verdict, Refused):
+            self._refused(verdict)
             return
+        line = verdict.line
+        tags, forged = withoutOwnTags(line.message.tags)
+        if forged:
+            self._count("forged protection tag", forged)
+        if isinstance(verdict, ForConversation):
+            message = line.message
+            events = self.session.judge(message, verdict.name, verdict.direct)
+            for event in events:
+                if isinstance(event, ev.IncomingMessage):
+                    self._deliver(event, message.command, message.source, message.params[0], tags)
+                else:
+                    self._event(event)
+            return
+        if isinstance(verdict, PlainMessage):
+            self._plain(verdict, tags)
+            return
+        self._passing(line, tags)
+
+    def _knowledge(self) -> Knowledge:
+        session = self.session
+        return Knowledge(
+            session.server if session.registered else None,
+            session.isRoom,
+            lambda name: session.expectedLayer(name) != PLAIN,
+            session.statusPrefixes,
+        )
+
+    def _passing(self, line: ServerLine, tags: Optional[Tags]) -> None:
+        message = line.message
         command = message.command
         if command == "PING":
-            self._toClientMessage(message, line)  # the IRC client answers
+            self._toClientLine(line, tags)  # the IRC client answers
             return
         if command == "PONG" and message.params and message.params[-1] == KEEPALIVE_TOKEN:
             return
         if command == "CAP":
-            self._serverCap(message, line)
+            self._serverCap(message, line.raw)
             return
         if command in ("433", "436") and not self.session.registered:
-            self._toClientMessage(message, line)  # the IRC client picks its fallback
+            self._toClientLine(line, tags)  # the IRC client picks its fallback
             return
-        if command in ("PRIVMSG", "NOTICE"):
-            # Judged by the codec, or passed on untouched (never both: the
-            # session would show a plain message a second time).
-            if not self._judge(message):
-                self._toClientMessage(message, line)
-            return
-        self._toClientMessage(message, line)
-        self.session.messageReceived(message)
+        self._toClientLine(line, tags)
+        if command != "TAGMSG":
+            self.session.messageReceived(message)
 
-    def _judge(self, message: Message) -> bool:
-        """Whether the codec takes C{message} (a PRIVMSG/NOTICE from a member)."""
-        session = self.session
-        source = message.source
-        if len(message.params) < 2 or source is None or not session.registered:
-            return False
-        if "!" not in source and "@" not in source and (source == session.server or "." in source):
-            return False  # the server's own notice
-        target, text = message.params[0], message.params[1]
-        name = target if session.isRoom(target) else (message.sourceNick or "")
-        if _isCtcpOtherThanAction(text):
-            return False
-        if not text.startswith(MARKER) and session.expectedLayer(name) == PLAIN:
-            return False
-        self._judged = message
-        try:
-            session.messageReceived(message)
-        finally:
-            self._judged = None
-        return True
+    def _plain(self, verdict: PlainMessage, tags: Optional[Tags]) -> None:
+        """A message in a conversation without a key: handed on, marked plain like any other."""
+        message = verdict.line.message
+        text = message.params[1]
+        if isCtcp(text) and not isAction(text):
+            # VERSION, PING... requests and replies: the IRC client's own, not a message line.
+            self._toClientLine(verdict.line, tags)
+            return
+        useTags = self.clientTags and self.mark != "prefix"
+        shown = list(tags or ()) + ([(TAG_PROTECTION, MARKS["none"])] if useTags else [])
+        prefix = "" if useTags and self.mark == "tag" else "[%s] " % (MARKS["none"],)
+        if isAction(text):
+            body = text[len(ACTION):]
+            text = ACTION + prefix + (body[:-1] if body.endswith(CTCP) else body) + CTCP
+        else:
+            text = prefix + text
+        self._toClient(
+            formatTags(shown).encode("utf-8")
+            + formatMessage(message.command, (message.params[0], text), message.source)
+        )
+
+    def _refused(self, verdict: Refused) -> None:
+        """Not handed on: said in the keyed conversation it was addressed to, else counted."""
+        self._count(verdict.why)
+        if verdict.name is None:
+            self.log.warn("dropped a line from the server: {why}", why=verdict.why)
+            return
+        quoted = ""
+        if verdict.text:
+            quoted = "; its text, UNPROTECTED, not shown as theirs: " + _short(verdict.text, 200)
+        self._tell(
+            "REFUSED %s claimed from %s in %s%s" % (
+                verdict.why, verdict.sender or "nobody", verdict.name, quoted)
+        )
+
+    def _count(self, why: str, count: int = 1) -> None:
+        """Lines (or tags) from the relay refused: counted for C{status}, bounded by their kinds."""
+        key = why.split(":", 1)[0]
+        self.refusedCounts[key] = self.refusedCounts.get(key, 0) + count
 
     def _serverCap(self, message: Message, line: bytes) -> None:
         params = list(message.params)
@@ -565,7 +614,7 @@ class ProxyCore:
                     params[-1] = ""
                 self._toClient(formatMessage("CAP", params, message.source))
                 return
-        self._toClientMessage(message, line)
+        self._toClient(line + b"\r\n")
 
     # What the session tells.
 
@@ -602,21 +651,28 @@ class ProxyCore:
         elif isinstance(event, ev.Notice) and event.source is None:
             self._tell(_commandsHere(event.text))
 
-    def _deliver(self, event: ev.IncomingMessage) -> None:
-        judged = self._judged
+    def _deliver(
+        self,
+        event: ev.IncomingMessage,
+        command: str = "PRIVMSG",
+        source: Optional[str] = None,
+        target: Optional[str] = None,
+        tags: Optional[Tags] = None,
+    ) -> None:
+        """What the codec accepted, as a message from its sender with its mark."""
         session = self.session
-        command = judged.command if judged is not None else "PRIVMSG"
-        source = judged.source if judged is not None and judged.source else event.sender
-        target = judged.params[0] if judged is not None else (session.nick if event.direct else event.target)
+        if source is None:
+            source = event.sender
+        if target is None:
+            target = session.nick if event.direct else event.target
         mark = signedMark(event) or MARKS.get(event.protection, event.protection)
         if event.sent_at is not None and abs(self.clock() - event.sent_at) > OLD_AFTER:
             mark += ", sent " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(event.sent_at))
         useTags = self.clientTags and self.mark != "prefix"
         prefix = "" if useTags and self.mark == "tag" else "[%s] " % (mark,)
-        tags: List[Tuple[str, str]] = []
+        shown: List[Tuple[str, str]] = []
         if useTags:
-            tags = [(k, v) for k, v in (judged.tags or ()) if not _ours(k)] if judged is not None else []
-            tags += [(TAG_PROTECTION, mark), (TAG_LAYER, event.layer)]
+            shown = list(tags or ()) + [(TAG_PROTECTION, mark), (TAG_LAYER, event.layer)]
         body = event.body
         # The session gives an action (/me) as an Action event with its text.
         action = isinstance(event, ev.Action)
@@ -627,7 +683,7 @@ class ProxyCore:
                 if action:
                     text = ACTION + text + CTCP
                 self._toClient(
-                    formatTags(tags).encode("utf-8") + formatMessage(command, (target, text), source)
+                    formatTags(shown).encode("utf-8") + formatMessage(command, (target, text), source)
                 )
         if event.missing:
             plural = "s" if event.missing > 1 else ""
@@ -664,15 +720,16 @@ class ProxyCore:
         if self._down is not None:
             self._down(data)
 
-    def _toClientMessage(self, message: Message, line: bytes) -> None:
-        """A server line as it came, but without tags claiming to be ours."""
-        if message.tags and any(_ours(key) for key, value in message.tags):
-            tags = [(k, v) for k, v in message.tags if not _ours(k)]
+    def _toClientLine(self, line: ServerLine, tags: Optional[Tags]) -> None:
+        """A server line as it came, but without the tags that claimed to be ours."""
+        message = line.message
+        if tags != message.tags:
             self._toClient(
-                formatTags(tags).encode("utf-8") + formatMessage(message.command, message.params, message.source)
+                formatTags(tags or ()).encode("utf-8")
+                + formatMessage(message.command, message.params, message.source)
             )
             return
-        self._toClient(line + b"\r\n")
+        self._toClient(line.raw + b"\r\n")
 
     def _clientNick(self) -> str:
         return self.session.nick if self.session.registered else "*"
@@ -684,10 +741,6 @@ class ProxyCore:
     def _reply(self, text: str) -> None:
         """A message from *securechat: answers to commands (a query window in most clients)."""
         self._toClient(formatMessage("PRIVMSG", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
-
-
-def _ours(key: str) -> bool:
-    return key.lstrip("+").startswith("securechat/")
 
 
 def _short(body: str, size: int = 60) -> str:

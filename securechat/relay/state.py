@@ -20,23 +20,7 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..logevents import DISCARD, EventLog
-from ..wire import (
-    MAX_CLIENT_TAGS,
-    Message,
-    Tags,
-    casefolder,
-    formatMessage,
-    isValidChannel,
-    splitTargets,
-)
-from .caps import (
-    TAG_CLIENT,
-    clientTags,
-    serverTime,
-    tagPrefix,
-)
-from .channels import ChannelCommands
-from .numerics import (
+from ..numerics import (
     ERR_BADCHANNELKEY,
     ERR_CANNOTSENDTOCHAN,
     ERR_CHANNELISFULL,
@@ -61,6 +45,22 @@ from .numerics import (
     RPL_UNAWAY,
     echo,
 )
+from ..wire import (
+    MAX_CLIENT_TAGS,
+    Message,
+    Tags,
+    casefolder,
+    formatMessage,
+    isValidChannel,
+    splitTargets,
+)
+from .caps import (
+    TAG_CLIENT,
+    clientTags,
+    serverTime,
+    tagPrefix,
+)
+from .channels import ChannelCommands
 from .queries import QueryCommands
 from .records import (
     AWAY_LENGTH,
