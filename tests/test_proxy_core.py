@@ -78,6 +78,7 @@ class Side:
     def key(self, target: str = ROOM, layer: str = "fernet-ttl", passphrase: str = PASSPHRASE) -> None:
         self.client("PRIVMSG %s :key %s %s" % (PSEUDO, target, layer))
         self.client("PRIVMSG %s :%s" % (PSEUDO, passphrase))
+        self.client("PRIVMSG %s :%s" % (PSEUDO, passphrase))  # asked twice
 
     def downMessages(self) -> List[Message]:
         return [parseLine(line.rstrip(b"\r\n")) for line in self.down]
@@ -302,7 +303,7 @@ class OpeningTests(TestCase):
         messages = bob.downMessages()
         self.assertEqual([m.source for m in messages], [PSEUDO_SOURCE])
         self.assertEqual(messages[0].command, "NOTICE")
-        self.assertIn("REJECTED message claimed from alice in #lab: tampered", messages[0].params[1])
+        self.assertIn("in #lab: REJECTED message claimed from alice: tampered", messages[0].params[1])
 
     def test_plainLineInAKeyedRoomIsRejected(self) -> None:
         alice, bob = self.keyedPair()
@@ -330,7 +331,7 @@ class OpeningTests(TestCase):
         self.assertEqual(
             [m.params[1] for m in bob.downMessages()],
             ["[auth+fresh] one", "[auth+fresh] three",
-             "1 earlier message from alice in #lab never arrived"],
+             "in #lab: 1 earlier message(s) from alice never arrived (dropped?)"],
         )
 
     def test_protectedLineWithoutKeySaysHowToKey(self) -> None:
@@ -412,13 +413,25 @@ class CommandTests(TestCase):
         alice.register()
         alice.key()
         alice.client("PRIVMSG %s :layer #lab plain" % (PSEUDO,))
-        self.assertIn("/msg *securechat layer! plain #lab", alice.replies()[-1])
+        advice = alice.replies()[-1].split("To do it anyway: ", 1)[1]
+        self.assertEqual(advice, "/msg *securechat layer! #lab plain")
         self.assertEqual(alice.session.layerFor(ROOM), "fernet-ttl")
-        alice.client("PRIVMSG %s :layer! #lab plain" % (PSEUDO,))
+        # Typed exactly as told, as an IRC client sends it.
+        target, text = advice[len("/msg "):].split(" ", 1)
+        alice.client("PRIVMSG %s :%s" % (target, text))
         self.assertEqual(alice.session.layerFor(ROOM), "plain")
         alice.up.clear()
         alice.client("PRIVMSG #lab :now in clear")
         self.assertEqual(alice.up, [b"PRIVMSG #lab :now in clear\r\n"])
+
+    def test_layerTakesTheConsolesOrderToo(self) -> None:
+        """The console's /layer! takes the layer first: the same words work here."""
+        alice = Side("alice")
+        alice.register()
+        alice.key()
+        alice.client("PRIVMSG %s :layer! fernet #lab" % (PSEUDO,))
+        self.assertEqual(alice.session.layerFor(ROOM), "fernet")
+        self.assertEqual(alice.replies()[-1], "#lab is on fernet")
 
     def test_passphraseNeverGoesToAnotherTargetToo(self) -> None:
         alice = Side("alice")

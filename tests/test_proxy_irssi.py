@@ -84,6 +84,9 @@ class IrssiProxyTests(TestCase):
         # the next message to it.
         yield self.until(lambda: service.core._asking is not None)
         tmux.keys("/msg *securechat %s" % (PASSPHRASE,), "Enter")
+        # A new passphrase is asked twice.
+        yield self.until(lambda: service.core._asking is not None and service.core._asking.first is not None)
+        tmux.keys("/msg *securechat %s" % (PASSPHRASE,), "Enter")
         yield self.until(lambda: service.session.layerFor(ROOM) == "fernet-ttl")
 
     @inlineCallbacks

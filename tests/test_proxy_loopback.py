@@ -59,6 +59,8 @@ class ProxyLoopbackTests(LoopbackCase):
         client.send("PRIVMSG", "*securechat", "key %s fernet-ttl" % (ROOM,))
         yield client.waitFor(fromPseudo("type the passphrase"))
         client.send("PRIVMSG", "*securechat", PASSPHRASE)
+        yield client.waitFor(fromPseudo("again, to confirm"))
+        client.send("PRIVMSG", "*securechat", PASSPHRASE)
         yield client.waitFor(fromPseudo("is keyed: layer fernet-ttl"))
 
     @inlineCallbacks

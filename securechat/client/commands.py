@@ -25,30 +25,11 @@ from .routing import Router
 from .session import CommandError, NotConnected
 from .statusbar import statusSegments
 from .windows import HIGHLIGHTED, QUIET, ROOM, Line, Window, WindowList
+from .wording import missingNote, rejectedNote, reorderedNote, spellConsole
 
-#: Why a rejected message was refused, in words (the codec's sentence follows).
-REASONS = {
-    "tampered": "tampered or wrong key",
-    "expired": "expired",
-    "from-future": "from the future",
-    "replayed": "replayed",
-    "re-attributed": "re-attributed",
-    "wrong-room": "wrong room",
-    "malformed": "malformed",
-    "incomplete": "incomplete (chunks dropped)",
-    "unprotected": "unprotected, not from a keyed member",
-    "no-key": "protected, but no key here",
-    "bad-signature": "bad signature",
-    "identity-changed": "IDENTITY CHANGED",
-    "signed-by-other": "signed by another member's key",
-    "trust-full": "unknown key, trust store full",
-}
 TIME_FORMAT = "%H:%M:%S"
 #: A message sealed more than this many seconds from now shows when it was sent.
 STALE = 60
-#: Layers whose receivers keep no replay cache (sequence numbers only).
-NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
-
 HELP = (
     ("/join #room", "join a room (and make it the current one)"),
     ("/part [#room] [reason]", "leave a room (default: the current one)"),
@@ -94,17 +75,6 @@ class Usage(ValueError):
 
 def stamp(clock: Callable[[], float] = time.time) -> str:
     return time.strftime(TIME_FORMAT, time.localtime(clock()))
-
-
-def rejectionText(reason: str, description: str) -> str:
-    """
-    The reason in words, then the codec's sentence unless it already
-    starts with those words (it often does: "unprotected: ...").
-    """
-    words = REASONS.get(reason, reason)
-    if description.lower().startswith(words.split(" ")[0].rstrip(",")):
-        return description
-    return "%s (%s)" % (words, description)
 
 
 def sentAt(sent: Optional[int], now: Optional[float]) -> str:
@@ -169,31 +139,13 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
                         action=isinstance(event, ev.Action), mark=signedMark(event))
             for body in event.body.split("\n")
         ]
-        if event.missing:
-            lines.append(
-                ("%s %s%d earlier message(s) from %s never arrived (dropped?)"
-                 % (when, where, event.missing, event.sender), ALERT)
-            )
-        if event.reordered and event.layer in NO_REPLAY_CACHE:
-            # A copy and a late message look alike without a replay cache.
-            lines.append((
-                "%s %sthe message above from %s is a replay (or reorder): %s cannot tell"
-                % (when, where, event.sender, event.layer), ALERT,
-            ))
-        elif event.reordered:
-            lines.append(
-                ("%s %sthe message above from %s arrived out of order" % (when, where, event.sender), ALERT)
-            )
+        for note in (missingNote(event), reorderedNote(event)):
+            if note is not None:
+                lines.append(("%s %s%s" % (when, where, note), ALERT))
         return lines
     if isinstance(event, ev.RejectedMessage):
         where = ("(direct) " if event.direct else event.target + " ")
-        if event.reason == "no-key":
-            return [(
-                "%s %s%s sent a protected (%s) message; %s has no key: /key %s"
-                % (when, where, event.sender, event.layer, event.target, event.target), ALERT,
-            )]
-        return [("%s %sREJECTED message claimed from %s: %s" % (
-            when, where, event.sender, rejectionText(event.reason, event.description)), ALERT)]
+        return [("%s %s%s" % (when, where, rejectedNote(event, spellConsole)), ALERT)]
     if isinstance(event, (ev.Sent, ev.Retrying)):
         return []
     if isinstance(event, ev.CtcpRequest):

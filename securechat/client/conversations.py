@@ -40,6 +40,7 @@ from .sessionbase import (
     checkTarget,
     checkWord,
 )
+from .wording import loweringNote, spellConsole
 
 
 class Conversations(SessionBase):
@@ -318,9 +319,10 @@ class Conversations(SessionBase):
             LAYER_GAINS[higher]
             for higher in LAYERS[LAYER_RANK[layer] + 1 : LAYER_RANK[current] + 1]
         ]
+        gives = "; ".join(lost)
         raise NeedsForce(
-            "lowering %s from %s to %s gives up %s. To do it anyway: /layer! %s %s "
-            '(JSON: "force": true)' % (name, current, layer, "; ".join(lost), layer, name)
+            loweringNote(name, current, layer, gives, spellConsole) + ' (JSON: "force": true)',
+            (name, current, layer, gives),
         )
 
     # Keys being derived: the target is keyed from the request on.

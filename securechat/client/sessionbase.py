@@ -122,8 +122,14 @@ class NeedsForce(CommandError):
     """
     The command lowers a conversation's protection: carried out only when
     repeated with C{force} (the console's C{/layer!} and C{/msg!}, JSON's
-    C{"force": true}); the message says what would be lost.
+    C{"force": true}); the message says what would be lost.  When it is
+    a layer being lowered, C{lowering} carries (target, current layer,
+    asked layer, what is lost), so each face spells its own advice.
     """
+
+    def __init__(self, message: str, lowering: Optional[Tuple[str, str, str, str]] = None) -> None:
+        super().__init__(message)
+        self.lowering = lowering
 
 
 class _PendingKey:

@@ -35,6 +35,8 @@ import hmac
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import attr
+
 from ..client import ctcp
 from ..client import events as ev
 from ..client.core.serverlines import (
@@ -46,16 +48,19 @@ from ..client.core.serverlines import (
     classify,
     isAction,
     isCtcp,
+    isReserved,
     readServerLine,
+    roomOf,
     withoutOwnTags,
 )
 from ..client.identities import identityLines, signedMark, trustLine
 from ..client.passphrases import weakPassphraseWarning
-from ..client.session import PLAIN, ClientSession, CommandError, NotConnected, checkTarget
-from ..codec import LAYERS, RoomKeys
-from ..codec.roomsecret import new_room_secret
+from ..client.session import PLAIN, ClientSession, CommandError, NeedsForce, NotConnected, checkTarget
+from ..client.wording import MARKS, loweringNote, missingNote, rejectedNote, reorderedNote
+from ..codec import LAYERS, PROTECTION, RoomKeys
+from ..codec.roomsecret import CODE_RE, new_room_secret
 from ..logevents import DISCARD, EventLog
-from ..wire import Message, Tags, WireError, formatMessage, formatTags, parseLine, rfc1459Casefold
+from ..wire import Message, Tags, WireError, formatMessage, formatTags, parseLine
 
 #: The pseudo-user the IRC client talks to, and the source of what it says.
 PSEUDO = "*securechat"
@@ -68,13 +73,6 @@ PROXY_NAME = "securechat.proxy"
 MARK_MODES = ("prefix", "tag", "both")
 TAG_PROTECTION = "securechat/protection"
 TAG_LAYER = "securechat/layer"
-#: The mark each protection level gets (as the console shows them).
-MARKS = {
-    "none": "plain",
-    "confidential": "enc",
-    "authenticated": "auth",
-    "authenticated+fresh": "auth+fresh",
-}
 #: Lines the client sends before the upstream connection is ready (its
 #: registration, mostly): held, but only this many lines and bytes.
 MAX_EARLY_LINES = 64
@@ -130,9 +128,23 @@ def _pieces(text: str, budget: int) -> List[str]:
     return pieces
 
 
-def _isCtcpOtherThanAction(text: str) -> bool:
-    """CTCP requests and replies (VERSION, PING...) are the clients' own: they pass as they are."""
-    return text.startswith(CTCP) and not text.startswith(ACTION)
+def spellProxy(command: str, args: Sequence[str]) -> str:
+    """A command as the proxy takes it: a message to C{*securechat}, target first."""
+    return " ".join(["/msg", PSEUDO, command, *args])
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class _Asking:
+    """
+    The passphrase question for C{target}, open: the key request it will
+    answer (the target is keyed from the question on), and the first
+    typing of a new passphrase while its confirmation is awaited.
+    """
+
+    target: str
+    layer: Optional[str]
+    request: int
+    first: Optional[bytes] = None
 
 
 class ProxyCore:
@@ -185,8 +197,8 @@ class ProxyCore:
         self._quitting = False
         #: Whether the server acknowledged message-tags for the IRC client.
         self.clientTags = False
-        #: (target, layer, force) while the next line to *securechat is a passphrase.
-        self._asking: Optional[Tuple[str, Optional[str], bool]] = None
+        #: While the next line to *securechat is a passphrase (or its confirmation).
+        self._asking: Optional[_Asking] = None
         #: Lines (and forged tags) from the relay that were refused, by kind.
         self.refusedCounts: Dict[str, int] = {}
         #: Codec-folded name -> name, of the targets the user keyed or layered.
@@ -203,7 +215,7 @@ class ProxyCore:
         self._chosenNick = False
         self._quitting = False
         self.clientTags = False
-        self._asking = None
+        self._closeQuestion()
         # The IRC client owns membership: it joins what it wants again.
         self.session.wanted.clear()
         if self._authorized:
@@ -212,7 +224,7 @@ class ProxyCore:
     def clientLost(self) -> None:
         """The IRC client left: forget its questions; the adapter closes the upstream side."""
         self._down = None
-        self._asking = None
+        self._closeQuestion()
         self._early, self._earlyBytes = [], 0
 
     def clientLine(self, line: bytes) -> None:
@@ -247,6 +259,12 @@ class ProxyCore:
             self._refuseClient("Password required: set your IRC client's server password to the proxy's")
             return
         self._hold(line)  # CAP LS comes before PASS
+
+    def _closeQuestion(self) -> None:
+        """A question nobody can answer now (the IRC client left): what waits for it is refused."""
+        asking, self._asking = self._asking, None
+        if asking is not None:
+            self.session.keyFailed(asking.target, asking.request, "its passphrase question was left unanswered")
 
     def _refuseClient(self, why: str) -> None:
         self.log.warn("refused an IRC client: {why}", why=why)
@@ -296,22 +314,32 @@ class ProxyCore:
 
     def _clientMessage(self, message: Message, line: bytes) -> None:
         if len(message.params) < 2:
+            if message.params and self._keyedForm(message.params[0]) is not None:
+                self._tell("NOT SENT to %s: nothing to protect in that line" % (message.params[0],))
+                return
             self._toServer(line)
             return
         text = message.params[1]
         targets = [target for target in message.params[0].split(",") if target]
-        pseudo = [target for target in targets if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO)]
+        pseudo = [target for target in targets if isReserved(target)]
         if pseudo and len(targets) > 1:
             # What is said to *securechat may be a passphrase: never to anyone else too.
             self._tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
             return
         clear: List[str] = []
         for target in targets:
-            if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO):
+            if isReserved(target):
                 if message.command == "PRIVMSG":
                     self._command(text)
-            elif _isCtcpOtherThanAction(text) or self.session.expectedLayer(target) == PLAIN:
+                continue
+            room = self._keyedForm(target)
+            if room is None:
                 clear.append(target)
+            elif room != target and self.session.codecFold(room) != self.session.codecFold(target):
+                self._tell(
+                    "NOT SENT to %s: a message to part of %s cannot be protected (it would go in "
+                    "clear); send it to %s" % (target, room, room)
+                )
             else:
                 self._seal(message.command, target, text)
         if not clear:
@@ -322,33 +350,34 @@ class ProxyCore:
             tags = formatTags(message.tags or ()).encode("utf-8")
             self._up_write(tags + formatMessage(message.command, (",".join(clear), text)))
 
+    def _keyedForm(self, target: str) -> Optional[str]:
+        """
+        The keyed room or peer C{target} is a form of (any case, a STATUSMSG
+        prefix), or L{None}: what is sent there is sealed or refused, never clear.
+        """
+        session = self.session
+        room = roomOf(target, session.isRoom, session.statusPrefixes)
+        name = room if room is not None else target
+        return name if session.expectedLayer(name) != PLAIN else None
+
     def _seal(self, command: str, target: str, text: str) -> None:
-        if command == "NOTICE":
+        if command != "PRIVMSG":
             self._tell(
-                "NOT SENT to %s: a NOTICE cannot be protected (it would go in clear); "
-                "say it as a message" % (target,)
+                "NOT SENT to %s: a %s cannot be protected (it would go in clear); "
+                "say it as a message" % (target, command)
             )
             return
         try:
             self.session.sendMessage(target, text)
         except (CommandError, NotConnected) as exc:
-            self._tell(_commandsHere(str(exc)))
+            self._tell(self._advice(exc))
 
     # The *securechat pseudo-user.
 
     def _command(self, text: str) -> None:
-        if self._asking is not None:
-            target, layer, force = self._asking
-            self._asking = None
-            if not text.strip() or text.strip().lower() == "cancel":
-                self._reply("no key set for %s" % (target,))
-                return
-            # The passphrase: never echoed, logged or kept (the worker drops it).
-            passphrase = text.encode("utf-8")
-            warning = weakPassphraseWarning(passphrase)
-            if warning is not None:
-                self._reply("warning: " + warning.replace("/key --new", "key --new"))
-            self._startKey(target, passphrase, layer, force)
+        asking = self._asking
+        if asking is not None:
+            self._answer(asking, text)
             return
         words = text.split()
         if not words:
@@ -358,12 +387,39 @@ class ProxyCore:
         name = name.rstrip("!")
         handler = getattr(self, "_cmd_" + name, None)
         if handler is None:
-            self._reply("unknown command %r: /msg %s help" % (words[0], PSEUDO))
+            # Never quoted: a mistyped "key" makes the next line, a passphrase, land here.
+            self._reply("unknown command (not shown): /msg %s help" % (PSEUDO,))
             return
         try:
             handler(args, force)
         except CommandError as exc:
-            self._reply(_commandsHere(str(exc)))
+            self._reply(self._advice(exc))
+
+    def _answer(self, asking: _Asking, text: str) -> None:
+        """The answer to the passphrase question: never echoed, logged or kept."""
+        session = self.session
+        target = asking.target
+        if not text.strip() or text.strip().lower() == "cancel":
+            self._asking = None
+            session.keyFailed(target, asking.request, "you cancelled its passphrase")
+            self._reply("no key set for %s" % (target,))
+            return
+        passphrase = text.encode("utf-8")
+        if asking.first is None and not CODE_RE.match(text.strip().lower()):
+            # A new passphrase is asked twice: a typo would key the room
+            # with a key nobody else has (a room secret has check digits).
+            self._asking = attr.evolve(asking, first=passphrase)
+            self._reply("type it again, to confirm ('cancel' to stop)")
+            return
+        self._asking = None
+        if asking.first is not None and not hmac.compare_digest(asking.first, passphrase):
+            session.keyFailed(target, asking.request, "the two passphrases differ")
+            self._reply("the two passphrases differ: no key set for %s" % (target,))
+            return
+        warning = weakPassphraseWarning(passphrase)
+        if warning is not None:
+            self._reply("warning: " + warning.replace("/key --new", "key --new"))
+        self._derived(target, asking.request, passphrase, asking.layer)
 
     def _cmd_help(self, args: Sequence[str], force: bool) -> None:
         for line in HELP:
@@ -380,33 +436,37 @@ class ProxyCore:
         target = rest[0]
         layer = rest[1] if len(rest) > 1 else None
         checkTarget(target)
+        if isReserved(target) or self._asking is not None:
+            raise CommandError("usage: key [--new] <#room|nick> [layer]")
         if layer is not None:
             self.session.checkLayer(layer)
             if layer == PLAIN:
                 raise CommandError("plain needs no key: layer! %s plain" % (target,))
+        # Keyed from now on: what is typed there waits for the key, never goes in clear.
+        request = self.session.keyRequested(target, layer, force)
+        self._name(target)
         if new:
             code = new_room_secret()
             self._reply(
                 "room secret for %s: %s  (it IS the key: give it to the members out of band; "
                 "they use it as the passphrase)" % (target, code)
             )
-            self._startKey(target, code.encode("ascii"), layer, force)
+            self._derived(target, request, code.encode("ascii"), layer)
             return
-        self._asking = (target, layer, force)
-        self._reply(
-            "type the passphrase for %s as your next message to %s ('cancel' to stop). "
-            "The proxy never shows or logs it; your IRC client may log what you type here."
-            % (target, PSEUDO)
+        self._asking = _Asking(target, layer, request)
+        question = (
+            "type the passphrase for %s as your next message to %s, not here ('cancel' to stop); "
+            "what you type in %s meanwhile waits for the key" % (target, PSEUDO, target)
         )
+        self._reply(
+            question + ". The proxy never shows or logs it; your IRC client may log what you type there."
+        )
+        if self.session.isRoom(target):
+            self._tellIn(target, question)
 
-    def _startKey(self, target: str, passphrase: bytes, layer: Optional[str], force: bool) -> None:
+    def _derived(self, target: str, request: int, passphrase: bytes, layer: Optional[str]) -> None:
+        """Derive the key asked by C{request}: what waits for it goes out sealed when it is set."""
         session = self.session
-        try:
-            request = session.keyRequested(target, layer, force)
-        except CommandError as exc:
-            self._reply(_commandsHere(str(exc)))
-            return
-        self._name(target)
         self._reply("deriving the key for %s (what you send there waits for it)" % (target,))
 
         def done(keys: Optional[RoomKeys], error: Optional[str]) -> None:
@@ -430,13 +490,17 @@ class ProxyCore:
             for name in keyed:
                 self._reply("%s: %s" % (name, session.layerFor(name)))
             return
-        target = args[0]
+        if len(args) > 2:
+            raise CommandError("usage: layer <#room|nick> [layer]")
+        target, layer = args[0], (args[1] if len(args) > 1 else None)
+        if layer is not None and target in LAYERS and layer not in LAYERS:
+            target, layer = layer, target  # the console's order, layer first: the same wish
         checkTarget(target)
-        if len(args) == 1:
+        if layer is None:
             self._reply("%s: %s" % (target, session.layerFor(target)))
             return
         self._name(target)
-        session.setLayer(target, args[1], force)
+        session.setLayer(target, layer, force)
 
     def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
         session = self.session
@@ -451,6 +515,12 @@ class ProxyCore:
             self._reply("%s has no key (layer %s)" % (event.target, event.layer))
         for line in identityLines(event):
             self._reply(line.replace("/verify", "verify"))
+
+    def _advice(self, exc: Exception) -> str:
+        """An error's text, its advice spelt as commands to C{*securechat}."""
+        if isinstance(exc, NeedsForce) and exc.lowering is not None:
+            return loweringNote(*exc.lowering, spell=spellProxy)
+        return _commandsHere(str(exc))
 
     def _cmd_verify(self, args: Sequence[str], force: bool) -> None:
         if len(args) < 2:
@@ -626,6 +696,8 @@ class ProxyCore:
         elif isinstance(event, ev.CtcpRequest):
             where = "" if event.direct else " in %s" % (event.target,)
             self._tell("%s sent a protected CTCP %s request%s (not answered)" % (event.sender, event.command, where))
+        elif isinstance(event, ev.Sent):
+            self._sent(event)
         elif isinstance(event, ev.Queued):
             self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
         elif isinstance(event, ev.Unsent):
@@ -685,27 +757,23 @@ class ProxyCore:
                 self._toClient(
                     formatTags(shown).encode("utf-8") + formatMessage(command, (target, text), source)
                 )
-        if event.missing:
-            plural = "s" if event.missing > 1 else ""
-            self._tell(
-                "%d earlier message%s from %s in %s never arrived"
-                % (event.missing, plural, event.sender, event.target)
-            )
-        if event.reordered:
-            self._tell("the last message from %s in %s arrived out of order" % (event.sender, event.target))
+        for note in (missingNote(event), reorderedNote(event)):
+            if note is not None:
+                self._tell(_where(event) + note)
 
     def _rejected(self, event: ev.RejectedMessage) -> None:
-        where = "" if event.direct else " in %s" % (event.target,)
-        if event.reason == "no-key":
-            self._tell(
-                "%s sent a protected (%s) message%s; %s has no key here: /msg %s key %s"
-                % (event.sender, event.layer, where, event.target, PSEUDO, event.target)
-            )
+        self._tell(_commandsHere(_where(event) + rejectedNote(event, spellProxy)))
+
+    def _sent(self, event: ev.Sent) -> None:
+        """One's own line in a keyed conversation: its mark, where one reads it."""
+        if event.layer == PLAIN:
             return
-        self._tell(_commandsHere(
-            "REJECTED message claimed from %s%s: %s (%s)"
-            % (event.sender, where, event.reason, event.description)
-        ))
+        note = "[%s] your message to %s went out sealed (%s)" % (
+            MARKS.get(PROTECTION[event.layer], event.layer), event.target, event.layer)
+        if self.session.isRoom(event.target):
+            self._tellIn(event.target, note)
+        else:
+            self._tell(note)
 
     # Writing.
 
@@ -738,9 +806,19 @@ class ProxyCore:
         """A NOTICE from *securechat: warnings, refusals, rejections."""
         self._toClient(formatMessage("NOTICE", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
 
+    def _tellIn(self, window: str, text: str) -> None:
+        """A NOTICE from *securechat in a room's own window."""
+        self._toClient(formatMessage("NOTICE", (window, _clean(text)), PSEUDO_SOURCE))
+
     def _reply(self, text: str) -> None:
         """A message from *securechat: answers to commands (a query window in most clients)."""
         self._toClient(formatMessage("PRIVMSG", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
+
+
+def _where(event: ev.Event) -> str:
+    """Where a message event happened, before its sentence: its room (a direct one names the sender)."""
+    direct = getattr(event, "direct", True)
+    return "" if direct else "in %s: " % (getattr(event, "target", ""),)
 
 
 def _short(body: str, size: int = 60) -> str:

@@ -1,0 +1,110 @@
+"""
+How the client words what happened, once, for every face.  The console,
+JSON lines and the proxy put these sentences in their own frame (a time
+and a window, a notice from C{*securechat}); what a sentence advises to
+type is spelt by the face (L{Spell}), so advice works where it is read.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from . import events as ev
+
+#: Spells a command for the face that shows it: C{spell("layer!", ["#lab",
+#: "fernet"])} is C{/layer! fernet #lab} on the console, C{/msg *securechat
+#: layer! #lab fernet} in the proxy.
+Spell = Callable[[str, Sequence[str]], str]
+
+#: The mark each protection level gets, on every face.
+MARKS = {
+    "none": "plain",
+    "confidential": "enc",
+    "authenticated": "auth",
+    "authenticated+fresh": "auth+fresh",
+    "signed+fresh": "signed",
+}
+#: Why a rejected message was refused, in words (the codec's sentence follows).
+REASONS = {
+    "tampered": "tampered or wrong key",
+    "expired": "expired",
+    "from-future": "from the future",
+    "replayed": "replayed",
+    "re-attributed": "re-attributed",
+    "wrong-room": "wrong room",
+    "malformed": "malformed",
+    "incomplete": "incomplete (chunks dropped)",
+    "unprotected": "unprotected, not from a keyed member",
+    "no-key": "protected, but no key here",
+    "bad-signature": "bad signature",
+    "identity-changed": "IDENTITY CHANGED",
+    "signed-by-other": "signed by another member's key",
+    "trust-full": "unknown key, trust store full",
+}
+#: Layers whose receivers keep no replay cache (sequence numbers only).
+NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
+
+
+def spellConsole(command: str, args: Sequence[str]) -> str:
+    """A command as the console takes it (C{/layer!} takes the layer first)."""
+    if command in ("layer", "layer!") and len(args) == 2:
+        args = [args[1], args[0]]
+    return " ".join(["/" + command, *args])
+
+
+def rejectionText(reason: str, description: str) -> str:
+    """
+    The reason in words, then the codec's sentence unless it already
+    starts with those words (it often does: "unprotected: ...").
+    """
+    words = REASONS.get(reason, reason)
+    if description.lower().startswith(words.split(" ")[0].rstrip(",")):
+        return description
+    return "%s (%s)" % (words, description)
+
+
+def missingNote(event: ev.IncomingMessage) -> Optional[str]:
+    """What an accepted message says of the ones before it that never came."""
+    if not event.missing:
+        return None
+    return "%d earlier message(s) from %s never arrived (dropped?)" % (event.missing, event.sender)
+
+
+def reorderedNote(event: ev.IncomingMessage) -> Optional[str]:
+    """What an accepted message out of sequence means on its layer."""
+    if not event.reordered:
+        return None
+    if event.layer in NO_REPLAY_CACHE:
+        # A copy and a late message look alike without a replay cache.
+        return "the message above from %s is a replay (or reorder): %s cannot tell" % (
+            event.sender, event.layer)
+    return "the message above from %s arrived out of order" % (event.sender,)
+
+
+def rejectedNote(event: ev.RejectedMessage, spell: Spell) -> str:
+    """A refused message, in words, with what to type when it is ours to mend."""
+    if event.reason == "no-key":
+        return "%s sent a protected (%s) message; %s has no key: %s" % (
+            event.sender, event.layer, event.target, spell("key", [event.target]))
+    return "REJECTED message claimed from %s: %s" % (
+        event.sender, rejectionText(event.reason, event.description))
+
+
+def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell) -> str:
+    """Lowering a layer needs the user to insist: what it gives up, and how to insist."""
+    return "lowering %s from %s to %s gives up %s. To do it anyway: %s" % (
+        target, current, layer, lost, spell("layer!", [target, layer]))
+
+
+__all__ = [
+    "MARKS",
+    "NO_REPLAY_CACHE",
+    "REASONS",
+    "Spell",
+    "loweringNote",
+    "missingNote",
+    "rejectedNote",
+    "rejectionText",
+    "spellConsole",
+    "reorderedNote",
+]
