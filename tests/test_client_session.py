@@ -724,6 +724,24 @@ class MessageTests(SessionCase):
         self.assertIn("/key #lab", str(error))
         self.assertEqual(self.sent, [])
 
+    def test_statusmsgFormIsJudgedAsTheRoom(self):
+        """A line to @#lab (the ops of #lab) is #lab's: opened with its key, a clear one refused."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.fromBob(self.bob.encode("bob", "to the ops", 400), target="@#lab")
+        self.fromBob(["in clear to the voiced"], target="+#LAB")
+        accepted, rejected = self.verdicts()
+        self.assertEqual((accepted.target, accepted.body, accepted.direct), ("#lab", "to the ops", False))
+        self.assertEqual((rejected.target, rejected.reason, rejected.direct), ("#LAB", "unprotected", False))
+
+    def test_statusmsgFormOfAKeyedRoomIsNotSent(self):
+        """/msg @#lab would reach part of a keyed room in clear: refused, nothing written."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.sent.clear()
+        for form in ("@#lab", "+#LAB"):
+            error = self.assertRaises(CommandError, self.session.sendMessage, form, "secret")
+            self.assertIn("cannot be protected; send it to %s" % (form[1:],), str(error))
+        self.assertEqual(self.sent, [])
+
     def test_noticeFromABareNickIsAMessage(self):
         """
         ":bob NOTICE #lab :..." (no !user@host) is bob's, not the server's:

@@ -21,7 +21,7 @@ from ..wire import (
 )
 from . import ctcp
 from . import events as ev
-from .core.serverlines import conversationOf
+from .core.serverlines import conversationOf, roomOf
 from .sessionbase import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -518,6 +518,13 @@ class Conversations(SessionBase):
             raise CommandError("nothing to send")
         if "\x00" in body or "\r" in body:
             raise CommandError("a message cannot contain NUL or CR characters")
+        room = roomOf(target, self.isRoom, self.statusPrefixes)
+        if room is not None and room != target and self._expectedLayer(room) != PLAIN:
+            # @#lab reaches part of #lab, under no key of its own: it would go in clear.
+            raise CommandError(
+                "not sent: a message to part of %s (%s) cannot be protected; send it to %s"
+                % (room, target, room)
+            )
         if self.isRoom(target) and self.fold(target) not in self.rooms:
             raise CommandError("you are not in %s: /join it first" % (target,))
 

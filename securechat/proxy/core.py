@@ -306,6 +306,12 @@ class ProxyCore:
                 session.trust.pin_own(session.codecFold(nick), session.identity.public_key)
         elif command == "QUIT":
             self._quitting = True
+        elif command == "TAGMSG" and message.params:
+            keyed = [t for t in message.params[0].split(",") if self._keyedForm(t) is not None]
+            if keyed:
+                # Its tags (a reply, a reaction) would go in clear.
+                self._tell("NOT SENT to %s: a TAGMSG cannot be protected" % (",".join(keyed),))
+                return
         elif command == "JOIN" and message.params:
             for room in message.params[0].split(","):
                 if session.isRoom(room):
@@ -326,16 +332,24 @@ class ProxyCore:
             # What is said to *securechat may be a passphrase: never to anyone else too.
             self._tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
             return
-        clear: List[str] = []
+        keyed = {target: self._keyedForm(target) for target in targets if not isReserved(target)}
+        clear = [target for target, room in keyed.items() if room is None]
+        protected = [target for target, room in keyed.items() if room is not None]
+        if protected and clear:
+            # The text was typed for a keyed conversation: in clear nowhere.
+            self._tell(
+                "NOT SENT to %s: the same text was for keyed %s; send it there separately"
+                % (",".join(clear), ",".join(protected))
+            )
+            clear = []
         for target in targets:
+            room = keyed.get(target)
             if isReserved(target):
                 if message.command == "PRIVMSG":
                     self._command(text)
+            elif room is None:
                 continue
-            room = self._keyedForm(target)
-            if room is None:
-                clear.append(target)
-            elif room != target and self.session.codecFold(room) != self.session.codecFold(target):
+            elif self.session.codecFold(room) != self.session.codecFold(target):
                 self._tell(
                     "NOT SENT to %s: a message to part of %s cannot be protected (it would go in "
                     "clear); send it to %s" % (target, room, room)
@@ -594,6 +608,9 @@ class ProxyCore:
             for event in events:
                 if isinstance(event, ev.IncomingMessage):
                     self._deliver(event, message.command, message.source, message.params[0], tags)
+                elif isinstance(event, ev.RejectedMessage) and event.reason == "unprotected":
+                    # Read, so a newcomer asking how to join is heard; never as theirs.
+                    self._rejected(event, message.params[1])
                 else:
                     self._event(event)
             return
@@ -656,12 +673,9 @@ class ProxyCore:
         if verdict.name is None:
             self.log.warn("dropped a line from the server: {why}", why=verdict.why)
             return
-        quoted = ""
-        if verdict.text:
-            quoted = "; its text, UNPROTECTED, not shown as theirs: " + _short(verdict.text, 200)
         self._tell(
-            "REFUSED %s claimed from %s in %s%s" % (
-                verdict.why, verdict.sender or "nobody", verdict.name, quoted)
+            "in %s: REFUSED %s claimed from %s: it cannot carry protected text%s" % (
+                verdict.name, verdict.why, verdict.sender or "nobody", _quoted(verdict.text))
         )
 
     def _count(self, why: str, count: int = 1) -> None:
@@ -761,8 +775,8 @@ class ProxyCore:
             if note is not None:
                 self._tell(_where(event) + note)
 
-    def _rejected(self, event: ev.RejectedMessage) -> None:
-        self._tell(_commandsHere(_where(event) + rejectedNote(event, spellProxy)))
+    def _rejected(self, event: ev.RejectedMessage, unprotected: Optional[str] = None) -> None:
+        self._tell(_commandsHere(_where(event) + rejectedNote(event, spellProxy)) + _quoted(unprotected))
 
     def _sent(self, event: ev.Sent) -> None:
         """One's own line in a keyed conversation: its mark, where one reads it."""
@@ -819,6 +833,17 @@ def _where(event: ev.Event) -> str:
     """Where a message event happened, before its sentence: its room (a direct one names the sender)."""
     direct = getattr(event, "direct", True)
     return "" if direct else "in %s: " % (getattr(event, "target", ""),)
+
+
+#: What comes before a text the proxy quotes that nobody protected.
+QUOTED = "; its text, UNPROTECTED, not shown as theirs: "
+#: The most characters of such a text quoted.
+QUOTED_CHARS = 200
+
+
+def _quoted(text: Optional[str]) -> str:
+    """An unprotected text, quoted last in a notice and marked so; nothing when there is none."""
+    return QUOTED + _short(text, QUOTED_CHARS) if text else ""
 
 
 def _short(body: str, size: int = 60) -> str:

@@ -109,7 +109,7 @@ def isCtcp(text: str) -> bool:
 
 def isAction(text: str) -> bool:
     """A CTCP ACTION in any case (C{\\x01action ...} is an action to irssi too)."""
-    return text[:8].upper() == CTCP + "ACTION" and (len(text) == 7 or text[7] in " " + CTCP)
+    return text[:7].upper() == CTCP + "ACTION" and (len(text) == 7 or text[7] in " " + CTCP)
 
 
 def roomOf(target: str, isRoom: Callable[[str], bool], statusPrefixes: str = "") -> Optional[str]:
@@ -225,7 +225,7 @@ def classify(read: Union[ServerLine, Unparsable], knows: Knowledge) -> Verdict:
     keyed = bool(name) and knows.isKeyed(name)
     if keyed:
         if command == "TAGMSG" or text is None or len(params) != 2:
-            return Refused(read.raw, "a %s cannot carry protected text" % (command,), name, sender, text)
+            return Refused(read.raw, "a %s" % (command,), name, sender, text)
         return ForConversation(read, name, direct, True)
     if command == "TAGMSG":
         return Passing(read)
