@@ -188,6 +188,9 @@ class HostileCasesTests(SynchronousTestCase):
         self.assertEqual(alice.down, [])
         self.assertEqual(alice.core.refusedCounts, {
             "a line claiming to come from *securechat": 1, "a nick change to *securechat": 2})
+        alice.client("PRIVMSG %s :status" % (PSEUDO,))
+        self.assertEqual(alice.replies()[-1], "lines from the server refused: "
+                         "a line claiming to come from *securechat: 1; a nick change to *securechat: 2")
 
     def test_refusedInTheKeyedRoomIsSaidThereQuoted(self) -> None:
         """A newcomer asking in clear is read (quoted, unprotected), never shown as speaking."""

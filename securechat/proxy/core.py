@@ -93,7 +93,7 @@ Derive = Callable[[str, bytes, Callable[[Optional[RoomKeys], Optional[str]], Non
 
 HELP = (
     "securechat proxy commands (/msg *securechat <command>):",
-    "  key <#room|nick> [layer]   key a room or peer: the passphrase is asked in your next message here",
+    "  key <#room|nick> [layer]   key a room or peer: your next message here is the passphrase, then again",
     "  key --new <#room|nick> [layer]   generate a room secret (shown once: pass it on out of band)",
     "  key! ...                   the same, lowering the layer the target had",
     "  layer [<#room|nick> [layer]]   show or set the layer (" + ", ".join(LAYERS) + ")",
@@ -563,6 +563,9 @@ class ProxyCore:
             self._reply(
                 "%s: %s, key %s%s" % (name, session.expectedLayer(name), fingerprint or "none", pending)
             )
+        if self.refusedCounts:
+            self._reply("lines from the server refused: " + "; ".join(
+                "%s: %d" % (kind, count) for kind, count in sorted(self.refusedCounts.items())))
 
     def _keyedNames(self) -> List[str]:
         """Rooms and peers the user keyed or layered here that have protection now."""
