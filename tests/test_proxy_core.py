@@ -33,11 +33,12 @@ class Side:
         self.closed: List[str] = []
         self.immediate = immediate
         self.waiting: List[Callable[[], None]] = []
-        self.session = ClientSession("placeholder", lambda event: None, clock=lambda: now)
-        self.core = ProxyCore(self.session, self.derive, password=password, mark=mark, clock=lambda: now)
-        self.core.openUpstream = self.openUpstream
-        self.core.closeClient = self.closed.append
         self.upstreamAsked = 0
+        self.core = ProxyCore(
+            lambda emit: ClientSession("placeholder", emit, clock=lambda: now),
+            self.derive, self, password=password, mark=mark, clock=lambda: now,
+        )
+        self.session = self.core.session
 
     def derive(self, target: str, passphrase: bytes,
                done: Callable[[Optional[RoomKeys], Optional[str]], None]) -> None:
@@ -49,8 +50,16 @@ class Side:
         else:
             self.waiting.append(run)
 
+    # The core's links (L{securechat.proxy.core.Links}).
+
     def openUpstream(self) -> None:
         self.upstreamAsked += 1
+
+    def closeClient(self, reason: str) -> None:
+        self.closed.append(reason)
+
+    def closeUpstream(self) -> None:
+        pass
 
     def connect(self) -> None:
         self.core.clientConnected(self.down.append)

@@ -214,11 +214,16 @@ class BoundsTests(TestCase):
         from securechat.proxy import protocol as proxyProtocol
         from securechat.proxy.core import ProxyCore
 
-        session = ClientSession("placeholder", lambda event: None)
-        core = ProxyCore(session, lambda target, passphrase, done: None)
         endpoint = self.Endpoint()
         connected = endpoint.connected
-        factory = proxyProtocol.DownstreamFactory(core, Clock(), endpoint)
+        factory = proxyProtocol.DownstreamFactory(
+            lambda links: ProxyCore(
+                lambda emit: ClientSession("placeholder", emit), lambda target, passphrase, done: None, links
+            ),
+            Clock(),
+            endpoint,
+        )
+        core = factory.core
         client = factory.buildProtocol(None)
         clientTransport = StringTransport()
         client.makeConnection(clientTransport)
@@ -246,11 +251,16 @@ class BoundsTests(TestCase):
         from securechat.proxy import protocol as proxyProtocol
         from securechat.proxy.core import ProxyCore
 
-        session = ClientSession("*", lambda event: None)
-        core = ProxyCore(session, lambda target, passphrase, done: None)
+        factory = proxyProtocol.DownstreamFactory(
+            lambda links: ProxyCore(
+                lambda emit: ClientSession("*", emit), lambda target, passphrase, done: None, links
+            ),
+            Clock(),
+            self.Endpoint(),
+        )
+        core = factory.core
         lines = []
         core.clientLine = lines.append  # what the core is given
-        factory = proxyProtocol.DownstreamFactory(core, Clock(), self.Endpoint())
         client = factory.buildProtocol(None)
         transport = StringTransport()
         client.makeConnection(transport)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import attr
 
@@ -147,6 +147,19 @@ class _Asking:
     first: Optional[bytes] = None
 
 
+class Links(Protocol):
+    """What the core asks of its adapter: the connections it cannot make itself."""
+
+    def openUpstream(self) -> None:
+        """Connect to the server (the IRC client may now register)."""
+
+    def closeClient(self, reason: str) -> None:
+        """Drop the IRC client's connection."""
+
+    def closeUpstream(self) -> None:
+        """Drop the server connection."""
+
+
 class ProxyCore:
     """
     One user's proxy: one IRC client connection at a time, one upstream
@@ -157,15 +170,16 @@ class ProxyCore:
     The adapter calls L{clientConnected}, L{clientLine}, L{clientLost}
     (downstream), and gives L{upstream} to its IRC client protocol
     (C{connectionMade(send)}, C{lineReceived(line)}, C{connectionLost}).
-    C{openUpstream()} asks the adapter to connect to the server,
-    C{closeClient(reason)} to drop the IRC client, C{closeUpstream()} the
-    server connection.
+    The core is built with what it needs: C{makeSession(emit)} builds the
+    session that tells it its events, and C{links} (L{Links}) connects to
+    the server or drops either side when the core says so.
     """
 
     def __init__(
         self,
-        session: ClientSession,
+        makeSession: Callable[[Callable[[ev.Event], None]], ClientSession],
         derive: Derive,
+        links: Links,
         *,
         password: Optional[bytes] = None,
         mark: str = "prefix",
@@ -176,15 +190,12 @@ class ProxyCore:
             raise ValueError("mark must be one of %s" % (", ".join(MARK_MODES),))
         #: Where what the IRC client's user need not see is reported.
         self.log = log
-        self.session = session
-        session.emit = self._event
+        self.session = makeSession(self._event)
         self._derive = derive
         self._password = password
         self.mark = mark
         self.clock = clock
-        self.openUpstream: Callable[[], None] = lambda: None
-        self.closeClient: Callable[[str], None] = lambda reason: None
-        self.closeUpstream: Callable[[], None] = lambda: None
+        self._links = links
         self.upstream = _Upstream(self)
         self._down: Optional[Callable[[bytes], None]] = None
         self._up: Optional[Callable[[bytes], None]] = None
@@ -270,12 +281,12 @@ class ProxyCore:
         self.log.warn("refused an IRC client: {why}", why=why)
         self._toClient(formatMessage("464", ("*", why), PROXY_NAME))
         self._toClient(formatMessage("ERROR", ("Closing link: " + why,)))
-        self.closeClient(why)
+        self._links.closeClient(why)
 
     def _askUpstream(self) -> None:
         if not self._upstreamAsked:
             self._upstreamAsked = True
-            self.openUpstream()
+            self._links.openUpstream()
 
     def _hold(self, line: bytes) -> None:
         if len(self._early) >= MAX_EARLY_LINES or self._earlyBytes + len(line) > MAX_EARLY_BYTES:
@@ -590,10 +601,10 @@ class ProxyCore:
         self.session.connectionLost(reason, False)
         if self._down is not None:
             if self._quitting:
-                self.closeClient("quit")
+                self._links.closeClient("quit")
                 return
             self._toClient(formatMessage("ERROR", ("Closing link: the server connection ended: " + _clean(reason),)))
-            self.closeClient("the server connection ended")
+            self._links.closeClient("the server connection ended")
 
     def _serverLine(self, raw: bytes) -> None:
         """One line from the server: read and sorted once (L{classify}), then shown as sorted."""
@@ -883,4 +894,4 @@ class _Upstream:
         self.core._upstreamLost(reason)
 
 
-__all__ = ["MARK_MODES", "PSEUDO", "ProxyCore", "Derive"]
+__all__ = ["MARK_MODES", "PSEUDO", "Derive", "Links", "ProxyCore"]

@@ -15,7 +15,7 @@ meanwhile counts against L{CLIENT_SENDQ}, past which the client is cut.
 
 from __future__ import annotations
 
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IStreamClientEndpoint
@@ -27,7 +27,7 @@ from zope.interface import implementer
 from ..client.protocol import IRCClientFactory, IRCClientProtocol
 from ..client.session import NotConnected
 from ..wire import MAX_TAGS, LineSplitter, TooLong, formatMessage
-from .core import ProxyCore
+from .core import Links, ProxyCore
 
 #: Lines from the IRC client: RFC 1459's 512 bytes, plus tags as IRCv3 allows.
 CLIENT_MAX_LINE = 512
@@ -144,17 +144,21 @@ class DownstreamFactory(Factory):
 
     log = Logger()
 
-    def __init__(self, core: ProxyCore, reactor: Any, endpoint: IStreamClientEndpoint) -> None:
-        self.core = core
+    def __init__(
+        self, makeCore: Callable[[Links], ProxyCore], reactor: Any, endpoint: IStreamClientEndpoint
+    ) -> None:
         self.reactor = reactor
         self.endpoint = endpoint
         self.noisy = False
         self.active: Optional[DownstreamProtocol] = None
         self.upstream: Optional[IRCClientFactory] = None
         self._connecting: Optional[Deferred] = None
-        core.openUpstream = self.connectUpstream
-        core.closeClient = self.closeClient
-        core.closeUpstream = self.closeUpstream
+        #: The core, built with this factory as its links to the connections.
+        self.core = makeCore(self)
+
+    def openUpstream(self) -> None:
+        """L{Links}: the core asks for the server connection."""
+        self.connectUpstream()
 
     def buildProtocol(self, addr: object) -> DownstreamProtocol:
         protocol = DownstreamProtocol(self)

@@ -183,19 +183,27 @@ class ProxyService(Service):
         if stateDir is not None:
             self.keeper = StateKeeper(StateDir.open(stateDir), server, reactor, time.time)
             options = {"identity": self.keeper.identity, "trust": self.keeper.trust}
-        self.session = ClientSession(
-            PLACEHOLDER_NICK, lambda event: None, clock=clock, log=Logger(namespace=SESSION_LOG_NAMESPACE), **options
-        )
-        if self.keeper is not None:
-            self.keeper.attach(self.session)
+        def makeSession(emit: Callable[[Any], None]) -> ClientSession:
+            session = ClientSession(
+                PLACEHOLDER_NICK, emit, clock=clock, log=Logger(namespace=SESSION_LOG_NAMESPACE), **options
+            )
+            if self.keeper is not None:
+                self.keeper.attach(session)
+            return session
+
         #: Argon2id off the reactor, one at a time (cryptography 50 hangs on two).
         self.worker = KdfWorker(reactor)
-        self.core = ProxyCore(
-            self.session, self._derive, password=password, mark=mark, clock=clock,
-            log=Logger(namespace=CORE_LOG_NAMESPACE),
-        )
         endpoint = clientEndpoint(reactor, server, tls or TlsSettings(), self._tlsReport)
-        self.factory = DownstreamFactory(self.core, reactor, endpoint)
+        self.factory = DownstreamFactory(
+            lambda links: ProxyCore(
+                makeSession, self._derive, links, password=password, mark=mark, clock=clock,
+                log=Logger(namespace=CORE_LOG_NAMESPACE),
+            ),
+            reactor,
+            endpoint,
+        )
+        self.core = self.factory.core
+        self.session = self.core.session
         self.port: Any = None
         self.listening: Optional[Deferred] = None
         self._expiry = LoopingCall(self.session.expire)
