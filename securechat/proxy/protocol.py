@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, cast
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer, IStreamClientEndpoint
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
+from ..client.adapters.drain import Drain
 from ..client.protocol import IRCClientFactory, IRCClientProtocol
 from ..client.session import NotConnected
 from ..wire import MAX_TAGS, LineSplitter, TooLong, formatMessage
@@ -37,23 +37,6 @@ CLIENT_SENDQ = 1024 * 1024
 #: Why the server is not read while the IRC client is backed up.
 CLIENT_BACKED_UP = "irc-client"
 ONE_CLIENT = "Closing link: this securechat proxy serves one IRC client at a time"
-
-
-@implementer(IPushProducer)
-class _ClientDrain:
-    """Registered with the IRC client's transport: tells when it stops draining."""
-
-    def __init__(self, protocol: DownstreamProtocol) -> None:
-        self.protocol = protocol
-
-    def pauseProducing(self) -> None:
-        self.protocol._blocked(True)
-
-    def resumeProducing(self) -> None:
-        self.protocol._blocked(False)
-
-    def stopProducing(self) -> None:
-        pass
 
 
 class DownstreamProtocol(Protocol):
@@ -81,7 +64,7 @@ class DownstreamProtocol(Protocol):
             self._transport.loseConnection()
             return
         self.owner.active = self
-        self._transport.registerProducer(_ClientDrain(self), True)
+        self._transport.registerProducer(Drain(self._blocked), True)
         self.log.info("IRC client connected from {peer}", peer=str(self._transport.getPeer()))
         self.owner.core.clientConnected(self.write)
 

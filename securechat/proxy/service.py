@@ -24,13 +24,14 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..cannotstart import CannotStart
+from ..client.adapters.options import SecretFreeOptions, checkedStateDir
 from ..client.headless import SESSION_LOG_NAMESPACE
 from ..client.kdfworker import KdfWorker
 from ..client.passphrases import PassphraseError, readKeyFile
 from ..client.persist import StateKeeper
 from ..client.session import ClientSession
 from ..client.startup import DEFAULT_SERVER
-from ..client.statedir import STATE_DIR_HELP, StateDir, StateError, defaultStateDir
+from ..client.statedir import STATE_DIR_HELP, StateDir, StateError
 from ..codec import DEFAULT_KDF, KdfParams, RoomKeys
 from ..endpointstrings import PARSE_ERRORS, checkClientEndpoint
 from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings, clientEndpoint
@@ -79,7 +80,7 @@ def readPassword(path: Optional[str], environ: Optional[dict] = None) -> Optiona
     return value.encode("utf-8") if value else None
 
 
-class Options(usage.Options):
+class Options(SecretFreeOptions):
     synopsis = "[options]"
     longdesc = (
         "A local IRC proxy: point irssi, weechat or any IRC client at it, and it protects "
@@ -101,27 +102,10 @@ class Options(usage.Options):
         ["allow-remote", None, "Listen beyond loopback (a password is then required)."],
         ["insecure-skip-tls-verify", None, INSECURE_HELP + "."],
     ]
-
-    # Defined only to be refused (three methods: usage.Options' synonyms
-    # break its usage text).
-
-    def opt_password(self, value: str) -> None:
-        """Refused: a secret on the command line is visible to every user (ps)."""
-        self._refuse()
-
-    def opt_key(self, value: str) -> None:
-        """Refused: a secret on the command line is visible to every user (ps)."""
-        self._refuse()
-
-    def opt_passphrase(self, value: str) -> None:
-        """Refused: a secret on the command line is visible to every user (ps)."""
-        self._refuse()
-
-    def _refuse(self) -> None:
-        raise usage.UsageError(
-            "a secret on the command line is visible to every user (ps): use --password-file PATH "
-            "or $%s for the proxy's password, /msg *securechat key for keys" % (PASSWORD_ENV,)
-        )
+    secretRefusal = (
+        "a secret on the command line is visible to every user (ps): use --password-file PATH "
+        "or $%s for the proxy's password, /msg *securechat key for keys" % (PASSWORD_ENV,)
+    )
 
     def tlsSettings(self) -> TlsSettings:
         return TlsSettings(self["tls-trust"], bool(self["insecure-skip-tls-verify"]))
@@ -149,12 +133,7 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     "--allow-remote needs a password: --password-file PATH or $%s" % (PASSWORD_ENV,)
                 )
-        if self["state-dir"] is None:
-            self["state-dir"] = defaultStateDir()
-        try:
-            StateDir.check(self["state-dir"])
-        except StateError as exc:
-            raise usage.UsageError("--state-dir: %s" % (exc,)) from None
+        self["state-dir"] = checkedStateDir(self["state-dir"])
 
 
 class ProxyService(Service):
