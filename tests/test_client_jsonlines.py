@@ -17,9 +17,9 @@ from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient
-from securechat.client.jsonlines import JsonLinesFrontend, JsonLinesProtocol, encodeEvent
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
+from securechat.client.faces.jsonlines import JsonLinesFrontend, JsonLinesProtocol, encodeEvent
 from securechat.codec import TEST_KDF
 
 from .test_client_support import WAIT, LoopbackCase

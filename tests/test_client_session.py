@@ -14,10 +14,10 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
-from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
-from securechat.client.session import (
+from securechat.client.adapters.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
+from securechat.client.core import events as ev
+from securechat.client.core.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
+from securechat.client.core.session import (
     DISCONNECTED,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,

@@ -18,8 +18,8 @@ from twisted.logger import Logger, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 import securechat
-from securechat.client.headless import SESSION_LOG_NAMESPACE
-from securechat.client.session import ClientSession
+from securechat.client.adapters.headless import SESSION_LOG_NAMESPACE
+from securechat.client.core.session import ClientSession
 from securechat.logevents import DISCARD
 from securechat.relay.factory import STATE_LOG_NAMESPACE, RelayFactory
 from securechat.relay.state import Client, RelayState
@@ -28,26 +28,13 @@ from securechat.wire import parseLine
 #: The adapters: what owns a transport, a reactor, a terminal or a process.
 #: Everything else in the package is the sans-IO core, found by walking the
 #: folders (L{coreModules}): a new module is checked unless it is named here
-#: or stands in an adapters folder.
+#: or stands in a folder of adapters (the client's adapters and faces).
 ADAPTERS = (
     "securechat.__main__",
     "securechat.relay.protocol",
     "securechat.relay.factory",
     "securechat.relay.options",
     "securechat.relay.sendnow",
-    "securechat.client.protocol",
-    "securechat.client.headless",
-    "securechat.client.service",
-    "securechat.client.console",
-    "securechat.client.jsonlines",
-    "securechat.client.commands",
-    "securechat.client.tap",
-    "securechat.client.kdfworker",
-    "securechat.client.keymap",
-    "securechat.client.persist",
-    "securechat.client.statedir",
-    "securechat.client.startup",
-    "securechat.client.statusbar",
     "securechat.mitm.proxy",
     "securechat.mitm.cli",
     "securechat.tlsclient",
@@ -59,7 +46,7 @@ ADAPTERS = (
     "securechat.proxy.service",
 )
 #: Folders whose every module is an adapter.
-ADAPTER_FOLDERS = ("securechat.client.adapters",)
+ADAPTER_FOLDERS = ("securechat.client.adapters", "securechat.client.faces")
 
 
 def allModules() -> List[str]:
@@ -71,7 +58,9 @@ def allModules() -> List[str]:
 
 
 def isAdapter(module: str) -> bool:
-    return module in ADAPTERS or any(module.startswith(folder + ".") for folder in ADAPTER_FOLDERS)
+    return module in ADAPTERS or any(
+        module == folder or module.startswith(folder + ".") for folder in ADAPTER_FOLDERS
+    )
 
 
 def coreModules() -> List[str]:
@@ -80,7 +69,7 @@ def coreModules() -> List[str]:
 
 
 #: Imports the core may not make.
-FORBIDDEN = ("twisted", "zope") + ADAPTERS
+FORBIDDEN = ("twisted", "zope") + ADAPTERS + ADAPTER_FOLDERS
 
 PROBE = """
 import importlib, json, sys
@@ -117,7 +106,8 @@ class ImportTests(SynchronousTestCase):
         """The walk finds the core of every folder, the client's own included."""
         core = coreModules()
         for module in ("securechat.wire", "securechat.numerics", "securechat.codec.conversation",
-                       "securechat.relay.state", "securechat.client.session", "securechat.proxy.core",
+                       "securechat.relay.state", "securechat.client.core.session", "securechat.proxy.core",
+                       "securechat.client.core.sessionbase", "securechat.client.core.wording",
                        "securechat.client.core.serverlines"):
             self.assertIn(module, core)
         self.assertNotIn("securechat.relay.protocol", core)
@@ -215,7 +205,7 @@ class EventTests(SynchronousTestCase):
         """The client's adapter gives its session a logger under the session's old namespace."""
         from twisted.internet.task import Clock
 
-        from securechat.client.headless import HeadlessClient
+        from securechat.client.adapters.headless import HeadlessClient
 
         client = HeadlessClient(Clock(), "tcp:127.0.0.1:1", "alice")
         self.assertIsInstance(client.session.log, Logger)

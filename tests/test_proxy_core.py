@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from securechat.client.session import ClientSession
+from securechat.client.core.session import ClientSession
 from securechat.codec import TEST_KDF, RoomKeys, derive_room_keys
 from securechat.proxy.core import PSEUDO, PSEUDO_SOURCE, ProxyCore
 from securechat.wire import Message, parseLine

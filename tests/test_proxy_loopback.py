@@ -210,7 +210,7 @@ class BoundsTests(TestCase):
         from twisted.internet.task import Clock
         from twisted.internet.testing import StringTransport
 
-        from securechat.client.session import ClientSession
+        from securechat.client.core.session import ClientSession
         from securechat.proxy import protocol as proxyProtocol
         from securechat.proxy.core import ProxyCore
 
@@ -247,7 +247,7 @@ class BoundsTests(TestCase):
         from twisted.internet.task import Clock
         from twisted.internet.testing import StringTransport
 
-        from securechat.client.session import ClientSession
+        from securechat.client.core.session import ClientSession
         from securechat.proxy import protocol as proxyProtocol
         from securechat.proxy.core import ProxyCore
 

@@ -37,8 +37,9 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import attr
 
-from ..client import ctcp
-from ..client import events as ev
+from ..client.core import ctcp
+from ..client.core import events as ev
+from ..client.core.identities import identityLines, signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
     Knowledge,
@@ -53,10 +54,8 @@ from ..client.core.serverlines import (
     roomOf,
     withoutOwnTags,
 )
-from ..client.identities import identityLines, signedMark, trustLine
-from ..client.passphrases import weakPassphraseWarning
-from ..client.session import PLAIN, ClientSession, CommandError, NeedsForce, NotConnected, checkTarget
-from ..client.wording import MARKS, loweringNote, missingNote, rejectedNote, reorderedNote
+from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, NotConnected, checkTarget
+from ..client.core.wording import MARKS, loweringNote, missingNote, rejectedNote, reorderedNote, weakPassphraseWarning
 from ..codec import LAYERS, PROTECTION, RoomKeys
 from ..codec.roomsecret import CODE_RE, new_room_secret
 from ..logevents import DISCARD, EventLog
@@ -441,9 +440,9 @@ class ProxyCore:
             session.keyFailed(target, asking.request, "the two passphrases differ")
             self._reply("the two passphrases differ: no key set for %s" % (target,))
             return
-        warning = weakPassphraseWarning(passphrase)
+        warning = weakPassphraseWarning(passphrase, spellProxy)
         if warning is not None:
-            self._reply("warning: " + warning.replace("/key --new", "key --new"))
+            self._reply("warning: " + warning)
         self._derived(target, asking.request, passphrase, asking.layer)
 
     def _cmd_help(self, args: Sequence[str], force: bool) -> None:
@@ -879,7 +878,7 @@ def _commandsHere(text: str) -> str:
 
 
 class _Upstream:
-    """What the IRC client protocol (L{securechat.client.protocol}) drives: the server side."""
+    """What the IRC client protocol (L{securechat.client.adapters.protocol}) drives: the server side."""
 
     def __init__(self, core: ProxyCore) -> None:
         self.core = core

@@ -2,7 +2,7 @@
 The proxy's Twisted adapters: the server side the IRC client connects to
 (L{DownstreamFactory}), and, for each IRC client, one connection to the
 real server made with the client's own adapter
-(L{securechat.client.protocol.IRCClientProtocol}: its bounded send queue,
+(L{securechat.client.adapters.protocol.IRCClientProtocol}: its bounded send queue,
 its keepalive, its pause), driving the core's upstream side.
 
 One IRC client at a time: a second connection is told so and closed (a
@@ -24,8 +24,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..client.adapters.drain import Drain
-from ..client.protocol import IRCClientFactory, IRCClientProtocol
-from ..client.session import NotConnected
+from ..client.adapters.protocol import IRCClientFactory, IRCClientProtocol
+from ..client.core.session import NotConnected
 from ..wire import MAX_TAGS, LineSplitter, TooLong, formatMessage
 from .core import Links, ProxyCore
 

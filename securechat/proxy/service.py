@@ -24,14 +24,14 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..cannotstart import CannotStart
+from ..client.adapters.headless import SESSION_LOG_NAMESPACE
+from ..client.adapters.kdfworker import KdfWorker
 from ..client.adapters.options import SecretFreeOptions, checkedStateDir
-from ..client.headless import SESSION_LOG_NAMESPACE
-from ..client.kdfworker import KdfWorker
-from ..client.passphrases import PassphraseError, readKeyFile
-from ..client.persist import StateKeeper
-from ..client.session import ClientSession
-from ..client.startup import DEFAULT_SERVER
-from ..client.statedir import STATE_DIR_HELP, StateDir, StateError
+from ..client.adapters.passphrases import PassphraseError, readKeyFile
+from ..client.adapters.persist import StateKeeper
+from ..client.adapters.startup import DEFAULT_SERVER
+from ..client.adapters.statedir import STATE_DIR_HELP, StateDir, StateError
+from ..client.core.session import ClientSession
 from ..codec import DEFAULT_KDF, KdfParams, RoomKeys
 from ..endpointstrings import PARSE_ERRORS, checkClientEndpoint
 from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings, clientEndpoint

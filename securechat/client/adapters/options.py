@@ -10,7 +10,7 @@ from typing import Optional
 
 from twisted.python import usage
 
-from ..statedir import StateDir, StateError, defaultStateDir
+from .statedir import StateDir, StateError, defaultStateDir
 
 
 class SecretFreeOptions(usage.Options):

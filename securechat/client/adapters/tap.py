@@ -15,14 +15,14 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ..codec import LAYERS, KdfUnavailable
-from ..endpointstrings import serverDescription
-from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings
-from . import events as ev
-from .adapters.options import SecretFreeOptions, checkedStateDir
-from .jsonlines import encodeEvent
+from ...codec import LAYERS, KdfUnavailable
+from ...endpointstrings import serverDescription
+from ...tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings
+from ..core import events as ev
+from ..core.session import ClientSession, CommandError, checkWord
+from ..faces.jsonlines import encodeEvent
+from .options import SecretFreeOptions, checkedStateDir
 from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
-from .session import ClientSession, CommandError, checkWord
 from .startup import DEFAULT_SERVER, buildClient, keyRooms
 from .statedir import STATE_DIR_HELP, StateError
 

@@ -1,9 +1,9 @@
 """
 What every part of the client's session shares: its state, its limits and
-errors, and writing to the server.  L{securechat.client.session.ClientSession}
-puts the parts together: L{securechat.client.registration} (registration
-and the server's features), L{securechat.client.rooms} (rooms and their
-members), L{securechat.client.conversations} (conversations, keys and
+errors, and writing to the server.  L{securechat.client.core.session.ClientSession}
+puts the parts together: L{securechat.client.core.registration} (registration
+and the server's features), L{securechat.client.core.rooms} (rooms and their
+members), L{securechat.client.core.conversations} (conversations, keys and
 messages).  No I/O: the adapter gives the session a C{send} callable.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
-from ..codec import (
+from ...codec import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_SKEW,
     DEFAULT_TTL,
@@ -24,8 +24,8 @@ from ..codec import (
     Rejected,
     TrustStore,
 )
-from ..logevents import DISCARD, EventLog
-from ..wire import (
+from ...logevents import DISCARD, EventLog
+from ...wire import (
     DEFAULT_MAX_LINE,
     LINE_BREAKERS,
     formatMessage,
@@ -179,7 +179,7 @@ class _Room:
 class SessionBase:
     """
     The state of one user's view of one IRC network, shared by the parts of
-    L{ClientSession <securechat.client.session.ClientSession>}.  C{clock} is
+    L{ClientSession <securechat.client.core.session.ClientSession>}.  C{clock} is
     the codec's clock (seconds since the epoch); the demo shifts it to show
     expiry.
     """

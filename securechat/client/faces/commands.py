@@ -1,6 +1,6 @@
 """
 The console's words, without a terminal: what each typed line does, and
-how each event reads on screen.  L{securechat.client.console} draws; this
+how each event reads on screen.  L{securechat.client.faces.console} draws; this
 module decides, so it can be tested line by line.
 """
 
@@ -13,19 +13,19 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..codec import LAYERS, PROTECTION
-from ..codec.roomsecret import CODE_RE
-from . import ctcp
-from . import events as ev
-from .headless import HeadlessClient
-from .identities import identityLines, signedMark, trustLine
-from .passphrases import PassphraseError, weakPassphraseWarning
+from ...codec import LAYERS, PROTECTION
+from ...codec.roomsecret import CODE_RE
+from ..adapters.headless import HeadlessClient
+from ..adapters.passphrases import PassphraseError
+from ..core import ctcp
+from ..core import events as ev
+from ..core.identities import identityLines, signedMark, trustLine
+from ..core.session import CommandError, NotConnected
+from ..core.wording import missingNote, rejectedNote, reorderedNote, spellConsole, weakPassphraseWarning
 from .render import ALERT, HIGHLIGHT, INFO, MARKS, NORMAL, OWN, markStyle, nickStyle
 from .routing import Router
-from .session import CommandError, NotConnected
 from .statusbar import statusSegments
 from .windows import HIGHLIGHTED, QUIET, ROOM, Line, Window, WindowList
-from .wording import missingNote, rejectedNote, reorderedNote, spellConsole
 
 TIME_FORMAT = "%H:%M:%S"
 #: A message sealed more than this many seconds from now shows when it was sent.

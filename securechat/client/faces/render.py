@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 
 # The mark each protection level gets on screen: worded once, for every face.
-from .wording import MARKS as MARKS
+from ..core.wording import MARKS as MARKS
 
 NORMAL = "normal"
 OWN = "own"

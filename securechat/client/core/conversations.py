@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple, Union
 
-from ..codec import (
+from ...codec import (
     LAYERS,
     Accepted,
     Conversation,
@@ -16,12 +16,12 @@ from ..codec import (
     direct_target,
     normalize_fingerprint,
 )
-from ..wire import (
+from ...wire import (
     Message,
 )
 from . import ctcp
 from . import events as ev
-from .core.serverlines import conversationOf, roomOf
+from .serverlines import conversationOf, roomOf
 from .sessionbase import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,

@@ -3,11 +3,11 @@ The client's state, without I/O: registration, rooms, and one codec
 L{Conversation} per room or direct peer the user set a key or layer for
 (others are judged by a throwaway one, so the relay cannot grow them).
 
-The adapter (L{securechat.client.protocol}) feeds received lines in
+The adapter (L{securechat.client.adapters.protocol}) feeds received lines in
 (L{ClientSession.lineReceived}) and gives the session a C{send} callable
 while a connection is up; the user interface calls the command methods
 (L{join}, L{sendMessage}, L{setKeys}...).  Everything the user should know
-comes out through C{emit} as L{securechat.client.events} values.
+comes out through C{emit} as L{securechat.client.core.events} values.
 
 The session outlives connections: rooms to rejoin, keys, layers, replay
 caches and sequence numbers are kept across reconnects, so a relay cannot
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..wire import LINE_BREAKERS, Message, WireError, parseLine
+from ...wire import LINE_BREAKERS, Message, WireError, parseLine
 from . import events as ev
 from .conversations import Conversations
 from .registration import Registration
@@ -62,7 +62,7 @@ from .sessionbase import _PendingKey as _PendingKey
 from .sessionbase import _Room as _Room
 
 #: What other modules import from here (the session's limits and errors live
-#: in L{securechat.client.sessionbase}).
+#: in L{securechat.client.core.sessionbase}).
 __all__ = [
     "ClientSession",
     "ALT_SUFFIX",

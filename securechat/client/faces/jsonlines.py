@@ -19,14 +19,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..codec import KdfUnavailable
-from ..twistedtypes import TransportUser
-from ..wire import LineSplitter, TooLong
-from . import events as ev
-from .adapters.drain import Drain
-from .headless import HeadlessClient
-from .passphrases import PassphraseError, readKeyFile, weakPassphraseWarning
-from .session import CommandError, NeedsForce, NotConnected
+from ...codec import KdfUnavailable
+from ...twistedtypes import TransportUser
+from ...wire import LineSplitter, TooLong
+from ..adapters.drain import Drain
+from ..adapters.headless import HeadlessClient
+from ..adapters.passphrases import PassphraseError, readKeyFile
+from ..core import events as ev
+from ..core.session import CommandError, NeedsForce, NotConnected
+from ..core.wording import weakPassphraseWarning
 
 #: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
 MAX_COMMAND_LINE = 256 * 1024
@@ -356,7 +357,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         textFileLogObserver,
     )
 
-    from .startup import clientFromOptions, keyRooms, startState
+    from ..adapters.startup import clientFromOptions, keyRooms, startState
 
     # stdout is the event stream: Twisted's own warnings go to stderr.
     globalLogBeginner.beginLoggingTo(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..wire import (
+from ...wire import (
     Message,
     isMiddleParam,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
+from ...codec.roomsecret import CODE_RE
 from . import events as ev
 
 #: Spells a command for the face that shows it: C{spell("layer!", ["#lab",
@@ -90,6 +91,25 @@ def rejectedNote(event: ev.RejectedMessage, spell: Spell) -> str:
         event.sender, rejectionText(event.reason, event.description))
 
 
+#: Passphrases shorter than this get a warning (not a refusal: the lab uses short ones).
+MIN_PASSPHRASE_CHARS = 12
+
+
+def weakPassphraseWarning(passphrase: bytes, spell: Spell = spellConsole) -> Optional[str]:
+    """A warning for a short passphrase, L{None} for a long one or a room secret code."""
+    try:
+        text = passphrase.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if CODE_RE.match(text.strip().lower()) or len(text) >= MIN_PASSPHRASE_CHARS:
+        return None
+    return (
+        "short passphrase (%d characters): whoever logs the room can guess it offline, and one "
+        "precomputed dictionary serves every room of that name; %s makes a room secret "
+        "nobody can guess" % (len(text), spell("key", ["--new"]))
+    )
+
+
 def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell) -> str:
     """Lowering a layer needs the user to insist: what it gives up, and how to insist."""
     return "lowering %s from %s to %s gives up %s. To do it anyway: %s" % (
@@ -106,5 +126,6 @@ __all__ = [
     "rejectedNote",
     "rejectionText",
     "spellConsole",
+    "weakPassphraseWarning",
     "reorderedNote",
 ]

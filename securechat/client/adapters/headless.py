@@ -26,7 +26,7 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..codec import (
+from ...codec import (
     DEFAULT_KDF,
     DEFAULT_LIMITS,
     DEFAULT_MAX_SKEW,
@@ -37,15 +37,15 @@ from ..codec import (
     RoomKeys,
     TrustStore,
 )
-from ..codec.roomsecret import new_room_secret
-from ..endpointstrings import userServer
-from ..tlsclient import TlsSettings, clientEndpoint
-from . import ctcp
-from . import events as ev
+from ...codec.roomsecret import new_room_secret
+from ...endpointstrings import userServer
+from ...tlsclient import TlsSettings, clientEndpoint
+from ..core import ctcp
+from ..core import events as ev
+from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
 from .kdfworker import KdfWorker
 from .protocol import IRCClientFactory
 from .service import makeClientService
-from .session import ClientSession, CommandError, NotConnected, checkTarget
 
 #: The namespace of the session's events: what it was when the session
 #: logged them itself.
@@ -137,7 +137,7 @@ class HeadlessClient(Service):
         )
         #: Runs this client's Argon2id derivations, in order, one at a time.
         self.kdf_worker = KdfWorker(reactor)
-        #: The state directory's keeper (L{securechat.client.startup.buildClient}).
+        #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}).
         self.stateKeeper: Optional[Any] = None
         self._expiry = LoopingCall(self.session.expire)
         self._expiry.clock = reactor

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-from ..numerics import (
+from ...numerics import (
     ERR_ERRONEUSNICKNAME,
     ERR_NICKCOLLISION,
     ERR_NICKNAMEINUSE,
@@ -24,7 +24,7 @@ from ..numerics import (
     RPL_WELCOME,
     RPL_WHOREPLY,
 )
-from ..wire import (
+from ...wire import (
     DEFAULT_MAX_LINE,
     Message,
     casefolder,
