@@ -87,7 +87,7 @@ class OfflineFrontendTests(SynchronousTestCase):
         ):
             [error] = self.errors(line)
             self.assertEqual(error["code"], "refused", line)
-        self.assertEqual(self.frontend.client.session._conversations, {})
+        self.assertEqual(self.frontend.client.session.conversations(), {})
 
     def test_keyFileWithNulIsRefused(self):
         [error] = self.errors(b'{"cmd": "key", "target": "#lab", "key_file": "/tmp/a\u0000b"}')

@@ -718,7 +718,8 @@ class MessageTests(SessionCase):
     def test_keyedRoomWhoseKeyIsLostIsNotSentInClear(self):
         """The last line of defence: a keyed room without its key refuses to send."""
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
-        self.session._conversations.clear()
+        for record in self.session._targets.values():
+            record.conversation = None
         self.sent.clear()
         error = self.assertRaises(CommandError, self.session.sendMessage, "#lab", "secret")
         self.assertIn("/key #lab", str(error))
@@ -758,6 +759,20 @@ class MessageTests(SessionCase):
             [n.source for n in self.ofType(ev.Notice)][-2:], [SERVER, "irc.other.example"]
         )
 
+    def test_aKeyedNameIsInOnePhaseAtATime(self):
+        """Waiting for its key (messages queue), then keyed (sealed); plain again forgets it."""
+        from securechat.client.core.keyed import KEYED, SENDING, WAITING_FOR_KEY
+
+        request = self.session.keyRequested("#lab", "fernet")
+        self.assertEqual(self.session._keyedName("#LAB").phase, WAITING_FOR_KEY)
+        self.assertEqual(SENDING[WAITING_FOR_KEY], "queue")
+        self.assertIsInstance(self.session.sendMessage("#lab", "waits"), ev.Queued)
+        self.session.keyArrived("#lab", request, self.keys("#lab"))
+        self.assertEqual(self.session._keyedName("#lab").phase, KEYED)
+        self.assertIsInstance(self.session.sendMessage("#lab", "sealed"), ev.Sent)
+        self.session.setLayer("#lab", "plain", force=True)
+        self.assertIsNone(self.session._keyedName("#lab"))
+
     def test_inventedSendersAndRoomsCostNoMemory(self):
         """
         A relay inventing a sender (or a room) per line gets the verdicts it
@@ -777,8 +792,10 @@ class MessageTests(SessionCase):
             self.fromBob(["hi"], sender="r%d!~u@h" % i, target="#room%d" % i)
             self.session.sendMessage("n%d" % i, "plain reply")
         self.session.expire()
-        self.assertEqual(set(self.session._conversations), {pair})
-        self.assertEqual(set(self.session._display), {pair})
+        # One record per codec target the user chose, and none for what the relay invented.
+        self.assertEqual(set(self.session.conversations()), {pair})
+        self.assertEqual(set(self.session._targets), {pair})
+        self.assertEqual(set(self.session._keyedNames), {"bob"})
         verdicts = self.verdicts()
         self.assertEqual(len(verdicts), 3 * invented)
         self.assertEqual(

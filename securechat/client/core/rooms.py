@@ -12,6 +12,7 @@ from ...wire import (
     isMiddleParam,
 )
 from . import events as ev
+from .keyed import KeyedName
 from .listings import MAX_NICKLEN, MAX_ROOM_MEMBERS
 from .sessionbase import (
     MAX_UNSOLICITED_ROOMS,
@@ -163,12 +164,16 @@ class Rooms(SessionBase):
             if state.members.pop(oldFolded, None) is not None:
                 self._addMember(state, new)
         oldKey, newKey = self.codecFold(old), self.codecFold(new)
-        if not me and (oldKey in self._keyed or oldKey in self._pending):
+        if not me and oldKey in self._keyedNames:
             # Also while the peer's key is being derived: the console's
             # window follows the peer to the new nick, and what is typed
             # there must not go out in clear (what waits stays for the old).
-            self._keyed[newKey] = self.expectedLayer(old)
-            self._keyed.pop(oldKey, None)
+            layer = self.expectedLayer(old)
+            keyedOld = self._keyedNames[oldKey]
+            keyedOld.layer = None
+            if keyedOld.empty:
+                del self._keyedNames[oldKey]
+            self._keyedNames.setdefault(newKey, KeyedName()).layer = layer
         reason = ""
         answered = False
         if me:
@@ -179,8 +184,8 @@ class Rooms(SessionBase):
             if self.prefix is not None:
                 self.prefix = new + self.prefix[len(old):]
             if any(
-                " " in target and conversation.keys is not None
-                for target, conversation in self._conversations.items()
+                " " in target and record.conversation is not None and record.conversation.keys is not None
+                for target, record in self._targets.items()
             ):
                 reason = "direct-message keys were set for the old nick: set them again"
         self.emit(ev.NickChanged(old, new, me, reason))

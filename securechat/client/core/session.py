@@ -58,7 +58,6 @@ from .sessionbase import (
 )
 
 # Private, but imported from here by tests that build a room by hand.
-from .sessionbase import _PendingKey as _PendingKey
 from .sessionbase import _Room as _Room
 
 #: What other modules import from here (the session's limits and errors live

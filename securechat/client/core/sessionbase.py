@@ -33,6 +33,7 @@ from ...wire import (
     rfc1459Casefold,
 )
 from . import events as ev
+from .keyed import CodecRecord, KeyedName
 from .listings import NamesCollector, WhoCollector
 
 PLAIN = "plain"
@@ -130,19 +131,6 @@ class NeedsForce(CommandError):
     def __init__(self, message: str, lowering: Optional[Tuple[str, str, str, str]] = None) -> None:
         super().__init__(message)
         self.lowering = lowering
-
-
-class _PendingKey:
-    """A target whose key is being derived: the newest request, and what waits for it."""
-
-    __slots__ = ("name", "layer", "latest", "queue", "chars")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.layer: Optional[str] = None
-        self.latest = 0
-        self.queue: List[str] = []
-        self.chars = 0
 
 
 def checkWord(what: str, value: str) -> None:
@@ -265,12 +253,11 @@ class SessionBase:
         self.rooms: Dict[str, _Room] = {}
         #: Rooms the user wants to be in: rejoined after a reconnect.
         self.wanted: Dict[str, str] = {}
-        #: Codec target -> conversation, only for rooms and peers the user set
-        #: a key or a layer for: lines from anyone else are judged without
-        #: memory (L{_judging}), so a relay inventing nicks or rooms cannot
-        #: grow this.
-        self._conversations: Dict[str, Conversation] = {}
-        self._layers: Dict[str, str] = {}
+        #: Codec target -> its record (conversation, chosen layer, last key
+        #: applied, shown name), only for rooms and peers the user set a key
+        #: or a layer for: lines from anyone else are judged without memory
+        #: (L{_judging}), so a relay inventing nicks or rooms cannot grow this.
+        self._targets: Dict[str, CodecRecord] = {}
         self._nickAttempts = 0
         self._connections = 0
         #: Folded nicks the user asked for (/nick) the server has not yet
@@ -280,25 +267,20 @@ class SessionBase:
         #: The user's nick before their last /nick, back in force if the
         #: server refuses the new one.
         self._nickBefore = nick
-        #: Room or peer (codec-folded) -> the key being derived for it.  Such
-        #: a target is keyed already: its messages wait, never go in clear.
-        self._pending: Dict[str, _PendingKey] = {}
-        #: Key requests are numbered; codec target -> the number of the
-        #: last key set, so an older derivation finishing late cannot
-        #: replace a newer key.
+        #: Room or peer (codec-folded) -> its record: the keyed layer to
+        #: never fall back from (a direct conversation's keys are for a pair
+        #: of nicks, so after a nick change the pair has no key; this
+        #: remembers not to fall back to plain text), and the key being
+        #: derived (such a target is keyed already: its messages wait,
+        #: never go in clear).
+        self._keyedNames: Dict[str, KeyedName] = {}
+        #: Key requests are numbered (a codec record keeps the last one
+        #: applied), so an older derivation finishing late cannot replace a
+        #: newer key.
         self._requests = 0
-        self._applied: Dict[str, int] = {}
         #: NAMES and WHO replies arriving in pieces, kept within bounds.
         self._names = NamesCollector(self._notice, log)
         self._who = WhoCollector(self._notice, log)
-        #: Codec target -> (name shown to the user, direct conversation?).
-        self._display: Dict[str, Tuple[str, bool]] = {}
-        #: Room or peer nick (codec-folded) -> layer, for every conversation
-        #: the user keyed.  A direct conversation's keys are for a pair of
-        #: nicks, so after a nick change the pair has no key; and should a
-        #: room or peer ever stop finding its key, this remembers not to
-        #: fall back to plain text.
-        self._keyed: Dict[str, str] = {}
         #: Folded room -> name, for rooms the server says we joined though the
         #: user never asked (L{MAX_UNSOLICITED_ROOMS} at most, this connection
         #: only): never in C{rooms} nor C{wanted} until the user joins them.
