@@ -752,12 +752,13 @@ class MessageTests(SessionCase):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
         self.feed(":bob NOTICE #lab :I am bob, trust me")
         self.feed(":%s NOTICE #lab :server maintenance at noon" % (SERVER,))
-        self.feed(":irc.other.example NOTICE alice :hello from a server")
-        [rejected] = self.verdicts()
+        self.feed(":irc.other.example NOTICE alice :[auth] hello from a server")
+        rejected, plain = self.verdicts()
         self.assertEqual((rejected.sender, rejected.reason), ("bob", "unprotected"))
-        self.assertEqual(
-            [n.source for n in self.ofType(ev.Notice)][-2:], [SERVER, "irc.other.example"]
-        )
+        # The server is the name it gave at registration, nothing else: a
+        # dotted source is a member's, and its text is shown as plain.
+        self.assertEqual((plain.sender, plain.protection, plain.direct), ("irc.other.example", "none", True))
+        self.assertEqual([n.source for n in self.ofType(ev.Notice)][-1:], [SERVER])
 
     def test_aKeyedNameIsInOnePhaseAtATime(self):
         """Waiting for its key (messages queue), then keyed (sealed); plain again forgets it."""

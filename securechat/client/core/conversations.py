@@ -61,16 +61,15 @@ class Conversations(SessionBase):
     def _fromServer(self, source: Optional[str]) -> bool:
         """
         Whether a NOTICE is the server's own (shown as is): no source, before
-        registration, or a server name (ours, or any with a dot, which no
-        nick has).  A bare C{bob} is a member's nick, however it is spelled,
-        and goes through the codec like any message: shown as a server
-        notice, it put unmarked text under bob's name in a keyed room.
+        registration, or the name the server gave at registration, nothing
+        else.  A bare C{bob}, or a dotted C{bob.x}, is a member's nick
+        however it is spelled, and goes through the codec like any message:
+        shown as a server notice, it put unmarked text under its name in a
+        keyed room.
         """
         if source is None or not self.registered:
             return True
-        if "!" in source or "@" in source:
-            return False
-        return source == self.server or "." in source
+        return bool(self.server) and source == self.server
 
     def _incoming(self, message: Message) -> None:
         if len(message.params) < 2 or message.sourceNick is None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ...wire import LINE_BREAKERS, Message, WireError, parseLine
+from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
 from .registration import Registration
 from .rooms import Rooms
+from .serverlines import Unparsable, readServerLine
 from .sessionbase import (
     ALT_SUFFIX,
     DEFAULT_KEYED_LAYER,
@@ -141,12 +142,11 @@ class ClientSession(Registration, Rooms, Conversations):
 
     def lineReceived(self, line: bytes) -> None:
         """One line from the server, without its CRLF."""
-        try:
-            message = parseLine(line)
-        except WireError as exc:
-            self.log.warn("unparsable line from the server: {error}", error=str(exc))
+        read = readServerLine(line)
+        if isinstance(read, Unparsable):
+            self.log.warn("unparsable line from the server: {error}", error=read.reason)
             return
-        self.messageReceived(message)
+        self.messageReceived(read.message)
 
     def messageReceived(self, message: Message) -> None:
         handler = getattr(self, "irc_" + message.command, None)
