@@ -14,11 +14,15 @@ whatever the server sends:
 from __future__ import annotations
 
 import random
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from hypothesis import given
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
+from twisted.internet.protocol import Factory, Protocol
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.client.core.serverlines import (
     ForConversation,
@@ -31,9 +35,12 @@ from securechat.client.core.serverlines import (
     classify,
     readServerLine,
 )
+from securechat.codec import TEST_KDF
 from securechat.proxy.core import PSEUDO, PSEUDO_SOURCE
-from securechat.wire import Message, WireError, parseLine
+from securechat.proxy.service import ProxyService
+from securechat.wire import LineSplitter, Message, WireError, parseLine
 
+from .test_client_support import WAIT
 from .test_proxy_core import ROOM, Side, relay
 
 #: What the hostile server writes; found in a line to the IRC client, it
@@ -60,7 +67,8 @@ def keyedSide() -> Side:
     return alice
 
 
-def forgeries(lines: List[bytes], side: Optional[Side] = None) -> List[str]:
+def forgeries(lines: List[bytes], side: Optional[Side] = None,
+              keyedPeer: Optional[Callable[[str], bool]] = None) -> List[str]:
     """Why each line to the IRC client that carries the canary is a forgery (empty: none is)."""
     found = []
     for raw in lines:
@@ -71,13 +79,14 @@ def forgeries(lines: List[bytes], side: Optional[Side] = None) -> List[str]:
         except WireError:
             found.append("an unparsable line passed: %r" % (raw,))
             continue
-        why = forgery(message, side)
+        why = forgery(message, side, keyedPeer)
         if why is not None:
             found.append("%s: %r" % (why, raw))
     return found
 
 
-def forgery(message: Message, side: Optional[Side] = None) -> Optional[str]:
+def forgery(message: Message, side: Optional[Side] = None,
+            keyedPeer: Optional[Callable[[str], bool]] = None) -> Optional[str]:
     """Why C{message}, which carries the canary, is a forgery, or L{None}."""
     if message.source == PSEUDO_SOURCE or (message.sourceNick or "").lower() == PSEUDO:
         text = message.params[-1] if message.params else ""
@@ -95,8 +104,11 @@ def forgery(message: Message, side: Optional[Side] = None) -> Optional[str]:
     direct = not target.lstrip("@+%~&!").startswith("#")
     # A keyed peer's key follows its nick (the relay may rename it): keyed is what the session says now.
     peer = message.sourceNick or ""
-    keyedPeer = side.session.expectedLayer(peer) != "plain" if side is not None else peer.lower() == "carol"
-    if target.lstrip("@+%~&!").lower() == ROOM or (direct and keyedPeer):
+    if keyedPeer is not None:
+        keyed = keyedPeer(peer)
+    else:
+        keyed = side.session.expectedLayer(peer) != "plain" if side is not None else peer.lower() == "carol"
+    if target.lstrip("@+%~&!").lower() == ROOM or (direct and keyed):
         return "hostile text as a message in a keyed conversation"
     if text.startswith(PLAIN_MARK) or (text[:8].upper() == "\x01ACTION " and text[8:].startswith(PLAIN_MARK)):
         return None
@@ -435,3 +447,136 @@ class PropertyTests(SynchronousTestCase):
         self.assertIsInstance(verdict, (ForConversation, PlainMessage, Refused, Passing))
         if isinstance(read, Unparsable):
             self.assertIsInstance(verdict, Refused)
+
+
+#: The last line the hostile server sends: everything before it was judged.
+SENTINEL = ":%s NOTICE alice :end of the attack" % (SERVER,)
+
+
+class HostileServer(Protocol):
+    """
+    An IRC server that registers alice, lets her join #lab, then sends what
+    the test tells it; it keeps every line the proxy sends it.
+    """
+
+    def __init__(self) -> None:
+        self.splitter = LineSplitter(16 * 1024)
+        self.received: List[bytes] = []
+        self.flushed: Deferred = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        for line in self.splitter.feed(data):
+            if not isinstance(line, bytes) or not line:
+                continue
+            self.received.append(line)
+            message = parseLine(line)
+            if message.command == "USER":
+                self.send(":%s 001 alice :Welcome alice!a@h" % (SERVER,))
+            elif message.command == "JOIN":
+                self.send(":alice!a@h JOIN #lab")
+                self.send(":%s 366 alice #lab :End of NAMES list" % (SERVER,))
+            elif message.command == "PING" and message.params[:1] == ("flush",) and not self.flushed.called:
+                self.flushed.callback(None)
+
+    def send(self, line: str) -> None:
+        self.transport.write(line.encode("utf-8") + b"\r\n")
+
+
+class IrcClientLines(Protocol):
+    """The IRC client's side: every line the proxy writes it, as bytes."""
+
+    def __init__(self) -> None:
+        self.splitter = LineSplitter(16 * 1024)
+        self.lines: List[bytes] = []
+        self.waiting: List[tuple] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        for line in self.splitter.feed(data):
+            if not isinstance(line, bytes) or not line:
+                continue
+            self.lines.append(line + b"\r\n")
+            for waiter in list(self.waiting):
+                if waiter[0] in line:
+                    self.waiting.remove(waiter)
+                    waiter[1].callback(line)
+
+    def send(self, line: str) -> None:
+        self.transport.write(line.encode("utf-8") + b"\r\n")
+
+    def waitFor(self, text: bytes) -> Deferred:
+        d: Deferred = Deferred()
+        if any(text in line for line in self.lines):
+            d.callback(None)
+            return d
+        self.waiting.append((text, d))
+        d.addTimeout(WAIT, reactor)
+        return d
+
+
+class RealProxyTests(TestCase):
+    """The real proxy (its service, its sockets) between an IRC client and a hostile server."""
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_hostileServerAgainstTheRealProxy(self):
+        servers: List[HostileServer] = []
+
+        def buildServer() -> HostileServer:
+            server = HostileServer()
+            servers.append(server)
+            return server
+
+        factory = Factory.forProtocol(HostileServer)
+        factory.buildProtocol = lambda addr: buildServer()
+        port = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
+        self.addCleanup(port.stopListening)
+        service = ProxyService(
+            reactor, "tcp:0:interface=127.0.0.1", "tcp:127.0.0.1:%d" % (port.getHost().port,), kdfParams=TEST_KDF
+        )
+        service.startService()
+        self.addCleanup(service.stopService)
+        listening = yield service.listening
+        client = yield TCP4ClientEndpoint(reactor, "127.0.0.1", listening.getHost().port).connect(
+            Factory.forProtocol(IrcClientLines))
+        self.addCleanup(client.transport.loseConnection)
+        client.send("NICK alice")
+        client.send("USER alice 0 * :alice")
+        yield client.waitFor(b" 001 ")
+        client.send("JOIN #lab")
+        yield client.waitFor(b" 366 ")
+        client.send("PRIVMSG %s :key #lab fernet-ttl" % (PSEUDO,))
+        yield client.waitFor(b"type the passphrase")
+        client.send("PRIVMSG %s :%s" % (PSEUDO, "hostile passphrase"))
+        yield client.waitFor(b"again, to confirm")
+        client.send("PRIVMSG %s :%s" % (PSEUDO, "hostile passphrase"))
+        yield client.waitFor(b"is keyed")
+        [server] = servers
+
+        @inlineCallbacks
+        def typedToTheKeyedRoom(flush: str):
+            for form in KEYED_FORMS:
+                client.send("PRIVMSG %s :%s" % (form, SECRET))
+                client.send("NOTICE %s :%s" % (form, SECRET))
+            client.send("PING " + flush)
+            yield server.flushed
+            server.flushed = Deferred()
+            self.assertEqual([line for line in server.received if SECRET.encode() in line], [])
+
+        yield typedToTheKeyedRoom("flush")
+        self.assertTrue(any(line.startswith(b"PRIVMSG #lab :+sc1 fernet-ttl ") for line in server.received))
+
+        start = len(client.lines)
+        rng = random.Random(20)
+        attack = [line.encode("utf-8") for line in HostileCasesTests.CASES]
+        attack += [b":bob!~bob@h privmsg #lab :\xff [auth+fresh] " + CANARY.encode()]
+        attack += [line for line in (generatedLine(rng) for _ in range(2000)) if b"\n" not in line]
+        for line in attack:
+            server.transport.write(line + b"\r\n")
+        server.send(SENTINEL)
+        yield client.waitFor(b"end of the attack")
+        self.assertEqual(forgeries(client.lines[start:], keyedPeer=lambda nick: False), [])
+        self.assertGreater(len(client.lines) - start, 500)  # much was handed on, judged
+
+        # Whatever the attack did to the session (renames, parts), nothing typed there leaks.
+        yield typedToTheKeyedRoom("flush")
