@@ -19,18 +19,17 @@ from typing import Any, Callable, List, Optional
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import UNIXServerEndpoint, serverFromString
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import usage
 
 from ..cannotstart import CannotStart
 from ..client.adapters.headless import SESSION_LOG_NAMESPACE
-from ..client.adapters.kdfworker import KdfWorker
 from ..client.adapters.options import SecretFreeOptions, checkedStateDir
 from ..client.adapters.passphrases import PassphraseError, readKeyFile
 from ..client.adapters.persist import StateKeeper
 from ..client.adapters.startup import DEFAULT_SERVER
 from ..client.adapters.statedir import STATE_DIR_HELP, StateDir, StateError
+from ..client.adapters.upkeep import SessionUpkeep
 from ..client.core.session import ClientSession
 from ..codec import DEFAULT_KDF, KdfParams, RoomKeys
 from ..endpointstrings import PARSE_ERRORS, checkClientEndpoint
@@ -45,8 +44,6 @@ PASSWORD_ENV = "SECURECHAT_PROXY_PASSWORD"
 PLACEHOLDER_NICK = "*"
 #: The namespace of the proxy core's events: what it was when it logged them itself.
 CORE_LOG_NAMESPACE = "securechat.proxy.core.ProxyCore"
-#: How often unfinished chunked messages are checked for their timeout.
-EXPIRE_INTERVAL = 5.0
 
 
 def listensOnLoopbackOnly(description: str) -> bool:
@@ -170,8 +167,6 @@ class ProxyService(Service):
                 self.keeper.attach(session)
             return session
 
-        #: Argon2id off the reactor, one at a time (cryptography 50 hangs on two).
-        self.worker = KdfWorker(reactor)
         endpoint = clientEndpoint(reactor, server, tls or TlsSettings(), self._tlsReport)
         self.factory = DownstreamFactory(
             lambda links: ProxyCore(
@@ -185,13 +180,13 @@ class ProxyService(Service):
         self.session = self.core.session
         self.port: Any = None
         self.listening: Optional[Deferred] = None
-        self._expiry = LoopingCall(self.session.expire)
-        self._expiry.clock = reactor
+        #: The key worker and the expiry loop, as every face's session has them.
+        self.upkeep = SessionUpkeep(reactor, self.session)
 
     def _derive(
         self, codecTarget: str, passphrase: bytes, done: Callable[[Optional[RoomKeys], Optional[str]], None]
     ) -> None:
-        derived = self.worker.submit(passphrase, codecTarget, self.kdfParams, self.session.codecFold)
+        derived = self.upkeep.derive(codecTarget, passphrase, self.kdfParams)
         derived.addCallbacks(lambda keys: done(keys, None), lambda failure: done(None, failure.getErrorMessage()))
 
     def _tlsReport(self, message: str, code: str) -> None:
@@ -202,7 +197,7 @@ class ProxyService(Service):
         Service.startService(self)
         if self.keeper is not None:
             self.keeper.startService()
-        self._expiry.start(EXPIRE_INTERVAL, now=False)
+        self.upkeep.start()
         listening = serverFromString(self.reactor, self.listen).listen(self.factory)
 
         def listened(port: Any) -> Any:
@@ -215,8 +210,7 @@ class ProxyService(Service):
 
     def stopService(self) -> Deferred:
         Service.stopService(self)
-        if self._expiry.running:
-            self._expiry.stop()
+        self.upkeep.stop()
         self.factory.closeClient("the proxy is stopping")
         self.factory.closeUpstream()
         if self.keeper is not None:
