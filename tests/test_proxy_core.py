@@ -156,7 +156,7 @@ class SealingTests(TestCase):
         self.assertNotIn(PASSPHRASE, everything)
         self.assertNotIn(PASSPHRASE, repr(logged))
         self.assertIn("type the passphrase for #lab", alice.replies()[0])
-        self.assertTrue(any("#lab is keyed: layer fernet-ttl" in r for r in alice.replies()))
+        self.assertTrue(any("key set for #lab on layer fernet-ttl" in r for r in alice.replies()))
         self.assertEqual(alice.session.layerFor(ROOM), "fernet-ttl")
 
     def test_keyedRoomIsSealedAndOpenedWithItsMark(self) -> None:
@@ -218,7 +218,7 @@ class SealingTests(TestCase):
         bob.down.clear()
         relay(alice, bob)
         self.assertEqual(
-            bob.notices(), ["alice sent a protected CTCP VERSION request in %s (not answered)" % (ROOM,)]
+            bob.notices(), ["in %s: alice sent a CTCP VERSION request (not answered)" % (ROOM,)]
         )
         self.assertEqual([m for m in bob.downMessages() if m.command == "PRIVMSG"], [])
 
@@ -228,7 +228,7 @@ class SealingTests(TestCase):
         alice.key()
         alice.client("PRIVMSG #lab :early words")
         self.assertEqual(alice.up, [])
-        self.assertIn("waiting for the key of #lab", alice.notices()[-1])
+        self.assertIn("#lab (waiting for the key): sent when it is ready", alice.notices()[-1])
         alice.waiting.pop()()
         self.assertTrue(alice.up)
         self.assertTrue(all(m.params[1].startswith("+sc1 fernet-ttl") for m in alice.upMessages()))
@@ -240,9 +240,9 @@ class SealingTests(TestCase):
         alice.key()
         alice.client("PRIVMSG #lab :\x01ACTION waves\x01")
         alice.client("PRIVMSG %s :layer! #lab plain" % (PSEUDO,))
-        unsent = [n for n in alice.notices() if n.startswith("NOT SENT")]
+        unsent = [n for n in alice.notices() if n.startswith("#lab NOT SENT")]
         self.assertEqual(len(unsent), 1, alice.notices())
-        self.assertIn("(/me waves)", unsent[0])
+        self.assertIn("NOT SENT: /me waves -- ", unsent[0])
         self.assertNotIn("\x01", unsent[0])
         self.assertEqual(alice.up, [])
 
@@ -271,7 +271,7 @@ class SealingTests(TestCase):
         alice.register()
         alice.key()
         alice.server(":alice!u@h NICK carol")
-        self.assertIn("protected messages are NOT sent", alice.notices()[-1])
+        self.assertIn("protected messages are not sent until you choose", alice.notices()[-1])
         alice.up.clear()
         alice.client("PRIVMSG #lab :as whom?")
         self.assertEqual(alice.up, [])
@@ -291,7 +291,7 @@ class SealingTests(TestCase):
         alice.client("NICK alice_")  # the IRC client's own fallback
         alice.server(":irc.test 001 alice_ :Welcome")
         self.assertFalse(alice.session.nickConfirmed)
-        self.assertIn("protected messages are NOT sent", alice.notices()[-1])
+        self.assertIn("protected messages are not sent until you choose", alice.notices()[-1])
 
 
 class OpeningTests(TestCase):
@@ -442,7 +442,7 @@ class CommandTests(TestCase):
         alice.key()
         alice.client("PRIVMSG %s :layer! fernet #lab" % (PSEUDO,))
         self.assertEqual(alice.session.layerFor(ROOM), "fernet")
-        self.assertEqual(alice.replies()[-1], "#lab is on fernet")
+        self.assertEqual(alice.replies()[-1], "#lab now uses layer fernet")
 
     def test_passphraseNeverGoesToAnotherTargetToo(self) -> None:
         alice = Side("alice")

@@ -302,7 +302,7 @@ class QuestionTests(SynchronousTestCase):
         # The user answers in the room, as a newcomer would: held, never in clear.
         alice.client("PRIVMSG #lab :%s" % (SECRET,))
         self.assertEqual(alice.up, [])
-        self.assertIn("waiting for the key of #lab", alice.notices()[-1])
+        self.assertIn("#lab (waiting for the key): sent when it is ready", alice.notices()[-1])
         alice.client("PRIVMSG %s :a passphrase" % (PSEUDO,))
         alice.client("PRIVMSG %s :a passphrase" % (PSEUDO,))
         # Sent once keyed: sealed.
@@ -317,7 +317,7 @@ class QuestionTests(SynchronousTestCase):
         alice.client("PRIVMSG #lab :%s" % (SECRET,))
         alice.client("PRIVMSG %s :cancel" % (PSEUDO,))
         self.assertEqual(alice.up, [])
-        self.assertIn("NOT SENT to #lab", alice.notices()[-1])
+        self.assertIn("#lab NOT SENT: ", alice.notices()[-1])
         self.assertEqual(alice.session.expectedLayer(ROOM), "plain")
 
     def test_aNewPassphraseIsAskedTwice(self) -> None:
@@ -550,7 +550,7 @@ class RealProxyTests(TestCase):
         client.send("PRIVMSG %s :%s" % (PSEUDO, "hostile passphrase"))
         yield client.waitFor(b"again, to confirm")
         client.send("PRIVMSG %s :%s" % (PSEUDO, "hostile passphrase"))
-        yield client.waitFor(b"is keyed")
+        yield client.waitFor(b"key set for #lab")
         [server] = servers
 
         @inlineCallbacks

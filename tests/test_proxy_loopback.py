@@ -61,7 +61,7 @@ class ProxyLoopbackTests(LoopbackCase):
         client.send("PRIVMSG", "*securechat", PASSPHRASE)
         yield client.waitFor(fromPseudo("again, to confirm"))
         client.send("PRIVMSG", "*securechat", PASSPHRASE)
-        yield client.waitFor(fromPseudo("is keyed: layer fernet-ttl"))
+        yield client.waitFor(fromPseudo("key set for #lab on layer fernet-ttl"))
 
     @inlineCallbacks
     def test_twoProxiesExchangeProtectedMessages(self):

@@ -37,7 +37,6 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import attr
 
-from ..client.core import ctcp
 from ..client.core import events as ev
 from ..client.core.identities import identityLines, signedMark, trustLine
 from ..client.core.serverlines import (
@@ -55,7 +54,21 @@ from ..client.core.serverlines import (
     withoutOwnTags,
 )
 from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, NotConnected, checkTarget
-from ..client.core.wording import MARKS, loweringNote, missingNote, rejectedNote, reorderedNote, weakPassphraseWarning
+from ..client.core.wording import (
+    MARKS,
+    ctcpRequestNote,
+    keySetNote,
+    layerSetNote,
+    loweringNote,
+    missingNote,
+    nickUnconfirmedNote,
+    placeOf,
+    queuedNote,
+    rejectedNote,
+    reorderedNote,
+    unsentNote,
+    weakPassphraseWarning,
+)
 from ..codec import LAYERS, PROTECTION, RoomKeys
 from ..codec.roomsecret import CODE_RE, new_room_secret
 from ..logevents import DISCARD, EventLog
@@ -721,30 +734,21 @@ class ProxyCore:
         elif isinstance(event, ev.RejectedMessage):
             self._rejected(event)
         elif isinstance(event, ev.CtcpRequest):
-            where = "" if event.direct else " in %s" % (event.target,)
-            self._tell("%s sent a protected CTCP %s request%s (not answered)" % (event.sender, event.command, where))
+            self._tell(_where(event) + ctcpRequestNote(event))
         elif isinstance(event, ev.Sent):
             self._sent(event)
         elif isinstance(event, ev.Queued):
-            self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
+            self._tell(placeOf(event.target) + queuedNote(event, echo=False))
         elif isinstance(event, ev.Unsent):
-            action, _request = ctcp.split(event.body)
-            body = event.body if action is None else "/me " + action
-            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(body)))
+            self._tell(_commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
         elif isinstance(event, ev.KeySet):
-            self._reply(
-                "%s is keyed: layer %s, key fingerprint %s (compare it with the others out of band)"
-                % (event.target, event.layer, event.fingerprint)
-            )
+            self._reply(keySetNote(event))
         elif isinstance(event, ev.LayerSet):
-            self._reply("%s is on %s" % (event.target, event.layer))
+            self._reply(layerSetNote(event))
         elif isinstance(event, ev.TrustChanged):
             self._reply(trustLine(event).replace("/verify", "verify"))
         elif isinstance(event, ev.NickUnconfirmed):
-            self._tell(
-                "protected messages are NOT sent from now on: %s. /nick %s accepts the new nick, "
-                "/nick %s asks for yours back" % (event.cause, event.nick, event.chosen)
-            )
+            self._tell(nickUnconfirmedNote(event))
         elif isinstance(event, ev.NickChanged) and event.me and event.reason:
             self._tell(_commandsHere(event.reason))
         elif isinstance(event, ev.Notice) and event.source is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 from ...codec.roomsecret import CODE_RE
+from . import ctcp
 from . import events as ev
 
 #: Spells a command for the face that shows it: C{spell("layer!", ["#lab",
@@ -110,6 +111,57 @@ def weakPassphraseWarning(passphrase: bytes, spell: Spell = spellConsole) -> Opt
     )
 
 
+def typed(body: str) -> str:
+    """A body of ours as the user typed it: an action (its CTCP framing) as C{/me text}."""
+    action, _request = ctcp.split(body)
+    return body if action is None else "/me " + action
+
+
+def placeOf(target: str) -> str:
+    """Where one's own line to C{target} was going, before a sentence about it."""
+    return target + " " if target[:1] in "#&+!" else "(to %s) " % (target,)
+
+
+def queuedNote(event: ev.Queued, echo: bool = True) -> str:
+    """
+    A line of ours waits for its key.  C{echo} repeats it: a face that does
+    not show one's typed lines itself (the console) does; the proxy does
+    not (the IRC client shows them; a passphrase typed in the room by
+    mistake is not said again where a client may log it).
+    """
+    if echo:
+        return "(waiting for the key) %s" % (typed(event.body),)
+    return "(waiting for the key): sent when it is ready, never in clear"
+
+
+def unsentNote(event: ev.Unsent, limit: Optional[int] = None) -> str:
+    """A line of ours not sent, and why; C{limit} cuts the quote of it."""
+    body = typed(event.body)
+    if limit is not None and len(body) > limit:
+        body = body[: limit - 1] + "\u2026"
+    return "NOT SENT: %s -- %s" % (body, event.reason)
+
+
+def ctcpRequestNote(event: ev.CtcpRequest) -> str:
+    return "%s sent a CTCP %s request (not answered)" % (event.sender, event.command)
+
+
+def keySetNote(event: ev.KeySet) -> str:
+    return "key set for %s on layer %s, fingerprint %s (compare it with the others)" % (
+        event.target, event.layer, event.fingerprint)
+
+
+def layerSetNote(event: ev.LayerSet) -> str:
+    return "%s now uses layer %s" % (event.target, event.layer)
+
+
+def nickUnconfirmedNote(event: ev.NickUnconfirmed) -> str:
+    return (
+        "%s: protected messages are not sent until you choose: "
+        "/nick %s to accept it, /nick %s to ask for yours back" % (event.cause, event.nick, event.chosen)
+    )
+
+
 def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell) -> str:
     """Lowering a layer needs the user to insist: what it gives up, and how to insist."""
     return "lowering %s from %s to %s gives up %s. To do it anyway: %s" % (
@@ -118,6 +170,14 @@ def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell)
 
 __all__ = [
     "MARKS",
+    "ctcpRequestNote",
+    "keySetNote",
+    "layerSetNote",
+    "nickUnconfirmedNote",
+    "placeOf",
+    "queuedNote",
+    "typed",
+    "unsentNote",
     "NO_REPLAY_CACHE",
     "REASONS",
     "Spell",

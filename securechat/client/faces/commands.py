@@ -21,7 +21,20 @@ from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
 from ..core.session import CommandError, NotConnected
-from ..core.wording import missingNote, rejectedNote, reorderedNote, spellConsole, weakPassphraseWarning
+from ..core.wording import (
+    ctcpRequestNote,
+    keySetNote,
+    layerSetNote,
+    missingNote,
+    nickUnconfirmedNote,
+    placeOf,
+    queuedNote,
+    rejectedNote,
+    reorderedNote,
+    spellConsole,
+    unsentNote,
+    weakPassphraseWarning,
+)
 from .render import ALERT, HIGHLIGHT, INFO, MARKS, NORMAL, OWN, markStyle, nickStyle
 from .routing import Router
 from .statusbar import statusSegments
@@ -119,12 +132,6 @@ def messageLine(
     ), style)
 
 
-def typed(body: str) -> str:
-    """A body of ours as the user typed it: an action (its CTCP framing) as C{/me text}."""
-    action, _request = ctcp.split(body)
-    return body if action is None else "/me " + action
-
-
 def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List[Tuple[str, str]]:
     """
     The screen lines (text, style) for C{event}; empty for events not shown.
@@ -150,9 +157,7 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return []
     if isinstance(event, ev.CtcpRequest):
         where = ("(direct) " if event.direct else event.target + " ")
-        return [Line.plain(
-            "%s %s%s sent a CTCP %s request (not answered)" % (when, where, event.sender, event.command),
-            INFO)]
+        return [Line.plain("%s %s%s" % (when, where, ctcpRequestNote(event)), INFO)]
     if isinstance(event, ev.Topic):
         plain = " [plain, set through the relay]"
         if event.change:
@@ -175,17 +180,11 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
             return [("%s -- %s" % (when, text), ALERT)]
         return [("%s -- %s" % (when, text), INFO)]
     if isinstance(event, ev.NickUnconfirmed):
-        return [(
-            "%s !! %s: protected messages are not sent until you choose: "
-            "/nick %s to accept it, /nick %s to ask for yours back"
-            % (when, event.cause, event.nick, event.chosen), ALERT,
-        )]
+        return [("%s !! %s" % (when, nickUnconfirmedNote(event)), ALERT)]
     if isinstance(event, ev.Queued):
-        where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
-        return [("%s %s(waiting for the key) %s" % (when, where, typed(event.body)), INFO)]
+        return [("%s %s%s" % (when, placeOf(event.target), queuedNote(event)), INFO)]
     if isinstance(event, ev.Unsent):
-        where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
-        return [("%s !! %sNOT SENT: %s -- %s" % (when, where, typed(event.body), event.reason), ALERT)]
+        return [("%s !! %s%s" % (when, placeOf(event.target), unsentNote(event)), ALERT)]
     if isinstance(event, ev.Disconnected):
         tail = "; reconnecting..." if event.reconnecting else ""
         return [("%s -- connection lost: %s%s" % (when, event.reason, tail), ALERT)]
@@ -210,12 +209,9 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         reason = " (%s)" % (event.reason,) if event.reason else ""
         return [("%s -- %s quit%s" % (when, event.nick, reason), INFO)]
     if isinstance(event, ev.KeySet):
-        return [(
-            "%s -- key set for %s on layer %s, fingerprint %s (compare it with the others)"
-            % (when, event.target, event.layer, event.fingerprint), INFO,
-        )]
+        return [("%s -- %s" % (when, keySetNote(event)), INFO)]
     if isinstance(event, ev.LayerSet):
-        return [("%s -- %s now uses layer %s" % (when, event.target, event.layer), INFO)]
+        return [("%s -- %s" % (when, layerSetNote(event)), INFO)]
     if isinstance(event, ev.Fingerprint):
         if event.fingerprint is None:
             lines = [("%s -- %s has no key (plain)" % (when, event.target), INFO)]
