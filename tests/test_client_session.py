@@ -734,6 +734,14 @@ class MessageTests(SessionCase):
         self.assertEqual((accepted.target, accepted.body, accepted.direct), ("#lab", "to the ops", False))
         self.assertEqual((rejected.target, rejected.reason, rejected.direct), ("#LAB", "unprotected", False))
 
+    def test_keyedFormsAreTheSessionsDecision(self):
+        """Every face asks the session which keyed conversation a target is a form of."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.assertEqual(
+            [self.session.keyedFormOf(t) for t in ("#lab", "#LAB", "@#lab", "+#Lab", "#other", "bob")],
+            ["#lab", "#LAB", "#lab", "#Lab", None, None],
+        )
+
     def test_statusmsgFormOfAKeyedRoomIsNotSent(self):
         """/msg @#lab would reach part of a keyed room in clear: refused, nothing written."""
         self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")

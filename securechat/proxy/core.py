@@ -41,7 +41,6 @@ from ..client.core import events as ev
 from ..client.core.identities import identityLines, signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
-    Knowledge,
     PlainMessage,
     Refused,
     ServerLine,
@@ -50,7 +49,6 @@ from ..client.core.serverlines import (
     isCtcp,
     isReserved,
     readServerLine,
-    roomOf,
     withoutOwnTags,
 )
 from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, NotConnected, checkTarget
@@ -388,14 +386,8 @@ class ProxyCore:
             self._up_write(tags + formatMessage(message.command, (",".join(clear), text)))
 
     def _keyedForm(self, target: str) -> Optional[str]:
-        """
-        The keyed room or peer C{target} is a form of (any case, a STATUSMSG
-        prefix), or L{None}: what is sent there is sealed or refused, never clear.
-        """
-        session = self.session
-        room = roomOf(target, session.isRoom, session.statusPrefixes)
-        name = room if room is not None else target
-        return name if session.expectedLayer(name) != PLAIN else None
+        """The keyed conversation C{target} is a form of, as the session decides, or L{None}."""
+        return self.session.keyedFormOf(target)
 
     def _seal(self, command: str, target: str, text: str) -> None:
         if command != "PRIVMSG":
@@ -620,7 +612,7 @@ class ProxyCore:
 
     def _serverLine(self, raw: bytes) -> None:
         """One line from the server: read and sorted once (L{classify}), then shown as sorted."""
-        verdict = classify(readServerLine(raw), self._knowledge())
+        verdict = classify(readServerLine(raw), self.session.knowledge())
         if isinstance(verdict, Refused):
             self._refused(verdict)
             return
@@ -644,15 +636,6 @@ class ProxyCore:
             self._plain(verdict, tags)
             return
         self._passing(line, tags)
-
-    def _knowledge(self) -> Knowledge:
-        session = self.session
-        return Knowledge(
-            session.server if session.registered else None,
-            session.isRoom,
-            lambda name: session.expectedLayer(name) != PLAIN,
-            session.statusPrefixes,
-        )
 
     def _passing(self, line: ServerLine, tags: Optional[Tags]) -> None:
         message = line.message

@@ -22,7 +22,7 @@ from ...wire import (
 from . import ctcp
 from . import events as ev
 from .keyed import SENDING, CodecRecord, KeyedName, PendingKey
-from .serverlines import conversationOf, roomOf
+from .serverlines import Knowledge, conversationOf, roomOf
 from .sessionbase import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -57,6 +57,25 @@ class Conversations(SessionBase):
             self.emit(ev.Notice(text, message.source))
             return
         self._incoming(message)
+
+    def knowledge(self) -> Knowledge:
+        """What sorting a server line (L{classify}) needs to know of this session, now."""
+        return Knowledge(
+            self.server if self.registered else None,
+            self.isRoom,
+            lambda name: self._expectedLayer(name) != PLAIN,
+            self.statusPrefixes,
+        )
+
+    def keyedFormOf(self, target: str) -> Optional[str]:
+        """
+        The keyed room or peer C{target} addresses (in any case, or in a
+        STATUSMSG form such as C{@#lab}), or L{None}: what is sent to it is
+        sealed or refused, never in clear.
+        """
+        room = roomOf(target, self.isRoom, self.statusPrefixes)
+        name = room if room is not None else target
+        return name if self._expectedLayer(name) != PLAIN else None
 
     def _fromServer(self, source: Optional[str]) -> bool:
         """
