@@ -302,7 +302,7 @@ class OptionTests(SynchronousTestCase):
         self.assertIsNone(cli.buildParser().parse_args([]).state_dir)
 
     def test_botKeepsItsState(self):
-        from securechat.client.adapters import tap
+        from securechat.client.faces import tap
 
         path = self.mktemp()
         options = tap.Options()
@@ -320,7 +320,7 @@ class OptionTests(SynchronousTestCase):
     def test_botRefusesAnUnusableStateDir(self):
         from twisted.python import usage
 
-        from securechat.client.adapters import tap
+        from securechat.client.faces import tap
 
         path = self.mktemp()
         open(path, "w").close()

@@ -18,13 +18,13 @@ from twisted.python import usage
 from ...codec import LAYERS, KdfUnavailable
 from ...endpointstrings import serverDescription
 from ...tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings
+from ..adapters.options import SecretFreeOptions, checkedStateDir
+from ..adapters.passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
+from ..adapters.startup import DEFAULT_SERVER, buildClient, keyRooms
+from ..adapters.statedir import STATE_DIR_HELP, StateError
 from ..core import events as ev
 from ..core.session import ClientSession, CommandError, checkWord
-from ..faces.jsonlines import encodeEvent
-from .options import SecretFreeOptions, checkedStateDir
-from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
-from .startup import DEFAULT_SERVER, buildClient, keyRooms
-from .statedir import STATE_DIR_HELP, StateError
+from .jsonlines import encodeEvent
 
 
 class Options(SecretFreeOptions):
