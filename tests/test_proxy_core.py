@@ -435,6 +435,25 @@ class CommandTests(TestCase):
         alice.client("PRIVMSG #lab :now in clear")
         self.assertEqual(alice.up, [b"PRIVMSG #lab :now in clear\r\n"])
 
+    def test_keyLostAdviceWorksAsTyped(self) -> None:
+        """A peer's key lost to a rename: the advice names proxy commands only, and works typed."""
+        alice = Side("alice")
+        alice.register()
+        alice.key("bob")
+        alice.server(":bob!u@h NICK robert")
+        alice.up.clear()
+        alice.client("PRIVMSG robert :hello again")
+        self.assertEqual(alice.up, [])
+        advice = alice.notices()[-1]
+        self.assertIn("set it again (/msg *securechat key robert)", advice)
+        self.assertIn("or choose plain (/msg *securechat layer! robert plain)", advice)
+        self.assertNotIn("/msg!", advice)
+        command = advice.split("or choose plain (", 1)[1].split(")", 1)[0]
+        target, text = command[len("/msg "):].split(" ", 1)
+        alice.client("PRIVMSG %s :%s" % (target, text))
+        alice.client("PRIVMSG robert :hello again")
+        self.assertEqual(alice.up, [b"PRIVMSG robert :hello again\r\n"])
+
     def test_layerTakesTheConsolesOrderToo(self) -> None:
         """The console's /layer! takes the layer first: the same words work here."""
         alice = Side("alice")

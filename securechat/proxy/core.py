@@ -55,6 +55,7 @@ from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce
 from ..client.core.wording import (
     MARKS,
     ctcpRequestNote,
+    keyLostNote,
     keySetNote,
     layerSetNote,
     loweringNote,
@@ -549,6 +550,9 @@ class ProxyCore:
         """An error's text, its advice spelt as commands to C{*securechat}."""
         if isinstance(exc, NeedsForce) and exc.lowering is not None:
             return loweringNote(*exc.lowering, spell=spellProxy)
+        if isinstance(exc, NeedsForce) and exc.keyLost is not None:
+            # No /msg! here: one line in clear is not a thing the proxy offers.
+            return keyLostNote(*exc.keyLost, spell=spellProxy, insistOnce=False)
         return _commandsHere(str(exc))
 
     def _cmd_verify(self, args: Sequence[str], force: bool) -> None:

@@ -40,7 +40,7 @@ from .sessionbase import (
     checkTarget,
     checkWord,
 )
-from .wording import loweringNote, spellConsole
+from .wording import keyLostNote, loweringNote, spellConsole
 
 
 class Conversations(SessionBase):
@@ -601,13 +601,10 @@ class Conversations(SessionBase):
             # Keyed, and the key no longer applies (a direct key set before
             # a nick changed, ours, the peer's, or one the relay forced on
             # us): never send such text in clear unless the user says so.
-            why = "was set for other names" if self.isRoom(target) else "was set before a nick changed"
-            once = "" if self.isRoom(target) else ", /msg! %s to send this one in clear" % (target,)
+            room = self.isRoom(target)
             raise NeedsForce(
-                "not sent: your %s key for %s %s; set it again (/key %s)%s, "
-                "or choose plain (/layer! plain %s; JSON: \"force\": true): "
-                "in clear the relay reads and can alter it"
-                % (layer, target, why, target, once, target)
+                keyLostNote(target, layer, room, spellConsole) + ' (JSON: "force": true)',
+                keyLost=(target, layer, room),
             )
         if conversation.layer != PLAIN:
             self._checkSealingNick()

@@ -125,12 +125,20 @@ class NeedsForce(CommandError):
     repeated with C{force} (the console's C{/layer!} and C{/msg!}, JSON's
     C{"force": true}); the message says what would be lost.  When it is
     a layer being lowered, C{lowering} carries (target, current layer,
-    asked layer, what is lost), so each face spells its own advice.
+    asked layer, what is lost); when a keyed target's key no longer
+    applies, C{keyLost} says which; so each face spells its own advice.
     """
 
-    def __init__(self, message: str, lowering: Optional[Tuple[str, str, str, str]] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        lowering: Optional[Tuple[str, str, str, str]] = None,
+        keyLost: Optional[Tuple[str, str, bool]] = None,
+    ) -> None:
         super().__init__(message)
         self.lowering = lowering
+        #: (target, its keyed layer, a room?) when the key no longer applies.
+        self.keyLost = keyLost
 
 
 def checkWord(what: str, value: str) -> None:

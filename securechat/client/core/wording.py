@@ -162,6 +162,23 @@ def nickUnconfirmedNote(event: ev.NickUnconfirmed) -> str:
     )
 
 
+def keyLostNote(target: str, layer: str, room: bool, spell: Spell, insistOnce: bool = True) -> str:
+    """
+    A keyed conversation whose key no longer applies: what to do rather
+    than send in clear.  C{insistOnce}: the face has a way to send one line
+    in clear anyway (the console's C{/msg!}).
+    """
+    why = "was set for other names" if room else "was set before a nick changed"
+    once = ""
+    if insistOnce and not room:
+        once = ", %s to send this one in clear" % (spell("msg!", [target]),)
+    return (
+        "not sent: your %s key for %s %s; set it again (%s)%s, or choose plain (%s): "
+        "in clear the relay reads and can alter it"
+        % (layer, target, why, spell("key", [target]), once, spell("layer!", [target, "plain"]))
+    )
+
+
 def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell) -> str:
     """Lowering a layer needs the user to insist: what it gives up, and how to insist."""
     return "lowering %s from %s to %s gives up %s. To do it anyway: %s" % (
@@ -172,6 +189,7 @@ __all__ = [
     "MARKS",
     "ctcpRequestNote",
     "keySetNote",
+    "keyLostNote",
     "layerSetNote",
     "nickUnconfirmedNote",
     "placeOf",
