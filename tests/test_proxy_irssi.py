@@ -28,6 +28,12 @@ ROOM = "#interop"
 PASSPHRASE = "irssi through the proxy"
 
 
+class Unanswered:
+    """No question open: nothing typed yet."""
+
+    first = None
+
+
 class IrssiProxyTests(TestCase):
     timeout = 90
 
@@ -84,10 +90,10 @@ class IrssiProxyTests(TestCase):
         tmux.keys("/query *securechat", "Enter")
         tmux.keys("-l", "key %s fernet-ttl" % (ROOM,))
         tmux.keys("Enter")
-        yield self.until(lambda: service.core._asking is not None)
+        yield self.until(lambda: service.core.commands.asking is not None)
         tmux.keys("-l", PASSPHRASE)
         tmux.keys("Enter")
-        yield self.until(lambda: service.core._asking is not None and service.core._asking.first is not None)
+        yield self.until(lambda: (service.core.commands.asking or Unanswered).first is not None)
         tmux.keys("-l", PASSPHRASE)
         tmux.keys("Enter")
         yield self.until(lambda: service.session.layerFor(ROOM) == "fernet-ttl")

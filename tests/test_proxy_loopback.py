@@ -239,7 +239,7 @@ class BoundsTests(TestCase):
         clientTransport.producer.pauseProducing()
         self.patch(proxyProtocol, "CLIENT_SENDQ", 1000)
         for _ in range(20):
-            core._tell("x" * 100)
+            core.tell("x" * 100)
         self.assertTrue(client.gone)
         self.assertTrue(clientTransport.disconnecting)
 

@@ -32,6 +32,12 @@ PROXY_PASSWORD = "proxy-password-5e2b"
 WEECHAT_PASSPHRASE = "weechat secured data 71c0"
 
 
+class Unanswered:
+    """No question open: nothing typed yet."""
+
+    first = None
+
+
 def weechatProgram() -> Optional[str]:
     return shutil.which("weechat-curses") or shutil.which("weechat")
 
@@ -112,9 +118,9 @@ class WeechatProxyTests(TestCase):
     @inlineCallbacks
     def key(self, tmux: Tmux, service: ProxyService):
         self.type(tmux, "/query -server sc *securechat", "key %s fernet-ttl" % (ROOM,))
-        yield self.until(lambda: service.core._asking is not None)
+        yield self.until(lambda: service.core.commands.asking is not None)
         self.type(tmux, PASSPHRASE)
-        yield self.until(lambda: service.core._asking is not None and service.core._asking.first is not None)
+        yield self.until(lambda: (service.core.commands.asking or Unanswered).first is not None)
         self.type(tmux, PASSPHRASE)
         yield self.until(lambda: service.session.layerFor(ROOM) == "fernet-ttl")
         self.type(tmux, "/buffer " + ROOM)

@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
-
-import attr
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..client.core import events as ev
-from ..client.core.identities import identityLines, signedMark, trustLine
+from ..client.core.identities import signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
     PlainMessage,
@@ -51,14 +49,12 @@ from ..client.core.serverlines import (
     readServerLine,
     withoutOwnTags,
 )
-from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, NotConnected, checkTarget
+from ..client.core.session import PLAIN, ClientSession, CommandError, NotConnected
 from ..client.core.wording import (
     MARKS,
     ctcpRequestNote,
-    keyLostNote,
     keySetNote,
     layerSetNote,
-    loweringNote,
     missingNote,
     nickUnconfirmedNote,
     placeOf,
@@ -66,12 +62,11 @@ from ..client.core.wording import (
     rejectedNote,
     reorderedNote,
     unsentNote,
-    weakPassphraseWarning,
 )
-from ..codec import LAYERS, PROTECTION, RoomKeys
-from ..codec.roomsecret import CODE_RE, new_room_secret
+from ..codec import PROTECTION
 from ..logevents import DISCARD, EventLog
 from ..wire import Message, Tags, WireError, formatMessage, formatTags, parseLine
+from .commands import Derive, PseudoUser, advice, commandsHere, spellProxy
 
 #: The pseudo-user the IRC client talks to, and the source of what it says.
 PSEUDO = "*securechat"
@@ -98,24 +93,6 @@ ACTION = "\x01ACTION "
 #: Our keepalive's PONG is ours: not handed to the IRC client.
 KEEPALIVE_TOKEN = "securechat-keepalive"
 
-#: Derive keys for a codec target from a passphrase; calls C{done(keys,
-#: None)} or C{done(None, why)} later (off the reactor, one at a time).
-Derive = Callable[[str, bytes, Callable[[Optional[RoomKeys], Optional[str]], None]], None]
-
-HELP = (
-    "securechat proxy commands (/msg *securechat <command>):",
-    "  key <#room|nick> [layer]   key a room or peer: your next message here is the passphrase, then again",
-    "  key --new <#room|nick> [layer]   generate a room secret (shown once: pass it on out of band)",
-    "  key! ...                   the same, lowering the layer the target had",
-    "  layer [<#room|nick> [layer]]   show or set the layer (" + ", ".join(LAYERS) + ")",
-    "  layer! <#room|nick> <layer>   lower the layer anyway (says what is lost)",
-    "  fingerprint [<#room|nick>]   the key's fingerprint, your identity's, a nick's pinned key",
-    "  verify <nick> <fingerprint>   mark nick's key verified after comparing it out of band",
-    "  trust <nick>               accept the key refused for nick (identity changed)",
-    "  status                     nick, connection, keyed rooms and peers",
-    "  cancel                     forget a passphrase question",
-    "  help                       this list",
-)
 
 
 def _clean(text: str) -> str:
@@ -137,25 +114,6 @@ def _pieces(text: str, budget: int) -> List[str]:
         size += width
     pieces.append("".join(current))
     return pieces
-
-
-def spellProxy(command: str, args: Sequence[str]) -> str:
-    """A command as the proxy takes it: a message to C{*securechat}, target first."""
-    return " ".join(["/msg", PSEUDO, command, *args])
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class _Asking:
-    """
-    The passphrase question for C{target}, open: the key request it will
-    answer (the target is keyed from the question on), and the first
-    typing of a new passphrase while its confirmation is awaited.
-    """
-
-    target: str
-    layer: Optional[str]
-    request: int
-    first: Optional[bytes] = None
 
 
 class Links(Protocol):
@@ -219,12 +177,10 @@ class ProxyCore:
         self._quitting = False
         #: Whether the server acknowledged message-tags for the IRC client.
         self.clientTags = False
-        #: While the next line to *securechat is a passphrase (or its confirmation).
-        self._asking: Optional[_Asking] = None
+        #: What the user says to *securechat.
+        self.commands = PseudoUser(self.session, derive, self, self._statusLines)
         #: Lines (and forged tags) from the relay that were refused, by kind.
         self.refusedCounts: Dict[str, int] = {}
-        #: Codec-folded name -> name, of the targets the user keyed or layered.
-        self._named: Dict[str, str] = {}
 
     # Downstream: the IRC client.
 
@@ -237,7 +193,7 @@ class ProxyCore:
         self._chosenNick = False
         self._quitting = False
         self.clientTags = False
-        self._closeQuestion()
+        self.commands.closeQuestion()
         # The IRC client owns membership: it joins what it wants again.
         self.session.wanted.clear()
         if self._authorized:
@@ -246,7 +202,7 @@ class ProxyCore:
     def clientLost(self) -> None:
         """The IRC client left: forget its questions; the adapter closes the upstream side."""
         self._down = None
-        self._closeQuestion()
+        self.commands.closeQuestion()
         self._early, self._earlyBytes = [], 0
 
     def clientLine(self, line: bytes) -> None:
@@ -255,7 +211,7 @@ class ProxyCore:
             message = parseLine(line)
         except WireError as exc:
             # Never forwarded: it could be a message to a keyed room, in clear.
-            self._tell("a line your IRC client sent was not sent: %s" % (exc,))
+            self.tell("a line your IRC client sent was not sent: %s" % (exc,))
             return
         if not self._authorized:
             self._unauthorized(message, line)
@@ -281,12 +237,6 @@ class ProxyCore:
             self._refuseClient("Password required: set your IRC client's server password to the proxy's")
             return
         self._hold(line)  # CAP LS comes before PASS
-
-    def _closeQuestion(self) -> None:
-        """A question nobody can answer now (the IRC client left): what waits for it is refused."""
-        asking, self._asking = self._asking, None
-        if asking is not None:
-            self.session.keyFailed(asking.target, asking.request, "its passphrase question was left unanswered")
 
     def _refuseClient(self, why: str) -> None:
         self.log.warn("refused an IRC client: {why}", why=why)
@@ -318,7 +268,7 @@ class ProxyCore:
                 try:
                     session.changeNick(nick)
                 except (CommandError, NotConnected) as exc:
-                    self._tell(str(exc))
+                    self.tell(str(exc))
                 return
             if not self._chosenNick:
                 # The nick the user chose; later ones before 001 are the
@@ -332,7 +282,7 @@ class ProxyCore:
             keyed = [t for t in message.params[0].split(",") if self._keyedForm(t) is not None]
             if keyed:
                 # Its tags (a reply, a reaction) would go in clear.
-                self._tell("NOT SENT to %s: a TAGMSG cannot be protected" % (",".join(keyed),))
+                self.tell("NOT SENT to %s: a TAGMSG cannot be protected" % (",".join(keyed),))
                 return
         elif command == "JOIN" and message.params:
             for room in message.params[0].split(","):
@@ -343,7 +293,7 @@ class ProxyCore:
     def _clientMessage(self, message: Message, line: bytes) -> None:
         if len(message.params) < 2:
             if message.params and self._keyedForm(message.params[0]) is not None:
-                self._tell("NOT SENT to %s: nothing to protect in that line" % (message.params[0],))
+                self.tell("NOT SENT to %s: nothing to protect in that line" % (message.params[0],))
                 return
             self._toServer(line)
             return
@@ -352,14 +302,14 @@ class ProxyCore:
         pseudo = [target for target in targets if isReserved(target)]
         if pseudo and len(targets) > 1:
             # What is said to *securechat may be a passphrase: never to anyone else too.
-            self._tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
+            self.tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
             return
         keyed = {target: self._keyedForm(target) for target in targets if not isReserved(target)}
         clear = [target for target, room in keyed.items() if room is None]
         protected = [target for target, room in keyed.items() if room is not None]
         if protected and clear:
             # The text was typed for a keyed conversation: in clear nowhere.
-            self._tell(
+            self.tell(
                 "NOT SENT to %s: the same text was for keyed %s; send it there separately"
                 % (",".join(clear), ",".join(protected))
             )
@@ -368,11 +318,11 @@ class ProxyCore:
             room = keyed.get(target)
             if isReserved(target):
                 if message.command == "PRIVMSG":
-                    self._command(text)
+                    self.commands.command(text)
             elif room is None:
                 continue
             elif self.session.codecFold(room) != self.session.codecFold(target):
-                self._tell(
+                self.tell(
                     "NOT SENT to %s: a message to part of %s cannot be protected (it would go in "
                     "clear); send it to %s" % (target, room, room)
                 )
@@ -392,7 +342,7 @@ class ProxyCore:
 
     def _seal(self, command: str, target: str, text: str) -> None:
         if command != "PRIVMSG":
-            self._tell(
+            self.tell(
                 "NOT SENT to %s: a %s cannot be protected (it would go in clear); "
                 "say it as a message" % (target, command)
             )
@@ -400,200 +350,16 @@ class ProxyCore:
         try:
             self.session.sendMessage(target, text)
         except (CommandError, NotConnected) as exc:
-            self._tell(self._advice(exc))
+            self.tell(advice(exc))
 
-    # The *securechat pseudo-user.
-
-    def _command(self, text: str) -> None:
-        asking = self._asking
-        if asking is not None:
-            self._answer(asking, text)
-            return
-        words = text.split()
-        if not words:
-            return
-        name, args = words[0].lower(), words[1:]
-        force = name.endswith("!")
-        name = name.rstrip("!")
-        handler = getattr(self, "_cmd_" + name, None)
-        if handler is None:
-            # Never quoted: a mistyped "key" makes the next line, a passphrase, land here.
-            self._reply("unknown command (not shown): /msg %s help" % (PSEUDO,))
-            return
-        try:
-            handler(args, force)
-        except CommandError as exc:
-            self._reply(self._advice(exc))
-
-    def _answer(self, asking: _Asking, text: str) -> None:
-        """The answer to the passphrase question: never echoed, logged or kept."""
-        session = self.session
-        target = asking.target
-        if not text.strip() or text.strip().lower() == "cancel":
-            self._asking = None
-            session.keyFailed(target, asking.request, "you cancelled its passphrase")
-            self._reply("no key set for %s" % (target,))
-            return
-        passphrase = text.encode("utf-8")
-        if asking.first is None and not CODE_RE.match(text.strip().lower()):
-            # A new passphrase is asked twice: a typo would key the room
-            # with a key nobody else has (a room secret has check digits).
-            self._asking = attr.evolve(asking, first=passphrase)
-            self._reply("type it again, to confirm ('cancel' to stop)")
-            return
-        self._asking = None
-        if asking.first is not None and not hmac.compare_digest(asking.first, passphrase):
-            session.keyFailed(target, asking.request, "the two passphrases differ")
-            self._reply("the two passphrases differ: no key set for %s" % (target,))
-            return
-        warning = weakPassphraseWarning(passphrase, spellProxy)
-        if warning is not None:
-            self._reply("warning: " + warning)
-        self._derived(target, asking.request, passphrase, asking.layer)
-
-    def _cmd_help(self, args: Sequence[str], force: bool) -> None:
-        for line in HELP:
-            self._reply(line)
-
-    def _cmd_cancel(self, args: Sequence[str], force: bool) -> None:
-        self._reply("nothing to cancel")
-
-    def _cmd_key(self, args: Sequence[str], force: bool) -> None:
-        new = "--new" in args
-        rest = [arg for arg in args if arg != "--new"]
-        if not rest or len(rest) > 2:
-            raise CommandError("usage: key [--new] <#room|nick> [layer]")
-        target = rest[0]
-        layer = rest[1] if len(rest) > 1 else None
-        checkTarget(target)
-        if isReserved(target) or self._asking is not None:
-            raise CommandError("usage: key [--new] <#room|nick> [layer]")
-        if layer is not None:
-            self.session.checkLayer(layer)
-            if layer == PLAIN:
-                raise CommandError("plain needs no key: layer! %s plain" % (target,))
-        # Keyed from now on: what is typed there waits for the key, never goes in clear.
-        request = self.session.keyRequested(target, layer, force)
-        self._name(target)
-        if new:
-            code = new_room_secret()
-            self._reply(
-                "room secret for %s: %s  (it IS the key: give it to the members out of band; "
-                "they use it as the passphrase)" % (target, code)
-            )
-            self._derived(target, request, code.encode("ascii"), layer)
-            return
-        self._asking = _Asking(target, layer, request)
-        question = (
-            "type the passphrase for %s as your next message to %s, not here ('cancel' to stop); "
-            "what you type in %s meanwhile waits for the key" % (target, PSEUDO, target)
-        )
-        self._reply(
-            question + ". The proxy never shows or logs it; your IRC client may log what you type there."
-        )
-        if self.session.isRoom(target):
-            self._tellIn(target, question)
-
-    def _derived(self, target: str, request: int, passphrase: bytes, layer: Optional[str]) -> None:
-        """Derive the key asked by C{request}: what waits for it goes out sealed when it is set."""
-        session = self.session
-        self._reply("deriving the key for %s (what you send there waits for it)" % (target,))
-
-        def done(keys: Optional[RoomKeys], error: Optional[str]) -> None:
-            if keys is None:
-                session.keyFailed(target, request, error or "failed")
-                self._reply("no key for %s: %s" % (target, error))
-                return
-            try:
-                session.keyArrived(target, request, keys, layer)
-            except CommandError as exc:
-                self._reply(str(exc))
-
-        self._derive(session.codecTarget(target), passphrase, done)
-
-    def _cmd_layer(self, args: Sequence[str], force: bool) -> None:
-        session = self.session
-        if not args:
-            keyed = self._keyedNames()
-            if not keyed:
-                self._reply("no room or peer has a layer other than plain; layer <#room|nick> <layer>")
-            for name in keyed:
-                self._reply("%s: %s" % (name, session.layerFor(name)))
-            return
-        if len(args) > 2:
-            raise CommandError("usage: layer <#room|nick> [layer]")
-        target, layer = args[0], (args[1] if len(args) > 1 else None)
-        if layer is not None and target in LAYERS and layer not in LAYERS:
-            target, layer = layer, target  # the console's order, layer first: the same wish
-        checkTarget(target)
-        if layer is None:
-            self._reply("%s: %s" % (target, session.layerFor(target)))
-            return
-        self._name(target)
-        session.setLayer(target, layer, force)
-
-    def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
-        session = self.session
-        if not args:
-            self._reply("your identity key: %s" % (session.identity.fingerprint,))
-            return
-        checkTarget(args[0])
-        event = session.fingerprintEvent(args[0])
-        if event.fingerprint is not None:
-            self._reply("%s key (%s): %s" % (event.target, event.layer, event.fingerprint))
-        else:
-            self._reply("%s has no key (layer %s)" % (event.target, event.layer))
-        for line in identityLines(event):
-            self._reply(line.replace("/verify", "verify"))
-
-    def _advice(self, exc: Exception) -> str:
-        """An error's text, its advice spelt as commands to C{*securechat}."""
-        if isinstance(exc, NeedsForce) and exc.lowering is not None:
-            return loweringNote(*exc.lowering, spell=spellProxy)
-        if isinstance(exc, NeedsForce) and exc.keyLost is not None:
-            # No /msg! here: one line in clear is not a thing the proxy offers.
-            return keyLostNote(*exc.keyLost, spell=spellProxy, insistOnce=False)
-        return _commandsHere(str(exc))
-
-    def _cmd_verify(self, args: Sequence[str], force: bool) -> None:
-        if len(args) < 2:
-            raise CommandError("usage: verify <nick> <fingerprint: 8 groups of 5 digits>")
-        self.session.verifyNick(args[0], " ".join(args[1:]))
-
-    def _cmd_trust(self, args: Sequence[str], force: bool) -> None:
-        if len(args) != 1:
-            raise CommandError("usage: trust <nick>")
-        self.session.trustNick(args[0])
-
-    def _cmd_status(self, args: Sequence[str], force: bool) -> None:
-        session = self.session
-        state = "connected to %s" % (session.server or "the server",) if session.connected else "not connected"
-        self._reply("%s; you are %s" % (state, session.nick))
-        if not session.nickConfirmed:
-            self._reply(
-                "protected messages are NOT sent: the server calls you %s, you chose %s "
-                "(/nick %s accepts it)" % (session.nick, session.requestedNick, session.nick)
-            )
+    def _statusLines(self) -> List[str]:
+        """What the proxy adds to the status command: how marks are shown, what it refused."""
         shown = "a message tag" if self.clientTags and self.mark != "prefix" else "a prefix"
-        self._reply("marks are shown as %s (--mark %s)" % (shown, self.mark))
-        for name in self._keyedNames():
-            fingerprint = session.fingerprint(name)
-            pending = " (key being derived)" if session.keyPending(name) else ""
-            self._reply(
-                "%s: %s, key %s%s" % (name, session.expectedLayer(name), fingerprint or "none", pending)
-            )
+        lines = ["marks are shown as %s (--mark %s)" % (shown, self.mark)]
         if self.refusedCounts:
-            self._reply("lines from the server refused: " + "; ".join(
+            lines.append("lines from the server refused: " + "; ".join(
                 "%s: %d" % (kind, count) for kind, count in sorted(self.refusedCounts.items())))
-
-    def _keyedNames(self) -> List[str]:
-        """Rooms and peers the user keyed or layered here that have protection now."""
-        session = self.session
-        return sorted(name for name in self._named.values() if session.expectedLayer(name) != PLAIN)
-
-    def _name(self, target: str) -> None:
-        """Remember C{target} for C{status} (bounded: at most one per key or layer the user set)."""
-        self._named[self.session.codecFold(target)] = target
+        return lines
 
     # Upstream: the server.
 
@@ -686,7 +452,7 @@ class ProxyCore:
         if verdict.name is None:
             self.log.warn("dropped a line from the server: {why}", why=verdict.why)
             return
-        self._tell(
+        self.tell(
             "in %s: REFUSED %s claimed from %s: it cannot carry protected text%s" % (
                 verdict.name, verdict.why, verdict.sender or "nobody", _quoted(verdict.text))
         )
@@ -721,25 +487,25 @@ class ProxyCore:
         elif isinstance(event, ev.RejectedMessage):
             self._rejected(event)
         elif isinstance(event, ev.CtcpRequest):
-            self._tell(_where(event) + ctcpRequestNote(event))
+            self.tell(_where(event) + ctcpRequestNote(event))
         elif isinstance(event, ev.Sent):
             self._sent(event)
         elif isinstance(event, ev.Queued):
-            self._tell(placeOf(event.target) + queuedNote(event, echo=False))
+            self.tell(placeOf(event.target) + queuedNote(event, echo=False))
         elif isinstance(event, ev.Unsent):
-            self._tell(_commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
+            self.tell(commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
         elif isinstance(event, ev.KeySet):
-            self._reply(keySetNote(event))
+            self.reply(keySetNote(event))
         elif isinstance(event, ev.LayerSet):
-            self._reply(layerSetNote(event))
+            self.reply(layerSetNote(event))
         elif isinstance(event, ev.TrustChanged):
-            self._reply(trustLine(event).replace("/verify", "verify"))
+            self.reply(trustLine(event).replace("/verify", "verify"))
         elif isinstance(event, ev.NickUnconfirmed):
-            self._tell(nickUnconfirmedNote(event))
+            self.tell(nickUnconfirmedNote(event))
         elif isinstance(event, ev.NickChanged) and event.me and event.reason:
-            self._tell(_commandsHere(event.reason))
+            self.tell(commandsHere(event.reason))
         elif isinstance(event, ev.Notice) and event.source is None:
-            self._tell(_commandsHere(event.text))
+            self.tell(commandsHere(event.text))
 
     def _deliver(
         self,
@@ -777,10 +543,10 @@ class ProxyCore:
                 )
         for note in (missingNote(event), reorderedNote(event)):
             if note is not None:
-                self._tell(_where(event) + note)
+                self.tell(_where(event) + note)
 
     def _rejected(self, event: ev.RejectedMessage, unprotected: Optional[str] = None) -> None:
-        self._tell(_commandsHere(_where(event) + rejectedNote(event, spellProxy)) + _quoted(unprotected))
+        self.tell(commandsHere(_where(event) + rejectedNote(event, spellProxy)) + _quoted(unprotected))
 
     def _sent(self, event: ev.Sent) -> None:
         """One's own line in a keyed conversation: its mark, where one reads it."""
@@ -789,9 +555,9 @@ class ProxyCore:
         note = "[%s] your message to %s went out sealed (%s)" % (
             MARKS.get(PROTECTION[event.layer], event.layer), event.target, event.layer)
         if self.session.isRoom(event.target):
-            self._tellIn(event.target, note)
+            self.tellIn(event.target, note)
         else:
-            self._tell(note)
+            self.tell(note)
 
     # Writing.
 
@@ -820,15 +586,15 @@ class ProxyCore:
     def _clientNick(self) -> str:
         return self.session.nick if self.session.registered else "*"
 
-    def _tell(self, text: str) -> None:
+    def tell(self, text: str) -> None:
         """A NOTICE from *securechat: warnings, refusals, rejections."""
         self._toClient(formatMessage("NOTICE", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
 
-    def _tellIn(self, window: str, text: str) -> None:
+    def tellIn(self, window: str, text: str) -> None:
         """A NOTICE from *securechat in a room's own window."""
         self._toClient(formatMessage("NOTICE", (window, _clean(text)), PSEUDO_SOURCE))
 
-    def _reply(self, text: str) -> None:
+    def reply(self, text: str) -> None:
         """A message from *securechat: answers to commands (a query window in most clients)."""
         self._toClient(formatMessage("PRIVMSG", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
 
@@ -853,19 +619,6 @@ def _quoted(text: Optional[str]) -> str:
 def _short(body: str, size: int = 60) -> str:
     body = _clean(body)
     return body if len(body) <= size else body[: size - 1] + "…"
-
-
-def _commandsHere(text: str) -> str:
-    """The session's advice names console commands; here they are messages to *securechat."""
-    for console, here in (
-        ("/layer! ", "/msg %s layer! " % (PSEUDO,)),
-        ("/key ", "/msg %s key " % (PSEUDO,)),
-        ("/key)", "/msg %s key)" % (PSEUDO,)),
-        ("/trust ", "/msg %s trust " % (PSEUDO,)),
-        ("/verify ", "/msg %s verify " % (PSEUDO,)),
-    ):
-        text = text.replace(console, here)
-    return text
 
 
 class _Upstream:

@@ -74,7 +74,7 @@ class DownstreamProtocol(Protocol):
                 return
             if isinstance(item, TooLong):
                 # Dropped whole: never a cut message going out in clear.
-                self.owner.core._tell("a line of %d bytes from your IRC client was too long: not sent" % (item.size,))
+                self.owner.core.tell("a line of %d bytes from your IRC client was too long: not sent" % (item.size,))
                 continue
             if not item:
                 continue

@@ -191,7 +191,7 @@ class ProxyService(Service):
 
     def _tlsReport(self, message: str, code: str) -> None:
         self.log.warn("{message}", message=message)
-        self.core._tell(message)
+        self.core.tell(message)
 
     def startService(self) -> None:
         Service.startService(self)
