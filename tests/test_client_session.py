@@ -286,6 +286,43 @@ class PayloadTests(SessionCase):
             self.assertEqual(session.lineLength, used, advertised[:10])
 
 
+class PhaseTests(SessionCase):
+    """What reaches the server in each phase is the phase table's (PHASE_ALLOWS), nothing else."""
+
+    def test_eachPhaseAllowsItsTable(self):
+        from securechat.client.core.sessionbase import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING
+
+        session = self.session
+        self.assertEqual(session.phase, DISCONNECTED)
+        session.join("#lab")  # kept for the next registration, nothing written
+        session.changeNick("alice2")
+        self.assertEqual(self.sent, [])
+        self.assertRaises(NotConnected, session.names, "#lab")
+        self.assertRaises(NotConnected, session.sendMessage, "#lab", "hi")
+
+        self.connect()
+        self.assertEqual(session.phase, REGISTERING)
+        self.sent.clear()
+        session.changeNick("alice3")  # a registration may still change its nick
+        session.join("#more")  # waits for 001
+        self.assertEqual(self.commands(), [("NICK", "alice3")])
+        self.assertRaises(NotConnected, session.setAway, "lunch")
+        self.assertRaises(NotConnected, session.who, "#lab")
+
+        self.feed(":%s 001 alice3 :Welcome alice3!~a@h" % (SERVER,))
+        self.assertEqual(session.phase, REGISTERED)
+        self.assertEqual(sorted(c for c in self.commands() if c[0] == "JOIN"), [("JOIN", "#lab"), ("JOIN", "#more")])
+        self.sent.clear()
+        session.setAway("lunch")
+        session.who("#lab")
+        self.assertEqual(self.commands(), [("AWAY", "lunch"), ("WHO", "#lab")])
+        self.assertEqual(
+            {phase: sorted(actions) for phase, actions in PHASE_ALLOWS.items()},
+            {DISCONNECTED: [], REGISTERING: ["nick", "quit"],
+             REGISTERED: ["ask", "away", "join", "nick", "part", "quit", "send"]},
+        )
+
+
 class MembershipTests(SessionCase):
     def setUp(self):
         SessionCase.setUp(self)

@@ -576,7 +576,7 @@ class Conversations(SessionBase):
         return self._seal(target, body, force)
 
     def _checkSendable(self, target: str, body: str) -> None:
-        if not self.connected:
+        if not self.allows("send"):
             raise NotConnected("not connected to the server")
         checkTarget(target)
         if not body.strip():

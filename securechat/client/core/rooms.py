@@ -204,7 +204,7 @@ class Rooms(SessionBase):
             raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
         folded = self.fold(room)
         self.wanted[folded] = room
-        if self.registered:
+        if self.allows("join"):
             self._write("JOIN", room)
             if folded in self._unsolicited:
                 # The server already put us there (and ignores a second
@@ -217,7 +217,7 @@ class Rooms(SessionBase):
         if folded not in self.rooms and folded not in self.wanted and folded not in self._unsolicited:
             raise CommandError("you are not in %s" % (room,))
         self.wanted.pop(folded, None)
-        if self.registered and (folded in self.rooms or self._unsolicited.pop(folded, None) is not None):
+        if self.allows("part") and (folded in self.rooms or self._unsolicited.pop(folded, None) is not None):
             if reason:
                 self._write("PART", room, reason)
             else:
@@ -225,7 +225,7 @@ class Rooms(SessionBase):
 
     def names(self, room: str) -> None:
         checkWord("room", room)
-        self._writeWhenRegistered("NAMES", room)
+        self._writeAllowed("ask", "NAMES", room)
         # The user's own requests: their replies are the only ones kept for
         # rooms we are not in.
         for part in room.split(","):
@@ -234,7 +234,7 @@ class Rooms(SessionBase):
 
     def who(self, mask: str) -> None:
         checkWord("mask", mask)
-        self._writeWhenRegistered("WHO", mask)
+        self._writeAllowed("ask", "WHO", mask)
         # Replies are kept only while one of the user's own WHOs is pending.
         self._who.asked()
 
@@ -242,11 +242,11 @@ class Rooms(SessionBase):
         """Ask C{room}'s topic, or set it to C{text} (plain IRC text: the relay reads it)."""
         checkWord("room", room)
         if text is None:
-            self._writeWhenRegistered("TOPIC", room)
+            self._writeAllowed("ask", "TOPIC", room)
             return
         checkText("topic", text)
-        self._writeWhenRegistered("TOPIC", room, text)
+        self._writeAllowed("ask", "TOPIC", room, text)
 
     def whois(self, nick: str) -> None:
         checkWord("nick", nick)
-        self._writeWhenRegistered("WHOIS", nick)
+        self._writeAllowed("ask", "WHOIS", nick)

@@ -159,5 +159,5 @@ class ClientSession(Registration, Rooms, Conversations):
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
         for breaker in LINE_BREAKERS:
             reason = reason.replace(breaker, " ")
-        if self.phase is not DISCONNECTED:
+        if self.allows("quit"):
             self._write("QUIT", reason or "Leaving")

@@ -109,6 +109,15 @@ Result = Union[Accepted, Rejected]
 DISCONNECTED = "disconnected"
 REGISTERING = "registering"
 REGISTERED = "registered"
+#: What reaches the server in each phase; what is not here waits (a room
+#: to join, a nick to ask for: kept for the next registration) or is
+#: refused with L{NotConnected}.  Before 001 the server knows nothing of
+#: us but our registration, and the relay has not yet told us who we are.
+PHASE_ALLOWS = {
+    DISCONNECTED: frozenset(),
+    REGISTERING: frozenset({"nick", "quit"}),
+    REGISTERED: frozenset({"join", "part", "ask", "away", "send", "nick", "quit"}),
+}
 
 
 class NotConnected(Exception):
@@ -304,7 +313,7 @@ class SessionBase:
     @property
     def connected(self) -> bool:
         """Whether messages can be sent: connected and registered."""
-        return self.phase is REGISTERED
+        return self.allows("send")
 
     def _write(self, command: str, *params: str) -> None:
         if self._send is None:
@@ -317,8 +326,13 @@ class SessionBase:
             raise CommandError("cannot send %s: %s" % (command, exc)) from None
         self._send(line)
 
-    def _writeWhenRegistered(self, command: str, *params: str) -> None:
-        if not self.registered:
+    def allows(self, action: str) -> bool:
+        """Whether this phase lets C{action} reach the server (L{PHASE_ALLOWS})."""
+        return action in PHASE_ALLOWS[self.phase]
+
+    def _writeAllowed(self, action: str, command: str, *params: str) -> None:
+        """Write C{command} if this phase allows C{action}, else L{NotConnected}."""
+        if not self.allows(action):
             raise NotConnected("not connected to the server (yet)")
         self._write(command, *params)
 
