@@ -9,24 +9,28 @@ queues what is sent to it, lowering a layer needs force, nothing is sealed
 under a nick the user did not choose, and the codec judges every line from
 a keyed room or peer.
 
-What the core changes, and nothing else:
+The proxy is a whitelist.  Every line from the server is read once by a
+total parser and sorted once by the session
+(L{securechat.client.core.serverlines}); the core renders the verdict:
 
-  - client -> server: C{PRIVMSG} (and CTCP C{ACTION}) to a room or peer
-    with protection is sealed by the session (chunked to the server's line
-    length); a C{NOTICE} there is refused (it would go in clear); lines to
-    C{*securechat} are commands to the proxy and never leave;
-  - server -> client: C{PRIVMSG}/C{NOTICE} from or to a protected room or
-    peer, and any C{+sc1} line, go through the codec: what it accepts is
-    handed on as an ordinary message from its sender, with its protection
-    shown (a C{[auth+fresh]} prefix, or a C{securechat/protection} message
-    tag); what it refuses becomes a NOTICE from C{*securechat} naming the
-    claimed sender and the reason, never a line from that sender;
+  - server -> client: only what the codec verified reaches the IRC client
+    as a message in a keyed conversation (the room in any case or
+    STATUSMSG form, a keyed peer), with its protection shown (a
+    C{[auth+fresh]} prefix, or a C{securechat/protection} tag); anything
+    else addressed there becomes a NOTICE from C{*securechat} saying it
+    was refused and why (a line in clear quoted, marked unprotected, never
+    as said by its sender); a message anywhere else is marked C{[plain]};
+    a line that is not IRC, or that uses C{*securechat}, is dropped and
+    counted, and so are tags named C{securechat/...};
+  - client -> server: C{PRIVMSG} (and any CTCP) to a keyed conversation is
+    sealed by the session (chunked to the server's line length); a
+    C{NOTICE}, a C{TAGMSG}, a STATUSMSG form or a list pairing it with a
+    plain target is refused, never sent in clear; lines to C{*securechat}
+    are commands (L{securechat.proxy.commands}) and never leave;
   - C{echo-message} is hidden from the client's capability list (an echo
-    would be our own sealed line, judged again), and tags named
-    C{securechat/...} from the server are dropped, so a relay cannot forge
-    a mark.
+    would be our own sealed line, judged again).
 
-Everything else passes byte for byte.
+The server's own lines, membership and metadata pass as they came.
 """
 
 from __future__ import annotations
