@@ -16,9 +16,9 @@ from typing import List, Optional
 
 from .cannotstart import EXIT_USAGE as CANNOT_START_USAGE
 from .cannotstart import CannotStart
-from .client.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
-from .client.startup import DEFAULT_SERVER
-from .client.statedir import STATE_DIR_HELP, defaultStateDir
+from .client.adapters.passphrases import ARGV_PASSPHRASE_OPTIONS, ENV_VAR, PassphraseError, startupPassphrase
+from .client.adapters.startup import DEFAULT_SERVER
+from .client.adapters.statedir import STATE_DIR_HELP, defaultStateDir
 from .codec import LAYERS
 from .endpointstrings import serverDescription
 from .tlsclient import INSECURE_HELP, INSECURE_OPTION, TRUST_HELP, TRUST_OPTION, TlsSettings, checkTlsSettings
@@ -154,9 +154,9 @@ def _main(argv: Optional[List[str]]) -> int:
         print("securechat: %s" % (exc,), file=sys.stderr)
         return EXIT_USAGE
     if options.json:
-        from .client.jsonlines import run
+        from .client.faces.jsonlines import run
 
         return run(options, passphrase)
-    from .client.console import run as runConsole
+    from .client.faces.console import run as runConsole
 
     return runConsole(options, passphrase)

@@ -3,7 +3,7 @@ C{securechat demo}: every layer against every attack, in one process.
 
 On loopback ports it picks itself, the demo starts our relay, the
 malicious relay (L{securechat.mitm}) in front of it, and for each (layer,
-attack) three headless clients (L{securechat.client.headless}) that
+attack) three headless clients (L{securechat.client.adapters.headless}) that
 connect through the malicious one: alice sends, the relay attacks bob's
 copy, carol is the other member (the one a message gets re-attributed
 to, and the one who sends the end-of-run sentinel).  It records whether
@@ -45,10 +45,10 @@ import attr
 from twisted.internet import defer, endpoints, task
 from twisted.python.failure import Failure
 
-from .client import events as ev
-from .client.headless import ClientTimeout, HeadlessClient, connect
-from .client.kdfworker import derive_one_at_a_time
-from .client.session import CommandError
+from .client.adapters.headless import ClientTimeout, HeadlessClient, connect
+from .client.adapters.kdfworker import derive_one_at_a_time
+from .client.core import events as ev
+from .client.core.session import CommandError
 from .codec import (
     DEFAULT_KDF,
     LAYERS,

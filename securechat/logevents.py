@@ -2,7 +2,7 @@
 How the sans-IO core reports what it noticed without logging it itself.
 
 A core object (L{securechat.relay.state.RelayState},
-L{securechat.client.session.ClientSession}...) is handed an L{EventLog}: it
+L{securechat.client.core.session.ClientSession}...) is handed an L{EventLog}: it
 emits structured events, a format string and named fields (the shape of
 C{twisted.logger}'s events), and the adapter that built it decides where they
 go, usually a C{twisted.logger.Logger}.  Built without one, a core object

@@ -22,10 +22,8 @@ from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient, connect
-from securechat.client.jsonlines import JsonLinesProtocol
-from securechat.client.protocol import (
+from securechat.client.adapters.headless import HeadlessClient, connect
+from securechat.client.adapters.protocol import (
     CUT,
     IDLE_PING,
     LOST,
@@ -36,7 +34,9 @@ from securechat.client.protocol import (
     IRCClientFactory,
     SlowConsumerGuard,
 )
-from securechat.client.session import ClientSession
+from securechat.client.core import events as ev
+from securechat.client.core.session import ClientSession
+from securechat.client.faces.jsonlines import JsonLinesProtocol
 from securechat.codec import TEST_KDF
 from securechat.relay.factory import RelayFactory
 from securechat.tlsclient import TlsSettings

@@ -16,10 +16,10 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat import cli
-from securechat.client import events as ev
-from securechat.client import tap
-from securechat.client.headless import HeadlessClient
-from securechat.client.passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.adapters.passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
+from securechat.client.core import events as ev
+from securechat.client.faces import tap
 
 
 class PassphraseSourceTests(SynchronousTestCase):

@@ -11,8 +11,8 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater
 
-from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
 from securechat.codec import TEST_KDF
 
 from .test_client_support import WAIT, LoopbackCase

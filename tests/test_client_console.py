@@ -17,10 +17,10 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from securechat.client import events as ev
-from securechat.client.commands import ALERT, INFO, Console, formatEvent
-from securechat.client.console import CONTINUATION, ConsoleTerminal, neutralise, wrap
-from securechat.client.headless import HeadlessClient
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
+from securechat.client.faces.commands import ALERT, INFO, Console, formatEvent
+from securechat.client.faces.console import CONTINUATION, ConsoleTerminal, neutralise, wrap
 from securechat.codec import DEFAULT_KDF, TEST_KDF
 from securechat.codec.trust import IdentityChanged
 
@@ -174,7 +174,7 @@ class CommandTests(TestCase):
         the same (it did not, and the passphrase typed next went to the room
         as chat).
         """
-        from securechat.client.passphrases import PassphraseError
+        from securechat.client.adapters.passphrases import PassphraseError
 
         def gone():
             raise PassphraseError("cannot read key file /gone: No such file or directory")

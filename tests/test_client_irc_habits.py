@@ -13,10 +13,10 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import ctcp
-from securechat.client import events as ev
-from securechat.client.jsonlines import JsonLinesFrontend
-from securechat.client.replies import describeWhois
+from securechat.client.core import ctcp
+from securechat.client.core import events as ev
+from securechat.client.core.replies import describeWhois
+from securechat.client.faces.jsonlines import JsonLinesFrontend
 
 from .test_client_jsonlines import Lines
 from .test_client_support import WAIT, LoopbackCase

@@ -13,7 +13,7 @@ import shutil
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import SkipTest
 
-from securechat.client import events as ev
+from securechat.client.core import events as ev
 
 from .test_client_support import WAIT, LoopbackCase, Tmux
 

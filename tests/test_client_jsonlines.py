@@ -17,9 +17,9 @@ from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient
-from securechat.client.jsonlines import JsonLinesFrontend, JsonLinesProtocol, encodeEvent
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
+from securechat.client.faces.jsonlines import JsonLinesFrontend, JsonLinesProtocol, encodeEvent
 from securechat.codec import TEST_KDF
 
 from .test_client_support import WAIT, LoopbackCase
@@ -87,7 +87,7 @@ class OfflineFrontendTests(SynchronousTestCase):
         ):
             [error] = self.errors(line)
             self.assertEqual(error["code"], "refused", line)
-        self.assertEqual(self.frontend.client.session._conversations, {})
+        self.assertEqual(self.frontend.client.session.conversations(), {})
 
     def test_keyFileWithNulIsRefused(self):
         [error] = self.errors(b'{"cmd": "key", "target": "#lab", "key_file": "/tmp/a\u0000b"}')

@@ -26,10 +26,10 @@ from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import securechat
-from securechat.client import kdfworker
-from securechat.client.headless import HeadlessClient
-from securechat.client.kdfworker import KdfWorker, TooManyDerivations
-from securechat.client.session import CommandError
+from securechat.client.adapters import kdfworker
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.adapters.kdfworker import KdfWorker, TooManyDerivations
+from securechat.client.core.session import CommandError
 from securechat.codec import DEFAULT_KDF, TEST_KDF, derive_room_keys, rfc1459_casefold
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(securechat.__file__)))
@@ -153,7 +153,7 @@ REAL_KEYS = """
 import json, sys, time
 from twisted.internet import reactor
 from twisted.internet.defer import gatherResults
-from securechat.client.headless import HeadlessClient
+from securechat.client.adapters.headless import HeadlessClient
 from securechat.codec import DEFAULT_KDF
 
 client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "bot", kdfParams=DEFAULT_KDF)

@@ -9,8 +9,8 @@ from typing import List
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.listings import MAX_ROOM_MEMBERS, NamesCollector, WhoCollector
+from securechat.client.core import events as ev
+from securechat.client.core.listings import MAX_ROOM_MEMBERS, NamesCollector, WhoCollector
 
 
 class NamesCollectorTests(SynchronousTestCase):

@@ -13,8 +13,8 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.error import ConnectionRefusedError
 
-from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
 from securechat.codec import MARKER, TEST_KDF
 
 from .test_client_support import WAIT, LoopbackCase

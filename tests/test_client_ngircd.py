@@ -18,8 +18,8 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
 
-from securechat.client import events as ev
-from securechat.client.headless import connect
+from securechat.client.adapters.headless import connect
+from securechat.client.core import events as ev
 from securechat.codec import MARKER, TEST_KDF
 
 from .test_client_support import FAST_RETRY, WAIT, RawIRC

@@ -7,8 +7,8 @@ cannot choose the nick messages are sealed under.
 
 from __future__ import annotations
 
-from securechat.client import events as ev
-from securechat.client.session import (
+from securechat.client.core import events as ev
+from securechat.client.core.session import (
     MAX_QUEUED_MESSAGES,
     CommandError,
     NeedsForce,

@@ -16,11 +16,11 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.commands import ALERT, Console
-from securechat.client.headless import HeadlessClient
-from securechat.client.jsonlines import JsonLinesFrontend
-from securechat.client.session import CommandError
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
+from securechat.client.core.session import CommandError
+from securechat.client.faces.commands import ALERT, Console
+from securechat.client.faces.jsonlines import JsonLinesFrontend
 from securechat.codec import TEST_KDF, derive_room_keys
 from securechat.mitm.attacks import makeAttack
 from securechat.mitm.proxy import TO_RELAY, MitmFactory, Plan

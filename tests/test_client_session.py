@@ -14,10 +14,10 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
-from securechat.client.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
-from securechat.client.session import (
+from securechat.client.adapters.protocol import IDLE_PING, PING_TIMEOUT, RECEIVE_MAX_LINE, IRCClientFactory
+from securechat.client.core import events as ev
+from securechat.client.core.listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, MAX_WHO_CHARS, MAX_WHO_ENTRIES
+from securechat.client.core.session import (
     DISCONNECTED,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,
@@ -284,6 +284,43 @@ class PayloadTests(SessionCase):
             session = self.makeSession("alice")
             self.register(session, isupport="LINELEN=" + advertised)
             self.assertEqual(session.lineLength, used, advertised[:10])
+
+
+class PhaseTests(SessionCase):
+    """What reaches the server in each phase is the phase table's (PHASE_ALLOWS), nothing else."""
+
+    def test_eachPhaseAllowsItsTable(self):
+        from securechat.client.core.sessionbase import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING
+
+        session = self.session
+        self.assertEqual(session.phase, DISCONNECTED)
+        session.join("#lab")  # kept for the next registration, nothing written
+        session.changeNick("alice2")
+        self.assertEqual(self.sent, [])
+        self.assertRaises(NotConnected, session.names, "#lab")
+        self.assertRaises(NotConnected, session.sendMessage, "#lab", "hi")
+
+        self.connect()
+        self.assertEqual(session.phase, REGISTERING)
+        self.sent.clear()
+        session.changeNick("alice3")  # a registration may still change its nick
+        session.join("#more")  # waits for 001
+        self.assertEqual(self.commands(), [("NICK", "alice3")])
+        self.assertRaises(NotConnected, session.setAway, "lunch")
+        self.assertRaises(NotConnected, session.who, "#lab")
+
+        self.feed(":%s 001 alice3 :Welcome alice3!~a@h" % (SERVER,))
+        self.assertEqual(session.phase, REGISTERED)
+        self.assertEqual(sorted(c for c in self.commands() if c[0] == "JOIN"), [("JOIN", "#lab"), ("JOIN", "#more")])
+        self.sent.clear()
+        session.setAway("lunch")
+        session.who("#lab")
+        self.assertEqual(self.commands(), [("AWAY", "lunch"), ("WHO", "#lab")])
+        self.assertEqual(
+            {phase: sorted(actions) for phase, actions in PHASE_ALLOWS.items()},
+            {DISCONNECTED: [], REGISTERING: ["nick", "quit"],
+             REGISTERED: ["ask", "away", "join", "nick", "part", "quit", "send"]},
+        )
 
 
 class MembershipTests(SessionCase):
@@ -718,10 +755,37 @@ class MessageTests(SessionCase):
     def test_keyedRoomWhoseKeyIsLostIsNotSentInClear(self):
         """The last line of defence: a keyed room without its key refuses to send."""
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
-        self.session._conversations.clear()
+        for record in self.session._targets.values():
+            record.conversation = None
         self.sent.clear()
         error = self.assertRaises(CommandError, self.session.sendMessage, "#lab", "secret")
         self.assertIn("/key #lab", str(error))
+        self.assertEqual(self.sent, [])
+
+    def test_statusmsgFormIsJudgedAsTheRoom(self):
+        """A line to @#lab (the ops of #lab) is #lab's: opened with its key, a clear one refused."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.fromBob(self.bob.encode("bob", "to the ops", 400), target="@#lab")
+        self.fromBob(["in clear to the voiced"], target="+#LAB")
+        accepted, rejected = self.verdicts()
+        self.assertEqual((accepted.target, accepted.body, accepted.direct), ("#lab", "to the ops", False))
+        self.assertEqual((rejected.target, rejected.reason, rejected.direct), ("#LAB", "unprotected", False))
+
+    def test_keyedFormsAreTheSessionsDecision(self):
+        """Every face asks the session which keyed conversation a target is a form of."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.assertEqual(
+            [self.session.keyedFormOf(t) for t in ("#lab", "#LAB", "@#lab", "+#Lab", "#other", "bob")],
+            ["#lab", "#LAB", "#lab", "#Lab", None, None],
+        )
+
+    def test_statusmsgFormOfAKeyedRoomIsNotSent(self):
+        """/msg @#lab would reach part of a keyed room in clear: refused, nothing written."""
+        self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.sent.clear()
+        for form in ("@#lab", "+#LAB"):
+            error = self.assertRaises(CommandError, self.session.sendMessage, form, "secret")
+            self.assertIn("cannot be protected; send it to %s" % (form[1:],), str(error))
         self.assertEqual(self.sent, [])
 
     def test_noticeFromABareNickIsAMessage(self):
@@ -733,12 +797,27 @@ class MessageTests(SessionCase):
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
         self.feed(":bob NOTICE #lab :I am bob, trust me")
         self.feed(":%s NOTICE #lab :server maintenance at noon" % (SERVER,))
-        self.feed(":irc.other.example NOTICE alice :hello from a server")
-        [rejected] = self.verdicts()
+        self.feed(":irc.other.example NOTICE alice :[auth] hello from a server")
+        rejected, plain = self.verdicts()
         self.assertEqual((rejected.sender, rejected.reason), ("bob", "unprotected"))
-        self.assertEqual(
-            [n.source for n in self.ofType(ev.Notice)][-2:], [SERVER, "irc.other.example"]
-        )
+        # The server is the name it gave at registration, nothing else: a
+        # dotted source is a member's, and its text is shown as plain.
+        self.assertEqual((plain.sender, plain.protection, plain.direct), ("irc.other.example", "none", True))
+        self.assertEqual([n.source for n in self.ofType(ev.Notice)][-1:], [SERVER])
+
+    def test_aKeyedNameIsInOnePhaseAtATime(self):
+        """Waiting for its key (messages queue), then keyed (sealed); plain again forgets it."""
+        from securechat.client.core.keyed import KEYED, SENDING, WAITING_FOR_KEY
+
+        request = self.session.keyRequested("#lab", "fernet")
+        self.assertEqual(self.session._keyedName("#LAB").phase, WAITING_FOR_KEY)
+        self.assertEqual(SENDING[WAITING_FOR_KEY], "queue")
+        self.assertIsInstance(self.session.sendMessage("#lab", "waits"), ev.Queued)
+        self.session.keyArrived("#lab", request, self.keys("#lab"))
+        self.assertEqual(self.session._keyedName("#lab").phase, KEYED)
+        self.assertIsInstance(self.session.sendMessage("#lab", "sealed"), ev.Sent)
+        self.session.setLayer("#lab", "plain", force=True)
+        self.assertIsNone(self.session._keyedName("#lab"))
 
     def test_inventedSendersAndRoomsCostNoMemory(self):
         """
@@ -759,8 +838,10 @@ class MessageTests(SessionCase):
             self.fromBob(["hi"], sender="r%d!~u@h" % i, target="#room%d" % i)
             self.session.sendMessage("n%d" % i, "plain reply")
         self.session.expire()
-        self.assertEqual(set(self.session._conversations), {pair})
-        self.assertEqual(set(self.session._display), {pair})
+        # One record per codec target the user chose, and none for what the relay invented.
+        self.assertEqual(set(self.session.conversations()), {pair})
+        self.assertEqual(set(self.session._targets), {pair})
+        self.assertEqual(set(self.session._keyedNames), {"bob"})
         verdicts = self.verdicts()
         self.assertEqual(len(verdicts), 3 * invented)
         self.assertEqual(

@@ -12,10 +12,10 @@ import stat
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.persist import IDENTITY_FILE, TRUST_FILE, StateKeeper, conversationsFile
-from securechat.client.session import ClientSession
-from securechat.client.statedir import StateCorrupt, StateDir, StateError, defaultStateDir
+from securechat.client.adapters.persist import IDENTITY_FILE, TRUST_FILE, StateKeeper, conversationsFile
+from securechat.client.adapters.statedir import StateCorrupt, StateDir, StateError, defaultStateDir
+from securechat.client.core import events as ev
+from securechat.client.core.session import ClientSession
 from securechat.codec import TEST_KDF, Conversation, Identity, derive_room_keys
 
 from .test_client_session import SERVER, FakeClock
@@ -71,7 +71,7 @@ class StateDirTests(SynchronousTestCase):
 
         path = self.mktemp()
         probe = [sys.executable, "-c",
-                 "import sys; from securechat.client.statedir import StateDir, StateError\n"
+                 "import sys; from securechat.client.adapters.statedir import StateDir, StateError\n"
                  "try:\n    StateDir.open(sys.argv[1])\nexcept StateError as e:\n    print(e); sys.exit(3)",
                  path]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd()] + sys.path))
@@ -302,7 +302,7 @@ class OptionTests(SynchronousTestCase):
         self.assertIsNone(cli.buildParser().parse_args([]).state_dir)
 
     def test_botKeepsItsState(self):
-        from securechat.client import tap
+        from securechat.client.faces import tap
 
         path = self.mktemp()
         options = tap.Options()
@@ -320,7 +320,7 @@ class OptionTests(SynchronousTestCase):
     def test_botRefusesAnUnusableStateDir(self):
         from twisted.python import usage
 
-        from securechat.client import tap
+        from securechat.client.faces import tap
 
         path = self.mktemp()
         open(path, "w").close()
@@ -335,8 +335,8 @@ class OptionTests(SynchronousTestCase):
 
         from securechat import cli
         from securechat.cannotstart import CannotStart
-        from securechat.client import jsonlines
-        from securechat.client.startup import clientFromOptions
+        from securechat.client.adapters.startup import clientFromOptions
+        from securechat.client.faces import jsonlines
 
         path = self.mktemp()
         open(path, "w").close()

@@ -14,8 +14,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
 
-from securechat.client import events as ev
-from securechat.client.headless import HeadlessClient, connect
+from securechat.client.adapters.headless import HeadlessClient, connect
+from securechat.client.core import events as ev
 from securechat.codec import TEST_KDF
 from securechat.relay.factory import RelayFactory
 from securechat.wire import LineSplitter, Message, formatMessage, parseLine

@@ -15,12 +15,12 @@ from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.commands import Console
-from securechat.client.completion import Completer
-from securechat.client.console import ConsoleTerminal
-from securechat.client.session import _Room
-from securechat.client.windows import MAX_WINDOWS, SCROLLBACK, SCROLLBACK_CHARS, Window
+from securechat.client.core import events as ev
+from securechat.client.core.session import _Room
+from securechat.client.faces.commands import Console
+from securechat.client.faces.completion import Completer
+from securechat.client.faces.console import ConsoleTerminal
+from securechat.client.faces.windows import MAX_WINDOWS, SCROLLBACK, SCROLLBACK_CHARS, Window
 from securechat.codec import DEFAULT_KDF
 
 from .test_client_console import FakeScreen, offlineClient
@@ -152,7 +152,7 @@ class WindowTests(ConsoleCase):
 
 
 def _line(text):
-    from securechat.client.windows import Line
+    from securechat.client.faces.windows import Line
 
     return Line.plain(text, "normal")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
+import re
 import subprocess
 import sys
 from typing import Any, Dict, List, Tuple
@@ -16,85 +18,58 @@ from twisted.logger import Logger, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 import securechat
-from securechat.client.headless import SESSION_LOG_NAMESPACE
-from securechat.client.session import ClientSession
+from securechat.client.adapters.headless import SESSION_LOG_NAMESPACE
+from securechat.client.core.session import ClientSession
 from securechat.logevents import DISCARD
 from securechat.relay.factory import STATE_LOG_NAMESPACE, RelayFactory
 from securechat.relay.state import Client, RelayState
 from securechat.wire import parseLine
 
-#: The sans-IO core: parsing, the codec, the relay's and the client's state,
-#: the attack strategies.
-CORE = (
-    "securechat.wire",
-    "securechat.logevents",
-    "securechat.keepalive",
-    "securechat.codec",
-    "securechat.codec.chunks",
-    "securechat.codec.conversation",
-    "securechat.codec.envelope",
-    "securechat.codec.errors",
-    "securechat.codec.keys",
-    "securechat.codec.layers",
-    "securechat.codec.names",
-    "securechat.codec.replay",
-    "securechat.codec.results",
-    "securechat.codec.sequence",
-    "securechat.relay.state",
-    "securechat.relay.records",
-    "securechat.relay.registration",
-    "securechat.relay.limits",
-    "securechat.relay.numerics",
-    "securechat.relay.modes",
-    "securechat.relay.caps",
-    "securechat.relay.queries",
-    "securechat.relay.channels",
-    "securechat.relay.operators",
-    "securechat.relay.opers",
-    "securechat.relay.fit",
-    "securechat.netsplit",
-    "securechat.client.session",
-    "securechat.client.sessionbase",
-    "securechat.client.registration",
-    "securechat.client.rooms",
-    "securechat.client.conversations",
-    "securechat.client.listings",
-    "securechat.client.ctcp",
-    "securechat.client.replies",
-    "securechat.client.events",
-    "securechat.mitm.tokens",
-    "securechat.mitm.malleate",
-    "securechat.mitm.roster",
-    "securechat.mitm.attacks",
-    "securechat.mitm.matrix",
-    "securechat.mitm.lesson",
-    "securechat.proxy.core",
-)
 #: The adapters: what owns a transport, a reactor, a terminal or a process.
+#: Everything else in the package is the sans-IO core, found by walking the
+#: folders (L{coreModules}): a new module is checked unless it is named here
+#: or stands in a folder of adapters (the client's adapters and faces).
 ADAPTERS = (
+    "securechat.__main__",
     "securechat.relay.protocol",
     "securechat.relay.factory",
     "securechat.relay.options",
     "securechat.relay.sendnow",
-    "securechat.client.protocol",
-    "securechat.client.headless",
-    "securechat.client.service",
-    "securechat.client.console",
-    "securechat.client.jsonlines",
-    "securechat.client.commands",
-    "securechat.client.tap",
-    "securechat.client.kdfworker",
     "securechat.mitm.proxy",
     "securechat.mitm.cli",
     "securechat.tlsclient",
+    "securechat.twistedtypes",
     "securechat.endpointstrings",
     "securechat.demo",
     "securechat.cli",
     "securechat.proxy.protocol",
     "securechat.proxy.service",
 )
+#: Folders whose every module is an adapter.
+ADAPTER_FOLDERS = ("securechat.client.adapters", "securechat.client.faces")
+
+
+def allModules() -> List[str]:
+    """Every module of the package, found on disk."""
+    found = []
+    for info in pkgutil.walk_packages(securechat.__path__, "securechat."):
+        found.append(info.name)
+    return sorted(found)
+
+
+def isAdapter(module: str) -> bool:
+    return module in ADAPTERS or any(
+        module == folder or module.startswith(folder + ".") for folder in ADAPTER_FOLDERS
+    )
+
+
+def coreModules() -> List[str]:
+    """The sans-IO core: every module that is not an adapter."""
+    return [module for module in allModules() if not isAdapter(module)]
+
+
 #: Imports the core may not make.
-FORBIDDEN = ("twisted", "zope") + ADAPTERS
+FORBIDDEN = ("twisted", "zope") + ADAPTERS + ADAPTER_FOLDERS
 
 PROBE = """
 import importlib, json, sys
@@ -119,13 +94,40 @@ class ImportTests(SynchronousTestCase):
     def test_coreImportsNoTwistedNorAdapters(self) -> None:
         """No core module loads Twisted, zope or an adapter module."""
         offenders: Dict[str, List[str]] = {}
-        for module in CORE:
+        for module in coreModules():
             loaded = importedBy(module)
             self.assertIn(module, loaded)
             bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
             if bad:
                 offenders[module] = bad
         self.assertEqual(offenders, {})
+
+    def test_coreFoundByFolder(self) -> None:
+        """The walk finds the core of every folder, the client's own included."""
+        core = coreModules()
+        for module in ("securechat.wire", "securechat.numerics", "securechat.codec.conversation",
+                       "securechat.relay.state", "securechat.client.core.session", "securechat.proxy.core",
+                       "securechat.client.core.sessionbase", "securechat.client.core.wording",
+                       "securechat.client.core.serverlines"):
+            self.assertIn(module, core)
+        self.assertNotIn("securechat.relay.protocol", core)
+
+    def test_adaptersExist(self) -> None:
+        """Every adapter named is a module that exists: a stale name exempts nothing."""
+        self.assertEqual([name for name in ADAPTERS if name not in allModules()], [])
+
+    def test_coreNeverPrints(self) -> None:
+        """No core module prints or uses the logging module: it emits into the log it is given."""
+        top = os.path.dirname(os.path.dirname(os.path.abspath(securechat.__file__)))
+        offenders = []
+        for module in coreModules():
+            path = os.path.join(top, *module.split("."))
+            path = os.path.join(path, "__init__.py") if os.path.isdir(path) else path + ".py"
+            with open(path, encoding="utf-8") as f:
+                source = f.read()
+            if re.search(r"(^|[^\w.])print\(|^\s*import logging|^\s*from logging", source, re.M):
+                offenders.append(module)
+        self.assertEqual(offenders, [])
 
     def test_probeSeesAdapters(self) -> None:
         """The probe does catch an adapter loading Twisted (it cannot pass by seeing nothing)."""
@@ -203,7 +205,7 @@ class EventTests(SynchronousTestCase):
         """The client's adapter gives its session a logger under the session's old namespace."""
         from twisted.internet.task import Clock
 
-        from securechat.client.headless import HeadlessClient
+        from securechat.client.adapters.headless import HeadlessClient
 
         client = HeadlessClient(Clock(), "tcp:127.0.0.1:1", "alice")
         self.assertIsInstance(client.session.log, Logger)
@@ -222,8 +224,7 @@ class _Clock:
 
 class NumericsTests(SynchronousTestCase):
     def test_spelledOnce(self) -> None:
-        """No module but L{securechat.relay.numerics} names a numeric (C{RPL_X = "001"})."""
-        import re
+        """No module but L{securechat.numerics} names a numeric (C{RPL_X = "001"})."""
 
         pattern = re.compile(r'^\s*(RPL|ERR)_[A-Z]+\s*=\s*"\d{3}"', re.M)
         top = os.path.dirname(os.path.abspath(securechat.__file__))
@@ -231,7 +232,7 @@ class NumericsTests(SynchronousTestCase):
         for folder, _, files in os.walk(top):
             for name in files:
                 path = os.path.join(folder, name)
-                if name.endswith(".py") and not path.endswith(os.path.join("relay", "numerics.py")):
+                if name.endswith(".py") and not path.endswith(os.path.join("securechat", "numerics.py")):
                     with open(path, encoding="utf-8") as f:
                         if pattern.search(f.read()):
                             found.append(os.path.relpath(path, top))

@@ -20,9 +20,9 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
 
-from securechat.client import events as ev
-from securechat.client.commands import formatEvent
-from securechat.client.headless import connect
+from securechat.client.adapters.headless import connect
+from securechat.client.core import events as ev
+from securechat.client.faces.commands import formatEvent
 from securechat.codec import TEST_KDF
 from securechat.codec.chunks import MARKER_PREFIX
 from securechat.proxy.service import ProxyService
@@ -197,7 +197,9 @@ class LinkedNgircdTests(TestCase):
         irc.send("PRIVMSG", "*securechat", "key %s fernet-ttl" % (ROOM,))
         yield irc.waitFor(fromPseudo("type the passphrase"))
         irc.send("PRIVMSG", "*securechat", PASSPHRASE)
-        yield irc.waitFor(fromPseudo("is keyed: layer fernet-ttl"))
+        yield irc.waitFor(fromPseudo("again, to confirm"))
+        irc.send("PRIVMSG", "*securechat", PASSPHRASE)
+        yield irc.waitFor(fromPseudo("key set for %s on layer fernet-ttl" % (ROOM,)))
         return irc
 
     @inlineCallbacks

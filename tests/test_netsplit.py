@@ -10,8 +10,8 @@ import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client import events as ev
-from securechat.client.commands import formatEvent
+from securechat.client.core import events as ev
+from securechat.client.faces.commands import formatEvent
 from securechat.netsplit import isHostLike, netsplitServers
 
 from .test_client_session import SessionCase

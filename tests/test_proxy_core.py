@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from securechat.client.session import ClientSession
+from securechat.client.core.session import ClientSession
 from securechat.codec import TEST_KDF, RoomKeys, derive_room_keys
 from securechat.proxy.core import PSEUDO, PSEUDO_SOURCE, ProxyCore
 from securechat.wire import Message, parseLine
@@ -33,11 +33,12 @@ class Side:
         self.closed: List[str] = []
         self.immediate = immediate
         self.waiting: List[Callable[[], None]] = []
-        self.session = ClientSession("placeholder", lambda event: None, clock=lambda: now)
-        self.core = ProxyCore(self.session, self.derive, password=password, mark=mark, clock=lambda: now)
-        self.core.openUpstream = self.openUpstream
-        self.core.closeClient = self.closed.append
         self.upstreamAsked = 0
+        self.core = ProxyCore(
+            lambda emit: ClientSession("placeholder", emit, clock=lambda: now),
+            self.derive, self, password=password, mark=mark, clock=lambda: now,
+        )
+        self.session = self.core.session
 
     def derive(self, target: str, passphrase: bytes,
                done: Callable[[Optional[RoomKeys], Optional[str]], None]) -> None:
@@ -49,8 +50,16 @@ class Side:
         else:
             self.waiting.append(run)
 
+    # The core's links (L{securechat.proxy.core.Links}).
+
     def openUpstream(self) -> None:
         self.upstreamAsked += 1
+
+    def closeClient(self, reason: str) -> None:
+        self.closed.append(reason)
+
+    def closeUpstream(self) -> None:
+        pass
 
     def connect(self) -> None:
         self.core.clientConnected(self.down.append)
@@ -78,6 +87,7 @@ class Side:
     def key(self, target: str = ROOM, layer: str = "fernet-ttl", passphrase: str = PASSPHRASE) -> None:
         self.client("PRIVMSG %s :key %s %s" % (PSEUDO, target, layer))
         self.client("PRIVMSG %s :%s" % (PSEUDO, passphrase))
+        self.client("PRIVMSG %s :%s" % (PSEUDO, passphrase))  # asked twice
 
     def downMessages(self) -> List[Message]:
         return [parseLine(line.rstrip(b"\r\n")) for line in self.down]
@@ -111,7 +121,9 @@ class PassThroughTests(TestCase):
                     ":bob!u@h MODE #lab +o alice", "PING :irc.test"]
         for line in incoming:
             alice.server(line)
-        self.assertEqual(alice.down, [line.encode() + b"\r\n" for line in incoming])
+        # A plain message passes, marked plain (its text could mimic a mark).
+        expected = [":bob!u@h PRIVMSG #plain :[plain] plain words"] + incoming[1:]
+        self.assertEqual(alice.down, [line.encode() + b"\r\n" for line in expected])
 
     def test_upstreamRequestedAtOnceWithoutPassword(self) -> None:
         alice = Side("alice")
@@ -144,7 +156,7 @@ class SealingTests(TestCase):
         self.assertNotIn(PASSPHRASE, everything)
         self.assertNotIn(PASSPHRASE, repr(logged))
         self.assertIn("type the passphrase for #lab", alice.replies()[0])
-        self.assertTrue(any("#lab is keyed: layer fernet-ttl" in r for r in alice.replies()))
+        self.assertTrue(any("key set for #lab on layer fernet-ttl" in r for r in alice.replies()))
         self.assertEqual(alice.session.layerFor(ROOM), "fernet-ttl")
 
     def test_keyedRoomIsSealedAndOpenedWithItsMark(self) -> None:
@@ -206,7 +218,7 @@ class SealingTests(TestCase):
         bob.down.clear()
         relay(alice, bob)
         self.assertEqual(
-            bob.notices(), ["alice sent a protected CTCP VERSION request in %s (not answered)" % (ROOM,)]
+            bob.notices(), ["in %s: alice sent a CTCP VERSION request (not answered)" % (ROOM,)]
         )
         self.assertEqual([m for m in bob.downMessages() if m.command == "PRIVMSG"], [])
 
@@ -216,7 +228,7 @@ class SealingTests(TestCase):
         alice.key()
         alice.client("PRIVMSG #lab :early words")
         self.assertEqual(alice.up, [])
-        self.assertIn("waiting for the key of #lab", alice.notices()[-1])
+        self.assertIn("#lab (waiting for the key): sent when it is ready", alice.notices()[-1])
         alice.waiting.pop()()
         self.assertTrue(alice.up)
         self.assertTrue(all(m.params[1].startswith("+sc2 fernet-ttl") for m in alice.upMessages()))
@@ -228,9 +240,9 @@ class SealingTests(TestCase):
         alice.key()
         alice.client("PRIVMSG #lab :\x01ACTION waves\x01")
         alice.client("PRIVMSG %s :layer! #lab plain" % (PSEUDO,))
-        unsent = [n for n in alice.notices() if n.startswith("NOT SENT")]
+        unsent = [n for n in alice.notices() if n.startswith("#lab NOT SENT")]
         self.assertEqual(len(unsent), 1, alice.notices())
-        self.assertIn("(/me waves)", unsent[0])
+        self.assertIn("NOT SENT: /me waves -- ", unsent[0])
         self.assertNotIn("\x01", unsent[0])
         self.assertEqual(alice.up, [])
 
@@ -242,22 +254,24 @@ class SealingTests(TestCase):
         self.assertEqual(alice.up, [])
         self.assertIn("NOT SENT to #lab", alice.notices()[-1])
 
-    def test_mixedTargetsOnlyTheClearOnesPassInClear(self) -> None:
+    def test_mixedTargetsTheKeyedTextNeverGoesInClear(self) -> None:
+        """Text typed to a keyed room and a plain one is sealed for the first, not sent to the second."""
         alice = Side("alice")
         alice.register()
         alice.key()
         alice.up.clear()
         alice.client("PRIVMSG #lab,#plain :both rooms")
         clear = [m for m in alice.upMessages() if "both rooms" in m.params[1]]
-        self.assertEqual([m.params[0] for m in clear], ["#plain"])
+        self.assertEqual(clear, [])
         self.assertTrue(any(m.params[0] == ROOM and m.params[1].startswith("+sc2") for m in alice.upMessages()))
+        self.assertIn("NOT SENT to #plain: the same text was for keyed #lab", " ".join(alice.notices()))
 
     def test_forcedRenameStopsProtectedSending(self) -> None:
         alice = Side("alice")
         alice.register()
         alice.key()
         alice.server(":alice!u@h NICK carol")
-        self.assertIn("protected messages are NOT sent", alice.notices()[-1])
+        self.assertIn("protected messages are not sent until you choose", alice.notices()[-1])
         alice.up.clear()
         alice.client("PRIVMSG #lab :as whom?")
         self.assertEqual(alice.up, [])
@@ -277,7 +291,7 @@ class SealingTests(TestCase):
         alice.client("NICK alice_")  # the IRC client's own fallback
         alice.server(":irc.test 001 alice_ :Welcome")
         self.assertFalse(alice.session.nickConfirmed)
-        self.assertIn("protected messages are NOT sent", alice.notices()[-1])
+        self.assertIn("protected messages are not sent until you choose", alice.notices()[-1])
 
 
 class OpeningTests(TestCase):
@@ -300,7 +314,7 @@ class OpeningTests(TestCase):
         messages = bob.downMessages()
         self.assertEqual([m.source for m in messages], [PSEUDO_SOURCE])
         self.assertEqual(messages[0].command, "NOTICE")
-        self.assertIn("REJECTED message claimed from alice in #lab: tampered", messages[0].params[1])
+        self.assertIn("in #lab: REJECTED message claimed from alice: tampered", messages[0].params[1])
 
     def test_plainLineInAKeyedRoomIsRejected(self) -> None:
         alice, bob = self.keyedPair()
@@ -328,7 +342,7 @@ class OpeningTests(TestCase):
         self.assertEqual(
             [m.params[1] for m in bob.downMessages()],
             ["[auth+fresh] one", "[auth+fresh] three",
-             "1 earlier message from alice in #lab never arrived"],
+             "in #lab: 1 earlier message(s) from alice never arrived (dropped?)"],
         )
 
     def test_protectedLineWithoutKeySaysHowToKey(self) -> None:
@@ -373,8 +387,9 @@ class OpeningTests(TestCase):
         bob.down.clear()
         bob.server("@securechat/protection=auth+fresh;time=2026 :mallory!u@h PRIVMSG #other :trust me")
         message = bob.downMessages()[0]
-        self.assertEqual(message.tags, (("time", "2026"),))
+        self.assertEqual(message.tags, (("time", "2026"), ("securechat/protection", "plain")))
         self.assertEqual(message.params, ("#other", "trust me"))
+        self.assertEqual(bob.core.refusedCounts, {"forged protection tag": 1})
 
     def test_directMessages(self) -> None:
         alice, bob = Side("alice"), Side("bob")
@@ -409,13 +424,44 @@ class CommandTests(TestCase):
         alice.register()
         alice.key()
         alice.client("PRIVMSG %s :layer #lab plain" % (PSEUDO,))
-        self.assertIn("/msg *securechat layer! plain #lab", alice.replies()[-1])
+        advice = alice.replies()[-1].split("To do it anyway: ", 1)[1]
+        self.assertEqual(advice, "/msg *securechat layer! #lab plain")
         self.assertEqual(alice.session.layerFor(ROOM), "fernet-ttl")
-        alice.client("PRIVMSG %s :layer! #lab plain" % (PSEUDO,))
+        # Typed exactly as told, as an IRC client sends it.
+        target, text = advice[len("/msg "):].split(" ", 1)
+        alice.client("PRIVMSG %s :%s" % (target, text))
         self.assertEqual(alice.session.layerFor(ROOM), "plain")
         alice.up.clear()
         alice.client("PRIVMSG #lab :now in clear")
         self.assertEqual(alice.up, [b"PRIVMSG #lab :now in clear\r\n"])
+
+    def test_keyLostAdviceWorksAsTyped(self) -> None:
+        """A peer's key lost to a rename: the advice names proxy commands only, and works typed."""
+        alice = Side("alice")
+        alice.register()
+        alice.key("bob")
+        alice.server(":bob!u@h NICK robert")
+        alice.up.clear()
+        alice.client("PRIVMSG robert :hello again")
+        self.assertEqual(alice.up, [])
+        advice = alice.notices()[-1]
+        self.assertIn("set it again (/msg *securechat key robert)", advice)
+        self.assertIn("or choose plain (/msg *securechat layer! robert plain)", advice)
+        self.assertNotIn("/msg!", advice)
+        command = advice.split("or choose plain (", 1)[1].split(")", 1)[0]
+        target, text = command[len("/msg "):].split(" ", 1)
+        alice.client("PRIVMSG %s :%s" % (target, text))
+        alice.client("PRIVMSG robert :hello again")
+        self.assertEqual(alice.up, [b"PRIVMSG robert :hello again\r\n"])
+
+    def test_layerTakesTheConsolesOrderToo(self) -> None:
+        """The console's /layer! takes the layer first: the same words work here."""
+        alice = Side("alice")
+        alice.register()
+        alice.key()
+        alice.client("PRIVMSG %s :layer! fernet #lab" % (PSEUDO,))
+        self.assertEqual(alice.session.layerFor(ROOM), "fernet")
+        self.assertEqual(alice.replies()[-1], "#lab now uses layer fernet")
 
     def test_passphraseNeverGoesToAnotherTargetToo(self) -> None:
         alice = Side("alice")

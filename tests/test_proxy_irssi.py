@@ -28,6 +28,12 @@ ROOM = "#interop"
 PASSPHRASE = "irssi through the proxy"
 
 
+class Unanswered:
+    """No question open: nothing typed yet."""
+
+    first = None
+
+
 class IrssiProxyTests(TestCase):
     timeout = 90
 
@@ -79,12 +85,19 @@ class IrssiProxyTests(TestCase):
 
     @inlineCallbacks
     def key(self, tmux: Tmux, service: ProxyService):
-        tmux.keys("/msg *securechat key %s fernet-ttl" % (ROOM,), "Enter")
-        # The answer opens a query window with *securechat; the passphrase is
-        # the next message to it.
-        yield self.until(lambda: service.core._asking is not None)
-        tmux.keys("/msg *securechat %s" % (PASSPHRASE,), "Enter")
+        # docs/proxy.md's recipe: the *securechat window first, the key
+        # command and the passphrase (twice) typed there, back to the room.
+        tmux.keys("/query *securechat", "Enter")
+        tmux.keys("-l", "key %s fernet-ttl" % (ROOM,))
+        tmux.keys("Enter")
+        yield self.until(lambda: service.core.commands.asking is not None)
+        tmux.keys("-l", PASSPHRASE)
+        tmux.keys("Enter")
+        yield self.until(lambda: (service.core.commands.asking or Unanswered).first is not None)
+        tmux.keys("-l", PASSPHRASE)
+        tmux.keys("Enter")
         yield self.until(lambda: service.session.layerFor(ROOM) == "fernet-ttl")
+        tmux.keys("/window goto %s" % (ROOM,), "Enter")
 
     @inlineCallbacks
     def until(self, condition, timeout: float = WAIT):

@@ -59,7 +59,9 @@ class ProxyLoopbackTests(LoopbackCase):
         client.send("PRIVMSG", "*securechat", "key %s fernet-ttl" % (ROOM,))
         yield client.waitFor(fromPseudo("type the passphrase"))
         client.send("PRIVMSG", "*securechat", PASSPHRASE)
-        yield client.waitFor(fromPseudo("is keyed: layer fernet-ttl"))
+        yield client.waitFor(fromPseudo("again, to confirm"))
+        client.send("PRIVMSG", "*securechat", PASSPHRASE)
+        yield client.waitFor(fromPseudo("key set for #lab on layer fernet-ttl"))
 
     @inlineCallbacks
     def test_twoProxiesExchangeProtectedMessages(self):
@@ -208,15 +210,20 @@ class BoundsTests(TestCase):
         from twisted.internet.task import Clock
         from twisted.internet.testing import StringTransport
 
-        from securechat.client.session import ClientSession
+        from securechat.client.core.session import ClientSession
         from securechat.proxy import protocol as proxyProtocol
         from securechat.proxy.core import ProxyCore
 
-        session = ClientSession("placeholder", lambda event: None)
-        core = ProxyCore(session, lambda target, passphrase, done: None)
         endpoint = self.Endpoint()
         connected = endpoint.connected
-        factory = proxyProtocol.DownstreamFactory(core, Clock(), endpoint)
+        factory = proxyProtocol.DownstreamFactory(
+            lambda links: ProxyCore(
+                lambda emit: ClientSession("placeholder", emit), lambda target, passphrase, done: None, links
+            ),
+            Clock(),
+            endpoint,
+        )
+        core = factory.core
         client = factory.buildProtocol(None)
         clientTransport = StringTransport()
         client.makeConnection(clientTransport)
@@ -232,7 +239,7 @@ class BoundsTests(TestCase):
         clientTransport.producer.pauseProducing()
         self.patch(proxyProtocol, "CLIENT_SENDQ", 1000)
         for _ in range(20):
-            core._tell("x" * 100)
+            core.tell("x" * 100)
         self.assertTrue(client.gone)
         self.assertTrue(clientTransport.disconnecting)
 
@@ -240,15 +247,20 @@ class BoundsTests(TestCase):
         from twisted.internet.task import Clock
         from twisted.internet.testing import StringTransport
 
-        from securechat.client.session import ClientSession
+        from securechat.client.core.session import ClientSession
         from securechat.proxy import protocol as proxyProtocol
         from securechat.proxy.core import ProxyCore
 
-        session = ClientSession("*", lambda event: None)
-        core = ProxyCore(session, lambda target, passphrase, done: None)
+        factory = proxyProtocol.DownstreamFactory(
+            lambda links: ProxyCore(
+                lambda emit: ClientSession("*", emit), lambda target, passphrase, done: None, links
+            ),
+            Clock(),
+            self.Endpoint(),
+        )
+        core = factory.core
         lines = []
         core.clientLine = lines.append  # what the core is given
-        factory = proxyProtocol.DownstreamFactory(core, Clock(), self.Endpoint())
         client = factory.buildProtocol(None)
         transport = StringTransport()
         client.makeConnection(transport)

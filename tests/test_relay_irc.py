@@ -12,7 +12,7 @@ from typing import List
 
 from twisted.internet.defer import inlineCallbacks
 
-from securechat.client import events as ev
+from securechat.client.core import events as ev
 from securechat.relay.factory import ConnectionSettings
 from securechat.relay.modes import ModeChange, formatModeChanges, parseModeChanges
 from securechat.relay.queries import WHO_LIMIT, globMatcher

@@ -27,9 +27,9 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat import cli
-from securechat.client import events as ev
-from securechat.client import tap
-from securechat.client.headless import HeadlessClient
+from securechat.client.adapters.headless import HeadlessClient
+from securechat.client.core import events as ev
+from securechat.client.faces import tap
 from securechat.codec import TEST_KDF
 from securechat.mitm import cli as mitmCli
 from securechat.relay.factory import RelayFactory

@@ -1,7 +1,9 @@
 """
-The securechat client: a sans-IO session (L{session}), a thin Twisted IRC
-adapter (L{protocol}), reconnection (L{service}), and the faces built on
-them: the programmatic L{headless} client, JSON lines, and the console.
+The securechat client, in three folders by role: L{core} (the sans-IO
+session that judges every line), L{adapters} (Twisted: the IRC protocol,
+the service with its key worker, expiry and send queue, the state
+directory) and L{faces} (the console and JSON lines; the proxy is
+L{securechat.proxy}).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Ty
 
 import attr
 
-from ..relay.numerics import RPL_NAMREPLY, RPL_WELCOME
+from ..numerics import RPL_NAMREPLY, RPL_WELCOME
 from ..wire import Message, formatMessage, isMiddleParam, rfc1459Casefold
 from . import malleate, tokens
 from .roster import Roster, isRoomName

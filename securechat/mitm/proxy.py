@@ -30,7 +30,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..relay.numerics import RPL_WELCOME
+from ..numerics import RPL_WELCOME
 from ..twistedtypes import TransportUser, defaultReactor
 from ..wire import CRLF, LineSplitter, TooLong, WireError, parseLine
 from .attacks import Attack, Emission, Intercepted, Read, Selector

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Set
 
-from ..relay.numerics import RPL_ENDOFNAMES, RPL_NAMREPLY
+from ..numerics import RPL_ENDOFNAMES, RPL_NAMREPLY
 from ..wire import Message, isMiddleParam, rfc1459Casefold
 
 

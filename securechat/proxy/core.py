@@ -9,41 +9,68 @@ queues what is sent to it, lowering a layer needs force, nothing is sealed
 under a nick the user did not choose, and the codec judges every line from
 a keyed room or peer.
 
-What the core changes, and nothing else:
+The proxy is a whitelist.  Every line from the server is read once by a
+total parser and sorted once by the session
+(L{securechat.client.core.serverlines}); the core renders the verdict:
 
-  - client -> server: C{PRIVMSG} (and CTCP C{ACTION}) to a room or peer
-    with protection is sealed by the session (chunked to the server's line
-    length); a C{NOTICE} there is refused (it would go in clear); lines to
-    C{*securechat} are commands to the proxy and never leave;
-  - server -> client: C{PRIVMSG}/C{NOTICE} from or to a protected room or
-    peer, and any C{+sc2} line, go through the codec: what it accepts is
-    handed on as an ordinary message from its sender, with its protection
-    shown (a C{[auth+fresh]} prefix, or a C{securechat/protection} message
-    tag); what it refuses becomes a NOTICE from C{*securechat} naming the
-    claimed sender and the reason, never a line from that sender;
+  - server -> client: only what the codec verified reaches the IRC client
+    as a message in a keyed conversation (the room in any case or
+    STATUSMSG form, a keyed peer), with its protection shown (a
+    C{[auth+fresh]} prefix, or a C{securechat/protection} tag); anything
+    else addressed there becomes a NOTICE from C{*securechat} saying it
+    was refused and why (a line in clear quoted, marked unprotected, never
+    as said by its sender); a message anywhere else is marked C{[plain]};
+    a line that is not IRC, or that uses C{*securechat}, is dropped and
+    counted, and so are tags named C{securechat/...};
+  - client -> server: C{PRIVMSG} (and any CTCP) to a keyed conversation is
+    sealed by the session (chunked to the server's line length); a
+    C{NOTICE}, a C{TAGMSG}, a STATUSMSG form or a list pairing it with a
+    plain target is refused, never sent in clear; lines to C{*securechat}
+    are commands (L{securechat.proxy.commands}) and never leave;
   - C{echo-message} is hidden from the client's capability list (an echo
-    would be our own sealed line, judged again), and tags named
-    C{securechat/...} from the server are dropped, so a relay cannot forge
-    a mark.
+    would be our own sealed line, judged again).
 
-Everything else passes byte for byte.
+The server's own lines, membership and metadata pass as they came.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
-from ..client import ctcp
-from ..client import events as ev
-from ..client.identities import identityLines, signedMark, trustLine
-from ..client.passphrases import weakPassphraseWarning
-from ..client.session import PLAIN, ClientSession, CommandError, NotConnected, checkTarget
-from ..codec import LAYERS, MARKER, RoomKeys
-from ..codec.roomsecret import new_room_secret
+from ..client.core import events as ev
+from ..client.core.identities import signedMark, trustLine
+from ..client.core.serverlines import (
+    ForConversation,
+    PlainMessage,
+    Refused,
+    ServerLine,
+    classify,
+    isAction,
+    isCtcp,
+    isReserved,
+    readServerLine,
+    withoutOwnTags,
+)
+from ..client.core.session import PLAIN, ClientSession, CommandError, NotConnected
+from ..client.core.wording import (
+    MARKS,
+    ctcpRequestNote,
+    keySetNote,
+    layerSetNote,
+    missingNote,
+    nickUnconfirmedNote,
+    placeOf,
+    queuedNote,
+    rejectedNote,
+    reorderedNote,
+    unsentNote,
+)
+from ..codec import PROTECTION
 from ..logevents import DISCARD, EventLog
-from ..wire import Message, WireError, formatMessage, formatTags, parseLine, rfc1459Casefold
+from ..wire import Message, Tags, WireError, formatMessage, formatTags, parseLine
+from .commands import Derive, PseudoUser, advice, commandsHere, spellProxy
 
 #: The pseudo-user the IRC client talks to, and the source of what it says.
 PSEUDO = "*securechat"
@@ -56,13 +83,6 @@ PROXY_NAME = "securechat.proxy"
 MARK_MODES = ("prefix", "tag", "both")
 TAG_PROTECTION = "securechat/protection"
 TAG_LAYER = "securechat/layer"
-#: The mark each protection level gets (as the console shows them).
-MARKS = {
-    "none": "plain",
-    "confidential": "enc",
-    "authenticated": "auth",
-    "authenticated+fresh": "auth+fresh",
-}
 #: Lines the client sends before the upstream connection is ready (its
 #: registration, mostly): held, but only this many lines and bytes.
 MAX_EARLY_LINES = 64
@@ -77,24 +97,6 @@ ACTION = "\x01ACTION "
 #: Our keepalive's PONG is ours: not handed to the IRC client.
 KEEPALIVE_TOKEN = "securechat-keepalive"
 
-#: Derive keys for a codec target from a passphrase; calls C{done(keys,
-#: None)} or C{done(None, why)} later (off the reactor, one at a time).
-Derive = Callable[[str, bytes, Callable[[Optional[RoomKeys], Optional[str]], None]], None]
-
-HELP = (
-    "securechat proxy commands (/msg *securechat <command>):",
-    "  key <#room|nick> [layer]   key a room or peer: the passphrase is asked in your next message here",
-    "  key --new <#room|nick> [layer]   generate a room secret (shown once: pass it on out of band)",
-    "  key! ...                   the same, lowering the layer the target had",
-    "  layer [<#room|nick> [layer]]   show or set the layer (" + ", ".join(LAYERS) + ")",
-    "  layer! <#room|nick> <layer>   lower the layer anyway (says what is lost)",
-    "  fingerprint [<#room|nick>]   the key's fingerprint, your identity's, a nick's pinned key",
-    "  verify <nick> <fingerprint>   mark nick's key verified after comparing it out of band",
-    "  trust <nick>               accept the key refused for nick (identity changed)",
-    "  status                     nick, connection, keyed rooms and peers",
-    "  cancel                     forget a passphrase question",
-    "  help                       this list",
-)
 
 
 def _clean(text: str) -> str:
@@ -118,9 +120,17 @@ def _pieces(text: str, budget: int) -> List[str]:
     return pieces
 
 
-def _isCtcpOtherThanAction(text: str) -> bool:
-    """CTCP requests and replies (VERSION, PING...) are the clients' own: they pass as they are."""
-    return text.startswith(CTCP) and not text.startswith(ACTION)
+class Links(Protocol):
+    """What the core asks of its adapter: the connections it cannot make itself."""
+
+    def openUpstream(self) -> None:
+        """Connect to the server (the IRC client may now register)."""
+
+    def closeClient(self, reason: str) -> None:
+        """Drop the IRC client's connection."""
+
+    def closeUpstream(self) -> None:
+        """Drop the server connection."""
 
 
 class ProxyCore:
@@ -133,15 +143,16 @@ class ProxyCore:
     The adapter calls L{clientConnected}, L{clientLine}, L{clientLost}
     (downstream), and gives L{upstream} to its IRC client protocol
     (C{connectionMade(send)}, C{lineReceived(line)}, C{connectionLost}).
-    C{openUpstream()} asks the adapter to connect to the server,
-    C{closeClient(reason)} to drop the IRC client, C{closeUpstream()} the
-    server connection.
+    The core is built with what it needs: C{makeSession(emit)} builds the
+    session that tells it its events, and C{links} (L{Links}) connects to
+    the server or drops either side when the core says so.
     """
 
     def __init__(
         self,
-        session: ClientSession,
+        makeSession: Callable[[Callable[[ev.Event], None]], ClientSession],
         derive: Derive,
+        links: Links,
         *,
         password: Optional[bytes] = None,
         mark: str = "prefix",
@@ -152,15 +163,12 @@ class ProxyCore:
             raise ValueError("mark must be one of %s" % (", ".join(MARK_MODES),))
         #: Where what the IRC client's user need not see is reported.
         self.log = log
-        self.session = session
-        session.emit = self._event
+        self.session = makeSession(self._event)
         self._derive = derive
         self._password = password
         self.mark = mark
         self.clock = clock
-        self.openUpstream: Callable[[], None] = lambda: None
-        self.closeClient: Callable[[str], None] = lambda reason: None
-        self.closeUpstream: Callable[[], None] = lambda: None
+        self._links = links
         self.upstream = _Upstream(self)
         self._down: Optional[Callable[[bytes], None]] = None
         self._up: Optional[Callable[[bytes], None]] = None
@@ -173,12 +181,10 @@ class ProxyCore:
         self._quitting = False
         #: Whether the server acknowledged message-tags for the IRC client.
         self.clientTags = False
-        #: (target, layer, force) while the next line to *securechat is a passphrase.
-        self._asking: Optional[Tuple[str, Optional[str], bool]] = None
-        #: The server line being judged by the session (its events come synchronously).
-        self._judged: Optional[Message] = None
-        #: Codec-folded name -> name, of the targets the user keyed or layered.
-        self._named: Dict[str, str] = {}
+        #: What the user says to *securechat.
+        self.commands = PseudoUser(self.session, derive, self, self._statusLines)
+        #: Lines (and forged tags) from the relay that were refused, by kind.
+        self.refusedCounts: Dict[str, int] = {}
 
     # Downstream: the IRC client.
 
@@ -191,7 +197,7 @@ class ProxyCore:
         self._chosenNick = False
         self._quitting = False
         self.clientTags = False
-        self._asking = None
+        self.commands.closeQuestion()
         # The IRC client owns membership: it joins what it wants again.
         self.session.wanted.clear()
         if self._authorized:
@@ -200,7 +206,7 @@ class ProxyCore:
     def clientLost(self) -> None:
         """The IRC client left: forget its questions; the adapter closes the upstream side."""
         self._down = None
-        self._asking = None
+        self.commands.closeQuestion()
         self._early, self._earlyBytes = [], 0
 
     def clientLine(self, line: bytes) -> None:
@@ -209,7 +215,7 @@ class ProxyCore:
             message = parseLine(line)
         except WireError as exc:
             # Never forwarded: it could be a message to a keyed room, in clear.
-            self._tell("a line your IRC client sent was not sent: %s" % (exc,))
+            self.tell("a line your IRC client sent was not sent: %s" % (exc,))
             return
         if not self._authorized:
             self._unauthorized(message, line)
@@ -240,12 +246,12 @@ class ProxyCore:
         self.log.warn("refused an IRC client: {why}", why=why)
         self._toClient(formatMessage("464", ("*", why), PROXY_NAME))
         self._toClient(formatMessage("ERROR", ("Closing link: " + why,)))
-        self.closeClient(why)
+        self._links.closeClient(why)
 
     def _askUpstream(self) -> None:
         if not self._upstreamAsked:
             self._upstreamAsked = True
-            self.openUpstream()
+            self._links.openUpstream()
 
     def _hold(self, line: bytes) -> None:
         if len(self._early) >= MAX_EARLY_LINES or self._earlyBytes + len(line) > MAX_EARLY_BYTES:
@@ -266,7 +272,7 @@ class ProxyCore:
                 try:
                     session.changeNick(nick)
                 except (CommandError, NotConnected) as exc:
-                    self._tell(str(exc))
+                    self.tell(str(exc))
                 return
             if not self._chosenNick:
                 # The nick the user chose; later ones before 001 are the
@@ -276,6 +282,12 @@ class ProxyCore:
                 session.trust.pin_own(session.codecFold(nick), session.identity.public_key)
         elif command == "QUIT":
             self._quitting = True
+        elif command == "TAGMSG" and message.params:
+            keyed = [t for t in message.params[0].split(",") if self._keyedForm(t) is not None]
+            if keyed:
+                # Its tags (a reply, a reaction) would go in clear.
+                self.tell("NOT SENT to %s: a TAGMSG cannot be protected" % (",".join(keyed),))
+                return
         elif command == "JOIN" and message.params:
             for room in message.params[0].split(","):
                 if session.isRoom(room):
@@ -284,22 +296,40 @@ class ProxyCore:
 
     def _clientMessage(self, message: Message, line: bytes) -> None:
         if len(message.params) < 2:
+            if message.params and self._keyedForm(message.params[0]) is not None:
+                self.tell("NOT SENT to %s: nothing to protect in that line" % (message.params[0],))
+                return
             self._toServer(line)
             return
         text = message.params[1]
         targets = [target for target in message.params[0].split(",") if target]
-        pseudo = [target for target in targets if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO)]
+        pseudo = [target for target in targets if isReserved(target)]
         if pseudo and len(targets) > 1:
             # What is said to *securechat may be a passphrase: never to anyone else too.
-            self._tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
+            self.tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
             return
-        clear: List[str] = []
+        keyed = {target: self._keyedForm(target) for target in targets if not isReserved(target)}
+        clear = [target for target, room in keyed.items() if room is None]
+        protected = [target for target, room in keyed.items() if room is not None]
+        if protected and clear:
+            # The text was typed for a keyed conversation: in clear nowhere.
+            self.tell(
+                "NOT SENT to %s: the same text was for keyed %s; send it there separately"
+                % (",".join(clear), ",".join(protected))
+            )
+            clear = []
         for target in targets:
-            if rfc1459Casefold(target) == rfc1459Casefold(PSEUDO):
+            room = keyed.get(target)
+            if isReserved(target):
                 if message.command == "PRIVMSG":
-                    self._command(text)
-            elif _isCtcpOtherThanAction(text) or self.session.expectedLayer(target) == PLAIN:
-                clear.append(target)
+                    self.commands.command(text)
+            elif room is None:
+                continue
+            elif self.session.codecFold(room) != self.session.codecFold(target):
+                self.tell(
+                    "NOT SENT to %s: a message to part of %s cannot be protected (it would go in "
+                    "clear); send it to %s" % (target, room, room)
+                )
             else:
                 self._seal(message.command, target, text)
         if not clear:
@@ -310,172 +340,30 @@ class ProxyCore:
             tags = formatTags(message.tags or ()).encode("utf-8")
             self._up_write(tags + formatMessage(message.command, (",".join(clear), text)))
 
+    def _keyedForm(self, target: str) -> Optional[str]:
+        """The keyed conversation C{target} is a form of, as the session decides, or L{None}."""
+        return self.session.keyedFormOf(target)
+
     def _seal(self, command: str, target: str, text: str) -> None:
-        if command == "NOTICE":
-            self._tell(
-                "NOT SENT to %s: a NOTICE cannot be protected (it would go in clear); "
-                "say it as a message" % (target,)
+        if command != "PRIVMSG":
+            self.tell(
+                "NOT SENT to %s: a %s cannot be protected (it would go in clear); "
+                "say it as a message" % (target, command)
             )
             return
         try:
             self.session.sendMessage(target, text)
         except (CommandError, NotConnected) as exc:
-            self._tell(_commandsHere(str(exc)))
+            self.tell(advice(exc))
 
-    # The *securechat pseudo-user.
-
-    def _command(self, text: str) -> None:
-        if self._asking is not None:
-            target, layer, force = self._asking
-            self._asking = None
-            if not text.strip() or text.strip().lower() == "cancel":
-                self._reply("no key set for %s" % (target,))
-                return
-            # The passphrase: never echoed, logged or kept (the worker drops it).
-            passphrase = text.encode("utf-8")
-            warning = weakPassphraseWarning(passphrase)
-            if warning is not None:
-                self._reply("warning: " + warning.replace("/key --new", "key --new"))
-            self._startKey(target, passphrase, layer, force)
-            return
-        words = text.split()
-        if not words:
-            return
-        name, args = words[0].lower(), words[1:]
-        force = name.endswith("!")
-        name = name.rstrip("!")
-        handler = getattr(self, "_cmd_" + name, None)
-        if handler is None:
-            self._reply("unknown command %r: /msg %s help" % (words[0], PSEUDO))
-            return
-        try:
-            handler(args, force)
-        except CommandError as exc:
-            self._reply(_commandsHere(str(exc)))
-
-    def _cmd_help(self, args: Sequence[str], force: bool) -> None:
-        for line in HELP:
-            self._reply(line)
-
-    def _cmd_cancel(self, args: Sequence[str], force: bool) -> None:
-        self._reply("nothing to cancel")
-
-    def _cmd_key(self, args: Sequence[str], force: bool) -> None:
-        new = "--new" in args
-        rest = [arg for arg in args if arg != "--new"]
-        if not rest or len(rest) > 2:
-            raise CommandError("usage: key [--new] <#room|nick> [layer]")
-        target = rest[0]
-        layer = rest[1] if len(rest) > 1 else None
-        checkTarget(target)
-        if layer is not None:
-            self.session.checkLayer(layer)
-            if layer == PLAIN:
-                raise CommandError("plain needs no key: layer! %s plain" % (target,))
-        if new:
-            code = new_room_secret()
-            self._reply(
-                "room secret for %s: %s  (it IS the key: give it to the members out of band; "
-                "they use it as the passphrase)" % (target, code)
-            )
-            self._startKey(target, code.encode("ascii"), layer, force)
-            return
-        self._asking = (target, layer, force)
-        self._reply(
-            "type the passphrase for %s as your next message to %s ('cancel' to stop). "
-            "The proxy never shows or logs it; your IRC client may log what you type here."
-            % (target, PSEUDO)
-        )
-
-    def _startKey(self, target: str, passphrase: bytes, layer: Optional[str], force: bool) -> None:
-        session = self.session
-        try:
-            request = session.keyRequested(target, layer, force)
-        except CommandError as exc:
-            self._reply(_commandsHere(str(exc)))
-            return
-        self._name(target)
-        self._reply("deriving the key for %s (what you send there waits for it)" % (target,))
-
-        def done(keys: Optional[RoomKeys], error: Optional[str]) -> None:
-            if keys is None:
-                session.keyFailed(target, request, error or "failed")
-                self._reply("no key for %s: %s" % (target, error))
-                return
-            try:
-                session.keyArrived(target, request, keys, layer)
-            except CommandError as exc:
-                self._reply(str(exc))
-
-        self._derive(session.codecTarget(target), passphrase, done)
-
-    def _cmd_layer(self, args: Sequence[str], force: bool) -> None:
-        session = self.session
-        if not args:
-            keyed = self._keyedNames()
-            if not keyed:
-                self._reply("no room or peer has a layer other than plain; layer <#room|nick> <layer>")
-            for name in keyed:
-                self._reply("%s: %s" % (name, session.layerFor(name)))
-            return
-        target = args[0]
-        checkTarget(target)
-        if len(args) == 1:
-            self._reply("%s: %s" % (target, session.layerFor(target)))
-            return
-        self._name(target)
-        session.setLayer(target, args[1], force)
-
-    def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
-        session = self.session
-        if not args:
-            self._reply("your identity key: %s" % (session.identity.fingerprint,))
-            return
-        checkTarget(args[0])
-        event = session.fingerprintEvent(args[0])
-        if event.fingerprint is not None:
-            self._reply("%s key (%s): %s" % (event.target, event.layer, event.fingerprint))
-        else:
-            self._reply("%s has no key (layer %s)" % (event.target, event.layer))
-        for line in identityLines(event):
-            self._reply(line.replace("/verify", "verify"))
-
-    def _cmd_verify(self, args: Sequence[str], force: bool) -> None:
-        if len(args) < 2:
-            raise CommandError("usage: verify <nick> <fingerprint: 8 groups of 5 digits>")
-        self.session.verifyNick(args[0], " ".join(args[1:]))
-
-    def _cmd_trust(self, args: Sequence[str], force: bool) -> None:
-        if len(args) != 1:
-            raise CommandError("usage: trust <nick>")
-        self.session.trustNick(args[0])
-
-    def _cmd_status(self, args: Sequence[str], force: bool) -> None:
-        session = self.session
-        state = "connected to %s" % (session.server or "the server",) if session.connected else "not connected"
-        self._reply("%s; you are %s" % (state, session.nick))
-        if not session.nickConfirmed:
-            self._reply(
-                "protected messages are NOT sent: the server calls you %s, you chose %s "
-                "(/nick %s accepts it)" % (session.nick, session.requestedNick, session.nick)
-            )
+    def _statusLines(self) -> List[str]:
+        """What the proxy adds to the status command: how marks are shown, what it refused."""
         shown = "a message tag" if self.clientTags and self.mark != "prefix" else "a prefix"
-        self._reply("marks are shown as %s (--mark %s)" % (shown, self.mark))
-        for name in self._keyedNames():
-            fingerprint = session.fingerprint(name)
-            pending = " (key being derived)" if session.keyPending(name) else ""
-            self._reply(
-                "%s: %s, key %s%s" % (name, session.expectedLayer(name), fingerprint or "none", pending)
-            )
-
-    def _keyedNames(self) -> List[str]:
-        """Rooms and peers the user keyed or layered here that have protection now."""
-        session = self.session
-        return sorted(name for name in self._named.values() if session.expectedLayer(name) != PLAIN)
-
-    def _name(self, target: str) -> None:
-        """Remember C{target} for C{status} (bounded: at most one per key or layer the user set)."""
-        self._named[self.session.codecFold(target)] = target
+        lines = ["marks are shown as %s (--mark %s)" % (shown, self.mark)]
+        if self.refusedCounts:
+            lines.append("lines from the server refused: " + "; ".join(
+                "%s: %d" % (kind, count) for kind, count in sorted(self.refusedCounts.items())))
+        return lines
 
     # Upstream: the server.
 
@@ -491,64 +379,92 @@ class ProxyCore:
         self.session.connectionLost(reason, False)
         if self._down is not None:
             if self._quitting:
-                self.closeClient("quit")
+                self._links.closeClient("quit")
                 return
             self._toClient(formatMessage("ERROR", ("Closing link: the server connection ended: " + _clean(reason),)))
-            self.closeClient("the server connection ended")
+            self._links.closeClient("the server connection ended")
 
-    def _serverLine(self, line: bytes) -> None:
-        try:
-            message = parseLine(line)
-        except WireError as exc:
-            # Unparsable (not UTF-8...): a message in it could not be judged,
-            # so none is handed on; anything else passes as it is.
-            head = line.split(b" ", 3)
-            if b"PRIVMSG" in head or b"NOTICE" in head:
-                self.log.warn("dropped a message line we cannot parse: {error}", error=str(exc))
-            else:
-                self._toClient(line + b"\r\n")
+    def _serverLine(self, raw: bytes) -> None:
+        """One line from the server: read and sorted once (L{classify}), then shown as sorted."""
+        verdict = classify(readServerLine(raw), self.session.knowledge())
+        if isinstance(verdict, Refused):
+            self._refused(verdict)
             return
+        line = verdict.line
+        tags, forged = withoutOwnTags(line.message.tags)
+        if forged:
+            self._count("forged protection tag", forged)
+        if isinstance(verdict, ForConversation):
+            message = line.message
+            events = self.session.judge(message, verdict.name, verdict.direct)
+            for event in events:
+                if isinstance(event, ev.IncomingMessage):
+                    self._deliver(event, message.command, message.source, message.params[0], tags)
+                elif isinstance(event, ev.RejectedMessage) and event.reason == "unprotected":
+                    # Read, so a newcomer asking how to join is heard; never as theirs.
+                    self._rejected(event, message.params[1])
+                else:
+                    self._event(event)
+            return
+        if isinstance(verdict, PlainMessage):
+            self._plain(verdict, tags)
+            return
+        self._passing(line, tags)
+
+    def _passing(self, line: ServerLine, tags: Optional[Tags]) -> None:
+        message = line.message
         command = message.command
         if command == "PING":
-            self._toClientMessage(message, line)  # the IRC client answers
+            self._toClientLine(line, tags)  # the IRC client answers
             return
         if command == "PONG" and message.params and message.params[-1] == KEEPALIVE_TOKEN:
             return
         if command == "CAP":
-            self._serverCap(message, line)
+            self._serverCap(message, line.raw)
             return
         if command in ("433", "436") and not self.session.registered:
-            self._toClientMessage(message, line)  # the IRC client picks its fallback
+            self._toClientLine(line, tags)  # the IRC client picks its fallback
             return
-        if command in ("PRIVMSG", "NOTICE"):
-            # Judged by the codec, or passed on untouched (never both: the
-            # session would show a plain message a second time).
-            if not self._judge(message):
-                self._toClientMessage(message, line)
-            return
-        self._toClientMessage(message, line)
-        self.session.messageReceived(message)
+        self._toClientLine(line, tags)
+        if command != "TAGMSG":
+            self.session.messageReceived(message)
 
-    def _judge(self, message: Message) -> bool:
-        """Whether the codec takes C{message} (a PRIVMSG/NOTICE from a member)."""
-        session = self.session
-        source = message.source
-        if len(message.params) < 2 or source is None or not session.registered:
-            return False
-        if "!" not in source and "@" not in source and (source == session.server or "." in source):
-            return False  # the server's own notice
-        target, text = message.params[0], message.params[1]
-        name = target if session.isRoom(target) else (message.sourceNick or "")
-        if _isCtcpOtherThanAction(text):
-            return False
-        if not text.startswith(MARKER) and session.expectedLayer(name) == PLAIN:
-            return False
-        self._judged = message
-        try:
-            session.messageReceived(message)
-        finally:
-            self._judged = None
-        return True
+    def _plain(self, verdict: PlainMessage, tags: Optional[Tags]) -> None:
+        """A message in a conversation without a key: handed on, marked plain like any other."""
+        message = verdict.line.message
+        text = message.params[1]
+        if isCtcp(text) and not isAction(text):
+            # VERSION, PING... requests and replies: the IRC client's own, not a message line.
+            self._toClientLine(verdict.line, tags)
+            return
+        useTags = self.clientTags and self.mark != "prefix"
+        shown = list(tags or ()) + ([(TAG_PROTECTION, MARKS["none"])] if useTags else [])
+        prefix = "" if useTags and self.mark == "tag" else "[%s] " % (MARKS["none"],)
+        if isAction(text):
+            body = text[len(ACTION):]
+            text = ACTION + prefix + (body[:-1] if body.endswith(CTCP) else body) + CTCP
+        else:
+            text = prefix + text
+        self._toClient(
+            formatTags(shown).encode("utf-8")
+            + formatMessage(message.command, (message.params[0], text), message.source)
+        )
+
+    def _refused(self, verdict: Refused) -> None:
+        """Not handed on: said in the keyed conversation it was addressed to, else counted."""
+        self._count(verdict.why)
+        if verdict.name is None:
+            self.log.warn("dropped a line from the server: {why}", why=verdict.why)
+            return
+        self.tell(
+            "in %s: REFUSED %s claimed from %s: it cannot carry protected text%s" % (
+                verdict.name, verdict.why, verdict.sender or "nobody", _quoted(verdict.text))
+        )
+
+    def _count(self, why: str, count: int = 1) -> None:
+        """Lines (or tags) from the relay refused: counted for C{status}, bounded by their kinds."""
+        key = why.split(":", 1)[0]
+        self.refusedCounts[key] = self.refusedCounts.get(key, 0) + count
 
     def _serverCap(self, message: Message, line: bytes) -> None:
         params = list(message.params)
@@ -565,7 +481,7 @@ class ProxyCore:
                     params[-1] = ""
                 self._toClient(formatMessage("CAP", params, message.source))
                 return
-        self._toClientMessage(message, line)
+        self._toClient(line + b"\r\n")
 
     # What the session tells.
 
@@ -575,48 +491,48 @@ class ProxyCore:
         elif isinstance(event, ev.RejectedMessage):
             self._rejected(event)
         elif isinstance(event, ev.CtcpRequest):
-            where = "" if event.direct else " in %s" % (event.target,)
-            self._tell("%s sent a protected CTCP %s request%s (not answered)" % (event.sender, event.command, where))
+            self.tell(_where(event) + ctcpRequestNote(event))
+        elif isinstance(event, ev.Sent):
+            self._sent(event)
         elif isinstance(event, ev.Queued):
-            self._tell("waiting for the key of %s: sent when it is ready" % (event.target,))
+            self.tell(placeOf(event.target) + queuedNote(event, echo=False))
         elif isinstance(event, ev.Unsent):
-            action, _request = ctcp.split(event.body)
-            body = event.body if action is None else "/me " + action
-            self._tell("NOT SENT to %s: %s (%s)" % (event.target, _commandsHere(event.reason), _short(body)))
+            self.tell(commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
         elif isinstance(event, ev.KeySet):
-            self._reply(
-                "%s is keyed: layer %s, key fingerprint %s (compare it with the others out of band)"
-                % (event.target, event.layer, event.fingerprint)
-            )
+            self.reply(keySetNote(event))
         elif isinstance(event, ev.LayerSet):
-            self._reply("%s is on %s" % (event.target, event.layer))
+            self.reply(layerSetNote(event))
         elif isinstance(event, ev.TrustChanged):
-            self._reply(trustLine(event).replace("/verify", "verify"))
+            self.reply(trustLine(event).replace("/verify", "verify"))
         elif isinstance(event, ev.NickUnconfirmed):
-            self._tell(
-                "protected messages are NOT sent from now on: %s. /nick %s accepts the new nick, "
-                "/nick %s asks for yours back" % (event.cause, event.nick, event.chosen)
-            )
+            self.tell(nickUnconfirmedNote(event))
         elif isinstance(event, ev.NickChanged) and event.me and event.reason:
-            self._tell(_commandsHere(event.reason))
+            self.tell(commandsHere(event.reason))
         elif isinstance(event, ev.Notice) and event.source is None:
-            self._tell(_commandsHere(event.text))
+            self.tell(commandsHere(event.text))
 
-    def _deliver(self, event: ev.IncomingMessage) -> None:
-        judged = self._judged
+    def _deliver(
+        self,
+        event: ev.IncomingMessage,
+        command: str = "PRIVMSG",
+        source: Optional[str] = None,
+        target: Optional[str] = None,
+        tags: Optional[Tags] = None,
+    ) -> None:
+        """What the codec accepted, as a message from its sender with its mark."""
         session = self.session
-        command = judged.command if judged is not None else "PRIVMSG"
-        source = judged.source if judged is not None and judged.source else event.sender
-        target = judged.params[0] if judged is not None else (session.nick if event.direct else event.target)
+        if source is None:
+            source = event.sender
+        if target is None:
+            target = session.nick if event.direct else event.target
         mark = signedMark(event) or MARKS.get(event.protection, event.protection)
         if event.sent_at is not None and abs(self.clock() - event.sent_at) > OLD_AFTER:
             mark += ", sent " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(event.sent_at))
         useTags = self.clientTags and self.mark != "prefix"
         prefix = "" if useTags and self.mark == "tag" else "[%s] " % (mark,)
-        tags: List[Tuple[str, str]] = []
+        shown: List[Tuple[str, str]] = []
         if useTags:
-            tags = [(k, v) for k, v in (judged.tags or ()) if not _ours(k)] if judged is not None else []
-            tags += [(TAG_PROTECTION, mark), (TAG_LAYER, event.layer)]
+            shown = list(tags or ()) + [(TAG_PROTECTION, mark), (TAG_LAYER, event.layer)]
         body = event.body
         # The session gives an action (/me) as an Action event with its text.
         action = isinstance(event, ev.Action)
@@ -627,29 +543,25 @@ class ProxyCore:
                 if action:
                     text = ACTION + text + CTCP
                 self._toClient(
-                    formatTags(tags).encode("utf-8") + formatMessage(command, (target, text), source)
+                    formatTags(shown).encode("utf-8") + formatMessage(command, (target, text), source)
                 )
-        if event.missing:
-            plural = "s" if event.missing > 1 else ""
-            self._tell(
-                "%d earlier message%s from %s in %s never arrived"
-                % (event.missing, plural, event.sender, event.target)
-            )
-        if event.reordered:
-            self._tell("the last message from %s in %s arrived out of order" % (event.sender, event.target))
+        for note in (missingNote(event), reorderedNote(event)):
+            if note is not None:
+                self.tell(_where(event) + note)
 
-    def _rejected(self, event: ev.RejectedMessage) -> None:
-        where = "" if event.direct else " in %s" % (event.target,)
-        if event.reason == "no-key":
-            self._tell(
-                "%s sent a protected (%s) message%s; %s has no key here: /msg %s key %s"
-                % (event.sender, event.layer, where, event.target, PSEUDO, event.target)
-            )
+    def _rejected(self, event: ev.RejectedMessage, unprotected: Optional[str] = None) -> None:
+        self.tell(commandsHere(_where(event) + rejectedNote(event, spellProxy)) + _quoted(unprotected))
+
+    def _sent(self, event: ev.Sent) -> None:
+        """One's own line in a keyed conversation: its mark, where one reads it."""
+        if event.layer == PLAIN:
             return
-        self._tell(_commandsHere(
-            "REJECTED message claimed from %s%s: %s (%s)"
-            % (event.sender, where, event.reason, event.description)
-        ))
+        note = "[%s] your message to %s went out sealed (%s)" % (
+            MARKS.get(PROTECTION[event.layer], event.layer), event.target, event.layer)
+        if self.session.isRoom(event.target):
+            self.tellIn(event.target, note)
+        else:
+            self.tell(note)
 
     # Writing.
 
@@ -664,30 +576,48 @@ class ProxyCore:
         if self._down is not None:
             self._down(data)
 
-    def _toClientMessage(self, message: Message, line: bytes) -> None:
-        """A server line as it came, but without tags claiming to be ours."""
-        if message.tags and any(_ours(key) for key, value in message.tags):
-            tags = [(k, v) for k, v in message.tags if not _ours(k)]
+    def _toClientLine(self, line: ServerLine, tags: Optional[Tags]) -> None:
+        """A server line as it came, but without the tags that claimed to be ours."""
+        message = line.message
+        if tags != message.tags:
             self._toClient(
-                formatTags(tags).encode("utf-8") + formatMessage(message.command, message.params, message.source)
+                formatTags(tags or ()).encode("utf-8")
+                + formatMessage(message.command, message.params, message.source)
             )
             return
-        self._toClient(line + b"\r\n")
+        self._toClient(line.raw + b"\r\n")
 
     def _clientNick(self) -> str:
         return self.session.nick if self.session.registered else "*"
 
-    def _tell(self, text: str) -> None:
+    def tell(self, text: str) -> None:
         """A NOTICE from *securechat: warnings, refusals, rejections."""
         self._toClient(formatMessage("NOTICE", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
 
-    def _reply(self, text: str) -> None:
+    def tellIn(self, window: str, text: str) -> None:
+        """A NOTICE from *securechat in a room's own window."""
+        self._toClient(formatMessage("NOTICE", (window, _clean(text)), PSEUDO_SOURCE))
+
+    def reply(self, text: str) -> None:
         """A message from *securechat: answers to commands (a query window in most clients)."""
         self._toClient(formatMessage("PRIVMSG", (self._clientNick(), _clean(text)), PSEUDO_SOURCE))
 
 
-def _ours(key: str) -> bool:
-    return key.lstrip("+").startswith("securechat/")
+def _where(event: ev.Event) -> str:
+    """Where a message event happened, before its sentence: its room (a direct one names the sender)."""
+    direct = getattr(event, "direct", True)
+    return "" if direct else "in %s: " % (getattr(event, "target", ""),)
+
+
+#: What comes before a text the proxy quotes that nobody protected.
+QUOTED = "; its text, UNPROTECTED, not shown as theirs: "
+#: The most characters of such a text quoted.
+QUOTED_CHARS = 200
+
+
+def _quoted(text: Optional[str]) -> str:
+    """An unprotected text, quoted last in a notice and marked so; nothing when there is none."""
+    return QUOTED + _short(text, QUOTED_CHARS) if text else ""
 
 
 def _short(body: str, size: int = 60) -> str:
@@ -695,21 +625,8 @@ def _short(body: str, size: int = 60) -> str:
     return body if len(body) <= size else body[: size - 1] + "…"
 
 
-def _commandsHere(text: str) -> str:
-    """The session's advice names console commands; here they are messages to *securechat."""
-    for console, here in (
-        ("/layer! ", "/msg %s layer! " % (PSEUDO,)),
-        ("/key ", "/msg %s key " % (PSEUDO,)),
-        ("/key)", "/msg %s key)" % (PSEUDO,)),
-        ("/trust ", "/msg %s trust " % (PSEUDO,)),
-        ("/verify ", "/msg %s verify " % (PSEUDO,)),
-    ):
-        text = text.replace(console, here)
-    return text
-
-
 class _Upstream:
-    """What the IRC client protocol (L{securechat.client.protocol}) drives: the server side."""
+    """What the IRC client protocol (L{securechat.client.adapters.protocol}) drives: the server side."""
 
     def __init__(self, core: ProxyCore) -> None:
         self.core = core
@@ -724,4 +641,4 @@ class _Upstream:
         self.core._upstreamLost(reason)
 
 
-__all__ = ["MARK_MODES", "PSEUDO", "ProxyCore", "Derive"]
+__all__ = ["MARK_MODES", "PSEUDO", "Derive", "Links", "ProxyCore"]

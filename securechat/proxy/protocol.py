@@ -2,7 +2,7 @@
 The proxy's Twisted adapters: the server side the IRC client connects to
 (L{DownstreamFactory}), and, for each IRC client, one connection to the
 real server made with the client's own adapter
-(L{securechat.client.protocol.IRCClientProtocol}: its bounded send queue,
+(L{securechat.client.adapters.protocol.IRCClientProtocol}: its bounded send queue,
 its keepalive, its pause), driving the core's upstream side.
 
 One IRC client at a time: a second connection is told so and closed (a
@@ -15,19 +15,19 @@ meanwhile counts against L{CLIENT_SENDQ}, past which the client is cut.
 
 from __future__ import annotations
 
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer, IStreamClientEndpoint
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from ..client.protocol import IRCClientFactory, IRCClientProtocol
-from ..client.session import NotConnected
+from ..client.adapters.drain import Drain
+from ..client.adapters.protocol import IRCClientFactory, IRCClientProtocol
+from ..client.core.session import NotConnected
 from ..wire import MAX_TAGS, LineSplitter, TooLong, formatMessage
-from .core import ProxyCore
+from .core import Links, ProxyCore
 
 #: Lines from the IRC client: RFC 1459's 512 bytes, plus tags as IRCv3 allows.
 CLIENT_MAX_LINE = 512
@@ -37,23 +37,6 @@ CLIENT_SENDQ = 1024 * 1024
 #: Why the server is not read while the IRC client is backed up.
 CLIENT_BACKED_UP = "irc-client"
 ONE_CLIENT = "Closing link: this securechat proxy serves one IRC client at a time"
-
-
-@implementer(IPushProducer)
-class _ClientDrain:
-    """Registered with the IRC client's transport: tells when it stops draining."""
-
-    def __init__(self, protocol: DownstreamProtocol) -> None:
-        self.protocol = protocol
-
-    def pauseProducing(self) -> None:
-        self.protocol._blocked(True)
-
-    def resumeProducing(self) -> None:
-        self.protocol._blocked(False)
-
-    def stopProducing(self) -> None:
-        pass
 
 
 class DownstreamProtocol(Protocol):
@@ -81,7 +64,7 @@ class DownstreamProtocol(Protocol):
             self._transport.loseConnection()
             return
         self.owner.active = self
-        self._transport.registerProducer(_ClientDrain(self), True)
+        self._transport.registerProducer(Drain(self._blocked), True)
         self.log.info("IRC client connected from {peer}", peer=str(self._transport.getPeer()))
         self.owner.core.clientConnected(self.write)
 
@@ -91,7 +74,7 @@ class DownstreamProtocol(Protocol):
                 return
             if isinstance(item, TooLong):
                 # Dropped whole: never a cut message going out in clear.
-                self.owner.core._tell("a line of %d bytes from your IRC client was too long: not sent" % (item.size,))
+                self.owner.core.tell("a line of %d bytes from your IRC client was too long: not sent" % (item.size,))
                 continue
             if not item:
                 continue
@@ -144,17 +127,21 @@ class DownstreamFactory(Factory):
 
     log = Logger()
 
-    def __init__(self, core: ProxyCore, reactor: Any, endpoint: IStreamClientEndpoint) -> None:
-        self.core = core
+    def __init__(
+        self, makeCore: Callable[[Links], ProxyCore], reactor: Any, endpoint: IStreamClientEndpoint
+    ) -> None:
         self.reactor = reactor
         self.endpoint = endpoint
         self.noisy = False
         self.active: Optional[DownstreamProtocol] = None
         self.upstream: Optional[IRCClientFactory] = None
         self._connecting: Optional[Deferred] = None
-        core.openUpstream = self.connectUpstream
-        core.closeClient = self.closeClient
-        core.closeUpstream = self.closeUpstream
+        #: The core, built with this factory as its links to the connections.
+        self.core = makeCore(self)
+
+    def openUpstream(self) -> None:
+        """L{Links}: the core asks for the server connection."""
+        self.connectUpstream()
 
     def buildProtocol(self, addr: object) -> DownstreamProtocol:
         protocol = DownstreamProtocol(self)

@@ -19,18 +19,18 @@ from typing import Any, Callable, List, Optional
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import UNIXServerEndpoint, serverFromString
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import usage
 
 from ..cannotstart import CannotStart
-from ..client.headless import SESSION_LOG_NAMESPACE
-from ..client.kdfworker import KdfWorker
-from ..client.passphrases import PassphraseError, readKeyFile
-from ..client.persist import StateKeeper
-from ..client.session import ClientSession
-from ..client.startup import DEFAULT_SERVER
-from ..client.statedir import STATE_DIR_HELP, StateDir, StateError, defaultStateDir
+from ..client.adapters.headless import SESSION_LOG_NAMESPACE
+from ..client.adapters.options import SecretFreeOptions, checkedStateDir
+from ..client.adapters.passphrases import PassphraseError, readKeyFile
+from ..client.adapters.persist import StateKeeper
+from ..client.adapters.startup import DEFAULT_SERVER
+from ..client.adapters.statedir import STATE_DIR_HELP, StateDir, StateError
+from ..client.adapters.upkeep import SessionUpkeep
+from ..client.core.session import ClientSession
 from ..codec import DEFAULT_KDF, KdfParams, RoomKeys
 from ..endpointstrings import PARSE_ERRORS, checkClientEndpoint
 from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings, clientEndpoint
@@ -44,8 +44,6 @@ PASSWORD_ENV = "SECURECHAT_PROXY_PASSWORD"
 PLACEHOLDER_NICK = "*"
 #: The namespace of the proxy core's events: what it was when it logged them itself.
 CORE_LOG_NAMESPACE = "securechat.proxy.core.ProxyCore"
-#: How often unfinished chunked messages are checked for their timeout.
-EXPIRE_INTERVAL = 5.0
 
 
 def listensOnLoopbackOnly(description: str) -> bool:
@@ -79,7 +77,7 @@ def readPassword(path: Optional[str], environ: Optional[dict] = None) -> Optiona
     return value.encode("utf-8") if value else None
 
 
-class Options(usage.Options):
+class Options(SecretFreeOptions):
     synopsis = "[options]"
     longdesc = (
         "A local IRC proxy: point irssi, weechat or any IRC client at it, and it protects "
@@ -101,27 +99,10 @@ class Options(usage.Options):
         ["allow-remote", None, "Listen beyond loopback (a password is then required)."],
         ["insecure-skip-tls-verify", None, INSECURE_HELP + "."],
     ]
-
-    # Defined only to be refused (three methods: usage.Options' synonyms
-    # break its usage text).
-
-    def opt_password(self, value: str) -> None:
-        """Refused: a secret on the command line is visible to every user (ps)."""
-        self._refuse()
-
-    def opt_key(self, value: str) -> None:
-        """Refused: a secret on the command line is visible to every user (ps)."""
-        self._refuse()
-
-    def opt_passphrase(self, value: str) -> None:
-        """Refused: a secret on the command line is visible to every user (ps)."""
-        self._refuse()
-
-    def _refuse(self) -> None:
-        raise usage.UsageError(
-            "a secret on the command line is visible to every user (ps): use --password-file PATH "
-            "or $%s for the proxy's password, /msg *securechat key for keys" % (PASSWORD_ENV,)
-        )
+    secretRefusal = (
+        "a secret on the command line is visible to every user (ps): use --password-file PATH "
+        "or $%s for the proxy's password, /msg *securechat key for keys" % (PASSWORD_ENV,)
+    )
 
     def tlsSettings(self) -> TlsSettings:
         return TlsSettings(self["tls-trust"], bool(self["insecure-skip-tls-verify"]))
@@ -149,12 +130,7 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     "--allow-remote needs a password: --password-file PATH or $%s" % (PASSWORD_ENV,)
                 )
-        if self["state-dir"] is None:
-            self["state-dir"] = defaultStateDir()
-        try:
-            StateDir.check(self["state-dir"])
-        except StateError as exc:
-            raise usage.UsageError("--state-dir: %s" % (exc,)) from None
+        self["state-dir"] = checkedStateDir(self["state-dir"])
 
 
 class ProxyService(Service):
@@ -183,39 +159,45 @@ class ProxyService(Service):
         if stateDir is not None:
             self.keeper = StateKeeper(StateDir.open(stateDir), server, reactor, time.time)
             options = {"identity": self.keeper.identity, "trust": self.keeper.trust}
-        self.session = ClientSession(
-            PLACEHOLDER_NICK, lambda event: None, clock=clock, log=Logger(namespace=SESSION_LOG_NAMESPACE), **options
-        )
-        if self.keeper is not None:
-            self.keeper.attach(self.session)
-        #: Argon2id off the reactor, one at a time (cryptography 50 hangs on two).
-        self.worker = KdfWorker(reactor)
-        self.core = ProxyCore(
-            self.session, self._derive, password=password, mark=mark, clock=clock,
-            log=Logger(namespace=CORE_LOG_NAMESPACE),
-        )
+        def makeSession(emit: Callable[[Any], None]) -> ClientSession:
+            session = ClientSession(
+                PLACEHOLDER_NICK, emit, clock=clock, log=Logger(namespace=SESSION_LOG_NAMESPACE), **options
+            )
+            if self.keeper is not None:
+                self.keeper.attach(session)
+            return session
+
         endpoint = clientEndpoint(reactor, server, tls or TlsSettings(), self._tlsReport)
-        self.factory = DownstreamFactory(self.core, reactor, endpoint)
+        self.factory = DownstreamFactory(
+            lambda links: ProxyCore(
+                makeSession, self._derive, links, password=password, mark=mark, clock=clock,
+                log=Logger(namespace=CORE_LOG_NAMESPACE),
+            ),
+            reactor,
+            endpoint,
+        )
+        self.core = self.factory.core
+        self.session = self.core.session
         self.port: Any = None
         self.listening: Optional[Deferred] = None
-        self._expiry = LoopingCall(self.session.expire)
-        self._expiry.clock = reactor
+        #: The key worker and the expiry loop, as every face's session has them.
+        self.upkeep = SessionUpkeep(reactor, self.session)
 
     def _derive(
         self, codecTarget: str, passphrase: bytes, done: Callable[[Optional[RoomKeys], Optional[str]], None]
     ) -> None:
-        derived = self.worker.submit(passphrase, codecTarget, self.kdfParams, self.session.codecFold)
+        derived = self.upkeep.derive(codecTarget, passphrase, self.kdfParams)
         derived.addCallbacks(lambda keys: done(keys, None), lambda failure: done(None, failure.getErrorMessage()))
 
     def _tlsReport(self, message: str, code: str) -> None:
         self.log.warn("{message}", message=message)
-        self.core._tell(message)
+        self.core.tell(message)
 
     def startService(self) -> None:
         Service.startService(self)
         if self.keeper is not None:
             self.keeper.startService()
-        self._expiry.start(EXPIRE_INTERVAL, now=False)
+        self.upkeep.start()
         listening = serverFromString(self.reactor, self.listen).listen(self.factory)
 
         def listened(port: Any) -> Any:
@@ -228,8 +210,7 @@ class ProxyService(Service):
 
     def stopService(self) -> Deferred:
         Service.stopService(self)
-        if self._expiry.running:
-            self._expiry.stop()
+        self.upkeep.stop()
         self.factory.closeClient("the proxy is stopping")
         self.factory.closeUpstream()
         if self.keeper is not None:

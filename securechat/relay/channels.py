@@ -12,16 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, List, Sequence
 
-from ..wire import formatMessage, splitTargets
-from .modes import (
-    FLAG_MODES,
-    STATUS_MODES,
-    ModeChange,
-    formatModeChanges,
-    parseModeChanges,
-    roomModes,
-)
-from .numerics import (
+from ..numerics import (
     ERR_CHANOPRIVSNEEDED,
     ERR_INVALIDMODEPARAM,
     ERR_NEEDMOREPARAMS,
@@ -42,6 +33,15 @@ from .numerics import (
     RPL_TOPIC,
     RPL_TOPICWHOTIME,
     echo,
+)
+from ..wire import formatMessage, splitTargets
+from .modes import (
+    FLAG_MODES,
+    STATUS_MODES,
+    ModeChange,
+    formatModeChanges,
+    parseModeChanges,
+    roomModes,
 )
 
 if TYPE_CHECKING:  # pragma: no cover

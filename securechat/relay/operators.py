@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Sequence, Tuple
 
-from .fit import formatFitted
-from .numerics import (
+from ..numerics import (
     ERR_NEEDMOREPARAMS,
     ERR_NOOPERHOST,
     ERR_NOPRIVILEGES,
@@ -26,6 +25,7 @@ from .numerics import (
     RPL_YOUREOPER,
     echo,
 )
+from .fit import formatFitted
 from .queries import globMatcher
 from .records import CLOSING
 

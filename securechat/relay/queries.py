@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
 
-from ..wire import formatMessage, splitTargets
-from .numerics import (
+from ..numerics import (
     ERR_NEEDMOREPARAMS,
     ERR_NONICKNAMEGIVEN,
     ERR_NOSUCHNICK,
@@ -32,6 +31,7 @@ from .numerics import (
     RPL_WHOREPLY,
     echo,
 )
+from ..wire import formatMessage, splitTargets
 
 if TYPE_CHECKING:  # pragma: no cover
     from .records import Client, RelayConfig, Room

@@ -12,20 +12,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Sequence
 
 from .. import __version__
 from ..logevents import EventLog
-from ..wire import (
-    formatMessage,
-    isValidNick,
-)
-from .caps import (
-    AWAY_NOTIFY,
-    CAPABILITIES,
-    ECHO_MESSAGE,
-    MULTI_PREFIX,
-    parseCapRequest,
-    tagMode,
-)
-from .modes import CHANMODES_TOKEN, MODES_PER_COMMAND, PREFIX_TOKEN
-from .numerics import (
+from ..numerics import (
     ERR_ALREADYREGISTERED,
     ERR_ERRONEUSNICKNAME,
     ERR_INVALIDCAPCMD,
@@ -40,6 +27,19 @@ from .numerics import (
     RPL_YOURHOST,
     echo,
 )
+from ..wire import (
+    formatMessage,
+    isValidNick,
+)
+from .caps import (
+    AWAY_NOTIFY,
+    CAPABILITIES,
+    ECHO_MESSAGE,
+    MULTI_PREFIX,
+    parseCapRequest,
+    tagMode,
+)
+from .modes import CHANMODES_TOKEN, MODES_PER_COMMAND, PREFIX_TOKEN
 from .operators import USER_MODES
 from .records import (
     AWAY_LENGTH,

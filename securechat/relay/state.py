@@ -21,24 +21,7 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..logevents import DISCARD, EventLog
-from ..wire import (
-    MAX_CLIENT_TAGS,
-    Message,
-    Tags,
-    casefolder,
-    formatMessage,
-    isValidChannel,
-    splitTargets,
-)
-from .caps import (
-    TAG_CLIENT,
-    clientTags,
-    serverTime,
-    tagPrefix,
-)
-from .channels import ChannelCommands
-from .fit import formatFitted
-from .numerics import (
+from ..numerics import (
     ERR_BADCHANNELKEY,
     ERR_CANNOTSENDTOCHAN,
     ERR_CHANNELISFULL,
@@ -63,6 +46,23 @@ from .numerics import (
     RPL_UNAWAY,
     echo,
 )
+from ..wire import (
+    MAX_CLIENT_TAGS,
+    Message,
+    Tags,
+    casefolder,
+    formatMessage,
+    isValidChannel,
+    splitTargets,
+)
+from .caps import (
+    TAG_CLIENT,
+    clientTags,
+    serverTime,
+    tagPrefix,
+)
+from .channels import ChannelCommands
+from .fit import formatFitted
 from .operators import OperatorCommands
 from .queries import QueryCommands
 from .records import (

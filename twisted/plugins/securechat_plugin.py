@@ -20,7 +20,7 @@ securechatRelay = ServiceMaker(
 
 securechatClient = ServiceMaker(
     "securechat client",
-    "securechat.client.tap",
+    "securechat.client.faces.tap",
     "A headless securechat client (bot): joins rooms, decrypts, logs or writes JSON lines.",
     "securechat-client",
 )

@@ -6,8 +6,8 @@ windows out.
 
 from __future__ import annotations
 
-from . import events as ev
-from .session import ClientSession
+from ..core import events as ev
+from ..core.session import ClientSession
 from .windows import ACTIVE, HIGHLIGHTED, QUERY, QUIET, ROOM, Window, WindowList
 
 #: Characters of a nick besides letters and digits (RFC 2812), for mentions.

@@ -17,10 +17,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..keepalive import DEAD, PING, Keepalive
-from ..twistedtypes import TransportUser, defaultReactor
-from ..wire import LineSplitter, TooLong
-from .session import RECEIVE_MAX_LINE, ClientSession
+from ...keepalive import DEAD, PING, Keepalive
+from ...twistedtypes import TransportUser, defaultReactor
+from ...wire import LineSplitter, TooLong
+from ..core.session import RECEIVE_MAX_LINE, ClientSession
 
 #: A server silent this long gets a PING from us...
 IDLE_PING = 120.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from ..codec import PROTECTION
-from .headless import HeadlessClient
+from ...codec import PROTECTION
+from ..adapters.headless import HeadlessClient
 from .render import MARKS, Segment, markStyle
 from .windows import HIGHLIGHTED, WindowList
 

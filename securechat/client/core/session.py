@@ -3,11 +3,11 @@ The client's state, without I/O: registration, rooms, and one codec
 L{Conversation} per room or direct peer the user set a key or layer for
 (others are judged by a throwaway one, so the relay cannot grow them).
 
-The adapter (L{securechat.client.protocol}) feeds received lines in
+The adapter (L{securechat.client.adapters.protocol}) feeds received lines in
 (L{ClientSession.lineReceived}) and gives the session a C{send} callable
 while a connection is up; the user interface calls the command methods
 (L{join}, L{sendMessage}, L{setKeys}...).  Everything the user should know
-comes out through C{emit} as L{securechat.client.events} values.
+comes out through C{emit} as L{securechat.client.core.events} values.
 
 The session outlives connections: rooms to rejoin, keys, layers, replay
 caches and sequence numbers are kept across reconnects, so a relay cannot
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..wire import LINE_BREAKERS, Message, WireError, parseLine
+from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
 from .registration import Registration
 from .rooms import Rooms
+from .serverlines import Unparsable, readServerLine
 from .sessionbase import (
     ALT_SUFFIX,
     DEFAULT_KEYED_LAYER,
@@ -58,11 +59,10 @@ from .sessionbase import (
 )
 
 # Private, but imported from here by tests that build a room by hand.
-from .sessionbase import _PendingKey as _PendingKey
 from .sessionbase import _Room as _Room
 
 #: What other modules import from here (the session's limits and errors live
-#: in L{securechat.client.sessionbase}).
+#: in L{securechat.client.core.sessionbase}).
 __all__ = [
     "ClientSession",
     "ALT_SUFFIX",
@@ -142,12 +142,11 @@ class ClientSession(Registration, Rooms, Conversations):
 
     def lineReceived(self, line: bytes) -> None:
         """One line from the server, without its CRLF."""
-        try:
-            message = parseLine(line)
-        except WireError as exc:
-            self.log.warn("unparsable line from the server: {error}", error=str(exc))
+        read = readServerLine(line)
+        if isinstance(read, Unparsable):
+            self.log.warn("unparsable line from the server: {error}", error=read.reason)
             return
-        self.messageReceived(message)
+        self.messageReceived(read.message)
 
     def messageReceived(self, message: Message) -> None:
         handler = getattr(self, "irc_" + message.command, None)
@@ -160,5 +159,5 @@ class ClientSession(Registration, Rooms, Conversations):
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
         for breaker in LINE_BREAKERS:
             reason = reason.replace(breaker, " ")
-        if self.phase is not DISCONNECTED:
+        if self.allows("quit"):
             self._write("QUIT", reason or "Leaving")

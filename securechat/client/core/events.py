@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Tuple, cast
 
 import attr
 
-from ..netsplit import netsplitServers
+from ...netsplit import netsplitServers
 
 if TYPE_CHECKING:  # pragma: no cover
     from attr import AttrsInstance

@@ -30,8 +30,8 @@ from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ..codec import Conversation, Identity, TrustStore
-from . import events as ev
+from ...codec import Conversation, Identity, TrustStore
+from ..core import events as ev
 from .statedir import StateCorrupt, StateDir, StateError
 
 IDENTITY_FILE = "identity.json"

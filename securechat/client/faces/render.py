@@ -16,6 +16,9 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 
+# The mark each protection level gets on screen: worded once, for every face.
+from ..core.wording import MARKS as MARKS
+
 NORMAL = "normal"
 OWN = "own"
 INFO = "info"
@@ -29,14 +32,6 @@ HIGHLIGHT = "highlight"
 #: is one column wide everywhere (East Asian width "N", not ambiguous).
 CONTINUATION = "  \u21aa "
 
-#: The mark each protection level gets on screen.
-MARKS = {
-    "none": "plain",
-    "confidential": "enc",
-    "authenticated": "auth",
-    "authenticated+fresh": "auth+fresh",
-    "signed+fresh": "signed",
-}
 
 CSI = "\x1b["
 RESET = CSI + "0m"

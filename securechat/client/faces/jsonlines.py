@@ -13,19 +13,21 @@ import json
 from typing import Any, Callable, Dict, Optional
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..codec import KdfUnavailable
-from ..twistedtypes import TransportUser
-from ..wire import LineSplitter, TooLong
-from . import events as ev
-from .headless import HeadlessClient
-from .passphrases import PassphraseError, readKeyFile, weakPassphraseWarning
-from .session import CommandError, NeedsForce, NotConnected
+from ...codec import KdfUnavailable
+from ...twistedtypes import TransportUser
+from ...wire import LineSplitter, TooLong
+from ..adapters.drain import Drain
+from ..adapters.headless import HeadlessClient
+from ..adapters.passphrases import PassphraseError, readKeyFile
+from ..core import events as ev
+from ..core.session import CommandError, NeedsForce, NotConnected
+from ..core.wording import weakPassphraseWarning
 
 #: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
 MAX_COMMAND_LINE = 256 * 1024
@@ -252,28 +254,6 @@ class JsonLinesFrontend:
             self.quitting.addBoth(lambda ignored: self.onQuit())
 
 
-@implementer(IPushProducer)
-class _StdoutGuard:
-    """
-    Registered with stdout as a streaming producer: while the reader of our
-    events does not keep up, stop reading the relay (and stdin), so what
-    the relay sends waits in its socket instead of in our memory; read
-    again once stdout has drained.
-    """
-
-    def __init__(self, protocol: JsonLinesProtocol) -> None:
-        self.protocol = protocol
-
-    def pauseProducing(self) -> None:
-        self.protocol._stdoutFull(True)
-
-    def resumeProducing(self) -> None:
-        self.protocol._stdoutFull(False)
-
-    def stopProducing(self) -> None:
-        pass
-
-
 @implementer(IHalfCloseableProtocol)
 class JsonLinesProtocol(TransportUser, Protocol):
     """
@@ -292,7 +272,9 @@ class JsonLinesProtocol(TransportUser, Protocol):
 
     def connectionMade(self) -> None:
         self.frontend = JsonLinesFrontend(self.client, self.tcp.write, self._quitDone)
-        self.tcp.registerProducer(_StdoutGuard(self), True)
+        # While the reader of our events does not keep up, the relay (and stdin)
+        # is not read: what the relay sends waits in its socket, not in our memory.
+        self.tcp.registerProducer(Drain(self._stdoutFull), True)
 
     def _stdoutFull(self, full: bool) -> None:
         """
@@ -375,7 +357,7 @@ def run(options: Any, passphrase: Optional[bytes]) -> int:
         textFileLogObserver,
     )
 
-    from .startup import clientFromOptions, keyRooms, startState
+    from ..adapters.startup import clientFromOptions, keyRooms, startState
 
     # stdout is the event stream: Twisted's own warnings go to stderr.
     globalLogBeginner.beginLoggingTo(

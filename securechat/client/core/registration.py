@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-from ..relay.numerics import (
+from ...numerics import (
     ERR_ERRONEUSNICKNAME,
     ERR_NICKCOLLISION,
     ERR_NICKNAMEINUSE,
@@ -24,7 +24,7 @@ from ..relay.numerics import (
     RPL_WELCOME,
     RPL_WHOREPLY,
 )
-from ..wire import (
+from ...wire import (
     DEFAULT_MAX_LINE,
     Message,
     casefolder,
@@ -307,7 +307,7 @@ class Registration(SessionBase):
         folded = self.fold(nick)
         if folded not in self._nickRequests:
             self._nickRequests = (self._nickRequests + [folded])[-MAX_NICK_REQUESTS:]
-        if self.phase is not DISCONNECTED and nick != self.nick:
+        if self.allows("nick") and nick != self.nick:
             # Accepting the nick the server already gives us asks nothing of it.
             self._write("NICK", nick)
         if confirming:
@@ -317,6 +317,6 @@ class Registration(SessionBase):
         """Be marked away with C{text}, or back without one."""
         checkText("away message", text)
         if text:
-            self._writeWhenRegistered("AWAY", text)
+            self._writeAllowed("away", "AWAY", text)
         else:
-            self._writeWhenRegistered("AWAY")
+            self._writeAllowed("away", "AWAY")

@@ -24,9 +24,9 @@ from typing import Any, Callable, Deque, Optional, Tuple
 from twisted.internet.defer import Deferred, fail
 from twisted.python.failure import Failure
 
-from ..codec import KdfParams, RoomKeys, derive_room_keys
-from ..codec.names import Casefold
-from .session import CommandError
+from ...codec import KdfParams, RoomKeys, derive_room_keys
+from ...codec.names import Casefold
+from ..core.session import CommandError
 
 #: Derivations waiting or running in one worker before more are refused:
 #: each costs ~0.25 s, so this many is already a long wait.

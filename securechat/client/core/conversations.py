@@ -6,9 +6,9 @@ opening messages.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
-from ..codec import (
+from ...codec import (
     LAYERS,
     Accepted,
     Conversation,
@@ -16,11 +16,13 @@ from ..codec import (
     direct_target,
     normalize_fingerprint,
 )
-from ..wire import (
+from ...wire import (
     Message,
 )
 from . import ctcp
 from . import events as ev
+from .keyed import SENDING, CodecRecord, KeyedName, PendingKey
+from .serverlines import Knowledge, conversationOf, roomOf
 from .sessionbase import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -35,10 +37,10 @@ from .sessionbase import (
     NotConnected,
     Result,
     SessionBase,
-    _PendingKey,
     checkTarget,
     checkWord,
 )
+from .wording import keyLostNote, loweringNote, spellConsole
 
 
 class Conversations(SessionBase):
@@ -56,36 +58,67 @@ class Conversations(SessionBase):
             return
         self._incoming(message)
 
+    def knowledge(self) -> Knowledge:
+        """What sorting a server line (L{classify}) needs to know of this session, now."""
+        return Knowledge(
+            self.server if self.registered else None,
+            self.isRoom,
+            lambda name: self._expectedLayer(name) != PLAIN,
+            self.statusPrefixes,
+        )
+
+    def keyedFormOf(self, target: str) -> Optional[str]:
+        """
+        The keyed room or peer C{target} addresses (in any case, or in a
+        STATUSMSG form such as C{@#lab}), or L{None}: what is sent to it is
+        sealed or refused, never in clear.
+        """
+        room = roomOf(target, self.isRoom, self.statusPrefixes)
+        name = room if room is not None else target
+        return name if self._expectedLayer(name) != PLAIN else None
+
     def _fromServer(self, source: Optional[str]) -> bool:
         """
         Whether a NOTICE is the server's own (shown as is): no source, before
-        registration, or a server name (ours, or any with a dot, which no
-        nick has).  A bare C{bob} is a member's nick, however it is spelled,
-        and goes through the codec like any message: shown as a server
-        notice, it put unmarked text under bob's name in a keyed room.
+        registration, or the name the server gave at registration, nothing
+        else.  A bare C{bob}, or a dotted C{bob.x}, is a member's nick
+        however it is spelled, and goes through the codec like any message:
+        shown as a server notice, it put unmarked text under its name in a
+        keyed room.
         """
         if source is None or not self.registered:
             return True
-        if "!" in source or "@" in source:
-            return False
-        return source == self.server or "." in source
+        return bool(self.server) and source == self.server
 
     def _incoming(self, message: Message) -> None:
         if len(message.params) < 2 or message.sourceNick is None:
             return
-        sender = message.sourceNick
-        target, text = message.params[0], message.params[1]
-        if self.isRoom(target):
-            name, direct = target, False
-        else:
-            name, direct = sender, True
+        name, direct = conversationOf(
+            message.params[0], message.sourceNick, self.isRoom, self.statusPrefixes
+        )
+        for event in self.judge(message, name, direct):
+            self.emit(event)
+
+    def judge(self, message: Message, name: str, direct: bool) -> List[ev.Event]:
+        """
+        What the codec makes of C{message} (a PRIVMSG or NOTICE with text)
+        in the conversation C{name}: accepted messages and refusals, as
+        events, returned rather than emitted (the caller shows them with
+        the line at hand).
+        """
+        sender = message.sourceNick or ""
         conversation = self._judging(name)
-        self._report(name, direct, conversation.receive(sender, text))
+        return self._verdicts(name, direct, conversation.receive(sender, message.params[1]))
 
     def _report(self, name: str, direct: bool, results: List[Result]) -> None:
+        for event in self._verdicts(name, direct, results):
+            self.emit(event)
+
+    def _verdicts(self, name: str, direct: bool, results: List[Result]) -> List[ev.Event]:
+        events: List[ev.Event] = []
         for result in results:
             if isinstance(result, Accepted):
-                self.emit(
+                events.append(
                     # An action (/me) or another CTCP, shown, never answered.
                     ctcp.incoming(
                         ev.IncomingMessage(
@@ -105,18 +138,21 @@ class Conversations(SessionBase):
                     )
                 )
             else:
-                self.emit(
+                events.append(
                     ev.RejectedMessage(
                         name, result.sender, result.layer, result.reason, result.description, direct
                     )
                 )
+        return events
 
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""
-        for codecTarget, conversation in list(self._conversations.items()):
-            results = conversation.expire()
+        for record in list(self._targets.values()):
+            if record.conversation is None:
+                continue
+            results = record.conversation.expire()
             if results:
-                name, direct = self._displayName(codecTarget)
+                name, direct = record.display
                 self._report(name, direct, list(results))
 
     # Conversations and keys.
@@ -131,8 +167,46 @@ class Conversations(SessionBase):
             return self.codecFold(name)
         return direct_target(self.nick, name, self.codecFold)
 
-    def _displayName(self, codecTarget: str) -> Tuple[str, bool]:
-        return self._display[codecTarget]
+    # The records of the user's choices (L{securechat.client.core.keyed}).
+
+    def _stored(self, name: str) -> Optional[Conversation]:
+        """The stored conversation of C{name}'s codec target, if any."""
+        record = self._targets.get(self.codecTarget(name))
+        return record.conversation if record is not None else None
+
+    def _target(self, name: str) -> CodecRecord:
+        """C{name}'s codec record, made for a choice of the user's (a key, a layer)."""
+        key = self.codecTarget(name)
+        record = self._targets.get(key)
+        if record is None:
+            record = self._targets[key] = CodecRecord()
+        return record
+
+    def _chosenLayer(self, name: str) -> Optional[str]:
+        record = self._targets.get(self.codecTarget(name))
+        return record.layer if record is not None else None
+
+    def _keyedName(self, name: str) -> Optional[KeyedName]:
+        return self._keyedNames.get(self.codecFold(name))
+
+    def _keyedLayer(self, name: str) -> Optional[str]:
+        keyed = self._keyedName(name)
+        return keyed.layer if keyed is not None else None
+
+    def _pendingKey(self, name: str) -> Optional[PendingKey]:
+        keyed = self._keyedName(name)
+        return keyed.pending if keyed is not None else None
+
+    def _forgetPending(self, name: str) -> Optional[PendingKey]:
+        """Take away the key being derived for C{name}: it came, failed or was superseded."""
+        folded = self.codecFold(name)
+        keyed = self._keyedNames.get(folded)
+        if keyed is None or keyed.pending is None:
+            return None
+        pending, keyed.pending = keyed.pending, None
+        if keyed.empty:
+            del self._keyedNames[folded]
+        return pending
 
     def _conversation(self, name: str) -> Conversation:
         """
@@ -140,18 +214,22 @@ class Conversations(SessionBase):
         user's own choices (a key, a layer), so their number is the user's.
         """
         key = self.codecTarget(name)
-        conversation = self._conversations.get(key)
+        record = self._target(name)
+        conversation = record.conversation
         if conversation is None:
-            conversation = self._newConversation(key)
-            self._conversations[key] = conversation
-            self._display[key] = (name, not self.isRoom(name))
+            conversation = record.conversation = self._newConversation(key)
+            record.display = (name, not self.isRoom(name))
             if self.onConversation is not None:
                 self.onConversation(key, conversation)
         return conversation
 
     def conversations(self) -> Dict[str, Conversation]:
         """The stored conversations by codec target (for saving their state)."""
-        return dict(self._conversations)
+        return {
+            key: record.conversation
+            for key, record in self._targets.items()
+            if record.conversation is not None
+        }
 
     def _judging(self, name: str) -> Conversation:
         """
@@ -164,9 +242,8 @@ class Conversations(SessionBase):
         throwaway one gives the same verdicts and lines, and a relay that
         invents a nick or room per line costs no memory that lasts.
         """
-        key = self.codecTarget(name)
-        conversation = self._conversations.get(key)
-        return conversation if conversation is not None else self._newConversation(key)
+        conversation = self._stored(name)
+        return conversation if conversation is not None else self._newConversation(self.codecTarget(name))
 
     def _newConversation(self, key: str) -> Conversation:
         return Conversation(
@@ -189,11 +266,11 @@ class Conversations(SessionBase):
 
     def layerFor(self, name: str) -> str:
         """The layer messages to and from C{name} use now."""
-        conversation = self._conversations.get(self.codecTarget(name))
+        conversation = self._stored(name)
         return conversation.layer if conversation is not None else PLAIN
 
     def keysFor(self, name: str) -> Optional[RoomKeys]:
-        conversation = self._conversations.get(self.codecTarget(name))
+        conversation = self._stored(name)
         return conversation.keys if conversation is not None else None
 
     def setKeys(
@@ -212,7 +289,7 @@ class Conversations(SessionBase):
             self._checkLowering(name, layer, force)
         self._requests += 1
         event = self._setKeys(name, keys, layer, self._requests)
-        pending = self._pending.pop(self.codecFold(name), None)
+        pending = self._forgetPending(name)
         if pending is not None:
             self._flush(pending)
         return event
@@ -220,23 +297,24 @@ class Conversations(SessionBase):
     def _setKeys(
         self, name: str, keys: RoomKeys, layer: Optional[str], request: int
     ) -> ev.KeySet:
-        if request < self._applied.get(self.codecTarget(name), 0):
+        if request < self._target(name).applied:
             raise CommandError(
                 "a newer key for %s was set meanwhile: this older one is not used" % (name,)
             )
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
-            previous = None if self.isRoom(name) else self._keyed.get(self.codecFold(name))
-            layer = self._layers.get(self.codecTarget(name), previous or DEFAULT_KEYED_LAYER)
+            previous = None if self.isRoom(name) else self._keyedLayer(name)
+            layer = self._chosenLayer(name) or previous or DEFAULT_KEYED_LAYER
         self.checkLayer(layer)
         conversation = self._conversation(name)
         try:
             conversation.set_layer(layer, keys)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self._layers[self.codecTarget(name)] = layer
-        self._applied[self.codecTarget(name)] = request
+        record = self._target(name)
+        record.layer = layer
+        record.applied = request
         self._rememberKeyed(name, layer)
         event = ev.KeySet(name, layer, self.fingerprint(name))
         self.emit(event)
@@ -250,7 +328,7 @@ class Conversations(SessionBase):
         checkTarget(name)
         self.checkLayer(layer)
         self._checkLowering(name, layer, force)
-        pending = self._pending.get(self.codecFold(name))
+        pending = self._pendingKey(name)
         if pending is not None:
             if LAYER_RANK[layer] < LAYER_RANK[self._expectedLayer(name)]:
                 # What waits was typed for the protection the user now gives up.
@@ -260,7 +338,7 @@ class Conversations(SessionBase):
             # The user's latest choice is the layer the coming key is used on.
             pending.layer = layer
         if layer != PLAIN and self.keysFor(name) is None:
-            self._layers[self.codecTarget(name)] = layer
+            self._target(name).layer = layer
             if pending is not None:
                 raise CommandError(
                     "the key for %s is still being derived: %s will be used once it is set"
@@ -271,7 +349,7 @@ class Conversations(SessionBase):
             )
         conversation = self._conversation(name)
         conversation.set_layer(layer, conversation.keys)
-        self._layers[self.codecTarget(name)] = layer
+        self._target(name).layer = layer
         self._rememberKeyed(name, layer)
         event = ev.LayerSet(name, layer)
         self.emit(event)
@@ -280,14 +358,12 @@ class Conversations(SessionBase):
     def _expectedLayer(self, name: str) -> str:
         """
         The protection C{name} has or is getting: its layer, a keyed layer it
-        lost its key for (L{_keyed}), or the layer of the key being derived.
+        lost its key for (its L{KeyedName}), or the layer of the key being derived.
         """
-        layers = [self.layerFor(name), self._keyed.get(self.codecFold(name), PLAIN)]
-        pending = self._pending.get(self.codecFold(name))
+        layers = [self.layerFor(name), self._keyedLayer(name) or PLAIN]
+        pending = self._pendingKey(name)
         if pending is not None:
-            layers.append(
-                pending.layer or self._layers.get(self.codecTarget(name), DEFAULT_KEYED_LAYER)
-            )
+            layers.append(pending.layer or self._chosenLayer(name) or DEFAULT_KEYED_LAYER)
         return max(layers, key=LAYER_RANK.__getitem__)
 
     def expectedLayer(self, name: str) -> str:
@@ -303,9 +379,10 @@ class Conversations(SessionBase):
             LAYER_GAINS[higher]
             for higher in LAYERS[LAYER_RANK[layer] + 1 : LAYER_RANK[current] + 1]
         ]
+        gives = "; ".join(lost)
         raise NeedsForce(
-            "lowering %s from %s to %s gives up %s. To do it anyway: /layer! %s %s "
-            '(JSON: "force": true)' % (name, current, layer, "; ".join(lost), layer, name)
+            loweringNote(name, current, layer, gives, spellConsole) + ' (JSON: "force": true)',
+            (name, current, layer, gives),
         )
 
     # Keys being derived: the target is keyed from the request on.
@@ -321,10 +398,10 @@ class Conversations(SessionBase):
         if layer is not None:
             self.checkLayer(layer)
             self._checkLowering(name, layer, force)
-        folded = self.codecFold(name)
-        pending = self._pending.get(folded)
+        keyed = self._keyedNames.setdefault(self.codecFold(name), KeyedName())
+        pending = keyed.pending
         if pending is None:
-            pending = self._pending[folded] = _PendingKey(name)
+            pending = keyed.pending = PendingKey(name)
         self._requests += 1
         pending.latest = self._requests
         pending.layer = layer
@@ -338,7 +415,7 @@ class Conversations(SessionBase):
         set meanwhile) and, when it is the newest request for C{name}, send
         what waited for it.
         """
-        pending = self._pending.get(self.codecFold(name))
+        pending = self._pendingKey(name)
         if pending is not None and pending.latest == request:
             # The layer asked with the key, or one the user chose since (setLayer).
             layer = pending.layer
@@ -349,24 +426,23 @@ class Conversations(SessionBase):
             self.keyFailed(name, request, str(exc))
             raise
         if pending is not None and pending.latest == request:
-            del self._pending[self.codecFold(name)]
+            self._forgetPending(name)
             self._flush(pending)
         return event
 
     def keyFailed(self, name: str, request: int, why: str) -> None:
         """Request C{request} for C{name} failed: if it was the newest, what waited is refused."""
-        folded = self.codecFold(name)
-        pending = self._pending.get(folded)
+        pending = self._pendingKey(name)
         if pending is None or pending.latest != request:
             return
-        del self._pending[folded]
+        self._forgetPending(name)
         self._refuseQueued(pending, "no key for %s: %s" % (name, why))
 
     def keyPending(self, name: str) -> bool:
         """Whether a key for C{name} is being derived."""
-        return self.codecFold(name) in self._pending
+        return self._pendingKey(name) is not None
 
-    def _queue(self, pending: _PendingKey, target: str, body: str) -> ev.Queued:
+    def _queue(self, pending: PendingKey, target: str, body: str) -> ev.Queued:
         if (
             len(pending.queue) >= MAX_QUEUED_MESSAGES
             or pending.chars + len(body) > MAX_QUEUED_CHARS
@@ -383,7 +459,7 @@ class Conversations(SessionBase):
         self.emit(event)
         return event
 
-    def _flush(self, pending: _PendingKey) -> None:
+    def _flush(self, pending: PendingKey) -> None:
         """Send what waited for C{pending}'s key, each refused on its own if it cannot go."""
         queue, pending.queue, pending.chars = pending.queue, [], 0
         for body in queue:
@@ -396,17 +472,22 @@ class Conversations(SessionBase):
             except (CommandError, NotConnected) as exc:
                 self.emit(ev.Unsent(pending.name, body, str(exc)))
 
-    def _refuseQueued(self, pending: _PendingKey, reason: str) -> None:
+    def _refuseQueued(self, pending: PendingKey, reason: str) -> None:
         queue, pending.queue, pending.chars = pending.queue, [], 0
         for body in queue:
             self.emit(ev.Unsent(pending.name, body, "not sent: " + reason))
 
     def _rememberKeyed(self, name: str, layer: str) -> None:
         """A keyed conversation is remembered; choosing plain for it forgets it."""
+        folded = self.codecFold(name)
         if layer == PLAIN:
-            self._keyed.pop(self.codecFold(name), None)
+            keyed = self._keyedNames.get(folded)
+            if keyed is not None:
+                keyed.layer = None
+                if keyed.empty:
+                    del self._keyedNames[folded]
         else:
-            self._keyed[self.codecFold(name)] = layer
+            self._keyedNames.setdefault(folded, KeyedName()).layer = layer
 
     @staticmethod
     def checkLayer(layer: str) -> None:
@@ -416,7 +497,7 @@ class Conversations(SessionBase):
 
     def fingerprint(self, name: str) -> Optional[str]:
         """The fingerprint of the key in use for C{name}, or L{None} on plain."""
-        conversation = self._conversations.get(self.codecTarget(name))
+        conversation = self._stored(name)
         if conversation is None or conversation.keys is None or conversation.layer == PLAIN:
             return None
         return conversation.keys.fingerprint(conversation.layer)
@@ -487,38 +568,43 @@ class Conversations(SessionBase):
         C{force} sends in clear to a keyed peer whose key no longer applies.
         """
         self._checkSendable(target, body)
-        pending = self._pending.get(self.codecFold(target))
-        if pending is not None:
+        keyed = self._keyedName(target)
+        if keyed is not None and SENDING[keyed.phase] == "queue":
+            assert keyed.pending is not None
             self._checkSealingNick()
-            return self._queue(pending, target, body)
+            return self._queue(keyed.pending, target, body)
         return self._seal(target, body, force)
 
     def _checkSendable(self, target: str, body: str) -> None:
-        if not self.connected:
+        if not self.allows("send"):
             raise NotConnected("not connected to the server")
         checkTarget(target)
         if not body.strip():
             raise CommandError("nothing to send")
         if "\x00" in body or "\r" in body:
             raise CommandError("a message cannot contain NUL or CR characters")
+        room = roomOf(target, self.isRoom, self.statusPrefixes)
+        if room is not None and room != target and self._expectedLayer(room) != PLAIN:
+            # @#lab reaches part of #lab, under no key of its own: it would go in clear.
+            raise CommandError(
+                "not sent: a message to part of %s (%s) cannot be protected; send it to %s"
+                % (room, target, room)
+            )
         if self.isRoom(target) and self.fold(target) not in self.rooms:
             raise CommandError("you are not in %s: /join it first" % (target,))
 
     def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
         self._checkSendable(target, body)
         conversation = self._judging(target)
-        layer = self._keyed.get(self.codecFold(target))
+        layer = self._keyedLayer(target)
         if conversation.keys is None and layer is not None and not force:
             # Keyed, and the key no longer applies (a direct key set before
             # a nick changed, ours, the peer's, or one the relay forced on
             # us): never send such text in clear unless the user says so.
-            why = "was set for other names" if self.isRoom(target) else "was set before a nick changed"
-            once = "" if self.isRoom(target) else ", /msg! %s to send this one in clear" % (target,)
+            room = self.isRoom(target)
             raise NeedsForce(
-                "not sent: your %s key for %s %s; set it again (/key %s)%s, "
-                "or choose plain (/layer! plain %s; JSON: \"force\": true): "
-                "in clear the relay reads and can alter it"
-                % (layer, target, why, target, once, target)
+                keyLostNote(target, layer, room, spellConsole) + ' (JSON: "force": true)',
+                keyLost=(target, layer, room),
             )
         if conversation.layer != PLAIN:
             self._checkSealingNick()

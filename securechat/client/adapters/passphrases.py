@@ -17,27 +17,6 @@ MAX_KEY_FILE = 4096
 ARGV_PASSPHRASE_OPTIONS = ("--key", "--passphrase", "--password")
 
 
-#: Passphrases shorter than this get a warning (not a refusal: the lab uses short ones).
-MIN_PASSPHRASE_CHARS = 12
-
-
-def weakPassphraseWarning(passphrase: bytes) -> Optional[str]:
-    """A warning for a short passphrase, L{None} for a long one or a room secret code."""
-    from ..codec.roomsecret import CODE_RE
-
-    try:
-        text = passphrase.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if CODE_RE.match(text.strip().lower()) or len(text) >= MIN_PASSPHRASE_CHARS:
-        return None
-    return (
-        "short passphrase (%d characters): whoever logs the room can guess it offline, and one "
-        "precomputed dictionary serves every room of that name; /key --new makes a room secret "
-        "nobody can guess" % (len(text),)
-    )
-
-
 class PassphraseError(ValueError):
     """A passphrase source that cannot be used; the message says why."""
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Optional
 
-from ..cannotstart import CannotStart
-from ..codec import LAYERS
-from ..tlsclient import TlsSettings
+from ...cannotstart import CannotStart
+from ...codec import LAYERS
+from ...tlsclient import TlsSettings
+from ..core.session import DEFAULT_KEYED_LAYER
 from .headless import HeadlessClient
 from .kdfworker import derive_one_at_a_time
 from .passphrases import readKeyFile
 from .persist import StateKeeper
-from .session import DEFAULT_KEYED_LAYER
 from .statedir import StateDir, StateError
 
 #: Where the client connects when no --server is given.

@@ -15,18 +15,19 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ..codec import LAYERS, KdfUnavailable
-from ..endpointstrings import serverDescription
-from ..tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings
-from . import events as ev
+from ...codec import LAYERS, KdfUnavailable
+from ...endpointstrings import serverDescription
+from ...tlsclient import INSECURE_HELP, TRUST_HELP, TlsSettings, checkTlsSettings
+from ..adapters.options import SecretFreeOptions, checkedStateDir
+from ..adapters.passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
+from ..adapters.startup import DEFAULT_SERVER, buildClient, keyRooms
+from ..adapters.statedir import STATE_DIR_HELP, StateError
+from ..core import events as ev
+from ..core.session import ClientSession, CommandError, checkWord
 from .jsonlines import encodeEvent
-from .passphrases import ENV_VAR, PassphraseError, readKeyFile, startupPassphrase
-from .session import ClientSession, CommandError, checkWord
-from .startup import DEFAULT_SERVER, buildClient, keyRooms
-from .statedir import STATE_DIR_HELP, StateDir, StateError, defaultStateDir
 
 
-class Options(usage.Options):
+class Options(SecretFreeOptions):
     synopsis = "[options]"
     longdesc = (
         "Run a securechat client without a terminal: it joins rooms, decrypts with the "
@@ -48,34 +49,13 @@ class Options(usage.Options):
     optFlags = [
         ["insecure-skip-tls-verify", None, INSECURE_HELP + "."],
     ]
+    secretRefusal = (
+        "a passphrase on the command line is visible to every user (ps): use --key-file PATH or $%s" % (ENV_VAR,)
+    )
 
     def __init__(self) -> None:
         usage.Options.__init__(self)
         self["join"] = []
-
-    # --key, --passphrase and --password are defined only to be refused:
-    # getopt took --key for an abbreviation of --key-file, read a file named
-    # after the secret and printed the secret in its error.  Three methods,
-    # not synonyms: usage.Options' synonym table broke getUsage (KeyError),
-    # so every usage error became a traceback under twistd.
-
-    def opt_key(self, value: str) -> None:
-        """Refused: a passphrase on the command line is visible to every user (ps)."""
-        self._refuseArgvPassphrase()
-
-    def opt_passphrase(self, value: str) -> None:
-        """Refused: a passphrase on the command line is visible to every user (ps)."""
-        self._refuseArgvPassphrase()
-
-    def opt_password(self, value: str) -> None:
-        """Refused: a passphrase on the command line is visible to every user (ps)."""
-        self._refuseArgvPassphrase()
-
-    def _refuseArgvPassphrase(self) -> None:
-        raise usage.UsageError(
-            "a passphrase on the command line is visible to every user (ps): "
-            "use --key-file PATH or $%s" % (ENV_VAR,)
-        )
 
     def opt_join(self, room: str) -> None:
         """Room to join (repeatable)."""
@@ -122,15 +102,9 @@ class Options(usage.Options):
                     "--output %s: %s" % (self["output"], getattr(exc, "strerror", None) or exc)
                 ) from None
 
-
     def _checkStateDir(self) -> None:
         """The state directory must be usable: refused here, as a usage error, if not."""
-        if self["state-dir"] is None:
-            self["state-dir"] = defaultStateDir()
-        try:
-            StateDir.check(self["state-dir"])
-        except StateError as exc:
-            raise usage.UsageError("--state-dir: %s" % (exc,)) from None
+        self["state-dir"] = checkedStateDir(self["state-dir"])
 
 
 class EventSink(Service):

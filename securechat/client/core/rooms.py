@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..wire import (
+from ...wire import (
     Message,
     isMiddleParam,
 )
 from . import events as ev
+from .keyed import KeyedName
 from .listings import MAX_NICKLEN, MAX_ROOM_MEMBERS
 from .sessionbase import (
     MAX_UNSOLICITED_ROOMS,
@@ -163,12 +164,16 @@ class Rooms(SessionBase):
             if state.members.pop(oldFolded, None) is not None:
                 self._addMember(state, new)
         oldKey, newKey = self.codecFold(old), self.codecFold(new)
-        if not me and (oldKey in self._keyed or oldKey in self._pending):
+        if not me and oldKey in self._keyedNames:
             # Also while the peer's key is being derived: the console's
             # window follows the peer to the new nick, and what is typed
             # there must not go out in clear (what waits stays for the old).
-            self._keyed[newKey] = self.expectedLayer(old)
-            self._keyed.pop(oldKey, None)
+            layer = self.expectedLayer(old)
+            keyedOld = self._keyedNames[oldKey]
+            keyedOld.layer = None
+            if keyedOld.empty:
+                del self._keyedNames[oldKey]
+            self._keyedNames.setdefault(newKey, KeyedName()).layer = layer
         reason = ""
         answered = False
         if me:
@@ -179,8 +184,8 @@ class Rooms(SessionBase):
             if self.prefix is not None:
                 self.prefix = new + self.prefix[len(old):]
             if any(
-                " " in target and conversation.keys is not None
-                for target, conversation in self._conversations.items()
+                " " in target and record.conversation is not None and record.conversation.keys is not None
+                for target, record in self._targets.items()
             ):
                 reason = "direct-message keys were set for the old nick: set them again"
         self.emit(ev.NickChanged(old, new, me, reason))
@@ -199,7 +204,7 @@ class Rooms(SessionBase):
             raise CommandError("%r is not a room name (rooms start with %s)" % (room, self.chanTypes))
         folded = self.fold(room)
         self.wanted[folded] = room
-        if self.registered:
+        if self.allows("join"):
             self._write("JOIN", room)
             if folded in self._unsolicited:
                 # The server already put us there (and ignores a second
@@ -212,7 +217,7 @@ class Rooms(SessionBase):
         if folded not in self.rooms and folded not in self.wanted and folded not in self._unsolicited:
             raise CommandError("you are not in %s" % (room,))
         self.wanted.pop(folded, None)
-        if self.registered and (folded in self.rooms or self._unsolicited.pop(folded, None) is not None):
+        if self.allows("part") and (folded in self.rooms or self._unsolicited.pop(folded, None) is not None):
             if reason:
                 self._write("PART", room, reason)
             else:
@@ -220,7 +225,7 @@ class Rooms(SessionBase):
 
     def names(self, room: str) -> None:
         checkWord("room", room)
-        self._writeWhenRegistered("NAMES", room)
+        self._writeAllowed("ask", "NAMES", room)
         # The user's own requests: their replies are the only ones kept for
         # rooms we are not in.
         for part in room.split(","):
@@ -229,7 +234,7 @@ class Rooms(SessionBase):
 
     def who(self, mask: str) -> None:
         checkWord("mask", mask)
-        self._writeWhenRegistered("WHO", mask)
+        self._writeAllowed("ask", "WHO", mask)
         # Replies are kept only while one of the user's own WHOs is pending.
         self._who.asked()
 
@@ -237,11 +242,11 @@ class Rooms(SessionBase):
         """Ask C{room}'s topic, or set it to C{text} (plain IRC text: the relay reads it)."""
         checkWord("room", room)
         if text is None:
-            self._writeWhenRegistered("TOPIC", room)
+            self._writeAllowed("ask", "TOPIC", room)
             return
         checkText("topic", text)
-        self._writeWhenRegistered("TOPIC", room, text)
+        self._writeAllowed("ask", "TOPIC", room, text)
 
     def whois(self, nick: str) -> None:
         checkWord("nick", nick)
-        self._writeWhenRegistered("WHOIS", nick)
+        self._writeAllowed("ask", "WHOIS", nick)

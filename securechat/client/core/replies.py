@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Optional, Sequence, Tuple
 
-from ..relay.numerics import RPL_ENDOFWHOIS
+from ...numerics import RPL_ENDOFWHOIS
 
 #: Numerics that answer WHOIS (and 301, sent for a message to an away nick).
 WHOIS_NUMERICS = frozenset(

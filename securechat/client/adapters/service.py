@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorTime, IStreamC
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import events as ev
+from ..core import events as ev
 from .protocol import IRCClientFactory
 
 #: Backoff between reconnection attempts: 1 s, then x1.5 up to a minute.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from ..logevents import DISCARD, EventLog
+from ...logevents import DISCARD, EventLog
 from . import events as ev
 
 #: The longest nick we believe: longer names in a NAMES reply or a room's

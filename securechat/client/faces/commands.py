@@ -1,6 +1,6 @@
 """
 The console's words, without a terminal: what each typed line does, and
-how each event reads on screen.  L{securechat.client.console} draws; this
+how each event reads on screen.  L{securechat.client.faces.console} draws; this
 module decides, so it can be tested line by line.
 """
 
@@ -13,42 +13,36 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..codec import LAYERS, PROTECTION
-from ..codec.roomsecret import CODE_RE
-from . import ctcp
-from . import events as ev
-from .headless import HeadlessClient
-from .identities import identityLines, signedMark, trustLine
-from .passphrases import PassphraseError, weakPassphraseWarning
+from ...codec import LAYERS, PROTECTION
+from ...codec.roomsecret import CODE_RE
+from ..adapters.headless import HeadlessClient
+from ..adapters.passphrases import PassphraseError
+from ..core import ctcp
+from ..core import events as ev
+from ..core.identities import identityLines, signedMark, trustLine
+from ..core.session import CommandError, NotConnected
+from ..core.wording import (
+    ctcpRequestNote,
+    keySetNote,
+    layerSetNote,
+    missingNote,
+    nickUnconfirmedNote,
+    placeOf,
+    queuedNote,
+    rejectedNote,
+    reorderedNote,
+    spellConsole,
+    unsentNote,
+    weakPassphraseWarning,
+)
 from .render import ALERT, HIGHLIGHT, INFO, MARKS, NORMAL, OWN, markStyle, nickStyle
 from .routing import Router
-from .session import CommandError, NotConnected
 from .statusbar import statusSegments
 from .windows import HIGHLIGHTED, QUIET, ROOM, Line, Window, WindowList
 
-#: Why a rejected message was refused, in words (the codec's sentence follows).
-REASONS = {
-    "tampered": "tampered or wrong key",
-    "expired": "expired",
-    "from-future": "from the future",
-    "replayed": "replayed",
-    "re-attributed": "re-attributed",
-    "wrong-room": "wrong room",
-    "malformed": "malformed",
-    "incomplete": "incomplete (chunks dropped)",
-    "unprotected": "unprotected, not from a keyed member",
-    "no-key": "protected, but no key here",
-    "bad-signature": "bad signature",
-    "identity-changed": "IDENTITY CHANGED",
-    "signed-by-other": "signed by another member's key",
-    "trust-full": "unknown key, trust store full",
-}
 TIME_FORMAT = "%H:%M:%S"
 #: A message sealed more than this many seconds from now shows when it was sent.
 STALE = 60
-#: Layers whose receivers keep no replay cache (sequence numbers only).
-NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
-
 HELP = (
     ("/join #room", "join a room (and make it the current one)"),
     ("/part [#room] [reason]", "leave a room (default: the current one)"),
@@ -96,17 +90,6 @@ def stamp(clock: Callable[[], float] = time.time) -> str:
     return time.strftime(TIME_FORMAT, time.localtime(clock()))
 
 
-def rejectionText(reason: str, description: str) -> str:
-    """
-    The reason in words, then the codec's sentence unless it already
-    starts with those words (it often does: "unprotected: ...").
-    """
-    words = REASONS.get(reason, reason)
-    if description.lower().startswith(words.split(" ")[0].rstrip(",")):
-        return description
-    return "%s (%s)" % (words, description)
-
-
 def sentAt(sent: Optional[int], now: Optional[float]) -> str:
     """
     C{"(sent 11:58:02, 3 min ago) "} when the sealed time C{sent} is more
@@ -149,12 +132,6 @@ def messageLine(
     ), style)
 
 
-def typed(body: str) -> str:
-    """A body of ours as the user typed it: an action (its CTCP framing) as C{/me text}."""
-    action, _request = ctcp.split(body)
-    return body if action is None else "/me " + action
-
-
 def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List[Tuple[str, str]]:
     """
     The screen lines (text, style) for C{event}; empty for events not shown.
@@ -169,38 +146,18 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
                         action=isinstance(event, ev.Action), mark=signedMark(event))
             for body in event.body.split("\n")
         ]
-        if event.missing:
-            lines.append(
-                ("%s %s%d earlier message(s) from %s never arrived (dropped?)"
-                 % (when, where, event.missing, event.sender), ALERT)
-            )
-        if event.reordered and event.layer in NO_REPLAY_CACHE:
-            # A copy and a late message look alike without a replay cache.
-            lines.append((
-                "%s %sthe message above from %s is a replay (or reorder): %s cannot tell"
-                % (when, where, event.sender, event.layer), ALERT,
-            ))
-        elif event.reordered:
-            lines.append(
-                ("%s %sthe message above from %s arrived out of order" % (when, where, event.sender), ALERT)
-            )
+        for note in (missingNote(event), reorderedNote(event)):
+            if note is not None:
+                lines.append(("%s %s%s" % (when, where, note), ALERT))
         return lines
     if isinstance(event, ev.RejectedMessage):
         where = ("(direct) " if event.direct else event.target + " ")
-        if event.reason == "no-key":
-            return [(
-                "%s %s%s sent a protected (%s) message; %s has no key: /key %s"
-                % (when, where, event.sender, event.layer, event.target, event.target), ALERT,
-            )]
-        return [("%s %sREJECTED message claimed from %s: %s" % (
-            when, where, event.sender, rejectionText(event.reason, event.description)), ALERT)]
+        return [("%s %s%s" % (when, where, rejectedNote(event, spellConsole)), ALERT)]
     if isinstance(event, (ev.Sent, ev.Retrying)):
         return []
     if isinstance(event, ev.CtcpRequest):
         where = ("(direct) " if event.direct else event.target + " ")
-        return [Line.plain(
-            "%s %s%s sent a CTCP %s request (not answered)" % (when, where, event.sender, event.command),
-            INFO)]
+        return [Line.plain("%s %s%s" % (when, where, ctcpRequestNote(event)), INFO)]
     if isinstance(event, ev.Topic):
         plain = " [plain, set through the relay]"
         if event.change:
@@ -223,17 +180,11 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
             return [("%s -- %s" % (when, text), ALERT)]
         return [("%s -- %s" % (when, text), INFO)]
     if isinstance(event, ev.NickUnconfirmed):
-        return [(
-            "%s !! %s: protected messages are not sent until you choose: "
-            "/nick %s to accept it, /nick %s to ask for yours back"
-            % (when, event.cause, event.nick, event.chosen), ALERT,
-        )]
+        return [("%s !! %s" % (when, nickUnconfirmedNote(event)), ALERT)]
     if isinstance(event, ev.Queued):
-        where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
-        return [("%s %s(waiting for the key) %s" % (when, where, typed(event.body)), INFO)]
+        return [("%s %s%s" % (when, placeOf(event.target), queuedNote(event)), INFO)]
     if isinstance(event, ev.Unsent):
-        where = event.target + " " if event.target.startswith("#") else "(to %s) " % (event.target,)
-        return [("%s !! %sNOT SENT: %s -- %s" % (when, where, typed(event.body), event.reason), ALERT)]
+        return [("%s !! %s%s" % (when, placeOf(event.target), unsentNote(event)), ALERT)]
     if isinstance(event, ev.Disconnected):
         tail = "; reconnecting..." if event.reconnecting else ""
         return [("%s -- connection lost: %s%s" % (when, event.reason, tail), ALERT)]
@@ -260,12 +211,9 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         reason = " (%s)" % (event.reason,) if event.reason else ""
         return [("%s -- %s quit%s" % (when, event.nick, reason), INFO)]
     if isinstance(event, ev.KeySet):
-        return [(
-            "%s -- key set for %s on layer %s, fingerprint %s (compare it with the others)"
-            % (when, event.target, event.layer, event.fingerprint), INFO,
-        )]
+        return [("%s -- %s" % (when, keySetNote(event)), INFO)]
     if isinstance(event, ev.LayerSet):
-        return [("%s -- %s now uses layer %s" % (when, event.target, event.layer), INFO)]
+        return [("%s -- %s" % (when, layerSetNote(event)), INFO)]
     if isinstance(event, ev.Fingerprint):
         if event.fingerprint is None:
             lines = [("%s -- %s has no key (plain)" % (when, event.target), INFO)]

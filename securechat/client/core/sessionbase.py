@@ -1,9 +1,9 @@
 """
 What every part of the client's session shares: its state, its limits and
-errors, and writing to the server.  L{securechat.client.session.ClientSession}
-puts the parts together: L{securechat.client.registration} (registration
-and the server's features), L{securechat.client.rooms} (rooms and their
-members), L{securechat.client.conversations} (conversations, keys and
+errors, and writing to the server.  L{securechat.client.core.session.ClientSession}
+puts the parts together: L{securechat.client.core.registration} (registration
+and the server's features), L{securechat.client.core.rooms} (rooms and their
+members), L{securechat.client.core.conversations} (conversations, keys and
 messages).  No I/O: the adapter gives the session a C{send} callable.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
-from ..codec import (
+from ...codec import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_SKEW,
     DEFAULT_TTL,
@@ -24,8 +24,8 @@ from ..codec import (
     Rejected,
     TrustStore,
 )
-from ..logevents import DISCARD, EventLog
-from ..wire import (
+from ...logevents import DISCARD, EventLog
+from ...wire import (
     DEFAULT_MAX_LINE,
     LINE_BREAKERS,
     formatMessage,
@@ -33,6 +33,7 @@ from ..wire import (
     rfc1459Casefold,
 )
 from . import events as ev
+from .keyed import CodecRecord, KeyedName
 from .listings import NamesCollector, WhoCollector
 
 PLAIN = "plain"
@@ -108,6 +109,15 @@ Result = Union[Accepted, Rejected]
 DISCONNECTED = "disconnected"
 REGISTERING = "registering"
 REGISTERED = "registered"
+#: What reaches the server in each phase; what is not here waits (a room
+#: to join, a nick to ask for: kept for the next registration) or is
+#: refused with L{NotConnected}.  Before 001 the server knows nothing of
+#: us but our registration, and the relay has not yet told us who we are.
+PHASE_ALLOWS = {
+    DISCONNECTED: frozenset(),
+    REGISTERING: frozenset({"nick", "quit"}),
+    REGISTERED: frozenset({"join", "part", "ask", "away", "send", "nick", "quit"}),
+}
 
 
 class NotConnected(Exception):
@@ -122,21 +132,22 @@ class NeedsForce(CommandError):
     """
     The command lowers a conversation's protection: carried out only when
     repeated with C{force} (the console's C{/layer!} and C{/msg!}, JSON's
-    C{"force": true}); the message says what would be lost.
+    C{"force": true}); the message says what would be lost.  When it is
+    a layer being lowered, C{lowering} carries (target, current layer,
+    asked layer, what is lost); when a keyed target's key no longer
+    applies, C{keyLost} says which; so each face spells its own advice.
     """
 
-
-class _PendingKey:
-    """A target whose key is being derived: the newest request, and what waits for it."""
-
-    __slots__ = ("name", "layer", "latest", "queue", "chars")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.layer: Optional[str] = None
-        self.latest = 0
-        self.queue: List[str] = []
-        self.chars = 0
+    def __init__(
+        self,
+        message: str,
+        lowering: Optional[Tuple[str, str, str, str]] = None,
+        keyLost: Optional[Tuple[str, str, bool]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.lowering = lowering
+        #: (target, its keyed layer, a room?) when the key no longer applies.
+        self.keyLost = keyLost
 
 
 def checkWord(what: str, value: str) -> None:
@@ -173,7 +184,7 @@ class _Room:
 class SessionBase:
     """
     The state of one user's view of one IRC network, shared by the parts of
-    L{ClientSession <securechat.client.session.ClientSession>}.  C{clock} is
+    L{ClientSession <securechat.client.core.session.ClientSession>}.  C{clock} is
     the codec's clock (seconds since the epoch); the demo shifts it to show
     expiry.
     """
@@ -259,12 +270,11 @@ class SessionBase:
         self.rooms: Dict[str, _Room] = {}
         #: Rooms the user wants to be in: rejoined after a reconnect.
         self.wanted: Dict[str, str] = {}
-        #: Codec target -> conversation, only for rooms and peers the user set
-        #: a key or a layer for: lines from anyone else are judged without
-        #: memory (L{_judging}), so a relay inventing nicks or rooms cannot
-        #: grow this.
-        self._conversations: Dict[str, Conversation] = {}
-        self._layers: Dict[str, str] = {}
+        #: Codec target -> its record (conversation, chosen layer, last key
+        #: applied, shown name), only for rooms and peers the user set a key
+        #: or a layer for: lines from anyone else are judged without memory
+        #: (L{_judging}), so a relay inventing nicks or rooms cannot grow this.
+        self._targets: Dict[str, CodecRecord] = {}
         self._nickAttempts = 0
         self._connections = 0
         #: Folded nicks the user asked for (/nick) the server has not yet
@@ -274,25 +284,20 @@ class SessionBase:
         #: The user's nick before their last /nick, back in force if the
         #: server refuses the new one.
         self._nickBefore = nick
-        #: Room or peer (codec-folded) -> the key being derived for it.  Such
-        #: a target is keyed already: its messages wait, never go in clear.
-        self._pending: Dict[str, _PendingKey] = {}
-        #: Key requests are numbered; codec target -> the number of the
-        #: last key set, so an older derivation finishing late cannot
-        #: replace a newer key.
+        #: Room or peer (codec-folded) -> its record: the keyed layer to
+        #: never fall back from (a direct conversation's keys are for a pair
+        #: of nicks, so after a nick change the pair has no key; this
+        #: remembers not to fall back to plain text), and the key being
+        #: derived (such a target is keyed already: its messages wait,
+        #: never go in clear).
+        self._keyedNames: Dict[str, KeyedName] = {}
+        #: Key requests are numbered (a codec record keeps the last one
+        #: applied), so an older derivation finishing late cannot replace a
+        #: newer key.
         self._requests = 0
-        self._applied: Dict[str, int] = {}
         #: NAMES and WHO replies arriving in pieces, kept within bounds.
         self._names = NamesCollector(self._notice, log)
         self._who = WhoCollector(self._notice, log)
-        #: Codec target -> (name shown to the user, direct conversation?).
-        self._display: Dict[str, Tuple[str, bool]] = {}
-        #: Room or peer nick (codec-folded) -> layer, for every conversation
-        #: the user keyed.  A direct conversation's keys are for a pair of
-        #: nicks, so after a nick change the pair has no key; and should a
-        #: room or peer ever stop finding its key, this remembers not to
-        #: fall back to plain text.
-        self._keyed: Dict[str, str] = {}
         #: Folded room -> name, for rooms the server says we joined though the
         #: user never asked (L{MAX_UNSOLICITED_ROOMS} at most, this connection
         #: only): never in C{rooms} nor C{wanted} until the user joins them.
@@ -308,7 +313,7 @@ class SessionBase:
     @property
     def connected(self) -> bool:
         """Whether messages can be sent: connected and registered."""
-        return self.phase is REGISTERED
+        return self.allows("send")
 
     def _write(self, command: str, *params: str) -> None:
         if self._send is None:
@@ -321,8 +326,13 @@ class SessionBase:
             raise CommandError("cannot send %s: %s" % (command, exc)) from None
         self._send(line)
 
-    def _writeWhenRegistered(self, command: str, *params: str) -> None:
-        if not self.registered:
+    def allows(self, action: str) -> bool:
+        """Whether this phase lets C{action} reach the server (L{PHASE_ALLOWS})."""
+        return action in PHASE_ALLOWS[self.phase]
+
+    def _writeAllowed(self, action: str, command: str, *params: str) -> None:
+        """Write C{command} if this phase allows C{action}, else L{NotConnected}."""
+        if not self.allows(action):
             raise NotConnected("not connected to the server (yet)")
         self._write(command, *params)
 
@@ -334,3 +344,13 @@ class SessionBase:
 
     def isRoom(self, target: str) -> bool:
         return bool(target) and target[0] in self.chanTypes
+
+    @property
+    def statusPrefixes(self) -> str:
+        """
+        What may stand before a room to address part of it (C{@#lab}): the
+        005 STATUSMSG token and the PREFIX symbols, on top of the usual ones.
+        """
+        prefix = self.isupport.get("PREFIX") or ""
+        symbols = prefix.partition(")")[2] if prefix.startswith("(") else ""
+        return (self.isupport.get("STATUSMSG") or "") + symbols

@@ -54,7 +54,7 @@ Status = Callable[[], Union[str, Sequence[Segment]]]
 class ConsoleTerminal(TerminalProtocol):
     """
     The insults adapter: keys in (meaning from L{keymap}), the current
-    window (L{securechat.client.windows}) and the footer out.  The line
+    window (L{securechat.client.faces.windows}) and the footer out.  The line
     editor is here; what lines mean is L{Console}'s, and what goes in
     which window too.
     """
@@ -400,11 +400,11 @@ def run(options: Any, passphrase: bytes | None) -> int:
     from twisted.internet import reactor, stdio
     from twisted.logger import globalLogBeginner
 
-    from ..cannotstart import CannotStart
-    from ..codec import KdfUnavailable
-    from .passphrases import startupPassphrase
-    from .protocol import SlowConsumerGuard
-    from .startup import clientFromOptions, keyRooms, startState
+    from ...cannotstart import CannotStart
+    from ...codec import KdfUnavailable
+    from ..adapters.passphrases import startupPassphrase
+    from ..adapters.protocol import SlowConsumerGuard
+    from ..adapters.startup import clientFromOptions, keyRooms, startState
 
     if not os.isatty(0) or not os.isatty(1):
         raise CannotStart("the console needs a terminal; use --json for scripts")

@@ -22,11 +22,11 @@ from typing import Any, Callable, List, Optional, Type, Union
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredQueue, fail, succeed
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..codec import (
+from ...codec import (
     DEFAULT_KDF,
     DEFAULT_LIMITS,
     DEFAULT_MAX_SKEW,
@@ -37,22 +37,20 @@ from ..codec import (
     RoomKeys,
     TrustStore,
 )
-from ..codec.roomsecret import new_room_secret
-from ..endpointstrings import userServer
-from ..tlsclient import TlsSettings, clientEndpoint
-from . import ctcp
-from . import events as ev
-from .kdfworker import KdfWorker
+from ...codec.roomsecret import new_room_secret
+from ...endpointstrings import userServer
+from ...tlsclient import TlsSettings, clientEndpoint
+from ..core import ctcp
+from ..core import events as ev
+from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
 from .protocol import IRCClientFactory
 from .service import makeClientService
-from .session import ClientSession, CommandError, NotConnected, checkTarget
+from .upkeep import SessionUpkeep
 
 #: The namespace of the session's events: what it was when the session
 #: logged them itself.
 SESSION_LOG_NAMESPACE = "securechat.client.session.ClientSession"
 
-#: How often unfinished chunked messages are checked for their timeout.
-EXPIRE_INTERVAL = 5.0
 #: How long connect() waits for registration before giving up.
 REGISTRATION_TIMEOUT = 30.0
 
@@ -135,12 +133,12 @@ class HeadlessClient(Service):
         self.service = makeClientService(
             reactor, endpoint, description, self.factory, self._emit, retryPolicy
         )
+        #: The key worker and the expiry loop, as every face's session has them.
+        self.upkeep = SessionUpkeep(reactor, self.session)
         #: Runs this client's Argon2id derivations, in order, one at a time.
-        self.kdf_worker = KdfWorker(reactor)
-        #: The state directory's keeper (L{securechat.client.startup.buildClient}).
+        self.kdf_worker = self.upkeep.worker
+        #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}).
         self.stateKeeper: Optional[Any] = None
-        self._expiry = LoopingCall(self.session.expire)
-        self._expiry.clock = reactor
 
     # Events.
 
@@ -218,7 +216,7 @@ class HeadlessClient(Service):
         Service.startService(self)
         self.factory.reconnecting = True
         self.service.startService()
-        self._expiry.start(EXPIRE_INTERVAL, now=False)
+        self.upkeep.start()
 
     def stopService(self) -> Deferred:
         """Send QUIT (with the reason given to L{quit}), stop reconnecting, close."""
@@ -227,8 +225,7 @@ class HeadlessClient(Service):
         current = self.factory.current
         if current is not None:
             current.reconnecting = False
-        if self._expiry.running:
-            self._expiry.stop()
+        self.upkeep.stop()
         try:
             self.session.quit(self._quitReason)
         except NotConnected:
@@ -327,13 +324,7 @@ class HeadlessClient(Service):
             checkTarget(target)  # before the costly derivation, not after it
         except CommandError as error:
             return fail(error)
-        session = self.session
-        return self.kdf_worker.submit(
-            passphrase,
-            session.codecTarget(target),
-            self.kdfParams,
-            session.codecFold,
-        )
+        return self.upkeep.derive(self.session.codecTarget(target), passphrase, self.kdfParams)
 
     def setKeys(
         self, target: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False

@@ -1,0 +1,209 @@
+"""
+How the client words what happened, once, for every face.  The console,
+JSON lines and the proxy put these sentences in their own frame (a time
+and a window, a notice from C{*securechat}); what a sentence advises to
+type is spelt by the face (L{Spell}), so advice works where it is read.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from ...codec.roomsecret import CODE_RE
+from . import ctcp
+from . import events as ev
+
+#: Spells a command for the face that shows it: C{spell("layer!", ["#lab",
+#: "fernet"])} is C{/layer! fernet #lab} on the console, C{/msg *securechat
+#: layer! #lab fernet} in the proxy.
+Spell = Callable[[str, Sequence[str]], str]
+
+#: The mark each protection level gets, on every face.
+MARKS = {
+    "none": "plain",
+    "confidential": "enc",
+    "authenticated": "auth",
+    "authenticated+fresh": "auth+fresh",
+    "signed+fresh": "signed",
+}
+#: Why a rejected message was refused, in words (the codec's sentence follows).
+REASONS = {
+    "tampered": "tampered or wrong key",
+    "expired": "expired",
+    "from-future": "from the future",
+    "replayed": "replayed",
+    "re-attributed": "re-attributed",
+    "wrong-room": "wrong room",
+    "malformed": "malformed",
+    "incomplete": "incomplete (chunks dropped)",
+    "unprotected": "unprotected, not from a keyed member",
+    "no-key": "protected, but no key here",
+    "bad-signature": "bad signature",
+    "identity-changed": "IDENTITY CHANGED",
+    "signed-by-other": "signed by another member's key",
+    "trust-full": "unknown key, trust store full",
+}
+#: Layers whose receivers keep no replay cache (sequence numbers only).
+NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
+
+
+def spellConsole(command: str, args: Sequence[str]) -> str:
+    """A command as the console takes it (C{/layer!} takes the layer first)."""
+    if command in ("layer", "layer!") and len(args) == 2:
+        args = [args[1], args[0]]
+    return " ".join(["/" + command, *args])
+
+
+def rejectionText(reason: str, description: str) -> str:
+    """
+    The reason in words, then the codec's sentence unless it already
+    starts with those words (it often does: "unprotected: ...").
+    """
+    words = REASONS.get(reason, reason)
+    if description.lower().startswith(words.split(" ")[0].rstrip(",")):
+        return description
+    return "%s (%s)" % (words, description)
+
+
+def missingNote(event: ev.IncomingMessage) -> Optional[str]:
+    """What an accepted message says of the ones before it that never came."""
+    if not event.missing:
+        return None
+    return "%d earlier message(s) from %s never arrived (dropped?)" % (event.missing, event.sender)
+
+
+def reorderedNote(event: ev.IncomingMessage) -> Optional[str]:
+    """What an accepted message out of sequence means on its layer."""
+    if not event.reordered:
+        return None
+    if event.layer in NO_REPLAY_CACHE:
+        # A copy and a late message look alike without a replay cache.
+        return "the message above from %s is a replay (or reorder): %s cannot tell" % (
+            event.sender, event.layer)
+    return "the message above from %s arrived out of order" % (event.sender,)
+
+
+def rejectedNote(event: ev.RejectedMessage, spell: Spell) -> str:
+    """A refused message, in words, with what to type when it is ours to mend."""
+    if event.reason == "no-key":
+        return "%s sent a protected (%s) message; %s has no key: %s" % (
+            event.sender, event.layer, event.target, spell("key", [event.target]))
+    return "REJECTED message claimed from %s: %s" % (
+        event.sender, rejectionText(event.reason, event.description))
+
+
+#: Passphrases shorter than this get a warning (not a refusal: the lab uses short ones).
+MIN_PASSPHRASE_CHARS = 12
+
+
+def weakPassphraseWarning(passphrase: bytes, spell: Spell = spellConsole) -> Optional[str]:
+    """A warning for a short passphrase, L{None} for a long one or a room secret code."""
+    try:
+        text = passphrase.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if CODE_RE.match(text.strip().lower()) or len(text) >= MIN_PASSPHRASE_CHARS:
+        return None
+    return (
+        "short passphrase (%d characters): whoever logs the room can guess it offline, and one "
+        "precomputed dictionary serves every room of that name; %s makes a room secret "
+        "nobody can guess" % (len(text), spell("key", ["--new"]))
+    )
+
+
+def typed(body: str) -> str:
+    """A body of ours as the user typed it: an action (its CTCP framing) as C{/me text}."""
+    action, _request = ctcp.split(body)
+    return body if action is None else "/me " + action
+
+
+def placeOf(target: str) -> str:
+    """Where one's own line to C{target} was going, before a sentence about it."""
+    return target + " " if target[:1] in "#&+!" else "(to %s) " % (target,)
+
+
+def queuedNote(event: ev.Queued, echo: bool = True) -> str:
+    """
+    A line of ours waits for its key.  C{echo} repeats it: a face that does
+    not show one's typed lines itself (the console) does; the proxy does
+    not (the IRC client shows them; a passphrase typed in the room by
+    mistake is not said again where a client may log it).
+    """
+    if echo:
+        return "(waiting for the key) %s" % (typed(event.body),)
+    return "(waiting for the key): sent when it is ready, never in clear"
+
+
+def unsentNote(event: ev.Unsent, limit: Optional[int] = None) -> str:
+    """A line of ours not sent, and why; C{limit} cuts the quote of it."""
+    body = typed(event.body)
+    if limit is not None and len(body) > limit:
+        body = body[: limit - 1] + "\u2026"
+    return "NOT SENT: %s -- %s" % (body, event.reason)
+
+
+def ctcpRequestNote(event: ev.CtcpRequest) -> str:
+    return "%s sent a CTCP %s request (not answered)" % (event.sender, event.command)
+
+
+def keySetNote(event: ev.KeySet) -> str:
+    return "key set for %s on layer %s, fingerprint %s (compare it with the others)" % (
+        event.target, event.layer, event.fingerprint)
+
+
+def layerSetNote(event: ev.LayerSet) -> str:
+    return "%s now uses layer %s" % (event.target, event.layer)
+
+
+def nickUnconfirmedNote(event: ev.NickUnconfirmed) -> str:
+    return (
+        "%s: protected messages are not sent until you choose: "
+        "/nick %s to accept it, /nick %s to ask for yours back" % (event.cause, event.nick, event.chosen)
+    )
+
+
+def keyLostNote(target: str, layer: str, room: bool, spell: Spell, insistOnce: bool = True) -> str:
+    """
+    A keyed conversation whose key no longer applies: what to do rather
+    than send in clear.  C{insistOnce}: the face has a way to send one line
+    in clear anyway (the console's C{/msg!}).
+    """
+    why = "was set for other names" if room else "was set before a nick changed"
+    once = ""
+    if insistOnce and not room:
+        once = ", %s to send this one in clear" % (spell("msg!", [target]),)
+    return (
+        "not sent: your %s key for %s %s; set it again (%s)%s, or choose plain (%s): "
+        "in clear the relay reads and can alter it"
+        % (layer, target, why, spell("key", [target]), once, spell("layer!", [target, "plain"]))
+    )
+
+
+def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell) -> str:
+    """Lowering a layer needs the user to insist: what it gives up, and how to insist."""
+    return "lowering %s from %s to %s gives up %s. To do it anyway: %s" % (
+        target, current, layer, lost, spell("layer!", [target, layer]))
+
+
+__all__ = [
+    "MARKS",
+    "ctcpRequestNote",
+    "keySetNote",
+    "keyLostNote",
+    "layerSetNote",
+    "nickUnconfirmedNote",
+    "placeOf",
+    "queuedNote",
+    "typed",
+    "unsentNote",
+    "NO_REPLAY_CACHE",
+    "REASONS",
+    "Spell",
+    "loweringNote",
+    "missingNote",
+    "rejectedNote",
+    "rejectionText",
+    "spellConsole",
+    "weakPassphraseWarning",
+    "reorderedNote",
+]
