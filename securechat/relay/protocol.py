@@ -214,6 +214,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         assert client is not None, "connectionMade made it"
         bucket = self.bucket
         pending = self._pending
+        messageLine = state.messageLine
         now = self.clock.seconds()
         while self.phase is not CLOSING:
             if not pending:
@@ -231,7 +232,9 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
                 return
             pending.popleft()
             try:
-                self._lineReceived(state, client, item)
+                # Nearly every line: a message to one target, routed on bytes.
+                if not (isinstance(item, bytes) and messageLine(client, item)):
+                    self._lineReceived(state, client, item)
             except Exception as exc:  # the protocol boundary: nothing escapes
                 self.log.failure(
                     "bug handling a line from {host}; dropping that client",
