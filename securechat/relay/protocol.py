@@ -34,9 +34,18 @@ CLOSE_GRACE = 10.0
 #: Lines split from received bytes at a time, at least (see L{RelayProtocol._split}):
 #: empty lines cost no token, so a run of them still takes few passes.
 SPLIT_LINES = 64
+#: Lines of one peer handled in one go, at most (see L{RelayProtocol._drain}):
+#: then the reactor takes a turn before the next ones.  With the flood bucket
+#: opened, one read of short lines can hold thousands of commands; handled
+#: in one go they stalled every other peer for as long (the soak's witness
+#: saw 0.2-1.5 s during churn).  128 of the costliest (JOIN, NICK in many
+#: rooms: tens of microseconds each) keep one slice to a few milliseconds,
+#: and a read of chat lines rarely holds as many.
+YIELD_LINES = 128
 #: The connection's phases (L{RelayProtocol.phase}): reading; not reading
-#: until the flood bucket refills; closing (ERROR written, or cut, or lost:
-#: nothing more is read, and nothing more is queued).
+#: until the flood bucket refills, or until the next reactor turn after
+#: L{YIELD_LINES} lines; closing (ERROR written, or cut, or lost: nothing
+#: more is read, and nothing more is queued).
 OPEN = "open"
 THROTTLED = "throttled"
 CLOSING = "closing"
@@ -208,7 +217,10 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
             self._pending.extend(lines)
 
     def _drain(self) -> None:
-        """Handle received lines while the peer has tokens; else stop reading."""
+        """
+        Handle received lines while the peer has tokens, L{YIELD_LINES} at
+        most before the reactor gets a turn; else stop reading.
+        """
         state = self.factory.state
         client = self.client
         assert client is not None, "connectionMade made it"
@@ -216,6 +228,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         pending = self._pending
         messageLine = state.messageLine
         now = self.clock.seconds()
+        budget = YIELD_LINES
         while self.phase is not CLOSING:
             if not pending:
                 if len(self._unread) <= self._unreadAt:
@@ -227,9 +240,15 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
             if item == b"":
                 pending.popleft()
                 continue
-            if not bucket.take(now):
-                self._throttle(bucket.waitTime(now))
+            if not budget:
+                self._pause(0.0)  # the others' turn; ours goes on in the next
                 return
+            if not bucket.take(now):
+                delay = bucket.waitTime(now)
+                self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
+                self._pause(delay)
+                return
+            budget -= 1
             pending.popleft()
             try:
                 # Nearly every line: a message to one target, routed on bytes.
@@ -262,12 +281,11 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
             return
         state.handle(client, message)
 
-    def _throttle(self, delay: float) -> None:
-        """Stop reading until the bucket has a token again."""
+    def _pause(self, delay: float) -> None:
+        """Stop reading, and handling what was read, for C{delay} seconds."""
         if self.phase is OPEN:
             self.phase = THROTTLED
             self.tcp.pauseProducing()
-            self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
         self._resumeCall = self.clock.callLater(delay, self._unthrottle)
 
     def _unthrottle(self) -> None:
