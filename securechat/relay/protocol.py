@@ -308,7 +308,10 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         if not outbox:
             if self.phase is CLOSING:
                 return
-            self.factory.wantsFlush(self)
+            factory = self.factory
+            factory._dirty.append(self)  # wantsFlush, inline: once per peer and turn
+            if factory._flushCall is None:
+                factory._scheduleFlush()
         outbox.append(data)
 
     def flush(self) -> None:
