@@ -110,3 +110,21 @@ class CpuShareTests(SynchronousTestCase):
         gen._cpu_shares(out, (0, 100, 1.0, 1000), (2 * loadgen.NS_PER_S, 250, 2.0, 1400), 3000, "per_cpu")
         self.assertEqual(out, {"loadgen_cpu_pct": 50.0, "server_cpu_pct": 75.0, "per_cpu": 2000.0,
                                "other_cpu_pct": 75.0})
+
+
+class SoakGoalTests(SynchronousTestCase):
+    def test_p99Misses(self) -> None:
+        """Scenarios over the witness p99 goal are named with their figure; a scenario without one is not."""
+        from bench import soak
+
+        rows = [{"scenario": "fuzz", "witness": {"p99_ms": 13.2}},
+                {"scenario": "churn", "witness": {"p99_ms": 211.9}},
+                {"scenario": "restart", "witness": {"p99_ms": None}},
+                {"scenario": "storm", "witness": {"p99_ms": soak.WITNESS_P99_GOAL_MS}}]
+        self.assertEqual(soak.p99_goal_misses(rows), [("churn", 211.9)])
+        out = io.StringIO()
+        soak._print_summary(out, [dict(r, witness=dict(r["witness"], sent=1, max_ms=1.0, lost=0, drops=0))
+                                  for r in rows],
+                            {"sent": 4, "lost": 0, "lost_to_restart": 0, "p99_ms": 12.0}, [])
+        self.assertIn("witness p99 goal (<= 50 ms in every scenario, issue 24): NOT met: churn 211.9 ms",
+                      out.getvalue())
