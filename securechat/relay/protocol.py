@@ -38,10 +38,12 @@ SPLIT_LINES = 64
 #: then the reactor takes a turn before the next ones.  With the flood bucket
 #: opened, one read of short lines can hold thousands of commands; handled
 #: in one go they stalled every other peer for as long (the soak's witness
-#: saw 0.2-1.5 s during churn).  128 of the costliest (JOIN, NICK in many
-#: rooms: tens of microseconds each) keep one slice to a few milliseconds,
-#: and a read of chat lines rarely holds as many.
-YIELD_LINES = 128
+#: saw 0.2-1.5 s during churn).  64 of the costliest (JOIN, NICK in many
+#: rooms, a bad line's logged warning: tens of microseconds each) keep one
+#: slice to a few milliseconds (128 let the witness's p99 in churn reach
+#: 37-109 ms, 64 kept it at 13-41 ms: docs/performance.md), and a read of
+#: chat lines rarely holds as many.
+YIELD_LINES = 64
 #: The connection's phases (L{RelayProtocol.phase}): reading; not reading
 #: until the flood bucket refills, or until the next reactor turn after
 #: L{YIELD_LINES} lines; closing (ERROR written, or cut, or lost: nothing
