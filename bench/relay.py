@@ -203,13 +203,12 @@ LOWER = "lower is better"
 
 def scenarios(quick: bool, window: int = SATURATION_WINDOW) -> List[Spec]:
     """The issue's scenarios; --quick shortens the windows and the idle count."""
-    SATURATION_WINDOW = window  # noqa: N806 -- the module default, or --window
     warm, dur = (0.5, 2.0) if quick else (1.0, 5.0)
     idle = 1000 if quick else 2000
     timed = {"warmup": warm, "duration": dur, "drain": 5.0}
     return [
         Spec("fanout", "fan-out: 1 room x 200, 20 senders, saturation",
-             dict(clients=200, rooms=1, senders=20, window=SATURATION_WINDOW, **timed),
+             dict(clients=200, rooms=1, senders=20, window=window, **timed),
              [("deliveries/s", HIGHER, _get("deliveries_per_s")),
               ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s")),
               ("p99 latency at saturation, ms", LOWER, _ms("latency_us", "p99"))],
@@ -220,12 +219,12 @@ def scenarios(quick: bool, window: int = SATURATION_WINDOW) -> List[Spec]:
               ("p99 latency, ms", LOWER, _ms("latency_us", "p99")),
               ("server CPU %", LOWER, _get("server_cpu_pct"))]),
         Spec("rooms", "many rooms: 100 rooms x 5, one sender each, saturation",
-             dict(clients=500, rooms=100, senders=100, window=SATURATION_WINDOW, **timed),
+             dict(clients=500, rooms=100, senders=100, window=window, **timed),
              [("deliveries/s", HIGHER, _get("deliveries_per_s")),
               ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s"))],
              repeat=True),
         Spec("direct", "direct messages: 100 sender->receiver pairs, saturation",
-             dict(clients=200, rooms=0, senders=100, direct=True, window=SATURATION_WINDOW, **timed),
+             dict(clients=200, rooms=0, senders=100, direct=True, window=window, **timed),
              [("messages/s", HIGHER, _get("deliveries_per_s")),
               ("messages per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s"))],
              repeat=True),
