@@ -382,6 +382,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                              % SATURATION_WINDOW)
     parser.add_argument("--baseline", default="",
                         help="a --json of an earlier run: the p99 goals compare this run's ratios with its")
+    parser.add_argument("--soak", default="", choices=["", "ci", "quick", "long"],
+                        help="also run bench/soak.py with this profile on our relay: its witness p99 goal "
+                             "joins the table (quick: ~2 minutes more)")
     options = parser.parse_args(argv)
     loadgen.raise_fd_limit()  # the servers inherit it: thousands of sockets
 
@@ -449,8 +452,13 @@ def main(argv: Optional[List[str]] = None) -> int:
          "ratio": (r[3] / r[4]) if r[3] is not None and r[4] else None}
         for r in rows
     ]
+    if options.soak and OURS in kinds:
+        from bench import soak  # it imports this module: here, not at the top
+
+        sys.stdout.write("-- soak (--profile %s) of our relay\n" % options.soak)
+        report["soak"] = soak.run(soak.PROFILES[options.soak], python=options.python, path=options.relay_path)
     baseline = load_baseline(options.baseline)
-    report["goals"] = goals(report["scenarios"], baseline)
+    report["goals"] = goals(report["scenarios"], baseline, report.get("soak"))
     print_goals(report["goals"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     if relay_info:
@@ -510,9 +518,25 @@ def load_baseline(path: str) -> Dict[str, float]:
     return {"%s/%s" % (r["scenario"], r["metric"]): r["ratio"] for r in data.get("rows", []) if r.get("ratio")}
 
 
-def goals(results: Dict[str, Any], baseline: Dict[str, float]) -> List[Dict[str, Any]]:
+#: The soak's goal: the witness's p99 in every scenario, in ms (bench/soak.py).
+SOAK_GOAL = "soak witness p99, worst scenario"
+
+
+def goals(results: Dict[str, Any], baseline: Dict[str, float],
+          soak_report: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Each goal with this run's ratio, whether it is met, and both sides' CPU shares."""
-    out = []
+    out: List[Dict[str, Any]] = []
+    if soak_report and soak_report.get("rows"):
+        from bench import soak
+
+        figures = [(row["scenario"], row["witness"].get("p99_ms")) for row in soak_report["rows"]]
+        figures = [(name, p99) for name, p99 in figures if p99 is not None]
+        worst = max(figures, key=lambda item: item[1]) if figures else None
+        out.append({"goal": SOAK_GOAL, "scenario": worst[0] if worst else None, "metric": "witness p99, ms",
+                    "ratio": None, "value": worst[1] if worst else None,
+                    "target": "<= %g ms" % soak.WITNESS_P99_GOAL_MS,
+                    "met": None if worst is None else not soak.p99_goal_misses(soak_report["rows"]),
+                    "shares": {}})
     for name, key, label, sense, target, where in GOALS:
         scenario = results.get(key)
         pick = _row_picker(key, label)
@@ -556,12 +580,16 @@ def print_goals(rows: List[Dict[str, Any]]) -> None:
                      % ("goal", "target", "ratio", "met", "ours CPU", "ngircd CPU"))
     for row in rows:
         ratio = "%.2fx" % row["ratio"] if row["ratio"] is not None else "n/a"
+        if row.get("value") is not None:
+            ratio = "%.0f ms" % row["value"]  # a figure of ours alone, not a ratio
         met = {True: "yes", False: "NO", None: "?"}[row["met"]]
         under = [kind for kind, full in sorted(row.get("saturated", {}).items()) if not full]
         note = ""
         if under:
             note = "  (%s under %.0f%% of a core: held back by the generator or the machine)" % (
                 " and ".join(under), SATURATED_CPU_PCT)
+        if row["goal"] == SOAK_GOAL and row.get("scenario"):
+            note = "  (in %s)" % row["scenario"]
         sys.stdout.write("%-36s %-22s %7s %5s  %-13s %-13s%s\n" % (
             row["goal"], row["target"], ratio, met, _share_text(row["shares"].get(OURS)),
             _share_text(row["shares"].get(NGIRCD)), note))

@@ -128,3 +128,19 @@ class SoakGoalTests(SynchronousTestCase):
                             {"sent": 4, "lost": 0, "lost_to_restart": 0, "p99_ms": 12.0}, [])
         self.assertIn("witness p99 goal (<= 50 ms in every scenario, issue 24): NOT met: churn 211.9 ms",
                       out.getvalue())
+
+    def test_soakGoalRow(self) -> None:
+        """With a soak report, the worst scenario's witness p99 is a goal row of its own."""
+        report = {"rows": [{"scenario": "fuzz", "witness": {"p99_ms": 13.2}},
+                           {"scenario": "churn", "witness": {"p99_ms": 61.0}},
+                           {"scenario": "restart", "witness": {"p99_ms": None}}]}
+        [row] = [g for g in relay.goals({}, {}, report) if g["goal"] == relay.SOAK_GOAL]
+        self.assertEqual((row["scenario"], row["value"], row["met"]), ("churn", 61.0, False))
+        report["rows"][1]["witness"]["p99_ms"] = 20.0
+        [row] = relay.goals({}, {}, report)
+        self.assertEqual((row["scenario"], row["value"], row["met"]), ("churn", 20.0, True))
+        out = io.StringIO()
+        with mock.patch.object(sys, "stdout", out):
+            relay.print_goals([row])
+        self.assertIn("20 ms", out.getvalue())
+        self.assertIn("(in churn)", out.getvalue())
