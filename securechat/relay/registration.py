@@ -316,7 +316,13 @@ class RegistrationCommands:
         return pieces, nickAt, prefixAt
 
     def _welcomeLines(self, client: Client) -> None:
-        """The welcome burst, formatted line by line for C{client}."""
+        """
+        The welcome burst, formatted line by line for C{client}.  It is
+        formatted once for a stand-in (L{_welcomeTemplate}): what it says
+        may depend on the configuration and on the client's nick and prefix
+        only.  Anything else about the client (its modes, say) belongs in
+        L{_welcome}, after the template's bytes.
+        """
         config = self.config
         name = config.serverName
         version = "securechat-" + __version__
