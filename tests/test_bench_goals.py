@@ -144,3 +144,23 @@ class SoakGoalTests(SynchronousTestCase):
             relay.print_goals([row])
         self.assertIn("20 ms", out.getvalue())
         self.assertIn("(in churn)", out.getvalue())
+
+
+class RecvSizeTests(SynchronousTestCase):
+    def test_recvSize(self) -> None:
+        """The receivers' read size is the scenario's, and a tiny one is refused."""
+        self.assertRaises(ValueError, loadgen.Scenario(recv_size=100).validate)
+        gen = loadgen.LoadGenerator(loadgen.Scenario(clients=2, rooms=1, senders=1, recv_size=4096))
+        asked = []
+
+        class Sock:
+            def recv(self, size: int) -> bytes:
+                asked.append(size)
+                return b""
+
+        conn = gen.conns[0]
+        conn.sock = Sock()  # type: ignore[assignment]
+        conn.state = loadgen.READY
+        with mock.patch.object(gen, "_kill"):
+            gen._readable(conn)
+        self.assertEqual(asked, [4096])
