@@ -164,3 +164,18 @@ class RecvSizeTests(SynchronousTestCase):
         with mock.patch.object(gen, "_kill"):
             gen._readable(conn)
         self.assertEqual(asked, [4096])
+
+
+class SaturationGoalTests(SynchronousTestCase):
+    def test_fanoutNeedsASaturatedServer(self) -> None:
+        """The fan-out goal is met only when our server was saturated; below, it is unknown."""
+        def scenario(server: float) -> Dict[str, Any]:
+            return {"fanout": {"chosen": {
+                relay.OURS: _result(deliveries_per_server_cpu_s=9e6, server_cpu_pct=server),
+                relay.NGIRCD: _result(deliveries_per_server_cpu_s=2e6),
+            }}}
+
+        [saturated] = [g for g in relay.goals(scenario(97.0), {}) if g["goal"] == "fan-out per server CPU-s"]
+        self.assertEqual((saturated["met"], saturated["target"]), (True, ">= 3.0x, saturated"))
+        [below] = [g for g in relay.goals(scenario(60.0), {}) if g["goal"] == "fan-out per server CPU-s"]
+        self.assertIsNone(below["met"])
