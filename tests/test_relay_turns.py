@@ -9,7 +9,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
-from securechat.relay.protocol import CLOSING, OPEN, THROTTLED, YIELD_LINES
+from securechat.relay.protocol import CLOSING, NO_LINES, OPEN, THROTTLED, YIELD_LINES
 from securechat.relay.state import RelayConfig
 
 from .test_relay_protocol import Connection
@@ -80,3 +80,17 @@ class YieldTests(SynchronousTestCase):
         self.assertEqual(len(out), YIELD_LINES + 4)
         self.assertEqual(alice.protocol.phase, CLOSING)
         self.assertEqual([c for c in self.clock.getDelayedCalls() if c.func == alice.protocol._unthrottle], [])
+
+    def test_idleHoldsNoLines(self) -> None:
+        """
+        Once its lines are handled a connection keeps no container for
+        them: the shared empty L{NO_LINES}, not a deque of its own (768
+        bytes an idle connection).
+        """
+        alice = self.registered("alice")
+        self.assertIs(alice.protocol._pending, NO_LINES)
+        alice.protocol.dataReceived(b"PING :a\r\nPING :b\r\nPING :unfinish")
+        self.assertIs(alice.protocol._pending, NO_LINES)
+        alice.protocol.dataReceived(b"ed\r\n")
+        self.assertEqual([m.params[-1] for m in alice.lines()], ["a", "b", "unfinished"])
+        self.assertIs(alice.protocol._pending, NO_LINES)
