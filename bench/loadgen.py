@@ -94,6 +94,9 @@ class Scenario:
     oper: str = ""
     rss_interval: float = 0.1
     quickack: bool = False
+    #: Bytes asked of one recv(): a counting receiver's cost is mostly per
+    #: call, so larger reads let one generator keep up with more deliveries.
+    recv_size: int = RECV_SIZE
 
     def validate(self) -> None:
         if self.direct:
@@ -109,6 +112,8 @@ class Scenario:
             raise ValueError("latency is 'witness' or 'all'")
         if self.window < 1:
             raise ValueError("window must be >= 1")
+        if self.recv_size < 512:
+            raise ValueError("recv_size must be >= 512")
 
 
 class Conn:
@@ -375,7 +380,7 @@ class LoadGenerator:
     def _readable(self, conn: Conn) -> None:
         assert conn.sock is not None
         try:
-            data = conn.sock.recv(RECV_SIZE)
+            data = conn.sock.recv(self.sc.recv_size)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -633,12 +638,34 @@ class LoadGenerator:
         busy, _total = read_machine_busy_ticks()
         return time.monotonic_ns(), ticks, times.user + times.system, busy
 
+    def _cpu_shares(self, out: Dict[str, Any], t0: Tuple[int, int, float, int], t1: Tuple[int, int, float, int],
+                    count: int, per_cpu_key: str) -> None:
+        """
+        Server, generator and other processes' CPU between two snapshots, in
+        % of one core, and C{count} per server CPU-second under C{per_cpu_key}.
+        """
+        seconds = (t1[0] - t0[0]) / NS_PER_S
+        if seconds <= 0:
+            return
+        own = t1[2] - t0[2]
+        busy = (t1[3] - t0[3]) / float(self.ticks_per_s)
+        server = (t1[1] - t0[1]) / float(self.ticks_per_s) if self.sc.server_pid else 0.0
+        out["loadgen_cpu_pct"] = round(100.0 * own / seconds, 1)
+        if self.sc.server_pid:
+            out["server_cpu_pct"] = round(100.0 * server / seconds, 1)
+            if server > 0:
+                out[per_cpu_key] = round(count / server, 1)
+        out["other_cpu_pct"] = round(100.0 * max(0.0, busy - own - server) / seconds, 1)
+
     def run(self) -> Dict[str, Any]:
         sc = self.sc
         raise_fd_limit()
         result: Dict[str, Any] = {"scenario": attr.asdict(sc)}
         rss_before = read_rss_kb(sc.server_pid) if sc.server_pid else 0
+        s0 = self._snapshot()
         setup = self._setup()
+        s1 = self._snapshot()
+        self._cpu_shares(setup, s0, s1, setup["registered"], "registrations_per_server_cpu_s")
         result["setup"] = setup
         if sc.server_pid:
             rss_ready = read_rss_kb(sc.server_pid)

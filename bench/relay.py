@@ -201,14 +201,14 @@ HIGHER = "higher is better"
 LOWER = "lower is better"
 
 
-def scenarios(quick: bool) -> List[Spec]:
+def scenarios(quick: bool, window: int = SATURATION_WINDOW) -> List[Spec]:
     """The issue's scenarios; --quick shortens the windows and the idle count."""
     warm, dur = (0.5, 2.0) if quick else (1.0, 5.0)
     idle = 1000 if quick else 2000
     timed = {"warmup": warm, "duration": dur, "drain": 5.0}
     return [
         Spec("fanout", "fan-out: 1 room x 200, 20 senders, saturation",
-             dict(clients=200, rooms=1, senders=20, window=SATURATION_WINDOW, **timed),
+             dict(clients=200, rooms=1, senders=20, window=window, **timed),
              [("deliveries/s", HIGHER, _get("deliveries_per_s")),
               ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s")),
               ("p99 latency at saturation, ms", LOWER, _ms("latency_us", "p99"))],
@@ -219,12 +219,12 @@ def scenarios(quick: bool) -> List[Spec]:
               ("p99 latency, ms", LOWER, _ms("latency_us", "p99")),
               ("server CPU %", LOWER, _get("server_cpu_pct"))]),
         Spec("rooms", "many rooms: 100 rooms x 5, one sender each, saturation",
-             dict(clients=500, rooms=100, senders=100, window=SATURATION_WINDOW, **timed),
+             dict(clients=500, rooms=100, senders=100, window=window, **timed),
              [("deliveries/s", HIGHER, _get("deliveries_per_s")),
               ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s"))],
              repeat=True),
         Spec("direct", "direct messages: 100 sender->receiver pairs, saturation",
-             dict(clients=200, rooms=0, senders=100, direct=True, window=SATURATION_WINDOW, **timed),
+             dict(clients=200, rooms=0, senders=100, direct=True, window=window, **timed),
              [("messages/s", HIGHER, _get("deliveries_per_s")),
               ("messages per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s"))],
              repeat=True),
@@ -232,7 +232,8 @@ def scenarios(quick: bool) -> List[Spec]:
              dict(clients=idle, rooms=0, senders=0, warmup=0.0, duration=1.0, drain=0.0,
                   connect_concurrency=8),
              [("server memory per connection, bytes", LOWER, _get("server_memory", "bytes_per_connection")),
-              ("connect+register/s", HIGHER, _get("setup", "register_per_s"))]),
+              ("connect+register/s", HIGHER, _get("setup", "register_per_s")),
+              ("registrations per server CPU-s", HIGHER, _get("setup", "registrations_per_server_cpu_s"))]),
         Spec("chat400", "control for slow: 50 members, 20 senders x 100/s, 400 B, no slow reader",
              dict(SLOW_ROOM, warmup=warm, duration=max(5.0, dur * 2), drain=5.0),
              [("p99 latency, ms", LOWER, _ms("latency_us", "p99")),
@@ -247,9 +248,10 @@ def scenarios(quick: bool) -> List[Spec]:
 
 # ------------------------------------------------------------------ running
 
-def run_loadgen(params: Dict[str, Any], port: int, pid: int, oper: str, tag: str) -> Dict[str, Any]:
+def run_loadgen(params: Dict[str, Any], port: int, pid: int, oper: str, tag: str,
+                python: str = sys.executable) -> Dict[str, Any]:
     """One load generator process against a running server; its JSON result."""
-    args = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--server-pid", str(pid),
+    args = [python, "-m", "bench.loadgen", "--port", str(port), "--server-pid", str(pid),
             "--nick-prefix", tag]
     if oper:
         args += ["--oper", oper]
@@ -281,7 +283,8 @@ def run_one(kind: str, spec: Spec, options: argparse.Namespace, attempt: int) ->
     try:
         time.sleep(0.2)  # let the process settle before the baseline RSS
         oper = "%s:%s" % (ngircd.OPER_NAME, ngircd.OPER_PASSWORD) if kind == NGIRCD and options.ngircd_oper else ""
-        result = run_loadgen(spec.params, server.port, server.pid, oper, "%s%d" % (spec.key[:1], attempt))
+        result = run_loadgen(spec.params, server.port, server.pid, oper, "%s%d" % (spec.key[:1], attempt),
+                             options.loadgen_python)
         if kind == OURS and result.get("failed"):
             result["server_stderr"] = server.stderr_text()[-2000:]
         return result
@@ -372,6 +375,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "(figures are then not comparable: use with --servers ours --only fanout)")
     parser.add_argument("--no-ngircd-oper", dest="ngircd_oper", action="store_false",
                         help="do not give ngIRCd's senders +F (relaxed flood protection)")
+    parser.add_argument("--loadgen-python", default=sys.executable,
+                        help="interpreter for the load generator (needs attrs; e.g. a PyPy venv's python)")
+    parser.add_argument("--window", type=int, default=SATURATION_WINDOW,
+                        help="messages in flight per sender in the saturation scenarios (default %d)"
+                             % SATURATION_WINDOW)
+    parser.add_argument("--baseline", default="",
+                        help="a --json of an earlier run: the p99 goals compare this run's ratios with its")
+    parser.add_argument("--soak", default="", choices=["", "ci", "quick", "long"],
+                        help="also run bench/soak.py with this profile on our relay: its witness p99 goal "
+                             "joins the table (quick: ~2 minutes more)")
     options = parser.parse_args(argv)
     loadgen.raise_fd_limit()  # the servers inherit it: thousands of sockets
 
@@ -398,13 +411,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         "relay_python": interpreter_version(options.python) if OURS in kinds else None,
         "relay_source": relay_info,
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "loadgen_python": interpreter_version(options.loadgen_python),
         "relay_args": list(RELAY_BENCH_ARGS) + options.relay_arg,
         "ngircd_config": ngircd.render_config(6667, "/tmp/ngircd-bench") if NGIRCD in kinds else None,
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "scenarios": {},
     }
     rows: List[Tuple[str, str, str, Optional[float], Optional[float], str]] = []
-    for spec in scenarios(options.quick):
+    for spec in scenarios(options.quick, options.window):
         if only and spec.key not in only:
             continue
         runs: Dict[str, List[Dict[str, Any]]] = {k: [] for k in kinds}
@@ -438,6 +452,14 @@ def main(argv: Optional[List[str]] = None) -> int:
          "ratio": (r[3] / r[4]) if r[3] is not None and r[4] else None}
         for r in rows
     ]
+    if options.soak and OURS in kinds:
+        from bench import soak  # it imports this module: here, not at the top
+
+        sys.stdout.write("-- soak (--profile %s) of our relay\n" % options.soak)
+        report["soak"] = soak.run(soak.PROFILES[options.soak], python=options.python, path=options.relay_path)
+    baseline = load_baseline(options.baseline)
+    report["goals"] = goals(report["scenarios"], baseline, report.get("soak"))
+    print_goals(report["goals"])
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     if relay_info:
         shutil.rmtree(options.relay_path, ignore_errors=True)
@@ -450,6 +472,138 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump(report, handle, indent=1, sort_keys=True)
             handle.write("\n")
     return 0
+
+
+# -------------------------------------------------------------------- goals
+
+#: A saturation row whose server took less of a core than this was limited by
+#: the generator (or the machine), not by the server: its rate is a floor.
+SATURATED_CPU_PCT = 90.0
+
+#: Issue 24's goals: (name, scenario, figure, at least / at most, target,
+#: which CPU window the shares come from).  A ratio is ours/ngIRCd from the
+#: same run; "baseline" goals compare it with the same ratio in --baseline.
+GOALS: List[Tuple[str, str, str, str, float, str]] = [
+    ("direct messages/s", "direct", "messages/s", ">=", 1.0, "window"),
+    ("direct messages per server CPU-s", "direct", "messages per server CPU-s", ">=", 1.0, "window"),
+    ("connect+register/s", "idle", "connect+register/s", ">=", 1.0, "setup"),
+    ("fan-out per server CPU-s", "fanout", "deliveries per server CPU-s", ">=", 3.0, "window"),
+    ("server CPU at the same paced load", "fanout_rate", "server CPU %", "<=", 1.0, "window"),
+    ("idle memory per connection", "idle", "server memory per connection, bytes", "<=", 1.2, "setup"),
+    ("p99 at saturation, fan-out", "fanout", "p99 latency at saturation, ms", "baseline", 1.0, "window"),
+    ("p99 at the paced load", "fanout_rate", "p99 latency, ms", "baseline", 1.0, "window"),
+]
+
+
+#: Goals that hold only with our server saturated by the generator.
+SATURATION_GOALS = frozenset({"fan-out per server CPU-s"})
+
+
+def _row_picker(key: str, label: str) -> Optional[Callable[[Dict[str, Any]], Optional[float]]]:
+    for spec in scenarios(True):
+        if spec.key == key:
+            for row_label, _better, pick in spec.rows:
+                if row_label == label:
+                    return pick
+    return None
+
+
+def _shares(result: Dict[str, Any], where: str) -> Dict[str, Optional[float]]:
+    source = result.get("setup", {}) if where == "setup" else result
+    return {k: source.get(k + "_cpu_pct") for k in ("server", "loadgen", "other")}
+
+
+def load_baseline(path: str) -> Dict[str, float]:
+    """The ratios of an earlier run's --json, by (scenario, metric)."""
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {"%s/%s" % (r["scenario"], r["metric"]): r["ratio"] for r in data.get("rows", []) if r.get("ratio")}
+
+
+#: The soak's goal: the witness's p99 in every scenario, in ms (bench/soak.py).
+SOAK_GOAL = "soak witness p99, worst scenario"
+
+
+def goals(results: Dict[str, Any], baseline: Dict[str, float],
+          soak_report: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """Each goal with this run's ratio, whether it is met, and both sides' CPU shares."""
+    out: List[Dict[str, Any]] = []
+    if soak_report and soak_report.get("rows"):
+        from bench import soak
+
+        figures = [(row["scenario"], row["witness"].get("p99_ms")) for row in soak_report["rows"]]
+        figures = [(name, p99) for name, p99 in figures if p99 is not None]
+        worst = max(figures, key=lambda item: item[1]) if figures else None
+        out.append({"goal": SOAK_GOAL, "scenario": worst[0] if worst else None, "metric": "witness p99, ms",
+                    "ratio": None, "value": worst[1] if worst else None,
+                    "target": "<= %g ms" % soak.WITNESS_P99_GOAL_MS,
+                    "met": None if worst is None else not soak.p99_goal_misses(soak_report["rows"]),
+                    "shares": {}})
+    for name, key, label, sense, target, where in GOALS:
+        scenario = results.get(key)
+        pick = _row_picker(key, label)
+        if scenario is None or pick is None:
+            continue
+        chosen = scenario["chosen"]
+        ours = pick(chosen[OURS]) if OURS in chosen else None
+        theirs = pick(chosen[NGIRCD]) if NGIRCD in chosen else None
+        ratio = ours / theirs if ours is not None and theirs else None
+        goal: Dict[str, Any] = {"goal": name, "scenario": key, "metric": label, "ratio": ratio,
+                                "shares": {k: _shares(v, where) for k, v in chosen.items()}}
+        if sense == "baseline":
+            before = baseline.get("%s/%s" % (key, label))
+            goal["target"] = "<= %.2fx (baseline)" % before if before else "<= baseline (none given)"
+            goal["met"] = None if ratio is None or before is None else ratio <= before * target
+        else:
+            goal["target"] = "%s %.1fx" % (sense, target)
+            goal["met"] = None if ratio is None else (ratio >= target if sense == ">=" else ratio <= target)
+        if key in ("fanout", "direct"):
+            goal["saturated"] = {
+                kind: shares.get("server") is not None and shares["server"] >= SATURATED_CPU_PCT
+                for kind, shares in goal["shares"].items()
+            }
+            if name in SATURATION_GOALS:
+                # The goal is about a saturated server: a ratio measured
+                # below saturation says neither yes nor no.
+                goal["target"] += ", saturated"
+                if goal["met"] and not goal["saturated"].get(OURS):
+                    goal["met"] = None
+        out.append(goal)
+    return out
+
+
+def _share_text(shares: Optional[Dict[str, Optional[float]]]) -> str:
+    if not shares:
+        return "n/a"
+    values = (shares["server"], shares["loadgen"], shares["other"])
+    return "/".join("%.0f" % v if v is not None else "?" for v in values)
+
+
+def print_goals(rows: List[Dict[str, Any]]) -> None:
+    """The issue's goals, each with its ratio and each side's CPU (server/generator/other, % of a core)."""
+    if not rows:
+        return
+    sys.stdout.write("== goals: ratio ours/ngIRCd of this run; CPU as server/generator/other % of a core\n")
+    sys.stdout.write("%-36s %-22s %7s %5s  %-13s %-13s\n"
+                     % ("goal", "target", "ratio", "met", "ours CPU", "ngircd CPU"))
+    for row in rows:
+        ratio = "%.2fx" % row["ratio"] if row["ratio"] is not None else "n/a"
+        if row.get("value") is not None:
+            ratio = "%.0f ms" % row["value"]  # a figure of ours alone, not a ratio
+        met = {True: "yes", False: "NO", None: "?"}[row["met"]]
+        under = [kind for kind, full in sorted(row.get("saturated", {}).items()) if not full]
+        note = ""
+        if under:
+            note = "  (%s under %.0f%% of a core: held back by the generator or the machine)" % (
+                " and ".join(under), SATURATED_CPU_PCT)
+        if row["goal"] == SOAK_GOAL and row.get("scenario"):
+            note = "  (in %s)" % row["scenario"]
+        sys.stdout.write("%-36s %-22s %7s %5s  %-13s %-13s%s\n" % (
+            row["goal"], row["target"], ratio, met, _share_text(row["shares"].get(OURS)),
+            _share_text(row["shares"].get(NGIRCD)), note))
+    sys.stdout.flush()
 
 
 HEADER_DONE: List[bool] = []

@@ -135,7 +135,11 @@ class LineSplitter:
     that many bytes of tags (the C{@} and the space included) on top of
     C{maxLine} for the rest, as the message-tags specification says; the
     buffer bound grows by as much, for such a line only.
+
+    One per connection (the relay's idle connections included): no C{__dict__}.
     """
+
+    __slots__ = ("maxLine", "maxTags", "_buffer", "_discarding")
 
     def __init__(self, maxLine: int = DEFAULT_MAX_LINE, maxTags: int = 0) -> None:
         if maxLine < 3:

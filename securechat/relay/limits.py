@@ -35,7 +35,8 @@ class TokenBucket:
 
     def take(self, now: float, count: float = 1.0) -> bool:
         """Take C{count} tokens if there are that many; say whether we did."""
-        self._refill(now)
+        if now != self._stamp:  # the adapter reads the clock once per read: most takes share it
+            self._refill(now)
         if self._tokens < count:
             return False
         self._tokens -= count

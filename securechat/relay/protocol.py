@@ -9,8 +9,7 @@ Everything else is the state's business.
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, Deque, List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
 from twisted.internet import interfaces
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -34,14 +33,29 @@ CLOSE_GRACE = 10.0
 #: Lines split from received bytes at a time, at least (see L{RelayProtocol._split}):
 #: empty lines cost no token, so a run of them still takes few passes.
 SPLIT_LINES = 64
+#: Lines of one peer handled in one go, at most (see L{RelayProtocol._drain}):
+#: then the reactor takes a turn before the next ones.  With the flood bucket
+#: opened, one read of short lines can hold thousands of commands; handled
+#: in one go they stalled every other peer for as long (the soak's witness
+#: saw 0.2-1.5 s during churn).  64 of the costliest (JOIN, NICK in many
+#: rooms, a bad line's logged warning: tens of microseconds each) keep one
+#: slice to a few milliseconds (128 let the witness's p99 in churn reach
+#: 37-109 ms, 64 kept it at 13-41 ms: docs/performance.md), and a read of
+#: chat lines rarely holds as many.
+YIELD_LINES = 64
 #: The connection's phases (L{RelayProtocol.phase}): reading; not reading
-#: until the flood bucket refills; closing (ERROR written, or cut, or lost:
-#: nothing more is read, and nothing more is queued).
+#: until the flood bucket refills, or until the next reactor turn after
+#: L{YIELD_LINES} lines; closing (ERROR written, or cut, or lost: nothing
+#: more is read, and nothing more is queued).
 OPEN = "open"
 THROTTLED = "throttled"
 CLOSING = "closing"
 #: What a peer without an IP address (a C{unix:} socket) is called.
 LOCAL_HOST = "localhost"
+#: What L{RelayProtocol._pending} is while no split line waits: one shared
+#: empty tuple.  A deque of its own cost every idle connection 768 bytes
+#: (a quarter of what it cost the relay), for lines it held a moment a read.
+NO_LINES: Sequence[Union[bytes, TooLong]] = ()
 
 
 def _discard(data: bytes) -> None:
@@ -66,7 +80,10 @@ class _SendQueueGuard:
     """
     Registered with the transport as a streaming producer so that Twisted
     tells us when the peer stops draining what we write (see L{SendQueue}).
+    One per connection, so without a C{__dict__}.
     """
+
+    __slots__ = ("sendq",)
 
     def __init__(self, sendq: SendQueue) -> None:
         self.sendq = sendq
@@ -89,7 +106,9 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
 
     def __init__(self) -> None:
         self.client: Optional[Client] = None
-        self._pending: Deque[Union[bytes, TooLong]] = deque()
+        # Lines split from received bytes (see _split), the next at _pendingAt.
+        self._pending = NO_LINES
+        self._pendingAt = 0
         # Received bytes not split into lines yet (see _split), from _unreadAt.
         self._unread = b""
         self._unreadAt = 0
@@ -135,7 +154,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
                 call.cancel()
         self._registrationCall = self._keepaliveCall = self._resumeCall = self._abortCall = None
         self.phase = CLOSING
-        self._pending.clear()
+        self._pending, self._pendingAt = NO_LINES, 0
         self._unread = b""
         del self._outbox[:]
         client = self.client
@@ -205,33 +224,51 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
             # The idle check's activity: a complete line (an over-long one
             # included), never bytes of a line still unfinished.
             self.lastHeard = now  # Keepalive.heard, inline: once per read
-            self._pending.extend(lines)
+        # Called only once the lines before are all handled: these replace them.
+        self._pending, self._pendingAt = lines, 0
 
     def _drain(self) -> None:
-        """Handle received lines while the peer has tokens; else stop reading."""
+        """
+        Handle received lines while the peer has tokens, L{YIELD_LINES} at
+        most before the reactor gets a turn; else stop reading.
+        """
         state = self.factory.state
         client = self.client
         assert client is not None, "connectionMade made it"
         bucket = self.bucket
-        pending = self._pending
+        pending, at = self._pending, self._pendingAt
+        messageLine = state.messageLine
         now = self.clock.seconds()
+        budget = YIELD_LINES
         while self.phase is not CLOSING:
-            if not pending:
+            if at >= len(pending):
                 if len(self._unread) <= self._unreadAt:
                     self._unread, self._unreadAt = b"", 0
+                    self._pending, self._pendingAt = NO_LINES, 0
                     return
                 self._split(now)
+                pending, at = self._pending, 0
                 continue
-            item = pending[0]
+            item = pending[at]
             if item == b"":
-                pending.popleft()
+                at += 1
+                self._pendingAt = at
                 continue
-            if not bucket.take(now):
-                self._throttle(bucket.waitTime(now))
+            if not budget:
+                self._pause(0.0)  # the others' turn; ours goes on in the next
                 return
-            pending.popleft()
+            if not bucket.take(now):
+                delay = bucket.waitTime(now)
+                self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
+                self._pause(delay)
+                return
+            budget -= 1
+            at += 1
+            self._pendingAt = at
             try:
-                self._lineReceived(state, client, item)
+                # Nearly every line: a message to one target, routed on bytes.
+                if not (isinstance(item, bytes) and messageLine(client, item)):
+                    self._lineReceived(state, client, item)
             except Exception as exc:  # the protocol boundary: nothing escapes
                 self.log.failure(
                     "bug handling a line from {host}; dropping that client",
@@ -259,12 +296,11 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
             return
         state.handle(client, message)
 
-    def _throttle(self, delay: float) -> None:
-        """Stop reading until the bucket has a token again."""
+    def _pause(self, delay: float) -> None:
+        """Stop reading, and handling what was read, for C{delay} seconds."""
         if self.phase is OPEN:
             self.phase = THROTTLED
             self.tcp.pauseProducing()
-            self.log.debug("throttling {host} for {delay:.3f}s", host=self.host, delay=delay)
         self._resumeCall = self.clock.callLater(delay, self._unthrottle)
 
     def _unthrottle(self) -> None:
@@ -287,7 +323,10 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         if not outbox:
             if self.phase is CLOSING:
                 return
-            self.factory.wantsFlush(self)
+            factory = self.factory
+            factory._dirty.append(self)  # wantsFlush, inline: once per peer and turn
+            if factory._flushCall is None:
+                factory._scheduleFlush()
         outbox.append(data)
 
     def flush(self) -> None:
@@ -331,7 +370,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         if self.phase is CLOSING:  # the flush passed the SendQ and aborted
             return
         self.phase = CLOSING
-        self._pending.clear()
+        self._pending, self._pendingAt = NO_LINES, 0
         self._unread = b""
         self.tcp.loseConnection()
         self._abortCall = self.clock.callLater(CLOSE_GRACE, self._abort)

@@ -439,71 +439,124 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorC
                 self.reply(client, ERR_TOOMANYTARGETS, echo(params[0]), "Too many recipients")
             return
         text = params[1]
-        seen: Optional[Set[str]] = set() if len(targets) > 1 else None
+        tail = (" :" + text + "\r\n").encode("utf-8")
+        if len(targets) == 1:
+            self._route(command, client, targets[0], tail, text, silent)
+            return
+        seen: Set[str] = set()
         for target in targets:
+            # PRIVMSG bob,BOB reaches bob once, as a room reaches each member once.
             folded = self.fold(target)
-            if seen is not None:
-                # PRIVMSG bob,BOB reaches bob once, as a room reaches each member once.
-                if folded in seen:
-                    continue
-                seen.add(folded)
-            if target[0] == "#":
-                room = self.rooms.get(folded)
-                if room is None:
-                    if not silent:
-                        self.reply(client, ERR_NOSUCHCHANNEL, echo(target), "No such channel")
-                    continue
-                # canSpeak inlined: +m is one set lookup on the hot path.
-                if client.folded not in room.members or (
-                    "m" in room.modes and not room.canSpeak(client.folded)
-                ):
-                    if not silent:
-                        self.reply(
-                            client, ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel"
-                        )
-                    continue
-                line = (
-                    ":%s %s %s :%s\r\n" % (client.prefix, command, room.name, text)
-                ).encode("utf-8")
-                batch = room.batch
-                if not batch:
-                    self._pendingRooms.append(room)
-                    if self.onPending is not None and len(self._pendingRooms) == 1:
-                        self.onPending()
-                batch.append(line)
-                room.batchSenders.append(client)
-                if room.tagged:
-                    room.batchTags.append(self._stamp(client))
-                traffic = self._traffic
-                if traffic and not self.config.logPayloads:
-                    # _logMessage's common case, inlined: the hot path.
-                    client.active = self._turnTime
-                    traffic.append((command, client.nick, room.name, len(line)))
-                else:
-                    self._logMessage(command, client, room.name, text, len(line))
+            if folded in seen:
+                continue
+            seen.add(folded)
+            self._route(command, client, target, tail, text, silent)
+
+    def messageLine(self, client: Client, line: bytes) -> bool:
+        """
+        The fast path of nearly every line a relay reads: C{PRIVMSG} (or
+        C{NOTICE}) to one target with a trailing text, from a registered
+        client, read on bytes.  The received tail (C{" :text"}) is written
+        out as it came, with no L{Message}, no str round trip of the text
+        and no re-formatting; the routing is L{_message}'s own
+        (L{_route}).  Returns L{False}, having done nothing, for any line
+        of another shape (tags, a source, several targets, no text, a byte
+        that L{parseLine} would refuse, payload logging on): the caller
+        parses it and L{handle}s it as usual, so every reply and error
+        stays the one the full path gives.
+        """
+        if client.phase is not REGISTERED or self.config.logPayloads:
+            return False
+        if line.startswith(b"PRIVMSG "):
+            command = "PRIVMSG"
+            start = 8
+        elif line.startswith(b"NOTICE "):
+            command = "NOTICE"
+            start = 7
+        else:
+            return False
+        colon = line.find(b" :", start)
+        if colon <= start or len(line) == colon + 2:
+            return False
+        if b"\x00" in line or b"\r" in line:
+            return False
+        raw = line[start:colon]
+        if b" " in raw or b"," in raw:
+            return False
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+        self._tags = None
+        self._route(command, client, raw.decode("utf-8"), line[colon:] + b"\r\n", None, command in SILENT_COMMANDS)
+        return True
+
+    def _route(
+        self,
+        command: str,
+        client: Client,
+        target: str,
+        tail: bytes,
+        text: Optional[str],
+        silent: bool,
+    ) -> None:
+        """
+        One message to one target: C{tail} is what follows the target on
+        the line (C{b" :text\\r\\n"}), the same for every target; C{text} is
+        its str, or L{None} when the caller has none (it is decoded from
+        C{tail} only if a payload log needs it).
+        """
+        folded = self.fold(target)
+        if target[0] == "#":
+            room = self.rooms.get(folded)
+            if room is None:
+                if not silent:
+                    self.reply(client, ERR_NOSUCHCHANNEL, echo(target), "No such channel")
+                return
+            # canSpeak inlined: +m is one set lookup on the hot path.
+            if client.folded not in room.members or (
+                "m" in room.modes and not room.canSpeak(client.folded)
+            ):
+                if not silent:
+                    self.reply(client, ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel")
+                return
+            name = room.name
+            line = (":%s %s %s" % (client.prefix, command, name)).encode("utf-8") + tail
+            batch = room.batch
+            if not batch:
+                self._pendingRooms.append(room)
+                if self.onPending is not None and len(self._pendingRooms) == 1:
+                    self.onPending()
+            batch.append(line)
+            room.batchSenders.append(client)
+            if room.tagged:
+                room.batchTags.append(self._stamp(client))
+        else:
+            peer = self.clients.get(folded)
+            if peer is None:
+                if not silent:
+                    self.reply(client, ERR_NOSUCHNICK, echo(target), "No such nick/channel")
+                return
+            name = peer.nick
+            line = (":%s %s %s" % (client.prefix, command, name)).encode("utf-8") + tail
+            if self._pendingRooms:
+                self.deliverPending()  # keep the order the sender used
+            if peer.away is not None and not silent:
+                self.reply(client, RPL_AWAY, name, peer.away)
+            if peer.tagMode or client.echo:
+                self._sendTagged(client, peer, line)
             else:
-                peer = self.clients.get(folded)
-                if peer is None:
-                    if not silent:
-                        self.reply(client, ERR_NOSUCHNICK, echo(target), "No such nick/channel")
-                    continue
-                line = (
-                    ":%s %s %s :%s\r\n" % (client.prefix, command, peer.nick, text)
-                ).encode("utf-8")
-                if self._pendingRooms:
-                    self.deliverPending()  # keep the order the sender used
-                if peer.away is not None and not silent:
-                    self.reply(client, RPL_AWAY, peer.nick, peer.away)
-                if peer.tagMode or client.echo:
-                    self._sendTagged(client, peer, line)
-                else:
-                    peer.write(line)
-                traffic = self._traffic
-                if traffic and not self.config.logPayloads:
-                    client.active = self._turnTime
-                    traffic.append((command, client.nick, peer.nick, len(line)))
-                else:
-                    self._logMessage(command, client, peer.nick, text, len(line))
+                peer.write(line)
+        traffic = self._traffic
+        if traffic and not self.config.logPayloads:
+            # _logMessage's common case, inlined: the hot path.
+            client.active = self._turnTime
+            traffic.append((command, client.nick, name, len(line)))
+        else:
+            if text is None:
+                text = tail[2:-2].decode("utf-8")
+            self._logMessage(command, client, name, text, len(line))
 
     def _stamp(self, client: Client) -> Tuple[str, Tags]:
         """The time of the message being handled and the tags it passes on."""

@@ -1,0 +1,181 @@
+"""
+bench/relay.py's goal table: each of issue 24's goals read from a run's
+results, judged against its target, with both sides' CPU shares.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+from typing import Any, Dict
+from unittest import mock
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from bench import loadgen, relay
+
+
+def _result(**fields: Any) -> Dict[str, Any]:
+    base: Dict[str, Any] = {"server_cpu_pct": 99.0, "loadgen_cpu_pct": 50.0, "other_cpu_pct": 1.0}
+    base.update(fields)
+    return base
+
+
+def _scenarios(ours_direct: float, theirs_direct: float, ours_server: float) -> Dict[str, Any]:
+    return {
+        "direct": {"chosen": {
+            relay.OURS: _result(deliveries_per_s=ours_direct, deliveries_per_server_cpu_s=ours_direct,
+                                server_cpu_pct=ours_server),
+            relay.NGIRCD: _result(deliveries_per_s=theirs_direct, deliveries_per_server_cpu_s=theirs_direct),
+        }},
+        "fanout_rate": {"chosen": {
+            relay.OURS: _result(server_cpu_pct=40.0, latency_us={"p99": 4000}),
+            relay.NGIRCD: _result(server_cpu_pct=50.0, latency_us={"p99": 40000}),
+        }},
+        "idle": {"chosen": {
+            relay.OURS: {"server_memory": {"bytes_per_connection": 3600.0},
+                         "setup": {"register_per_s": 5000.0, "server_cpu_pct": 70.0,
+                                   "loadgen_cpu_pct": 60.0, "other_cpu_pct": 3.0}},
+            relay.NGIRCD: {"server_memory": {"bytes_per_connection": 3000.0},
+                           "setup": {"register_per_s": 10000.0}},
+        }},
+    }
+
+
+class GoalTests(SynchronousTestCase):
+    def goals(self, scenarios: Dict[str, Any], baseline: Dict[str, float]) -> Dict[str, Dict[str, Any]]:
+        return {g["goal"]: g for g in relay.goals(scenarios, baseline)}
+
+    def test_ratiosAndVerdicts(self) -> None:
+        """Each goal's ratio is ours/ngIRCd and is judged by its direction and target."""
+        goals = self.goals(_scenarios(300.0, 200.0, 95.0), {})
+        self.assertAlmostEqual(goals["direct messages/s"]["ratio"], 1.5)
+        self.assertTrue(goals["direct messages/s"]["met"])
+        self.assertAlmostEqual(goals["server CPU at the same paced load"]["ratio"], 0.8)
+        self.assertTrue(goals["server CPU at the same paced load"]["met"])
+        self.assertAlmostEqual(goals["connect+register/s"]["ratio"], 0.5)
+        self.assertFalse(goals["connect+register/s"]["met"])
+        self.assertAlmostEqual(goals["idle memory per connection"]["ratio"], 1.2)
+        self.assertTrue(goals["idle memory per connection"]["met"])
+        # Scenarios not run have no goal row.
+        self.assertNotIn("fan-out per server CPU-s", goals)
+
+    def test_sharesFromTheirWindow(self) -> None:
+        """Setup goals show the setup's CPU; the others the measurement window's."""
+        goals = self.goals(_scenarios(300.0, 200.0, 95.0), {})
+        self.assertEqual(goals["connect+register/s"]["shares"][relay.OURS],
+                         {"server": 70.0, "loadgen": 60.0, "other": 3.0})
+        self.assertEqual(goals["direct messages/s"]["shares"][relay.OURS]["server"], 95.0)
+
+    def test_saturationNoted(self) -> None:
+        """A saturation row whose server was not busy is marked, and printed as such."""
+        goals = self.goals(_scenarios(300.0, 200.0, 60.0), {})
+        self.assertEqual(goals["direct messages/s"]["saturated"], {relay.OURS: False, relay.NGIRCD: True})
+        out = io.StringIO()
+        with mock.patch.object(sys, "stdout", out):
+            relay.print_goals(list(goals.values()))
+        [line] = [x for x in out.getvalue().splitlines() if x.startswith("direct messages/s")]
+        self.assertIn("ours under 90% of a core", line)
+
+    def test_baselineComparison(self) -> None:
+        """The p99 goals compare this run's ratio with the baseline's."""
+        goals = self.goals(_scenarios(1.0, 1.0, 99.0), {"fanout_rate/p99 latency, ms": 0.05})
+        self.assertFalse(goals["p99 at the paced load"]["met"])  # 0.10x now
+        goals = self.goals(_scenarios(1.0, 1.0, 99.0), {"fanout_rate/p99 latency, ms": 0.2})
+        self.assertTrue(goals["p99 at the paced load"]["met"])
+        goals = self.goals(_scenarios(1.0, 1.0, 99.0), {})
+        self.assertIsNone(goals["p99 at the paced load"]["met"])
+
+    def test_loadBaseline(self) -> None:
+        """A --json report's rows are read back by scenario and metric."""
+        with tempfile.TemporaryDirectory() as where:
+            path = os.path.join(where, "run.json")
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump({"rows": [{"scenario": "fanout", "metric": "p99 latency at saturation, ms", "ratio": 0.4},
+                                    {"scenario": "idle", "metric": "connect+register/s", "ratio": None}]}, handle)
+            self.assertEqual(relay.load_baseline(path), {"fanout/p99 latency at saturation, ms": 0.4})
+        self.assertEqual(relay.load_baseline(""), {})
+
+
+class CpuShareTests(SynchronousTestCase):
+    def test_shares(self) -> None:
+        """Server, generator and others' CPU between two snapshots, and a count per server CPU-second."""
+        gen = loadgen.LoadGenerator(loadgen.Scenario(clients=2, rooms=1, senders=1, server_pid=1))
+        gen.ticks_per_s = 100
+        out: Dict[str, Any] = {}
+        # (ns, server ticks, own CPU seconds, busy ticks of the machine)
+        gen._cpu_shares(out, (0, 100, 1.0, 1000), (2 * loadgen.NS_PER_S, 250, 2.0, 1400), 3000, "per_cpu")
+        self.assertEqual(out, {"loadgen_cpu_pct": 50.0, "server_cpu_pct": 75.0, "per_cpu": 2000.0,
+                               "other_cpu_pct": 75.0})
+
+
+class SoakGoalTests(SynchronousTestCase):
+    def test_p99Misses(self) -> None:
+        """Scenarios over the witness p99 goal are named with their figure; a scenario without one is not."""
+        from bench import soak
+
+        rows = [{"scenario": "fuzz", "witness": {"p99_ms": 13.2}},
+                {"scenario": "churn", "witness": {"p99_ms": 211.9}},
+                {"scenario": "restart", "witness": {"p99_ms": None}},
+                {"scenario": "storm", "witness": {"p99_ms": soak.WITNESS_P99_GOAL_MS}}]
+        self.assertEqual(soak.p99_goal_misses(rows), [("churn", 211.9)])
+        out = io.StringIO()
+        soak._print_summary(out, [dict(r, witness=dict(r["witness"], sent=1, max_ms=1.0, lost=0, drops=0))
+                                  for r in rows],
+                            {"sent": 4, "lost": 0, "lost_to_restart": 0, "p99_ms": 12.0}, [])
+        self.assertIn("witness p99 goal (<= 50 ms in every scenario, issue 24): NOT met: churn 211.9 ms",
+                      out.getvalue())
+
+    def test_soakGoalRow(self) -> None:
+        """With a soak report, the worst scenario's witness p99 is a goal row of its own."""
+        report = {"rows": [{"scenario": "fuzz", "witness": {"p99_ms": 13.2}},
+                           {"scenario": "churn", "witness": {"p99_ms": 61.0}},
+                           {"scenario": "restart", "witness": {"p99_ms": None}}]}
+        [row] = [g for g in relay.goals({}, {}, report) if g["goal"] == relay.SOAK_GOAL]
+        self.assertEqual((row["scenario"], row["value"], row["met"]), ("churn", 61.0, False))
+        report["rows"][1]["witness"]["p99_ms"] = 20.0
+        [row] = relay.goals({}, {}, report)
+        self.assertEqual((row["scenario"], row["value"], row["met"]), ("churn", 20.0, True))
+        out = io.StringIO()
+        with mock.patch.object(sys, "stdout", out):
+            relay.print_goals([row])
+        self.assertIn("20 ms", out.getvalue())
+        self.assertIn("(in churn)", out.getvalue())
+
+
+class RecvSizeTests(SynchronousTestCase):
+    def test_recvSize(self) -> None:
+        """The receivers' read size is the scenario's, and a tiny one is refused."""
+        self.assertRaises(ValueError, loadgen.Scenario(recv_size=100).validate)
+        gen = loadgen.LoadGenerator(loadgen.Scenario(clients=2, rooms=1, senders=1, recv_size=4096))
+        asked = []
+
+        class Sock:
+            def recv(self, size: int) -> bytes:
+                asked.append(size)
+                return b""
+
+        conn = gen.conns[0]
+        conn.sock = Sock()  # type: ignore[assignment]
+        conn.state = loadgen.READY
+        with mock.patch.object(gen, "_kill"):
+            gen._readable(conn)
+        self.assertEqual(asked, [4096])
+
+
+class SaturationGoalTests(SynchronousTestCase):
+    def test_fanoutNeedsASaturatedServer(self) -> None:
+        """The fan-out goal is met only when our server was saturated; below, it is unknown."""
+        def scenario(server: float) -> Dict[str, Any]:
+            return {"fanout": {"chosen": {
+                relay.OURS: _result(deliveries_per_server_cpu_s=9e6, server_cpu_pct=server),
+                relay.NGIRCD: _result(deliveries_per_server_cpu_s=2e6),
+            }}}
+
+        [saturated] = [g for g in relay.goals(scenario(97.0), {}) if g["goal"] == "fan-out per server CPU-s"]
+        self.assertEqual((saturated["met"], saturated["target"]), (True, ">= 3.0x, saturated"))
+        [below] = [g for g in relay.goals(scenario(60.0), {}) if g["goal"] == "fan-out per server CPU-s"]
+        self.assertIsNone(below["met"])
