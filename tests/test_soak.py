@@ -86,3 +86,20 @@ class VerdictTests(SynchronousTestCase):
             self.assertNotIn(b"\n", line[:-1])
             self.assertFalse(line.upper().startswith(b"QUIT"))
             self.assertNotIn(b"witness", line)
+
+    def test_rotatedLogsAreRead(self) -> None:
+        """twistd rotates its log every 1 MB: a traceback in an older part counts too."""
+        import os
+
+        class Server:
+            workdir = self.mktemp()
+
+            def stderr_text(self) -> str:
+                return "stderr\n"
+
+        os.makedirs(Server.workdir)
+        for name, text in (("relay.log.2", "oldest\n"), ("relay.log.1", "Traceback\n"), ("relay.log", "newest\n"),
+                           ("relay.log.x", "not a part\n")):
+            with open(os.path.join(Server.workdir, name), "w") as handle:
+                handle.write(text)
+        self.assertEqual(soak.relay_log(Server()), "oldest\nTraceback\nnewest\nstderr\n")
