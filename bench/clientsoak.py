@@ -93,6 +93,9 @@ MIX: Tuple[Tuple[str, int], ...] = (
     ("incoherent", 6),
 )
 
+#: Kinds that need an invented nick in the room.
+PRESENCE = ("part", "nick", "quit")
+
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Profile:
@@ -154,7 +157,12 @@ class Junk:
         self.kinds = [k for k, _ in MIX]
         self.weights = [w for _, w in MIX]
         self.counts: Counter[str] = Counter()
+        #: Kinds not sent yet: the first lines go through every kind once,
+        #: so a short run (or a slow machine) still sends each.
+        self.unsent = list(self.kinds)
         self.pingSeq = 0
+        #: Garbage lines that are a whole message (``1/1``).
+        self.wholeGarbage = 0
 
     def _who(self, nick: bytes) -> bytes:
         return b":%s!~%s@inv.%s.invalid" % (nick, nick, nick[-2:])
@@ -176,10 +184,18 @@ class Junk:
 
     def line(self) -> Tuple[str, bytes]:
         """The next junk line (with CRLF), and its kind."""
-        kind = self.rng.choices(self.kinds, self.weights)[0]
+        ready = [k for k in self.unsent
+                 if (k != "replay" or self.replayable) and (k not in PRESENCE or self.present)]
+        if ready:
+            kind = ready[0]
+            self.unsent.remove(kind)
+        elif any(k in PRESENCE for k in self.unsent):
+            kind = "join"  # someone to rename, part or quit first
+        else:
+            kind = self.rng.choices(self.kinds, self.weights)[0]
         if kind == "replay" and not self.replayable:
             kind = "garbage"
-        if kind in ("part", "nick", "quit") and not self.present:
+        if kind in PRESENCE and not self.present:
             kind = "join"
         self.counts[kind] += 1
         rng = self.rng
@@ -211,13 +227,15 @@ class Junk:
         elif kind == "plain":
             out = self._who(self._someone()) + b" PRIVMSG " + room + b" :plain text %d" % rng.randint(0, 10 ** 9)
         elif kind == "garbage":
-            body, _ = garbage_sc1(rng)
+            body, whole = garbage_sc1(rng)
             # Some claim to be the peer: the relay can name any sender.
             sender = self.peer if rng.random() < 0.2 else self._someone()
             target = room if rng.random() < 0.8 else self.me
             out = self._who(sender) + b" PRIVMSG " + target + b" :" + body
+            if whole:  # judged at once: a rejection each
+                self.wholeGarbage += 1
         elif kind == "replay":
-            out = rng.choice(self.replayable)
+            out = rng.choice(self.replayable).rstrip(b"\r\n")
         elif kind == "ctcp":
             what = rng.choice((b"VERSION", b"PING %d" % rng.randint(0, 10 ** 9), b"TIME", b"CLIENTINFO"))
             target = room if rng.random() < 0.5 else self.me
@@ -264,6 +282,8 @@ class Peer:
         # What happened, counted.
         self.events: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        #: What the bench told it to send, and what it said it sent.
+        self.asked: List[str] = []
         self.sentBodies: List[str] = []
         self.seenBodies: Counter[str] = Counter()
         self.acceptedJunk: List[Dict[str, Any]] = []
@@ -539,6 +559,7 @@ class ClientSoak:
         text = "G %s %d" % (peer.nick, self.genuineSeq)
         if long:  # several PRIVMSG lines: reassembled among the junk
             text += " " + "".join(self.rng.choice("abcdefghij ") for _ in range(3000))
+        peer.asked.append(text)
         self.command(peer, {"cmd": "send", "target": ROOM, "text": text})
 
     def run(self) -> Dict[str, Any]:
@@ -576,7 +597,11 @@ class ClientSoak:
         lastReport = start
         while True:
             now = time.monotonic()
-            if now >= end:
+            if now >= end and not any(x.junk and x.junk.unsent for x in self.peers.values()):
+                break
+            if now >= end + 60.0:
+                failures.append("not every kind of junk was sent: %s"
+                                % sorted({k for x in self.peers.values() if x.junk for k in x.junk.unsent}))
                 break
             if self.anyDead():
                 failures.append("a client exited during the soak")
@@ -592,6 +617,8 @@ class ClientSoak:
                         peer.pingsSent += 1
                     self.send(peer, line)
                     nextJunk[nick] += junkInterval
+            if now - nextGenuine > 1.0:
+                nextGenuine = now  # stalled: no catch-up burst
             if now >= nextGenuine:
                 genuineTurn += 1
                 for peer in self.peers.values():
@@ -624,12 +651,12 @@ class ClientSoak:
         if not failures:
             # The last words: sent after the junk stopped, they prove the client alive.
             for peer in self.peers.values():
-                self.command(peer, {"cmd": "send", "target": ROOM, "text": "G %s last" % peer.nick})
+                peer.asked.append("G %s last" % peer.nick)
+                self.command(peer, {"cmd": "send", "target": ROOM, "text": peer.asked[-1]})
 
             def allIn() -> bool:
                 return all(
-                    all(body in self.other(peer).seenBodies for body in peer.sentBodies)
-                    and ("G %s last" % peer.nick) in peer.sentBodies
+                    all(body in self.other(peer).seenBodies for body in peer.asked)
                     and peer.pongs >= peer.pingsSent
                     for peer in self.peers.values())
             drained = self.waitUntil(allIn, DRAIN_S)
@@ -682,7 +709,8 @@ class ClientSoak:
         for peer in self.peers.values():
             other = self.other(peer)
             junkLines = sum(peer.junk.counts.values()) if peer.junk else 0
-            missing = [b for b in other.sentBodies if b not in peer.seenBodies]
+            missing = [b for b in other.asked if b not in peer.seenBodies]
+            unsent = [b for b in other.asked if b not in other.sentBodies]
             baseline = self.rssAt(peer, getattr(self, "baselineAt", 0.0))
             end = endSamples[peer.nick]
             endRss = end[1] / 1024.0 if end else None
@@ -696,11 +724,13 @@ class ClientSoak:
                 "exit_code": peer.exitCode,
                 "junk_lines": junkLines,
                 "junk_by_kind": dict(sorted(peer.junk.counts.items())) if peer.junk else {},
+                "junk_whole_garbage": peer.junk.wholeGarbage if peer.junk else 0,
                 "pings": peer.pingsSent,
                 "pongs": peer.pongs,
                 "ctcp_replies": peer.ctcpReplies,
                 "unexpected_lines": {k.decode("utf-8", "replace"): v for k, v in peer.unexpected.items()},
-                "genuine_sent_to_it": len(other.sentBodies),
+                "genuine_sent_to_it": len(other.asked),
+                "genuine_not_sent": len(unsent),
                 "genuine_arrived": len(peer.seenBodies),
                 "genuine_missing": len(missing),
                 "junk_accepted_as_protected": len(peer.acceptedJunk),
@@ -719,6 +749,8 @@ class ClientSoak:
                 failures.append("%s exited with status %s" % (name, peer.exitCode))
             if missing:
                 failures.append("%s: %d genuine messages never arrived" % (name, len(missing)))
+            if unsent:
+                failures.append("%s: %d genuine messages were never sent to it" % (name, len(unsent)))
             if peer.acceptedJunk:
                 failures.append("%s accepted %d junk messages as protected, e.g. %r"
                                 % (name, len(peer.acceptedJunk), peer.acceptedJunk[0]))
