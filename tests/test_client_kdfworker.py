@@ -247,7 +247,8 @@ class QuitWhileDerivingTests(SynchronousTestCase):
         env = childEnvironment()
         env.pop("SECURECHAT_KEY", None)
         child = subprocess.Popen(
-            [sys.executable, "-c", BLOCKED_CLIENT, "--json"],
+            # Its own state directory: a client another test started may still be ending.
+            [sys.executable, "-c", BLOCKED_CLIENT, "--json", "--state-dir", os.path.abspath(self.mktemp())],
             env=env,
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -304,7 +305,7 @@ class QuitWhileDerivingTests(SynchronousTestCase):
         env.pop("SECURECHAT_KEY", None)
         env["TERM"] = "xterm"
         child = subprocess.Popen(
-            [sys.executable, "-c", BLOCKED_CLIENT],
+            [sys.executable, "-c", BLOCKED_CLIENT, "--state-dir", os.path.abspath(self.mktemp())],
             env=env,
             cwd=ROOT,
             stdin=slave,
