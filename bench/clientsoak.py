@@ -13,9 +13,9 @@ invent:
     join/part/nick/quit   thousands of invented nicks coming, going, renaming
                           (some incoherent: a PART of a nick never seen)
     plain                 clear text from invented nicks in the keyed room
-    garbage               ``+sc1`` lines from invented nicks: random tokens,
-                          single and partial multi-chunk, and some claiming
-                          to come from the peer
+    garbage               protected-looking lines (the wire's marker) from
+                          invented nicks: random tokens, single and partial
+                          multi-chunk, some claiming to come from the peer
     replay                a genuine line of the peer's, sent again later
     ctcp                  CTCP VERSION/PING/TIME, to the room and direct
     direct                plain direct messages from invented nicks
@@ -64,6 +64,9 @@ try:
 except ImportError:  # run as a script: python3 bench/clientsoak.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench import loadgen
+# The wire's marker (``+sc`` and its version): garbage must look current.
+# The codec's published constant, not the client's internals.
+from securechat.codec import MARKER
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOOPBACK = "127.0.0.1"
@@ -128,11 +131,12 @@ def _b64(rng: random.Random, n: int) -> bytes:
     return base64.urlsafe_b64encode(bytes(rng.getrandbits(8) for _ in range(n))).rstrip(b"=")
 
 
-def garbage_sc1(rng: random.Random) -> Tuple[bytes, bool]:
+def garbage_line(rng: random.Random) -> Tuple[bytes, bool]:
     """
-    A ``+sc1`` body that no key opens, and whether it is a whole message
-    (``1/1``: the client judges it at once) or one chunk of several (held
-    for the reassembly window, then dropped or reported incomplete).
+    A protected-looking body (the wire's current marker) that no key
+    opens, and whether it is a whole message (``1/1``: the client judges
+    it at once) or one chunk of several (held for the reassembly window,
+    then dropped or reported incomplete).
     """
     layer = rng.choice((b"fernet-ttl", b"fernet", b"signed", b"aes-ctr", b"bogus"))
     msgid = _b64(rng, 16)
@@ -140,7 +144,7 @@ def garbage_sc1(rng: random.Random) -> Tuple[bytes, bool]:
     total = 1 if whole else rng.randint(2, 5)
     index = 1 if whole else rng.randint(1, total)
     piece = _b64(rng, rng.randint(40, 300))
-    return b"+sc1 %s %s %d/%d %s" % (layer, msgid, index, total, piece), whole
+    return b"%s %s %s %d/%d %s" % (MARKER.encode("ascii"), layer, msgid, index, total, piece), whole
 
 
 class Junk:
@@ -227,7 +231,7 @@ class Junk:
         elif kind == "plain":
             out = self._who(self._someone()) + b" PRIVMSG " + room + b" :plain text %d" % rng.randint(0, 10 ** 9)
         elif kind == "garbage":
-            body, whole = garbage_sc1(rng)
+            body, whole = garbage_line(rng)
             # Some claim to be the peer: the relay can name any sender.
             sender = self.peer if rng.random() < 0.2 else self._someone()
             target = room if rng.random() < 0.8 else self.me
