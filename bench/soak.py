@@ -1010,12 +1010,22 @@ def _rss_mb(ctx: Ctx) -> Optional[float]:
 
 
 def relay_log(server: RelayServer) -> str:
-    """What the relay logged, and said on stdout/stderr (read before stop)."""
-    try:
-        with open(os.path.join(server.workdir, "relay.log"), "rb") as handle:
-            log = handle.read().decode("utf-8", "replace")
-    except OSError:
-        log = ""
+    """
+    What the relay logged, and said on stdout/stderr (read before stop):
+    twistd rotates its log every 1 MB (relay.log.1 is the newest of the
+    older parts), so every part, oldest first.
+    """
+    base = os.path.join(server.workdir, "relay.log")
+    parts = [base + "." + name[len("relay.log."):] for name in os.listdir(server.workdir)
+             if name.startswith("relay.log.") and name[len("relay.log."):].isdigit()]
+    parts.sort(key=lambda part: -int(part.rsplit(".", 1)[1]))
+    log = ""
+    for part in parts + [base]:
+        try:
+            with open(part, "rb") as handle:
+                log += handle.read().decode("utf-8", "replace")
+        except OSError:
+            pass
     return log + server.stderr_text()
 
 

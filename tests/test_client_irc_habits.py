@@ -148,10 +148,11 @@ class HabitsLoopbackTests(LoopbackCase):
         action = yield heard
         self.assertEqual(action.body, "nods")
         changed = alice.waitFor(ev.Topic, WAIT)
+        echoed = bob.waitFor(ev.Topic, WAIT)
         front.lineReceived(json.dumps({"cmd": "topic", "room": ROOM, "text": "json topic"}).encode())
         topic = yield changed
         self.assertEqual((topic.topic, topic.by), ("json topic", "bob"))
-        yield deferLater(reactor, 0.05, lambda: None)
+        yield echoed  # the relay's echo to bob, which the front writes out
         self.assertEqual(out.ofType("topic")[-1]["topic"], "json topic")
         whois = bob.waitFor(ev.Whois, WAIT)
         front.lineReceived(b'{"cmd": "whois", "nick": "alice"}')

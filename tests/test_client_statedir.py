@@ -5,6 +5,7 @@ restart with a real directory keeps: identity, pins, replay state.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -164,6 +165,7 @@ class IdentityAndTrustTests(KeeperCase):
         os.makedirs(self.path)
         with open(os.path.join(self.path, IDENTITY_FILE), "w") as handle:
             handle.write('{"format": 1, "ed25519": "short"}')
+        os.chmod(os.path.join(self.path, IDENTITY_FILE), 0o600)  # else a second note: readable by others
         keeper, session, events = self.start()
         [error] = [e for e in events if isinstance(e, ev.Error)]
         self.assertIn("identity changed", error.message)
@@ -380,4 +382,140 @@ class FlushScheduleTests(KeeperCase):
         self.reactor.advance(5)
         self.assertNotEqual(os.stat(path).st_mtime_ns, 0, "a message arrived: saved within 5 s")
         self.assertTrue(before)
+        keeper.stopService()
+
+
+class TrustWriteTests(KeeperCase):
+    """
+    The trust store is written in proportion to change (issue 25): first
+    uses with the next scheduled save, the user's word at once.
+    """
+
+    def countWrites(self, keeper):
+        """The writes of trust.json from now on, each with what it held."""
+        writes = []
+        real = keeper.state.writeJson
+
+        def counting(name, value):
+            if name == TRUST_FILE:
+                writes.append(value)
+            real(name, value)
+
+        self.patch(keeper.state, "writeJson", counting)
+        return writes
+
+    def signedBy(self, session, nicks):
+        """A message on the signed layer from each of C{nicks}, each with its own identity."""
+        identities = {}
+        for nick in nicks:
+            identities[nick] = Identity.generate()
+            member = Conversation(ROOM, "signed", KEYS, clock=self.clock, identity=identities[nick])
+            self.deliver(session, nick, member.encode(nick, "hello from " + nick, 400)[0])
+        return identities
+
+    def pinsOnDisk(self):
+        with open(os.path.join(self.path, TRUST_FILE)) as handle:
+            return json.load(handle)["pins"]
+
+    def test_inventedNicksCostOneWritePerFlush(self):
+        """300 new nicks (the issue's figure: 300 full rewrites before) cost one write."""
+        keeper, session, events = self.start(layer="signed")
+        writes = self.countWrites(keeper)
+        nicks = ["member%03d" % i for i in range(300)]
+        self.signedBy(session, nicks)
+        self.assertEqual(len([e for e in events if isinstance(e, ev.IncomingMessage)]), 300)
+        self.assertEqual(writes, [], "first uses wait for the scheduled save")
+        self.reactor.advance(5)
+        self.assertEqual(len(writes), 1)
+        self.assertEqual(set(nicks) - set(writes[0]["pins"]), set())
+        self.reactor.advance(5)
+        self.assertEqual(len(writes), 1, "nothing new pinned: not written again")
+        self.signedBy(session, ["latecomer"])
+        keeper.stopService()
+        self.assertEqual(len(writes), 2, "pinned since the last save: written at exit")
+        self.assertIn("latecomer", self.pinsOnDisk())
+
+    def test_verifyIsWrittenAtOnce(self):
+        keeper, session, events = self.start(layer="signed")
+        writes = self.countWrites(keeper)
+        alice = self.signedBy(session, ["alice"])["alice"]
+        self.assertEqual(writes, [])
+        session.verifyNick("alice", alice.fingerprint)
+        self.assertEqual(len(writes), 1, "a /verify is not left to the next save")
+        self.assertEqual(self.pinsOnDisk()["alice"]["status"], "verified")
+        keeper.state.close()  # the process dies before any flush: the decision is on disk
+        keeper, session, events = self.start(layer="signed")
+        self.assertEqual(keeper.trust.pinned("alice").status, "verified")
+        keeper.stopService()
+
+    def test_trustIsWrittenAtOnce(self):
+        keeper, session, events = self.start(layer="signed")
+        self.signedBy(session, ["alice"])
+        self.reactor.advance(5)
+        writes = self.countWrites(keeper)
+        newKey = self.signedBy(session, ["alice"])["alice"]
+        self.assertEqual(self.verdicts(events)[-1], "identity-changed")
+        self.assertEqual(writes, [], "a refused key changes no pin")
+        session.trustNick("alice")
+        self.assertEqual(len(writes), 1, "a /trust is not left to the next save")
+        self.assertEqual(self.pinsOnDisk()["alice"]["key"], base64.b64encode(newKey.public_key).decode())
+        self.reactor.advance(5)
+        self.assertEqual(len(writes), 1, "nothing left to write")
+        keeper.stopService()
+
+    def test_failedWriteIsTriedAgain(self):
+        keeper, session, events = self.start(layer="signed")
+        self.signedBy(session, ["alice"])
+        real = keeper.state.writeJson
+
+        def full(name, value):
+            raise StateError("cannot write %s: No space left on device" % (name,))
+
+        self.patch(keeper.state, "writeJson", full)
+        self.reactor.advance(5)
+        self.assertIn("No space left", [e for e in events if isinstance(e, ev.Error)][-1].message)
+        self.patch(keeper.state, "writeJson", real)
+        self.reactor.advance(5)
+        self.assertIn("alice", self.pinsOnDisk())
+        keeper.stopService()
+
+
+class IdentityModeTests(KeeperCase):
+    """A pre-existing identity.json open to others is closed, and the user told (issue 25)."""
+
+    def test_readableIdentityMadePrivateWithANote(self):
+        keeper, _, _ = self.start()
+        first = keeper.identity.public_key
+        keeper.stopService()
+        path = os.path.join(self.path, IDENTITY_FILE)
+        os.chmod(path, 0o644)
+        keeper, session, events = self.start()
+        self.assertEqual(mode(path), 0o600)
+        self.assertEqual(keeper.identity.public_key, first, "the same key: the user decides whether to change it")
+        [error] = [e for e in events if isinstance(e, ev.Error)]
+        self.assertEqual(error.code, "state")
+        self.assertIn("readable by others (mode 644): now 0600", error.message)
+        self.assertIn("can sign as you", error.message)
+        keeper.stopService()
+
+    def test_privateIdentityNoNote(self):
+        keeper, _, _ = self.start()
+        keeper.stopService()
+        keeper, session, events = self.start()
+        self.assertEqual([e for e in events if isinstance(e, ev.Error)], [])
+        keeper.stopService()
+
+    def test_cannotMakePrivate(self):
+        keeper, _, _ = self.start()
+        keeper.stopService()
+        path = os.path.join(self.path, IDENTITY_FILE)
+        os.chmod(path, 0o640)
+
+        def refused(path, mode):
+            raise PermissionError(1, "Operation not permitted")
+
+        self.patch(os, "chmod", refused)
+        keeper, session, events = self.start()
+        [error] = [e for e in events if isinstance(e, ev.Error)]
+        self.assertIn("cannot be made private: Operation not permitted", error.message)
         keeper.stopService()

@@ -367,8 +367,10 @@ class TmuxWindowsTests(LoopbackCase):
     @inlineCallbacks
     def test_scrollbackAndWindows(self):
         tmux = Tmux(self, "windows")
-        command = "cd %s && PYTHONPATH=%s %s -m securechat --server 127.0.0.1:%d --nick alice --join '#lab'" % (
-            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.portNumber)
+        command = ("cd %s && PYTHONPATH=%s %s -m securechat --server 127.0.0.1:%d --nick alice --join '#lab'"
+                   " --state-dir %s") % (
+            os.getcwd(), os.pathsep.join([os.getcwd()] + sys.path), sys.executable, self.portNumber,
+            os.path.abspath(self.mktemp()))
         tmux.start(command, 80, 12)
         yield tmux.waitFor("you joined #lab")
         bob = yield self.client("bob", kdfParams=DEFAULT_KDF)

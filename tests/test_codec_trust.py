@@ -36,13 +36,15 @@ class TofuMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.changes = 0
+        self.urgent: List[bool] = []
         self.store = TrustStore(on_change=self._changed)
         self.pins: Dict[str, bytes] = {}
         self.status: Dict[str, str] = {}
         self.offered: Dict[str, bytes] = {}
 
-    def _changed(self) -> None:
+    def _changed(self, urgent: bool) -> None:
         self.changes += 1
+        self.urgent.append(urgent)
 
     @rule(nick=st.sampled_from(NICKS), key=st.sampled_from(KEYS))
     def message(self, nick: str, key: bytes) -> None:
@@ -65,6 +67,7 @@ class TofuMachine(RuleBasedStateMachine):
                 assert status == self.status[nick]
             else:
                 assert not owners and status == FIRST_USE
+                assert self.urgent[-1] is False, "a first use may wait for the next save"
                 self.pins[nick] = key
                 self.status[nick] = FIRST_USE
 
@@ -76,6 +79,7 @@ class TofuMachine(RuleBasedStateMachine):
             assert nick not in self.offered
             return
         assert pin.public_key == self.offered.pop(nick)
+        assert self.urgent[-1] is True, "the user's word is written at once"
         self.pins[nick] = pin.public_key
         self.status[nick] = FIRST_USE
 
@@ -91,6 +95,7 @@ class TofuMachine(RuleBasedStateMachine):
             assert key not in candidates
             return
         assert key in candidates and pin.status == VERIFIED
+        assert self.urgent[-1] is True, "the user's word is written at once"
         if self.offered.get(nick) == key:
             del self.offered[nick]
         self.pins[nick] = key
@@ -100,7 +105,7 @@ class TofuMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def reload(self, data: st.DataObject) -> None:
         """What is saved is what is loaded (offers are not saved: they were refused)."""
-        fresh = TrustStore()
+        fresh = TrustStore(on_change=self._changed)
         fresh.load(self.store.to_dict())
         self.store = fresh
         self.offered = {}
@@ -127,11 +132,26 @@ class TrustStoreTests(SynchronousTestCase):
         self.assertEqual(store.judge("alice", KEYS[0]), FIRST_USE)
 
     def test_on_change_called_on_pin(self) -> None:
-        calls: List[None] = []
-        store = TrustStore(on_change=lambda: calls.append(None))
+        calls: List[bool] = []
+        store = TrustStore(on_change=calls.append)
         store.judge("alice", KEYS[0])
         store.judge("alice", KEYS[0])
         self.assertEqual(len(calls), 1)
+
+    def test_on_change_says_what_is_urgent(self) -> None:
+        """A first use may wait for the next save; the user's word (trust, verify, forget) may not."""
+        calls: List[bool] = []
+        store = TrustStore(on_change=calls.append)
+        store.pin_own("me", KEYS[3])
+        store.judge("alice", KEYS[0])
+        self.assertEqual(calls, [False, False])
+        self.assertRaises(IdentityChanged, store.judge, "alice", KEYS[1])
+        self.assertEqual(calls, [False, False], "a refusal changes no pin")
+        store.trust("alice")
+        self.assertEqual(calls[-1], True)
+        store.verify("alice", identity_fingerprint(KEYS[1]))
+        store.forget("alice")
+        self.assertEqual(calls, [False, False, True, True, True])
 
     def test_load_refuses_malformed(self) -> None:
         store = TrustStore()

@@ -69,9 +69,23 @@ class LoopbackMixin:
 
         def listening(port):
             self.addCleanup(port.stopListening)
+            # Runs after the clients' own cleanups (added later): their end
+            # closing is not the relay's end seeing it, and on a busy
+            # machine loopback delivers the FIN late.
+            self.addCleanup(self._relaySideClosed, factory)
             return getattr(port.getHost(), "port", None)  # a UNIX socket has none
 
         return d.addCallback(listening)
+
+    @defer.inlineCallbacks
+    def _relaySideClosed(self, factory: RelayFactory):
+        """Wait (at most TIMEOUT s) until the relay has seen every connection close."""
+        from twisted.internet.task import deferLater
+
+        for _ in range(TIMEOUT * 100):
+            if not factory.connections:
+                return
+            yield deferLater(reactor, 0.01, lambda: None)
 
     @defer.inlineCallbacks
     def connect(self, description: str, nick: str):

@@ -448,7 +448,8 @@ class CommandLineTlsTests(TlsRelayCase):
             protocol,
             sys.executable,
             [sys.executable, "-m", "securechat", "--json", "--nick", "carol",
-             "--server", "ssl:127.0.0.1:%d" % (self.portNumber,)] + list(extra),
+             "--server", "ssl:127.0.0.1:%d" % (self.portNumber,),
+             "--state-dir", os.path.abspath(self.mktemp())] + list(extra),
             env=env,
         )
         return protocol

@@ -9,7 +9,11 @@ as L{SignedByOther}, naming whose key it is.  L{TrustStore.verify} marks a
 pin verified once the user compared fingerprints out of band.
 
 Sans-IO: the client persists L{TrustStore.to_dict} in its state directory
-(L{securechat.client.trust}); C{on_change} tells it when to write.
+(L{securechat.client.persist}); C{on_change} tells it that something
+changed, and whether it was the user's word (L{TrustStore.trust},
+L{TrustStore.verify}, L{TrustStore.forget}: C{urgent}, to be written at
+once) or a first use, which may wait for the next batch: a member
+inventing nicks must not cost a full rewrite of the store per nick.
 
 Nicks are given already casefolded (the codec's folding), so one person's
 pin does not depend on how the relay spells their nick.
@@ -53,7 +57,7 @@ class Pin:
 class TrustStore:
     """Nick (casefolded) -> L{Pin}, and the keys recently refused per nick."""
 
-    def __init__(self, on_change: Optional[Callable[[], None]] = None, max_pins: int = MAX_PINS) -> None:
+    def __init__(self, on_change: Optional[Callable[[bool], None]] = None, max_pins: int = MAX_PINS) -> None:
         self._pins: Dict[str, Pin] = {}
         #: Public key -> the nicks it is pinned to (usually one).
         self._owners: Dict[bytes, List[str]] = {}
@@ -100,7 +104,7 @@ class TrustStore:
             )
         if len(self._pins) >= self.max_pins:
             raise TrustStoreFull()
-        self._pin(nick, Pin(public_key, FIRST_USE))
+        self._pin(nick, Pin(public_key, FIRST_USE), urgent=False)
         return FIRST_USE
 
     def trust(self, nick: str, public_key: Optional[bytes] = None) -> Pin:
@@ -114,7 +118,7 @@ class TrustStore:
                 raise KeyError(nick)
         self._offered.pop(nick, None)
         pin = Pin(public_key, FIRST_USE)
-        self._pin(nick, pin)
+        self._pin(nick, pin, urgent=True)
         return pin
 
     def pin_own(self, nick: str, public_key: bytes) -> None:
@@ -124,7 +128,7 @@ class TrustStore:
         """
         pin = Pin(public_key, VERIFIED)
         if self._pins.get(nick) != pin:
-            self._pin(nick, pin)
+            self._pin(nick, pin, urgent=False)
 
     def verify(self, nick: str, fingerprint: str) -> Pin:
         """
@@ -146,7 +150,7 @@ class TrustStore:
                 if self._offered.get(nick) == public_key:
                     del self._offered[nick]
                 pin = Pin(public_key, VERIFIED)
-                self._pin(nick, pin)
+                self._pin(nick, pin, urgent=True)
                 return pin
         raise ValueError("the fingerprint does not match %s's key" % (nick,))
 
@@ -155,15 +159,15 @@ class TrustStore:
         pin = self._pins.pop(nick, None)
         if pin is not None:
             self._disown(nick, pin.public_key)
-            self._changed()
+            self._changed(urgent=True)
 
-    def _pin(self, nick: str, pin: Pin) -> None:
+    def _pin(self, nick: str, pin: Pin, urgent: bool) -> None:
         old = self._pins.get(nick)
         if old is not None:
             self._disown(nick, old.public_key)
         self._pins[nick] = pin
         self._owners.setdefault(pin.public_key, []).append(nick)
-        self._changed()
+        self._changed(urgent)
 
     def _disown(self, nick: str, public_key: bytes) -> None:
         owners = self._owners.get(public_key, [])
@@ -178,9 +182,10 @@ class TrustStore:
         if len(self._offered) > MAX_OFFERED:
             self._offered.popitem(last=False)
 
-    def _changed(self) -> None:
+    def _changed(self, urgent: bool) -> None:
+        """C{urgent}: the user decided (trust, verify, forget); else a first use (or our own pin)."""
         if self._on_change is not None:
-            self._on_change()
+            self._on_change(urgent)
 
     # Persistence (the client writes these to its state directory).
 

@@ -2,7 +2,11 @@
 What the client keeps in its state directory, and when it writes it.
 
  - C{identity.json}: our Ed25519 identity key (made on first use);
- - C{trust.json}: the pins of the trust store (written at each change);
+ - C{trust.json}: the pins of the trust store: a user's decision (C{/trust},
+   C{/verify}) is written at once, first uses with the next scheduled
+   save (every L{FLUSH_INTERVAL} seconds) and on exit, so a member
+   inventing nicks costs one write per interval, not one rewrite of the
+   whole store per nick;
  - C{conversations-<network>.json}: per conversation, the replay floor and
    recent message ids and the sequence numbers seen (receiving), and our
    stream and sequence number (sending).  Written every L{FLUSH_INTERVAL}
@@ -52,6 +56,17 @@ def conversationsFile(network: str) -> str:
 def loadIdentity(state: StateDir, warnings: List[str]) -> Identity:
     """Our identity: read, or made and saved on first use (or if the file is corrupt)."""
     try:
+        opened = state.makePrivate(IDENTITY_FILE)
+    except StateError as exc:
+        warnings.append("%s; anyone who can read it can sign as you" % (exc,))
+    else:
+        if opened is not None:
+            warnings.append(
+                "%s was readable by others (mode %o): now 0600. Anyone who read it can sign as you: "
+                "if that may have happened, move it aside to make a new identity key "
+                "(the others will see 'identity changed' for you)" % (state.file(IDENTITY_FILE), opened)
+            )
+    try:
         data = state.readJson(IDENTITY_FILE)
     except StateCorrupt as exc:
         warnings.append("%s; a new identity key was made: the others will see 'identity changed' for you" % (exc,))
@@ -90,7 +105,9 @@ class StateKeeper(Service):
         self.now = now
         self.warnings: List[str] = []
         self.identity = loadIdentity(state, self.warnings)
-        self.trust = TrustStore(on_change=self.saveTrust)
+        self.trust = TrustStore(on_change=self.trustChanged)
+        #: First-use pins not written yet (the next flush writes them).
+        self._trustDirty = False
         self._loadTrust()
         self._file = conversationsFile(network)
         self._saved: Dict[str, Any] = {}
@@ -180,14 +197,28 @@ class StateKeeper(Service):
 
     # Saving.
 
+    def trustChanged(self, urgent: bool) -> None:
+        """The user's word is written at once; a first use waits for the next flush."""
+        if urgent:
+            self.saveTrust()
+        else:
+            self._trustDirty = True
+
     def saveTrust(self) -> None:
+        self._trustDirty = False
         try:
             self.state.writeJson(TRUST_FILE, self.trust.to_dict())
         except StateError as exc:
+            self._trustDirty = True  # tried again at the next flush
             self._writeFailed(exc)
 
     def flush(self, clean: bool = False) -> None:
-        """Save the conversations' state if it changed (always when C{clean}: the exit mark)."""
+        """
+        Save the pins if a first use changed them, and the conversations'
+        state if it changed (always when C{clean}: the exit mark).
+        """
+        if self._trustDirty:
+            self.saveTrust()
         current = self._session.conversations() if self._session is not None else {}
         versions = {key: conversation.changes for key, conversation in current.items()}
         if not clean and versions == self._versions:

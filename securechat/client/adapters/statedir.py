@@ -191,6 +191,29 @@ class StateDir:
             aside = self.setAside(name)
             raise StateCorrupt("%s is not valid JSON (kept as %s)" % (path, aside)) from None
 
+    def makePrivate(self, name: str) -> Optional[int]:
+        """
+        Bring C{name} to 0600 if others could read or write it (made by
+        hand, copied with another umask); its old mode when it was changed,
+        L{None} when it was private already or does not exist, L{StateError}
+        when it cannot be changed.
+        """
+        path = self.file(name)
+        try:
+            old = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError("cannot check %s: %s" % (path, exc.strerror)) from None
+        if not old & 0o077:
+            return None
+        try:
+            os.chmod(path, FILE_MODE)
+        except OSError as exc:
+            raise StateError("%s is readable by others (mode %o) and cannot be made private: %s"
+                              % (path, old, exc.strerror)) from None
+        return old
+
     def setAside(self, name: str) -> str:
         """Move a bad file out of the way (never deleted); returns its new path."""
         path = self.file(name)
