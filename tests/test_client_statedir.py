@@ -263,11 +263,11 @@ class RestartTests(KeeperCase):
         keeper, session, events = self.start(nick="alice")
         bob = Conversation(ROOM, "fernet-ttl", KEYS, clock=self.clock)
         sent = []
-        session._send = sent.append
+        session.registration._send = sent.append
         session.sendMessage(ROOM, "one")
         keeper.stopService()
         keeper, session, events = self.start(nick="alice")
-        session._send = sent.append
+        session.registration._send = sent.append
         session.sendMessage(ROOM, "two")
         texts = [line.decode().split(" :", 1)[1].rstrip("\r\n") for line in sent if b"PRIVMSG" in line]
         second = bob.receive("alice", texts[1])[0]

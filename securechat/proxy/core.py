@@ -278,8 +278,7 @@ class ProxyCore:
                 # The nick the user chose; later ones before 001 are the
                 # IRC client's own fallbacks (alice_), not a choice.
                 self._chosenNick = True
-                session.requestedNick = session.nick = nick
-                session.trust.pin_own(session.codecFold(nick), session.identity.public_key)
+                session.followNick(nick)
         elif command == "QUIT":
             self._quitting = True
         elif command == "TAGMSG" and message.params:
@@ -290,8 +289,7 @@ class ProxyCore:
                 return
         elif command == "JOIN" and message.params:
             for room in message.params[0].split(","):
-                if session.isRoom(room):
-                    session.wanted[session.fold(room)] = room
+                session.followJoin(room)
         self._toServer(line)
 
     def _clientMessage(self, message: Message, line: bytes) -> None:
