@@ -323,6 +323,58 @@ class PhaseTests(SessionCase):
         )
 
 
+class RoomPhaseTests(SessionCase):
+    """What the user may do with a room is its phase's row of ROOM_ALLOWS, nothing else."""
+
+    def test_eachRoomPhaseAllowsItsTable(self):
+        from securechat.client.core.rooms import (
+            JOINED,
+            LEAVING,
+            OUTSIDE,
+            ROOM_ALLOWS,
+            UNSOLICITED,
+            WANTED,
+        )
+
+        rooms = self.session.roomsPart
+        self.assertEqual(rooms.phaseOf("#lab"), OUTSIDE)
+        self.assertRaises(CommandError, self.session.part, "#lab")
+        self.session.join("#lab")  # not connected: only wanted
+        self.assertEqual(rooms.phaseOf("#LAB"), WANTED)
+        self.register()
+        self.assertEqual(rooms.phaseOf("#lab"), WANTED)  # JOIN sent, not yet answered
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "early")
+        self.feed(":%s JOIN #lab" % (PREFIX,))
+        self.assertEqual(rooms.phaseOf("#lab"), JOINED)
+        self.sent.clear()
+        self.session.sendMessage("#lab", "hi")
+        self.session.part("#lab")
+        self.assertEqual(rooms.phaseOf("#lab"), LEAVING)
+        self.session.sendMessage("#lab", "bye")  # the server has not parted us yet
+        self.assertEqual(
+            [c[0] for c in self.commands()], ["PRIVMSG", "PART", "PRIVMSG"]
+        )
+        self.feed(":%s PART #lab" % (PREFIX,))
+        self.assertEqual(rooms.phaseOf("#lab"), OUTSIDE)
+        self.feed(":%s JOIN #forced" % (PREFIX,))
+        self.assertEqual(rooms.phaseOf("#forced"), UNSOLICITED)
+        self.assertRaises(CommandError, self.session.sendMessage, "#forced", "hi")
+        self.sent.clear()
+        self.session.part("#forced")
+        self.assertEqual(self.commands(), [("PART", "#forced")])
+        self.assertEqual(rooms.phaseOf("#forced"), OUTSIDE)
+        self.session.join("#later")
+        self.session.connectionLost("gone", True)
+        self.sent.clear()
+        self.session.part("#later")  # a wish forgotten: nothing to send
+        self.assertEqual((self.sent, rooms.phaseOf("#later")), ([], OUTSIDE))
+        self.assertEqual(
+            {phase: sorted(actions) for phase, actions in ROOM_ALLOWS.items()},
+            {OUTSIDE: [], WANTED: ["part"], JOINED: ["part", "say"], LEAVING: ["part", "say"],
+             UNSOLICITED: ["part"]},
+        )
+
+
 class MembershipTests(SessionCase):
     def setUp(self):
         SessionCase.setUp(self)

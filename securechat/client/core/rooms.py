@@ -30,6 +30,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registration import Registration
 
 
+#: A room's phase for this session (L{Rooms.phaseOf}): not ours; wanted by
+#: the user, not (yet) joined; joined and wanted; joined, but the user
+#: parted and the server has not said so yet; joined by the server's
+#: doing, never asked for (nothing is sent there until the user /joins).
+OUTSIDE = "outside"
+WANTED = "wanted"
+JOINED = "joined"
+LEAVING = "leaving"
+UNSOLICITED = "unsolicited"
+#: What the user may do with a room in each phase: C{part} sends a PART
+#: (or, for a room only wanted, forgets the wish); C{say} lets messages go
+#: there.  What is not here is refused.
+ROOM_ALLOWS = {
+    OUTSIDE: frozenset(),
+    WANTED: frozenset({"part"}),
+    JOINED: frozenset({"part", "say"}),
+    LEAVING: frozenset({"part", "say"}),
+    UNSOLICITED: frozenset({"part"}),
+}
+
+
 class _Room:
     """A room we are in: its name as the server spells it, and its members."""
 
@@ -79,9 +100,22 @@ class Rooms:
     def fold(self, name: str) -> str:
         return self._server.fold(name)
 
+    def phaseOf(self, room: str) -> str:
+        """C{room}'s phase (L{ROOM_ALLOWS}), as the server spells or folds it."""
+        folded = self.fold(room)
+        if folded in self.rooms:
+            return JOINED if folded in self.wanted else LEAVING
+        if folded in self._unsolicited:
+            return UNSOLICITED
+        return WANTED if folded in self.wanted else OUTSIDE
+
+    def allows(self, room: str, action: str) -> bool:
+        """Whether C{room}'s phase lets the user do C{action} (L{ROOM_ALLOWS})."""
+        return action in ROOM_ALLOWS[self.phaseOf(room)]
+
     def joined(self, room: str) -> bool:
-        """Whether we are in C{room} (as the server spells or folds it)."""
-        return self.fold(room) in self.rooms
+        """Whether messages may go to C{room}: we are in it."""
+        return self.allows(room, "say")
 
     def reset(self) -> None:
         """A connection came or went: no room is ours until the server says so again."""
@@ -290,11 +324,13 @@ class Rooms:
 
     def part(self, room: str, reason: str = "") -> None:
         checkText("reason", reason)
-        folded = self.fold(room)
-        if folded not in self.rooms and folded not in self.wanted and folded not in self._unsolicited:
+        phase = self.phaseOf(room)
+        if "part" not in ROOM_ALLOWS[phase]:
             raise CommandError("you are not in %s" % (room,))
+        folded = self.fold(room)
         self.wanted.pop(folded, None)
-        if self._server.allows("part") and (folded in self.rooms or self._unsolicited.pop(folded, None) is not None):
+        self._unsolicited.pop(folded, None)
+        if self._server.allows("part") and phase is not WANTED:
             if reason:
                 self._server.write("PART", room, reason)
             else:
