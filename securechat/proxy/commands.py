@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 import attr
 
+from ..client.core import events as ev
+from ..client.core.commands import Fingerprint, Layer, Trust, Verify, execute
 from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
 from ..client.core.serverlines import isReserved
@@ -251,7 +253,7 @@ class PseudoUser:
             self.voice.reply("%s: %s" % (target, session.layerFor(target)))
             return
         self._name(target)
-        session.setLayer(target, layer, force)
+        execute(session, Layer(target, layer, force))
 
     def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
         session = self.session
@@ -259,7 +261,8 @@ class PseudoUser:
             self.voice.reply("your identity key: %s" % (session.identity.fingerprint,))
             return
         checkTarget(args[0])
-        event = session.fingerprintEvent(args[0])
+        event = execute(session, Fingerprint(args[0]))
+        assert isinstance(event, ev.Fingerprint)
         if event.fingerprint is not None:
             self.voice.reply("%s key (%s): %s" % (event.target, event.layer, event.fingerprint))
         else:
@@ -270,12 +273,12 @@ class PseudoUser:
     def _cmd_verify(self, args: Sequence[str], force: bool) -> None:
         if len(args) < 2:
             raise CommandError("usage: verify <nick> <fingerprint: 8 groups of 5 digits>")
-        self.session.verifyNick(args[0], " ".join(args[1:]))
+        execute(self.session, Verify(args[0], " ".join(args[1:])))
 
     def _cmd_trust(self, args: Sequence[str], force: bool) -> None:
         if len(args) != 1:
             raise CommandError("usage: trust <nick>")
-        self.session.trustNick(args[0])
+        execute(self.session, Trust(args[0]))
 
     def _cmd_status(self, args: Sequence[str], force: bool) -> None:
         session = self.session

@@ -40,6 +40,7 @@ import time
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..client.core import events as ev
+from ..client.core.commands import Say, execute
 from ..client.core.identities import signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
@@ -350,7 +351,7 @@ class ProxyCore:
             )
             return
         try:
-            self.session.sendMessage(target, text)
+            execute(self.session, Say(target, text))
         except (CommandError, NotConnected) as exc:
             self.tell(advice(exc))
 

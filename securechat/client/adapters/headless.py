@@ -40,7 +40,7 @@ from ...codec import (
 from ...codec.roomsecret import new_room_secret
 from ...endpointstrings import userServer
 from ...tlsclient import TlsSettings, clientEndpoint
-from ..core import ctcp
+from ..core import commands as cmd
 from ..core import events as ev
 from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
 from .protocol import IRCClientFactory
@@ -252,11 +252,15 @@ class HeadlessClient(Service):
         """The rooms we are in now."""
         return [room.name for room in self.session.rooms.values()]
 
+    def run(self, command: cmd.Command) -> cmd.Answer:
+        """Carry out a face's typed command (L{securechat.client.core.commands})."""
+        return cmd.execute(self.session, command)
+
     def join(self, room: str) -> None:
-        self.session.join(room)
+        self.run(cmd.Join(room))
 
     def part(self, room: str, reason: str = "") -> None:
-        self.session.part(room, reason)
+        self.run(cmd.Part(room, reason))
 
     def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         """
@@ -265,46 +269,48 @@ class HeadlessClient(Service):
         (L{ev.Queued}; L{ev.Sent} or L{ev.Unsent} follows).  C{force} sends
         in clear to a keyed peer whose key no longer applies.
         """
-        return self.session.sendMessage(target, text, force)
+        sent = self.run(cmd.Say(target, text, force))
+        assert isinstance(sent, (ev.Sent, ev.Queued))
+        return sent
 
     def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         """
         C{/me text} to C{target}: the CTCP ACTION framing is the body, so on a
         keyed layer it travels sealed, like any message.
         """
-        if not text.strip():
-            raise CommandError("nothing to send")
-        if "\n" in text:
-            raise CommandError("an action is one line")
-        return self.session.sendMessage(target, ctcp.action(text), force)
+        sent = self.run(cmd.Me(target, text, force))
+        assert isinstance(sent, (ev.Sent, ev.Queued))
+        return sent
 
     def topic(self, room: str, text: Optional[str] = None) -> None:
         """Ask C{room}'s topic (a L{ev.Topic} follows), or set it to C{text}."""
-        self.session.topic(room, text)
+        self.run(cmd.Topic(room, text))
 
     def whois(self, nick: str) -> None:
         """Ask the server about C{nick}: L{ev.Whois} events follow."""
-        self.session.whois(nick)
+        self.run(cmd.Whois(nick))
 
     def away(self, text: str = "") -> None:
         """Be marked away with C{text}, or back with none."""
-        self.session.setAway(text)
+        self.run(cmd.Away(text))
 
     def setNick(self, nick: str) -> None:
-        self.session.changeNick(nick)
+        self.run(cmd.Nick(nick))
 
     def names(self, room: str) -> None:
-        self.session.names(room)
+        self.run(cmd.Names(room))
 
     def who(self, mask: str) -> None:
-        self.session.who(mask)
+        self.run(cmd.Who(mask))
 
     def setLayer(self, target: str, layer: str, force: bool = False) -> ev.LayerSet:
         """
         Switch C{target} to C{layer} (a keyed layer needs a key set first; a
         lower layer than C{target} has needs C{force}).
         """
-        return self.session.setLayer(target, layer, force)
+        done = self.run(cmd.Layer(target, layer, force))
+        assert isinstance(done, ev.LayerSet)
+        return done
 
     def layer(self, target: str) -> str:
         return self.session.layerFor(target)

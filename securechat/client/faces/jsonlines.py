@@ -25,6 +25,7 @@ from ...wire import LineSplitter, TooLong
 from ..adapters.drain import Drain
 from ..adapters.headless import HeadlessClient
 from ..adapters.passphrases import PassphraseError, readKeyFile
+from ..core import commands as cmd
 from ..core import events as ev
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import weakPassphraseWarning
@@ -167,13 +168,13 @@ class JsonLinesFrontend:
     # Commands.
 
     def cmd_join(self, command: Dict[str, Any]) -> None:
-        self.client.join(_field(command, "room"))
+        self.client.run(cmd.Join(_field(command, "room")))
 
     def cmd_part(self, command: Dict[str, Any]) -> None:
-        self.client.part(_field(command, "room"), _field(command, "reason", ""))
+        self.client.run(cmd.Part(_field(command, "room"), _field(command, "reason", "")))
 
     def cmd_send(self, command: Dict[str, Any]) -> None:
-        self.client.send(_field(command, "target"), _field(command, "text"), _flag(command, "force"))
+        self.client.run(cmd.Say(_field(command, "target"), _field(command, "text"), _flag(command, "force")))
 
     def cmd_key(self, command: Dict[str, Any]) -> None:
         target = _field(command, "target")
@@ -213,40 +214,42 @@ class JsonLinesFrontend:
             self.error("internal error: %s" % (reason.getErrorMessage(),), "internal", name)
 
     def cmd_layer(self, command: Dict[str, Any]) -> None:
-        self.client.setLayer(
-            _field(command, "target"), _field(command, "layer"), _flag(command, "force")
+        self.client.run(
+            cmd.Layer(_field(command, "target"), _field(command, "layer"), _flag(command, "force"))
         )
 
     def cmd_fingerprint(self, command: Dict[str, Any]) -> None:
-        self.event(self.client.session.fingerprintEvent(_field(command, "target")))
+        shown = self.client.run(cmd.Fingerprint(_field(command, "target")))
+        if shown is not None:
+            self.event(shown)
 
     def cmd_trust(self, command: Dict[str, Any]) -> None:
-        self.client.session.trustNick(_field(command, "nick"))
+        self.client.run(cmd.Trust(_field(command, "nick")))
 
     def cmd_verify(self, command: Dict[str, Any]) -> None:
-        self.client.session.verifyNick(_field(command, "nick"), _field(command, "fingerprint"))
+        self.client.run(cmd.Verify(_field(command, "nick"), _field(command, "fingerprint")))
 
     def cmd_names(self, command: Dict[str, Any]) -> None:
-        self.client.names(_field(command, "room"))
+        self.client.run(cmd.Names(_field(command, "room")))
 
     def cmd_who(self, command: Dict[str, Any]) -> None:
-        self.client.who(_field(command, "mask"))
+        self.client.run(cmd.Who(_field(command, "mask")))
 
     def cmd_nick(self, command: Dict[str, Any]) -> None:
-        self.client.setNick(_field(command, "nick"))
+        self.client.run(cmd.Nick(_field(command, "nick")))
 
     def cmd_action(self, command: Dict[str, Any]) -> None:
-        self.client.action(_field(command, "target"), _field(command, "text"), _flag(command, "force"))
+        self.client.run(cmd.Me(_field(command, "target"), _field(command, "text"), _flag(command, "force")))
 
     def cmd_topic(self, command: Dict[str, Any]) -> None:
         text = _field(command, "text") if "text" in command else None
-        self.client.topic(_field(command, "room"), text)
+        self.client.run(cmd.Topic(_field(command, "room"), text))
 
     def cmd_whois(self, command: Dict[str, Any]) -> None:
-        self.client.whois(_field(command, "nick"))
+        self.client.run(cmd.Whois(_field(command, "nick")))
 
     def cmd_away(self, command: Dict[str, Any]) -> None:
-        self.client.away(_field(command, "text", ""))
+        self.client.run(cmd.Away(_field(command, "text", "")))
 
     def cmd_quit(self, command: Dict[str, Any]) -> None:
         if self.quitting is None:
