@@ -7,6 +7,9 @@ command.
 
 from __future__ import annotations
 
+import json
+import re
+
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -157,3 +160,42 @@ class FacesTests(SynchronousTestCase):
         jsonLines.lineReceived(b'{"cmd": "action", "target": "#lab", "text": "waves"}')
         expected = [cmd.Say("#lab", "hello"), cmd.Say("bob", "hi there", True), cmd.Me("#lab", "waves")]
         self.assertEqual(self.ran, expected * 2)
+
+
+class AdviceTests(SynchronousTestCase):
+    """A refusal carries its data; each face spells how to insist in its own syntax, and it works as typed."""
+
+    def setUp(self):
+        self.client = HeadlessClient(reactor, "tcp:127.0.0.1:1", "alice", kdfParams=TEST_KDF)
+        self.client.session.setKeys("#lab", derive_room_keys(b"pw", "#lab", TEST_KDF), "fernet-ttl")
+
+    def test_jsonAdviceIsTheCommandToSend(self):
+        out = []
+        front = JsonLinesFrontend(self.client, out.append)
+        front.lineReceived(b'{"cmd": "layer", "target": "#lab", "layer": "aes-ctr"}')
+        error = json.loads(out[-1])
+        self.assertEqual(error["code"], "needs-force")
+        self.assertNotIn("/layer!", error["message"])
+        advised = re.search(r"\{.*\}", error["message"]).group(0)
+        self.assertEqual(json.loads(advised), {"cmd": "layer", "target": "#lab", "layer": "aes-ctr", "force": True})
+        front.lineReceived(advised.encode("utf-8"))
+        self.assertEqual(self.client.layer("#lab"), "aes-ctr")
+
+    def test_consoleAdviceIsTheCommandToType(self):
+        shown = []
+        console = Console(self.client, lambda text, style: shown.append(text), lambda prompt, answer: None,
+                          lambda reason: None, current="#lab")
+        console.line("/layer fernet")
+        self.assertNotIn("JSON", shown[-1])
+        advised = re.search(r"/layer! \S+ \S+", shown[-1]).group(0)
+        self.assertEqual(advised, "/layer! fernet #lab")
+        console.line(advised)
+        self.assertEqual(self.client.layer("#lab"), "fernet")
+
+    def test_proxyAdviceIsTheMessageToSend(self):
+        voice = _Voice()
+        user = PseudoUser(self.client.session, lambda target, passphrase, done: None, voice, lambda: [])
+        user.command("layer #lab fernet")
+        advised = re.search(r"/msg \*securechat (layer! \S+ \S+)", voice.said[-1]).group(1)
+        user.command(advised)
+        self.assertEqual(self.client.layer("#lab"), "fernet")

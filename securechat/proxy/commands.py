@@ -21,7 +21,7 @@ from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
 from ..client.core.serverlines import isReserved
 from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, checkTarget
-from ..client.core.wording import keyLostNote, loweringNote, weakPassphraseWarning
+from ..client.core.wording import weakPassphraseWarning
 from ..codec import LAYERS, RoomKeys
 from ..codec.roomsecret import CODE_RE, new_room_secret
 
@@ -92,11 +92,9 @@ def commandsHere(text: str) -> str:
 
 def advice(exc: Exception) -> str:
     """An error's text, its advice spelt as commands to C{*securechat}."""
-    if isinstance(exc, NeedsForce) and exc.lowering is not None:
-        return loweringNote(*exc.lowering, spell=spellProxy)
-    if isinstance(exc, NeedsForce) and exc.keyLost is not None:
+    if isinstance(exc, NeedsForce) and (exc.lowering is not None or exc.keyLost is not None):
         # No /msg! here: one line in clear is not a thing the proxy offers.
-        return keyLostNote(*exc.keyLost, spell=spellProxy, insistOnce=False)
+        return exc.advice(spellProxy, insistOnce=False)
     return commandsHere(str(exc))
 
 

@@ -13,6 +13,7 @@ from typing import Optional, Tuple, Union
 
 from ...codec import LAYERS, Accepted, Rejected
 from ...wire import LINE_BREAKERS, isMiddleParam
+from .wording import Spell, keyLostNote, loweringNote
 
 PLAIN = "plain"
 #: The layer a passphrase enables when the user did not pick one.
@@ -109,6 +110,18 @@ class NeedsForce(CommandError):
         self.lowering = lowering
         #: (target, its keyed layer, a room?) when the key no longer applies.
         self.keyLost = keyLost
+
+    def advice(self, spell: Spell, insistOnce: bool = True) -> str:
+        """
+        What would be lost and how to insist, spelt by C{spell} (each face's
+        own syntax, so the advice works when typed); C{insistOnce}: the face
+        can send one line in clear anyway.
+        """
+        if self.lowering is not None:
+            return loweringNote(*self.lowering, spell=spell)
+        if self.keyLost is not None:
+            return keyLostNote(*self.keyLost, spell=spell, insistOnce=insistOnce)
+        return str(self)
 
 
 def checkWord(what: str, value: str) -> None:

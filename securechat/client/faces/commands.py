@@ -21,7 +21,7 @@ from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
-from ..core.session import CommandError, NotConnected
+from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
     keySetNote,
@@ -408,6 +408,8 @@ class Console:
                 self._say(text[1:] if text.startswith("//") else text)
         except Usage as exc:
             self.alert(str(exc))
+        except NeedsForce as exc:
+            self.alert(exc.advice(spellConsole))
         except (CommandError, NotConnected, PassphraseError) as exc:
             self.alert(str(exc))
         except Exception:

@@ -10,7 +10,7 @@ repeat the offending line, which could hold a passphrase.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -32,6 +32,29 @@ from ..core.wording import weakPassphraseWarning
 
 #: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
 MAX_COMMAND_LINE = 256 * 1024
+
+
+def spellJson(command: str, args: Sequence[str]) -> str:
+    """
+    A command as this face takes it, for the advice in an error: the JSON
+    object to send (C{layer!} is C{"force": true}; a key needs its passphrase).
+    """
+    name = command.rstrip("!")
+    fields: Dict[str, Any] = {"cmd": "send" if name == "msg" else name}
+    if name == "key" and args and args[0] == "--new":
+        fields["new"] = True
+        args = args[1:]
+    if args:
+        fields["target"] = args[0]
+    if name == "layer" and len(args) > 1:
+        fields["layer"] = args[1]
+    if name == "key" and "new" not in fields:
+        fields["passphrase"] = "..."
+    if name == "msg":
+        fields["text"] = "..."
+    if command.endswith("!"):
+        fields["force"] = True
+    return json.dumps(fields)
 
 
 class BadCommand(ValueError):
@@ -153,7 +176,7 @@ class JsonLinesFrontend:
             self.error(str(exc), "bad-command", name)
         except NeedsForce as exc:
             # Lowering protection: carried out only when repeated with "force": true.
-            self.error(str(exc), "needs-force", name)
+            self.error(exc.advice(spellJson), "needs-force", name)
         except (CommandError, PassphraseError) as exc:
             self.error(str(exc), "refused", name)
         except NotConnected as exc:
@@ -196,7 +219,7 @@ class JsonLinesFrontend:
             raise BadCommand("key needs 'passphrase' or 'key_file'")
         if not passphrase:
             raise BadCommand("the passphrase is empty")
-        warning = weakPassphraseWarning(passphrase)
+        warning = weakPassphraseWarning(passphrase, spellJson)
         derived = self.client.setKey(target, passphrase, layer, force)
         del passphrase
         if warning is not None:
@@ -205,8 +228,8 @@ class JsonLinesFrontend:
         derived.addErrback(self._failed, "key")
 
     def _failed(self, reason: Failure, name: str) -> None:
-        if reason.check(NeedsForce):
-            self.error(str(reason.value), "needs-force", name)
+        if isinstance(reason.value, NeedsForce):
+            self.error(reason.value.advice(spellJson), "needs-force", name)
         elif reason.check(CommandError, PassphraseError, ValueError, KdfUnavailable):
             self.error(str(reason.value), "refused", name)
         else:
