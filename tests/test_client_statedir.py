@@ -132,7 +132,8 @@ class KeeperCase(SynchronousTestCase):
         """A client session for C{nick} with the state directory, keyed for #lab."""
         keeper = StateKeeper(StateDir.open(self.path), NETWORK, self.reactor, self.clock)
         events = []
-        session = ClientSession(nick, events.append, clock=self.clock, identity=keeper.identity, trust=keeper.trust)
+        session = ClientSession(nick, events.append, clock=self.clock, identity=keeper.identity, trust=keeper.trust,
+                                onConversation=keeper.restore)
         keeper.attach(session)
         keeper.startService()
         session.connectionMade(lambda line: None)

@@ -43,6 +43,7 @@ from ...tlsclient import TlsSettings, clientEndpoint
 from ..core import commands as cmd
 from ..core import events as ev
 from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
+from .persist import StateKeeper
 from .protocol import IRCClientFactory
 from .service import makeClientService
 from .upkeep import SessionUpkeep
@@ -94,6 +95,7 @@ class HeadlessClient(Service):
         tls: Optional[TlsSettings] = None,
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
+        stateKeeper: Optional[StateKeeper] = None,
     ) -> None:
         self.reactor = reactor
         self.kdfParams = kdfParams if kdfParams is not None else DEFAULT_KDF
@@ -112,9 +114,15 @@ class HeadlessClient(Service):
             ttl=ttl,
             maxSkew=maxSkew,
             limits=limits,
-            identity=identity,
-            trust=trust,
+            identity=identity if identity is not None or stateKeeper is None else stateKeeper.identity,
+            trust=trust if trust is not None or stateKeeper is None else stateKeeper.trust,
+            onConversation=None if stateKeeper is None else stateKeeper.restore,
         )
+        #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}):
+        #: it restores each conversation as the session makes it, and saves them.
+        self.stateKeeper = stateKeeper
+        if stateKeeper is not None:
+            stateKeeper.attach(self.session)
         if isinstance(endpoint, str):
             # HOST:PORT, HOST, irc:// and ircs:// as IRC users write them.
             description = userServer(endpoint) or endpoint
@@ -137,8 +145,6 @@ class HeadlessClient(Service):
         self.upkeep = SessionUpkeep(reactor, self.session)
         #: Runs this client's Argon2id derivations, in order, one at a time.
         self.kdf_worker = self.upkeep.worker
-        #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}).
-        self.stateKeeper: Optional[Any] = None
 
     # Events.
 

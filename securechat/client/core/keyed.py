@@ -121,7 +121,7 @@ class Keyring:
         self._limits = limits
         #: Called with (codec target, conversation) when one is created, so
         #: saved state (replay floor, sequence numbers) can be restored.
-        self.onConversation = onConversation
+        self._onConversation = onConversation
         #: Codec target -> its record (conversation, chosen layer, last key
         #: applied, shown name).
         self._targets: Dict[str, CodecRecord] = {}
@@ -236,8 +236,8 @@ class Keyring:
         if conversation is None:
             conversation = record.conversation = self._newConversation(key)
             record.display = (name, not self._server.isRoom(name))
-            if self.onConversation is not None:
-                self.onConversation(key, conversation)
+            if self._onConversation is not None:
+                self._onConversation(key, conversation)
         return conversation
 
     def conversations(self) -> Dict[str, Conversation]:

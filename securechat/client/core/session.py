@@ -134,6 +134,7 @@ class ClientSession:
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
+        onConversation: Optional[Callable[[str, Conversation], None]] = None,
     ) -> None:
         #: Where everything the user should know goes.
         self.emit = emit
@@ -147,7 +148,7 @@ class ClientSession:
             nick, emit, log, self.identity, self.trust, username, realname, password
         )
         self.keyring = Keyring(
-            self.registration, self.identity, self.trust, clock, ttl, maxSkew, limits
+            self.registration, self.identity, self.trust, clock, ttl, maxSkew, limits, onConversation
         )
         self.roomsPart = Rooms(self.registration, self.keyring.layerFor, emit, log)
         self.conversationsPart = Conversations(
@@ -357,14 +358,6 @@ class ClientSession:
 
     def whois(self, nick: str) -> None:
         self.roomsPart.whois(nick)
-
-    @property
-    def onConversation(self) -> Optional[Callable[[str, Conversation], None]]:
-        return self.keyring.onConversation
-
-    @onConversation.setter
-    def onConversation(self, restore: Optional[Callable[[str, Conversation], None]]) -> None:
-        self.keyring.onConversation = restore
 
     def codecTarget(self, name: str) -> str:
         return self.keyring.codecTarget(name)
