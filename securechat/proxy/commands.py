@@ -17,6 +17,7 @@ import attr
 
 from ..client.core import events as ev
 from ..client.core.commands import Fingerprint, Layer, Trust, Verify, execute
+from ..client.core.commands import advice as commandAdvice
 from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
 from ..client.core.serverlines import isReserved
@@ -94,7 +95,7 @@ def advice(exc: Exception) -> str:
     """An error's text, its advice spelt as commands to C{*securechat}."""
     if isinstance(exc, NeedsForce) and (exc.lowering is not None or exc.keyLost is not None):
         # No /msg! here: one line in clear is not a thing the proxy offers.
-        return exc.advice(spellProxy, insistOnce=False)
+        return commandAdvice(exc, spellProxy, insistOnce=False)
     return commandsHere(str(exc))
 
 

@@ -22,8 +22,9 @@ import attr
 
 from . import ctcp
 from . import events as ev
-from .rules import CommandError
+from .rules import CommandError, NeedsForce
 from .session import ClientSession
+from .wording import Spell, keyLostNote, loweringNote
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -166,7 +167,21 @@ def execute(session: ClientSession, command: Command) -> Answer:
     return None
 
 
+def advice(error: NeedsForce, spell: Spell, insistOnce: bool = True) -> str:
+    """
+    What lowering protection would lose and how to insist, spelt by
+    C{spell} (each face's own syntax, so the advice works when typed), from
+    the data C{error} carries; C{insistOnce}: the face can send one line in
+    clear anyway.
+    """
+    if error.lowering is not None:
+        return loweringNote(*error.lowering, spell=spell)
+    if error.keyLost is not None:
+        return keyLostNote(*error.keyLost, spell=spell, insistOnce=insistOnce)
+    return str(error)
+
+
 __all__ = [
     "Answer", "Away", "Command", "Fingerprint", "Join", "Layer", "Me", "Names", "Nick", "Part",
-    "Say", "Topic", "Trust", "Verify", "Who", "Whois", "execute",
+    "Say", "Topic", "Trust", "Verify", "Who", "Whois", "advice", "execute",
 ]

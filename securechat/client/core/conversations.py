@@ -6,7 +6,7 @@ sealing messages.  The records it works on are the L{Keyring}'s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 from ...codec import (
     LAYERS,
@@ -17,7 +17,7 @@ from ...codec import (
 from ...wire import Message
 from . import ctcp
 from . import events as ev
-from .keyed import SENDING, PendingKey
+from .keyed import SENDING, Keyring, PendingKey
 from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -31,16 +31,12 @@ from .rules import (
     NeedsForce,
     NotConnected,
     Result,
+    Server,
     checkTarget,
     checkWord,
 )
 from .serverlines import Knowledge, conversationOf, roomOf
 from .wording import keyLostNote, loweringNote, spellConsole
-
-if TYPE_CHECKING:  # pragma: no cover
-    # Types only: the parts are handed each other when the session builds them.
-    from .keyed import Keyring
-    from .registration import Registration
 
 
 class Conversations:
@@ -48,14 +44,14 @@ class Conversations:
     What the user says and hears: each line for a conversation judged by
     the codec, keys set and being derived (what waits for them), identities,
     and messages sealed and sent.  Built on the session's other parts: the
-    L{Registration} (our nick, the server's features, writing), the
+    L{Server} (the registration: our nick, the server's features, writing), the
     L{Keyring} (the records of the user's choices) and C{joined} (whether
     we are in a room, from L{securechat.client.core.rooms.Rooms}).
     """
 
     def __init__(
         self,
-        server: Registration,
+        server: Server,
         keyring: Keyring,
         joined: Callable[[str], bool],
         emit: Callable[[ev.Event], None],

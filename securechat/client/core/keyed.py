@@ -18,7 +18,7 @@ key, or it is sealed.  L{Keyring} keeps both for one session.  Nothing here touc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ...codec import (
     Conversation,
@@ -28,7 +28,7 @@ from ...codec import (
     TrustStore,
     direct_target,
 )
-from .rules import DEFAULT_KEYED_LAYER, LAYER_RANK, PLAIN
+from .rules import DEFAULT_KEYED_LAYER, LAYER_RANK, PLAIN, Server
 
 #: A key is being derived: what is typed waits for it (never goes lower).
 WAITING_FOR_KEY = "waiting-for-key"
@@ -37,9 +37,6 @@ KEYED = "keyed"
 #: What a message typed to a keyed name does, by its phase.
 SENDING: Dict[str, str] = {WAITING_FOR_KEY: "queue", KEYED: "seal"}
 
-if TYPE_CHECKING:  # pragma: no cover
-    # A type only: the session hands the part its registration when built.
-    from .registration import Registration
 
 
 class PendingKey:
@@ -102,7 +99,7 @@ class Keyring:
 
     def __init__(
         self,
-        server: Registration,
+        server: Server,
         identity: Identity,
         trust: TrustStore,
         clock: Callable[[], float],

@@ -6,7 +6,7 @@ WHO and TOPIC report them, and the user's room and WHOIS commands.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Optional
+from typing import Callable, Dict, Optional
 
 from ...logevents import EventLog
 from ...numerics import (
@@ -23,12 +23,7 @@ from ...wire import Message, isMiddleParam
 from . import events as ev
 from .listings import MAX_NICKLEN, MAX_ROOM_MEMBERS, NamesCollector, WhoCollector
 from .replies import describeWhois
-from .rules import MAX_UNSOLICITED_ROOMS, CommandError, checkText, checkWord
-
-if TYPE_CHECKING:  # pragma: no cover
-    # A type only: the session hands the part its registration when built.
-    from .registration import Registration
-
+from .rules import MAX_UNSOLICITED_ROOMS, CommandError, Server, checkText, checkWord
 
 #: A room's phase for this session (L{Rooms.phaseOf}): not ours; wanted by
 #: the user, not (yet) joined; joined and wanted; joined, but the user
@@ -73,7 +68,7 @@ class Rooms:
 
     def __init__(
         self,
-        registration: Registration,
+        registration: Server,
         layerFor: Callable[[str], str],
         emit: Callable[[ev.Event], None],
         log: EventLog,

@@ -9,11 +9,10 @@ L{securechat.client.core.session.ClientSession} builds them.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Protocol, Tuple, Union
 
-from ...codec import LAYERS, Accepted, Rejected
+from ...codec import LAYERS, Accepted, Identity, Rejected, TrustStore
 from ...wire import LINE_BREAKERS, isMiddleParam
-from .wording import Spell, keyLostNote, loweringNote
 
 PLAIN = "plain"
 #: The layer a passphrase enables when the user did not pick one.
@@ -97,7 +96,8 @@ class NeedsForce(CommandError):
     C{"force": true}); the message says what would be lost.  When it is
     a layer being lowered, C{lowering} carries (target, current layer,
     asked layer, what is lost); when a keyed target's key no longer
-    applies, C{keyLost} says which; so each face spells its own advice.
+    applies, C{keyLost} says which; so each face spells its own advice
+    (L{securechat.client.core.commands.advice}).
     """
 
     def __init__(
@@ -110,18 +110,6 @@ class NeedsForce(CommandError):
         self.lowering = lowering
         #: (target, its keyed layer, a room?) when the key no longer applies.
         self.keyLost = keyLost
-
-    def advice(self, spell: Spell, insistOnce: bool = True) -> str:
-        """
-        What would be lost and how to insist, spelt by C{spell} (each face's
-        own syntax, so the advice works when typed); C{insistOnce}: the face
-        can send one line in clear anyway.
-        """
-        if self.lowering is not None:
-            return loweringNote(*self.lowering, spell=spell)
-        if self.keyLost is not None:
-            return keyLostNote(*self.keyLost, spell=spell, insistOnce=insistOnce)
-        return str(self)
 
 
 def checkWord(what: str, value: str) -> None:
@@ -141,3 +129,45 @@ def checkText(what: str, value: str) -> None:
     """L{CommandError} if free text (a reason) holds CR, LF or NUL: they end an IRC line."""
     if any(c in value for c in LINE_BREAKERS):
         raise CommandError("a %s cannot contain CR, LF or NUL characters" % (what,))
+
+
+class Server(Protocol):
+    """
+    What the session's other parts may ask of its registration
+    (L{securechat.client.core.registration.Registration}): who we are, what
+    the server's features make of a name, and writing to it in the phases
+    that allow it.  The parts are handed the registration when built; this
+    says what they may use of it, and no part imports another.
+    """
+
+    nick: str
+    server: str
+    prefix: Optional[str]
+    lineLength: int
+    chanTypes: str
+    identity: Identity
+    trust: TrustStore
+
+    @property
+    def fold(self) -> Callable[[str], str]: ...
+
+    @property
+    def codecFold(self) -> Callable[[str], str]: ...
+
+    @property
+    def registered(self) -> bool: ...
+
+    @property
+    def statusPrefixes(self) -> str: ...
+
+    def isRoom(self, target: str) -> bool: ...
+
+    def isMe(self, nick: Optional[str]) -> bool: ...
+
+    def allows(self, action: str) -> bool: ...
+
+    def write(self, command: str, *params: str) -> None: ...
+
+    def writeAllowed(self, action: str, command: str, *params: str) -> None: ...
+
+    def checkSealingNick(self) -> None: ...

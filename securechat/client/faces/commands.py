@@ -409,7 +409,7 @@ class Console:
         except Usage as exc:
             self.alert(str(exc))
         except NeedsForce as exc:
-            self.alert(exc.advice(spellConsole))
+            self.alert(cmd.advice(exc, spellConsole))
         except (CommandError, NotConnected, PassphraseError) as exc:
             self.alert(str(exc))
         except Exception:

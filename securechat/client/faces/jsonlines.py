@@ -176,7 +176,7 @@ class JsonLinesFrontend:
             self.error(str(exc), "bad-command", name)
         except NeedsForce as exc:
             # Lowering protection: carried out only when repeated with "force": true.
-            self.error(exc.advice(spellJson), "needs-force", name)
+            self.error(cmd.advice(exc, spellJson), "needs-force", name)
         except (CommandError, PassphraseError) as exc:
             self.error(str(exc), "refused", name)
         except NotConnected as exc:
@@ -229,7 +229,7 @@ class JsonLinesFrontend:
 
     def _failed(self, reason: Failure, name: str) -> None:
         if isinstance(reason.value, NeedsForce):
-            self.error(reason.value.advice(spellJson), "needs-force", name)
+            self.error(cmd.advice(reason.value, spellJson), "needs-force", name)
         elif reason.check(CommandError, PassphraseError, ValueError, KdfUnavailable):
             self.error(str(reason.value), "refused", name)
         else:
