@@ -11,6 +11,7 @@ import json
 import re
 
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.adapters.headless import HeadlessClient
@@ -149,6 +150,25 @@ class FacesTests(SynchronousTestCase):
         jsonLines.lineReceived(b'{"cmd": "verify", "nick": "bob", "fingerprint": "%s"}' % fingerprint.encode())
         user.command("verify bob " + fingerprint)
         self.assertEqual(self.ran, [cmd.Trust("bob")] * 3 + [cmd.Verify("bob", fingerprint)] * 3)
+
+    def test_key(self):
+        """A key command is typed too, its passphrase never part of it (nor of its repr)."""
+        keyed = []
+        console, jsonLines = self.console(), self.jsonLines()
+        for face in (console.client, jsonLines.client):
+            self.patch(face, "key", lambda command, passphrase=None: keyed.append((command, passphrase)) or Deferred())
+        console.line("/key --new #lab")
+        jsonLines.lineReceived(b'{"cmd": "key", "target": "#lab", "new": true}')
+        user = self.proxy()
+        self.patch(user, "_key", lambda command: keyed.append((command, None)))
+        user.command("key --new #lab")
+        jsonLines.lineReceived(
+            b'{"cmd": "key", "target": "#lab", "layer": "fernet", "force": true, "passphrase": "p w"}'
+        )
+        user.command("key! #lab fernet")
+        new, given = cmd.Key("#lab", new=True), cmd.Key("#lab", "fernet", True)
+        self.assertEqual(keyed, [(new, None)] * 3 + [(given, b"p w"), (given, None)])
+        self.assertNotIn("p w", repr(keyed[3][0]))
 
     def test_messages(self):
         console, jsonLines = self.console(), self.jsonLines()

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence
 import attr
 
 from ..client.core import events as ev
-from ..client.core.commands import Fingerprint, Layer, Trust, Verify, execute
+from ..client.core.commands import Fingerprint, Key, Layer, Trust, Verify, execute
 from ..client.core.commands import advice as commandAdvice
 from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
@@ -181,12 +181,15 @@ class PseudoUser:
         self.voice.reply("nothing to cancel")
 
     def _cmd_key(self, args: Sequence[str], force: bool) -> None:
-        new = "--new" in args
         rest = [arg for arg in args if arg != "--new"]
         if not rest or len(rest) > 2:
             raise CommandError("usage: key [--new] <#room|nick> [layer]")
-        target = rest[0]
-        layer = rest[1] if len(rest) > 1 else None
+        key = Key(rest[0], rest[1] if len(rest) > 1 else None, force, "--new" in args)
+        self._key(key)
+
+    def _key(self, key: Key) -> None:
+        """Carry out C{key} here: the passphrase is the next message to *securechat (asked twice)."""
+        target, layer, force = key.target, key.layer, key.force
         checkTarget(target)
         if isReserved(target) or self.asking is not None:
             raise CommandError("usage: key [--new] <#room|nick> [layer]")
@@ -197,7 +200,7 @@ class PseudoUser:
         # Keyed from now on: what is typed there waits for the key, never goes in clear.
         request = self.session.keyRequested(target, layer, force)
         self._name(target)
-        if new:
+        if key.new:
             code = new_room_secret()
             self.voice.reply(
                 "room secret for %s: %s  (it IS the key: give it to the members out of band; "

@@ -371,6 +371,17 @@ class HeadlessClient(Service):
         )
         return derived
 
+    def key(self, command: cmd.Key, passphrase: Optional[bytes] = None) -> Deferred:
+        """
+        Carry out a face's L{cmd.Key}: with C{passphrase} (L{setKey}), or a
+        generated room secret (L{newRoomSecret}).  Fires with the L{ev.KeySet}.
+        """
+        if command.new:
+            return self.newRoomSecret(command.target, command.layer, command.force)
+        if passphrase is None:
+            return fail(CommandError("a key needs a passphrase"))
+        return self.setKey(command.target, passphrase, command.layer, command.force)
+
     def newRoomSecret(
         self, target: str, layer: Optional[str] = None, force: bool = False
     ) -> Deferred:

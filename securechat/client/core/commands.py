@@ -10,8 +10,11 @@ knows; lowering needs C{force}) is written once.  A refusal is an exception
 that carries data (L{securechat.client.core.rules.NeedsForce}), and each
 face spells the advice in its own syntax.
 
-Setting a key is not here: a passphrase is asked and derived by the
-adapters (off the reactor), which then call the session.
+A key (L{Key}) is a command like the others, but not carried out here:
+its passphrase is asked (never part of the command, so never in its
+repr) and derived off the reactor by the adapters, which then call the
+session (L{securechat.client.adapters.headless.HeadlessClient.key}, the
+proxy's C{*securechat}).
 """
 
 from __future__ import annotations
@@ -116,6 +119,20 @@ class Away:
     text: str = ""
 
 
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Key:
+    """
+    Key C{target} (on C{layer}, or the one chosen, else fernet-ttl): with a
+    passphrase the face asks for, or (C{new}) a generated room secret.  A
+    lower layer than the target has needs C{force}.
+    """
+
+    target: str
+    layer: Optional[str] = None
+    force: bool = False
+    new: bool = False
+
+
 Command = Union[Join, Part, Say, Me, Layer, Fingerprint, Trust, Verify, Nick, Names, Who, Topic, Whois, Away]
 #: What carrying out a command may answer at once (the face shows it, or
 #: returns it to its caller): a message sent or queued, a layer set, a
@@ -182,6 +199,6 @@ def advice(error: NeedsForce, spell: Spell, insistOnce: bool = True) -> str:
 
 
 __all__ = [
-    "Answer", "Away", "Command", "Fingerprint", "Join", "Layer", "Me", "Names", "Nick", "Part",
+    "Answer", "Away", "Command", "Fingerprint", "Join", "Key", "Layer", "Me", "Names", "Nick", "Part",
     "Say", "Topic", "Trust", "Verify", "Who", "Whois", "advice", "execute",
 ]

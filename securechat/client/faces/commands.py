@@ -476,7 +476,7 @@ class Console:
             if len(args) > 2:
                 raise Usage("usage: /key --new [#room|nick]")
             target = self._target(args[1:], "/key --new")
-            derived = self.client.newRoomSecret(target)
+            derived = self.client.key(cmd.Key(target, new=True))
             derived.addErrback(self._failed)
             return
         if len(args) > 1:
@@ -525,7 +525,7 @@ class Console:
                 self.alert("empty passphrase: key not changed")
                 return
         self.info("deriving the key for %s (Argon2id)..." % (target,))
-        derived = self.client.setKey(target, secret, None)
+        derived = self.client.key(cmd.Key(target), secret)
         del secret
         derived.addErrback(self._failed)
 

@@ -205,11 +205,12 @@ class JsonLinesFrontend:
         layer = command.get("layer")
         if layer is not None and not isinstance(layer, str):
             raise BadCommand("field 'layer' must be a string")
-        if _flag(command, "new"):
+        key = cmd.Key(target, layer, force, _flag(command, "new"))
+        if key.new:
             # A generated room secret: a room-secret event carries its code.
             if "passphrase" in command or "key_file" in command:
                 raise BadCommand("'new' generates the secret: give no 'passphrase' or 'key_file'")
-            self.client.newRoomSecret(target, layer, force).addErrback(self._failed, "key")
+            self.client.key(key).addErrback(self._failed, "key")
             return
         if "passphrase" in command:
             passphrase = _field(command, "passphrase").encode("utf-8")
@@ -220,7 +221,7 @@ class JsonLinesFrontend:
         if not passphrase:
             raise BadCommand("the passphrase is empty")
         warning = weakPassphraseWarning(passphrase, spellJson)
-        derived = self.client.setKey(target, passphrase, layer, force)
+        derived = self.client.key(key, passphrase)
         del passphrase
         if warning is not None:
             # Once the key is set: a refused command gets its error alone.
