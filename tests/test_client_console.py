@@ -24,7 +24,7 @@ from securechat.client.faces.console import CONTINUATION, ConsoleTerminal, neutr
 from securechat.codec import DEFAULT_KDF, TEST_KDF
 from securechat.codec.trust import IdentityChanged
 
-from .test_client_support import WAIT, LoopbackCase, Tmux
+from .test_client_support import WAIT, LoopbackCase, Tmux, patchCommands
 
 SGR = re.compile(rb"\x1b\[[0-9;]*m")
 
@@ -196,7 +196,7 @@ class CommandTests(TestCase):
         self.assertEqual(self.console.current, "#a")
         self.console.event(ev.Joined("#b", "alice", True))
         self.assertEqual(self.console.current, "#a")
-        self.patch(self.client, "join", lambda room: None)
+        patchCommands(self, self.client, join=lambda room: None)
         self.console.line("/join #C")
         self.console.event(ev.Joined("#a", "alice", True))
         self.assertEqual(self.console.current, "#a")
@@ -210,10 +210,10 @@ class CommandTests(TestCase):
 
     def test_bugCostsOneCommand(self):
         """An unexpected exception is one alert line; the console keeps reading the keyboard."""
-        def broken(target, text, force=False):
+        def broken(command):
             raise RuntimeError("a bug")
 
-        self.patch(self.client, "send", broken)
+        self.patch(self.client, "run", broken)  # where every command is carried out
         self.console.line("/msg bob hi")
         self.assertIn("internal error", self.screen.last())
         self.assertEqual(self.screen.shown[-1][1], ALERT)

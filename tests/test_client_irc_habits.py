@@ -89,7 +89,7 @@ class HabitsLoopbackTests(LoopbackCase):
         request = yield asked
         self.assertEqual((request.sender, request.command, request.direct), ("irssi", "VERSION", True))
         # A PING round trip after it: any answer would have arrived first.
-        alice.session._write("PRIVMSG", "irssi", "after")
+        alice.session.registration.write("PRIVMSG", "irssi", "after")
         yield raw.waitFor(lambda m: m.command == "PRIVMSG" and m.params[-1] == "after")
         self.assertEqual([m for m in raw.lines if m.command in ("NOTICE", "PRIVMSG")], [])
 

@@ -144,10 +144,10 @@ class OfflineFrontendTests(SynchronousTestCase):
 
     def test_bugCostsOneCommand(self):
         """An unexpected exception becomes an 'internal' error event; the frontend goes on."""
-        def broken(room):
+        def broken(command):
             raise RuntimeError("a bug")
 
-        self.patch(self.frontend.client, "join", broken)
+        self.patch(self.frontend.client, "run", broken)  # where every command is carried out
         [error] = self.errors(b'{"cmd": "join", "room": "#lab"}')
         self.assertEqual((error["code"], error["command"]), ("internal", "join"))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

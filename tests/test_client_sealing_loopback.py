@@ -27,7 +27,7 @@ from securechat.mitm.proxy import TO_RELAY, MitmFactory, Plan
 
 from .test_client_console import Recorder
 from .test_client_jsonlines import Lines
-from .test_client_support import WAIT, LoopbackCase
+from .test_client_support import WAIT, LoopbackCase, patchCommands
 
 ROOM = "#lab"
 SECRET = "the vault code is 7319"
@@ -137,7 +137,7 @@ class ForceTests(SynchronousTestCase):
 
     def test_consoleMsgBangForces(self):
         calls = []
-        self.patch(self.client, "send", lambda target, text, force=False: calls.append((target, text, force)))
+        patchCommands(self, self.client, send=lambda target, text, force=False: calls.append((target, text, force)))
         screen = Recorder()
         console = Console(self.client, screen.show, screen.ask, screen.quits.append, current=ROOM)
         console.line("/msg bob hi there")

@@ -290,7 +290,7 @@ class PhaseTests(SessionCase):
     """What reaches the server in each phase is the phase table's (PHASE_ALLOWS), nothing else."""
 
     def test_eachPhaseAllowsItsTable(self):
-        from securechat.client.core.sessionbase import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING
+        from securechat.client.core.registration import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING
 
         session = self.session
         self.assertEqual(session.phase, DISCONNECTED)
@@ -320,6 +320,58 @@ class PhaseTests(SessionCase):
             {phase: sorted(actions) for phase, actions in PHASE_ALLOWS.items()},
             {DISCONNECTED: [], REGISTERING: ["nick", "quit"],
              REGISTERED: ["ask", "away", "join", "nick", "part", "quit", "send"]},
+        )
+
+
+class RoomPhaseTests(SessionCase):
+    """What the user may do with a room is its phase's row of ROOM_ALLOWS, nothing else."""
+
+    def test_eachRoomPhaseAllowsItsTable(self):
+        from securechat.client.core.rooms import (
+            JOINED,
+            LEAVING,
+            OUTSIDE,
+            ROOM_ALLOWS,
+            UNSOLICITED,
+            WANTED,
+        )
+
+        rooms = self.session.roomsPart
+        self.assertEqual(rooms.phaseOf("#lab"), OUTSIDE)
+        self.assertRaises(CommandError, self.session.part, "#lab")
+        self.session.join("#lab")  # not connected: only wanted
+        self.assertEqual(rooms.phaseOf("#LAB"), WANTED)
+        self.register()
+        self.assertEqual(rooms.phaseOf("#lab"), WANTED)  # JOIN sent, not yet answered
+        self.assertRaises(CommandError, self.session.sendMessage, "#lab", "early")
+        self.feed(":%s JOIN #lab" % (PREFIX,))
+        self.assertEqual(rooms.phaseOf("#lab"), JOINED)
+        self.sent.clear()
+        self.session.sendMessage("#lab", "hi")
+        self.session.part("#lab")
+        self.assertEqual(rooms.phaseOf("#lab"), LEAVING)
+        self.session.sendMessage("#lab", "bye")  # the server has not parted us yet
+        self.assertEqual(
+            [c[0] for c in self.commands()], ["PRIVMSG", "PART", "PRIVMSG"]
+        )
+        self.feed(":%s PART #lab" % (PREFIX,))
+        self.assertEqual(rooms.phaseOf("#lab"), OUTSIDE)
+        self.feed(":%s JOIN #forced" % (PREFIX,))
+        self.assertEqual(rooms.phaseOf("#forced"), UNSOLICITED)
+        self.assertRaises(CommandError, self.session.sendMessage, "#forced", "hi")
+        self.sent.clear()
+        self.session.part("#forced")
+        self.assertEqual(self.commands(), [("PART", "#forced")])
+        self.assertEqual(rooms.phaseOf("#forced"), OUTSIDE)
+        self.session.join("#later")
+        self.session.connectionLost("gone", True)
+        self.sent.clear()
+        self.session.part("#later")  # a wish forgotten: nothing to send
+        self.assertEqual((self.sent, rooms.phaseOf("#later")), ([], OUTSIDE))
+        self.assertEqual(
+            {phase: sorted(actions) for phase, actions in ROOM_ALLOWS.items()},
+            {OUTSIDE: [], WANTED: ["part"], JOINED: ["part", "say"], LEAVING: ["part", "say"],
+             UNSOLICITED: ["part"]},
         )
 
 
@@ -383,14 +435,14 @@ class MembershipTests(SessionCase):
         """
         for i in range(500):
             self.feed(":%s 353 alice = #invented%d :bob carol dave" % (SERVER, i))
-        self.assertEqual(len(self.session._names), 0)
+        self.assertEqual(len(self.session.roomsPart._names), 0)
         self.feed(":%s 366 alice #invented1 :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names), [])
         self.session.names("#Elsewhere")
         self.feed(":%s 353 alice = #elsewhere :bob @carol" % (SERVER,))
         self.feed(":%s 366 alice #elsewhere :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names), [ev.Names("#elsewhere", ("bob", "carol"))])
-        self.assertEqual(len(self.session._names), 0)
+        self.assertEqual(len(self.session.roomsPart._names), 0)
         self.session.names("#empty")
         self.feed(":%s 366 alice #empty :End of /NAMES list." % (SERVER,))
         self.assertEqual(self.ofType(ev.Names)[-1], ev.Names("#empty", ()))
@@ -413,7 +465,7 @@ class MembershipTests(SessionCase):
         self.assertEqual(len(self.session.rooms["#lab"].members), MAX_ROOM_MEMBERS)
         self.feed(":%s 353 alice = #lab :never ended" % (SERVER,))
         self.session.connectionLost("gone", True)
-        self.assertEqual(len(self.session._names), 0)
+        self.assertEqual(len(self.session.roomsPart._names), 0)
 
     def test_who(self):
         self.session.who("#lab")
@@ -429,14 +481,14 @@ class MembershipTests(SessionCase):
         for i in range(500):
             self.feed(":%s 352 alice #lab ~u host %s n%d H :0 Real Name" % (SERVER, SERVER, i))
         self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
-        self.assertEqual(self.session._who.entries, [])
+        self.assertEqual(self.session.roomsPart._who.entries, [])
         self.assertEqual(self.ofType(ev.Who), [])
         self.session.who("bob")
         self.feed(":%s 352 alice * ~b host %s bob H :0 Bob" % (SERVER, SERVER))
         self.feed(":%s 315 alice bob :End of /WHO list." % (SERVER,))
         self.feed(":%s 352 alice * ~e host %s eve H :0 Eve" % (SERVER, SERVER))
         self.assertEqual(self.ofType(ev.Who), [ev.Who("bob", (ev.WhoEntry("bob", "~b", "host", "Bob"),))])
-        self.assertEqual(self.session._who.entries, [])
+        self.assertEqual(self.session.roomsPart._who.entries, [])
 
     def test_whoReplyIsBounded(self):
         """
@@ -447,7 +499,7 @@ class MembershipTests(SessionCase):
         self.session.who("#lab")
         for i in range(MAX_WHO_ENTRIES + 100):
             self.feed(":%s 352 alice #lab ~u host %s n%d H :0 Real" % (SERVER, SERVER, i))
-        self.assertEqual(len(self.session._who.entries), MAX_WHO_ENTRIES)
+        self.assertEqual(len(self.session.roomsPart._who.entries), MAX_WHO_ENTRIES)
         [notice] = self.ofType(ev.Notice)
         self.assertIn("more WHO entries than we keep", notice.text)
         self.feed(":%s 315 alice #lab :End of /WHO list." % (SERVER,))
@@ -456,12 +508,13 @@ class MembershipTests(SessionCase):
         realname = "r" * (RECEIVE_MAX_LINE - 200)
         for i in range(MAX_WHO_CHARS // len(realname) + 50):
             self.feed(":%s 352 alice #lab ~u host %s n%d H :0 %s" % (SERVER, SERVER, i, realname))
-        held = sum(len(e.nick) + len(e.user) + len(e.host) + len(e.realname) for e in self.session._who.entries)
+        entries = self.session.roomsPart._who.entries
+        held = sum(len(e.nick) + len(e.user) + len(e.host) + len(e.realname) for e in entries)
         self.assertLessEqual(held, MAX_WHO_CHARS)
         self.assertGreater(held, MAX_WHO_CHARS - RECEIVE_MAX_LINE)
         self.assertEqual(len(self.ofType(ev.Notice)), 2)
         self.session.connectionLost("gone", True)
-        self.assertEqual(self.session._who.entries, [])
+        self.assertEqual(self.session.roomsPart._who.entries, [])
 
     def test_partAndKick(self):
         self.joinRoom()
@@ -510,7 +563,7 @@ class MembershipTests(SessionCase):
 
     def test_unsendableParameterIsACommandError(self):
         """Whatever formatMessage refuses reaches the user as a CommandError, not a ValueError."""
-        self.assertRaises(CommandError, self.session._write, "PRIVMSG", "a b", "text")
+        self.assertRaises(CommandError, self.session.registration.write, "PRIVMSG", "a b", "text")
 
     def test_unsolicitedSelfJoinIsNotEnteredNorRejoined(self):
         """
@@ -524,7 +577,7 @@ class MembershipTests(SessionCase):
         self.feed(":%s JOIN #a,#b" % (PREFIX,))
         self.assertEqual(set(self.session.rooms), {"#asked"})
         self.assertEqual(self.session.wanted, {"#asked": "#asked"})
-        self.assertLessEqual(len(self.session._unsolicited), MAX_UNSOLICITED_ROOMS)
+        self.assertLessEqual(len(self.session.roomsPart._unsolicited), MAX_UNSOLICITED_ROOMS)
         self.assertEqual([e.room for e in self.ofType(ev.Joined)], ["#asked"])
         notices = [e.text for e in self.ofType(ev.Notice)]
         self.assertEqual(len(notices), 202)
@@ -755,7 +808,7 @@ class MessageTests(SessionCase):
     def test_keyedRoomWhoseKeyIsLostIsNotSentInClear(self):
         """The last line of defence: a keyed room without its key refuses to send."""
         self.session.setKeys("#lab", self.keys("#lab"), "fernet")
-        for record in self.session._targets.values():
+        for record in self.session.keyring._targets.values():
             record.conversation = None
         self.sent.clear()
         error = self.assertRaises(CommandError, self.session.sendMessage, "#lab", "secret")
@@ -810,14 +863,14 @@ class MessageTests(SessionCase):
         from securechat.client.core.keyed import KEYED, SENDING, WAITING_FOR_KEY
 
         request = self.session.keyRequested("#lab", "fernet")
-        self.assertEqual(self.session._keyedName("#LAB").phase, WAITING_FOR_KEY)
+        self.assertEqual(self.session.keyring.keyedName("#LAB").phase, WAITING_FOR_KEY)
         self.assertEqual(SENDING[WAITING_FOR_KEY], "queue")
         self.assertIsInstance(self.session.sendMessage("#lab", "waits"), ev.Queued)
         self.session.keyArrived("#lab", request, self.keys("#lab"))
-        self.assertEqual(self.session._keyedName("#lab").phase, KEYED)
+        self.assertEqual(self.session.keyring.keyedName("#lab").phase, KEYED)
         self.assertIsInstance(self.session.sendMessage("#lab", "sealed"), ev.Sent)
         self.session.setLayer("#lab", "plain", force=True)
-        self.assertIsNone(self.session._keyedName("#lab"))
+        self.assertIsNone(self.session.keyring.keyedName("#lab"))
 
     def test_inventedSendersAndRoomsCostNoMemory(self):
         """
@@ -840,8 +893,8 @@ class MessageTests(SessionCase):
         self.session.expire()
         # One record per codec target the user chose, and none for what the relay invented.
         self.assertEqual(set(self.session.conversations()), {pair})
-        self.assertEqual(set(self.session._targets), {pair})
-        self.assertEqual(set(self.session._keyedNames), {"bob"})
+        self.assertEqual(set(self.session.keyring._targets), {pair})
+        self.assertEqual(set(self.session.keyring._keyedNames), {"bob"})
         verdicts = self.verdicts()
         self.assertEqual(len(verdicts), 3 * invented)
         self.assertEqual(

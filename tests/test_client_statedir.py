@@ -133,7 +133,8 @@ class KeeperCase(SynchronousTestCase):
         """A client session for C{nick} with the state directory, keyed for #lab."""
         keeper = StateKeeper(StateDir.open(self.path), NETWORK, self.reactor, self.clock)
         events = []
-        session = ClientSession(nick, events.append, clock=self.clock, identity=keeper.identity, trust=keeper.trust)
+        session = ClientSession(nick, events.append, clock=self.clock, identity=keeper.identity, trust=keeper.trust,
+                                onConversation=keeper.restore)
         keeper.attach(session)
         keeper.startService()
         session.connectionMade(lambda line: None)
@@ -265,11 +266,11 @@ class RestartTests(KeeperCase):
         keeper, session, events = self.start(nick="alice")
         bob = Conversation(ROOM, "fernet-ttl", KEYS, clock=self.clock)
         sent = []
-        session._send = sent.append
+        session.registration._send = sent.append
         session.sendMessage(ROOM, "one")
         keeper.stopService()
         keeper, session, events = self.start(nick="alice")
-        session._send = sent.append
+        session.registration._send = sent.append
         session.sendMessage(ROOM, "two")
         texts = [line.decode().split(" :", 1)[1].rstrip("\r\n") for line in sent if b"PRIVMSG" in line]
         second = bob.receive("alice", texts[1])[0]

@@ -6,8 +6,9 @@ headless clients with cheap Argon2id parameters.  No tests here.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
+import attr
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks, returnValue
 from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
@@ -15,10 +16,35 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.trial.unittest import TestCase
 
 from securechat.client.adapters.headless import HeadlessClient, connect
+from securechat.client.core import commands as cmd
 from securechat.client.core import events as ev
 from securechat.codec import TEST_KDF
 from securechat.relay.factory import RelayFactory
 from securechat.wire import LineSplitter, Message, formatMessage, parseLine
+
+#: The client's old command methods and the command each face now builds instead.
+_COMMANDS = {
+    "send": cmd.Say, "join": cmd.Join, "part": cmd.Part, "action": cmd.Me, "topic": cmd.Topic,
+    "whois": cmd.Whois, "away": cmd.Away, "names": cmd.Names, "who": cmd.Who, "setLayer": cmd.Layer,
+}
+
+
+def patchCommands(case: Any, client: HeadlessClient, **handlers: Callable[..., Any]) -> None:
+    """
+    Stand in for some of the commands a face hands C{client} (its C{run}):
+    each command of a kind named (as the client's method, C{send=...}) goes
+    to its handler with the command's fields in order; others run as usual.
+    """
+    real = client.run
+    table = {_COMMANDS[name]: handler for name, handler in handlers.items()}
+
+    def run(command: Any) -> Any:
+        handler = table.get(type(command))
+        if handler is None:
+            return real(command)
+        return handler(*attr.astuple(command, recurse=False))
+
+    case.patch(client, "run", run)
 
 #: Every wait in these tests is bounded by this many seconds.
 WAIT = 10.0

@@ -24,7 +24,7 @@ from securechat.client.faces.windows import MAX_WINDOWS, SCROLLBACK, SCROLLBACK_
 from securechat.codec import DEFAULT_KDF
 
 from .test_client_console import FakeScreen, offlineClient
-from .test_client_support import WAIT, LoopbackCase, Tmux
+from .test_client_support import WAIT, LoopbackCase, Tmux, patchCommands
 
 P = ServerProtocol
 
@@ -45,7 +45,7 @@ class ConsoleCase(SynchronousTestCase):
     def setUp(self):
         self.client = offlineClient()
         self.sent = []
-        self.patch(self.client, "join", lambda room: self.sent.append(("join", room)))
+        patchCommands(self, self.client, join=lambda room: self.sent.append(("join", room)))
         self.fake = RawScreen(100, 10)
         self.screen = ConsoleTerminal(
             lambda terminal: Console(self.client, terminal.show, terminal.ask, lambda r: None,
@@ -114,7 +114,7 @@ class WindowTests(ConsoleCase):
 
     def test_typedTextGoesToTheWindowShown(self):
         sent = []
-        self.patch(self.client, "send", lambda target, text, force=False: sent.append((target, text)))
+        patchCommands(self, self.client, send=lambda target, text, force=False: sent.append((target, text)))
         self.console.event(ev.Joined("#other", "alice", True))
         self.key(b"3", P.ALT)
         self.enter("hello other")
@@ -124,7 +124,7 @@ class WindowTests(ConsoleCase):
 
     def test_queryAndClose(self):
         sent = []
-        self.patch(self.client, "send", lambda target, text, force=False: sent.append((target, text)))
+        patchCommands(self, self.client, send=lambda target, text, force=False: sent.append((target, text)))
         self.enter("/query bob hi bob")
         self.assertEqual(self.console.current, "bob")
         self.assertEqual(sent, [("bob", "hi bob")])
@@ -198,7 +198,7 @@ class KeyTests(ConsoleCase):
     def test_unknownKeysNeverInsertText(self):
         """PgUp, F1, F2, Insert typed '[PGUP]'... and Enter sent it to the room."""
         sent = []
-        self.patch(self.client, "send", lambda target, text, force=False: sent.append(text))
+        patchCommands(self, self.client, send=lambda target, text, force=False: sent.append(text))
         for keyID in (P.F1, P.F2, P.F5, P.F12, P.INSERT, P.NUMPAD_MIDDLE, P.PGUP, P.PGDN):
             self.key(keyID)
         self.key(b"x", P.ALT)
@@ -256,7 +256,7 @@ class CompletionTests(ConsoleCase):
 class HabitTests(ConsoleCase):
     def test_meShowsAsAnAction(self):
         actions = []
-        self.patch(self.client, "action", lambda target, text, force=False: actions.append((target, text)))
+        patchCommands(self, self.client, action=lambda target, text, force=False: actions.append((target, text)))
         self.enter("/me waves")
         self.assertEqual(actions, [("#lab", "waves")])
         self.console.event(ev.Sent("#lab", "\x01ACTION waves\x01", "fernet-ttl", 1))
@@ -283,10 +283,10 @@ class HabitTests(ConsoleCase):
 
     def test_commandsReachTheClient(self):
         calls = []
-        self.patch(self.client, "topic", lambda room, text=None: calls.append(("topic", room, text)))
-        self.patch(self.client, "whois", lambda nick: calls.append(("whois", nick)))
-        self.patch(self.client, "away", lambda text="": calls.append(("away", text)))
-        self.patch(self.client, "names", lambda room: calls.append(("names", room)))
+        patchCommands(self, self.client, topic=lambda room, text=None: calls.append(("topic", room, text)))
+        patchCommands(self, self.client, whois=lambda nick: calls.append(("whois", nick)))
+        patchCommands(self, self.client, away=lambda text="": calls.append(("away", text)))
+        patchCommands(self, self.client, names=lambda room: calls.append(("names", room)))
         self.enter("/topic")
         self.enter("/topic a new plan")
         self.enter("/whois bob")

@@ -107,7 +107,7 @@ class ImportTests(SynchronousTestCase):
         core = coreModules()
         for module in ("securechat.wire", "securechat.numerics", "securechat.codec.conversation",
                        "securechat.relay.state", "securechat.client.core.session", "securechat.proxy.core",
-                       "securechat.client.core.sessionbase", "securechat.client.core.wording",
+                       "securechat.client.core.rules", "securechat.client.core.keyed", "securechat.client.core.wording",
                        "securechat.client.core.serverlines"):
             self.assertIn(module, core)
         self.assertNotIn("securechat.relay.protocol", core)

@@ -15,11 +15,14 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 import attr
 
+from ..client.core import events as ev
+from ..client.core.commands import Fingerprint, Key, Layer, Trust, Verify, execute
+from ..client.core.commands import advice as commandAdvice
 from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
 from ..client.core.serverlines import isReserved
 from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, checkTarget
-from ..client.core.wording import keyLostNote, loweringNote, weakPassphraseWarning
+from ..client.core.wording import weakPassphraseWarning
 from ..codec import LAYERS, RoomKeys
 from ..codec.roomsecret import CODE_RE, new_room_secret
 
@@ -90,11 +93,9 @@ def commandsHere(text: str) -> str:
 
 def advice(exc: Exception) -> str:
     """An error's text, its advice spelt as commands to C{*securechat}."""
-    if isinstance(exc, NeedsForce) and exc.lowering is not None:
-        return loweringNote(*exc.lowering, spell=spellProxy)
-    if isinstance(exc, NeedsForce) and exc.keyLost is not None:
+    if isinstance(exc, NeedsForce) and (exc.lowering is not None or exc.keyLost is not None):
         # No /msg! here: one line in clear is not a thing the proxy offers.
-        return keyLostNote(*exc.keyLost, spell=spellProxy, insistOnce=False)
+        return commandAdvice(exc, spellProxy, insistOnce=False)
     return commandsHere(str(exc))
 
 
@@ -180,12 +181,15 @@ class PseudoUser:
         self.voice.reply("nothing to cancel")
 
     def _cmd_key(self, args: Sequence[str], force: bool) -> None:
-        new = "--new" in args
         rest = [arg for arg in args if arg != "--new"]
         if not rest or len(rest) > 2:
             raise CommandError("usage: key [--new] <#room|nick> [layer]")
-        target = rest[0]
-        layer = rest[1] if len(rest) > 1 else None
+        key = Key(rest[0], rest[1] if len(rest) > 1 else None, force, "--new" in args)
+        self._key(key)
+
+    def _key(self, key: Key) -> None:
+        """Carry out C{key} here: the passphrase is the next message to *securechat (asked twice)."""
+        target, layer, force = key.target, key.layer, key.force
         checkTarget(target)
         if isReserved(target) or self.asking is not None:
             raise CommandError("usage: key [--new] <#room|nick> [layer]")
@@ -196,7 +200,7 @@ class PseudoUser:
         # Keyed from now on: what is typed there waits for the key, never goes in clear.
         request = self.session.keyRequested(target, layer, force)
         self._name(target)
-        if new:
+        if key.new:
             code = new_room_secret()
             self.voice.reply(
                 "room secret for %s: %s  (it IS the key: give it to the members out of band; "
@@ -251,7 +255,7 @@ class PseudoUser:
             self.voice.reply("%s: %s" % (target, session.layerFor(target)))
             return
         self._name(target)
-        session.setLayer(target, layer, force)
+        execute(session, Layer(target, layer, force))
 
     def _cmd_fingerprint(self, args: Sequence[str], force: bool) -> None:
         session = self.session
@@ -259,7 +263,8 @@ class PseudoUser:
             self.voice.reply("your identity key: %s" % (session.identity.fingerprint,))
             return
         checkTarget(args[0])
-        event = session.fingerprintEvent(args[0])
+        event = execute(session, Fingerprint(args[0]))
+        assert isinstance(event, ev.Fingerprint)
         if event.fingerprint is not None:
             self.voice.reply("%s key (%s): %s" % (event.target, event.layer, event.fingerprint))
         else:
@@ -270,12 +275,12 @@ class PseudoUser:
     def _cmd_verify(self, args: Sequence[str], force: bool) -> None:
         if len(args) < 2:
             raise CommandError("usage: verify <nick> <fingerprint: 8 groups of 5 digits>")
-        self.session.verifyNick(args[0], " ".join(args[1:]))
+        execute(self.session, Verify(args[0], " ".join(args[1:])))
 
     def _cmd_trust(self, args: Sequence[str], force: bool) -> None:
         if len(args) != 1:
             raise CommandError("usage: trust <nick>")
-        self.session.trustNick(args[0])
+        execute(self.session, Trust(args[0]))
 
     def _cmd_status(self, args: Sequence[str], force: bool) -> None:
         session = self.session

@@ -40,6 +40,7 @@ import time
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..client.core import events as ev
+from ..client.core.commands import Say, execute
 from ..client.core.identities import signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
@@ -278,8 +279,7 @@ class ProxyCore:
                 # The nick the user chose; later ones before 001 are the
                 # IRC client's own fallbacks (alice_), not a choice.
                 self._chosenNick = True
-                session.requestedNick = session.nick = nick
-                session.trust.pin_own(session.codecFold(nick), session.identity.public_key)
+                session.followNick(nick)
         elif command == "QUIT":
             self._quitting = True
         elif command == "TAGMSG" and message.params:
@@ -290,8 +290,7 @@ class ProxyCore:
                 return
         elif command == "JOIN" and message.params:
             for room in message.params[0].split(","):
-                if session.isRoom(room):
-                    session.wanted[session.fold(room)] = room
+                session.followJoin(room)
         self._toServer(line)
 
     def _clientMessage(self, message: Message, line: bytes) -> None:
@@ -352,7 +351,7 @@ class ProxyCore:
             )
             return
         try:
-            self.session.sendMessage(target, text)
+            execute(self.session, Say(target, text))
         except (CommandError, NotConnected) as exc:
             self.tell(advice(exc))
 

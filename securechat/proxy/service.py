@@ -161,7 +161,8 @@ class ProxyService(Service):
             options = {"identity": self.keeper.identity, "trust": self.keeper.trust}
         def makeSession(emit: Callable[[Any], None]) -> ClientSession:
             session = ClientSession(
-                PLACEHOLDER_NICK, emit, clock=clock, log=Logger(namespace=SESSION_LOG_NAMESPACE), **options
+                PLACEHOLDER_NICK, emit, clock=clock, log=Logger(namespace=SESSION_LOG_NAMESPACE),
+                onConversation=None if self.keeper is None else self.keeper.restore, **options
             )
             if self.keeper is not None:
                 self.keeper.attach(session)

@@ -40,9 +40,10 @@ from ...codec import (
 from ...codec.roomsecret import new_room_secret
 from ...endpointstrings import userServer
 from ...tlsclient import TlsSettings, clientEndpoint
-from ..core import ctcp
+from ..core import commands as cmd
 from ..core import events as ev
 from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
+from .persist import StateKeeper
 from .protocol import IRCClientFactory
 from .service import makeClientService
 from .upkeep import SessionUpkeep
@@ -94,6 +95,7 @@ class HeadlessClient(Service):
         tls: Optional[TlsSettings] = None,
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
+        stateKeeper: Optional[StateKeeper] = None,
     ) -> None:
         self.reactor = reactor
         self.kdfParams = kdfParams if kdfParams is not None else DEFAULT_KDF
@@ -112,9 +114,15 @@ class HeadlessClient(Service):
             ttl=ttl,
             maxSkew=maxSkew,
             limits=limits,
-            identity=identity,
-            trust=trust,
+            identity=identity if identity is not None or stateKeeper is None else stateKeeper.identity,
+            trust=trust if trust is not None or stateKeeper is None else stateKeeper.trust,
+            onConversation=None if stateKeeper is None else stateKeeper.restore,
         )
+        #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}):
+        #: it restores each conversation as the session makes it, and saves them.
+        self.stateKeeper = stateKeeper
+        if stateKeeper is not None:
+            stateKeeper.attach(self.session)
         if isinstance(endpoint, str):
             # HOST:PORT, HOST, irc:// and ircs:// as IRC users write them.
             description = userServer(endpoint) or endpoint
@@ -137,8 +145,6 @@ class HeadlessClient(Service):
         self.upkeep = SessionUpkeep(reactor, self.session)
         #: Runs this client's Argon2id derivations, in order, one at a time.
         self.kdf_worker = self.upkeep.worker
-        #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}).
-        self.stateKeeper: Optional[Any] = None
 
     # Events.
 
@@ -252,11 +258,15 @@ class HeadlessClient(Service):
         """The rooms we are in now."""
         return [room.name for room in self.session.rooms.values()]
 
+    def run(self, command: cmd.Command) -> cmd.Answer:
+        """Carry out a face's typed command (L{securechat.client.core.commands})."""
+        return cmd.execute(self.session, command)
+
     def join(self, room: str) -> None:
-        self.session.join(room)
+        self.run(cmd.Join(room))
 
     def part(self, room: str, reason: str = "") -> None:
-        self.session.part(room, reason)
+        self.run(cmd.Part(room, reason))
 
     def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         """
@@ -265,46 +275,48 @@ class HeadlessClient(Service):
         (L{ev.Queued}; L{ev.Sent} or L{ev.Unsent} follows).  C{force} sends
         in clear to a keyed peer whose key no longer applies.
         """
-        return self.session.sendMessage(target, text, force)
+        sent = self.run(cmd.Say(target, text, force))
+        assert isinstance(sent, (ev.Sent, ev.Queued))
+        return sent
 
     def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         """
         C{/me text} to C{target}: the CTCP ACTION framing is the body, so on a
         keyed layer it travels sealed, like any message.
         """
-        if not text.strip():
-            raise CommandError("nothing to send")
-        if "\n" in text:
-            raise CommandError("an action is one line")
-        return self.session.sendMessage(target, ctcp.action(text), force)
+        sent = self.run(cmd.Me(target, text, force))
+        assert isinstance(sent, (ev.Sent, ev.Queued))
+        return sent
 
     def topic(self, room: str, text: Optional[str] = None) -> None:
         """Ask C{room}'s topic (a L{ev.Topic} follows), or set it to C{text}."""
-        self.session.topic(room, text)
+        self.run(cmd.Topic(room, text))
 
     def whois(self, nick: str) -> None:
         """Ask the server about C{nick}: L{ev.Whois} events follow."""
-        self.session.whois(nick)
+        self.run(cmd.Whois(nick))
 
     def away(self, text: str = "") -> None:
         """Be marked away with C{text}, or back with none."""
-        self.session.setAway(text)
+        self.run(cmd.Away(text))
 
     def setNick(self, nick: str) -> None:
-        self.session.changeNick(nick)
+        self.run(cmd.Nick(nick))
 
     def names(self, room: str) -> None:
-        self.session.names(room)
+        self.run(cmd.Names(room))
 
     def who(self, mask: str) -> None:
-        self.session.who(mask)
+        self.run(cmd.Who(mask))
 
     def setLayer(self, target: str, layer: str, force: bool = False) -> ev.LayerSet:
         """
         Switch C{target} to C{layer} (a keyed layer needs a key set first; a
         lower layer than C{target} has needs C{force}).
         """
-        return self.session.setLayer(target, layer, force)
+        done = self.run(cmd.Layer(target, layer, force))
+        assert isinstance(done, ev.LayerSet)
+        return done
 
     def layer(self, target: str) -> str:
         return self.session.layerFor(target)
@@ -358,6 +370,17 @@ class HeadlessClient(Service):
             lambda keys: session.keyArrived(target, request, keys, layer), failed
         )
         return derived
+
+    def key(self, command: cmd.Key, passphrase: Optional[bytes] = None) -> Deferred:
+        """
+        Carry out a face's L{cmd.Key}: with C{passphrase} (L{setKey}), or a
+        generated room secret (L{newRoomSecret}).  Fires with the L{ev.KeySet}.
+        """
+        if command.new:
+            return self.newRoomSecret(command.target, command.layer, command.force)
+        if passphrase is None:
+            return fail(CommandError("a key needs a passphrase"))
+        return self.setKey(command.target, passphrase, command.layer, command.force)
 
     def newRoomSecret(
         self, target: str, layer: Optional[str] = None, force: bool = False

@@ -165,11 +165,14 @@ class StateKeeper(Service):
         self._clean = data.get("clean") is True
 
     def attach(self, session: Any) -> None:
-        """Restore each of C{session}'s conversations as it is made."""
+        """
+        Keep C{session}'s conversations: those it has are restored now, and
+        each one it makes later by L{restore}, the session's C{onConversation}
+        (given to it when it was built).
+        """
         self._session = session
-        session.onConversation = self._restore
         for key, conversation in session.conversations().items():
-            self._restore(key, conversation)
+            self.restore(key, conversation)
 
     def _report(self) -> None:
         """Tell the user what could not be loaded (once the UI listens: on start)."""
@@ -178,7 +181,7 @@ class StateKeeper(Service):
             if self._session is not None:
                 self._session.emit(ev.Error("state directory: " + warning, "state"))
 
-    def _restore(self, key: str, conversation: Conversation) -> None:
+    def restore(self, key: str, conversation: Conversation) -> None:
         saved = self._saved.pop(key, None)
         if saved is not None:
             try:

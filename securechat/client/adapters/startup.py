@@ -45,13 +45,7 @@ def buildClient(
     keeper = None
     if stateDir is not None:
         keeper = StateKeeper(StateDir.open(stateDir), server, reactor, time.time)
-        options.setdefault("identity", keeper.identity)
-        options.setdefault("trust", keeper.trust)
-    client = HeadlessClient(reactor, server, nick, password=password, tls=tls, **options)
-    if keeper is not None:
-        keeper.attach(client.session)
-        client.stateKeeper = keeper
-    return client
+    return HeadlessClient(reactor, server, nick, password=password, tls=tls, stateKeeper=keeper, **options)
 
 
 def clientFromOptions(reactor: Any, options: Any) -> HeadlessClient:

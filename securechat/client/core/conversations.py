@@ -1,29 +1,24 @@
 """
-Conversations and keys: one codec conversation per keyed room or peer,
-keys being derived and what waits for them, identities, and sealing and
-opening messages.
+The session's part for conversations: opening messages (the codec judges
+each), keys being set and derived and what waits for them, identities, and
+sealing messages.  The records it works on are the L{Keyring}'s.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 from ...codec import (
     LAYERS,
     Accepted,
-    Conversation,
     RoomKeys,
-    direct_target,
     normalize_fingerprint,
 )
-from ...wire import (
-    Message,
-)
+from ...wire import Message
 from . import ctcp
 from . import events as ev
-from .keyed import SENDING, CodecRecord, KeyedName, PendingKey
-from .serverlines import Knowledge, conversationOf, roomOf
-from .sessionbase import (
+from .keyed import SENDING, Keyring, PendingKey
+from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
     LAYER_RANK,
@@ -36,22 +31,42 @@ from .sessionbase import (
     NeedsForce,
     NotConnected,
     Result,
-    SessionBase,
+    Server,
     checkTarget,
     checkWord,
 )
+from .serverlines import Knowledge, conversationOf, roomOf
 from .wording import keyLostNote, loweringNote, spellConsole
 
 
-class Conversations(SessionBase):
-    """Conversations and keys: one codec conversation per keyed room or peer,"""
+class Conversations:
+    """
+    What the user says and hears: each line for a conversation judged by
+    the codec, keys set and being derived (what waits for them), identities,
+    and messages sealed and sent.  Built on the session's other parts: the
+    L{Server} (the registration: our nick, the server's features, writing), the
+    L{Keyring} (the records of the user's choices) and C{joined} (whether
+    we are in a room, from L{securechat.client.core.rooms.Rooms}).
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        keyring: Keyring,
+        joined: Callable[[str], bool],
+        emit: Callable[[ev.Event], None],
+    ) -> None:
+        self._server = server
+        self._keyring = keyring
+        self._joined = joined
+        self.emit = emit
 
     # Messages received.
 
-    def irc_PRIVMSG(self, message: Message) -> None:
+    def privmsgReceived(self, message: Message) -> None:
         self._incoming(message)
 
-    def irc_NOTICE(self, message: Message) -> None:
+    def noticeReceived(self, message: Message) -> None:
         if self._fromServer(message.source):
             text = message.params[-1] if message.params else ""
             self.emit(ev.Notice(text, message.source))
@@ -61,10 +76,10 @@ class Conversations(SessionBase):
     def knowledge(self) -> Knowledge:
         """What sorting a server line (L{classify}) needs to know of this session, now."""
         return Knowledge(
-            self.server if self.registered else None,
-            self.isRoom,
-            lambda name: self._expectedLayer(name) != PLAIN,
-            self.statusPrefixes,
+            self._server.server if self._server.registered else None,
+            self._server.isRoom,
+            lambda name: self._keyring.expectedLayer(name) != PLAIN,
+            self._server.statusPrefixes,
         )
 
     def keyedFormOf(self, target: str) -> Optional[str]:
@@ -73,9 +88,9 @@ class Conversations(SessionBase):
         STATUSMSG form such as C{@#lab}), or L{None}: what is sent to it is
         sealed or refused, never in clear.
         """
-        room = roomOf(target, self.isRoom, self.statusPrefixes)
+        room = roomOf(target, self._server.isRoom, self._server.statusPrefixes)
         name = room if room is not None else target
-        return name if self._expectedLayer(name) != PLAIN else None
+        return name if self._keyring.expectedLayer(name) != PLAIN else None
 
     def _fromServer(self, source: Optional[str]) -> bool:
         """
@@ -86,15 +101,15 @@ class Conversations(SessionBase):
         shown as a server notice, it put unmarked text under its name in a
         keyed room.
         """
-        if source is None or not self.registered:
+        if source is None or not self._server.registered:
             return True
-        return bool(self.server) and source == self.server
+        return bool(self._server.server) and source == self._server.server
 
     def _incoming(self, message: Message) -> None:
         if len(message.params) < 2 or message.sourceNick is None:
             return
         name, direct = conversationOf(
-            message.params[0], message.sourceNick, self.isRoom, self.statusPrefixes
+            message.params[0], message.sourceNick, self._server.isRoom, self._server.statusPrefixes
         )
         for event in self.judge(message, name, direct):
             self.emit(event)
@@ -107,7 +122,7 @@ class Conversations(SessionBase):
         the line at hand).
         """
         sender = message.sourceNick or ""
-        conversation = self._judging(name)
+        conversation = self._keyring.judging(name)
         return self._verdicts(name, direct, conversation.receive(sender, message.params[1]))
 
     def _report(self, name: str, direct: bool, results: List[Result]) -> None:
@@ -147,7 +162,7 @@ class Conversations(SessionBase):
 
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""
-        for record in list(self._targets.values()):
+        for record in self._keyring.records():
             if record.conversation is None:
                 continue
             results = record.conversation.expire()
@@ -156,122 +171,6 @@ class Conversations(SessionBase):
                 self._report(name, direct, list(results))
 
     # Conversations and keys.
-
-    def codecTarget(self, name: str) -> str:
-        """
-        What the codec seals as the target of C{name}: the folded room, or
-        the sorted pair of folded nicks for a direct conversation (both ends
-        compute the same pair, so they derive the same keys).
-        """
-        if self.isRoom(name):
-            return self.codecFold(name)
-        return direct_target(self.nick, name, self.codecFold)
-
-    # The records of the user's choices (L{securechat.client.core.keyed}).
-
-    def _stored(self, name: str) -> Optional[Conversation]:
-        """The stored conversation of C{name}'s codec target, if any."""
-        record = self._targets.get(self.codecTarget(name))
-        return record.conversation if record is not None else None
-
-    def _target(self, name: str) -> CodecRecord:
-        """C{name}'s codec record, made for a choice of the user's (a key, a layer)."""
-        key = self.codecTarget(name)
-        record = self._targets.get(key)
-        if record is None:
-            record = self._targets[key] = CodecRecord()
-        return record
-
-    def _chosenLayer(self, name: str) -> Optional[str]:
-        record = self._targets.get(self.codecTarget(name))
-        return record.layer if record is not None else None
-
-    def _keyedName(self, name: str) -> Optional[KeyedName]:
-        return self._keyedNames.get(self.codecFold(name))
-
-    def _keyedLayer(self, name: str) -> Optional[str]:
-        keyed = self._keyedName(name)
-        return keyed.layer if keyed is not None else None
-
-    def _pendingKey(self, name: str) -> Optional[PendingKey]:
-        keyed = self._keyedName(name)
-        return keyed.pending if keyed is not None else None
-
-    def _forgetPending(self, name: str) -> Optional[PendingKey]:
-        """Take away the key being derived for C{name}: it came, failed or was superseded."""
-        folded = self.codecFold(name)
-        keyed = self._keyedNames.get(folded)
-        if keyed is None or keyed.pending is None:
-            return None
-        pending, keyed.pending = keyed.pending, None
-        if keyed.empty:
-            del self._keyedNames[folded]
-        return pending
-
-    def _conversation(self, name: str) -> Conversation:
-        """
-        The stored conversation for C{name}, created if needed: only for the
-        user's own choices (a key, a layer), so their number is the user's.
-        """
-        key = self.codecTarget(name)
-        record = self._target(name)
-        conversation = record.conversation
-        if conversation is None:
-            conversation = record.conversation = self._newConversation(key)
-            record.display = (name, not self.isRoom(name))
-            if self.onConversation is not None:
-                self.onConversation(key, conversation)
-        return conversation
-
-    def conversations(self) -> Dict[str, Conversation]:
-        """The stored conversations by codec target (for saving their state)."""
-        return {
-            key: record.conversation
-            for key, record in self._targets.items()
-            if record.conversation is not None
-        }
-
-    def _judging(self, name: str) -> Conversation:
-        """
-        The stored conversation for C{name}, else a throwaway one that is
-        never stored.  Without a stored one, C{name} is unkeyed plain, and an
-        unkeyed plain conversation keeps nothing between lines (plain text is
-        shown as plain; a protected line is refused as no-key from its
-        header, before any piece is buffered; nothing reaches the replay
-        cache or the sequence numbers; plain encoding has no state): the
-        throwaway one gives the same verdicts and lines, and a relay that
-        invents a nick or room per line costs no memory that lasts.
-        """
-        conversation = self._stored(name)
-        return conversation if conversation is not None else self._newConversation(self.codecTarget(name))
-
-    def _newConversation(self, key: str) -> Conversation:
-        return Conversation(
-            key,
-            PLAIN,
-            None,
-            clock=self._now,
-            ttl=self._ttl,
-            max_skew=self._maxSkew,
-            limits=self._limits,
-            casefold=self.codecFold,
-            identity=self.identity,
-            trust=self.trust,
-        )
-
-    def _now(self) -> float:
-        # Looked up at each call, so a clock changed later (the demo's
-        # shifted sender) applies to conversations that already exist.
-        return self.clock()
-
-    def layerFor(self, name: str) -> str:
-        """The layer messages to and from C{name} use now."""
-        conversation = self._stored(name)
-        return conversation.layer if conversation is not None else PLAIN
-
-    def keysFor(self, name: str) -> Optional[RoomKeys]:
-        conversation = self._stored(name)
-        return conversation.keys if conversation is not None else None
 
     def setKeys(
         self, name: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False
@@ -287,9 +186,8 @@ class Conversations(SessionBase):
         if layer is not None:
             self.checkLayer(layer)
             self._checkLowering(name, layer, force)
-        self._requests += 1
-        event = self._setKeys(name, keys, layer, self._requests)
-        pending = self._forgetPending(name)
+        event = self._setKeys(name, keys, layer, self._keyring.nextRequest())
+        pending = self._keyring.forgetPending(name)
         if pending is not None:
             self._flush(pending)
         return event
@@ -297,26 +195,26 @@ class Conversations(SessionBase):
     def _setKeys(
         self, name: str, keys: RoomKeys, layer: Optional[str], request: int
     ) -> ev.KeySet:
-        if request < self._target(name).applied:
+        if request < self._keyring.record(name).applied:
             raise CommandError(
                 "a newer key for %s was set meanwhile: this older one is not used" % (name,)
             )
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
-            previous = None if self.isRoom(name) else self._keyedLayer(name)
-            layer = self._chosenLayer(name) or previous or DEFAULT_KEYED_LAYER
+            previous = None if self._server.isRoom(name) else self._keyring.keyedLayer(name)
+            layer = self._keyring.chosenLayer(name) or previous or DEFAULT_KEYED_LAYER
         self.checkLayer(layer)
-        conversation = self._conversation(name)
+        conversation = self._keyring.conversation(name)
         try:
             conversation.set_layer(layer, keys)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        record = self._target(name)
+        record = self._keyring.record(name)
         record.layer = layer
         record.applied = request
-        self._rememberKeyed(name, layer)
-        event = ev.KeySet(name, layer, self.fingerprint(name))
+        self._keyring.rememberKeyed(name, layer)
+        event = ev.KeySet(name, layer, self._keyring.fingerprint(name))
         self.emit(event)
         return event
 
@@ -328,17 +226,17 @@ class Conversations(SessionBase):
         checkTarget(name)
         self.checkLayer(layer)
         self._checkLowering(name, layer, force)
-        pending = self._pendingKey(name)
+        pending = self._keyring.pendingKey(name)
         if pending is not None:
-            if LAYER_RANK[layer] < LAYER_RANK[self._expectedLayer(name)]:
+            if LAYER_RANK[layer] < LAYER_RANK[self._keyring.expectedLayer(name)]:
                 # What waits was typed for the protection the user now gives up.
                 self._refuseQueued(
                     pending, "you lowered %s to %s before its key was ready" % (name, layer)
                 )
             # The user's latest choice is the layer the coming key is used on.
             pending.layer = layer
-        if layer != PLAIN and self.keysFor(name) is None:
-            self._target(name).layer = layer
+        if layer != PLAIN and self._keyring.keysFor(name) is None:
+            self._keyring.record(name).layer = layer
             if pending is not None:
                 raise CommandError(
                     "the key for %s is still being derived: %s will be used once it is set"
@@ -347,32 +245,17 @@ class Conversations(SessionBase):
             raise CommandError(
                 "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
             )
-        conversation = self._conversation(name)
+        conversation = self._keyring.conversation(name)
         conversation.set_layer(layer, conversation.keys)
-        self._target(name).layer = layer
-        self._rememberKeyed(name, layer)
+        self._keyring.record(name).layer = layer
+        self._keyring.rememberKeyed(name, layer)
         event = ev.LayerSet(name, layer)
         self.emit(event)
         return event
 
-    def _expectedLayer(self, name: str) -> str:
-        """
-        The protection C{name} has or is getting: its layer, a keyed layer it
-        lost its key for (its L{KeyedName}), or the layer of the key being derived.
-        """
-        layers = [self.layerFor(name), self._keyedLayer(name) or PLAIN]
-        pending = self._pendingKey(name)
-        if pending is not None:
-            layers.append(pending.layer or self._chosenLayer(name) or DEFAULT_KEYED_LAYER)
-        return max(layers, key=LAYER_RANK.__getitem__)
-
-    def expectedLayer(self, name: str) -> str:
-        """The protection C{name} has or is getting (plain: nothing to seal or open)."""
-        return self._expectedLayer(name)
-
     def _checkLowering(self, name: str, layer: str, force: bool) -> None:
         """L{NeedsForce} if C{layer} is below what C{name} has, unless C{force}."""
-        current = self._expectedLayer(name)
+        current = self._keyring.expectedLayer(name)
         if force or LAYER_RANK[layer] >= LAYER_RANK[current]:
             return
         lost = [
@@ -398,14 +281,10 @@ class Conversations(SessionBase):
         if layer is not None:
             self.checkLayer(layer)
             self._checkLowering(name, layer, force)
-        keyed = self._keyedNames.setdefault(self.codecFold(name), KeyedName())
-        pending = keyed.pending
-        if pending is None:
-            pending = keyed.pending = PendingKey(name)
-        self._requests += 1
-        pending.latest = self._requests
+        pending = self._keyring.awaitKey(name)
+        pending.latest = self._keyring.nextRequest()
         pending.layer = layer
-        return self._requests
+        return pending.latest
 
     def keyArrived(
         self, name: str, request: int, keys: RoomKeys, layer: Optional[str] = None
@@ -415,7 +294,7 @@ class Conversations(SessionBase):
         set meanwhile) and, when it is the newest request for C{name}, send
         what waited for it.
         """
-        pending = self._pendingKey(name)
+        pending = self._keyring.pendingKey(name)
         if pending is not None and pending.latest == request:
             # The layer asked with the key, or one the user chose since (setLayer).
             layer = pending.layer
@@ -426,21 +305,21 @@ class Conversations(SessionBase):
             self.keyFailed(name, request, str(exc))
             raise
         if pending is not None and pending.latest == request:
-            self._forgetPending(name)
+            self._keyring.forgetPending(name)
             self._flush(pending)
         return event
 
     def keyFailed(self, name: str, request: int, why: str) -> None:
         """Request C{request} for C{name} failed: if it was the newest, what waited is refused."""
-        pending = self._pendingKey(name)
+        pending = self._keyring.pendingKey(name)
         if pending is None or pending.latest != request:
             return
-        self._forgetPending(name)
+        self._keyring.forgetPending(name)
         self._refuseQueued(pending, "no key for %s: %s" % (name, why))
 
     def keyPending(self, name: str) -> bool:
         """Whether a key for C{name} is being derived."""
-        return self._pendingKey(name) is not None
+        return self._keyring.pendingKey(name) is not None
 
     def _queue(self, pending: PendingKey, target: str, body: str) -> ev.Queued:
         if (
@@ -464,7 +343,7 @@ class Conversations(SessionBase):
         queue, pending.queue, pending.chars = pending.queue, [], 0
         for body in queue:
             try:
-                if self.layerFor(pending.name) == PLAIN:
+                if self._keyring.layerFor(pending.name) == PLAIN:
                     raise CommandError(
                         "%s is on plain now; it was typed for a keyed conversation" % (pending.name,)
                     )
@@ -477,30 +356,11 @@ class Conversations(SessionBase):
         for body in queue:
             self.emit(ev.Unsent(pending.name, body, "not sent: " + reason))
 
-    def _rememberKeyed(self, name: str, layer: str) -> None:
-        """A keyed conversation is remembered; choosing plain for it forgets it."""
-        folded = self.codecFold(name)
-        if layer == PLAIN:
-            keyed = self._keyedNames.get(folded)
-            if keyed is not None:
-                keyed.layer = None
-                if keyed.empty:
-                    del self._keyedNames[folded]
-        else:
-            self._keyedNames.setdefault(folded, KeyedName()).layer = layer
-
     @staticmethod
     def checkLayer(layer: str) -> None:
         """L{CommandError} unless C{layer} is one of the codec's layers."""
         if layer not in LAYERS:
             raise CommandError("unknown layer %r: choose one of %s" % (layer, ", ".join(LAYERS)))
-
-    def fingerprint(self, name: str) -> Optional[str]:
-        """The fingerprint of the key in use for C{name}, or L{None} on plain."""
-        conversation = self._stored(name)
-        if conversation is None or conversation.keys is None or conversation.layer == PLAIN:
-            return None
-        return conversation.keys.fingerprint(conversation.layer)
 
     # Identities (the signed layer).
 
@@ -508,7 +368,7 @@ class Conversations(SessionBase):
         """Accept the key last refused for C{nick} (identity changed, or signed by another's key)."""
         checkWord("nick", nick)
         try:
-            pin = self.trust.trust(self.codecFold(nick))
+            pin = self._server.trust.trust(self._server.codecFold(nick))
         except KeyError:
             raise CommandError(
                 "no refused key to accept for %s: /trust follows an 'identity changed' "
@@ -524,7 +384,7 @@ class Conversations(SessionBase):
         if normalize_fingerprint(fingerprint) is None:
             raise CommandError("a fingerprint is 8 groups of 5 digits, as /fingerprint shows it")
         try:
-            pin = self.trust.verify(self.codecFold(nick), fingerprint)
+            pin = self._server.trust.verify(self._server.codecFold(nick), fingerprint)
         except KeyError:
             raise CommandError("no key known for %s yet: wait for a signed message from them" % (nick,)) from None
         except ValueError as exc:
@@ -535,12 +395,12 @@ class Conversations(SessionBase):
 
     def fingerprintEvent(self, name: str) -> ev.Fingerprint:
         """What C{/fingerprint NAME} shows: the key of C{name}, ours, and a nick's pin."""
-        pin = None if self.isRoom(name) else self.trust.pinned(self.codecFold(name))
+        pin = None if self._server.isRoom(name) else self._server.trust.pinned(self._server.codecFold(name))
         return ev.Fingerprint(
             name,
-            self.layerFor(name),
-            self.fingerprint(name),
-            self.identity.fingerprint,
+            self._keyring.layerFor(name),
+            self._keyring.fingerprint(name),
+            self._server.identity.fingerprint,
             None if pin is None else pin.fingerprint,
             None if pin is None else pin.status,
         )
@@ -553,11 +413,11 @@ class Conversations(SessionBase):
         the relay has put our prefix in front of it: LINELEN minus
         C{:prefix PRIVMSG target :} and CRLF.
         """
-        prefix = self.prefix
+        prefix = self._server.prefix
         if prefix is None:
-            prefix = "%s!%s@%s" % (self.nick, "u" * WORST_USER, "h" * WORST_HOST)
+            prefix = "%s!%s@%s" % (self._server.nick, "u" * WORST_USER, "h" * WORST_HOST)
         head = ":%s PRIVMSG %s :" % (prefix, target)
-        return self.lineLength - len(head.encode("utf-8")) - 2
+        return self._server.lineLength - len(head.encode("utf-8")) - 2
 
     def sendMessage(
         self, target: str, body: str, force: bool = False
@@ -568,54 +428,54 @@ class Conversations(SessionBase):
         C{force} sends in clear to a keyed peer whose key no longer applies.
         """
         self._checkSendable(target, body)
-        keyed = self._keyedName(target)
+        keyed = self._keyring.keyedName(target)
         if keyed is not None and SENDING[keyed.phase] == "queue":
             assert keyed.pending is not None
-            self._checkSealingNick()
+            self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
         return self._seal(target, body, force)
 
     def _checkSendable(self, target: str, body: str) -> None:
-        if not self.allows("send"):
+        if not self._server.allows("send"):
             raise NotConnected("not connected to the server")
         checkTarget(target)
         if not body.strip():
             raise CommandError("nothing to send")
         if "\x00" in body or "\r" in body:
             raise CommandError("a message cannot contain NUL or CR characters")
-        room = roomOf(target, self.isRoom, self.statusPrefixes)
-        if room is not None and room != target and self._expectedLayer(room) != PLAIN:
+        room = roomOf(target, self._server.isRoom, self._server.statusPrefixes)
+        if room is not None and room != target and self._keyring.expectedLayer(room) != PLAIN:
             # @#lab reaches part of #lab, under no key of its own: it would go in clear.
             raise CommandError(
                 "not sent: a message to part of %s (%s) cannot be protected; send it to %s"
                 % (room, target, room)
             )
-        if self.isRoom(target) and self.fold(target) not in self.rooms:
+        if self._server.isRoom(target) and not self._joined(target):
             raise CommandError("you are not in %s: /join it first" % (target,))
 
     def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
         self._checkSendable(target, body)
-        conversation = self._judging(target)
-        layer = self._keyedLayer(target)
+        conversation = self._keyring.judging(target)
+        layer = self._keyring.keyedLayer(target)
         if conversation.keys is None and layer is not None and not force:
             # Keyed, and the key no longer applies (a direct key set before
             # a nick changed, ours, the peer's, or one the relay forced on
             # us): never send such text in clear unless the user says so.
-            room = self.isRoom(target)
+            room = self._server.isRoom(target)
             raise NeedsForce(
                 keyLostNote(target, layer, room, spellConsole) + ' (JSON: "force": true)',
                 keyLost=(target, layer, room),
             )
         if conversation.layer != PLAIN:
-            self._checkSealingNick()
+            self._server.checkSealingNick()
         try:
-            texts = conversation.encode(self.nick, body, self.maxPayload(target))
+            texts = conversation.encode(self._server.nick, body, self.maxPayload(target))
         except ValueError as exc:
             # The codec's refusals (too long for receivers to reassemble, a
             # line budget too small): the user's to be told, like ours above.
             raise CommandError("not sent: %s" % (exc,)) from None
         for text in texts:
-            self._write("PRIVMSG", target, text)
+            self._server.write("PRIVMSG", target, text)
         event = ev.Sent(target, body, conversation.layer, len(texts))
         self.emit(event)
         return event

@@ -1,68 +1,234 @@
 """
-Registration and the server's features: 001, 005 (ISUPPORT), nick
-collisions, and our nick as the user chose it, not as the relay imposes it.
+The session's part that speaks for us to the server: the connection's
+phase (and the table of what each phase lets reach the server), the
+registration (001, 005, nick collisions), the server's features, and our
+nick as the user chose it, not as the relay imposes it.  No I/O: the
+adapter gives it a C{send} callable for each connection.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
+from ...codec import Identity, TrustStore
+from ...logevents import EventLog
 from ...numerics import (
     ERR_ERRONEUSNICKNAME,
     ERR_NICKCOLLISION,
     ERR_NICKNAMEINUSE,
-    RPL_ENDOFNAMES,
-    RPL_ENDOFWHO,
-    RPL_ENDOFWHOIS,
-    RPL_ISUPPORT,
-    RPL_NAMREPLY,
-    RPL_NOTOPIC,
     RPL_NOWAWAY,
-    RPL_TOPIC,
-    RPL_TOPICWHOTIME,
     RPL_UNAWAY,
-    RPL_WELCOME,
-    RPL_WHOREPLY,
 )
 from ...wire import (
     DEFAULT_MAX_LINE,
     Message,
     casefolder,
+    formatMessage,
     parseISupport,
+    rfc1459Casefold,
 )
 from . import events as ev
 from .listings import MAX_NICKLEN
-from .replies import describeWhois
-from .sessionbase import (
+from .rules import (
     ALT_SUFFIX,
     DEFAULT_NICKLEN,
-    DISCONNECTED,
     INFO_NUMERICS,
     MAX_ISUPPORT_TOKEN_LENGTH,
     MAX_ISUPPORT_TOKENS,
     MAX_LINE_LENGTH,
     MAX_NICK_ATTEMPTS,
     MAX_NICK_REQUESTS,
-    REGISTERED,
     ROOM_PREFIXES,
     CommandError,
-    SessionBase,
+    NotConnected,
     checkText,
     checkWord,
 )
 
+#: The session's phases (L{ClientSession.phase}): no connection; a
+#: connection that sent NICK and USER and waits for 001; registered (001
+#: came: the server's name for us and its 005 are known).
+DISCONNECTED = "disconnected"
+REGISTERING = "registering"
+REGISTERED = "registered"
+#: What reaches the server in each phase; what is not here waits (a room
+#: to join, a nick to ask for: kept for the next registration) or is
+#: refused with L{NotConnected}.  Before 001 the server knows nothing of
+#: us but our registration, and the relay has not yet told us who we are.
+PHASE_ALLOWS = {
+    DISCONNECTED: frozenset(),
+    REGISTERING: frozenset({"nick", "quit"}),
+    REGISTERED: frozenset({"join", "part", "ask", "away", "send", "nick", "quit"}),
+}
 
-class Registration(SessionBase):
-    """Registration and the server's features: 001, 005 (ISUPPORT), nick"""
 
-    def irc_PING(self, message: Message) -> None:
-        self._write("PONG", *message.params[:1])
 
-    def irc_ERROR(self, message: Message) -> None:
+class Registration:
+    """
+    Who we are to the server, and what it told us of itself: one per
+    session, kept across connections (L{connectionMade} starts afresh).
+    """
+
+    def __init__(
+        self,
+        nick: str,
+        emit: Callable[[ev.Event], None],
+        log: EventLog,
+        identity: Identity,
+        trust: TrustStore,
+        username: str,
+        realname: str,
+        password: Optional[bytes],
+    ) -> None:
+        self.emit = emit
+        self.log = log
+        self.identity = identity
+        self.trust = trust
+        self.username = username
+        self.realname = realname
+        self._password = password
+        #: The nick the user chose: registered with, and the only one sealed under.
+        self.requestedNick = nick
+        #: The nick the server calls us now.
+        self.nick = nick
+        #: Writes a line to the server; set while a connection exists.
+        self._send: Optional[Callable[[bytes], None]] = None
+        #: L{DISCONNECTED}, L{REGISTERING} or L{REGISTERED} (L{PHASE_ALLOWS}).
+        self.phase = DISCONNECTED
+        self.server = ""
+        self.prefix: Optional[str] = None
+        #: The server's 005 tokens (at most L{MAX_ISUPPORT_TOKENS}).
+        self.isupport: Dict[str, Optional[str]] = {}
+        self._isupportWarned = False
+        #: The server's CASEMAPPING: how it compares nicks and rooms.
+        self.fold: Callable[[str], str] = rfc1459Casefold
+        #: How the codec names targets (keys, salts, sealed targets): fixed,
+        #: whatever the server's 005 says, so a key set for a room or peer
+        #: stays that room's or peer's key.  rfc1459 is the wider mapping
+        #: (names equal under ascii are equal under it), and both ends fold
+        #: alike, however their servers map.
+        self.codecFold: Callable[[str], str] = rfc1459Casefold
+        self.lineLength = DEFAULT_MAX_LINE
+        self.nickLength = DEFAULT_NICKLEN
+        self.chanTypes = "#"
+        self._nickAttempts = 0
+        self._connections = 0
+        #: Folded nicks the user asked for (/nick) the server has not yet
+        #: answered: a NICK for us naming one of them is the answer, any
+        #: other one the relay's doing (L{MAX_NICK_REQUESTS} at most).
+        self._nickRequests: List[str] = []
+        #: The user's nick before their last /nick, back in force if the
+        #: server refuses the new one.
+        self._nickBefore = nick
+        #: Whether the server marked us away (305/306).
+        self.away = False
+        self.trust.pin_own(rfc1459Casefold(nick), self.identity.public_key)
+
+    # The connection and what each phase allows.
+
+    def connectionMade(self, send: Callable[[bytes], None], register: bool) -> None:
+        """A new connection: register (again) with the nick the user asked for, if C{register}."""
+        self._send = send
+        self.phase = REGISTERING
+        self._nickAttempts = 0
+        self._nickRequests = []
+        self.away = False
+        # The user's choice, never the nick a relay imposed last time.
+        self.nick = self.requestedNick
+        self._connections += 1
+        if not register:
+            return
+        if self._password is not None:
+            self.write("PASS", self._password.decode("utf-8"))
+        self.write("NICK", self.nick)
+        self.write("USER", self.username, "0", "*", self.realname)
+
+    def connectionLost(self) -> None:
+        self._send = None
+        self.phase = DISCONNECTED
+
+    @property
+    def registered(self) -> bool:
+        """Whether the server welcomed us on this connection."""
+        return self.phase is REGISTERED
+
+    def allows(self, action: str) -> bool:
+        """Whether this phase lets C{action} reach the server (L{PHASE_ALLOWS})."""
+        return action in PHASE_ALLOWS[self.phase]
+
+    def write(self, command: str, *params: str) -> None:
+        if self._send is None:
+            raise NotConnected("not connected to the server")
+        try:
+            line = formatMessage(command, params)
+        except ValueError as exc:
+            # The last guard: a parameter that would break the line is the
+            # user's mistake to be told about, never an exception upstream.
+            raise CommandError("cannot send %s: %s" % (command, exc)) from None
+        self._send(line)
+
+    def writeAllowed(self, action: str, command: str, *params: str) -> None:
+        """Write C{command} if this phase allows C{action}, else L{NotConnected}."""
+        if not self.allows(action):
+            raise NotConnected("not connected to the server (yet)")
+        self.write(command, *params)
+
+    # What the server's features say of a name.
+
+    def isMe(self, nick: Optional[str]) -> bool:
+        return nick is not None and self.fold(nick) == self.fold(self.nick)
+
+    def isRoom(self, target: str) -> bool:
+        return bool(target) and target[0] in self.chanTypes
+
+    @property
+    def statusPrefixes(self) -> str:
+        """
+        What may stand before a room to address part of it (C{@#lab}): the
+        005 STATUSMSG token and the PREFIX symbols, on top of the usual ones.
+        """
+        prefix = self.isupport.get("PREFIX") or ""
+        symbols = prefix.partition(")")[2] if prefix.startswith("(") else ""
+        return (self.isupport.get("STATUSMSG") or "") + symbols
+
+    # Lines from the server.
+
+    def ping(self, message: Message) -> None:
+        self.write("PONG", *message.params[:1])
+
+    def error(self, message: Message) -> None:
         text = message.params[0] if message.params else "closing"
         self.emit(ev.Error("server closed the connection: " + text, "ERROR"))
 
-    def _welcome(self, message: Message) -> None:
+    def numeric(self, message: Message) -> bool:
+        """
+        A numeric about our nick or the server's chatter (001 and 005 the
+        session hands to L{welcome} and L{isupportReceived}; what else it
+        sends is the rooms'): whether it was one.
+        """
+        code = message.command
+        params = message.params
+        if code in (ERR_NICKNAMEINUSE, ERR_NICKCOLLISION):
+            self._nickInUse(message)
+        elif code in INFO_NUMERICS:
+            if code in (RPL_UNAWAY, RPL_NOWAWAY):
+                self.away = code == RPL_NOWAWAY
+            text = " ".join(params[1:])
+            if text:
+                self.emit(ev.Notice(text, message.source))
+        elif code == ERR_ERRONEUSNICKNAME:
+            if not self.registered:
+                self.emit(ev.Error("the server refuses the nick %s; use /nick" % (self.nick,), code))
+                return True
+            if len(params) > 1:
+                self._nickRefused(params[1])
+            self.emit(ev.Error(" ".join(params[1:]), code))
+        else:
+            return False
+        return True
+
+    def welcome(self, message: Message) -> None:
+        """001: registered, under the nick the server says (the session then rejoins the rooms)."""
         if self.phase is DISCONNECTED:
             return
         self.phase = REGISTERED
@@ -85,16 +251,21 @@ class Registration(SessionBase):
             else:
                 cause = "the server registered you as %s, though you asked for %s" % (
                     self.nick, self.requestedNick)
-            self._unconfirmed(cause)
+            self.unconfirmed(cause)
         else:
-            self._pinOwnNick()
-        for name in list(self.wanted.values()):
-            self._write("JOIN", name)
+            self.pinOwnNick()
 
-    def _isupport(self, message: Message) -> None:
+    def isupportReceived(self, message: Message) -> bool:
+        """
+        005: the server's features, kept within bounds; whether its case
+        mapping changed (what the session keeps by folded name is re-keyed).
+        """
         tokens = self._keepISupport(parseISupport(message.params[1:-1]))
+        changed = False
         if tokens.get("CASEMAPPING"):
-            self._setFold(casefolder(tokens["CASEMAPPING"] or ""))
+            fold = casefolder(tokens["CASEMAPPING"] or "")
+            changed = fold is not self.fold
+            self.fold = fold
         if tokens.get("LINELEN"):
             try:
                 advertised = int(tokens["LINELEN"] or "")
@@ -119,23 +290,7 @@ class Registration(SessionBase):
             # keyed room into a "nick" that has no key.
             added = set(tokens["CHANTYPES"] or "") & set(ROOM_PREFIXES)
             self.chanTypes = "".join(sorted(set(self.chanTypes) | added))
-
-    def _setFold(self, fold: Callable[[str], str]) -> None:
-        """
-        The server's case mapping changed: re-key what is kept by folded
-        name (a room joined as C{#a[b]} before a 005 said ascii is still
-        the room the server then echoes).
-        """
-        if fold is self.fold:
-            return
-        self.fold = fold
-        self.wanted = {fold(name): name for name in self.wanted.values()}
-        self._unsolicited = {fold(name): name for name in self._unsolicited.values()}
-        rooms = {}
-        for state in self.rooms.values():
-            state.members = {fold(nick): nick for nick in state.members.values()}
-            rooms[fold(state.name)] = state
-        self.rooms = rooms
+        return changed
 
     def _keepISupport(self, tokens: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
         """
@@ -183,7 +338,7 @@ class Registration(SessionBase):
             ev.NickChanged(taken, alternative, True, "nick %s is in use, trying %s" % (taken, alternative))
         )
         self.nick = alternative
-        self._write("NICK", alternative)
+        self.write("NICK", alternative)
 
     def _alternative(self, taken: str) -> str:
         """C{nick_}, C{nick__}...; within NICKLEN by replacing the end with digits."""
@@ -192,46 +347,6 @@ class Registration(SessionBase):
             return candidate
         digit = str(self._nickAttempts % 10)
         return taken[: self.nickLength - 1] + digit
-
-    def _numeric(self, message: Message) -> None:
-        code = message.command
-        params = message.params
-        if code == RPL_WELCOME:
-            self._welcome(message)
-        elif code == RPL_ISUPPORT:
-            self._isupport(message)
-        elif code in (ERR_NICKNAMEINUSE, ERR_NICKCOLLISION):
-            self._nickInUse(message)
-        elif code == RPL_NAMREPLY and len(params) >= 4:
-            folded = self.fold(params[2])
-            self._names.reply(folded, params[2], params[3], folded in self.rooms)
-        elif code == RPL_ENDOFNAMES and len(params) >= 2:
-            self._endOfNames(params[1])
-        elif code == RPL_WHOREPLY and len(params) >= 8:
-            realname = params[7].split(" ", 1)[1] if " " in params[7] else ""
-            self._who.reply(ev.WhoEntry(params[5], params[2], params[3], realname))
-        elif code == RPL_ENDOFWHO and len(params) >= 2:
-            self._endOfWho(params[1])
-        elif code in (RPL_NOTOPIC, RPL_TOPIC) and len(params) >= 2:
-            topic = params[2] if code == RPL_TOPIC and len(params) > 2 else ""
-            self.emit(ev.Topic(params[1], topic))
-        elif code in (RPL_TOPICWHOTIME, RPL_ENDOFWHOIS):
-            pass
-        elif (whois := describeWhois(code, params)) is not None:
-            self.emit(ev.Whois(*whois))
-        elif code in INFO_NUMERICS:
-            if code in (RPL_UNAWAY, RPL_NOWAWAY):
-                self.away = code == RPL_NOWAWAY
-            text = " ".join(params[1:])
-            if text:
-                self.emit(ev.Notice(text, message.source))
-        elif code[0] in "45":
-            if code == ERR_ERRONEUSNICKNAME and not self.registered:
-                self.emit(ev.Error("the server refuses the nick %s; use /nick" % (self.nick,), code))
-                return
-            if code == ERR_ERRONEUSNICKNAME and len(params) > 1:
-                self._nickRefused(params[1])
-            self.emit(ev.Error(" ".join(params[1:]), code))
 
     # Our nick: the user's choice, not the relay's.
 
@@ -244,7 +359,7 @@ class Registration(SessionBase):
         """
         return self.fold(self.nick) == self.fold(self.requestedNick)
 
-    def _answers(self, new: str) -> bool:
+    def answers(self, new: str) -> bool:
         """Whether a NICK for us naming C{new} answers one of the user's /nick (forgotten then)."""
         folded = self.fold(new)
         if folded == self.fold(self.requestedNick):
@@ -255,7 +370,7 @@ class Registration(SessionBase):
             return True
         return False
 
-    def _unconfirmed(self, cause: str) -> None:
+    def unconfirmed(self, cause: str) -> None:
         self.log.warn(
             "our nick is now {nick}, not {chosen}: {cause}",
             nick=self.nick, chosen=self.requestedNick, cause=cause,
@@ -270,7 +385,7 @@ class Registration(SessionBase):
         if folded == self.fold(self.requestedNick):
             self.requestedNick = self._nickBefore
 
-    def _checkSealingNick(self) -> None:
+    def checkSealingNick(self) -> None:
         """L{CommandError} unless our nick is the user's (see L{nickConfirmed})."""
         if not self.nickConfirmed:
             raise CommandError(
@@ -280,7 +395,7 @@ class Registration(SessionBase):
                 % (self.nick, self.requestedNick, self.nick, self.nick, self.requestedNick)
             )
 
-    def _pinOwnNick(self) -> None:
+    def pinOwnNick(self) -> None:
         """
         The nick the server gives us, and the user chose, is ours: pinned to
         our key, whoever used it before (L{changeNick} pins a nick of
@@ -309,7 +424,7 @@ class Registration(SessionBase):
             self._nickRequests = (self._nickRequests + [folded])[-MAX_NICK_REQUESTS:]
         if self.allows("nick") and nick != self.nick:
             # Accepting the nick the server already gives us asks nothing of it.
-            self._write("NICK", nick)
+            self.write("NICK", nick)
         if confirming:
             self.emit(ev.Notice("you accept the nick %s: protected messages are sent as %s's" % (nick, nick)))
 
@@ -317,6 +432,29 @@ class Registration(SessionBase):
         """Be marked away with C{text}, or back without one."""
         checkText("away message", text)
         if text:
-            self._writeAllowed("away", "AWAY", text)
+            self.writeAllowed("away", "AWAY", text)
         else:
-            self._writeAllowed("away", "AWAY")
+            self.writeAllowed("away", "AWAY")
+
+    def ownNickChanged(self, old: str, new: str) -> bool:
+        """
+        The server says our nick is now C{new}: whether that answers one of
+        the user's /nick (if not, and it is not the user's choice, they are
+        told: nothing is sealed under a nick they did not choose).
+        """
+        answered = self.answers(new)
+        # Not requestedNick: that stays the user's choice, the nick to
+        # register with after a reconnect and the only one to seal under.
+        self.nick = new
+        if self.prefix is not None:
+            self.prefix = new + self.prefix[len(old):]
+        return answered
+
+    def afterOwnNickChange(self, old: str, new: str, answered: bool) -> None:
+        """Once the change is told: pin a nick that is the user's, or warn of one that is not."""
+        if answered and self.nickConfirmed:
+            self.pinOwnNick()
+        if not answered and not self.nickConfirmed:
+            self.unconfirmed(
+                "the server renamed you from %s to %s, which you did not ask for" % (old, new)
+            )

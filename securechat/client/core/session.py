@@ -16,21 +16,33 @@ replay old traffic just by dropping our connection.
 
 from __future__ import annotations
 
-from typing import Callable
+import time
+from typing import Callable, Dict, Optional, Union
 
+from ...codec import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_SKEW,
+    DEFAULT_TTL,
+    Conversation,
+    Identity,
+    ReassemblyLimits,
+    RoomKeys,
+    TrustStore,
+)
+from ...logevents import DISCARD, EventLog
+from ...numerics import RPL_ISUPPORT, RPL_WELCOME
 from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
-from .registration import Registration
-from .rooms import Rooms
-from .serverlines import Unparsable, readServerLine
-from .sessionbase import (
+from .keyed import Keyring
+from .registration import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING, Registration
+from .rooms import Rooms, _Room  # _Room: tests build a room by hand
+from .rules import (
     ALT_SUFFIX,
     DEFAULT_KEYED_LAYER,
     DEFAULT_NICKLEN,
     DEFAULT_REALNAME,
     DEFAULT_USERNAME,
-    DISCONNECTED,
     INFO_NUMERICS,
     LAYER_GAINS,
     LAYER_RANK,
@@ -44,8 +56,6 @@ from .sessionbase import (
     MAX_UNSOLICITED_ROOMS,
     PLAIN,
     RECEIVE_MAX_LINE,
-    REGISTERED,
-    REGISTERING,
     ROOM_PREFIXES,
     WORST_HOST,
     WORST_USER,
@@ -57,12 +67,10 @@ from .sessionbase import (
     checkText,
     checkWord,
 )
-
-# Private, but imported from here by tests that build a room by hand.
-from .sessionbase import _Room as _Room
+from .serverlines import Knowledge, Unparsable, readServerLine
 
 #: What other modules import from here (the session's limits and errors live
-#: in L{securechat.client.core.sessionbase}).
+#: in L{securechat.client.core.rules}).
 __all__ = [
     "ClientSession",
     "ALT_SUFFIX",
@@ -85,6 +93,7 @@ __all__ = [
     "MAX_UNSOLICITED_ROOMS",
     "NeedsForce",
     "NotConnected",
+    "PHASE_ALLOWS",
     "PLAIN",
     "RECEIVE_MAX_LINE",
     "REGISTERED",
@@ -99,11 +108,68 @@ __all__ = [
 ]
 
 
-class ClientSession(Registration, Rooms, Conversations):
+class ClientSession:
     """
-    One user's view of one IRC network: the session's parts put together,
-    and its life across connections (called by the adapter).
+    One user's view of one IRC network, composed of four parts built here
+    and handed what they need: L{registration} (who we are to the server:
+    the connection's phase, the server's features, our nick), L{keyring}
+    (one record per keyed conversation), L{roomsPart} (the rooms and their
+    members) and L{conversationsPart} (messages judged, keys, sending).
+    The session routes each server line to its part (L{_handlers}), and
+    keeps the one public face the adapters, faces and tests use.
     """
+
+    def __init__(
+        self,
+        nick: str,
+        emit: Callable[[ev.Event], None],
+        *,
+        log: EventLog = DISCARD,
+        clock: Callable[[], float] = time.time,
+        username: str = DEFAULT_USERNAME,
+        realname: str = DEFAULT_REALNAME,
+        password: Optional[bytes] = None,
+        ttl: int = DEFAULT_TTL,
+        maxSkew: int = DEFAULT_MAX_SKEW,
+        limits: ReassemblyLimits = DEFAULT_LIMITS,
+        identity: Optional[Identity] = None,
+        trust: Optional[TrustStore] = None,
+        onConversation: Optional[Callable[[str, Conversation], None]] = None,
+    ) -> None:
+        #: Where everything the user should know goes.
+        self.emit = emit
+        #: Where what the user need not see (a server's oddities) is reported.
+        self.log = log
+        #: Our signing key (from the state directory; a fresh in-memory one
+        #: when there is none, e.g. in the demo) and the pins of others.
+        self.identity = identity if identity is not None else Identity.generate()
+        self.trust = trust if trust is not None else TrustStore()
+        self.registration = Registration(
+            nick, emit, log, self.identity, self.trust, username, realname, password
+        )
+        self.keyring = Keyring(
+            self.registration, self.identity, self.trust, clock, ttl, maxSkew, limits, onConversation
+        )
+        self.roomsPart = Rooms(self.registration, self.keyring.layerFor, emit, log)
+        self.conversationsPart = Conversations(
+            self.registration, self.keyring, self.roomsPart.joined, emit
+        )
+        registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
+        #: Who handles each command from the server (numerics: L{_numeric}).
+        self._handlers: Dict[str, Callable[[Message], None]] = {
+            "PING": registration.ping,
+            "ERROR": registration.error,
+            "NICK": self._nickReceived,
+            "JOIN": rooms.joinReceived,
+            "PART": rooms.partReceived,
+            "KICK": rooms.kickReceived,
+            "QUIT": rooms.quitReceived,
+            "TOPIC": rooms.topicReceived,
+            "PRIVMSG": talk.privmsgReceived,
+            "NOTICE": talk.noticeReceived,
+        }
+
+    # The session's life across connections (called by the adapter).
 
     def connectionMade(self, send: Callable[[bytes], None], register: bool = True) -> None:
         """
@@ -111,33 +177,13 @@ class ClientSession(Registration, Rooms, Conversations):
         Without C{register}, someone else registers on it (the proxy's IRC
         client): the session only follows.
         """
-        self._send = send
-        self.phase = REGISTERING
-        self.rooms = {}
-        self._unsolicited = {}
-        self._names.reset()
-        self._who.reset()
-        self._nickAttempts = 0
-        self._nickRequests = []
-        self.away = False
-        # The user's choice, never the nick a relay imposed last time.
-        self.nick = self.requestedNick
-        self._connections += 1
-        if not register:
-            return
-        if self._password is not None:
-            self._write("PASS", self._password.decode("utf-8"))
-        self._write("NICK", self.nick)
-        self._write("USER", self.username, "0", "*", self.realname)
+        self.roomsPart.reset()
+        self.registration.connectionMade(send, register)
 
     def connectionLost(self, reason: str, reconnecting: bool) -> None:
         """The connection is gone; rooms stay wanted for the next one."""
-        self._send = None
-        self.phase = DISCONNECTED
-        self.rooms = {}
-        self._unsolicited = {}
-        self._names.reset()
-        self._who.reset()
+        self.registration.connectionLost()
+        self.roomsPart.reset()
         self.emit(ev.Disconnected(reason, reconnecting))
 
     def lineReceived(self, line: bytes) -> None:
@@ -149,15 +195,237 @@ class ClientSession(Registration, Rooms, Conversations):
         self.messageReceived(read.message)
 
     def messageReceived(self, message: Message) -> None:
-        handler = getattr(self, "irc_" + message.command, None)
+        handler = self._handlers.get(message.command)
         if handler is not None:
             handler(message)
         elif message.command.isdigit():
             self._numeric(message)
 
+    def _numeric(self, message: Message) -> None:
+        code = message.command
+        if code == RPL_WELCOME:
+            self.registration.welcome(message)
+            if self.registration.registered:
+                self.roomsPart.rejoin()
+        elif code == RPL_ISUPPORT:
+            if self.registration.isupportReceived(message):
+                self.roomsPart.refold()
+        elif self.roomsPart.numeric(message) or self.registration.numeric(message):
+            pass
+        elif code[0] in "45":
+            self.emit(ev.Error(" ".join(message.params[1:]), code))
+
+    def _nickReceived(self, message: Message) -> None:
+        """A NICK concerns every part: members, a keyed peer, and perhaps our own nick."""
+        if not message.params:
+            return
+        old = message.sourceNick or ""
+        new = message.params[0]
+        me = self.registration.isMe(old)
+        self.roomsPart.renamed(old, new)
+        reason = ""
+        answered = False
+        if me:
+            answered = self.registration.ownNickChanged(old, new)
+            if self.keyring.hasDirectKeys():
+                reason = "direct-message keys were set for the old nick: set them again"
+        else:
+            self.keyring.peerRenamed(old, new)
+        self.emit(ev.NickChanged(old, new, me, reason))
+        if me:
+            self.registration.afterOwnNickChange(old, new, answered)
+
     def quit(self, reason: str = "") -> None:
         """Say goodbye: always possible, so line breaks in C{reason} become spaces."""
         for breaker in LINE_BREAKERS:
             reason = reason.replace(breaker, " ")
-        if self.allows("quit"):
-            self._write("QUIT", reason or "Leaving")
+        if self.registration.allows("quit"):
+            self.registration.write("QUIT", reason or "Leaving")
+
+    # What the proxy's IRC client does on the connection the session follows.
+
+    def followNick(self, nick: str) -> None:
+        """The IRC client registers as C{nick}: the user's choice, and ours to sign as."""
+        self.registration.requestedNick = self.registration.nick = nick
+        self.trust.pin_own(self.codecFold(nick), self.identity.public_key)
+
+    def followJoin(self, room: str) -> None:
+        """The IRC client joins C{room}: wanted, as if the user typed /join."""
+        self.roomsPart.want(room)
+
+    # The public face: what the faces, the adapters and the tests use, each
+    # handed to the part it belongs to.
+
+    @property
+    def nick(self) -> str:
+        return self.registration.nick
+
+    @property
+    def requestedNick(self) -> str:
+        return self.registration.requestedNick
+
+    @property
+    def phase(self) -> str:
+        return self.registration.phase
+
+    @property
+    def registered(self) -> bool:
+        return self.registration.registered
+
+    @property
+    def connected(self) -> bool:
+        """Whether messages can be sent: connected and registered."""
+        return self.registration.allows("send")
+
+    def allows(self, action: str) -> bool:
+        return self.registration.allows(action)
+
+    @property
+    def server(self) -> str:
+        return self.registration.server
+
+    @property
+    def prefix(self) -> Optional[str]:
+        return self.registration.prefix
+
+    @property
+    def isupport(self) -> Dict[str, Optional[str]]:
+        return self.registration.isupport
+
+    @property
+    def fold(self) -> Callable[[str], str]:
+        return self.registration.fold
+
+    @property
+    def codecFold(self) -> Callable[[str], str]:
+        return self.registration.codecFold
+
+    @property
+    def lineLength(self) -> int:
+        return self.registration.lineLength
+
+    @property
+    def nickLength(self) -> int:
+        return self.registration.nickLength
+
+    @property
+    def chanTypes(self) -> str:
+        return self.registration.chanTypes
+
+    @property
+    def statusPrefixes(self) -> str:
+        return self.registration.statusPrefixes
+
+    @property
+    def away(self) -> bool:
+        return self.registration.away
+
+    @property
+    def nickConfirmed(self) -> bool:
+        return self.registration.nickConfirmed
+
+    def isRoom(self, target: str) -> bool:
+        return self.registration.isRoom(target)
+
+    def changeNick(self, nick: str) -> None:
+        self.registration.changeNick(nick)
+
+    def setAway(self, text: str = "") -> None:
+        self.registration.setAway(text)
+
+    @property
+    def rooms(self) -> Dict[str, _Room]:
+        return self.roomsPart.rooms
+
+    @property
+    def wanted(self) -> Dict[str, str]:
+        return self.roomsPart.wanted
+
+    def join(self, room: str) -> None:
+        self.roomsPart.join(room)
+
+    def part(self, room: str, reason: str = "") -> None:
+        self.roomsPart.part(room, reason)
+
+    def names(self, room: str) -> None:
+        self.roomsPart.names(room)
+
+    def who(self, mask: str) -> None:
+        self.roomsPart.who(mask)
+
+    def topic(self, room: str, text: Optional[str] = None) -> None:
+        self.roomsPart.topic(room, text)
+
+    def whois(self, nick: str) -> None:
+        self.roomsPart.whois(nick)
+
+    def codecTarget(self, name: str) -> str:
+        return self.keyring.codecTarget(name)
+
+    def layerFor(self, name: str) -> str:
+        return self.keyring.layerFor(name)
+
+    def expectedLayer(self, name: str) -> str:
+        return self.keyring.expectedLayer(name)
+
+    def keysFor(self, name: str) -> Optional[RoomKeys]:
+        return self.keyring.keysFor(name)
+
+    def fingerprint(self, name: str) -> Optional[str]:
+        return self.keyring.fingerprint(name)
+
+    def conversations(self) -> Dict[str, Conversation]:
+        return self.keyring.conversations()
+
+    def keyPending(self, name: str) -> bool:
+        return self.conversationsPart.keyPending(name)
+
+    def knowledge(self) -> Knowledge:
+        return self.conversationsPart.knowledge()
+
+    def keyedFormOf(self, target: str) -> Optional[str]:
+        return self.conversationsPart.keyedFormOf(target)
+
+    def judge(self, message: Message, name: str, direct: bool) -> list:
+        return self.conversationsPart.judge(message, name, direct)
+
+    def expire(self) -> None:
+        self.conversationsPart.expire()
+
+    checkLayer = staticmethod(Conversations.checkLayer)
+
+    def setKeys(
+        self, name: str, keys: RoomKeys, layer: Optional[str] = None, force: bool = False
+    ) -> ev.KeySet:
+        return self.conversationsPart.setKeys(name, keys, layer, force)
+
+    def setLayer(self, name: str, layer: str, force: bool = False) -> ev.LayerSet:
+        return self.conversationsPart.setLayer(name, layer, force)
+
+    def keyRequested(self, name: str, layer: Optional[str] = None, force: bool = False) -> int:
+        return self.conversationsPart.keyRequested(name, layer, force)
+
+    def keyArrived(
+        self, name: str, request: int, keys: RoomKeys, layer: Optional[str] = None
+    ) -> ev.KeySet:
+        return self.conversationsPart.keyArrived(name, request, keys, layer)
+
+    def keyFailed(self, name: str, request: int, why: str) -> None:
+        self.conversationsPart.keyFailed(name, request, why)
+
+    def trustNick(self, nick: str) -> ev.TrustChanged:
+        return self.conversationsPart.trustNick(nick)
+
+    def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
+        return self.conversationsPart.verifyNick(nick, fingerprint)
+
+    def fingerprintEvent(self, name: str) -> ev.Fingerprint:
+        return self.conversationsPart.fingerprintEvent(name)
+
+    def maxPayload(self, target: str) -> int:
+        return self.conversationsPart.maxPayload(target)
+
+    def sendMessage(
+        self, target: str, body: str, force: bool = False
+    ) -> Union[ev.Sent, ev.Queued]:
+        return self.conversationsPart.sendMessage(target, body, force)

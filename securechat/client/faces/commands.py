@@ -17,10 +17,11 @@ from ...codec import LAYERS, PROTECTION
 from ...codec.roomsecret import CODE_RE
 from ..adapters.headless import HeadlessClient
 from ..adapters.passphrases import PassphraseError
+from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
-from ..core.session import CommandError, NotConnected
+from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
     keySetNote,
@@ -407,6 +408,8 @@ class Console:
                 self._say(text[1:] if text.startswith("//") else text)
         except Usage as exc:
             self.alert(str(exc))
+        except NeedsForce as exc:
+            self.alert(cmd.advice(exc, spellConsole))
         except (CommandError, NotConnected, PassphraseError) as exc:
             self.alert(str(exc))
         except Exception:
@@ -418,7 +421,7 @@ class Console:
     def _say(self, text: str) -> None:
         if self.current is None:
             raise Usage("no current room: /join #room first, or /msg nick text (this is the status window)")
-        self.client.send(self.current, text)
+        self.client.run(cmd.Say(self.current, text))
 
     def _command(self, text: str) -> None:
         name, _, rest = text.partition(" ")
@@ -453,7 +456,7 @@ class Console:
                 self.current = joined
                 self.info("current room is now %s" % (joined,))
                 return
-        self.client.join(room)
+        self.client.run(cmd.Join(room))
         self._joining = room
 
     def cmd_part(self, args: List[str], rest: str) -> None:
@@ -461,19 +464,19 @@ class Console:
             room, reason = args[0], rest[len(args[0]):].strip()
         else:
             room, reason = self._target([], "/part"), rest
-        self.client.part(room, reason)
+        self.client.run(cmd.Part(room, reason))
 
     def cmd_msg(self, args: List[str], rest: str, force: bool = False) -> None:
         if len(args) < 2:
             raise Usage("usage: /msg%s nick text" % ("!" if force else "",))
-        self.client.send(args[0], rest[len(args[0]):].strip(), force)
+        self.client.run(cmd.Say(args[0], rest[len(args[0]):].strip(), force))
 
     def cmd_key(self, args: List[str], rest: str) -> None:
         if args and args[0] == "--new":
             if len(args) > 2:
                 raise Usage("usage: /key --new [#room|nick]")
             target = self._target(args[1:], "/key --new")
-            derived = self.client.newRoomSecret(target)
+            derived = self.client.key(cmd.Key(target, new=True))
             derived.addErrback(self._failed)
             return
         if len(args) > 1:
@@ -522,7 +525,7 @@ class Console:
                 self.alert("empty passphrase: key not changed")
                 return
         self.info("deriving the key for %s (Argon2id)..." % (target,))
-        derived = self.client.setKey(target, secret, None)
+        derived = self.client.key(cmd.Key(target), secret)
         del secret
         derived.addErrback(self._failed)
 
@@ -536,37 +539,39 @@ class Console:
             return
         if not args or len(args) > 2 or args[0] not in LAYERS:
             raise Usage("usage: /layer%s %s [#room|nick]" % ("!" if force else "", "|".join(LAYERS)))
-        self.client.setLayer(self._target(args[1:], "/layer"), args[0], force)
+        self.client.run(cmd.Layer(self._target(args[1:], "/layer"), args[0], force))
 
     def cmd_fingerprint(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
             raise Usage("usage: /fingerprint [#room|nick]")
-        self.event(self.client.session.fingerprintEvent(self._target(args, "/fingerprint")))
+        shown = self.client.run(cmd.Fingerprint(self._target(args, "/fingerprint")))
+        if shown is not None:
+            self.event(shown)
 
     def cmd_who(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
             raise Usage("usage: /who [#room|nick]")
-        self.client.who(self._target(args, "/who"))
+        self.client.run(cmd.Who(self._target(args, "/who")))
 
     def cmd_names(self, args: List[str], rest: str) -> None:
         if len(args) > 1:
             raise Usage("usage: /names [#room]")
-        self.client.names(self._target(args, "/names"))
+        self.client.run(cmd.Names(self._target(args, "/names")))
 
     def cmd_nick(self, args: List[str], rest: str) -> None:
         if len(args) != 1:
             raise Usage("usage: /nick newnick")
-        self.client.setNick(args[0])
+        self.client.run(cmd.Nick(args[0]))
 
     def cmd_trust(self, args: List[str], rest: str) -> None:
         if len(args) != 1:
             raise Usage("usage: /trust nick (accepts the key refused for nick; /verify is better)")
-        self.client.session.trustNick(args[0])
+        self.client.run(cmd.Trust(args[0]))
 
     def cmd_verify(self, args: List[str], rest: str) -> None:
         if len(args) < 2:
             raise Usage("usage: /verify nick fingerprint (the 8 groups of 5 digits they read you)")
-        self.client.session.verifyNick(args[0], rest[len(args[0]):].strip())
+        self.client.run(cmd.Verify(args[0], rest[len(args[0]):].strip()))
 
     def cmd_quit(self, args: List[str], rest: str) -> None:
         self.quit(rest)
@@ -607,7 +612,7 @@ class Console:
             raise Usage("usage: /me action")
         if self.current is None:
             raise Usage("/me: this is the status window; go to a room or a conversation")
-        self.client.action(self.current, rest)
+        self.client.run(cmd.Me(self.current, rest))
 
     def cmd_query(self, args: List[str], rest: str) -> None:
         if len(args) < 1 or self.client.session.isRoom(args[0]):
@@ -619,7 +624,7 @@ class Console:
         self._changed()
         text = rest[len(args[0]):].strip()
         if text:
-            self.client.send(args[0], text)
+            self.client.run(cmd.Say(args[0], text))
 
     def cmd_close(self, args: List[str], rest: str) -> None:
         window = self.windows.current
@@ -655,19 +660,19 @@ class Console:
             if not self.client.session.isRoom(room):
                 raise Usage("/topic: %s is not a room" % (room,))
         if not text:
-            self.client.topic(room)
+            self.client.run(cmd.Topic(room))
             return
         if self.client.layer(room) != "plain":
             self.info("a topic is plain text: the relay reads it and can change it")
-        self.client.topic(room, text)
+        self.client.run(cmd.Topic(room, text))
 
     def cmd_whois(self, args: List[str], rest: str) -> None:
         if len(args) != 1:
             raise Usage("usage: /whois nick")
-        self.client.whois(args[0])
+        self.client.run(cmd.Whois(args[0]))
 
     def cmd_away(self, args: List[str], rest: str) -> None:
-        self.client.away(rest)
+        self.client.run(cmd.Away(rest))
 
     def cmd_notice(self, args: List[str], rest: str) -> None:
         raise Usage("/notice is not supported here: use /msg (sealed where the conversation is keyed)")

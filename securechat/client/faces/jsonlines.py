@@ -10,7 +10,7 @@ repeat the offending line, which could hold a passphrase.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -25,12 +25,36 @@ from ...wire import LineSplitter, TooLong
 from ..adapters.drain import Drain
 from ..adapters.headless import HeadlessClient
 from ..adapters.passphrases import PassphraseError, readKeyFile
+from ..core import commands as cmd
 from ..core import events as ev
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import weakPassphraseWarning
 
 #: Longest command line accepted (a 10 KiB message plus JSON escaping fits).
 MAX_COMMAND_LINE = 256 * 1024
+
+
+def spellJson(command: str, args: Sequence[str]) -> str:
+    """
+    A command as this face takes it, for the advice in an error: the JSON
+    object to send (C{layer!} is C{"force": true}; a key needs its passphrase).
+    """
+    name = command.rstrip("!")
+    fields: Dict[str, Any] = {"cmd": "send" if name == "msg" else name}
+    if name == "key" and args and args[0] == "--new":
+        fields["new"] = True
+        args = args[1:]
+    if args:
+        fields["target"] = args[0]
+    if name == "layer" and len(args) > 1:
+        fields["layer"] = args[1]
+    if name == "key" and "new" not in fields:
+        fields["passphrase"] = "..."
+    if name == "msg":
+        fields["text"] = "..."
+    if command.endswith("!"):
+        fields["force"] = True
+    return json.dumps(fields)
 
 
 class BadCommand(ValueError):
@@ -152,7 +176,7 @@ class JsonLinesFrontend:
             self.error(str(exc), "bad-command", name)
         except NeedsForce as exc:
             # Lowering protection: carried out only when repeated with "force": true.
-            self.error(str(exc), "needs-force", name)
+            self.error(cmd.advice(exc, spellJson), "needs-force", name)
         except (CommandError, PassphraseError) as exc:
             self.error(str(exc), "refused", name)
         except NotConnected as exc:
@@ -167,13 +191,13 @@ class JsonLinesFrontend:
     # Commands.
 
     def cmd_join(self, command: Dict[str, Any]) -> None:
-        self.client.join(_field(command, "room"))
+        self.client.run(cmd.Join(_field(command, "room")))
 
     def cmd_part(self, command: Dict[str, Any]) -> None:
-        self.client.part(_field(command, "room"), _field(command, "reason", ""))
+        self.client.run(cmd.Part(_field(command, "room"), _field(command, "reason", "")))
 
     def cmd_send(self, command: Dict[str, Any]) -> None:
-        self.client.send(_field(command, "target"), _field(command, "text"), _flag(command, "force"))
+        self.client.run(cmd.Say(_field(command, "target"), _field(command, "text"), _flag(command, "force")))
 
     def cmd_key(self, command: Dict[str, Any]) -> None:
         target = _field(command, "target")
@@ -181,11 +205,12 @@ class JsonLinesFrontend:
         layer = command.get("layer")
         if layer is not None and not isinstance(layer, str):
             raise BadCommand("field 'layer' must be a string")
-        if _flag(command, "new"):
+        key = cmd.Key(target, layer, force, _flag(command, "new"))
+        if key.new:
             # A generated room secret: a room-secret event carries its code.
             if "passphrase" in command or "key_file" in command:
                 raise BadCommand("'new' generates the secret: give no 'passphrase' or 'key_file'")
-            self.client.newRoomSecret(target, layer, force).addErrback(self._failed, "key")
+            self.client.key(key).addErrback(self._failed, "key")
             return
         if "passphrase" in command:
             passphrase = _field(command, "passphrase").encode("utf-8")
@@ -195,8 +220,8 @@ class JsonLinesFrontend:
             raise BadCommand("key needs 'passphrase' or 'key_file'")
         if not passphrase:
             raise BadCommand("the passphrase is empty")
-        warning = weakPassphraseWarning(passphrase)
-        derived = self.client.setKey(target, passphrase, layer, force)
+        warning = weakPassphraseWarning(passphrase, spellJson)
+        derived = self.client.key(key, passphrase)
         del passphrase
         if warning is not None:
             # Once the key is set: a refused command gets its error alone.
@@ -204,8 +229,8 @@ class JsonLinesFrontend:
         derived.addErrback(self._failed, "key")
 
     def _failed(self, reason: Failure, name: str) -> None:
-        if reason.check(NeedsForce):
-            self.error(str(reason.value), "needs-force", name)
+        if isinstance(reason.value, NeedsForce):
+            self.error(cmd.advice(reason.value, spellJson), "needs-force", name)
         elif reason.check(CommandError, PassphraseError, ValueError, KdfUnavailable):
             self.error(str(reason.value), "refused", name)
         else:
@@ -213,40 +238,42 @@ class JsonLinesFrontend:
             self.error("internal error: %s" % (reason.getErrorMessage(),), "internal", name)
 
     def cmd_layer(self, command: Dict[str, Any]) -> None:
-        self.client.setLayer(
-            _field(command, "target"), _field(command, "layer"), _flag(command, "force")
+        self.client.run(
+            cmd.Layer(_field(command, "target"), _field(command, "layer"), _flag(command, "force"))
         )
 
     def cmd_fingerprint(self, command: Dict[str, Any]) -> None:
-        self.event(self.client.session.fingerprintEvent(_field(command, "target")))
+        shown = self.client.run(cmd.Fingerprint(_field(command, "target")))
+        if shown is not None:
+            self.event(shown)
 
     def cmd_trust(self, command: Dict[str, Any]) -> None:
-        self.client.session.trustNick(_field(command, "nick"))
+        self.client.run(cmd.Trust(_field(command, "nick")))
 
     def cmd_verify(self, command: Dict[str, Any]) -> None:
-        self.client.session.verifyNick(_field(command, "nick"), _field(command, "fingerprint"))
+        self.client.run(cmd.Verify(_field(command, "nick"), _field(command, "fingerprint")))
 
     def cmd_names(self, command: Dict[str, Any]) -> None:
-        self.client.names(_field(command, "room"))
+        self.client.run(cmd.Names(_field(command, "room")))
 
     def cmd_who(self, command: Dict[str, Any]) -> None:
-        self.client.who(_field(command, "mask"))
+        self.client.run(cmd.Who(_field(command, "mask")))
 
     def cmd_nick(self, command: Dict[str, Any]) -> None:
-        self.client.setNick(_field(command, "nick"))
+        self.client.run(cmd.Nick(_field(command, "nick")))
 
     def cmd_action(self, command: Dict[str, Any]) -> None:
-        self.client.action(_field(command, "target"), _field(command, "text"), _flag(command, "force"))
+        self.client.run(cmd.Me(_field(command, "target"), _field(command, "text"), _flag(command, "force")))
 
     def cmd_topic(self, command: Dict[str, Any]) -> None:
         text = _field(command, "text") if "text" in command else None
-        self.client.topic(_field(command, "room"), text)
+        self.client.run(cmd.Topic(_field(command, "room"), text))
 
     def cmd_whois(self, command: Dict[str, Any]) -> None:
-        self.client.whois(_field(command, "nick"))
+        self.client.run(cmd.Whois(_field(command, "nick")))
 
     def cmd_away(self, command: Dict[str, Any]) -> None:
-        self.client.away(_field(command, "text", ""))
+        self.client.run(cmd.Away(_field(command, "text", "")))
 
     def cmd_quit(self, command: Dict[str, Any]) -> None:
         if self.quitting is None:
