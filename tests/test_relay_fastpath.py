@@ -86,7 +86,7 @@ class World:
 
 targets = st.sampled_from(
     ["bob", "BOB", "alice", "carol", "dave", "nobody", "#room", "#ROOM", "#quiet",
-     "#nosuch", "bob,carol", "bob,BOB", "#room,bob", "", "b\u00e9b", "#r\u00f6om"]
+     "#nosuch", "bob,carol", "bob,BOB", "#room,bob", "", "b\u00e9b", "#r\u00f6om", ":bob", ":#room"]
 )
 texts = st.sampled_from(
     ["hello", "", "two words", " :colon inside", "caf\u00e9 \u2615", ":", "x" * 300]
@@ -128,6 +128,8 @@ class MessageLineTests(SynchronousTestCase):
     # A tagged line's tags are not passed on with the next, untagged one.
     @example([("alice", b"@+draft/react=1 PRIVMSG #room :a"), ("alice", b"PRIVMSG #room :b")], False)
     @example([("alice", b"@+draft/react=1 PRIVMSG carol :a"), ("alice", b"PRIVMSG carol :b")], True)
+    # No target, a trailing text at once: 412 either way, not 401 for ":bob".
+    @example([("alice", b"PRIVMSG :bob :hi")], True)
     def test_sameBytesAndEvents(self, sent: List[Tuple[str, bytes]], perLine: bool) -> None:
         """
         Whatever the lines, the clients get the same bytes and the log the
@@ -173,7 +175,9 @@ class MessageLineTests(SynchronousTestCase):
         for line in (b"PRIVMSG bob,carol :hi", b"PRIVMSG bob hi", b"PRIVMSG bob :",
                      b"@+a=1 PRIVMSG bob :hi", b":alice PRIVMSG bob :hi", b"privmsg bob :hi",
                      b"PRIVMSG  bob :hi", b"PRIVMSG bob :a\x00b", b"PRIVMSG bob :a\rb",
-                     b"PRIVMSG bob :\xff", b"PRIVMSG :hi", b"TAGMSG bob :hi", b"PING :x"):
+                     b"PRIVMSG bob :\xff", b"PRIVMSG :hi", b"TAGMSG bob :hi", b"PING :x",
+                     # A trailing parameter right after the command: no target (412).
+                     b"PRIVMSG :bob :hi", b"NOTICE :#room :hi"):
             before = {nick: list(out) for nick, out in world.sent.items()}
             self.assertFalse(world.state.messageLine(world.clients["alice"], line), line)
             self.assertEqual({nick: list(out) for nick, out in world.sent.items()}, before)
