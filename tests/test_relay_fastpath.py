@@ -232,6 +232,8 @@ class WelcomeBurstTests(SynchronousTestCase):
         burst, formatted = self.welcome(state, "b", "10.0.0.1")
         self.assertEqual(burst, formatted)
         self.assertIn(b"Welcome to the othernet network, b!~someone@10.0.0.1\r\n", burst)
+        self.assertIn(b" NETWORK=othernet ", burst)
+        self.assertNotIn(b"NETWORK=securechat", burst)
         self.assertIn(b" 372 b :- hello\r\n", burst)
 
     def test_longLinesFitForEveryNick(self) -> None:

@@ -287,6 +287,8 @@ class RegistrationCommands:
         """
         config = self.config
         if self._burstConfig is not config:
+            # ISUPPORT's tokens too: NETWORK=, LINELEN= and the limits are the config's.
+            self._isupport = self._isupportTokens()
             self._burst = self._welcomeTemplate()
             self._burstConfig = config
         burst = self._burst
