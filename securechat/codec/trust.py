@@ -9,7 +9,7 @@ as L{SignedByOther}, naming whose key it is.  L{TrustStore.verify} marks a
 pin verified once the user compared fingerprints out of band.
 
 Sans-IO: the client persists L{TrustStore.to_dict} in its state directory
-(L{securechat.client.adapters.persist}); C{on_change} tells it when to write.
+(L{securechat.client.trust}); C{on_change} tells it when to write.
 
 Nicks are given already casefolded (the codec's folding), so one person's
 pin does not depend on how the relay spells their nick.
