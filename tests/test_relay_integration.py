@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.application.service import IServiceMaker
-from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet import defer, endpoints, reactor
 from twisted.internet.protocol import Protocol
 from twisted.plugin import getPlugins
 from twisted.python import usage
@@ -69,28 +69,9 @@ class LoopbackMixin:
 
         def listening(port):
             self.addCleanup(port.stopListening)
-            # Runs after the clients' own cleanups (added later, run first).
-            self.addCleanup(self._relaySideLost, factory)
             return getattr(port.getHost(), "port", None)  # a UNIX socket has none
 
         return d.addCallback(listening)
-
-    @defer.inlineCallbacks
-    def _relaySideLost(self, factory: RelayFactory):
-        """
-        Wait until the relay has seen every connection go: a client closing
-        its side is not the relay's C{connectionLost}.  A peer the relay
-        is pacing (64 lines a turn, YIELD_LINES) is read again, and its
-        end seen, only turns later; until then its timers are pending, and
-        trial calls the reactor unclean.  Bounded: what is left is cut.
-        """
-        deadline = reactor.seconds() + TIMEOUT
-        while factory.connections and reactor.seconds() < deadline:
-            yield task.deferLater(reactor, 0.01, lambda: None)
-        for protocol in list(factory.connections):
-            protocol.transport.abortConnection()
-        while factory.connections:
-            yield task.deferLater(reactor, 0.01, lambda: None)
 
     @defer.inlineCallbacks
     def connect(self, description: str, nick: str):
