@@ -63,11 +63,9 @@ _NICK_STANDIN = _MARK + "nick" + _MARK
 _PREFIX_STANDIN = _MARK + "prefix" + _MARK
 _STANDINS = re.compile(b"(" + re.escape(_NICK_STANDIN.encode()) + b"|" + re.escape(_PREFIX_STANDIN.encode()) + b")")
 #: The burst as constant bytes with holes: (pieces, where the nick goes,
-#: where the prefix goes, and per line: its bytes without the stand-ins,
-#: how many nicks and how many prefixes it holds).
-BurstTemplate = Tuple[
-    Tuple[bytes, ...], Tuple[int, ...], Tuple[int, ...], Tuple[Tuple[int, int, int], ...]
-]
+#: where the prefix goes, and when it may be used: the room a line leaves
+#: under the limit at the least, the most nicks and prefixes a line holds).
+BurstTemplate = Tuple[Tuple[bytes, ...], Tuple[int, ...], Tuple[int, ...], Tuple[int, int, int]]
 #: How far under the line limit a line of the stand-ins' burst must stay to
 #: be surely uncut: L{formatFitted} may leave a cut line 3 bytes short (a
 #: UTF-8 sequence it does not split) and one more (a colon it no longer needs).
@@ -295,16 +293,15 @@ class RegistrationCommands:
         if burst is None:
             self._welcomeLines(client)
             return
-        pieces, nickAt, prefixAt, lines = burst
+        pieces, nickAt, prefixAt, (room, nicks, prefixes) = burst
         nick = client.nick.encode("utf-8")
         prefix = client.prefix.encode("utf-8")
-        nickSize, prefixSize, maxLine = len(nick), len(prefix), config.maxLine
-        for constant, nicks, prefixes in lines:
-            if constant + nicks * nickSize + prefixes * prefixSize > maxLine:
-                # This client's nick or prefix makes a line too long: it is
-                # cut for this client, as formatting its lines does.
-                self._welcomeLines(client)
-                return
+        if nicks * len(nick) + prefixes * len(prefix) > room:
+            # A line may be too long with this nick and prefix: formatted,
+            # it is cut for this client (one comparison, where a test per
+            # line doubled the patching's cost).
+            self._welcomeLines(client)
+            return
         out = list(pieces)
         for index in nickAt:
             out[index] = nick
@@ -330,16 +327,18 @@ class RegistrationCommands:
         self._welcomeLines(standin)
         nick = _NICK_STANDIN.encode()
         prefix = _PREFIX_STANDIN.encode()
-        lines = []
+        room, nicks, prefixes = config.maxLine, 0, 0
         for line in sent:
             if len(line) > config.maxLine - _CUT_SLACK:
                 return None
-            nicks, prefixes = line.count(nick), line.count(prefix)
-            lines.append((len(line) - nicks * len(nick) - prefixes * len(prefix), nicks, prefixes))
+            nicksInLine, prefixesInLine = line.count(nick), line.count(prefix)
+            constant = len(line) - nicksInLine * len(nick) - prefixesInLine * len(prefix)
+            room = min(room, config.maxLine - constant)
+            nicks, prefixes = max(nicks, nicksInLine), max(prefixes, prefixesInLine)
         pieces = tuple(_STANDINS.split(b"".join(sent)))
         nickAt = tuple(i for i in range(1, len(pieces), 2) if pieces[i] == nick)
         prefixAt = tuple(i for i in range(1, len(pieces), 2) if pieces[i] != nick)
-        return pieces, nickAt, prefixAt, tuple(lines)
+        return pieces, nickAt, prefixAt, (room, nicks, prefixes)
 
     def _welcomeLines(self, client: Client) -> None:
         """
