@@ -29,7 +29,7 @@ MSGID = "0123456789abcdefABC-_w"
 LIMITS = ReassemblyLimits(
     max_chunks=8, max_pending_per_sender=2, max_pending_total=3, timeout=10.0, max_pending_chars=1000
 )
-#: The longest line the client accepts from a relay (securechat/client/protocol.py).
+#: The longest line the client accepts from a relay (RECEIVE_MAX_LINE, securechat/client/core/sessionbase.py).
 HOSTILE_LINE = 16 * 1024
 
 

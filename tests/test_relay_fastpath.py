@@ -9,7 +9,7 @@ line for line and event for event.
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -86,7 +86,7 @@ class World:
 
 targets = st.sampled_from(
     ["bob", "BOB", "alice", "carol", "dave", "nobody", "#room", "#ROOM", "#quiet",
-     "#nosuch", "bob,carol", "bob,BOB", "#room,bob", "", "b\u00e9b", "#r\u00f6om"]
+     "#nosuch", "bob,carol", "bob,BOB", "#room,bob", "", "b\u00e9b", "#r\u00f6om", ":bob", ":#room"]
 )
 texts = st.sampled_from(
     ["hello", "", "two words", " :colon inside", "caf\u00e9 \u2615", ":", "x" * 300]
@@ -128,6 +128,8 @@ class MessageLineTests(SynchronousTestCase):
     # A tagged line's tags are not passed on with the next, untagged one.
     @example([("alice", b"@+draft/react=1 PRIVMSG #room :a"), ("alice", b"PRIVMSG #room :b")], False)
     @example([("alice", b"@+draft/react=1 PRIVMSG carol :a"), ("alice", b"PRIVMSG carol :b")], True)
+    # No target, a trailing text at once: 412 either way, not 401 for ":bob".
+    @example([("alice", b"PRIVMSG :bob :hi")], True)
     def test_sameBytesAndEvents(self, sent: List[Tuple[str, bytes]], perLine: bool) -> None:
         """
         Whatever the lines, the clients get the same bytes and the log the
@@ -173,7 +175,9 @@ class MessageLineTests(SynchronousTestCase):
         for line in (b"PRIVMSG bob,carol :hi", b"PRIVMSG bob hi", b"PRIVMSG bob :",
                      b"@+a=1 PRIVMSG bob :hi", b":alice PRIVMSG bob :hi", b"privmsg bob :hi",
                      b"PRIVMSG  bob :hi", b"PRIVMSG bob :a\x00b", b"PRIVMSG bob :a\rb",
-                     b"PRIVMSG bob :\xff", b"PRIVMSG :hi", b"TAGMSG bob :hi", b"PING :x"):
+                     b"PRIVMSG bob :\xff", b"PRIVMSG :hi", b"TAGMSG bob :hi", b"PING :x",
+                     # A trailing parameter right after the command: no target (412).
+                     b"PRIVMSG :bob :hi", b"NOTICE :#room :hi"):
             before = {nick: list(out) for nick, out in world.sent.items()}
             self.assertFalse(world.state.messageLine(world.clients["alice"], line), line)
             self.assertEqual({nick: list(out) for nick, out in world.sent.items()}, before)
@@ -190,14 +194,18 @@ class MessageLineTests(SynchronousTestCase):
 class WelcomeBurstTests(SynchronousTestCase):
     """The welcome formatted once and patched per nick."""
 
-    def welcome(self, state: RelayState, nick: str, host: str, patched: bool = True) -> Tuple[bytes, bytes]:
+    def welcome(
+        self, state: RelayState, nick: str, host: str, patched: Optional[bool] = True
+    ) -> Tuple[bytes, bytes]:
         """The burst a client got and the one formatted line by line for it."""
         out: List[bytes] = []
         client = Client(out.append, lambda: None, host)
         state.handle(client, parseLine(b"NICK " + nick.encode()))
         state.handle(client, parseLine(b"USER someone 0 * :real"))
         self.assertTrue(client.registered)
-        if patched:
+        if patched is None:
+            pass  # either way: only the bytes matter
+        elif patched:
             self.assertEqual(len(out), 1, "one write for the whole burst")
         else:
             self.assertGreater(len(out), 1, "formatted line by line")
@@ -224,7 +232,30 @@ class WelcomeBurstTests(SynchronousTestCase):
         burst, formatted = self.welcome(state, "b", "10.0.0.1")
         self.assertEqual(burst, formatted)
         self.assertIn(b"Welcome to the othernet network, b!~someone@10.0.0.1\r\n", burst)
+        self.assertIn(b" NETWORK=othernet ", burst)
+        self.assertNotIn(b"NETWORK=securechat", burst)
         self.assertIn(b" 372 b :- hello\r\n", burst)
+
+    def test_longLinesFitForEveryNick(self) -> None:
+        """
+        A MOTD line or network name near the line limit is cut for each
+        client's own nick and prefix: never past the limit for a long nick,
+        never shorter than needed for a short one.
+        """
+        for config in (
+            RelayConfig(motd=("m" * 480, "é" * 240, "short")),
+            RelayConfig(networkName="n" * 380, motd=("hello",)),
+            RelayConfig(motd=("m" * 400, "short")),
+        ):
+            state = RelayState(config)
+            for nick, host in (("a", "10.0.0.1"), ("x" * 30, "2001:db8::7"), ("bob", "10.0.0.2")):
+                burst, formatted = self.welcome(state, nick, host, patched=None)
+                self.assertEqual(burst, formatted)
+                for line in burst.split(b"\r\n")[:-1]:
+                    self.assertLessEqual(len(line) + 2, config.maxLine, line[:60])
+                # A short line is whole whatever the nick.
+                last = b" 372 %s :- %s\r\n" % (nick.encode(), config.motd[-1].encode())
+                self.assertIn(last, burst)
 
     def test_markerInConfigFormatsPerClient(self) -> None:
         """A MOTD holding the stand-ins' marker is not cut at it: the lines are formatted."""

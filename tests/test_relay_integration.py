@@ -27,7 +27,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
 from securechat.relay.options import PASSWORD_ENV, RelayOptions, makeFactory, readPassword
-from securechat.relay.state import RelayConfig
+from securechat.relay.state import Client, RelayConfig
 from securechat.wire import LineSplitter, Message, parseLine
 
 #: Give up on a loopback exchange after this long: a hang is a failure.
@@ -297,11 +297,27 @@ class PluginTests(SynchronousTestCase):
         """
         for argv in (["--server-name", "my relay"], ["--server-name", ""],
                      ["--server-name", ":x"], ["--server-name", "a!b@c"],
-                     ["--network", "two words"], ["--network", "tab\there"]):
+                     ["--network", "two words"], ["--network", "tab\there"],
+                     ["--server-name", "a" * 64], ["--network", "\u00e9" * 32]):
             self.assertRaises(usage.UsageError, RelayOptions().parseOptions, argv)
         options = RelayOptions()
         options.parseOptions(["--server-name", "irc.example.org", "--network", "Example-Net"])
         self.assertEqual(makeFactory(options).state.config.serverName, "irc.example.org")
+
+    def test_longestNamesFitTheWelcome(self) -> None:
+        """At the longest names and nick, every welcome line holds 512 bytes (replies are cut to fit)."""
+        options = RelayOptions()
+        options.parseOptions(["--server-name", "s" * 63, "--network", "\u00e9" * 31 + "n"])
+        state = makeFactory(options).state
+        out: List[bytes] = []
+        client = Client(out.append, lambda: None, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+        nick = "n" * state.config.nickLength
+        state.handle(client, parseLine(b"NICK " + nick.encode()))
+        state.handle(client, parseLine(b"USER " + b"u" * 20 + b" 0 * :real"))
+        lines = b"".join(out).split(b"\r\n")[:-1]
+        self.assertIn(b"005", lines[4])
+        for line in lines:
+            self.assertLessEqual(len(line) + 2, 512, line[:40])
 
     def test_motdWithNulRefused(self) -> None:
         """A MOTD line with a NUL could not be sent to anyone: refused at startup."""

@@ -9,6 +9,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
+from securechat.relay.opers import OperEntry, hashPassword
 from securechat.relay.protocol import CLOSING, NO_LINES, OPEN, THROTTLED, YIELD_LINES
 from securechat.relay.state import RelayConfig
 
@@ -94,3 +95,43 @@ class YieldTests(SynchronousTestCase):
         alice.protocol.dataReceived(b"ed\r\n")
         self.assertEqual([m.params[-1] for m in alice.lines()], ["a", "b", "unfinished"])
         self.assertIs(alice.protocol._pending, NO_LINES)
+
+
+class KillMidSliceTests(SynchronousTestCase):
+    """An operator's KILL of a peer whose big read is being handled a slice a turn."""
+
+    def test_killedPeerStopsBetweenSlices(self) -> None:
+        """
+        The victim, paused between slices, has nothing more handled: its
+        room sees its messages up to the KILL, then one QUIT, and no slice
+        is left scheduled; the connection closes after its ERROR.
+        """
+        clock = Clock()
+        clock.advance(1000)
+        settings = ConnectionSettings(floodBurst=1_000_000, floodRate=1_000_000.0)
+        config = RelayConfig(opers=(OperEntry("admin", "*@*", hashPassword(b"pw", logN=4)),))
+        factory = RelayFactory(config, settings, clock)
+        connections = []
+        for nick in ("admin", "bob", "carol"):
+            connection = Connection(factory)
+            connection.send(b"NICK %s\r\nUSER %s 0 * :x\r\nJOIN #lab\r\n" % (nick.encode(), nick.encode()))
+            connections.append(connection)
+        admin, bob, carol = connections
+        factory.flush()
+        carol.lines()
+        bob.protocol.dataReceived(b"".join(b"PRIVMSG #lab :%d\r\n" % (i,) for i in range(YIELD_LINES * 3)))
+        self.assertEqual(bob.protocol.phase, THROTTLED)
+        admin.protocol.dataReceived(b"OPER admin pw\r\nKILL bob :flooding\r\n")
+        factory.flush()
+        clock.advance(0)  # the turn in which bob's next slice would have run
+        clock.advance(0)
+        seen = carol.lines()
+        said = [m.params[-1] for m in seen if m.command == "PRIVMSG"]
+        self.assertEqual(said, [str(i) for i in range(YIELD_LINES)])
+        self.assertEqual([(m.command, m.params[-1]) for m in seen[len(said):]],
+                         [("QUIT", "Killed (admin (flooding))")])
+        self.assertEqual(bob.protocol.phase, CLOSING)
+        self.assertTrue(bob.transport.disconnecting)
+        self.assertTrue(bob.transport.value().endswith(b"(Killed (admin (flooding)))\r\n"))
+        self.assertEqual([c for c in clock.getDelayedCalls() if c.func == bob.protocol._unthrottle], [])
+        self.assertNotIn("bob", factory.state.clients)

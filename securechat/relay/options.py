@@ -97,8 +97,8 @@ class RelayOptions(usage.Options):
         for name in ("server-name", "network"):
             if not isServerName(self[name]):
                 raise usage.UsageError(
-                    "--%s must be one word, without spaces, controls or %s"
-                    % (name, " ".join(_NAME_FORBIDDEN))
+                    "--%s must be one word of at most %d bytes, without spaces, controls or %s"
+                    % (name, NAME_LENGTH, " ".join(_NAME_FORBIDDEN))
                 )
         try:
             checkServerEndpoint(self["port"])
@@ -119,6 +119,11 @@ class RelayOptions(usage.Options):
 #: a leading colon would make it the trailing parameter, and C{!}/C{@}
 #: would make the server's prefix read as a user's.
 _NAME_FORBIDDEN = (":", "!", "@", ",")
+#: The longest server or network name, in UTF-8 bytes (a host name's
+#: longest label, RFC 2812's servername): with it, every line of the
+#: welcome fits 512 bytes whatever the nick; a name of hundreds of bytes
+#: made lines no cut of their text could fit (005 with NETWORK=).
+NAME_LENGTH = 63
 
 
 def isServerName(value: str) -> bool:
@@ -129,7 +134,7 @@ def isServerName(value: str) -> bool:
     to start.
     """
     return (
-        bool(value)
+        0 < len(value.encode("utf-8")) <= NAME_LENGTH
         and value.isprintable()
         and not any(c.isspace() for c in value)
         and not any(c in value for c in _NAME_FORBIDDEN)

@@ -63,8 +63,13 @@ _NICK_STANDIN = _MARK + "nick" + _MARK
 _PREFIX_STANDIN = _MARK + "prefix" + _MARK
 _STANDINS = re.compile(b"(" + re.escape(_NICK_STANDIN.encode()) + b"|" + re.escape(_PREFIX_STANDIN.encode()) + b")")
 #: The burst as constant bytes with holes: (pieces, where the nick goes,
-#: where the prefix goes).
-BurstTemplate = Tuple[Tuple[bytes, ...], Tuple[int, ...], Tuple[int, ...]]
+#: where the prefix goes, and when it may be used: the room a line leaves
+#: under the limit at the least, the most nicks and prefixes a line holds).
+BurstTemplate = Tuple[Tuple[bytes, ...], Tuple[int, ...], Tuple[int, ...], Tuple[int, int, int]]
+#: How far under the line limit a line of the stand-ins' burst must stay to
+#: be surely uncut: L{formatFitted} may leave a cut line 3 bytes short (a
+#: UTF-8 sequence it does not split) and one more (a colon it no longer needs).
+_CUT_SLACK = 4
 
 
 def _noClose() -> None:
@@ -280,18 +285,26 @@ class RegistrationCommands:
         """
         config = self.config
         if self._burstConfig is not config:
+            # ISUPPORT's tokens too: NETWORK=, LINELEN= and the limits are the config's.
+            self._isupport = self._isupportTokens()
             self._burst = self._welcomeTemplate()
             self._burstConfig = config
         burst = self._burst
         if burst is None:
             self._welcomeLines(client)
             return
-        pieces, nickAt, prefixAt = burst
-        out = list(pieces)
+        pieces, nickAt, prefixAt, (room, nicks, prefixes) = burst
         nick = client.nick.encode("utf-8")
+        prefix = client.prefix.encode("utf-8")
+        if nicks * len(nick) + prefixes * len(prefix) > room:
+            # A line may be too long with this nick and prefix: formatted,
+            # it is cut for this client (one comparison, where a test per
+            # line doubled the patching's cost).
+            self._welcomeLines(client)
+            return
+        out = list(pieces)
         for index in nickAt:
             out[index] = nick
-        prefix = client.prefix.encode("utf-8")
         for index in prefixAt:
             out[index] = prefix
         client.write(b"".join(out))
@@ -300,7 +313,9 @@ class RegistrationCommands:
         """
         The welcome burst as formatted for a stand-in client, cut where its
         nick and prefix are; L{None} (format per client) when a configured
-        text holds the stand-ins' marker and the cut could not be trusted.
+        text holds the stand-ins' marker and the cut could not be trusted,
+        or when a line may have been cut to the line limit: that cut is
+        the stand-ins' own, each client's nick needs its own.
         """
         config = self.config
         if any(_MARK in text for text in (config.serverName, config.networkName) + tuple(config.motd)):
@@ -310,11 +325,20 @@ class RegistrationCommands:
         standin.nick = _NICK_STANDIN
         standin.prefix = _PREFIX_STANDIN
         self._welcomeLines(standin)
-        pieces = tuple(_STANDINS.split(b"".join(sent)))
         nick = _NICK_STANDIN.encode()
+        prefix = _PREFIX_STANDIN.encode()
+        room, nicks, prefixes = config.maxLine, 0, 0
+        for line in sent:
+            if len(line) > config.maxLine - _CUT_SLACK:
+                return None
+            nicksInLine, prefixesInLine = line.count(nick), line.count(prefix)
+            constant = len(line) - nicksInLine * len(nick) - prefixesInLine * len(prefix)
+            room = min(room, config.maxLine - constant)
+            nicks, prefixes = max(nicks, nicksInLine), max(prefixes, prefixesInLine)
+        pieces = tuple(_STANDINS.split(b"".join(sent)))
         nickAt = tuple(i for i in range(1, len(pieces), 2) if pieces[i] == nick)
         prefixAt = tuple(i for i in range(1, len(pieces), 2) if pieces[i] != nick)
-        return pieces, nickAt, prefixAt
+        return pieces, nickAt, prefixAt, (room, nicks, prefixes)
 
     def _welcomeLines(self, client: Client) -> None:
         """

@@ -475,7 +475,9 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorC
             start = 7
         else:
             return False
-        colon = line.find(b" :", start)
+        # From the space after the command: a target that starts with a
+        # colon is no target but the trailing text (412 on the full path).
+        colon = line.find(b" :", start - 1)
         if colon <= start or len(line) == colon + 2:
             return False
         if b"\x00" in line or b"\r" in line:

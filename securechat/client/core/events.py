@@ -148,8 +148,9 @@ class RejectedMessage(Event):
     A line (or chunked message) the codec refused: never shown as genuine.
     C{sender} is the nick the relay I{claims} sent it; C{reason} is the
     codec's slug (tampered, expired, replayed, from-future, re-attributed,
-    wrong-room, malformed, incomplete, unprotected, no-key; on signed:
-    bad-signature, identity-changed, signed-by-other, trust-full).
+    wrong-room, malformed, other-version, incomplete, unprotected, no-key;
+    on signed: bad-signature, unknown-signer, identity-changed,
+    signed-by-other, trust-full).
     """
 
     kind: ClassVar[str] = "rejected"

@@ -35,10 +35,12 @@ REASONS = {
     "re-attributed": "re-attributed",
     "wrong-room": "wrong room",
     "malformed": "malformed",
+    "other-version": "another wire version",
     "incomplete": "incomplete (chunks dropped)",
     "unprotected": "unprotected, not from a keyed member",
     "no-key": "protected, but no key here",
     "bad-signature": "bad signature",
+    "unknown-signer": "signed by a key not known here yet",
     "identity-changed": "IDENTITY CHANGED",
     "signed-by-other": "signed by another member's key",
     "trust-full": "unknown key, trust store full",
@@ -88,6 +90,14 @@ def rejectedNote(event: ev.RejectedMessage, spell: Spell) -> str:
     if event.reason == "no-key":
         return "%s sent a protected (%s) message; %s has no key: %s" % (
             event.sender, event.layer, event.target, spell("key", [event.target]))
+    if event.reason == "unknown-signer":
+        # Nothing to type: the key comes with the sender's next short
+        # message (wire.md, "When the key is carried"), then it is pinned.
+        return (
+            "REJECTED message claimed from %s: signed, but its key was left out to save a line "
+            "and none is pinned here for %s yet; ask %s for a short message (it carries the key), "
+            "then to send this one again" % (event.sender, event.sender, event.sender)
+        )
     return "REJECTED message claimed from %s: %s" % (
         event.sender, rejectionText(event.reason, event.description))
 
