@@ -155,6 +155,8 @@ class CommandTests(TestCase):
         self.assertFalse(any("hunter2" in text for text, _ in self.screen.shown))
         self.console.line("/fingerprint")
         self.assertIn(event.fingerprint, self.screen.shown[-2][0])
+        # The proxy's words too (wording.fingerprintNote).
+        self.assertIn("#lab on layer fernet-ttl: " + event.fingerprint, self.screen.shown[-2][0])
         self.assertIn(self.client.session.identity.fingerprint, self.screen.last())
 
     @inlineCallbacks

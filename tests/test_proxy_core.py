@@ -418,6 +418,10 @@ class CommandTests(TestCase):
         alice.down.clear()
         alice.client("PRIVMSG *securechat :fingerprint #lab")
         self.assertIn(alice.session.fingerprint(ROOM), alice.replies()[0])
+        # The console's words (wording.fingerprintNote), not a sentence of the proxy's own.
+        self.assertEqual(
+            "#lab on layer fernet-ttl: %s" % (alice.session.fingerprint(ROOM),), alice.replies()[0]
+        )
 
     def test_loweringNeedsForce(self) -> None:
         alice = Side("alice")

@@ -22,7 +22,7 @@ from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
 from ..client.core.serverlines import isReserved
 from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, checkTarget
-from ..client.core.wording import weakPassphraseWarning
+from ..client.core.wording import fingerprintNote, weakPassphraseWarning
 from ..codec import LAYERS, RoomKeys
 from ..codec.roomsecret import CODE_RE, new_room_secret
 
@@ -265,10 +265,7 @@ class PseudoUser:
         checkTarget(args[0])
         event = execute(session, Fingerprint(args[0]))
         assert isinstance(event, ev.Fingerprint)
-        if event.fingerprint is not None:
-            self.voice.reply("%s key (%s): %s" % (event.target, event.layer, event.fingerprint))
-        else:
-            self.voice.reply("%s has no key (layer %s)" % (event.target, event.layer))
+        self.voice.reply(fingerprintNote(event))
         for line in identityLines(event):
             self.voice.reply(line.replace("/verify", "verify"))
 

@@ -161,6 +161,13 @@ def keySetNote(event: ev.KeySet) -> str:
         event.target, event.layer, event.fingerprint)
 
 
+def fingerprintNote(event: ev.Fingerprint) -> str:
+    """The answer to /fingerprint, the same on the console and the proxy."""
+    if event.fingerprint is None:
+        return "%s has no key (layer %s)" % (event.target, event.layer)
+    return "%s on layer %s: %s" % (event.target, event.layer, event.fingerprint)
+
+
 def layerSetNote(event: ev.LayerSet) -> str:
     return "%s now uses layer %s" % (event.target, event.layer)
 

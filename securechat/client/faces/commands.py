@@ -24,6 +24,7 @@ from ..core.identities import identityLines, signedMark, trustLine
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
+    fingerprintNote,
     keySetNote,
     layerSetNote,
     missingNote,
@@ -216,11 +217,7 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
     if isinstance(event, ev.LayerSet):
         return [("%s -- %s" % (when, layerSetNote(event)), INFO)]
     if isinstance(event, ev.Fingerprint):
-        if event.fingerprint is None:
-            lines = [("%s -- %s has no key (plain)" % (when, event.target), INFO)]
-        else:
-            lines = [("%s -- %s %s fingerprint: %s" % (when, event.target, event.layer, event.fingerprint), INFO)]
-        return lines + [("%s -- %s" % (when, text), INFO) for text in identityLines(event)]
+        return [("%s -- %s" % (when, text), INFO) for text in [fingerprintNote(event), *identityLines(event)]]
     if isinstance(event, ev.TrustChanged):
         return [("%s -- %s" % (when, trustLine(event)), INFO)]
     if isinstance(event, ev.RoomSecret):
