@@ -70,6 +70,7 @@ from ..client.core.wording import (
 )
 from ..codec import PROTECTION
 from ..logevents import DISCARD, EventLog
+from ..numerics import ERR_PASSWDMISMATCH
 from ..wire import Message, Tags, WireError, formatMessage, formatTags, parseLine
 from .commands import Derive, PseudoUser, advice, commandsHere, spellProxy
 
@@ -245,7 +246,7 @@ class ProxyCore:
 
     def _refuseClient(self, why: str) -> None:
         self.log.warn("refused an IRC client: {why}", why=why)
-        self._toClient(formatMessage("464", ("*", why), PROXY_NAME))
+        self._toClient(formatMessage(ERR_PASSWDMISMATCH, ("*", why), PROXY_NAME))
         self._toClient(formatMessage("ERROR", ("Closing link: " + why,)))
         self._links.closeClient(why)
 
