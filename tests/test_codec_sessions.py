@@ -24,7 +24,13 @@ from securechat.codec.sessions import (
     SkippedTooFar,
     admit_proof,
 )
-from securechat.codec.sessions.senderchain import SIGNATURE_BYTES, ChainStart, InboundChain, OutboundChain
+from securechat.codec.sessions.senderchain import (
+    MAX_CHAINS_PER_SENDER,
+    SIGNATURE_BYTES,
+    ChainStart,
+    InboundChain,
+    OutboundChain,
+)
 
 ALICE = Identity.generate()
 BOB = Identity.generate()
@@ -251,7 +257,7 @@ class SenderChainTests(SynchronousTestCase):
         self.assertEqual(bob.open("alice", messages[0]), b"0")
         for message in (messages[0], messages[3]):
             self.assertRaises(Replayed, bob.open, "alice", message)
-        bob.inbound["alice"].max_skip = 2
+        bob.inbound["alice"][-1].max_skip = 2
         far = [alice.seal(b"far") for _ in range(4)][-1]
         self.assertRaises(SkippedTooFar, bob.open, "alice", far)
         self.assertEqual(bob.open("alice", messages[4]), b"4")
@@ -300,6 +306,21 @@ class SenderChainTests(SynchronousTestCase):
         self.assertEqual(carol.open("alice", after), b"bob has gone")
         self.assertRaises(NotAdmitted, bob.open, "alice", after)
         self.assertNotIn("bob", alice.inbound)
+
+    def test_late_message_of_replaced_chain(self) -> None:
+        """A message of the chain a leave replaced still opens when it arrives late; a few chains are kept."""
+        alice, bob = admitted()
+        late = alice.seal(b"late")
+        records = alice.start_new_chain()
+        bob.receive_start("alice", records["bob"])
+        self.assertEqual(bob.open("alice", alice.seal(b"new")), b"new")
+        self.assertEqual(bob.open("alice", late), b"late")
+        old = alice.seal(b"on the second chain")
+        for _ in range(MAX_CHAINS_PER_SENDER - 1):
+            bob.receive_start("alice", alice.start_new_chain()["bob"])
+        self.assertEqual(len(bob.inbound["alice"]), MAX_CHAINS_PER_SENDER)
+        bob.receive_start("alice", alice.start_new_chain()["bob"])
+        self.assertRaises(NotAdmitted, bob.open, "alice", old)
 
     def test_same_start_again_keeps_position(self) -> None:
         """The same chain's start handed again does not rewind the chain (no replay window reopens)."""

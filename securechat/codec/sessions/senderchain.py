@@ -33,7 +33,7 @@ import hmac
 import os
 import struct
 from collections import OrderedDict
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
@@ -66,6 +66,9 @@ ADMIT_INFO = b"securechat/s1 admit\x00"
 ADMIT_CONTEXT = b"securechat/s1 admit proof\x00"
 MAX_SKIP = 256
 MAX_STORED = 1024
+#: Chains kept per sender: the current one and a few before it, so late
+#: messages of a chain replaced (after a leave) still open.
+MAX_CHAINS_PER_SENDER = 4
 #: The room secret proves itself over a pairwise session: HMAC-SHA256, 32 bytes.
 PROOF_BYTES = 32
 
@@ -333,7 +336,8 @@ class RoomChains:
         self.sign_messages = sign_messages
         self.outbound = OutboundChain.new(self.room, identity, self.nick, sign_messages)
         self.members: Dict[str, bytes] = {}
-        self.inbound: Dict[str, InboundChain] = {}
+        #: Each admitted sender's chains, newest last (at most MAX_CHAINS_PER_SENDER).
+        self.inbound: Dict[str, List[InboundChain]] = {}
 
     def admit(
         self, nick: str, identity: bytes, pinned: Optional[bytes], room_key: bytes, session_id: bytes, proof: bytes
@@ -367,20 +371,22 @@ class RoomChains:
         """Take C{nick}'s chain start: only from an admitted member, signed by its pinned key."""
         folded = rfc1459_casefold(nick)
         start = ChainStart.verify(record, self.room, folded, self.members.get(folded), verifier)
-        current = self.inbound.get(folded)
-        if current is not None and current.chain_id == start.chain_id:
-            return  # the same chain again: keep our position (no replay window reopens)
-        self.inbound[folded] = InboundChain(start, verifier)
+        chains = self.inbound.setdefault(folded, [])
+        if any(chain.chain_id == start.chain_id for chain in chains):
+            return  # a chain we hold, again: keep our position (no replay window reopens)
+        chains.append(InboundChain(start, verifier))
+        del chains[:-MAX_CHAINS_PER_SENDER]
 
     def seal(self, plaintext: bytes) -> bytes:
         return self.outbound.seal(plaintext)
 
     def open(self, nick: str, message: bytes) -> bytes:
         """C{nick}'s message: L{NotAdmitted} when we hold no chain of it by that id."""
-        chain = self.inbound.get(rfc1459_casefold(nick))
-        if chain is None or chain_id_of(message) != chain.chain_id:
-            raise NotAdmitted("no chain of this sender by that id (left, not admitted, or an old chain)")
-        return chain.open(message)
+        chain_id = chain_id_of(message)
+        for chain in self.inbound.get(rfc1459_casefold(nick), ()):
+            if chain.chain_id == chain_id:
+                return chain.open(message)
+        raise NotAdmitted("no chain of this sender by that id (left, not admitted, or a chain long replaced)")
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -391,7 +397,7 @@ class RoomChains:
             "sign_messages": self.sign_messages,
             "outbound": self.outbound.to_dict(),
             "members": {nick: b64encode(key) for nick, key in self.members.items()},
-            "inbound": {nick: chain.to_dict() for nick, chain in self.inbound.items()},
+            "inbound": {nick: [chain.to_dict() for chain in chains] for nick, chains in self.inbound.items()},
         }
 
     @classmethod
@@ -400,7 +406,9 @@ class RoomChains:
         chains = cls(str(state["room"]), str(state["nick"]), identity, bool(state["sign_messages"]))
         chains.outbound = OutboundChain.from_dict(state["outbound"], identity)
         chains.members = {str(nick): b64decode(key) for nick, key in state["members"].items()}
-        chains.inbound = {str(nick): InboundChain.from_dict(value) for nick, value in state["inbound"].items()}
+        chains.inbound = {
+            str(nick): [InboundChain.from_dict(value) for value in values] for nick, values in state["inbound"].items()
+        }
         return chains
 
 
