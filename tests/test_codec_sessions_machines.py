@@ -86,6 +86,12 @@ class PairMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.in_flight) - 1))
         receiver, message, plaintext = self.in_flight.pop(index)
         assert self.sides[receiver].decrypt(message) == plaintext
+        try:  # at once again: its key is gone
+            self.sides[receiver].decrypt(message)
+        except Replayed:
+            pass
+        else:
+            raise AssertionError("a message opened twice")
         self.delivered.append((receiver, message))
         self.done.add((receiver, message))
 
@@ -211,9 +217,18 @@ class RoomMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.in_flight)
     @rule(data=st.data())
     def receive(self, data: st.DataObject) -> None:
-        sender, receiver, message, plaintext = self.in_flight.pop(data.draw(st.integers(0, len(self.in_flight) - 1)))
+        self._receive(data.draw(st.integers(0, len(self.in_flight) - 1)))
+
+    def _receive(self, index: int) -> None:
+        sender, receiver, message, plaintext = self.in_flight.pop(index)
         if chain_id_of(message) in self.held.get((receiver, sender), []):
             assert self.chains[receiver].open(sender, message) == plaintext
+            try:  # at once again: its key is gone
+                self.chains[receiver].open(sender, message)
+            except Replayed:
+                pass
+            else:
+                raise AssertionError("a message opened twice")
             self.delivered.append((sender, receiver, message))
             self.done.add((receiver, message))
         else:  # its chain was replaced more than MAX_CHAINS_PER_SENDER times while in flight
@@ -223,6 +238,13 @@ class RoomMachine(RuleBasedStateMachine):
                 pass
             else:
                 raise AssertionError("a message of a chain no longer held was opened")
+
+    @precondition(lambda self: self.in_flight)
+    @rule()
+    def receive_newest(self) -> None:
+        """The newest message first: the others behind it are now out of order."""
+        self.in_flight.insert(0, self.in_flight.pop())
+        self._receive(0)
 
     @precondition(lambda self: self.delivered)
     @rule(data=st.data())
