@@ -11,7 +11,6 @@ padding; one urlsafe base64 of the sealed bytes is the only encoding.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from typing import Any, Dict, Tuple
 
@@ -39,10 +38,7 @@ class SkippedTooFar(CodecError):
 
 def chain_step(chain_key: bytes) -> Tuple[bytes, bytes]:
     """(message key, next chain key) of C{chain_key}: HMAC-SHA256 with 0x01 and 0x02."""
-    return (
-        hmac.new(chain_key, MESSAGE_KEY_BYTE, hashlib.sha256).digest(),
-        hmac.new(chain_key, CHAIN_KEY_BYTE, hashlib.sha256).digest(),
-    )
+    return hmac.digest(chain_key, MESSAGE_KEY_BYTE, "sha256"), hmac.digest(chain_key, CHAIN_KEY_BYTE, "sha256")
 
 
 def hkdf(secret: bytes, salt: bytes, info: bytes, length: int) -> bytes:
