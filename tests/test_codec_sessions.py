@@ -24,6 +24,7 @@ from securechat.codec.sessions import (
     SkippedTooFar,
     admit_proof,
 )
+from securechat.codec.sessions.primitives import b64decode, b64encode
 from securechat.codec.sessions.senderchain import (
     MAX_CHAINS_PER_SENDER,
     SIGNATURE_BYTES,
@@ -52,6 +53,16 @@ def handshake(
 def pair() -> Tuple[Ratchet, Ratchet]:
     keys_i, keys_r = handshake()
     return Ratchet.from_session(keys_i), Ratchet.from_session(keys_r)
+
+
+class Base64Tests(SynchronousTestCase):
+    def test_strict(self) -> None:
+        """One spelling only: no padding, no junk, no unused bits set, the length asked for."""
+        self.assertEqual(b64decode(b64encode(b"\xff\xfe")), b"\xff\xfe")
+        self.assertEqual(b64encode(b"\xff\xfe"), "__4")
+        for text in ("__4=", "__5", "_", "a!bc", "ab cd", "__+/"):
+            self.assertRaises(Malformed, b64decode, text)
+        self.assertRaises(Malformed, b64decode, "__4", 3)
 
 
 class HandshakeTests(SynchronousTestCase):
@@ -185,6 +196,28 @@ class RatchetTests(SynchronousTestCase):
         self.assertEqual(a.decrypt(b.encrypt(b"back")), b"back")
         self.assertRaises(ValueError, Ratchet.from_dict, dict(b.to_dict(), version=2))
         self.assertRaises(ValueError, Ratchet.from_dict, dict(b.to_dict(), root="AAAA"))
+
+    def test_unreadable_state(self) -> None:
+        """A state missing a field, of the wrong type, or not base64: a ValueError, never another error."""
+        a, _ = pair()
+        state = a.to_dict()
+        for broken in (
+            {k: v for k, v in state.items() if k != "ns"},
+            dict(state, skipped=[["!!", 1, "AA"]]),
+            dict(state, skipped=5),
+            dict(state, dhs=7),
+            dict(state, old_ratchets=None),
+        ):
+            self.assertRaises(ValueError, Ratchet.from_dict, broken)
+
+    def test_exhausted_chain(self) -> None:
+        """After 2**32 messages a chain refuses to seal (never a wrapped index)."""
+        a, _ = pair()
+        a._ns = 2**32
+        self.assertRaises(ValueError, a.encrypt, b"x")
+        outbound = OutboundChain.new("#room", ALICE, "alice")
+        outbound.index = 2**32
+        self.assertRaises(ValueError, outbound.seal, b"x")
 
     def test_other_session(self) -> None:
         """A message of another session (another session id) does not open."""
@@ -352,3 +385,6 @@ class SenderChainTests(SynchronousTestCase):
         self.assertEqual(bob.open("alice", messages[0]), b"0")
         self.assertEqual(bob.open("alice", alice.seal(b"next")), b"next")
         self.assertRaises(ValueError, RoomChains.from_dict, dict(bob.to_dict(), version=9), BOB)
+        self.assertRaises(ValueError, RoomChains.from_dict, dict(bob.to_dict(), inbound={"alice": [{}]}), BOB)
+        self.assertRaises(ValueError, RoomChains.from_dict, dict(bob.to_dict(), members=[]), BOB)
+        self.assertRaises(ValueError, RoomChains.from_dict, dict(bob.to_dict(), outbound=None), BOB)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import hmac
-from typing import Any, Dict, Tuple
+import re
+from typing import Any, Dict, Optional, Tuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -25,6 +26,7 @@ KEY_BYTES = 32
 NONCE = bytes(12)
 TAG_BYTES = 16
 #: The chain KDF's two constants (Signal's): message key, next chain key.
+_BASE64 = re.compile(r"[A-Za-z0-9_-]*")
 MESSAGE_KEY_BYTE = b"\x01"
 CHAIN_KEY_BYTE = b"\x02"
 
@@ -64,13 +66,20 @@ def b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64decode(text: str) -> bytes:
-    """L{Malformed} unless C{text} is urlsafe base64 (padding optional)."""
-    try:
-        raw = text.encode("ascii")
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    except (ValueError, UnicodeEncodeError):
-        raise Malformed("not urlsafe base64") from None
+def b64decode(text: str, length: Optional[int] = None) -> bytes:
+    """
+    L{Malformed} unless C{text} is urlsafe base64 without padding in its
+    one canonical spelling (docs/wire.md, "Conventions"), of C{length}
+    bytes when given: never a lenient decode that skips junk.
+    """
+    if not isinstance(text, str) or len(text) % 4 == 1 or not _BASE64.fullmatch(text):
+        raise Malformed("not urlsafe base64")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64encode(raw) != text:
+        raise Malformed("not the canonical base64 spelling (unused low bits set)")
+    if length is not None and len(raw) != length:
+        raise Malformed(f"{len(raw)} bytes where {length} are expected")
+    return raw
 
 
 def field(state: Dict[str, Any], name: str, length: int) -> bytes:
@@ -78,10 +87,10 @@ def field(state: Dict[str, Any], name: str, length: int) -> bytes:
     value = state.get(name)
     if not isinstance(value, str):
         raise ValueError(f"state field {name!r} is missing")
-    raw = b64decode(value)
-    if len(raw) != length:
-        raise ValueError(f"state field {name!r} is {len(raw)} bytes, not {length}")
-    return raw
+    try:
+        return b64decode(value, length)
+    except Malformed as error:
+        raise ValueError(f"state field {name!r}: {error}") from None
 
 
 def check_version(state: Dict[str, Any], kind: str, version: int) -> None:

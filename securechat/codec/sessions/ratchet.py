@@ -50,6 +50,7 @@ MAX_SKIP = 256
 MAX_STORED = 1024
 #: Old receiving ratchet keys remembered, to call a stale message a replay.
 MAX_OLD_RATCHETS = 16
+MAX_INDEX = 0xFFFFFFFF
 
 SkippedKey = Tuple[bytes, int]
 
@@ -137,6 +138,8 @@ class Ratchet:
         """The message sealing C{plaintext}; its key is erased at once."""
         if self._cks is None:
             raise ValueError("this side has no sending chain yet")
+        if self._ns > MAX_INDEX:
+            raise ValueError("this sending chain is exhausted (2**32 messages): a DH step must come first")
         message_key, self._cks = chain_step(self._cks)
         header = HEADER.pack(MESSAGE_VERSION, self._dhs_public, self._pn, self._ns)
         self._ns += 1
@@ -229,7 +232,14 @@ class Ratchet:
 
     @classmethod
     def from_dict(cls, state: Dict[str, Any], make_key: KeyMaker = X25519PrivateKey.generate) -> Ratchet:
-        """The ratchet L{to_dict} wrote; L{ValueError} for anything else."""
+        """The ratchet L{to_dict} wrote; L{ValueError} for anything else (never a half-read state)."""
+        try:
+            return cls._from_dict(state, make_key)
+        except (KeyError, TypeError, AttributeError, Malformed) as error:
+            raise ValueError(f"not a readable ratchet state: {error!r}") from None
+
+    @classmethod
+    def _from_dict(cls, state: Dict[str, Any], make_key: KeyMaker) -> Ratchet:
         check_version(state, "ratchet", STATE_VERSION)
 
         def optional(name: str) -> Optional[bytes]:
@@ -248,6 +258,6 @@ class Ratchet:
         )
         ratchet._ns, ratchet._nr, ratchet._pn = int(state["ns"]), int(state["nr"]), int(state["pn"])
         for remote, number, key in state["skipped"]:
-            ratchet._skipped[(b64decode(remote), int(number))] = b64decode(key)
-        ratchet._old_ratchets = [b64decode(remote) for remote in state["old_ratchets"]]
+            ratchet._skipped[(b64decode(remote, KEY_BYTES), int(number))] = b64decode(key, KEY_BYTES)
+        ratchet._old_ratchets = [b64decode(remote, KEY_BYTES) for remote in state["old_ratchets"]]
         return ratchet

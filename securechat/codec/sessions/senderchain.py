@@ -69,6 +69,7 @@ MAX_STORED = 1024
 #: Chains kept per sender: the current one and a few before it, so late
 #: messages of a chain replaced (after a leave) still open.
 MAX_CHAINS_PER_SENDER = 4
+MAX_INDEX = 0xFFFFFFFF
 #: The room secret proves itself over a pairwise session: HMAC-SHA256, 32 bytes.
 PROOF_BYTES = 32
 
@@ -186,6 +187,8 @@ class OutboundChain:
 
     def seal(self, plaintext: bytes) -> bytes:
         """The message sealing C{plaintext} at the next index; the chain advances."""
+        if self.index > MAX_INDEX:
+            raise ValueError("this chain is exhausted (2**32 messages): start a new chain")
         message_key, self._chain_key = chain_step(self._chain_key)
         header = HEADER.pack(CHAIN_VERSION, self.chain_id, self.index)
         self.index += 1
@@ -208,6 +211,14 @@ class OutboundChain:
 
     @classmethod
     def from_dict(cls, state: Dict[str, Any], identity: Identity) -> OutboundChain:
+        """What L{to_dict} wrote; L{ValueError} for anything else (never a half-read state)."""
+        try:
+            return cls._from_dict(state, identity)
+        except (KeyError, TypeError, AttributeError, Malformed) as error:
+            raise ValueError(f"not a readable outbound-chain state: {error!r}") from None
+
+    @classmethod
+    def _from_dict(cls, state: Dict[str, Any], identity: Identity) -> OutboundChain:
         check_version(state, "outbound-chain", STATE_VERSION)
         return cls(
             str(state["room"]),
@@ -307,6 +318,14 @@ class InboundChain:
 
     @classmethod
     def from_dict(cls, state: Dict[str, Any]) -> InboundChain:
+        """What L{to_dict} wrote; L{ValueError} for anything else (never a half-read state)."""
+        try:
+            return cls._from_dict(state)
+        except (KeyError, TypeError, AttributeError, Malformed) as error:
+            raise ValueError(f"not a readable inbound-chain state: {error!r}") from None
+
+    @classmethod
+    def _from_dict(cls, state: Dict[str, Any]) -> InboundChain:
         check_version(state, "inbound-chain", STATE_VERSION)
         start = ChainStart(
             str(state["room"]),
@@ -319,7 +338,7 @@ class InboundChain:
         )
         chain = cls(start, None, int(state["max_skip"]), int(state["max_stored"]))
         for number, key in state["skipped"]:
-            chain._skipped[int(number)] = b64decode(key)
+            chain._skipped[int(number)] = b64decode(key, KEY_BYTES)
         return chain
 
 
@@ -402,10 +421,18 @@ class RoomChains:
 
     @classmethod
     def from_dict(cls, state: Dict[str, Any], identity: Identity) -> RoomChains:
+        """What L{to_dict} wrote; L{ValueError} for anything else (never a half-read state)."""
+        try:
+            return cls._from_dict(state, identity)
+        except (KeyError, TypeError, AttributeError, Malformed) as error:
+            raise ValueError(f"not a readable room-chains state: {error!r}") from None
+
+    @classmethod
+    def _from_dict(cls, state: Dict[str, Any], identity: Identity) -> RoomChains:
         check_version(state, "room-chains", STATE_VERSION)
         chains = cls(str(state["room"]), str(state["nick"]), identity, bool(state["sign_messages"]))
         chains.outbound = OutboundChain.from_dict(state["outbound"], identity)
-        chains.members = {str(nick): b64decode(key) for nick, key in state["members"].items()}
+        chains.members = {str(nick): b64decode(key, PUBLIC_KEY_BYTES) for nick, key in state["members"].items()}
         chains.inbound = {
             str(nick): [InboundChain.from_dict(value) for value in values] for nick, values in state["inbound"].items()
         }
