@@ -24,6 +24,7 @@ from securechat.codec.sessions import (
     SkippedTooFar,
     admit_proof,
 )
+from securechat.codec.sessions.handshake import FINISH, FINISHED, REPLIED, SENT_INIT, WAITING
 from securechat.codec.sessions.primitives import b64decode, b64encode
 from securechat.codec.sessions.senderchain import (
     MAX_CHAINS_PER_SENDER,
@@ -119,11 +120,19 @@ class HandshakeTests(SynchronousTestCase):
         self.assertRaises(HandshakeError, initiator.finish, bytes(reply), None)
 
     def test_out_of_turn(self) -> None:
-        """A FINISH before any INIT, or a second INIT, is refused."""
+        """Each phase accepts only its message: a FINISH before any INIT, or a second INIT, is refused."""
         responder = Responder(BOB, "bob", "alice")
-        self.assertRaises(HandshakeError, responder.finish, bytes(98))
-        responder.reply(Initiator(ALICE, "alice", "bob").init(), None)
+        self.assertEqual(responder.phase, WAITING)
+        self.assertRaises(HandshakeError, responder.finish, bytes((FINISH, 1)) + bytes(96))
+        initiator = Initiator(ALICE, "alice", "bob")
+        self.assertEqual(initiator.phase, SENT_INIT)
+        reply = responder.reply(initiator.init(), None)
+        self.assertEqual(responder.phase, REPLIED)
         self.assertRaises(HandshakeError, responder.reply, Initiator(ALICE, "alice", "bob").init(), None)
+        responder.finish(initiator.finish(reply, None))
+        self.assertEqual((initiator.phase, responder.phase), (FINISHED, FINISHED))
+        self.assertRaises(HandshakeError, initiator.finish, reply, None)
+        self.assertRaises(HandshakeError, responder.reply, initiator.init(), None)
         self.assertRaises(HandshakeError, Initiator(ALICE, "alice", "bob").finish, bytes(130), None)
 
 

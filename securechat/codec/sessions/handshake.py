@@ -48,6 +48,17 @@ MAX_NICK_BYTES = 255
 
 KeyMaker = Callable[[], X25519PrivateKey]
 
+#: The handshake's phases.  The initiator is SENT_INIT until the REPLY, then
+#: FINISHED; the responder WAITING until the INIT, REPLIED until the FINISH,
+#: then FINISHED.
+WAITING = "waiting"
+SENT_INIT = "sent-init"
+REPLIED = "replied"
+FINISHED = "finished"
+#: Which message each side's phase accepts; any other is out of turn.
+INITIATOR_ALLOWS = {SENT_INIT: frozenset({REPLY}), FINISHED: frozenset()}
+RESPONDER_ALLOWS = {WAITING: frozenset({INIT}), REPLIED: frozenset({FINISH}), FINISHED: frozenset()}
+
 
 class HandshakeError(Malformed):
     """A handshake message out of turn, or of the wrong shape."""
@@ -99,7 +110,9 @@ def _check_pin(peer: bytes, pinned: Optional[bytes]) -> None:
         raise IdentityChanged("the peer's handshake is signed by another key than the one pinned for its nick")
 
 
-def _header(data: bytes, kind: int, length: int) -> None:
+def _header(data: bytes, kind: int, length: int, allowed: frozenset[int]) -> None:
+    if kind not in allowed:
+        raise HandshakeError(f"handshake message {kind} out of turn")
     if len(data) != length or data[0] != kind:
         raise HandshakeError(f"expected handshake message {kind} of {length} bytes")
     if data[1] != HANDSHAKE_VERSION:
@@ -126,6 +139,7 @@ class Initiator:
         self._make_key = make_key
         self._ephemeral: Optional[X25519PrivateKey] = make_key()
         self._eph_public = public_bytes(self._ephemeral)
+        self.phase = SENT_INIT
         self.keys: Optional[SessionKeys] = None
 
     def init(self) -> bytes:
@@ -137,9 +151,8 @@ class Initiator:
         Check the REPLY (signature, and the responder's key against
         C{pinned}); set L{keys}; return the FINISH message.  Once only.
         """
-        if self._ephemeral is None:
-            raise HandshakeError("this handshake is already finished")
-        _header(reply, REPLY, REPLY_BYTES)
+        _header(reply, REPLY, REPLY_BYTES, INITIATOR_ALLOWS[self.phase])
+        assert self._ephemeral is not None
         id_r = reply[2 : 2 + PUBLIC_KEY_BYTES]
         eph_r = reply[2 + PUBLIC_KEY_BYTES : 2 + 2 * PUBLIC_KEY_BYTES]
         signature = reply[2 + 2 * PUBLIC_KEY_BYTES :]
@@ -154,6 +167,7 @@ class Initiator:
         ratchet_public = public_bytes(ratchet)
         signature_i = self._identity.sign(FINISH_CONTEXT + data + ratchet_public)
         self.keys = SessionKeys(session_id, root_key(shared, session_id), True, id_r, ratchet, eph_r)
+        self.phase = FINISHED
         return bytes((FINISH, HANDSHAKE_VERSION)) + ratchet_public + signature_i
 
 
@@ -167,16 +181,15 @@ class Responder:
         self._nick = nick
         self._peer_nick = peer_nick
         self._ephemeral = make_key()
-        self._transcript: Optional[bytes] = None
+        self._transcript = b""
         self._id_i = b""
         self._shared = b""
+        self.phase = WAITING
         self.keys: Optional[SessionKeys] = None
 
     def reply(self, init: bytes, pinned: Optional[bytes]) -> bytes:
         """The REPLY to C{init} from the peer (whose key must be C{pinned}, when given)."""
-        if self._transcript is not None:
-            raise HandshakeError("this handshake has already replied")
-        _header(init, INIT, INIT_BYTES)
+        _header(init, INIT, INIT_BYTES, RESPONDER_ALLOWS[self.phase])
         id_i = init[2 : 2 + PUBLIC_KEY_BYTES]
         eph_i = init[2 + PUBLIC_KEY_BYTES :]
         _check_pin(id_i, pinned)
@@ -186,13 +199,12 @@ class Responder:
         self._transcript = data
         self._id_i = id_i
         signature = self._identity.sign(REPLY_CONTEXT + data)
+        self.phase = REPLIED
         return bytes((REPLY, HANDSHAKE_VERSION)) + self._identity.public_key + eph_r + signature
 
     def finish(self, message: bytes, verifier: Optional[Verifier] = None) -> SessionKeys:
         """Check the FINISH (the initiator's signature); set and return L{keys}."""
-        if self._transcript is None or self.keys is not None:
-            raise HandshakeError("a FINISH out of turn")
-        _header(message, FINISH, FINISH_BYTES)
+        _header(message, FINISH, FINISH_BYTES, RESPONDER_ALLOWS[self.phase])
         ratchet_i = message[2 : 2 + PUBLIC_KEY_BYTES]
         signature = message[2 + PUBLIC_KEY_BYTES :]
         if not (verifier or Verifier()).verify(self._id_i, signature, FINISH_CONTEXT + self._transcript + ratchet_i):
@@ -202,4 +214,5 @@ class Responder:
             session_id, root_key(self._shared, session_id), False, self._id_i, self._ephemeral, ratchet_i
         )
         self._shared = b""
+        self.phase = FINISHED
         return self.keys

@@ -35,6 +35,7 @@ import struct
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional
 
+import attr
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from securechat.codec.errors import BadSignature, CodecError, IdentityChanged, Malformed, Replayed
@@ -81,6 +82,10 @@ class NotAdmitted(CodecError):
     summary = "not an admitted member: no pinned identity, or no proof of the room secret"
 
 
+def _fold(text: str) -> str:
+    return rfc1459_casefold(text)
+
+
 def _name(text: str) -> bytes:
     raw = rfc1459_casefold(text).encode("utf-8")
     if not raw or len(raw) > 255:
@@ -99,21 +104,17 @@ def admit_proof(room_key: bytes, room: str, nick: str, session_id: bytes) -> byt
     return hmac.new(key, ADMIT_CONTEXT + _name(nick) + session_id, hashlib.sha256).digest()
 
 
+@attr.s(frozen=True, slots=True, auto_attribs=True, repr=False)
 class ChainStart:
-    """A verified chain-start record: who sends on which chain, from which index."""
+    """A chain-start record's fields: who sends on which chain, from which index (room and nick casefolded)."""
 
-    __slots__ = ("chain_id", "chain_key", "flags", "identity", "index", "nick", "room")
-
-    def __init__(
-        self, room: str, nick: str, identity: bytes, chain_id: bytes, index: int, chain_key: bytes, flags: int
-    ) -> None:
-        self.room = rfc1459_casefold(room)
-        self.nick = rfc1459_casefold(nick)
-        self.identity = identity
-        self.chain_id = chain_id
-        self.index = index
-        self.chain_key = chain_key
-        self.flags = flags
+    room: str = attr.ib(converter=_fold)
+    nick: str = attr.ib(converter=_fold)
+    identity: bytes
+    chain_id: bytes
+    index: int
+    chain_key: bytes
+    flags: int
 
     def __repr__(self) -> str:
         return "ChainStart(room=%r, nick=%r, chain=%s, index=%d, key=<hidden>)" % (
@@ -245,7 +246,8 @@ class InboundChain:
         self, start: ChainStart, verifier: Optional[Verifier] = None, max_skip: int = MAX_SKIP,
         max_stored: int = MAX_STORED,
     ) -> None:  # fmt: skip
-        self.start = start
+        self.room = start.room
+        self.nick = start.nick
         self.chain_id = start.chain_id
         self.identity = start.identity
         self.flags = start.flags
@@ -255,8 +257,6 @@ class InboundChain:
         self._verifier = verifier or Verifier()
         self.max_skip = max_skip
         self.max_stored = max_stored
-        #: The start record's key is not kept: only the advancing one.
-        start.chain_key = b""
 
     def open(self, message: bytes) -> bytes:
         """
@@ -304,8 +304,8 @@ class InboundChain:
         return {
             "kind": "inbound-chain",
             "version": STATE_VERSION,
-            "room": self.start.room,
-            "nick": self.start.nick,
+            "room": self.room,
+            "nick": self.nick,
             "identity": b64encode(self.identity),
             "chain_id": b64encode(self.chain_id),
             "chain_key": b64encode(self._chain_key),
