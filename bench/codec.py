@@ -16,6 +16,14 @@ Every decoded message is checked to be accepted with the right body.
     tox -e pypy3 --notest             # once: a PyPy 3.9 env with cryptography 43
     PYTHONPATH=. .tox/pypy3/bin/python bench/codec.py   # PyPy (random keys, no tracemalloc)
 
+The sessions core (securechat.codec.sessions, issue 22; not yet used by the
+client) is measured on the same body: "chain" seals on a room sender chain,
+base64-encodes the sealed bytes once, decodes and opens them on the
+receiver's chain (goal: >= 1.0x raw Fernet); "chain+sig" adds the optional
+per-message Ed25519 signature (against Fernet+Ed25519); "ratchet" is the
+pairwise double ratchet one way, "ratchet turns" alternates the sender so
+every message is a DH step (the worst case of a two-person chat).
+
 Also reported: the replay cache's memory per entry (tracemalloc), and the
 envelope's struct encoding against a JSON one (size and pack+unpack speed).
 """
@@ -52,6 +60,8 @@ from securechat.codec import (
 )
 from securechat.codec.envelope import Envelope, pack, unpack
 from securechat.codec.keys import keys_from_master
+from securechat.codec.sessions import ChainStart, InboundChain, Initiator, OutboundChain, Ratchet, Responder
+from securechat.codec.sessions.primitives import b64decode, b64encode
 
 BODY_BYTES = 200
 ROOM = "#bench"
@@ -64,6 +74,12 @@ SIGNED_ANCHOR = "Fernet+Ed25519"
 SIGNED_TARGET_RATIO = 0.7
 FLOOR = "bare fernet"
 TARGET_RATIO = 0.8
+CHAIN = "chain"
+SIGNED_CHAIN = "chain+sig"
+RATCHET = "ratchet"
+RATCHET_TURNS = "ratchet turns"
+SESSION_SUBJECTS = (CHAIN, SIGNED_CHAIN, RATCHET, RATCHET_TURNS)
+CHAIN_TARGET_RATIO = 1.0
 CACHE_ENTRIES = 50_000
 CACHE_WINDOW_S = 35
 
@@ -101,6 +117,42 @@ def _codec_step(layer: str, body: str, max_payload: int) -> Tuple[Step, int]:
             raise AssertionError(f"{layer}: the benchmark message was not accepted: {results!r}")
 
     return step, lines_per_message
+
+
+def _chain_step(body: str, sign_messages: bool) -> Step:
+    """Seal on a sender chain, one base64 text, open on the receiver's chain."""
+    identity = Identity.generate()
+    outbound = OutboundChain.new(ROOM, identity, SENDER, sign_messages)
+    inbound = InboundChain(ChainStart.verify(outbound.start_record(), ROOM, SENDER, identity.public_key))
+    data = body.encode("utf-8")
+
+    def step() -> None:
+        text = b64encode(outbound.seal(data))
+        if inbound.open(b64decode(text)) != data:
+            raise AssertionError("the sender chain round trip failed")
+
+    return step
+
+
+def _ratchet_step(body: str, turns: bool) -> Step:
+    """The pairwise ratchet one way, or (C{turns}) alternating so each message is a DH step."""
+    alice, bob = Identity.generate(), Identity.generate()
+    initiator, responder = Initiator(alice, SENDER, "bob"), Responder(bob, "bob", SENDER)
+    keys_r = responder.finish(initiator.finish(responder.reply(initiator.init(), None), None))
+    assert initiator.keys is not None
+    sides = [Ratchet.from_session(initiator.keys), Ratchet.from_session(keys_r)]
+    data = body.encode("utf-8")
+    turn = [0]
+
+    def step() -> None:
+        sender = turn[0]
+        if turns:
+            turn[0] = 1 - sender
+        text = b64encode(sides[sender].encrypt(data))
+        if sides[1 - sender].decrypt(b64decode(text)) != data:
+            raise AssertionError("the ratchet round trip failed")
+
+    return step
 
 
 def _fernet_step(body: str) -> Step:
@@ -189,6 +241,10 @@ def measure_rates(seconds: float, rounds: int, max_payload: int) -> Tuple[Dict[s
     lines: Dict[str, int] = {}
     for layer in LAYERS:
         subjects[layer], lines[layer] = _codec_step(layer, body, max_payload)
+    subjects[CHAIN] = _chain_step(body, False)
+    subjects[SIGNED_CHAIN] = _chain_step(body, True)
+    subjects[RATCHET] = _ratchet_step(body, False)
+    subjects[RATCHET_TURNS] = _ratchet_step(body, True)
     best = {name: 0.0 for name in subjects}
     for _ in range(rounds):
         for name, step in subjects.items():
@@ -341,6 +397,14 @@ def main(argv: List[str] | None = None) -> int:
     verdict = "meets" if signed_ratio >= SIGNED_TARGET_RATIO else "MISSES"
     print(f"signed / (raw Fernet + Ed25519 sign+verify) = {signed_ratio:.2f}x: "
           f"{verdict} the {SIGNED_TARGET_RATIO}x goal")
+
+    print("sessions core (issue 22, not yet used by the client), sealed bytes + one base64:")
+    for name, anchor_name in ((CHAIN, ANCHOR), (SIGNED_CHAIN, SIGNED_ANCHOR), (RATCHET, ANCHOR),
+                              (RATCHET_TURNS, ANCHOR)):
+        print(f"  {name:<14} {rates[name]:>10,.0f} msgs/s {rates[name] / rates[anchor_name]:>6.2f}x {anchor_name}")
+    chain_ratio = rates[CHAIN] / anchor
+    verdict = "meets" if chain_ratio >= CHAIN_TARGET_RATIO else "MISSES"
+    print(f"chain / raw Fernet = {chain_ratio:.2f}x: {verdict} the {CHAIN_TARGET_RATIO}x goal")
 
     per_entry = replay_cache_bytes_per_entry()
     if per_entry == per_entry:  # not NaN: tracemalloc exists here

@@ -1,0 +1,99 @@
+"""
+The primitives every session piece shares: the chain KDF, HKDF, the AEAD
+over raw bytes, the one base64 encoding, and the state's byte fields.
+
+Each message key seals exactly one message and is then erased, so the
+AEAD's nonce is a constant (12 zero bytes): a (key, nonce) pair never
+repeats.  ChaCha20-Poly1305 is fast without AES instructions and has no
+padding; one urlsafe base64 of the sealed bytes is the only encoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+from typing import Any, Dict, Optional, Tuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from securechat.codec.errors import CodecError, Malformed, Tampered
+
+KEY_BYTES = 32
+NONCE = bytes(12)
+TAG_BYTES = 16
+#: The chain KDF's two constants (Signal's): message key, next chain key.
+_BASE64 = re.compile(r"[A-Za-z0-9_-]*")
+MESSAGE_KEY_BYTE = b"\x01"
+CHAIN_KEY_BYTE = b"\x02"
+
+
+class SkippedTooFar(CodecError):
+    """A message further ahead than the window of skipped keys allows."""
+
+    reason = "too-far-ahead"
+    summary = "genuine or not, it is further ahead than the window of skipped messages allows"
+
+
+def chain_step(chain_key: bytes) -> Tuple[bytes, bytes]:
+    """(message key, next chain key) of C{chain_key}: HMAC-SHA256 with 0x01 and 0x02."""
+    return hmac.digest(chain_key, MESSAGE_KEY_BYTE, "sha256"), hmac.digest(chain_key, CHAIN_KEY_BYTE, "sha256")
+
+
+def hkdf(secret: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
+
+
+def seal(message_key: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    """ChaCha20-Poly1305 under a one-use C{message_key}: ciphertext and 16-byte tag."""
+    return ChaCha20Poly1305(message_key).encrypt(NONCE, plaintext, associated)
+
+
+def open_sealed(message_key: bytes, sealed: bytes, associated: bytes) -> bytes:
+    """The plaintext, or L{Tampered} when the tag does not verify."""
+    try:
+        return ChaCha20Poly1305(message_key).decrypt(NONCE, sealed, associated)
+    except InvalidTag:
+        raise Tampered() from None
+
+
+def b64encode(data: bytes) -> str:
+    """Urlsafe base64 without padding: the one encoding on the wire and in state."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64decode(text: str, length: Optional[int] = None) -> bytes:
+    """
+    L{Malformed} unless C{text} is urlsafe base64 without padding in its
+    one canonical spelling (docs/wire.md, "Conventions"), of C{length}
+    bytes when given: never a lenient decode that skips junk.
+    """
+    if not isinstance(text, str) or len(text) % 4 == 1 or not _BASE64.fullmatch(text):
+        raise Malformed("not urlsafe base64")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64encode(raw) != text:
+        raise Malformed("not the canonical base64 spelling (unused low bits set)")
+    if length is not None and len(raw) != length:
+        raise Malformed(f"{len(raw)} bytes where {length} are expected")
+    return raw
+
+
+def field(state: Dict[str, Any], name: str, length: int) -> bytes:
+    """A byte field of serialised state, checked for its length (L{ValueError} otherwise)."""
+    value = state.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"state field {name!r} is missing")
+    try:
+        return b64decode(value, length)
+    except Malformed as error:
+        raise ValueError(f"state field {name!r}: {error}") from None
+
+
+def check_version(state: Dict[str, Any], kind: str, version: int) -> None:
+    """L{ValueError} unless C{state} is a C{kind} state of C{version}."""
+    if state.get("kind") != kind or state.get("version") != version:
+        raise ValueError(f"not a {kind} state of version {version}: {state.get('kind')!r} {state.get('version')!r}")
