@@ -268,7 +268,7 @@ class HeadlessClient(Service):
     def part(self, room: str, reason: str = "") -> None:
         self.run(cmd.Part(room, reason))
 
-    def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+    def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         """
         Encode C{text} on C{target}'s layer (chunked to fit) and send it, or,
         while C{target}'s key is being derived, queue it for that key
@@ -276,16 +276,16 @@ class HeadlessClient(Service):
         in clear to a keyed peer whose key no longer applies.
         """
         sent = self.run(cmd.Say(target, text, force))
-        assert isinstance(sent, (ev.Sent, ev.Queued))
+        assert isinstance(sent, (ev.Sent, ev.Queued, ev.Paced))
         return sent
 
-    def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+    def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         """
         C{/me text} to C{target}: the CTCP ACTION framing is the body, so on a
         keyed layer it travels sealed, like any message.
         """
         sent = self.run(cmd.Me(target, text, force))
-        assert isinstance(sent, (ev.Sent, ev.Queued))
+        assert isinstance(sent, (ev.Sent, ev.Queued, ev.Paced))
         return sent
 
     def topic(self, room: str, text: Optional[str] = None) -> None:

@@ -6,7 +6,8 @@ sealing messages.  The records it works on are the L{Keyring}'s.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Union
+from collections import deque
+from typing import Callable, Deque, List, Optional, Tuple, Union
 
 from ...codec import (
     LAYERS,
@@ -18,12 +19,16 @@ from ...wire import Message
 from . import ctcp
 from . import events as ev
 from .keyed import SENDING, Keyring, PendingKey
+from .pacing import DEFAULT_PACE, Pace, Pacer
 from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
     LAYER_RANK,
+    MAX_PACED_CHARS,
+    MAX_PACED_MESSAGES,
     MAX_QUEUED_CHARS,
     MAX_QUEUED_MESSAGES,
+    PACE_PROGRESS_EVERY,
     PLAIN,
     WORST_HOST,
     WORST_USER,
@@ -55,11 +60,29 @@ class Conversations:
         keyring: Keyring,
         joined: Callable[[str], bool],
         emit: Callable[[ev.Event], None],
+        clock: Callable[[], float],
+        pace: Pace = DEFAULT_PACE,
     ) -> None:
         self._server = server
         self._keyring = keyring
         self._joined = joined
         self.emit = emit
+        self._clock = clock
+        #: Our copy of the server's flood bucket (see L{securechat.client.core.pacing}).
+        self.pacer = Pacer(pace, clock())
+        #: Messages typed and not yet sealed, in order: (target, body, force).
+        self._outbox: Deque[Tuple[str, str, bool]] = deque()
+        self._outboxChars = 0
+        #: Since the send queue last started filling: left, refused.
+        self._pacedSent = 0
+        self._pacedUnsent = 0
+        #: Set by the adapter while a connection is up: "call L{releasePaced}
+        #: in this many seconds".  Without it (a session driven by hand)
+        #: nothing waits: every message is sealed and written at once.
+        self.schedule: Optional[Callable[[float], None]] = None
+        #: Whether the connection's socket stopped draining (the adapter
+        #: says so): nothing leaves the queue until it drains.
+        self.drainBlocked = False
 
     # Messages received.
 
@@ -347,7 +370,7 @@ class Conversations:
                     raise CommandError(
                         "%s is on plain now; it was typed for a keyed conversation" % (pending.name,)
                     )
-                self._seal(pending.name, body)
+                self._sendPaced(pending.name, body)
             except (CommandError, NotConnected) as exc:
                 self.emit(ev.Unsent(pending.name, body, str(exc)))
 
@@ -421,7 +444,7 @@ class Conversations:
 
     def sendMessage(
         self, target: str, body: str, force: bool = False
-    ) -> Union[ev.Sent, ev.Queued]:
+    ) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         """
         Encode C{body} for C{target} with its conversation's layer and send
         it; if C{target}'s key is being derived, queue it for that key.
@@ -433,7 +456,108 @@ class Conversations:
             assert keyed.pending is not None
             self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
-        return self._seal(target, body, force)
+        return self._sendPaced(target, body, force)
+
+    # The send queue: sealed when the server's pace lets a message go.
+
+    def _mustWait(self) -> bool:
+        if self.schedule is None:
+            return False
+        return bool(self._outbox) or self.drainBlocked or not self.pacer.ready(self._clock())
+
+    def _sendPaced(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Paced]:
+        """Seal and send now if the server reads us now; else queue, unsealed (L{ev.Paced})."""
+        if not self._mustWait():
+            return self._seal(target, body, force)
+        self._checkSealable(target, force)
+        if (
+            len(self._outbox) >= MAX_PACED_MESSAGES
+            or self._outboxChars + len(body) > MAX_PACED_CHARS
+        ):
+            raise CommandError(
+                "not sent: %d messages already wait for the server's pace (at most %d, %d characters)"
+                % (len(self._outbox), MAX_PACED_MESSAGES, MAX_PACED_CHARS)
+            )
+        if not self._outbox:
+            self._pacedSent = self._pacedUnsent = 0
+        self._outbox.append((target, body, force))
+        self._outboxChars += len(body)
+        now = self._clock()
+        event = ev.Paced(target, body, len(self._outbox) - 1, self.pacer.eta(now, len(self._outbox)))
+        self.emit(event)
+        if len(self._outbox) == 1:
+            self._wake(now)
+        return event
+
+    def _wake(self, now: float) -> None:
+        if self.schedule is not None and self._outbox and not self.drainBlocked:
+            self.schedule(self.pacer.waitTime(now))
+
+    def written(self, lines: int = 1) -> None:
+        """C{lines} went to the server (any line: they all cost at its flood bucket)."""
+        self.pacer.spent(self._clock(), lines)
+
+    def releasePaced(self) -> None:
+        """
+        Seal and send what the pace allows now, in order; each message that
+        cannot go any more (the key was dropped, the room parted) is refused
+        on its own (L{ev.Unsent}).
+        """
+        now = self._clock()
+        before = self._pacedSent
+        while self._outbox and not self.drainBlocked and self.pacer.ready(now):
+            target, body, force = self._outbox.popleft()
+            self._outboxChars -= len(body)
+            try:
+                self._seal(target, body, force)
+                self._pacedSent += 1
+            except (CommandError, NotConnected) as exc:
+                self._pacedUnsent += 1
+                self.emit(ev.Unsent(target, body, str(exc)))
+        if not self._outbox:
+            if self._pacedSent + self._pacedUnsent and (self._pacedSent != before or self._pacedUnsent):
+                self.emit(ev.PaceProgress(self._pacedSent, 0, 0.0, self._pacedUnsent))
+                self._pacedSent = self._pacedUnsent = 0
+            return
+        if self._pacedSent // PACE_PROGRESS_EVERY != before // PACE_PROGRESS_EVERY:
+            self.emit(
+                ev.PaceProgress(
+                    self._pacedSent,
+                    len(self._outbox),
+                    self.pacer.eta(now, len(self._outbox)),
+                    self._pacedUnsent,
+                )
+            )
+        self._wake(now)
+
+    def setDrainBlocked(self, blocked: bool) -> None:
+        """The socket stopped draining (or drained again): hold the queue (or go on)."""
+        self.drainBlocked = blocked
+        if not blocked:
+            self.releasePaced()
+
+    def connectionMade(self) -> None:
+        """A new connection: the server's bucket is full again."""
+        self.pacer.refill(self._clock())
+        self.drainBlocked = False
+
+    def connectionLost(self) -> None:
+        """What still waited for the pace will not go: each is refused, and the count said."""
+        self.schedule = None
+        self.drainBlocked = False
+        if not self._outbox:
+            return
+        waiting, self._outbox, self._outboxChars = self._outbox, deque(), 0
+        for target, body, _force in waiting:
+            self._pacedUnsent += 1
+            self.emit(ev.Unsent(target, body, "not sent: the connection was lost while it waited its turn"))
+        self.emit(ev.PaceProgress(self._pacedSent, 0, 0.0, self._pacedUnsent))
+        self._pacedSent = self._pacedUnsent = 0
+
+    @property
+    def waiting(self) -> int:
+        """Messages in the send queue."""
+        return len(self._outbox)
 
     def _checkSendable(self, target: str, body: str) -> None:
         if not self._server.allows("send"):
@@ -453,8 +577,7 @@ class Conversations:
         if self._server.isRoom(target) and not self._joined(target):
             raise CommandError("you are not in %s: /join it first" % (target,))
 
-    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
-        self._checkSendable(target, body)
+    def _checkSealable(self, target: str, force: bool) -> None:
         conversation = self._keyring.judging(target)
         layer = self._keyring.keyedLayer(target)
         if conversation.keys is None and layer is not None and not force:
@@ -466,6 +589,11 @@ class Conversations:
                 keyLostNote(target, layer, room, spellConsole) + ' (JSON: "force": true)',
                 keyLost=(target, layer, room),
             )
+
+    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
+        self._checkSendable(target, body)
+        self._checkSealable(target, force)
+        conversation = self._keyring.judging(target)
         if conversation.layer != PLAIN:
             self._server.checkSealingNick()
         try:

@@ -187,6 +187,38 @@ class Queued(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class Paced(Event):
+    """
+    C{body} for C{target} waits in our send queue for the server's pace,
+    unsealed: it is sealed when it leaves (a L{Sent} follows, or an
+    L{Unsent}), so it is fresh on arrival.  C{ahead} messages wait before
+    it; it should leave in about C{eta} seconds.
+    """
+
+    kind: ClassVar[str] = "paced"
+    target: str
+    body: str
+    ahead: int
+    eta: float
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PaceProgress(Event):
+    """
+    How the send queue drains: C{sent} messages left since it started
+    filling, C{waiting} still wait (about C{eta} seconds more), C{unsent}
+    were refused on the way.  Said when it starts, now and then, and when
+    it is empty (C{waiting} 0).
+    """
+
+    kind: ClassVar[str] = "pace-progress"
+    sent: int
+    waiting: int
+    eta: float
+    unsent: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Unsent(Event):
     """A message that was queued (L{Queued}) and will not be sent: C{reason} says why."""
 

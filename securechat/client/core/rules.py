@@ -55,6 +55,12 @@ DEFAULT_REALNAME = "securechat client"
 #: one is refused (never sent on a lower layer).
 MAX_QUEUED_MESSAGES = 32
 MAX_QUEUED_CHARS = 64 * 1024
+#: Messages waiting for the server's pace (L{securechat.client.core.pacing}),
+#: unsealed, across targets: a paste of this many lines is taken whole.
+MAX_PACED_MESSAGES = 2000
+MAX_PACED_CHARS = 1024 * 1024
+#: The send queue's progress is said every this many messages sent.
+PACE_PROGRESS_EVERY = 50
 #: How many of the user's own nick requests are remembered as unanswered:
 #: a NICK for us naming one of them answers it; any other is the relay's.
 MAX_NICK_REQUESTS = 8

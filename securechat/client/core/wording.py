@@ -185,6 +185,33 @@ def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell)
         target, current, layer, lost, spell("layer!", [target, layer]))
 
 
+def pacedNote(event: ev.Paced, echo: bool = True) -> str:
+    """
+    A line of ours waits its turn at the server's pace, unsealed: sealed
+    when it leaves, so it is fresh when it arrives.
+    """
+    head = "(waiting its turn, about %d s: sealed when it leaves)" % (round(event.eta),)
+    if event.ahead:
+        head = "(waiting its turn behind %d, about %d s: sealed when it leaves)" % (
+            event.ahead, round(event.eta))
+    return "%s %s" % (head, typed(event.body)) if echo else head
+
+
+def paceProgressNote(event: ev.PaceProgress) -> str:
+    """How the send queue drains: what left, what waits, what was not sent."""
+    refused = "; %d NOT SENT (said above)" % (event.unsent,) if event.unsent else ""
+    if event.waiting:
+        return "sending at the server's pace: %d sent, %d waiting, about %d s more%s" % (
+            event.sent, event.waiting, round(event.eta), refused)
+    return "send queue empty: %d sent at the server's pace%s" % (event.sent, refused)
+
+
+def pasteQuestion(lines: int, seconds: float, target: str) -> str:
+    """What the console asks before sending a paste of C{lines} lines (as weechat does)."""
+    return "paste %d lines to %s? At the server's pace that takes about %d s. [y/N] " % (
+        lines, target, round(seconds))
+
+
 __all__ = [
     "MARKS",
     "ctcpRequestNote",
@@ -206,4 +233,7 @@ __all__ = [
     "spellConsole",
     "weakPassphraseWarning",
     "reorderedNote",
+    "pacedNote",
+    "paceProgressNote",
+    "pasteQuestion",
 ]

@@ -28,6 +28,8 @@ from ..core.wording import (
     layerSetNote,
     missingNote,
     nickUnconfirmedNote,
+    pacedNote,
+    paceProgressNote,
     placeOf,
     queuedNote,
     rejectedNote,
@@ -186,6 +188,13 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s %s%s" % (when, placeOf(event.target), queuedNote(event)), INFO)]
     if isinstance(event, ev.Unsent):
         return [("%s !! %s%s" % (when, placeOf(event.target), unsentNote(event)), ALERT)]
+    if isinstance(event, ev.Paced):
+        # Only the first of a run: a paste's progress is said by PaceProgress.
+        if event.ahead:
+            return []
+        return [("%s %s%s" % (when, placeOf(event.target), pacedNote(event)), INFO)]
+    if isinstance(event, ev.PaceProgress):
+        return [("%s -- %s" % (when, paceProgressNote(event)), ALERT if event.unsent else INFO)]
     if isinstance(event, ev.Disconnected):
         tail = "; reconnecting..." if event.reconnecting else ""
         return [("%s -- connection lost: %s%s" % (when, event.reason, tail), ALERT)]
