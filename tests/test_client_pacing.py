@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import List
 
+import attr
+from twisted.internet.defer import inlineCallbacks
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -25,9 +27,11 @@ from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import pacedNote, paceProgressNote, pasteQuestion
 from securechat.client.faces.commands import formatEvent
 from securechat.codec import TEST_KDF, derive_room_keys
-from securechat.relay.factory import ConnectionSettings
+from securechat.relay.factory import ConnectionSettings, RelayFactory
 from securechat.relay.limits import TokenBucket
 from securechat.wire import parseLine
+
+from .test_client_support import WAIT, LoopbackCase
 
 START = 1_700_000_000.0
 ROOM = "#lab"
@@ -251,3 +255,50 @@ class WordingTests(SynchronousTestCase):
         self.assertIn("send queue empty: 400 sent", paceProgressNote(ev.PaceProgress(400, 0, 0.0, 0)))
         self.assertIn("paste 400 lines to #lab", pasteQuestion(400, 48.0, ROOM))
         self.assertIn("about 48 s", pasteQuestion(400, 48.0, ROOM))
+
+
+#: How much faster than real time the loopback test runs.
+SPEEDUP = 5
+
+
+class PacedLoopbackTests(LoopbackCase):
+    """
+    The same paste through our relay on 127.0.0.1, time running five times
+    faster so the test takes seconds, not a minute: the relay's flood
+    bucket at its default burst (40) and five times its default rate,
+    alice's pace five times the default, bob's freshness window about a
+    fifth of the default (3 s + 1 s skew for 30 s + 5 s).  Sealed when
+    typed, the tail would wait 9 s at the relay and expire (checked by
+    hand: with C{alice.session.pacedBy(None)} this test fails).
+    """
+
+    timeout = 120
+
+    @inlineCallbacks
+    def setUp(self):
+        settings = ConnectionSettings()
+        self.relay = RelayFactory(settings=attr.evolve(settings, floodRate=settings.floodRate * SPEEDUP))
+        yield self.startRelay(0)
+
+    @inlineCallbacks
+    def test_pasteArrivesWholeInOrderFresh(self):
+        fast = Pace(DEFAULT_PACE.burst, DEFAULT_PACE.rate * SPEEDUP)
+        alice = yield self.client("alice", pace=fast)
+        bob = yield self.client("bob", ttl=3, maxSkew=1)
+        yield self.joined(ROOM, alice, bob)
+        keys = derive_room_keys(b"pw", ROOM, TEST_KDF)
+        bob.session.setKeys(ROOM, keys, "fernet-ttl")
+        alice.session.setKeys(ROOM, keys, "fernet-ttl")
+        heard: List[ev.Event] = []
+        bob.listen(lambda e: heard.append(e) if isinstance(e, (ev.IncomingMessage, ev.RejectedMessage)) else None)
+        lines = ["line %03d of the paste" % (n,) for n in range(400)]
+        drained = alice.waitFor(lambda e: isinstance(e, ev.PaceProgress) and not e.waiting, WAIT * 6)
+        for line in lines:
+            alice.send(ROOM, line)
+        done = yield drained
+        self.assertEqual(done.unsent, 0)
+        last = bob.waitFor(lambda e: isinstance(e, ev.IncomingMessage) and e.body == lines[-1], WAIT)
+        if not any(isinstance(e, ev.IncomingMessage) and e.body == lines[-1] for e in heard):
+            yield last
+        self.assertEqual([e for e in heard if isinstance(e, ev.RejectedMessage)], [])
+        self.assertEqual([e.body for e in heard], lines)

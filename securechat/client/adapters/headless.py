@@ -42,6 +42,7 @@ from ...endpointstrings import userServer
 from ...tlsclient import TlsSettings, clientEndpoint
 from ..core import commands as cmd
 from ..core import events as ev
+from ..core.pacing import DEFAULT_PACE, Pace
 from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
 from .persist import StateKeeper
 from .protocol import IRCClientFactory
@@ -96,6 +97,7 @@ class HeadlessClient(Service):
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
         stateKeeper: Optional[StateKeeper] = None,
+        pace: Pace = DEFAULT_PACE,
     ) -> None:
         self.reactor = reactor
         self.kdfParams = kdfParams if kdfParams is not None else DEFAULT_KDF
@@ -117,6 +119,7 @@ class HeadlessClient(Service):
             identity=identity if identity is not None or stateKeeper is None else stateKeeper.identity,
             trust=trust if trust is not None or stateKeeper is None else stateKeeper.trust,
             onConversation=None if stateKeeper is None else stateKeeper.restore,
+            pace=pace,
         )
         #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}):
         #: it restores each conversation as the session makes it, and saves them.
