@@ -25,13 +25,15 @@ from securechat.client.core.pacing import DEFAULT_PACE, Pace, Pacer
 from securechat.client.core.rules import PACE_PROGRESS_EVERY, CommandError
 from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import pacedNote, paceProgressNote, pasteQuestion
-from securechat.client.faces.commands import formatEvent
+from securechat.client.faces.commands import Console, formatEvent
+from securechat.client.faces.console import PASTE_END, PASTE_START, ConsoleTerminal
 from securechat.codec import TEST_KDF, derive_room_keys
 from securechat.relay.factory import ConnectionSettings, RelayFactory
 from securechat.relay.limits import TokenBucket
 from securechat.wire import parseLine
 
-from .test_client_support import WAIT, LoopbackCase
+from .test_client_console import FakeScreen, Recorder, offlineClient
+from .test_client_support import WAIT, LoopbackCase, patchCommands
 
 START = 1_700_000_000.0
 ROOM = "#lab"
@@ -302,3 +304,90 @@ class PacedLoopbackTests(LoopbackCase):
             yield last
         self.assertEqual([e for e in heard if isinstance(e, ev.RejectedMessage)], [])
         self.assertEqual([e.body for e in heard], lines)
+
+
+class PasteTests(SynchronousTestCase):
+    """A paste in the console is asked about first: how many lines, how long at the pace."""
+
+    def setUp(self):
+        self.client = offlineClient()
+        self.screen = Recorder()
+        self.console = Console(
+            self.client, self.screen.show, self.screen.ask, self.screen.quits.append, current=ROOM,
+            clock=lambda: 0.0,
+        )
+        self.client.session.conversationsPart.pacer = Pacer(DEFAULT_PACE, 0.0)
+
+    def test_askedWithCountAndTime(self):
+        self.console.paste(["line %d" % (n,) for n in range(400)])
+        [(prompt, answer)] = self.screen.asked
+        seconds = round((400 - DEFAULT_PACE.burst) / DEFAULT_PACE.rate)
+        self.assertEqual(prompt, pasteQuestion(400, seconds, ROOM))
+        self.assertIn("paste 400 lines to #lab", prompt)
+        self.assertIn("about %d s" % (seconds,), prompt)
+
+    def test_declined(self):
+        self.console.paste(["one", "two", "three"])
+        self.screen.asked[0][1](b"n")
+        self.assertIn("paste of 3 lines to #lab not sent", self.screen.last())
+
+    def test_acceptedButNotConnectedSaysWhatWasNotSent(self):
+        self.console.paste(["one", "two", "three"])
+        self.screen.asked[0][1](b"y")
+        self.assertIn("3 of 3 lines NOT SENT: not connected", self.screen.last())
+
+    def test_pastedLinesAreTextNotCommands(self):
+        sent = []
+        patchCommands(self, self.client, send=lambda target, text, force: sent.append((target, text)))
+        self.console.paste(["/quit", "two"])
+        self.screen.asked[0][1](b"yes")
+        self.assertEqual(sent, [(ROOM, "/quit"), (ROOM, "two")])
+        self.assertEqual(self.screen.quits, [])
+
+    def test_oneLineIsJustALine(self):
+        sent = []
+        patchCommands(self, self.client, send=lambda target, text, force: sent.append(text))
+        self.console.paste(["", "hello"])
+        self.assertEqual(self.screen.asked, [])
+        self.assertEqual(sent, ["hello"])
+
+
+class BracketedPasteTests(SynchronousTestCase):
+    """The terminal: what comes between the bracketed-paste marks goes to Console.paste together."""
+
+    def setUp(self):
+        self.client = offlineClient()
+        self.fake = FakeScreen(80, 10)
+        self.pastes: List[List[str]] = []
+        self.typed: List[str] = []
+
+        def makeConsole(terminal):
+            console = Console(self.client, terminal.show, terminal.ask, lambda r: None, current=ROOM)
+            console.paste = self.pastes.append
+            console.line = self.typed.append
+            return console
+
+        self.screen = ConsoleTerminal(makeConsole, lambda: " alice", (self.fake.width, self.fake.height))
+        self.screen.terminal = self.fake
+        self.screen.connectionMade()
+
+    def type(self, data: bytes) -> None:
+        for byte in data:
+            self.screen.keystrokeReceived(bytes([byte]), None)
+
+    def test_pasteGoesTogether(self):
+        self.screen.unhandledControlSequence(PASTE_START)
+        self.type(b"one\rtwo\rthree\rhalf")
+        self.screen.unhandledControlSequence(PASTE_END)
+        self.assertEqual(self.pastes, [["one", "two", "three"]])
+        self.assertEqual(self.typed, [])
+        self.assertEqual("".join(self.screen.buffer), "half")
+        self.type(b"\r")
+        self.assertEqual(self.typed, ["half"])
+
+    def test_typedLinesAreNotAPaste(self):
+        self.type(b"one\rtwo\r")
+        self.assertEqual((self.pastes, self.typed), ([], ["one", "two"]))
+
+    def test_modeAskedAndGivenBack(self):
+        self.assertIn(b"\x1b[?2004l", self.screen.restoreSequence())

@@ -30,6 +30,7 @@ from ..core.wording import (
     nickUnconfirmedNote,
     pacedNote,
     paceProgressNote,
+    pasteQuestion,
     placeOf,
     queuedNote,
     rejectedNote,
@@ -426,6 +427,41 @@ class Console:
             # terminal's input and leave the console running but deaf.
             self.log.failure("command failed")
             self.alert("internal error (a bug): the command was not carried out")
+
+    def paste(self, lines: List[str]) -> None:
+        """
+        Several lines pasted at once (the terminal's bracketed paste): each
+        is text for the current room, never a command, and more than one
+        is asked about first, as weechat does: how many lines, and how
+        long they take at the server's pace.
+        """
+        lines = [text for text in lines if text.strip()]
+        if len(lines) <= 1:
+            for text in lines:
+                self.line(text)
+            return
+        target = self.current
+        if target is None:
+            self.alert("paste of %d lines not sent: no current room (/join #room first)" % (len(lines),))
+            return
+        session = self.client.session
+        seconds = session.pacer.eta(self.clock(), session.waiting + len(lines))
+
+        def answered(answer: Optional[bytes]) -> None:
+            if answer is None or answer.strip().lower() not in (b"y", b"yes"):
+                self.info("paste of %d lines to %s not sent" % (len(lines), target))
+                return
+            for done, text in enumerate(lines):
+                try:
+                    self.client.run(cmd.Say(target, text))
+                except (CommandError, NotConnected) as exc:
+                    self.alert(
+                        "paste to %s stopped: %d of %d lines NOT SENT: %s"
+                        % (target, len(lines) - done, len(lines), exc)
+                    )
+                    return
+
+        self.ask(pasteQuestion(len(lines), seconds, target), answered)
 
     def _say(self, text: str) -> None:
         if self.current is None:
