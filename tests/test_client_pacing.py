@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.adapters.protocol import IRCClientFactory
 from securechat.client.core import events as ev
-from securechat.client.core.pacing import DEFAULT_PACE, Pace, Pacer
+from securechat.client.core.pacing import DEFAULT_PACE, NGIRCD_PACE, UNKNOWN_PACE, Pace, Pacer, paceOf
 from securechat.client.core.rules import PACE_PROGRESS_EVERY, CommandError
 from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import pacedNote, paceProgressNote, pasteQuestion
@@ -94,6 +94,47 @@ class PacerTests(SynchronousTestCase):
     def test_badPace(self):
         self.assertRaises(ValueError, Pace, 0, 1.0)
         self.assertRaises(ValueError, Pace, 1, 0.0)
+
+
+class LearntPaceTests(SynchronousTestCase):
+    """The pace follows what the server says it runs (004), unless one was chosen."""
+
+    def session(self, **kw) -> ClientSession:
+        session = ClientSession("alice", lambda e: None, clock=lambda: 0.0, **kw)
+        session.connectionMade(lambda line: None)
+        return session
+
+    def myinfo(self, session: ClientSession, version: str) -> None:
+        session.lineReceived((":irc.test 004 alice irc.test %s iow bklmnost" % (version,)).encode())
+
+    def test_table(self):
+        self.assertEqual(paceOf("securechat-1.0"), DEFAULT_PACE)
+        self.assertEqual(paceOf("ngircd-26.1"), NGIRCD_PACE)
+        self.assertEqual(paceOf("UnrealIRCd-6.1"), UNKNOWN_PACE)
+        self.assertLess(NGIRCD_PACE.rate, DEFAULT_PACE.rate)
+
+    def test_learntFrom004(self):
+        for version, pace in (("ngircd-26.1", NGIRCD_PACE), ("solanum-1.0", UNKNOWN_PACE),
+                              ("securechat-0.1", DEFAULT_PACE)):
+            session = self.session()
+            self.myinfo(session, version)
+            self.assertEqual(session.pacer.pace, pace, version)
+            self.assertLessEqual(session.pacer.tokens, pace.burst)
+
+    def test_chosenPaceStays(self):
+        chosen = Pace(100, 50.0)
+        session = self.session(pace=chosen)
+        self.myinfo(session, "ngircd-26.1")
+        self.assertEqual(session.pacer.pace, chosen)
+
+    def test_learningKeepsWhatWasSpent(self):
+        pacer = Pacer(DEFAULT_PACE, 0.0)
+        pacer.spent(0.0, 28)
+        pacer.learn(NGIRCD_PACE)
+        self.assertEqual(pacer.tokens, 2.0)
+        pacer = Pacer(DEFAULT_PACE, 0.0)
+        pacer.learn(NGIRCD_PACE)
+        self.assertEqual(pacer.tokens, NGIRCD_PACE.burst)
 
 
 class Relay:

@@ -42,7 +42,7 @@ from ...endpointstrings import userServer
 from ...tlsclient import TlsSettings, clientEndpoint
 from ..core import commands as cmd
 from ..core import events as ev
-from ..core.pacing import DEFAULT_PACE, Pace
+from ..core.pacing import Pace
 from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
 from .persist import StateKeeper
 from .protocol import IRCClientFactory
@@ -97,7 +97,7 @@ class HeadlessClient(Service):
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
         stateKeeper: Optional[StateKeeper] = None,
-        pace: Pace = DEFAULT_PACE,
+        pace: Optional[Pace] = None,
     ) -> None:
         self.reactor = reactor
         self.kdfParams = kdfParams if kdfParams is not None else DEFAULT_KDF

@@ -19,7 +19,7 @@ from ...wire import Message
 from . import ctcp
 from . import events as ev
 from .keyed import SENDING, Keyring, PendingKey
-from .pacing import DEFAULT_PACE, Pace, Pacer
+from .pacing import DEFAULT_PACE, Pace, Pacer, paceOf
 from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -61,7 +61,7 @@ class Conversations:
         joined: Callable[[str], bool],
         emit: Callable[[ev.Event], None],
         clock: Callable[[], float],
-        pace: Pace = DEFAULT_PACE,
+        pace: Optional[Pace] = None,
     ) -> None:
         self._server = server
         self._keyring = keyring
@@ -69,7 +69,10 @@ class Conversations:
         self.emit = emit
         self._clock = clock
         #: Our copy of the server's flood bucket (see L{securechat.client.core.pacing}).
-        self.pacer = Pacer(pace, clock())
+        self.pacer = Pacer(pace or DEFAULT_PACE, clock())
+        #: Whether the pace was chosen for us (tests, options): else learnt
+        #: from the server's 004 (L{serverSoftware}).
+        self._paceFixed = pace is not None
         #: Messages typed and not yet sealed, in order: (target, body, force).
         self._outbox: Deque[Tuple[str, str, bool]] = deque()
         self._outboxChars = 0
@@ -492,6 +495,11 @@ class Conversations:
     def _wake(self, now: float) -> None:
         if self.schedule is not None and self._outbox and not self.drainBlocked:
             self.schedule(self.pacer.waitTime(now))
+
+    def serverSoftware(self, version: str) -> None:
+        """The server said what it runs (004): pace ourselves as it paces us."""
+        if not self._paceFixed:
+            self.pacer.learn(paceOf(version))
 
     def written(self, lines: int = 1) -> None:
         """C{lines} went to the server (any line: they all cost at its flood bucket)."""

@@ -30,12 +30,12 @@ from ...codec import (
     TrustStore,
 )
 from ...logevents import DISCARD, EventLog
-from ...numerics import RPL_ISUPPORT, RPL_WELCOME
+from ...numerics import RPL_ISUPPORT, RPL_MYINFO, RPL_WELCOME
 from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
 from .keyed import Keyring
-from .pacing import DEFAULT_PACE, Pace, Pacer
+from .pacing import Pace, Pacer
 from .registration import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING, Registration
 from .rooms import Rooms, _Room  # _Room: tests build a room by hand
 from .rules import (
@@ -136,7 +136,7 @@ class ClientSession:
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
         onConversation: Optional[Callable[[str, Conversation], None]] = None,
-        pace: Pace = DEFAULT_PACE,
+        pace: Optional[Pace] = None,
     ) -> None:
         #: Where everything the user should know goes.
         self.emit = emit
@@ -239,6 +239,8 @@ class ClientSession:
 
     def _numeric(self, message: Message) -> None:
         code = message.command
+        if code == RPL_MYINFO and len(message.params) > 2:
+            self.conversationsPart.serverSoftware(message.params[2])
         if code == RPL_WELCOME:
             self.registration.welcome(message)
             if self.registration.registered:
