@@ -58,6 +58,7 @@ from ..client.core.session import PLAIN, ClientSession, CommandError, NotConnect
 from ..client.core.wording import (
     MARKS,
     ctcpRequestNote,
+    keyNotEnteredNote,
     keySetNote,
     layerSetNote,
     missingNote,
@@ -511,6 +512,8 @@ class ProxyCore:
                 self.tell(placeOf(event.target) + pacedNote(event, echo=False))
         elif isinstance(event, ev.PaceProgress):
             self.tell(paceProgressNote(event))
+        elif isinstance(event, ev.KeyNotEntered):
+            self.tell(commandsHere(keyNotEnteredNote(event.target, event.layer, spellProxy)))
         elif isinstance(event, ev.KeySet):
             self.reply(keySetNote(event))
         elif isinstance(event, ev.LayerSet):

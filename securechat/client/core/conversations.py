@@ -41,7 +41,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, conversationOf, roomOf
-from .wording import keyLostNote, loweringNote, spellConsole
+from .wording import keyLostNote, keyNotEnteredNote, loweringNote, spellConsole
 
 
 class Conversations:
@@ -228,7 +228,9 @@ class Conversations:
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
-            previous = None if self._server.isRoom(name) else self._keyring.keyedLayer(name)
+            # So does a room keyed before a restart: its layer was saved.
+            kept = not self._server.isRoom(name) or self._keyring.restored(name)
+            previous = self._keyring.keyedLayer(name) if kept else None
             layer = self._keyring.chosenLayer(name) or previous or DEFAULT_KEYED_LAYER
         self.checkLayer(layer)
         conversation = self._keyring.conversation(name)
@@ -593,6 +595,12 @@ class Conversations:
             # a nick changed, ours, the peer's, or one the relay forced on
             # us): never send such text in clear unless the user says so.
             room = self._server.isRoom(target)
+            if self._keyring.restored(target):
+                raise NeedsForce(
+                    "not sent: " + keyNotEnteredNote(target, layer, spellConsole),
+                    keyLost=(target, layer, room),
+                    keyRestored=True,
+                )
             raise NeedsForce(
                 keyLostNote(target, layer, room, spellConsole) + ' (JSON: "force": true)',
                 keyLost=(target, layer, room),

@@ -187,6 +187,19 @@ class Queued(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class KeyNotEntered(Event):
+    """
+    C{target} was keyed on C{layer} before a restart (the state directory
+    says so; the key itself is never saved): it counts as keyed, nothing is
+    sent there in clear, until the user enters its key again.
+    """
+
+    kind: ClassVar[str] = "key-not-entered"
+    target: str
+    layer: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Paced(Event):
     """
     C{body} for C{target} waits in our send queue for the server's pace,

@@ -111,11 +111,15 @@ class NeedsForce(CommandError):
         message: str,
         lowering: Optional[Tuple[str, str, str, str]] = None,
         keyLost: Optional[Tuple[str, str, bool]] = None,
+        keyRestored: bool = False,
     ) -> None:
         super().__init__(message)
         self.lowering = lowering
         #: (target, its keyed layer, a room?) when the key no longer applies.
         self.keyLost = keyLost
+        #: With C{keyLost}: it was keyed before a restart, and its key
+        #: (never saved) was not entered again yet.
+        self.keyRestored = keyRestored
 
 
 def checkWord(what: str, value: str) -> None:

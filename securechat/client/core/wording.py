@@ -185,6 +185,18 @@ def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell)
         target, current, layer, lost, spell("layer!", [target, layer]))
 
 
+def keyNotEnteredNote(target: str, layer: str, spell: Spell) -> str:
+    """
+    A conversation keyed before a restart: its key is never saved, so it
+    waits to be entered again; meanwhile nothing goes there in clear.
+    """
+    return (
+        "%s was keyed on %s before the restart; its key is never saved: enter it again (%s). "
+        "Nothing is sent there in clear meanwhile (to talk in clear anyway: %s)"
+        % (target, layer, spell("key", [target]), spell("layer!", [target, "plain"]))
+    )
+
+
 def pacedNote(event: ev.Paced, echo: bool = True) -> str:
     """
     A line of ours waits its turn at the server's pace, unsealed: sealed
@@ -236,4 +248,5 @@ __all__ = [
     "pacedNote",
     "paceProgressNote",
     "pasteQuestion",
+    "keyNotEnteredNote",
 ]

@@ -24,6 +24,7 @@ from ..core.identities import identityLines, signedMark, trustLine
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
+    keyNotEnteredNote,
     keySetNote,
     layerSetNote,
     missingNote,
@@ -194,6 +195,8 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         if event.ahead:
             return []
         return [("%s %s%s" % (when, placeOf(event.target), pacedNote(event)), INFO)]
+    if isinstance(event, ev.KeyNotEntered):
+        return [("%s !! %s" % (when, keyNotEnteredNote(event.target, event.layer, spellConsole)), ALERT)]
     if isinstance(event, ev.PaceProgress):
         return [("%s -- %s" % (when, paceProgressNote(event)), ALERT if event.unsent else INFO)]
     if isinstance(event, ev.Disconnected):
