@@ -265,7 +265,9 @@ def _refusals(builder: _Builder, messages: Dict[str, Dict[str, Any]]) -> List[Di
         refusal("expired", [fernet], "expired", now=TIME + 36),
         refusal("from-future", [fernet], "from-future", now=TIME - 6),
         refusal("downgraded", messages["plain"]["lines"], "unprotected"),
-        refusal("weaker-layer", messages["fernet"]["lines"], "unprotected"),
+        refusal("weaker-layer", messages["fernet"]["lines"], "lower-layer"),
+        refusal("weaker-unauthenticated", messages["aes-ctr"]["lines"], "unprotected"),
+        refusal("lower-than-signed", messages["fernet-ttl"]["lines"], "lower-layer", layer="signed"),
         refusal("signed-unknown-signer", messages["signed-200-key-left-out"]["lines"], "unknown-signer",
                 layer="signed"),
     ]

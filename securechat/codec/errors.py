@@ -115,6 +115,17 @@ class Downgraded(CodecError):
     summary = "unprotected: not from a keyed member (the room requires a stronger layer)"
 
 
+class SealedLower(CodecError):
+    """
+    A keyed member's message, authenticated with the room's key, but sealed
+    on a lower layer than the conversation requires: refused, and called
+    what it is (not "unprotected": it is the member's, on the wrong layer).
+    """
+
+    reason = "lower-layer"
+    summary = "sealed by a keyed member, but on a lower layer than the room asks"
+
+
 class NoKey(CodecError):
     """A protected line in a conversation that has no key to open it."""
 

@@ -42,6 +42,7 @@ REASONS = {
     "identity-changed": "IDENTITY CHANGED",
     "signed-by-other": "signed by another member's key",
     "trust-full": "unknown key, trust store full",
+    "lower-layer": "sealed on a lower layer",
 }
 #: Layers whose receivers keep no replay cache (sequence numbers only).
 NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
