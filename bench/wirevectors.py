@@ -227,6 +227,8 @@ def build() -> Dict[str, Any]:
                     note="second message of the stream: 200 bytes take one line without the key")
     builder.message("signed-short-key-carried", "room", "signed", "Alice", ROOM, "short",
                     note="the key rides along: it costs no line")
+    builder.message("layer-announcement", "room", "signed", "Alice", ROOM, "\x01SC-LAYER signed\x01",
+                    note="a raise to signed, sealed on signed (docs/wire.md, Layer announcements)")
     builder.message("room-secret", "secret", "fernet-ttl", "Alice", ROOM, "keyed by a room secret")
     builder.message("direct", "direct", "fernet-ttl", "Alice", pair, "just between us",
                     note="a direct message: the target is the sorted pair of casefolded nicks")

@@ -60,6 +60,7 @@ from ..client.core.wording import (
     ctcpRequestNote,
     keyNotEnteredNote,
     keySetNote,
+    layerAnnouncedNote,
     layerSetNote,
     missingNote,
     nickUnconfirmedNote,
@@ -512,6 +513,8 @@ class ProxyCore:
                 self.tell(placeOf(event.target) + pacedNote(event, echo=False))
         elif isinstance(event, ev.PaceProgress):
             self.tell(paceProgressNote(event))
+        elif isinstance(event, ev.LayerAnnounced):
+            self.tell(commandsHere(layerAnnouncedNote(event, spellProxy)))
         elif isinstance(event, ev.KeyNotEntered):
             self.tell(commandsHere(keyNotEnteredNote(event.target, event.layer, spellProxy)))
         elif isinstance(event, ev.KeySet):

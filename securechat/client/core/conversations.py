@@ -158,6 +158,11 @@ class Conversations:
     def _verdicts(self, name: str, direct: bool, results: List[Result]) -> List[ev.Event]:
         events: List[ev.Event] = []
         for result in results:
+            if isinstance(result, Accepted) and not direct:
+                announced = ctcp.parse(result.body)
+                if announced is not None and announced.command == ctcp.LAYER:
+                    events.append(self._layerAnnounced(name, result, announced.text.strip()))
+                    continue
             if isinstance(result, Accepted):
                 events.append(
                     # An action (/me) or another CTCP, shown, never answered.
@@ -185,6 +190,54 @@ class Conversations:
                     )
                 )
         return events
+
+    def _layerAnnounced(self, name: str, result: Accepted, layer: str) -> ev.LayerAnnounced:
+        """
+        A member says, sealed, that C{name}'s layer is C{layer} now.  A raise
+        sealed on that layer (the member has it, the room's key proves it is
+        a member's) is followed; anything else is only shown.
+        """
+        previous = self._keyring.layerFor(name)
+        conversation = self._keyring.stored(name)
+        raise_ = (
+            layer in LAYER_RANK
+            and layer != PLAIN
+            and LAYER_RANK[layer] > LAYER_RANK[previous]
+            and result.layer == layer
+            and conversation is not None
+            and conversation.keys is not None
+        )
+        if not raise_:
+            return ev.LayerAnnounced(name, result.sender, layer[:32], previous, False)
+        assert conversation is not None
+        conversation.set_layer(layer, conversation.keys)
+        self._keyring.record(name).layer = layer
+        self._keyring.rememberKeyed(name, layer)
+        return ev.LayerAnnounced(name, result.sender, layer, previous, True)
+
+    def _announceLayer(self, name: str, layer: str) -> None:
+        """
+        Tell the room, sealed on its current layer, that its layer is
+        C{layer} now: a raise is followed, a lowering shown.  Only when we
+        can: connected, in the room, keyed.
+        """
+        conversation = self._keyring.stored(name)
+        if (
+            conversation is None
+            or conversation.keys is None
+            or conversation.layer == PLAIN
+            or not self._server.isRoom(name)
+            or not self._server.allows("send")
+            or not self._joined(name)
+        ):
+            return
+        try:
+            self._server.checkSealingNick()
+            texts = conversation.encode(self._server.nick, ctcp.layerAnnouncement(layer), self.maxPayload(name))
+        except (CommandError, ValueError):
+            return
+        for text in texts:
+            self._server.write("PRIVMSG", name, text)
 
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""
@@ -274,9 +327,17 @@ class Conversations:
                 "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
             )
         conversation = self._keyring.conversation(name)
+        before = conversation.layer
+        lowering = LAYER_RANK[layer] < LAYER_RANK[before]
+        if lowering:
+            # Said on the layer the members are on: they show it, never follow.
+            self._announceLayer(name, layer)
         conversation.set_layer(layer, conversation.keys)
         self._keyring.record(name).layer = layer
         self._keyring.rememberKeyed(name, layer)
+        if LAYER_RANK[layer] > LAYER_RANK[before] and before != PLAIN:
+            # Sealed on the new layer, which proves we have it: members follow.
+            self._announceLayer(name, layer)
         event = ev.LayerSet(name, layer)
         self.emit(event)
         return event

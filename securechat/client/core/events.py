@@ -277,6 +277,22 @@ class LayerSet(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class LayerAnnounced(Event):
+    """
+    C{sender} announced, sealed, that C{target} is on C{layer} now; ours was
+    C{previous}.  C{followed}: we raised ours to it (a raise, sealed on that
+    very layer).  A lowering is shown, never followed.
+    """
+
+    kind: ClassVar[str] = "layer-announced"
+    target: str
+    sender: str
+    layer: str
+    previous: str
+    followed: bool
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Fingerprint(Event):
     """The answer to C{/fingerprint}: L{None} when C{target} is on plain (no key)."""
 

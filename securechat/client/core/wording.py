@@ -198,6 +198,28 @@ def keyNotEnteredNote(target: str, layer: str, spell: Spell) -> str:
     )
 
 
+def layerAnnouncedNote(event: ev.LayerAnnounced, spell: Spell) -> str:
+    """A member's sealed word on the room's layer: followed (a raise), or only shown."""
+    if event.followed:
+        return "%s raised %s to %s (sealed, so not the relay's doing): following, %s here too" % (
+            event.sender, event.target, event.layer, event.layer)
+    if event.layer == event.previous:
+        return "%s set %s to %s, as here" % (event.sender, event.target, event.layer)
+    if event.layer in LAYER_ORDER and LAYER_ORDER.index(event.layer) < LAYER_ORDER.index(event.previous):
+        return (
+            "%s LOWERED %s to %s on their side: not followed (%s stays on %s; their messages will be "
+            "refused as sealed on %s). To follow: %s"
+            % (event.sender, event.target, event.layer, event.target, event.previous, event.layer,
+               spell("layer!", [event.target, event.layer]))
+        )
+    return "%s announced %s on %s: not followed (not sealed on that layer, or no key here)" % (
+        event.sender, event.target, event.layer)
+
+
+#: The layers from weakest to strongest (as the codec ranks them).
+LAYER_ORDER = ("plain", "aes-ctr", "fernet", "fernet-ttl", "signed")
+
+
 def pacedNote(event: ev.Paced, echo: bool = True) -> str:
     """
     A line of ours waits its turn at the server's pace, unsealed: sealed
@@ -250,4 +272,5 @@ __all__ = [
     "paceProgressNote",
     "pasteQuestion",
     "keyNotEnteredNote",
+    "layerAnnouncedNote",
 ]

@@ -26,6 +26,7 @@ from ..core.wording import (
     ctcpRequestNote,
     keyNotEnteredNote,
     keySetNote,
+    layerAnnouncedNote,
     layerSetNote,
     missingNote,
     nickUnconfirmedNote,
@@ -195,6 +196,9 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         if event.ahead:
             return []
         return [("%s %s%s" % (when, placeOf(event.target), pacedNote(event)), INFO)]
+    if isinstance(event, ev.LayerAnnounced):
+        style = INFO if event.followed or event.layer == event.previous else ALERT
+        return [("%s -- %s" % (when, layerAnnouncedNote(event, spellConsole)), style)]
     if isinstance(event, ev.KeyNotEntered):
         return [("%s !! %s" % (when, keyNotEnteredNote(event.target, event.layer, spellConsole)), ALERT)]
     if isinstance(event, ev.PaceProgress):
