@@ -220,6 +220,17 @@ def layerAnnouncedNote(event: ev.LayerAnnounced, spell: Spell) -> str:
 LAYER_ORDER = ("plain", "aes-ctr", "fernet", "fernet-ttl", "signed")
 
 
+def groupedNote(target: str, sender: str, reason: str, count: int, spell: Spell) -> str:
+    """Refusals of one member for one reason, said as one line, with what to do about them."""
+    where = "in %s " % (target,) if target[:1] in "#&+!" else ""
+    advice = ""
+    if reason == "tampered":
+        advice = "; a wrong passphrase looks the same: compare %s with the others" % (spell("fingerprint", [target]),)
+    elif reason == "identity-changed":
+        advice = "; ask %s why, then %s" % (sender, spell("trust", [sender]))
+    return "%d more from %s %srefused: %s%s" % (count, sender, where, REASONS.get(reason, reason), advice)
+
+
 def pacedNote(event: ev.Paced, echo: bool = True) -> str:
     """
     A line of ours waits its turn at the server's pace, unsealed: sealed
@@ -273,4 +284,5 @@ __all__ = [
     "pasteQuestion",
     "keyNotEnteredNote",
     "layerAnnouncedNote",
+    "groupedNote",
 ]

@@ -21,9 +21,11 @@ from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
+from ..core.refusals import SHOW, Grouped, RefusalGroups
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
+    groupedNote,
     keyNotEnteredNote,
     keySetNote,
     layerAnnouncedNote,
@@ -290,6 +292,8 @@ class Console:
         #: The windows (status, rooms, direct conversations) and their lines.
         self.windows = WindowList(lambda name: self.client.session.fold(name))
         self.router = Router(self.windows, client.session)
+        #: Refusals of a member for one reason: the first shown, the rest grouped.
+        self.refusals = RefusalGroups(lambda name: self.client.session.fold(name))
         #: The terminal, once attached (L{attach}): told of every line added.
         self.view: Optional[View] = None
         self.current = current
@@ -381,6 +385,16 @@ class Console:
         when = stamp(self.clock)
         windows = self.router.route(event)
         level = self.router.level(event)
+        grouped: List[Grouped] = []
+        if isinstance(event, ev.RejectedMessage):
+            decision, grouped = self.refusals.refused(event)
+            for group in grouped:
+                self._putGroup(windows, when, group)
+            if decision != SHOW:
+                return
+        elif isinstance(event, (ev.IncomingMessage, ev.Action)):
+            for group in self.refusals.accepted(event.target, event.sender):
+                self._putGroup(windows, when, group)
         if isinstance(event, ev.Sent):
             conversation = event.target
             protection = PROTECTION.get(event.layer, "")
@@ -397,6 +411,11 @@ class Console:
                 shown = Line(shown.segments[:-1] + ((shown.segments[-1][0], HIGHLIGHT),), shown.style)
             for window in windows:
                 self._put(window, shown, level)
+
+    def _putGroup(self, windows: List[Window], when: str, group: Grouped) -> None:
+        text = groupedNote(group.target, group.sender, group.reason, group.count, spellConsole)
+        for window in windows:
+            self._put(window, ("%s !! %s" % (when, text), ALERT), HIGHLIGHTED)
 
     def _same(self, a: Optional[str], b: Optional[str]) -> bool:
         if a is None or b is None:
