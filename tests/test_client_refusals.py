@@ -10,11 +10,16 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.core import events as ev
+from securechat.client.core.identities import KEPT_MARK, signedMark
 from securechat.client.core.refusals import MAX_GROUPS, QUIET, SHOW, Grouped, RefusalGroups
+from securechat.client.core.rules import MAX_HELD_PER_SENDER
+from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import groupedNote, spellConsole
 from securechat.client.faces.commands import Console
+from securechat.codec import TEST_KDF, Conversation, Identity, derive_room_keys
 
 from .test_client_console import Recorder, offlineClient
+from .test_client_session import FakeClock
 
 
 def refused(sender="bob", reason="tampered", target="#lab"):
@@ -77,3 +82,56 @@ class ConsoleTests(SynchronousTestCase):
         self.assertIn("9 more from bob in #lab refused: tampered or wrong key", refusalLines[1])
         self.assertIn("15 more from bob in #lab refused", refusalLines[2])
         self.assertIn("fixed my passphrase", texts[-1])
+
+
+class KeptUntilTrustTests(SynchronousTestCase):
+    """
+    Messages refused as identity-changed are kept and shown, marked, after
+    /trust; a replay of one of them is refused, never shown twice.
+    """
+
+    def setUp(self):
+        self.clock = FakeClock()
+        self.events = []
+        self.session = ClientSession("bob", self.events.append, clock=self.clock)
+        self.session.connectionMade(lambda line: None)
+        self.session.lineReceived(b":s 001 bob :Welcome bob!~b@h")
+        self.session.join("#lab")
+        self.session.lineReceived(b":bob!~b@h JOIN #lab")
+        keys = derive_room_keys(b"pw", "#lab", TEST_KDF)
+        self.session.setKeys("#lab", keys, "signed")
+        self.old = Conversation("#lab", "signed", keys, clock=self.clock, identity=Identity.generate())
+        self.new = Conversation("#lab", "signed", keys, clock=self.clock, identity=Identity.generate())
+
+    def say(self, conversation, body):
+        lines = conversation.encode("alice", body, 400)
+        for text in lines:
+            self.session.lineReceived((":alice!~a@h PRIVMSG #lab :" + text).encode())
+        return lines
+
+    def test_keptAndShownAfterTrust(self):
+        self.say(self.old, "hello, old key")
+        first = self.say(self.new, "new laptop, new key")
+        self.say(self.new, "second one")
+        refused = [e for e in self.events if isinstance(e, ev.RejectedMessage)]
+        self.assertEqual([e.reason for e in refused], ["identity-changed"] * 2)
+        self.assertEqual([e.body for e in self.events if isinstance(e, ev.IncomingMessage)], ["hello, old key"])
+        self.session.trustNick("alice")
+        shown = [e for e in self.events if isinstance(e, ev.IncomingMessage)][1:]
+        self.assertEqual([e.body for e in shown], ["new laptop, new key", "second one"])
+        self.assertEqual({e.trust for e in shown}, {KEPT_MARK})
+        self.assertEqual(signedMark(shown[0]), "signed, NEW KEY: held until you /trust")
+        # Held no longer: a second /trust shows nothing again; a replay is refused.
+        before = len(self.events)
+        for text in first:
+            self.session.lineReceived((":alice!~a@h PRIVMSG #lab :" + text).encode())
+        [replayed] = self.events[before:]
+        self.assertEqual(replayed.reason, "replayed")
+
+    def test_bounded(self):
+        self.say(self.old, "hello")
+        for n in range(MAX_HELD_PER_SENDER + 5):
+            self.say(self.new, "m%d" % (n,))
+        self.session.trustNick("alice")
+        shown = [e for e in self.events if isinstance(e, ev.IncomingMessage) and e.trust == KEPT_MARK]
+        self.assertEqual(len(shown), MAX_HELD_PER_SENDER)

@@ -57,6 +57,7 @@ from securechat.codec.errors import (
     CodecError,
     Downgraded,
     Expired,
+    IdentityChanged,
     Malformed,
     Misattributed,
     NoKey,
@@ -363,7 +364,19 @@ class Conversation:
             assert sent_at is not None, "a fresh layer's token always carries its time"
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
             if signer is not None:
-                trust = self.trust.judge(sender_key, signer)
+                try:
+                    trust = self.trust.judge(sender_key, signer)
+                except IdentityChanged as changed:
+                    # Genuine but for its key: seen (a replay of it is refused, it is
+                    # no gap later) and its body kept on the refusal for the user.
+                    self.replay.admit(sealed_id, sent_at)
+                    self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+                    self.changes += 1
+                    try:
+                        changed.held = decode_body(plaintext, envelope)
+                    except CodecError:
+                        pass
+                    raise
             self.replay.admit(sealed_id, sent_at)
         if LAYER_RANK[layer] < LAYER_RANK[self.layer]:
             # The member's, authenticated: seen (not a gap later), then refused.

@@ -11,7 +11,7 @@ reasons come after verification.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 
 class CodecError(Exception):
@@ -148,6 +148,10 @@ class IdentityChanged(CodecError):
 
     reason = "identity-changed"
     summary = "signed by a key that is not the one pinned for this nick (/trust NICK to accept it)"
+    #: The message's body: genuine (the room's key and the new signature
+    #: hold), refused only for its key, so the client may keep it until the
+    #: user decides (L{None} when it was not decoded).
+    held: Optional[str] = None
 
 
 class SignedByOther(CodecError):

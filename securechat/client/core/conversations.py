@@ -7,10 +7,13 @@ sealing messages.  The records it works on are the L{Keyring}'s.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Deque, List, Optional, Tuple, Union
+from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+
+import attr
 
 from ...codec import (
     LAYERS,
+    PROTECTION,
     Accepted,
     RoomKeys,
     normalize_fingerprint,
@@ -18,12 +21,15 @@ from ...codec import (
 from ...wire import Message
 from . import ctcp
 from . import events as ev
+from .identities import KEPT_MARK
 from .keyed import SENDING, Keyring, PendingKey
 from .pacing import DEFAULT_PACE, Pace, Pacer, paceOf
 from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
     LAYER_RANK,
+    MAX_HELD_PER_SENDER,
+    MAX_HELD_SENDERS,
     MAX_PACED_CHARS,
     MAX_PACED_MESSAGES,
     MAX_QUEUED_CHARS,
@@ -86,6 +92,9 @@ class Conversations:
         #: Whether the connection's socket stopped draining (the adapter
         #: says so): nothing leaves the queue until it drains.
         self.drainBlocked = False
+        #: Messages refused as identity-changed, kept (bounded) per sender
+        #: (codec-folded) until the user accepts the new key (L{trustNick}).
+        self._held: Dict[str, List[ev.IncomingMessage]] = {}
 
     # Messages received.
 
@@ -184,12 +193,26 @@ class Conversations:
                     )
                 )
             else:
+                held = getattr(result.error, "held", None)
+                if result.reason == "identity-changed" and held is not None:
+                    self._hold(name, direct, result.sender, result.layer or "", held)
                 events.append(
                     ev.RejectedMessage(
                         name, result.sender, result.layer, result.reason, result.description, direct
                     )
                 )
         return events
+
+    def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str) -> None:
+        """Keep a message refused only for its new key: shown, marked, if the user accepts the key."""
+        key = self._server.codecFold(sender)
+        if key not in self._held and len(self._held) >= MAX_HELD_SENDERS:
+            return
+        held = self._held.setdefault(key, [])
+        if len(held) < MAX_HELD_PER_SENDER:
+            held.append(
+                ev.IncomingMessage(name, sender, body, layer, PROTECTION.get(layer, ""), direct, trust=KEPT_MARK)
+            )
 
     def _layerAnnounced(self, name: str, result: Accepted, layer: str) -> ev.LayerAnnounced:
         """
@@ -465,6 +488,9 @@ class Conversations:
             ) from None
         event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
         self.emit(event)
+        for message in self._held.pop(self._server.codecFold(nick), []):
+            # Refused before the user accepted the key: shown now, marked as such.
+            self.emit(attr.evolve(message, signer=pin.fingerprint))
         return event
 
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:

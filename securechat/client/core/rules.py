@@ -59,6 +59,11 @@ MAX_QUEUED_CHARS = 64 * 1024
 #: unsealed, across targets: a paste of this many lines is taken whole.
 MAX_PACED_MESSAGES = 2000
 MAX_PACED_CHARS = 1024 * 1024
+#: Messages refused as identity-changed kept until /trust: per sender, and
+#: senders (a relay cannot make them grow: each needs a room key holder's
+#: signature).
+MAX_HELD_PER_SENDER = 32
+MAX_HELD_SENDERS = 16
 #: The send queue's progress is said every this many messages sent.
 PACE_PROGRESS_EVERY = 50
 #: How many of the user's own nick requests are remembered as unanswered:
