@@ -560,6 +560,9 @@ class KeyedAfterRestartTests(KeeperCase):
         keeper, session, events, sent = self.restart()
         told = [e for e in events if isinstance(e, ev.KeyNotEntered)]
         self.assertEqual(told, [ev.KeyNotEntered(ROOM, "signed")])
+        # Joined as what it counts as: keyed on signed, not "no key: plain text".
+        [joined] = [e for e in events if isinstance(e, ev.Joined)]
+        self.assertEqual(joined.layer, "signed")
         [(shown, style)] = formatEvent(told[0], "12:00")
         self.assertIn("enter it again (/key #lab)", shown)
         self.assertEqual(style, ALERT)

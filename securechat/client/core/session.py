@@ -152,7 +152,8 @@ class ClientSession:
         self.keyring = Keyring(
             self.registration, self.identity, self.trust, clock, ttl, maxSkew, limits, onConversation
         )
-        self.roomsPart = Rooms(self.registration, self.keyring.layerFor, emit, log)
+        # What a room counts as: a room keyed before a restart is keyed, not plain.
+        self.roomsPart = Rooms(self.registration, self.keyring.expectedLayer, emit, log)
         self.conversationsPart = Conversations(
             self.registration, self.keyring, self.roomsPart.joined, emit, clock, pace
         )
