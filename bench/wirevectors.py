@@ -227,6 +227,8 @@ def build() -> Dict[str, Any]:
                     note="second message of the stream: 200 bytes take one line without the key")
     builder.message("signed-short-key-carried", "room", "signed", "Alice", ROOM, "short",
                     note="the key rides along: it costs no line")
+    builder.message("layer-announcement", "room", "signed", "Alice", ROOM, "\x01SC-LAYER signed\x01",
+                    note="a raise to signed, sealed on signed (docs/wire.md, Layer announcements)")
     builder.message("room-secret", "secret", "fernet-ttl", "Alice", ROOM, "keyed by a room secret")
     builder.message("direct", "direct", "fernet-ttl", "Alice", pair, "just between us",
                     note="a direct message: the target is the sorted pair of casefolded nicks")
@@ -265,7 +267,9 @@ def _refusals(builder: _Builder, messages: Dict[str, Dict[str, Any]]) -> List[Di
         refusal("expired", [fernet], "expired", now=TIME + 36),
         refusal("from-future", [fernet], "from-future", now=TIME - 6),
         refusal("downgraded", messages["plain"]["lines"], "unprotected"),
-        refusal("weaker-layer", messages["fernet"]["lines"], "unprotected"),
+        refusal("weaker-layer", messages["fernet"]["lines"], "lower-layer"),
+        refusal("weaker-unauthenticated", messages["aes-ctr"]["lines"], "unprotected"),
+        refusal("lower-than-signed", messages["fernet-ttl"]["lines"], "lower-layer", layer="signed"),
         refusal("signed-unknown-signer", messages["signed-200-key-left-out"]["lines"], "unknown-signer",
                 layer="signed"),
     ]

@@ -97,12 +97,23 @@ class SendQueueTests(SynchronousTestCase):
             self.protocol.dataReceived(pings(1))
         self.assertIn("send queue exceeded", self.lost()[0].reason)
 
-    def test_userMessagesCountToo(self):
+    def test_userMessagesWaitUnsealed(self):
+        """
+        Changed on purpose (issue 23): while the server does not drain, a
+        typed message is neither written nor sealed (it would pile up
+        towards the cut and age); it waits in the session's send queue and
+        leaves, sealed then, once the server reads again.
+        """
         self.transport.producer.pauseProducing()
-        self.session.sendMessage("bob", "x" * 3000)
+        first = self.session.sendMessage("bob", "x" * 3000)
+        second = self.session.sendMessage("bob", "y" * 3000)
+        self.assertEqual((type(first), type(second)), (ev.Paced, ev.Paced))
+        self.assertEqual(self.transport.value(), b"")
         self.assertFalse(self.transport.disconnecting)
-        self.session.sendMessage("bob", "x" * 3000)
-        self.assertIn("send queue exceeded", self.lost()[0].reason)
+        self.transport.producer.resumeProducing()
+        self.assertIn(b"x" * 400, self.transport.value())
+        self.assertIn(b"y" * 400, self.transport.value())
+        self.assertEqual(self.session.waiting, 0)
 
     def test_drainedStartsTheCountAgain(self):
         self.transport.producer.pauseProducing()

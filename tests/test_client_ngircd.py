@@ -20,6 +20,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from securechat.client.adapters.headless import connect
 from securechat.client.core import events as ev
+from securechat.client.core.pacing import NGIRCD_PACE
 from securechat.codec import MARKER, TEST_KDF
 
 from .test_client_support import FAST_RETRY, WAIT, RawIRC
@@ -145,6 +146,32 @@ class NgircdTests(TestCase):
         return alice, bob
 
     @inlineCallbacks
+    def test_pasteThroughNgircd(self):
+        """
+        Issue 23: a 60-line paste through ngIRCd with its default penalties
+        (about 2.5 lines a second) arrives whole, in order, with no
+        `expired`: the client learns ngIRCd's pace from its 004 and seals
+        each line as it leaves.  About 30 s of real time: the pace is the
+        server's.
+        """
+        alice, bob = yield self.keyedPair()
+        self.assertEqual(alice.session.pacer.pace, NGIRCD_PACE)
+        heard = []
+        bob.listen(lambda e: heard.append(e) if isinstance(e, (ev.IncomingMessage, ev.RejectedMessage)) else None)
+        lines = ["paste line %02d" % (n,) for n in range(60)]
+        drained = alice.waitFor(lambda e: isinstance(e, ev.PaceProgress) and not e.waiting, 150)
+        for line in lines:
+            alice.send(ROOM, line)
+        done = yield drained
+        self.assertEqual(done.unsent, 0)
+        if not any(isinstance(e, ev.IncomingMessage) and e.body == lines[-1] for e in heard):
+            yield bob.waitFor(lambda e: isinstance(e, ev.IncomingMessage) and e.body == lines[-1], WAIT)
+        self.assertEqual([e for e in heard if isinstance(e, ev.RejectedMessage)], [])
+        self.assertEqual([e.body for e in heard], lines)
+
+    test_pasteThroughNgircd.timeout = 180  # type: ignore[attr-defined]
+
+    @inlineCallbacks
     def test_fernetTtlThroughNgircd(self):
         alice, bob = yield self.keyedPair()
         self.assertEqual(alice.session.isupport.get("IRCD"), "ngIRCd")
@@ -202,3 +229,4 @@ class NgircdTests(TestCase):
         yield self.client("alice")
         second = yield self.client("alice")
         self.assertEqual(second.nick, "alice_")
+

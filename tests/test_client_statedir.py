@@ -16,7 +16,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.client.adapters.persist import IDENTITY_FILE, TRUST_FILE, StateKeeper, conversationsFile
 from securechat.client.adapters.statedir import StateCorrupt, StateDir, StateError, defaultStateDir
 from securechat.client.core import events as ev
-from securechat.client.core.session import ClientSession
+from securechat.client.core.commands import advice
+from securechat.client.core.session import ClientSession, NeedsForce
+from securechat.client.core.wording import spellConsole
+from securechat.client.faces.commands import ALERT, formatEvent
 from securechat.codec import TEST_KDF, Conversation, Identity, derive_room_keys
 
 from .test_client_session import SERVER, FakeClock
@@ -519,4 +522,95 @@ class IdentityModeTests(KeeperCase):
         keeper, session, events = self.start()
         [error] = [e for e in events if isinstance(e, ev.Error)]
         self.assertIn("cannot be made private: Operation not permitted", error.message)
+        keeper.stopService()
+
+
+class KeyedAfterRestartTests(KeeperCase):
+    """
+    Issue 23, point 2: which rooms and peers were keyed, and on what layer,
+    survive a restart (never the key): until it is entered again nothing
+    goes there in clear, and the user is told how to re-enter it.
+    """
+
+    def restart(self, nick="bob"):
+        """Start again without setting the key: what a user sees after /quit and a restart."""
+        keeper = StateKeeper(StateDir.open(self.path), NETWORK, self.reactor, self.clock)
+        events = []
+        sent = []
+        session = ClientSession(nick, events.append, clock=self.clock, identity=keeper.identity, trust=keeper.trust,
+                                onConversation=keeper.restore)
+        keeper.attach(session)
+        keeper.startService()
+        session.connectionMade(sent.append)
+        session.lineReceived((":%s 001 %s :Welcome %s!~%s@h" % (SERVER, nick, nick, nick)).encode())
+        session.join(ROOM)
+        session.lineReceived((":%s!~%s@h JOIN %s" % (nick, nick, ROOM)).encode())
+        return keeper, session, events, sent
+
+    def test_keyedRoomStaysKeyed(self):
+        keeper, session, events = self.start(layer="signed")
+        keeper.stopService()
+        saved = json.load(open(os.path.join(self.path, conversationsFile(NETWORK))))
+        self.assertEqual(saved["keyed"], {ROOM: "signed"})
+        text = json.dumps(saved)
+        for layer in ("fernet", "fernet-ttl", "signed"):
+            key = KEYS.for_layer(layer)
+            for encoded in (key.hex(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()):
+                self.assertNotIn(encoded.rstrip("="), text)
+        keeper, session, events, sent = self.restart()
+        told = [e for e in events if isinstance(e, ev.KeyNotEntered)]
+        self.assertEqual(told, [ev.KeyNotEntered(ROOM, "signed")])
+        # Joined as what it counts as: keyed on signed, not "no key: plain text".
+        [joined] = [e for e in events if isinstance(e, ev.Joined)]
+        self.assertEqual(joined.layer, "signed")
+        [(shown, style)] = formatEvent(told[0], "12:00")
+        self.assertIn("enter it again (/key #lab)", shown)
+        self.assertEqual(style, ALERT)
+        self.assertEqual(session.expectedLayer(ROOM), "signed")
+        sent.clear()
+        with self.assertRaises(NeedsForce) as caught:
+            session.sendMessage(ROOM, "the vault code")
+        self.assertTrue(caught.exception.keyRestored)
+        self.assertIn("keyed on signed before the restart", advice(caught.exception, spellConsole))
+        self.assertIn("/key #lab", advice(caught.exception, spellConsole))
+        self.assertEqual([line for line in sent if b"vault" in line], [])
+        # The key entered again: the saved layer, not the default one.
+        event = session.setKeys(ROOM, KEYS)
+        self.assertEqual(event.layer, "signed")
+        self.assertFalse(session.keyring.restored(ROOM))
+        self.assertIsInstance(session.sendMessage(ROOM, "now sealed"), ev.Sent)
+        keeper.stopService()
+
+    def test_choosingPlainForgetsIt(self):
+        keeper, session, events = self.start()
+        session.setLayer(ROOM, "plain", force=True)
+        keeper.stopService()
+        keeper, session, events, sent = self.restart()
+        self.assertEqual([e for e in events if isinstance(e, ev.KeyNotEntered)], [])
+        self.assertEqual(session.expectedLayer(ROOM), "plain")
+        keeper.stopService()
+
+    def test_malformedListIsLoudAndHarmless(self):
+        keeper, session, events = self.start()
+        keeper.stopService()
+        path = os.path.join(self.path, conversationsFile(NETWORK))
+        saved = json.load(open(path))
+        saved["keyed"] = ["#lab"]
+        with open(path, "w") as handle:
+            json.dump(saved, handle)
+        keeper, session, events, sent = self.restart()
+        errors = [e.message for e in events if isinstance(e, ev.Error)]
+        self.assertTrue(any("keyed rooms and peers is malformed" in e for e in errors), errors)
+        keeper.stopService()
+
+    def test_unknownLayersAreNotRestored(self):
+        keeper, session, events = self.start()
+        keeper.stopService()
+        path = os.path.join(self.path, conversationsFile(NETWORK))
+        saved = json.load(open(path))
+        saved["keyed"] = {ROOM: "rot13", "#other": "plain", "#third": 7}
+        with open(path, "w") as handle:
+            json.dump(saved, handle)
+        keeper, session, events, sent = self.restart()
+        self.assertEqual([e for e in events if isinstance(e, ev.KeyNotEntered)], [])
         keeper.stopService()

@@ -335,6 +335,14 @@ class ConnectionTests(ConsoleCase):
         self.assertIn("| room key 53128 50098 28976 13305", text)
         self.assertNotIn("key room key", text)
 
+    def test_statusBarOfARoomKeyedBeforeARestart(self):
+        """Issue 23: keyed before a restart, its key not entered yet: the bar says so, never plain."""
+        self.client.session.keyring.restoreKeyed("#lab", "signed")
+        self.console.event(ev.Joined("#lab", "alice", True, self.client.session.expectedLayer("#lab")))
+        text = "".join(segment for segment, _ in self.console.statusSegments())
+        self.assertIn("[signed: /key]", text)
+        self.assertNotIn("[plain]", text)
+
     def test_disconnectedStatusAndFirstFailure(self):
         self.assertIn("NOT CONNECTED", self.status())
         self.console.event(ev.Error(

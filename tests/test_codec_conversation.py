@@ -406,7 +406,31 @@ class DowngradeAndKeyTests(SynchronousTestCase):
             self.assertEqual(_reasons(results), ["unprotected"])
         fernet = conversation("fernet", clock)
         results = feed(conversation("fernet-ttl", clock), "alice", fernet.encode("alice", "hi", 400))
-        self.assertEqual(_reasons(results), ["unprotected"])
+        self.assertEqual(_reasons(results), ["lower-layer"])
+
+    def test_lower_authenticated_layer_named(self) -> None:
+        """
+        Issue 23: a keyed member's message on a lower layer that the room's
+        key authenticates is refused as what it is, chunked or not, and its
+        sequence number is seen: the next accepted one reports no gap.
+        """
+        clock = make_clock()
+        alice_low = conversation("fernet-ttl", clock)
+        bob = conversation("fernet-ttl", clock)
+        bob.set_layer("signed", keys_for())
+        for body in ("hi", LONG_BODY):
+            [rejected] = feed(bob, "alice", alice_low.encode("alice", body, 400))
+            assert isinstance(rejected, Rejected)
+            self.assertEqual(rejected.reason, "lower-layer")
+            self.assertEqual(str(rejected.error), "sealed on fernet-ttl, the room asks signed")
+        self.assertEqual(len(bob._reassembler), 0)
+        alice_low.set_layer("signed", keys_for())
+        accepted = only_accepted(feed(bob, "alice", alice_low.encode("alice", "now signed", 400)))
+        self.assertEqual((accepted.body, accepted.missing), ("now signed", 0))
+        # A forged "fernet" line (no key behind it) is still tampered, never "lower-layer".
+        forged = alice_low.encode("alice", "x", 400)[0].split(" ")
+        forged[1] = "fernet"
+        self.assertEqual(_reasons(feed(bob, "alice", [" ".join(forged)])), ["tampered"])
 
     def test_stronger_layer_accepted(self) -> None:
         """Peers can upgrade one after the other: a fernet room reads fernet-ttl."""
@@ -425,14 +449,15 @@ class DowngradeAndKeyTests(SynchronousTestCase):
     def test_unopenable_chunks_are_not_buffered(self) -> None:
         """
         A conversation keeps no piece of a message it could never open (no
-        key, or a weaker layer): a relay cannot fill an unkeyed direct
-        conversation's memory with first chunks.  One verdict per message.
+        key, or a weaker layer without a MAC): a relay cannot fill an
+        unkeyed direct conversation's memory with first chunks.  One verdict
+        per message.  (A weaker layer the room's key authenticates is opened
+        before it is refused: test_lower_authenticated_layer_named.)
         """
         clock = make_clock()
         for receiver_layer, sender_layer, reason in (
             ("plain", "fernet", "no-key"),
             ("fernet-ttl", "aes-ctr", "unprotected"),
-            ("fernet-ttl", "fernet", "unprotected"),
         ):
             alice, bob = conversation(sender_layer, clock), conversation(receiver_layer, clock)
             lines = alice.encode("alice", LONG_BODY, 400)

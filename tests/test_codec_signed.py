@@ -202,11 +202,17 @@ class MemberAttackTests(SynchronousTestCase):
         self.assertEqual(only_rejected(feed(bob, "alice", reseal(msgid, forged, sent_at))).reason, "identity-changed")
 
     def test_fernet_ttl_token_in_a_signed_room_refused(self) -> None:
-        """Dropping the signature by using the lower layer is a downgrade."""
+        """
+        Dropping the signature by using the lower layer is refused, and named
+        for what it is (issue 23): the room's key opens it, so it is a
+        member's, sealed on fernet-ttl where the room asks signed.
+        """
         clock = make_clock()
         lower = Conversation(ROOM, "fernet-ttl", keys_for(), clock=clock.seconds)
         bob = signed(clock)
-        self.assertEqual(only_rejected(feed(bob, "alice", lower.encode("alice", "hi", 400))).reason, "unprotected")
+        rejected = only_rejected(feed(bob, "alice", lower.encode("alice", "hi", 400)))
+        self.assertEqual(rejected.reason, "lower-layer")
+        self.assertIn("sealed on fernet-ttl, the room asks signed", str(rejected.error))
 
     def test_refused_message_is_not_pinned_and_trust_accepts(self) -> None:
         clock = make_clock()

@@ -21,6 +21,13 @@ The order of checks on receipt is the security argument:
     the trust store's verdict on the key for that sender
     (L{IdentityChanged}, L{SignedByOther}) before the replay cache admits it;
  5. the sequence number, which reports gaps and late arrivals without refusing.
+
+A message on a lower layer than the conversation's is refused.  When that
+layer authenticates (fernet, fernet-ttl: the room's key opens it) it is
+opened first, so the refusal says what it is (L{SealedLower}: "sealed on
+fernet-ttl, the room asks signed") and its sequence number is seen, so it
+is never counted later among messages that "never arrived".  On aes-ctr
+(no MAC) or in clear, nothing proves it is a member's: L{Downgraded}.
 """
 
 from __future__ import annotations
@@ -50,9 +57,11 @@ from securechat.codec.errors import (
     CodecError,
     Downgraded,
     Expired,
+    IdentityChanged,
     Malformed,
     Misattributed,
     NoKey,
+    SealedLower,
     Tampered,
     UnsupportedVersion,
     WrongTarget,
@@ -78,6 +87,10 @@ from securechat.codec.results import Accepted, Rejected
 from securechat.codec.sequence import SequenceTracker
 from securechat.codec.signing import open_signed, sign_envelope, signed_size
 from securechat.codec.trust import TrustStore
+
+#: Lower layers whose messages the room's key authenticates: opened before
+#: they are refused, so the refusal is precise (L{SealedLower}).
+AUTHENTICATED_LOWER = frozenset(layer for layer in KEYED_LAYERS if layer != AES_CTR)
 
 Result = Union[Accepted, Rejected]
 
@@ -305,7 +318,7 @@ class Conversation:
         """Why a message on C{layer} cannot be opened here (no key, weaker layer), if so."""
         if layer not in self._sealers:
             return NoKey()
-        if LAYER_RANK[layer] < LAYER_RANK[self.layer]:
+        if LAYER_RANK[layer] < LAYER_RANK[self.layer] and layer not in AUTHENTICATED_LOWER:
             return Downgraded(f"unprotected: a {layer} message in a conversation that requires {self.layer}")
         return None
 
@@ -351,8 +364,25 @@ class Conversation:
             assert sent_at is not None, "a fresh layer's token always carries its time"
             check_fresh(sent_at, self._clock(), self._ttl, self._max_skew)
             if signer is not None:
-                trust = self.trust.judge(sender_key, signer)
+                try:
+                    trust = self.trust.judge(sender_key, signer)
+                except IdentityChanged as changed:
+                    # Genuine but for its key: seen (a replay of it is refused, it is
+                    # no gap later) and its body kept on the refusal for the user.
+                    self.replay.admit(sealed_id, sent_at)
+                    self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+                    self.changes += 1
+                    try:
+                        changed.held = decode_body(plaintext, envelope)
+                    except CodecError:
+                        pass
+                    raise
             self.replay.admit(sealed_id, sent_at)
+        if LAYER_RANK[layer] < LAYER_RANK[self.layer]:
+            # The member's, authenticated: seen (not a gap later), then refused.
+            self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+            self.changes += 1
+            raise SealedLower(f"sealed on {layer}, the room asks {self.layer}")
         # The body is decoded last: a replayed or misdirected copy costs no decoding.
         body = decode_body(plaintext, envelope)
         missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)

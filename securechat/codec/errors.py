@@ -11,7 +11,7 @@ reasons come after verification.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 
 class CodecError(Exception):
@@ -115,6 +115,17 @@ class Downgraded(CodecError):
     summary = "unprotected: not from a keyed member (the room requires a stronger layer)"
 
 
+class SealedLower(CodecError):
+    """
+    A keyed member's message, authenticated with the room's key, but sealed
+    on a lower layer than the conversation requires: refused, and called
+    what it is (not "unprotected": it is the member's, on the wrong layer).
+    """
+
+    reason = "lower-layer"
+    summary = "sealed by a keyed member, but on a lower layer than the room asks"
+
+
 class NoKey(CodecError):
     """A protected line in a conversation that has no key to open it."""
 
@@ -137,6 +148,10 @@ class IdentityChanged(CodecError):
 
     reason = "identity-changed"
     summary = "signed by a key that is not the one pinned for this nick (/trust NICK to accept it)"
+    #: The message's body: genuine (the room's key and the new signature
+    #: hold), refused only for its key, so the client may keep it until the
+    #: user decides (L{None} when it was not decoded).
+    held: Optional[str] = None
 
 
 class SignedByOther(CodecError):

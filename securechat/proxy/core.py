@@ -58,10 +58,14 @@ from ..client.core.session import PLAIN, ClientSession, CommandError, NotConnect
 from ..client.core.wording import (
     MARKS,
     ctcpRequestNote,
+    keyNotEnteredNote,
     keySetNote,
+    layerAnnouncedNote,
     layerSetNote,
     missingNote,
     nickUnconfirmedNote,
+    pacedNote,
+    paceProgressNote,
     placeOf,
     queuedNote,
     rejectedNote,
@@ -368,7 +372,14 @@ class ProxyCore:
     # Upstream: the server.
 
     def _upstreamMade(self, send: Callable[[bytes], None]) -> None:
-        self._up = send
+        talk = self.session.conversationsPart
+
+        def counted(data: bytes) -> None:
+            # The IRC client's own lines cost a token at the server too.
+            send(data)
+            talk.written(max(1, data.count(b"\n")))
+
+        self._up = counted
         self.session.connectionMade(send, register=False)
         early, self._early, self._earlyBytes = self._early, [], 0
         for line in early:
@@ -498,6 +509,15 @@ class ProxyCore:
             self.tell(placeOf(event.target) + queuedNote(event, echo=False))
         elif isinstance(event, ev.Unsent):
             self.tell(commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
+        elif isinstance(event, ev.Paced):
+            if not event.ahead:  # the first of a run; the rest is said by PaceProgress
+                self.tell(placeOf(event.target) + pacedNote(event, echo=False))
+        elif isinstance(event, ev.PaceProgress):
+            self.tell(paceProgressNote(event))
+        elif isinstance(event, ev.LayerAnnounced):
+            self.tell(commandsHere(layerAnnouncedNote(event, spellProxy)))
+        elif isinstance(event, ev.KeyNotEntered):
+            self.tell(commandsHere(keyNotEnteredNote(event.target, event.layer, spellProxy)))
         elif isinstance(event, ev.KeySet):
             self.reply(keySetNote(event))
         elif isinstance(event, ev.LayerSet):
@@ -639,6 +659,18 @@ class _Upstream:
 
     def connectionLost(self, reason: str, reconnecting: bool) -> None:
         self.core._upstreamLost(reason)
+
+    # The session's send queue: the IRC client's messages are paced and
+    # sealed when they leave, as the other faces' are.
+
+    def pacedBy(self, schedule: Optional[Callable[[float], None]]) -> None:
+        self.core.session.pacedBy(schedule)
+
+    def releasePaced(self) -> None:
+        self.core.session.releasePaced()
+
+    def setDrainBlocked(self, blocked: bool) -> None:
+        self.core.session.setDrainBlocked(blocked)
 
 
 __all__ = ["MARK_MODES", "PSEUDO", "Derive", "Links", "ProxyCore"]

@@ -42,6 +42,7 @@ from ...endpointstrings import userServer
 from ...tlsclient import TlsSettings, clientEndpoint
 from ..core import commands as cmd
 from ..core import events as ev
+from ..core.pacing import Pace
 from ..core.session import ClientSession, CommandError, NotConnected, checkTarget
 from .persist import StateKeeper
 from .protocol import IRCClientFactory
@@ -96,6 +97,7 @@ class HeadlessClient(Service):
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
         stateKeeper: Optional[StateKeeper] = None,
+        pace: Optional[Pace] = None,
     ) -> None:
         self.reactor = reactor
         self.kdfParams = kdfParams if kdfParams is not None else DEFAULT_KDF
@@ -117,6 +119,7 @@ class HeadlessClient(Service):
             identity=identity if identity is not None or stateKeeper is None else stateKeeper.identity,
             trust=trust if trust is not None or stateKeeper is None else stateKeeper.trust,
             onConversation=None if stateKeeper is None else stateKeeper.restore,
+            pace=pace,
         )
         #: The state directory's keeper (L{securechat.client.adapters.startup.buildClient}):
         #: it restores each conversation as the session makes it, and saves them.
@@ -268,7 +271,7 @@ class HeadlessClient(Service):
     def part(self, room: str, reason: str = "") -> None:
         self.run(cmd.Part(room, reason))
 
-    def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+    def send(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         """
         Encode C{text} on C{target}'s layer (chunked to fit) and send it, or,
         while C{target}'s key is being derived, queue it for that key
@@ -276,16 +279,16 @@ class HeadlessClient(Service):
         in clear to a keyed peer whose key no longer applies.
         """
         sent = self.run(cmd.Say(target, text, force))
-        assert isinstance(sent, (ev.Sent, ev.Queued))
+        assert isinstance(sent, (ev.Sent, ev.Queued, ev.Paced))
         return sent
 
-    def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
+    def action(self, target: str, text: str, force: bool = False) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         """
         C{/me text} to C{target}: the CTCP ACTION framing is the body, so on a
         keyed layer it travels sealed, like any message.
         """
         sent = self.run(cmd.Me(target, text, force))
-        assert isinstance(sent, (ev.Sent, ev.Queued))
+        assert isinstance(sent, (ev.Sent, ev.Queued, ev.Paced))
         return sent
 
     def topic(self, room: str, text: Optional[str] = None) -> None:

@@ -9,7 +9,9 @@ What the client keeps in its state directory, and when it writes it.
    whole store per nick;
  - C{conversations-<network>.json}: per conversation, the replay floor and
    recent message ids and the sequence numbers seen (receiving), and our
-   stream and sequence number (sending).  Written every L{FLUSH_INTERVAL}
+   stream and sequence number (sending); and which rooms and peers were
+   keyed, on what layer (never the key): after a restart they count as
+   keyed until the key is entered again, so nothing goes there in clear.  Written every L{FLUSH_INTERVAL}
    seconds when it changed, and on exit, marked C{clean} then.
 
 A restart after a clean exit reopens no replay or reorder window.  After a
@@ -28,13 +30,13 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ...codec import Conversation, Identity, TrustStore
+from ...codec import LAYERS, Conversation, Identity, TrustStore
 from ..core import events as ev
 from .statedir import StateCorrupt, StateDir, StateError
 
@@ -111,6 +113,10 @@ class StateKeeper(Service):
         self._loadTrust()
         self._file = conversationsFile(network)
         self._saved: Dict[str, Any] = {}
+        #: Keyed rooms and peers (codec-folded) and their layers, as saved.
+        self._keyed: Dict[str, str] = {}
+        #: Those brought back keyed (told to the user on start, L{_report}).
+        self._restoredKeyed: List[Tuple[str, str]] = []
         self._clean = False
         self._floorNow = False
         self._loadConversations()
@@ -163,6 +169,16 @@ class StateKeeper(Service):
             return
         self._saved = dict(data["conversations"])
         self._clean = data.get("clean") is True
+        keyed = data.get("keyed", {})
+        if not isinstance(keyed, dict):
+            keyed = {}
+            self.warnings.append(
+                "%s: the list of keyed rooms and peers is malformed: /key them again before you talk there"
+                % (self.state.file(self._file),)
+            )
+        for name, layer in list(keyed.items())[:MAX_SAVED_CONVERSATIONS]:
+            if isinstance(name, str) and isinstance(layer, str) and layer in LAYERS and layer != "plain":
+                self._keyed[name] = layer
 
     def attach(self, session: Any) -> None:
         """
@@ -173,6 +189,9 @@ class StateKeeper(Service):
         self._session = session
         for key, conversation in session.conversations().items():
             self.restore(key, conversation)
+        self._restoredKeyed = [
+            (name, layer) for name, layer in self._keyed.items() if session.keyring.restoreKeyed(name, layer)
+        ]
 
     def _report(self) -> None:
         """Tell the user what could not be loaded (once the UI listens: on start)."""
@@ -180,6 +199,9 @@ class StateKeeper(Service):
             self.log.warn("state: {problem}", problem=warning)
             if self._session is not None:
                 self._session.emit(ev.Error("state directory: " + warning, "state"))
+        if self._session is not None:
+            for name, layer in self._restoredKeyed:
+                self._session.emit(ev.KeyNotEntered(name, layer))
 
     def restore(self, key: str, conversation: Conversation) -> None:
         saved = self._saved.pop(key, None)
@@ -223,7 +245,9 @@ class StateKeeper(Service):
         if self._trustDirty:
             self.saveTrust()
         current = self._session.conversations() if self._session is not None else {}
-        versions = {key: conversation.changes for key, conversation in current.items()}
+        versions: Dict[str, Any] = {key: conversation.changes for key, conversation in current.items()}
+        keyed = self._session.keyring.keyedLayers() if self._session is not None else dict(self._keyed)
+        versions[" keyed"] = sorted(keyed.items())  # no codec target starts with a space
         if not clean and versions == self._versions:
             return  # nothing sent or accepted since the last save: no export, no write
         conversations: Dict[str, Any] = {}
@@ -231,11 +255,17 @@ class StateKeeper(Service):
         conversations.update(carried)
         for key, conversation in current.items():
             conversations[key] = conversation.export_state()
-        body = json.dumps(conversations, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        body = json.dumps([conversations, keyed], sort_keys=True, separators=(",", ":")).encode("utf-8")
         if not clean and body == self._written:
             self._versions = versions
             return
-        document = {"format": STATE_FORMAT, "clean": clean, "saved_at": self.now(), "conversations": conversations}
+        document = {
+            "format": STATE_FORMAT,
+            "clean": clean,
+            "saved_at": self.now(),
+            "conversations": conversations,
+            "keyed": keyed,
+        }
         try:
             self.state.writeJson(self._file, document)
         except StateError as exc:

@@ -99,6 +99,8 @@ class IRCClientProtocol(TransportUser, Keepalive, Protocol):
         self._stallTimer: Optional[IDelayedCall] = None
         self._pausedBy: Set[str] = set()
         self._cutReason: Optional[str] = None
+        #: When the session's send queue lets its next message go.
+        self._paceTimer: Optional[IDelayedCall] = None
 
     def connectionMade(self) -> None:
         noDelay = getattr(self.transport, "setTcpNoDelay", None)
@@ -111,6 +113,22 @@ class IRCClientProtocol(TransportUser, Keepalive, Protocol):
         if factory is not None and factory.consumerPaused:
             self.pauseReading(SLOW_CONSUMER)
         self.session.connectionMade(self._write)
+        self.session.pacedBy(self._schedulePace)
+
+    # The session's send queue (see securechat.client.core.pacing).
+
+    def _schedulePace(self, delay: float) -> None:
+        """Call the session's L{ClientSession.releasePaced} in C{delay} seconds (one timer)."""
+        if self.phase is not OPEN:
+            return
+        if self._paceTimer is not None and self._paceTimer.active():
+            self._paceTimer.cancel()
+        self._paceTimer = self.clock.callLater(delay, self._releasePaced)
+
+    def _releasePaced(self) -> None:
+        self._paceTimer = None
+        if self.phase is OPEN:
+            self.session.releasePaced()
 
     # Flow control: bounded memory whatever the server does.
 
@@ -150,6 +168,8 @@ class IRCClientProtocol(TransportUser, Keepalive, Protocol):
         self.backlog = 0
         if self._stallTimer is None:
             self._stallTimer = self.clock.callLater(self.sendStall, self._stalled)
+        # The server reads us slower than our pace says: what waits stays unsealed.
+        self.session.setDrainBlocked(True)
 
     def _writesDrained(self) -> None:
         self.writesBlocked = False
@@ -158,6 +178,8 @@ class IRCClientProtocol(TransportUser, Keepalive, Protocol):
             if self._stallTimer.active():
                 self._stallTimer.cancel()
             self._stallTimer = None
+        if self.phase is OPEN:
+            self.session.setDrainBlocked(False)
 
     def _stalled(self) -> None:
         self._stallTimer = None
@@ -228,10 +250,10 @@ class IRCClientProtocol(TransportUser, Keepalive, Protocol):
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self.phase = LOST
-        for timer in (self._timer, self._stallTimer):
+        for timer in (self._timer, self._stallTimer, self._paceTimer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._timer = self._stallTimer = None
+        self._timer = self._stallTimer = self._paceTimer = None
         if self._cutReason is not None:
             why = self._cutReason
         else:

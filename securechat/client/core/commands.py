@@ -27,7 +27,7 @@ from . import ctcp
 from . import events as ev
 from .rules import CommandError, NeedsForce
 from .session import ClientSession
-from .wording import Spell, keyLostNote, loweringNote
+from .wording import Spell, keyLostNote, keyNotEnteredNote, loweringNote
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -193,6 +193,8 @@ def advice(error: NeedsForce, spell: Spell, insistOnce: bool = True) -> str:
     """
     if error.lowering is not None:
         return loweringNote(*error.lowering, spell=spell)
+    if error.keyLost is not None and error.keyRestored:
+        return "not sent: " + keyNotEnteredNote(error.keyLost[0], error.keyLost[1], spell)
     if error.keyLost is not None:
         return keyLostNote(*error.keyLost, spell=spell, insistOnce=insistOnce)
     return str(error)

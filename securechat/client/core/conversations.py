@@ -6,10 +6,14 @@ sealing messages.  The records it works on are the L{Keyring}'s.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Union
+from collections import deque
+from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+
+import attr
 
 from ...codec import (
     LAYERS,
+    PROTECTION,
     Accepted,
     RoomKeys,
     normalize_fingerprint,
@@ -17,13 +21,20 @@ from ...codec import (
 from ...wire import Message
 from . import ctcp
 from . import events as ev
+from .identities import KEPT_MARK
 from .keyed import SENDING, Keyring, PendingKey
+from .pacing import DEFAULT_PACE, Pace, Pacer, paceOf
 from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
     LAYER_RANK,
+    MAX_HELD_PER_SENDER,
+    MAX_HELD_SENDERS,
+    MAX_PACED_CHARS,
+    MAX_PACED_MESSAGES,
     MAX_QUEUED_CHARS,
     MAX_QUEUED_MESSAGES,
+    PACE_PROGRESS_EVERY,
     PLAIN,
     WORST_HOST,
     WORST_USER,
@@ -36,7 +47,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, conversationOf, roomOf
-from .wording import keyLostNote, loweringNote, spellConsole
+from .wording import keyLostNote, keyNotEnteredNote, loweringNote, spellConsole
 
 
 class Conversations:
@@ -55,11 +66,35 @@ class Conversations:
         keyring: Keyring,
         joined: Callable[[str], bool],
         emit: Callable[[ev.Event], None],
+        clock: Callable[[], float],
+        pace: Optional[Pace] = None,
     ) -> None:
         self._server = server
         self._keyring = keyring
         self._joined = joined
         self.emit = emit
+        self._clock = clock
+        #: Our copy of the server's flood bucket (see L{securechat.client.core.pacing}).
+        self.pacer = Pacer(pace or DEFAULT_PACE, clock())
+        #: Whether the pace was chosen for us (tests, options): else learnt
+        #: from the server's 004 (L{serverSoftware}).
+        self._paceFixed = pace is not None
+        #: Messages typed and not yet sealed, in order: (target, body, force).
+        self._outbox: Deque[Tuple[str, str, bool]] = deque()
+        self._outboxChars = 0
+        #: Since the send queue last started filling: left, refused.
+        self._pacedSent = 0
+        self._pacedUnsent = 0
+        #: Set by the adapter while a connection is up: "call L{releasePaced}
+        #: in this many seconds".  Without it (a session driven by hand)
+        #: nothing waits: every message is sealed and written at once.
+        self.schedule: Optional[Callable[[float], None]] = None
+        #: Whether the connection's socket stopped draining (the adapter
+        #: says so): nothing leaves the queue until it drains.
+        self.drainBlocked = False
+        #: Messages refused as identity-changed, kept (bounded) per sender
+        #: (codec-folded) until the user accepts the new key (L{trustNick}).
+        self._held: Dict[str, List[ev.IncomingMessage]] = {}
 
     # Messages received.
 
@@ -132,6 +167,11 @@ class Conversations:
     def _verdicts(self, name: str, direct: bool, results: List[Result]) -> List[ev.Event]:
         events: List[ev.Event] = []
         for result in results:
+            if isinstance(result, Accepted) and not direct:
+                announced = ctcp.parse(result.body)
+                if announced is not None and announced.command == ctcp.LAYER:
+                    events.append(self._layerAnnounced(name, result, announced.text.strip()))
+                    continue
             if isinstance(result, Accepted):
                 events.append(
                     # An action (/me) or another CTCP, shown, never answered.
@@ -153,12 +193,74 @@ class Conversations:
                     )
                 )
             else:
+                held = getattr(result.error, "held", None)
+                if result.reason == "identity-changed" and held is not None:
+                    self._hold(name, direct, result.sender, result.layer or "", held)
                 events.append(
                     ev.RejectedMessage(
                         name, result.sender, result.layer, result.reason, result.description, direct
                     )
                 )
         return events
+
+    def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str) -> None:
+        """Keep a message refused only for its new key: shown, marked, if the user accepts the key."""
+        key = self._server.codecFold(sender)
+        if key not in self._held and len(self._held) >= MAX_HELD_SENDERS:
+            return
+        held = self._held.setdefault(key, [])
+        if len(held) < MAX_HELD_PER_SENDER:
+            held.append(
+                ev.IncomingMessage(name, sender, body, layer, PROTECTION.get(layer, ""), direct, trust=KEPT_MARK)
+            )
+
+    def _layerAnnounced(self, name: str, result: Accepted, layer: str) -> ev.LayerAnnounced:
+        """
+        A member says, sealed, that C{name}'s layer is C{layer} now.  A raise
+        sealed on that layer (the member has it, the room's key proves it is
+        a member's) is followed; anything else is only shown.
+        """
+        previous = self._keyring.layerFor(name)
+        conversation = self._keyring.stored(name)
+        raise_ = (
+            layer in LAYER_RANK
+            and layer != PLAIN
+            and LAYER_RANK[layer] > LAYER_RANK[previous]
+            and result.layer == layer
+            and conversation is not None
+            and conversation.keys is not None
+        )
+        if not raise_:
+            return ev.LayerAnnounced(name, result.sender, layer[:32], previous, False)
+        assert conversation is not None
+        conversation.set_layer(layer, conversation.keys)
+        self._keyring.record(name).layer = layer
+        self._keyring.rememberKeyed(name, layer)
+        return ev.LayerAnnounced(name, result.sender, layer, previous, True)
+
+    def _announceLayer(self, name: str, layer: str) -> None:
+        """
+        Tell the room, sealed on its current layer, that its layer is
+        C{layer} now: a raise is followed, a lowering shown.  Only when we
+        can: connected, in the room, keyed.
+        """
+        conversation = self._keyring.stored(name)
+        if (
+            conversation is None
+            or conversation.keys is None
+            or conversation.layer == PLAIN
+            or not self._server.isRoom(name)
+            or not self._server.allows("send")
+            or not self._joined(name)
+        ):
+            return
+        try:
+            self._server.checkSealingNick()
+            texts = conversation.encode(self._server.nick, ctcp.layerAnnouncement(layer), self.maxPayload(name))
+        except (CommandError, ValueError):
+            return
+        for text in texts:
+            self._server.write("PRIVMSG", name, text)
 
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""
@@ -202,7 +304,9 @@ class Conversations:
         if layer is None:
             # After a nick change, a direct conversation keeps the layer it
             # had: both ends remember it, so they agree again.
-            previous = None if self._server.isRoom(name) else self._keyring.keyedLayer(name)
+            # So does a room keyed before a restart: its layer was saved.
+            kept = not self._server.isRoom(name) or self._keyring.restored(name)
+            previous = self._keyring.keyedLayer(name) if kept else None
             layer = self._keyring.chosenLayer(name) or previous or DEFAULT_KEYED_LAYER
         self.checkLayer(layer)
         conversation = self._keyring.conversation(name)
@@ -246,9 +350,17 @@ class Conversations:
                 "%s has no key yet: set a passphrase (/key) and %s will be used" % (name, layer)
             )
         conversation = self._keyring.conversation(name)
+        before = conversation.layer
+        lowering = LAYER_RANK[layer] < LAYER_RANK[before]
+        if lowering:
+            # Said on the layer the members are on: they show it, never follow.
+            self._announceLayer(name, layer)
         conversation.set_layer(layer, conversation.keys)
         self._keyring.record(name).layer = layer
         self._keyring.rememberKeyed(name, layer)
+        if LAYER_RANK[layer] > LAYER_RANK[before] and before != PLAIN:
+            # Sealed on the new layer, which proves we have it: members follow.
+            self._announceLayer(name, layer)
         event = ev.LayerSet(name, layer)
         self.emit(event)
         return event
@@ -347,7 +459,7 @@ class Conversations:
                     raise CommandError(
                         "%s is on plain now; it was typed for a keyed conversation" % (pending.name,)
                     )
-                self._seal(pending.name, body)
+                self._sendPaced(pending.name, body)
             except (CommandError, NotConnected) as exc:
                 self.emit(ev.Unsent(pending.name, body, str(exc)))
 
@@ -376,6 +488,9 @@ class Conversations:
             ) from None
         event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
         self.emit(event)
+        for message in self._held.pop(self._server.codecFold(nick), []):
+            # Refused before the user accepted the key: shown now, marked as such.
+            self.emit(attr.evolve(message, signer=pin.fingerprint))
         return event
 
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
@@ -421,7 +536,7 @@ class Conversations:
 
     def sendMessage(
         self, target: str, body: str, force: bool = False
-    ) -> Union[ev.Sent, ev.Queued]:
+    ) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         """
         Encode C{body} for C{target} with its conversation's layer and send
         it; if C{target}'s key is being derived, queue it for that key.
@@ -433,7 +548,113 @@ class Conversations:
             assert keyed.pending is not None
             self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
-        return self._seal(target, body, force)
+        return self._sendPaced(target, body, force)
+
+    # The send queue: sealed when the server's pace lets a message go.
+
+    def _mustWait(self) -> bool:
+        if self.schedule is None:
+            return False
+        return bool(self._outbox) or self.drainBlocked or not self.pacer.ready(self._clock())
+
+    def _sendPaced(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Paced]:
+        """Seal and send now if the server reads us now; else queue, unsealed (L{ev.Paced})."""
+        if not self._mustWait():
+            return self._seal(target, body, force)
+        self._checkSealable(target, force)
+        if (
+            len(self._outbox) >= MAX_PACED_MESSAGES
+            or self._outboxChars + len(body) > MAX_PACED_CHARS
+        ):
+            raise CommandError(
+                "not sent: %d messages already wait for the server's pace (at most %d, %d characters)"
+                % (len(self._outbox), MAX_PACED_MESSAGES, MAX_PACED_CHARS)
+            )
+        if not self._outbox:
+            self._pacedSent = self._pacedUnsent = 0
+        self._outbox.append((target, body, force))
+        self._outboxChars += len(body)
+        now = self._clock()
+        event = ev.Paced(target, body, len(self._outbox) - 1, self.pacer.eta(now, len(self._outbox)))
+        self.emit(event)
+        if len(self._outbox) == 1:
+            self._wake(now)
+        return event
+
+    def _wake(self, now: float) -> None:
+        if self.schedule is not None and self._outbox and not self.drainBlocked:
+            self.schedule(self.pacer.waitTime(now))
+
+    def serverSoftware(self, version: str) -> None:
+        """The server said what it runs (004): pace ourselves as it paces us."""
+        if not self._paceFixed:
+            self.pacer.learn(paceOf(version))
+
+    def written(self, lines: int = 1) -> None:
+        """C{lines} went to the server (any line: they all cost at its flood bucket)."""
+        self.pacer.spent(self._clock(), lines)
+
+    def releasePaced(self) -> None:
+        """
+        Seal and send what the pace allows now, in order; each message that
+        cannot go any more (the key was dropped, the room parted) is refused
+        on its own (L{ev.Unsent}).
+        """
+        now = self._clock()
+        before = self._pacedSent
+        while self._outbox and not self.drainBlocked and self.pacer.ready(now):
+            target, body, force = self._outbox.popleft()
+            self._outboxChars -= len(body)
+            try:
+                self._seal(target, body, force)
+                self._pacedSent += 1
+            except (CommandError, NotConnected) as exc:
+                self._pacedUnsent += 1
+                self.emit(ev.Unsent(target, body, str(exc)))
+        if not self._outbox:
+            if self._pacedSent + self._pacedUnsent and (self._pacedSent != before or self._pacedUnsent):
+                self.emit(ev.PaceProgress(self._pacedSent, 0, 0.0, self._pacedUnsent))
+                self._pacedSent = self._pacedUnsent = 0
+            return
+        if self._pacedSent // PACE_PROGRESS_EVERY != before // PACE_PROGRESS_EVERY:
+            self.emit(
+                ev.PaceProgress(
+                    self._pacedSent,
+                    len(self._outbox),
+                    self.pacer.eta(now, len(self._outbox)),
+                    self._pacedUnsent,
+                )
+            )
+        self._wake(now)
+
+    def setDrainBlocked(self, blocked: bool) -> None:
+        """The socket stopped draining (or drained again): hold the queue (or go on)."""
+        self.drainBlocked = blocked
+        if not blocked:
+            self.releasePaced()
+
+    def connectionMade(self) -> None:
+        """A new connection: the server's bucket is full again."""
+        self.pacer.refill(self._clock())
+        self.drainBlocked = False
+
+    def connectionLost(self) -> None:
+        """What still waited for the pace will not go: each is refused, and the count said."""
+        self.schedule = None
+        self.drainBlocked = False
+        if not self._outbox:
+            return
+        waiting, self._outbox, self._outboxChars = self._outbox, deque(), 0
+        for target, body, _force in waiting:
+            self._pacedUnsent += 1
+            self.emit(ev.Unsent(target, body, "not sent: the connection was lost while it waited its turn"))
+        self.emit(ev.PaceProgress(self._pacedSent, 0, 0.0, self._pacedUnsent))
+        self._pacedSent = self._pacedUnsent = 0
+
+    @property
+    def waiting(self) -> int:
+        """Messages in the send queue."""
+        return len(self._outbox)
 
     def _checkSendable(self, target: str, body: str) -> None:
         if not self._server.allows("send"):
@@ -453,8 +674,7 @@ class Conversations:
         if self._server.isRoom(target) and not self._joined(target):
             raise CommandError("you are not in %s: /join it first" % (target,))
 
-    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
-        self._checkSendable(target, body)
+    def _checkSealable(self, target: str, force: bool) -> None:
         conversation = self._keyring.judging(target)
         layer = self._keyring.keyedLayer(target)
         if conversation.keys is None and layer is not None and not force:
@@ -462,10 +682,21 @@ class Conversations:
             # a nick changed, ours, the peer's, or one the relay forced on
             # us): never send such text in clear unless the user says so.
             room = self._server.isRoom(target)
+            if self._keyring.restored(target):
+                raise NeedsForce(
+                    "not sent: " + keyNotEnteredNote(target, layer, spellConsole),
+                    keyLost=(target, layer, room),
+                    keyRestored=True,
+                )
             raise NeedsForce(
                 keyLostNote(target, layer, room, spellConsole) + ' (JSON: "force": true)',
                 keyLost=(target, layer, room),
             )
+
+    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
+        self._checkSendable(target, body)
+        self._checkSealable(target, force)
+        conversation = self._keyring.judging(target)
         if conversation.layer != PLAIN:
             self._server.checkSealingNick()
         try:

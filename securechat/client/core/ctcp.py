@@ -48,6 +48,16 @@ def parse(body: str) -> Ctcp | None:
     return Ctcp(command.upper()[:MAX_COMMAND], text)
 
 
+#: A room's layer, announced inside the protection (docs/wire.md, "Layer
+#: announcements"): the relay cannot forge it, members follow a raise.
+LAYER = "SC-LAYER"
+
+
+def layerAnnouncement(layer: str) -> str:
+    """The sealed body that tells the room its layer is now C{layer}."""
+    return f"{DELIMITER}{LAYER} {layer}{DELIMITER}"
+
+
 def action(text: str) -> str:
     """The body that carries C{/me text}."""
     return f"{DELIMITER}{ACTION} {text}{DELIMITER}"

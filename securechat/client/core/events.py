@@ -188,6 +188,51 @@ class Queued(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class KeyNotEntered(Event):
+    """
+    C{target} was keyed on C{layer} before a restart (the state directory
+    says so; the key itself is never saved): it counts as keyed, nothing is
+    sent there in clear, until the user enters its key again.
+    """
+
+    kind: ClassVar[str] = "key-not-entered"
+    target: str
+    layer: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Paced(Event):
+    """
+    C{body} for C{target} waits in our send queue for the server's pace,
+    unsealed: it is sealed when it leaves (a L{Sent} follows, or an
+    L{Unsent}), so it is fresh on arrival.  C{ahead} messages wait before
+    it; it should leave in about C{eta} seconds.
+    """
+
+    kind: ClassVar[str] = "paced"
+    target: str
+    body: str
+    ahead: int
+    eta: float
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PaceProgress(Event):
+    """
+    How the send queue drains: C{sent} messages left since it started
+    filling, C{waiting} still wait (about C{eta} seconds more), C{unsent}
+    were refused on the way.  Said when it starts, now and then, and when
+    it is empty (C{waiting} 0).
+    """
+
+    kind: ClassVar[str] = "pace-progress"
+    sent: int
+    waiting: int
+    eta: float
+    unsent: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Unsent(Event):
     """A message that was queued (L{Queued}) and will not be sent: C{reason} says why."""
 
@@ -230,6 +275,22 @@ class LayerSet(Event):
     kind: ClassVar[str] = "layer"
     target: str
     layer: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class LayerAnnounced(Event):
+    """
+    C{sender} announced, sealed, that C{target} is on C{layer} now; ours was
+    C{previous}.  C{followed}: we raised ours to it (a raise, sealed on that
+    very layer).  A lowering is shown, never followed.
+    """
+
+    kind: ClassVar[str] = "layer-announced"
+    target: str
+    sender: str
+    layer: str
+    previous: str
+    followed: bool
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

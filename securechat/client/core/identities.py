@@ -15,9 +15,13 @@ from typing import List, Optional
 from . import events as ev
 
 #: The mark of a signed message per trust status.
+#: The trust of a message refused as identity-changed, kept, and shown
+#: once the user accepted the new key (/trust).
+KEPT_MARK = "kept-until-trust"
 TRUST_MARKS = {
     "verified": "signed, verified",
     "first-use": "signed, first use",
+    KEPT_MARK: "signed, NEW KEY: held until you /trust",
 }
 
 

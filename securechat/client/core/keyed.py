@@ -18,7 +18,7 @@ key, or it is sealed.  L{Keyring} keeps both for one session.  Nothing here touc
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ...codec import (
     Conversation,
@@ -133,6 +133,10 @@ class Keyring:
         #: applied), so an older derivation finishing late cannot replace a
         #: newer key.
         self._requests = 0
+        #: Keyed names brought back from the state directory whose key was
+        #: not entered again yet (the secret is never saved): keyed, so
+        #: nothing goes there in clear, and the user is told how to re-enter it.
+        self._restored: Set[str] = set()
 
     def nextRequest(self) -> int:
         """A new key request's number: higher than every earlier one."""
@@ -298,9 +302,32 @@ class Keyring:
             layers.append(pending.layer or self.chosenLayer(name) or DEFAULT_KEYED_LAYER)
         return max(layers, key=LAYER_RANK.__getitem__)
 
+    def keyedLayers(self) -> Dict[str, str]:
+        """Every keyed room or peer (codec-folded) and its layer: what a restart must know, without the secret."""
+        return {name: keyed.layer for name, keyed in self._keyedNames.items() if keyed.layer is not None}
+
+    def restoreKeyed(self, name: str, layer: str) -> bool:
+        """
+        C{name} was keyed on C{layer} before a restart: keyed again, without
+        a key until the user enters it.  Whether it was restored (a name the
+        user keyed in this run already stays as it is).
+        """
+        folded = self._server.codecFold(name)
+        if layer == PLAIN or layer not in LAYER_RANK or folded in self._keyedNames:
+            return False
+        self._keyedNames[folded] = KeyedName()
+        self._keyedNames[folded].layer = layer
+        self._restored.add(folded)
+        return True
+
+    def restored(self, name: str) -> bool:
+        """Whether C{name} is keyed only from the state directory (its key not entered yet)."""
+        return self._server.codecFold(name) in self._restored
+
     def rememberKeyed(self, name: str, layer: str) -> None:
         """A keyed conversation is remembered; choosing plain for it forgets it."""
         folded = self._server.codecFold(name)
+        self._restored.discard(folded)
         if layer == PLAIN:
             keyed = self._keyedNames.get(folded)
             if keyed is not None:

@@ -55,6 +55,17 @@ DEFAULT_REALNAME = "securechat client"
 #: one is refused (never sent on a lower layer).
 MAX_QUEUED_MESSAGES = 32
 MAX_QUEUED_CHARS = 64 * 1024
+#: Messages waiting for the server's pace (L{securechat.client.core.pacing}),
+#: unsealed, across targets: a paste of this many lines is taken whole.
+MAX_PACED_MESSAGES = 2000
+MAX_PACED_CHARS = 1024 * 1024
+#: Messages refused as identity-changed kept until /trust: per sender, and
+#: senders (a relay cannot make them grow: each needs a room key holder's
+#: signature).
+MAX_HELD_PER_SENDER = 32
+MAX_HELD_SENDERS = 16
+#: The send queue's progress is said every this many messages sent.
+PACE_PROGRESS_EVERY = 50
 #: How many of the user's own nick requests are remembered as unanswered:
 #: a NICK for us naming one of them answers it; any other is the relay's.
 MAX_NICK_REQUESTS = 8
@@ -105,11 +116,15 @@ class NeedsForce(CommandError):
         message: str,
         lowering: Optional[Tuple[str, str, str, str]] = None,
         keyLost: Optional[Tuple[str, str, bool]] = None,
+        keyRestored: bool = False,
     ) -> None:
         super().__init__(message)
         self.lowering = lowering
         #: (target, its keyed layer, a room?) when the key no longer applies.
         self.keyLost = keyLost
+        #: With C{keyLost}: it was keyed before a restart, and its key
+        #: (never saved) was not entered again yet.
+        self.keyRestored = keyRestored
 
 
 def checkWord(what: str, value: str) -> None:

@@ -30,11 +30,12 @@ from ...codec import (
     TrustStore,
 )
 from ...logevents import DISCARD, EventLog
-from ...numerics import RPL_ISUPPORT, RPL_WELCOME
+from ...numerics import RPL_ISUPPORT, RPL_MYINFO, RPL_WELCOME
 from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
 from .keyed import Keyring
+from .pacing import Pace, Pacer
 from .registration import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING, Registration
 from .rooms import Rooms, _Room  # _Room: tests build a room by hand
 from .rules import (
@@ -135,6 +136,7 @@ class ClientSession:
         identity: Optional[Identity] = None,
         trust: Optional[TrustStore] = None,
         onConversation: Optional[Callable[[str, Conversation], None]] = None,
+        pace: Optional[Pace] = None,
     ) -> None:
         #: Where everything the user should know goes.
         self.emit = emit
@@ -150,9 +152,10 @@ class ClientSession:
         self.keyring = Keyring(
             self.registration, self.identity, self.trust, clock, ttl, maxSkew, limits, onConversation
         )
-        self.roomsPart = Rooms(self.registration, self.keyring.layerFor, emit, log)
+        # What a room counts as: a room keyed before a restart is keyed, not plain.
+        self.roomsPart = Rooms(self.registration, self.keyring.expectedLayer, emit, log)
         self.conversationsPart = Conversations(
-            self.registration, self.keyring, self.roomsPart.joined, emit
+            self.registration, self.keyring, self.roomsPart.joined, emit, clock, pace
         )
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         #: Who handles each command from the server (numerics: L{_numeric}).
@@ -178,12 +181,46 @@ class ClientSession:
         client): the session only follows.
         """
         self.roomsPart.reset()
-        self.registration.connectionMade(send, register)
+        talk = self.conversationsPart
+        talk.connectionMade()
+
+        def counted(line: bytes) -> None:
+            # Every line costs a token at the server's flood bucket: at ours too.
+            send(line)
+            talk.written()
+
+        self.registration.connectionMade(counted, register)
+
+    def pacedBy(self, schedule: Optional[Callable[[float], None]]) -> None:
+        """
+        The adapter's timer: C{schedule(seconds)} calls L{releasePaced}
+        that much later.  From then on, what the server would not read now
+        waits unsealed in our send queue (L{ev.Paced}).
+        """
+        self.conversationsPart.schedule = schedule
+
+    def releasePaced(self) -> None:
+        """The pace allows more now: seal and send what waited."""
+        self.conversationsPart.releasePaced()
+
+    def setDrainBlocked(self, blocked: bool) -> None:
+        """The connection's socket stopped draining (C{True}) or drained (C{False})."""
+        self.conversationsPart.setDrainBlocked(blocked)
+
+    @property
+    def pacer(self) -> Pacer:
+        return self.conversationsPart.pacer
+
+    @property
+    def waiting(self) -> int:
+        """Messages waiting in the send queue for the server's pace."""
+        return self.conversationsPart.waiting
 
     def connectionLost(self, reason: str, reconnecting: bool) -> None:
         """The connection is gone; rooms stay wanted for the next one."""
         self.registration.connectionLost()
         self.roomsPart.reset()
+        self.conversationsPart.connectionLost()
         self.emit(ev.Disconnected(reason, reconnecting))
 
     def lineReceived(self, line: bytes) -> None:
@@ -203,6 +240,8 @@ class ClientSession:
 
     def _numeric(self, message: Message) -> None:
         code = message.command
+        if code == RPL_MYINFO and len(message.params) > 2:
+            self.conversationsPart.serverSoftware(message.params[2])
         if code == RPL_WELCOME:
             self.registration.welcome(message)
             if self.registration.registered:
@@ -427,5 +466,5 @@ class ClientSession:
 
     def sendMessage(
         self, target: str, body: str, force: bool = False
-    ) -> Union[ev.Sent, ev.Queued]:
+    ) -> Union[ev.Sent, ev.Queued, ev.Paced]:
         return self.conversationsPart.sendMessage(target, body, force)

@@ -44,6 +44,7 @@ REASONS = {
     "identity-changed": "IDENTITY CHANGED",
     "signed-by-other": "signed by another member's key",
     "trust-full": "unknown key, trust store full",
+    "lower-layer": "sealed on a lower layer",
 }
 #: Layers whose receivers keep no replay cache (sequence numbers only).
 NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
@@ -202,6 +203,78 @@ def loweringNote(target: str, current: str, layer: str, lost: str, spell: Spell)
         target, current, layer, lost, spell("layer!", [target, layer]))
 
 
+def keyNotEnteredNote(target: str, layer: str, spell: Spell) -> str:
+    """
+    A conversation keyed before a restart: its key is never saved, so it
+    waits to be entered again; meanwhile nothing goes there in clear.
+    """
+    return (
+        "%s was keyed on %s before the restart; its key is never saved: enter it again (%s). "
+        "Nothing is sent there in clear meanwhile (to talk in clear anyway: %s)"
+        % (target, layer, spell("key", [target]), spell("layer!", [target, "plain"]))
+    )
+
+
+def layerAnnouncedNote(event: ev.LayerAnnounced, spell: Spell) -> str:
+    """A member's sealed word on the room's layer: followed (a raise), or only shown."""
+    if event.followed:
+        return "%s raised %s to %s (sealed, so not the relay's doing): following, %s here too" % (
+            event.sender, event.target, event.layer, event.layer)
+    if event.layer == event.previous:
+        return "%s set %s to %s, as here" % (event.sender, event.target, event.layer)
+    if event.layer in LAYER_ORDER and LAYER_ORDER.index(event.layer) < LAYER_ORDER.index(event.previous):
+        return (
+            "%s LOWERED %s to %s on their side: not followed (%s stays on %s; their messages will be "
+            "refused as sealed on %s). To follow: %s"
+            % (event.sender, event.target, event.layer, event.target, event.previous, event.layer,
+               spell("layer!", [event.target, event.layer]))
+        )
+    return "%s announced %s on %s: not followed (not sealed on that layer, or no key here)" % (
+        event.sender, event.target, event.layer)
+
+
+#: The layers from weakest to strongest (as the codec ranks them).
+LAYER_ORDER = ("plain", "aes-ctr", "fernet", "fernet-ttl", "signed")
+
+
+def groupedNote(target: str, sender: str, reason: str, count: int, spell: Spell) -> str:
+    """Refusals of one member for one reason, said as one line, with what to do about them."""
+    where = "in %s " % (target,) if target[:1] in "#&+!" else ""
+    advice = ""
+    if reason == "tampered":
+        advice = "; a wrong passphrase looks the same: compare %s with the others" % (spell("fingerprint", [target]),)
+    elif reason == "identity-changed":
+        advice = "; ask %s why, then %s" % (sender, spell("trust", [sender]))
+    return "%d more from %s %srefused: %s%s" % (count, sender, where, REASONS.get(reason, reason), advice)
+
+
+def pacedNote(event: ev.Paced, echo: bool = True) -> str:
+    """
+    A line of ours waits its turn at the server's pace, unsealed: sealed
+    when it leaves, so it is fresh when it arrives.
+    """
+    head = "(waiting its turn, about %d s: sealed when it leaves)" % (round(event.eta),)
+    if event.ahead:
+        head = "(waiting its turn behind %d, about %d s: sealed when it leaves)" % (
+            event.ahead, round(event.eta))
+    return "%s %s" % (head, typed(event.body)) if echo else head
+
+
+def paceProgressNote(event: ev.PaceProgress) -> str:
+    """How the send queue drains: what left, what waits, what was not sent."""
+    refused = "; %d NOT SENT (said above)" % (event.unsent,) if event.unsent else ""
+    if event.waiting:
+        return "sending at the server's pace: %d sent, %d waiting, about %d s more%s" % (
+            event.sent, event.waiting, round(event.eta), refused)
+    return "send queue empty: %d sent at the server's pace%s" % (event.sent, refused)
+
+
+def pasteQuestion(lines: int, seconds: float, target: str) -> str:
+    """What the console asks before sending a paste of C{lines} lines (as weechat does)."""
+    return "paste %d lines to %s? At the server's pace that takes about %d s. [y/N] " % (
+        lines, target, round(seconds))
+
+
 __all__ = [
     "MARKS",
     "ctcpRequestNote",
@@ -223,4 +296,10 @@ __all__ = [
     "spellConsole",
     "weakPassphraseWarning",
     "reorderedNote",
+    "pacedNote",
+    "paceProgressNote",
+    "pasteQuestion",
+    "keyNotEnteredNote",
+    "layerAnnouncedNote",
+    "groupedNote",
 ]

@@ -21,14 +21,21 @@ from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
+from ..core.refusals import SHOW, Grouped, RefusalGroups
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
     fingerprintNote,
+    groupedNote,
+    keyNotEnteredNote,
     keySetNote,
+    layerAnnouncedNote,
     layerSetNote,
     missingNote,
     nickUnconfirmedNote,
+    pacedNote,
+    paceProgressNote,
+    pasteQuestion,
     placeOf,
     queuedNote,
     rejectedNote,
@@ -187,6 +194,18 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s %s%s" % (when, placeOf(event.target), queuedNote(event)), INFO)]
     if isinstance(event, ev.Unsent):
         return [("%s !! %s%s" % (when, placeOf(event.target), unsentNote(event)), ALERT)]
+    if isinstance(event, ev.Paced):
+        # Only the first of a run: a paste's progress is said by PaceProgress.
+        if event.ahead:
+            return []
+        return [("%s %s%s" % (when, placeOf(event.target), pacedNote(event)), INFO)]
+    if isinstance(event, ev.LayerAnnounced):
+        style = INFO if event.followed or event.layer == event.previous else ALERT
+        return [("%s -- %s" % (when, layerAnnouncedNote(event, spellConsole)), style)]
+    if isinstance(event, ev.KeyNotEntered):
+        return [("%s !! %s" % (when, keyNotEnteredNote(event.target, event.layer, spellConsole)), ALERT)]
+    if isinstance(event, ev.PaceProgress):
+        return [("%s -- %s" % (when, paceProgressNote(event)), ALERT if event.unsent else INFO)]
     if isinstance(event, ev.Disconnected):
         tail = "; reconnecting..." if event.reconnecting else ""
         return [("%s -- connection lost: %s%s" % (when, event.reason, tail), ALERT)]
@@ -270,6 +289,8 @@ class Console:
         #: The windows (status, rooms, direct conversations) and their lines.
         self.windows = WindowList(lambda name: self.client.session.fold(name))
         self.router = Router(self.windows, client.session)
+        #: Refusals of a member for one reason: the first shown, the rest grouped.
+        self.refusals = RefusalGroups(lambda name: self.client.session.fold(name))
         #: The terminal, once attached (L{attach}): told of every line added.
         self.view: Optional[View] = None
         self.current = current
@@ -361,6 +382,16 @@ class Console:
         when = stamp(self.clock)
         windows = self.router.route(event)
         level = self.router.level(event)
+        grouped: List[Grouped] = []
+        if isinstance(event, ev.RejectedMessage):
+            decision, grouped = self.refusals.refused(event)
+            for group in grouped:
+                self._putGroup(windows, when, group)
+            if decision != SHOW:
+                return
+        elif isinstance(event, (ev.IncomingMessage, ev.Action)):
+            for group in self.refusals.accepted(event.target, event.sender):
+                self._putGroup(windows, when, group)
         if isinstance(event, ev.Sent):
             conversation = event.target
             protection = PROTECTION.get(event.layer, "")
@@ -377,6 +408,11 @@ class Console:
                 shown = Line(shown.segments[:-1] + ((shown.segments[-1][0], HIGHLIGHT),), shown.style)
             for window in windows:
                 self._put(window, shown, level)
+
+    def _putGroup(self, windows: List[Window], when: str, group: Grouped) -> None:
+        text = groupedNote(group.target, group.sender, group.reason, group.count, spellConsole)
+        for window in windows:
+            self._put(window, ("%s !! %s" % (when, text), ALERT), HIGHLIGHTED)
 
     def _same(self, a: Optional[str], b: Optional[str]) -> bool:
         if a is None or b is None:
@@ -414,6 +450,41 @@ class Console:
             # terminal's input and leave the console running but deaf.
             self.log.failure("command failed")
             self.alert("internal error (a bug): the command was not carried out")
+
+    def paste(self, lines: List[str]) -> None:
+        """
+        Several lines pasted at once (the terminal's bracketed paste): each
+        is text for the current room, never a command, and more than one
+        is asked about first, as weechat does: how many lines, and how
+        long they take at the server's pace.
+        """
+        lines = [text for text in lines if text.strip()]
+        if len(lines) <= 1:
+            for text in lines:
+                self.line(text)
+            return
+        target = self.current
+        if target is None:
+            self.alert("paste of %d lines not sent: no current room (/join #room first)" % (len(lines),))
+            return
+        session = self.client.session
+        seconds = session.pacer.eta(self.clock(), session.waiting + len(lines))
+
+        def answered(answer: Optional[bytes]) -> None:
+            if answer is None or answer.strip().lower() not in (b"y", b"yes"):
+                self.info("paste of %d lines to %s not sent" % (len(lines), target))
+                return
+            for done, text in enumerate(lines):
+                try:
+                    self.client.run(cmd.Say(target, text))
+                except (CommandError, NotConnected) as exc:
+                    self.alert(
+                        "paste to %s stopped: %d of %d lines NOT SENT: %s"
+                        % (target, len(lines) - done, len(lines), exc)
+                    )
+                    return
+
+        self.ask(pasteQuestion(len(lines), seconds, target), answered)
 
     def _say(self, text: str) -> None:
         if self.current is None:

@@ -47,6 +47,9 @@ HISTORY = 500
 
 CSI = b"\x1b["
 RESET = CSI + b"0m"
+#: What a terminal in bracketed-paste mode puts around pasted text.
+PASTE_START = CSI + b"200~"
+PASTE_END = CSI + b"201~"
 
 Status = Callable[[], Union[str, Sequence[Segment]]]
 
@@ -76,6 +79,9 @@ class ConsoleTerminal(TerminalProtocol):
         self.secret: tuple[str, Callable[[bytes | None], None]] | None = None
         self.console: Console | None = None
         self.completer = Completer()
+        #: The lines of a paste being received (between the terminal's
+        #: bracketed-paste marks), or None.
+        self.pasting: list[str] | None = None
 
     # Life.
 
@@ -83,6 +89,9 @@ class ConsoleTerminal(TerminalProtocol):
         self.console = self.makeConsole(self)
         self.console.attach(self)
         self.completer.fold = self.console.client.session.fold
+        # Bracketed paste: the terminal marks what is pasted, so a long
+        # paste is asked about (Console.paste) instead of sent line by line.
+        self.terminal.write(CSI + b"?2004h")
         self.redraw()
 
     def terminalSize(self, width: int, height: int) -> None:
@@ -95,7 +104,7 @@ class ConsoleTerminal(TerminalProtocol):
         cursor on the last row): written straight to the file descriptor at
         exit, when the reactor no longer flushes the transport.
         """
-        return RESET + CSI + b"r" + CSI + b"%d;1H" % (self.height,) + CSI + b"2K"
+        return CSI + b"?2004l" + RESET + CSI + b"r" + CSI + b"%d;1H" % (self.height,) + CSI + b"2K"
 
     # Output.
 
@@ -194,6 +203,12 @@ class ConsoleTerminal(TerminalProtocol):
         self.drawInput()
 
     def unhandledControlSequence(self, seq: bytes) -> None:
+        if seq == PASTE_START and self.secret is None:
+            self.pasting = []
+            return
+        if seq == PASTE_END:
+            self._pasted()
+            return
         action = keymap.SEQUENCES.get(seq)
         if action is not None:
             self.keystrokeReceived(seq, None)
@@ -362,9 +377,24 @@ class ConsoleTerminal(TerminalProtocol):
         self.drawInput()
         answer(value)
 
+    def _pasted(self) -> None:
+        """
+        A paste ended: its whole lines go to the console together; a last
+        line without its Enter stays in the input to be edited.
+        """
+        lines, self.pasting = self.pasting, None
+        if not lines:
+            return
+        self.drawInput()
+        if self.console is not None:
+            self.console.paste(lines)
+
     def _enter(self) -> None:
         line = "".join(self.buffer)
         self.buffer, self.cursor = [], 0
+        if self.pasting is not None and self.secret is None:
+            self.pasting.append(line)
+            return
         if self.secret is not None:
             secret = line.encode("utf-8")
             del line

@@ -32,7 +32,11 @@ def statusSegments(
     if window.name is not None:
         protection = PROTECTION.get(client.layer(window.name), "none")
         parts.append((" ", BAR))
-        parts.append((f"[{MARKS.get(protection, protection)}]", markStyle(protection)))
+        if client.session.keyring.restored(window.name):
+            # Keyed before a restart, its key not entered again: not plain.
+            parts.append((f"[{client.session.expectedLayer(window.name)}: /key]", ALERT))
+        else:
+            parts.append((f"[{MARKS.get(protection, protection)}]", markStyle(protection)))
         fingerprint = client.fingerprint(window.name)
         tail = f" | {fingerprint}" if fingerprint else " | no key"  # labelled: "room key ..."
     else:
