@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
 
-import attr
-
 from ...codec import (
     LAYERS,
     PROTECTION,
@@ -194,8 +192,9 @@ class Conversations:
                 )
             else:
                 held = getattr(result.error, "held", None)
-                if result.reason == "identity-changed" and held is not None:
-                    self._hold(name, direct, result.sender, result.layer or "", held)
+                signer = getattr(result.error, "held_signer", None)
+                if result.reason == "identity-changed" and held is not None and signer is not None:
+                    self._hold(name, direct, result.sender, result.layer or "", held, signer)
                 events.append(
                     ev.RejectedMessage(
                         name, result.sender, result.layer, result.reason, result.description, direct
@@ -203,15 +202,20 @@ class Conversations:
                 )
         return events
 
-    def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str) -> None:
-        """Keep a message refused only for its new key: shown, marked, if the user accepts the key."""
+    def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str, signer: str) -> None:
+        """
+        Keep a message refused only for its new key: shown, marked, if the
+        user accepts that key (C{signer}, its fingerprint), never another.
+        """
         key = self._server.codecFold(sender)
         if key not in self._held and len(self._held) >= MAX_HELD_SENDERS:
             return
         held = self._held.setdefault(key, [])
         if len(held) < MAX_HELD_PER_SENDER:
             held.append(
-                ev.IncomingMessage(name, sender, body, layer, PROTECTION.get(layer, ""), direct, trust=KEPT_MARK)
+                ev.IncomingMessage(
+                    name, sender, body, layer, PROTECTION.get(layer, ""), direct, signer=signer, trust=KEPT_MARK
+                )
             )
 
     def _layerAnnounced(self, name: str, result: Accepted, layer: str) -> ev.LayerAnnounced:
@@ -489,8 +493,11 @@ class Conversations:
         event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
         self.emit(event)
         for message in self._held.pop(self._server.codecFold(nick), []):
-            # Refused before the user accepted the key: shown now, marked as such.
-            self.emit(attr.evolve(message, signer=pin.fingerprint))
+            # Refused before the user accepted the key: shown now, marked as
+            # such; only those signed by the key accepted (a message signed by
+            # a third key under the same nick is no more believed than before).
+            if message.signer == pin.fingerprint:
+                self.emit(message)
         return event
 
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
