@@ -9,7 +9,7 @@ come through.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import attr
 from twisted.internet.defer import inlineCallbacks
@@ -429,6 +429,31 @@ class BracketedPasteTests(SynchronousTestCase):
     def test_typedLinesAreNotAPaste(self):
         self.type(b"one\rtwo\r")
         self.assertEqual((self.pastes, self.typed), ([], ["one", "two"]))
+
+    def test_pasteNeverAnswersAQuestion(self):
+        """
+        While a question is asked (the paste's y/N, a passphrase), pasted
+        lines neither answer it nor run after it as typed lines.
+        """
+        answers: List[Optional[bytes]] = []
+        self.screen.ask("paste 400 lines to #lab? [y/N]", answers.append)
+        self.screen.unhandledControlSequence(PASTE_START)
+        self.type(b"y\r/quit\rhello\r")
+        self.screen.unhandledControlSequence(PASTE_END)
+        self.assertEqual((answers, self.typed, self.pastes), ([], [], []))
+        self.type(b"n\r")
+        self.assertEqual(answers, [b"n"])
+        self.assertEqual(self.typed, [])
+
+    def test_onePastedLineWaitsForTheUsersEnter(self):
+        answers: List[Optional[bytes]] = []
+        self.screen.ask("passphrase for #lab: ", answers.append)
+        self.screen.unhandledControlSequence(PASTE_START)
+        self.type(b"correct horse\r")
+        self.screen.unhandledControlSequence(PASTE_END)
+        self.assertEqual(answers, [])
+        self.type(b"\r")
+        self.assertEqual(answers, [b"correct horse"])
 
     def test_modeAskedAndGivenBack(self):
         self.assertIn(b"\x1b[?2004l", self.screen.restoreSequence())
