@@ -276,6 +276,27 @@ class PacedPasteTests(SynchronousTestCase):
         unsent = [e for e in self.aliceEvents if isinstance(e, ev.Unsent)]
         self.assertEqual(len(unsent), len([e for e in self.aliceEvents if isinstance(e, ev.Paced)]))
 
+    def test_setToPlainMeanwhileIsRefusedNotSentInClear(self):
+        """
+        Lines typed for the keyed room wait; the user sets it to plain
+        (/layer! plain) before they leave: they are refused, each said, not
+        sent in clear (as a line waiting for its key is).
+        """
+        self.paste()
+        paced = len([e for e in self.aliceEvents if isinstance(e, ev.Paced)])
+        self.alice.setLayer(ROOM, "plain", force=True)
+        self.deliver(limit=60)
+        sent = [e.body for e in self.aliceEvents if isinstance(e, ev.Sent)]
+        self.assertEqual(sent, self.lines[:-paced])
+        self.assertEqual((self.heard(), self.refused()), (self.lines[:-paced], []))
+        unsent = [e for e in self.aliceEvents if isinstance(e, ev.Unsent)]
+        self.assertEqual([e.body for e in unsent], self.lines[-paced:])
+        self.assertIn("typed for a keyed conversation", unsent[0].reason)
+        # Typed on plain now: sent in clear, as chosen.
+        self.alice.sendMessage(ROOM, "said in clear on purpose")
+        self.deliver(limit=10)
+        self.assertIn("said in clear on purpose", [e.body for e in self.aliceEvents if isinstance(e, ev.Sent)])
+
     def test_boundedQueue(self):
         self.alice.pacedBy(lambda delay: None)
         for _n in range(40):

@@ -77,8 +77,9 @@ class Conversations:
         #: Whether the pace was chosen for us (tests, options): else learnt
         #: from the server's 004 (L{serverSoftware}).
         self._paceFixed = pace is not None
-        #: Messages typed and not yet sealed, in order: (target, body, force).
-        self._outbox: Deque[Tuple[str, str, bool]] = deque()
+        #: Messages typed and not yet sealed, in order: (target, body, force,
+        #: whether it was typed for a keyed conversation).
+        self._outbox: Deque[Tuple[str, str, bool, bool]] = deque()
         self._outboxChars = 0
         #: Since the send queue last started filling: left, refused.
         self._pacedSent = 0
@@ -579,7 +580,7 @@ class Conversations:
             )
         if not self._outbox:
             self._pacedSent = self._pacedUnsent = 0
-        self._outbox.append((target, body, force))
+        self._outbox.append((target, body, force, self._keyring.layerFor(target) != PLAIN))
         self._outboxChars += len(body)
         now = self._clock()
         event = ev.Paced(target, body, len(self._outbox) - 1, self.pacer.eta(now, len(self._outbox)))
@@ -610,9 +611,12 @@ class Conversations:
         now = self._clock()
         before = self._pacedSent
         while self._outbox and not self.drainBlocked and self.pacer.ready(now):
-            target, body, force = self._outbox.popleft()
+            target, body, force, keyed = self._outbox.popleft()
             self._outboxChars -= len(body)
             try:
+                if keyed and self._keyring.layerFor(target) == PLAIN:
+                    # Set to plain while it waited: typed to be sealed, never sent in clear.
+                    raise CommandError("%s is on plain now; it was typed for a keyed conversation" % (target,))
                 self._seal(target, body, force)
                 self._pacedSent += 1
             except (CommandError, NotConnected) as exc:
@@ -652,7 +656,7 @@ class Conversations:
         if not self._outbox:
             return
         waiting, self._outbox, self._outboxChars = self._outbox, deque(), 0
-        for target, body, _force in waiting:
+        for target, body, _force, _keyed in waiting:
             self._pacedUnsent += 1
             self.emit(ev.Unsent(target, body, "not sent: the connection was lost while it waited its turn"))
         self.emit(ev.PaceProgress(self._pacedSent, 0, 0.0, self._pacedUnsent))
