@@ -176,9 +176,21 @@ class StateKeeper(Service):
                 "%s: the list of keyed rooms and peers is malformed: /key them again before you talk there"
                 % (self.state.file(self._file),)
             )
+        unknown = []
         for name, layer in list(keyed.items())[:MAX_SAVED_CONVERSATIONS]:
-            if isinstance(name, str) and isinstance(layer, str) and layer in LAYERS and layer != "plain":
-                self._keyed[name] = layer
+            if not isinstance(name, str) or layer == "plain":
+                continue
+            if not isinstance(layer, str) or layer not in LAYERS:
+                # Keyed, on a layer we cannot read: never weaker than the
+                # strongest, until the user enters the key (and a layer) again.
+                unknown.append(name)
+                layer = LAYERS[-1]
+            self._keyed[name] = layer
+        if unknown:
+            self.warnings.append(
+                "%s: the layer saved for %s is unknown: counted as keyed on %s until you /key it again"
+                % (self.state.file(self._file), ", ".join(sorted(unknown)[:5]), LAYERS[-1])
+            )
 
     def attach(self, session: Any) -> None:
         """
