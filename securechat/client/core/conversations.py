@@ -223,7 +223,7 @@ class Conversations:
         """
         A member says, sealed, that C{name}'s layer is C{layer} now.  A raise
         sealed on that layer (the member has it, the room's key proves it is
-        a member's) is followed; anything else is only shown.
+        a member's) and not late is followed; anything else is only shown.
         """
         previous = self._keyring.layerFor(name)
         conversation = self._keyring.stored(name)
@@ -232,6 +232,9 @@ class Conversations:
             and layer != PLAIN
             and LAYER_RANK[layer] > LAYER_RANK[previous]
             and result.layer == layer
+            # Late (its sequence number passed): a replay on a layer without a
+            # replay cache (fernet), after the room was lowered again.
+            and not result.reordered
             and conversation is not None
             and conversation.keys is not None
         )
