@@ -293,6 +293,7 @@ class RestartTests(KeeperCase):
         errors = [e.message for e in events if isinstance(e, ev.Error)]
         self.assertEqual(len(errors), 1)
         self.assertIn("replay protection restarts from now", errors[0])
+        self.assertIn("which rooms and peers were keyed is lost: /key them again", errors[0])
         self.assertEqual(self.verdicts(events), ["expired"])
         keeper.stopService()
 
