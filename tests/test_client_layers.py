@@ -149,3 +149,24 @@ class LayerAnnouncementTests(SynchronousTestCase):
         self.bob.session.lineReceived((":alice!~alice@h PRIVMSG #lab :" + text).encode())
         self.assertEqual(self.bob.announced(), [ev.LayerAnnounced(ROOM, "alice", "signed", "fernet-ttl", False)])
         self.assertEqual(self.bob.session.layerFor(ROOM), "fernet-ttl")
+
+    def test_replayedOldRaiseIsNotFollowed(self):
+        """
+        fernet has no replay cache: the relay keeps alice's raise and
+        replays it after the room was lowered again (by alice, then bob).
+        A raise that arrives late (its sequence number already passed) is
+        shown, never followed.
+        """
+        alice = Member("alice", self.clock, "aes-ctr")
+        bob = Member("bob", self.clock, "aes-ctr")
+        alice.session.setLayer(ROOM, "fernet")
+        kept = list(alice.sent)
+        bob.hear(alice)
+        self.assertEqual(bob.session.layerFor(ROOM), "fernet")
+        alice.session.setLayer(ROOM, "aes-ctr", force=True)
+        bob.hear(alice)
+        bob.session.setLayer(ROOM, "aes-ctr", force=True)
+        alice.sent[:] = kept
+        bob.hear(alice)
+        self.assertEqual(bob.announced()[-1], ev.LayerAnnounced(ROOM, "alice", "fernet", "aes-ctr", False))
+        self.assertEqual(bob.session.layerFor(ROOM), "aes-ctr")

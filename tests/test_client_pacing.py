@@ -9,7 +9,7 @@ come through.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import attr
 from twisted.internet.defer import inlineCallbacks
@@ -276,6 +276,27 @@ class PacedPasteTests(SynchronousTestCase):
         unsent = [e for e in self.aliceEvents if isinstance(e, ev.Unsent)]
         self.assertEqual(len(unsent), len([e for e in self.aliceEvents if isinstance(e, ev.Paced)]))
 
+    def test_setToPlainMeanwhileIsRefusedNotSentInClear(self):
+        """
+        Lines typed for the keyed room wait; the user sets it to plain
+        (/layer! plain) before they leave: they are refused, each said, not
+        sent in clear (as a line waiting for its key is).
+        """
+        self.paste()
+        paced = len([e for e in self.aliceEvents if isinstance(e, ev.Paced)])
+        self.alice.setLayer(ROOM, "plain", force=True)
+        self.deliver(limit=60)
+        sent = [e.body for e in self.aliceEvents if isinstance(e, ev.Sent)]
+        self.assertEqual(sent, self.lines[:-paced])
+        self.assertEqual((self.heard(), self.refused()), (self.lines[:-paced], []))
+        unsent = [e for e in self.aliceEvents if isinstance(e, ev.Unsent)]
+        self.assertEqual([e.body for e in unsent], self.lines[-paced:])
+        self.assertIn("typed for a keyed conversation", unsent[0].reason)
+        # Typed on plain now: sent in clear, as chosen.
+        self.alice.sendMessage(ROOM, "said in clear on purpose")
+        self.deliver(limit=10)
+        self.assertIn("said in clear on purpose", [e.body for e in self.aliceEvents if isinstance(e, ev.Sent)])
+
     def test_boundedQueue(self):
         self.alice.pacedBy(lambda delay: None)
         for _n in range(40):
@@ -429,6 +450,31 @@ class BracketedPasteTests(SynchronousTestCase):
     def test_typedLinesAreNotAPaste(self):
         self.type(b"one\rtwo\r")
         self.assertEqual((self.pastes, self.typed), ([], ["one", "two"]))
+
+    def test_pasteNeverAnswersAQuestion(self):
+        """
+        While a question is asked (the paste's y/N, a passphrase), pasted
+        lines neither answer it nor run after it as typed lines.
+        """
+        answers: List[Optional[bytes]] = []
+        self.screen.ask("paste 400 lines to #lab? [y/N]", answers.append)
+        self.screen.unhandledControlSequence(PASTE_START)
+        self.type(b"y\r/quit\rhello\r")
+        self.screen.unhandledControlSequence(PASTE_END)
+        self.assertEqual((answers, self.typed, self.pastes), ([], [], []))
+        self.type(b"n\r")
+        self.assertEqual(answers, [b"n"])
+        self.assertEqual(self.typed, [])
+
+    def test_onePastedLineWaitsForTheUsersEnter(self):
+        answers: List[Optional[bytes]] = []
+        self.screen.ask("passphrase for #lab: ", answers.append)
+        self.screen.unhandledControlSequence(PASTE_START)
+        self.type(b"correct horse\r")
+        self.screen.unhandledControlSequence(PASTE_END)
+        self.assertEqual(answers, [])
+        self.type(b"\r")
+        self.assertEqual(answers, [b"correct horse"])
 
     def test_modeAskedAndGivenBack(self):
         self.assertIn(b"\x1b[?2004l", self.screen.restoreSequence())

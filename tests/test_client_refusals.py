@@ -128,6 +128,21 @@ class KeptUntilTrustTests(SynchronousTestCase):
         [replayed] = self.events[before:]
         self.assertEqual(replayed.reason, "replayed")
 
+    def test_onlyTheAcceptedKeysMessagesShown(self):
+        """
+        Two new keys sign as alice (one of them a member posing as her):
+        /trust accepts the last one refused, and only its messages are
+        shown; the other key's are not shown under the accepted fingerprint.
+        """
+        third = Conversation("#lab", "signed", self.new.keys, clock=self.clock, identity=Identity.generate())
+        self.say(self.old, "hello, old key")
+        self.say(third, "send the money to X")
+        self.say(self.new, "new laptop, new key")
+        self.session.trustNick("alice")
+        shown = [e for e in self.events if isinstance(e, ev.IncomingMessage)][1:]
+        self.assertEqual([e.body for e in shown], ["new laptop, new key"])
+        self.assertEqual(shown[0].signer, self.new.identity.fingerprint)
+
     def test_bounded(self):
         self.say(self.old, "hello")
         for n in range(MAX_HELD_PER_SENDER + 5):

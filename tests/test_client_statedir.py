@@ -293,6 +293,7 @@ class RestartTests(KeeperCase):
         errors = [e.message for e in events if isinstance(e, ev.Error)]
         self.assertEqual(len(errors), 1)
         self.assertIn("replay protection restarts from now", errors[0])
+        self.assertIn("which rooms and peers were keyed is lost: /key them again", errors[0])
         self.assertEqual(self.verdicts(events), ["expired"])
         keeper.stopService()
 
@@ -603,7 +604,12 @@ class KeyedAfterRestartTests(KeeperCase):
         self.assertTrue(any("keyed rooms and peers is malformed" in e for e in errors), errors)
         keeper.stopService()
 
-    def test_unknownLayersAreNotRestored(self):
+    def test_unknownLayersCountAsTheStrongest(self):
+        """
+        A keyed entry whose layer cannot be read (corrupt, or from another
+        version) is never weaker: keyed on the strongest layer, said; an
+        entry saved as plain is not keyed.
+        """
         keeper, session, events = self.start()
         keeper.stopService()
         path = os.path.join(self.path, conversationsFile(NETWORK))
@@ -612,5 +618,12 @@ class KeyedAfterRestartTests(KeeperCase):
         with open(path, "w") as handle:
             json.dump(saved, handle)
         keeper, session, events, sent = self.restart()
-        self.assertEqual([e for e in events if isinstance(e, ev.KeyNotEntered)], [])
+        told = [e for e in events if isinstance(e, ev.KeyNotEntered)]
+        self.assertEqual(sorted(told), [ev.KeyNotEntered("#lab", "signed"), ev.KeyNotEntered("#third", "signed")])
+        errors = [e.message for e in events if isinstance(e, ev.Error)]
+        self.assertTrue(any("layer saved for #lab, #third is unknown" in e for e in errors), errors)
+        self.assertEqual(session.expectedLayer("#other"), "plain")
+        with self.assertRaises(NeedsForce):
+            session.sendMessage(ROOM, "the vault code")
+        self.assertEqual([line for line in sent if b"vault" in line], [])
         keeper.stopService()

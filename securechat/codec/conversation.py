@@ -376,6 +376,7 @@ class Conversation:
                         changed.held = decode_body(plaintext, envelope)
                     except CodecError:
                         pass
+                    changed.held_signer = identity_fingerprint(signer)
                     raise
             self.replay.admit(sealed_id, sent_at)
         if LAYER_RANK[layer] < LAYER_RANK[self.layer]:

@@ -152,6 +152,9 @@ class IdentityChanged(CodecError):
     #: hold), refused only for its key, so the client may keep it until the
     #: user decides (L{None} when it was not decoded).
     held: Optional[str] = None
+    #: The fingerprint of the key that signed the held message: it is shown
+    #: after /trust only if that is the key the user accepted.
+    held_signer: Optional[str] = None
 
 
 class SignedByOther(CodecError):

@@ -96,6 +96,11 @@ def loadIdentity(state: StateDir, warnings: List[str]) -> Identity:
     return identity
 
 
+#: Said when the conversations file cannot be read: the rooms and peers
+#: that were keyed are not known, so nothing stops a line going in clear.
+KEYED_LOST = "which rooms and peers were keyed is lost: /key them again before you talk there"
+
+
 class StateKeeper(Service):
     """Loads the state at construction, saves it on a schedule and on stop."""
 
@@ -150,7 +155,8 @@ class StateKeeper(Service):
         except StateError as exc:
             self._floorNow = True
             self.warnings.append(
-                "%s; replay protection restarts from now: messages stamped before now are refused" % (exc,)
+                "%s; replay protection restarts from now: messages stamped before now are refused; %s"
+                % (exc, KEYED_LOST)
             )
             return
         if data is None:
@@ -163,8 +169,8 @@ class StateKeeper(Service):
             self._floorNow = True
             aside = self.state.setAside(self._file)
             self.warnings.append(
-                "%s is not securechat state (kept as %s); replay protection restarts from now"
-                % (self.state.file(self._file), aside)
+                "%s is not securechat state (kept as %s); replay protection restarts from now; %s"
+                % (self.state.file(self._file), aside, KEYED_LOST)
             )
             return
         self._saved = dict(data["conversations"])
@@ -176,9 +182,21 @@ class StateKeeper(Service):
                 "%s: the list of keyed rooms and peers is malformed: /key them again before you talk there"
                 % (self.state.file(self._file),)
             )
+        unknown = []
         for name, layer in list(keyed.items())[:MAX_SAVED_CONVERSATIONS]:
-            if isinstance(name, str) and isinstance(layer, str) and layer in LAYERS and layer != "plain":
-                self._keyed[name] = layer
+            if not isinstance(name, str) or layer == "plain":
+                continue
+            if not isinstance(layer, str) or layer not in LAYERS:
+                # Keyed, on a layer we cannot read: never weaker than the
+                # strongest, until the user enters the key (and a layer) again.
+                unknown.append(name)
+                layer = LAYERS[-1]
+            self._keyed[name] = layer
+        if unknown:
+            self.warnings.append(
+                "%s: the layer saved for %s is unknown: counted as keyed on %s until you /key it again"
+                % (self.state.file(self._file), ", ".join(sorted(unknown)[:5]), LAYERS[-1])
+            )
 
     def attach(self, session: Any) -> None:
         """

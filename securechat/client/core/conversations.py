@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
 
-import attr
-
 from ...codec import (
     LAYERS,
     PROTECTION,
@@ -79,8 +77,9 @@ class Conversations:
         #: Whether the pace was chosen for us (tests, options): else learnt
         #: from the server's 004 (L{serverSoftware}).
         self._paceFixed = pace is not None
-        #: Messages typed and not yet sealed, in order: (target, body, force).
-        self._outbox: Deque[Tuple[str, str, bool]] = deque()
+        #: Messages typed and not yet sealed, in order: (target, body, force,
+        #: whether it was typed for a keyed conversation).
+        self._outbox: Deque[Tuple[str, str, bool, bool]] = deque()
         self._outboxChars = 0
         #: Since the send queue last started filling: left, refused.
         self._pacedSent = 0
@@ -194,8 +193,9 @@ class Conversations:
                 )
             else:
                 held = getattr(result.error, "held", None)
-                if result.reason == "identity-changed" and held is not None:
-                    self._hold(name, direct, result.sender, result.layer or "", held)
+                signer = getattr(result.error, "held_signer", None)
+                if result.reason == "identity-changed" and held is not None and signer is not None:
+                    self._hold(name, direct, result.sender, result.layer or "", held, signer)
                 events.append(
                     ev.RejectedMessage(
                         name, result.sender, result.layer, result.reason, result.description, direct
@@ -203,22 +203,27 @@ class Conversations:
                 )
         return events
 
-    def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str) -> None:
-        """Keep a message refused only for its new key: shown, marked, if the user accepts the key."""
+    def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str, signer: str) -> None:
+        """
+        Keep a message refused only for its new key: shown, marked, if the
+        user accepts that key (C{signer}, its fingerprint), never another.
+        """
         key = self._server.codecFold(sender)
         if key not in self._held and len(self._held) >= MAX_HELD_SENDERS:
             return
         held = self._held.setdefault(key, [])
         if len(held) < MAX_HELD_PER_SENDER:
             held.append(
-                ev.IncomingMessage(name, sender, body, layer, PROTECTION.get(layer, ""), direct, trust=KEPT_MARK)
+                ev.IncomingMessage(
+                    name, sender, body, layer, PROTECTION.get(layer, ""), direct, signer=signer, trust=KEPT_MARK
+                )
             )
 
     def _layerAnnounced(self, name: str, result: Accepted, layer: str) -> ev.LayerAnnounced:
         """
         A member says, sealed, that C{name}'s layer is C{layer} now.  A raise
         sealed on that layer (the member has it, the room's key proves it is
-        a member's) is followed; anything else is only shown.
+        a member's) and not late is followed; anything else is only shown.
         """
         previous = self._keyring.layerFor(name)
         conversation = self._keyring.stored(name)
@@ -227,6 +232,9 @@ class Conversations:
             and layer != PLAIN
             and LAYER_RANK[layer] > LAYER_RANK[previous]
             and result.layer == layer
+            # Late (its sequence number passed): a replay on a layer without a
+            # replay cache (fernet), after the room was lowered again.
+            and not result.reordered
             and conversation is not None
             and conversation.keys is not None
         )
@@ -489,8 +497,11 @@ class Conversations:
         event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
         self.emit(event)
         for message in self._held.pop(self._server.codecFold(nick), []):
-            # Refused before the user accepted the key: shown now, marked as such.
-            self.emit(attr.evolve(message, signer=pin.fingerprint))
+            # Refused before the user accepted the key: shown now, marked as
+            # such; only those signed by the key accepted (a message signed by
+            # a third key under the same nick is no more believed than before).
+            if message.signer == pin.fingerprint:
+                self.emit(message)
         return event
 
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
@@ -572,7 +583,7 @@ class Conversations:
             )
         if not self._outbox:
             self._pacedSent = self._pacedUnsent = 0
-        self._outbox.append((target, body, force))
+        self._outbox.append((target, body, force, self._keyring.layerFor(target) != PLAIN))
         self._outboxChars += len(body)
         now = self._clock()
         event = ev.Paced(target, body, len(self._outbox) - 1, self.pacer.eta(now, len(self._outbox)))
@@ -603,9 +614,12 @@ class Conversations:
         now = self._clock()
         before = self._pacedSent
         while self._outbox and not self.drainBlocked and self.pacer.ready(now):
-            target, body, force = self._outbox.popleft()
+            target, body, force, keyed = self._outbox.popleft()
             self._outboxChars -= len(body)
             try:
+                if keyed and self._keyring.layerFor(target) == PLAIN:
+                    # Set to plain while it waited: typed to be sealed, never sent in clear.
+                    raise CommandError("%s is on plain now; it was typed for a keyed conversation" % (target,))
                 self._seal(target, body, force)
                 self._pacedSent += 1
             except (CommandError, NotConnected) as exc:
@@ -645,7 +659,7 @@ class Conversations:
         if not self._outbox:
             return
         waiting, self._outbox, self._outboxChars = self._outbox, deque(), 0
-        for target, body, _force in waiting:
+        for target, body, _force, _keyed in waiting:
             self._pacedUnsent += 1
             self.emit(ev.Unsent(target, body, "not sent: the connection was lost while it waited its turn"))
         self.emit(ev.PaceProgress(self._pacedSent, 0, 0.0, self._pacedUnsent))

@@ -203,7 +203,8 @@ class ConsoleTerminal(TerminalProtocol):
         self.drawInput()
 
     def unhandledControlSequence(self, seq: bytes) -> None:
-        if seq == PASTE_START and self.secret is None:
+        if seq == PASTE_START:
+            # Also while a question is asked: a paste never answers it (L{_pasted}).
             self.pasting = []
             return
         if seq == PASTE_END:
@@ -385,6 +386,17 @@ class ConsoleTerminal(TerminalProtocol):
         lines, self.pasting = self.pasting, None
         if not lines:
             return
+        if self.secret is not None:
+            # A question is asked (y/N, a passphrase): pasted text never
+            # answers it, nor runs as lines after it.  One line is left in
+            # the input for the user's own Enter; more are dropped, said.
+            if len(lines) == 1 and not self.buffer:
+                self.buffer, self.cursor = list(lines[0]), len(lines[0])
+            else:
+                if self.console is not None:
+                    self.console.alert("paste of %d lines ignored: answer the question first" % (len(lines),))
+            self.drawInput()
+            return
         self.drawInput()
         if self.console is not None:
             self.console.paste(lines)
@@ -392,7 +404,7 @@ class ConsoleTerminal(TerminalProtocol):
     def _enter(self) -> None:
         line = "".join(self.buffer)
         self.buffer, self.cursor = [], 0
-        if self.pasting is not None and self.secret is None:
+        if self.pasting is not None:
             self.pasting.append(line)
             return
         if self.secret is not None:
