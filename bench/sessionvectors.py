@@ -15,9 +15,7 @@ and checks every signature in it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -28,11 +26,12 @@ try:
     import securechat  # noqa: F401 (is the package importable as is?)
 except ImportError:  # run as a script from anywhere: python3 bench/sessionvectors.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import vectorfile
 from securechat.codec import Identity
 from securechat.codec.sessions import Initiator, OutboundChain, Ratchet, Responder, admit_proof
 from securechat.codec.sessions.handshake import transcript
 
-PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "vectors", "sessions-v1.json")
+PATH = os.path.join(vectorfile.VECTORS, "sessions-v1.json")
 INITIATOR_NICK = "Alice"
 RESPONDER_NICK = "[Bob]"
 ROOM = "#Vectors"
@@ -142,26 +141,8 @@ def build() -> Dict[str, Any]:
     }
 
 
-def dumps(document: Dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="do not write: exit 1 if the file differs")
-    parser.add_argument("--output", default=PATH, help=f"where to write (default {PATH})")
-    options = parser.parse_args(argv)
-    text = dumps(build())
-    if options.check:
-        with open(options.output, encoding="utf-8") as existing:
-            same = existing.read() == text
-        sys.stdout.write(("up to date: " if same else "STALE: ") + options.output + "\n")
-        return 0 if same else 1
-    os.makedirs(os.path.dirname(options.output), exist_ok=True)
-    with open(options.output, "w", encoding="utf-8") as out:
-        out.write(text)
-    sys.stdout.write(f"wrote {options.output}\n")
-    return 0
+    return vectorfile.main(build, PATH, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ vectors test the construction, not the cost.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -29,6 +27,7 @@ try:
     import securechat  # noqa: F401 (is the package importable as is?)
 except ImportError:  # run as a script from anywhere: python3 bench/wirevectors.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import vectorfile
 from securechat.codec import TEST_KDF, Conversation, Identity, direct_target, rfc1459_casefold
 from securechat.codec.chunks import MARKER, WIRE_VERSION
 from securechat.codec.identity import IDENTITY_FINGERPRINT_CONTEXT
@@ -46,7 +45,7 @@ from securechat.codec.layers import b64decode, make_sealer
 from securechat.codec.roomsecret import SECRET_CHECK_CONTEXT, SECRET_KEY_INFO, format_room_secret
 from securechat.codec.signing import SIGN_CONTEXT
 
-PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "vectors", "wire-v2.json")
+PATH = os.path.join(vectorfile.VECTORS, "wire-v2.json")
 #: 2026-01-01T00:00:00Z: the time every message is sealed at.
 TIME = 1767225600
 #: 512 minus CRLF and a relay prefix like ":alice!alice@192.0.2.10 PRIVMSG #lab :".
@@ -308,26 +307,8 @@ def _document(builder: _Builder) -> Dict[str, Any]:
     }
 
 
-def dumps(document: Dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="do not write: exit 1 if the file differs")
-    parser.add_argument("--output", default=PATH, help=f"where to write (default {PATH})")
-    options = parser.parse_args(argv)
-    text = dumps(build())
-    if options.check:
-        with open(options.output, encoding="utf-8") as existing:
-            same = existing.read() == text
-        sys.stdout.write(("up to date: " if same else "STALE: ") + options.output + "\n")
-        return 0 if same else 1
-    os.makedirs(os.path.dirname(options.output), exist_ok=True)
-    with open(options.output, "w", encoding="utf-8") as out:
-        out.write(text)
-    sys.stdout.write(f"wrote {options.output}\n")
-    return 0
+    return vectorfile.main(build, PATH, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":
