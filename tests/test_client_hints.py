@@ -311,6 +311,7 @@ class HostileRelayTests(SynchronousTestCase):
 
     def test_malformedHintIsIgnored(self) -> None:
         self.forge("bob", "\x01SC-REFUSED #lab expired lots %s\x01" % (self.sent.msgid,))
+        self.forge("bob", "\x01SC-REFUSED carol expired 1 %s\x01" % (self.sent.msgid,))  # not a room, not *
         self.assertEqual((self.alice.events, self.alice.sent), ([], []))
 
     def test_hintToARoomIsNoHint(self) -> None:
@@ -411,3 +412,38 @@ class ProxyTests(SynchronousTestCase):
         self.assertIn("compare /msg *securechat fingerprint #lab with them", notices[0].params[1])
         self.assertIn("UNAUTHENTICATED", notices[0].params[1])
         self.assertFalse(any(b"SC-REFUSED" in line for line in alice.down))
+
+
+class ChunkedTests(SynchronousTestCase):
+    def test_aChunkedMessageIsNamedOnce(self) -> None:
+        """A message of several lines is refused once, on its last chunk: one hint, its msgid."""
+        clock = FakeClock()
+        alice, bob = Member("alice", clock), Member("bob", clock, passphrase=b"wrong")
+        sent = alice.say("long " * 300)
+        self.assertGreater(sent.lines, 1)
+        relay(alice, bob)
+        self.assertEqual(len(bob.ofType(ev.RejectedMessage)), 1)
+        [hint] = bob.hintsSent()
+        self.assertEqual(parseHint(hint.params[1]).msgids, (sent.msgid,))
+
+
+class ProxyForgedTests(SynchronousTestCase):
+    def test_forgedHintIsOnlyASecurechatNotice(self) -> None:
+        from securechat.proxy.core import PSEUDO_SOURCE
+
+        from .test_proxy_core import Side
+
+        alice = Side("alice")
+        alice.register()
+        alice.key(passphrase="pw")
+        alice.client("PRIVMSG #lab :hello")
+        alice.up.clear()
+        alice.down.clear()
+        for n in range(50):
+            alice.server(":bob!u@h NOTICE alice :" + formatHint(Hint(ROOM, "expired", 1, (ID,))))
+            alice.server(":m%d!u@h NOTICE alice :\x01SC-REFUSED junk" % (n,))
+        messages = alice.downMessages()
+        self.assertEqual([m.source for m in messages], [PSEUDO_SOURCE])
+        self.assertIn("naming none you sent there: ignored", messages[0].params[1])
+        self.assertIn("UNAUTHENTICATED", messages[0].params[1])
+        self.assertEqual(alice.up, [])

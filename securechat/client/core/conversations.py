@@ -145,6 +145,8 @@ class Conversations:
             hint = parseHint(message.params[1])
         except MalformedHint:
             return True
+        if hint.conversation != DIRECT and not self._server.isRoom(hint.conversation):
+            return True  # a conversation is a room or "*": anything else is malformed
         event = self.hintReader.received(message.sourceNick, hint)
         if event is not None:
             self.emit(event)
