@@ -64,6 +64,10 @@ try:
 except ImportError:  # run as a script: python3 bench/clientsoak.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench import loadgen
+# Refusal hints' word and the bounds docs/wire.md ("Refusal hints") states.
+from securechat.client.core.hints import HINT, MAX_ENTRIES, MAX_SENT_PER_WINDOW
+from securechat.client.core.hints import WINDOW as HINT_WINDOW
+
 # The wire's marker (``+sc`` and its version): garbage must look current.
 # The codec's published constant, not the client's internals.
 from securechat.codec import MARKER
@@ -294,6 +298,8 @@ class Peer:
         self.pingsSent = 0
         self.pongs = 0
         self.ctcpReplies = 0
+        #: Refusal hints the client sent (to the junk's claimed senders).
+        self.hints = 0
         self.unexpected: Counter[bytes] = Counter()
         self.samples: List[Tuple[float, int, int]] = []  # (t, rss kB, cpu ticks)
         self.exitCode: Optional[int] = None
@@ -504,6 +510,9 @@ class ClientSoak:
             self.send(peer, b":%s 366 %s %s :End of /NAMES list.\r\n" % (SERVER_NAME, n, room))
             if other.joined:
                 self.send(other, b"%s JOIN %s\r\n" % (prefix, room))
+        elif command == b"NOTICE" and len(words) == 3 and words[2].startswith(b":\x01" + HINT.encode() + b" "):
+            # A refusal hint (docs/wire.md): not an answer to a CTCP request; bounded.
+            peer.hints += 1
         elif command in (b"PRIVMSG", b"NOTICE") and len(words) == 3:
             target = words[1]
             other = self.other(peer)
@@ -732,6 +741,7 @@ class ClientSoak:
                 "pings": peer.pingsSent,
                 "pongs": peer.pongs,
                 "ctcp_replies": peer.ctcpReplies,
+                "hints": peer.hints,
                 "unexpected_lines": {k.decode("utf-8", "replace"): v for k, v in peer.unexpected.items()},
                 "genuine_sent_to_it": len(other.asked),
                 "genuine_not_sent": len(unsent),
@@ -764,6 +774,9 @@ class ClientSoak:
                 failures.append("%s answered %d CTCP requests" % (name, peer.ctcpReplies))
             if peer.unexpected:
                 failures.append("%s sent unexpected lines: %r" % (name, dict(peer.unexpected)))
+            hintBound = (int(p.duration // HINT_WINDOW) + 1) * MAX_SENT_PER_WINDOW + MAX_ENTRIES
+            if peer.hints > hintBound:
+                failures.append("%s sent %d refusal hints, more than its bound %d" % (name, peer.hints, hintBound))
             if baseline is not None and endRss is not None and endRss - baseline > self.rssSlackMb:
                 failures.append("%s: RSS %.1f MB at the end, %.1f MB above its %.1f MB at %d s"
                                 % (name, endRss, endRss - baseline, baseline, p.baseline))
@@ -794,9 +807,10 @@ class ClientSoak:
                 row["client"], row["exit_code"], row["junk_lines"],
                 ", ".join("%s %d" % kv for kv in row["junk_by_kind"].items())))
             out.write("  genuine %d/%d arrived, %d missing; junk accepted as protected: %d; "
-                      "PINGs %d, PONGs %d; CTCP replies %d\n" % (
+                      "PINGs %d, PONGs %d; CTCP replies %d; refusal hints sent %d\n" % (
                           row["genuine_arrived"], row["genuine_sent_to_it"], row["genuine_missing"],
-                          row["junk_accepted_as_protected"], row["pings"], row["pongs"], row["ctcp_replies"]))
+                          row["junk_accepted_as_protected"], row["pings"], row["pongs"], row["ctcp_replies"],
+                          row["hints"]))
             out.write("  rejected: %s\n" % (", ".join("%s %d" % kv for kv in row["rejected"].items()) or "none"))
             out.write("  RSS MB: start %s, at %d s %s, peak %s, end %s; CPU %s s, %s us per junk line\n" % (
                 _fmt(row["rss_first_mb"]), p.baseline, _fmt(row["rss_baseline_mb"]), _fmt(row["rss_peak_mb"]),

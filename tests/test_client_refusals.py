@@ -65,23 +65,114 @@ class GroupTests(SynchronousTestCase):
         self.assertIn("ask bob why, then /trust bob", groupedNote("#lab", "bob", "identity-changed", 3, spellConsole))
 
 
+def wrongKeyLines(count, passphrase=b"not the room's passphrase"):
+    """C{count} lines bob sealed for #lab under another passphrase: tampered or wrong key, each."""
+    clock = FakeClock()
+    bob = Conversation("#lab", "fernet-ttl", derive_room_keys(passphrase, "#lab", TEST_KDF), clock=clock)
+    return [(":bob!~b@h PRIVMSG #lab :" + bob.encode("bob", "m%d" % (n,), 400)[0]).encode() for n in range(count)]
+
+
+def keyedIn(session):
+    """C{session} registered as alice, in #lab keyed on fernet-ttl."""
+    session.connectionMade(lambda line: None)
+    session.lineReceived(b":s 001 alice :Welcome alice!~a@h")
+    session.join("#lab")
+    session.lineReceived(b":alice!~a@h JOIN #lab")
+    keys = derive_room_keys(b"pw", "#lab", TEST_KDF)
+    session.setKeys("#lab", keys, "fernet-ttl")
+    return Conversation("#lab", "fernet-ttl", keys, clock=session.keyring.clock)
+
+
+class CoreDecidesTests(SynchronousTestCase):
+    """The session groups, once: the events every face renders."""
+
+    def test_groupedInTheSessionsEvents(self):
+        events = []
+        session = ClientSession("alice", events.append, clock=FakeClock())
+        good = keyedIn(session)
+        for line in wrongKeyLines(25):
+            session.lineReceived(line)
+        session.lineReceived((":bob!~b@h PRIVMSG #lab :" + good.encode("bob", "fixed", 400)[0]).encode())
+        rejected = [e for e in events if isinstance(e, ev.RejectedMessage)]
+        self.assertEqual([e.grouped for e in rejected], [False] + [True] * 24)
+        groups = [e for e in events if isinstance(e, ev.RefusalsGrouped)]
+        self.assertEqual(
+            [(g.sender, g.reason, g.count) for g in groups], [("bob", "tampered", 9), ("bob", "tampered", 15)]
+        )
+        # The last group is said before bob's accepted message, not after it.
+        self.assertIs(events[-2], groups[-1])
+        self.assertEqual(events[-1].body, "fixed")
+
+
 class ConsoleTests(SynchronousTestCase):
     def setUp(self):
         self.client = offlineClient()
         self.screen = Recorder()
         self.console = Console(self.client, self.screen.show, self.screen.ask, self.screen.quits.append, current="#lab")
+        self.client.listen(self.console.event)
 
     def test_twentyFiveRefusalsAreThreeLines(self):
-        for _n in range(25):
-            self.console.event(refused())
-        self.console.event(ev.IncomingMessage("#lab", "bob", "fixed my passphrase", "fernet-ttl",
-                                              "authenticated+fresh"))
+        """
+        The grouping is the session's now (it was the console's): the
+        console renders its decision, the same lines as before.
+        """
+        good = keyedIn(self.client.session)
+        for line in wrongKeyLines(25):
+            self.client.session.lineReceived(line)
+        self.client.session.lineReceived(
+            (":bob!~b@h PRIVMSG #lab :" + good.encode("bob", "fixed my passphrase", 400)[0]).encode())
         texts = [text for text, _style in self.screen.shown]
         refusalLines = [t for t in texts if "bob" in t and "fixed" not in t]
         self.assertEqual(len(refusalLines), 3, texts)
         self.assertIn("9 more from bob in #lab refused: tampered or wrong key", refusalLines[1])
         self.assertIn("15 more from bob in #lab refused", refusalLines[2])
         self.assertIn("fixed my passphrase", texts[-1])
+
+
+class JsonLinesTests(SynchronousTestCase):
+    def test_sameGroupingAsTheConsole(self):
+        """
+        JSON lines is read by programs: it writes every refusal, each with
+        the session's decision ("grouped"), and the same "refusals-grouped"
+        lines the console shows, where the console shows them.
+        """
+        import json
+
+        from securechat.client.faces.jsonlines import JsonLinesFrontend
+
+        client = offlineClient()
+        written = []
+        JsonLinesFrontend(client, written.append)
+        keyedIn(client.session)
+        for line in wrongKeyLines(12):
+            client.session.lineReceived(line)
+        out = [json.loads(line) for line in written]
+        refusals = [o for o in out if o["type"] in ("rejected", "refusals-grouped")]
+        self.assertEqual(
+            [(o["type"], o.get("grouped"), o.get("count")) for o in refusals],
+            [("rejected", False, None)] + [("rejected", True, None)] * 8
+            + [("refusals-grouped", None, 9)] + [("rejected", True, None)] * 3,
+        )
+        shown = [o for o in refusals if not o.get("grouped")]
+        self.assertEqual([o["type"] for o in shown], ["rejected", "refusals-grouped"])
+        self.assertEqual((shown[1]["sender"], shown[1]["reason"]), ("bob", "tampered"))
+
+
+class ProxyTests(SynchronousTestCase):
+    def test_sameGroupingAsTheConsole(self):
+        from .test_proxy_core import Side
+
+        bob = Side("alice")
+        bob.register()
+        bob.key(passphrase="pw")
+        bob.down.clear()
+        for line in wrongKeyLines(12):
+            bob.server(line.decode())
+        notices = bob.notices()
+        self.assertEqual(len(notices), 2, notices)
+        self.assertIn("REJECTED message claimed from bob: tampered", notices[0])
+        self.assertIn("9 more from bob in #lab refused: tampered or wrong key", notices[1])
+        self.assertIn("compare /msg *securechat fingerprint #lab", notices[1])
 
 
 class KeptUntilTrustTests(SynchronousTestCase):
@@ -150,3 +241,33 @@ class KeptUntilTrustTests(SynchronousTestCase):
         self.session.trustNick("alice")
         shown = [e for e in self.events if isinstance(e, ev.IncomingMessage) and e.trust == KEPT_MARK]
         self.assertEqual(len(shown), MAX_HELD_PER_SENDER)
+
+
+class KeptUntilVerifyTests(SynchronousTestCase):
+    """/verify of the new key releases its held messages too; of another key, none."""
+
+    setUp = KeptUntilTrustTests.setUp
+    say = KeptUntilTrustTests.say
+
+    def test_verifyReleasesTheVerifiedKeysMessages(self):
+        from securechat.client.core.identities import KEPT_VERIFIED_MARK
+
+        self.say(self.old, "hello, old key")
+        self.say(self.new, "new laptop, new key")
+        self.session.verifyNick("alice", self.new.identity.fingerprint)
+        shown = [e for e in self.events if isinstance(e, ev.IncomingMessage)][1:]
+        self.assertEqual([e.body for e in shown], ["new laptop, new key"])
+        self.assertEqual(shown[0].trust, KEPT_VERIFIED_MARK)
+        self.assertEqual(signedMark(shown[0]), "signed, NEW KEY: held until you /verify")
+
+    def test_verifyingTheOldKeyReleasesNothing(self):
+        self.say(self.old, "hello, old key")
+        self.say(self.new, "new laptop, new key")
+        self.session.verifyNick("alice", self.old.identity.fingerprint)
+        self.assertEqual([e.body for e in self.events if isinstance(e, ev.IncomingMessage)], ["hello, old key"])
+        # Still held for the new key: /trust shows it.
+        self.session.trustNick("alice")
+        self.assertEqual(
+            [e.body for e in self.events if isinstance(e, ev.IncomingMessage)],
+            ["hello, old key", "new laptop, new key"],
+        )

@@ -82,6 +82,24 @@ class VerdictTests(SynchronousTestCase):
         self.assertIn("bob: 1 genuine messages never arrived", report["failures"])
 
 
+class HintTests(SynchronousTestCase):
+    """A refusal hint is neither a CTCP reply nor an unexpected line; too many fail the soak."""
+
+    setUp = VerdictTests.setUp
+
+    def test_hintCountedAsSuch(self) -> None:
+        hint = b"NOTICE n00007 :\x01SC-REFUSED #soak tampered 1 " + b"A" * 22 + b"\x01"
+        self.soak.onLine(self.bob, hint)
+        self.assertEqual((self.bob.hints, self.bob.ctcpReplies, dict(self.bob.unexpected)), (1, 0, {}))
+        self.soak.onLine(self.bob, b"NOTICE n00007 :\x01VERSION securechat\x01")
+        self.assertEqual((self.bob.hints, self.bob.ctcpReplies), (1, 1))
+
+    def test_tooManyHintsFail(self) -> None:
+        self.bob.hints = 10_000
+        report = self.soak.judge([], {nick: None for nick in clientsoak.PEERS})
+        self.assertTrue(any("bob sent 10000 refusal hints" in f for f in report["failures"]), report["failures"])
+
+
 class JunkTests(SynchronousTestCase):
     def test_linesAreOneLineEach(self) -> None:
         junk = clientsoak.Junk(random.Random(3), b"bob", b"alice", 50)

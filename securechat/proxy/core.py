@@ -58,6 +58,8 @@ from ..client.core.session import PLAIN, ClientSession, CommandError, NotConnect
 from ..client.core.wording import (
     MARKS,
     ctcpRequestNote,
+    groupedNote,
+    hintNote,
     keyNotEnteredNote,
     keySetNote,
     layerAnnouncedNote,
@@ -402,6 +404,8 @@ class ProxyCore:
             self._refused(verdict)
             return
         line = verdict.line
+        if self.session.hintReceived(line.message):
+            return  # a refusal hint: the session says it (RefusalHint), never the IRC client's
         tags, forged = withoutOwnTags(line.message.tags)
         if forged:
             self._count("forged protection tag", forged)
@@ -411,6 +415,8 @@ class ProxyCore:
             for event in events:
                 if isinstance(event, ev.IncomingMessage):
                     self._deliver(event, message.command, message.source, message.params[0], tags)
+                elif isinstance(event, ev.RejectedMessage) and event.grouped:
+                    pass  # counted: the session's RefusalsGrouped says it
                 elif isinstance(event, ev.RejectedMessage) and event.reason == "unprotected":
                     # Read, so a newcomer asking how to join is heard; never as theirs.
                     self._rejected(event, message.params[1])
@@ -500,7 +506,16 @@ class ProxyCore:
         if isinstance(event, ev.IncomingMessage):
             self._deliver(event)
         elif isinstance(event, ev.RejectedMessage):
-            self._rejected(event)
+            if not event.grouped:  # else counted: its RefusalsGrouped says it
+                self._rejected(event)
+        elif isinstance(event, ev.RefusalHint):
+            note = hintNote(event, spellProxy)
+            if event.direct:
+                self.tell(commandsHere(note))
+            else:
+                self.tellIn(event.target, commandsHere(note))
+        elif isinstance(event, ev.RefusalsGrouped):
+            self.tell(commandsHere(groupedNote(event.target, event.sender, event.reason, event.count, spellProxy)))
         elif isinstance(event, ev.CtcpRequest):
             self.tell(_where(event) + ctcpRequestNote(event))
         elif isinstance(event, ev.Sent):

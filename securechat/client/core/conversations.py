@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
 
+import attr
+
 from ...codec import (
     LAYERS,
     PROTECTION,
@@ -19,9 +21,11 @@ from ...codec import (
 from ...wire import Message
 from . import ctcp
 from . import events as ev
-from .identities import KEPT_MARK
+from .hints import DIRECT, HintReader, HintSender, MalformedHint, isHint, msgidOf, noticeCarrier, parseHint
+from .identities import KEPT_MARK, KEPT_VERIFIED_MARK
 from .keyed import SENDING, Keyring, PendingKey
 from .pacing import DEFAULT_PACE, Pace, Pacer, paceOf
+from .refusals import RefusalGroups
 from .rules import (
     DEFAULT_KEYED_LAYER,
     LAYER_GAINS,
@@ -94,6 +98,15 @@ class Conversations:
         #: Messages refused as identity-changed, kept (bounded) per sender
         #: (codec-folded) until the user accepts the new key (L{trustNick}).
         self._held: Dict[str, List[ev.IncomingMessage]] = {}
+        #: Refusals of a member for one reason: the first shown, the rest
+        #: grouped; decided here, once, for every face.
+        self.refusals = RefusalGroups(lambda name: self._server.fold(name))
+        #: Refusal hints (L{securechat.client.core.hints}): those we send when
+        #: we cannot open a member's message (carried by L{noticeCarrier}, the
+        #: one function a pairwise channel replaces), and those we receive.
+        fold = lambda name: self._server.fold(name)  # noqa: E731 - the fold changes with 005
+        self.hintSender = HintSender(fold, clock, noticeCarrier(self._writeHint))
+        self.hintReader = HintReader(fold, clock)
 
     # Messages received.
 
@@ -105,7 +118,60 @@ class Conversations:
             text = message.params[-1] if message.params else ""
             self.emit(ev.Notice(text, message.source))
             return
+        if self.hintReceived(message):
+            return
         self._incoming(message)
+
+    # Refusal hints (docs/wire.md, "Refusal hints").
+
+    def hintReceived(self, message: Message) -> bool:
+        """
+        Whether C{message} is a refusal hint to us (a NOTICE to our nick):
+        then it is shown as what it is, unauthenticated (L{ev.RefusalHint}),
+        or ignored when malformed, ours, or over the bounds; never a message.
+        """
+        if (
+            message.command != "NOTICE"
+            or len(message.params) != 2
+            or message.sourceNick is None
+            or self._fromServer(message.source)
+            or not self._server.isMe(message.params[0])
+            or not isHint(message.params[1])
+        ):
+            return False
+        if self._server.isMe(message.sourceNick):
+            return True
+        try:
+            hint = parseHint(message.params[1])
+        except MalformedHint:
+            return True
+        if hint.conversation != DIRECT and not self._server.isRoom(hint.conversation):
+            return True  # a conversation is a room or "*": anything else is malformed
+        event = self.hintReader.received(message.sourceNick, hint)
+        if event is not None:
+            self.emit(event)
+        return True
+
+    def _hintRefusal(self, message: Message, name: str, direct: bool, results: List[Result]) -> None:
+        """
+        Tell the sender of a sealed PRIVMSG we could not open, in a
+        conversation we count as keyed.  Never for a NOTICE: a NOTICE is
+        never answered automatically, so two clients cannot loop.
+        """
+        if not results or isinstance(results[-1], Accepted) or message.command != "PRIVMSG":
+            return
+        sender = message.sourceNick or ""
+        msgid = msgidOf(message.params[1])
+        if msgid is None or self._server.isMe(sender) or self._keyring.expectedLayer(name) == PLAIN:
+            return
+        self.hintSender.refused(sender, DIRECT if direct else name, results[-1].reason, msgid)
+
+    def _writeHint(self, command: str, *params: str) -> None:
+        """A hint is best effort: not connected, or a nick the line cannot carry, and it is dropped."""
+        try:
+            self._server.writeAllowed("send", command, *params)
+        except (CommandError, NotConnected):
+            pass
 
     def knowledge(self) -> Knowledge:
         """What sorting a server line (L{classify}) needs to know of this session, now."""
@@ -157,7 +223,9 @@ class Conversations:
         """
         sender = message.sourceNick or ""
         conversation = self._keyring.judging(name)
-        return self._verdicts(name, direct, conversation.receive(sender, message.params[1]))
+        results = conversation.receive(sender, message.params[1])
+        self._hintRefusal(message, name, direct, results)
+        return self._verdicts(name, direct, results)
 
     def _report(self, name: str, direct: bool, results: List[Result]) -> None:
         for event in self._verdicts(name, direct, results):
@@ -201,7 +269,7 @@ class Conversations:
                         name, result.sender, result.layer, result.reason, result.description, direct
                     )
                 )
-        return events
+        return self.refusals.judged(events)
 
     def _hold(self, name: str, direct: bool, sender: str, layer: str, body: str, signer: str) -> None:
         """
@@ -272,6 +340,7 @@ class Conversations:
 
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""
+        self.hintSender.tick()
         for record in self._keyring.records():
             if record.conversation is None:
                 continue
@@ -504,6 +573,20 @@ class Conversations:
                 self.emit(message)
         return event
 
+    def _releaseVerified(self, nick: str, fingerprint: str) -> None:
+        """
+        The user verified C{fingerprint} for C{nick}: the messages held for
+        that key are shown, marked; those of any other key stay held.
+        """
+        key = self._server.codecFold(nick)
+        held = self._held.pop(key, [])
+        kept = [message for message in held if message.signer != fingerprint]
+        if kept:
+            self._held[key] = kept
+        for message in held:
+            if message.signer == fingerprint:
+                self.emit(attr.evolve(message, trust=KEPT_VERIFIED_MARK))
+
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
         """Mark C{nick}'s key verified, if C{fingerprint} (compared out of band) is its own."""
         checkWord("nick", nick)
@@ -517,6 +600,7 @@ class Conversations:
             raise CommandError("not verified: %s (is someone in between?)" % (exc,)) from None
         event = ev.TrustChanged(nick, pin.fingerprint, pin.status)
         self.emit(event)
+        self._releaseVerified(nick, pin.fingerprint)
         return event
 
     def fingerprintEvent(self, name: str) -> ev.Fingerprint:
@@ -721,6 +805,9 @@ class Conversations:
             raise CommandError("not sent: %s" % (exc,)) from None
         for text in texts:
             self._server.write("PRIVMSG", target, text)
-        event = ev.Sent(target, body, conversation.layer, len(texts))
+        msgid = msgidOf(texts[0]) if texts and conversation.layer != PLAIN else None
+        if msgid is not None:
+            self.hintReader.sent(target, msgid, body)
+        event = ev.Sent(target, body, conversation.layer, len(texts), msgid)
         self.emit(event)
         return event

@@ -160,17 +160,25 @@ class RejectedMessage(Event):
     reason: str
     description: str
     direct: bool = False
+    #: The core's decision (L{securechat.client.core.refusals}): counted in
+    #: a L{RefusalsGrouped} said later, not to be shown on its own.
+    grouped: bool = False
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Sent(Event):
-    """We sent C{body} to C{target} as C{lines} PRIVMSG lines on C{layer}."""
+    """
+    We sent C{body} to C{target} as C{lines} PRIVMSG lines on C{layer};
+    C{msgid} is the sealed message's id (its header's), which a refusal
+    hint (L{RefusalHint}) names.
+    """
 
     kind: ClassVar[str] = "sent"
     target: str
     body: str
     layer: str
     lines: int
+    msgid: Optional[str] = None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -442,3 +450,41 @@ class Whois(Event):
     kind: ClassVar[str] = "whois"
     nick: str
     info: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RefusalsGrouped(Event):
+    """
+    C{count} more messages claimed by C{sender} in C{target} were refused
+    for C{reason} and not shown one by one (their L{RejectedMessage} events
+    say C{grouped}): every face says this one line instead.
+    """
+
+    kind: ClassVar[str] = "refusals-grouped"
+    target: str
+    sender: str
+    reason: str
+    count: int
+    direct: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RefusalHint(Event):
+    """
+    C{by}'s client says it could not open C{count} of our messages in
+    C{target} for C{reason} (docs/wire.md, "Refusal hints").  UNAUTHENTICATED:
+    the relay can forge, alter or withhold it; it changes nothing but what
+    is shown.  C{msgids} are those of our messages it names that we sent
+    there (C{bodies} their texts, same order); C{unknown} counts the ids it
+    names that we never sent there (a forgery, or a message we forgot).
+    """
+
+    kind: ClassVar[str] = "refusal-hint"
+    target: str
+    by: str
+    reason: str
+    count: int
+    msgids: Tuple[str, ...] = ()
+    bodies: Tuple[str, ...] = ()
+    unknown: int = 0
+    direct: bool = False

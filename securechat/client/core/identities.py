@@ -18,10 +18,13 @@ from . import events as ev
 #: The trust of a message refused as identity-changed, kept, and shown
 #: once the user accepted the new key (/trust).
 KEPT_MARK = "kept-until-trust"
+#: The same, shown once the user verified the new key (/verify).
+KEPT_VERIFIED_MARK = "kept-until-verify"
 TRUST_MARKS = {
     "verified": "signed, verified",
     "first-use": "signed, first use",
     KEPT_MARK: "signed, NEW KEY: held until you /trust",
+    KEPT_VERIFIED_MARK: "signed, NEW KEY: held until you /verify",
 }
 
 

@@ -5,6 +5,10 @@ room.  The first refusal of a member for a reason, in a conversation, is
 shown whole; the next ones are counted and said as one line ("12 more from
 bob refused: tampered or wrong key") when the count reaches 10, 100, 1000
 and every 1000 after, and before that member's next accepted message.
+
+The session decides (L{RefusalGroups.judged}), once for every face: a
+refusal counted in a group is marked C{grouped}, and the console, JSON
+lines and the proxy say the L{ev.RefusalsGrouped} line instead of it.
 """
 
 from __future__ import annotations
@@ -27,14 +31,8 @@ SHOW = "show"
 QUIET = "quiet"
 
 
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class Grouped:
-    """C{count} more refusals of C{sender} in C{target} for C{reason}, not shown one by one."""
-
-    target: str
-    sender: str
-    reason: str
-    count: int
+#: One group said: the event every face renders (L{ev.RefusalsGrouped}).
+Grouped = ev.RefusalsGrouped
 
 
 class RefusalGroups:
@@ -64,18 +62,37 @@ class RefusalGroups:
         if count in SAY_AT or (count > SAY_AT[-1] and count % 1000 == 0):
             more = count - group[1]
             group[1] = count
-            return QUIET, [Grouped(event.target, event.sender, event.reason, more)]
+            return QUIET, [Grouped(event.target, event.sender, event.reason, more, event.direct)]
         return QUIET, []
 
-    def accepted(self, target: str, sender: str) -> List[Grouped]:
+    def accepted(self, target: str, sender: str, direct: bool = False) -> List[Grouped]:
         """What was refused of C{sender} in C{target} and not said yet: said before its accepted message."""
         prefix = (self.fold(target), self.fold(sender))
         said: List[Grouped] = []
         for key, group in self._groups.items():
             if key[:2] == prefix and group[0] > group[1]:
-                said.append(Grouped(target, sender, key[2], group[0] - group[1]))
+                said.append(Grouped(target, sender, key[2], group[0] - group[1], direct))
                 group[1] = group[0]
         return said
+
+    def judged(self, events: List[ev.Event]) -> List[ev.Event]:
+        """
+        C{events} (the session's verdicts on a line) as every face shows
+        them: a refusal counted in a group marked C{grouped}, the groups due
+        said before it, and before a member's accepted message.
+        """
+        out: List[ev.Event] = []
+        for event in events:
+            if isinstance(event, ev.RejectedMessage):
+                decision, groups = self.refused(event)
+                out.extend(groups)
+                out.append(event if decision == SHOW else attr.evolve(event, grouped=True))
+            elif isinstance(event, ev.IncomingMessage):
+                out.extend(self.accepted(event.target, event.sender, event.direct))
+                out.append(event)
+            else:
+                out.append(event)
+        return out
 
 
 __all__ = ["MAX_GROUPS", "QUIET", "SAY_AT", "SHOW", "Grouped", "RefusalGroups"]

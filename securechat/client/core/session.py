@@ -428,6 +428,9 @@ class ClientSession:
     def judge(self, message: Message, name: str, direct: bool) -> list:
         return self.conversationsPart.judge(message, name, direct)
 
+    def hintReceived(self, message: Message) -> bool:
+        return self.conversationsPart.hintReceived(message)
+
     def expire(self) -> None:
         self.conversationsPart.expire()
 

@@ -275,8 +275,61 @@ def pasteQuestion(lines: int, seconds: float, target: str) -> str:
         lines, target, round(seconds))
 
 
+#: What every refusal hint says of itself (docs/security.md, "Refusal hints").
+UNAUTHENTICATED_HINT = "UNAUTHENTICATED: the relay could forge or hide this"
+#: What a sender can do about a refusal a hint names.
+HINT_ADVICE = {
+    "expired": "check your clock; or the relay held it back",
+    "from-future": "check your clock; or the relay shifted it",
+    "identity-changed": "their client pinned another key for you: read them your identity key (%(fingerprint)s)",
+    "signed-by-other": "their client pinned another key for you: read them your identity key (%(fingerprint)s)",
+    "lower-layer": "their side of %(where)s is on a higher layer",
+    "unprotected": "their side of %(where)s is on a higher layer",
+    "no-key": "they have no key for %(where)s: pass it on out of band",
+    "tampered": "a wrong passphrase looks the same: compare %(fingerprint)s with them",
+}
+
+
+def _excerpt(body: str, size: int = 40) -> str:
+    body = " / ".join(typed(body).splitlines())
+    return "'%s'" % (body if len(body) <= size else body[: size - 1] + "…",)
+
+
+def hintNote(event: ev.RefusalHint, spell: Spell) -> str:
+    """
+    A member's client says it could not open messages of ours: said as
+    what it is, a claim nobody authenticated, with what we can do.
+    """
+    where = event.by if event.direct else event.target
+    place = "to them" if event.direct else "in %s" % (event.target,)
+    reason = REASONS.get(event.reason, event.reason)
+    if not event.msgids:
+        return (
+            "%s's client says it could not open %d message(s) of yours %s (%s), naming none you sent there: "
+            "ignored (%s)" % (event.by, event.count, place, reason, UNAUTHENTICATED_HINT)
+        )
+    if event.count == 1:
+        what = "your message %s %s" % (_excerpt(event.bodies[-1]), place)
+    else:
+        what = "%d of your messages %s, the last %s" % (event.count, place, _excerpt(event.bodies[-1]))
+    advice = HINT_ADVICE.get(event.reason)
+    said = "%s's client says it could not open %s: %s" % (event.by, what, reason)
+    if advice is not None:
+        fingerprint = spell("fingerprint", [where])
+        said += "; " + advice % {"where": where, "fingerprint": fingerprint}
+    return "%s -- %s" % (said, UNAUTHENTICATED_HINT)
+
+
+def notReadMark(event: ev.RefusalHint) -> str:
+    """What the echo of one of our messages a hint names gets."""
+    return "not read by %s: %s (unauthenticated)" % (event.by, REASONS.get(event.reason, event.reason))
+
+
 __all__ = [
     "MARKS",
+    "hintNote",
+    "notReadMark",
+    "UNAUTHENTICATED_HINT",
     "ctcpRequestNote",
     "keySetNote",
     "keyLostNote",

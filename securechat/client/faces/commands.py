@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from twisted.logger import Logger
@@ -21,18 +22,19 @@ from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
-from ..core.refusals import SHOW, Grouped, RefusalGroups
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.wording import (
     ctcpRequestNote,
     fingerprintNote,
     groupedNote,
+    hintNote,
     keyNotEnteredNote,
     keySetNote,
     layerAnnouncedNote,
     layerSetNote,
     missingNote,
     nickUnconfirmedNote,
+    notReadMark,
     pacedNote,
     paceProgressNote,
     pasteQuestion,
@@ -52,6 +54,8 @@ from .windows import HIGHLIGHTED, QUIET, ROOM, Line, Window, WindowList
 TIME_FORMAT = "%H:%M:%S"
 #: A message sealed more than this many seconds from now shows when it was sent.
 STALE = 60
+#: Our sealed messages whose echoes a refusal hint can still mark.
+MAX_ECHOES = 256
 HELP = (
     ("/join #room", "join a room (and make it the current one)"),
     ("/part [#room] [reason]", "leave a room (default: the current one)"),
@@ -289,8 +293,9 @@ class Console:
         #: The windows (status, rooms, direct conversations) and their lines.
         self.windows = WindowList(lambda name: self.client.session.fold(name))
         self.router = Router(self.windows, client.session)
-        #: Refusals of a member for one reason: the first shown, the rest grouped.
-        self.refusals = RefusalGroups(lambda name: self.client.session.fold(name))
+        #: The echoes of our sealed messages by msgid (the latest L{MAX_ECHOES}):
+        #: a refusal hint naming one marks them.
+        self._echoes: OrderedDict[str, List[Tuple[Window, Line]]] = OrderedDict()
         #: The terminal, once attached (L{attach}): told of every line added.
         self.view: Optional[View] = None
         self.current = current
@@ -382,25 +387,31 @@ class Console:
         when = stamp(self.clock)
         windows = self.router.route(event)
         level = self.router.level(event)
-        grouped: List[Grouped] = []
-        if isinstance(event, ev.RejectedMessage):
-            decision, grouped = self.refusals.refused(event)
-            for group in grouped:
-                self._putGroup(windows, when, group)
-            if decision != SHOW:
-                return
-        elif isinstance(event, (ev.IncomingMessage, ev.Action)):
-            for group in self.refusals.accepted(event.target, event.sender):
-                self._putGroup(windows, when, group)
+        if isinstance(event, ev.RejectedMessage) and event.grouped:
+            return  # counted: the session says its group (ev.RefusalsGrouped)
+        if isinstance(event, ev.RefusalsGrouped):
+            self._putGroup(windows, when, event)
+            return
+        if isinstance(event, ev.RefusalHint):
+            self._markEchoes(event)
+            for window in windows:
+                self._put(window, ("%s !! %s" % (when, hintNote(event, spellConsole)), ALERT), HIGHLIGHTED)
+            return
         if isinstance(event, ev.Sent):
             conversation = event.target
             protection = PROTECTION.get(event.layer, "")
             where = conversation + " " if conversation.startswith("#") else "(to %s) " % (conversation,)
             action, _request = ctcp.split(event.body)
+            echoes: List[Tuple[Window, Line]] = []
             for body in (event.body if action is None else action).split("\n"):
                 line = messageLine(when, where, protection, self.client.nick, body, OWN, action is not None)
                 for window in windows:
                     self._put(window, line, level)
+                    echoes.append((window, line))
+            if event.msgid is not None:
+                self._echoes[event.msgid] = echoes
+                while len(self._echoes) > MAX_ECHOES:
+                    self._echoes.popitem(last=False)
             return
         for shown in formatEvent(event, when, self.clock()):
             if isinstance(shown, Line) and level == HIGHLIGHTED and not getattr(event, "direct", True):
@@ -409,7 +420,20 @@ class Console:
             for window in windows:
                 self._put(window, shown, level)
 
-    def _putGroup(self, windows: List[Window], when: str, group: Grouped) -> None:
+    def _markEchoes(self, event: ev.RefusalHint) -> None:
+        """The echoes of our messages a refusal hint names get its mark (in the scrollback)."""
+        mark = " [%s]" % (notReadMark(event),)
+        for msgid in event.msgids:
+            marked = []
+            for window, line in self._echoes.get(msgid, []):
+                new = Line(line.segments + ((mark, ALERT),), line.style)
+                if window.replace(line, new):
+                    marked.append((window, new))
+            if msgid in self._echoes:
+                self._echoes[msgid] = marked
+        self._changed()
+
+    def _putGroup(self, windows: List[Window], when: str, group: ev.RefusalsGrouped) -> None:
         text = groupedNote(group.target, group.sender, group.reason, group.count, spellConsole)
         for window in windows:
             self._put(window, ("%s !! %s" % (when, text), ALERT), HIGHLIGHTED)

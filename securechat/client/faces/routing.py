@@ -14,6 +14,8 @@ from .windows import ACTIVE, HIGHLIGHTED, QUERY, QUIET, ROOM, Window, WindowList
 NICK_CHARS = "-_[]\\^{}|`"
 #: Events about one room or peer, shown in its window if there is one.
 TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.KeySet, ev.LayerSet, ev.Fingerprint)
+#: What is said of refusals besides each one: shown where the message was, opening no window.
+REFUSAL_NEWS = (ev.RefusalsGrouped, ev.RefusalHint)
 
 
 def _unique(windows: list[Window | None]) -> list[Window]:
@@ -48,7 +50,7 @@ class Router:
     def _routes(self, event: ev.Event) -> list[Window]:
         windows = self.windows
         status, current = windows.status, windows.current
-        if isinstance(event, (ev.IncomingMessage, ev.RejectedMessage, ev.CtcpRequest)):
+        if isinstance(event, (ev.IncomingMessage, ev.RejectedMessage, ev.CtcpRequest) + REFUSAL_NEWS):
             # Only a message opens a window: a relay's rejected junk does not.
             opening = isinstance(event, ev.IncomingMessage)
             return _unique([self.window(event.target, open=opening)])
@@ -89,7 +91,7 @@ class Router:
             if event.direct or self.mentions(event.body):
                 return HIGHLIGHTED
             return ACTIVE
-        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent)):
+        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent) + REFUSAL_NEWS):
             return HIGHLIGHTED
         if isinstance(event, (ev.CtcpRequest, ev.Topic)):
             return ACTIVE

@@ -77,6 +77,15 @@ class Window:
         ):
             self.chars -= len(self.lines.popleft().text)
 
+    def replace(self, old: Line, new: Line) -> bool:
+        """Put C{new} where C{old} is (the newest first), if it is still in the scrollback."""
+        for index in range(len(self.lines) - 1, -1, -1):
+            if self.lines[index] is old:
+                self.lines[index] = new
+                self.chars += len(new.text) - len(old.text)
+                return True
+        return False
+
     def clear(self) -> None:
         self.lines.clear()
         self.chars = 0
