@@ -16,10 +16,12 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python import usage
 
 from ..endpointstrings import checkServerEndpoint
+from ..twistedtypes import defaultReactor
 from ..wire import CASEMAPPINGS, DEFAULT_MAX_LINE
 from .factory import ConnectionSettings, RelayFactory
 from .opers import OperEntry, OperFileError, parseOpers
 from .state import RelayConfig
+from .textlog import LoggingService, TurnTextLogObserver, rotateOnSignal, twistdLogFile
 
 DEFAULT_PORT = "tcp:6667:interface=127.0.0.1"
 PASSWORD_ENV = "SECURECHAT_RELAY_PASSWORD"
@@ -212,8 +214,21 @@ def makeFactory(options: RelayOptions, clock: Optional[IReactorTime] = None) -> 
 
 
 def makeService(options: RelayOptions) -> service.IService:
-    """The listening service C{twistd securechat} runs."""
-    return strports.service(options["port"], makeFactory(options))
+    """
+    The listening service C{twistd securechat} runs, logging through
+    L{TurnTextLogObserver} where twistd would have used its text observer.
+    """
+    listening = strports.service(options["port"], makeFactory(options))
+    twistdOptions = getattr(options, "parent", None)
+    if twistdOptions is None:
+        return listening
+    outFile, rotating = twistdLogFile(twistdOptions)
+    if outFile is None:
+        return listening
+    reactor = defaultReactor(None)
+    if rotating is not None:
+        rotateOnSignal(rotating, reactor)
+    return LoggingService(listening, TurnTextLogObserver(outFile, reactor))
 
 
 #: The names twistd's ServiceMaker looks up in this module.
