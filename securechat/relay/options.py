@@ -27,6 +27,9 @@ DEFAULT_PORT = "tcp:6667:interface=127.0.0.1"
 PASSWORD_ENV = "SECURECHAT_RELAY_PASSWORD"
 #: The smallest line limit that still holds a registration command.
 MIN_MAX_LINE = 64
+#: The longest --flush-interval, in milliseconds: past it a chat stops
+#: feeling live, and no CPU is left to save.
+MAX_FLUSH_INTERVAL = 100
 
 _DEFAULT_CONFIG = RelayConfig()
 _DEFAULT_SETTINGS = ConnectionSettings()
@@ -46,8 +49,16 @@ def _positiveFloat(value: str) -> float:
     return number
 
 
+def _nonNegativeFloat(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= MAX_FLUSH_INTERVAL:
+        raise ValueError("must be between 0 and %d" % (MAX_FLUSH_INTERVAL,))
+    return number
+
+
 _positiveInt.coerceDoc = "Must be a positive integer."  # type: ignore[attr-defined]
 _positiveFloat.coerceDoc = "Must be a positive number."  # type: ignore[attr-defined]
+_nonNegativeFloat.coerceDoc = "Milliseconds, 0 to %d." % (MAX_FLUSH_INTERVAL,)  # type: ignore[attr-defined]
 
 
 class RelayOptions(usage.Options):
@@ -77,6 +88,13 @@ class RelayOptions(usage.Options):
         ["registration-timeout", None, _DEFAULT_SETTINGS.registrationTimeout, "Seconds to register.", _positiveFloat],
         ["ping-interval", None, _DEFAULT_SETTINGS.pingInterval, "Idle seconds before we PING.", _positiveFloat],
         ["ping-timeout", None, _DEFAULT_SETTINGS.pingTimeout, "Seconds to answer our PING.", _positiveFloat],
+        [
+            "flush-interval",
+            None,
+            _DEFAULT_SETTINGS.flushInterval,
+            "Least milliseconds between two flushes of everyone's output (0: every reactor turn).",
+            _nonNegativeFloat,
+        ],
         ["max-channels", None, _DEFAULT_CONFIG.maxChannels, "Rooms one client may be in.", _positiveInt],
         ["casemapping", None, _DEFAULT_CONFIG.casemapping, "rfc1459 or ascii."],
         ["motd-file", None, None, "File whose lines are the message of the day."],
@@ -209,6 +227,7 @@ def makeFactory(options: RelayOptions, clock: Optional[IReactorTime] = None) -> 
         registrationTimeout=options["registration-timeout"],
         pingInterval=options["ping-interval"],
         pingTimeout=options["ping-timeout"],
+        flushInterval=options["flush-interval"] / 1000.0,
     )
     return RelayFactory(config, settings, clock)
 
