@@ -24,6 +24,7 @@ from securechat.relay import textlog
 from securechat.relay.options import RelayOptions, makeService
 from securechat.relay.textlog import (
     LoggingService,
+    QuickLogger,
     SecondStamps,
     TurnTextLogObserver,
     plainFields,
@@ -314,3 +315,51 @@ class TwistdTests(SynchronousTestCase):
         options = RelayOptions()
         options.parseOptions(["--port", "tcp:0:interface=127.0.0.1"])
         self.assertNotIsInstance(makeService(options), LoggingService)
+
+
+class QuickLoggerTests(SynchronousTestCase):
+    def test_sameEventsAsLogger(self) -> None:
+        """The event a QuickLogger emits is the one Twisted's Logger would, field for field."""
+        ours: List[Dict[str, Any]] = []
+        theirs: List[Dict[str, Any]] = []
+        source = Holder()
+        for level in ("debug", "info", "warn", "error", "critical"):
+            getattr(QuickLogger("n", source, ours.append), level)("{x} at " + level, x=1)
+            getattr(Logger("n", source, theirs.append), level)("{x} at " + level, x=1)
+        self.assertEqual(len(ours), 5)
+        for mine, twisteds in zip(ours, theirs):
+            self.assertIsInstance(mine.pop("log_logger"), QuickLogger)
+            self.assertIsInstance(twisteds.pop("log_logger"), Logger)
+            self.assertLess(abs(mine.pop("log_time") - twisteds.pop("log_time")), 5)
+            self.assertEqual(mine, twisteds)
+
+    def test_classAttribute(self) -> None:
+        """As a class attribute it names its class and instance, as Logger does."""
+
+        class Owner:
+            log = QuickLogger()
+
+        owner = Owner()
+        events: List[Dict[str, Any]] = []
+        log = owner.log
+        self.assertIsInstance(log, QuickLogger)
+        self.assertEqual(log.namespace, __name__ + ".Owner")
+        self.assertIs(log.source, owner)
+        QuickLogger(namespace="n", observer=events.append).info("hi")
+        self.assertEqual(events[0]["log_namespace"], "n")
+
+    def test_badLevel(self) -> None:
+        """An unknown level goes Twisted's way: a critical event saying so."""
+        events: List[Dict[str, Any]] = []
+        QuickLogger("n", observer=events.append).emit("loud", "x")  # type: ignore[arg-type]
+        [event] = events
+        self.assertEqual(event["log_level"], LogLevel.critical)
+        self.assertEqual(event["invalidLevel"], "loud")
+
+    def test_trace(self) -> None:
+        """A traced event records this logger and its observer, as Logger does."""
+        events: List[Dict[str, Any]] = []
+        log = QuickLogger("n", observer=events.append)
+        trace: List[Any] = []
+        log.info("traced", log_trace=trace)
+        self.assertEqual(trace, [(log, events.append)])

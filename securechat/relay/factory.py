@@ -10,12 +10,12 @@ from typing import Dict, List, Optional
 import attr
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import Logger
 
 from ..twistedtypes import defaultReactor
 from .memory import Trimmer, findTrimmer
 from .protocol import RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
+from .textlog import QuickLogger
 
 #: The namespace of the state's events: what it was when the state logged
 #: them itself, so an operator's filters keep working.
@@ -48,7 +48,7 @@ TRIM_DELAY = 1.0
 class RelayFactory(Factory):
     """Builds a L{RelayProtocol} per connection, refusing those over the limits."""
 
-    log = Logger()
+    log = QuickLogger()
     # Twisted's stubs make Factory generic in the one protocol type it
     # builds; this one also builds RefusingProtocol, which no parameter names.
     protocol = RelayProtocol  # type: ignore[assignment]
@@ -62,7 +62,7 @@ class RelayFactory(Factory):
         self.clock = clock = defaultReactor(clock)
         self.settings = settings
         self.state = RelayState(
-            config, now=clock.seconds, onPending=self._scheduleFlush, log=Logger(namespace=STATE_LOG_NAMESPACE)
+            config, now=clock.seconds, onPending=self._scheduleFlush, log=QuickLogger(namespace=STATE_LOG_NAMESPACE)
         )
         self.connections: Dict[RelayProtocol, str] = {}
         self.perHost: Dict[str, int] = {}

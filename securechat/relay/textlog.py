@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from string import Formatter
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import ILogObserver, LogEvent, formatEventAsClassicLogText, formatTime
+from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python import logfile
 from twisted.python.compat import ioType
 from twisted.python.components import Componentized
@@ -40,6 +41,33 @@ from zope.interface import implementer
 MAX_BUFFERED = 64 * 1024
 
 _FIELDS = Formatter()
+_LEVELS = frozenset(LogLevel.iterconstants())
+
+
+class QuickLogger(Logger):
+    """
+    A C{Logger} that emits the same events for less: Twisted's C{emit}
+    checks the level against a freshly sorted list of every level (a third
+    of an event's cost before any observer); here a known level is one set
+    lookup, and anything else takes Twisted's own path (its error event).
+    """
+
+    def emit(self, level: LogLevel, format: Optional[str] = None, **kwargs: object) -> None:
+        if level not in _LEVELS:
+            super().emit(level, format, **kwargs)
+            return
+        kwargs.update(
+            log_logger=self,
+            log_level=level,
+            log_namespace=self.namespace,
+            log_source=self.source,
+            log_format=format,
+            log_time=time.time(),
+        )
+        trace = kwargs.get("log_trace")
+        if trace is not None:
+            trace.append((self, self.observer))  # type: ignore[attr-defined]
+        self.observer(kwargs)
 
 
 def plainFields(format: str) -> bool:
