@@ -363,3 +363,45 @@ class QuickLoggerTests(SynchronousTestCase):
         trace: List[Any] = []
         log.info("traced", log_trace=trace)
         self.assertEqual(trace, [(log, events.append)])
+
+
+class FailingFile(io.StringIO):
+    """A text file whose writes fail while C{broken}."""
+
+    broken = True
+
+    def write(self, text: str) -> int:
+        if self.broken:
+            raise OSError(28, "No space left on device")
+        return super().write(text)
+
+
+class WriteFailureTests(SynchronousTestCase):
+    def test_failedWriteCountedThenReported(self) -> None:
+        """
+        A write that fails raises nowhere (not into the reactor's turn,
+        where its own error event would fail again every turn); the next
+        write that succeeds says how many lines were lost and why, then
+        writes its own.
+        """
+        clock = RunningClock()
+        out = FailingFile()
+        observer = TurnTextLogObserver(out, clock)
+        log = Logger(namespace="n", observer=observer)
+        log.info("one")
+        log.info("two")
+        clock.advance(0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        clock.running = False
+        log.info("three")
+        self.assertEqual(out.getvalue(), "")
+        out.broken = False
+        log.info("four")
+        lines = out.getvalue().splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertIn("[securechat.relay.textlog#error] 3 log lines could not be written: ", lines[0])
+        self.assertIn("No space left on device", lines[0])
+        self.assertTrue(lines[1].endswith("] four"))
+        log.info("five")
+        self.assertTrue(out.getvalue().splitlines()[-1].endswith("] five"))
+        self.assertEqual(len(out.getvalue().splitlines()), 3)

@@ -138,6 +138,9 @@ class TurnTextLogObserver:
         self._lines: List[str] = []
         self._size = 0
         self._flushCall: Optional[IDelayedCall] = None
+        #: Lines whose write failed since the last write that succeeded, and why.
+        self._lost = 0
+        self._lostWhy = ""
 
     def formatEvent(self, event: LogEvent) -> Optional[str]:
         """The text twistd's observer writes for C{event}, or None for none."""
@@ -206,17 +209,37 @@ class TurnTextLogObserver:
             call.cancel()
         if not self._lines:
             return
-        text = "".join(self._lines)
-        del self._lines[:]
+        lines, self._lines = self._lines, []
         self._size = 0
-        self._write(text)
+        self._write("".join(lines), len(lines))
 
-    def _write(self, text: str) -> None:
-        if self._encoding is None:
-            self._outFile.write(text)
+    def _write(self, text: str, count: int = 1) -> None:
+        """
+        Write C{text} (C{count} lines).  A write that fails (a full disk, a
+        closed stdout) raises nowhere: raised from the turn's flush, it
+        would be logged, buffered and fail again every turn.  Its lines are
+        counted instead, and the next write that succeeds says how many
+        were lost and why.
+        """
+        if self._lost:
+            text = "%s [%s#error] %d log lines could not be written: %s\n%s" % (
+                self._stamps(time.time()),
+                __name__,
+                self._lost,
+                self._lostWhy,
+                text,
+            )
+        try:
+            if self._encoding is None:
+                self._outFile.write(text)
+            else:
+                self._outFile.write(text.encode(self._encoding))
+            self._outFile.flush()
+        except Exception as e:
+            self._lost += count
+            self._lostWhy = repr(e)
         else:
-            self._outFile.write(text.encode(self._encoding))
-        self._outFile.flush()
+            self._lost = 0
 
 
 def twistdLogFile(
