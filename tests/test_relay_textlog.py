@@ -18,6 +18,7 @@ from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, Logger, LogLevel, formatEventAsClassicLogText, formatTime
 from twisted.python import logfile
 from twisted.python.failure import Failure
+from twisted.scripts._twistd_unix import UnixAppLogger
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay import textlog
@@ -30,6 +31,7 @@ from securechat.relay.textlog import (
     plainFields,
     twistdLogFile,
 )
+from twisted import logger as twistedLogger
 
 #: A moment with a fraction, and one a hair before the next second.
 WHEN = 1_765_000_000.25
@@ -309,6 +311,35 @@ class TwistdTests(SynchronousTestCase):
         observer._outFile.close()
         with open(path, encoding="utf-8") as f:
             self.assertTrue(f.read().endswith(" [n#-] hello 1\n"))
+
+    def test_twistdLoggerTakesIt(self) -> None:
+        """
+        twistd's own Unix logger, started on the application makeService
+        was given to, begins logging to the relay's observer, not to one
+        of its own.
+        """
+        previous = signal.getsignal(signal.SIGUSR1)
+        self.addCleanup(signal.signal, signal.SIGUSR1, previous)
+        begun: List[Any] = []
+
+        class Beginner:
+            def beginLoggingTo(self, observers: Any) -> None:
+                begun.append(observers)
+
+        self.patch(twistedLogger, "globalLogBeginner", Beginner())
+        self.patch(UnixAppLogger, "_initialLog", lambda self: None)
+        twistdOptions = {"nodaemon": True, "logfile": os.path.join(self.directory, "relay.log"),
+                         "syslog": False, "logger": None, "prefix": "twisted"}
+        options = RelayOptions()
+        options.parseOptions(["--port", "tcp:0:interface=127.0.0.1"])
+        options.parent = twistdOptions
+        application = Application("securechat")
+        makeService(options).setServiceParent(application)
+        observer = application.getComponent(ILogObserver, None)
+        self.addCleanup(lambda: observer._outFile.close())
+        UnixAppLogger(twistdOptions).start(application)
+        self.assertEqual(begun, [[observer]])
+        self.assertIsInstance(observer, TurnTextLogObserver)
 
     def test_makeServiceWithoutTwistd(self) -> None:
         """Options parsed outside twistd (tests, other runners): the plain listening service."""
