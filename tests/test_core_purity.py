@@ -35,6 +35,7 @@ ADAPTERS = (
     "securechat.relay.factory",
     "securechat.relay.options",
     "securechat.relay.sendnow",
+    "securechat.relay.textlog",
     "securechat.mitm.proxy",
     "securechat.mitm.cli",
     "securechat.tlsclient",

@@ -10,12 +10,12 @@ from typing import Dict, List, Optional
 import attr
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import Logger
 
 from ..twistedtypes import defaultReactor
 from .memory import Trimmer, findTrimmer
 from .protocol import RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
+from .textlog import QuickLogger
 
 #: The namespace of the state's events: what it was when the state logged
 #: them itself, so an operator's filters keep working.
@@ -34,6 +34,9 @@ class ConnectionSettings:
     registrationTimeout: float = 30.0
     pingInterval: float = 120.0
     pingTimeout: float = 60.0
+    #: Least seconds between two flushes; 0 flushes at the end of every
+    #: reactor turn (see L{RelayFactory._scheduleFlush}).
+    flushInterval: float = 0.0
 
 
 #: Seconds after a connection that held a backlog is lost before free memory
@@ -45,7 +48,7 @@ TRIM_DELAY = 1.0
 class RelayFactory(Factory):
     """Builds a L{RelayProtocol} per connection, refusing those over the limits."""
 
-    log = Logger()
+    log = QuickLogger()
     # Twisted's stubs make Factory generic in the one protocol type it
     # builds; this one also builds RefusingProtocol, which no parameter names.
     protocol = RelayProtocol  # type: ignore[assignment]
@@ -59,12 +62,13 @@ class RelayFactory(Factory):
         self.clock = clock = defaultReactor(clock)
         self.settings = settings
         self.state = RelayState(
-            config, now=clock.seconds, onPending=self._scheduleFlush, log=Logger(namespace=STATE_LOG_NAMESPACE)
+            config, now=clock.seconds, onPending=self._scheduleFlush, log=QuickLogger(namespace=STATE_LOG_NAMESPACE)
         )
         self.connections: Dict[RelayProtocol, str] = {}
         self.perHost: Dict[str, int] = {}
         self._dirty: List[RelayProtocol] = []
         self._flushCall: Optional[IDelayedCall] = None
+        self._lastFlush = 0.0
         self.trimmer: Optional[Trimmer] = findTrimmer()
         self._trimCall: Optional[IDelayedCall] = None
 
@@ -121,10 +125,20 @@ class RelayFactory(Factory):
         that arrive together leave together, in one write per recipient.
         """
         if self._flushCall is None:
-            self._flushCall = self.clock.callLater(0, self.flush)
+            interval = self.settings.flushInterval
+            delay = 0.0
+            if interval:
+                # An operator's trade (--flush-interval): at most one
+                # flush per interval, so the messages of several turns
+                # reach each member in one send, for up to that much
+                # latency; a relay quieter than that still flushes at once.
+                delay = max(0.0, self._lastFlush + interval - self.clock.seconds())
+            self._flushCall = self.clock.callLater(delay, self.flush)
 
     def flush(self) -> None:
         """Deliver waiting room messages, then write out every queued output."""
+        if self.settings.flushInterval:
+            self._lastFlush = self.clock.seconds()
         try:
             self.state.deliverPending()
             dirty, self._dirty = self._dirty, []

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 from twisted.internet import interfaces
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -24,6 +23,7 @@ from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
 from .limits import SendQueue, TokenBucket
 from .sendnow import SendNow, directSender, releaseBuffers
 from .state import Client, RelayState
+from .textlog import QuickLogger
 
 if TYPE_CHECKING:  # pragma: no cover
     from .factory import RelayFactory
@@ -101,7 +101,7 @@ class _SendQueueGuard:
 class RelayProtocol(TransportUser, Keepalive, Protocol):
     """One client connection of the relay."""
 
-    log = Logger()
+    log = QuickLogger()
     factory: RelayFactory
 
     def __init__(self) -> None:
