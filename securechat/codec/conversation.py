@@ -66,7 +66,7 @@ from securechat.codec.errors import (
     UnsupportedVersion,
     WrongTarget,
 )
-from securechat.codec.identity import Identity, Verifier, identity_fingerprint
+from securechat.codec.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, Verifier, identity_fingerprint
 from securechat.codec.keys import KEYED_LAYERS, RoomKeys
 from securechat.codec.layers import (
     AEAD_TAG_BYTES,
@@ -85,7 +85,14 @@ from securechat.codec.names import Casefold, rfc1459_casefold
 from securechat.codec.replay import DEFAULT_MAX_SKEW, DEFAULT_TTL, ReplayCache, check_fresh
 from securechat.codec.results import Accepted, Rejected
 from securechat.codec.sequence import SequenceTracker
-from securechat.codec.signing import MAX_VIEW_BYTES, open_signed, sign_envelope, signed_data, signed_size
+from securechat.codec.signing import (
+    FORM_BYTES,
+    MAX_VIEW_BYTES,
+    open_signed,
+    sign_envelope,
+    signed_data,
+    signed_size,
+)
 from securechat.codec.trust import TrustStore
 from securechat.codec.views import ViewBook, decode_view
 
@@ -191,6 +198,8 @@ class Conversation:
             view = self._view(sender_key, seq, len(sealed), carry, max_payload)
             signed = signed_data(msgid, now, self.identity.public_key, sealed, view)
             sealed = sign_envelope(self.identity, msgid, now, sealed, carry, view)
+            at = FORM_BYTES + (PUBLIC_KEY_BYTES if carry else 0)
+            signed += sealed[at : at + SIGNATURE_BYTES]  # the view chains hash data and signature
         token = self._sealers[self.layer].seal(sealed, now, msgid)
         if len(token) > self._limits.max_pending_chars:
             raise ValueError(
@@ -374,7 +383,8 @@ class Conversation:
             opened = open_signed(
                 self._verifier, plaintext, sealed_id, sent_at, None if pin is None else pin.public_key
             )
-            signer, plaintext, view, signed = opened.public_key, opened.envelope, opened.view or b"", opened.signed
+            signer, plaintext, view = opened.public_key, opened.envelope, opened.view or b""
+            signed = opened.signed + opened.signature
             decode_view(view)  # a digest that cannot be read makes the message malformed, before it counts
         try:
             envelope = read_fields(plaintext)

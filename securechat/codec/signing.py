@@ -98,8 +98,9 @@ class Opened(NamedTuple):
     envelope: bytes
     #: The author's view of the room (forms 2 and 3), else None.
     view: Optional[bytes]
-    #: The data the signature covers: what the view chains hash.
+    #: The data the signature covers, and the signature: what the view chains hash.
     signed: bytes
+    signature: bytes
 
 
 def open_signed(
@@ -149,4 +150,4 @@ def open_signed(
                 " forged, re-attributed, or the sender's identity changed)"
             )
         raise BadSignature()
-    return Opened(public_key, envelope, view, signed)
+    return Opened(public_key, envelope, view, signed, signature)

@@ -13,10 +13,10 @@ the same digests who has received its messages.
 Sans-IO: L{ViewBook} keeps one conversation's chains; the conversation
 feeds it what it sends and accepts, and asks it for the digest to carry.
 
-Sizes: an entry is 2 + 2 + 1..9 + 8 bytes (13 for a sequence below 64);
+Sizes: an entry is 2 + 2 + 1..9 + 12 bytes (17 for a sequence below 64);
 the digest takes only what the message's last line leaves free (it never
 adds a line), newest-carried last, so a room's members take turns: a short
-line carries every member of a room of 20, a long one fewer or none.
+line carries 8 members and its own head, a 200-byte one none (docs/security.md).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from securechat.codec.errors import Malformed
 
 CHAIN_CONTEXT = b"securechat/v2 view chain\x00"
 MEMBER_TAG_CONTEXT = b"securechat/v2 view member\x00"
-HEAD_BYTES = 8
+HEAD_BYTES = 12
 MEMBER_TAG_BYTES = 2
 STREAM_TAG_BYTES = 2
 #: The chain head before a stream's first message.
@@ -63,7 +63,11 @@ def member_tag(nick_key: str) -> bytes:
 
 
 def chain_step(head: bytes, signed: bytes) -> bytes:
-    """The head after a message whose signed data is C{signed}."""
+    """
+    The head after a message: C{signed} is its signed data followed by its
+    signature, so that a member grinding for two messages with one head
+    pays a signature per try (docs/security.md, "Views that agree").
+    """
     return hashlib.sha256(CHAIN_CONTEXT + head + signed).digest()[:HEAD_BYTES]
 
 
