@@ -220,6 +220,22 @@ class SeenByTests(SynchronousTestCase):
         # Nothing new: no event.
         self.assertEqual(kinds(room.say("carol", "again")["bob"], SEEN), [])
 
+    def test_a_member_cannot_claim_more_than_was_sent(self) -> None:
+        """carol's client says it saw bob's #1-9; bob sent 2: seen by carol up to #2, no more."""
+        room = Room(["bob", "carol"])
+        bob, carol = room.members["bob"], room.members["carol"]
+        room.say("bob", "one")
+        room.say("bob", "two")
+        stream = bob._stream[:2]
+        claim = Entry(member_tag("bob"), stream, 9, None).encode()
+        assert carol.identity is not None
+        msgid, now = b"\x33" * 16, int(room.clock.seconds())
+        envelope = pack_fields("carol", "#lab", b"\x44" * 8, 1, "I saw everything")
+        plaintext = sign_envelope(carol.identity, msgid, now, envelope, True, claim)
+        token = SignedSealer(keys_for().for_layer(SIGNED)).seal(plaintext, now, msgid)
+        accepted = only_accepted(feed(bob, "carol", ["+sc2 signed %s 1/1 %s" % (encode_msgid(msgid), token)]))
+        self.assertEqual(kinds(list(accepted.views), SEEN), [ViewFinding(SEEN, "carol", 1, 2, ("carol",))])
+
 
 class TamperedViewTests(SynchronousTestCase):
     """The digest is inside the protection: a relay cannot touch it, a member cannot re-sign it."""

@@ -366,10 +366,14 @@ class ViewBook:
             if mine is not None and mine != entry.head:
                 findings.append(ViewFinding(DIFFERS, self._own[0], entry.seq, entry.seq))
         before = self._seen.get(author, 0)
-        if entry.seq > before:
-            self._seen[author] = entry.seq
-            seen_by = tuple(sorted(nick for nick, upto in self._seen.items() if upto >= entry.seq))
-            findings.append(ViewFinding(SEEN, author, before + 1, entry.seq, seen_by))
+        # Never more than we sent: a member cannot make us believe it saw more.
+        upto = min(entry.seq, own.last if own is not None else 0)
+        if upto > before:
+            self._seen[author] = upto
+            while len(self._seen) > self._max_streams:
+                del self._seen[next(iter(self._seen))]
+            seen_by = tuple(sorted(nick for nick, seen in self._seen.items() if seen >= upto))
+            findings.append(ViewFinding(SEEN, author, before + 1, upto, seen_by))
         overdue = [
             seq
             for seq, at in self._sent_at.items()
@@ -377,6 +381,8 @@ class ViewBook:
         ]
         if overdue:
             self._not_reached[author] = max(overdue)
+            while len(self._not_reached) > self._max_streams:
+                del self._not_reached[next(iter(self._not_reached))]
             findings.append(ViewFinding(NOT_REACHED, author, min(overdue), max(overdue)))
         return findings
 
