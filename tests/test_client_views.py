@@ -15,6 +15,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.client.core import events as ev
 from securechat.client.faces.commands import formatEvent
 from securechat.client.faces.jsonlines import encodeEvent
+from securechat.client.faces.routing import Router
+from securechat.client.faces.windows import HIGHLIGHTED, QUIET, WindowList
+from securechat.client.faces.windows import ROOM as ROOM_KIND
 
 from .test_client_layers import ROOM, Member
 from .test_client_session import FakeClock
@@ -96,3 +99,19 @@ class ProxyTests(SynchronousTestCase):
         self.assertIn(
             "in #lab: alice has seen bob's #1, which never reached you: the relay withheld it", carol.notices()
         )
+
+
+class RoutingTests(SynchronousTestCase):
+    """In the console, what differs is an alert in the room; who saw what goes to the status window."""
+
+    def test_whereTheyGo(self) -> None:
+        member = Member("bob", FakeClock(), "signed")
+        windows = WindowList(member.session.fold)
+        room = windows.open(ROOM, ROOM_KIND)
+        router = Router(windows, member.session)
+        differs = ev.ViewDiffers(ROOM, "alice", "carol", "withheld", 1, 2)
+        seen = ev.SeenBy(ROOM, "alice", 1, 1, ("alice",))
+        self.assertEqual(router.route(differs), [room])
+        self.assertEqual(router.level(differs), HIGHLIGHTED)
+        self.assertEqual(router.route(seen), [windows.status])
+        self.assertEqual(router.level(seen), QUIET)
