@@ -94,7 +94,7 @@ from securechat.codec.signing import (
     signed_size,
 )
 from securechat.codec.trust import TrustStore
-from securechat.codec.views import ViewBook, decode_view
+from securechat.codec.views import Entry, ViewBook, decode_view
 
 #: Lower layers whose messages the room's key authenticates: opened before
 #: they are refused, so the refusal is precise (L{SealedLower}).
@@ -222,13 +222,17 @@ class Conversation:
         except ValueError:
             return None  # split_token says why
 
-        def fits(length: int) -> bool:
-            try:
-                return length <= MAX_VIEW_BYTES and count_lines(SIGNED, chars(length), max_payload) <= lines
-            except ValueError:
-                return False
-
-        view = self.views.digest(sender_key, self._stream, seq, fits)
+        # The longest view that keeps the number of lines (it only grows with the view).
+        low, high = 0, MAX_VIEW_BYTES
+        while low < high:
+            middle = (low + high + 1) // 2
+            if count_lines(SIGNED, chars(middle), max_payload) <= lines:
+                low = middle
+            else:
+                high = middle - 1
+        if low == 0:
+            return None
+        view = self.views.digest(sender_key, self._stream, seq, lambda length: length <= low)
         return view or None
 
     @staticmethod
@@ -376,16 +380,18 @@ class Conversation:
         sealed_id = decode_msgid(msgid)
         plaintext, sent_at = self._sealers[layer].open(token, sealed_id)
         signer: Optional[bytes] = None
-        view = signed = b""
+        signed = b""
+        entries: List[Entry] = []
         if layer == SIGNED:
             assert sent_at is not None, "a signed token always carries its time"
             pin = self.trust.pinned(sender_key)
             opened = open_signed(
                 self._verifier, plaintext, sealed_id, sent_at, None if pin is None else pin.public_key
             )
-            signer, plaintext, view = opened.public_key, opened.envelope, opened.view or b""
+            signer, plaintext = opened.public_key, opened.envelope
             signed = opened.signed + opened.signature
-            decode_view(view)  # a digest that cannot be read makes the message malformed, before it counts
+            # A view that cannot be read makes the message malformed, before it counts.
+            entries = decode_view(opened.view or b"")
         try:
             envelope = read_fields(plaintext)
         except (Malformed, UnsupportedVersion):
@@ -440,7 +446,7 @@ class Conversation:
             assert sent_at is not None
             findings = tuple(
                 self.views.received(
-                    sender_key, envelope.stream, envelope.seq, sent_at, signed, view, self.members()
+                    sender_key, envelope.stream, envelope.seq, sent_at, signed, entries, self.members
                 )
             )
         return Accepted(

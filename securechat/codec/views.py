@@ -21,9 +21,10 @@ line carries 8 members and its own head, a 200-byte one none (docs/security.md).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import attr
 
@@ -57,6 +58,7 @@ SEEN = "seen"
 Fits = Callable[[int], bool]
 
 
+@functools.lru_cache(maxsize=4096)
 def member_tag(nick_key: str) -> bytes:
     """The 2 bytes that name a (casefolded) member in a digest."""
     return hashlib.sha256(MEMBER_TAG_CONTEXT + nick_key.encode("utf-8")).digest()[:MEMBER_TAG_BYTES]
@@ -103,36 +105,44 @@ def encode_view(entries: Iterable[Entry]) -> bytes:
 def decode_view(data: bytes) -> List[Entry]:
     """The entries of a digest; L{Malformed} if it is not one."""
     entries: List[Entry] = []
-    at = 0
-    while at < len(data):
-        if len(data) - at < MEMBER_TAG_BYTES + STREAM_TAG_BYTES + 1:
+    at, end = 0, len(data)
+    fixed = MEMBER_TAG_BYTES + STREAM_TAG_BYTES
+    while at < end:
+        if end - at < fixed + 1:
             raise Malformed("a view entry is cut short")
         member = data[at : at + MEMBER_TAG_BYTES]
-        stream = data[at + MEMBER_TAG_BYTES : at + MEMBER_TAG_BYTES + STREAM_TAG_BYTES]
-        at += MEMBER_TAG_BYTES + STREAM_TAG_BYTES
-        value = shift = 0
-        for index in range(9):
-            if at >= len(data):
-                raise Malformed("a view entry's sequence number is cut short")
-            byte = data[at]
-            at += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                if byte == 0 and index:
-                    raise Malformed("a view entry's sequence number is not in its shortest form")
-                break
-        else:
-            raise Malformed("a view entry's sequence number is longer than 9 bytes")
+        stream = data[at + MEMBER_TAG_BYTES : at + fixed]
+        at += fixed
+        value = data[at]
+        at += 1
+        if value & 0x80:  # more than one byte: rare (a sequence number of 64 or more)
+            value, at = _varint_rest(data, at, value & 0x7F)
         seq, has_head = divmod(value, 2)
         head: Optional[bytes] = None
         if has_head:
-            if len(data) - at < HEAD_BYTES:
+            if end - at < HEAD_BYTES:
                 raise Malformed("a view entry's chain head is cut short")
             head = data[at : at + HEAD_BYTES]
             at += HEAD_BYTES
         entries.append(Entry(member, stream, seq, head))
     return entries
+
+
+def _varint_rest(data: bytes, at: int, value: int) -> Tuple[int, int]:
+    """The rest of a LEB128 number whose first 7 bits are C{value}: (number, next offset)."""
+    shift = 7
+    for _ in range(8):
+        if at >= len(data):
+            raise Malformed("a view entry's sequence number is cut short")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if byte == 0:
+                raise Malformed("a view entry's sequence number is not in its shortest form")
+            return value, at
+    raise Malformed("a view entry's sequence number is longer than 9 bytes")
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -158,11 +168,13 @@ class ViewFinding:
 class _Stream:
     """What we know of one member's stream."""
 
-    __slots__ = ("nick", "stream", "last", "head_seq", "head", "heads", "reported", "carried")
+    __slots__ = ("nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried")
 
     def __init__(self, nick: str, stream: bytes) -> None:
         self.nick = nick
         self.stream = stream
+        #: Member tag and stream tag: how digests name this stream.
+        self.tags = member_tag(nick) + stream[:STREAM_TAG_BYTES]
         self.last = 0
         #: The chain head and the sequence it follows, when we hold a contiguous chain.
         self.head_seq: Optional[int] = None
@@ -176,7 +188,7 @@ class _Stream:
     def entry(self) -> Entry:
         anchored = self.head_seq is not None and self.head_seq == self.last
         return Entry(
-            member_tag(self.nick), self.stream[:STREAM_TAG_BYTES], self.last, self.head if anchored else None
+            self.tags[:MEMBER_TAG_BYTES], self.tags[MEMBER_TAG_BYTES:], self.last, self.head if anchored else None
         )
 
     def anchor(self, seq: int, head: bytes) -> None:
@@ -207,6 +219,8 @@ class ViewBook:
     def __init__(self, max_streams: int = MAX_STREAMS) -> None:
         self._max_streams = max_streams
         self._streams: OrderedDict[Tuple[str, bytes], _Stream] = OrderedDict()
+        #: The same streams by their tags (the most recent one of a tag).
+        self._by_tags: Dict[bytes, _Stream] = {}
         self._own: Optional[Tuple[str, bytes]] = None
         #: When we sealed each of our recent messages (seq -> seconds).
         self._sent_at: OrderedDict[int, int] = OrderedDict()
@@ -224,8 +238,11 @@ class ViewBook:
         state = self._streams.get(key)
         if state is None:
             state = self._streams[key] = _Stream(nick, stream)
+            self._by_tags[state.tags] = state
             while len(self._streams) > self._max_streams:
-                self._streams.popitem(last=False)
+                _, dropped = self._streams.popitem(last=False)
+                if self._by_tags.get(dropped.tags) is dropped:
+                    del self._by_tags[dropped.tags]
         self._streams.move_to_end(key)
         return state
 
@@ -289,17 +306,18 @@ class ViewBook:
         seq: int,
         sent_at: int,
         signed: bytes,
-        view: bytes,
-        members: Iterable[str] = (),
+        view: Union[bytes, List[Entry]],
+        members: Callable[[], Iterable[str]] = tuple,
     ) -> List[ViewFinding]:
         """
         Take a member's accepted signed message into our view and compare
-        its digest C{view} with ours.  C{members}: other nicks (casefolded)
-        that may be named by a digest entry we hold no stream for.
+        its digest C{view} with ours.  C{members()}: other nicks (casefolded)
+        that may be named by a digest entry we hold no stream for (asked
+        only then).
         L{Malformed} if the digest cannot be read (it was signed: the
         sender's client is broken), and then nothing changed.
         """
-        entries = decode_view(view)
+        entries = decode_view(view) if isinstance(view, bytes) else view
         findings: List[ViewFinding] = []
         state = self._stream(sender, stream)
         own_tags = (member_tag(sender), stream[:STREAM_TAG_BYTES])
@@ -317,19 +335,17 @@ class ViewBook:
                 findings.extend(self._compare(sender, sent_at, entry, members))
         return findings
 
-    def _compare(self, author: str, sent_at: int, entry: Entry, members: Iterable[str]) -> List[ViewFinding]:
+    def _compare(
+        self, author: str, sent_at: int, entry: Entry, members: Callable[[], Iterable[str]]
+    ) -> List[ViewFinding]:
         if self._own is not None and (entry.member, entry.stream) == (
             member_tag(self._own[0]),
             self._own[1][:STREAM_TAG_BYTES],
         ):
             return self._ours(author, sent_at, entry)
-        matches = [
-            state
-            for state in self._streams.values()
-            if state.stream[:STREAM_TAG_BYTES] == entry.stream and member_tag(state.nick) == entry.member
-        ]
-        if not matches:
-            names = sorted({nick for nick in members if member_tag(nick) == entry.member} - {author})
+        state = self._by_tags.get(entry.member + entry.stream)
+        if state is None:
+            names = sorted({nick for nick in members() if member_tag(nick) == entry.member} - {author})
             # A stream we never received from: remembered by its tags, so
             # the same withheld messages are reported once.
             tags = entry.member + entry.stream
@@ -342,7 +358,6 @@ class ViewBook:
             while len(self._unheard) > self._max_streams:
                 self._unheard.popitem(last=False)
             return [ViewFinding(WITHHELD, names[0] if len(names) == 1 else None, first, entry.seq)]
-        state = matches[-1]
         if entry.seq > state.last:
             first = max(state.last, state.reported) + 1
             if first > entry.seq:
