@@ -195,6 +195,20 @@ class EquivocationTests(SynchronousTestCase):
         findings = room.say("alice", "ok")["carol"]
         self.assertEqual(kinds(findings, DIFFERS), [ViewFinding(DIFFERS, "bob", 1, 1)])
 
+    def test_caught_after_a_room_is_raised_to_signed(self) -> None:
+        """bob's stream began on fernet-ttl: his chain restarts at his first signed message."""
+        room = Room(["alice", "bob", "carol"], layer="fernet-ttl")
+        room.say("bob", "on fernet-ttl")
+        for conversation in room.members.values():
+            conversation.set_layer(SIGNED, keys_for())
+        bob = room.members["bob"]
+        twin = Conversation(ROOM, SIGNED, keys_for(), clock=room.clock.seconds, identity=bob.identity)
+        twin.restore_state(bob.export_state(), clean=True)
+        room.deliver("bob", bob.encode("bob", "meet at noon", BUDGET), to=["alice"])
+        room.deliver("bob", twin.encode("bob", "meet at six", BUDGET), to=["carol"])
+        findings = room.say("alice", "ok")["carol"]
+        self.assertEqual(kinds(findings, DIFFERS), [ViewFinding(DIFFERS, "bob", 2, 2)])
+
     def test_rewritten_history_caught_by_its_receiver(self) -> None:
         """bob's #2 tells alice a chain head for #1 that is not the #1 she received."""
         room = Room(["alice", "bob"])

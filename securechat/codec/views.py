@@ -283,8 +283,11 @@ class ViewBook:
                 own.anchor(0, ZERO_HEAD)
             own.advance(seq, signed)
         else:
+            # Not signed: receivers chain only signed messages, so ours
+            # restarts here (head(seq) = zero) and the next signed one
+            # carries that anchor.
+            own.anchor(seq, ZERO_HEAD)
             own.last = max(own.last, seq)
-            own.head_seq = None
         self._sent_at[seq] = sent_at
         while len(self._sent_at) > HEADS_PER_STREAM:
             self._sent_at.popitem(last=False)
