@@ -43,7 +43,8 @@ from securechat.codec.keys import (
 )
 from securechat.codec.layers import b64decode, make_sealer
 from securechat.codec.roomsecret import SECRET_CHECK_CONTEXT, SECRET_KEY_INFO, format_room_secret
-from securechat.codec.signing import SIGN_CONTEXT
+from securechat.codec.signing import SIGN_CONTEXT, SIGN_VIEW_CONTEXT
+from securechat.codec.views import CHAIN_CONTEXT, MEMBER_TAG_CONTEXT, decode_view
 
 PATH = os.path.join(vectorfile.VECTORS, "wire-v2.json")
 #: 2026-01-01T00:00:00Z: the time every message is sealed at.
@@ -159,12 +160,30 @@ class _Builder:
             extra: Dict[str, Any] = {}
             if layer == "signed":
                 identity = self.identities[rfc1459_casefold(sender)]
-                carried = plaintext[0] == 1
+                carried = bool(plaintext[0] & 1)
                 envelope = plaintext[1 + (32 if carried else 0) + 64 :]
-                signed = SIGN_CONTEXT + msgid + TIME.to_bytes(8, "big") + identity.public_key + envelope
+                view_fields: Dict[str, Any] = {}
+                if plaintext[0] & 2:
+                    view = envelope[1 : 1 + envelope[0]]
+                    envelope = envelope[1 + len(view) :]
+                    signed = (SIGN_VIEW_CONTEXT + msgid + TIME.to_bytes(8, "big") + identity.public_key
+                              + bytes((len(view),)) + view + envelope)
+                    view_fields = {
+                        "view": view.hex(),
+                        "view_entries": [
+                            {"member_tag": e.member.hex(), "stream_tag": e.stream.hex(), "seq": e.seq,
+                             "head": None if e.head is None else e.head.hex()}
+                            for e in decode_view(view)
+                        ],
+                    }
+                else:
+                    signed = SIGN_CONTEXT + msgid + TIME.to_bytes(8, "big") + identity.public_key + envelope
+                own = conversation.views.export_own()
                 extra = {
                     "identity": rfc1459_casefold(sender),
                     "key_carried": carried,
+                    **view_fields,
+                    "chain_head_after": None if own is None else own[2],
                     "signed_data": signed.hex(),
                     "signature": identity.sign(signed).hex(),
                     "signed_plaintext": plaintext.hex(),
@@ -183,6 +202,16 @@ class _Builder:
         entry["lines"] = lines
         self.entries.append(entry)
         return entry
+
+
+    def received(self, keys: str, layer: str, receiver: str, target: str, sender: str,
+                 messages: List[Dict[str, Any]]) -> None:
+        """C{receiver}'s conversation accepts C{messages} (so that its next message's view names them)."""
+        conversation = self._sender(keys, layer, receiver, target)
+        for message in messages:
+            for line in message["lines"]:
+                for result in conversation.receive(sender, line):
+                    assert getattr(result, "body", None) == message["body"], result
 
 
 def _first_body_filling(builder: _Builder, layer: str, budget: int) -> int:
@@ -228,6 +257,10 @@ def build() -> Dict[str, Any]:
                     note="the key rides along: it costs no line")
     builder.message("layer-announcement", "room", "signed", "Alice", ROOM, "\x01SC-LAYER signed\x01",
                     note="a raise to signed, sealed on signed (docs/wire.md, Layer announcements)")
+    builder.received("room", "signed", "bob", ROOM, "Alice",
+                     [m for m in builder.entries if m.get("identity") == "alice" and "lines" in m])
+    builder.message("signed-view", "room", "signed", "bob", ROOM, "seen it",
+                    note="bob's first message: his view names alice's stream at #4, with her chain head")
     builder.message("room-secret", "secret", "fernet-ttl", "Alice", ROOM, "keyed by a room secret")
     builder.message("direct", "direct", "fernet-ttl", "Alice", pair, "just between us",
                     note="a direct message: the target is the sorted pair of casefolded nicks")
@@ -291,6 +324,9 @@ def _document(builder: _Builder) -> Dict[str, Any]:
             "room_secret_check_context": SECRET_CHECK_CONTEXT.hex(),
             "room_secret_info": SECRET_KEY_INFO.hex(),
             "sign_context": SIGN_CONTEXT.hex(),
+            "sign_view_context": SIGN_VIEW_CONTEXT.hex(),
+            "view_chain_context": CHAIN_CONTEXT.hex(),
+            "view_member_context": MEMBER_TAG_CONTEXT.hex(),
         },
         "kdf": {"iterations": TEST_KDF.iterations, "lanes": TEST_KDF.lanes, "memory_cost_kib": TEST_KDF.memory_cost,
                 "note": "the cheapest Argon2id parameters: for vectors only; people get t=3, p=4, 64 MiB"},

@@ -49,6 +49,7 @@ from .client.adapters.headless import ClientTimeout, HeadlessClient, connect
 from .client.adapters.kdfworker import derive_one_at_a_time
 from .client.core import events as ev
 from .client.core.session import CommandError
+from .client.core.views import viewNote
 from .codec import (
     DEFAULT_KDF,
     LAYERS,
@@ -60,7 +61,8 @@ from .codec import (
     RoomKeys,
     rfc1459_casefold,
 )
-from .mitm.attacks import Attack, Impersonate, Selector, makeAttack
+from .codec.views import WITHHELD
+from .mitm.attacks import Attack, Impersonate, Selector, SplitView, WithholdFromOne, makeAttack
 from .mitm.lesson import AFTER, BEFORE, DROPPED, SENT, Run, WireLine, lessonOrder, renderIntro, renderStep
 from .mitm.matrix import (
     BY_NAME,
@@ -231,9 +233,11 @@ class Runner:
                 makeAttack,
                 scenario.attack,
                 1,
-                **dict(scenario.parameters, as_nick=nicks[2], to_room=OTHER_ROOM, victim=nicks[0]),
+                **dict(scenario.parameters, as_nick=nicks[2], to_room=OTHER_ROOM, victim=nicks[0], first=nicks[1]),
             )
-        self.mitm.plan = Plan(attack, Selector(sender=nicks[0], target=ROOM, receiver=nicks[1]))
+        # A split view attacks bob's and carol's copies (bob gets the first message).
+        receiver = None if scenario.attack == SplitView.name else nicks[1]
+        self.mitm.plan = Plan(attack, Selector(sender=nicks[0], target=ROOM, receiver=receiver))
         clients: List[HeadlessClient] = []
         observation: Optional[Observation] = None
         try:
@@ -304,6 +308,12 @@ class Runner:
             if scenario.senderShift:
                 alice.setClock(self.time.shifted(scenario.senderShift))
             bodies = bodiesFor(scenario, run)
+            # Views: carol's sentinel must carry what she was given of alice's.
+            carolHears = (
+                carol.waitFor(_message(alice.nick, bodies[-1]), STEP_TIMEOUT)
+                if scenario.attack in (WithholdFromOne.name, SplitView.name)
+                else None
+            )
             lines = 0
             stopped = False
             for body in bodies:
@@ -318,10 +328,16 @@ class Runner:
             # Lines cannot come back before we return to the reactor.
             if lines:
                 yield _whenSeen(self.reactor, self.mitm, alice.session.requestedNick, bob.nick, lines)
+            if carolHears is not None:
+                yield carolHears
             # carol's line reaches bob on the same connection, after alice's:
             # once bob has it, he has handled everything delivered so far.
             sentinels = ["run %d: end of run" % (run,)]
             yield self._sentinel(carol, bob, sentinels[-1])
+            if carolHears is not None:
+                # What carol's view told bob comes right after her message:
+                # let that delivery finish before we stop listening.
+                yield task.deferLater(self.reactor, 0, lambda: None)
             if scenario.advance:
                 # Held lines come out, unfinished messages time out.
                 self.time.advance(scenario.advance)
@@ -335,10 +351,18 @@ class Runner:
             if isinstance(e, ev.IncomingMessage) and not (e.sender == carol.nick and e.body in sentinels)
         )
         reasons = tuple(e.reason for e in got if isinstance(e, ev.RejectedMessage))
+        # What a member's signed view told bob of alice's messages withheld from him.
+        views = tuple(
+            viewNote(e)
+            for e in got
+            if isinstance(e, ev.ViewDiffers) and e.member == alice.nick and e.finding == WITHHELD
+        )
         markers = [body[:READ_MARKER_CHARS].encode("utf-8") for body in bodies]
         relayRead = any(marker in s.raw for s in seen for marker in markers)
         # The nick alice chose, not one the relay may have imposed on her.
-        return Observation(alice.session.requestedNick, ROOM, bodies, accepted, reasons, relayRead, stopped)
+        return Observation(
+            alice.session.requestedNick, ROOM, bodies, accepted, reasons, relayRead, stopped, views
+        )
 
 
     def _sentinel(self, carol: HeadlessClient, bob: HeadlessClient, text: str) -> defer.Deferred:

@@ -18,7 +18,7 @@ from securechat.codec.chunks import parse_line, split_token
 from securechat.codec.envelope import HEADER_SIZE
 from securechat.codec.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
 from securechat.codec.layers import SIGNED, SignedSealer, b64decode
-from securechat.codec.signing import FORM_BYTES, KEY_CARRIED, KEY_OMITTED, sign_envelope
+from securechat.codec.signing import FORM_BYTES, KEY_CARRIED, KEY_OMITTED, VIEW_FOLLOWS, sign_envelope
 from tests.codec_support import ROOM, feed, keys_for, make_clock, only_accepted, only_rejected
 
 ALICE = Identity.generate()
@@ -115,8 +115,10 @@ class MemberAttackTests(SynchronousTestCase):
         clock = make_clock()
         alice, bob = signed(clock, identity=ALICE), signed(clock)
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "hello", 400))
-        rejected = only_rejected(feed(bob, "alice", reseal(msgid, b"\x02" + plaintext[1:], sent_at)))
+        # Forms 0-3 are defined (bit 2: a view follows, docs/wire.md "Views"); 4 is not.
+        rejected = only_rejected(feed(bob, "alice", reseal(msgid, b"\x04" + plaintext[1:], sent_at)))
         self.assertEqual(rejected.reason, "malformed")
+        self.assertIn("unknown signed form 4", str(rejected.error))
 
     def test_new_msgid_refused(self) -> None:
         """The msgid is signed: a member cannot re-seal alice's message under a fresh id to replay it."""
@@ -198,7 +200,11 @@ class MemberAttackTests(SynchronousTestCase):
         alice, bob = signed(clock, identity=ALICE), signed(clock)
         only_accepted(feed(bob, "alice", alice.encode("alice", "first", 400)))
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "second", 400))
-        forged = sign_envelope(MALLORY, b64decode(msgid), sent_at, plaintext[SIGNED_HEADER_BYTES:])
+        self.assertEqual(plaintext[0], KEY_CARRIED | VIEW_FOLLOWS)  # her view: her own chain's head
+        view_length = plaintext[SIGNED_HEADER_BYTES]
+        view = plaintext[SIGNED_HEADER_BYTES + 1 : SIGNED_HEADER_BYTES + 1 + view_length]
+        envelope = plaintext[SIGNED_HEADER_BYTES + 1 + view_length :]
+        forged = sign_envelope(MALLORY, b64decode(msgid), sent_at, envelope, view=view)
         self.assertEqual(only_rejected(feed(bob, "alice", reseal(msgid, forged, sent_at))).reason, "identity-changed")
 
     def test_fernet_ttl_token_in_a_signed_room_refused(self) -> None:
@@ -247,7 +253,7 @@ class CompactKeyTests(SynchronousTestCase):
         alice = signed(clock, identity=ALICE)
         alice.encode("alice", "first", BENCH_BUDGET)
         msgid, plaintext, sent_at = open_token(alice.encode("alice", "short", BENCH_BUDGET))
-        self.assertEqual(plaintext[0], KEY_CARRIED)
+        self.assertEqual(plaintext[0], KEY_CARRIED | VIEW_FOLLOWS)
         self.assertEqual(plaintext[FORM_BYTES : FORM_BYTES + PUBLIC_KEY_BYTES], ALICE.public_key)
 
     def test_without_a_pin_the_signer_is_unknown(self) -> None:

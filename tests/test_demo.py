@@ -111,6 +111,13 @@ EXPECTED = {
 # Signatures add who: a member's message sealed as alice is refused, her
 # pinned key gives the impostor away; everything else as on fernet-ttl.
 EXPECTED["signed"] = dict(EXPECTED["fernet-ttl"], impersonate=rejected("identity-changed"))
+# Views that agree (issue 23): a message withheld from one member, or two
+# members shown two subsets, is lost unnoticed below signed; on signed
+# another member's view of the room names it.
+VIEW_ROWS = ("withhold-from-one", "split-view")
+for _layer in ("plain", "aes-ctr", "fernet", "fernet-ttl"):
+    EXPECTED[_layer].update(dict.fromkeys(VIEW_ROWS, LOST))
+EXPECTED["signed"].update(dict.fromkeys(VIEW_ROWS, LOST_FLAGGED_PREFIX + matrix.FLAG_WITHHELD))
 
 
 def runInTerminal(argv, columns: int, stdin: bytes = b"", typed: bool = False):
@@ -266,8 +273,8 @@ class MatrixTests(TestCase):
         demo.walk(report, args, out, io.StringIO("\n\nq\n"), 80, False)
         text = out.getvalue()
         self.assertEqual(text.count("-- Enter: step "), 3)
-        self.assertIn("Step 2 of 17: bit flip in the body (bit-flip)", text)
-        self.assertNotIn("Step 3 of 17", text)
+        self.assertIn("Step 2 of 19: bit flip in the body (bit-flip)", text)
+        self.assertNotIn("Step 3 of 19", text)
         self.assertIn("Every layer stopped every attack", text)
 
     @defer.inlineCallbacks
@@ -278,7 +285,7 @@ class MatrixTests(TestCase):
         text = out.getvalue()
         # One Enter, then end of input: no more prompts, every step.
         self.assertEqual(text.count("-- Enter: step "), 2)
-        self.assertIn("Step 17 of 17: drop one chunk (drop-chunk)", text)
+        self.assertIn("Step 19 of 19: split view: two subsets to two members (split-view)", text)
 
 
 def assertRowsOnOneLine(case, text: str, report, width: int) -> None:
@@ -501,7 +508,7 @@ class ProcessTests(TestCase):
             self.assertIn(
                 "  %d. %s: step %d," % (question.chapter, question.title, order.index(question.attack) + 1), text
             )
-        self.assertIn("Step 9 of 17: sender clock -45s (clock-shift)\n", text)
+        self.assertIn("Step 9 of 19: sender clock -45s (clock-shift)\n", text)
         self.assertIn("    fernet-ttl  ok      ! refused a line: expired", text)
         self.assertIn("Every layer stopped every attack docs/security.md says it stops.", text)
 

@@ -103,10 +103,11 @@ class StepTests(SynchronousTestCase):
         self.assertIn("(nothing: alice would not seal under an imposed nick)", text)
 
     def test_anUnknownRowStillRenders(self) -> None:
-        cell = Cell("split-view", "signed", ACCEPTED, False, True, False)
+        # (split-view, the row this test used, is a known row now: issue 23.)
+        cell = Cell("future-row", "signed", ACCEPTED, False, True, False)
         obs = Observation("alice", "#lab", (BODY,), (Received("alice", "#lab", BODY),), (), False)
-        lines = lesson.renderStep("split-view", {"signed": Run(cell, obs)}, 18, 22, 80)
-        self.assertEqual(lines[0], "Step 18 of 22: split-view (split-view)")
+        lines = lesson.renderStep("future-row", {"signed": Run(cell, obs)}, 18, 22, 80)
+        self.assertEqual(lines[0], "Step 18 of 22: future-row (future-row)")
         self.assertFalse([line for line in lines if line.startswith("Why:")])
 
     def test_introPointsEachQuestionAtItsStep(self) -> None:

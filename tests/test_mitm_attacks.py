@@ -440,3 +440,49 @@ class RenameTests(SynchronousTestCase):
         self.assertRaises(ValueError, makeAttack, "rename", victim="alice")
         self.assertRaises(ValueError, makeAttack, "rename", as_nick="carol")
         self.assertRaises(ValueError, makeAttack, "rename", as_nick="carol", victim="alice", via="smoke")
+
+
+class ViewAttackTests(SynchronousTestCase):
+    """Issue 23: the relay shows members different subsets of a member's messages."""
+
+    def test_withholdFromOneDropsWholeMessagesForItsConnection(self) -> None:
+        alice = conversation("fernet")
+        lines = [[intercept(t) for t in alice.encode("alice", body, 120)] for body in ("one", "t" * 300)]
+        self.assertGreater(len(lines[1]), 1)
+        attack = makeAttack("withhold-from-one")
+        out = run(attack, [line for message in lines for line in message])
+        self.assertEqual([e.raw for e in out if e.raw], [])
+        self.assertEqual(len(out), len(lines[0]) + len(lines[1]))
+        self.assertIn("withheld from bob only", out[0].note)
+
+    def test_withholdFromOneCountsMessagesNotChunks(self) -> None:
+        """times=1: the first message, all its chunks, and nothing after."""
+        alice = conversation("fernet")
+        lines = [[intercept(t) for t in alice.encode("alice", body, 120)] for body in ("t" * 300, "two")]
+        out = run(makeAttack("withhold-from-one", times=1), [line for message in lines for line in message])
+        self.assertEqual([e.raw for e in out if e.raw], [line.raw for line in lines[1]])
+
+    def split(self, receiver: str, first: Optional[str], ledger: dict, bodies=("one", "t" * 300, "three")):
+        alice = conversation("fernet")
+        attack = makeAttack("split-view", first=first)
+        delivered = []
+        for body in bodies:
+            for text in alice.encode("alice", body, 120):
+                raw = (":alice!alice@127.0.0.1 PRIVMSG %s :%s" % (ROOM, text)).encode()
+                for emission in attack.process(Intercepted(raw, parseLine(raw), receiver, Roster(), ledger)):
+                    if emission.raw:
+                        delivered.append(emission.raw)
+        return receive("fernet", [Emission(raw) for raw in delivered])
+
+    def test_splitViewGivesOddToOneAndEvenToTheOthers(self) -> None:
+        bob = self.split("bob", "bob", {})
+        carol = self.split("carol", "bob", {})
+        self.assertEqual([r.body for r in bob], ["one", "three"])
+        self.assertEqual([r.body for r in carol], ["t" * 300])  # the chunked one, whole
+
+    def test_splitViewWithoutFirstTakesTheFirstReceiverFromTheLedger(self) -> None:
+        ledger: dict = {}
+        carol = self.split("carol", None, ledger, ("one", "two"))
+        bob = self.split("bob", None, ledger, ("one", "two"))
+        self.assertEqual([r.body for r in carol], ["one"])
+        self.assertEqual([r.body for r in bob], ["two"])

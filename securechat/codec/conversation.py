@@ -36,7 +36,7 @@ import base64
 import binascii
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from securechat.codec.chunks import (
     DEFAULT_LIMITS,
@@ -66,7 +66,7 @@ from securechat.codec.errors import (
     UnsupportedVersion,
     WrongTarget,
 )
-from securechat.codec.identity import Identity, Verifier, identity_fingerprint
+from securechat.codec.identity import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, Verifier, identity_fingerprint
 from securechat.codec.keys import KEYED_LAYERS, RoomKeys
 from securechat.codec.layers import (
     AEAD_TAG_BYTES,
@@ -85,8 +85,16 @@ from securechat.codec.names import Casefold, rfc1459_casefold
 from securechat.codec.replay import DEFAULT_MAX_SKEW, DEFAULT_TTL, ReplayCache, check_fresh
 from securechat.codec.results import Accepted, Rejected
 from securechat.codec.sequence import SequenceTracker
-from securechat.codec.signing import open_signed, sign_envelope, signed_size
+from securechat.codec.signing import (
+    FORM_BYTES,
+    MAX_VIEW_BYTES,
+    open_signed,
+    sign_envelope,
+    signed_data,
+    signed_size,
+)
 from securechat.codec.trust import TrustStore
+from securechat.codec.views import Entry, ViewBook, decode_view
 
 #: Lower layers whose messages the room's key authenticates: opened before
 #: they are refused, so the refusal is precise (L{SealedLower}).
@@ -133,6 +141,11 @@ class Conversation:
         self.replay = replay if replay is not None else ReplayCache(clock, ttl, max_skew)
         self._reassembler = Reassembler(clock, limits)
         self._sequences = SequenceTracker()
+        #: What each member has received, as far as signed digests tell
+        #: (docs/wire.md, "Views"); C{members} names the room's other
+        #: members (casefolded), for a digest entry about one we never heard.
+        self.views = ViewBook()
+        self.members: Callable[[], Iterable[str]] = tuple
         # One random stream per sending conversation: a restarted sender is a
         # new stream to receivers, not a sequence going backwards.
         self._stream = random(STREAM_BYTES)
@@ -177,11 +190,16 @@ class Conversation:
         msgid = self._random(MSGID_BYTES)
         sealed = pack_fields(sender_key, self._target_key, self._stream, seq, body)
         now = int(self._clock())
+        signed: Optional[bytes] = None
         if self.layer == SIGNED:
             if self.identity is None:
                 raise ValueError("layer 'signed' needs an identity key to sign with")
             carry = seq == 1 or self._key_costs_no_line(len(sealed), max_payload)
-            sealed = sign_envelope(self.identity, msgid, now, sealed, carry)
+            view = self._view(sender_key, seq, len(sealed), carry, max_payload)
+            signed = signed_data(msgid, now, self.identity.public_key, sealed, view)
+            sealed = sign_envelope(self.identity, msgid, now, sealed, carry, view)
+            at = FORM_BYTES + (PUBLIC_KEY_BYTES if carry else 0)
+            signed += sealed[at : at + SIGNATURE_BYTES]  # the view chains hash data and signature
         token = self._sealers[self.layer].seal(sealed, now, msgid)
         if len(token) > self._limits.max_pending_chars:
             raise ValueError(
@@ -190,7 +208,32 @@ class Conversation:
             )
         lines = split_token(self.layer, encode_msgid(msgid), token, max_payload, self._limits.max_chunks)
         self._remember_own(sender_key, msgid, seq, now)
+        self.views.sent(sender_key, self._stream, seq, now, signed)
         return lines
+
+    def _view(self, sender_key: str, seq: int, envelope_bytes: int, carry: bool, max_payload: int) -> Optional[bytes]:
+        """Our view of the room for message C{seq}: as much as adds no line (None: nothing fits)."""
+
+        def chars(view: Optional[int]) -> int:
+            return (4 * (TIME_BYTES + signed_size(envelope_bytes, carry, view) + AEAD_TAG_BYTES) + 2) // 3
+
+        try:
+            lines = count_lines(SIGNED, chars(None), max_payload)
+        except ValueError:
+            return None  # split_token says why
+
+        # The longest view that keeps the number of lines (it only grows with the view).
+        low, high = 0, MAX_VIEW_BYTES
+        while low < high:
+            middle = (low + high + 1) // 2
+            if count_lines(SIGNED, chars(middle), max_payload) <= lines:
+                low = middle
+            else:
+                high = middle - 1
+        if low == 0:
+            return None
+        view = self.views.digest(sender_key, self._stream, seq, lambda length: length <= low)
+        return view or None
 
     @staticmethod
     def _key_costs_no_line(envelope_bytes: int, max_payload: int) -> bool:
@@ -272,6 +315,7 @@ class Conversation:
             "sequences": self._sequences.export(),
             "stream": base64.b64encode(self._stream).decode("ascii"),
             "next_seq": dict(self._next_seq),
+            "view_chain": self.views.export_own(),
         }
 
     def restore_state(self, data: Any, clean: bool) -> None:
@@ -301,6 +345,9 @@ class Conversation:
             raise ValueError("the saved sending stream is malformed")
         self._stream = stream
         self._next_seq = dict(next_seq)
+        # Our chain continues with our stream (else our digests would
+        # contradict what members received); without it, it restarts unanchored.
+        self.views.restore_own(stream, data.get("view_chain"))
 
     def expire(self) -> List[Rejected]:
         """Chunked messages that timed out, as L{Incomplete} verdicts (call periodically)."""
@@ -333,12 +380,18 @@ class Conversation:
         sealed_id = decode_msgid(msgid)
         plaintext, sent_at = self._sealers[layer].open(token, sealed_id)
         signer: Optional[bytes] = None
+        signed = b""
+        entries: List[Entry] = []
         if layer == SIGNED:
             assert sent_at is not None, "a signed token always carries its time"
             pin = self.trust.pinned(sender_key)
-            signer, plaintext = open_signed(
+            opened = open_signed(
                 self._verifier, plaintext, sealed_id, sent_at, None if pin is None else pin.public_key
             )
+            signer, plaintext = opened.public_key, opened.envelope
+            signed = opened.signed + opened.signature
+            # A view that cannot be read makes the message malformed, before it counts.
+            entries = decode_view(opened.view or b"")
         try:
             envelope = read_fields(plaintext)
         except (Malformed, UnsupportedVersion):
@@ -388,6 +441,14 @@ class Conversation:
         body = decode_body(plaintext, envelope)
         missing, reordered = self._sequences.observe(sender_key, envelope.stream, envelope.seq)
         self.changes += 1
+        findings: tuple = ()
+        if signer is not None:
+            assert sent_at is not None
+            findings = tuple(
+                self.views.received(
+                    sender_key, envelope.stream, envelope.seq, sent_at, signed, entries, self.members
+                )
+            )
         return Accepted(
             layer,
             sender,
@@ -401,4 +462,5 @@ class Conversation:
             reordered,
             None if signer is None else identity_fingerprint(signer),
             trust,
+            findings,
         )

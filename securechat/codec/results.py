@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 import attr
 
@@ -35,6 +35,9 @@ class Accepted(NamedTuple):
     #: status for it (C{first-use} or C{verified}).
     signer: Optional[str] = None
     trust: Optional[str] = None
+    #: On C{signed}: what the author's view of the room told us
+    #: (L{securechat.codec.views.ViewFinding}s).
+    views: Tuple[Any, ...] = ()
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True, eq=False)

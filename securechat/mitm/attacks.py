@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type
 
 import attr
+from attr import evolve as replace
 
 from ..numerics import RPL_NAMREPLY, RPL_WELCOME
 from ..wire import Message, formatMessage, isMiddleParam, rfc1459Casefold
@@ -577,6 +578,75 @@ class Rename(Attack):
         return Emission(_format(message, params, source), note=note or "renamed %s to %s" % (self.real, self.as_nick))
 
 
+class WithholdFromOne(Attack):
+    """
+    Drop a member's messages for one receiver only (the selector's
+    C{receiver}); every other member gets them.  A gap shows only if a later
+    message reaches that receiver; on C{signed}, another member's view of
+    the room names what it was not given (issue 23).
+    """
+
+    name = "withhold-from-one"
+    summary = "drop a member's messages for one receiver only (select it with --receiver)"
+
+    def __init__(self, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self._drop = Drop(0)
+
+    def process(self, line: Intercepted) -> List[Emission]:
+        protected = tokens.parseProtected(line.text)
+        if protected is not None and not protected.isFirst:
+            return self._drop.process(line)  # the rest of a message: as its first chunk went
+        return super().process(line)
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        return [replace(emission, note="withheld from %s only" % (line.receiver,))
+                for emission in self._drop.process(line)]
+
+
+class SplitView(Attack):
+    """
+    Two receivers, two subsets: the receiver C{first} gets the sender's
+    odd-numbered messages (1st, 3rd...), every other receiver the
+    even-numbered ones.  Without C{first}, the first connection to receive
+    one of the sender's messages is that one (the proxy's ledger says which).
+    """
+
+    name = "split-view"
+    summary = "deliver a member's odd messages to one receiver and the even ones to the others"
+    parameters = ("first",)
+    LEDGER_KEY: ClassVar[str] = "split-view first receiver"
+
+    def __init__(self, first: Optional[str] = None, times: Optional[int] = None) -> None:
+        super().__init__(times)
+        self.first = first
+        self._count = 0
+        self._dropping: set = set()
+
+    def process(self, line: Intercepted) -> List[Emission]:
+        protected = tokens.parseProtected(line.text)
+        if protected is not None and protected.msgid in self._dropping:
+            if protected.isLast:
+                self._dropping.discard(protected.msgid)
+            return [Emission(DROPPED, note="dropped (rest of a withheld message)")]
+        return super().process(line)
+
+    def apply(self, line: Intercepted) -> Optional[List[Emission]]:
+        protected = tokens.parseProtected(line.text)
+        if protected is not None and not protected.isFirst:
+            return None
+        self._count += 1
+        first = self.first
+        if first is None:
+            first = str(line.ledger.setdefault(self.LEDGER_KEY, line.receiver))
+        odd = self._count % 2 == 1
+        if odd == (rfc1459Casefold(line.receiver) == rfc1459Casefold(first)):
+            return None  # this receiver's share: delivered
+        if protected is not None and not protected.isLast:
+            self._dropping.add(protected.msgid)
+        return [Emission(DROPPED, note="withheld from %s (split view)" % (line.receiver,))]
+
+
 ATTACKS: Dict[str, Type[Attack]] = {
     cls.name: cls
     for cls in (
@@ -594,6 +664,8 @@ ATTACKS: Dict[str, Type[Attack]] = {
         MoveRoom,
         ClockShift,
         Rename,
+        WithholdFromOne,
+        SplitView,
     )
 }
 

@@ -163,6 +163,7 @@ def _screen(run: Run) -> List[str]:
         note = " [%s]" % (", ".join(flags),) if flags else ""
         lines.append("<%s>%s %s%s" % (message.sender, where, message.body, note))
     lines.extend("! refused a line: %s" % (reason,) for reason in obs.reasons)
+    lines.extend("! %s" % (note,) for note in obs.views)
     if obs.stopped and not obs.accepted:
         lines.append("(nothing: %s would not seal under an imposed nick)" % (obs.sender,))
     return lines or ["(nothing)"]

@@ -45,6 +45,9 @@ FLAG_REORDERED = "reordered"
 #: message look alike there (the receiver cannot tell which it is).
 FLAG_REPLAY_OR_REORDER = "replay (or reorder)"
 FLAG_GAP = "gap"
+#: Another member's signed view of the room names a message the receiver
+#: never got (issue 23: views that agree).
+FLAG_WITHHELD = "withheld (another member's view)"
 
 #: How much of an accepted body a cell's detail quotes.
 DETAIL_BODY_CHARS = 60
@@ -83,6 +86,9 @@ class Observation:
     reasons: Tuple[str, ...]  # why the receiver refused lines, in order
     relayRead: bool  # did a body appear in a line the relay saw
     stopped: bool = False  # the sender's client refused to send them
+    #: What members' signed views told the receiver about the sender's
+    #: messages being withheld from it (the sentences it showed).
+    views: Tuple[str, ...] = ()
 
 
 Judge = Callable[[Observation], List[Received]]
@@ -119,6 +125,11 @@ def _partial(obs: Observation) -> List[Received]:
 def _dropped(obs: Observation) -> List[Received]:
     """The second of three messages, dropped: accepted only if the drop failed."""
     return [r for r in obs.accepted if r.body == obs.sent[1]]
+
+
+def _withheld(obs: Observation) -> List[Received]:
+    """The last message, withheld from the receiver: accepted only if the withholding failed."""
+    return [r for r in obs.accepted if r.body == obs.sent[-1]]
 
 
 def _impersonated(obs: Observation) -> List[Received]:
@@ -249,6 +260,21 @@ SCENARIOS: Tuple[Scenario, ...] = (
         why="The same rename through a forced reconnect and a forged welcome: the client still refuses to "
         "seal under a nick its user did not choose.",
     ),
+    # Views that agree (issue 23): the relay shows members different
+    # subsets; the last message is the one withheld, so no later one from
+    # the sender can reveal a gap.
+    Scenario(
+        "withhold-from-one", "withhold-from-one", "withhold a message from one member only", _withheld,
+        short="withhold one",
+        why="The relay gives alice's message to carol and not to bob: no later message from alice shows bob a "
+        "gap, and only carol's signed view of the room (what she received from whom) tells him.",
+    ),
+    Scenario(
+        "split-view", "split-view", "split view: two subsets to two members", _withheld, messages=2,
+        short="split view",
+        why="bob gets alice's first message, carol her second: each sees a quiet room, no gap; carol's signed "
+        "view names alice's #2, which bob never got.",
+    ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 BY_NAME: Dict[str, Scenario] = {s.name: s for s in SCENARIOS}
@@ -288,6 +314,10 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     # to seal under a nick its user did not choose.
     "rename-nick": _claim(AUTHENTICATED, STOPPED),
     "rename-welcome": _claim(AUTHENTICATED, STOPPED),
+    # Views ride on signed only: there a member's digest names what the
+    # relay withheld; on the other layers it is lost unnoticed (the lesson).
+    "withhold-from-one": _claim((SIGNED,), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
+    "split-view": _claim((SIGNED,), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
 }
 
 #: What happened to the attack, after each verdict: a mark, not a grade.
@@ -402,7 +432,11 @@ def judge(scenario: Scenario, layer: str, obs: Observation) -> Cell:
     # it never arrived) a flag on what did arrive, such as a sequence gap.
     witnesses = attacked if accepted else obs.accepted
     late = FLAG_REORDERED if layer in FRESH else FLAG_REPLAY_OR_REORDER
-    flags = _unique([late for r in witnesses if r.reordered] + [FLAG_GAP for r in witnesses if r.missing])
+    flags = _unique(
+        [late for r in witnesses if r.reordered]
+        + [FLAG_GAP for r in witnesses if r.missing]
+        + [FLAG_WITHHELD for _note in obs.views]
+    )
     reasons = _unique(list(obs.reasons) + list(flags))
     if obs.stopped and not accepted and not obs.accepted:
         return Cell(scenario.name, layer, STOPPED, obs.relayRead, False, True, ("stopped",))
@@ -467,7 +501,9 @@ COLOURS: Dict[str, str] = {
 FAILED_COLOUR = "1;7;31"
 
 #: Flags, shortened for a narrow cell.
-SHORT_FLAGS: Dict[str, str] = {FLAG_REPLAY_OR_REORDER: "replay?", FLAG_REORDERED: "reorder", FLAG_GAP: "gap"}
+SHORT_FLAGS: Dict[str, str] = {
+    FLAG_REPLAY_OR_REORDER: "replay?", FLAG_REORDERED: "reorder", FLAG_GAP: "gap", FLAG_WITHHELD: "withheld"
+}
 
 SHORT_LEGEND = (
     "ok: the attack had no effect (refused, hidden, or never sent).  flag: it got through and the receiver"

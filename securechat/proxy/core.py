@@ -55,6 +55,7 @@ from ..client.core.serverlines import (
     withoutOwnTags,
 )
 from ..client.core.session import PLAIN, ClientSession, CommandError, NotConnected
+from ..client.core.views import viewNote
 from ..client.core.wording import (
     MARKS,
     ctcpRequestNote,
@@ -531,6 +532,8 @@ class ProxyCore:
             self.tell(paceProgressNote(event))
         elif isinstance(event, ev.LayerAnnounced):
             self.tell(commandsHere(layerAnnouncedNote(event, spellProxy)))
+        elif isinstance(event, ev.ViewDiffers):
+            self.tell("in %s: %s" % (event.target, viewNote(event)))
         elif isinstance(event, ev.KeyNotEntered):
             self.tell(commandsHere(keyNotEnteredNote(event.target, event.layer, spellProxy)))
         elif isinstance(event, ev.KeySet):

@@ -49,6 +49,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, conversationOf, roomOf
+from .views import viewEvents
 from .wording import keyLostNote, keyNotEnteredNote, loweringNote, spellConsole
 
 
@@ -259,6 +260,7 @@ class Conversations:
                         )
                     )
                 )
+                events.extend(viewEvents(name, result))
             else:
                 held = getattr(result.error, "held", None)
                 signer = getattr(result.error, "held_signer", None)

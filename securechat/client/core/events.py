@@ -488,3 +488,43 @@ class RefusalHint(Event):
     bodies: Tuple[str, ...] = ()
     unknown: int = 0
     direct: bool = False
+
+
+# Views that agree (issue 23): what members' signed digests say they received.
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class ViewDiffers(Event):
+    """
+    A member's signed view of C{target} disagrees with ours.  C{reporter}
+    wrote the digest; C{member}'s messages #C{first}-C{last} are concerned
+    (C{member} None: one we cannot name).  C{finding}: C{withheld} (the
+    reporter has them, they never reached us), C{not-reached} (ours, which
+    had not reached the reporter when it wrote), C{differs} (the reporter's
+    copy is another message than ours: C{member} sent different messages to
+    different members), C{rewritten} (the reporter's own history differs
+    from what it sent us).  Wording: L{securechat.client.core.views.viewNote}.
+    """
+
+    kind: ClassVar[str] = "view"
+    target: str
+    reporter: str
+    member: Optional[str]
+    finding: str
+    first: int
+    last: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SeenBy(Event):
+    """
+    C{member}'s signed digest shows it received our messages #C{first}-C{last}
+    in C{target}; C{seenBy}: every member known to have #C{last}.
+    """
+
+    kind: ClassVar[str] = "seen"
+    target: str
+    member: str
+    first: int
+    last: int
+    seenBy: Tuple[str, ...] = ()

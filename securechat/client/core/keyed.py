@@ -18,7 +18,7 @@ key, or it is sealed.  L{Keyring} keeps both for one session.  Nothing here touc
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from ...codec import (
     Conversation,
@@ -137,6 +137,9 @@ class Keyring:
         #: not entered again yet (the secret is never saved): keyed, so
         #: nothing goes there in clear, and the user is told how to re-enter it.
         self._restored: Set[str] = set()
+        #: The members of a room (by its codec target), codec-folded: a
+        #: signed digest may name one we never heard from (views).
+        self.members: Callable[[str], Iterable[str]] = lambda key: ()
 
     def nextRequest(self) -> int:
         """A new key request's number: higher than every earlier one."""
@@ -264,6 +267,11 @@ class Keyring:
         return conversation if conversation is not None else self._newConversation(self.codecTarget(name))
 
     def _newConversation(self, key: str) -> Conversation:
+        conversation = self._conversationFor(key)
+        conversation.members = lambda: self.members(key)
+        return conversation
+
+    def _conversationFor(self, key: str) -> Conversation:
         return Conversation(
             key,
             PLAIN,

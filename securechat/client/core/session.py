@@ -17,7 +17,7 @@ replay old traffic just by dropping our connection.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 from ...codec import (
     DEFAULT_LIMITS,
@@ -154,6 +154,7 @@ class ClientSession:
         )
         # What a room counts as: a room keyed before a restart is keyed, not plain.
         self.roomsPart = Rooms(self.registration, self.keyring.expectedLayer, emit, log)
+        self.keyring.members = self._roomMembers
         self.conversationsPart = Conversations(
             self.registration, self.keyring, self.roomsPart.joined, emit, clock, pace
         )
@@ -171,6 +172,12 @@ class ClientSession:
             "PRIVMSG": talk.privmsgReceived,
             "NOTICE": talk.noticeReceived,
         }
+
+    def _roomMembers(self, room: str) -> List[str]:
+        """C{room}'s members, codec-folded (what a signed view may name: L{Keyring.members})."""
+        state = self.roomsPart.rooms.get(self.registration.fold(room))
+        fold = self.registration.codecFold
+        return [] if state is None else [fold(nick) for nick in state.members.values()]
 
     # The session's life across connections (called by the adapter).
 

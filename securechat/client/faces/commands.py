@@ -23,6 +23,7 @@ from ..core import ctcp
 from ..core import events as ev
 from ..core.identities import identityLines, signedMark, trustLine
 from ..core.session import CommandError, NeedsForce, NotConnected
+from ..core.views import seenNote, viewNote
 from ..core.wording import (
     ctcpRequestNote,
     fingerprintNote,
@@ -168,6 +169,10 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s %s%s" % (when, where, rejectedNote(event, spellConsole)), ALERT)]
     if isinstance(event, (ev.Sent, ev.Retrying)):
         return []
+    if isinstance(event, ev.ViewDiffers):
+        return [("%s %s %s" % (when, event.target, viewNote(event)), ALERT)]
+    if isinstance(event, ev.SeenBy):
+        return [("%s %s %s" % (when, event.target, seenNote(event)), INFO)]
     if isinstance(event, ev.CtcpRequest):
         where = ("(direct) " if event.direct else event.target + " ")
         return [Line.plain("%s %s%s" % (when, where, ctcpRequestNote(event)), INFO)]

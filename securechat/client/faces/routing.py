@@ -13,7 +13,7 @@ from .windows import ACTIVE, HIGHLIGHTED, QUERY, QUIET, ROOM, Window, WindowList
 #: Characters of a nick besides letters and digits (RFC 2812), for mentions.
 NICK_CHARS = "-_[]\\^{}|`"
 #: Events about one room or peer, shown in its window if there is one.
-TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.KeySet, ev.LayerSet, ev.Fingerprint)
+TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.KeySet, ev.LayerSet, ev.Fingerprint, ev.ViewDiffers)
 #: What is said of refusals besides each one: shown where the message was, opening no window.
 REFUSAL_NEWS = (ev.RefusalsGrouped, ev.RefusalHint)
 
@@ -75,7 +75,7 @@ class Router:
                 if new in state.members
             ]
             return _unique([*rooms, query]) or [status]
-        if isinstance(event, (ev.Notice, ev.Connected)):
+        if isinstance(event, (ev.Notice, ev.Connected, ev.SeenBy)):
             return [status]
         if isinstance(event, (ev.Disconnected, ev.NickUnconfirmed)):
             return _unique([status, current])
@@ -91,7 +91,7 @@ class Router:
             if event.direct or self.mentions(event.body):
                 return HIGHLIGHTED
             return ACTIVE
-        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent) + REFUSAL_NEWS):
+        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent, ev.ViewDiffers) + REFUSAL_NEWS):
             return HIGHLIGHTED
         if isinstance(event, (ev.CtcpRequest, ev.Topic)):
             return ACTIVE

@@ -1,0 +1,71 @@
+"""
+Views that agree, for people: what members' signed digests of a room
+(L{securechat.codec.views}) told us, as events and their wording.
+
+The codec compares each digest with our own view; here its findings
+become events named with the nicks the user knows, and sentences that say
+what happened and who did it.  Sans-IO, like the rest of the core.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from ...codec import Accepted
+from ...codec import views as codecviews
+from . import events as ev
+
+
+def viewEvents(name: str, result: Accepted) -> List[ev.Event]:
+    """The events of C{result}'s view findings, in the conversation C{name}."""
+    events: List[ev.Event] = []
+    for finding in result.views:
+        if finding.kind == codecviews.SEEN:
+            events.append(ev.SeenBy(name, result.sender, finding.first, finding.last, finding.seen_by))
+        else:
+            events.append(
+                ev.ViewDiffers(name, result.sender, finding.member, finding.kind, finding.first, finding.last)
+            )
+    return events
+
+
+def _numbers(first: int, last: int) -> str:
+    return "#%d" % (first,) if first == last else "#%d-%d" % (first, last)
+
+
+def _them(first: int, last: int) -> str:
+    return "it" if first == last else "them"
+
+
+def viewNote(event: ev.ViewDiffers) -> str:
+    """One sentence: what differs between the reporter's view and ours, and who is to blame."""
+    numbers, them = _numbers(event.first, event.last), _them(event.first, event.last)
+    whose = "%s's" % (event.member,) if event.member else "a member's"
+    if event.finding == codecviews.WITHHELD:
+        return "%s has seen %s %s, which never reached you: the relay withheld %s" % (
+            event.reporter, whose, numbers, them)
+    if event.finding == codecviews.NOT_REACHED:
+        return "your %s never reached %s (not in what %s had received %ds after you sent %s): the relay withheld %s" % (
+            numbers, event.reporter, event.reporter, codecviews.NOT_REACHED_GRACE, them, them)
+    if event.finding == codecviews.DIFFERS:
+        if event.member is None:
+            return "%s's copy of %s is not the message you have" % (event.reporter, numbers)
+        return (
+            "%s's %s is not the same message for you and for %s: %s sent different messages to "
+            "different members (compare with %s)" % (
+                event.member, numbers, event.reporter, event.member, event.reporter)
+        )
+    if event.finding == codecviews.REWRITTEN:
+        return (
+            "%s's own history says %s was another message than the one you received: %s sends "
+            "different messages to different members" % (event.reporter, numbers, event.reporter)
+        )
+    return "%s's view of the room differs from yours (%s %s)" % (event.reporter, event.finding, numbers)
+
+
+def seenNote(event: ev.SeenBy) -> str:
+    """Who has received our messages: C{your #3-5 seen by alice (#5: alice, carol)}."""
+    text = "your %s seen by %s" % (_numbers(event.first, event.last), event.member)
+    if len(event.seenBy) > 1:
+        text += " (#%d: %s)" % (event.last, ", ".join(event.seenBy))
+    return text
