@@ -94,6 +94,13 @@ class Conversations:
         #: Messages refused as identity-changed, kept (bounded) per sender
         #: (codec-folded) until the user accepts the new key (L{trustNick}).
         self._held: Dict[str, List[ev.IncomingMessage]] = {}
+        #: Set by the session: judges what belongs to pairwise sessions
+        #: (L{securechat.client.core.directsessions}) before the codec does;
+        #: L{None} from it means "not mine".
+        self.sessionJudge: Optional[Callable[[Message, str, bool], Optional[List[ev.Event]]]] = None
+        #: Set by the session: sends a direct message over a pairwise
+        #: session when that is how it goes (L{None} from it: not so).
+        self.directSessions: Optional[Callable[[str, str, bool], Optional[Union[ev.Sent, ev.Queued]]]] = None
 
     # Messages received.
 
@@ -155,6 +162,10 @@ class Conversations:
         events, returned rather than emitted (the caller shows them with
         the line at hand).
         """
+        if self.sessionJudge is not None:
+            judged = self.sessionJudge(message, name, direct)
+            if judged is not None:
+                return judged
         sender = message.sourceNick or ""
         conversation = self._keyring.judging(name)
         return self._verdicts(name, direct, conversation.receive(sender, message.params[1]))
@@ -559,6 +570,10 @@ class Conversations:
             assert keyed.pending is not None
             self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
+        if self.directSessions is not None:
+            overSession = self.directSessions(target, body, force)
+            if overSession is not None:
+                return overSession
         return self._sendPaced(target, body, force)
 
     # The send queue: sealed when the server's pace lets a message go.

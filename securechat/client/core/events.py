@@ -243,6 +243,20 @@ class Unsent(Event):
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class SessionUnanswered(Event):
+    """
+    A direct message held for a protected session that C{target} never
+    answered (no securechat there?): not sent.  The face says how to send
+    it in clear, explicitly (the console: C{/msg! target body}).
+    """
+
+    kind: ClassVar[str] = "session-unanswered"
+    target: str
+    body: str
+    reason: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class NickUnconfirmed(Event):
     """
     The server calls us C{nick}, which the user did not choose (C{chosen}
