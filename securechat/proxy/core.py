@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..client.core import events as ev
 from ..client.core.commands import Say, execute
+from ..client.core.directsessions import unansweredNote
 from ..client.core.identities import signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
@@ -509,6 +510,9 @@ class ProxyCore:
             self.tell(placeOf(event.target) + queuedNote(event, echo=False))
         elif isinstance(event, ev.Unsent):
             self.tell(commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
+        elif isinstance(event, ev.SessionUnanswered):
+            # No one line in clear here: the choice is plain for that peer.
+            self.tell(placeOf(event.target) + unansweredNote(event, spellProxy, insistOnce=False))
         elif isinstance(event, ev.Paced):
             if not event.ahead:  # the first of a run; the rest is said by PaceProgress
                 self.tell(placeOf(event.target) + pacedNote(event, echo=False))

@@ -7,7 +7,7 @@ sealing messages.  The records it works on are the L{Keyring}'s.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Callable, Deque, Dict, List, Optional, Protocol, Tuple, Union
 
 from ...codec import (
     LAYERS,
@@ -46,6 +46,14 @@ from .rules import (
 )
 from .serverlines import Knowledge, conversationOf, roomOf
 from .wording import keyLostNote, keyNotEnteredNote, loweringNote, spellConsole
+
+
+class DirectRoute(Protocol):
+    """What sending asks of the direct-messages-over-sessions part."""
+
+    def route(self, target: str, force: bool) -> Optional[str]: ...
+
+    def send(self, target: str, body: str) -> Union[ev.Sent, ev.Queued]: ...
 
 
 class Conversations:
@@ -98,9 +106,9 @@ class Conversations:
         #: (L{securechat.client.core.directsessions}) before the codec does;
         #: L{None} from it means "not mine".
         self.sessionJudge: Optional[Callable[[Message, str, bool], Optional[List[ev.Event]]]] = None
-        #: Set by the session: sends a direct message over a pairwise
-        #: session when that is how it goes (L{None} from it: not so).
-        self.directSessions: Optional[Callable[[str, str, bool], Optional[Union[ev.Sent, ev.Queued]]]] = None
+        #: Set by the session: the direct-messages-over-sessions part
+        #: (L{securechat.client.core.directsessions.DirectSessions}).
+        self.directSessions: Optional[DirectRoute] = None
 
     # Messages received.
 
@@ -570,10 +578,9 @@ class Conversations:
             assert keyed.pending is not None
             self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
-        if self.directSessions is not None:
-            overSession = self.directSessions(target, body, force)
-            if overSession is not None:
-                return overSession
+        if self.directSessions is not None and self.directSessions.route(target, force) == "hold":
+            # No session yet: held for it (never in clear), not for the pace.
+            return self.directSessions.send(target, body)
         return self._sendPaced(target, body, force)
 
     # The send queue: sealed when the server's pace lets a message go.
@@ -583,7 +590,7 @@ class Conversations:
             return False
         return bool(self._outbox) or self.drainBlocked or not self.pacer.ready(self._clock())
 
-    def _sendPaced(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Paced]:
+    def _sendPaced(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Paced, ev.Queued]:
         """Seal and send now if the server reads us now; else queue, unsealed (L{ev.Paced})."""
         if not self._mustWait():
             return self._seal(target, body, force)
@@ -722,8 +729,10 @@ class Conversations:
                 keyLost=(target, layer, room),
             )
 
-    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
+    def _seal(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         self._checkSendable(target, body)
+        if self.directSessions is not None and self.directSessions.route(target, force) is not None:
+            return self.directSessions.send(target, body)
         self._checkSealable(target, force)
         conversation = self._keyring.judging(target)
         if conversation.layer != PLAIN:

@@ -27,6 +27,7 @@ from . import events as ev
 from .keyed import Keyring
 from .pairwise import SESSION_LAYER, SESSION_PROTECTION, Pairwise
 from .rules import PLAIN, Server
+from .wording import Spell, typed
 
 #: What the user is told when a message waits for a session.
 HELD_NOTE = "starting a protected session with %s; your message is held (never sent in clear)"
@@ -83,16 +84,21 @@ class DirectSessions:
             return False
         return self._keyring.chosenLayer(target) != PLAIN
 
-    def send(self, target: str, body: str, force: bool) -> Optional[Union[ev.Sent, ev.Queued]]:
+    def route(self, target: str, force: bool) -> Optional[str]:
         """
-        Send C{body} to C{target} over its session, or hold it for one; L{None}
-        when sessions are not for C{target} (a room, a keyed peer, plain
-        chosen, or C{force}: the user insisted on clear and no session exists).
+        How a message to C{target} goes: C{"session"} (sealed by our session
+        with the peer), C{"hold"} (no session yet: held while one starts), or
+        L{None}: not over a session (a room, a keyed peer, plain chosen, or
+        C{force}, the user's explicit choice of clear while no session exists).
         """
         if not self.enabled or not self._usesSessions(target):
             return None
-        if force and not self._pairwise.hasSession(target):
-            return None
+        if self._pairwise.hasSession(target):
+            return "session"
+        return None if force else "hold"
+
+    def send(self, target: str, body: str) -> Union[ev.Sent, ev.Queued]:
+        """Seal C{body} to C{target} over its session, or hold it for one (starting it); say which."""
         self._server.checkSealingNick()
         starting = self._pairwise.starting(target)
         lines = self._pairwise.sendRecord(target, TEXT, body.encode("utf-8"))
@@ -126,4 +132,19 @@ class DirectSessions:
         self.emit(ev.SessionUnanswered(nick, body.decode("utf-8", "replace"), reason))
 
 
-__all__ = ["DirectSessions", "HELD_NOTE"]
+def unansweredNote(event: ev.SessionUnanswered, spell: Spell, insistOnce: bool = True) -> str:
+    """
+    A message held for a session the peer never answered: not sent, and the
+    explicit way to send it in clear, spelt in the face's syntax
+    (C{insistOnce}: the face can send one line in clear; else the advice is
+    to choose plain for the peer).
+    """
+    head = "NOT SENT: %s -- %s" % (typed(event.body), event.reason)
+    if insistOnce:
+        return "%s. To send it in clear anyway (the relay reads it): %s" % (
+            head, spell("msg!", [event.target, event.body]))
+    return "%s. To talk to %s in clear (the relay reads it): %s, then send it again" % (
+        head, event.target, spell("layer!", [event.target, PLAIN]))
+
+
+__all__ = ["DirectSessions", "HELD_NOTE", "unansweredNote"]

@@ -73,7 +73,9 @@ MAX_RESPONDING = 16
 #: Sessions kept (least recently used dropped first).
 MAX_SESSIONS = 256
 SESSION_LAYER = "session"
-SESSION_PROTECTION = "authenticated+forward-secret"
+#: What a message opened by a session lets us claim: authenticated to the
+#: peer's identity key, never replayed, forward secret.
+SESSION_PROTECTION = "session"
 STATE_FORMAT = 1
 
 RecordHandler = Callable[[str, bytes, bytes], None]

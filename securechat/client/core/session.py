@@ -139,7 +139,7 @@ class ClientSession:
         trust: Optional[TrustStore] = None,
         onConversation: Optional[Callable[[str, Conversation], None]] = None,
         pace: Optional[Pace] = None,
-        directSessions: bool = False,
+        directSessions: bool = True,
     ) -> None:
         #: Where everything the user should know goes.
         self.emit = emit
@@ -168,7 +168,7 @@ class ClientSession:
             self.registration, self.keyring, self.pairwise, emit, directSessions
         )
         self.conversationsPart.sessionJudge = self.directSessions.judge
-        self.conversationsPart.directSessions = self.directSessions.send
+        self.conversationsPart.directSessions = self.directSessions
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {

@@ -25,6 +25,7 @@ MARKS = {
     "authenticated": "auth",
     "authenticated+fresh": "auth+fresh",
     "signed+fresh": "signed",
+    "session": "session",
 }
 #: Why a rejected message was refused, in words (the codec's sentence follows).
 REASONS = {
@@ -45,6 +46,8 @@ REASONS = {
     "signed-by-other": "signed by another member's key",
     "trust-full": "unknown key, trust store full",
     "lower-layer": "sealed on a lower layer",
+    "no-session": "no session with the sender",
+    "too-far-ahead": "too far ahead",
 }
 #: Layers whose receivers keep no replay cache (sequence numbers only).
 NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")

@@ -20,6 +20,7 @@ from ..adapters.passphrases import PassphraseError
 from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
+from ..core.directsessions import unansweredNote
 from ..core.identities import identityLines, signedMark, trustLine
 from ..core.refusals import SHOW, Grouped, RefusalGroups
 from ..core.session import CommandError, NeedsForce, NotConnected
@@ -194,6 +195,8 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s %s%s" % (when, placeOf(event.target), queuedNote(event)), INFO)]
     if isinstance(event, ev.Unsent):
         return [("%s !! %s%s" % (when, placeOf(event.target), unsentNote(event)), ALERT)]
+    if isinstance(event, ev.SessionUnanswered):
+        return [("%s !! %s%s" % (when, placeOf(event.target), unansweredNote(event, spellConsole)), ALERT)]
     if isinstance(event, ev.Paced):
         # Only the first of a run: a paste's progress is said by PaceProgress.
         if event.ahead:

@@ -13,7 +13,7 @@ from .windows import ACTIVE, HIGHLIGHTED, QUERY, QUIET, ROOM, Window, WindowList
 #: Characters of a nick besides letters and digits (RFC 2812), for mentions.
 NICK_CHARS = "-_[]\\^{}|`"
 #: Events about one room or peer, shown in its window if there is one.
-TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.KeySet, ev.LayerSet, ev.Fingerprint)
+TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.SessionUnanswered, ev.KeySet, ev.LayerSet, ev.Fingerprint)
 
 
 def _unique(windows: list[Window | None]) -> list[Window]:
@@ -89,7 +89,7 @@ class Router:
             if event.direct or self.mentions(event.body):
                 return HIGHLIGHTED
             return ACTIVE
-        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent)):
+        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent, ev.SessionUnanswered)):
             return HIGHLIGHTED
         if isinstance(event, (ev.CtcpRequest, ev.Topic)):
             return ACTIVE
