@@ -71,7 +71,7 @@ MAX_HELD_BYTES = 64 * 1024
 #: Handshakes we answer at once (a relay inventing nicks cannot grow more).
 MAX_RESPONDING = 16
 #: Sessions kept (least recently used dropped first).
-MAX_SESSIONS = 256
+MAX_SESSIONS = 64
 SESSION_LAYER = "session"
 #: What a message opened by a session lets us claim: authenticated to the
 #: peer's identity key, never replayed, forward secret.
@@ -132,8 +132,9 @@ class Pairwise:
         self._onReady: List[ReadyHandler] = []
         self._reassembler = Reassembler(clock, limits)
         #: Set by the adapter: writes L{toDict} to the state directory NOW
-        #: (before a record is shown, before a sealed line leaves).
-        self.saveNow: Optional[Callable[[], None]] = None
+        #: (before a record is shown, before a sealed line leaves); whether
+        #: it was written.  Without it (no state directory) nothing is kept.
+        self.saveNow: Optional[Callable[[], bool]] = None
 
     # The contract.
 
@@ -277,9 +278,8 @@ class Pairwise:
     def _fold(self, nick: str) -> str:
         return self._server.codecFold(nick)
 
-    def _save(self) -> None:
-        if self.saveNow is not None:
-            self.saveNow()
+    def _save(self) -> bool:
+        return self.saveNow is None or self.saveNow()
 
     def _write(self, nick: str, kind: str, data: bytes) -> int:
         lines = frame(kind, data, self._maxPayload(nick))
@@ -306,7 +306,11 @@ class Pairwise:
         # The sending chain moved: saved before the line leaves, so a crash
         # can never make this chain seal again under the same message key.
         self._sessions.move_to_end(self._fold(session.nick))
-        self._save()
+        if not self._save():
+            raise CommandError(
+                "not sent: the session with %s could not be saved to the state directory "
+                "(sealing without it could reuse a key after a crash)" % (session.nick,)
+            )
         return self._write(session.nick, KIND_MESSAGE, message)
 
     def _pinned(self, nick: str) -> Optional[bytes]:
@@ -388,7 +392,12 @@ class Pairwise:
         session = self._sessions[self._fold(starting.nick)]
         held, starting.held, starting.heldBytes = starting.held, [], 0
         for kind, body in held:
-            self._seal(session, pack_record(kind, body))
+            try:
+                self._seal(session, pack_record(kind, body))
+            except CommandError as error:
+                callback = self._onUndelivered.get(kind)
+                if callback is not None:
+                    callback(starting.nick, body, str(error))
 
     def _undelivered(self, starting: _Starting, reason: str) -> None:
         held, starting.held, starting.heldBytes = starting.held, [], 0
