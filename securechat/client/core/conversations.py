@@ -139,7 +139,11 @@ class Conversations:
         """
         room = roomOf(target, self._server.isRoom, self._server.statusPrefixes)
         name = room if room is not None else target
-        return name if self._keyring.expectedLayer(name) != PLAIN else None
+        if self._keyring.expectedLayer(name) != PLAIN:
+            return name
+        if room is None and self.directSessions is not None and self.directSessions.route(name, False) is not None:
+            return name  # a peer whose messages go over a pairwise session
+        return None
 
     def _fromServer(self, source: Optional[str]) -> bool:
         """

@@ -105,7 +105,7 @@ class DirectSessions:
         if lines:
             event: Union[ev.Sent, ev.Queued] = ev.Sent(target, body, SESSION_LAYER, lines)
         else:
-            event = ev.Queued(target, body, (WAITING_NOTE if starting else HELD_NOTE) % (target,))
+            event = ev.Queued(target, body, (WAITING_NOTE if starting else HELD_NOTE) % (target,), session=True)
         self.emit(event)
         return event
 

@@ -185,6 +185,8 @@ class Queued(Event):
     target: str
     body: str
     reason: str
+    #: It waits for a pairwise session with C{target} (issue 22), not a key.
+    session: bool = False
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

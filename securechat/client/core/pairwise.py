@@ -234,8 +234,8 @@ class Pairwise:
             if isinstance(starting.handshake, Initiator):
                 self._undelivered(
                     starting,
-                    "%s did not answer a protected session within %d seconds (no securechat there?)"
-                    % (starting.nick, int(self.timeout)),
+                    "%s did not answer a protected session within %g seconds (no securechat there?)"
+                    % (starting.nick, self.timeout),
                 )
         self._reassembler.expire()
 

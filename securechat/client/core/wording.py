@@ -143,6 +143,8 @@ def queuedNote(event: ev.Queued, echo: bool = True) -> str:
     not (the IRC client shows them; a passphrase typed in the room by
     mistake is not said again where a client may log it).
     """
+    if event.session:
+        return "(%s) %s" % (event.reason, typed(event.body)) if echo else event.reason
     if echo:
         return "(waiting for the key) %s" % (typed(event.body),)
     return "(waiting for the key): sent when it is ready, never in clear"
