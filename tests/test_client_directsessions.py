@@ -260,3 +260,34 @@ class HandshakeAttackTests(SynchronousTestCase):
             self.net.deliver("bob", "alice", line)
         self.assertEqual([e.reason for e in self.net.of("alice", ev.RejectedMessage)], ["identity-changed"])
         self.assertEqual(self.net.take("alice"), [])
+
+
+class NickChangeTests(SynchronousTestCase):
+    """A session binds both nicks: a rename ends it, and the next message starts one under the new nick."""
+
+    def setUp(self):
+        self.net = Pair("alice", "bob")
+        self.alice, self.bob = self.net.clients["alice"], self.net.clients["bob"]
+        self.alice.sendMessage("bob", "hello")
+        self.net.pump()
+
+    def rename(self, old, new):
+        for session in self.net.clients.values():
+            session.lineReceived((":%s!~%s@h NICK %s" % (old, old, new)).encode())
+        self.net.clients[new] = self.net.clients.pop(old)
+        self.net.outbox[new] = self.net.outbox.pop(old)
+        self.net.events[new] = self.net.events.pop(old)
+
+    def test_peerRenamedStartsAgainAndIsJudgedForTheNewNick(self):
+        self.rename("bob", "bob2")
+        self.assertFalse(self.alice.pairwise.hasSession("bob"))
+        self.assertFalse(self.bob.pairwise.hasSession("alice"))
+        self.assertIsInstance(self.alice.sendMessage("bob2", "still you?"), ev.Queued)
+        self.net.pump()
+        # bob's key is pinned to "bob": under "bob2" it is another's until the user says so.
+        self.assertEqual(reasons(self.net, "alice"), ["signed-by-other"])
+        self.assertEqual(bodies(self.net, "bob2"), [("alice", "hello")])
+        self.alice.trustNick("bob2")
+        self.alice.sendMessage("bob2", "now?")
+        self.net.pump()
+        self.assertEqual(bodies(self.net, "bob2")[-1], ("alice", "now?"))

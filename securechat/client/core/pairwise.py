@@ -239,6 +239,28 @@ class Pairwise:
                 )
         self._reassembler.expire()
 
+    # Nicks: a session binds both nicks (the handshake's transcript).
+
+    def peerRenamed(self, old: str, new: str) -> None:
+        """
+        A peer changed nick: its session (and handshake) under the old nick
+        end; the next record to the new nick starts a new session, whose
+        key the trust store judges for the new nick.
+        """
+        self._forget(self._fold(old), "%s is now known as %s: send it again" % (old, new))
+
+    def ownNickChanged(self) -> None:
+        """Our nick changed: every session bound the old one, so all end (new ones start as needed)."""
+        for folded in list(self._sessions) + list(self._starting):
+            self._forget(folded, "your nick changed before the session was ready: send it again")
+
+    def _forget(self, folded: str, reason: str) -> None:
+        starting = self._starting.pop(folded, None)
+        if starting is not None:
+            self._undelivered(starting, "not sent: " + reason)
+        if self._sessions.pop(folded, None) is not None:
+            self._save()
+
     # State (the state directory: it holds keys).
 
     def toDict(self) -> Dict[str, Any]:

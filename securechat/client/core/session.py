@@ -280,8 +280,10 @@ class ClientSession:
             answered = self.registration.ownNickChanged(old, new)
             if self.keyring.hasDirectKeys():
                 reason = "direct-message keys were set for the old nick: set them again"
+            self.pairwise.ownNickChanged()
         else:
             self.keyring.peerRenamed(old, new)
+            self.pairwise.peerRenamed(old, new)
         self.emit(ev.NickChanged(old, new, me, reason))
         if me:
             self.registration.afterOwnNickChange(old, new, answered)
