@@ -639,3 +639,20 @@ class PairwiseSessionTests(TestCase):
             bob.up.clear()
         delivered = [m for m in bob.downMessages() if m.command == "PRIVMSG" and m.sourceNick == "alice"]
         self.assertEqual([m.params[1] for m in delivered][-1:], ["[session, first use] over a session"])
+
+    def test_plainLineFromASessionPeerIsRefused(self) -> None:
+        """The one judge: in the proxy too, plain text under the name of a session's peer is not delivered."""
+        alice, bob = Side("alice"), Side("bob")
+        alice.register()
+        bob.register()
+        alice.client("PRIVMSG bob :hello")
+        for _ in range(3):
+            relay(alice, bob)
+            alice.up.clear()
+            relay(bob, alice)
+            bob.up.clear()
+        bob.down.clear()
+        bob.server(":alice!u@h PRIVMSG bob :plain words under alice's name")
+        self.assertNotIn("plain words", " ".join(m.params[-1] for m in bob.downMessages() if m.command == "PRIVMSG"
+                                                 and m.sourceNick == "alice"))
+        self.assertIn("unprotected", " ".join(bob.notices() + [m.params[-1] for m in bob.downMessages()]))

@@ -55,6 +55,8 @@ class DirectRoute(Protocol):
 
     def send(self, target: str, body: str) -> Union[ev.Sent, ev.Queued]: ...
 
+    def holdsSession(self, name: str) -> bool: ...
+
 
 class Conversations:
     """
@@ -127,9 +129,13 @@ class Conversations:
         return Knowledge(
             self._server.server if self._server.registered else None,
             self._server.isRoom,
-            lambda name: self._keyring.expectedLayer(name) != PLAIN,
+            lambda name: self._keyring.expectedLayer(name) != PLAIN or self._sessionPeer(name),
             self._server.statusPrefixes,
         )
+
+    def _sessionPeer(self, name: str) -> bool:
+        """Whether C{name} is a peer we hold a pairwise session with (its plain lines are refused)."""
+        return self.directSessions is not None and self.directSessions.holdsSession(name)
 
     def keyedFormOf(self, target: str) -> Optional[str]:
         """

@@ -62,7 +62,7 @@ class DirectSessions:
         text = message.params[1]
         if is_session_line(text):
             return self._pairwise.lineReceived(sender, text)
-        if self._pairwise.hasSession(sender) and self._usesSessions(sender) and not text.startswith("+sc"):
+        if self.holdsSession(sender) and not text.startswith("+sc"):
             return [
                 ev.RejectedMessage(
                     name,
@@ -75,6 +75,10 @@ class DirectSessions:
                 )
             ]
         return None
+
+    def holdsSession(self, name: str) -> bool:
+        """Whether lines from C{name} are a session's: a plain one is then refused, as in a keyed conversation."""
+        return self.enabled and self._pairwise.hasSession(name) and self._usesSessions(name)
 
     def _usesSessions(self, target: str) -> bool:
         """Whether messages to C{target} go over a session: a peer with no secret, not chosen plain."""
