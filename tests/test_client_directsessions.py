@@ -62,6 +62,28 @@ class SendingTests(SynchronousTestCase):
         self.assertEqual(bodies(self.net, "bob"), [("alice", "one"), ("alice", "two")])
         self.assertEqual(bodies(self.net, "alice"), [("bob", "three")])
 
+    def test_actionIsAnAction(self):
+        """/me over a session: the CTCP framing is inside the record, shown as an action."""
+        from securechat.client.core import commands as cmd
+
+        cmd.execute(self.alice, cmd.Me("bob", "waves"))
+        self.net.pump()
+        [action] = self.net.of("bob", ev.Action)
+        self.assertEqual((action.sender, action.body, action.layer), ("alice", "waves", SESSION_LAYER))
+
+    def test_sessionMessagesWaitForThePace(self):
+        """Once a session exists, a message waits unsealed for the server's pace like any other."""
+        self.alice.sendMessage("bob", "first")
+        self.net.pump()
+        woken = []
+        self.alice.pacedBy(woken.append)
+        self.alice.setDrainBlocked(True)
+        self.assertIsInstance(self.alice.sendMessage("bob", "paced"), ev.Paced)
+        self.assertEqual(self.net.take("alice"), [])
+        self.alice.setDrainBlocked(False)
+        self.net.pump()
+        self.assertEqual(bodies(self.net, "bob")[-1], ("alice", "paced"))
+
     def test_longMessageTakesSeveralLines(self):
         text = "x" * 1500
         self.alice.sendMessage("bob", "hi")

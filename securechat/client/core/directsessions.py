@@ -23,6 +23,7 @@ from ...codec.errors import Malformed
 from ...codec.identity import identity_fingerprint
 from ...codec.sessions.framing import TEXT, is_session_line
 from ...wire import Message
+from . import ctcp
 from . import events as ev
 from .keyed import Keyring
 from .pairwise import SESSION_LAYER, SESSION_PROTECTION, Pairwise
@@ -119,7 +120,8 @@ class DirectSessions:
         except UnicodeDecodeError:
             raise Malformed("a direct message that is not UTF-8") from None
         pin = self._server.trust.pinned(self._server.codecFold(nick))
-        self.emit(
+        # An action (/me) or another CTCP travels inside the record: shown as such, never answered.
+        self.emit(ctcp.incoming(
             ev.IncomingMessage(
                 nick,
                 nick,
@@ -130,7 +132,7 @@ class DirectSessions:
                 signer=identity_fingerprint(identityKey),
                 trust=None if pin is None else pin.status,
             )
-        )
+        ))
 
     def _unanswered(self, nick: str, body: bytes, reason: str) -> None:
         self.emit(ev.SessionUnanswered(nick, body.decode("utf-8", "replace"), reason))
