@@ -190,6 +190,26 @@ class ReceivingTests(SynchronousTestCase):
         self.net.deliver("alice", "bob", line[0])
         self.assertIn(("alice", "for bob"), bodies(self.net, "bob"))
 
+    def test_lostStateRecovers(self):
+        """Bob lost his sessions: alice's next message is refused (unreadable), bob starts anew, then all flows."""
+        self.bob.pairwise._sessions.clear()
+        for line in self.sealed("lost"):
+            self.net.deliver("alice", "bob", line)
+        self.assertEqual(reasons(self.net, "bob"), ["no-session"])
+        self.assertIn("a new session is being started", self.net.of("bob", ev.RejectedMessage)[0].description)
+        self.net.pump()
+        self.alice.sendMessage("bob", "after")
+        self.bob.sendMessage("alice", "back")
+        self.net.pump()
+        self.assertEqual(bodies(self.net, "bob")[-1], ("alice", "after"))
+        self.assertEqual(bodies(self.net, "alice")[-1], ("bob", "back"))
+
+    def test_unknownNickStartsNothing(self):
+        """A ratchet line under a nick we never knew: refused, and no handshake sent to it."""
+        self.net.deliver("mallory", "bob", self.sealed("x")[0])
+        self.assertEqual(reasons(self.net, "bob"), ["no-session"])
+        self.assertEqual(self.net.take("bob"), [])
+
     def test_alteredLineRefused(self):
         line = self.sealed("intact")[0]
         flipped = line[:-3] + ("A" if line[-3] != "A" else "B") + line[-2:]

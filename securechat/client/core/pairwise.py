@@ -429,11 +429,19 @@ class Pairwise:
                 callback(starting.nick, body, reason)
 
     def _message(self, sender: str, data: bytes) -> List[ev.Event]:
-        session = self._sessions.get(self._fold(sender))
+        folded = self._fold(sender)
+        session = self._sessions.get(folded)
         if session is None:
+            again = ""
+            if self._pinned(sender) is not None and folded not in self._starting:
+                # A peer we know: its session state is older than ours (we
+                # lost ours).  A new session replaces its old one when it
+                # answers, so what it sends next can be read.
+                self._start(sender)
+                again = "; a new session is being started"
             raise NoSession(
                 "a protected direct message from %s, but there is no session with %s "
-                "(one of you restarted without its state?)" % (sender, sender)
+                "(one of you restarted without its state?): it cannot be read%s" % (sender, sender, again)
             )
         plaintext = session.ratchet.decrypt(data)
         # Saved before anything is shown: a restart reopens no replay window.
