@@ -57,6 +57,8 @@ class DirectRoute(Protocol):
 
     def holdsSession(self, name: str) -> bool: ...
 
+    def describe(self, name: str) -> Optional[str]: ...
+
 
 class Conversations:
     """
@@ -551,9 +553,10 @@ class Conversations:
     def fingerprintEvent(self, name: str) -> ev.Fingerprint:
         """What C{/fingerprint NAME} shows: the key of C{name}, ours, and a nick's pin."""
         pin = None if self._server.isRoom(name) else self._server.trust.pinned(self._server.codecFold(name))
+        overSession = None if self.directSessions is None else self.directSessions.describe(name)
         return ev.Fingerprint(
             name,
-            self._keyring.layerFor(name),
+            overSession or self._keyring.layerFor(name),
             self._keyring.fingerprint(name),
             self._server.identity.fingerprint,
             None if pin is None else pin.fingerprint,

@@ -77,6 +77,19 @@ class DirectSessions:
             ]
         return None
 
+    def describe(self, name: str) -> Optional[str]:
+        """
+        What protects direct messages to C{name} when a session does (the
+        status bar, /fingerprint): C{session} (ready), C{session: starting}
+        (the first message waits), C{session: none yet} (the next message
+        starts one); L{None} when sessions are not for C{name}.
+        """
+        if not self.enabled or not self._usesSessions(name):
+            return None
+        if self._pairwise.hasSession(name):
+            return "session"
+        return "session: starting" if self._pairwise.starting(name) else "session: none yet"
+
     def holdsSession(self, name: str) -> bool:
         """Whether lines from C{name} are a session's: a plain one is then refused, as in a keyed conversation."""
         return self.enabled and self._pairwise.hasSession(name) and self._usesSessions(name)
