@@ -639,6 +639,13 @@ class PairwiseSessionTests(TestCase):
             bob.up.clear()
         delivered = [m for m in bob.downMessages() if m.command == "PRIVMSG" and m.sourceNick == "alice"]
         self.assertEqual([m.params[1] for m in delivered][-1:], ["[session, first use] over a session"])
+        # Later messages go at once; the proxy says, in alice's window, how each went out.
+        alice.down.clear()
+        alice.client("PRIVMSG bob :second")
+        self.assertIn("[session] your message to bob went out sealed (session)", alice.notices())
+        relay(alice, bob)
+        delivered = [m for m in bob.downMessages() if m.command == "PRIVMSG" and m.sourceNick == "alice"]
+        self.assertEqual(delivered[-1].params[1], "[session, first use] second")
 
     def test_plainLineFromASessionPeerIsRefused(self) -> None:
         """The one judge: in the proxy too, plain text under the name of a session's peer is not delivered."""

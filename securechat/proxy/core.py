@@ -581,7 +581,8 @@ class ProxyCore:
         if event.layer == PLAIN:
             return
         note = "[%s] your message to %s went out sealed (%s)" % (
-            MARKS.get(PROTECTION[event.layer], event.layer), event.target, event.layer)
+            # A pairwise session's protection is its own name ("session").
+            MARKS.get(PROTECTION.get(event.layer, event.layer), event.layer), event.target, event.layer)
         if self.session.isRoom(event.target):
             self.tellIn(event.target, note)
         else:

@@ -397,7 +397,7 @@ class Console:
                 self._putGroup(windows, when, group)
         if isinstance(event, ev.Sent):
             conversation = event.target
-            protection = PROTECTION.get(event.layer, "")
+            protection = PROTECTION.get(event.layer, event.layer)  # "session": its own protection
             where = conversation + " " if conversation.startswith("#") else "(to %s) " % (conversation,)
             action, _request = ctcp.split(event.body)
             for body in (event.body if action is None else action).split("\n"):
