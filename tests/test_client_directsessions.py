@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from securechat.client.core import events as ev
 from securechat.client.core.directsessions import HELD_NOTE
 from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT, SESSION_LAYER
+from securechat.client.core.rules import CommandError
 from securechat.codec import TEST_KDF, Identity, derive_room_keys, direct_target
 from securechat.codec.sessions.framing import SESSION_MARKER
 
@@ -333,3 +334,19 @@ class NickChangeTests(SynchronousTestCase):
         self.alice.sendMessage("bob2", "now?")
         self.net.pump()
         self.assertEqual(bodies(self.net, "bob2")[-1], ("alice", "now?"))
+
+
+class BudgetTests(SynchronousTestCase):
+    """A server that leaves too little of a line (a huge host in our prefix): said, nothing crashes."""
+
+    def test_tooLittleRoomToAnswer(self):
+        net = Pair("alice", "bob")
+        bob = net.clients["bob"]
+        bob.lineReceived((":irc.test 001 bob :Welcome bob!~bob@" + "h" * 440).encode())
+        net.clients["alice"].sendMessage("bob", "hello")
+        net.pump()
+        errors = [event for event in net.events["bob"] if isinstance(event, ev.Error)]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("pairwise session with alice: not sent to alice", errors[0].message)
+        self.assertRaises(CommandError, bob.sendMessage, "alice", "x")
+        self.assertFalse(bob.pairwise.starting("alice"))

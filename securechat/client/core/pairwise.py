@@ -222,6 +222,9 @@ class Pairwise:
                 self._finish(sender, data)
         except CodecError as error:
             events.append(self._refused(sender, error.reason, self._sentence(error)))
+        except CommandError as error:
+            # Our answer could not be written (the line budget the server leaves us).
+            events.append(ev.Error("pairwise session with %s: %s" % (sender, error), "session"))
         return events
 
     def expire(self) -> None:
@@ -304,7 +307,11 @@ class Pairwise:
         return self.saveNow is None or self.saveNow()
 
     def _write(self, nick: str, kind: str, data: bytes) -> int:
-        lines = frame(kind, data, self._maxPayload(nick))
+        try:
+            lines = frame(kind, data, self._maxPayload(nick))
+        except ValueError as error:
+            # The budget the server leaves (our prefix, its LINELEN), or a record too long.
+            raise CommandError("not sent to %s: %s" % (nick, error)) from None
         for line in lines:
             self._server.write("PRIVMSG", nick, line)
         return len(lines)
@@ -318,9 +325,9 @@ class Pairwise:
 
     def _start(self, nick: str) -> _Starting:
         initiator = Initiator(self._server.identity, self._server.nick, nick, self._makeKey)
+        self._write(nick, KIND_INIT, initiator.init())
         starting = _Starting(nick, initiator, self._clock())
         self._starting[self._fold(nick)] = starting
-        self._write(nick, KIND_INIT, initiator.init())
         return starting
 
     def _seal(self, session: _Session, record: bytes) -> int:
