@@ -663,3 +663,12 @@ class PairwiseSessionTests(TestCase):
         self.assertNotIn("plain words", " ".join(m.params[-1] for m in bob.downMessages() if m.command == "PRIVMSG"
                                                  and m.sourceNick == "alice"))
         self.assertIn("unprotected", " ".join(bob.notices() + [m.params[-1] for m in bob.downMessages()]))
+
+    def test_layerOfASessionPeerIsNotPlain(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("PRIVMSG *securechat :layer bob")
+        self.assertEqual(alice.replies()[-1], "bob: session: none yet")
+        alice.client("PRIVMSG *securechat :layer bob plain")
+        alice.client("PRIVMSG *securechat :layer bob")
+        self.assertEqual(alice.replies()[-1], "bob: plain")
