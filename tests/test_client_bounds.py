@@ -102,11 +102,13 @@ class SendQueueTests(SynchronousTestCase):
         Changed on purpose (issue 23): while the server does not drain, a
         typed message is neither written nor sealed (it would pile up
         towards the cut and age); it waits in the session's send queue and
-        leaves, sealed then, once the server reads again.
+        leaves, sealed then, once the server reads again.  (Issue 22: to a
+        peer with no session, plain text goes only when the user insists,
+        C{force}; without it the message would wait for a session.)
         """
         self.transport.producer.pauseProducing()
-        first = self.session.sendMessage("bob", "x" * 3000)
-        second = self.session.sendMessage("bob", "y" * 3000)
+        first = self.session.sendMessage("bob", "x" * 3000, force=True)
+        second = self.session.sendMessage("bob", "y" * 3000, force=True)
         self.assertEqual((type(first), type(second)), (ev.Paced, ev.Paced))
         self.assertEqual(self.transport.value(), b"")
         self.assertFalse(self.transport.disconnecting)

@@ -615,3 +615,20 @@ class NoTerminalTests(SynchronousTestCase):
             status = cli.main(["--server", "tcp:127.0.0.1:1", "--state-dir", self.mktemp()])
         self.assertEqual(status, cli.EXIT_USAGE)
         self.assertEqual(stderr.getvalue(), "securechat: the console needs a terminal; use --json for scripts\n")
+
+
+class SessionLinesTests(SynchronousTestCase):
+    """Issue 22: one's own line over a pairwise session, and the hold, as the console shows them."""
+
+    def test_ownLineCarriesTheSessionMark(self):
+        client = offlineClient()
+        screen = Recorder()
+        console = Console(client, screen.show, screen.ask, screen.quits.append, current="bob")
+        console.event(ev.Sent("bob", "hello", "session", 1))
+        self.assertIn("[session] <alice> hello", screen.last())
+
+    def test_holdSaysWhatItWaitsFor(self):
+        [(line, _)] = formatEvent(
+            ev.Queued("bob", "hi", "starting a protected session with bob; your message is held", session=True), "t"
+        )
+        self.assertEqual(line, "t (to bob) (starting a protected session with bob; your message is held) hi")

@@ -825,11 +825,16 @@ class MessageTests(SessionCase):
         self.assertEqual((rejected.target, rejected.reason, rejected.direct), ("#LAB", "unprotected", False))
 
     def test_keyedFormsAreTheSessionsDecision(self):
-        """Every face asks the session which keyed conversation a target is a form of."""
+        """
+        Every face asks the session which keyed conversation a target is a
+        form of.  Changed on purpose (issue 22): a peer with no secret is a
+        pairwise session's (never sent in clear) unless chosen plain.
+        """
         self.session.setKeys("#lab", self.keys("#lab"), "fernet-ttl")
+        self.session.setLayer("carol", "plain")
         self.assertEqual(
-            [self.session.keyedFormOf(t) for t in ("#lab", "#LAB", "@#lab", "+#Lab", "#other", "bob")],
-            ["#lab", "#LAB", "#lab", "#Lab", None, None],
+            [self.session.keyedFormOf(t) for t in ("#lab", "#LAB", "@#lab", "+#Lab", "#other", "bob", "carol")],
+            ["#lab", "#LAB", "#lab", "#Lab", None, "bob", None],
         )
 
     def test_statusmsgFormOfAKeyedRoomIsNotSent(self):
@@ -889,7 +894,8 @@ class MessageTests(SessionCase):
             self.fromBob(["hello %d" % i], sender="n%d!~u@h" % i, target="alice")
             self.fromBob(chunked, sender="m%d!~u@h" % i, target="alice")
             self.fromBob(["hi"], sender="r%d!~u@h" % i, target="#room%d" % i)
-            self.session.sendMessage("n%d" % i, "plain reply")
+            # Issue 22: in clear to a peer with no session only when the user insists.
+            self.session.sendMessage("n%d" % i, "plain reply", force=True)
         self.session.expire()
         # One record per codec target the user chose, and none for what the relay invented.
         self.assertEqual(set(self.session.conversations()), {pair})

@@ -406,3 +406,22 @@ class TmuxWindowsTests(LoopbackCase):
         left = bob.waitFor(ev.UserQuit, WAIT)
         tmux.keys("/quit", "Enter")
         yield left
+
+
+class SessionStatusTests(ConsoleCase):
+    """Issue 22: a peer with no secret is a pairwise session's, never shown as plain."""
+
+    def test_statusBarOfASessionPeer(self):
+        from securechat.codec import Identity
+
+        self.console.line("/query bob")
+        text = "".join(segment for segment, _ in self.console.statusSegments())
+        self.assertIn("[session: none yet]", text)
+        self.assertNotIn("[plain]", text)
+        bob = Identity.generate()
+        self.client.session.trust.judge("bob", bob.public_key)
+        text = "".join(segment for segment, _ in self.console.statusSegments())
+        self.assertIn("| %s (first-use)" % (bob.fingerprint,), text)
+        self.client.session.setLayer("bob", "plain")
+        text = "".join(segment for segment, _ in self.console.statusSegments())
+        self.assertIn("[plain]", text)

@@ -112,6 +112,10 @@ class PassThroughTests(TestCase):
     def test_everythingElsePassesByteForByte(self) -> None:
         alice = Side("alice")
         alice.register()
+        # Issue 22: to a peer with no secret, a direct message goes over a
+        # pairwise session unless the user chose plain for that peer.
+        alice.client("PRIVMSG *securechat :layer! bob plain")
+        alice.down.clear()
         lines = ["MODE #lab +nt", "WHO #lab", "PRIVMSG #plain :hello there", "PRIVMSG bob :hi",
                  "TOPIC #lab :a topic", "@+draft/reply=1 PRIVMSG #plain :tagged"]
         for line in lines:
@@ -600,3 +604,71 @@ class SignedTests(TestCase):
         alice.client("PRIVMSG %s :status" % (PSEUDO,))
         fingerprint = alice.session.fingerprint(ROOM)
         self.assertIn("#lab: fernet-ttl, key %s" % (fingerprint,), alice.replies())
+
+
+class PairwiseSessionTests(TestCase):
+    """Issue 22 in the proxy: a direct message to a peer with no secret waits for a session, never in clear."""
+
+    def test_heldThenNotSentWithTheChoiceTypedBack(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("PRIVMSG carol :hello carol")
+        self.assertEqual([m.params[1].split()[:2] for m in alice.upMessages()], [["+scs1", "init"]])
+        self.assertNotIn(b"hello carol", b"".join(alice.up))
+        self.assertIn("starting a protected session with carol", " ".join(alice.notices()))
+        alice.session.pairwise.timeout = 0
+        alice.session.expire()
+        [told] = [text for text in alice.notices() if "NOT SENT" in text]
+        advice = told.split("To talk to carol in clear (the relay reads it): ", 1)[1]
+        self.assertEqual(advice, "/msg *securechat layer! carol plain, then send it again")
+        target, text = advice[len("/msg "):-len(", then send it again")].split(" ", 1)
+        alice.client("PRIVMSG %s :%s" % (target, text))
+        alice.up.clear()
+        alice.client("PRIVMSG carol :hello carol")
+        self.assertEqual(alice.up, [b"PRIVMSG carol :hello carol\r\n"])
+
+    def test_twoProxiesTalkOverASession(self) -> None:
+        alice, bob = Side("alice"), Side("bob")
+        alice.register()
+        bob.register()
+        alice.client("PRIVMSG bob :over a session")
+        for _ in range(3):
+            relay(alice, bob)
+            alice.up.clear()
+            relay(bob, alice)
+            bob.up.clear()
+        delivered = [m for m in bob.downMessages() if m.command == "PRIVMSG" and m.sourceNick == "alice"]
+        self.assertEqual([m.params[1] for m in delivered][-1:], ["[session, first use] over a session"])
+        # Later messages go at once; the proxy says, in alice's window, how each went out.
+        alice.down.clear()
+        alice.client("PRIVMSG bob :second")
+        self.assertIn("[session] your message to bob went out sealed (session)", alice.notices())
+        relay(alice, bob)
+        delivered = [m for m in bob.downMessages() if m.command == "PRIVMSG" and m.sourceNick == "alice"]
+        self.assertEqual(delivered[-1].params[1], "[session, first use] second")
+
+    def test_plainLineFromASessionPeerIsRefused(self) -> None:
+        """The one judge: in the proxy too, plain text under the name of a session's peer is not delivered."""
+        alice, bob = Side("alice"), Side("bob")
+        alice.register()
+        bob.register()
+        alice.client("PRIVMSG bob :hello")
+        for _ in range(3):
+            relay(alice, bob)
+            alice.up.clear()
+            relay(bob, alice)
+            bob.up.clear()
+        bob.down.clear()
+        bob.server(":alice!u@h PRIVMSG bob :plain words under alice's name")
+        self.assertNotIn("plain words", " ".join(m.params[-1] for m in bob.downMessages() if m.command == "PRIVMSG"
+                                                 and m.sourceNick == "alice"))
+        self.assertIn("unprotected", " ".join(bob.notices() + [m.params[-1] for m in bob.downMessages()]))
+
+    def test_layerOfASessionPeerIsNotPlain(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("PRIVMSG *securechat :layer bob")
+        self.assertEqual(alice.replies()[-1], "bob: session: none yet")
+        alice.client("PRIVMSG *securechat :layer bob plain")
+        alice.client("PRIVMSG *securechat :layer bob")
+        self.assertEqual(alice.replies()[-1], "bob: plain")

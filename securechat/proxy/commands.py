@@ -252,7 +252,9 @@ class PseudoUser:
             target, layer = layer, target  # the console's order, layer first: the same wish
         checkTarget(target)
         if layer is None:
-            self.voice.reply("%s: %s" % (target, session.layerFor(target)))
+            # A nick with no key: its messages go over a pairwise session, not "plain".
+            shown = session.directSessions.describe(target) or session.layerFor(target)
+            self.voice.reply("%s: %s" % (target, shown))
             return
         self._name(target)
         execute(session, Layer(target, layer, force))

@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..client.core import events as ev
 from ..client.core.commands import Say, execute
+from ..client.core.directsessions import unansweredNote
 from ..client.core.identities import signedMark, trustLine
 from ..client.core.serverlines import (
     ForConversation,
@@ -525,6 +526,9 @@ class ProxyCore:
             self.tell(placeOf(event.target) + queuedNote(event, echo=False))
         elif isinstance(event, ev.Unsent):
             self.tell(commandsHere(placeOf(event.target) + unsentNote(event, limit=60)))
+        elif isinstance(event, ev.SessionUnanswered):
+            # No one line in clear here: the choice is plain for that peer.
+            self.tell(placeOf(event.target) + unansweredNote(event, spellProxy, insistOnce=False))
         elif isinstance(event, ev.Paced):
             if not event.ahead:  # the first of a run; the rest is said by PaceProgress
                 self.tell(placeOf(event.target) + pacedNote(event, echo=False))
@@ -595,7 +599,8 @@ class ProxyCore:
         if event.layer == PLAIN:
             return
         note = "[%s] your message to %s went out sealed (%s)" % (
-            MARKS.get(PROTECTION[event.layer], event.layer), event.target, event.layer)
+            # A pairwise session's protection is its own name ("session").
+            MARKS.get(PROTECTION.get(event.layer, event.layer), event.layer), event.target, event.layer)
         if self.session.isRoom(event.target):
             self.tellIn(event.target, note)
         else:

@@ -7,6 +7,8 @@ What the client keeps in its state directory, and when it writes it.
    save (every L{FLUSH_INTERVAL} seconds) and on exit, so a member
    inventing nicks costs one write per interval, not one rewrite of the
    whole store per nick;
+ - C{sessions-<network>.json}: the pairwise sessions' ratchets, written
+   synchronously as they move (L{securechat.client.adapters.sessionstate});
  - C{conversations-<network>.json}: per conversation, the replay floor and
    recent message ids and the sequence numbers seen (receiving), and our
    stream and sequence number (sending); and which rooms and peers were
@@ -38,6 +40,7 @@ from twisted.logger import Logger
 
 from ...codec import LAYERS, Conversation, Identity, TrustStore
 from ..core import events as ev
+from .sessionstate import SessionStore
 from .statedir import StateCorrupt, StateDir, StateError
 
 IDENTITY_FILE = "identity.json"
@@ -125,6 +128,8 @@ class StateKeeper(Service):
         self._clean = False
         self._floorNow = False
         self._loadConversations()
+        #: The pairwise sessions (their own file, written as their ratchets move).
+        self.sessions = SessionStore(state, network, self.warnings)
         self._session: Any = None
         self._written: Optional[bytes] = None
         #: (codec target, changes) of every conversation at the last save.
@@ -205,6 +210,7 @@ class StateKeeper(Service):
         (given to it when it was built).
         """
         self._session = session
+        self.sessions.attach(session.pairwise, session.emit)
         for key, conversation in session.conversations().items():
             self.restore(key, conversation)
         self._restoredKeyed = [

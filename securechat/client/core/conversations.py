@@ -7,7 +7,7 @@ sealing messages.  The records it works on are the L{Keyring}'s.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Callable, Deque, Dict, List, Optional, Protocol, Tuple, Union
 
 import attr
 
@@ -51,6 +51,18 @@ from .rules import (
 from .serverlines import Knowledge, conversationOf, roomOf
 from .views import viewEvents
 from .wording import keyLostNote, keyNotEnteredNote, loweringNote, spellConsole
+
+
+class DirectRoute(Protocol):
+    """What sending asks of the direct-messages-over-sessions part."""
+
+    def route(self, target: str, force: bool) -> Optional[str]: ...
+
+    def send(self, target: str, body: str) -> Union[ev.Sent, ev.Queued]: ...
+
+    def holdsSession(self, name: str) -> bool: ...
+
+    def describe(self, name: str) -> Optional[str]: ...
 
 
 class Conversations:
@@ -108,6 +120,13 @@ class Conversations:
         fold = lambda name: self._server.fold(name)  # noqa: E731 - the fold changes with 005
         self.hintSender = HintSender(fold, clock, noticeCarrier(self._writeHint))
         self.hintReader = HintReader(fold, clock)
+        #: Set by the session: judges what belongs to pairwise sessions
+        #: (L{securechat.client.core.directsessions}) before the codec does;
+        #: L{None} from it means "not mine".
+        self.sessionJudge: Optional[Callable[[Message, str, bool], Optional[List[ev.Event]]]] = None
+        #: Set by the session: the direct-messages-over-sessions part
+        #: (L{securechat.client.core.directsessions.DirectSessions}).
+        self.directSessions: Optional[DirectRoute] = None
 
     # Messages received.
 
@@ -179,9 +198,13 @@ class Conversations:
         return Knowledge(
             self._server.server if self._server.registered else None,
             self._server.isRoom,
-            lambda name: self._keyring.expectedLayer(name) != PLAIN,
+            lambda name: self._keyring.expectedLayer(name) != PLAIN or self._sessionPeer(name),
             self._server.statusPrefixes,
         )
+
+    def _sessionPeer(self, name: str) -> bool:
+        """Whether C{name} is a peer we hold a pairwise session with (its plain lines are refused)."""
+        return self.directSessions is not None and self.directSessions.holdsSession(name)
 
     def keyedFormOf(self, target: str) -> Optional[str]:
         """
@@ -191,7 +214,11 @@ class Conversations:
         """
         room = roomOf(target, self._server.isRoom, self._server.statusPrefixes)
         name = room if room is not None else target
-        return name if self._keyring.expectedLayer(name) != PLAIN else None
+        if self._keyring.expectedLayer(name) != PLAIN:
+            return name
+        if room is None and self.directSessions is not None and self.directSessions.route(name, False) is not None:
+            return name  # a peer whose messages go over a pairwise session
+        return None
 
     def _fromServer(self, source: Optional[str]) -> bool:
         """
@@ -222,6 +249,10 @@ class Conversations:
         events, returned rather than emitted (the caller shows them with
         the line at hand).
         """
+        if self.sessionJudge is not None:
+            judged = self.sessionJudge(message, name, direct)
+            if judged is not None:
+                return judged
         sender = message.sourceNick or ""
         conversation = self._keyring.judging(name)
         results = conversation.receive(sender, message.params[1])
@@ -608,9 +639,10 @@ class Conversations:
     def fingerprintEvent(self, name: str) -> ev.Fingerprint:
         """What C{/fingerprint NAME} shows: the key of C{name}, ours, and a nick's pin."""
         pin = None if self._server.isRoom(name) else self._server.trust.pinned(self._server.codecFold(name))
+        overSession = None if self.directSessions is None else self.directSessions.describe(name)
         return ev.Fingerprint(
             name,
-            self._keyring.layerFor(name),
+            overSession or self._keyring.layerFor(name),
             self._keyring.fingerprint(name),
             self._server.identity.fingerprint,
             None if pin is None else pin.fingerprint,
@@ -645,6 +677,9 @@ class Conversations:
             assert keyed.pending is not None
             self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
+        if self.directSessions is not None and self.directSessions.route(target, force) == "hold":
+            # No session yet: held for it (never in clear), not for the pace.
+            return self.directSessions.send(target, body)
         return self._sendPaced(target, body, force)
 
     # The send queue: sealed when the server's pace lets a message go.
@@ -654,7 +689,7 @@ class Conversations:
             return False
         return bool(self._outbox) or self.drainBlocked or not self.pacer.ready(self._clock())
 
-    def _sendPaced(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Paced]:
+    def _sendPaced(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Paced, ev.Queued]:
         """Seal and send now if the server reads us now; else queue, unsealed (L{ev.Paced})."""
         if not self._mustWait():
             return self._seal(target, body, force)
@@ -793,8 +828,10 @@ class Conversations:
                 keyLost=(target, layer, room),
             )
 
-    def _seal(self, target: str, body: str, force: bool = False) -> ev.Sent:
+    def _seal(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         self._checkSendable(target, body)
+        if self.directSessions is not None and self.directSessions.route(target, force) is not None:
+            return self.directSessions.send(target, body)
         self._checkSealable(target, force)
         conversation = self._keyring.judging(target)
         if conversation.layer != PLAIN:

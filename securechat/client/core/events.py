@@ -193,6 +193,8 @@ class Queued(Event):
     target: str
     body: str
     reason: str
+    #: It waits for a pairwise session with C{target} (issue 22), not a key.
+    session: bool = False
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -245,6 +247,20 @@ class Unsent(Event):
     """A message that was queued (L{Queued}) and will not be sent: C{reason} says why."""
 
     kind: ClassVar[str] = "unsent"
+    target: str
+    body: str
+    reason: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SessionUnanswered(Event):
+    """
+    A direct message held for a protected session that C{target} never
+    answered (no securechat there?): not sent.  The face says how to send
+    it in clear, explicitly (the console: C{/msg! target body}).
+    """
+
+    kind: ClassVar[str] = "session-unanswered"
     target: str
     body: str
     reason: str

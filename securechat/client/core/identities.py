@@ -32,6 +32,9 @@ def signedMark(event: ev.IncomingMessage) -> Optional[str]:
     """The mark of a signed message, L{None} for other layers."""
     if event.signer is None:
         return None
+    if event.protection == "session":
+        # A pairwise session's message: its peer's identity, as trusted.
+        return "session, " + TRUST_MARKS.get(event.trust or "", "signed, %s" % (event.trust,)).split(", ", 1)[-1]
     return TRUST_MARKS.get(event.trust or "", "signed, %s" % (event.trust,))
 
 

@@ -31,6 +31,7 @@ from typing import Callable, Optional, Tuple, Union
 import attr
 
 from ...codec import MARKER
+from ...codec.sessions.framing import is_session_line
 from ...wire import Message, Tags, WireError, parseLine, rfc1459Casefold
 
 #: The pseudo-user the IRC client talks to (the proxy's voice): reserved,
@@ -231,8 +232,10 @@ def classify(read: Union[ServerLine, Unparsable], knows: Knowledge) -> Verdict:
         return Passing(read)
     if text is None or len(params) != 2:
         return Refused(read.raw, "a %s that is not a target and a text" % (command,))
-    if text.startswith(MARKER) and sender is not None and not isServersOwn(read, knows.server):
-        # Sealed for a conversation we have no key for: the codec says so.
+    sealed = text.startswith(MARKER) or (direct and is_session_line(text))
+    if sealed and sender is not None and not isServersOwn(read, knows.server):
+        # Sealed for a conversation we have no key for (or a pairwise
+        # session's line): the codec, or the pairwise part, says so.
         return ForConversation(read, name, direct, False)
     return PlainMessage(read, name, direct)
 

@@ -34,8 +34,10 @@ from ...numerics import RPL_ISUPPORT, RPL_MYINFO, RPL_WELCOME
 from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
+from .directsessions import DirectSessions
 from .keyed import Keyring
 from .pacing import Pace, Pacer
+from .pairwise import Pairwise
 from .registration import DISCONNECTED, PHASE_ALLOWS, REGISTERED, REGISTERING, Registration
 from .rooms import Rooms, _Room  # _Room: tests build a room by hand
 from .rules import (
@@ -137,6 +139,7 @@ class ClientSession:
         trust: Optional[TrustStore] = None,
         onConversation: Optional[Callable[[str, Conversation], None]] = None,
         pace: Optional[Pace] = None,
+        directSessions: bool = True,
     ) -> None:
         #: Where everything the user should know goes.
         self.emit = emit
@@ -158,6 +161,15 @@ class ClientSession:
         self.conversationsPart = Conversations(
             self.registration, self.keyring, self.roomsPart.joined, emit, clock, pace
         )
+        #: Pairwise sessions with peers' identities (direct messages with no
+        #: secret typed; the room layer's records): L{securechat.client.core.pairwise}.
+        self.pairwise = Pairwise(self.registration, emit, clock)
+        #: Direct messages over those sessions, for peers with no secret typed.
+        self.directSessions = DirectSessions(
+            self.registration, self.keyring, self.pairwise, emit, directSessions
+        )
+        self.conversationsPart.sessionJudge = self.directSessions.judge
+        self.conversationsPart.directSessions = self.directSessions
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {
@@ -275,8 +287,10 @@ class ClientSession:
             answered = self.registration.ownNickChanged(old, new)
             if self.keyring.hasDirectKeys():
                 reason = "direct-message keys were set for the old nick: set them again"
+            self.pairwise.ownNickChanged()
         else:
             self.keyring.peerRenamed(old, new)
+            self.pairwise.peerRenamed(old, new)
         self.emit(ev.NickChanged(old, new, me, reason))
         if me:
             self.registration.afterOwnNickChange(old, new, answered)
@@ -440,6 +454,7 @@ class ClientSession:
 
     def expire(self) -> None:
         self.conversationsPart.expire()
+        self.pairwise.expire()
 
     checkLayer = staticmethod(Conversations.checkLayer)
 

@@ -25,6 +25,7 @@ MARKS = {
     "authenticated": "auth",
     "authenticated+fresh": "auth+fresh",
     "signed+fresh": "signed",
+    "session": "session",
 }
 #: Why a rejected message was refused, in words (the codec's sentence follows).
 REASONS = {
@@ -45,6 +46,8 @@ REASONS = {
     "signed-by-other": "signed by another member's key",
     "trust-full": "unknown key, trust store full",
     "lower-layer": "sealed on a lower layer",
+    "no-session": "no session with the sender",
+    "too-far-ahead": "too far ahead",
 }
 #: Layers whose receivers keep no replay cache (sequence numbers only).
 NO_REPLAY_CACHE = ("plain", "aes-ctr", "fernet")
@@ -140,6 +143,8 @@ def queuedNote(event: ev.Queued, echo: bool = True) -> str:
     not (the IRC client shows them; a passphrase typed in the room by
     mistake is not said again where a client may log it).
     """
+    if event.session:
+        return "(%s) %s" % (event.reason, typed(event.body)) if echo else event.reason
     if echo:
         return "(waiting for the key) %s" % (typed(event.body),)
     return "(waiting for the key): sent when it is ready, never in clear"

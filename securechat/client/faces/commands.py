@@ -21,6 +21,7 @@ from ..adapters.passphrases import PassphraseError
 from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
+from ..core.directsessions import unansweredNote
 from ..core.identities import identityLines, signedMark, trustLine
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.views import seenNote, viewNote
@@ -203,6 +204,8 @@ def formatEvent(event: ev.Event, when: str, now: Optional[float] = None) -> List
         return [("%s %s%s" % (when, placeOf(event.target), queuedNote(event)), INFO)]
     if isinstance(event, ev.Unsent):
         return [("%s !! %s%s" % (when, placeOf(event.target), unsentNote(event)), ALERT)]
+    if isinstance(event, ev.SessionUnanswered):
+        return [("%s !! %s%s" % (when, placeOf(event.target), unansweredNote(event, spellConsole)), ALERT)]
     if isinstance(event, ev.Paced):
         # Only the first of a run: a paste's progress is said by PaceProgress.
         if event.ahead:
@@ -404,7 +407,7 @@ class Console:
             return
         if isinstance(event, ev.Sent):
             conversation = event.target
-            protection = PROTECTION.get(event.layer, "")
+            protection = PROTECTION.get(event.layer, event.layer)  # "session": its own protection
             where = conversation + " " if conversation.startswith("#") else "(to %s) " % (conversation,)
             action, _request = ctcp.split(event.body)
             echoes: List[Tuple[Window, Line]] = []

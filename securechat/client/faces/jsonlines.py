@@ -89,9 +89,9 @@ def _flag(command: Dict[str, Any], name: str) -> bool:
 _LINE_ENDS_KEPT_BY_JSON = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def encodeEvent(event: ev.Event) -> bytes:
+def encodeEvent(event: ev.Event, **extra: Any) -> bytes:
     """One event as one line of JSON (UTF-8, nothing any reader takes for a line end inside)."""
-    text = json.dumps(event.asDict(), ensure_ascii=False, sort_keys=True)
+    text = json.dumps(dict(event.asDict(), **extra), ensure_ascii=False, sort_keys=True)
     # Outside strings json.dumps writes ASCII only, so these are inside strings.
     for char, escape in _LINE_ENDS_KEPT_BY_JSON.items():
         if char in text:
@@ -136,6 +136,11 @@ class JsonLinesFrontend:
         self.quitting: Optional[Deferred] = None
 
     def event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.SessionUnanswered):
+            # The explicit choice, as the very command to send back.
+            insist = {"cmd": "send", "target": event.target, "text": event.body, "force": True}
+            self.write(encodeEvent(event, insist=insist))
+            return
         self.write(encodeEvent(event))
 
     def error(self, message: str, code: str, command: Optional[str] = None) -> None:

@@ -43,6 +43,7 @@ MARK_STYLES = {
     "authenticated": "mark-auth",
     "authenticated+fresh": "mark-fresh",
     "signed+fresh": "mark-fresh",
+    "session": "mark-fresh",
 }
 #: Nick colours: none of the marks' (red, yellow, green) nor the alerts'.
 NICK_COLOURS = ("34", "35", "36", "94", "95", "96")

@@ -13,9 +13,11 @@ from .windows import ACTIVE, HIGHLIGHTED, QUERY, QUIET, ROOM, Window, WindowList
 #: Characters of a nick besides letters and digits (RFC 2812), for mentions.
 NICK_CHARS = "-_[]\\^{}|`"
 #: Events about one room or peer, shown in its window if there is one.
-TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.KeySet, ev.LayerSet, ev.Fingerprint, ev.ViewDiffers)
+TARGETED = (ev.Sent, ev.Queued, ev.Unsent, ev.SessionUnanswered, ev.KeySet, ev.LayerSet, ev.Fingerprint, ev.ViewDiffers)
 #: What is said of refusals besides each one: shown where the message was, opening no window.
 REFUSAL_NEWS = (ev.RefusalsGrouped, ev.RefusalHint)
+#: Events that highlight their window: something the user must see.
+ALERTS = (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent, ev.SessionUnanswered, ev.ViewDiffers) + REFUSAL_NEWS
 
 
 def _unique(windows: list[Window | None]) -> list[Window]:
@@ -91,7 +93,7 @@ class Router:
             if event.direct or self.mentions(event.body):
                 return HIGHLIGHTED
             return ACTIVE
-        if isinstance(event, (ev.RejectedMessage, ev.NickUnconfirmed, ev.Unsent, ev.ViewDiffers) + REFUSAL_NEWS):
+        if isinstance(event, ALERTS):
             return HIGHLIGHTED
         if isinstance(event, (ev.CtcpRequest, ev.Topic)):
             return ACTIVE

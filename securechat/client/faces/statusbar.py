@@ -32,12 +32,20 @@ def statusSegments(
     if window.name is not None:
         protection = PROTECTION.get(client.layer(window.name), "none")
         parts.append((" ", BAR))
+        overSession = client.session.directSessions.describe(window.name)
         if client.session.keyring.restored(window.name):
             # Keyed before a restart, its key not entered again: not plain.
             parts.append((f"[{client.session.expectedLayer(window.name)}: /key]", ALERT))
+        elif overSession is not None:
+            # A peer with no secret: its messages go over a pairwise session, never in clear.
+            parts.append((f"[{overSession}]", markStyle("session")))
         else:
             parts.append((f"[{MARKS.get(protection, protection)}]", markStyle(protection)))
         fingerprint = client.fingerprint(window.name)
+        if overSession is not None:
+            # The peer's identity, as the session checks it (labelled: "identity ...").
+            pin = client.session.trust.pinned(client.session.codecFold(window.name))
+            fingerprint = None if pin is None else "%s (%s)" % (pin.fingerprint, pin.status)
         tail = f" | {fingerprint}" if fingerprint else " | no key"  # labelled: "room key ..."
     else:
         tail = " | " + client.endpoint_description

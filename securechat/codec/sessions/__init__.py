@@ -8,8 +8,13 @@ Sessions with forward secrecy (issue 22): the codec-level pieces, sans-IO.
 - L{senderchain}: a room member's sender chain (Megolm's idea), its signed
   chain-start record, the receivers' state, and the admit check.
 
-Specified in docs/wire.md ("Sessions"); not yet used on the wire by the
-client (docs/security.md says what it will and will not protect).
+- L{framing}: session lines (C{+scs1}) and the typed records a ratchet
+  message carries.
+
+Specified in docs/wire.md ("Sessions", "Session lines").  The client uses
+the pairwise part for direct messages (L{securechat.client.core.pairwise});
+sender chains are not used on the wire by the client yet (docs/security.md
+says what each protects).
 """
 
 from __future__ import annotations

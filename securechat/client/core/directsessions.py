@@ -1,0 +1,169 @@
+"""
+Direct messages over pairwise sessions: the part between the user's
+C{/msg bob text} and L{securechat.client.core.pairwise.Pairwise}.
+
+  - Sending: to a peer with no C{/key} secret (and not chosen plain), a
+    message goes as a L{TEXT} record of our session with the peer; with no
+    session yet one is started and the text HELD (never sent in clear),
+    and the user is told so.  A peer who does not answer within the
+    handshake's timeout gets L{ev.SessionUnanswered}: not sent, and the
+    face says how to send it in clear explicitly.  A peer with a C{/key}
+    secret keeps using it (the secret still works; sessions are not used).
+  - Receiving: session lines (C{+scs1}) from a direct peer are judged by
+    the pairwise part, never by the codec's conversations; a plain line
+    from a peer we hold a session with is refused as C{unprotected}, like
+    plain text in a keyed conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional, Union
+
+from ...codec.errors import Malformed
+from ...codec.identity import identity_fingerprint
+from ...codec.sessions.framing import TEXT, is_session_line
+from ...wire import Message
+from . import ctcp
+from . import events as ev
+from .keyed import Keyring
+from .pairwise import SESSION_LAYER, SESSION_PROTECTION, Pairwise
+from .rules import PLAIN, Server
+from .wording import Spell, typed
+
+#: What the user is told when a message waits for a session.
+HELD_NOTE = "starting a protected session with %s; your message is held (never sent in clear)"
+WAITING_NOTE = "the protected session with %s is starting; your message is held (never sent in clear)"
+
+
+class DirectSessions:
+    """Direct messages over pairwise sessions (see the module's docstring)."""
+
+    def __init__(
+        self,
+        server: Server,
+        keyring: Keyring,
+        pairwise: Pairwise,
+        emit: Callable[[ev.Event], None],
+        enabled: bool = True,
+    ) -> None:
+        self._server = server
+        self._keyring = keyring
+        self._pairwise = pairwise
+        self.emit = emit
+        #: Whether C{/msg} to an unkeyed peer uses (and starts) sessions.
+        self.enabled = enabled
+        pairwise.onRecord(TEXT, self._text)
+        pairwise.onUndelivered(TEXT, self._unanswered)
+
+    def judge(self, message: Message, name: str, direct: bool) -> Optional[List[ev.Event]]:
+        """The verdict on a direct line that concerns sessions; L{None} when it does not."""
+        if not direct or len(message.params) < 2:
+            return None
+        sender = message.sourceNick or ""
+        text = message.params[1]
+        if is_session_line(text):
+            return self._pairwise.lineReceived(sender, text)
+        if self.holdsSession(sender) and not text.startswith("+sc"):
+            return [
+                ev.RejectedMessage(
+                    name,
+                    sender,
+                    None,
+                    "unprotected",
+                    "unprotected: plain text from %s, with whom you have a protected session: "
+                    "the relay could have written it" % (sender,),
+                    True,
+                )
+            ]
+        return None
+
+    def describe(self, name: str) -> Optional[str]:
+        """
+        What protects direct messages to C{name} when a session does (the
+        status bar, /fingerprint): C{session} (ready), C{session: starting}
+        (the first message waits), C{session: none yet} (the next message
+        starts one); L{None} when sessions are not for C{name}.
+        """
+        if not self.enabled or not self._usesSessions(name):
+            return None
+        if self._pairwise.hasSession(name):
+            return "session"
+        return "session: starting" if self._pairwise.starting(name) else "session: none yet"
+
+    def holdsSession(self, name: str) -> bool:
+        """Whether lines from C{name} are a session's: a plain one is then refused, as in a keyed conversation."""
+        return self.enabled and self._pairwise.hasSession(name) and self._usesSessions(name)
+
+    def _usesSessions(self, target: str) -> bool:
+        """Whether messages to C{target} go over a session: a peer with no secret, not chosen plain."""
+        if self._server.isRoom(target) or self._server.isMe(target):
+            return False
+        if self._keyring.keysFor(target) is not None or self._keyring.keyedName(target) is not None:
+            return False
+        return self._keyring.chosenLayer(target) != PLAIN
+
+    def route(self, target: str, force: bool) -> Optional[str]:
+        """
+        How a message to C{target} goes: C{"session"} (sealed by our session
+        with the peer), C{"hold"} (no session yet: held while one starts), or
+        L{None}: not over a session (a room, a keyed peer, plain chosen, or
+        C{force}, the user's explicit choice of clear while no session exists).
+        """
+        if not self.enabled or not self._usesSessions(target):
+            return None
+        if self._pairwise.hasSession(target):
+            return "session"
+        return None if force else "hold"
+
+    def send(self, target: str, body: str) -> Union[ev.Sent, ev.Queued]:
+        """Seal C{body} to C{target} over its session, or hold it for one (starting it); say which."""
+        self._server.checkSealingNick()
+        starting = self._pairwise.starting(target)
+        lines = self._pairwise.sendRecord(target, TEXT, body.encode("utf-8"))
+        if lines:
+            event: Union[ev.Sent, ev.Queued] = ev.Sent(target, body, SESSION_LAYER, lines)
+        else:
+            event = ev.Queued(target, body, (WAITING_NOTE if starting else HELD_NOTE) % (target,), session=True)
+        self.emit(event)
+        return event
+
+    def _text(self, nick: str, identityKey: bytes, body: bytes) -> None:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Malformed("a direct message that is not UTF-8") from None
+        pin = self._server.trust.pinned(self._server.codecFold(nick))
+        # An action (/me) or another CTCP travels inside the record: shown as such, never answered.
+        self.emit(ctcp.incoming(
+            ev.IncomingMessage(
+                nick,
+                nick,
+                text,
+                SESSION_LAYER,
+                SESSION_PROTECTION,
+                True,
+                signer=identity_fingerprint(identityKey),
+                trust=None if pin is None else pin.status,
+            )
+        ))
+
+    def _unanswered(self, nick: str, body: bytes, reason: str) -> None:
+        self.emit(ev.SessionUnanswered(nick, body.decode("utf-8", "replace"), reason))
+
+
+def unansweredNote(event: ev.SessionUnanswered, spell: Spell, insistOnce: bool = True) -> str:
+    """
+    A message held for a session the peer never answered: not sent, and the
+    explicit way to send it in clear, spelt in the face's syntax
+    (C{insistOnce}: the face can send one line in clear; else the advice is
+    to choose plain for the peer).
+    """
+    head = "NOT SENT: %s -- %s" % (typed(event.body), event.reason)
+    if insistOnce:
+        return "%s. To send it in clear anyway (the relay reads it): %s" % (
+            head, spell("msg!", [event.target, event.body]))
+    return "%s. To talk to %s in clear (the relay reads it): %s, then send it again" % (
+        head, event.target, spell("layer!", [event.target, PLAIN]))
+
+
+__all__ = ["DirectSessions", "HELD_NOTE", "unansweredNote"]

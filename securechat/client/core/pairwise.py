@@ -1,0 +1,479 @@
+"""
+Pairwise sessions between our identity and a peer's, over IRC direct
+messages: the signed X25519 handshake, then a double ratchet carrying typed
+records (docs/wire.md, "Session lines"; docs/security.md, "Forward secrecy").
+Sans-IO: lines come in through L{Pairwise.lineReceived}, go out through the
+registration's C{write}, time comes from the clock and L{Pairwise.expire}.
+
+The contract other parts rely on (the room layer hands chain starts and
+admit proofs over these sessions):
+
+  - L{Pairwise.sendRecord}C{(nick, kind, body)}: deliver C{body} as a record
+    of C{kind} to C{nick}, sealed by the ratchet of our session with them.
+    With no session yet one is started (INIT) and the record is HELD, in
+    memory only, until the session is ready; it never goes out any other
+    way.  If the peer does not finish the handshake within C{timeout}
+    seconds, every held record is handed to the callbacks registered with
+    L{Pairwise.onUndelivered} for its kind (and dropped).  L{ValueError} for
+    a kind outside L{securechat.codec.sessions.framing.KNOWN_RECORD_KINDS},
+    L{CommandError} when too much is held for C{nick} already.
+  - L{Pairwise.onRecord}C{(kind, callback)}: C{callback(nick, identityKey,
+    body)} is called for each record of C{kind} a peer's session opens,
+    AFTER the ratchet's new state is saved (L{Pairwise.saveNow}), once per
+    record (a replay is refused by the ratchet before any callback).
+    C{identityKey} is the peer's raw 32-byte Ed25519 key, already checked
+    against the trust store (pinned on first use or verified).  One callback
+    per kind; kinds 0x10-0x1f are the room layer's.
+  - L{Pairwise.onSessionReady}C{(callback)}: C{callback(nick, identityKey,
+    sessionId)} each time a session with C{nick} is established (ours or
+    theirs, new or replacing one).
+  - L{Pairwise.sessionId}C{(nick)}: the 32-byte session id (the handshake's
+    transcript hash: what an admit proof binds) or L{None};
+    L{Pairwise.peerIdentity}C{(nick)}: the peer's identity key or L{None}.
+
+Sessions are per nick as the relay names it (codec-folded); the handshake
+binds both nicks, so a session is never used for another nick: a line the
+relay attributes to carol is opened with carol's session only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from ...codec import DEFAULT_LIMITS, ReassemblyLimits
+from ...codec.chunks import Reassembler
+from ...codec.errors import CodecError, IdentityChanged, Malformed
+from ...codec.sessions import Initiator, Ratchet, Responder
+from ...codec.sessions.framing import (
+    KIND_FINISH,
+    KIND_INIT,
+    KIND_MESSAGE,
+    KIND_REPLY,
+    KNOWN_RECORD_KINDS,
+    frame,
+    pack_record,
+    parse_session_line,
+    unframe,
+    unpack_record,
+)
+from ...codec.sessions.handshake import KeyMaker
+from . import events as ev
+from .rules import CommandError, Server
+
+#: Seconds a peer has to answer our INIT before what waits is "not sent".
+HANDSHAKE_TIMEOUT = 30.0
+#: Records held per peer while its session starts, and their bytes.
+MAX_HELD_RECORDS = 32
+MAX_HELD_BYTES = 64 * 1024
+#: Handshakes we answer at once (a relay inventing nicks cannot grow more).
+MAX_RESPONDING = 16
+#: Sessions kept (least recently used dropped first).
+MAX_SESSIONS = 64
+SESSION_LAYER = "session"
+#: What a message opened by a session lets us claim: authenticated to the
+#: peer's identity key, never replayed, forward secret.
+SESSION_PROTECTION = "session"
+STATE_FORMAT = 1
+
+RecordHandler = Callable[[str, bytes, bytes], None]
+UndeliveredHandler = Callable[[str, bytes, str], None]
+ReadyHandler = Callable[[str, bytes, bytes], None]
+
+
+class _Session:
+    """An established session with one peer."""
+
+    __slots__ = ("nick", "identity", "ratchet")
+
+    def __init__(self, nick: str, identity: bytes, ratchet: Ratchet) -> None:
+        self.nick = nick
+        self.identity = identity
+        self.ratchet = ratchet
+
+
+class _Starting:
+    """A handshake in progress with one peer, and what waits for it."""
+
+    __slots__ = ("nick", "handshake", "started", "held", "heldBytes")
+
+    def __init__(self, nick: str, handshake: Union[Initiator, Responder], started: float) -> None:
+        self.nick = nick
+        self.handshake = handshake
+        self.started = started
+        self.held: List[Tuple[int, bytes]] = []
+        self.heldBytes = 0
+
+
+class Pairwise:
+    """The session's part for pairwise sessions (see the module's docstring for the contract)."""
+
+    def __init__(
+        self,
+        server: Server,
+        emit: Callable[[ev.Event], None],
+        clock: Callable[[], float],
+        *,
+        timeout: float = HANDSHAKE_TIMEOUT,
+        makeKey: KeyMaker = X25519PrivateKey.generate,
+        limits: ReassemblyLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._server = server
+        self.emit = emit
+        self._clock = clock
+        self.timeout = timeout
+        self._makeKey = makeKey
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._starting: OrderedDict[str, _Starting] = OrderedDict()
+        self._onRecord: Dict[int, RecordHandler] = {}
+        self._onUndelivered: Dict[int, UndeliveredHandler] = {}
+        self._onReady: List[ReadyHandler] = []
+        self._reassembler = Reassembler(clock, limits)
+        #: Set by the adapter: writes L{toDict} to the state directory NOW
+        #: (before a record is shown, before a sealed line leaves); whether
+        #: it was written.  Without it (no state directory) nothing is kept.
+        self.saveNow: Optional[Callable[[], bool]] = None
+
+    # The contract.
+
+    def onRecord(self, kind: int, callback: RecordHandler) -> None:
+        """Call C{callback(nick, identityKey, body)} for every record of C{kind} opened."""
+        if kind not in KNOWN_RECORD_KINDS:
+            raise ValueError(f"record kind {kind:#04x} is not defined")
+        if kind in self._onRecord:
+            raise ValueError(f"record kind {kind:#04x} already has a handler")
+        self._onRecord[kind] = callback
+
+    def onUndelivered(self, kind: int, callback: UndeliveredHandler) -> None:
+        """Call C{callback(nick, body, reason)} for every held record of C{kind} that will not be sent."""
+        if kind not in KNOWN_RECORD_KINDS:
+            raise ValueError(f"record kind {kind:#04x} is not defined")
+        self._onUndelivered[kind] = callback
+
+    def onSessionReady(self, callback: ReadyHandler) -> None:
+        """Call C{callback(nick, identityKey, sessionId)} whenever a session is established."""
+        self._onReady.append(callback)
+
+    def sessionId(self, nick: str) -> Optional[bytes]:
+        session = self._sessions.get(self._fold(nick))
+        return None if session is None else session.ratchet.session_id
+
+    def peerIdentity(self, nick: str) -> Optional[bytes]:
+        session = self._sessions.get(self._fold(nick))
+        return None if session is None else session.identity
+
+    def hasSession(self, nick: str) -> bool:
+        return self._fold(nick) in self._sessions
+
+    def starting(self, nick: str) -> bool:
+        """Whether a handshake with C{nick} is under way that records wait for (we started it)."""
+        starting = self._starting.get(self._fold(nick))
+        return starting is not None and isinstance(starting.handshake, Initiator)
+
+    def sendRecord(self, nick: str, kind: int, body: bytes) -> int:
+        """
+        Seal C{body} as a C{kind} record to C{nick} now (the number of lines
+        written), or hold it until the session is ready, starting one if
+        needed (0).
+        """
+        record = pack_record(kind, body)
+        folded = self._fold(nick)
+        session = self._sessions.get(folded)
+        if session is not None:
+            return self._seal(session, record)
+        starting = self._starting.get(folded)
+        if starting is None or not isinstance(starting.handshake, Initiator):
+            starting = self._start(nick)
+        if len(starting.held) >= MAX_HELD_RECORDS or starting.heldBytes + len(body) > MAX_HELD_BYTES:
+            raise CommandError(
+                "not sent: %d messages already wait for the protected session with %s" % (len(starting.held), nick)
+            )
+        starting.held.append((kind, body))
+        starting.heldBytes += len(body)
+        return 0
+
+    # Lines.
+
+    def lineReceived(self, sender: str, text: str) -> List[ev.Event]:
+        """
+        Judge one session line from C{sender} (as the relay names it): the
+        events to show (refusals; records are handed to their callbacks).
+        """
+        try:
+            chunk = parse_session_line(text)
+        except CodecError as error:
+            return [self._refused(sender, error.reason, str(error))]
+        folded = self._fold(sender)
+        token, dropped = self._reassembler.add(folded, sender, chunk)
+        events: List[ev.Event] = [self._refused(sender, item.error.reason, str(item.error)) for item in dropped]
+        if token is None:
+            return events
+        try:
+            data = unframe(chunk.layer, token)
+            if chunk.layer == KIND_MESSAGE:
+                events.extend(self._message(sender, data))
+            elif chunk.layer == KIND_INIT:
+                self._init(sender, data)
+            elif chunk.layer == KIND_REPLY:
+                self._reply(sender, data)
+            else:
+                self._finish(sender, data)
+        except CodecError as error:
+            events.append(self._refused(sender, error.reason, self._sentence(error)))
+        except CommandError as error:
+            # Our answer could not be written (the line budget the server leaves us).
+            events.append(ev.Error("pairwise session with %s: %s" % (sender, error), "session"))
+        return events
+
+    def expire(self) -> None:
+        """Give up handshakes the peer did not answer in time: what waited is undelivered."""
+        now = self._clock()
+        for folded, starting in list(self._starting.items()):
+            if now - starting.started < self.timeout:
+                continue
+            del self._starting[folded]
+            if isinstance(starting.handshake, Initiator):
+                self._undelivered(
+                    starting,
+                    "%s did not answer a protected session within %g seconds (no securechat there?)"
+                    % (starting.nick, self.timeout),
+                )
+        self._reassembler.expire()
+
+    # Nicks: a session binds both nicks (the handshake's transcript).
+
+    def peerRenamed(self, old: str, new: str) -> None:
+        """
+        A peer changed nick: its session (and handshake) under the old nick
+        end; the next record to the new nick starts a new session, whose
+        key the trust store judges for the new nick.
+        """
+        self._forget(self._fold(old), "%s is now known as %s: send it again" % (old, new))
+
+    def ownNickChanged(self) -> None:
+        """Our nick changed: every session bound the old one, so all end (new ones start as needed)."""
+        for folded in list(self._sessions) + list(self._starting):
+            self._forget(folded, "your nick changed before the session was ready: send it again")
+
+    def _forget(self, folded: str, reason: str) -> None:
+        starting = self._starting.pop(folded, None)
+        if starting is not None:
+            self._undelivered(starting, "not sent: " + reason)
+        if self._sessions.pop(folded, None) is not None:
+            self._save()
+
+    # State (the state directory: it holds keys).
+
+    def toDict(self) -> Dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "sessions": {
+                folded: {
+                    "nick": session.nick,
+                    "identity": session.identity.hex(),
+                    "ratchet": session.ratchet.to_dict(),
+                }
+                for folded, session in self._sessions.items()
+            },
+        }
+
+    def load(self, data: Any) -> List[str]:
+        """Sessions saved by L{toDict}; the ones that cannot be read are named (and left out)."""
+        lost: List[str] = []
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise ValueError("not a pairwise sessions file of format %d" % (STATE_FORMAT,))
+        sessions = data.get("sessions")
+        if not isinstance(sessions, dict):
+            raise ValueError("no sessions in the pairwise sessions file")
+        for folded, saved in sessions.items():
+            try:
+                identity = bytes.fromhex(saved["identity"])
+                if len(identity) != 32:
+                    raise ValueError("an identity key is 32 bytes")
+                ratchet = Ratchet.from_dict(saved["ratchet"], self._makeKey)
+                self._sessions[folded] = _Session(str(saved["nick"]), identity, ratchet)
+            except (KeyError, TypeError, ValueError):
+                lost.append(str(folded))
+        return lost
+
+    # Inside.
+
+    def _fold(self, nick: str) -> str:
+        return self._server.codecFold(nick)
+
+    def _save(self) -> bool:
+        return self.saveNow is None or self.saveNow()
+
+    def _write(self, nick: str, kind: str, data: bytes) -> int:
+        try:
+            lines = frame(kind, data, self._maxPayload(nick))
+        except ValueError as error:
+            # The budget the server leaves (our prefix, its LINELEN), or a record too long.
+            raise CommandError("not sent to %s: %s" % (nick, error)) from None
+        for line in lines:
+            self._server.write("PRIVMSG", nick, line)
+        return len(lines)
+
+    def _maxPayload(self, nick: str) -> int:
+        prefix = self._server.prefix
+        if prefix is None:
+            prefix = "%s!%s@%s" % (self._server.nick, "u" * 10, "h" * 63)
+        head = ":%s PRIVMSG %s :" % (prefix, nick)
+        return self._server.lineLength - len(head.encode("utf-8")) - 2
+
+    def _start(self, nick: str) -> _Starting:
+        initiator = Initiator(self._server.identity, self._server.nick, nick, self._makeKey)
+        self._write(nick, KIND_INIT, initiator.init())
+        starting = _Starting(nick, initiator, self._clock())
+        self._starting[self._fold(nick)] = starting
+        return starting
+
+    def _seal(self, session: _Session, record: bytes) -> int:
+        message = session.ratchet.encrypt(record)
+        # The sending chain moved: saved before the line leaves, so a crash
+        # can never make this chain seal again under the same message key.
+        self._sessions.move_to_end(self._fold(session.nick))
+        if not self._save():
+            raise CommandError(
+                "not sent: the session with %s could not be saved to the state directory "
+                "(sealing without it could reuse a key after a crash)" % (session.nick,)
+            )
+        return self._write(session.nick, KIND_MESSAGE, message)
+
+    def _pinned(self, nick: str) -> Optional[bytes]:
+        pin = self._server.trust.pinned(self._fold(nick))
+        return None if pin is None else pin.public_key
+
+    def _init(self, sender: str, data: bytes) -> None:
+        folded = self._fold(sender)
+        ours = self._starting.get(folded)
+        if ours is not None and isinstance(ours.handshake, Initiator):
+            # Both started at once: the smaller identity key stays initiator.
+            if self._server.identity.public_key < data[2:34]:
+                return
+        responder = Responder(self._server.identity, self._server.nick, sender, self._makeKey)
+        reply = responder.reply(data, self._pinned(sender))
+        starting = _Starting(sender, responder, self._clock())
+        if ours is not None:
+            starting.held, starting.heldBytes = ours.held, ours.heldBytes
+        self._starting.pop(folded, None)
+        self._starting[folded] = starting
+        while len(self._starting) > MAX_RESPONDING:
+            oldest = next(
+                (key for key, item in self._starting.items() if isinstance(item.handshake, Responder)), None
+            )
+            if oldest is None or oldest == folded:
+                break
+            del self._starting[oldest]
+        self._write(sender, KIND_REPLY, reply)
+
+    def _reply(self, sender: str, data: bytes) -> None:
+        starting = self._starting.get(self._fold(sender))
+        if starting is None or not isinstance(starting.handshake, Initiator):
+            raise Malformed("a session reply nobody asked for")
+        pinned = self._pinned(sender)
+        try:
+            finish = starting.handshake.finish(data, pinned)
+        except IdentityChanged:
+            # Signed, by another key than the pinned one: the trust store
+            # words it and remembers the key for /trust.  Still waiting.
+            self._server.trust.judge(self._fold(sender), data[2:34])
+            raise
+        keys = starting.handshake.keys
+        assert keys is not None
+        try:
+            self._server.trust.judge(self._fold(sender), keys.peer_identity)
+        except CodecError as error:
+            del self._starting[self._fold(sender)]
+            self._undelivered(starting, "not sent: " + str(error))
+            raise
+        self._established(starting, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
+        self._write(sender, KIND_FINISH, finish)
+        self._flush(starting)
+
+    def _finish(self, sender: str, data: bytes) -> None:
+        starting = self._starting.get(self._fold(sender))
+        if starting is None or not isinstance(starting.handshake, Responder):
+            raise Malformed("a session finish with no handshake under way")
+        keys = starting.handshake.finish(data)
+        try:
+            self._server.trust.judge(self._fold(sender), keys.peer_identity)
+        except CodecError:
+            del self._starting[self._fold(sender)]
+            raise
+        self._established(starting, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
+        self._flush(starting)
+
+    def _established(self, starting: _Starting, identity: bytes, ratchet: Ratchet) -> None:
+        folded = self._fold(starting.nick)
+        self._starting.pop(folded, None)
+        self._sessions.pop(folded, None)
+        self._sessions[folded] = _Session(starting.nick, identity, ratchet)
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        self._save()
+        for callback in self._onReady:
+            callback(starting.nick, identity, ratchet.session_id)
+
+    def _flush(self, starting: _Starting) -> None:
+        session = self._sessions[self._fold(starting.nick)]
+        held, starting.held, starting.heldBytes = starting.held, [], 0
+        for kind, body in held:
+            try:
+                self._seal(session, pack_record(kind, body))
+            except CommandError as error:
+                callback = self._onUndelivered.get(kind)
+                if callback is not None:
+                    callback(starting.nick, body, str(error))
+
+    def _undelivered(self, starting: _Starting, reason: str) -> None:
+        held, starting.held, starting.heldBytes = starting.held, [], 0
+        for kind, body in held:
+            callback = self._onUndelivered.get(kind)
+            if callback is not None:
+                callback(starting.nick, body, reason)
+
+    def _message(self, sender: str, data: bytes) -> List[ev.Event]:
+        folded = self._fold(sender)
+        session = self._sessions.get(folded)
+        if session is None:
+            again = ""
+            if self._pinned(sender) is not None and folded not in self._starting:
+                # A peer we know: its session state is older than ours (we
+                # lost ours).  A new session replaces its old one when it
+                # answers, so what it sends next can be read.
+                self._start(sender)
+                again = "; a new session is being started"
+            raise NoSession(
+                "a protected direct message from %s, but there is no session with %s "
+                "(one of you restarted without its state?): it cannot be read%s" % (sender, sender, again)
+            )
+        plaintext = session.ratchet.decrypt(data)
+        # Saved before anything is shown: a restart reopens no replay window.
+        self._save()
+        kind, body = unpack_record(plaintext)
+        callback = self._onRecord.get(kind)
+        if callback is None:
+            raise Malformed(f"session record kind {kind:#04x} has no handler here")
+        callback(sender, session.identity, body)
+        return []
+
+    def _refused(self, sender: str, reason: str, description: str) -> ev.RejectedMessage:
+        return ev.RejectedMessage(sender, sender, SESSION_LAYER, reason, description, True)
+
+    @staticmethod
+    def _sentence(error: CodecError) -> str:
+        text = str(error)
+        return text if text else getattr(error, "summary", error.reason)
+
+
+class NoSession(CodecError):
+    """A ratchet message from a peer we hold no session with."""
+
+    reason = "no-session"
+    summary = "a protected direct message, but there is no session with its sender"
+
+
+__all__ = ["HANDSHAKE_TIMEOUT", "SESSION_LAYER", "SESSION_PROTECTION", "NoSession", "Pairwise"]
