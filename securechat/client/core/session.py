@@ -158,9 +158,6 @@ class ClientSession:
         # What a room counts as: a room keyed before a restart is keyed, not plain.
         self.roomsPart = Rooms(self.registration, self.keyring.expectedLayer, emit, log)
         self.keyring.members = self._roomMembers
-        self.conversationsPart = Conversations(
-            self.registration, self.keyring, self.roomsPart.joined, emit, clock, pace
-        )
         #: Pairwise sessions with peers' identities (direct messages with no
         #: secret typed; the room layer's records): L{securechat.client.core.pairwise}.
         self.pairwise = Pairwise(self.registration, emit, clock)
@@ -168,8 +165,9 @@ class ClientSession:
         self.directSessions = DirectSessions(
             self.registration, self.keyring, self.pairwise, emit, directSessions
         )
-        self.conversationsPart.sessionJudge = self.directSessions.judge
-        self.conversationsPart.directSessions = self.directSessions
+        self.conversationsPart = Conversations(
+            self.registration, self.keyring, self.roomsPart.joined, emit, clock, self.directSessions, pace
+        )
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {
