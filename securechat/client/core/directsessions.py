@@ -90,6 +90,17 @@ class DirectSessions:
             return "session"
         return "session: starting" if self._pairwise.starting(name) else "session: none yet"
 
+    def ctcpReplyPasses(self, target: str, text: str) -> bool:
+        """
+        Whether a NOTICE of C{text} to C{target} goes as it is, in clear: a
+        CTCP reply (an IRC client's automatic answer, e.g. to VERSION) to a
+        peer whose direct messages go over sessions, not the user's text.
+        A session carries no NOTICE, and its requests are never passed to
+        an IRC client, so such a reply answers a request that came in
+        clear.  A peer with a secret typed (or a room) keeps refusing it.
+        """
+        return ctcp.parse(text) is not None and self.describe(target) is not None
+
     def holdsSession(self, name: str) -> bool:
         """Whether lines from C{name} are a session's: a plain one is then refused, as in a keyed conversation."""
         return self.enabled and self._pairwise.hasSession(name) and self._usesSessions(name)
