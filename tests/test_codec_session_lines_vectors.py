@@ -123,7 +123,7 @@ class FramingRefusalTests(SynchronousTestCase):
         self.assertRaises(Malformed, unframe, "init", "")
 
     def test_unknown_record_kinds(self) -> None:
-        for kind in (0x00, 0x02, 0x0F, 0x20, 0xFF):
+        for kind in (0x00, 0x03, 0x0F, 0x20, 0xFF):  # 0x02: a refusal hint since issue 22's second pass
             self.assertRaises(Malformed, unpack_record, bytes((kind,)) + b"x")
         self.assertRaises(Malformed, unpack_record, b"")
 

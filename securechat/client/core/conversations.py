@@ -66,6 +66,10 @@ class DirectRoute(Protocol):
 
     def judge(self, message: Message, name: str, direct: bool) -> Optional[List[ev.Event]]: ...
 
+    def hintCarrier(self, clear: Callable[[str, str], None]) -> Callable[[str, str], None]: ...
+
+    def onHint(self, received: Callable[[str, str], None]) -> None: ...
+
 
 class Conversations:
     """
@@ -123,11 +127,16 @@ class Conversations:
         #: grouped; decided here, once, for every face.
         self.refusals = RefusalGroups(lambda name: self._server.fold(name))
         #: Refusal hints (L{securechat.client.core.hints}): those we send when
-        #: we cannot open a member's message (carried by L{noticeCarrier}, the
-        #: one function a pairwise channel replaces), and those we receive.
+        #: we cannot open a member's message (carried by L{noticeCarrier},
+        #: which our pairwise session with the peer replaces where one
+        #: exists: L{securechat.client.core.sessionhints}), and those we receive.
         fold = lambda name: self._server.fold(name)  # noqa: E731 - the fold changes with 005
-        self.hintSender = HintSender(fold, clock, noticeCarrier(self._writeHint))
+        self.hintSender = HintSender(fold, clock, directSessions.hintCarrier(noticeCarrier(self._writeHint)))
         self.hintReader = HintReader(fold, clock)
+        #: Those that came over a session: bounded apart, so that hints a
+        #: relay forges in clear never use up the windows of authenticated ones.
+        self.sessionHintReader = HintReader(fold, clock)
+        directSessions.onHint(self._sessionHint)
 
     # Messages received.
 
@@ -162,16 +171,25 @@ class Conversations:
             return False
         if self._server.isMe(message.sourceNick):
             return True
-        try:
-            hint = parseHint(message.params[1])
-        except MalformedHint:
-            return True
-        if hint.conversation != DIRECT and not self._server.isRoom(hint.conversation):
-            return True  # a conversation is a room or "*": anything else is malformed
-        event = self.hintReader.received(message.sourceNick, hint)
-        if event is not None:
-            self.emit(event)
+        self._showHint(message.sourceNick, message.params[1], False)
         return True
+
+    def _sessionHint(self, nick: str, text: str) -> None:
+        """A hint our pairwise session with C{nick} opened: from that identity, shown as authenticated."""
+        if isHint(text):
+            self._showHint(nick, text, True)
+
+    def _showHint(self, by: str, text: str, authenticated: bool) -> None:
+        """Show C{by}'s hint C{text} within the reader's bounds; a malformed one is ignored."""
+        try:
+            hint = parseHint(text)
+        except MalformedHint:
+            return
+        if hint.conversation != DIRECT and not self._server.isRoom(hint.conversation):
+            return  # a conversation is a room or "*": anything else is malformed
+        event = (self.sessionHintReader if authenticated else self.hintReader).received(by, hint)
+        if event is not None:
+            self.emit(attr.evolve(event, authenticated=True) if authenticated else event)
 
     def _hintRefusal(self, message: Message, name: str, direct: bool, results: List[Result]) -> None:
         """
@@ -847,6 +865,7 @@ class Conversations:
         msgid = msgidOf(texts[0]) if texts and conversation.layer != PLAIN else None
         if msgid is not None:
             self.hintReader.sent(target, msgid, body)
+            self.sessionHintReader.sent(target, msgid, body)
         event = ev.Sent(target, body, conversation.layer, len(texts), msgid)
         self.emit(event)
         return event

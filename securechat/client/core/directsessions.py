@@ -28,6 +28,7 @@ from . import events as ev
 from .keyed import Keyring
 from .pairwise import SESSION_LAYER, SESSION_PROTECTION, Pairwise
 from .rules import PLAIN, Server
+from .sessionhints import onSessionHint, sessionCarrier
 from .wording import Spell, typed
 
 #: What the user is told when a message waits for a session.
@@ -89,6 +90,14 @@ class DirectSessions:
         if self._pairwise.hasSession(name):
             return "session"
         return "session: starting" if self._pairwise.starting(name) else "session: none yet"
+
+    def hintCarrier(self, clear: Callable[[str, str], None]) -> Callable[[str, str], None]:
+        """The carrier of refusal hints: over our session with the peer where one exists, else C{clear}."""
+        return sessionCarrier(self._pairwise, clear)
+
+    def onHint(self, received: Callable[[str, str], None]) -> None:
+        """Call C{received(nick, line)} for each refusal hint a session opens (authenticated to C{nick})."""
+        onSessionHint(self._pairwise, received)
 
     def ctcpReplyPasses(self, target: str, text: str) -> bool:
         """
