@@ -9,12 +9,19 @@ is never lost silently by a restart.
 from __future__ import annotations
 
 import inspect
+import json
+import os
 
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from securechat.client.adapters.heldstate import heldFile
+from securechat.client.adapters.persist import StateKeeper, conversationsFile
+from securechat.client.adapters.statedir import StateDir
 from securechat.client.core import events as ev
 from securechat.client.core.conversations import Conversations
 from securechat.client.core.hints import Hint, formatHint, isHint
+from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT
 from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import hintNote, notReadMark, spellConsole
 from securechat.codec import TEST_KDF, derive_room_keys
@@ -23,6 +30,7 @@ from securechat.codec.sessions.framing import SESSION_MARKER
 from .pairwise_support import Pair
 
 ROOM = "#lab"
+NETWORK = "tcp:irc.test:6667"
 
 
 class ConstructionTests(SynchronousTestCase):
@@ -118,3 +126,139 @@ class HintOverSessionTests(SynchronousTestCase):
         self.net.deliver("carol", "alice", forged)
         self.assertEqual(self.net.of("alice", ev.RefusalHint), [])
         self.assertTrue(self.net.of("alice", ev.RejectedMessage))
+
+
+class RestartTests(SynchronousTestCase):
+    """What survives a restart: the peers chosen plain; and held messages are never lost silently."""
+
+    def setUp(self):
+        self.path = self.mktemp()
+        self.net = Pair("bob")
+        self.keepers = []
+
+    def tearDown(self):
+        for keeper in self.keepers:
+            if keeper.running:
+                keeper.stopService()
+
+    def alice(self):
+        """Alice with her state directory: a fresh run of her client each call."""
+        keeper = StateKeeper(StateDir.open(self.path), NETWORK, Clock(), self.net.clock)
+        self.keepers.append(keeper)
+        # The parts keep the emit they were built with: it records into the net's current list.
+        session = ClientSession(
+            "alice", lambda event: self.net.events["alice"].append(event), clock=self.net.clock,
+            identity=keeper.identity, trust=keeper.trust, onConversation=keeper.restore,
+        )
+        self.net.events["alice"] = []
+        keeper.attach(session)
+        self.net.add("alice", session)  # a new list for this run, before the keeper reports
+        session.emit = lambda event: self.net.events["alice"].append(event)
+        keeper.startService()
+        return keeper, session
+
+    def crash(self, keeper):
+        keeper._loop.stop()
+        keeper.state.close()
+        self.keepers.remove(keeper)
+
+    def test_plainChoiceSurvivesARestart(self):
+        """A service chosen plain once (NickServ) is plain after a restart: no 30 s hold, no session tried."""
+        keeper, session = self.alice()
+        session.setLayer("NickServ", "plain")
+        keeper.stopService()
+        keeper, session = self.alice()
+        sent = session.sendMessage("NickServ", "IDENTIFY hunter2")
+        self.assertIsInstance(sent, ev.Sent)
+        self.assertEqual(sent.layer, "plain")
+        self.assertIn(b"PRIVMSG NickServ :IDENTIFY hunter2", b"".join(self.net.outbox["alice"]))
+        self.assertFalse(session.pairwise.starting("NickServ"))
+
+    def test_unchosenPeerIsHeldAfterARestart(self):
+        """Only the user's choice is saved: another peer without securechat is still held, never in clear."""
+        keeper, session = self.alice()
+        session.setLayer("NickServ", "plain")
+        keeper.stopService()
+        keeper, session = self.alice()
+        self.assertIsInstance(session.sendMessage("ChanServ", "secret words"), ev.Queued)
+        self.assertNotIn(b"secret words", b"".join(self.net.outbox["alice"]))
+
+    def test_liftedPlainChoiceIsForgotten(self):
+        """/layer <a protected layer> bob lifts the choice: sessions again, and after a restart too."""
+        keeper, session = self.alice()
+        session.setLayer("bob", "plain")
+        lifted = session.setLayer("bob", "signed")
+        self.assertEqual((lifted.target, lifted.layer), ("bob", "session"))
+        self.assertIsInstance(session.sendMessage("bob", "over a session"), ev.Queued)
+        keeper.stopService()
+        keeper, session = self.alice()
+        self.assertEqual(session.directSessions.describe("bob"), "session: none yet")
+
+    def test_heldMessageLostByARestartIsSaid(self):
+        """A crash while a message waits for a session: the next run says it was never sent; no text on disk."""
+        self.net.tamper = lambda sender, target, text: []  # bob never answers
+        keeper, session = self.alice()
+        session.sendMessage("bob", "the launch code is 0000")
+        session.sendMessage("bob", "and a second one")
+        self.crash(keeper)
+        for name in os.listdir(self.path):
+            with open(os.path.join(self.path, name), "rb") as f:
+                self.assertNotIn(b"launch code", f.read())
+        keeper, session = self.alice()
+        errors = [event.message for event in self.net.of("alice", ev.Error)]
+        self.assertEqual(len([text for text in errors if "were never sent (2 to bob)" in text]), 1, errors)
+        # Said once: the run after that has nothing to say.
+        keeper.stopService()
+        keeper, session = self.alice()
+        self.assertFalse([event for event in self.net.of("alice", ev.Error) if "never sent" in event.message])
+
+    def test_heldThenSentIsNotSaid(self):
+        """Held messages that went out when the session came are not reported by the next run."""
+        keeper, session = self.alice()
+        session.sendMessage("bob", "hello")
+        self.assertEqual(session.directSessions.heldCounts(), {"bob": 1})
+        self.net.pump()
+        self.assertEqual(session.directSessions.heldCounts(), {})
+        self.crash(keeper)
+        keeper, session = self.alice()
+        self.assertFalse([event for event in self.net.of("alice", ev.Error) if "never sent" in event.message])
+
+    def test_unansweredIsNotSaidAgain(self):
+        """A held message already said NOT SENT (the peer never answered) is not reported again at restart."""
+        self.net.tamper = lambda sender, target, text: []
+        keeper, session = self.alice()
+        session.sendMessage("bob", "hello")
+        self.net.clock.now += HANDSHAKE_TIMEOUT
+        session.expire()
+        self.assertTrue(self.net.of("alice", ev.SessionUnanswered))
+        self.crash(keeper)
+        keeper, session = self.alice()
+        self.assertFalse([event for event in self.net.of("alice", ev.Error) if "never sent" in event.message])
+
+    def test_malformedHeldFileIsSaidAndSetAside(self):
+        os.makedirs(self.path, exist_ok=True)
+        name = heldFile(NETWORK)
+        with open(os.path.join(self.path, name), "w") as f:
+            json.dump({"format": 1, "held": {"bob": "two"}}, f)
+        keeper, session = self.alice()
+        errors = [event.message for event in self.net.of("alice", ev.Error)]
+        self.assertTrue([text for text in errors if "may not have been sent" in text and "kept as" in text], errors)
+        self.assertTrue(os.path.exists(os.path.join(self.path, name + ".corrupt")))
+
+    def test_malformedPlainListIsSaidAndNothingGoesInClear(self):
+        """A plain list that cannot be read: said, and no peer becomes plain by a guess."""
+        keeper, session = self.alice()
+        session.setLayer("NickServ", "plain")
+        keeper.stopService()
+        path = os.path.join(self.path, conversationsFile(NETWORK))
+        with open(path) as f:
+            data = json.load(f)
+        self.assertEqual(data["plain"], ["nickserv"])
+        data["plain"] = "nickserv"
+        with open(path, "w") as f:
+            json.dump(data, f)
+        keeper, session = self.alice()
+        errors = [event.message for event in self.net.of("alice", ev.Error)]
+        self.assertTrue([text for text in errors if "chose plain for is malformed" in text], errors)
+        self.assertIsInstance(session.sendMessage("NickServ", "IDENTIFY hunter2"), ev.Queued)
+        self.assertNotIn(b"hunter2", b"".join(self.net.outbox["alice"]))

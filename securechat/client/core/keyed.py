@@ -345,6 +345,33 @@ class Keyring:
         else:
             self._keyedNames.setdefault(folded, KeyedName()).layer = layer
 
+    def plainPeers(self) -> List[str]:
+        """
+        The peers (codec-folded) the user chose plain for: what a restart must
+        know, so that a peer without securechat (a service such as NickServ)
+        is not held again for a session it never answers.
+        """
+        return sorted(
+            {
+                self._server.codecFold(record.display[0])
+                for record in self._targets.values()
+                if record.layer == PLAIN and record.display[1] and record.display[0]
+            }
+        )
+
+    def restorePlain(self, name: str) -> bool:
+        """
+        The user chose plain for the peer C{name} before a restart: plain
+        again (the user's word, saved).  Whether it was restored (a choice
+        made in this run stays as it is).
+        """
+        if self._server.isRoom(name) or self.chosenLayer(name) is not None:
+            return False
+        record = self.record(name)
+        record.layer = PLAIN
+        record.display = (name, True)
+        return True
+
     def fingerprint(self, name: str) -> Optional[str]:
         """The fingerprint of the key in use for C{name}, or L{None} on plain."""
         conversation = self.stored(name)

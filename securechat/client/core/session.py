@@ -462,7 +462,8 @@ class ClientSession:
         return self.conversationsPart.setKeys(name, keys, layer, force)
 
     def setLayer(self, name: str, layer: str, force: bool = False) -> ev.LayerSet:
-        return self.conversationsPart.setLayer(name, layer, force)
+        lifted = self.directSessions.liftPlain(name, layer)  # a plain peer back to sessions
+        return lifted if lifted is not None else self.conversationsPart.setLayer(name, layer, force)
 
     def keyRequested(self, name: str, layer: Optional[str] = None, force: bool = False) -> int:
         return self.conversationsPart.keyRequested(name, layer, force)
