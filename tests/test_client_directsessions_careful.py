@@ -20,6 +20,7 @@ from securechat.client.adapters.persist import StateKeeper, conversationsFile
 from securechat.client.adapters.statedir import StateDir
 from securechat.client.core import events as ev
 from securechat.client.core.conversations import Conversations
+from securechat.client.core.directsessions import unansweredNote
 from securechat.client.core.hints import Hint, formatHint, isHint
 from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT
 from securechat.client.core.session import ClientSession
@@ -262,3 +263,12 @@ class RestartTests(SynchronousTestCase):
         self.assertTrue([text for text in errors if "chose plain for is malformed" in text], errors)
         self.assertIsInstance(session.sendMessage("NickServ", "IDENTIFY hunter2"), ev.Queued)
         self.assertNotIn(b"hunter2", b"".join(self.net.outbox["alice"]))
+
+
+class UnansweredAdviceTests(SynchronousTestCase):
+    def test_consoleOffersTheSavedChoiceAndTheOneLine(self):
+        """The console's NOT SENT names the saved choice of plain, and keeps the one line in clear last."""
+        event = ev.SessionUnanswered("carol", "hello carol", "carol did not answer")
+        note = unansweredNote(event, spellConsole)
+        self.assertIn("To talk to carol in clear from now on (saved): /layer! plain carol. ", note)
+        self.assertTrue(note.endswith("To send it in clear anyway (the relay reads it): /msg! carol hello carol"))

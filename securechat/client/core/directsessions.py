@@ -239,8 +239,10 @@ def unansweredNote(event: ev.SessionUnanswered, spell: Spell, insistOnce: bool =
     """
     head = "NOT SENT: %s -- %s" % (typed(event.body), event.reason)
     if insistOnce:
-        return "%s. To send it in clear anyway (the relay reads it): %s" % (
-            head, spell("msg!", [event.target, event.body]))
+        # The one line last: a face (and a user) can type it back as it is.
+        return "%s. To talk to %s in clear from now on (saved): %s. %s: %s" % (
+            head, event.target, spell("layer!", [event.target, PLAIN]),
+            "To send it in clear anyway (the relay reads it)", spell("msg!", [event.target, event.body]))
     return "%s. To talk to %s in clear (the relay reads it): %s, then send it again" % (
         head, event.target, spell("layer!", [event.target, PLAIN]))
 
