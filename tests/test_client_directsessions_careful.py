@@ -25,6 +25,7 @@ from securechat.client.core.hints import Hint, formatHint, isHint
 from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT
 from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import hintNote, notReadMark, spellConsole
+from securechat.client.faces.jsonlines import encodeEvent
 from securechat.codec import TEST_KDF, derive_room_keys
 from securechat.codec.sessions.framing import SESSION_MARKER
 
@@ -272,3 +273,10 @@ class UnansweredAdviceTests(SynchronousTestCase):
         note = unansweredNote(event, spellConsole)
         self.assertIn("To talk to carol in clear from now on (saved): /layer! plain carol. ", note)
         self.assertTrue(note.endswith("To send it in clear anyway (the relay reads it): /msg! carol hello carol"))
+
+
+class HintJsonTests(SynchronousTestCase):
+    def test_jsonSaysWhetherAHintIsAuthenticated(self):
+        for authenticated in (True, False):
+            event = ev.RefusalHint("#lab", "bob", "tampered", 1, authenticated=authenticated)
+            self.assertIs(json.loads(encodeEvent(event))["authenticated"], authenticated)
