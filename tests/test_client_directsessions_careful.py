@@ -130,8 +130,8 @@ class HintOverSessionTests(SynchronousTestCase):
         self.assertTrue(self.net.of("alice", ev.RejectedMessage))
 
 
-class RestartTests(SynchronousTestCase):
-    """What survives a restart: the peers chosen plain; and held messages are never lost silently."""
+class Runs:
+    """Alice's client run after run on one state directory (a mixin for the test cases below)."""
 
     def setUp(self):
         self.path = self.mktemp()
@@ -163,6 +163,10 @@ class RestartTests(SynchronousTestCase):
         keeper._loop.stop()
         keeper.state.close()
         self.keepers.remove(keeper)
+
+
+class RestartTests(Runs, SynchronousTestCase):
+    """What survives a restart: the peers chosen plain; and held messages are never lost silently."""
 
     def test_plainChoiceSurvivesARestart(self):
         """A service chosen plain once (NickServ) is plain after a restart: no 30 s hold, no session tried."""
@@ -280,3 +284,22 @@ class HintJsonTests(SynchronousTestCase):
         for authenticated in (True, False):
             event = ev.RefusalHint("#lab", "bob", "tampered", 1, authenticated=authenticated)
             self.assertIs(json.loads(encodeEvent(event))["authenticated"], authenticated)
+
+
+class PlainByNickTests(Runs, SynchronousTestCase):
+    """The saved choice is the peer's nick alone: it holds whatever nick we get (the proxy learns ours late)."""
+
+    def test_plainChoiceHoldsUnderAnotherOwnNick(self):
+        keeper, session = self.alice()
+        session.setLayer("NickServ", "plain")
+        keeper.stopService()
+        keeper = StateKeeper(StateDir.open(self.path), NETWORK, Clock(), self.net.clock)
+        self.keepers.append(keeper)
+        # Built under a placeholder nick, as the proxy builds its session; the server says "alice".
+        session = ClientSession("placeholder", lambda event: None, clock=self.net.clock, identity=keeper.identity,
+                                trust=keeper.trust, onConversation=keeper.restore)
+        keeper.attach(session)
+        self.net.add("alice", session)
+        keeper.startService()
+        self.assertEqual(session.nick, "alice")
+        self.assertEqual(session.sendMessage("nickserv", "IDENTIFY hunter2").layer, "plain")

@@ -137,6 +137,11 @@ class Keyring:
         #: not entered again yet (the secret is never saved): keyed, so
         #: nothing goes there in clear, and the user is told how to re-enter it.
         self._restored: Set[str] = set()
+        #: Peers (codec-folded) chosen plain before a restart, by nick alone
+        #: (a codec record is for a pair of nicks, and ours may not be known
+        #: yet: the proxy learns it from the IRC client); a record made for
+        #: the peer later (a choice of this run) replaces it.
+        self._plainPeers: Set[str] = set()
         #: The members of a room (by its codec target), codec-folded: a
         #: signed digest may name one we never heard from (views).
         self.members: Callable[[str], Iterable[str]] = lambda key: ()
@@ -190,6 +195,7 @@ class Keyring:
 
     def record(self, name: str) -> CodecRecord:
         """C{name}'s codec record, made for a choice of the user's (a key, a layer)."""
+        self._plainPeers.discard(self._server.codecFold(name))  # this run's choice replaces a saved one
         key = self.codecTarget(name)
         record = self._targets.get(key)
         if record is None:
@@ -198,6 +204,8 @@ class Keyring:
 
     def chosenLayer(self, name: str) -> Optional[str]:
         record = self._targets.get(self.codecTarget(name))
+        if record is None and not self._server.isRoom(name) and self._server.codecFold(name) in self._plainPeers:
+            return PLAIN  # chosen before a restart (L{restorePlain})
         return record.layer if record is not None else None
 
     def keyedName(self, name: str) -> Optional[KeyedName]:
@@ -357,6 +365,7 @@ class Keyring:
                 for record in self._targets.values()
                 if record.layer == PLAIN and record.display[1] and record.display[0]
             }
+            | self._plainPeers
         )
 
     def restorePlain(self, name: str) -> bool:
@@ -367,9 +376,7 @@ class Keyring:
         """
         if self._server.isRoom(name) or self.chosenLayer(name) is not None:
             return False
-        record = self.record(name)
-        record.layer = PLAIN
-        record.display = (name, True)
+        self._plainPeers.add(self._server.codecFold(name))
         return True
 
     def fingerprint(self, name: str) -> Optional[str]:
