@@ -2,7 +2,8 @@
 Test vectors of session lines (docs/wire.md, "Session lines"): the
 handshake of ``docs/vectors/sessions-v1.json`` framed as IRC lines, and
 ratchet messages on the initiator's first chain carrying records (a TEXT
-record on one line, a long one cut into several, a room-layer record), from
+record on one line, a long one cut into several, a room-layer record, a
+refusal hint), from
 fixed inputs and msgids: ``docs/vectors/session-lines-v1.json``.
 ``tests/test_codec_session_lines_vectors.py`` checks that it is current and
 reads every line back with a reader written from docs/wire.md alone.
@@ -29,6 +30,7 @@ from securechat.codec.sessions.framing import (
     KIND_INIT,
     KIND_MESSAGE,
     KIND_REPLY,
+    REFUSAL_HINT,
     ROOM_RECORDS,
     TEXT,
     frame,
@@ -69,6 +71,7 @@ def build() -> Dict[str, Any]:
         ("text", TEXT, b"hello [Bob], no secret typed"),
         ("long text", TEXT, ("a longer direct message, cut into several lines; " * 6).encode("utf-8")),
         ("room record", ROOM_RECORDS[0], bytes(range(16))),
+        ("refusal hint", REFUSAL_HINT, b"\x01SC-REFUSED #lab tampered 1 hgWJ2oE1c3VwsZ0d-9YIqQ\x01"),
     ):
         record = pack_record(kind, body)
         message = sending.encrypt(record)

@@ -84,7 +84,12 @@ class SessionLineVectorTests(SynchronousTestCase):
             record = ChaCha20Poly1305(message_key).decrypt(bytes(12), message[41:], session_id + header)
             self.assertEqual((record[0], record[1:].hex()), (entry["record_kind"], entry["body"]))
         self.assertEqual([record[0] for record in [bytes.fromhex(m["record"]) for m in vectors["messages"]]],
-                         [0x01, 0x01, 0x10])
+                         [0x01, 0x01, 0x10, 0x02])
+        # The REFUSAL-HINT record's body is a refusal hint's line, as docs/wire.md specifies it.
+        from securechat.client.core.hints import parseHint
+
+        hint = parseHint(bytes.fromhex(vectors["messages"][3]["body"]).decode("utf-8"))
+        self.assertEqual((hint.conversation, hint.reason, hint.count), ("#lab", "tampered", 1))
         self.assertGreater(len(vectors["messages"][1]["lines"]), 1)
 
     def test_our_reader_agrees(self) -> None:
@@ -123,7 +128,7 @@ class FramingRefusalTests(SynchronousTestCase):
         self.assertRaises(Malformed, unframe, "init", "")
 
     def test_unknown_record_kinds(self) -> None:
-        for kind in (0x00, 0x02, 0x0F, 0x20, 0xFF):
+        for kind in (0x00, 0x03, 0x0F, 0x20, 0xFF):  # 0x02: a refusal hint since issue 22's second pass
             self.assertRaises(Malformed, unpack_record, bytes((kind,)) + b"x")
         self.assertRaises(Malformed, unpack_record, b"")
 

@@ -672,3 +672,31 @@ class PairwiseSessionTests(TestCase):
         alice.client("PRIVMSG *securechat :layer bob plain")
         alice.client("PRIVMSG *securechat :layer bob")
         self.assertEqual(alice.replies()[-1], "bob: plain")
+
+
+class SessionPeerNoticeTests(TestCase):
+    """Issue 22/23: the IRC client's automatic CTCP replies to a peer with no secret typed pass; text does not."""
+
+    def test_ctcpReplyToASessionPeerPasses(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("NOTICE carol :\x01VERSION irssi 1.4\x01")
+        self.assertEqual(alice.up, [b"NOTICE carol :\x01VERSION irssi 1.4\x01\r\n"])
+        self.assertEqual(alice.notices(), [])
+
+    def test_noticeTextToASessionPeerIsRefused(self) -> None:
+        alice = Side("alice")
+        alice.register()
+        alice.client("NOTICE carol :my words")
+        self.assertEqual(alice.up, [])
+        self.assertIn("NOT SENT to carol", " ".join(alice.notices()))
+
+    def test_ctcpReplyToAKeyedPeerIsStillRefused(self) -> None:
+        """A peer with a secret typed: its requests arrive sealed and are never the IRC client's to answer."""
+        alice = Side("alice")
+        alice.register()
+        alice.key("bob")
+        alice.up.clear()
+        alice.client("NOTICE bob :\x01VERSION irssi 1.4\x01")
+        self.assertEqual(alice.up, [])
+        self.assertIn("NOT SENT to bob", " ".join(alice.notices()))

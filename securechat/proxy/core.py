@@ -316,7 +316,8 @@ class ProxyCore:
             # What is said to *securechat may be a passphrase: never to anyone else too.
             self.tell("not sent: a message to %s goes to it alone" % (PSEUDO,))
             return
-        keyed = {target: self._keyedForm(target) for target in targets if not isReserved(target)}
+        keyed = {target: self._keyedFormOfLine(message.command, target, text)
+                 for target in targets if not isReserved(target)}
         clear = [target for target, room in keyed.items() if room is None]
         protected = [target for target, room in keyed.items() if room is not None]
         if protected and clear:
@@ -347,6 +348,12 @@ class ProxyCore:
         else:
             tags = formatTags(message.tags or ()).encode("utf-8")
             self._up_write(tags + formatMessage(message.command, (",".join(clear), text)))
+
+    def _keyedFormOfLine(self, command: str, target: str, text: str) -> Optional[str]:
+        """L{_keyedForm}, except that a CTCP reply to a session peer is the IRC client's: it passes."""
+        if command == "NOTICE" and self.session.directSessions.ctcpReplyPasses(target, text):
+            return None
+        return self._keyedForm(target)
 
     def _keyedForm(self, target: str) -> Optional[str]:
         """The keyed conversation C{target} is a form of, as the session decides, or L{None}."""

@@ -9,11 +9,16 @@ What the client keeps in its state directory, and when it writes it.
    whole store per nick;
  - C{sessions-<network>.json}: the pairwise sessions' ratchets, written
    synchronously as they move (L{securechat.client.adapters.sessionstate});
+ - C{held-<network>.json}: which peers have messages held for a session,
+   never their text, so a restart says they were never sent
+   (L{securechat.client.adapters.heldstate});
  - C{conversations-<network>.json}: per conversation, the replay floor and
    recent message ids and the sequence numbers seen (receiving), and our
    stream and sequence number (sending); and which rooms and peers were
    keyed, on what layer (never the key): after a restart they count as
-   keyed until the key is entered again, so nothing goes there in clear.  Written every L{FLUSH_INTERVAL}
+   keyed until the key is entered again, so nothing goes there in clear; and
+   the peers the user chose plain for (C{plain}: their nicks only), so that
+   a peer without securechat, or a service, is not held for a session again.  Written every L{FLUSH_INTERVAL}
    seconds when it changed, and on exit, marked C{clean} then.
 
 A restart after a clean exit reopens no replay or reorder window.  After a
@@ -40,6 +45,7 @@ from twisted.logger import Logger
 
 from ...codec import LAYERS, Conversation, Identity, TrustStore
 from ..core import events as ev
+from .heldstate import HeldStore
 from .sessionstate import SessionStore
 from .statedir import StateCorrupt, StateDir, StateError
 
@@ -125,11 +131,15 @@ class StateKeeper(Service):
         self._keyed: Dict[str, str] = {}
         #: Those brought back keyed (told to the user on start, L{_report}).
         self._restoredKeyed: List[Tuple[str, str]] = []
+        #: Peers the user chose plain for (codec-folded), as saved.
+        self._plain: List[str] = []
         self._clean = False
         self._floorNow = False
         self._loadConversations()
         #: The pairwise sessions (their own file, written as their ratchets move).
         self.sessions = SessionStore(state, network, self.warnings)
+        #: Which peers have messages held for a session (never their text).
+        self.held = HeldStore(state, network, self.warnings)
         self._session: Any = None
         self._written: Optional[bytes] = None
         #: (codec target, changes) of every conversation at the last save.
@@ -187,6 +197,15 @@ class StateKeeper(Service):
                 "%s: the list of keyed rooms and peers is malformed: /key them again before you talk there"
                 % (self.state.file(self._file),)
             )
+        plain = data.get("plain", [])
+        if isinstance(plain, list):
+            self._plain = [name for name in plain[:MAX_SAVED_CONVERSATIONS] if isinstance(name, str) and name]
+        else:
+            # Never a guess toward clear: each such peer is held for a session again until chosen plain.
+            self.warnings.append(
+                "%s: the list of peers you chose plain for is malformed: choose plain for them again"
+                % (self.state.file(self._file),)
+            )
         unknown = []
         for name, layer in list(keyed.items())[:MAX_SAVED_CONVERSATIONS]:
             if not isinstance(name, str) or layer == "plain":
@@ -211,11 +230,15 @@ class StateKeeper(Service):
         """
         self._session = session
         self.sessions.attach(session.pairwise, session.emit)
+        self.held.attach(session.directSessions, session.emit)
         for key, conversation in session.conversations().items():
             self.restore(key, conversation)
         self._restoredKeyed = [
             (name, layer) for name, layer in self._keyed.items() if session.keyring.restoreKeyed(name, layer)
         ]
+        for name in self._plain:
+            if session.keyring.keyedLayer(name) is None:  # keyed since (a later choice): keyed wins
+                session.keyring.restorePlain(name)
 
     def _report(self) -> None:
         """Tell the user what could not be loaded (once the UI listens: on start)."""
@@ -272,6 +295,8 @@ class StateKeeper(Service):
         versions: Dict[str, Any] = {key: conversation.changes for key, conversation in current.items()}
         keyed = self._session.keyring.keyedLayers() if self._session is not None else dict(self._keyed)
         versions[" keyed"] = sorted(keyed.items())  # no codec target starts with a space
+        plain = self._session.keyring.plainPeers() if self._session is not None else list(self._plain)
+        versions[" plain"] = plain
         if not clean and versions == self._versions:
             return  # nothing sent or accepted since the last save: no export, no write
         conversations: Dict[str, Any] = {}
@@ -279,7 +304,7 @@ class StateKeeper(Service):
         conversations.update(carried)
         for key, conversation in current.items():
             conversations[key] = conversation.export_state()
-        body = json.dumps([conversations, keyed], sort_keys=True, separators=(",", ":")).encode("utf-8")
+        body = json.dumps([conversations, keyed, plain], sort_keys=True, separators=(",", ":")).encode("utf-8")
         if not clean and body == self._written:
             self._versions = versions
             return
@@ -289,6 +314,7 @@ class StateKeeper(Service):
             "saved_at": self.now(),
             "conversations": conversations,
             "keyed": keyed,
+            "plain": plain,
         }
         try:
             self.state.writeJson(self._file, document)

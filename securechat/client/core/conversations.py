@@ -64,6 +64,12 @@ class DirectRoute(Protocol):
 
     def describe(self, name: str) -> Optional[str]: ...
 
+    def judge(self, message: Message, name: str, direct: bool) -> Optional[List[ev.Event]]: ...
+
+    def hintCarrier(self, clear: Callable[[str, str], None]) -> Callable[[str, str], None]: ...
+
+    def onHint(self, received: Callable[[str, str], None]) -> None: ...
+
 
 class Conversations:
     """
@@ -82,9 +88,15 @@ class Conversations:
         joined: Callable[[str], bool],
         emit: Callable[[ev.Event], None],
         clock: Callable[[], float],
+        directSessions: DirectRoute,
         pace: Optional[Pace] = None,
     ) -> None:
         self._server = server
+        #: The direct-messages-over-sessions part
+        #: (L{securechat.client.core.directsessions.DirectSessions}): it
+        #: judges what belongs to pairwise sessions before the codec does
+        #: (L{None} from its C{judge} means "not mine"), and routes sending.
+        self.directSessions = directSessions
         self._keyring = keyring
         self._joined = joined
         self.emit = emit
@@ -115,18 +127,16 @@ class Conversations:
         #: grouped; decided here, once, for every face.
         self.refusals = RefusalGroups(lambda name: self._server.fold(name))
         #: Refusal hints (L{securechat.client.core.hints}): those we send when
-        #: we cannot open a member's message (carried by L{noticeCarrier}, the
-        #: one function a pairwise channel replaces), and those we receive.
+        #: we cannot open a member's message (carried by L{noticeCarrier},
+        #: which our pairwise session with the peer replaces where one
+        #: exists: L{securechat.client.core.sessionhints}), and those we receive.
         fold = lambda name: self._server.fold(name)  # noqa: E731 - the fold changes with 005
-        self.hintSender = HintSender(fold, clock, noticeCarrier(self._writeHint))
+        self.hintSender = HintSender(fold, clock, directSessions.hintCarrier(noticeCarrier(self._writeHint)))
         self.hintReader = HintReader(fold, clock)
-        #: Set by the session: judges what belongs to pairwise sessions
-        #: (L{securechat.client.core.directsessions}) before the codec does;
-        #: L{None} from it means "not mine".
-        self.sessionJudge: Optional[Callable[[Message, str, bool], Optional[List[ev.Event]]]] = None
-        #: Set by the session: the direct-messages-over-sessions part
-        #: (L{securechat.client.core.directsessions.DirectSessions}).
-        self.directSessions: Optional[DirectRoute] = None
+        #: Those that came over a session: bounded apart, so that hints a
+        #: relay forges in clear never use up the windows of authenticated ones.
+        self.sessionHintReader = HintReader(fold, clock)
+        directSessions.onHint(self._sessionHint)
 
     # Messages received.
 
@@ -161,16 +171,25 @@ class Conversations:
             return False
         if self._server.isMe(message.sourceNick):
             return True
-        try:
-            hint = parseHint(message.params[1])
-        except MalformedHint:
-            return True
-        if hint.conversation != DIRECT and not self._server.isRoom(hint.conversation):
-            return True  # a conversation is a room or "*": anything else is malformed
-        event = self.hintReader.received(message.sourceNick, hint)
-        if event is not None:
-            self.emit(event)
+        self._showHint(message.sourceNick, message.params[1], False)
         return True
+
+    def _sessionHint(self, nick: str, text: str) -> None:
+        """A hint our pairwise session with C{nick} opened: from that identity, shown as authenticated."""
+        if isHint(text):
+            self._showHint(nick, text, True)
+
+    def _showHint(self, by: str, text: str, authenticated: bool) -> None:
+        """Show C{by}'s hint C{text} within the reader's bounds; a malformed one is ignored."""
+        try:
+            hint = parseHint(text)
+        except MalformedHint:
+            return
+        if hint.conversation != DIRECT and not self._server.isRoom(hint.conversation):
+            return  # a conversation is a room or "*": anything else is malformed
+        event = (self.sessionHintReader if authenticated else self.hintReader).received(by, hint)
+        if event is not None:
+            self.emit(attr.evolve(event, authenticated=True) if authenticated else event)
 
     def _hintRefusal(self, message: Message, name: str, direct: bool, results: List[Result]) -> None:
         """
@@ -204,7 +223,7 @@ class Conversations:
 
     def _sessionPeer(self, name: str) -> bool:
         """Whether C{name} is a peer we hold a pairwise session with (its plain lines are refused)."""
-        return self.directSessions is not None and self.directSessions.holdsSession(name)
+        return self.directSessions.holdsSession(name)
 
     def keyedFormOf(self, target: str) -> Optional[str]:
         """
@@ -216,7 +235,7 @@ class Conversations:
         name = room if room is not None else target
         if self._keyring.expectedLayer(name) != PLAIN:
             return name
-        if room is None and self.directSessions is not None and self.directSessions.route(name, False) is not None:
+        if room is None and self.directSessions.route(name, False) is not None:
             return name  # a peer whose messages go over a pairwise session
         return None
 
@@ -249,10 +268,9 @@ class Conversations:
         events, returned rather than emitted (the caller shows them with
         the line at hand).
         """
-        if self.sessionJudge is not None:
-            judged = self.sessionJudge(message, name, direct)
-            if judged is not None:
-                return judged
+        judged = self.directSessions.judge(message, name, direct)
+        if judged is not None:
+            return judged
         sender = message.sourceNick or ""
         conversation = self._keyring.judging(name)
         results = conversation.receive(sender, message.params[1])
@@ -639,7 +657,7 @@ class Conversations:
     def fingerprintEvent(self, name: str) -> ev.Fingerprint:
         """What C{/fingerprint NAME} shows: the key of C{name}, ours, and a nick's pin."""
         pin = None if self._server.isRoom(name) else self._server.trust.pinned(self._server.codecFold(name))
-        overSession = None if self.directSessions is None else self.directSessions.describe(name)
+        overSession = self.directSessions.describe(name)
         return ev.Fingerprint(
             name,
             overSession or self._keyring.layerFor(name),
@@ -677,7 +695,7 @@ class Conversations:
             assert keyed.pending is not None
             self._server.checkSealingNick()
             return self._queue(keyed.pending, target, body)
-        if self.directSessions is not None and self.directSessions.route(target, force) == "hold":
+        if self.directSessions.route(target, force) == "hold":
             # No session yet: held for it (never in clear), not for the pace.
             return self.directSessions.send(target, body)
         return self._sendPaced(target, body, force)
@@ -830,7 +848,7 @@ class Conversations:
 
     def _seal(self, target: str, body: str, force: bool = False) -> Union[ev.Sent, ev.Queued]:
         self._checkSendable(target, body)
-        if self.directSessions is not None and self.directSessions.route(target, force) is not None:
+        if self.directSessions.route(target, force) is not None:
             return self.directSessions.send(target, body)
         self._checkSealable(target, force)
         conversation = self._keyring.judging(target)
@@ -847,6 +865,7 @@ class Conversations:
         msgid = msgidOf(texts[0]) if texts and conversation.layer != PLAIN else None
         if msgid is not None:
             self.hintReader.sent(target, msgid, body)
+            self.sessionHintReader.sent(target, msgid, body)
         event = ev.Sent(target, body, conversation.layer, len(texts), msgid)
         self.emit(event)
         return event

@@ -17,7 +17,7 @@ C{/msg bob text} and L{securechat.client.core.pairwise.Pairwise}.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from ...codec.errors import Malformed
 from ...codec.identity import identity_fingerprint
@@ -28,6 +28,7 @@ from . import events as ev
 from .keyed import Keyring
 from .pairwise import SESSION_LAYER, SESSION_PROTECTION, Pairwise
 from .rules import PLAIN, Server
+from .sessionhints import onSessionHint, sessionCarrier
 from .wording import Spell, typed
 
 #: What the user is told when a message waits for a session.
@@ -52,8 +53,12 @@ class DirectSessions:
         self.emit = emit
         #: Whether C{/msg} to an unkeyed peer uses (and starts) sessions.
         self.enabled = enabled
+        #: Messages held for a session now, per peer (codec-folded): [nick, count].
+        self._held: Dict[str, List[Any]] = {}
+        self._onHeld: List[Callable[[Dict[str, int]], None]] = []
         pairwise.onRecord(TEXT, self._text)
         pairwise.onUndelivered(TEXT, self._unanswered)
+        pairwise.onSessionReady(self._ready)
 
     def judge(self, message: Message, name: str, direct: bool) -> Optional[List[ev.Event]]:
         """The verdict on a direct line that concerns sessions; L{None} when it does not."""
@@ -90,6 +95,47 @@ class DirectSessions:
             return "session"
         return "session: starting" if self._pairwise.starting(name) else "session: none yet"
 
+    def hintCarrier(self, clear: Callable[[str, str], None]) -> Callable[[str, str], None]:
+        """The carrier of refusal hints: over our session with the peer where one exists, else C{clear}."""
+        return sessionCarrier(self._pairwise, clear)
+
+    def onHint(self, received: Callable[[str, str], None]) -> None:
+        """Call C{received(nick, line)} for each refusal hint a session opens (authenticated to C{nick})."""
+        onSessionHint(self._pairwise, received)
+
+    def liftPlain(self, target: str, layer: str) -> Optional[ev.LayerSet]:
+        """
+        The user asks a protected C{layer} for a peer they chose plain for
+        and typed no secret for: the choice of plain is lifted (and no longer
+        saved), and direct messages go over sessions again (said as layer
+        C{session}); L{None} when this is not that case (the layer is set as usual).
+        """
+        if (
+            not self.enabled
+            or layer == PLAIN
+            or self._server.isRoom(target)
+            or self._server.isMe(target)
+            or self._keyring.chosenLayer(target) != PLAIN
+            or self._keyring.keysFor(target) is not None
+            or self._keyring.keyedName(target) is not None
+        ):
+            return None
+        self._keyring.record(target).layer = None
+        event = ev.LayerSet(target, SESSION_LAYER)
+        self.emit(event)
+        return event
+
+    def ctcpReplyPasses(self, target: str, text: str) -> bool:
+        """
+        Whether a NOTICE of C{text} to C{target} goes as it is, in clear: a
+        CTCP reply (an IRC client's automatic answer, e.g. to VERSION) to a
+        peer whose direct messages go over sessions, not the user's text.
+        A session carries no NOTICE, and its requests are never passed to
+        an IRC client, so such a reply answers a request that came in
+        clear.  A peer with a secret typed (or a room) keeps refusing it.
+        """
+        return ctcp.parse(text) is not None and self.describe(target) is not None
+
     def holdsSession(self, name: str) -> bool:
         """Whether lines from C{name} are a session's: a plain one is then refused, as in a keyed conversation."""
         return self.enabled and self._pairwise.hasSession(name) and self._usesSessions(name)
@@ -124,8 +170,40 @@ class DirectSessions:
             event: Union[ev.Sent, ev.Queued] = ev.Sent(target, body, SESSION_LAYER, lines)
         else:
             event = ev.Queued(target, body, (WAITING_NOTE if starting else HELD_NOTE) % (target,), session=True)
+            self._heldChanged(target, +1)  # kept (without its text) before the user is told
         self.emit(event)
         return event
+
+    # Messages held while a session starts live in memory only: who they
+    # were for is kept, so that a restart says they were never sent.
+
+    def onHeldChanged(self, callback: Callable[[Dict[str, int]], None]) -> None:
+        """Call C{callback(counts)} (peer -> messages held for it) each time what is held changes."""
+        self._onHeld.append(callback)
+
+    def heldCounts(self) -> Dict[str, int]:
+        """The messages held for a session now, by peer (as the user typed the nick)."""
+        return {nick: count for nick, count in self._held.values()}
+
+    def _heldChanged(self, nick: str, change: Optional[int]) -> None:
+        """C{change} more held for C{nick}; L{None}: none held any more (sent, or said not sent)."""
+        folded = self._server.codecFold(nick)
+        entry = self._held.get(folded)
+        if change is None:
+            if entry is None:
+                return
+            del self._held[folded]
+        elif entry is None:
+            self._held[folded] = [nick, change]
+        else:
+            entry[1] += change
+        counts = self.heldCounts()
+        for callback in self._onHeld:
+            callback(counts)
+
+    def _ready(self, nick: str, identityKey: bytes, sessionId: bytes) -> None:
+        # What was held is sealed now (a failure is said by _unanswered).
+        self._heldChanged(nick, None)
 
     def _text(self, nick: str, identityKey: bytes, body: bytes) -> None:
         try:
@@ -148,6 +226,7 @@ class DirectSessions:
         ))
 
     def _unanswered(self, nick: str, body: bytes, reason: str) -> None:
+        self._heldChanged(nick, None)
         self.emit(ev.SessionUnanswered(nick, body.decode("utf-8", "replace"), reason))
 
 
@@ -160,8 +239,10 @@ def unansweredNote(event: ev.SessionUnanswered, spell: Spell, insistOnce: bool =
     """
     head = "NOT SENT: %s -- %s" % (typed(event.body), event.reason)
     if insistOnce:
-        return "%s. To send it in clear anyway (the relay reads it): %s" % (
-            head, spell("msg!", [event.target, event.body]))
+        # The one line last: a face (and a user) can type it back as it is.
+        return "%s. To talk to %s in clear from now on (saved): %s. %s: %s" % (
+            head, event.target, spell("layer!", [event.target, PLAIN]),
+            "To send it in clear anyway (the relay reads it)", spell("msg!", [event.target, event.body]))
     return "%s. To talk to %s in clear (the relay reads it): %s, then send it again" % (
         head, event.target, spell("layer!", [event.target, PLAIN]))
 

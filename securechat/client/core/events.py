@@ -493,6 +493,8 @@ class RefusalHint(Event):
     is shown.  C{msgids} are those of our messages it names that we sent
     there (C{bodies} their texts, same order); C{unknown} counts the ids it
     names that we never sent there (a forgery, or a message we forgot).
+    C{authenticated}: it came sealed over our pairwise session with C{by}
+    (from that identity, not the relay's forgery); still a claim of theirs.
     """
 
     kind: ClassVar[str] = "refusal-hint"
@@ -504,6 +506,7 @@ class RefusalHint(Event):
     bodies: Tuple[str, ...] = ()
     unknown: int = 0
     direct: bool = False
+    authenticated: bool = False
 
 
 # Views that agree (issue 23): what members' signed digests say they received.

@@ -137,6 +137,11 @@ class Keyring:
         #: not entered again yet (the secret is never saved): keyed, so
         #: nothing goes there in clear, and the user is told how to re-enter it.
         self._restored: Set[str] = set()
+        #: Peers (codec-folded) chosen plain before a restart, by nick alone
+        #: (a codec record is for a pair of nicks, and ours may not be known
+        #: yet: the proxy learns it from the IRC client); a record made for
+        #: the peer later (a choice of this run) replaces it.
+        self._plainPeers: Set[str] = set()
         #: The members of a room (by its codec target), codec-folded: a
         #: signed digest may name one we never heard from (views).
         self.members: Callable[[str], Iterable[str]] = lambda key: ()
@@ -190,6 +195,7 @@ class Keyring:
 
     def record(self, name: str) -> CodecRecord:
         """C{name}'s codec record, made for a choice of the user's (a key, a layer)."""
+        self._plainPeers.discard(self._server.codecFold(name))  # this run's choice replaces a saved one
         key = self.codecTarget(name)
         record = self._targets.get(key)
         if record is None:
@@ -198,6 +204,8 @@ class Keyring:
 
     def chosenLayer(self, name: str) -> Optional[str]:
         record = self._targets.get(self.codecTarget(name))
+        if record is None and not self._server.isRoom(name) and self._server.codecFold(name) in self._plainPeers:
+            return PLAIN  # chosen before a restart (L{restorePlain})
         return record.layer if record is not None else None
 
     def keyedName(self, name: str) -> Optional[KeyedName]:
@@ -344,6 +352,32 @@ class Keyring:
                     del self._keyedNames[folded]
         else:
             self._keyedNames.setdefault(folded, KeyedName()).layer = layer
+
+    def plainPeers(self) -> List[str]:
+        """
+        The peers (codec-folded) the user chose plain for: what a restart must
+        know, so that a peer without securechat (a service such as NickServ)
+        is not held again for a session it never answers.
+        """
+        return sorted(
+            {
+                self._server.codecFold(record.display[0])
+                for record in self._targets.values()
+                if record.layer == PLAIN and record.display[1] and record.display[0]
+            }
+            | self._plainPeers
+        )
+
+    def restorePlain(self, name: str) -> bool:
+        """
+        The user chose plain for the peer C{name} before a restart: plain
+        again (the user's word, saved).  Whether it was restored (a choice
+        made in this run stays as it is).
+        """
+        if self._server.isRoom(name) or self.chosenLayer(name) is not None:
+            return False
+        self._plainPeers.add(self._server.codecFold(name))
+        return True
 
     def fingerprint(self, name: str) -> Optional[str]:
         """The fingerprint of the key in use for C{name}, or L{None} on plain."""

@@ -158,9 +158,6 @@ class ClientSession:
         # What a room counts as: a room keyed before a restart is keyed, not plain.
         self.roomsPart = Rooms(self.registration, self.keyring.expectedLayer, emit, log)
         self.keyring.members = self._roomMembers
-        self.conversationsPart = Conversations(
-            self.registration, self.keyring, self.roomsPart.joined, emit, clock, pace
-        )
         #: Pairwise sessions with peers' identities (direct messages with no
         #: secret typed; the room layer's records): L{securechat.client.core.pairwise}.
         self.pairwise = Pairwise(self.registration, emit, clock)
@@ -168,8 +165,9 @@ class ClientSession:
         self.directSessions = DirectSessions(
             self.registration, self.keyring, self.pairwise, emit, directSessions
         )
-        self.conversationsPart.sessionJudge = self.directSessions.judge
-        self.conversationsPart.directSessions = self.directSessions
+        self.conversationsPart = Conversations(
+            self.registration, self.keyring, self.roomsPart.joined, emit, clock, self.directSessions, pace
+        )
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {
@@ -464,7 +462,8 @@ class ClientSession:
         return self.conversationsPart.setKeys(name, keys, layer, force)
 
     def setLayer(self, name: str, layer: str, force: bool = False) -> ev.LayerSet:
-        return self.conversationsPart.setLayer(name, layer, force)
+        lifted = self.directSessions.liftPlain(name, layer)  # a plain peer back to sessions
+        return lifted if lifted is not None else self.conversationsPart.setLayer(name, layer, force)
 
     def keyRequested(self, name: str, layer: Optional[str] = None, force: bool = False) -> int:
         return self.conversationsPart.keyRequested(name, layer, force)

@@ -282,6 +282,8 @@ def pasteQuestion(lines: int, seconds: float, target: str) -> str:
 
 #: What every refusal hint says of itself (docs/security.md, "Refusal hints").
 UNAUTHENTICATED_HINT = "UNAUTHENTICATED: the relay could forge or hide this"
+#: The same, for a hint sealed over the pairwise session with its author.
+AUTHENTICATED_HINT = "authenticated: it came over your protected session with %s"
 #: What a sender can do about a refusal a hint names.
 HINT_ADVICE = {
     "expired": "check your clock; or the relay held it back",
@@ -308,10 +310,11 @@ def hintNote(event: ev.RefusalHint, spell: Spell) -> str:
     where = event.by if event.direct else event.target
     place = "to them" if event.direct else "in %s" % (event.target,)
     reason = REASONS.get(event.reason, event.reason)
+    saidHow = AUTHENTICATED_HINT % (event.by,) if event.authenticated else UNAUTHENTICATED_HINT
     if not event.msgids:
         return (
             "%s's client says it could not open %d message(s) of yours %s (%s), naming none you sent there: "
-            "ignored (%s)" % (event.by, event.count, place, reason, UNAUTHENTICATED_HINT)
+            "ignored (%s)" % (event.by, event.count, place, reason, saidHow)
         )
     if event.count == 1:
         what = "your message %s %s" % (_excerpt(event.bodies[-1]), place)
@@ -322,15 +325,17 @@ def hintNote(event: ev.RefusalHint, spell: Spell) -> str:
     if advice is not None:
         fingerprint = spell("fingerprint", [where])
         said += "; " + advice % {"where": where, "fingerprint": fingerprint}
-    return "%s -- %s" % (said, UNAUTHENTICATED_HINT)
+    return "%s -- %s" % (said, saidHow)
 
 
 def notReadMark(event: ev.RefusalHint) -> str:
     """What the echo of one of our messages a hint names gets."""
-    return "not read by %s: %s (unauthenticated)" % (event.by, REASONS.get(event.reason, event.reason))
+    how = "over your session" if event.authenticated else "unauthenticated"
+    return "not read by %s: %s (%s)" % (event.by, REASONS.get(event.reason, event.reason), how)
 
 
 __all__ = [
+    "AUTHENTICATED_HINT",
     "MARKS",
     "hintNote",
     "notReadMark",

@@ -14,9 +14,10 @@ never mistakes it for a sealed C{+sc2} message.  The header is a routing
 hint only: the handshake's signatures and the ratchet's AEAD bind the bytes.
 
 Inside a ratchet message the plaintext is a record: one kind byte, then its
-body.  L{TEXT} is a direct message (UTF-8); kinds 0x10-0x1f are for the
-room layer (sender chains handed over pairwise sessions); every other kind
-is reserved and refused.
+body.  L{TEXT} is a direct message (UTF-8); L{REFUSAL_HINT} a refusal
+hint's line (UTF-8, as the C{NOTICE} carries it), authenticated by the
+session; kinds 0x10-0x1f are for the room layer (sender chains handed over
+pairwise sessions); every other kind is reserved and refused.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ _LINE_RE = re.compile(
 
 #: Record kinds carried inside the ratchet (one byte before the body).
 TEXT = 0x01
+#: A refusal hint (docs/wire.md, "Refusal hints"), sealed for the peer it concerns.
+REFUSAL_HINT = 0x02
 #: The range other parts (the room layer) register their record kinds in.
 ROOM_RECORDS = range(0x10, 0x20)
-KNOWN_RECORD_KINDS = frozenset({TEXT, *ROOM_RECORDS})
+KNOWN_RECORD_KINDS = frozenset({TEXT, REFUSAL_HINT, *ROOM_RECORDS})
 
 
 def is_session_line(text: str) -> bool:
