@@ -9,6 +9,8 @@ What the client keeps in its state directory, and when it writes it.
    whole store per nick;
  - C{sessions-<network>.json}: the pairwise sessions' ratchets, written
    synchronously as they move (L{securechat.client.adapters.sessionstate});
+ - C{forward-<network>.json}: the sender chains of rooms on the forward
+   layer, written synchronously as they move (L{securechat.client.adapters.forwardstate});
  - C{conversations-<network>.json}: per conversation, the replay floor and
    recent message ids and the sequence numbers seen (receiving), and our
    stream and sequence number (sending); and which rooms and peers were
@@ -40,6 +42,7 @@ from twisted.logger import Logger
 
 from ...codec import LAYERS, Conversation, Identity, TrustStore
 from ..core import events as ev
+from .forwardstate import ForwardStore
 from .sessionstate import SessionStore
 from .statedir import StateCorrupt, StateDir, StateError
 
@@ -130,6 +133,8 @@ class StateKeeper(Service):
         self._loadConversations()
         #: The pairwise sessions (their own file, written as their ratchets move).
         self.sessions = SessionStore(state, network, self.warnings)
+        #: Rooms on the forward layer (their own file, written as their chains move).
+        self.forwardRooms = ForwardStore(state, network, self.warnings)
         self._session: Any = None
         self._written: Optional[bytes] = None
         #: (codec target, changes) of every conversation at the last save.
@@ -211,6 +216,7 @@ class StateKeeper(Service):
         """
         self._session = session
         self.sessions.attach(session.pairwise, session.emit)
+        self.forwardRooms.attach(session.forwardRoute.part, session.emit)
         for key, conversation in session.conversations().items():
             self.restore(key, conversation)
         self._restoredKeyed = [
