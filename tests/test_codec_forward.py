@@ -169,13 +169,27 @@ class ForwardRoundTripTests(SynchronousTestCase):
         signature = self.carol.identity.sign(batch_signed_bytes(chainId, index, index, [digest]))
         token = b"\x01" + message + struct.pack(">I", index) + signature
         results = deliver(self.bob, self.alice, lineOf(token, digest[:16]))
-        self.assertEqual([r.reason for r in results if isinstance(r, Rejected)], ["bad-signature"])
-        # Unsigned, it is held and then refused: never shown.
+        self.assertEqual([r.reason for r in results], ["bad-signature"])  # type: ignore[attr-defined]
+        # Unsigned, it is held; both are refused when no signature of alice's covers them: never shown.
         chainId, message = forgeOn(self.carol, self.alice, "unsigned forgery", 1_800_000_000, ahead=1)
         digest = hashlib.sha256(message).digest()
         self.assertEqual(deliver(self.bob, self.alice, lineOf(b"\x00" + message, digest[:16])), [])
         self.clock.advance(self.bob.room.hold_seconds + 1)
-        self.assertEqual([r.reason for r in self.bob.room.expire()], ["unverified"])
+        self.assertEqual([r.reason for r in self.bob.room.expire()], ["unverified", "unverified"])
+        self.assertEqual(self.bob.room.held, 0)
+
+    def test_bogusSignatureCostsNothingGenuine(self) -> None:
+        """A signature the relay makes up over held messages is refused; the genuine one still shows them."""
+        first = self.alice.room.encode("one", PAYLOAD, last=False)
+        second = self.alice.room.encode("two", PAYLOAD, last=False)
+        self.assertEqual(deliver(self.bob, self.alice, first + second), [])
+        chainId = self.alice.chains.outbound.chain_id
+        bogus = b"\x02" + chainId + struct.pack(">II", 0, 1) + os.urandom(64)
+        results = deliver(self.bob, self.alice, lineOf(bogus, hashlib.sha256(bogus).digest()[:16]))
+        self.assertEqual([r.reason for r in results], ["bad-signature"])  # type: ignore[attr-defined]
+        self.assertEqual(self.bob.room.held, 2)
+        results = deliver(self.bob, self.alice, self.alice.room.flush(PAYLOAD))
+        self.assertEqual([r.body for r in results], ["one", "two"])  # type: ignore[attr-defined]
 
     def test_replayAndMsgidRewritten(self) -> None:
         """A line seen again is replayed (its key is erased); a rewritten header msgid changes nothing shown."""
@@ -323,3 +337,19 @@ class ForwardFlagsTests(SynchronousTestCase):
         second = self.alice.room.encode("new", PAYLOAD, last=True)
         results = deliver(bob, self.alice, first + second)
         self.assertEqual([getattr(r, "reason", None) or r.body for r in results], ["expired", "new"])  # type: ignore[attr-defined]
+
+
+class WaitingSignatureTests(SynchronousTestCase):
+    def test_bogusAndGenuineWaitingTogether(self) -> None:
+        """Both a made-up and the genuine signature arrive before their message: the genuine one still shows it."""
+        clock = Clock()
+        clock.advance(1_800_000_000)
+        alice, bob = Member("alice", clock), Member("bob", clock)
+        admitEachOther([alice, bob])
+        first = alice.room.encode("one", PAYLOAD, last=False)
+        second = alice.room.encode("two", PAYLOAD, last=True)
+        chainId = alice.chains.outbound.chain_id
+        bogus = b"\x02" + chainId + struct.pack(">II", 0, 0) + os.urandom(64)
+        self.assertEqual(deliver(bob, alice, lineOf(bogus, hashlib.sha256(bogus).digest()[:16]) + second), [])
+        results = deliver(bob, alice, first)
+        self.assertEqual([getattr(r, "reason", None) or r.body for r in results], ["bad-signature", "one", "two"])  # type: ignore[attr-defined]

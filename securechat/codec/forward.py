@@ -374,14 +374,17 @@ class ForwardRoom:
     def _verify_batch(self, sender: str, key: Tuple[str, bytes], first: int, last: int, signature: bytes) -> List[Any]:
         chain = self._chain(*key)
         held = self._held[key]
+        signed = batch_signed_bytes(key[1], first, last, [held[index].digest for index in range(first, last + 1)])
+        if not self._verifier.verify(chain.identity, signature, signed):
+            # A forged message among them, or a forged signature: nothing is
+            # shown, and nothing is dropped either (the genuine signature may
+            # still come; what no signature covers times out, unverified).
+            error = BadSignature(f"a batch signature ({first}..{last}) that is not its sender's: nothing shown")
+            return [Rejected(FORWARD, sender, self.room, error)]
         items = [held.pop(index) for index in range(first, last + 1)]
         self._held_count -= len(items)
         if not held:
             del self._held[key]
-        signed = batch_signed_bytes(key[1], first, last, [item.digest for item in items])
-        if not self._verifier.verify(chain.identity, signature, signed):
-            error = BadSignature("its batch signature is not its sender's: a forgery in the batch, not shown")
-            return [Rejected(FORWARD, sender, self.room, error) for _ in items]
         signer = identity_fingerprint(chain.identity)
         results: List[Any] = []
         for offset, item in enumerate(items):
@@ -400,15 +403,17 @@ class ForwardRoom:
         return results
 
     def _settle_waiting(self, sender: str, key: Tuple[str, bytes]) -> List[Any]:
-        held: Dict[int, _Held] = self._held.get(key) or {}
+        """Every waiting signature whose messages are all held now is checked (a bogus one first costs nothing)."""
+        results: List[Any] = []
         waiting = self._waiting[key]
         for item in list(waiting):
+            held: Dict[int, _Held] = self._held.get(key) or {}
             if all(index in held for index in range(item.first, item.last + 1)):
                 waiting.remove(item)
-                if not waiting:
-                    del self._waiting[key]
-                return self._verify_batch(sender, key, item.first, item.last, item.signature)
-        return []
+                results.extend(self._verify_batch(sender, key, item.first, item.last, item.signature))
+        if not waiting:
+            del self._waiting[key]
+        return results
 
     def _evict_oldest(self, sender: str) -> List[Any]:
         oldest_key = min(self._held, key=lambda key: next(iter(self._held[key].values())).arrived)
