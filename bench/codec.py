@@ -16,9 +16,8 @@ Every decoded message is checked to be accepted with the right body.
     tox -e pypy3 --notest             # once: a PyPy 3.9 env with cryptography 43
     PYTHONPATH=. .tox/pypy3/bin/python bench/codec.py   # PyPy (random keys, no tracemalloc)
 
-The sessions core (securechat.codec.sessions, issue 22; not yet used by the
-client) is measured on the same body: "chain" seals on a room sender chain,
-base64-encodes the sealed bytes once, decodes and opens them on the
+The sessions core (securechat.codec.sessions, issue 22) is measured on the
+same body: "chain" seals on a room sender chain, base64-encodes the sealed bytes once, decodes and opens them on the
 receiver's chain (goal: >= 1.0x raw Fernet); "chain+sig" adds the optional
 per-message Ed25519 signature (against Fernet+Ed25519); "ratchet" is the
 pairwise double ratchet one way, "ratchet turns" alternates the sender so
@@ -59,8 +58,18 @@ from securechat.codec import (
     derive_room_keys,
 )
 from securechat.codec.envelope import Envelope, pack, unpack
+from securechat.codec.forward import ForwardRoom
 from securechat.codec.keys import keys_from_master
-from securechat.codec.sessions import ChainStart, InboundChain, Initiator, OutboundChain, Ratchet, Responder
+from securechat.codec.sessions import (
+    ChainStart,
+    InboundChain,
+    Initiator,
+    OutboundChain,
+    Ratchet,
+    Responder,
+    RoomChains,
+    admit_proof,
+)
 from securechat.codec.sessions.primitives import b64decode, b64encode
 
 BODY_BYTES = 200
@@ -79,6 +88,12 @@ SIGNED_CHAIN = "chain+sig"
 RATCHET = "ratchet"
 RATCHET_TURNS = "ratchet turns"
 SESSION_SUBJECTS = (CHAIN, SIGNED_CHAIN, RATCHET, RATCHET_TURNS)
+#: The forward layer's whole line path: a busy sender (batches of 128 signed
+#: once) against raw Fernet, and a paced one (every message its own batch,
+#: one signature each) against Fernet+Ed25519.
+FORWARD_BUSY = "forward"
+FORWARD_PACED = "forward paced"
+FORWARD_TARGET_RATIO = 1.0
 CHAIN_TARGET_RATIO = 1.0
 CACHE_ENTRIES = 50_000
 CACHE_WINDOW_S = 35
@@ -132,6 +147,46 @@ def _chain_step(body: str, sign_messages: bool) -> Step:
             raise AssertionError("the sender chain round trip failed")
 
     return step
+
+
+def _forward_step(body: str, max_payload: int, paced: bool) -> Tuple[Step, int]:
+    """
+    The forward layer from body to lines and back: sender-chain sealing, the
+    batch digest and signature, one base64, chunk lines, header parsing, the
+    msgid check, opening, holding and the batch verification.  Busy: the
+    send queue never drains, so the sender signs every 128th message (the
+    bound); paced: every message ends its batch and is signed on its own.
+    """
+    clock = time.time
+    alice, bob = Identity.generate(), Identity.generate()
+    sender_chains, receiver_chains = RoomChains(ROOM, SENDER, alice), RoomChains(ROOM, "bob", bob)
+    room_key, session_id = os.urandom(32), os.urandom(32)
+    receiver_chains.members[SENDER] = alice.public_key
+    receiver_chains.receive_start(SENDER, sender_chains.admit(
+        "bob", bob.public_key, bob.public_key, room_key, session_id, admit_proof(room_key, ROOM, "bob", session_id)
+    ))  # fmt: skip
+    sender = ForwardRoom(sender_chains, alice, clock)
+    receiver = ForwardRoom(receiver_chains, bob, clock)
+    lines_per_message = len(sender.encode(body, max_payload, last=True))
+    receiver.receive(SENDER, sender.encode(body, max_payload, last=True)[0])
+    pending = [0]
+    batch = sender.max_batch
+
+    def step() -> None:
+        results: List[object] = []
+        for line in sender.encode(body, max_payload, last=paced):
+            results.extend(receiver.receive(SENDER, line))
+        pending[0] += 1
+        if paced or pending[0] == batch:
+            if len(results) != pending[0] or any(
+                not isinstance(result, Accepted) or result.body != body for result in results
+            ):
+                raise AssertionError(f"forward: the benchmark batch was not accepted: {results!r}")
+            pending[0] = 0
+        elif results:
+            raise AssertionError(f"forward: shown before its signature: {results!r}")
+
+    return step, lines_per_message
 
 
 def _ratchet_step(body: str, turns: bool) -> Step:
@@ -245,6 +300,8 @@ def measure_rates(seconds: float, rounds: int, max_payload: int) -> Tuple[Dict[s
     subjects[SIGNED_CHAIN] = _chain_step(body, True)
     subjects[RATCHET] = _ratchet_step(body, False)
     subjects[RATCHET_TURNS] = _ratchet_step(body, True)
+    subjects[FORWARD_BUSY], lines[FORWARD_BUSY] = _forward_step(body, max_payload, paced=False)
+    subjects[FORWARD_PACED], lines[FORWARD_PACED] = _forward_step(body, max_payload, paced=True)
     best = {name: 0.0 for name in subjects}
     for _ in range(rounds):
         for name, step in subjects.items():
@@ -398,13 +455,21 @@ def main(argv: List[str] | None = None) -> int:
     print(f"signed / (raw Fernet + Ed25519 sign+verify) = {signed_ratio:.2f}x: "
           f"{verdict} the {SIGNED_TARGET_RATIO}x goal")
 
-    print("sessions core (issue 22, not yet used by the client), sealed bytes + one base64:")
+    print("sessions core (issue 22), sealed bytes + one base64 (no line, no envelope):")
     for name, anchor_name in ((CHAIN, ANCHOR), (SIGNED_CHAIN, SIGNED_ANCHOR), (RATCHET, ANCHOR),
                               (RATCHET_TURNS, ANCHOR)):
         print(f"  {name:<14} {rates[name]:>10,.0f} msgs/s {rates[name] / rates[anchor_name]:>6.2f}x {anchor_name}")
     chain_ratio = rates[CHAIN] / anchor
     verdict = "meets" if chain_ratio >= CHAIN_TARGET_RATIO else "MISSES"
     print(f"chain / raw Fernet = {chain_ratio:.2f}x: {verdict} the {CHAIN_TARGET_RATIO}x goal")
+    print("the forward layer, whole line path (lines, batch signatures, held until signed):")
+    for name, anchor_name in ((FORWARD_BUSY, ANCHOR), (FORWARD_PACED, SIGNED_ANCHOR)):
+        print(f"  {name:<14} {lines[name]:>2} line(s) {rates[name]:>10,.0f} msgs/s "
+              f"{rates[name] / rates[anchor_name]:>6.2f}x {anchor_name}")
+    forward_ratio = rates[FORWARD_BUSY] / anchor
+    verdict = "meets" if forward_ratio >= FORWARD_TARGET_RATIO else "MISSES"
+    print(f"forward (busy, one signature per 128) / raw Fernet = {forward_ratio:.2f}x: "
+          f"{verdict} the {FORWARD_TARGET_RATIO}x goal")
 
     per_entry = replay_cache_bytes_per_entry()
     if per_entry == per_entry:  # not NaN: tracemalloc exists here

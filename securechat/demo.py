@@ -52,7 +52,6 @@ from .client.core.session import CommandError
 from .client.core.views import viewNote
 from .codec import (
     DEFAULT_KDF,
-    LAYERS,
     TEST_KDF,
     Conversation,
     Identity,
@@ -61,13 +60,18 @@ from .codec import (
     RoomKeys,
     rfc1459_casefold,
 )
+from .codec.keys import keys_from_master
+from .codec.layers import FORWARD, SIGNED
 from .codec.views import WITHHELD
 from .mitm.attacks import Attack, Impersonate, Selector, SplitView, WithholdFromOne, makeAttack
+from .mitm.forwardrows import forgeOnChain, leakReads
 from .mitm.lesson import AFTER, BEFORE, DROPPED, SENT, Run, WireLine, lessonOrder, renderIntro, renderStep
 from .mitm.matrix import (
     BY_NAME,
     DEFAULT_WIDTH,
     ERROR,
+    LEAK_ROWS,
+    MATRIX_LAYERS,
     SCENARIO_NAMES,
     Cell,
     Observation,
@@ -147,7 +151,7 @@ class VirtualTime:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class DemoOptions:
-    layers: Tuple[str, ...] = LAYERS
+    layers: Tuple[str, ...] = MATRIX_LAYERS
     scenarios: Tuple[str, ...] = SCENARIO_NAMES
     kdf: KdfParams = DEFAULT_KDF
     verbose: bool = False
@@ -178,6 +182,10 @@ class Runner:
         self.options = options
         self.time = VirtualTime()
         self.keys: Dict[str, RoomKeys] = {}
+        #: The keys of a client the relay adds (relay-member): not the room's.
+        self.strangerKeys: Dict[str, RoomKeys] = {
+            room: keys_from_master(secrets.token_bytes(32), rfc1459_casefold(room), TEST_KDF) for room in ROOMS
+        }
         self.ports: List[Any] = []
         #: The relay and the malicious relay in front of it (from L{start} on).
         self.relay: RelayFactory
@@ -220,13 +228,17 @@ class Runner:
         """One run; fires with (cell, transcript lines, what the lesson shows of it)."""
         self.run += 1
         run = self.run
-        nicks = ["%s%02d" % (name, run % 100) for name in ("alice", "bob", "carol")]
+        names = ("alice", "bob", "carol", "mallory") if scenario.name == "relay-member" else ("alice", "bob", "carol")
+        nicks = ["%s%02d" % (name, run % 100) for name in names]
         seen: List[Seen] = []
         tap = seen.append
         self.mitm.taps.append(tap)
         identities = {nick: Identity.generate() for nick in nicks}
+        clients: List[HeadlessClient] = []
         attack: Callable[[], Attack]
-        if scenario.attack == Impersonate.name:
+        if scenario.attack == Impersonate.name and layer == FORWARD:
+            attack = partial(Impersonate, partial(forgeOnChain, clients, ROOM, run, FORGED_PAYLOAD, self.time.now), 1)
+        elif scenario.attack == Impersonate.name:
             attack = partial(Impersonate, self._forger(layer, nicks[2], identities[nicks[2]], run), 1)
         else:
             attack = partial(
@@ -238,7 +250,6 @@ class Runner:
         # A split view attacks bob's and carol's copies (bob gets the first message).
         receiver = None if scenario.attack == SplitView.name else nicks[1]
         self.mitm.plan = Plan(attack, Selector(sender=nicks[0], target=ROOM, receiver=receiver))
-        clients: List[HeadlessClient] = []
         observation: Optional[Observation] = None
         try:
             yield self._clients(nicks, layer, clients, identities)
@@ -292,19 +303,50 @@ class Runner:
             for room in ROOMS:
                 joined.append(client.waitFor(_joined(room), STEP_TIMEOUT))
                 client.join(room)
-            if layer != "plain":
-                for room in ROOMS:
-                    client.setKeys(room, self.keys[room], layer)
         yield defer.gatherResults(joined, consumeErrors=True).addErrback(_firstError)
+        members = list(clients[:3])
+        if layer != "plain":
+            for client in clients:
+                for room in ROOMS:
+                    # The relay's member never learns the room secret: a key of its own.
+                    keys = self.keys[room] if client in members else self.strangerKeys[room]
+                    client.setKeys(room, keys, SIGNED if layer == FORWARD else layer)
+        if layer == FORWARD:
+            for room in ROOMS:
+                members[0].setLayer(room, FORWARD)
+            # Every member proves the room secret to every other and takes its chain
+            # (unless the relay renamed one already: its client will not seal anyway).
+            renamed = any(rfc1459_casefold(c.session.nick) != rfc1459_casefold(c.session.requestedNick)
+                          for c in members)  # fmt: skip
+            yield None if renamed else waitUntil(
+                self.reactor,
+                lambda: all(
+                    set(client.session.forwardRoute.part.senders(room))
+                    == {rfc1459_casefold(other.nick) for other in members if other is not client}
+                    for client in members
+                    for room in ROOMS
+                ),
+                STEP_TIMEOUT,
+                lambda: "; ".join(
+                    "%s holds %s" % (c.nick, [c.session.forwardRoute.part.senders(r) for r in ROOMS]) for c in members
+                ),
+            )
 
     @defer.inlineCallbacks
     def _exchange(
         self, scenario: Scenario, clients: Sequence[HeadlessClient], seen: List[Seen], run: int
     ) -> Generator[Any, Any, Observation]:
-        alice, bob, carol = clients
+        alice, bob, carol = clients[:3]
         got: List[ev.Event] = []
         unsubscribe = bob.listen(got.append)
+        departed: Optional[Dict[str, Any]] = None
         try:
+            if scenario.name == "after-leave":
+                # carol leaves with all she holds; those who stay renew their chains.
+                departed = {"keys": self.keys.get(ROOM), "forward": carol.session.forwardRoute.part.toDict()}
+                renewed = self._renewed(alice, bob, carol)
+                carol.part(ROOM)
+                yield waitUntil(self.reactor, renewed, STEP_TIMEOUT)
             if scenario.senderShift:
                 alice.setClock(self.time.shifted(scenario.senderShift))
             bodies = bodiesFor(scenario, run)
@@ -333,7 +375,9 @@ class Runner:
             # carol's line reaches bob on the same connection, after alice's:
             # once bob has it, he has handled everything delivered so far.
             sentinels = ["run %d: end of run" % (run,)]
-            yield self._sentinel(carol, bob, sentinels[-1])
+            # carol left in after-leave: alice says the end of the run instead.
+            closer = alice if departed is not None else carol
+            yield self._sentinel(closer, bob, sentinels[-1])
             if carolHears is not None:
                 # What carol's view told bob comes right after her message:
                 # let that delivery finish before we stop listening.
@@ -342,13 +386,13 @@ class Runner:
                 # Held lines come out, unfinished messages time out.
                 self.time.advance(scenario.advance)
                 sentinels.append("run %d: end of run, %gs later" % (run, scenario.advance))
-                yield self._sentinel(carol, bob, sentinels[-1])
+                yield self._sentinel(closer, bob, sentinels[-1])
         finally:
             unsubscribe()
         accepted = tuple(
             Received(e.sender, e.target, e.body, e.reordered, e.missing)
             for e in got
-            if isinstance(e, ev.IncomingMessage) and not (e.sender == carol.nick and e.body in sentinels)
+            if isinstance(e, ev.IncomingMessage) and not (e.sender in (carol.nick, alice.nick) and e.body in sentinels)
         )
         reasons = tuple(e.reason for e in got if isinstance(e, ev.RejectedMessage))
         # What a member's signed view told bob of alice's messages withheld from him.
@@ -359,17 +403,64 @@ class Runner:
         )
         markers = [body[:READ_MARKER_CHARS].encode("utf-8") for body in bodies]
         relayRead = any(marker in s.raw for s in seen for marker in markers)
+        if scenario.name in LEAK_ROWS:
+            relayRead = relayRead or leakReads(
+                scenario.name, alice, bob, clients[3:], departed, self.keys.get(ROOM), seen, bodies, ROOM
+            )
         # The nick alice chose, not one the relay may have imposed on her.
         return Observation(
             alice.session.requestedNick, ROOM, bodies, accepted, reasons, relayRead, stopped, views
         )
 
 
+    def _renewed(self, alice: HeadlessClient, bob: HeadlessClient, carol: HeadlessClient) -> Callable[[], bool]:
+        """Whether alice and bob hold each other's chains and carol is no member of theirs (any layer: at once)."""
+        if not alice.session.forwardRoute.isForward(ROOM):
+            return lambda: True  # one room key: nothing is renewed
+        gone = rfc1459_casefold(carol.nick)
+        parts = (alice.session.forwardRoute.part, bob.session.forwardRoute.part)
+        before = {id(part): part.toDict()["rooms"][rfc1459_casefold(ROOM)]["chains"]["outbound"]["chain_id"]
+                  for part in parts}  # fmt: skip
+
+        def check() -> bool:
+            for part, other in zip(parts, reversed(parts)):
+                state = part.toDict()["rooms"][rfc1459_casefold(ROOM)]["chains"]
+                if gone in state["members"] or state["outbound"]["chain_id"] == before[id(part)]:
+                    return False
+                newest = other.toDict()["rooms"][rfc1459_casefold(ROOM)]["chains"]["inbound"]
+                mine = rfc1459_casefold(alice.nick if part is parts[0] else bob.nick)
+                if not newest.get(mine) or newest[mine][-1]["chain_id"] != state["outbound"]["chain_id"]:
+                    return False
+            return True
+
+        return check
+
     def _sentinel(self, carol: HeadlessClient, bob: HeadlessClient, text: str) -> defer.Deferred:
         """carol says C{text} in the room; fires once bob has accepted it."""
         done = bob.waitFor(_message(carol.nick, text), STEP_TIMEOUT)
         carol.send(ROOM, text)
         return done
+
+
+#: How often L{waitUntil} looks again.
+POLL_SECONDS = 0.02
+
+
+def waitUntil(
+    reactor: Any, check: Callable[[], bool], timeout: float, describe: Callable[[], str] = lambda: ""
+) -> defer.Deferred:
+    """Fires once C{check()} holds (looked at every few ms); L{defer.TimeoutError} after C{timeout} s."""
+
+    @defer.inlineCallbacks
+    def poll() -> Any:
+        waited = 0.0
+        while not check():
+            if waited >= timeout:
+                raise defer.TimeoutError("the members did not exchange their chains in time " + describe())
+            yield task.deferLater(reactor, POLL_SECONDS, lambda: None)
+            waited += POLL_SECONDS
+
+    return poll()
 
 
 def _reconnectSoon(attempt: int) -> float:
@@ -488,7 +579,7 @@ def parser() -> argparse.ArgumentParser:
         prog="securechat demo",
         description="Every codec layer against every attack of a malicious relay, in one process.",
     )
-    p.add_argument("--layer", action="append", choices=LAYERS, help="only this layer (repeatable)")
+    p.add_argument("--layer", action="append", choices=MATRIX_LAYERS, help="only this layer (repeatable)")
     p.add_argument("--attack", action="append", choices=SCENARIO_NAMES, help="only this attack (repeatable)")
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the matrix as JSON")
@@ -527,7 +618,7 @@ def optionsFromArgs(args: argparse.Namespace) -> DemoOptions:
 
     attacks = [args.explain] if getattr(args, "explain", None) else args.attack
     return DemoOptions(
-        layers=ordered(args.layer, LAYERS),
+        layers=ordered(args.layer, MATRIX_LAYERS),
         scenarios=ordered(attacks, SCENARIO_NAMES),
         kdf=TEST_KDF if args.fast_kdf else DEFAULT_KDF,
         verbose=args.verbose,

@@ -45,8 +45,8 @@ class OrderTests(SynchronousTestCase):
         self.assertEqual(sorted(order), sorted(matrix.SCENARIO_NAMES))
 
     def test_newRowsFollow(self) -> None:
-        order = lesson.lessonOrder(("split-view", "replay", "read", "later-leak"))
-        self.assertEqual(order, ["read", "replay", "split-view", "later-leak"])
+        order = lesson.lessonOrder(("split-view", "replay", "read", "withhold-from-one"))
+        self.assertEqual(order, ["read", "replay", "split-view", "withhold-from-one"])
 
     def test_everyLabQuestionPointsAtARow(self) -> None:
         self.assertEqual([q.chapter for q in lesson.LAB_QUESTIONS], [1, 2, 3, 4, 5])

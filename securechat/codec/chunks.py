@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 import attr
 
 from securechat.codec.errors import CodecError, Incomplete, Malformed, Tampered, UnsupportedVersion
-from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL, SIGNED, b64encode
+from securechat.codec.layers import AES_CTR, FERNET, FERNET_TTL, FORWARD, SIGNED, b64encode
 
 #: The wire version this codec writes and reads.
 WIRE_VERSION = 2
@@ -30,7 +30,7 @@ MARKER = "+sc%d" % (WIRE_VERSION,)
 MARKER_PREFIX = MARKER + " "
 #: Any version's marker: such a line is protected, readable here or not.
 ANY_MARKER_RE = re.compile(r"\+sc([0-9]{1,9})(?: |\Z)")
-CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL, SIGNED)
+CHUNKED_LAYERS = (AES_CTR, FERNET, FERNET_TTL, SIGNED, FORWARD)
 #: base64 turns 3 bytes into 4 characters: every piece but the last is a
 #: whole number of these, so each piece decodes on its own.
 QUANTUM_CHARS = 4

@@ -47,6 +47,8 @@ AES_CTR = "aes-ctr"
 FERNET = "fernet"
 FERNET_TTL = "fernet-ttl"
 SIGNED = "signed"
+#: Rooms on sender chains (securechat.codec.forward): forward secrecy, batch-signed authorship.
+FORWARD = "forward"
 
 #: In increasing strength; a conversation accepts its own layer and stronger.
 LAYERS = (PLAIN, AES_CTR, FERNET, FERNET_TTL, SIGNED)

@@ -92,6 +92,9 @@ LESSON_ORDER: Tuple[str, ...] = (
     "reorder",
     "drop",
     "drop-chunk",
+    "later-leak",
+    "after-leave",
+    "relay-member",
 )
 
 

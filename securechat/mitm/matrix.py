@@ -19,12 +19,18 @@ from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tup
 import attr
 
 from ..codec import LAYERS
+from ..codec.layers import FORWARD
 from .attacks import LAB_CLOCK_SHIFT, PAST_TTL_DELAY
 
 PLAIN, AES_CTR, FERNET, FERNET_TTL, SIGNED = LAYERS
-KEYED = (AES_CTR, FERNET, FERNET_TTL, SIGNED)
-AUTHENTICATED = (FERNET, FERNET_TTL, SIGNED)
-FRESH = (FERNET_TTL, SIGNED)
+#: The demo's columns: the codec's layers and the room layer on sender chains.
+MATRIX_LAYERS = LAYERS + (FORWARD,)
+KEYED = (AES_CTR, FERNET, FERNET_TTL, SIGNED, FORWARD)
+AUTHENTICATED = (FERNET, FERNET_TTL, SIGNED, FORWARD)
+FRESH = (FERNET_TTL, SIGNED, FORWARD)
+#: The rows about keys that outlive a conversation or a membership (issue 22):
+#: judged like "read", on whether the attacker reads the bodies.
+LEAK_ROWS = ("later-leak", "after-leave", "relay-member")
 
 #: Cell verdicts.  A claim is a set of these per (scenario, layer).
 READ = "READ"
@@ -275,6 +281,22 @@ SCENARIOS: Tuple[Scenario, ...] = (
         why="bob gets alice's first message, carol her second: each sees a quiet room, no gap; carol's signed "
         "view names alice's #2, which bob never got.",
     ),
+    # Keys that outlive the conversation or the membership (issue 22).
+    Scenario(
+        "later-leak", "read", "later: room secret and a member's state stolen", None, short="later leak",
+        why="After the conversation, the room secret and bob's state directory are stolen: with one long-lived "
+        "key the relay's recording opens; on sender chains the keys of what bob read are erased.",
+    ),
+    Scenario(
+        "after-leave", "read", "a member who left reads what is said next", None, short="after leave",
+        why="carol leaves with everything she held: with one room key she reads on; on sender chains every "
+        "member who stays starts a new chain that she never gets.",
+    ),
+    Scenario(
+        "relay-member", "read", "relay adds a member of its own and waits for keys", None, short="relay member",
+        why="The relay lists a client of its own in the room: it never learns the room secret, so it cannot "
+        "prove it, and sender chains go only to members who proved it.",
+    ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 BY_NAME: Dict[str, Scenario] = {s.name: s for s in SCENARIOS}
@@ -318,7 +340,22 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     # relay withheld; on the other layers it is lost unnoticed (the lesson).
     "withhold-from-one": _claim((SIGNED,), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
     "split-view": _claim((SIGNED,), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
+    # Issue 22: only sender chains erase what was read and renew keys on a departure.
+    "later-leak": _claim((FORWARD,), HIDDEN),
+    "after-leave": _claim((FORWARD,), HIDDEN),
+    "relay-member": _claim(KEYED, HIDDEN),
 }
+# On forward, a line opens only on a chain of the prefix nick in this room,
+# and a member's forgery is under no signature of the sender's.
+CLAIMS["forge"][FORWARD] = frozenset({rejected("malformed"), rejected("tampered"), rejected("not-admitted")})
+CLAIMS["reattribute"][FORWARD] = frozenset({rejected("not-admitted")})
+CLAIMS["impersonate"][FORWARD] = frozenset({rejected("bad-signature"), rejected("unverified")})
+CLAIMS["move-room"][FORWARD] = frozenset({rejected("not-admitted"), rejected("tampered")})
+CLAIMS["truncate"][FORWARD] = frozenset({rejected("tampered"), rejected("malformed")})
+# A flipped bit in a batch signature is a signature that does not verify.
+CLAIMS["bit-flip"][FORWARD] = frozenset({rejected("tampered"), rejected("bad-signature")})
+# A late copy's key is erased: refused as a replay before its age matters.
+CLAIMS["replay-late"][FORWARD] = frozenset({rejected("replayed"), rejected("expired")})
 
 #: What happened to the attack, after each verdict: a mark, not a grade.
 BLOCKED = "blocked"
@@ -355,6 +392,12 @@ LESSONS: Dict[str, str] = {
         "and the replay cache rejects replays inside the TTL window. A relay can still drop messages (only "
         "the next one's sequence gap shows it) and see who talks to whom, when, and how much; and any member "
         "can still write as another member."
+    ),
+    FORWARD: (
+        "rooms on sender chains: each member seals with its own chain, whose keys are erased once used and "
+        "renewed when anyone leaves; chains go only to members who proved the room secret over a pairwise "
+        "session; batches of messages are signed. A later leak, a departed member and a member the relay adds "
+        "read nothing; everything else is as on signed."
     ),
     SIGNED: (
         "adds who: each member signs with their own Ed25519 key inside the token, so a member holding the "
@@ -520,7 +563,7 @@ def _grid(cells: Sequence[Cell]) -> Tuple[List[str], List[str], Dict[Tuple[str, 
     usual order, any other in the order they first appear, so a new layer
     or row needs no change here.
     """
-    layers = [layer for layer in LAYERS if any(c.layer == layer for c in cells)]
+    layers = [layer for layer in MATRIX_LAYERS if any(c.layer == layer for c in cells)]
     rows = [s.name for s in SCENARIOS if any(c.scenario == s.name for c in cells)]
     for c in cells:
         if c.layer not in layers:

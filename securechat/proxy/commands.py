@@ -16,14 +16,15 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence
 import attr
 
 from ..client.core import events as ev
-from ..client.core.commands import Fingerprint, Key, Layer, Trust, Verify, execute
+from ..client.core.commands import Fingerprint, Key, Layer, Remove, Trust, Verify, execute
 from ..client.core.commands import advice as commandAdvice
+from ..client.core.forwardroute import CHOOSABLE_LAYERS
 from ..client.core.identities import identityLines
 from ..client.core.serverlines import RESERVED as PSEUDO
 from ..client.core.serverlines import isReserved
 from ..client.core.session import PLAIN, ClientSession, CommandError, NeedsForce, checkTarget
 from ..client.core.wording import fingerprintNote, weakPassphraseWarning
-from ..codec import LAYERS, RoomKeys
+from ..codec import RoomKeys
 from ..codec.roomsecret import CODE_RE, new_room_secret
 
 #: Derive keys for a codec target from a passphrase; calls C{done(keys,
@@ -35,11 +36,12 @@ HELP = (
     "  key <#room|nick> [layer]   key a room or peer: your next message here is the passphrase, then again",
     "  key --new <#room|nick> [layer]   generate a room secret (shown once: pass it on out of band)",
     "  key! ...                   the same, lowering the layer the target had",
-    "  layer [<#room|nick> [layer]]   show or set the layer (" + ", ".join(LAYERS) + ")",
+    "  layer [<#room|nick> [layer]]   show or set the layer (" + ", ".join(CHOOSABLE_LAYERS) + ")",
     "  layer! <#room|nick> <layer>   lower the layer anyway (says what is lost)",
     "  fingerprint [<#room|nick>]   the key's fingerprint, your identity's, a nick's pinned key",
     "  verify <nick> <fingerprint>   mark nick's key verified after comparing it out of band",
     "  trust <nick>               accept the key refused for nick (identity changed)",
+    "  remove <#room> <nick>      a room on the forward layer: new chains for every member but nick",
     "  status                     nick, connection, keyed rooms and peers",
     "  cancel                     forget a passphrase question",
     "  help                       this list",
@@ -248,7 +250,7 @@ class PseudoUser:
         if len(args) > 2:
             raise CommandError("usage: layer <#room|nick> [layer]")
         target, layer = args[0], (args[1] if len(args) > 1 else None)
-        if layer is not None and target in LAYERS and layer not in LAYERS:
+        if layer is not None and target in CHOOSABLE_LAYERS and layer not in CHOOSABLE_LAYERS:
             target, layer = layer, target  # the console's order, layer first: the same wish
         checkTarget(target)
         if layer is None:
@@ -275,6 +277,11 @@ class PseudoUser:
         if len(args) < 2:
             raise CommandError("usage: verify <nick> <fingerprint: 8 groups of 5 digits>")
         execute(self.session, Verify(args[0], " ".join(args[1:])))
+
+    def _cmd_remove(self, args: Sequence[str], force: bool) -> None:
+        if len(args) != 2:
+            raise CommandError("usage: remove <#room> <nick>")
+        execute(self.session, Remove(args[0], args[1]))
 
     def _cmd_trust(self, args: Sequence[str], force: bool) -> None:
         if len(args) != 1:

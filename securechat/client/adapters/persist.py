@@ -12,6 +12,8 @@ What the client keeps in its state directory, and when it writes it.
  - C{held-<network>.json}: which peers have messages held for a session,
    never their text, so a restart says they were never sent
    (L{securechat.client.adapters.heldstate});
+ - C{forward-<network>.json}: the sender chains of rooms on the forward
+   layer, written synchronously as they move (L{securechat.client.adapters.forwardstate});
  - C{conversations-<network>.json}: per conversation, the replay floor and
    recent message ids and the sequence numbers seen (receiving), and our
    stream and sequence number (sending); and which rooms and peers were
@@ -45,6 +47,7 @@ from twisted.logger import Logger
 
 from ...codec import LAYERS, Conversation, Identity, TrustStore
 from ..core import events as ev
+from .forwardstate import ForwardStore
 from .heldstate import HeldStore
 from .sessionstate import SessionStore
 from .statedir import StateCorrupt, StateDir, StateError
@@ -140,6 +143,8 @@ class StateKeeper(Service):
         self.sessions = SessionStore(state, network, self.warnings)
         #: Which peers have messages held for a session (never their text).
         self.held = HeldStore(state, network, self.warnings)
+        #: Rooms on the forward layer (their own file, written as their chains move).
+        self.forwardRooms = ForwardStore(state, network, self.warnings)
         self._session: Any = None
         self._written: Optional[bytes] = None
         #: (codec target, changes) of every conversation at the last save.
@@ -231,6 +236,7 @@ class StateKeeper(Service):
         self._session = session
         self.sessions.attach(session.pairwise, session.emit)
         self.held.attach(session.directSessions, session.emit)
+        self.forwardRooms.attach(session.forwardRoute.part, session.emit)
         for key, conversation in session.conversations().items():
             self.restore(key, conversation)
         self._restoredKeyed = [

@@ -69,6 +69,14 @@ class Layer:
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
+class Remove:
+    """C{/remove nick} in a room on the forward layer: new chains for those who stay."""
+
+    room: str
+    nick: str
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Fingerprint:
     target: str
 
@@ -133,7 +141,7 @@ class Key:
     new: bool = False
 
 
-Command = Union[Join, Part, Say, Me, Layer, Fingerprint, Trust, Verify, Nick, Names, Who, Topic, Whois, Away]
+Command = Union[Join, Part, Say, Me, Layer, Remove, Fingerprint, Trust, Verify, Nick, Names, Who, Topic, Whois, Away]
 #: What carrying out a command may answer at once (the face shows it, or
 #: returns it to its caller): a message sent or queued, a layer set, a
 #: fingerprint or a trust change; most answers come later, as events.
@@ -157,6 +165,9 @@ def execute(session: ClientSession, command: Command) -> Answer:
         return session.sendMessage(command.target, ctcp.action(command.text), command.force)
     if isinstance(command, Layer):
         return session.setLayer(command.target, command.layer, command.force)
+    if isinstance(command, Remove):
+        session.removeMember(command.room, command.nick)
+        return None
     if isinstance(command, Fingerprint):
         return session.fingerprintEvent(command.target)
     if isinstance(command, Trust):
@@ -202,5 +213,5 @@ def advice(error: NeedsForce, spell: Spell, insistOnce: bool = True) -> str:
 
 __all__ = [
     "Answer", "Away", "Command", "Fingerprint", "Join", "Key", "Layer", "Me", "Names", "Nick", "Part",
-    "Say", "Topic", "Trust", "Verify", "Who", "Whois", "advice", "execute",
+    "Remove", "Say", "Topic", "Trust", "Verify", "Who", "Whois", "advice", "execute",
 ]

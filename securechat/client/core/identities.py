@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from ...codec.forward import PROTECTION as FORWARD_PROTECTION
 from . import events as ev
 
 #: The mark of a signed message per trust status.
@@ -32,6 +33,9 @@ def signedMark(event: ev.IncomingMessage) -> Optional[str]:
     """The mark of a signed message, L{None} for other layers."""
     if event.signer is None:
         return None
+    if event.protection == FORWARD_PROTECTION:
+        # A room on sender chains: its batch signed by the sender's identity, as trusted.
+        return "forward, " + TRUST_MARKS.get(event.trust or "", "signed, %s" % (event.trust,)).split(", ", 1)[-1]
     if event.protection == "session":
         # A pairwise session's message: its peer's identity, as trusted.
         return "session, " + TRUST_MARKS.get(event.trust or "", "signed, %s" % (event.trust,)).split(", ", 1)[-1]

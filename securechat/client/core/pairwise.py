@@ -389,8 +389,9 @@ class Pairwise:
             del self._starting[self._fold(sender)]
             self._undelivered(starting, "not sent: " + str(error))
             raise
-        self._established(starting, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
+        # FINISH first: a record an onSessionReady callback seals must reach the peer after it.
         self._write(sender, KIND_FINISH, finish)
+        self._established(starting, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
         self._flush(starting)
 
     def _finish(self, sender: str, data: bytes) -> None:

@@ -29,12 +29,14 @@ from ...codec import (
     RoomKeys,
     TrustStore,
 )
+from ...codec.layers import FORWARD
 from ...logevents import DISCARD, EventLog
-from ...numerics import RPL_ISUPPORT, RPL_MYINFO, RPL_WELCOME
+from ...numerics import RPL_ENDOFNAMES, RPL_ISUPPORT, RPL_MYINFO, RPL_WELCOME
 from ...wire import LINE_BREAKERS, Message
 from . import events as ev
 from .conversations import Conversations
 from .directsessions import DirectSessions
+from .forwardroute import ForwardRoute
 from .keyed import Keyring
 from .pacing import Pace, Pacer
 from .pairwise import Pairwise
@@ -165,8 +167,16 @@ class ClientSession:
         self.directSessions = DirectSessions(
             self.registration, self.keyring, self.pairwise, emit, directSessions
         )
+        #: Rooms on the forward layer (sender chains over pairwise sessions):
+        #: it judges their lines and seals what goes there, before the codec's
+        #: conversations, and hands the rest to the direct part.  It reads the
+        #: conversations part (built next, around it) only once both exist.
+        self.forwardRoute = ForwardRoute(
+            self.registration, self.keyring, self.roomsPart, lambda: self.conversationsPart, self.pairwise,
+            self.directSessions, emit, clock,
+        )  # fmt: skip
         self.conversationsPart = Conversations(
-            self.registration, self.keyring, self.roomsPart.joined, emit, clock, self.directSessions, pace
+            self.registration, self.keyring, self.roomsPart.joined, emit, clock, self.forwardRoute, pace
         )
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         #: Who handles each command from the server (numerics: L{_numeric}).
@@ -182,6 +192,20 @@ class ClientSession:
             "PRIVMSG": talk.privmsgReceived,
             "NOTICE": talk.noticeReceived,
         }
+        for command in ("JOIN", "PART", "KICK", "QUIT", "NICK"):
+            self._handlers[command] = self._followedBy(self._handlers[command], self.forwardRoute.follow)
+
+    @staticmethod
+    def _followedBy(
+        first: Callable[[Message], None], then: Callable[[Message], None]
+    ) -> Callable[[Message], None]:
+        """A handler, then the forward layer's view of the same membership change."""
+
+        def handler(message: Message) -> None:
+            first(message)
+            then(message)
+
+        return handler
 
     def _roomMembers(self, room: str) -> List[str]:
         """C{room}'s members, codec-folded (what a signed view may name: L{Keyring.members})."""
@@ -256,6 +280,12 @@ class ClientSession:
             self._numeric(message)
 
     def _numeric(self, message: Message) -> None:
+        self._numericReceived(message)
+        if message.command == RPL_ENDOFNAMES and len(message.params) > 1:
+            # Members listed by NAMES (not by a JOIN we saw): candidates for the forward layer too.
+            self.forwardRoute.namesEnded(message.params[1])
+
+    def _numericReceived(self, message: Message) -> None:
         code = message.command
         if code == RPL_MYINFO and len(message.params) > 2:
             self.conversationsPart.serverSoftware(message.params[2])
@@ -453,6 +483,7 @@ class ClientSession:
     def expire(self) -> None:
         self.conversationsPart.expire()
         self.pairwise.expire()
+        self.forwardRoute.expire()
 
     checkLayer = staticmethod(Conversations.checkLayer)
 
@@ -462,8 +493,16 @@ class ClientSession:
         return self.conversationsPart.setKeys(name, keys, layer, force)
 
     def setLayer(self, name: str, layer: str, force: bool = False) -> ev.LayerSet:
+        if layer == FORWARD:
+            return self.forwardRoute.enable(name)
+        if self.forwardRoute.isForward(name):
+            self.forwardRoute.disable(name, force)
         lifted = self.directSessions.liftPlain(name, layer)  # a plain peer back to sessions
         return lifted if lifted is not None else self.conversationsPart.setLayer(name, layer, force)
+
+    def removeMember(self, room: str, nick: str) -> None:
+        """C{/remove nick}: new chains in C{room} for those who stay (said to them, sealed)."""
+        self.forwardRoute.remove(room, nick)
 
     def keyRequested(self, name: str, layer: Optional[str] = None, force: bool = False) -> int:
         return self.conversationsPart.keyRequested(name, layer, force)

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ...codec import LAYERS, PROTECTION
+from ...codec import PROTECTION
 from ...codec.roomsecret import CODE_RE
 from ..adapters.headless import HeadlessClient
 from ..adapters.passphrases import PassphraseError
@@ -22,6 +22,7 @@ from ..core import commands as cmd
 from ..core import ctcp
 from ..core import events as ev
 from ..core.directsessions import unansweredNote
+from ..core.forwardroute import CHOOSABLE_LAYERS
 from ..core.identities import identityLines, signedMark, trustLine
 from ..core.session import CommandError, NeedsForce, NotConnected
 from ..core.views import seenNote, viewNote
@@ -331,6 +332,7 @@ class Console:
             "nick": self.cmd_nick,
             "trust": self.cmd_trust,
             "verify": self.cmd_verify,
+            "remove": self.cmd_remove,
             "quit": self.cmd_quit,
             "help": self.cmd_help,
         }
@@ -635,10 +637,11 @@ class Console:
     def cmd_layer(self, args: List[str], rest: str, force: bool = False) -> None:
         if not args and not force:
             target = self._target([], "/layer")
-            self.info("%s uses layer %s (choose from %s)" % (target, self.client.layer(target), ", ".join(LAYERS)))
+            self.info("%s uses layer %s (choose from %s)" % (target, self.client.layer(target),
+                                                            ", ".join(CHOOSABLE_LAYERS)))  # fmt: skip
             return
-        if not args or len(args) > 2 or args[0] not in LAYERS:
-            raise Usage("usage: /layer%s %s [#room|nick]" % ("!" if force else "", "|".join(LAYERS)))
+        if not args or len(args) > 2 or args[0] not in CHOOSABLE_LAYERS:
+            raise Usage("usage: /layer%s %s [#room|nick]" % ("!" if force else "", "|".join(CHOOSABLE_LAYERS)))
         self.client.run(cmd.Layer(self._target(args[1:], "/layer"), args[0], force))
 
     def cmd_fingerprint(self, args: List[str], rest: str) -> None:
@@ -672,6 +675,11 @@ class Console:
         if len(args) < 2:
             raise Usage("usage: /verify nick fingerprint (the 8 groups of 5 digits they read you)")
         self.client.run(cmd.Verify(args[0], rest[len(args[0]):].strip()))
+
+    def cmd_remove(self, args: List[str], rest: str) -> None:
+        if len(args) not in (1, 2):
+            raise Usage("usage: /remove nick [#room] (a room on the forward layer: new chains for those who stay)")
+        self.client.run(cmd.Remove(self._target(args[1:], "/remove"), args[0]))
 
     def cmd_quit(self, args: List[str], rest: str) -> None:
         self.quit(rest)

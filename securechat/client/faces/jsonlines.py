@@ -126,6 +126,7 @@ class JsonLinesFrontend:
             "who": self.cmd_who,
             "nick": self.cmd_nick,
             "trust": self.cmd_trust,
+            "remove": self.cmd_remove,
             "verify": self.cmd_verify,
             "quit": self.cmd_quit,
             "action": self.cmd_action,
@@ -251,6 +252,9 @@ class JsonLinesFrontend:
         shown = self.client.run(cmd.Fingerprint(_field(command, "target")))
         if shown is not None:
             self.event(shown)
+
+    def cmd_remove(self, command: Dict[str, Any]) -> None:
+        self.client.run(cmd.Remove(_field(command, "room"), _field(command, "nick")))
 
     def cmd_trust(self, command: Dict[str, Any]) -> None:
         self.client.run(cmd.Trust(_field(command, "nick")))

@@ -258,6 +258,11 @@ class InboundChain:
         self.max_skip = max_skip
         self.max_stored = max_stored
 
+    @property
+    def next_index(self) -> int:
+        """The index after the highest this chain opened (its start index before any)."""
+        return self._next
+
     def open(self, message: bytes) -> bytes:
         """
         The plaintext; L{Replayed} if its key is used or below the start,
@@ -283,6 +288,12 @@ class InboundChain:
                 raise Replayed("its message key is already used, or older than the chain we were given")
             plaintext = open_sealed(skipped, sealed, header)
             del self._skipped[index]
+            return plaintext
+        if index == self._next:  # the common case: the next message, nothing skipped
+            message_key, chain_key = chain_step(self._chain_key)
+            plaintext = open_sealed(message_key, sealed, header)
+            self._chain_key = chain_key
+            self._next = index + 1
             return plaintext
         if index - self._next > self.max_skip:
             raise SkippedTooFar(f"{index - self._next} messages skipped; the window is {self.max_skip}")

@@ -1,0 +1,376 @@
+"""
+Rooms on the C{forward} layer: who gets our sender chain, whose chains we
+take, and a new chain whenever someone leaves (docs/security.md, "The
+forward layer"; docs/wire.md, "Room records").  Sans-IO: records go out and
+come in through the pairwise sessions (L{securechat.client.core.pairwise}),
+room lines through C{sendLines}; time from the clock.
+
+Admission, per room and member, never from NAMES alone:
+
+  1. Either side sends C{REQUEST} (the room's name) over the pairwise
+     session: when a member joins, when we switch a room to C{forward}.
+  2. Once the session is ready, each side sends C{PROOF}: the room's name
+     and an admit proof of the room secret bound to that session's id.
+  3. A proof that verifies, from a nick the server lists in the room, whose
+     identity the pairwise session checked against the trust store (pinned
+     or verified), admits it: we hand it our chain's start (C{START}).
+  4. A chain start is taken only from a member we admitted; one that comes
+     first waits (the latest per member) for its proof.
+
+When a member leaves (PART, QUIT, KICK, or C{/remove nick} by anyone), the
+open batch of our chain is signed, a new chain starts, and its start goes
+to the members that stay; the leaver's chains are forgotten.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set, Tuple
+
+from cryptography.hazmat.primitives.constant_time import bytes_eq
+
+from ...codec import Identity
+from ...codec.errors import CodecError
+from ...codec.forward import ForwardRoom
+from ...codec.names import rfc1459_casefold
+from ...codec.sessions import NotAdmitted, RoomChains, admit_proof
+from ...codec.sessions.senderchain import PROOF_BYTES
+
+#: Record kinds in the room layer's range of the pairwise sessions (0x10-0x1f),
+#: from its top (the pairwise part's own tests use the range's first kind).
+REQUEST = 0x1D
+PROOF = 0x1E
+START = 0x1F
+RECORD_KINDS = (REQUEST, PROOF, START)
+STATE_FORMAT = 1
+#: Rooms on the forward layer at once, and members admitted per room.
+MAX_ROOMS = 64
+MAX_MEMBERS = 512
+
+
+class PairwiseSessions(Protocol):
+    """What the room layer needs of the pairwise part (its contract)."""
+
+    def sendRecord(self, nick: str, kind: int, body: bytes) -> int: ...
+
+    def onRecord(self, kind: int, callback: Callable[[str, bytes, bytes], None]) -> None: ...
+
+    def onSessionReady(self, callback: Callable[[str, bytes, bytes], None]) -> None: ...
+
+    def sessionId(self, nick: str) -> Optional[bytes]: ...
+
+
+def roomName(room: str) -> bytes:
+    """C{u8 length || UTF-8 of the casefolded room}: how a record names its room."""
+    raw = rfc1459_casefold(room).encode("utf-8")
+    if not raw or len(raw) > 255:
+        raise ValueError("a room name is 1-255 bytes")
+    return bytes((len(raw),)) + raw
+
+
+def _readName(body: bytes) -> Tuple[str, bytes]:
+    if not body or len(body) < 1 + body[0]:
+        raise ValueError("a room record without its room's name")
+    return body[1 : 1 + body[0]].decode("utf-8"), body[1 + body[0] :]
+
+
+class _ForwardState:
+    """One room on the forward layer: its chains, the members the server lists, what waits."""
+
+    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs")
+
+    def __init__(self, chains: RoomChains, forward: ForwardRoom, present: Set[str]) -> None:
+        self.chains = chains
+        self.forward = forward
+        self.present = present
+        #: Members we sent our proof to over their current session (by session id).
+        self.proofsSent: Dict[str, bytes] = {}
+        #: A chain start from a member not (yet) admitted: the latest each.
+        self.waitingStarts: Dict[str, bytes] = {}
+        #: A proof from a nick the server does not list (yet): its JOIN may
+        #: still be on its way.  The latest each, judged when it joins.
+        self.waitingProofs: Dict[str, Tuple[bytes, bytes]] = {}
+
+
+class ForwardRooms:
+    """The session's part for rooms on the forward layer (see the module's docstring)."""
+
+    def __init__(
+        self,
+        pairwise: PairwiseSessions,
+        identity: Callable[[], Identity],
+        nick: Callable[[], str],
+        roomKey: Callable[[str], Optional[bytes]],
+        clock: Callable[[], float],
+        sendLines: Callable[[str, List[str]], None],
+        maxPayload: Callable[[str], int],
+        notice: Callable[[str, str], None],
+    ) -> None:
+        self._pairwise = pairwise
+        self._identity = identity
+        self._nick = nick
+        self._roomKey = roomKey
+        self._clock = clock
+        self._sendLines = sendLines
+        self._maxPayload = maxPayload
+        self._notice = notice
+        self._rooms: Dict[str, _ForwardState] = {}
+        #: Set by the adapter: writes L{toDict} NOW (before a message opened
+        #: with a chain is shown, before a sealed line leaves); whether it was.
+        self.saveNow: Optional[Callable[[], bool]] = None
+        #: Set by the session: a member proved the secret of C{room}, which is
+        #: not on this layer here; whether the room is on it now (we follow).
+        self.onProofForRoom: Optional[Callable[[str], bool]] = None
+        pairwise.onRecord(REQUEST, self._requestReceived)
+        pairwise.onRecord(PROOF, self._proofReceived)
+        pairwise.onRecord(START, self._startReceived)
+        pairwise.onSessionReady(self._sessionReady)
+
+    # The room's life.
+
+    def isForward(self, room: str) -> bool:
+        return rfc1459_casefold(room) in self._rooms
+
+    def rooms(self) -> List[str]:
+        return sorted(self._rooms)
+
+    def enable(self, room: str, members: Iterable[str]) -> None:
+        """
+        C{room} is on the forward layer now, with the C{members} the server
+        lists (candidates, nothing more): a new chain of ours, and a request
+        to each member to prove itself (starting pairwise sessions).
+        """
+        folded = rfc1459_casefold(room)
+        if folded in self._rooms:
+            return
+        if len(self._rooms) >= MAX_ROOMS:
+            raise ValueError(f"at most {MAX_ROOMS} rooms on the forward layer")
+        identity = self._identity()
+        chains = RoomChains(folded, self._nick(), identity)
+        me = rfc1459_casefold(self._nick())
+        present = {rfc1459_casefold(nick) for nick in members} - {me}
+        self._rooms[folded] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
+        self._save()
+        for nick in sorted(present):
+            self._ask(folded, nick)
+
+    def disable(self, room: str) -> None:
+        """We left C{room}, or it left the forward layer: its chains are forgotten (keys erased)."""
+        if self._rooms.pop(rfc1459_casefold(room), None) is not None:
+            self._save()
+
+    def joined(self, room: str, nick: str) -> None:
+        """C{nick} joined C{room}: a candidate, asked to prove itself; it reads from now on, if admitted."""
+        state = self._rooms.get(rfc1459_casefold(room))
+        folded = rfc1459_casefold(nick)
+        if state is None or folded == rfc1459_casefold(self._nick()):
+            return
+        if folded in state.present:
+            return  # already a candidate (NAMES lists everyone again)
+        state.present.add(folded)
+        self._ask(state.chains.room, folded)
+        waiting = state.waitingProofs.pop(folded, None)
+        if waiting is not None:
+            self._proofReceived(folded, *waiting)
+
+    def left(self, room: str, nick: str) -> None:
+        """
+        C{nick} left C{room} (PART, KICK, QUIT, /remove): our open batch is
+        signed, a new chain starts, and goes to the members that stay.
+        """
+        state = self._rooms.get(rfc1459_casefold(room))
+        folded = rfc1459_casefold(nick)
+        if state is None or folded == rfc1459_casefold(self._nick()):
+            return
+        state.present.discard(folded)
+        state.waitingProofs.pop(folded, None)
+        state.proofsSent.pop(folded, None)
+        state.waitingStarts.pop(folded, None)
+        flush = state.forward.flush(self._maxPayload(state.chains.room))
+        if flush:
+            self._sendLines(state.chains.room, flush)
+        records = state.chains.leave(folded)
+        self._save()
+        for member, record in sorted(records.items()):
+            self._pairwise.sendRecord(member, START, record)
+
+    def renamed(self, old: str, new: str) -> None:
+        """A member changed nick: its chains were bound to the old one, so it is a leave and a join."""
+        for room, state in list(self._rooms.items()):
+            if rfc1459_casefold(old) in state.present:
+                self.left(room, old)
+                self.joined(room, new)
+
+    def members(self, room: str) -> List[str]:
+        """The members admitted in C{room} (those our chain goes to)."""
+        state = self._rooms.get(rfc1459_casefold(room))
+        return [] if state is None else sorted(state.chains.members)
+
+    def senders(self, room: str) -> List[str]:
+        """The members whose chains we hold in C{room} (whose messages we can read)."""
+        state = self._rooms.get(rfc1459_casefold(room))
+        return [] if state is None else sorted(nick for nick, chains in state.chains.inbound.items() if chains)
+
+    # Messages.
+
+    def encode(self, room: str, body: str, last: bool = True) -> List[str]:
+        """
+        The lines that carry C{body} in C{room}; saved before they are
+        returned (a crash never seals twice under one key); L{ValueError}
+        when the state cannot be saved or the body does not fit.
+        """
+        state = self._rooms[rfc1459_casefold(room)]
+        lines = state.forward.encode(body, self._maxPayload(state.chains.room), last)
+        if not self._save():
+            raise ValueError("not sent: the room's chain could not be saved to the state directory")
+        return lines
+
+    def receive(self, room: str, sender: str, text: str) -> List[Any]:
+        """Verdicts on a line in C{room}; accepted ones only after the chains are saved."""
+        state = self._rooms[rfc1459_casefold(room)]
+        results = state.forward.receive(sender, text)
+        self._save()
+        return results
+
+    def expire(self) -> List[Any]:
+        """Held messages and reassemblies that timed out, in every room."""
+        results: List[Any] = []
+        for state in self._rooms.values():
+            results.extend(state.forward.expire())
+        return results
+
+    # Records.
+
+    def _ask(self, room: str, nick: str) -> None:
+        """Make sure C{nick} gets our proof for C{room}: now if the session is up, else on its start."""
+        if self._pairwise.sessionId(nick) is not None:
+            self._sendProof(room, nick)
+        else:
+            self._pairwise.sendRecord(nick, REQUEST, roomName(room))
+
+    def _sendProof(self, room: str, nick: str) -> None:
+        state = self._rooms.get(room)
+        sessionId = self._pairwise.sessionId(nick)
+        key = self._roomKey(room)
+        if state is None or sessionId is None or key is None or state.proofsSent.get(nick) == sessionId:
+            return
+        proof = admit_proof(key, room, self._nick(), sessionId)
+        state.proofsSent[nick] = sessionId
+        self._pairwise.sendRecord(nick, PROOF, roomName(room) + proof)
+
+    def _sessionReady(self, nick: str, identityKey: bytes, sessionId: bytes) -> None:
+        folded = rfc1459_casefold(nick)
+        for room, state in self._rooms.items():
+            if folded in state.present:
+                self._sendProof(room, folded)
+
+    def _requestReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
+        room = self._room(nick, body, "request")
+        if room is not None:
+            self._sendProof(room[0], rfc1459_casefold(nick))
+
+    def _proofReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
+        try:
+            room, proof = _readName(body)
+        except (ValueError, UnicodeDecodeError):
+            return
+        if room not in self._rooms and not (
+            self.onProofForRoom is not None and self._provesSecret(room, nick, proof) and self.onProofForRoom(room)
+        ):
+            return
+        folded = rfc1459_casefold(nick)
+        state = self._rooms[room]
+        key = self._roomKey(room)
+        sessionId = self._pairwise.sessionId(nick)
+        if folded not in state.present:
+            if len(state.waitingProofs) < MAX_MEMBERS:
+                state.waitingProofs[folded] = (identityKey, body)  # until the server lists it
+            self._notice(room, f"{nick} offered a proof for {room} but is not in it (yet): not admitted")
+            return
+        if key is None or sessionId is None or len(proof) != PROOF_BYTES:
+            return
+        if folded not in state.chains.members and len(state.chains.members) >= MAX_MEMBERS:
+            self._notice(room, f"{nick} not admitted: {MAX_MEMBERS} members already hold our chain")
+            return
+        try:
+            # The pairwise session checked identityKey against the trust store: it is the pinned one.
+            record = state.chains.admit(folded, identityKey, identityKey, key, sessionId, proof)
+        except NotAdmitted as error:
+            self._notice(room, f"{nick} not admitted to {room}: {error}")
+            return
+        self._save()
+        self._pairwise.sendRecord(folded, START, record)
+        self._sendProof(room, folded)  # and ours, if they have not had it on this session
+        waiting = state.waitingStarts.pop(folded, None)
+        if waiting is not None:
+            self._takeStart(state, folded, waiting)
+
+    def _provesSecret(self, room: str, nick: str, proof: bytes) -> bool:
+        """Whether C{proof} is C{nick}'s proof of C{room}'s secret over its current session."""
+        key, sessionId = self._roomKey(room), self._pairwise.sessionId(nick)
+        if key is None or sessionId is None:
+            return False
+        return bytes_eq(proof, admit_proof(key, room, rfc1459_casefold(nick), sessionId))
+
+    def _startReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
+        found = self._room(nick, body[_START_NAMES:] if len(body) > _START_NAMES else b"", "chain start")
+        if found is None:
+            return
+        state = self._rooms[found[0]]
+        folded = rfc1459_casefold(nick)
+        if folded not in state.chains.members:
+            if folded in state.waitingStarts or len(state.waitingStarts) < MAX_MEMBERS:
+                state.waitingStarts[folded] = body  # until its proof admits it (its JOIN may come later)
+            return
+        self._takeStart(state, folded, body)
+
+    def _takeStart(self, state: _ForwardState, nick: str, record: bytes) -> None:
+        try:
+            state.chains.receive_start(nick, record)
+        except CodecError as error:
+            self._notice(state.chains.room, f"{nick}'s chain refused: {error}")
+            return
+        self._save()
+
+    def _room(self, nick: str, body: bytes, what: str) -> Optional[Tuple[str, bytes]]:
+        try:
+            room, rest = _readName(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if room not in self._rooms:
+            return None  # a room we are not in on this layer: nothing to say
+        return room, rest
+
+    # State.
+
+    def _save(self) -> bool:
+        return self.saveNow is None or self.saveNow()
+
+    def toDict(self) -> Dict[str, Any]:
+        """Every room's chains (key material: the state directory is 0700, files 0600)."""
+        return {
+            "format": STATE_FORMAT,
+            "rooms": {
+                room: {"chains": state.chains.to_dict(), "present": sorted(state.present)}
+                for room, state in self._rooms.items()
+            },
+        }
+
+    def load(self, data: Any) -> List[str]:
+        """Take back L{toDict}'s rooms; the names of rooms that could not be read (set aside, never half-read)."""
+        lost: List[str] = []
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT or not isinstance(data.get("rooms"), dict):
+            raise ValueError("not a forward-rooms state")
+        identity = self._identity()
+        for room, value in data["rooms"].items():
+            try:
+                chains = RoomChains.from_dict(value["chains"], identity)
+                present = {str(nick) for nick in value["present"]}
+            except (KeyError, TypeError, ValueError):
+                lost.append(str(room))
+                continue
+            self._rooms[chains.room] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
+        return lost
+
+
+#: A chain start's fixed head before its room name: version, flags, chain id, index, chain key, identity.
+_START_NAMES = 1 + 1 + 16 + 4 + 32 + 32
