@@ -41,7 +41,9 @@ class ConstructionTests(SynchronousTestCase):
         parameter = inspect.signature(Conversations).parameters["directSessions"]
         self.assertIs(parameter.default, inspect.Parameter.empty)
         session = ClientSession("alice", lambda event: None)
-        self.assertIs(session.conversationsPart.directSessions, session.directSessions)
+        # The route it gets is the forward rooms' part, which wraps the direct one.
+        self.assertIs(session.conversationsPart.directSessions, session.forwardRoute)
+        self.assertIs(session.forwardRoute._direct, session.directSessions)
         self.assertFalse(hasattr(session.conversationsPart, "sessionJudge"))
 
 
