@@ -375,3 +375,25 @@ class PersistenceTests(SynchronousTestCase):
         saved["view_chain"] = ["bob", 1, "zz"]
         fresh = Conversation(ROOM, SIGNED, keys_for(), clock=room.clock.seconds, identity=Identity.generate())
         self.assertRaises(ValueError, fresh.restore_state, saved, True)
+
+
+class HonestRoomTests(SynchronousTestCase):
+    """An honest relay and honest members: no view finding may cry wolf."""
+
+    def test_a_message_refused_for_its_new_key_was_received(self) -> None:
+        """
+        carol refuses bob's message as identity-changed (she pinned another
+        key; alice pins this one on first use): she received it, and holds
+        it for /trust, so alice's view naming it is no "withheld".
+        """
+        room = Room(["alice", "bob", "carol"])
+        room.members["carol"].trust.trust("bob", Identity.generate().public_key)
+        lines = room.members["bob"].encode("bob", "one", BUDGET)
+        only_accepted(feed(room.members["alice"], "bob", lines))
+        self.assertEqual(only_rejected(feed(room.members["carol"], "bob", lines)).reason, "identity-changed")
+        findings = room.say("alice", "hi")["carol"]
+        self.assertEqual(kinds(findings, WITHHELD), [])
+        # What the relay did withhold is still said: bob's #2, never delivered to carol.
+        room.members["carol"].trust.trust("bob")
+        room.say("bob", "two", to=["alice"])
+        self.assertEqual(kinds(room.say("alice", "again")["carol"], WITHHELD), [ViewFinding(WITHHELD, "bob", 2, 2)])

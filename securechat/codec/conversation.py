@@ -424,6 +424,8 @@ class Conversation:
                     # no gap later) and its body kept on the refusal for the user.
                     self.replay.admit(sealed_id, sent_at)
                     self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+                    # Received (and held for /trust): a view naming it is no "withheld".
+                    self.views.observed(sender_key, envelope.stream, envelope.seq, signed)
                     self.changes += 1
                     try:
                         changed.held = decode_body(plaintext, envelope)

@@ -338,6 +338,23 @@ class ViewBook:
                 findings.extend(self._compare(sender, sent_at, entry, members))
         return findings
 
+    def observed(self, sender: str, stream: bytes, seq: int, signed: Optional[bytes] = None) -> None:
+        """
+        Message C{seq} of C{sender}'s stream reached us whole and genuine,
+        but is not taken as accepted (refused for its new key and held, or
+        known from before a restart): it was received, so a view naming it
+        is no "withheld".  C{signed}: its signed data and signature, to keep
+        the chain; None breaks the chain where it does not follow.
+        """
+        state = self._stream(sender, stream)
+        if signed is not None and seq == 1:
+            state.anchor(0, ZERO_HEAD)
+        if signed is not None:
+            state.advance(seq, signed)
+        elif seq > state.last:
+            state.head_seq = None
+            state.last = seq
+
     def _compare(
         self, author: str, sent_at: int, entry: Entry, members: Callable[[], Iterable[str]]
     ) -> List[ViewFinding]:
