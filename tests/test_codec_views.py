@@ -397,3 +397,23 @@ class HonestRoomTests(SynchronousTestCase):
         room.members["carol"].trust.trust("bob")
         room.say("bob", "two", to=["alice"])
         self.assertEqual(kinds(room.say("alice", "again")["carol"], WITHHELD), [ViewFinding(WITHHELD, "bob", 2, 2)])
+
+    def test_a_restarted_receiver_remembers_what_it_received(self) -> None:
+        """
+        carol restarts (a clean exit, her sequence numbers saved): what she
+        received before is no "withheld" when alice's view names it.
+        """
+        room = Room(["alice", "bob", "carol"])
+        room.say("bob", "one")
+        room.say("bob", "two")
+        saved = room.members["carol"].export_state()
+        restarted = Conversation(
+            ROOM, SIGNED, keys_for(), clock=room.clock.seconds, identity=room.members["carol"].identity
+        )
+        restarted.restore_state(saved, clean=True)
+        restarted.members = room.members["carol"].members
+        room.members["carol"] = restarted
+        self.assertEqual(kinds(room.say("alice", "hi")["carol"], WITHHELD), [])
+        # And what was withheld after the restart is still caught.
+        room.say("bob", "three", to=["alice"])
+        self.assertEqual(kinds(room.say("alice", "again")["carol"], WITHHELD), [ViewFinding(WITHHELD, "bob", 3, 3)])

@@ -331,6 +331,10 @@ class Conversation:
             raise ValueError("not a saved conversation")
         self.replay.restore(data.get("replay"), clean)
         self._sequences.restore(data.get("sequences"))
+        # What we received before the restart counts as received: a view
+        # naming it is no "withheld" (only the chains are not kept).
+        for sender, stream, seq in self._sequences.streams():
+            self.views.observed(sender, stream, seq)
         if not clean:
             return
         next_seq = data.get("next_seq")
