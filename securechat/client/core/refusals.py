@@ -26,6 +26,11 @@ MAX_GROUPS = 256
 #: Counts at which the group is said without waiting (then every 1000).
 SAY_AT = (10, 100, 1000)
 
+#: Refusals never grouped: a line in clear is its own text (the proxy
+#: quotes it, so that a newcomer asking how to join is heard), not one
+#: more copy of a message nobody could open.
+NEVER_GROUPED = frozenset({"unprotected"})
+
 #: What to show for one refusal: all of it, or nothing now.
 SHOW = "show"
 QUIET = "quiet"
@@ -49,6 +54,8 @@ class RefusalGroups:
 
     def refused(self, event: ev.RejectedMessage) -> Tuple[str, List[Grouped]]:
         """L{SHOW} for the first of its group, else L{QUIET}; and any group to say now."""
+        if event.reason in NEVER_GROUPED:
+            return SHOW, []
         key = self._key(event.target, event.sender, event.reason)
         group = self._groups.get(key)
         if group is None:
@@ -95,4 +102,4 @@ class RefusalGroups:
         return out
 
 
-__all__ = ["MAX_GROUPS", "QUIET", "SAY_AT", "SHOW", "Grouped", "RefusalGroups"]
+__all__ = ["MAX_GROUPS", "NEVER_GROUPED", "QUIET", "SAY_AT", "SHOW", "Grouped", "RefusalGroups"]
