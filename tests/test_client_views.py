@@ -65,6 +65,32 @@ class CoreEventTests(SynchronousTestCase):
         [(shown, _style)] = formatEvent(seen, "12:00")
         self.assertEqual(shown, "12:00 #lab your #1 seen by alice")
 
+    def test_whatWasSaidWhileWeWereAwayIsNotWithheld(self) -> None:
+        """
+        carol leaves #lab and comes back: bob's #2-3, said while she was
+        out, never reached her, and no relay withheld them; alice's view
+        naming them is no alarm.  What is withheld after she is back is.
+        """
+        self.bob.session.sendMessage(ROOM, "one")
+        one = list(self.bob.sent)
+        self.alice.hear(self.bob)
+        self.bob.sent.extend(one)
+        self.carol.hear(self.bob)
+        self.carol.session.lineReceived(b":carol!~carol@h PART #lab")
+        for body in ("two", "three"):
+            self.bob.session.sendMessage(ROOM, body)
+            self.alice.hear(self.bob)
+        self.carol.session.join(ROOM)
+        self.carol.session.lineReceived(b":carol!~carol@h JOIN #lab")
+        self.alice.session.sendMessage(ROOM, "welcome back")
+        self.carol.hear(self.alice)
+        self.assertEqual(self.of(self.carol, ev.ViewDiffers), [])
+        self.bob.session.sendMessage(ROOM, "four")  # the relay keeps it from carol
+        self.alice.hear(self.bob)
+        self.alice.session.sendMessage(ROOM, "did you see four?")
+        self.carol.hear(self.alice)
+        self.assertEqual(self.of(self.carol, ev.ViewDiffers), [ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 4, 4)])
+
     def test_seenByEveryone(self) -> None:
         self.bob.session.sendMessage(ROOM, "hello")
         hello = list(self.bob.sent)

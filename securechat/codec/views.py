@@ -168,7 +168,7 @@ class ViewFinding:
 class _Stream:
     """What we know of one member's stream."""
 
-    __slots__ = ("nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried")
+    __slots__ = ("nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried", "rebase")
 
     def __init__(self, nick: str, stream: bytes) -> None:
         self.nick = nick
@@ -184,6 +184,9 @@ class _Stream:
         self.reported = 0
         #: When this stream's entry was last carried (a counter): oldest first.
         self.carried = 0
+        #: We were out of the room since we last heard this stream: the next
+        #: view naming more of it says what was said meanwhile (L{ViewBook.rejoined}).
+        self.rebase = False
 
     def entry(self) -> Entry:
         anchored = self.head_seq is not None and self.head_seq == self.last
@@ -333,10 +336,22 @@ class ViewBook:
         if seq == 1:
             state.anchor(0, ZERO_HEAD)
         state.advance(seq, signed)
+        state.rebase = False
         for entry in entries:
             if (entry.member, entry.stream) != own_tags:
                 findings.extend(self._compare(sender, sent_at, entry, members))
         return findings
+
+    def rejoined(self) -> None:
+        """
+        We are back in the room after being out of it (a PART, a KICK, a
+        reconnect): what members said meanwhile never reached us, and no
+        relay withheld it.  For each stream we know, the next view naming
+        more of it than we hold moves our mark there, unreported; hearing
+        the stream itself does too (its gap is a sequence gap).
+        """
+        for state in self._streams.values():
+            state.rebase = True
 
     def observed(self, sender: str, stream: bytes, seq: int, signed: Optional[bytes] = None) -> None:
         """
@@ -347,6 +362,7 @@ class ViewBook:
         the chain; None breaks the chain where it does not follow.
         """
         state = self._stream(sender, stream)
+        state.rebase = False
         if signed is not None and seq == 1:
             state.anchor(0, ZERO_HEAD)
         if signed is not None:
@@ -378,6 +394,11 @@ class ViewBook:
             while len(self._unheard) > self._max_streams:
                 self._unheard.popitem(last=False)
             return [ViewFinding(WITHHELD, names[0] if len(names) == 1 else None, first, entry.seq)]
+        if entry.seq > state.last and state.rebase:
+            # Said while we were out of the room: not withheld from us.
+            state.rebase = False
+            state.reported = max(state.reported, entry.seq)
+            return []
         if entry.seq > state.last:
             first = max(state.last, state.reported) + 1
             if first > entry.seq:

@@ -71,6 +71,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, Unparsable, readServerLine
+from .views import afterOwnJoin
 
 #: What other modules import from here (the session's limits and errors live
 #: in L{securechat.client.core.rules}).
@@ -176,7 +177,7 @@ class ClientSession:
             "PING": registration.ping,
             "ERROR": registration.error,
             "NICK": self._nickReceived,
-            "JOIN": rooms.joinReceived,
+            "JOIN": self._joinReceived,
             "PART": rooms.partReceived,
             "KICK": rooms.kickReceived,
             "QUIT": rooms.quitReceived,
@@ -184,6 +185,10 @@ class ClientSession:
             "PRIVMSG": talk.privmsgReceived,
             "NOTICE": talk.noticeReceived,
         }
+
+    def _joinReceived(self, message: Message) -> None:
+        self.roomsPart.joinReceived(message)
+        afterOwnJoin(message, self.registration.isMe, self.keyring.stored)
 
     def _roomMembers(self, room: str) -> List[str]:
         """C{room}'s members, codec-folded (what a signed view may name: L{Keyring.members})."""

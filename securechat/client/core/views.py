@@ -9,11 +9,27 @@ what happened and who did it.  Sans-IO, like the rest of the core.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List, Optional
 
-from ...codec import Accepted
+from ...codec import Accepted, Conversation
 from ...codec import views as codecviews
+from ...wire import Message
 from . import events as ev
+
+
+def afterOwnJoin(
+    message: Message, isMe: Callable[[Optional[str]], bool], stored: Callable[[str], Optional[Conversation]]
+) -> None:
+    """
+    A JOIN: when it is ours, to rooms we keep a conversation for, what was
+    said there while we were out is no "withheld" (L{codecviews.ViewBook.rejoined}).
+    """
+    if not message.params or not isMe(message.sourceNick):
+        return
+    for room in message.params[0].split(","):
+        conversation = stored(room)
+        if conversation is not None:
+            conversation.views.rejoined()
 
 
 def viewEvents(name: str, result: Accepted) -> List[ev.Event]:
