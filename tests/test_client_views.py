@@ -51,7 +51,12 @@ class CoreEventTests(SynchronousTestCase):
         [differs] = self.of(self.carol, ev.ViewDiffers)
         self.assertEqual(differs, ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 1, 1))
         [(shown, _style)] = formatEvent(differs, "12:00")
-        self.assertEqual(shown, "12:00 #lab alice has seen bob's #1, which never reached you: the relay withheld it")
+        # carol never heard bob: "before you joined" is as possible as the relay.
+        self.assertEqual(
+            shown,
+            "12:00 #lab alice has seen bob's #1, and you none of bob's messages: "
+            "the relay withheld them from you, or they were said before you joined",
+        )
         self.assertEqual(
             json.loads(encodeEvent(differs)),
             {"type": "view", "target": ROOM, "reporter": "alice", "member": "bob", "finding": "withheld",
@@ -91,6 +96,14 @@ class CoreEventTests(SynchronousTestCase):
         self.carol.hear(self.alice)
         self.assertEqual(self.of(self.carol, ev.ViewDiffers), [ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 4, 4)])
 
+    def test_withheldAfterWhatWeHoldBlamesTheRelay(self) -> None:
+        """carol has bob's #1: his #2, which alice has, can only have been withheld."""
+        event = ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 2, 3)
+        self.assertEqual(
+            formatEvent(event, "12:00")[0][0],
+            "12:00 #lab alice has seen bob's #2-3, which never reached you: the relay withheld them",
+        )
+
     def test_seenByEveryone(self) -> None:
         self.bob.session.sendMessage(ROOM, "hello")
         hello = list(self.bob.sent)
@@ -123,7 +136,9 @@ class ProxyTests(SynchronousTestCase):
         alice.client("PRIVMSG %s :seen it" % (ROOM,))
         relay(alice, carol)
         self.assertIn(
-            "in #lab: alice has seen bob's #1, which never reached you: the relay withheld it", carol.notices()
+            "in #lab: alice has seen bob's #1, and you none of bob's messages: "
+            "the relay withheld them from you, or they were said before you joined",
+            carol.notices(),
         )
 
 

@@ -57,6 +57,11 @@ def viewNote(event: ev.ViewDiffers) -> str:
     """One sentence: what differs between the reporter's view and ours, and who is to blame."""
     numbers, them = _numbers(event.first, event.last), _them(event.first, event.last)
     whose = "%s's" % (event.member,) if event.member else "a member's"
+    if event.finding == codecviews.WITHHELD and event.first == 1:
+        # A member we never heard: joining after they spoke looks the same.
+        return "%s has seen %s %s, and you none of %s messages: the relay withheld them from you, " \
+            "or they were said before you joined" % (
+                event.reporter, whose, numbers, whose if event.member else "that member's")
     if event.finding == codecviews.WITHHELD:
         return "%s has seen %s %s, which never reached you: the relay withheld %s" % (
             event.reporter, whose, numbers, them)
