@@ -18,6 +18,7 @@ from securechat.client.faces.jsonlines import encodeEvent
 from securechat.client.faces.routing import Router
 from securechat.client.faces.windows import HIGHLIGHTED, QUIET, WindowList
 from securechat.client.faces.windows import ROOM as ROOM_KIND
+from securechat.codec.views import NOT_REACHED_GRACE
 
 from .test_client_layers import ROOM, Member
 from .test_client_session import FakeClock
@@ -95,6 +96,35 @@ class CoreEventTests(SynchronousTestCase):
         self.alice.session.sendMessage(ROOM, "did you see four?")
         self.carol.hear(self.alice)
         self.assertEqual(self.of(self.carol, ev.ViewDiffers), [ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 4, 4)])
+
+    def test_whatWeSaidWhileAMemberWasAwayIsNotNotReached(self) -> None:
+        """
+        alice leaves #lab and comes back: carol's #2-3, said while alice was
+        out, never reached her, and no relay withheld them; alice's view
+        (still at carol's #1) says nothing to carol.  What the relay keeps
+        from alice after she is back is said.
+        """
+        self.carol.session.sendMessage(ROOM, "one")
+        self.alice.hear(self.carol)
+        for member in (self.bob, self.carol):
+            member.session.lineReceived(b":alice!~alice@h PART #lab")
+        for body in ("two", "three"):
+            self.carol.session.sendMessage(ROOM, body)
+            self.bob.hear(self.carol)
+        for member in (self.bob, self.carol):
+            member.session.lineReceived(b":alice!~alice@h JOIN #lab")
+        self.clock.now += NOT_REACHED_GRACE
+        self.alice.session.sendMessage(ROOM, "back")
+        self.carol.hear(self.alice)
+        self.assertEqual(self.of(self.carol, ev.ViewDiffers), [])
+        self.carol.session.sendMessage(ROOM, "four")  # the relay keeps it from alice
+        self.carol.sent.clear()
+        self.clock.now += NOT_REACHED_GRACE
+        self.alice.session.sendMessage(ROOM, "anyone?")
+        self.carol.hear(self.alice)
+        self.assertEqual(
+            self.of(self.carol, ev.ViewDiffers), [ev.ViewDiffers(ROOM, "alice", "alice", "not-reached", 4, 4)]
+        )
 
     def test_withheldAfterWhatWeHoldBlamesTheRelay(self) -> None:
         """carol has bob's #1: his #2, which alice has, can only have been withheld."""

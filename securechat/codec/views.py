@@ -353,6 +353,18 @@ class ViewBook:
         for state in self._streams.values():
             state.rebase = True
 
+    def member_joined(self, nick: str) -> None:
+        """
+        C{nick} (casefolded) joined the room: what we said before never was
+        for it, so its views never call it not reached.
+        """
+        own = self._streams.get(self._own) if self._own is not None else None
+        if own is None or not own.last:
+            return
+        self._not_reached[nick] = max(self._not_reached.get(nick, 0), own.last)
+        while len(self._not_reached) > self._max_streams:
+            del self._not_reached[next(iter(self._not_reached))]
+
     def observed(self, sender: str, stream: bytes, seq: int, signed: Optional[bytes] = None) -> None:
         """
         Message C{seq} of C{sender}'s stream reached us whole and genuine,

@@ -71,7 +71,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, Unparsable, readServerLine
-from .views import afterOwnJoin
+from .views import afterJoin
 
 #: What other modules import from here (the session's limits and errors live
 #: in L{securechat.client.core.rules}).
@@ -188,7 +188,7 @@ class ClientSession:
 
     def _joinReceived(self, message: Message) -> None:
         self.roomsPart.joinReceived(message)
-        afterOwnJoin(message, self.registration.isMe, self.keyring.stored)
+        afterJoin(message, self.registration.isMe, self.keyring.stored, self.registration.codecFold)
 
     def _roomMembers(self, room: str) -> List[str]:
         """C{room}'s members, codec-folded (what a signed view may name: L{Keyring.members})."""

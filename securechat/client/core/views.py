@@ -17,19 +17,29 @@ from ...wire import Message
 from . import events as ev
 
 
-def afterOwnJoin(
-    message: Message, isMe: Callable[[Optional[str]], bool], stored: Callable[[str], Optional[Conversation]]
+def afterJoin(
+    message: Message,
+    isMe: Callable[[Optional[str]], bool],
+    stored: Callable[[str], Optional[Conversation]],
+    codecFold: Callable[[str], str],
 ) -> None:
     """
-    A JOIN: when it is ours, to rooms we keep a conversation for, what was
-    said there while we were out is no "withheld" (L{codecviews.ViewBook.rejoined}).
+    A JOIN to rooms we keep a conversation for: when it is ours, what was
+    said there while we were out is no "withheld" (L{codecviews.ViewBook.rejoined});
+    when it is a member's, what we said before it came is no "not reached"
+    (L{codecviews.ViewBook.member_joined}).
     """
-    if not message.params or not isMe(message.sourceNick):
+    if not message.params or not message.sourceNick:
         return
+    ours = isMe(message.sourceNick)
     for room in message.params[0].split(","):
         conversation = stored(room)
-        if conversation is not None:
+        if conversation is None:
+            continue
+        if ours:
             conversation.views.rejoined()
+        else:
+            conversation.views.member_joined(codecFold(message.sourceNick))
 
 
 def viewEvents(name: str, result: Accepted) -> List[ev.Event]:
