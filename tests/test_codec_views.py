@@ -417,3 +417,24 @@ class HonestRoomTests(SynchronousTestCase):
         # And what was withheld after the restart is still caught.
         room.say("bob", "three", to=["alice"])
         self.assertEqual(kinds(room.say("alice", "again")["carol"], WITHHELD), [ViewFinding(WITHHELD, "bob", 3, 3)])
+
+    def test_what_a_restarted_receiver_knows_only_by_number_is_not_carried(self) -> None:
+        """
+        bob's #2 came on fernet-ttl (refused as lower, numbered, never in a
+        view): carol's restored numbers hold it, her views must not claim it,
+        or alice, who has it too, is told it was withheld.
+        """
+        room = Room(["alice", "bob", "carol"])
+        room.say("bob", "one")
+        room.members["bob"].set_layer("fernet-ttl", keys_for())
+        lower = room.members["bob"].encode("bob", "two", BUDGET)
+        for nick in ("alice", "carol"):
+            self.assertEqual(only_rejected(feed(room.members[nick], "bob", lower)).reason, "lower-layer")
+        saved = room.members["carol"].export_state()
+        restarted = Conversation(
+            ROOM, SIGNED, keys_for(), clock=room.clock.seconds, identity=room.members["carol"].identity
+        )
+        restarted.restore_state(saved, clean=True)
+        restarted.members = room.members["carol"].members
+        room.members["carol"] = restarted
+        self.assertEqual(kinds(room.say("carol", "hi")["alice"], WITHHELD), [])

@@ -168,7 +168,9 @@ class ViewFinding:
 class _Stream:
     """What we know of one member's stream."""
 
-    __slots__ = ("nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried", "rebase")
+    __slots__ = (
+        "nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried", "rebase", "numbered"
+    )
 
     def __init__(self, nick: str, stream: bytes) -> None:
         self.nick = nick
@@ -187,6 +189,9 @@ class _Stream:
         #: We were out of the room since we last heard this stream: the next
         #: view naming more of it says what was said meanwhile (L{ViewBook.rejoined}).
         self.rebase = False
+        #: Known only by its number (restored after a restart, not from a
+        #: signed message): it stops false reports here, it is not carried.
+        self.numbered = False
 
     def entry(self) -> Entry:
         anchored = self.head_seq is not None and self.head_seq == self.last
@@ -263,7 +268,7 @@ class ViewBook:
             candidates.append(own)
         latest: Dict[str, _Stream] = {}
         for state in self._streams.values():
-            if state is not own and state.last and state.nick != nick:
+            if state is not own and state.last and state.nick != nick and not state.numbered:
                 latest[state.nick] = state  # the most recently heard stream of each member
         candidates.extend(sorted(latest.values(), key=lambda state: state.carried))
         chosen: List[bytes] = []
@@ -336,7 +341,7 @@ class ViewBook:
         if seq == 1:
             state.anchor(0, ZERO_HEAD)
         state.advance(seq, signed)
-        state.rebase = False
+        state.rebase = state.numbered = False
         for entry in entries:
             if (entry.member, entry.stream) != own_tags:
                 findings.extend(self._compare(sender, sent_at, entry, members))
@@ -379,7 +384,11 @@ class ViewBook:
             state.anchor(0, ZERO_HEAD)
         if signed is not None:
             state.advance(seq, signed)
+            state.numbered = False
         elif seq > state.last:
+            # A number that may count messages others hold outside their views
+            # (sealed below signed): never claimed in ours.
+            state.numbered = True
             state.head_seq = None
             state.last = seq
 
