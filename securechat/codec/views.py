@@ -332,6 +332,19 @@ class ViewBook:
         findings: List[ViewFinding] = []
         state = self._stream(sender, stream)
         own_tags = (member_tag(sender), stream[:STREAM_TAG_BYTES])
+        by_tag: Optional[Dict[bytes, List[str]]] = None
+
+        def named(tag: bytes) -> List[str]:
+            # The roster, read at most once per message and only when an
+            # entry names a stream we never heard (a member lying in its view
+            # could make it once per entry: 51 times the room per message).
+            nonlocal by_tag
+            if by_tag is None:
+                by_tag = {}
+                for nick in members():
+                    by_tag.setdefault(member_tag(nick), []).append(nick)
+            return by_tag.get(tag, [])
+
         for entry in entries:
             if (entry.member, entry.stream) == own_tags and entry.seq == seq - 1 and entry.head is not None:
                 if state.head_seq == seq - 1 and state.head != entry.head:
@@ -344,7 +357,7 @@ class ViewBook:
         state.rebase = state.numbered = False
         for entry in entries:
             if (entry.member, entry.stream) != own_tags:
-                findings.extend(self._compare(sender, sent_at, entry, members))
+                findings.extend(self._compare(sender, sent_at, entry, named))
         return findings
 
     def rejoined(self) -> None:
@@ -393,7 +406,7 @@ class ViewBook:
             state.last = seq
 
     def _compare(
-        self, author: str, sent_at: int, entry: Entry, members: Callable[[], Iterable[str]]
+        self, author: str, sent_at: int, entry: Entry, members: Callable[[bytes], List[str]]
     ) -> List[ViewFinding]:
         if self._own is not None and (entry.member, entry.stream) == (
             member_tag(self._own[0]),
@@ -402,13 +415,13 @@ class ViewBook:
             return self._ours(author, sent_at, entry)
         state = self._by_tags.get(entry.member + entry.stream)
         if state is None:
-            names = sorted({nick for nick in members() if member_tag(nick) == entry.member} - {author})
             # A stream we never received from: remembered by its tags, so
             # the same withheld messages are reported once.
             tags = entry.member + entry.stream
             reported = self._unheard.get(tags, 0)
             if entry.seq <= reported:
                 return []
+            names = sorted(set(members(entry.member)) - {author})
             first = reported + 1
             self._unheard[tags] = entry.seq
             self._unheard.move_to_end(tags)
