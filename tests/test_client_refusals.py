@@ -84,7 +84,7 @@ class GroupTests(SynchronousTestCase):
     def test_wording(self):
         self.assertEqual(
             groupedNote("#lab", "bob", "tampered", 12, spellConsole),
-            "12 more from bob in #lab refused: tampered or wrong key; a wrong passphrase looks the same: "
+            "12 more claimed from bob in #lab refused: tampered or wrong key; a wrong passphrase looks the same: "
             "compare /fingerprint #lab with the others",
         )
         self.assertIn("ask bob why, then /trust bob", groupedNote("#lab", "bob", "identity-changed", 3, spellConsole))
@@ -162,8 +162,8 @@ class ConsoleTests(SynchronousTestCase):
         texts = [text for text, _style in self.screen.shown]
         refusalLines = [t for t in texts if "bob" in t and "fixed" not in t]
         self.assertEqual(len(refusalLines), 3, texts)
-        self.assertIn("9 more from bob in #lab refused: tampered or wrong key", refusalLines[1])
-        self.assertIn("15 more from bob in #lab refused", refusalLines[2])
+        self.assertIn("9 more claimed from bob in #lab refused: tampered or wrong key", refusalLines[1])
+        self.assertIn("15 more claimed from bob in #lab refused", refusalLines[2])
         self.assertIn("fixed my passphrase", texts[-1])
 
 
@@ -209,7 +209,7 @@ class ProxyTests(SynchronousTestCase):
         notices = bob.notices()
         self.assertEqual(len(notices), 2, notices)
         self.assertIn("REJECTED message claimed from bob: tampered", notices[0])
-        self.assertIn("9 more from bob in #lab refused: tampered or wrong key", notices[1])
+        self.assertIn("9 more claimed from bob in #lab refused: tampered or wrong key", notices[1])
         self.assertIn("compare /msg *securechat fingerprint #lab", notices[1])
 
 

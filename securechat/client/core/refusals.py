@@ -2,7 +2,7 @@
 Refusals grouped, without I/O: a wrong passphrase or an identity change
 refuses every message of a member, and one alert per message buried the
 room.  The first refusal of a member for a reason, in a conversation, is
-shown whole; the next ones are counted and said as one line ("12 more from
+shown whole; the next ones are counted and said as one line ("12 more claimed from
 bob refused: tampered or wrong key") when the count reaches 10, 100, 1000
 and every 1000 after, before that member's next accepted message, and
 at the latest L{SAY_AFTER} seconds after the first of them.
