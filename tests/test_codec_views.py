@@ -466,3 +466,22 @@ class HostileMemberTests(SynchronousTestCase):
         self.assertEqual(len(kinds(findings, WITHHELD)), 51)
         book.received("mallory", b"\x09" * 8, 2, 0, b"signed", entries, members)
         self.assertEqual(len(asked), 1)
+
+    def test_a_message_under_another_key_does_not_enter_the_chain(self) -> None:
+        """
+        mallory, a member, signs a message as bob with her own key, under
+        bob's stream and next number, for carol only: carol refuses it as
+        identity-changed and holds it.  It must not stand in carol's chain
+        for bob's real #2, or alice's view makes carol accuse bob of
+        sending different messages to different members.
+        """
+        room = Room(["alice", "bob", "carol"])
+        room.say("bob", "one")
+        forger = Conversation(ROOM, SIGNED, keys_for(), clock=room.clock.seconds, identity=Identity.generate())
+        forger._stream = room.members["bob"]._stream
+        forger._next_seq["bob"] = 1
+        forged = forger.encode("bob", "not bob's", BUDGET)
+        self.assertEqual(only_rejected(feed(room.members["carol"], "bob", forged)).reason, "identity-changed")
+        room.say("bob", "two")
+        findings = room.say("alice", "hi")["carol"]
+        self.assertEqual([f for f in findings if f.kind in (DIFFERS, WITHHELD)], [])

@@ -429,7 +429,9 @@ class Conversation:
                     self.replay.admit(sealed_id, sent_at)
                     self._sequences.observe(sender_key, envelope.stream, envelope.seq)
                     # Received (and held for /trust): a view naming it is no "withheld".
-                    self.views.observed(sender_key, envelope.stream, envelope.seq, signed)
+                    # Not chained: signed by a key not trusted for the sender, it may be
+                    # a member's forgery under the sender's stream and number.
+                    self.views.observed(sender_key, envelope.stream, envelope.seq)
                     self.changes += 1
                     try:
                         changed.held = decode_body(plaintext, envelope)
