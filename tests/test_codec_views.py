@@ -485,3 +485,23 @@ class HostileMemberTests(SynchronousTestCase):
         room.say("bob", "two")
         findings = room.say("alice", "hi")["carol"]
         self.assertEqual([f for f in findings if f.kind in (DIFFERS, WITHHELD)], [])
+
+    def test_a_lie_about_a_stream_does_not_blind_the_others_reports(self) -> None:
+        """
+        mallory's view claims bob's stream at #1,000,000: one false alarm,
+        named as hers.  It must not silence what alice reports later: the
+        relay then withholds bob's #2-3 from carol, and alice has them.
+        """
+        room = Room(["alice", "bob", "carol", "mallory"])
+        room.say("bob", "one")
+        tags = member_tag("bob") + room.members["bob"]._stream[:2]
+        lie = [Entry(tags[:2], tags[2:], 1_000_000, None)]
+        carol = room.members["carol"].views
+        lied = carol.received("mallory", b"\x07" * 8, 1, int(room.clock.seconds()), b"signed", lie)
+        self.assertEqual(kinds(lied, WITHHELD), [ViewFinding(WITHHELD, "bob", 2, 1_000_000)])
+        room.say("bob", "two", to=["alice", "mallory"])
+        room.say("bob", "three", to=["alice", "mallory"])
+        findings = room.say("alice", "did you see?")["carol"]
+        self.assertEqual(kinds(findings, WITHHELD), [ViewFinding(WITHHELD, "bob", 2, 3)])
+        # Said once per reporter: alice's next view says nothing new.
+        self.assertEqual(kinds(room.say("alice", "again")["carol"], WITHHELD), [])

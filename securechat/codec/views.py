@@ -43,6 +43,8 @@ MAX_VIEW_BYTES = 255
 HEADS_PER_STREAM = 64
 #: Streams remembered per conversation (least recently heard dropped first).
 MAX_STREAMS = 256
+#: Reporters remembered per stream (what each already reported about it).
+MAX_REPORTERS = 64
 #: Seconds between our sending a message and a member's writing that must
 #: pass before its absence from that member's digest is reported: twice the
 #: allowed clock skew plus delivery (docs/security.md, "Views").
@@ -182,12 +184,15 @@ class _Stream:
         self.head_seq: Optional[int] = None
         self.head = ZERO_HEAD
         self.heads: OrderedDict[int, bytes] = OrderedDict()
-        #: The highest sequence already reported withheld (once per message).
-        self.reported = 0
+        #: Per reporter (the author of a view): the highest sequence it
+        #: already reported, withheld or different (once per message and
+        #: reporter: a member lying about a huge number silences nobody else).
+        self.reported: Dict[str, int] = {}
         #: When this stream's entry was last carried (a counter): oldest first.
         self.carried = 0
-        #: We were out of the room since we last heard this stream: the next
-        #: view naming more of it says what was said meanwhile (L{ViewBook.rejoined}).
+        #: We were out of the room since we last heard this stream: each
+        #: reporter's next view naming more of it says what was said
+        #: meanwhile (L{ViewBook.rejoined}).
         self.rebase = False
         #: Known only by its number (restored after a restart, not from a
         #: signed message): it stops false reports here, it is not carried.
@@ -214,6 +219,16 @@ class _Stream:
             self.head_seq = None
         self.last = max(self.last, seq)
 
+    def said(self, reporter: str) -> int:
+        return self.reported.get(reporter, 0)
+
+    def note(self, reporter: str, seq: int) -> None:
+        """C{reporter}'s views about this stream are said up to C{seq}."""
+        self.reported.pop(reporter, None)
+        self.reported[reporter] = seq
+        while len(self.reported) > MAX_REPORTERS:
+            del self.reported[next(iter(self.reported))]
+
     def _keep(self, seq: int, head: bytes) -> None:
         self.heads[seq] = head
         self.heads.move_to_end(seq)
@@ -237,9 +252,9 @@ class ViewBook:
         #: Per member: the highest of ours already reported as not reached.
         self._not_reached: Dict[str, int] = {}
         self._carry_clock = 0
-        #: Streams we never received from, by their tags: the highest of
-        #: their messages already reported withheld.
-        self._unheard: OrderedDict[bytes, int] = OrderedDict()
+        #: Streams we never received from, by their tags and the reporter:
+        #: the highest of their messages it already reported withheld.
+        self._unheard: OrderedDict[Tuple[bytes, str], int] = OrderedDict()
 
     def _stream(self, nick: str, stream: bytes) -> _Stream:
         key = (nick, stream)
@@ -370,6 +385,7 @@ class ViewBook:
         """
         for state in self._streams.values():
             state.rebase = True
+            state.reported.clear()
 
     def member_joined(self, nick: str) -> None:
         """
@@ -417,7 +433,7 @@ class ViewBook:
         if state is None:
             # A stream we never received from: remembered by its tags, so
             # the same withheld messages are reported once.
-            tags = entry.member + entry.stream
+            tags = (entry.member + entry.stream, author)
             reported = self._unheard.get(tags, 0)
             if entry.seq <= reported:
                 return []
@@ -428,21 +444,20 @@ class ViewBook:
             while len(self._unheard) > self._max_streams:
                 self._unheard.popitem(last=False)
             return [ViewFinding(WITHHELD, names[0] if len(names) == 1 else None, first, entry.seq)]
-        if entry.seq > state.last and state.rebase:
+        if entry.seq > state.last and state.rebase and author not in state.reported:
             # Said while we were out of the room: not withheld from us.
-            state.rebase = False
-            state.reported = max(state.reported, entry.seq)
+            state.note(author, entry.seq)
             return []
         if entry.seq > state.last:
-            first = max(state.last, state.reported) + 1
+            first = max(state.last, state.said(author)) + 1
             if first > entry.seq:
                 return []
-            state.reported = entry.seq
+            state.note(author, entry.seq)
             return [ViewFinding(WITHHELD, state.nick, first, entry.seq)]
         if entry.head is not None:
             mine = state.heads.get(entry.seq)
-            if mine is not None and mine != entry.head and state.reported < entry.seq:
-                state.reported = entry.seq
+            if mine is not None and mine != entry.head and state.said(author) < entry.seq:
+                state.note(author, entry.seq)
                 return [ViewFinding(DIFFERS, state.nick, entry.seq, entry.seq)]
         return []
 
