@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.core import events as ev
 from securechat.client.core.identities import KEPT_MARK, signedMark
-from securechat.client.core.refusals import MAX_GROUPS, QUIET, SHOW, Grouped, RefusalGroups
+from securechat.client.core.refusals import MAX_GROUPS, QUIET, SAY_AFTER, SHOW, Grouped, RefusalGroups
 from securechat.client.core.rules import MAX_HELD_PER_SENDER
 from securechat.client.core.session import ClientSession
 from securechat.client.core.wording import groupedNote, spellConsole
@@ -56,10 +56,35 @@ class GroupTests(SynchronousTestCase):
         # The oldest was dropped: its next refusal is shown whole again, not lost.
         self.assertEqual(self.groups.refused(refused(sender="m0"))[0], SHOW)
 
+    def test_aFewRefusalsAreSaidWhenTheyWaited(self):
+        """
+        bob's wrong passphrase, three messages, then silence: the two after
+        the first are said once they waited L{SAY_AFTER}, never lost for
+        want of a tenth refusal or an accepted message.
+        """
+        clock = FakeClock()
+        groups = RefusalGroups(str.lower, clock=clock)
+        for _n in range(3):
+            groups.refused(refused())
+        clock.now += SAY_AFTER - 1
+        self.assertEqual(groups.due(), [])
+        clock.now += 1
+        self.assertEqual(groups.due(), [Grouped("#lab", "bob", "tampered", 2)])
+        self.assertEqual(groups.due(), [])
+        self.assertEqual(groups.accepted("#lab", "bob"), [])
+
+    def test_droppedGroupSaysWhatItCounted(self):
+        """A relay inventing senders pushes bob's group out: what it counted is said then, not lost."""
+        groups = RefusalGroups(str.lower, limit=2)
+        groups.refused(refused())
+        groups.refused(refused())
+        groups.refused(refused(sender="m1"))
+        self.assertEqual(groups.refused(refused(sender="m2")), (SHOW, [Grouped("#lab", "bob", "tampered", 1)]))
+
     def test_wording(self):
         self.assertEqual(
             groupedNote("#lab", "bob", "tampered", 12, spellConsole),
-            "12 more from bob in #lab refused: tampered or wrong key; a wrong passphrase looks the same: "
+            "12 more claimed from bob in #lab refused: tampered or wrong key; a wrong passphrase looks the same: "
             "compare /fingerprint #lab with the others",
         )
         self.assertIn("ask bob why, then /trust bob", groupedNote("#lab", "bob", "identity-changed", 3, spellConsole))
@@ -104,6 +129,19 @@ class CoreDecidesTests(SynchronousTestCase):
         self.assertEqual(events[-1].body, "fixed")
 
 
+    def test_refusalsWithNoFollowUpAreSaidByTheUpkeep(self):
+        clock = FakeClock()
+        events = []
+        session = ClientSession("alice", events.append, clock=clock)
+        keyedIn(session)
+        for line in wrongKeyLines(3):
+            session.lineReceived(line)
+        clock.now += SAY_AFTER
+        session.expire()
+        groups = [e for e in events if isinstance(e, ev.RefusalsGrouped)]
+        self.assertEqual([(g.target, g.sender, g.reason, g.count) for g in groups], [("#lab", "bob", "tampered", 2)])
+
+
 class ConsoleTests(SynchronousTestCase):
     def setUp(self):
         self.client = offlineClient()
@@ -124,8 +162,8 @@ class ConsoleTests(SynchronousTestCase):
         texts = [text for text, _style in self.screen.shown]
         refusalLines = [t for t in texts if "bob" in t and "fixed" not in t]
         self.assertEqual(len(refusalLines), 3, texts)
-        self.assertIn("9 more from bob in #lab refused: tampered or wrong key", refusalLines[1])
-        self.assertIn("15 more from bob in #lab refused", refusalLines[2])
+        self.assertIn("9 more claimed from bob in #lab refused: tampered or wrong key", refusalLines[1])
+        self.assertIn("15 more claimed from bob in #lab refused", refusalLines[2])
         self.assertIn("fixed my passphrase", texts[-1])
 
 
@@ -171,7 +209,7 @@ class ProxyTests(SynchronousTestCase):
         notices = bob.notices()
         self.assertEqual(len(notices), 2, notices)
         self.assertIn("REJECTED message claimed from bob: tampered", notices[0])
-        self.assertIn("9 more from bob in #lab refused: tampered or wrong key", notices[1])
+        self.assertIn("9 more claimed from bob in #lab refused: tampered or wrong key", notices[1])
         self.assertIn("compare /msg *securechat fingerprint #lab", notices[1])
 
 

@@ -18,6 +18,7 @@ from securechat.client.faces.jsonlines import encodeEvent
 from securechat.client.faces.routing import Router
 from securechat.client.faces.windows import HIGHLIGHTED, QUIET, WindowList
 from securechat.client.faces.windows import ROOM as ROOM_KIND
+from securechat.codec.views import NOT_REACHED_GRACE
 
 from .test_client_layers import ROOM, Member
 from .test_client_session import FakeClock
@@ -51,7 +52,12 @@ class CoreEventTests(SynchronousTestCase):
         [differs] = self.of(self.carol, ev.ViewDiffers)
         self.assertEqual(differs, ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 1, 1))
         [(shown, _style)] = formatEvent(differs, "12:00")
-        self.assertEqual(shown, "12:00 #lab alice has seen bob's #1, which never reached you: the relay withheld it")
+        # carol never heard bob: "before you joined" is as possible as the relay.
+        self.assertEqual(
+            shown,
+            "12:00 #lab alice has seen bob's #1, and you none of bob's messages: "
+            "the relay withheld them from you, or they were said before you joined",
+        )
         self.assertEqual(
             json.loads(encodeEvent(differs)),
             {"type": "view", "target": ROOM, "reporter": "alice", "member": "bob", "finding": "withheld",
@@ -64,6 +70,69 @@ class CoreEventTests(SynchronousTestCase):
         self.assertEqual(seen, ev.SeenBy(ROOM, "alice", 1, 1, ("alice",)))
         [(shown, _style)] = formatEvent(seen, "12:00")
         self.assertEqual(shown, "12:00 #lab your #1 seen by alice")
+
+    def test_whatWasSaidWhileWeWereAwayIsNotWithheld(self) -> None:
+        """
+        carol leaves #lab and comes back: bob's #2-3, said while she was
+        out, never reached her, and no relay withheld them; alice's view
+        naming them is no alarm.  What is withheld after she is back is.
+        """
+        self.bob.session.sendMessage(ROOM, "one")
+        one = list(self.bob.sent)
+        self.alice.hear(self.bob)
+        self.bob.sent.extend(one)
+        self.carol.hear(self.bob)
+        self.carol.session.lineReceived(b":carol!~carol@h PART #lab")
+        for body in ("two", "three"):
+            self.bob.session.sendMessage(ROOM, body)
+            self.alice.hear(self.bob)
+        self.carol.session.join(ROOM)
+        self.carol.session.lineReceived(b":carol!~carol@h JOIN #lab")
+        self.alice.session.sendMessage(ROOM, "welcome back")
+        self.carol.hear(self.alice)
+        self.assertEqual(self.of(self.carol, ev.ViewDiffers), [])
+        self.bob.session.sendMessage(ROOM, "four")  # the relay keeps it from carol
+        self.alice.hear(self.bob)
+        self.alice.session.sendMessage(ROOM, "did you see four?")
+        self.carol.hear(self.alice)
+        self.assertEqual(self.of(self.carol, ev.ViewDiffers), [ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 4, 4)])
+
+    def test_whatWeSaidWhileAMemberWasAwayIsNotNotReached(self) -> None:
+        """
+        alice leaves #lab and comes back: carol's #2-3, said while alice was
+        out, never reached her, and no relay withheld them; alice's view
+        (still at carol's #1) says nothing to carol.  What the relay keeps
+        from alice after she is back is said.
+        """
+        self.carol.session.sendMessage(ROOM, "one")
+        self.alice.hear(self.carol)
+        for member in (self.bob, self.carol):
+            member.session.lineReceived(b":alice!~alice@h PART #lab")
+        for body in ("two", "three"):
+            self.carol.session.sendMessage(ROOM, body)
+            self.bob.hear(self.carol)
+        for member in (self.bob, self.carol):
+            member.session.lineReceived(b":alice!~alice@h JOIN #lab")
+        self.clock.now += NOT_REACHED_GRACE
+        self.alice.session.sendMessage(ROOM, "back")
+        self.carol.hear(self.alice)
+        self.assertEqual(self.of(self.carol, ev.ViewDiffers), [])
+        self.carol.session.sendMessage(ROOM, "four")  # the relay keeps it from alice
+        self.carol.sent.clear()
+        self.clock.now += NOT_REACHED_GRACE
+        self.alice.session.sendMessage(ROOM, "anyone?")
+        self.carol.hear(self.alice)
+        self.assertEqual(
+            self.of(self.carol, ev.ViewDiffers), [ev.ViewDiffers(ROOM, "alice", "alice", "not-reached", 4, 4)]
+        )
+
+    def test_withheldAfterWhatWeHoldBlamesTheRelay(self) -> None:
+        """carol has bob's #1: his #2, which alice has, can only have been withheld."""
+        event = ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 2, 3)
+        self.assertEqual(
+            formatEvent(event, "12:00")[0][0],
+            "12:00 #lab alice has seen bob's #2-3, which never reached you: the relay withheld them",
+        )
 
     def test_seenByEveryone(self) -> None:
         self.bob.session.sendMessage(ROOM, "hello")
@@ -97,7 +166,9 @@ class ProxyTests(SynchronousTestCase):
         alice.client("PRIVMSG %s :seen it" % (ROOM,))
         relay(alice, carol)
         self.assertIn(
-            "in #lab: alice has seen bob's #1, which never reached you: the relay withheld it", carol.notices()
+            "in #lab: alice has seen bob's #1, and you none of bob's messages: "
+            "the relay withheld them from you, or they were said before you joined",
+            carol.notices(),
         )
 
 

@@ -218,6 +218,17 @@ class HostileCasesTests(SynchronousTestCase):
         self.assertEqual("in #lab: REFUSED a TAGMSG claimed from newbie: it cannot carry protected text",
                          alice.notices()[-1])
 
+    def test_everyLineInClearIsRead(self) -> None:
+        """
+        Refusals are grouped, but a line in clear is its own text: the
+        newcomer's second and third questions are read too, not counted.
+        """
+        alice = keyedSide()
+        for question in ("how do I join?", "anyone?", "hello?"):
+            alice.server(":newbie!~n@h PRIVMSG #lab :%s" % (question,))
+        quoted = [text for text in alice.notices() if QUOTED in text]
+        self.assertEqual([text.split(QUOTED)[-1] for text in quoted], ["how do I join?", "anyone?", "hello?"])
+
     def test_statusmsgFormIsJudgedAndOpened(self) -> None:
         """A sealed line sent to @#lab is judged as #lab's, and shown with its mark."""
         alice, bob = keyedSide(), Side("bob")

@@ -331,6 +331,10 @@ class Conversation:
             raise ValueError("not a saved conversation")
         self.replay.restore(data.get("replay"), clean)
         self._sequences.restore(data.get("sequences"))
+        # What we received before the restart counts as received: a view
+        # naming it is no "withheld" (only the chains are not kept).
+        for sender, stream, seq in self._sequences.streams():
+            self.views.observed(sender, stream, seq)
         if not clean:
             return
         next_seq = data.get("next_seq")
@@ -424,6 +428,10 @@ class Conversation:
                     # no gap later) and its body kept on the refusal for the user.
                     self.replay.admit(sealed_id, sent_at)
                     self._sequences.observe(sender_key, envelope.stream, envelope.seq)
+                    # Received (and held for /trust): a view naming it is no "withheld".
+                    # Not chained: signed by a key not trusted for the sender, it may be
+                    # a member's forgery under the sender's stream and number.
+                    self.views.observed(sender_key, envelope.stream, envelope.seq)
                     self.changes += 1
                     try:
                         changed.held = decode_body(plaintext, envelope)

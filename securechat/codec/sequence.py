@@ -51,6 +51,10 @@ class SequenceTracker:
         self._highest[key] = seq
         return seq - highest - 1, False
 
+    def streams(self) -> List[Tuple[str, bytes, int]]:
+        """(sender, stream, highest) per stream, oldest first."""
+        return [(sender, stream, seq) for (sender, stream), seq in self._highest.items()]
+
     def export(self) -> List[List[Any]]:
         """[sender, stream (base64), highest] per stream, oldest first."""
         return [

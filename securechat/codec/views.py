@@ -43,6 +43,8 @@ MAX_VIEW_BYTES = 255
 HEADS_PER_STREAM = 64
 #: Streams remembered per conversation (least recently heard dropped first).
 MAX_STREAMS = 256
+#: Reporters remembered per stream (what each already reported about it).
+MAX_REPORTERS = 64
 #: Seconds between our sending a message and a member's writing that must
 #: pass before its absence from that member's digest is reported: twice the
 #: allowed clock skew plus delivery (docs/security.md, "Views").
@@ -168,7 +170,9 @@ class ViewFinding:
 class _Stream:
     """What we know of one member's stream."""
 
-    __slots__ = ("nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried")
+    __slots__ = (
+        "nick", "stream", "tags", "last", "head_seq", "head", "heads", "reported", "carried", "rebase", "numbered"
+    )
 
     def __init__(self, nick: str, stream: bytes) -> None:
         self.nick = nick
@@ -180,10 +184,19 @@ class _Stream:
         self.head_seq: Optional[int] = None
         self.head = ZERO_HEAD
         self.heads: OrderedDict[int, bytes] = OrderedDict()
-        #: The highest sequence already reported withheld (once per message).
-        self.reported = 0
+        #: Per reporter (the author of a view): the highest sequence it
+        #: already reported, withheld or different (once per message and
+        #: reporter: a member lying about a huge number silences nobody else).
+        self.reported: Dict[str, int] = {}
         #: When this stream's entry was last carried (a counter): oldest first.
         self.carried = 0
+        #: We were out of the room since we last heard this stream: each
+        #: reporter's next view naming more of it says what was said
+        #: meanwhile (L{ViewBook.rejoined}).
+        self.rebase = False
+        #: Known only by its number (restored after a restart, not from a
+        #: signed message): it stops false reports here, it is not carried.
+        self.numbered = False
 
     def entry(self) -> Entry:
         anchored = self.head_seq is not None and self.head_seq == self.last
@@ -205,6 +218,16 @@ class _Stream:
         elif seq > self.last:
             self.head_seq = None
         self.last = max(self.last, seq)
+
+    def said(self, reporter: str) -> int:
+        return self.reported.get(reporter, 0)
+
+    def note(self, reporter: str, seq: int) -> None:
+        """C{reporter}'s views about this stream are said up to C{seq}."""
+        self.reported.pop(reporter, None)
+        self.reported[reporter] = seq
+        while len(self.reported) > MAX_REPORTERS:
+            del self.reported[next(iter(self.reported))]
 
     def _keep(self, seq: int, head: bytes) -> None:
         self.heads[seq] = head
@@ -229,9 +252,9 @@ class ViewBook:
         #: Per member: the highest of ours already reported as not reached.
         self._not_reached: Dict[str, int] = {}
         self._carry_clock = 0
-        #: Streams we never received from, by their tags: the highest of
-        #: their messages already reported withheld.
-        self._unheard: OrderedDict[bytes, int] = OrderedDict()
+        #: Streams we never received from, by their tags and the reporter:
+        #: the highest of their messages it already reported withheld.
+        self._unheard: OrderedDict[Tuple[bytes, str], int] = OrderedDict()
 
     def _stream(self, nick: str, stream: bytes) -> _Stream:
         key = (nick, stream)
@@ -260,7 +283,7 @@ class ViewBook:
             candidates.append(own)
         latest: Dict[str, _Stream] = {}
         for state in self._streams.values():
-            if state is not own and state.last and state.nick != nick:
+            if state is not own and state.last and state.nick != nick and not state.numbered:
                 latest[state.nick] = state  # the most recently heard stream of each member
         candidates.extend(sorted(latest.values(), key=lambda state: state.carried))
         chosen: List[bytes] = []
@@ -324,6 +347,19 @@ class ViewBook:
         findings: List[ViewFinding] = []
         state = self._stream(sender, stream)
         own_tags = (member_tag(sender), stream[:STREAM_TAG_BYTES])
+        by_tag: Optional[Dict[bytes, List[str]]] = None
+
+        def named(tag: bytes) -> List[str]:
+            # The roster, read at most once per message and only when an
+            # entry names a stream we never heard (a member lying in its view
+            # could make it once per entry: 51 times the room per message).
+            nonlocal by_tag
+            if by_tag is None:
+                by_tag = {}
+                for nick in members():
+                    by_tag.setdefault(member_tag(nick), []).append(nick)
+            return by_tag.get(tag, [])
+
         for entry in entries:
             if (entry.member, entry.stream) == own_tags and entry.seq == seq - 1 and entry.head is not None:
                 if state.head_seq == seq - 1 and state.head != entry.head:
@@ -333,13 +369,60 @@ class ViewBook:
         if seq == 1:
             state.anchor(0, ZERO_HEAD)
         state.advance(seq, signed)
+        state.rebase = state.numbered = False
         for entry in entries:
             if (entry.member, entry.stream) != own_tags:
-                findings.extend(self._compare(sender, sent_at, entry, members))
+                findings.extend(self._compare(sender, sent_at, entry, named))
         return findings
 
+    def rejoined(self) -> None:
+        """
+        We are back in the room after being out of it (a PART, a KICK, a
+        reconnect): what members said meanwhile never reached us, and no
+        relay withheld it.  For each stream we know, the next view naming
+        more of it than we hold moves our mark there, unreported; hearing
+        the stream itself does too (its gap is a sequence gap).
+        """
+        for state in self._streams.values():
+            state.rebase = True
+            state.reported.clear()
+
+    def member_joined(self, nick: str) -> None:
+        """
+        C{nick} (casefolded) joined the room: what we said before never was
+        for it, so its views never call it not reached.
+        """
+        own = self._streams.get(self._own) if self._own is not None else None
+        if own is None or not own.last:
+            return
+        self._not_reached[nick] = max(self._not_reached.get(nick, 0), own.last)
+        while len(self._not_reached) > self._max_streams:
+            del self._not_reached[next(iter(self._not_reached))]
+
+    def observed(self, sender: str, stream: bytes, seq: int, signed: Optional[bytes] = None) -> None:
+        """
+        Message C{seq} of C{sender}'s stream reached us whole and genuine,
+        but is not taken as accepted (refused for its new key and held, or
+        known from before a restart): it was received, so a view naming it
+        is no "withheld".  C{signed}: its signed data and signature, to keep
+        the chain; None breaks the chain where it does not follow.
+        """
+        state = self._stream(sender, stream)
+        state.rebase = False
+        if signed is not None and seq == 1:
+            state.anchor(0, ZERO_HEAD)
+        if signed is not None:
+            state.advance(seq, signed)
+            state.numbered = False
+        elif seq > state.last:
+            # A number that may count messages others hold outside their views
+            # (sealed below signed): never claimed in ours.
+            state.numbered = True
+            state.head_seq = None
+            state.last = seq
+
     def _compare(
-        self, author: str, sent_at: int, entry: Entry, members: Callable[[], Iterable[str]]
+        self, author: str, sent_at: int, entry: Entry, members: Callable[[bytes], List[str]]
     ) -> List[ViewFinding]:
         if self._own is not None and (entry.member, entry.stream) == (
             member_tag(self._own[0]),
@@ -348,29 +431,33 @@ class ViewBook:
             return self._ours(author, sent_at, entry)
         state = self._by_tags.get(entry.member + entry.stream)
         if state is None:
-            names = sorted({nick for nick in members() if member_tag(nick) == entry.member} - {author})
             # A stream we never received from: remembered by its tags, so
             # the same withheld messages are reported once.
-            tags = entry.member + entry.stream
+            tags = (entry.member + entry.stream, author)
             reported = self._unheard.get(tags, 0)
             if entry.seq <= reported:
                 return []
+            names = sorted(set(members(entry.member)) - {author})
             first = reported + 1
             self._unheard[tags] = entry.seq
             self._unheard.move_to_end(tags)
             while len(self._unheard) > self._max_streams:
                 self._unheard.popitem(last=False)
             return [ViewFinding(WITHHELD, names[0] if len(names) == 1 else None, first, entry.seq)]
+        if entry.seq > state.last and state.rebase and author not in state.reported:
+            # Said while we were out of the room: not withheld from us.
+            state.note(author, entry.seq)
+            return []
         if entry.seq > state.last:
-            first = max(state.last, state.reported) + 1
+            first = max(state.last, state.said(author)) + 1
             if first > entry.seq:
                 return []
-            state.reported = entry.seq
+            state.note(author, entry.seq)
             return [ViewFinding(WITHHELD, state.nick, first, entry.seq)]
         if entry.head is not None:
             mine = state.heads.get(entry.seq)
-            if mine is not None and mine != entry.head and state.reported < entry.seq:
-                state.reported = entry.seq
+            if mine is not None and mine != entry.head and state.said(author) < entry.seq:
+                state.note(author, entry.seq)
                 return [ViewFinding(DIFFERS, state.nick, entry.seq, entry.seq)]
         return []
 

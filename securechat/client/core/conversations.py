@@ -125,7 +125,7 @@ class Conversations:
         self._held: Dict[str, List[ev.IncomingMessage]] = {}
         #: Refusals of a member for one reason: the first shown, the rest
         #: grouped; decided here, once, for every face.
-        self.refusals = RefusalGroups(lambda name: self._server.fold(name))
+        self.refusals = RefusalGroups(lambda name: self._server.fold(name), clock=clock)
         #: Refusal hints (L{securechat.client.core.hints}): those we send when
         #: we cannot open a member's message (carried by L{noticeCarrier},
         #: which our pairwise session with the peer replaces where one
@@ -392,6 +392,8 @@ class Conversations:
     def expire(self) -> None:
         """Report chunked messages whose reassembly timed out (call periodically)."""
         self.hintSender.tick()
+        for group in self.refusals.due():
+            self.emit(group)
         for record in self._keyring.records():
             if record.conversation is None:
                 continue

@@ -2,9 +2,10 @@
 Refusals grouped, without I/O: a wrong passphrase or an identity change
 refuses every message of a member, and one alert per message buried the
 room.  The first refusal of a member for a reason, in a conversation, is
-shown whole; the next ones are counted and said as one line ("12 more from
+shown whole; the next ones are counted and said as one line ("12 more claimed from
 bob refused: tampered or wrong key") when the count reaches 10, 100, 1000
-and every 1000 after, and before that member's next accepted message.
+and every 1000 after, before that member's next accepted message, and
+at the latest L{SAY_AFTER} seconds after the first of them.
 
 The session decides (L{RefusalGroups.judged}), once for every face: a
 refusal counted in a group is marked C{grouped}, and the console, JSON
@@ -14,7 +15,7 @@ lines and the proxy say the L{ev.RefusalsGrouped} line instead of it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import attr
 
@@ -25,6 +26,15 @@ from . import events as ev
 MAX_GROUPS = 256
 #: Counts at which the group is said without waiting (then every 1000).
 SAY_AT = (10, 100, 1000)
+#: Seconds a counted refusal waits at most before its group is said (on
+#: the session's periodic upkeep): a member who stops after a few refused
+#: messages never reaches a count, and they must not go unsaid.
+SAY_AFTER = 60.0
+
+#: Refusals never grouped: a line in clear is its own text (the proxy
+#: quotes it, so that a newcomer asking how to join is heard), not one
+#: more copy of a message nobody could open.
+NEVER_GROUPED = frozenset({"unprotected"})
 
 #: What to show for one refusal: all of it, or nothing now.
 SHOW = "show"
@@ -35,45 +45,87 @@ QUIET = "quiet"
 Grouped = ev.RefusalsGrouped
 
 
-class RefusalGroups:
-    """Counts refusals per (conversation, claimed sender, reason), folded by C{fold}."""
+class _Group:
+    """One member's refusals for one reason in one conversation: counted, said, since when unsaid."""
 
-    def __init__(self, fold: Callable[[str], str], limit: int = MAX_GROUPS) -> None:
+    __slots__ = ("target", "sender", "reason", "direct", "count", "said", "since")
+
+    def __init__(self, event: ev.RejectedMessage) -> None:
+        self.target, self.sender, self.reason, self.direct = event.target, event.sender, event.reason, event.direct
+        self.count = self.said = 1
+        #: When the oldest refusal counted and not yet said came (None: all said).
+        self.since: Optional[float] = None
+
+    def say(self, target: Optional[str] = None, sender: Optional[str] = None, direct: Optional[bool] = None) -> Grouped:
+        more, self.said, self.since = self.count - self.said, self.count, None
+        return Grouped(
+            self.target if target is None else target,
+            self.sender if sender is None else sender,
+            self.reason,
+            more,
+            self.direct if direct is None else direct,
+        )
+
+
+class RefusalGroups:
+    """
+    Counts refusals per (conversation, claimed sender, reason), folded by
+    C{fold}; C{clock} (seconds) times what waits to be said (L{due}).
+    """
+
+    def __init__(
+        self, fold: Callable[[str], str], limit: int = MAX_GROUPS, clock: Optional[Callable[[], float]] = None
+    ) -> None:
         self.fold = fold
         self.limit = limit
-        #: key -> [refusals counted, refusals said (shown or grouped)]
-        self._groups: OrderedDict[Tuple[str, str, str], List[int]] = OrderedDict()
+        self.clock = clock
+        self._groups: OrderedDict[Tuple[str, str, str], _Group] = OrderedDict()
 
     def _key(self, target: str, sender: str, reason: str) -> Tuple[str, str, str]:
         return (self.fold(target), self.fold(sender), reason)
 
     def refused(self, event: ev.RejectedMessage) -> Tuple[str, List[Grouped]]:
         """L{SHOW} for the first of its group, else L{QUIET}; and any group to say now."""
+        if event.reason in NEVER_GROUPED:
+            return SHOW, []
         key = self._key(event.target, event.sender, event.reason)
         group = self._groups.get(key)
         if group is None:
-            self._groups[key] = [1, 1]
+            self._groups[key] = _Group(event)
+            said: List[Grouped] = []
             while len(self._groups) > self.limit:
-                self._groups.popitem(last=False)
-            return SHOW, []
+                _, dropped = self._groups.popitem(last=False)
+                if dropped.count > dropped.said:
+                    said.append(dropped.say())  # counted: said now, never lost with its group
+            return SHOW, said
         self._groups.move_to_end(key)
-        group[0] += 1
-        count = group[0]
+        group.count += 1
+        if group.since is None and self.clock is not None:
+            group.since = self.clock()
+        count = group.count
         if count in SAY_AT or (count > SAY_AT[-1] and count % 1000 == 0):
-            more = count - group[1]
-            group[1] = count
-            return QUIET, [Grouped(event.target, event.sender, event.reason, more, event.direct)]
+            return QUIET, [group.say(event.target, event.sender, event.direct)]
         return QUIET, []
 
     def accepted(self, target: str, sender: str, direct: bool = False) -> List[Grouped]:
         """What was refused of C{sender} in C{target} and not said yet: said before its accepted message."""
         prefix = (self.fold(target), self.fold(sender))
-        said: List[Grouped] = []
-        for key, group in self._groups.items():
-            if key[:2] == prefix and group[0] > group[1]:
-                said.append(Grouped(target, sender, key[2], group[0] - group[1], direct))
-                group[1] = group[0]
-        return said
+        return [
+            group.say(target, sender, direct)
+            for key, group in self._groups.items()
+            if key[:2] == prefix and group.count > group.said
+        ]
+
+    def due(self) -> List[Grouped]:
+        """The groups whose oldest unsaid refusal waited L{SAY_AFTER}: said now (the periodic upkeep)."""
+        if self.clock is None:
+            return []
+        now = self.clock()
+        return [
+            group.say()
+            for group in self._groups.values()
+            if group.since is not None and now - group.since >= SAY_AFTER
+        ]
 
     def judged(self, events: List[ev.Event]) -> List[ev.Event]:
         """
@@ -95,4 +147,4 @@ class RefusalGroups:
         return out
 
 
-__all__ = ["MAX_GROUPS", "QUIET", "SAY_AT", "SHOW", "Grouped", "RefusalGroups"]
+__all__ = ["MAX_GROUPS", "NEVER_GROUPED", "QUIET", "SAY_AFTER", "SAY_AT", "SHOW", "Grouped", "RefusalGroups"]

@@ -73,6 +73,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, Unparsable, readServerLine
+from .views import afterJoin
 
 #: What other modules import from here (the session's limits and errors live
 #: in L{securechat.client.core.rules}).
@@ -184,7 +185,7 @@ class ClientSession:
             "PING": registration.ping,
             "ERROR": registration.error,
             "NICK": self._nickReceived,
-            "JOIN": rooms.joinReceived,
+            "JOIN": self._joinReceived,
             "PART": rooms.partReceived,
             "KICK": rooms.kickReceived,
             "QUIT": rooms.quitReceived,
@@ -206,6 +207,10 @@ class ClientSession:
             then(message)
 
         return handler
+
+    def _joinReceived(self, message: Message) -> None:
+        self.roomsPart.joinReceived(message)
+        afterJoin(message, self.registration.isMe, self.keyring.stored, self.registration.codecFold)
 
     def _roomMembers(self, room: str) -> List[str]:
         """C{room}'s members, codec-folded (what a signed view may name: L{Keyring.members})."""

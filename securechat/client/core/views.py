@@ -9,11 +9,37 @@ what happened and who did it.  Sans-IO, like the rest of the core.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List, Optional
 
-from ...codec import Accepted
+from ...codec import Accepted, Conversation
 from ...codec import views as codecviews
+from ...wire import Message
 from . import events as ev
+
+
+def afterJoin(
+    message: Message,
+    isMe: Callable[[Optional[str]], bool],
+    stored: Callable[[str], Optional[Conversation]],
+    codecFold: Callable[[str], str],
+) -> None:
+    """
+    A JOIN to rooms we keep a conversation for: when it is ours, what was
+    said there while we were out is no "withheld" (L{codecviews.ViewBook.rejoined});
+    when it is a member's, what we said before it came is no "not reached"
+    (L{codecviews.ViewBook.member_joined}).
+    """
+    if not message.params or not message.sourceNick:
+        return
+    ours = isMe(message.sourceNick)
+    for room in message.params[0].split(","):
+        conversation = stored(room)
+        if conversation is None:
+            continue
+        if ours:
+            conversation.views.rejoined()
+        else:
+            conversation.views.member_joined(codecFold(message.sourceNick))
 
 
 def viewEvents(name: str, result: Accepted) -> List[ev.Event]:
@@ -41,6 +67,11 @@ def viewNote(event: ev.ViewDiffers) -> str:
     """One sentence: what differs between the reporter's view and ours, and who is to blame."""
     numbers, them = _numbers(event.first, event.last), _them(event.first, event.last)
     whose = "%s's" % (event.member,) if event.member else "a member's"
+    if event.finding == codecviews.WITHHELD and event.first == 1:
+        # A member we never heard: joining after they spoke looks the same.
+        return "%s has seen %s %s, and you none of %s messages: the relay withheld them from you, " \
+            "or they were said before you joined" % (
+                event.reporter, whose, numbers, whose if event.member else "that member's")
     if event.finding == codecviews.WITHHELD:
         return "%s has seen %s %s, which never reached you: the relay withheld %s" % (
             event.reporter, whose, numbers, them)

@@ -250,7 +250,9 @@ def groupedNote(target: str, sender: str, reason: str, count: int, spell: Spell)
         advice = "; a wrong passphrase looks the same: compare %s with the others" % (spell("fingerprint", [target]),)
     elif reason == "identity-changed":
         advice = "; ask %s why, then %s" % (sender, spell("trust", [sender]))
-    return "%d more from %s %srefused: %s%s" % (count, sender, where, REASONS.get(reason, reason), advice)
+    # "claimed": like each refusal, the group names the sender the relay gave
+    # (nothing refused proves who sealed it; junk under bob's nick counts here too).
+    return "%d more claimed from %s %srefused: %s%s" % (count, sender, where, REASONS.get(reason, reason), advice)
 
 
 def pacedNote(event: ev.Paced, echo: bool = True) -> str:
