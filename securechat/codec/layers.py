@@ -193,6 +193,8 @@ class FernetSealer:
         last block it wrote (C{L}), so it is given C{P1 ^ L ^ msgid}: the
         same ciphertext as a fresh C{CBC(msgid)} encryptor, byte for byte
         (tests/test_codec_layers.py), without building one per message.
+        The chaining value is state: a sealer belongs to one conversation,
+        which the single-threaded client drives (never two threads at once).
         """
         if len(msgid) != BLOCK_BYTES:
             raise ValueError("the Fernet IV (the msgid) must be 16 bytes")
