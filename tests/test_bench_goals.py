@@ -129,6 +129,19 @@ class SoakGoalTests(SynchronousTestCase):
         self.assertIn("witness p99 goal (<= 50 ms in every scenario, issue 24): NOT met: churn 211.9 ms",
                       out.getvalue())
 
+    def test_floodControl(self) -> None:
+        """The soak opens the relay's flood control unless asked for its defaults; then the witness stays under them."""
+        from bench import soak
+
+        opened = soak.choose_profile("quick")
+        self.assertIn("--flood-rate=1000000", soak.relay_args(opened))
+        closed = soak.choose_profile("quick", "default")
+        self.assertEqual([a for a in soak.relay_args(closed) if a.startswith("--flood")],
+                         ["--flood-rate=8", "--flood-burst=40"])
+        self.assertLessEqual(closed.witness_rate, 8.0)
+        self.assertEqual(closed.witness_rate, soak.DEFAULT_FLOOD_WITNESS_RATE)
+        self.assertEqual(opened.witness_rate, soak.PROFILES["quick"].witness_rate)
+
     def test_soakGoalRow(self) -> None:
         """With a soak report, the worst scenario's witness p99 is a goal row of its own."""
         report = {"rows": [{"scenario": "fuzz", "witness": {"p99_ms": 13.2}},
