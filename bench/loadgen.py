@@ -720,8 +720,9 @@ class LoadGenerator:
         while self.ready + self.dead < total and time.monotonic_ns() < deadline:
             self._poll(IDLE_TICK_S)
             self._connect_more()
-            if self.lazy:
+            if self.lazy and time.monotonic_ns() >= self.next_sweep_ns:
                 self._sweep()  # the others' JOINs, and any PING
+                self.next_sweep_ns = time.monotonic_ns() + self.sweep_ns
         end = time.monotonic_ns()
         reg_end = self.all_registered_ns or end
         reg_s = (reg_end - start) / NS_PER_S
