@@ -315,6 +315,22 @@ class SweepTests(SynchronousTestCase):
         self.assertEqual(conn.state, loadgen.DEAD)
         self.assertIn("Closing link", gen.errors[0])
 
+    def test_sweepSlices(self) -> None:
+        """A sweep reads one slice of the lazy receivers; SWEEP_GROUPS sweeps read each exactly once."""
+        gen = self.generator(clients=30)
+        read: list = []
+        with mock.patch.object(gen, "_read_lazy", read.append):
+            for conn in gen.conns:
+                if conn.lazy:
+                    conn.state = loadgen.READY
+                    gen.lazy.append(conn)
+            gen._sweep()
+            self.assertLess(len(read), len(gen.lazy))
+            for _ in range(loadgen.SWEEP_GROUPS - 1):
+                gen._sweep()
+        self.assertEqual(sorted(c.idx for c in read), sorted(c.idx for c in gen.lazy))
+        self.assertEqual(gen.sweep_step_ns * loadgen.SWEEP_GROUPS, gen.sweep_ns)
+
     def test_validate(self) -> None:
         self.assertRaises(ValueError, loadgen.Scenario(sweep_ms=-1.0).validate)
         self.assertRaises(ValueError, loadgen.Scenario(rcvbuf=-1).validate)
