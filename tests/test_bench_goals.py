@@ -193,6 +193,16 @@ class SaturationGoalTests(SynchronousTestCase):
         [below] = [g for g in relay.goals(scenario(60.0), {}) if g["goal"] == "fan-out per server CPU-s"]
         self.assertIsNone(below["met"])
 
+    def test_medianAmongSaturatedRuns(self) -> None:
+        """A saturation scenario's figure comes from the runs whose server took a core, when there are some."""
+        runs = [_result(server_cpu_pct=cpu, deliveries_per_s=rate)
+                for cpu, rate in ((99.0, 9.0), (60.0, 8.0), (70.0, 7.0), (95.0, 5.0), (97.0, 4.0))]
+        self.assertEqual([r["deliveries_per_s"] for r in relay.saturated_runs(runs)], [9.0, 5.0, 4.0])
+        chosen = relay.median_result(relay.saturated_runs(runs), relay._get("deliveries_per_s"))
+        self.assertEqual(chosen["deliveries_per_s"], 5.0)
+        unsaturated = runs[1:3]
+        self.assertEqual(relay.saturated_runs(unsaturated), unsaturated)
+
     def test_fanoutGoalReadsTheSaturatingGenerator(self) -> None:
         """The fan-out goal comes from the sweep generator's scenario, not the readiness one."""
         only_old = {"fanout": {"chosen": {relay.OURS: _result(deliveries_per_server_cpu_s=9e6),
