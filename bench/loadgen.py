@@ -20,6 +20,17 @@ Why the shape of things:
   matters: ngIRCd disconnects a client more than 2 KiB ahead of it, or a reader
   more than 32 KiB behind.  With ``rate > 0`` a sender sends on a fixed schedule
   (open loop), the window acting only as a safety cap (counted as ``capped``).
+- With ``sweep_ms > 0`` the counting receivers are not read when epoll says
+  they are readable but each once every ``sweep_ms`` milliseconds (in eight slices), into
+  one preallocated buffer (``recv_into``, counted in place): one read then
+  brings the many turns the server wrote since the last sweep, so the
+  generator's cost no longer follows the server's ``send`` calls one for
+  one, and the generator can saturate a server at fan-out (docs/performance.md,
+  "A generator that saturates the relay").  ``rcvbuf`` sizes their kernel
+  receive buffers so that what a sweep has not read yet stays there, not in
+  the server's queue.  Witnesses (and every receiver under ``verify`` or
+  ``latency=all``) are read at once as before: latency and the senders'
+  window keep their meaning.
 - ``verify`` makes every receiver parse and remember what it got, then checks
   that each message reached every other member of its room exactly once.
 - Everything is bounded: setup, warm-up, measurement and drain each have a
@@ -55,6 +66,8 @@ IDLE_TICK_S = 0.05
 NS_PER_S = 1_000_000_000
 NS_PER_US = 1_000
 PERCENTILES = (50, 90, 99, 99.9)
+#: Slices of the lazy receivers, one read per sweep (LoadGenerator._sweep).
+SWEEP_GROUPS = 8
 #: Linux: acknowledge at once instead of delaying ACKs (re-armed after each recv).
 TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 
@@ -97,6 +110,11 @@ class Scenario:
     #: Bytes asked of one recv(): a counting receiver's cost is mostly per
     #: call, so larger reads let one generator keep up with more deliveries.
     recv_size: int = RECV_SIZE
+    #: Read counting receivers every this many ms instead of on readiness
+    #: (0: on readiness, one recv per wake-up).
+    sweep_ms: float = 0.0
+    #: SO_RCVBUF of the counting receivers, bytes (0: the kernel's autotuning).
+    rcvbuf: int = 0
 
     def validate(self) -> None:
         if self.direct:
@@ -114,6 +132,8 @@ class Scenario:
             raise ValueError("window must be >= 1")
         if self.recv_size < 512:
             raise ValueError("recv_size must be >= 512")
+        if self.sweep_ms < 0 or self.rcvbuf < 0:
+            raise ValueError("sweep_ms and rcvbuf must be >= 0")
 
 
 class Conn:
@@ -123,7 +143,7 @@ class Conn:
         "idx", "nick", "sock", "state", "tail", "parse", "count", "room",
         "target", "sid", "seq", "acked", "out", "writing", "joins_left",
         "witness_for", "got", "slow", "due_base_ns", "interval_ns", "capped",
-        "error",
+        "error", "lazy", "events",
     )
 
     def __init__(self, idx: int, nick: str) -> None:
@@ -149,6 +169,10 @@ class Conn:
         self.interval_ns = 0
         self.capped = 0
         self.error = b""
+        #: Read by the sweep once ready, not on readiness (Scenario.sweep_ms).
+        self.lazy = False
+        #: The selector events registered for this socket (0: not registered).
+        self.events = 0
 
 
 def percentiles_us(samples: array.array[int]) -> Dict[str, Any]:
@@ -227,13 +251,29 @@ class LoadGenerator:
         self.ticks_per_s = os.sysconf("SC_CLK_TCK")
         self.errors: List[str] = []
         self.quickack = scenario.quickack
+        #: Receivers read by the sweep, and where they are read into.
+        self.lazy: List[Conn] = []
+        self.sweep_ns = int(scenario.sweep_ms * 1_000_000)
+        self.next_sweep_ns = 0
+        self.sweeps = 0
+        #: A sweep reads one of SWEEP_GROUPS slices of the lazy receivers, every
+        #: sweep_ms / SWEEP_GROUPS: each member is still read every sweep_ms,
+        #: and the witnesses' acknowledgements never wait for all of them.
+        self.sweep_group = 0
+        self.sweep_step_ns = self.sweep_ns // SWEEP_GROUPS
+        self.sweep_reads = 0
+        self.sweep_buf = bytearray(scenario.recv_size)
+        self.sweep_view = memoryview(self.sweep_buf)
         self._plan()
 
     # ------------------------------------------------------------------ plan
     def _plan(self) -> None:
         sc = self.sc
         total = sc.clients + sc.slow_readers
-        self.conns = [Conn(i, "%s%d" % (sc.nick_prefix, i)) for i in range(total)]
+        # Under the sweep every nick has the same width, and so every line
+        # of a room the same length (see _pump and _read_lazy).
+        width = len(str(total - 1)) if sc.sweep_ms > 0 else 0
+        self.conns = [Conn(i, "%s%0*d" % (sc.nick_prefix, width, i)) for i in range(total)]
         regular = self.conns[: sc.clients]
         if sc.direct:
             self._plan_direct(regular)
@@ -252,6 +292,9 @@ class LoadGenerator:
                 conn.got = Counter()
         for conn in self.senders:
             conn.interval_ns = int(NS_PER_S / sc.rate) if sc.rate > 0 else 0
+        if sc.sweep_ms > 0:
+            for conn in self.conns:
+                conn.lazy = not conn.parse and not conn.slow
         # deliveries per room message: every regular member but the sender
         self.fanout = [sum(1 for m in members if not m.slow) - 1 for members in self.room_members]
         self.pending_connect = list(reversed(self.conns))
@@ -298,6 +341,9 @@ class LoadGenerator:
             # kernel prune and collapse that socket's queue inside the
             # server's send() calls, which then measures the kernel.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.sc.slow_rcvbuf)
+        if conn.lazy and self.sc.rcvbuf:
+            # Before connect: the window the kernel advertises depends on it.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.sc.rcvbuf)
         sock.setblocking(False)
         conn.sock = sock
         self.in_flight += 1
@@ -305,7 +351,7 @@ class LoadGenerator:
         if err not in (0, errno.EINPROGRESS):
             self._kill(conn, "connect: %s" % os.strerror(err))
             return
-        self.sel.register(sock, selectors.EVENT_WRITE, conn)
+        self._set_events(conn, selectors.EVENT_WRITE)
 
     def _connected(self, conn: Conn) -> None:
         assert conn.sock is not None
@@ -314,7 +360,7 @@ class LoadGenerator:
             self._kill(conn, "connect: %s" % os.strerror(err))
             return
         conn.state = REGISTERING
-        self.sel.modify(conn.sock, selectors.EVENT_READ, conn)
+        self._set_events(conn, selectors.EVENT_READ)
         self._send(conn, b"NICK %s\r\nUSER %s 0 * :bench\r\n" % (conn.nick.encode(), conn.nick.encode()))
 
     def _send(self, conn: Conn, data: bytes) -> None:
@@ -355,10 +401,21 @@ class LoadGenerator:
             return
         conn.writing = on
         events = selectors.EVENT_WRITE if on else 0
-        if not (conn.slow and conn.state == READY):
+        if not ((conn.slow or conn.lazy) and conn.state == READY):
             events |= selectors.EVENT_READ
-        if events:
+        self._set_events(conn, events)
+
+    def _set_events(self, conn: Conn, events: int) -> None:
+        """Register, modify or unregister C{conn}'s socket so that it waits for C{events}."""
+        if events == conn.events or conn.sock is None:
+            return
+        if not conn.events:
+            self.sel.register(conn.sock, events, conn)
+        elif not events:
+            self.sel.unregister(conn.sock)
+        else:
             self.sel.modify(conn.sock, events, conn)
+        conn.events = events
 
     def _kill(self, conn: Conn, why: str) -> None:
         if conn.state == DEAD:
@@ -370,10 +427,7 @@ class LoadGenerator:
         conn.state = DEAD
         self.dead += 1
         if conn.sock is not None:
-            try:
-                self.sel.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
+            self._set_events(conn, 0)
             conn.sock.close()
 
     # --------------------------------------------------------------- reading
@@ -414,6 +468,82 @@ class LoadGenerator:
             self.delivered += found
             if data.count(b"\n") != found:
                 self._control_lines(conn, data)
+
+    def _sweep(self) -> None:
+        """Read the next slice of the lazy receivers once each (more while a read fills the buffer)."""
+        self.sweeps += 1
+        group = self.sweep_group
+        self.sweep_group = (group + 1) % SWEEP_GROUPS
+        for conn in self.lazy[group::SWEEP_GROUPS]:
+            if conn.state == READY:
+                self._read_lazy(conn)
+
+    def _read_lazy(self, conn: Conn) -> None:
+        """
+        What the kernel holds for C{conn}, read into the shared buffer after
+        its partial line and counted there: no bytes object per read.
+        """
+        assert conn.sock is not None
+        buf, view = self.sweep_buf, self.sweep_view
+        size = len(buf)
+        while True:
+            start = len(conn.tail)
+            if start:
+                buf[:start] = conn.tail
+            try:
+                got = conn.sock.recv_into(view[start:])
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._kill(conn, "recv: %s" % exc)
+                return
+            self.sweep_reads += 1
+            if not got:
+                why = ": " + conn.error.decode("utf-8", "replace") if conn.error else ""
+                self._kill(conn, "closed by server%s" % (why,))
+                return
+            end = start + got
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if cut:
+                found = self._uniform_lines(buf, cut) if self.window_open else 0
+                if not found:
+                    found = buf.count(PRIVMSG_MARK, 0, cut)
+                    if buf.count(b"\n", 0, cut) != found:
+                        self._control_lines(conn, bytes(view[:cut]))
+                conn.count += found
+                self.delivered += found
+            conn.tail = bytes(view[cut:end]) if cut < end else b""
+            if end < size:
+                return  # the kernel had no more
+            if cut == 0:
+                self._kill(conn, "a line longer than the %d-byte read buffer" % size)
+                return
+
+    @staticmethod
+    def _uniform_lines(buf: bytearray, cut: int) -> int:
+        """
+        How many deliveries C{buf[:cut]} holds if it is all deliveries of one
+        length (else 0: then the caller counts line by line).
+
+        Inside the measurement window a ready member receives nothing but
+        its room's messages (no JOINs then, PINGs only after 600 s), and
+        under the sweep they all have one length (fixed-width nicks and
+        numbers): the first line's length divides the whole, and every
+        stride has the first line's line feed and " PRIVMSG " at the same
+        places.  That check reads three bytes per line; counting
+        " PRIVMSG " read them all, and cost the generator as much CPU as
+        the server spent sending them.
+        """
+        size = buf.find(b"\n", 0, cut) + 1
+        mark = buf.find(PRIVMSG_MARK, 0, size)
+        if cut % size or mark < 0:
+            return 0
+        lines = cut // size
+        # Each line ends where the first does, with " PRIVMSG " where the first has it.
+        for offset, byte in ((size - 1, b"\n"), (mark + 1, b"P"), (mark + 7, b"G")):
+            if buf[offset:cut:size].count(byte) != lines:
+                return 0
+        return lines
 
     def _parse_lines(self, conn: Conn, data: bytes, now: int) -> None:
         window = self.window_open
@@ -511,12 +641,12 @@ class LoadGenerator:
     def _ready(self, conn: Conn) -> None:
         conn.state = READY
         self.ready += 1
-        if conn.slow and conn.sock is not None:
-            # Never read again: the server has to queue, and cope.
-            if conn.writing:
-                self.sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
-            else:
-                self.sel.unregister(conn.sock)
+        if (conn.slow or conn.lazy) and conn.sock is not None:
+            # A slow reader is never read again: the server has to queue,
+            # and cope.  A lazy one is read by the sweep from now on.
+            self._set_events(conn, selectors.EVENT_WRITE if conn.writing else 0)
+            if conn.lazy:
+                self.lazy.append(conn)
 
     # --------------------------------------------------------------- sending
     def _pump(self, conn: Conn, now: int) -> None:
@@ -533,11 +663,17 @@ class LoadGenerator:
             allowed = min(allowed, due)
         if allowed <= 0:
             return
-        head = b"PRIVMSG " + conn.target + b" :B %d " % conn.sid
-        tail = b" %d " % now + self.pad + b"\r\n"
         first = conn.seq
         conn.seq += allowed
         self.sent += allowed
+        if self.lazy:
+            # Fixed-width numbers: every delivery of a room is one length.
+            head = b"PRIVMSG " + conn.target + b" :B %05d " % conn.sid
+            tail = b" %020d " % now + self.pad + b"\r\n"
+            self._send(conn, b"".join([head + b"%010d" % seq + tail for seq in range(first, first + allowed)]))
+            return
+        head = b"PRIVMSG " + conn.target + b" :B %d " % conn.sid
+        tail = b" %d " % now + self.pad + b"\r\n"
         self._send(conn, b"".join([head + b"%d" % seq + tail for seq in range(first, first + allowed)]))
 
     def _pump_all(self, now: int) -> None:
@@ -593,6 +729,9 @@ class LoadGenerator:
         while self.ready + self.dead < total and time.monotonic_ns() < deadline:
             self._poll(IDLE_TICK_S)
             self._connect_more()
+            if self.lazy and time.monotonic_ns() >= self.next_sweep_ns:
+                self._sweep()  # the others' JOINs, and any PING
+                self.next_sweep_ns = time.monotonic_ns() + self.sweep_step_ns
         end = time.monotonic_ns()
         reg_end = self.all_registered_ns or end
         reg_s = (reg_end - start) / NS_PER_S
@@ -617,6 +756,11 @@ class LoadGenerator:
                 timeout = min(timeout, 1.0 / (self.sc.rate * max(1, len(self.senders))))
             elif self.to_pump:
                 timeout = 0
+            if self.lazy:
+                if now >= self.next_sweep_ns:
+                    self._sweep()
+                    self.next_sweep_ns = now + self.sweep_step_ns
+                timeout = min(timeout, max(0, self.next_sweep_ns - now) / NS_PER_S)
             self._poll(min(timeout, (deadline_ns - now) / NS_PER_S))
             self._pump_all(time.monotonic_ns())
 
@@ -716,6 +860,8 @@ class LoadGenerator:
         result["deliveries_per_s"] = round(delivered_in_window / seconds, 1) if seconds else None
         result["latency_us"] = percentiles_us(self.latencies)
         result["capped_sends"] = sum(c.capped for c in self.senders)
+        if self.lazy:
+            result["sweep"] = {"receivers": len(self.lazy), "sweeps": self.sweeps, "reads": self.sweep_reads}
         own_cpu = t1[2] - t0[2]
         busy = (t1[3] - t0[3]) / float(self.ticks_per_s)
         result["loadgen_cpu_pct"] = round(100.0 * own_cpu / seconds, 1) if seconds else None

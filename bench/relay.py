@@ -195,13 +195,21 @@ RATE_WINDOW = 64
 #: Closed-loop senders at saturation: window x ~110-byte lines stays under
 #: ngIRCd's 2048-byte read buffer even when it falls behind.
 SATURATION_WINDOW = 16
+#: The saturating generator (fanout_sat): counting receivers read every this
+#: many ms by one sweep (bench/loadgen.py, Scenario.sweep_ms), and witnesses
+#: that acknowledge at once (TCP_QUICKACK: ngIRCd's Nagle then waits for no
+#: delayed ACK, and its senders' window does not stall on it).
+SWEEP_MS = 10.0
+#: The sweep's one buffer: what a member receives in a sweep interval at 10 M
+#: deliveries/s (about 60 KB) fits with room to spare, so one read drains it.
+SWEEP_RECV_SIZE = 256 * 1024
 #: The room of the slow-reader scenario (and of its control, without one).
 SLOW_ROOM = dict(clients=50, rooms=1, senders=20, rate=100.0, body_size=400, window=RATE_WINDOW, latency="all")
 HIGHER = "higher is better"
 LOWER = "lower is better"
 
 
-def scenarios(quick: bool, window: int = SATURATION_WINDOW) -> List[Spec]:
+def scenarios(quick: bool, window: int = SATURATION_WINDOW, sweep_ms: float = SWEEP_MS) -> List[Spec]:
     """The issue's scenarios; --quick shortens the windows and the idle count."""
     warm, dur = (0.5, 2.0) if quick else (1.0, 5.0)
     idle = 1000 if quick else 2000
@@ -209,6 +217,13 @@ def scenarios(quick: bool, window: int = SATURATION_WINDOW) -> List[Spec]:
     return [
         Spec("fanout", "fan-out: 1 room x 200, 20 senders, saturation",
              dict(clients=200, rooms=1, senders=20, window=window, **timed),
+             [("deliveries/s", HIGHER, _get("deliveries_per_s")),
+              ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s")),
+              ("p99 latency at saturation, ms", LOWER, _ms("latency_us", "p99"))],
+             repeat=True),
+        Spec("fanout_sat", "fan-out: 1 room x 200, 20 senders, saturating generator (sweep reads)",
+             dict(clients=200, rooms=1, senders=20, window=window, sweep_ms=sweep_ms, quickack=True,
+                  recv_size=SWEEP_RECV_SIZE, **timed),
              [("deliveries/s", HIGHER, _get("deliveries_per_s")),
               ("deliveries per server CPU-s", HIGHER, _get("deliveries_per_server_cpu_s")),
               ("p99 latency at saturation, ms", LOWER, _ms("latency_us", "p99"))],
@@ -380,6 +395,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--window", type=int, default=SATURATION_WINDOW,
                         help="messages in flight per sender in the saturation scenarios (default %d)"
                              % SATURATION_WINDOW)
+    parser.add_argument("--sweep-ms", type=float, default=SWEEP_MS,
+                        help="fanout_sat: read the counting receivers every this many ms (default %g)" % SWEEP_MS)
     parser.add_argument("--baseline", default="",
                         help="a --json of an earlier run: the p99 goals compare this run's ratios with its")
     parser.add_argument("--soak", default="", choices=["", "ci", "quick", "long"],
@@ -418,7 +435,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "scenarios": {},
     }
     rows: List[Tuple[str, str, str, Optional[float], Optional[float], str]] = []
-    for spec in scenarios(options.quick, options.window):
+    for spec in scenarios(options.quick, options.window, options.sweep_ms):
         if only and spec.key not in only:
             continue
         runs: Dict[str, List[Dict[str, Any]]] = {k: [] for k in kinds}
@@ -426,7 +443,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             order = kinds if attempt % 2 == 0 else list(reversed(kinds))
             for kind in order:
                 runs[kind].append(run_one(kind, spec, options, attempt))
-        chosen = {k: median_result(v, spec.rows[0][2]) for k, v in runs.items()}
+        chosen = {k: median_result(saturated_runs(v) if spec.repeat else v, spec.rows[0][2])
+                  for k, v in runs.items()}
         report["scenarios"][spec.key] = {"title": spec.title, "params": spec.params, "runs": runs, "chosen": chosen}
         for label, better, pick in spec.rows:
             ours = pick(chosen[OURS]) if OURS in chosen else None
@@ -438,9 +456,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     notes.append("%s FAILED" % kind)
                     continue
                 other = res.get("other_cpu_pct")
-                notes.append("%s srv %s%% gen %s%%%s" % (
+                notes.append("%s srv %s%% gen %s%%%s%s" % (
                     kind, fmt(res.get("server_cpu_pct")), fmt(res.get("loadgen_cpu_pct")),
-                    (" other %s%%!" % fmt(other)) if other is not None and other > WARN_OTHER_CPU_PCT else ""))
+                    (" other %s%%!" % fmt(other)) if other is not None and other > WARN_OTHER_CPU_PCT else "",
+                    saturation_note(res) if spec.repeat else ""))
                 lost = res.get("totals", {}).get("lost")
                 dead = res.get("totals", {}).get("dead_connections")
                 if lost or dead:
@@ -476,6 +495,24 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 # -------------------------------------------------------------------- goals
 
+def saturated_runs(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """
+    The runs of a saturation scenario whose server took a core, if any: the
+    median is then taken among them, since on a shared machine a run the
+    server spent partly waiting measures the machine (all runs if none).
+    """
+    full = [r for r in results if (r.get("server_cpu_pct") or 0.0) >= SATURATED_CPU_PCT]
+    return full or results
+
+
+def saturation_note(result: Dict[str, Any]) -> str:
+    """For a saturation row: whether the server took a core (else the generator or the machine held it back)."""
+    server = result.get("server_cpu_pct")
+    if server is None:
+        return ""
+    return " saturated" if server >= SATURATED_CPU_PCT else " NOT saturated"
+
+
 #: A saturation row whose server took less of a core than this was limited by
 #: the generator (or the machine), not by the server: its rate is a floor.
 SATURATED_CPU_PCT = 90.0
@@ -487,7 +524,7 @@ GOALS: List[Tuple[str, str, str, str, float, str]] = [
     ("direct messages/s", "direct", "messages/s", ">=", 1.0, "window"),
     ("direct messages per server CPU-s", "direct", "messages per server CPU-s", ">=", 1.0, "window"),
     ("connect+register/s", "idle", "connect+register/s", ">=", 1.0, "setup"),
-    ("fan-out per server CPU-s", "fanout", "deliveries per server CPU-s", ">=", 3.0, "window"),
+    ("fan-out per server CPU-s", "fanout_sat", "deliveries per server CPU-s", ">=", 3.0, "window"),
     ("server CPU at the same paced load", "fanout_rate", "server CPU %", "<=", 1.0, "window"),
     ("idle memory per connection", "idle", "server memory per connection, bytes", "<=", 1.2, "setup"),
     ("p99 at saturation, fan-out", "fanout", "p99 latency at saturation, ms", "baseline", 1.0, "window"),
@@ -559,7 +596,7 @@ def goals(results: Dict[str, Any], baseline: Dict[str, float],
         else:
             goal["target"] = "%s %.1fx" % (sense, target)
             goal["met"] = None if ratio is None else (ratio >= target if sense == ">=" else ratio <= target)
-        if key in ("fanout", "direct"):
+        if key in ("fanout", "fanout_sat", "direct"):
             goal["saturated"] = {
                 kind: shares.get("server") is not None and shares["server"] >= SATURATED_CPU_PCT
                 for kind, shares in goal["shares"].items()

@@ -64,6 +64,7 @@ except ImportError:  # run as a script: python3 bench/soak.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench import loadgen, ngircd
     from bench.relay import REPO, RelayServer
+from securechat.relay.factory import ConnectionSettings  # noqa: E402 (after the path is set)
 
 LOOPBACK = ngircd.LOOPBACK
 NS = 1_000_000_000
@@ -104,6 +105,10 @@ class Profile:
     big_mib: int
     big_64k: int
     churn: int
+    #: "open": flood control out of the way (the hostile clients go as fast
+    #: as TCP lets them); "default": the relay's own defaults (8 lines/s,
+    #: burst 40), which pace every client, the witness included.
+    flood: str = "open"
 
 
 PROFILES = {
@@ -119,6 +124,21 @@ PROFILES = {
 }
 
 
+#: The witness's rate when the relay's flood control is at its defaults (8
+#: lines/s after a burst of 40): under it, so the witness's own bucket never
+#: delays it and its latency is the relay's, not its own throttling.
+DEFAULT_FLOOD_WITNESS_RATE = 6.0
+
+
+def choose_profile(name: str, flood: str = "open") -> Profile:
+    """A named profile, with the relay's default flood control if C{flood} is "default" (and the witness under it)."""
+    profile = PROFILES[name]
+    if flood == "default":
+        profile = attr.evolve(profile, flood="default",
+                              witness_rate=min(profile.witness_rate, DEFAULT_FLOOD_WITNESS_RATE))
+    return profile
+
+
 def relay_args(profile: Profile) -> Tuple[str, ...]:
     """
     The relay's options for a soak run (after bench.relay's, which they
@@ -128,8 +148,12 @@ def relay_args(profile: Profile) -> Tuple[str, ...]:
     within the scenario.  SendQ stays at its default: it is what ``slow``
     tests.
     """
-    return (
-        "--flood-rate=1000000", "--flood-burst=1000000",
+    if profile.flood == "default":
+        defaults = ConnectionSettings()
+        flood = ("--flood-rate=%g" % defaults.floodRate, "--flood-burst=%d" % defaults.floodBurst)
+    else:
+        flood = ("--flood-rate=1000000", "--flood-burst=1000000")
+    return flood + (
         "--max-clients=10000", "--max-per-ip=10000",
         "--registration-timeout=%g" % profile.registration_timeout,
         "--ping-interval=%g" % profile.ping_interval,
@@ -1248,6 +1272,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rss-slack-mb", type=float, default=RSS_SLACK_MB,
                         help="RSS growth still counted as 'returned' (default %(default)s)")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--flood", choices=["open", "default"], default="open",
+                        help="the relay's flood control: opened up (default) or its own defaults; with "
+                             "'default' the witness sends at %g msgs/s, under the relay's rate"
+                             % DEFAULT_FLOOD_WITNESS_RATE)
     parser.add_argument("--witness", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=50.0, help=argparse.SUPPRESS)
@@ -1258,8 +1286,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = set(only or ()) - {n for n, _ in SCENARIOS}
     if unknown:
         parser.error("unknown scenario(s): %s" % ", ".join(sorted(unknown)))
-    report = run(PROFILES[options.profile], only, options.python, os.path.abspath(options.relay_path),
-                 options.rss_slack_mb, options.seed)
+    report = run(choose_profile(options.profile, options.flood), only, options.python,
+                 os.path.abspath(options.relay_path), options.rss_slack_mb, options.seed)
     report["command"] = " ".join(["python3", "bench/soak.py"] + (list(argv) if argv is not None else sys.argv[1:]))
     if options.json:
         with open(options.json, "w", encoding="utf-8") as handle:

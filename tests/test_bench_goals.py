@@ -129,6 +129,19 @@ class SoakGoalTests(SynchronousTestCase):
         self.assertIn("witness p99 goal (<= 50 ms in every scenario, issue 24): NOT met: churn 211.9 ms",
                       out.getvalue())
 
+    def test_floodControl(self) -> None:
+        """The soak opens the relay's flood control unless asked for its defaults; then the witness stays under them."""
+        from bench import soak
+
+        opened = soak.choose_profile("quick")
+        self.assertIn("--flood-rate=1000000", soak.relay_args(opened))
+        closed = soak.choose_profile("quick", "default")
+        self.assertEqual([a for a in soak.relay_args(closed) if a.startswith("--flood")],
+                         ["--flood-rate=8", "--flood-burst=40"])
+        self.assertLessEqual(closed.witness_rate, 8.0)
+        self.assertEqual(closed.witness_rate, soak.DEFAULT_FLOOD_WITNESS_RATE)
+        self.assertEqual(opened.witness_rate, soak.PROFILES["quick"].witness_rate)
+
     def test_soakGoalRow(self) -> None:
         """With a soak report, the worst scenario's witness p99 is a goal row of its own."""
         report = {"rows": [{"scenario": "fuzz", "witness": {"p99_ms": 13.2}},
@@ -170,7 +183,7 @@ class SaturationGoalTests(SynchronousTestCase):
     def test_fanoutNeedsASaturatedServer(self) -> None:
         """The fan-out goal is met only when our server was saturated; below, it is unknown."""
         def scenario(server: float) -> Dict[str, Any]:
-            return {"fanout": {"chosen": {
+            return {"fanout_sat": {"chosen": {
                 relay.OURS: _result(deliveries_per_server_cpu_s=9e6, server_cpu_pct=server),
                 relay.NGIRCD: _result(deliveries_per_server_cpu_s=2e6),
             }}}
@@ -179,3 +192,155 @@ class SaturationGoalTests(SynchronousTestCase):
         self.assertEqual((saturated["met"], saturated["target"]), (True, ">= 3.0x, saturated"))
         [below] = [g for g in relay.goals(scenario(60.0), {}) if g["goal"] == "fan-out per server CPU-s"]
         self.assertIsNone(below["met"])
+
+    def test_medianAmongSaturatedRuns(self) -> None:
+        """A saturation scenario's figure comes from the runs whose server took a core, when there are some."""
+        runs = [_result(server_cpu_pct=cpu, deliveries_per_s=rate)
+                for cpu, rate in ((99.0, 9.0), (60.0, 8.0), (70.0, 7.0), (95.0, 5.0), (97.0, 4.0))]
+        self.assertEqual([r["deliveries_per_s"] for r in relay.saturated_runs(runs)], [9.0, 5.0, 4.0])
+        chosen = relay.median_result(relay.saturated_runs(runs), relay._get("deliveries_per_s"))
+        self.assertEqual(chosen["deliveries_per_s"], 5.0)
+        unsaturated = runs[1:3]
+        self.assertEqual(relay.saturated_runs(unsaturated), unsaturated)
+
+    def test_fanoutGoalReadsTheSaturatingGenerator(self) -> None:
+        """The fan-out goal comes from the sweep generator's scenario, not the readiness one."""
+        only_old = {"fanout": {"chosen": {relay.OURS: _result(deliveries_per_server_cpu_s=9e6),
+                                          relay.NGIRCD: _result(deliveries_per_server_cpu_s=2e6)}}}
+        self.assertEqual([g["goal"] for g in relay.goals(only_old, {})], ["p99 at saturation, fan-out"])
+        [spec] = [s for s in relay.scenarios(True) if s.key == "fanout_sat"]
+        self.assertEqual((spec.params["sweep_ms"], spec.params["quickack"]), (relay.SWEEP_MS, True))
+        self.assertEqual(relay.saturation_note({"server_cpu_pct": 95.0}), " saturated")
+        self.assertEqual(relay.saturation_note({"server_cpu_pct": 60.0}), " NOT saturated")
+
+
+LINE = b":f003!f003@127.0.0.1 PRIVMSG #r0 :B 00003 0000000017 00000000001234567890 xxxx\r\n"
+
+
+class FakeSock:
+    """recv_into from a list of chunks, then EAGAIN (or end of stream: b"")."""
+
+    def __init__(self, chunks: Any, end: bool = False) -> None:
+        self.chunks = list(chunks)
+        self.end = end
+        self.sent: list = []
+
+    def recv_into(self, view: memoryview) -> int:
+        if not self.chunks:
+            if self.end:
+                return 0
+            raise BlockingIOError()
+        chunk = self.chunks.pop(0)
+        assert len(chunk) <= len(view)
+        view[:len(chunk)] = chunk
+        return len(chunk)
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(data)
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+class SweepTests(SynchronousTestCase):
+    def generator(self, **fields: Any) -> loadgen.LoadGenerator:
+        values: Dict[str, Any] = dict(clients=12, rooms=1, senders=2, sweep_ms=10.0, recv_size=1024)
+        values.update(fields)
+        return loadgen.LoadGenerator(loadgen.Scenario(**values))
+
+    def ready(self, gen: loadgen.LoadGenerator, sock: FakeSock) -> loadgen.Conn:
+        conn = gen.conns[0]
+        conn.sock = sock  # type: ignore[assignment]
+        conn.state = loadgen.READY
+        return conn
+
+    def test_whoIsLazy(self) -> None:
+        """Counting receivers (senders included) are swept; witnesses and slow readers are not; nicks are one width."""
+        gen = self.generator()
+        self.assertEqual([c.lazy for c in gen.conns], [True] * 11 + [False])
+        self.assertEqual({len(c.nick) for c in gen.conns}, {3})
+        self.assertEqual(gen.conns[3].nick, "b03")
+        self.assertFalse(any(c.lazy for c in self.generator(sweep_ms=0.0).conns))
+        self.assertFalse(any(c.lazy for c in self.generator(verify=True).conns))
+
+    def test_fixedWidthLines(self) -> None:
+        """Under the sweep a sender's lines all have one length, whatever the numbers."""
+        gen = self.generator()
+        sender = gen.senders[0]
+        sender.state = loadgen.READY
+        sock = FakeSock([])
+        sender.sock = sock  # type: ignore[assignment]
+        gen.lazy.append(gen.conns[1])
+        gen.sending = True
+        for now in (5, 10**15):
+            sender.acked = sender.seq
+            gen._pump(sender, now)
+        lines = b"".join(sock.sent).split(b"\r\n")[:-1]
+        self.assertEqual(len(lines), 2 * gen.sc.window)
+        self.assertEqual(len({len(line) for line in lines}), 1)
+
+    def test_uniformLines(self) -> None:
+        """Deliveries of one length are counted by stride; anything else returns 0 (count them all)."""
+        buf = bytearray(LINE * 5)
+        self.assertEqual(loadgen.LoadGenerator._uniform_lines(buf, len(buf)), 5)
+        mixed = bytearray(LINE * 2 + b"PING :x\r\n" + LINE)
+        self.assertEqual(loadgen.LoadGenerator._uniform_lines(mixed, len(mixed)), 0)
+        ping = b"PING :" + b"y" * (len(LINE) - 8) + b"\r\n"  # a control line as long as a delivery
+        same = bytearray(LINE + ping + LINE)
+        self.assertEqual(loadgen.LoadGenerator._uniform_lines(same, len(same)), 0)
+
+    def test_readLazyCountsAcrossReads(self) -> None:
+        """A line cut between two reads is counted once, when whole; a read that fills the buffer reads again."""
+        gen = self.generator()
+        gen.window_open = True
+        data = LINE * 20  # longer than the 1024-byte buffer
+        sock = FakeSock([data[:1024], data[1024:1500]])
+        conn = self.ready(gen, sock)
+        gen._read_lazy(conn)
+        self.assertEqual((conn.count, gen.delivered, gen.sweep_reads), (1500 // len(LINE), 1500 // len(LINE), 2))
+        sock.chunks = [data[1500:]]
+        gen._read_lazy(conn)
+        self.assertEqual((conn.count, gen.delivered, conn.tail), (20, 20, b""))
+
+    def test_readLazyControlLines(self) -> None:
+        """A PING among deliveries is answered and not counted, in the window or out of it."""
+        for window in (False, True):
+            gen = self.generator()
+            gen.window_open = window
+            sock = FakeSock([LINE * 3 + b"PING :here\r\n" + LINE])
+            conn = self.ready(gen, sock)
+            gen._read_lazy(conn)
+            self.assertEqual((conn.count, sock.sent), (4, [b"PONG :here\r\n"]))
+
+    def test_readLazyClosed(self) -> None:
+        """The server closing a swept receiver kills it, with the server's ERROR if any."""
+        gen = self.generator()
+        sock = FakeSock([b"ERROR :Closing link\r\n"], end=True)
+        conn = self.ready(gen, sock)
+        conn.events = 0
+        gen._read_lazy(conn)  # one read per sweep: the end of the stream is the next sweep's
+        self.assertEqual(conn.state, loadgen.READY)
+        gen._read_lazy(conn)
+        self.assertEqual(conn.state, loadgen.DEAD)
+        self.assertIn("Closing link", gen.errors[0])
+
+    def test_sweepSlices(self) -> None:
+        """A sweep reads one slice of the lazy receivers; SWEEP_GROUPS sweeps read each exactly once."""
+        gen = self.generator(clients=30)
+        read: list = []
+        with mock.patch.object(gen, "_read_lazy", read.append):
+            for conn in gen.conns:
+                if conn.lazy:
+                    conn.state = loadgen.READY
+                    gen.lazy.append(conn)
+            gen._sweep()
+            self.assertLess(len(read), len(gen.lazy))
+            for _ in range(loadgen.SWEEP_GROUPS - 1):
+                gen._sweep()
+        self.assertEqual(sorted(c.idx for c in read), sorted(c.idx for c in gen.lazy))
+        self.assertEqual(gen.sweep_step_ns * loadgen.SWEEP_GROUPS, gen.sweep_ns)
+
+    def test_validate(self) -> None:
+        self.assertRaises(ValueError, loadgen.Scenario(sweep_ms=-1.0).validate)
+        self.assertRaises(ValueError, loadgen.Scenario(rcvbuf=-1).validate)

@@ -76,6 +76,36 @@ class FernetSealerTests(SynchronousTestCase):
         self.assertEqual(sealer.open(token.decode("ascii").rstrip("="), MSGID), (b"data", 1234))
         self.assertEqual(sealer.seal(b"data", 1234, MSGID), token.decode("ascii").rstrip("="))
 
+    def test_one_encryptor_for_many_messages(self) -> None:
+        """
+        The sealer keeps one CBC encryptor and puts each msgid in as the IV
+        by XOR: every token of a sequence (lengths across block boundaries,
+        repeated and varied msgids, an empty body) is the one a fresh
+        library Fernet makes with that IV, byte for byte.
+        """
+        sealer = FernetSealer(KEY)
+        fernet = Fernet(base64.urlsafe_b64encode(KEY))
+        for number, size in enumerate((0, 1, 15, 16, 17, 31, 32, 200, 0, 241, 16, 1000)):
+            msgid = bytes((number * 7 + i) % 256 for i in range(16)) if number % 3 else MSGID
+            data = bytes((number + i) % 256 for i in range(size))
+            expected = fernet._encrypt_from_parts(data, 1000 + number, msgid).decode("ascii").rstrip("=")
+            self.assertEqual(sealer.seal(data, 1000 + number, msgid), expected)
+            self.assertEqual(sealer.open(expected, msgid), (data, 1000 + number))
+
+    def test_msgid_must_be_one_block(self) -> None:
+        """An IV of another length would not be CBC's: refused rather than silently mixed in."""
+        sealer = FernetSealer(KEY)
+        for msgid in (b"", MSGID[:15], MSGID + b"x"):
+            self.assertRaises(ValueError, sealer.seal, b"data", 1, msgid)
+        self.assertEqual(sealer.seal(b"data", 1, MSGID), FernetSealer(KEY).seal(b"data", 1, MSGID))
+
+    def test_altered_mac_is_tampered(self) -> None:
+        """Any change to the HMAC's 32 bytes is refused (the last base64 characters carry them)."""
+        token = FernetSealer(KEY).seal(b"data", 1, MSGID)
+        raw = bytearray(b64decode(token))
+        raw[-1] ^= 1
+        self.assertRaises(Tampered, FernetSealer(KEY).open, b64encode(bytes(raw)), MSGID)
+
     def test_other_msgid_is_tampered(self) -> None:
         """A line whose header names another msgid than the sealed IV is refused, after the MAC."""
         token = FernetSealer(KEY).seal(b"data", 1, MSGID)

@@ -29,16 +29,16 @@ zero: one spelling per byte string.
 from __future__ import annotations
 
 import binascii
-import hmac
 import re
 import struct
 import sys
 from typing import Optional, Tuple, Union
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.constant_time import bytes_eq
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.hmac import HMAC
 
 from securechat.codec.errors import Malformed, Tampered
 
@@ -75,6 +75,7 @@ BLOCK_BYTES = 16
 HMAC_BYTES = 32
 #: PKCS#7: 1 to 16 bytes, each the count.
 PKCS7_PADS = {count: bytes((count,)) * count for count in range(1, BLOCK_BYTES + 1)}
+_ZERO_BLOCK = bytes(BLOCK_BYTES)
 #: signed: the ChaCha20-Poly1305 nonce is the msgid's first 12 bytes.
 AEAD_NONCE_BYTES = 12
 AEAD_TAG_BYTES = 16
@@ -167,32 +168,48 @@ class FernetSealer:
     Built on the primitives rather than C{cryptography.fernet} (whose tokens
     it makes and opens, byte for byte: tests/test_codec_layers.py) because
     the IV must be the msgid, and for speed (docs/performance.md): the HMAC
-    is one call of the standard library's C{hmac.digest} (compared with
-    C{cryptography}'s constant-time C{bytes_eq}), and CBC decryption is one
-    AES-ECB decryption of all the blocks, from a context made once, XORed
-    with the blocks before them (the IV first): what CBC decryption is, by
+    is C{cryptography}'s, keyed once and copied per message (its C{verify}
+    compares in constant time); CBC encryption runs on one encryptor made
+    once (L{seal} says how the IV is put in); CBC decryption is one AES-ECB
+    decryption of all the blocks, from a context made once, XORed with the
+    blocks before them (the IV first): what CBC decryption is, by
     definition, without building a cipher object per message.
     """
 
     def __init__(self, key: bytes, name: str = FERNET) -> None:
         self.name = name
-        self._signing_key = key[:16]
+        self._mac = HMAC(key[:16], SHA256())
         self._algorithm = algorithms.AES(key[16:])
         self._blocks = Cipher(self._algorithm, modes.ECB()).decryptor()
+        # One CBC encryptor for the sealer's life, and the last ciphertext
+        # block it wrote (its chaining value; at first its IV, zeros).
+        self._chain = Cipher(self._algorithm, modes.CBC(_ZERO_BLOCK)).encryptor()
+        self._last = 0
 
     def seal(self, plaintext: bytes, now: int, msgid: bytes) -> str:
-        """A standard Fernet token stamped C{now} (seconds), IV C{msgid}, padding stripped."""
-        pad = BLOCK_BYTES - len(plaintext) % BLOCK_BYTES
-        encryptor = Cipher(self._algorithm, modes.CBC(msgid)).encryptor()
-        basic = b"".join(
-            (
-                FERNET_HEAD.pack(FERNET_VERSION, now),
-                msgid,
-                encryptor.update(plaintext + PKCS7_PADS[pad]),
-                encryptor.finalize(),
-            )
-        )
-        return b64encode(basic + hmac.digest(self._signing_key, basic, "sha256"))
+        """
+        A standard Fernet token stamped C{now} (seconds), IV C{msgid}, padding stripped.
+
+        CBC under IV C{msgid} is C{C1 = E(P1 ^ msgid)}, then C{Ci = E(Pi ^ Ci-1)}.
+        The long-lived encryptor XORs the first block it is given with the
+        last block it wrote (C{L}), so it is given C{P1 ^ L ^ msgid}: the
+        same ciphertext as a fresh C{CBC(msgid)} encryptor, byte for byte
+        (tests/test_codec_layers.py), without building one per message.
+        The chaining value is state: a sealer belongs to one conversation,
+        which the single-threaded client drives (never two threads at once).
+        """
+        if len(msgid) != BLOCK_BYTES:
+            raise ValueError("the Fernet IV (the msgid) must be 16 bytes")
+        padded = plaintext + PKCS7_PADS[BLOCK_BYTES - len(plaintext) % BLOCK_BYTES]
+        first = int.from_bytes(padded[:BLOCK_BYTES], "big") ^ self._last ^ int.from_bytes(msgid, "big")
+        ciphertext = self._chain.update(first.to_bytes(BLOCK_BYTES, "big") + padded[BLOCK_BYTES:])
+        if len(ciphertext) != len(padded):  # pragma: no cover (CBC on whole blocks holds nothing back)
+            raise AssertionError("AES-CBC held back a block")
+        self._last = int.from_bytes(ciphertext[-BLOCK_BYTES:], "big")
+        basic = b"".join((FERNET_HEAD.pack(FERNET_VERSION, now), msgid, ciphertext))
+        mac = self._mac.copy()
+        mac.update(basic)
+        return b64encode(basic + mac.finalize())
 
     def open(self, token: str, msgid: bytes) -> Opened:
         """
@@ -205,8 +222,12 @@ class FernetSealer:
             # Base64 that is no Fernet token: cut or spliced in transit (the
             # sender never makes one), and no key says more before a MAC.
             raise Tampered("altered in transit: the token is not shaped like a Fernet token")
-        if not bytes_eq(hmac.digest(self._signing_key, data[:-HMAC_BYTES], "sha256"), data[-HMAC_BYTES:]):
-            raise Tampered()
+        mac = self._mac.copy()  # keyed once: a copy costs less than a one-shot HMAC
+        mac.update(data[:-HMAC_BYTES])
+        try:
+            mac.verify(data[-HMAC_BYTES:])  # constant time
+        except InvalidSignature:
+            raise Tampered() from None
         version, sent_at = FERNET_HEAD.unpack_from(data)
         if version != FERNET_VERSION:
             raise Malformed(f"unknown Fernet version 0x{version:02x}")
