@@ -5,7 +5,8 @@ L{securechat.relay.registration}, what operators do (TOPIC, MODE, KICK,
 INVITE) in L{securechat.relay.channels}, the read-only queries (NAMES, WHO,
 WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}, IRC operators
 and user modes (OPER, KILL, WALLOPS) in L{securechat.relay.operators}: mixins of
-L{RelayState}, sharing its state and its reply helpers.  The records
+L{RelayState}, sharing its state and its reply helpers, marked as mypyc traits
+(L{securechat.relay.traits}) so the optional compiled build can compile it.  The records
 (L{Client}, L{Room}, L{RelayConfig}) are in L{securechat.relay.records}.
 
 A L{Client} is what the state knows of one connection; it writes through the
