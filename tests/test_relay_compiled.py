@@ -7,12 +7,18 @@ as plain mixins whether or not C{mypy_extensions} is installed.
 from __future__ import annotations
 
 import importlib
+import os
+import platform
+import shutil
+import subprocess
 import sys
+from typing import Optional
 from unittest import mock
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from securechat.relay import traits
+from securechat.relay.build import COMPILED
 from securechat.relay.channels import ChannelCommands
 from securechat.relay.operators import OperatorCommands
 from securechat.relay.queries import QueryCommands
@@ -54,3 +60,87 @@ class TraitMarkerTests(SynchronousTestCase):
         self.assertIs(RelayState._peersOf, RelayState.__dict__["_peersOf"])
         self.assertIs(RelayState._userModes, OperatorCommands.__dict__["_userModes"])
         self.assertIs(RelayState._leave, RelayState.__dict__["_leave"])
+
+
+#: The relay's test modules (tox's pypy3 list): run again on the compiled build.
+RELAY_TESTS = (
+    "tests.test_wire",
+    "tests.test_relay_state",
+    "tests.test_relay_protocol",
+    "tests.test_relay_integration",
+    "tests.test_relay_sendnow",
+    "tests.test_relay_irc",
+    "tests.test_relay_memory",
+    "tests.test_relay_fastpath",
+    "tests.test_relay_turns",
+    "tests.test_relay_operators",
+    "tests.test_relay_textlog",
+    "tests.test_relay_flushinterval",
+    "tests.test_relay_compiled",
+)
+#: Bounds on the build and the run (about 20 s and 10 s on a quiet core).
+BUILD_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 600
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _whyNotBuildable() -> Optional[str]:
+    """Why this machine cannot build the compiled relay, or None."""
+    if platform.python_implementation() != "CPython":
+        return "mypyc compiles for CPython only"
+    try:
+        import mypyc.build  # noqa: F401
+        import setuptools  # noqa: F401
+    except ImportError as e:
+        return "mypyc (pip install mypy) or setuptools missing: %s" % (e,)
+    if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
+        return "no C compiler"
+    if not os.path.isdir(os.path.join(ROOT, "securechat")):
+        return "no source tree beside the tests"
+    return None
+
+
+class CompiledBuildTests(SynchronousTestCase):
+    """
+    The compiled build behaves as the pure one: it is built from a copy of
+    this tree in a temporary directory, and the relay's test modules run
+    against it there.
+    """
+
+    def test_relayTestsPassCompiled(self) -> None:
+        if os.environ.get("SECURECHAT_COMPILED_NESTED"):
+            raise SkipTest("this run is the compiled build's own")
+        why = _whyNotBuildable()
+        if why is not None:
+            raise SkipTest("compiled build not exercised: %s (tox -e compiled runs it)" % (why,))
+        work = os.path.abspath(self.mktemp())
+        os.makedirs(work)
+        for name in ("securechat", "tests", "twisted"):
+            shutil.copytree(
+                os.path.join(ROOT, name),
+                os.path.join(work, name),
+                ignore=shutil.ignore_patterns("__pycache__", "*.so", "_trial_temp*", "dropin.cache"),
+            )
+        environment = dict(os.environ, PYTHONPATH=work)
+        built = subprocess.run(
+            [sys.executable, "-m", "securechat.relay.build", "--root", work],
+            cwd=work, env=environment, capture_output=True, timeout=BUILD_TIMEOUT_S,
+        )
+        self.assertEqual(built.returncode, 0, built.stderr.decode("utf-8", "replace")[-4000:])
+        self.assertIn(b"compiled (%d of %d)" % (len(COMPILED), len(COMPILED)), built.stdout)
+        # The copy imports its extension modules, not this tree's sources.
+        probe = subprocess.run(
+            [sys.executable, "-c", "import securechat.relay.state as s; print(s.__file__)"],
+            cwd=work, env=environment, capture_output=True, timeout=RUN_TIMEOUT_S,
+        )
+        self.assertTrue(probe.stdout.strip().startswith(os.path.abspath(work).encode()), probe.stdout)
+        self.assertFalse(probe.stdout.strip().endswith(b".py"), probe.stdout)
+        ran = subprocess.run(
+            [sys.executable, "-m", "twisted.trial", "--temp-directory", os.path.join(work, "_trial_temp"),
+             *RELAY_TESTS],
+            cwd=work, env=dict(environment, SECURECHAT_COMPILED_NESTED="1"),
+            capture_output=True, timeout=RUN_TIMEOUT_S,
+        )
+        output = ran.stdout.decode("utf-8", "replace")
+        self.assertEqual(ran.returncode, 0, output[-6000:])
+        self.assertIn("PASSED", output)
