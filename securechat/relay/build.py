@@ -113,7 +113,11 @@ def build(root: str = ROOT, verbose: bool = False) -> None:
                 opt_level="3",
             )
             distribution = Distribution({"name": "securechat-compiled", "ext_modules": extensions})
-            distribution.script_args = ["build_ext", "--inplace", "--build-temp", os.path.join(work, "o")]
+            distribution.script_args = [
+                "build_ext", "--inplace",
+                "--build-temp", os.path.join(work, "o"),
+                "--build-lib", os.path.join(work, "lib"),
+            ]
             if not verbose:
                 distribution.script_args.insert(0, "--quiet")
             distribution.parse_command_line()
