@@ -12,6 +12,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
 from typing import Optional
 from unittest import mock
 
@@ -95,6 +96,8 @@ def _whyNotBuildable() -> Optional[str]:
         return "mypyc (pip install mypy) or setuptools missing: %s" % (e,)
     if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
         return "no C compiler"
+    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        return "no Python.h for this interpreter (Debian: python3-dev)"
     if not os.path.isdir(os.path.join(ROOT, "securechat")):
         return "no source tree beside the tests"
     return None
