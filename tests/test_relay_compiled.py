@@ -7,6 +7,8 @@ as plain mixins whether or not C{mypy_extensions} is installed.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import io
 import os
 import platform
 import shutil
@@ -18,7 +20,7 @@ from unittest import mock
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from securechat.relay import traits
+from securechat.relay import build, traits
 from securechat.relay.build import COMPILED
 from securechat.relay.channels import ChannelCommands
 from securechat.relay.operators import OperatorCommands
@@ -147,3 +149,49 @@ class CompiledBuildTests(SynchronousTestCase):
         output = ran.stdout.decode("utf-8", "replace")
         self.assertEqual(ran.returncode, 0, output[-6000:])
         self.assertIn("PASSED", output)
+
+
+class BuildTreeTests(SynchronousTestCase):
+    """What C{--status} and C{--clean} see in a tree: extension files beside sources."""
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        for name in COMPILED:
+            path = os.path.join(self.root, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as source:
+                source.write("")
+        self.suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+    def extension(self, name: str) -> str:
+        path = os.path.join(self.root, name[: -len(".py")] + self.suffix)
+        with open(path, "wb") as built:
+            built.write(b"")
+        return path
+
+    def test_pureTree(self) -> None:
+        self.assertEqual(build.compiledModules(self.root), [])
+        self.assertEqual(build.staleModules(self.root), [])
+        with mock.patch("sys.stdout", io.StringIO()) as out:
+            self.assertEqual(build.main(["--status", "--root", self.root]), 0)
+        self.assertEqual(out.getvalue(), "compiled (0 of %d): none\n" % (len(COMPILED),))
+
+    def test_compiledStaleAndClean(self) -> None:
+        """A source edited after its build is stale; clean removes modules and runtime."""
+        wire, state = self.extension("securechat/wire.py"), self.extension("securechat/relay/state.py")
+        runtime = os.path.join(self.root, "0123abcd__mypyc" + self.suffix)
+        with open(runtime, "wb") as library:
+            library.write(b"")
+        self.assertEqual(build.compiledModules(self.root), ["securechat/wire.py", "securechat/relay/state.py"])
+        self.assertEqual(build.staleModules(self.root), [])
+        source = os.path.join(self.root, "securechat/relay/state.py")
+        later = os.path.getmtime(state) + 10
+        os.utime(source, (later, later))
+        self.assertEqual(build.staleModules(self.root), ["securechat/relay/state.py"])
+        with mock.patch("sys.stdout", io.StringIO()) as out:
+            self.assertEqual(build.main(["--status", "--root", self.root]), 1)
+        self.assertIn("STALE, source newer than its build: securechat/relay/state.py", out.getvalue())
+        self.assertEqual(sorted(build.clean(self.root)), sorted([wire, state, runtime]))
+        self.assertEqual(build.compiledModules(self.root), [])
+        self.assertFalse(os.path.exists(runtime))
+        self.assertTrue(os.path.exists(source))
