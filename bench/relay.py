@@ -111,7 +111,12 @@ def snapshot_relay(path: str) -> Tuple[str, Dict[str, Any]]:
     os.makedirs(os.path.join(dest, "twisted", "plugins"))
     shutil.copy(os.path.join(path, "twisted", "plugins", "securechat_plugin.py"),
                 os.path.join(dest, "twisted", "plugins"))
-    info: Dict[str, Any] = {"source": path}
+    # A compiled build (python -m securechat.relay.build): its extension
+    # modules came with securechat/, mypyc's shared runtime sits beside it.
+    runtimes = [name for name in os.listdir(path) if "__mypyc" in name and not name.endswith(".c")]
+    for name in runtimes:
+        shutil.copy(os.path.join(path, name), dest)
+    info: Dict[str, Any] = {"source": path, "mypyc_runtime": runtimes or None}
     git = subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s", "--",
                           "securechat/relay", "securechat/wire.py"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)

@@ -17,9 +17,11 @@ It imports nothing from Twisted nor from the rest of securechat.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, ClassVar, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import attr
+
+from .relay.traits import mypyc_attr
 
 #: RFC 1459 / 2812 line limit, including the trailing CRLF.
 DEFAULT_MAX_LINE = 512
@@ -44,37 +46,37 @@ class WireError(ValueError):
     adapter can pick its reply without parsing the message text.
     """
 
-    code = "INVALID_LINE"
+    code: ClassVar[str] = "INVALID_LINE"
 
 
 class InvalidUTF8(WireError):
     """The line is not valid UTF-8: we answer, we do not guess."""
 
-    code = "INVALID_UTF8"
+    code: ClassVar[str] = "INVALID_UTF8"
 
 
 class ForbiddenCharacter(WireError):
     """A NUL or a lone CR inside a line: forbidden by RFC 1459."""
 
-    code = "INVALID_CHARACTER"
+    code: ClassVar[str] = "INVALID_CHARACTER"
 
 
 class EmptyCommand(WireError):
     """A prefix (or tags) with no command after it."""
 
-    code = "NO_COMMAND"
+    code: ClassVar[str] = "NO_COMMAND"
 
 
 class TooManyParams(WireError):
     """More parameters than an IRC message may carry."""
 
-    code = "TOO_MANY_PARAMS"
+    code: ClassVar[str] = "TOO_MANY_PARAMS"
 
 
 class InvalidTags(WireError):
     """A message tag section that breaks the IRCv3 grammar or its size limit."""
 
-    code = "INVALID_TAGS"
+    code: ClassVar[str] = "INVALID_TAGS"
 
 
 #: A tag's key: an optional C{+} (client-only), an optional vendor (a host
@@ -110,6 +112,8 @@ class Message(NamedTuple):
         return self.source.split("!", 1)[0]
 
 
+# attrs' methods (eq, hash) need a Python class in the compiled build too.
+@mypyc_attr(native_class=False)
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class TooLong:
     """

@@ -9,14 +9,15 @@ line for line and event for event.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from securechat.relay.limits import TokenBucket
 from securechat.relay.state import Client, RelayConfig, RelayState
-from securechat.wire import WireError, parseLine
+from securechat.wire import TooLong, WireError, parseLine
 
 NICKS = ("alice", "bob", "carol", "dave")
 
@@ -263,3 +264,74 @@ class WelcomeBurstTests(SynchronousTestCase):
         burst, formatted = self.welcome(state, "carol", "10.0.0.3", patched=False)
         self.assertEqual(burst, formatted)
         self.assertIn(b" 372 carol :- \x01nick\x01 and \x01prefix\x01\r\n", burst)
+
+
+class MessageLinesTests(SynchronousTestCase):
+    """
+    L{RelayState.messageLines}: the adapter's read loop over fast-path
+    lines, each paid with a token, stopping where a line needs more.
+    """
+
+    def setUp(self) -> None:
+        self.world = World(True)
+        for out in self.world.sent.values():
+            del out[:]
+        self.alice = self.world.clients["alice"]
+
+    def routeLines(self, lines: List[Union[bytes, TooLong]], tokens: float = 100.0,
+            start: int = 0, stop: Optional[int] = None) -> Tuple[int, TokenBucket]:
+        bucket = TokenBucket(tokens, 1.0, 50.0)
+        done = self.world.state.messageLines(
+            self.alice, lines, start, len(lines) if stop is None else stop, bucket, 50.0
+        )
+        return done, bucket
+
+    def test_allFast(self) -> None:
+        """Every line routed, one token each, in order."""
+        done, bucket = self.routeLines([b"PRIVMSG bob :one", b"PRIVMSG bob :two", b"NOTICE dave :three"])
+        self.assertEqual(done, 3)
+        self.assertEqual(bucket.tokens, 97.0)
+        self.assertEqual(
+            self.world.sent["bob"],
+            [b":alice!~u@10.0.0.1 PRIVMSG bob :one\r\n", b":alice!~u@10.0.0.1 PRIVMSG bob :two\r\n"],
+        )
+        self.assertEqual(self.world.sent["dave"], [b":alice!~u@10.0.0.1 NOTICE dave :three\r\n"])
+
+    def test_stopsAtOtherShapes(self) -> None:
+        """
+        A line of another shape, an empty line or an over-long one is left
+        to the caller, with its token: nothing of it or after it is done.
+        """
+        for other in (b"PING :x", b"", TooLong(600), b"PRIVMSG bob,carol :hi"):
+            self.setUp()
+            done, bucket = self.routeLines([b"PRIVMSG bob :one", other, b"PRIVMSG bob :two"])
+            self.assertEqual(done, 1, other)
+            self.assertEqual(bucket.tokens, 99.0)
+            self.assertEqual(self.world.sent["bob"], [b":alice!~u@10.0.0.1 PRIVMSG bob :one\r\n"])
+            self.assertEqual(self.world.sent["alice"], [], other)
+
+    def test_stopsWhenTheBucketIsEmpty(self) -> None:
+        """Two tokens pay for two lines; the third waits, unrouted."""
+        done, bucket = self.routeLines([b"PRIVMSG bob :%d" % (i,) for i in range(3)], tokens=2)
+        self.assertEqual(done, 2)
+        self.assertFalse(bucket.has(50.0))
+        self.assertEqual(len(self.world.sent["bob"]), 2)
+
+    def test_withinItsBounds(self) -> None:
+        """Only C{lines[start:stop]}."""
+        done, _ = self.routeLines([b"PRIVMSG bob :%d" % (i,) for i in range(4)], start=1, stop=3)
+        self.assertEqual(done, 3)
+        self.assertEqual(
+            self.world.sent["bob"],
+            [b":alice!~u@10.0.0.1 PRIVMSG bob :1\r\n", b":alice!~u@10.0.0.1 PRIVMSG bob :2\r\n"],
+        )
+
+    def test_hasTakesNothing(self) -> None:
+        """L{TokenBucket.has} answers as L{TokenBucket.take} would, taking nothing."""
+        bucket = TokenBucket(1, 2.0, 10.0)
+        self.assertTrue(bucket.has(10.0))
+        self.assertTrue(bucket.take(10.0))
+        self.assertFalse(bucket.has(10.0))
+        self.assertEqual(bucket.tokens, 0.0)
+        self.assertTrue(bucket.has(10.5))  # refilled at the rate
+        self.assertEqual(bucket.tokens, 1.0)

@@ -152,6 +152,32 @@ class BadInputTests(ProtocolTestCase):
         alice.send(b"PING :still\r\n")
         self.assertEqual(alice.commands(), ["PONG"])
 
+    def test_bugOnTheFastPathDropsOnlyThatClient(self) -> None:
+        """
+        The same on the bytes fast path (several messages in one read): the
+        lines before the failing one were delivered, the client is dropped,
+        the lines after it are not handled.
+        """
+        alice, bob = self.registered("alice"), self.registered("bob")
+        self.registered("carol")
+        alice.send(b"JOIN #lab\r\n")
+        bob.send(b"JOIN #lab\r\n")
+        alice.lines()
+
+        def broken(data: bytes) -> None:
+            raise ZeroDivisionError("a bug")
+
+        self.factory.state.clients["carol"].write = broken
+        bob.send(b"PRIVMSG alice :first\r\nPRIVMSG carol :boom\r\nPRIVMSG alice :never\r\n")
+        self.assertTrue(bob.transport.disconnected)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        bob.lose()
+        self.assertEqual(
+            alice.lines(),
+            [Message("PRIVMSG", ("alice", "first"), "bob!~bob@127.0.0.1"),
+             Message("QUIT", ("Internal error",), "bob!~bob@127.0.0.1")],
+        )
+
 
 class LifecycleLogTests(ProtocolTestCase):
     def test_oneEventPerStep(self) -> None:

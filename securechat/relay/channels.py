@@ -43,29 +43,33 @@ from .modes import (
     parseModeChanges,
     roomModes,
 )
+from .operators import OperatorCommands
+from .traits import trait
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..logevents import EventLog
     from .records import Client, RelayConfig, Room
 
 
-class ChannelCommands:
-    """TOPIC, MODE, KICK, INVITE for L{RelayState}."""
+@trait
+class ChannelCommands(OperatorCommands):
+    """
+    TOPIC, MODE, KICK, INVITE for L{RelayState}; on L{OperatorCommands},
+    whose user modes C{MODE nick} sets.
+    """
 
-    if TYPE_CHECKING:  # pragma: no cover
-        # What RelayState, which this class is a mixin of, provides.
-        config: RelayConfig
-        clients: Dict[str, Client]
-        rooms: Dict[str, Room]
-        fold: Callable[[str], str]
-        now: Callable[[], float]
-        log: EventLog
+    # What RelayState, which this class is a trait of, provides (its own
+    # come first in its method order: these are never called).
+    config: RelayConfig
+    clients: Dict[str, Client]
+    rooms: Dict[str, Room]
+    fold: Callable[[str], str]
+    now: Callable[[], float]
+    log: EventLog
 
-        def reply(self, client: Client, numeric: str, *params: str) -> None: ...
+    def reply(self, client: Client, numeric: str, *params: str) -> None: ...
 
-        def _leave(self, client: Client, room: Room) -> None: ...
-
-        def _userModes(self, client: Client, params: Sequence[str]) -> None: ...
+    def _leave(self, client: Client, room: Room) -> None: ...
 
     def _broadcast(self, room: Room, line: bytes) -> None:
         for member in room.members.values():

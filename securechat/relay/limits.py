@@ -42,6 +42,12 @@ class TokenBucket:
         self._tokens -= count
         return True
 
+    def has(self, now: float, count: float = 1.0) -> bool:
+        """Whether L{take} of C{count} would succeed now (taking nothing)."""
+        if now != self._stamp:
+            self._refill(now)
+        return self._tokens >= count
+
     def waitTime(self, now: float, count: float = 1.0) -> float:
         """Seconds until C{count} tokens will be there (0 if they are now)."""
         self._refill(now)

@@ -14,6 +14,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import attr
 
+from .traits import mypyc_attr
+
 #: Flags without a parameter (CHANMODES type D).
 FLAG_MODES = "imnst"
 #: Modes that give a member a status, and the symbols NAMES and WHO show.
@@ -35,6 +37,8 @@ NEW_ROOM_MODES = "nt"
 LIST_QUERIES = "b"
 
 
+# attrs' methods (eq, hash) need a Python class in the compiled build too.
+@mypyc_attr(native_class=False)
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class ModeChange:
     """One change: C{+o alice}, C{-k}, C{+l 10}, C{+m}..."""
@@ -44,6 +48,8 @@ class ModeChange:
     arg: Optional[str] = None
 
 
+# attrs' methods (eq, hash) need a Python class in the compiled build too.
+@mypyc_attr(native_class=False)
 @attr.s(slots=True, auto_attribs=True)
 class ParsedModes:
     """What a change list asked for, and what in it could not be read."""

@@ -28,6 +28,7 @@ from ..numerics import (
 from .fit import formatFitted
 from .queries import globMatcher
 from .records import CLOSING
+from .traits import trait
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..logevents import EventLog
@@ -48,21 +49,22 @@ def formatUserModes(modes: str) -> str:
     return "+" + modes
 
 
+@trait
 class OperatorCommands:
     """OPER, KILL, WALLOPS and user modes for L{RelayState}."""
 
-    if TYPE_CHECKING:  # pragma: no cover
-        # What RelayState, which this class is a mixin of, provides.
-        config: RelayConfig
-        clients: Dict[str, Client]
-        fold: Callable[[str], str]
-        log: EventLog
+    # What RelayState, which this class is a trait of, provides (its own
+    # come first in its method order: these are never called).
+    config: RelayConfig
+    clients: Dict[str, Client]
+    fold: Callable[[str], str]
+    log: EventLog
 
-        def reply(self, client: Client, numeric: str, *params: str) -> None: ...
+    def reply(self, client: Client, numeric: str, *params: str) -> None: ...
 
-        def error(self, client: Client, reason: str) -> None: ...
+    def error(self, client: Client, reason: str) -> None: ...
 
-        def remove(self, client: Client, reason: str) -> None: ...
+    def remove(self, client: Client, reason: str) -> None: ...
 
     def irc_OPER(self, client: Client, params: Sequence[str]) -> None:
         """

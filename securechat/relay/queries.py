@@ -32,6 +32,7 @@ from ..numerics import (
     echo,
 )
 from ..wire import formatMessage, splitTargets
+from .traits import trait
 
 if TYPE_CHECKING:  # pragma: no cover
     from .records import Client, RelayConfig, Room
@@ -84,18 +85,19 @@ def globMatcher(mask: str, fold: Callable[[str], str], longest: int) -> Callable
     return match
 
 
+@trait
 class QueryCommands:
     """NAMES, WHO, WHOIS, ISON, USERHOST, LIST for L{RelayState}."""
 
-    if TYPE_CHECKING:  # pragma: no cover
-        # What RelayState, which this class is a mixin of, provides.
-        config: RelayConfig
-        clients: Dict[str, Client]
-        rooms: Dict[str, Room]
-        fold: Callable[[str], str]
-        now: Callable[[], float]
+    # What RelayState, which this class is a trait of, provides (its own
+    # come first in its method order: these are never called).
+    config: RelayConfig
+    clients: Dict[str, Client]
+    rooms: Dict[str, Room]
+    fold: Callable[[str], str]
+    now: Callable[[], float]
 
-        def reply(self, client: Client, numeric: str, *params: str) -> None: ...
+    def reply(self, client: Client, numeric: str, *params: str) -> None: ...
 
     def _visible(self, client: Client, room: Room) -> bool:
         """Whether C{client} may see C{room}: it is not +s, or it is a member."""

@@ -16,6 +16,7 @@ from ..wire import (
     Tags,
 )
 from .modes import NEW_ROOM_MODES
+from .traits import mypyc_attr
 
 if TYPE_CHECKING:  # pragma: no cover
     from .opers import OperEntry
@@ -65,6 +66,8 @@ def ircHost(host: str) -> str:
     return "0" + host if host[0] == ":" else host
 
 
+# attrs' methods (eq, hash) need a Python class in the compiled build too.
+@mypyc_attr(native_class=False)
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class RelayConfig:
     """What an operator may set; every default is documented in docs/operations.md."""
@@ -85,6 +88,8 @@ class RelayConfig:
     opers: Tuple[OperEntry, ...] = attr.ib(default=(), repr=False)
 
 
+# Tests subclass it (a client that records what it is sent), in the compiled build too.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Client:
     """
     One connection as the state sees it.  C{write} takes bytes for that

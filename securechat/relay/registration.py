@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..logevents import EventLog
@@ -54,6 +54,7 @@ from .records import (
     Client,
     RelayConfig,
 )
+from .traits import trait
 
 #: What stands for the nick and the prefix while the welcome burst is
 #: formatted once (L{RegistrationCommands._welcome}): a middle parameter
@@ -76,6 +77,7 @@ def _noClose() -> None:
     """The stand-in client of a burst template is never closed."""
 
 
+@trait
 class RegistrationCommands:
     """CAP, PASS, NICK, USER and the welcome, for L{RelayState <securechat.relay.state.RelayState>}."""
 
@@ -84,23 +86,24 @@ class RegistrationCommands:
     _burst: Optional[BurstTemplate] = None
     _burstConfig: Optional[RelayConfig] = None
 
-    if TYPE_CHECKING:  # pragma: no cover
-        # What RelayState, which this class is a mixin of, provides.
-        config: RelayConfig
-        clients: Dict[str, Client]
-        fold: Callable[[str], str]
-        now: Callable[[], float]
-        log: EventLog
-        created: str
-        _isupport: List[str]
+    # What RelayState, which this class is a trait of, provides (its own
+    # come first in its method order: these are never called).
+    config: RelayConfig
+    clients: Dict[str, Client]
+    fold: Callable[[str], str]
+    now: Callable[[], float]
+    log: EventLog
+    created: str
+    _isupport: List[str]
 
-        def reply(self, client: Client, numeric: str, *params: str) -> None: ...
+    def reply(self, client: Client, numeric: str, *params: str) -> None: ...
 
-        def error(self, client: Client, reason: str) -> None: ...
+    def error(self, client: Client, reason: str) -> None: ...
 
-        def _peersOf(self, client: Client) -> Iterable[Client]: ...
+    def _peersOf(self, client: Client) -> Iterable[Client]:
+        raise NotImplementedError
 
-        def irc_MOTD(self, client: Client, params: Sequence[str]) -> None: ...
+    def irc_MOTD(self, client: Client, params: Sequence[str]) -> None: ...
 
     def irc_CAP(self, client: Client, params: Sequence[str]) -> None:
         """

@@ -5,7 +5,8 @@ L{securechat.relay.registration}, what operators do (TOPIC, MODE, KICK,
 INVITE) in L{securechat.relay.channels}, the read-only queries (NAMES, WHO,
 WHOIS, ISON, USERHOST, LIST) in L{securechat.relay.queries}, IRC operators
 and user modes (OPER, KILL, WALLOPS) in L{securechat.relay.operators}: mixins of
-L{RelayState}, sharing its state and its reply helpers.  The records
+L{RelayState}, sharing its state and its reply helpers, marked as mypyc traits
+(L{securechat.relay.traits}) so the optional compiled build can compile it.  The records
 (L{Client}, L{Room}, L{RelayConfig}) are in L{securechat.relay.records}.
 
 A L{Client} is what the state knows of one connection; it writes through the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from ..logevents import DISCARD, EventLog
 from ..numerics import (
@@ -50,6 +51,7 @@ from ..wire import (
     MAX_CLIENT_TAGS,
     Message,
     Tags,
+    TooLong,
     casefolder,
     formatMessage,
     isValidChannel,
@@ -63,6 +65,7 @@ from .caps import (
 )
 from .channels import ChannelCommands
 from .fit import formatFitted
+from .limits import TokenBucket
 from .operators import OperatorCommands
 from .queries import QueryCommands
 from .records import (
@@ -111,6 +114,8 @@ __all__ = [
 ROOM_BATCHED = frozenset({"PRIVMSG", "NOTICE"})
 #: Room-message commands whose failures are never answered (RFC 2812 3.3.2).
 SILENT_COMMANDS = frozenset({"NOTICE"})
+#: The bytes L{RelayState.messageLine} looks for, as the ints a bytes holds.
+_NUL, _CR, _SPACE, _COMMA = b"\x00\r ,"
 
 
 class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorCommands):
@@ -480,10 +485,13 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorC
         colon = line.find(b" :", start - 1)
         if colon <= start or len(line) == colon + 2:
             return False
-        if b"\x00" in line or b"\r" in line:
+        # Bytes tested as ints: C{b"\\r" in line} first tries its operand
+        # as an int, and raises and clears a TypeError inside CPython,
+        # four times a message (0.14 us each, CPython 3.11); C{13 in line} does not.
+        if _NUL in line or _CR in line:
             return False
         raw = line[start:colon]
-        if b" " in raw or b"," in raw:
+        if _SPACE in raw or _COMMA in raw:
             return False
         if not line.isascii():
             try:
@@ -493,6 +501,37 @@ class RelayState(RegistrationCommands, QueryCommands, ChannelCommands, OperatorC
         self._tags = None
         self._route(command, client, raw.decode("utf-8"), line[colon:] + b"\r\n", None, command in SILENT_COMMANDS)
         return True
+
+    def messageLines(
+        self,
+        client: Client,
+        lines: Sequence[Union[bytes, TooLong]],
+        start: int,
+        stop: int,
+        bucket: TokenBucket,
+        now: float,
+    ) -> int:
+        """
+        L{messageLine} over C{lines[start:stop]}, each paid for with a token
+        of C{bucket} taken at C{now}, while they are fast-path lines; returns
+        the index of the first line not handled (C{stop} when all were):
+        a line of another shape, or one the bucket cannot pay for, is left
+        to the caller's line-by-line path, untouched.  The adapter's read
+        loop in one call: compiled, the loop runs in C too.
+        """
+        at = start
+        while at < stop:
+            line = lines[at]
+            if not isinstance(line, bytes) or not line:
+                break
+            # Tokens are counted first and taken once the line is handled:
+            # the same arithmetic as take-then-handle, and a line left to
+            # the caller still finds its token there.
+            if not bucket.has(now) or not self.messageLine(client, line):
+                break
+            bucket.take(now)
+            at += 1
+        return at
 
     def _route(
         self,
