@@ -115,6 +115,26 @@ class ForwardViewTests(SynchronousTestCase):
         self.say("alice", "did dave get four?")
         self.assertEqual(self.differs("dave"), [ev.ViewDiffers(ROOM, "alice", "bob", "withheld", 4, 4)])
 
+    def test_memberWhoSendsDifferentMessagesToDifferentMembers(self) -> None:
+        """
+        bob's client seals two messages at one index of his chain, one for
+        alice, one for carol (each signed by him): alice's view names bob's
+        #1 with a head that is not carol's.
+        """
+        from securechat.codec.sessions.senderchain import OutboundChain
+
+        part = self.bob.forwardRoute.part
+        chains = part.chains(ROOM)
+        assert chains is not None
+        saved = chains.outbound.to_dict()
+        for receiver, text in (("alice", "meet at noon"), ("carol", "meet at six")):
+            chains.outbound = OutboundChain.from_dict(saved, self.bob.identity)
+            for line in part.encode(ROOM, text):
+                self.room.tell(receiver, ":bob!~bob@127.0.0.1 PRIVMSG %s :%s" % (ROOM, line))
+        self.assertEqual(self.room.shown("carol"), [("bob", "meet at six", "forward")])
+        self.say("alice", "see you then")
+        self.assertEqual(self.differs("carol"), [ev.ViewDiffers(ROOM, "alice", "bob", "differs", 1, 1)])
+
     def test_viewIsInsideTheSeal(self) -> None:
         """The relay sees no view (and cannot strip one): only forward lines, with no clear text."""
         self.say("bob", "hello")
