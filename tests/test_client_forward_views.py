@@ -14,12 +14,22 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.core import commands as cmd
 from securechat.client.core import events as ev
-from securechat.client.core.forwardviews import VIEW_MARK, carryView, splitView, viewFits
-from securechat.codec import Identity
+from securechat.client.core.forwardviews import VIEW_MARK, ForwardViews, carryView, splitView, viewFits
+from securechat.codec import Accepted, Identity
 from securechat.codec.errors import Malformed
-from securechat.codec.forward import ForwardRoom
+from securechat.codec.forward import PROTECTION, ForwardRoom
+from securechat.codec.layers import FORWARD
 from securechat.codec.sessions import RoomChains
-from securechat.codec.views import NOT_REACHED_GRACE, Entry, ViewBook, decode_view, encode_view, member_tag
+from securechat.codec.views import (
+    NOT_REACHED_GRACE,
+    WITHHELD,
+    Entry,
+    ViewBook,
+    ViewFinding,
+    decode_view,
+    encode_view,
+    member_tag,
+)
 
 from .test_client_forward_rooms import ROOM, Room
 
@@ -191,3 +201,32 @@ class ViewInTheBodyTests(SynchronousTestCase):
                 self.assertEqual(len(with_view), len(plain.encode(text, maxPayload)), (maxPayload, size))
                 carried[(maxPayload, size)] = len(decode_view(view))
         self.assertEqual([carried[(466, size)] for size in (10, 50, 100, 150, 200, 250)], [8, 6, 4, 2, 0, 11])
+
+
+class ChainStartTests(SynchronousTestCase):
+    """Where a member's chain starts for us is what it said before we were given it."""
+
+    def setUp(self) -> None:
+        self.bobIdentity = Identity.generate()
+        self.bob = RoomChains(ROOM, "bob", self.bobIdentity)
+        for _ in range(3):
+            self.bob.seal(b"said before dave was given the chain")
+        self.dave = RoomChains(ROOM, "dave", Identity.generate())
+        self.dave.members["bob"] = self.bobIdentity.public_key
+        self.views = ForwardViews(lambda: "dave", lambda room: self.dave, lambda: 1_700_000_000.0)
+
+    def aliceSays(self, seq: int, index: int) -> List[ev.Event]:
+        """alice's message #index + 1, whose view names bob's chain at C{seq}: its findings."""
+        view = encode_view([Entry(member_tag("bob"), self.bob.outbound.chain_id[:2], seq, None)])
+        accepted = Accepted(FORWARD, "alice", ROOM, carryView(view, "hi"), PROTECTION, "A" * 21 + "Q", index,
+                            1_700_000_000, stream=b"a" * 16)  # fmt: skip
+        [result] = self.views.received(ROOM, [accepted])
+        self.assertEqual(result.body, "hi")
+        return list(result.views)
+
+    def test_chainHandedAfterTheBookWasMade(self) -> None:
+        self.assertEqual(self.views.received(ROOM, []), [])  # dave's view of the room exists
+        self.dave.receive_start("bob", self.bob.outbound.start_record())
+        self.views.chainTaken(ROOM, "bob")
+        self.assertEqual(self.aliceSays(3, 0), [])
+        self.assertEqual(self.aliceSays(4, 1), [ViewFinding(WITHHELD, "bob", 4, 4)])

@@ -123,8 +123,9 @@ class ForwardViews:
             return None
         views = self._rooms.get(folded)
         if views is None or views.chains is not chains:
+            # Chains held already (restored after a restart); later ones come by L{chainTaken}.
             views = self._rooms[folded] = _RoomViews(chains)
-        self._learnChains(views)
+            self._learnChains(views)
         return views
 
     def _learnChains(self, views: _RoomViews) -> None:
