@@ -25,10 +25,13 @@ try:
 except ImportError:  # run as a script from anywhere: python3 bench/forwardvectors.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import vectorfile
+from securechat.client.core.forwardviews import carryView
 from securechat.codec import Identity
+from securechat.codec.chunks import decode_msgid, parse_line
 from securechat.codec.forward import ForwardRoom
 from securechat.codec.sessions import RoomChains
 from securechat.codec.sessions.senderchain import OutboundChain
+from securechat.codec.views import ViewBook
 
 PATH = os.path.join(vectorfile.VECTORS, "forward-v1.json")
 ROOM = "#Vectors"
@@ -65,6 +68,21 @@ def build() -> Dict[str, Any]:
         sends.append({"plaintext": text, "last": last, "max_payload": payload,
                       "lines": room.encode(text, payload, last)})  # fmt: skip
     sends.append({"flush": True, "max_payload": PAYLOAD, "lines": room.flush(PAYLOAD)})
+    # Views (docs/wire.md, "Views on the forward layer"): carol's sixth message
+    # carries her own chain's head after #5 and alice's stream at #4.
+    book = ViewBook()
+    own_msgids = [decode_msgid(parse_line(send["lines"][-1], 9).msgid) for send in sends if "plaintext" in send]
+    for seq, msgid in enumerate(own_msgids, 1):
+        book.sent(chains.nick, chains.outbound.chain_id, seq, NOW, msgid)
+    alice_stream = _fixed("alice chain id", 16)
+    alice_msgids = [_fixed("alice message %d" % (number,), 16) for number in range(1, 5)]
+    for seq, msgid in enumerate(alice_msgids, 1):
+        book.received("alice", alice_stream, seq, NOW, msgid, b"")
+    text = "six, with carol's view of the room"
+    view = book.digest(chains.nick, chains.outbound.chain_id, len(own_msgids) + 1, lambda length: True)
+    body = carryView(view, text)
+    sends.append({"plaintext": body, "text": text, "view": view.hex(), "last": True, "max_payload": PAYLOAD,
+                  "lines": room.encode(body, PAYLOAD, True)})  # fmt: skip
     return {
         "version": 1,
         "about": "docs/wire.md, The forward layer; bytes in hex",
@@ -76,6 +94,8 @@ def build() -> Dict[str, Any]:
         "chain_key": _fixed("chain key").hex(),
         "start": start.hex(),
         "sends": sends,
+        "alice_stream": alice_stream.hex(),
+        "alice_msgids": [msgid.hex() for msgid in alice_msgids],
     }
 
 

@@ -3,7 +3,8 @@ The forward-layer vectors (docs/vectors/forward-v1.json), both ways: our
 code, run again from the fixed inputs, makes the file byte for byte; and an
 opener written here from docs/wire.md ("The forward layer") alone, with
 nothing but C{cryptography} and the standard library, reassembles every
-line, opens every message on the chain and checks every batch signature.
+line, opens every message on the chain and checks every batch signature,
+and reads the view a message carries ("Views on the forward layer").
 """
 
 from __future__ import annotations
@@ -118,3 +119,39 @@ class ForwardVectorTests(SynchronousTestCase):
         self.assertEqual(shown, [send["plaintext"] for send in vectors["sends"] if "plaintext" in send])
         self.assertEqual(opened, {})
         self.assertGreater(len(vectors["sends"][3]["lines"]), 1, "one message is cut into lines")
+        self.checkView(vectors, digests)
+
+    def checkView(self, vectors: Dict[str, Any], digests: Dict[int, bytes]) -> None:
+        """
+        The last message carries carol's view ("Views on the forward layer"):
+        NUL, base64url digest, NUL, text; her own chain at #5 and alice's at
+        #4, each head a chain over the stream's msgids.
+        """
+        [send] = [send for send in vectors["sends"] if "view" in send]
+        body = send["plaintext"]
+        self.assertEqual(body[0], "\x00")
+        encoded, text = body[1:].split("\x00", 1)
+        self.assertEqual((_unb64(encoded).hex(), text), (send["view"], send["text"]))
+
+        def tag(nick: str) -> bytes:
+            return hashlib.sha256(b"securechat/v2 view member\x00" + nick.translate(FOLD).encode()).digest()[:2]
+
+        def head(msgids: List[bytes]) -> bytes:
+            value = bytes(12)
+            for msgid in msgids:
+                value = hashlib.sha256(b"securechat/v2 view chain\x00" + value + msgid).digest()[:12]
+            return value
+
+        view, entries = _unb64(encoded), []
+        while view:
+            member, stream, number = view[:2], view[2:4], view[4]  # seq below 64: one LEB128 byte
+            self.assertLess(number, 0x80)
+            seq, has_head = divmod(number, 2)
+            entries.append((member, stream, seq, view[5:17] if has_head else None))
+            view = view[17 if has_head else 5 :]
+        own = [digests[index][:16] for index in range(5)]  # msgids of carol's #1-5 (indices 0-4)
+        alice = [bytes.fromhex(msgid) for msgid in vectors["alice_msgids"]]
+        self.assertEqual(entries, [
+            (tag(vectors["nick"]), bytes.fromhex(vectors["chain_id"])[:2], 5, head(own)),
+            (tag("alice"), bytes.fromhex(vectors["alice_stream"])[:2], 4, head(alice)),
+        ])  # fmt: skip

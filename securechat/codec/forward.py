@@ -398,7 +398,8 @@ class ForwardRoom:
             self._expected[key] = max(expected, index + 1)
             results.append(
                 Accepted(FORWARD, sender, self.room, item.body, PROTECTION, b64encode(item.digest[:MSGID_BYTES]),
-                         index, item.sent_at, max(0, index - expected), index < expected, signer=signer)
+                         index, item.sent_at, max(0, index - expected), index < expected, signer=signer,
+                         stream=key[1])
             )  # fmt: skip
         return results
 

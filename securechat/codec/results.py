@@ -38,6 +38,8 @@ class Accepted(NamedTuple):
     #: On C{signed}: what the author's view of the room told us
     #: (L{securechat.codec.views.ViewFinding}s).
     views: Tuple[Any, ...] = ()
+    #: On C{forward}: the sender chain's id (the stream its views name).
+    stream: Optional[bytes] = None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True, eq=False)

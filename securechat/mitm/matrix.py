@@ -336,10 +336,10 @@ CLAIMS: Dict[str, Dict[str, FrozenSet[str]]] = {
     # to seal under a nick its user did not choose.
     "rename-nick": _claim(AUTHENTICATED, STOPPED),
     "rename-welcome": _claim(AUTHENTICATED, STOPPED),
-    # Views ride on signed only: there a member's digest names what the
-    # relay withheld; on the other layers it is lost unnoticed (the lesson).
-    "withhold-from-one": _claim((SIGNED,), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
-    "split-view": _claim((SIGNED,), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
+    # Views ride on signed and forward: there a member's digest names what
+    # the relay withheld; on the other layers it is lost unnoticed (the lesson).
+    "withhold-from-one": _claim((SIGNED, FORWARD), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
+    "split-view": _claim((SIGNED, FORWARD), LOST_FLAGGED_PREFIX + FLAG_WITHHELD),
     # Issue 22: only sender chains erase what was read and renew keys on a departure.
     "later-leak": _claim((FORWARD,), HIDDEN),
     "after-leave": _claim((FORWARD,), HIDDEN),

@@ -120,6 +120,8 @@ class ForwardRooms:
         #: Set by the session: a member proved the secret of C{room}, which is
         #: not on this layer here; whether the room is on it now (we follow).
         self.onProofForRoom: Optional[Callable[[str], bool]] = None
+        #: Set by the forward route: C{(room, nick)} a member's chain start was taken (views learn where it starts).
+        self.onChainTaken: Optional[Callable[[str, str], None]] = None
         pairwise.onRecord(REQUEST, self._requestReceived)
         pairwise.onRecord(PROOF, self._proofReceived)
         pairwise.onRecord(START, self._startReceived)
@@ -204,6 +206,11 @@ class ForwardRooms:
         """The members admitted in C{room} (those our chain goes to)."""
         state = self._rooms.get(rfc1459_casefold(room))
         return [] if state is None else sorted(state.chains.members)
+
+    def chains(self, room: str) -> Optional[RoomChains]:
+        """C{room}'s chains (None: not on the forward layer here)."""
+        state = self._rooms.get(rfc1459_casefold(room))
+        return None if state is None else state.chains
 
     def senders(self, room: str) -> List[str]:
         """The members whose chains we hold in C{room} (whose messages we can read)."""
@@ -330,6 +337,8 @@ class ForwardRooms:
             self._notice(state.chains.room, f"{nick}'s chain refused: {error}")
             return
         self._save()
+        if self.onChainTaken is not None:
+            self.onChainTaken(state.chains.room, nick)
 
     def _room(self, nick: str, body: bytes, what: str) -> Optional[Tuple[str, bytes]]:
         try:

@@ -26,6 +26,7 @@ from . import events as ev
 from .conversations import Conversations, DirectRoute
 from .directsessions import DirectSessions
 from .forwardrooms import ForwardRooms
+from .forwardviews import ForwardViews
 from .keyed import Keyring
 from .pairwise import Pairwise
 from .rooms import Rooms
@@ -69,6 +70,9 @@ class ForwardRoute:
             lambda room, text: emit(ev.Notice(text)),
         )
         self.part.onProofForRoom = self._followProof
+        #: Views that agree, carried inside what each batch signature covers.
+        self.views = ForwardViews(lambda: server.nick, self.part.chains, clock)
+        self.part.onChainTaken = self.views.chainTaken
 
     # Choosing the layer.
 
@@ -119,7 +123,7 @@ class ForwardRoute:
         if direct or not self.part.isForward(name):
             return self._directJudge(message, name, direct)
         sender = message.sourceNick or ""
-        results = self.part.receive(name, sender, message.params[1])
+        results = self.views.received(name, self.part.receive(name, sender, message.params[1]))
         removals = [r for r in results if isinstance(r, Accepted) and r.body.startswith(REMOVE_TAG)]
         for result in removals:
             nick = result.body[len(REMOVE_TAG) :].rstrip("\x01").strip()
@@ -171,7 +175,9 @@ class ForwardRoute:
         self._server.checkSealingNick()
         try:
             # Sealed as it leaves the paced queue: the batch ends when nothing waits behind it.
-            lines = self.part.encode(target, body, last=self._conversations().waiting == 0)
+            last = self._conversations().waiting == 0
+            maxPayload = self._conversations().maxPayload(target)
+            lines = self.views.seal(target, body, maxPayload, lambda text: self.part.encode(target, text, last))
         except ValueError as exc:
             raise CommandError("not sent: %s" % (exc,)) from None
         self._sendLines(target, lines)
@@ -199,6 +205,8 @@ class ForwardRoute:
         if command == "JOIN" and params:
             for room in params[0].split(","):
                 self.part.joined(room, nick)
+                if not self._server.isMe(nick):
+                    self.views.memberJoined(room, nick)
         elif command == "PART" and params:
             for room in params[0].split(","):
                 self._gone(room, nick)
