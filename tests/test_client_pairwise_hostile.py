@@ -14,9 +14,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.core import events as ev
 from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT
+from securechat.client.core.sessionanswers import ALL, MAX_PER_NICK, WINDOW
 from securechat.codec import Identity
 from securechat.codec.sessions import Initiator
-from securechat.codec.sessions.framing import KIND_INIT, frame
+from securechat.codec.sessions.framing import KIND_INIT, SESSION_MARKER, frame
 
 from .pairwise_support import Pair
 
@@ -96,3 +97,111 @@ class SimultaneousOpenTests(SynchronousTestCase):
                 )
                 self.assertTrue(net.clients[nick].pairwise.hasSession(peer))
                 self.assertFalse(net.clients[nick].pairwise.starting(peer))
+
+
+class OpeningFloodTests(SynchronousTestCase):
+    """
+    Defect A: every INIT was answered at once, with no limit, even as a
+    NOTICE, past the server's flood bucket.  Now: never a NOTICE, within a
+    budget per nick and in all, and never past our copy of the bucket.
+    """
+
+    def setUp(self):
+        self.net = Pair("alice")
+        self.alice = self.net.clients["alice"]
+        self.mallory = Identity.generate()
+
+    def opening(self, sender: str, command: str = "PRIVMSG") -> None:
+        for line in initLines(self.mallory, sender, "alice"):
+            self.alice.lineReceived((":%s!~m@h %s alice :%s" % (sender, command, line)).encode("utf-8"))
+
+    def refusals(self, reason: str) -> list:
+        return [event for event in self.net.of("alice", ev.RejectedMessage) if event.reason == reason]
+
+    def test_oneNickFloodingIsAnsweredWithinItsBudget(self):
+        for _ in range(200):
+            self.opening("mallory")
+        self.assertEqual(kinds(self.net, "alice"), ["reply"] * MAX_PER_NICK)
+        told = self.refusals("not-answered")
+        self.assertEqual(len(told), 1)  # said once per window, not 198 times
+        self.assertIn("1 protected session opening(s) not answered, the last from mallory", told[0].description)
+        # Another nick is still answered; mallory again once the window passed.
+        self.opening("carol")
+        self.assertEqual(kinds(self.net, "alice"), ["reply"])
+        self.net.clock.now += WINDOW
+        self.opening("mallory")
+        self.assertEqual(kinds(self.net, "alice"), ["reply"])
+
+    def test_manyNicksAreAnsweredWithinTheBudgetInAll(self):
+        """A relay inventing 200 nicks gets a burst of answers, then a trickle: never 200 lines."""
+        for number in range(200):
+            self.opening("n%d" % (number,))
+        self.assertEqual(kinds(self.net, "alice"), ["reply"] * ALL.burst)
+        told = self.refusals("not-answered")
+        self.assertEqual(len(told), 1)
+        self.assertIn("%d protected session opening(s)" % (1,), told[0].description)
+        self.net.clock.now += 1 / ALL.rate
+        for number in range(200, 210):
+            self.opening("n%d" % (number,))
+        self.assertEqual(kinds(self.net, "alice"), ["reply"])
+        # The next window says how many went unanswered since.
+        self.net.clock.now += WINDOW
+        self.opening("n%d" % (999,))
+        told = self.refusals("not-answered")
+        self.assertEqual(len(told), 1)
+        self.assertEqual(len(kinds(self.net, "alice")), 1)
+
+    def test_openingAsNoticeIsNeverAnswered(self):
+        self.opening("mallory", "NOTICE")
+        self.assertEqual(self.net.take("alice"), [])
+        refused = self.net.of("alice", ev.RejectedMessage)
+        self.assertEqual([(event.sender, event.reason) for event in refused], [("mallory", "malformed")])
+        self.assertIn("a session line sent as a NOTICE", refused[0].description)
+        self.assertFalse(self.alice.pairwise.hasSession("mallory"))
+
+    def test_answersNeverGoPastTheServersPace(self):
+        """Our copy of the server's flood bucket is empty (a paste went out): the opening is not answered."""
+        talk = self.alice.conversationsPart
+        talk.pacer.spent(self.net.clock(), int(talk.pacer.tokens) + 5)
+        self.opening("bob")
+        self.assertEqual(self.net.take("alice"), [])
+        self.net.clock.now += talk.pacer.waitTime(self.net.clock()) + 0.01
+        self.opening("carol")
+        self.assertEqual(kinds(self.net, "alice"), ["reply"])
+        # A socket that stopped draining: nothing is answered either.
+        talk.setDrainBlocked(True)
+        self.opening("dave")
+        self.assertEqual(self.net.take("alice"), [])
+
+
+class NoticeTests(SynchronousTestCase):
+    """Session lines travel in PRIVMSG only, both ways."""
+
+    def test_sessionLinesAreWrittenAsPrivmsgOnly(self):
+        net = Pair("alice", "bob")
+        written = []
+        net.clients["alice"].sendMessage("bob", "one")
+        net.clients["bob"].sendMessage("alice", "two")
+        for _ in range(10):
+            for nick, peer in (("alice", "bob"), ("bob", "alice")):
+                for message in net.take(nick):
+                    written.append(message.command)
+                    net.deliver(nick, peer, message.params[1])
+        self.assertEqual(net.of("bob", ev.IncomingMessage)[0].body, "one")
+        self.assertEqual(net.of("alice", ev.IncomingMessage)[0].body, "two")
+        self.assertGreaterEqual(len(written), 5)
+        self.assertEqual(set(written), {"PRIVMSG"})
+
+    def test_ratchetMessageAsNoticeIsNotOpened(self):
+        """The relay turns bob's sealed PRIVMSG into a NOTICE: refused, not shown, and the ratchet is untouched."""
+        net = Pair("alice", "bob")
+        net.clients["alice"].sendMessage("bob", "hello")
+        net.pump()
+        net.clients["bob"].sendMessage("alice", "as a notice")
+        (message,) = net.take("bob")
+        self.assertTrue(message.params[1].startswith(SESSION_MARKER + " msg "))
+        net.clients["alice"].lineReceived((":bob!~bob@h NOTICE alice :%s" % (message.params[1],)).encode())
+        self.assertEqual(net.of("alice", ev.IncomingMessage), [])
+        self.assertEqual([event.reason for event in net.of("alice", ev.RejectedMessage)], ["malformed"])
+        net.deliver("bob", "alice", message.params[1])  # the same line as a PRIVMSG still opens
+        self.assertEqual([event.body for event in net.of("alice", ev.IncomingMessage)], ["as a notice"])

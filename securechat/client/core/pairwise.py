@@ -62,6 +62,7 @@ from ...codec.sessions.framing import (
 from ...codec.sessions.handshake import KeyMaker
 from . import events as ev
 from .rules import CommandError, Server
+from .sessionanswers import MAX_PER_NICK, WINDOW, AnswerBudget
 
 #: Seconds a peer has to answer our INIT before what waits is "not sent".
 HANDSHAKE_TIMEOUT = 30.0
@@ -135,6 +136,9 @@ class Pairwise:
         self._onUndelivered: Dict[int, UndeliveredHandler] = {}
         self._onReady: List[ReadyHandler] = []
         self._reassembler = Reassembler(clock, limits)
+        #: How often an opening is answered (per nick, in all, within the
+        #: server's pace): L{securechat.client.core.sessionanswers}.
+        self.answers = AnswerBudget(clock)
         #: Set by the adapter: writes L{toDict} to the state directory NOW
         #: (before a record is shown, before a sealed line leaves); whether
         #: it was written.  Without it (no state directory) nothing is kept.
@@ -361,6 +365,17 @@ class Pairwise:
         # handshake that never finishes reports what waited as not sent.
         responder = Responder(self._server.identity, self._server.nick, sender, self._makeKey)
         reply = responder.reply(data, self._pinned(sender))
+        # Judged (malformed, identity changed) whatever the budget; answered within it.
+        if not self.answers.allows(folded):
+            count = self.answers.refused()
+            if count is None:
+                return
+            raise Unanswered(
+                "%d protected session opening(s) not answered, the last from %s: at most %d per nick "
+                "per %g seconds, a few at once in all, and never past the server's pace "
+                "(someone floods you, or the relay invents nicks)" % (count, sender, MAX_PER_NICK, WINDOW)
+            )
+        self.answers.spent(folded)
         self._answering.pop(folded, None)
         self._answering[folded] = _Starting(sender, responder, self._clock())
         while len(self._answering) > MAX_RESPONDING:
@@ -481,4 +496,11 @@ class NoSession(CodecError):
     summary = "a protected direct message, but there is no session with its sender"
 
 
-__all__ = ["HANDSHAKE_TIMEOUT", "SESSION_LAYER", "SESSION_PROTECTION", "NoSession", "Pairwise"]
+class Unanswered(CodecError):
+    """Session openings over the budget of answers: dropped, their count said once per window."""
+
+    reason = "not-answered"
+    summary = "a protected session opening not answered (too many at once)"
+
+
+__all__ = ["HANDSHAKE_TIMEOUT", "SESSION_LAYER", "SESSION_PROTECTION", "NoSession", "Pairwise", "Unanswered"]
