@@ -17,7 +17,7 @@ from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT
 from securechat.client.core.sessionanswers import ALL, MAX_PER_NICK, WINDOW
 from securechat.codec import Identity
 from securechat.codec.sessions import Initiator
-from securechat.codec.sessions.framing import KIND_INIT, SESSION_MARKER, frame
+from securechat.codec.sessions.framing import KIND_INIT, KIND_MESSAGE, SESSION_MARKER, frame
 
 from .pairwise_support import Pair
 
@@ -205,3 +205,51 @@ class NoticeTests(SynchronousTestCase):
         self.assertEqual([event.reason for event in net.of("alice", ev.RejectedMessage)], ["malformed"])
         net.deliver("bob", "alice", message.params[1])  # the same line as a PRIVMSG still opens
         self.assertEqual([event.body for event in net.of("alice", ev.IncomingMessage)], ["as a notice"])
+
+
+class ForgedLineFromPinnedNickTests(SynchronousTestCase):
+    """
+    Defect C: a session line from a pinned nick we hold no session with
+    starts a new session (our state was lost: the peer's next lines become
+    readable).  A relay forging such lines under many pinned nicks gets
+    those openings within the same budgets as answers, never one per nick.
+    """
+
+    def setUp(self):
+        self.net = Pair("alice")
+        self.alice = self.net.clients["alice"]
+        for number in range(200):
+            self.alice.trust.trust("p%d" % (number,), Identity.generate().public_key)
+
+    def forged(self, sender: str) -> None:
+        for line in frame(KIND_MESSAGE, bytes([1]) + bytes(90), 400):
+            self.net.deliver(sender, "alice", line)
+
+    def test_manyPinnedNicksStartABoundedNumberOfSessions(self):
+        for number in range(200):
+            self.forged("p%d" % (number,))
+        self.assertEqual(kinds(self.net, "alice"), ["init"] * ALL.burst)
+        refused = self.net.of("alice", ev.RejectedMessage)
+        self.assertEqual({event.reason for event in refused}, {"no-session"})
+        self.assertEqual(len(refused), 200)
+        started = [event for event in refused if event.description.endswith("a new session is being started")]
+        self.assertEqual(len(started), ALL.burst)
+
+    def test_onePinnedNickStartsOneHandshakeAtATime(self):
+        for _ in range(50):
+            self.forged("p1")
+        self.assertEqual(kinds(self.net, "alice"), ["init"])
+        started = 0
+        for _ in range(20):  # ten minutes
+            self.net.clock.now += HANDSHAKE_TIMEOUT
+            self.alice.expire()
+            self.forged("p1")
+            started += len(kinds(self.net, "alice"))
+        self.assertLessEqual(started, 20)
+        self.assertGreaterEqual(started, 10)
+
+    def test_strangerNeverStartsOne(self):
+        """A nick with no pin: nothing to restore, so no opening."""
+        self.forged("nobody")
+        self.assertEqual(self.net.take("alice"), [])
+        self.assertEqual([event.reason for event in self.net.of("alice", ev.RejectedMessage)], ["no-session"])

@@ -460,10 +460,18 @@ class Pairwise:
         session = self._sessions.get(folded)
         if session is None:
             again = ""
-            if self._pinned(sender) is not None and folded not in self._starting and folded not in self._answering:
+            if (
+                self._pinned(sender) is not None
+                and folded not in self._starting
+                and folded not in self._answering
+                and self.answers.allows(folded)
+            ):
                 # A peer we know: its session state is older than ours (we
                 # lost ours).  A new session replaces its old one when it
-                # answers, so what it sends next can be read.
+                # answers, so what it sends next can be read.  An opening
+                # nobody asked for: within the budgets of answers, as the
+                # relay can forge such lines under every pinned nick.
+                self.answers.spent(folded)
                 self._start(sender)
                 again = "; a new session is being started"
             raise NoSession(
