@@ -67,6 +67,17 @@ class DirectSessions:
         sender = message.sourceNick or ""
         text = message.params[1]
         if is_session_line(text):
+            if message.command != "PRIVMSG":
+                # Sessions travel in PRIVMSG only (we never send one as a
+                # NOTICE): a NOTICE is never answered automatically, nor opened.
+                return [
+                    ev.RejectedMessage(
+                        name, sender, SESSION_LAYER, "malformed",
+                        "malformed: a session line sent as a %s (sessions travel only in PRIVMSG): ignored"
+                        % (message.command,),
+                        True,
+                    )
+                ]  # fmt: skip
             return self._pairwise.lineReceived(sender, text)
         if self.holdsSession(sender) and not text.startswith("+sc"):
             return [

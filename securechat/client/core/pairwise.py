@@ -62,6 +62,7 @@ from ...codec.sessions.framing import (
 from ...codec.sessions.handshake import KeyMaker
 from . import events as ev
 from .rules import CommandError, Server
+from .sessionanswers import MAX_PER_NICK, WINDOW, AnswerBudget
 
 #: Seconds a peer has to answer our INIT before what waits is "not sent".
 HANDSHAKE_TIMEOUT = 30.0
@@ -126,11 +127,18 @@ class Pairwise:
         self.timeout = timeout
         self._makeKey = makeKey
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        #: Handshakes we started (INIT sent), which hold what waits for them.
         self._starting: OrderedDict[str, _Starting] = OrderedDict()
+        #: Handshakes we answer (REPLY sent), apart: an INIT, whose identity
+        #: key nobody has checked yet, never displaces an opening of ours.
+        self._answering: OrderedDict[str, _Starting] = OrderedDict()
         self._onRecord: Dict[int, RecordHandler] = {}
         self._onUndelivered: Dict[int, UndeliveredHandler] = {}
         self._onReady: List[ReadyHandler] = []
         self._reassembler = Reassembler(clock, limits)
+        #: How often an opening is answered (per nick, in all, within the
+        #: server's pace): L{securechat.client.core.sessionanswers}.
+        self.answers = AnswerBudget(clock)
         #: Set by the adapter: writes L{toDict} to the state directory NOW
         #: (before a record is shown, before a sealed line leaves); whether
         #: it was written.  Without it (no state directory) nothing is kept.
@@ -169,8 +177,7 @@ class Pairwise:
 
     def starting(self, nick: str) -> bool:
         """Whether a handshake with C{nick} is under way that records wait for (we started it)."""
-        starting = self._starting.get(self._fold(nick))
-        return starting is not None and isinstance(starting.handshake, Initiator)
+        return self._fold(nick) in self._starting
 
     def sendRecord(self, nick: str, kind: int, body: bytes) -> int:
         """
@@ -184,7 +191,7 @@ class Pairwise:
         if session is not None:
             return self._seal(session, record)
         starting = self._starting.get(folded)
-        if starting is None or not isinstance(starting.handshake, Initiator):
+        if starting is None:
             starting = self._start(nick)
         if len(starting.held) >= MAX_HELD_RECORDS or starting.heldBytes + len(body) > MAX_HELD_BYTES:
             raise CommandError(
@@ -228,13 +235,13 @@ class Pairwise:
         return events
 
     def expire(self) -> None:
-        """Give up handshakes the peer did not answer in time: what waited is undelivered."""
+        """Give up handshakes the peer did not finish in time: what waited is undelivered."""
         now = self._clock()
-        for folded, starting in list(self._starting.items()):
-            if now - starting.started < self.timeout:
-                continue
-            del self._starting[folded]
-            if isinstance(starting.handshake, Initiator):
+        for handshakes in (self._starting, self._answering):
+            for folded, starting in list(handshakes.items()):
+                if now - starting.started < self.timeout:
+                    continue
+                del handshakes[folded]
                 self._undelivered(
                     starting,
                     "%s did not answer a protected session within %g seconds (no securechat there?)"
@@ -254,10 +261,11 @@ class Pairwise:
 
     def ownNickChanged(self) -> None:
         """Our nick changed: every session bound the old one, so all end (new ones start as needed)."""
-        for folded in list(self._sessions) + list(self._starting):
+        for folded in list(self._sessions) + list(self._starting) + list(self._answering):
             self._forget(folded, "your nick changed before the session was ready: send it again")
 
     def _forget(self, folded: str, reason: str) -> None:
+        self._answering.pop(folded, None)
         starting = self._starting.pop(folded, None)
         if starting is not None:
             self._undelivered(starting, "not sent: " + reason)
@@ -348,25 +356,30 @@ class Pairwise:
 
     def _init(self, sender: str, data: bytes) -> None:
         folded = self._fold(sender)
-        ours = self._starting.get(folded)
-        if ours is not None and isinstance(ours.handshake, Initiator):
+        if folded in self._starting and self._server.identity.public_key < data[2:34]:
             # Both started at once: the smaller identity key stays initiator.
-            if self._server.identity.public_key < data[2:34]:
-                return
+            return
+        # Else we answer, and our own opening (if any) stays, with what it
+        # holds, until a session is authenticated: the INIT's identity key is
+        # only a claim (a relay can forge one with a smaller key), and a
+        # handshake that never finishes reports what waited as not sent.
         responder = Responder(self._server.identity, self._server.nick, sender, self._makeKey)
         reply = responder.reply(data, self._pinned(sender))
-        starting = _Starting(sender, responder, self._clock())
-        if ours is not None:
-            starting.held, starting.heldBytes = ours.held, ours.heldBytes
-        self._starting.pop(folded, None)
-        self._starting[folded] = starting
-        while len(self._starting) > MAX_RESPONDING:
-            oldest = next(
-                (key for key, item in self._starting.items() if isinstance(item.handshake, Responder)), None
+        # Judged (malformed, identity changed) whatever the budget; answered within it.
+        if not self.answers.allows(folded):
+            count = self.answers.refused()
+            if count is None:
+                return
+            raise Unanswered(
+                "%d protected session opening(s) not answered, the last from %s: at most %d per nick "
+                "per %g seconds, a few at once in all, and never past the server's pace "
+                "(someone floods you, or the relay invents nicks)" % (count, sender, MAX_PER_NICK, WINDOW)
             )
-            if oldest is None or oldest == folded:
-                break
-            del self._starting[oldest]
+        self.answers.spent(folded)
+        self._answering.pop(folded, None)
+        self._answering[folded] = _Starting(sender, responder, self._clock())
+        while len(self._answering) > MAX_RESPONDING:
+            self._answering.popitem(last=False)
         self._write(sender, KIND_REPLY, reply)
 
     def _reply(self, sender: str, data: bytes) -> None:
@@ -391,32 +404,38 @@ class Pairwise:
             raise
         # FINISH first: a record an onSessionReady callback seals must reach the peer after it.
         self._write(sender, KIND_FINISH, finish)
-        self._established(starting, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
-        self._flush(starting)
+        self._established(starting.nick, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
 
     def _finish(self, sender: str, data: bytes) -> None:
-        starting = self._starting.get(self._fold(sender))
-        if starting is None or not isinstance(starting.handshake, Responder):
+        answering = self._answering.get(self._fold(sender))
+        if answering is None:
             raise Malformed("a session finish with no handshake under way")
-        keys = starting.handshake.finish(data)
+        assert isinstance(answering.handshake, Responder)
+        keys = answering.handshake.finish(data)
         try:
             self._server.trust.judge(self._fold(sender), keys.peer_identity)
         except CodecError:
-            del self._starting[self._fold(sender)]
+            del self._answering[self._fold(sender)]
             raise
-        self._established(starting, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
-        self._flush(starting)
+        self._established(answering.nick, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
 
-    def _established(self, starting: _Starting, identity: bytes, ratchet: Ratchet) -> None:
-        folded = self._fold(starting.nick)
-        self._starting.pop(folded, None)
+    def _established(self, nick: str, identity: bytes, ratchet: Ratchet) -> None:
+        """
+        A session is authenticated (either way): it replaces any other, and
+        what our own opening held goes over it now.
+        """
+        folded = self._fold(nick)
+        self._answering.pop(folded, None)
+        ours = self._starting.pop(folded, None)
         self._sessions.pop(folded, None)
-        self._sessions[folded] = _Session(starting.nick, identity, ratchet)
+        self._sessions[folded] = _Session(nick, identity, ratchet)
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
         self._save()
         for callback in self._onReady:
-            callback(starting.nick, identity, ratchet.session_id)
+            callback(nick, identity, ratchet.session_id)
+        if ours is not None:
+            self._flush(ours)
 
     def _flush(self, starting: _Starting) -> None:
         session = self._sessions[self._fold(starting.nick)]
@@ -441,10 +460,18 @@ class Pairwise:
         session = self._sessions.get(folded)
         if session is None:
             again = ""
-            if self._pinned(sender) is not None and folded not in self._starting:
+            if (
+                self._pinned(sender) is not None
+                and folded not in self._starting
+                and folded not in self._answering
+                and self.answers.allows(folded)
+            ):
                 # A peer we know: its session state is older than ours (we
                 # lost ours).  A new session replaces its old one when it
-                # answers, so what it sends next can be read.
+                # answers, so what it sends next can be read.  An opening
+                # nobody asked for: within the budgets of answers, as the
+                # relay can forge such lines under every pinned nick.
+                self.answers.spent(folded)
                 self._start(sender)
                 again = "; a new session is being started"
             raise NoSession(
@@ -477,4 +504,11 @@ class NoSession(CodecError):
     summary = "a protected direct message, but there is no session with its sender"
 
 
-__all__ = ["HANDSHAKE_TIMEOUT", "SESSION_LAYER", "SESSION_PROTECTION", "NoSession", "Pairwise"]
+class Unanswered(CodecError):
+    """Session openings over the budget of answers: dropped, their count said once per window."""
+
+    reason = "not-answered"
+    summary = "a protected session opening not answered (too many at once)"
+
+
+__all__ = ["HANDSHAKE_TIMEOUT", "SESSION_LAYER", "SESSION_PROTECTION", "NoSession", "Pairwise", "Unanswered"]

@@ -180,6 +180,8 @@ class ClientSession:
             self.registration, self.keyring, self.roomsPart.joined, emit, clock, self.forwardRoute, pace
         )
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
+        # A session opening is answered only if the server would read one more line from us now.
+        self.pairwise.answers.paced = lambda: not talk.drainBlocked and talk.pacer.ready(clock())
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {
             "PING": registration.ping,

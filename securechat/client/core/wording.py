@@ -47,6 +47,7 @@ REASONS = {
     "trust-full": "unknown key, trust store full",
     "lower-layer": "sealed on a lower layer",
     "no-session": "no session with the sender",
+    "not-answered": "not answered",
     "too-far-ahead": "too far ahead",
 }
 #: Layers whose receivers keep no replay cache (sequence numbers only).
