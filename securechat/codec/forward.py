@@ -196,8 +196,8 @@ class ForwardRoom:
         first if our chain changed with a batch still open, then the message.
         C{last}: nothing else is queued behind it, so the batch ends here.
         """
-        out = self._close_stale_batch()
         outbound = self.chains.outbound
+        out = self._close_stale_batch() if self._batch and self._batch_chain != outbound.chain_id else []
         message = outbound.seal(TIME.pack(int(self._clock())) + body.encode("utf-8"))
         digest = _sha256(message).digest()
         if not self._batch:
@@ -258,9 +258,10 @@ class ForwardRoom:
 
     def receive(self, sender: str, text: str) -> List[Any]:
         """Verdicts on one line from C{sender} (the prefix nick): accepted messages come out only once signed."""
-        if (self._held_count and self._clock() >= self._expiry) or self._reassembler.due():
+        reassembling = bool(self._reassembler)
+        if (self._held_count and self._clock() >= self._expiry) or (reassembling and self._reassembler.due()):
             results: List[Any] = self.expire()
-        elif text.startswith(_LINE_PREFIX) and not self._reassembler:
+        elif not reassembling and text.startswith(_LINE_PREFIX):
             # The common line: one piece, nothing pending (parse_line's fast path, inlined).
             fields = text.split(" ", 4)
             if len(fields) == 5 and fields[3] == "1/1" and fields[4] and _MSGID_RE.match(fields[2]) is not None:
@@ -302,7 +303,15 @@ class ForwardRoom:
 
     def _open(self, sender: str, nick: str, msgid_text: str, data: bytes) -> List[Any]:
         kind = data[0] if data else -1
-        if kind == KIND_SIGNATURE:
+        if kind == KIND_MESSAGE:  # the common token first; the kinds exclude each other
+            message = data[1:]
+        elif kind == KIND_SIGNED_MESSAGE:
+            if len(data) < 1 + HEADER.size + _TRAILER:
+                raise Malformed("a signed forward message is too short")
+            message = data[1:-_TRAILER]
+            (first,) = U32.unpack_from(data, len(data) - _TRAILER)
+            signature = data[-SIGNATURE_BYTES:]
+        elif kind == KIND_SIGNATURE:
             if len(data) != _SIGNATURE_TOKEN:
                 raise Malformed("a forward signature token has the wrong length")
             if _sha256(data).digest()[:MSGID_BYTES] != decode_msgid(msgid_text):
@@ -312,14 +321,6 @@ class ForwardRoom:
             signature = data[1 + CHAIN_ID_BYTES + RANGE.size :]
             self._chain(nick, chain_id)
             return self._signature(sender, nick, chain_id, first, last, signature)
-        if kind == KIND_SIGNED_MESSAGE:
-            if len(data) < 1 + HEADER.size + _TRAILER:
-                raise Malformed("a signed forward message is too short")
-            message = data[1:-_TRAILER]
-            (first,) = U32.unpack_from(data, len(data) - _TRAILER)
-            signature = data[-SIGNATURE_BYTES:]
-        elif kind == KIND_MESSAGE:
-            message = data[1:]
         else:
             raise Malformed(f"unknown forward token kind {kind}")
         chain_id = message[1 : 1 + CHAIN_ID_BYTES]
@@ -328,8 +329,10 @@ class ForwardRoom:
                 break
         else:
             raise NotAdmitted("no chain of this sender by that id (left, not admitted, or a chain long replaced)")
-        if (nick, chain_id) not in self._expected:
-            self._expected[(nick, chain_id)] = chain.next_index
+        key = (nick, chain_id)
+        expected = self._expected
+        if key not in expected:
+            expected[key] = chain.next_index
         plaintext = chain.open(message)  # erases the message key
         # The batch signature covers this digest; the line's msgid only routes
         # pieces (the sender derives it from the digest, nobody relies on it).
@@ -342,7 +345,6 @@ class ForwardRoom:
             raise Malformed("the body is not UTF-8") from None
         (index,) = U32.unpack_from(message, 1 + CHAIN_ID_BYTES)
         (sent_at,) = TIME.unpack_from(plaintext)
-        key = (nick, chain_id)
         held = self._held.get(key)
         if held is None:
             held = self._held[key] = OrderedDict()
@@ -352,7 +354,8 @@ class ForwardRoom:
             stale = Expired(f"sealed {int(now - sent_at)} s before it arrived (at most {self.ttl + self.max_skew} s)")
         elif sent_at > now + self.max_skew:
             stale = FromFuture(f"sealed {int(sent_at - now)} s in the future (at most {self.max_skew} s)")
-        held[index] = _Held(digest, body, sent_at, now, msgid_text, stale)
+        # Every field given, so the tuple it is (NamedTuple's __new__ is a Python call).
+        held[index] = tuple.__new__(_Held, (digest, body, sent_at, now, msgid_text, stale))
         self._held_count += 1
         if now + self.hold_seconds < self._expiry:
             self._expiry = now + self.hold_seconds
