@@ -74,3 +74,32 @@ class BatchSettlingTests(SynchronousTestCase):
         self.assertEqual(result, expected)
         self.assertEqual(result.trust, None)  # type: ignore[attr-defined]
         self.assertEqual(result.views, ())  # type: ignore[attr-defined]
+
+
+class OnePieceLineTests(SynchronousTestCase):
+    """A line is taken on the one-piece fast path only when the general parser would read it the same way."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1_800_000_000)
+        self.alice = Member("alice", self.clock)
+        self.bob = Member("bob", self.clock)
+        admitEachOther([self.alice, self.bob])
+
+    def reasons(self, line: str) -> List[str]:
+        return [getattr(result, "reason", None) or result.body for result in self.bob.room.receive("alice", line)]  # type: ignore[attr-defined]
+
+    def test_nearMissesGoTheGeneralWay(self) -> None:
+        """Each near miss of the common line gets the general parser's verdict; the genuine line still shows."""
+        (line,) = self.alice.room.encode("hello", PAYLOAD)
+        prefix, msgid, count, piece = line.rsplit(" ", 3)
+        self.assertEqual(count, "1/1")
+        self.assertEqual(self.reasons(f"{prefix} {msgid[:-1]}B 1/1 {piece}"), ["malformed"])  # msgid's last character
+        self.assertEqual(self.reasons(f"{prefix} {msgid}A 1/1 {piece}"), ["malformed"])  # 23 characters
+        self.assertEqual(self.reasons(f"{prefix} {msgid} 1/1 "), ["malformed"])  # no piece
+        self.assertEqual(self.reasons(f"{prefix} {msgid} 01/1 {piece}"), ["malformed"])
+        self.assertEqual(self.reasons(f"{prefix} {msgid} 1/1 {piece}\n"), ["malformed"])
+        self.assertEqual(self.reasons(f"{prefix} {msgid} 1/1  {piece}"), ["malformed"])
+        self.assertEqual(self.reasons(f"{prefix}  {msgid} 1/1 {piece}"), ["malformed"])
+        self.assertEqual(self.reasons(f"{prefix.upper()} {msgid} 1/1 {piece}"), ["unprotected"])
+        self.assertEqual(self.reasons(line), ["hello"])

@@ -89,7 +89,8 @@ _SIGNATURE_TOKEN = 1 + CHAIN_ID_BYTES + RANGE.size + SIGNATURE_BYTES
 _TRAILER = U32.size + SIGNATURE_BYTES
 _sha256 = hashlib.sha256
 _LINE_PREFIX = f"{MARKER} {FORWARD} "
-_MSGID_RE = re.compile(MSGID_PATTERN + r"\Z")
+#: A whole message in one line: the prefix, a msgid, 1/1 and a piece that is not empty.
+_ONE_PIECE_RE = re.compile(re.escape(_LINE_PREFIX) + "(" + MSGID_PATTERN + ") 1/1 (?=.)", re.DOTALL)
 INF = float("inf")
 
 
@@ -261,15 +262,13 @@ class ForwardRoom:
         reassembling = bool(self._reassembler)
         if (self._held_count and self._clock() >= self._expiry) or (reassembling and self._reassembler.due()):
             results: List[Any] = self.expire()
-        elif not reassembling and text.startswith(_LINE_PREFIX):
-            # The common line: one piece, nothing pending (parse_line's fast path, inlined).
-            fields = text.split(" ", 4)
-            if len(fields) == 5 and fields[3] == "1/1" and fields[4] and _MSGID_RE.match(fields[2]) is not None:
-                try:
-                    return self._open(sender, rfc1459_casefold(sender), fields[2], b64decode(fields[4]))
-                except CodecError as error:
-                    return [Rejected(FORWARD, sender, self.room, error)]
-            results = []
+        elif not reassembling and (line := _ONE_PIECE_RE.match(text)) is not None:
+            # The common line: one piece, nothing pending (parse_line's fast path, inlined);
+            # any other goes the general way below.
+            try:
+                return self._open(sender, rfc1459_casefold(sender), line.group(1), b64decode(text[line.end() :]))
+            except CodecError as error:
+                return [Rejected(FORWARD, sender, self.room, error)]
         else:
             results = []
         if not is_protected(text):
