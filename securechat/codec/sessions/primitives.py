@@ -55,15 +55,20 @@ def chain_step(chain_key: bytes) -> Tuple[bytes, bytes]:
     HMAC written out (RFC 2104, a 32-byte key padded to SHA-256's block)
     over C{hashlib}: the same bytes as C{hmac.digest} at half its cost
     here, and this runs twice per chain message (docs/performance.md).
+    The padded key's block is hashed once per side and copied for the
+    second HMAC, as C{hmac} itself does (six compressions instead of eight).
     """
     if len(chain_key) != KEY_BYTES:  # never, from our state; HMAC pads other lengths differently
         return hmac.digest(chain_key, MESSAGE_KEY_BYTE, "sha256"), hmac.digest(chain_key, CHAIN_KEY_BYTE, "sha256")
-    inner = chain_key.translate(_IPAD) + _IPAD_REST
-    outer = chain_key.translate(_OPAD) + _OPAD_REST
-    return (
-        _sha256(outer + _sha256(inner + MESSAGE_KEY_BYTE).digest()).digest(),
-        _sha256(outer + _sha256(inner + CHAIN_KEY_BYTE).digest()).digest(),
-    )
+    inner_message = _sha256(chain_key.translate(_IPAD) + _IPAD_REST)
+    outer_message = _sha256(chain_key.translate(_OPAD) + _OPAD_REST)
+    inner_chain = inner_message.copy()
+    outer_chain = outer_message.copy()
+    inner_message.update(MESSAGE_KEY_BYTE)
+    inner_chain.update(CHAIN_KEY_BYTE)
+    outer_message.update(inner_message.digest())
+    outer_chain.update(inner_chain.digest())
+    return outer_message.digest(), outer_chain.digest()
 
 
 def hkdf(secret: bytes, salt: bytes, info: bytes, length: int) -> bytes:
