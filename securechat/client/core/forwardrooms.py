@@ -34,6 +34,7 @@ from ...codec.forward import ForwardRoom
 from ...codec.names import rfc1459_casefold
 from ...codec.sessions import NotAdmitted, RoomChains, admit_proof
 from ...codec.sessions.senderchain import PROOF_BYTES
+from .forwardretries import OpeningRetries
 
 #: Record kinds in the room layer's range of the pairwise sessions (0x10-0x1f),
 #: from its top (the pairwise part's own tests use the range's first kind).
@@ -57,6 +58,8 @@ class PairwiseSessions(Protocol):
     def onSessionReady(self, callback: Callable[[str, bytes, bytes], None]) -> None: ...
 
     def sessionId(self, nick: str) -> Optional[bytes]: ...
+
+    def starting(self, nick: str) -> bool: ...
 
 
 def roomName(room: str) -> bytes:
@@ -114,6 +117,8 @@ class ForwardRooms:
         self._maxPayload = maxPayload
         self._notice = notice
         self._rooms: Dict[str, _ForwardState] = {}
+        #: Members whose session did not start (their answer budget was spent): asked again later.
+        self.retries = OpeningRetries(clock, lambda: rfc1459_casefold(self._nick()))
         #: Set by the adapter: writes L{toDict} NOW (before a message opened
         #: with a chain is shown, before a sealed line leaves); whether it was.
         self.saveNow: Optional[Callable[[], bool]] = None
@@ -243,7 +248,23 @@ class ForwardRooms:
         results: List[Any] = []
         for state in self._rooms.values():
             results.extend(state.forward.expire())
+        self._retryOpenings()
         return results
+
+    def _retryOpenings(self) -> None:
+        """Ask again the present members we still have no session with (L{OpeningRetries})."""
+        without: Set[str] = set()
+        for state in self._rooms.values():
+            without.update(nick for nick in state.present if self._pairwise.sessionId(nick) is None)
+        for nick in self.retries.tracked():
+            if nick not in without:
+                self.retries.settled(nick)
+        for nick in sorted(without):
+            self.retries.waiting(nick)
+        for nick in self.retries.due(self._pairwise.starting):
+            for room, state in sorted(self._rooms.items()):
+                if nick in state.present:
+                    self._ask(room, nick)
 
     # Records.
 

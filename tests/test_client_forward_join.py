@@ -1,0 +1,168 @@
+"""
+Forward rooms of 20-30 members: a member who joins (or comes back with
+every session lost) ends up, within bounded virtual time, with a session
+with every member, every member's current chain, and its own chain with
+every member; the answer budget of session openings still drops what is
+over it (the flood protection stays), retries make up for it
+(securechat.client.core.forwardretries).  Sans-IO clients, a fake relay,
+virtual time.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from securechat.client.core import commands as cmd
+from securechat.client.core import events as ev
+from securechat.client.core.forwardretries import FIRST_DELAY, MAX_ATTEMPTS, SPREAD, OpeningRetries, spread
+from securechat.client.core.session import ClientSession
+from securechat.client.core.sessionanswers import ALL
+
+from .pairwise_support import FakeClock
+from .test_client_forward_rooms import ROOM, Room
+
+#: Virtual seconds a room may take to settle (the tests wait for the state, bounded by this).
+BOUND = 300.0
+#: How often the adapters' upkeep calls expire (securechat.client.adapters.upkeep).
+TICK = 5.0
+
+
+def incomplete(room: Room, who: List[str]) -> List[str]:
+    """The members of C{who} that lack a session, the forward layer, or a chain either way with another."""
+    missing = []
+    for nick in who:
+        client = room.clients[nick]
+        others = set(who) - {nick}
+        if (
+            not client.forwardRoute.isForward(ROOM)
+            or any(not client.pairwise.hasSession(other) for other in others)
+            or set(client.forwardRoute.part.senders(ROOM)) != others
+            or set(client.forwardRoute.part.members(ROOM)) != others
+        ):
+            missing.append(nick)
+    return missing
+
+
+def settle(room: Room, who: List[str]) -> float:
+    """Let virtual time pass (upkeep every L{TICK} s) until C{who} is complete, at most L{BOUND}: seconds taken."""
+    start = room.clock.now
+    room.pump(500)
+    while incomplete(room, who) and room.clock.now - start < BOUND:
+        room.clock.now += TICK
+        for client in room.clients.values():
+            client.expire()
+        room.pump(500)
+    return room.clock.now - start
+
+
+class JoinLargeRoomTests(SynchronousTestCase):
+    def room(self, size: int) -> Room:
+        nicks = ["m%02d" % index for index in range(size)]
+        room = Room(*nicks)
+        cmd.execute(room.clients[nicks[0]], cmd.Layer(ROOM, "forward"))
+        settle(room, nicks)
+        self.assertEqual(incomplete(room, nicks), [])
+        return room
+
+    def everyoneReadsEveryone(self, room: Room, who: List[str]) -> None:
+        for nick in who:
+            cmd.execute(room.clients[nick], cmd.Say(ROOM, "from %s" % (nick,)))
+            room.pump(500)
+        for nick in who:
+            heard = sorted(body for sender, body, layer in room.shown(nick) if layer == "forward")
+            self.assertEqual(heard, sorted("from %s" % (other,) for other in who if other != nick), nick)
+
+    def joins(self, size: int) -> None:
+        room = self.room(size)
+        members = list(room.clients)
+        room.add("zed")
+        room.join("zed")
+        taken = settle(room, members + ["zed"])
+        self.assertEqual(incomplete(room, members + ["zed"]), [])
+        self.assertLessEqual(taken, BOUND)
+        self.everyoneReadsEveryone(room, members + ["zed"])
+
+    def test_joinRoomOf20(self) -> None:
+        """A joiner in a room of 20 gets 20 openings at once; all its sessions and chains are there in bounded time."""
+        self.joins(20)
+
+    def test_joinRoomOf30(self) -> None:
+        """The same in a room of 30: the budget of answers drops some openings, retries bring them."""
+        self.joins(30)
+
+    def test_budgetStillDrops(self) -> None:
+        """The flood protection is not lifted: a joiner of a room of 30 leaves openings over its budget unanswered."""
+        room = self.room(30)
+        before = len(room.recorded)
+        room.add("zed")
+        room.join("zed")
+        room.pump(500)
+        said = [e for e in room.events["zed"] if isinstance(e, ev.RejectedMessage) and e.reason == "not-answered"]
+        self.assertTrue(said)
+        replies = [
+            text for nick, _, text in room.recorded[before:] if nick == "zed" and text.startswith("+scs1 reply ")
+        ]
+        self.assertTrue(0 < len(replies) <= ALL.burst, len(replies))
+
+    def test_comesBackWithoutSessions(self) -> None:
+        """
+        A member quits and comes back with no session state (its identity and
+        pins kept): every member's session with it restarts at once.
+        """
+        room = self.room(20)
+        members = list(room.clients)
+        old = room.clients["m07"]
+        room.leave("m07")
+        room.pump(500)
+        fresh = ClientSession(
+            "m07", lambda event: room.events["m07"].append(event), clock=room.clock, identity=old.identity,
+            trust=old.trust,
+        )  # fmt: skip
+        room.add("m07", fresh)
+        room.join("m07")
+        settle(room, members)
+        self.assertEqual(incomplete(room, members), [])
+        self.everyoneReadsEveryone(room, members)
+
+
+class OpeningRetriesTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = FakeClock(1000.0)
+        self.retries = OpeningRetries(self.clock, lambda: "me")
+
+    def test_spreadDiffersPerPairAndSide(self) -> None:
+        """The spread is the pair's own: the same each time, another for the other side, within L{SPREAD}."""
+        self.assertEqual(spread("me", "bob"), spread("me", "bob"))
+        self.assertNotEqual(spread("me", "bob"), spread("bob", "me"))
+        self.assertNotEqual(spread("me", "bob"), spread("me", "carol"))
+        self.assertTrue(all(0 <= spread("me", "n%d" % i) < SPREAD for i in range(50)))
+
+    def test_backoffDoublesAndGivesUp(self) -> None:
+        """Due after L{FIRST_DELAY} plus its spread, then twice as long each time, at most L{MAX_ATTEMPTS} times."""
+        self.retries.waiting("bob")
+        self.assertEqual(self.retries.due(lambda nick: False), [])
+        times = []
+        while len(times) < MAX_ATTEMPTS + 1 and self.clock.now < 1000.0 + 10_000:
+            self.clock.now += 0.5
+            if self.retries.due(lambda nick: False):
+                times.append(self.clock.now)
+        self.assertEqual(len(times), MAX_ATTEMPTS)
+        share = spread("me", "bob")
+        self.assertLessEqual(abs(times[0] - (1000.0 + FIRST_DELAY + share)), 0.5)
+        for attempt, (before, after) in enumerate(zip(times, times[1:]), start=1):
+            self.assertLessEqual(abs(after - before - (FIRST_DELAY * 2**attempt + share)), 0.5)
+        self.assertEqual(self.retries.attempts("bob"), MAX_ATTEMPTS)
+
+    def test_busyWaitsAndSettledForgets(self) -> None:
+        """A handshake under way is waited for (no retry counted); a settled member starts afresh."""
+        self.retries.waiting("bob")
+        self.clock.now += FIRST_DELAY + SPREAD
+        self.assertEqual(self.retries.due(lambda nick: True), [])
+        self.assertEqual(self.retries.attempts("bob"), 0)
+        self.assertEqual(self.retries.due(lambda nick: False), ["bob"])
+        self.retries.settled("bob")
+        self.assertEqual(self.retries.tracked(), [])
+        self.retries.waiting("bob")
+        self.assertEqual(self.retries.attempts("bob"), 0)
