@@ -19,9 +19,12 @@ from securechat.client.core import events as ev
 from securechat.client.core.forwardretries import FIRST_DELAY, MAX_ATTEMPTS, SPREAD, OpeningRetries, spread
 from securechat.client.core.session import ClientSession
 from securechat.client.core.sessionanswers import ALL
+from securechat.client.core.waitingopenings import MAX_AGE, MAX_WAITING, WaitingOpenings
+from securechat.codec import Identity
 
 from .pairwise_support import FakeClock
 from .test_client_forward_rooms import ROOM, Room
+from .test_client_pairwise_hostile import initLines
 
 #: Virtual seconds a room may take to settle (the tests wait for the state, bounded by this).
 BOUND = 300.0
@@ -125,6 +128,89 @@ class JoinLargeRoomTests(SynchronousTestCase):
         settle(room, members)
         self.assertEqual(incomplete(room, members), [])
         self.everyoneReadsEveryone(room, members)
+
+    def test_comesBackWhileMembersPaceIsSpent(self) -> None:
+        """
+        A member comes back with its sessions lost just as every member's
+        copy of the server's bucket is empty: its openings are not dropped
+        (nobody would ask again: the members think they hold a session) but
+        wait, and are answered once the pace allows.
+        """
+        room = self.room(10)
+        members = list(room.clients)
+        old = room.clients["m07"]
+        room.leave("m07")
+        room.pump(500)
+        for nick in members:
+            pacer = room.clients[nick].pacer
+            pacer.spent(room.clock(), int(pacer.tokens) + 5)
+        fresh = ClientSession(
+            "m07", lambda event: room.events["m07"].append(event), clock=room.clock, identity=old.identity,
+            trust=old.trust,
+        )  # fmt: skip
+        before = len(room.recorded)
+        room.add("m07", fresh)
+        room.join("m07")
+        room.pump(500)
+        self.assertEqual([text for _, _, text in room.recorded[before:] if text.startswith("+scs1 reply ")], [])
+        self.assertTrue(any(len(room.clients[nick].pairwise.waiting) for nick in members if nick != "m07"))
+        taken = settle(room, members)
+        self.assertEqual(incomplete(room, members), [])
+        self.assertLess(taken, 30.0)  # before m07's openings time out: no retry was needed
+        self.everyoneReadsEveryone(room, members)
+
+
+class WaitingOpeningsTests(SynchronousTestCase):
+    """The openings of forward room members over the budget wait for it (and only theirs)."""
+
+    def setUp(self) -> None:
+        self.clock = FakeClock(1000.0)
+        self.waiting = WaitingOpenings(self.clock)
+
+    def test_latestPerNickOldestDropped(self) -> None:
+        self.assertIsNone(self.waiting.hold("bob", "Bob", b"one", None))
+        self.assertIsNone(self.waiting.hold("bob", "Bob", b"two", None))
+        self.assertEqual(len(self.waiting), 1)
+        for number in range(MAX_WAITING - 1):
+            self.assertIsNone(self.waiting.hold("n%d" % number, "n%d" % number, b"x", None))
+        displaced = self.waiting.hold("last", "last", b"x", None)
+        self.assertIsNotNone(displaced)
+        assert displaced is not None
+        self.assertEqual((displaced.sender, displaced.data), ("Bob", b"two"))
+        self.assertEqual(len(self.waiting), MAX_WAITING)
+
+    def test_takenWithinTheBudgetOldestFirstAndStaleDropped(self) -> None:
+        self.waiting.hold("old", "old", b"1", None)
+        self.clock.now += MAX_AGE / 2
+        self.waiting.hold("bob", "bob", b"2", None)
+        self.waiting.hold("carol", "carol", b"3", None)
+        ready, stale = self.waiting.take(lambda nick: nick != "bob")
+        self.assertEqual(([o.sender for o in ready], stale), (["old"], []))
+        ready, stale = self.waiting.take(lambda nick: False)
+        self.assertEqual((ready, stale), ([], []))
+        self.clock.now += MAX_AGE + 1
+        ready, stale = self.waiting.take(lambda nick: True)
+        self.assertEqual((ready, [o.sender for o in stale]), ([], ["bob", "carol"]))
+        self.assertEqual(len(self.waiting), 0)
+
+    def test_onlyForwardMembersWaitAndTheBudgetHolds(self) -> None:
+        """Over the budget: a member's opening waits and is answered later, within it; another nick's is dropped."""
+        room = Room("alice", "bob")
+        cmd.execute(room.clients["alice"], cmd.Layer(ROOM, "forward"))
+        room.pump()
+        alice = room.clients["alice"]
+        alice.pacer.spent(room.clock(), int(alice.pacer.tokens) + 5)
+        for sender, identity in (("bob", room.clients["bob"].identity), ("mallory", Identity.generate())):
+            for line in initLines(identity, sender, "alice"):
+                room.deliver(sender, "alice", line)
+        self.assertEqual(room.take("alice"), [])
+        self.assertEqual(len(alice.pairwise.waiting), 1)
+        alice.expire()
+        self.assertEqual(room.take("alice"), [])  # still no room in the pace: it waits on
+        room.clock.now += alice.pacer.waitTime(room.clock()) + 0.01
+        alice.expire()
+        self.assertEqual([m.params[0] for m in room.take("alice")], ["bob"])
+        self.assertEqual(len(alice.pairwise.waiting), 0)
 
 
 class OpeningRetriesTests(SynchronousTestCase):

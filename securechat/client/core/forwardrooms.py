@@ -207,6 +207,10 @@ class ForwardRooms:
                 self.left(room, old)
                 self.joined(room, new)
 
+    def listsMember(self, nick: str) -> bool:
+        """Whether the server lists C{nick} (codec-folded) in one of our forward rooms (its openings may wait)."""
+        return any(nick in state.present for state in self._rooms.values())
+
     def members(self, room: str) -> List[str]:
         """The members admitted in C{room} (those our chain goes to)."""
         state = self._rooms.get(rfc1459_casefold(room))

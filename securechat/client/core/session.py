@@ -182,6 +182,8 @@ class ClientSession:
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         # A session opening is answered only if the server would read one more line from us now.
         self.pairwise.answers.paced = lambda: not talk.drainBlocked and talk.pacer.ready(clock())
+        # An opening over that budget from a member of a forward room we share waits for it (not dropped).
+        self.pairwise.waitingFor = self.forwardRoute.part.listsMember
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {
             "PING": registration.ping,
