@@ -161,6 +161,37 @@ class JoinLargeRoomTests(SynchronousTestCase):
         self.assertLess(taken, 30.0)  # before m07's openings time out: no retry was needed
         self.everyoneReadsEveryone(room, members)
 
+    def netsplit(self, room: Room, nick: str) -> None:
+        """The others see C{nick} quit in a netsplit; its client keeps running, with all its state."""
+        for member in room.present:
+            if member != nick:
+                room.tell(member, ":%s!~%s@127.0.0.1 QUIT :*.net *.split" % (nick, nick))
+        room.present.remove(nick)
+        room.pump(500)
+
+    def reconnect(self, room: Room, nick: str) -> None:
+        """C{nick}'s client connects again, with everything it held (its events still told where they were)."""
+        events, client = room.events[nick], room.clients[nick]
+        room.add(nick, client)
+        room.events[nick], client.emit = events, events.append
+
+    def test_comesBackAfterANetsplitWithItsState(self) -> None:
+        """
+        The members renewed their chains when the netsplit took m07 away; when
+        it heals, m07 (its sessions kept: no handshake) is admitted again and
+        holds their new chains, and they its own new one.
+        """
+        room = self.room(20)
+        members = list(room.clients)
+        self.netsplit(room, "m07")
+        before = len(room.recorded)
+        self.reconnect(room, "m07")
+        room.join("m07")
+        self.assertLess(settle(room, members), HANDSHAKE_TIMEOUT)
+        self.assertEqual(incomplete(room, members), [])
+        self.assertEqual([text for _, _, text in room.recorded[before:] if text.startswith("+scs1 init ")], [])
+        self.everyoneReadsEveryone(room, members)
+
 
 class WaitingOpeningsTests(SynchronousTestCase):
     """The openings of forward room members over the budget wait for it (and only theirs)."""
