@@ -15,7 +15,7 @@ from typing import List
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.core import commands as cmd
-from securechat.client.core.forwardretries import FIRST_DELAY, MAX_ATTEMPTS, SPREAD, OpeningRetries, spread
+from securechat.client.core.forwardretries import FIRST_DELAY, MAX_AT_ONCE, MAX_ATTEMPTS, SPREAD, OpeningRetries, spread
 from securechat.client.core.pairwise import HANDSHAKE_TIMEOUT
 from securechat.client.core.session import ClientSession
 from securechat.client.core.sessionanswers import ALL
@@ -273,6 +273,17 @@ class OpeningRetriesTests(SynchronousTestCase):
         for attempt, (before, after) in enumerate(zip(times, times[1:]), start=1):
             self.assertLessEqual(abs(after - before - (FIRST_DELAY * 2**attempt + share)), 0.5)
         self.assertEqual(self.retries.attempts("bob"), MAX_ATTEMPTS)
+
+    def test_atMostAFewAtOnce(self) -> None:
+        """Many members due at once (a relay listing nicks that never answer): a few per tick, the longest due first."""
+        for number in range(3 * MAX_AT_ONCE):
+            self.retries.waiting("n%02d" % number)
+        self.clock.now += FIRST_DELAY + SPREAD
+        first = self.retries.due(lambda nick: False)
+        self.assertEqual(len(first), MAX_AT_ONCE)
+        self.assertEqual(len(self.retries.due(lambda nick: False)), MAX_AT_ONCE)
+        self.assertEqual(len(self.retries.due(lambda nick: False)), MAX_AT_ONCE)
+        self.assertEqual(self.retries.due(lambda nick: False), [])
 
     def test_busyWaitsAndSettledForgets(self) -> None:
         """A handshake under way is waited for (no retry counted); a settled member starts afresh."""

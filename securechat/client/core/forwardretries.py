@@ -32,6 +32,9 @@ SPREAD = 20.0
 MAX_ATTEMPTS = 5
 #: Members remembered (a relay inventing members cannot grow this).
 MAX_TRACKED = 1024
+#: Retries at once (per upkeep tick, every 5 s): a relay listing many
+#: members that never answer makes us write at most this many openings a tick.
+MAX_AT_ONCE = 4
 
 
 def spread(me: str, nick: str) -> float:
@@ -60,13 +63,16 @@ class OpeningRetries:
 
     def due(self, busy: Callable[[str], bool]) -> List[str]:
         """
-        The members to ask again now (each counted as one retry; given up
-        after L{MAX_ATTEMPTS}); one whose handshake is C{busy} (under way)
-        waits for it to end.
+        The members to ask again now, the longest due first, at most
+        L{MAX_AT_ONCE} (each counted as one retry; given up after
+        L{MAX_ATTEMPTS}); one whose handshake is C{busy} (under way) waits
+        for it to end.
         """
         now = self._clock()
         ready: List[str] = []
-        for nick, (attempts, when) in sorted(self._next.items()):
+        for nick, (attempts, when) in sorted(self._next.items(), key=lambda item: item[1][1]):
+            if len(ready) >= MAX_AT_ONCE:
+                break
             if when > now or attempts >= MAX_ATTEMPTS or busy(nick):
                 continue
             attempts += 1
@@ -86,4 +92,4 @@ class OpeningRetries:
         self._next.pop(nick, None)
 
 
-__all__ = ["FIRST_DELAY", "MAX_ATTEMPTS", "SPREAD", "OpeningRetries", "spread"]
+__all__ = ["FIRST_DELAY", "MAX_AT_ONCE", "MAX_ATTEMPTS", "SPREAD", "OpeningRetries", "spread"]
