@@ -60,6 +60,9 @@ class FakePairwise:
     def sessionId(self, nick: str) -> Optional[bytes]:
         return self.network.sessions.get(frozenset((self.nick, nick.lower())))
 
+    def starting(self, nick: str) -> bool:
+        return False  # sessions start at once here
+
     def sendRecord(self, nick: str, kind: int, body: bytes) -> int:
         network, me = self.network, self.network.members[self.nick]
         peer = network.members.get(nick.lower())

@@ -34,6 +34,7 @@ from ...codec.forward import ForwardRoom
 from ...codec.names import rfc1459_casefold
 from ...codec.sessions import NotAdmitted, RoomChains, admit_proof
 from ...codec.sessions.senderchain import PROOF_BYTES
+from .forwardretries import OpeningRetries
 
 #: Record kinds in the room layer's range of the pairwise sessions (0x10-0x1f),
 #: from its top (the pairwise part's own tests use the range's first kind).
@@ -58,6 +59,8 @@ class PairwiseSessions(Protocol):
 
     def sessionId(self, nick: str) -> Optional[bytes]: ...
 
+    def starting(self, nick: str) -> bool: ...
+
 
 def roomName(room: str) -> bytes:
     """C{u8 length || UTF-8 of the casefolded room}: how a record names its room."""
@@ -76,7 +79,7 @@ def _readName(body: bytes) -> Tuple[str, bytes]:
 class _ForwardState:
     """One room on the forward layer: its chains, the members the server lists, what waits."""
 
-    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs")
+    __slots__ = ("chains", "forward", "present", "proofsSent", "reproved", "waitingStarts", "waitingProofs")
 
     def __init__(self, chains: RoomChains, forward: ForwardRoom, present: Set[str]) -> None:
         self.chains = chains
@@ -84,6 +87,9 @@ class _ForwardState:
         self.present = present
         #: Members we sent our proof to over their current session (by session id).
         self.proofsSent: Dict[str, bytes] = {}
+        #: Members we sent our proof to again because they proved themselves
+        #: again over that session (by session id): once per session, until we join anew.
+        self.reproved: Dict[str, bytes] = {}
         #: A chain start from a member not (yet) admitted: the latest each.
         self.waitingStarts: Dict[str, bytes] = {}
         #: A proof from a nick the server does not list (yet): its JOIN may
@@ -114,6 +120,8 @@ class ForwardRooms:
         self._maxPayload = maxPayload
         self._notice = notice
         self._rooms: Dict[str, _ForwardState] = {}
+        #: Members whose session did not start (their answer budget was spent): asked again later.
+        self.retries = OpeningRetries(clock, lambda: rfc1459_casefold(self._nick()))
         #: Set by the adapter: writes L{toDict} NOW (before a message opened
         #: with a chain is shown, before a sealed line leaves); whether it was.
         self.saveNow: Optional[Callable[[], bool]] = None
@@ -164,7 +172,10 @@ class ForwardRooms:
         """C{nick} joined C{room}: a candidate, asked to prove itself; it reads from now on, if admitted."""
         state = self._rooms.get(rfc1459_casefold(room))
         folded = rfc1459_casefold(nick)
-        if state is None or folded == rfc1459_casefold(self._nick()):
+        if state is None:
+            return
+        if folded == rfc1459_casefold(self._nick()):
+            state.reproved.clear()  # we (re)joined: members who saw us leave will prove themselves again
             return
         if folded in state.present:
             return  # already a candidate (NAMES lists everyone again)
@@ -201,6 +212,10 @@ class ForwardRooms:
             if rfc1459_casefold(old) in state.present:
                 self.left(room, old)
                 self.joined(room, new)
+
+    def listsMember(self, nick: str) -> bool:
+        """Whether the server lists C{nick} (codec-folded) in one of our forward rooms (its openings may wait)."""
+        return any(nick in state.present for state in self._rooms.values())
 
     def members(self, room: str) -> List[str]:
         """The members admitted in C{room} (those our chain goes to)."""
@@ -243,7 +258,23 @@ class ForwardRooms:
         results: List[Any] = []
         for state in self._rooms.values():
             results.extend(state.forward.expire())
+        self._retryOpenings()
         return results
+
+    def _retryOpenings(self) -> None:
+        """Ask again the present members we still have no session with (L{OpeningRetries})."""
+        without: Set[str] = set()
+        for state in self._rooms.values():
+            without.update(nick for nick in state.present if self._pairwise.sessionId(nick) is None)
+        for nick in self.retries.tracked():
+            if nick not in without:
+                self.retries.settled(nick)
+        for nick in sorted(without):
+            self.retries.waiting(nick)
+        for nick in self.retries.due(self._pairwise.starting):
+            for room, state in sorted(self._rooms.items()):
+                if nick in state.present:
+                    self._ask(room, nick)
 
     # Records.
 
@@ -298,6 +329,7 @@ class ForwardRooms:
         if folded not in state.chains.members and len(state.chains.members) >= MAX_MEMBERS:
             self._notice(room, f"{nick} not admitted: {MAX_MEMBERS} members already hold our chain")
             return
+        again = folded in state.chains.members
         try:
             # The pairwise session checked identityKey against the trust store: it is the pinned one.
             record = state.chains.admit(folded, identityKey, identityKey, key, sessionId, proof)
@@ -306,6 +338,14 @@ class ForwardRooms:
             return
         self._save()
         self._pairwise.sendRecord(folded, START, record)
+        if again and state.reproved.get(folded) != sessionId:
+            # A member we admitted proves itself again: it saw us leave (a
+            # netsplit, our reconnect) and forgot us, so it needs our proof
+            # again, though it had it over this session.  Once per session
+            # until we join anew: two members proving themselves to each
+            # other at once cannot answer each other forever.
+            state.reproved[folded] = sessionId
+            state.proofsSent.pop(folded, None)
         self._sendProof(room, folded)  # and ours, if they have not had it on this session
         waiting = state.waitingStarts.pop(folded, None)
         if waiting is not None:

@@ -63,6 +63,7 @@ from ...codec.sessions.handshake import KeyMaker
 from . import events as ev
 from .rules import CommandError, Server
 from .sessionanswers import MAX_PER_NICK, WINDOW, AnswerBudget
+from .waitingopenings import WaitingOpenings
 
 #: Seconds a peer has to answer our INIT before what waits is "not sent".
 HANDSHAKE_TIMEOUT = 30.0
@@ -139,6 +140,11 @@ class Pairwise:
         #: How often an opening is answered (per nick, in all, within the
         #: server's pace): L{securechat.client.core.sessionanswers}.
         self.answers = AnswerBudget(clock)
+        #: Openings over that budget from members of a forward room we share
+        #: (L{waitingFor} says who), answered within it later: L{securechat.client.core.waitingopenings}.
+        self.waiting = WaitingOpenings(clock)
+        #: Set by the session: whether an opening from this nick over the budget waits rather than being dropped.
+        self.waitingFor: Optional[Callable[[str], bool]] = None
         #: Set by the adapter: writes L{toDict} to the state directory NOW
         #: (before a record is shown, before a sealed line leaves); whether
         #: it was written.  Without it (no state directory) nothing is kept.
@@ -248,6 +254,26 @@ class Pairwise:
                     % (starting.nick, self.timeout),
                 )
         self._reassembler.expire()
+        self._answerWaiting()
+
+    def _answerWaiting(self) -> None:
+        """Answer the openings that waited for the budget, while it has room (the others wait on, or expire)."""
+        while True:
+            ready, stale = self.waiting.take(self.answers.allows)
+            for opening in stale:
+                count = self.answers.refused()
+                if count is not None:
+                    self.emit(self._refused(opening.sender, Unanswered.reason, self._unanswered(count, opening.sender)))
+            if not ready:
+                return
+            for opening in ready:
+                current = self.sessionId(opening.sender)
+                if current is not None and current != opening.sessionId:
+                    continue  # a session came since (ours, or another opening): this one is moot
+                try:
+                    self._init(opening.sender, opening.data)
+                except (CodecError, CommandError) as error:
+                    self.emit(ev.Error("pairwise session with %s: %s" % (opening.sender, error), "session"))
 
     # Nicks: a session binds both nicks (the handshake's transcript).
 
@@ -367,20 +393,30 @@ class Pairwise:
         reply = responder.reply(data, self._pinned(sender))
         # Judged (malformed, identity changed) whatever the budget; answered within it.
         if not self.answers.allows(folded):
+            if self.waitingFor is not None and self.waitingFor(folded):
+                # A member of a forward room we share: answered within the budget, later.
+                displaced = self.waiting.hold(folded, sender, data, self.sessionId(sender))
+                if displaced is None:
+                    return
+                sender = displaced.sender
             count = self.answers.refused()
             if count is None:
                 return
-            raise Unanswered(
-                "%d protected session opening(s) not answered, the last from %s: at most %d per nick "
-                "per %g seconds, a few at once in all, and never past the server's pace "
-                "(someone floods you, or the relay invents nicks)" % (count, sender, MAX_PER_NICK, WINDOW)
-            )
+            raise Unanswered(self._unanswered(count, sender))
         self.answers.spent(folded)
         self._answering.pop(folded, None)
         self._answering[folded] = _Starting(sender, responder, self._clock())
         while len(self._answering) > MAX_RESPONDING:
             self._answering.popitem(last=False)
         self._write(sender, KIND_REPLY, reply)
+
+    @staticmethod
+    def _unanswered(count: int, sender: str) -> str:
+        return (
+            "%d protected session opening(s) not answered, the last from %s: at most %d per nick "
+            "per %g seconds, a few at once in all, and never past the server's pace "
+            "(someone floods you, or the relay invents nicks)" % (count, sender, MAX_PER_NICK, WINDOW)
+        )
 
     def _reply(self, sender: str, data: bytes) -> None:
         starting = self._starting.get(self._fold(sender))

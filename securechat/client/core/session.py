@@ -182,6 +182,8 @@ class ClientSession:
         registration, rooms, talk = self.registration, self.roomsPart, self.conversationsPart
         # A session opening is answered only if the server would read one more line from us now.
         self.pairwise.answers.paced = lambda: not talk.drainBlocked and talk.pacer.ready(clock())
+        # An opening over that budget from a member of a forward room we share waits for it (not dropped).
+        self.pairwise.waitingFor = self._openingMayWait
         #: Who handles each command from the server (numerics: L{_numeric}).
         self._handlers: Dict[str, Callable[[Message], None]] = {
             "PING": registration.ping,
@@ -219,6 +221,21 @@ class ClientSession:
         state = self.roomsPart.rooms.get(self.registration.fold(room))
         fold = self.registration.codecFold
         return [] if state is None else [fold(nick) for nick in state.members.values()]
+
+    def _openingMayWait(self, nick: str) -> bool:
+        """
+        Whether a session opening from C{nick} (codec-folded) over the answer
+        budget waits for it: a member of a forward room we share, or of a
+        keyed room we are in (a forward room we just joined: its members
+        open sessions with us at once, before their proofs make us follow).
+        """
+        if self.forwardRoute.part.listsMember(nick):
+            return True
+        fold = self.registration.codecFold
+        for room, state in self.roomsPart.rooms.items():
+            if self.keyring.keysFor(room) is not None and nick in {fold(member) for member in state.members.values()}:
+                return True
+        return False
 
     # The session's life across connections (called by the adapter).
 

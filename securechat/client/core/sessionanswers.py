@@ -18,7 +18,9 @@ for a lying relay.  So an opening is answered only
     never goes past it (C{paced}, set by the session).
 
 An opening left unanswered is dropped: its sender's handshake times out
-and says "not sent", as for a peer with no securechat.  Such drops are
+and says "not sent", as for a peer with no securechat; except one from a
+member of a room we share, which waits for the budget
+(L{securechat.client.core.waitingopenings}).  Such drops are
 told to the user at most once per window, with their count.  What an
 answer reveals, and why anyone is answered: docs/security.md, "Who a
 session opening is answered for".  A session opening that arrives as a
