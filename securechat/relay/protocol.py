@@ -52,7 +52,7 @@ YIELD_LINES = 64
 LEAST_LINES = 8
 #: The connection's phases (L{RelayProtocol.phase}): reading; not reading
 #: until the flood bucket refills, or until the next reactor turn after
-#: L{YIELD_LINES} lines; closing (ERROR written, or cut, or lost: nothing
+#: its share of lines (L{TurnShare}, L{YIELD_LINES} at most); closing (ERROR written, or cut, or lost: nothing
 #: more is read, and nothing more is queued).
 OPEN = "open"
 THROTTLED = "throttled"
