@@ -6,6 +6,7 @@ as plain mixins whether or not C{mypy_extensions} is installed.
 
 from __future__ import annotations
 
+import configparser
 import importlib
 import importlib.machinery
 import io
@@ -79,6 +80,7 @@ RELAY_TESTS = (
     "tests.test_relay_operators",
     "tests.test_relay_textlog",
     "tests.test_relay_flushinterval",
+    "tests.test_relay_turnshare",
     "tests.test_relay_compiled",
 )
 #: Bounds on the build and the run (about 20 s and 10 s on a quiet core).
@@ -103,6 +105,16 @@ def _whyNotBuildable() -> Optional[str]:
     if not os.path.isdir(os.path.join(ROOT, "securechat")):
         return "no source tree beside the tests"
     return None
+
+
+class RelayTestListTests(SynchronousTestCase):
+    def test_sameAsToxPypy3List(self) -> None:
+        """The compiled run and tox's pypy3 env run the same relay modules: a new one is added to both."""
+        tox = configparser.ConfigParser(interpolation=None)
+        tox.read(os.path.join(ROOT, "tox.ini"))
+        command = tox["testenv:pypy3"]["commands"]
+        listed = command.split("{posargs:", 1)[1].split("}", 1)[0].split()
+        self.assertEqual(listed, list(RELAY_TESTS))
 
 
 class CompiledBuildTests(SynchronousTestCase):

@@ -12,8 +12,9 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 
 from ..twistedtypes import defaultReactor
+from .limits import TurnShare
 from .memory import Trimmer, findTrimmer
-from .protocol import RefusingProtocol, RelayProtocol, peerHost
+from .protocol import LEAST_LINES, YIELD_LINES, RefusingProtocol, RelayProtocol, peerHost
 from .state import RelayConfig, RelayState
 from .textlog import QuickLogger
 
@@ -71,6 +72,8 @@ class RelayFactory(Factory):
         self._lastFlush = 0.0
         self.trimmer: Optional[Trimmer] = findTrimmer()
         self._trimCall: Optional[IDelayedCall] = None
+        #: The peers waiting for their next slice of lines, and how many each gets.
+        self.turnShare = TurnShare(YIELD_LINES, LEAST_LINES)
 
     def buildProtocol(self, addr: Optional[IAddress]) -> Protocol:
         host = peerHost(addr)

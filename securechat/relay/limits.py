@@ -6,6 +6,8 @@ too slowly to be kept.  Time is always passed in, so tests choose it.
 
 from __future__ import annotations
 
+from typing import Set
+
 
 class TokenBucket:
     """
@@ -99,3 +101,49 @@ class SendQueue:
         """The transport drained: nothing is held beyond its buffer."""
         self.blocked = False
         self.backlog = 0
+
+
+class TurnShare:
+    """
+    How many lines one peer may have handled before the reactor takes a
+    turn, when several peers have more than that waiting.
+
+    Each peer paced by yielding (not by its bucket) waits for its next slice
+    in the reactor's next turn, and in that turn every one of them gets its
+    slice: with a fixed slice per peer, a turn grows with the number of
+    flooders, and so does the wait of every other peer (a chat line among
+    them).  Sharing C{turnLines} among the peers that are waiting keeps a
+    round of slices about that long however many flood; C{leastLines} each
+    keeps every one of them moving (and bounds the round at that many per
+    flooder past C{turnLines // leastLines} of them).  A peer no one waits
+    with gets C{turnLines}.
+
+    Sans-IO: the adapter says who waits (L{wait}, L{done}); the members are
+    its connections, compared by identity.
+    """
+
+    __slots__ = ("turnLines", "leastLines", "_waiting")
+
+    def __init__(self, turnLines: int, leastLines: int) -> None:
+        if not 1 <= leastLines <= turnLines:
+            raise ValueError("a turn share needs 1 <= leastLines <= turnLines")
+        self.turnLines = turnLines
+        self.leastLines = leastLines
+        self._waiting: Set[object] = set()
+
+    def wait(self, peer: object) -> None:
+        """C{peer} yielded with lines left: it waits for its next slice."""
+        self._waiting.add(peer)
+
+    def done(self, peer: object) -> None:
+        """C{peer}'s slice is due (or it is gone): it no longer waits."""
+        self._waiting.discard(peer)
+
+    @property
+    def waiting(self) -> int:
+        """How many peers wait for their next slice."""
+        return len(self._waiting)
+
+    def slice(self) -> int:
+        """Lines a peer may have handled now: its share of a turn among those waiting."""
+        return max(self.leastLines, self.turnLines // (len(self._waiting) + 1))

@@ -20,7 +20,7 @@ from zope.interface import implementer
 from ..keepalive import DEAD, PING, Keepalive
 from ..twistedtypes import TransportUser
 from ..wire import MAX_CLIENT_TAGS, LineSplitter, TooLong, WireError, parseLine
-from .limits import SendQueue, TokenBucket
+from .limits import SendQueue, TokenBucket, TurnShare
 from .sendnow import SendNow, directSender, releaseBuffers
 from .state import Client, RelayState
 from .textlog import QuickLogger
@@ -43,9 +43,16 @@ SPLIT_LINES = 64
 #: 37-109 ms, 64 kept it at 13-41 ms: docs/performance.md), and a read of
 #: chat lines rarely holds as many.
 YIELD_LINES = 64
+#: Lines a peer may have handled before yielding, at least, when many wait
+#: for their slice (see L{TurnShare}): the others share L{YIELD_LINES} a
+#: turn.  With a slice of 64 each, four fuzz peers made a turn of 4-13 ms
+#: of CPU (up to two slices each: the one that was waiting, then a read),
+#: and the soak's witness, which waits about two turns, saw 68-90 ms on a
+#: machine that lent the relay a third of a core (docs/performance.md).
+LEAST_LINES = 8
 #: The connection's phases (L{RelayProtocol.phase}): reading; not reading
 #: until the flood bucket refills, or until the next reactor turn after
-#: L{YIELD_LINES} lines; closing (ERROR written, or cut, or lost: nothing
+#: its share of lines (L{TurnShare}, L{YIELD_LINES} at most); closing (ERROR written, or cut, or lost: nothing
 #: more is read, and nothing more is queued).
 OPEN = "open"
 THROTTLED = "throttled"
@@ -153,6 +160,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
             if call is not None and call.active():
                 call.cancel()
         self._registrationCall = self._keepaliveCall = self._resumeCall = self._abortCall = None
+        self.factory.turnShare.done(self)
         self.phase = CLOSING
         self._pending, self._pendingAt = NO_LINES, 0
         self._unread = b""
@@ -229,9 +237,11 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
 
     def _drain(self) -> None:
         """
-        Handle received lines while the peer has tokens, L{YIELD_LINES} at
-        most before the reactor gets a turn; else stop reading.
+        Handle received lines while the peer has tokens, its share of a
+        turn at most (L{TurnShare}: L{YIELD_LINES} when no other peer waits)
+        before the reactor gets a turn; else stop reading.
         """
+        share: TurnShare = self.factory.turnShare
         state = self.factory.state
         client = self.client
         assert client is not None, "connectionMade made it"
@@ -239,7 +249,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
         pending, at = self._pending, self._pendingAt
         messageLines = state.messageLines
         now = self.clock.seconds()
-        budget = YIELD_LINES
+        budget = share.slice()
         while self.phase is not CLOSING:
             if at >= len(pending):
                 if len(self._unread) <= self._unreadAt:
@@ -272,6 +282,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
                 self._pendingAt = at
                 continue
             if not budget:
+                share.wait(self)
                 self._pause(0.0)  # the others' turn; ours goes on in the next
                 return
             if not bucket.take(now):
@@ -324,6 +335,7 @@ class RelayProtocol(TransportUser, Keepalive, Protocol):
 
     def _unthrottle(self) -> None:
         self._resumeCall = None
+        self.factory.turnShare.done(self)
         if self.phase is THROTTLED:
             self.phase = OPEN
         self._drain()
