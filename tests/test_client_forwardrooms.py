@@ -284,3 +284,22 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.network.run()
         self.assertIn("dave", self.alice.rooms.members(ROOM))
         self.assertIn("dave", self.alice.rooms.senders(ROOM))
+
+    def test_departedWhoJoinsAgainIsReadmitted(self) -> None:
+        """
+        A member the others saw leave and join again (a QUIT and JOIN of a
+        reconnect, or a PART the relay made up) while it kept its room state
+        is admitted anew both ways: it proves itself again when asked, and
+        reads and is read, instead of handing a chain nobody takes.
+        """
+        self.enableAll([self.alice, self.bob, self.carol])
+        for member in (self.alice, self.carol):
+            member.rooms.left(ROOM, "bob")
+            member.rooms.joined(ROOM, "bob")
+        self.network.run()
+        self.assertEqual(self.alice.rooms.members(ROOM), ["bob", "carol"])
+        self.assertEqual(self.alice.rooms.senders(ROOM), ["bob", "carol"])
+        self.bob.say("still here")
+        self.alice.say("welcome back")
+        self.assertEqual(self.alice.shown, [("bob", "still here")])
+        self.assertEqual(self.bob.shown, [("alice", "welcome back")])

@@ -272,8 +272,15 @@ class ForwardRooms:
 
     def _requestReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
         room = self._room(nick, body, "request")
-        if room is not None:
-            self._sendProof(room[0], rfc1459_casefold(nick))
+        if room is None:
+            return
+        folded = rfc1459_casefold(nick)
+        state = self._rooms[room[0]]
+        if folded in state.chains.members:
+            # A member we admitted asks again: it saw us leave (a reconnect, a
+            # PART the relay made up) and dropped us; it needs our proof anew.
+            state.proofsSent.pop(folded, None)
+        self._sendProof(room[0], folded)
 
     def _proofReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
         try:
@@ -305,8 +312,10 @@ class ForwardRooms:
             self._notice(room, f"{nick} not admitted to {room}: {error}")
             return
         self._save()
+        # Ours first, if they have not had it on this session: a chain start
+        # that comes without a proof then means "I lost you" (see _startReceived).
+        self._sendProof(room, folded)
         self._pairwise.sendRecord(folded, START, record)
-        self._sendProof(room, folded)  # and ours, if they have not had it on this session
         waiting = state.waitingStarts.pop(folded, None)
         if waiting is not None:
             self._takeStart(state, folded, waiting)
@@ -327,6 +336,10 @@ class ForwardRooms:
         if folded not in state.chains.members:
             if folded in state.waitingStarts or len(state.waitingStarts) < MAX_MEMBERS:
                 state.waitingStarts[folded] = body  # until its proof admits it (its JOIN may come later)
+            if folded in state.present:
+                # Its proof comes before its chain: a listed member handing a
+                # chain without one holds us as admitted while we dropped it.
+                self._pairwise.sendRecord(folded, REQUEST, roomName(state.chains.room))
             return
         self._takeStart(state, folded, body)
 
