@@ -303,3 +303,24 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.alice.say("welcome back")
         self.assertEqual(self.alice.shown, [("bob", "still here")])
         self.assertEqual(self.bob.shown, [("alice", "welcome back")])
+
+    def test_ourOwnRenameKeepsUsReadable(self) -> None:
+        """
+        After our own NICK, our chain names the new nick: the members, who
+        saw a leave of the old nick and a join of the new one, admit us again
+        and read us, and we read them.
+        """
+        self.enableAll([self.alice, self.bob, self.carol])
+        bob = self.network.members.pop("bob")
+        bob.nick = bob.pairwise.nick = "bobby"
+        self.network.members["bobby"] = bob
+        bob.rooms.renamedSelf()
+        for member in (self.alice, self.carol):
+            member.rooms.renamed("bob", "bobby")
+        self.network.run()
+        self.assertEqual(self.alice.rooms.members(ROOM), ["bobby", "carol"])
+        self.assertEqual(self.alice.rooms.senders(ROOM), ["bobby", "carol"])
+        bob.say("new name, same me")
+        self.alice.say("hello bobby")
+        self.assertEqual(self.alice.shown, [("bobby", "new name, same me")])
+        self.assertEqual(bob.shown, [("alice", "hello bobby")])

@@ -202,6 +202,24 @@ class ForwardRooms:
                 self.left(room, old)
                 self.joined(room, new)
 
+    def renamedSelf(self) -> None:
+        """
+        Our nick changed: our chains and proofs named the old one (the
+        members see a leave and a join, and ask the new nick to prove
+        itself).  Our open batch is signed, a chain naming the new nick starts,
+        and our proofs go again over the new nick's sessions.
+        """
+        nick = rfc1459_casefold(self._nick())
+        for state in self._rooms.values():
+            flush = state.forward.flush(self._maxPayload(state.chains.room))
+            if flush:
+                self._sendLines(state.chains.room, flush)
+            state.chains.nick = nick
+            state.chains.start_new_chain()  # handed over as each member admits the new nick
+            state.proofsSent.clear()
+            state.present.discard(nick)
+        self._save()
+
     def members(self, room: str) -> List[str]:
         """The members admitted in C{room} (those our chain goes to)."""
         state = self._rooms.get(rfc1459_casefold(room))
