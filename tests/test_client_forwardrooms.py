@@ -324,3 +324,20 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.alice.say("hello bobby")
         self.assertEqual(self.alice.shown, [("bobby", "new name, same me")])
         self.assertEqual(bob.shown, [("alice", "hello bobby")])
+
+    def test_leaveOfAStrangerRenewsNothing(self) -> None:
+        """
+        A QUIT (or a /remove) of a nick neither listed in the room nor holding
+        our chain renews nothing: no new chain, no chain start signed per
+        member (a relay inventing QUITs cannot make every room re-sign).
+        """
+        self.enableAll([self.alice, self.bob, self.carol])
+        before = self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"]
+        records = len(self.network.records)
+        for nick in ("stranger%d" % (number,) for number in range(5)):
+            self.alice.rooms.left(ROOM, nick)
+        self.network.run()
+        self.assertEqual(self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"], before)
+        self.assertEqual(len(self.network.records), records)
+        self.alice.rooms.left(ROOM, "carol")
+        self.assertNotEqual(self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"], before)

@@ -187,6 +187,8 @@ class ForwardRooms:
         state.waitingProofs.pop(folded, None)
         state.proofsSent.pop(folded, None)
         state.waitingStarts.pop(folded, None)
+        if folded not in state.chains.members and folded not in state.chains.inbound:
+            return  # it never held our chain: nothing to renew (a QUIT of a stranger, a candidate that never proved)
         flush = state.forward.flush(self._maxPayload(state.chains.room))
         if flush:
             self._sendLines(state.chains.room, flush)
