@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.core.forwardrooms import PROOF, REQUEST, START, ForwardRooms, roomName
 from securechat.codec import Accepted, Identity
+from securechat.codec.sessions import admit_proof
 
 ROOM = "#Lab"
 PAYLOAD = 400
@@ -341,3 +342,22 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.assertEqual(len(self.network.records), records)
         self.alice.rooms.left(ROOM, "carol")
         self.assertNotEqual(self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"], before)
+
+    def test_recordNamingTheRoomInAnotherCaseIsTheRoom(self) -> None:
+        """
+        A record naming the room in capitals (a peer's client that does not
+        casefold it) is about the same room: no KeyError out of the record
+        handler, and the proof admits as any other.
+        """
+        self.enableAll([self.alice, self.bob])
+        state = self.alice.rooms._rooms["#lab"]
+        state.chains.members.pop("bob")
+        state.chains.inbound.pop("bob")
+        sessionId = self.alice.pairwise.sessionId("bob")
+        assert sessionId is not None
+        proof = admit_proof(self.secret, "#lab", "bob", sessionId)
+        body = bytes((len("#LAB"),)) + b"#LAB" + proof
+        # As the forward route sets it: follow a member's proof for a room of ours.
+        self.alice.rooms.onProofForRoom = self.alice.rooms.isForward
+        self.alice.pairwise.handlers[PROOF]("bob", self.bob.identity.public_key, body)
+        self.assertEqual(self.alice.rooms.members(ROOM), ["bob"])

@@ -70,7 +70,8 @@ def roomName(room: str) -> bytes:
 def _readName(body: bytes) -> Tuple[str, bytes]:
     if not body or len(body) < 1 + body[0]:
         raise ValueError("a room record without its room's name")
-    return body[1 : 1 + body[0]].decode("utf-8"), body[1 + body[0] :]
+    # Casefolded here: a peer that names the room otherwise still means it (and never our table's miss).
+    return rfc1459_casefold(body[1 : 1 + body[0]].decode("utf-8")), body[1 + body[0] :]
 
 
 class _ForwardState:
