@@ -361,3 +361,25 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.alice.rooms.onProofForRoom = self.alice.rooms.isForward
         self.alice.pairwise.handlers[PROOF]("bob", self.bob.identity.public_key, body)
         self.assertEqual(self.alice.rooms.members(ROOM), ["bob"])
+
+    def test_messageNotSentForAFailedSaveIsNotSignedIntoTheBatch(self) -> None:
+        """
+        A message refused because the state could not be written (never sent)
+        is not in the batch signature that follows: the members still show
+        what was sent around it, instead of refusing the whole batch unverified.
+        """
+        self.enableAll([self.alice, self.bob])
+        self.alice.say("one", last=False)
+        self.alice.rooms.saveNow = lambda: False
+        self.assertRaises(ValueError, self.alice.rooms.encode, ROOM, "lost", False)
+        self.alice.rooms.saveNow = self.alice.save
+        self.alice.say("three")
+        self.clock.advance(61)
+        self.alice.say("four")
+        self.assertEqual(self.bob.shown, [("alice", "one"), ("alice", "three"), ("alice", "four")])
+        # The refused message would have ended the batch: the batch still ends, without it.
+        self.alice.say("five", last=False)
+        self.alice.rooms.saveNow = lambda: False
+        self.assertRaises(ValueError, self.alice.rooms.encode, ROOM, "lost too", True)
+        self.assertEqual(self.bob.shown[-1], ("alice", "five"))
+        self.assertFalse(self.alice.rooms._rooms["#lab"].forward.batch_open)

@@ -249,6 +249,8 @@ class ForwardRooms:
         state = self._rooms[rfc1459_casefold(room)]
         lines = state.forward.encode(body, self._maxPayload(state.chains.room), last)
         if not self._save():
+            # Not sent: its digest must not be signed into the batch the members hold.
+            self._sendLines(state.chains.room, state.forward.withdraw(self._maxPayload(state.chains.room)))
             raise ValueError("not sent: the room's chain could not be saved to the state directory")
         return lines
 
