@@ -18,7 +18,7 @@ from typing import Callable, Deque, Dict, List, Optional, Tuple
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client.core.forwardrooms import PROOF, REQUEST, START, ForwardRooms, roomName
+from securechat.client.core.forwardrooms import MAX_MEMBERS, PROOF, REQUEST, START, ForwardRooms, roomName
 from securechat.codec import Accepted, Identity
 from securechat.codec.sessions import admit_proof
 
@@ -383,3 +383,29 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.assertRaises(ValueError, self.alice.rooms.encode, ROOM, "lost too", True)
         self.assertEqual(self.bob.shown[-1], ("alice", "five"))
         self.assertFalse(self.alice.rooms._rooms["#lab"].forward.batch_open)
+
+    def test_candidatesAreBounded(self) -> None:
+        """
+        A relay that makes up JOINs of thousands of nicks gets at most
+        MAX_MEMBERS candidates per room asked to prove themselves (each ask
+        starts a pairwise handshake), and the user is told once.
+        """
+        self.enableAll([self.alice, self.bob])
+        asked: List[str] = []
+        send = self.alice.pairwise.sendRecord
+        self.alice.pairwise.sendRecord = lambda nick, kind, body: asked.append(nick) or send(nick, kind, body)  # type: ignore[method-assign]
+        for number in range(MAX_MEMBERS + 100):
+            self.alice.rooms.joined(ROOM, "ghost%d" % (number,))
+        state = self.alice.rooms._rooms["#lab"]
+        self.assertEqual(len(state.present), MAX_MEMBERS)
+        self.assertEqual(len(asked), MAX_MEMBERS - 1)  # bob was there already
+        self.assertEqual(len([notice for notice in self.alice.notices if "candidates" in notice]), 1)
+        # Put on the layer with too many listed: as many asked, and told.
+        carol = self.carol
+        carol.rooms.enable(ROOM, ["carol"] + ["ghost%d" % (number,) for number in range(MAX_MEMBERS + 100)])
+        self.assertEqual(len(carol.rooms._rooms["#lab"].present), MAX_MEMBERS)
+        self.assertEqual(len([notice for notice in carol.notices if "candidates" in notice]), 1)
+        # A member who leaves makes room for the next.
+        self.alice.rooms.left(ROOM, "ghost0")
+        self.alice.rooms.joined(ROOM, "dave")
+        self.assertIn("dave", state.present)

@@ -77,7 +77,7 @@ def _readName(body: bytes) -> Tuple[str, bytes]:
 class _ForwardState:
     """One room on the forward layer: its chains, the members the server lists, what waits."""
 
-    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs")
+    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs", "full")
 
     def __init__(self, chains: RoomChains, forward: ForwardRoom, present: Set[str]) -> None:
         self.chains = chains
@@ -90,6 +90,8 @@ class _ForwardState:
         #: A proof from a nick the server does not list (yet): its JOIN may
         #: still be on its way.  The latest each, judged when it joins.
         self.waitingProofs: Dict[str, Tuple[bytes, bytes]] = {}
+        #: Whether the user was told that candidates beyond MAX_MEMBERS are not asked.
+        self.full = False
 
 
 class ForwardRooms:
@@ -150,11 +152,16 @@ class ForwardRooms:
         identity = self._identity()
         chains = RoomChains(folded, self._nick(), identity)
         me = rfc1459_casefold(self._nick())
-        present = {rfc1459_casefold(nick) for nick in members} - {me}
+        listed = sorted({rfc1459_casefold(nick) for nick in members} - {me})
+        present = set(listed[:MAX_MEMBERS])
         self._rooms[folded] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
         self._save()
         for nick in sorted(present):
             self._ask(folded, nick)
+        if len(listed) > MAX_MEMBERS:
+            self._rooms[folded].full = True
+            self._notice(folded, f"{folded} lists more than {MAX_MEMBERS} candidates: "
+                         f"{listed[MAX_MEMBERS]} and those after are not asked to prove themselves")  # fmt: skip
 
     def disable(self, room: str) -> None:
         """We left C{room}, or it left the forward layer: its chains are forgotten (keys erased)."""
@@ -169,6 +176,14 @@ class ForwardRooms:
             return
         if folded in state.present:
             return  # already a candidate (NAMES lists everyone again)
+        if len(state.present) >= MAX_MEMBERS:
+            # Each candidate is asked over a pairwise session (a handshake): a relay's made-up JOINs stop here.
+            if len(state.present) == MAX_MEMBERS and not state.full:
+                state.full = True
+                self._notice(state.chains.room, f"{state.chains.room} lists more than {MAX_MEMBERS} candidates: "
+                             f"{nick} and those after are not asked to prove themselves")  # fmt: skip
+            return
+        state.full = False
         state.present.add(folded)
         self._ask(state.chains.room, folded)
         waiting = state.waitingProofs.pop(folded, None)
