@@ -409,3 +409,26 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.alice.rooms.left(ROOM, "ghost0")
         self.alice.rooms.joined(ROOM, "dave")
         self.assertIn("dave", state.present)
+
+    def test_linesThatMoveNoChainWriteNoState(self) -> None:
+        """
+        Lines that use no key (clear text, a token of no chain we hold, a
+        replay, a line cut short) do not write the state file: a relay sending
+        junk cannot make every member rewrite every chain per line.  A line
+        that opens a message still writes it before it is shown.
+        """
+        self.enableAll([self.alice, self.bob])
+        self.alice.say("one")
+        replay = self.network.recording[-1][1]
+        mallory = Member(Network(), "mallory", self.clock, self.secret)
+        mallory.rooms.enable(ROOM, ["mallory"])
+        stranger = mallory.rooms.encode(ROOM, "not for you")[0]
+        saves = len(self.bob.saved)
+        for line in ("hello in clear", stranger, replay, "+sc2 forward AAAAAAAAAAAAAAAAAAAAAA 1/2 AAAA"):
+            self.bob.receiveLine("alice", line)
+        self.assertEqual(len(self.bob.saved), saves)
+        self.assertEqual([reason for _, reason in self.bob.shown[1:]],
+                         ["REFUSED unprotected", "REFUSED not-admitted", "REFUSED replayed"])  # fmt: skip
+        self.alice.say("two")
+        self.assertEqual(len(self.bob.saved), saves + 1)
+        self.assertEqual(self.bob.shown[-1], ("alice", "two"))

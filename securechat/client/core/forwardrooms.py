@@ -29,10 +29,12 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set,
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from ...codec import Identity
-from ...codec.errors import CodecError
+from ...codec.errors import CodecError, Downgraded, Replayed, Tampered, UnsupportedVersion
 from ...codec.forward import ForwardRoom
 from ...codec.names import rfc1459_casefold
+from ...codec.results import Rejected
 from ...codec.sessions import NotAdmitted, RoomChains, admit_proof
+from ...codec.sessions.primitives import SkippedTooFar
 from ...codec.sessions.senderchain import PROOF_BYTES
 
 #: Record kinds in the room layer's range of the pairwise sessions (0x10-0x1f),
@@ -272,8 +274,14 @@ class ForwardRooms:
     def receive(self, room: str, sender: str, text: str) -> List[Any]:
         """Verdicts on a line in C{room}; accepted ones only after the chains are saved."""
         state = self._rooms[rfc1459_casefold(room)]
+        held = state.forward.held
         results = state.forward.receive(sender, text)
-        self._save()
+        # Written when a key may have been used (a message opened: held, shown,
+        # or refused after opening); never for lines refused before any key.
+        if state.forward.held != held or any(
+            not (isinstance(result, Rejected) and isinstance(result.error, _KEYLESS)) for result in results
+        ):
+            self._save()
         return results
 
     def expire(self) -> List[Any]:
@@ -431,6 +439,9 @@ class ForwardRooms:
             self._rooms[chains.room] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
         return lost
 
+
+#: Refusals raised before any message key is used (the chain is as it was): no state to write.
+_KEYLESS = (Downgraded, NotAdmitted, Replayed, SkippedTooFar, Tampered, UnsupportedVersion)
 
 #: A chain start's fixed head before its room name: version, flags, chain id, index, chain key, identity.
 _START_NAMES = 1 + 1 + 16 + 4 + 32 + 32
