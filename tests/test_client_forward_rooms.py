@@ -201,3 +201,20 @@ class ForwardRoomTests(SynchronousTestCase):
         self.forward()
         self.assertEqual(self.alice.forwardRoute.describe(ROOM), "forward")
         self.assertEqual(self.alice.forwardRoute.describe("bob"), self.alice.directSessions.describe("bob"))
+
+    def test_madeUpPartAndJoinHeals(self) -> None:
+        """
+        The relay tells alice and carol that bob parted and joined again (bob
+        is told nothing, as after a reconnect they see): bob is admitted anew
+        and reads and is read, rather than handing chains nobody takes.
+        """
+        self.forward()
+        for nick in ("alice", "carol"):
+            self.room.tell(nick, ":bob!~bob@127.0.0.1 PART %s :bye" % (ROOM,))
+            self.room.tell(nick, ":bob!~bob@127.0.0.1 JOIN %s" % (ROOM,))
+        self.room.pump()
+        cmd.execute(self.room.clients["bob"], cmd.Say(ROOM, "still here"))
+        cmd.execute(self.alice, cmd.Say(ROOM, "welcome back"))
+        self.room.pump()
+        self.assertIn(("bob", "still here", "forward"), self.room.shown("alice"))
+        self.assertIn(("alice", "welcome back", "forward"), self.room.shown("bob"))

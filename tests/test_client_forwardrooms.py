@@ -18,8 +18,9 @@ from typing import Callable, Deque, Dict, List, Optional, Tuple
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client.core.forwardrooms import PROOF, REQUEST, START, ForwardRooms, roomName
+from securechat.client.core.forwardrooms import MAX_MEMBERS, PROOF, REQUEST, START, ForwardRooms, roomName
 from securechat.codec import Accepted, Identity
+from securechat.codec.sessions import admit_proof
 
 ROOM = "#Lab"
 PAYLOAD = 400
@@ -287,3 +288,150 @@ class ForwardRoomsTests(SynchronousTestCase):
         self.network.run()
         self.assertIn("dave", self.alice.rooms.members(ROOM))
         self.assertIn("dave", self.alice.rooms.senders(ROOM))
+
+    def test_departedWhoJoinsAgainIsReadmitted(self) -> None:
+        """
+        A member the others saw leave and join again (a QUIT and JOIN of a
+        reconnect, or a PART the relay made up) while it kept its room state
+        is admitted anew both ways: it proves itself again when asked, and
+        reads and is read, instead of handing a chain nobody takes.
+        """
+        self.enableAll([self.alice, self.bob, self.carol])
+        for member in (self.alice, self.carol):
+            member.rooms.left(ROOM, "bob")
+            member.rooms.joined(ROOM, "bob")
+        self.network.run()
+        self.assertEqual(self.alice.rooms.members(ROOM), ["bob", "carol"])
+        self.assertEqual(self.alice.rooms.senders(ROOM), ["bob", "carol"])
+        self.bob.say("still here")
+        self.alice.say("welcome back")
+        self.assertEqual(self.alice.shown, [("bob", "still here")])
+        self.assertEqual(self.bob.shown, [("alice", "welcome back")])
+
+    def test_ourOwnRenameKeepsUsReadable(self) -> None:
+        """
+        After our own NICK, our chain names the new nick: the members, who
+        saw a leave of the old nick and a join of the new one, admit us again
+        and read us, and we read them.
+        """
+        self.enableAll([self.alice, self.bob, self.carol])
+        bob = self.network.members.pop("bob")
+        bob.nick = bob.pairwise.nick = "bobby"
+        self.network.members["bobby"] = bob
+        bob.rooms.renamedSelf()
+        for member in (self.alice, self.carol):
+            member.rooms.renamed("bob", "bobby")
+        self.network.run()
+        self.assertEqual(self.alice.rooms.members(ROOM), ["bobby", "carol"])
+        self.assertEqual(self.alice.rooms.senders(ROOM), ["bobby", "carol"])
+        bob.say("new name, same me")
+        self.alice.say("hello bobby")
+        self.assertEqual(self.alice.shown, [("bobby", "new name, same me")])
+        self.assertEqual(bob.shown, [("alice", "hello bobby")])
+
+    def test_leaveOfAStrangerRenewsNothing(self) -> None:
+        """
+        A QUIT (or a /remove) of a nick neither listed in the room nor holding
+        our chain renews nothing: no new chain, no chain start signed per
+        member (a relay inventing QUITs cannot make every room re-sign).
+        """
+        self.enableAll([self.alice, self.bob, self.carol])
+        before = self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"]
+        records = len(self.network.records)
+        for nick in ("stranger%d" % (number,) for number in range(5)):
+            self.alice.rooms.left(ROOM, nick)
+        self.network.run()
+        self.assertEqual(self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"], before)
+        self.assertEqual(len(self.network.records), records)
+        self.alice.rooms.left(ROOM, "carol")
+        self.assertNotEqual(self.alice.rooms.toDict()["rooms"]["#lab"]["chains"]["outbound"]["chain_id"], before)
+
+    def test_recordNamingTheRoomInAnotherCaseIsTheRoom(self) -> None:
+        """
+        A record naming the room in capitals (a peer's client that does not
+        casefold it) is about the same room: no KeyError out of the record
+        handler, and the proof admits as any other.
+        """
+        self.enableAll([self.alice, self.bob])
+        state = self.alice.rooms._rooms["#lab"]
+        state.chains.members.pop("bob")
+        state.chains.inbound.pop("bob")
+        sessionId = self.alice.pairwise.sessionId("bob")
+        assert sessionId is not None
+        proof = admit_proof(self.secret, "#lab", "bob", sessionId)
+        body = bytes((len("#LAB"),)) + b"#LAB" + proof
+        # As the forward route sets it: follow a member's proof for a room of ours.
+        self.alice.rooms.onProofForRoom = self.alice.rooms.isForward
+        self.alice.pairwise.handlers[PROOF]("bob", self.bob.identity.public_key, body)
+        self.assertEqual(self.alice.rooms.members(ROOM), ["bob"])
+
+    def test_messageNotSentForAFailedSaveIsNotSignedIntoTheBatch(self) -> None:
+        """
+        A message refused because the state could not be written (never sent)
+        is not in the batch signature that follows: the members still show
+        what was sent around it, instead of refusing the whole batch unverified.
+        """
+        self.enableAll([self.alice, self.bob])
+        self.alice.say("one", last=False)
+        self.alice.rooms.saveNow = lambda: False
+        self.assertRaises(ValueError, self.alice.rooms.encode, ROOM, "lost", False)
+        self.alice.rooms.saveNow = self.alice.save
+        self.alice.say("three")
+        self.clock.advance(61)
+        self.alice.say("four")
+        self.assertEqual(self.bob.shown, [("alice", "one"), ("alice", "three"), ("alice", "four")])
+        # The refused message would have ended the batch: the batch still ends, without it.
+        self.alice.say("five", last=False)
+        self.alice.rooms.saveNow = lambda: False
+        self.assertRaises(ValueError, self.alice.rooms.encode, ROOM, "lost too", True)
+        self.assertEqual(self.bob.shown[-1], ("alice", "five"))
+        self.assertFalse(self.alice.rooms._rooms["#lab"].forward.batch_open)
+
+    def test_candidatesAreBounded(self) -> None:
+        """
+        A relay that makes up JOINs of thousands of nicks gets at most
+        MAX_MEMBERS candidates per room asked to prove themselves (each ask
+        starts a pairwise handshake), and the user is told once.
+        """
+        self.enableAll([self.alice, self.bob])
+        asked: List[str] = []
+        send = self.alice.pairwise.sendRecord
+        self.alice.pairwise.sendRecord = lambda nick, kind, body: asked.append(nick) or send(nick, kind, body)  # type: ignore[method-assign]
+        for number in range(MAX_MEMBERS + 100):
+            self.alice.rooms.joined(ROOM, "ghost%d" % (number,))
+        state = self.alice.rooms._rooms["#lab"]
+        self.assertEqual(len(state.present), MAX_MEMBERS)
+        self.assertEqual(len(asked), MAX_MEMBERS - 1)  # bob was there already
+        self.assertEqual(len([notice for notice in self.alice.notices if "candidates" in notice]), 1)
+        # Put on the layer with too many listed: as many asked, and told.
+        carol = self.carol
+        carol.rooms.enable(ROOM, ["carol"] + ["ghost%d" % (number,) for number in range(MAX_MEMBERS + 100)])
+        self.assertEqual(len(carol.rooms._rooms["#lab"].present), MAX_MEMBERS)
+        self.assertEqual(len([notice for notice in carol.notices if "candidates" in notice]), 1)
+        # A member who leaves makes room for the next.
+        self.alice.rooms.left(ROOM, "ghost0")
+        self.alice.rooms.joined(ROOM, "dave")
+        self.assertIn("dave", state.present)
+
+    def test_linesThatMoveNoChainWriteNoState(self) -> None:
+        """
+        Lines that use no key (clear text, a token of no chain we hold, a
+        replay, a line cut short) do not write the state file: a relay sending
+        junk cannot make every member rewrite every chain per line.  A line
+        that opens a message still writes it before it is shown.
+        """
+        self.enableAll([self.alice, self.bob])
+        self.alice.say("one")
+        replay = self.network.recording[-1][1]
+        mallory = Member(Network(), "mallory", self.clock, self.secret)
+        mallory.rooms.enable(ROOM, ["mallory"])
+        stranger = mallory.rooms.encode(ROOM, "not for you")[0]
+        saves = len(self.bob.saved)
+        for line in ("hello in clear", stranger, replay, "+sc2 forward AAAAAAAAAAAAAAAAAAAAAA 1/2 AAAA"):
+            self.bob.receiveLine("alice", line)
+        self.assertEqual(len(self.bob.saved), saves)
+        self.assertEqual([reason for _, reason in self.bob.shown[1:]],
+                         ["REFUSED unprotected", "REFUSED not-admitted", "REFUSED replayed"])  # fmt: skip
+        self.alice.say("two")
+        self.assertEqual(len(self.bob.saved), saves + 1)
+        self.assertEqual(self.bob.shown[-1], ("alice", "two"))

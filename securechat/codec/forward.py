@@ -174,6 +174,9 @@ class ForwardRoom:
         self._batch_chain = b""
         self._batch_first = 0
         self._batch: List[bytes] = []
+        #: What the last seal_tokens started from, for withdraw: the stale-batch token it made,
+        #: and the batch (chain, first index, digests list, which then ends with the message's).
+        self._sealed: Tuple[List[Tuple[bytes, bytes]], bytes, int, List[bytes]] = ([], b"", 0, [])
         #: (nick, chain id) -> index -> opened message awaiting a signature.
         self._held: Dict[Tuple[str, bytes], OrderedDict[int, _Held]] = {}
         self._held_count = 0
@@ -197,6 +200,7 @@ class ForwardRoom:
             self._batch_chain = outbound.chain_id
             self._batch_first = outbound.index - 1
         self._batch.append(digest)
+        self._sealed = (list(out), self._batch_chain, self._batch_first, self._batch)
         if last or len(self._batch) >= self.max_batch:
             signature = self._sign_batch(outbound.index - 1)
             token = b"\x01" + message + U32.pack(self._batch_first) + signature
@@ -225,6 +229,24 @@ class ForwardRoom:
         token = self._signature_token()
         return split_token(FORWARD, encode_msgid(_sha256(token).digest()[:MSGID_BYTES]), b64encode(token),
                            max_payload, self._limits.max_chunks)  # fmt: skip
+
+    def withdraw(self, max_payload: int) -> List[str]:
+        """
+        The message last sealed is not sent after all (its state could not
+        be saved): its digest leaves the batch, which ends before it.  The
+        lines to send instead: the batch's signature without it (the members
+        then see a gap at its index, not a whole batch unverified).
+        """
+        stale, chain, first, batch = self._sealed
+        self._sealed = ([], b"", 0, [])
+        if not batch:
+            return []
+        batch.pop()
+        self._batch_chain, self._batch_first, self._batch = chain, first, batch
+        lines = [line for msgid, token in stale
+                 for line in split_token(FORWARD, b64encode(msgid), b64encode(token), max_payload,
+                                         self._limits.max_chunks)]  # fmt: skip
+        return lines + self.flush(max_payload)
 
     @property
     def batch_open(self) -> bool:

@@ -29,10 +29,12 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Set,
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 
 from ...codec import Identity
-from ...codec.errors import CodecError
+from ...codec.errors import CodecError, Downgraded, Replayed, Tampered, UnsupportedVersion
 from ...codec.forward import ForwardRoom
 from ...codec.names import rfc1459_casefold
+from ...codec.results import Rejected
 from ...codec.sessions import NotAdmitted, RoomChains, admit_proof
+from ...codec.sessions.primitives import SkippedTooFar
 from ...codec.sessions.senderchain import PROOF_BYTES
 from .forwardretries import OpeningRetries
 
@@ -73,13 +75,14 @@ def roomName(room: str) -> bytes:
 def _readName(body: bytes) -> Tuple[str, bytes]:
     if not body or len(body) < 1 + body[0]:
         raise ValueError("a room record without its room's name")
-    return body[1 : 1 + body[0]].decode("utf-8"), body[1 + body[0] :]
+    # Casefolded here: a peer that names the room otherwise still means it (and never our table's miss).
+    return rfc1459_casefold(body[1 : 1 + body[0]].decode("utf-8")), body[1 + body[0] :]
 
 
 class _ForwardState:
     """One room on the forward layer: its chains, the members the server lists, what waits."""
 
-    __slots__ = ("chains", "forward", "present", "proofsSent", "reproved", "waitingStarts", "waitingProofs")
+    __slots__ = ("chains", "forward", "present", "proofsSent", "reproved", "waitingStarts", "waitingProofs", "full")
 
     def __init__(self, chains: RoomChains, forward: ForwardRoom, present: Set[str]) -> None:
         self.chains = chains
@@ -95,6 +98,8 @@ class _ForwardState:
         #: A proof from a nick the server does not list (yet): its JOIN may
         #: still be on its way.  The latest each, judged when it joins.
         self.waitingProofs: Dict[str, Tuple[bytes, bytes]] = {}
+        #: Whether the user was told that candidates beyond MAX_MEMBERS are not asked.
+        self.full = False
 
 
 class ForwardRooms:
@@ -157,11 +162,16 @@ class ForwardRooms:
         identity = self._identity()
         chains = RoomChains(folded, self._nick(), identity)
         me = rfc1459_casefold(self._nick())
-        present = {rfc1459_casefold(nick) for nick in members} - {me}
+        listed = sorted({rfc1459_casefold(nick) for nick in members} - {me})
+        present = set(listed[:MAX_MEMBERS])
         self._rooms[folded] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
         self._save()
         for nick in sorted(present):
             self._ask(folded, nick)
+        if len(listed) > MAX_MEMBERS:
+            self._rooms[folded].full = True
+            self._notice(folded, f"{folded} lists more than {MAX_MEMBERS} candidates: "
+                         f"{listed[MAX_MEMBERS]} and those after are not asked to prove themselves")  # fmt: skip
 
     def disable(self, room: str) -> None:
         """We left C{room}, or it left the forward layer: its chains are forgotten (keys erased)."""
@@ -179,6 +189,14 @@ class ForwardRooms:
             return
         if folded in state.present:
             return  # already a candidate (NAMES lists everyone again)
+        if len(state.present) >= MAX_MEMBERS:
+            # Each candidate is asked over a pairwise session (a handshake): a relay's made-up JOINs stop here.
+            if len(state.present) == MAX_MEMBERS and not state.full:
+                state.full = True
+                self._notice(state.chains.room, f"{state.chains.room} lists more than {MAX_MEMBERS} candidates: "
+                             f"{nick} and those after are not asked to prove themselves")  # fmt: skip
+            return
+        state.full = False
         state.present.add(folded)
         self._ask(state.chains.room, folded)
         waiting = state.waitingProofs.pop(folded, None)
@@ -198,6 +216,8 @@ class ForwardRooms:
         state.waitingProofs.pop(folded, None)
         state.proofsSent.pop(folded, None)
         state.waitingStarts.pop(folded, None)
+        if folded not in state.chains.members and folded not in state.chains.inbound:
+            return  # it never held our chain: nothing to renew (a QUIT of a stranger, a candidate that never proved)
         flush = state.forward.flush(self._maxPayload(state.chains.room))
         if flush:
             self._sendLines(state.chains.room, flush)
@@ -216,6 +236,24 @@ class ForwardRooms:
     def listsMember(self, nick: str) -> bool:
         """Whether the server lists C{nick} (codec-folded) in one of our forward rooms (its openings may wait)."""
         return any(nick in state.present for state in self._rooms.values())
+
+    def renamedSelf(self) -> None:
+        """
+        Our nick changed: our chains and proofs named the old one (the
+        members see a leave and a join, and ask the new nick to prove
+        itself).  Our open batch is signed, a chain naming the new nick starts,
+        and our proofs go again over the new nick's sessions.
+        """
+        nick = rfc1459_casefold(self._nick())
+        for state in self._rooms.values():
+            flush = state.forward.flush(self._maxPayload(state.chains.room))
+            if flush:
+                self._sendLines(state.chains.room, flush)
+            state.chains.nick = nick
+            state.chains.start_new_chain()  # handed over as each member admits the new nick
+            state.proofsSent.clear()
+            state.present.discard(nick)
+        self._save()
 
     def members(self, room: str) -> List[str]:
         """The members admitted in C{room} (those our chain goes to)."""
@@ -243,14 +281,22 @@ class ForwardRooms:
         state = self._rooms[rfc1459_casefold(room)]
         lines = state.forward.encode(body, self._maxPayload(state.chains.room), last)
         if not self._save():
+            # Not sent: its digest must not be signed into the batch the members hold.
+            self._sendLines(state.chains.room, state.forward.withdraw(self._maxPayload(state.chains.room)))
             raise ValueError("not sent: the room's chain could not be saved to the state directory")
         return lines
 
     def receive(self, room: str, sender: str, text: str) -> List[Any]:
         """Verdicts on a line in C{room}; accepted ones only after the chains are saved."""
         state = self._rooms[rfc1459_casefold(room)]
+        held = state.forward.held
         results = state.forward.receive(sender, text)
-        self._save()
+        # Written when a key may have been used (a message opened: held, shown,
+        # or refused after opening); never for lines refused before any key.
+        if state.forward.held != held or any(
+            not (isinstance(result, Rejected) and isinstance(result.error, _KEYLESS)) for result in results
+        ):
+            self._save()
         return results
 
     def expire(self) -> List[Any]:
@@ -303,8 +349,15 @@ class ForwardRooms:
 
     def _requestReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
         room = self._room(nick, body, "request")
-        if room is not None:
-            self._sendProof(room[0], rfc1459_casefold(nick))
+        if room is None:
+            return
+        folded = rfc1459_casefold(nick)
+        state = self._rooms[room[0]]
+        if folded in state.chains.members:
+            # A member we admitted asks again: it saw us leave (a reconnect, a
+            # PART the relay made up) and dropped us; it needs our proof anew.
+            state.proofsSent.pop(folded, None)
+        self._sendProof(room[0], folded)
 
     def _proofReceived(self, nick: str, identityKey: bytes, body: bytes) -> None:
         try:
@@ -337,6 +390,9 @@ class ForwardRooms:
             self._notice(room, f"{nick} not admitted to {room}: {error}")
             return
         self._save()
+        # Ours first, if they have not had it on this session: a chain start
+        # that comes without a proof then means "I lost you" (see _startReceived).
+        self._sendProof(room, folded)
         self._pairwise.sendRecord(folded, START, record)
         if again and state.reproved.get(folded) != sessionId:
             # A member we admitted proves itself again: it saw us leave (a
@@ -367,6 +423,10 @@ class ForwardRooms:
         if folded not in state.chains.members:
             if folded in state.waitingStarts or len(state.waitingStarts) < MAX_MEMBERS:
                 state.waitingStarts[folded] = body  # until its proof admits it (its JOIN may come later)
+            if folded in state.present:
+                # Its proof comes before its chain: a listed member handing a
+                # chain without one holds us as admitted while we dropped it.
+                self._pairwise.sendRecord(folded, REQUEST, roomName(state.chains.room))
             return
         self._takeStart(state, folded, body)
 
@@ -420,6 +480,9 @@ class ForwardRooms:
             self._rooms[chains.room] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
         return lost
 
+
+#: Refusals raised before any message key is used (the chain is as it was): no state to write.
+_KEYLESS = (Downgraded, NotAdmitted, Replayed, SkippedTooFar, Tampered, UnsupportedVersion)
 
 #: A chain start's fixed head before its room name: version, flags, chain id, index, chain key, identity.
 _START_NAMES = 1 + 1 + 16 + 4 + 32 + 32

@@ -219,6 +219,8 @@ class ForwardRoute:
                 self.part.left(room, nick)
         elif command == "NICK" and params and not self._server.isMe(params[0]):
             self.part.renamed(nick, params[0])
+        elif command == "NICK" and params:
+            self.part.renamedSelf()
 
     def namesEnded(self, room: str) -> None:
         """The server listed C{room}'s members: any we had not seen join are candidates now."""
