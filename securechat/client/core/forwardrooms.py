@@ -82,7 +82,7 @@ def _readName(body: bytes) -> Tuple[str, bytes]:
 class _ForwardState:
     """One room on the forward layer: its chains, the members the server lists, what waits."""
 
-    __slots__ = ("chains", "forward", "present", "proofsSent", "reproved", "waitingStarts", "waitingProofs", "full")
+    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs", "full")
 
     def __init__(self, chains: RoomChains, forward: ForwardRoom, present: Set[str]) -> None:
         self.chains = chains
@@ -90,9 +90,6 @@ class _ForwardState:
         self.present = present
         #: Members we sent our proof to over their current session (by session id).
         self.proofsSent: Dict[str, bytes] = {}
-        #: Members we sent our proof to again because they proved themselves
-        #: again over that session (by session id): once per session, until we join anew.
-        self.reproved: Dict[str, bytes] = {}
         #: A chain start from a member not (yet) admitted: the latest each.
         self.waitingStarts: Dict[str, bytes] = {}
         #: A proof from a nick the server does not list (yet): its JOIN may
@@ -185,7 +182,6 @@ class ForwardRooms:
         if state is None:
             return
         if folded == rfc1459_casefold(self._nick()):
-            state.reproved.clear()  # we (re)joined: members who saw us leave will prove themselves again
             return
         if folded in state.present:
             return  # already a candidate (NAMES lists everyone again)
@@ -382,7 +378,6 @@ class ForwardRooms:
         if folded not in state.chains.members and len(state.chains.members) >= MAX_MEMBERS:
             self._notice(room, f"{nick} not admitted: {MAX_MEMBERS} members already hold our chain")
             return
-        again = folded in state.chains.members
         try:
             # The pairwise session checked identityKey against the trust store: it is the pinned one.
             record = state.chains.admit(folded, identityKey, identityKey, key, sessionId, proof)
@@ -394,15 +389,6 @@ class ForwardRooms:
         # that comes without a proof then means "I lost you" (see _startReceived).
         self._sendProof(room, folded)
         self._pairwise.sendRecord(folded, START, record)
-        if again and state.reproved.get(folded) != sessionId:
-            # A member we admitted proves itself again: it saw us leave (a
-            # netsplit, our reconnect) and forgot us, so it needs our proof
-            # again, though it had it over this session.  Once per session
-            # until we join anew: two members proving themselves to each
-            # other at once cannot answer each other forever.
-            state.reproved[folded] = sessionId
-            state.proofsSent.pop(folded, None)
-        self._sendProof(room, folded)  # and ours, if they have not had it on this session
         waiting = state.waitingStarts.pop(folded, None)
         if waiting is not None:
             self._takeStart(state, folded, waiting)
