@@ -110,8 +110,11 @@ def _whyNotBuildable() -> Optional[str]:
 class RelayTestListTests(SynchronousTestCase):
     def test_sameAsToxPypy3List(self) -> None:
         """The compiled run and tox's pypy3 env run the same relay modules: a new one is added to both."""
+        path = os.path.join(ROOT, "tox.ini")
+        if not os.path.exists(path):
+            raise SkipTest("no tox.ini beside these tests (the compiled build's copy of the tree has none)")
         tox = configparser.ConfigParser(interpolation=None)
-        tox.read(os.path.join(ROOT, "tox.ini"))
+        tox.read(path)
         command = tox["testenv:pypy3"]["commands"]
         listed = command.split("{posargs:", 1)[1].split("}", 1)[0].split()
         self.assertEqual(listed, list(RELAY_TESTS))
