@@ -253,6 +253,37 @@ class ForwardRoundTripTests(SynchronousTestCase):
         self.assertEqual([r.reason for r in results], ["unverified"])  # type: ignore[attr-defined]
         self.assertEqual(bob.room.held, 2)
 
+    def test_floodEvictsOnlyTheFloodersOwn(self) -> None:
+        """
+        A member that floods unsigned messages past its chain's quota loses
+        its own oldest, never another member's held messages: alice's batch,
+        held while carol floods, is shown once its signature comes.
+        """
+        bob = Member("bob2", self.clock, max_held=8, max_held_per_chain=4)
+        admitEachOther([self.alice, self.carol, bob])
+        alice = deliver(bob, self.alice, self.alice.room.encode("a1", PAYLOAD, last=False))
+        alice += deliver(bob, self.alice, self.alice.room.encode("a2", PAYLOAD, last=False))
+        flood = [line for n in range(20) for line in self.carol.room.encode(str(n), PAYLOAD, last=False)]
+        refused = deliver(bob, self.carol, flood)
+        self.assertEqual(alice, [])
+        self.assertEqual(len(refused), 16)
+        self.assertEqual({(r.sender, r.reason) for r in refused}, {("carol", "unverified")})  # type: ignore[attr-defined]
+        self.assertEqual(bob.room.held, 2 + 4)
+        shown = deliver(bob, self.alice, self.alice.room.flush(PAYLOAD))
+        self.assertEqual([r.body for r in shown], ["a1", "a2"])  # type: ignore[attr-defined]
+
+    def test_heldBoundEvictsTheFullestChain(self) -> None:
+        """Past max_held in all, the chain holding the most loses its oldest, not whoever arrived first."""
+        bob = Member("bob2", self.clock, max_held=4, max_held_per_chain=4)
+        admitEachOther([self.alice, self.carol, bob])
+        deliver(bob, self.alice, self.alice.room.encode("a1", PAYLOAD, last=False))
+        flood = [line for n in range(4) for line in self.carol.room.encode(str(n), PAYLOAD, last=False)]
+        refused = deliver(bob, self.carol, flood)
+        self.assertEqual([(r.sender, r.reason) for r in refused], [("carol", "unverified")])  # type: ignore[attr-defined]
+        self.assertEqual(bob.room.held, 4)
+        shown = deliver(bob, self.alice, self.alice.room.flush(PAYLOAD))
+        self.assertEqual([r.body for r in shown], ["a1"])  # type: ignore[attr-defined]
+
     def test_leaverReadsNothingAfter(self) -> None:
         """After carol leaves, alice's new chain goes to bob only: carol opens nothing alice says next."""
         records = self.alice.chains.leave("carol")
