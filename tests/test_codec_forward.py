@@ -284,6 +284,27 @@ class ForwardRoundTripTests(SynchronousTestCase):
         shown = deliver(bob, self.alice, self.alice.room.flush(PAYLOAD))
         self.assertEqual([r.body for r in shown], ["a1"])  # type: ignore[attr-defined]
 
+    def test_withheldLineKeyErasedOnceItCouldNotBeAccepted(self) -> None:
+        """
+        The relay withholds a line and keeps its copy: the skipped key it
+        left is erased once the line would be refused as expired anyway
+        (ttl + 2 * skew after it was skipped), so a later theft of bob's
+        state cannot open it; before then it still opens, late.
+        """
+        lines = [self.alice.room.encode(str(n), PAYLOAD) for n in range(4)]
+        deliver(self.bob, self.alice, lines[0] + lines[3])
+        self.assertEqual(self.bob.room.key_window, 30 + 2 * 5)
+        self.clock.advance(34)
+        self.assertEqual(self.bob.room.forget_keys(), 0)
+        self.assertEqual([r.body for r in deliver(self.bob, self.alice, lines[1])], ["1"])  # type: ignore[attr-defined]
+        self.clock.advance(5)
+        self.assertEqual(self.bob.room.forget_keys(), 0)
+        self.assertEqual(len(self.bob.chains.to_dict()["inbound"]["alice"][-1]["skipped"]), 1)
+        self.clock.advance(1)
+        self.assertEqual(self.bob.room.forget_keys(), 1)
+        self.assertEqual(self.bob.chains.to_dict()["inbound"]["alice"][-1]["skipped"], [])
+        self.assertEqual([r.reason for r in deliver(self.bob, self.alice, lines[2])], ["replayed"])  # type: ignore[attr-defined]
+
     def test_leaverReadsNothingAfter(self) -> None:
         """After carol leaves, alice's new chain goes to bob only: carol opens nothing alice says next."""
         records = self.alice.chains.leave("carol")

@@ -171,6 +171,10 @@ class ForwardRoom:
         self.max_held_per_chain = max_held_per_chain
         self.ttl = ttl
         self.max_skew = max_skew
+        #: Seconds a skipped key or a replaced chain is kept: a message skipped at
+        #: time t was sealed before the one that skipped it (at most t + skew by
+        #: the sender's clock), so after t + ttl + 2 * skew it is refused expired.
+        self.key_window = ttl + 2 * max_skew
         #: (nick, chain id) -> the index after the highest shown (gaps and late ones are flagged).
         self._expected: Dict[Tuple[str, bytes], int] = {}
         self._limits = limits
@@ -351,7 +355,8 @@ class ForwardRoom:
         expected = self._expected
         if key not in expected:
             expected[key] = chain.next_index
-        plaintext = chain.open(message)  # erases the message key
+        now = self._clock()
+        plaintext = chain.open(message, now)  # erases the message key
         # The batch signature covers this digest; the line's msgid only routes
         # pieces (the sender derives it from the digest, nobody relies on it).
         digest = _sha256(message).digest()
@@ -366,7 +371,6 @@ class ForwardRoom:
         held = self._held.get(key)
         if held is None:
             held = self._held[key] = OrderedDict()
-        now = self._clock()
         stale: Optional[CodecError] = None
         if sent_at < now - self.ttl - self.max_skew:
             stale = Expired(f"sealed {int(now - sent_at)} s before it arrived (at most {self.ttl + self.max_skew} s)")
@@ -503,6 +507,15 @@ class ForwardRoom:
                 del self._waiting[key]
         self._expiry = oldest + self.hold_seconds
         return results
+
+    def forget_keys(self) -> int:
+        """
+        Erase the skipped keys and replaced chains older than C{key_window}
+        (L{RoomChains.forget_expired}): what they would open is refused
+        expired anyway, and a later theft of the state must not open it.
+        How many were erased (save the state when not 0).
+        """
+        return self.chains.forget_expired(self._clock(), self.key_window)
 
     @property
     def held(self) -> int:
