@@ -254,6 +254,32 @@ class ForwardRoomsTests(SynchronousTestCase):
         restarted.receiveLine("alice", self.network.recording[-1][1])
         self.assertEqual(restarted.shown, [("alice", "REFUSED replayed"), ("alice", "two")])
 
+    def test_skippedKeysErasedAtUpkeepAndOnLoad(self) -> None:
+        """
+        A key the relay's withheld line left is erased from the state file
+        at the first upkeep once that line could no longer be accepted, and
+        a state saved with such a key loses it as it loads.
+        """
+        self.enableAll([self.alice, self.bob])
+        withheld = self.alice.rooms.encode(ROOM, "withheld", True)
+        self.alice.say("after")
+        saved = self.bob.saved[-1]
+        self.assertEqual(len(saved["rooms"]["#lab"]["chains"]["inbound"]["alice"][-1]["skipped"]), 1)
+        self.clock.advance(39)
+        self.bob.rooms.expire()
+        self.assertEqual(self.bob.saved[-1], saved)
+        self.clock.advance(1)
+        self.bob.rooms.expire()
+        self.assertEqual(self.bob.saved[-1]["rooms"]["#lab"]["chains"]["inbound"]["alice"][-1]["skipped"], [])
+        restarted = Member(Network(), "bob", self.clock, self.secret)
+        restarted.identity = self.bob.identity
+        self.assertEqual(restarted.rooms.load(saved), [])
+        restarted.rooms.expire()
+        self.assertEqual(restarted.saved[-1]["rooms"]["#lab"]["chains"]["inbound"]["alice"][-1]["skipped"], [])
+        for line in withheld:
+            restarted.receiveLine("alice", line)
+        self.assertEqual(restarted.shown, [("alice", "REFUSED replayed")])
+
     def test_unreadableRoomSetAside(self) -> None:
         """A room whose saved chains cannot be read is named, and the others load."""
         self.enableAll([self.alice, self.bob])

@@ -253,6 +253,58 @@ class ForwardRoundTripTests(SynchronousTestCase):
         self.assertEqual([r.reason for r in results], ["unverified"])  # type: ignore[attr-defined]
         self.assertEqual(bob.room.held, 2)
 
+    def test_floodEvictsOnlyTheFloodersOwn(self) -> None:
+        """
+        A member that floods unsigned messages past its chain's quota loses
+        its own oldest, never another member's held messages: alice's batch,
+        held while carol floods, is shown once its signature comes.
+        """
+        bob = Member("bob2", self.clock, max_held=8, max_held_per_chain=4)
+        admitEachOther([self.alice, self.carol, bob])
+        alice = deliver(bob, self.alice, self.alice.room.encode("a1", PAYLOAD, last=False))
+        alice += deliver(bob, self.alice, self.alice.room.encode("a2", PAYLOAD, last=False))
+        flood = [line for n in range(20) for line in self.carol.room.encode(str(n), PAYLOAD, last=False)]
+        refused = deliver(bob, self.carol, flood)
+        self.assertEqual(alice, [])
+        self.assertEqual(len(refused), 16)
+        self.assertEqual({(r.sender, r.reason) for r in refused}, {("carol", "unverified")})  # type: ignore[attr-defined]
+        self.assertEqual(bob.room.held, 2 + 4)
+        shown = deliver(bob, self.alice, self.alice.room.flush(PAYLOAD))
+        self.assertEqual([r.body for r in shown], ["a1", "a2"])  # type: ignore[attr-defined]
+
+    def test_heldBoundEvictsTheFullestChain(self) -> None:
+        """Past max_held in all, the chain holding the most loses its oldest, not whoever arrived first."""
+        bob = Member("bob2", self.clock, max_held=4, max_held_per_chain=4)
+        admitEachOther([self.alice, self.carol, bob])
+        deliver(bob, self.alice, self.alice.room.encode("a1", PAYLOAD, last=False))
+        flood = [line for n in range(4) for line in self.carol.room.encode(str(n), PAYLOAD, last=False)]
+        refused = deliver(bob, self.carol, flood)
+        self.assertEqual([(r.sender, r.reason) for r in refused], [("carol", "unverified")])  # type: ignore[attr-defined]
+        self.assertEqual(bob.room.held, 4)
+        shown = deliver(bob, self.alice, self.alice.room.flush(PAYLOAD))
+        self.assertEqual([r.body for r in shown], ["a1"])  # type: ignore[attr-defined]
+
+    def test_withheldLineKeyErasedOnceItCouldNotBeAccepted(self) -> None:
+        """
+        The relay withholds a line and keeps its copy: the skipped key it
+        left is erased once the line would be refused as expired anyway
+        (ttl + 2 * skew after it was skipped), so a later theft of bob's
+        state cannot open it; before then it still opens, late.
+        """
+        lines = [self.alice.room.encode(str(n), PAYLOAD) for n in range(4)]
+        deliver(self.bob, self.alice, lines[0] + lines[3])
+        self.assertEqual(self.bob.room.key_window, 30 + 2 * 5)
+        self.clock.advance(34)
+        self.assertEqual(self.bob.room.forget_keys(), 0)
+        self.assertEqual([r.body for r in deliver(self.bob, self.alice, lines[1])], ["1"])  # type: ignore[attr-defined]
+        self.clock.advance(5)
+        self.assertEqual(self.bob.room.forget_keys(), 0)
+        self.assertEqual(len(self.bob.chains.to_dict()["inbound"]["alice"][-1]["skipped"]), 1)
+        self.clock.advance(1)
+        self.assertEqual(self.bob.room.forget_keys(), 1)
+        self.assertEqual(self.bob.chains.to_dict()["inbound"]["alice"][-1]["skipped"], [])
+        self.assertEqual([r.reason for r in deliver(self.bob, self.alice, lines[2])], ["replayed"])  # type: ignore[attr-defined]
+
     def test_leaverReadsNothingAfter(self) -> None:
         """After carol leaves, alice's new chain goes to bob only: carol opens nothing alice says next."""
         records = self.alice.chains.leave("carol")

@@ -364,6 +364,82 @@ class SenderChainTests(SynchronousTestCase):
         bob.receive_start("alice", alice.start_new_chain()["bob"])
         self.assertRaises(NotAdmitted, bob.open, "alice", old)
 
+    def test_skipped_keys_erased_after_window(self) -> None:
+        """
+        A skipped key is stamped when the later message skips it and erased
+        once the window has passed since: what it opened could no longer be
+        accepted, and a later theft of the state must not open it.
+        """
+        alice, bob = admitted()
+        messages = [alice.seal(b"%d" % n) for n in range(3)]
+        self.assertEqual(bob.open("alice", messages[2], now=100.0), b"2")
+        self.assertEqual(bob.forget_expired(139.0, 40.0), 0)
+        self.assertEqual(bob.open("alice", messages[0]), b"0")
+        self.assertEqual(bob.forget_expired(140.0, 40.0), 1)
+        self.assertRaises(Replayed, bob.open, "alice", messages[1])
+        self.assertEqual(bob.to_dict()["inbound"]["alice"][-1]["skipped"], [])
+
+    def test_skipped_stamps_survive_restart(self) -> None:
+        """The stamps are saved: a restart neither erases a key early nor keeps it past its window."""
+        alice, bob = admitted()
+        messages = [alice.seal(b"%d" % n) for n in range(3)]
+        bob.open("alice", messages[2], now=100.0)
+        bob = RoomChains.from_dict(json.loads(json.dumps(bob.to_dict())), BOB)
+        self.assertEqual(bob.forget_expired(139.0, 40.0), 0)
+        self.assertEqual(bob.open("alice", messages[0]), b"0")
+        self.assertEqual(bob.forget_expired(140.0, 40.0), 1)
+        self.assertRaises(Replayed, bob.open, "alice", messages[1])
+
+    def test_old_state_without_stamps_loads(self) -> None:
+        """
+        An inbound chain saved before stamps (version 1) loads; its skipped
+        keys, of unknown age, are stamped at the first upkeep and erased one
+        window later (never kept for good).
+        """
+        alice, bob = admitted()
+        messages = [alice.seal(b"%d" % n) for n in range(3)]
+        bob.open("alice", messages[2], now=100.0)
+        state = bob.to_dict()
+        for chain in state["inbound"]["alice"]:
+            chain["version"] = 1
+            chain["skipped"] = [[number, key] for number, key, *_ in chain["skipped"]]
+            del chain["replaced_at"]
+        bob = RoomChains.from_dict(json.loads(json.dumps(state)), BOB)
+        self.assertEqual(bob.forget_expired(1000.0, 40.0), 0)
+        self.assertEqual(bob.open("alice", messages[0]), b"0")
+        self.assertEqual(bob.forget_expired(1040.0, 40.0), 1)
+        self.assertRaises(Replayed, bob.open, "alice", messages[1])
+        broken = dict(state["inbound"]["alice"][0], version=2)
+        self.assertRaises(ValueError, InboundChain.from_dict, broken)
+
+    def test_replaced_chain_erased_after_window(self) -> None:
+        """
+        A chain replaced by a newer one of its sender is kept for late
+        messages only until the window has passed since it was replaced;
+        then it is erased with every key it held.
+        """
+        alice, bob = admitted()
+        late = [alice.seal(b"late %d" % n) for n in range(2)]
+        bob.receive_start("alice", alice.start_new_chain()["bob"])
+        self.assertEqual(bob.forget_expired(10.0, 40.0), 0)
+        self.assertEqual(bob.open("alice", late[0]), b"late 0")
+        self.assertEqual(bob.forget_expired(49.0, 40.0), 0)
+        self.assertEqual(bob.forget_expired(50.0, 40.0), 1)
+        self.assertEqual(len(bob.inbound["alice"]), 1)
+        self.assertRaises(NotAdmitted, bob.open, "alice", late[1])
+        self.assertEqual(bob.open("alice", alice.seal(b"new")), b"new")
+        restarted = RoomChains.from_dict(json.loads(json.dumps(bob.to_dict())), BOB)
+        self.assertEqual(len(restarted.inbound["alice"]), 1)
+
+    def test_replaced_stamp_survives_restart(self) -> None:
+        alice, bob = admitted()
+        late = alice.seal(b"late")
+        bob.receive_start("alice", alice.start_new_chain()["bob"])
+        bob.forget_expired(10.0, 40.0)
+        bob = RoomChains.from_dict(json.loads(json.dumps(bob.to_dict())), BOB)
+        self.assertEqual(bob.forget_expired(50.0, 40.0), 1)
+        self.assertRaises(NotAdmitted, bob.open, "alice", late)
+
     def test_same_start_again_keeps_position(self) -> None:
         """The same chain's start handed again does not rewind the chain (no replay window reopens)."""
         alice, bob = admitted()

@@ -79,6 +79,9 @@ MAX_BATCH = 128
 HOLD_SECONDS = 60.0
 #: Opened messages held in all, per room, awaiting their signature.
 MAX_HELD = 1024
+#: Opened messages held per chain: one batch (a sender signs at most MAX_BATCH at
+#: once), so a member flooding unsigned messages evicts only its own.
+MAX_HELD_PER_CHAIN = MAX_BATCH
 #: Signatures held per room waiting for a message they cover (reordered lines).
 MAX_WAITING_SIGNATURES = 64
 TIME = struct.Struct(">Q")
@@ -150,6 +153,7 @@ class ForwardRoom:
         max_batch: int = MAX_BATCH,
         hold_seconds: float = HOLD_SECONDS,
         max_held: int = MAX_HELD,
+        max_held_per_chain: int = MAX_HELD_PER_CHAIN,
         limits: ReassemblyLimits = DEFAULT_LIMITS,
         ttl: int = DEFAULT_TTL,
         max_skew: int = DEFAULT_MAX_SKEW,
@@ -164,8 +168,13 @@ class ForwardRoom:
         self.max_batch = max_batch
         self.hold_seconds = hold_seconds
         self.max_held = max_held
+        self.max_held_per_chain = max_held_per_chain
         self.ttl = ttl
         self.max_skew = max_skew
+        #: Seconds a skipped key or a replaced chain is kept: a message skipped at
+        #: time t was sealed before the one that skipped it (at most t + skew by
+        #: the sender's clock), so after t + ttl + 2 * skew it is refused expired.
+        self.key_window = ttl + 2 * max_skew
         #: (nick, chain id) -> the index after the highest shown (gaps and late ones are flagged).
         self._expected: Dict[Tuple[str, bytes], int] = {}
         self._limits = limits
@@ -346,7 +355,8 @@ class ForwardRoom:
         expected = self._expected
         if key not in expected:
             expected[key] = chain.next_index
-        plaintext = chain.open(message)  # erases the message key
+        now = self._clock()
+        plaintext = chain.open(message, now)  # erases the message key
         # The batch signature covers this digest; the line's msgid only routes
         # pieces (the sender derives it from the digest, nobody relies on it).
         digest = _sha256(message).digest()
@@ -361,7 +371,6 @@ class ForwardRoom:
         held = self._held.get(key)
         if held is None:
             held = self._held[key] = OrderedDict()
-        now = self._clock()
         stale: Optional[CodecError] = None
         if sent_at < now - self.ttl - self.max_skew:
             stale = Expired(f"sealed {int(now - sent_at)} s before it arrived (at most {self.ttl + self.max_skew} s)")
@@ -372,8 +381,9 @@ class ForwardRoom:
         self._held_count += 1
         if now + self.hold_seconds < self._expiry:
             self._expiry = now + self.hold_seconds
-        if self._held_count > self.max_held or kind == KIND_SIGNED_MESSAGE or key in self._waiting:
-            results: List[Any] = self._evict_oldest(sender) if self._held_count > self.max_held else []
+        over = self._held_count > self.max_held or len(held) > self.max_held_per_chain
+        if over or kind == KIND_SIGNED_MESSAGE or key in self._waiting:
+            results: List[Any] = self._evict_oldest(key) if over else []
             if kind == KIND_SIGNED_MESSAGE:
                 results.extend(self._signature(sender, nick, chain_id, first, index, signature))
             elif key in self._waiting:
@@ -455,15 +465,22 @@ class ForwardRoom:
             del self._waiting[key]
         return results
 
-    def _evict_oldest(self, sender: str) -> List[Any]:
-        oldest_key = min(self._held, key=lambda key: next(iter(self._held[key].values())).arrived)
-        held = self._held[oldest_key]
+    def _evict_oldest(self, key: Tuple[str, bytes]) -> List[Any]:
+        """
+        Make room: the chain C{key} (which just grew) loses its oldest when
+        over its quota; else, over the room's bound, the chain holding the
+        most does (one pass over the chains, not the messages), so one
+        member's flood never pushes out another's held messages.
+        """
+        if len(self._held[key]) <= self.max_held_per_chain:
+            key = max(self._held, key=lambda other: len(self._held[other]))
+        held = self._held[key]
         held.popitem(last=False)
         self._held_count -= 1
         if not held:
-            del self._held[oldest_key]
-        error = Unverified("more messages wait for a signature than are held")
-        return [Rejected(FORWARD, oldest_key[0], self.room, error)]
+            del self._held[key]
+        error = Unverified("more messages of this chain wait for a signature than are held")
+        return [Rejected(FORWARD, key[0], self.room, error)]
 
     def expire(self) -> List[Any]:
         """Messages held past C{hold_seconds} without a signature, and timed-out reassemblies, as refusals."""
@@ -490,6 +507,15 @@ class ForwardRoom:
                 del self._waiting[key]
         self._expiry = oldest + self.hold_seconds
         return results
+
+    def forget_keys(self) -> int:
+        """
+        Erase the skipped keys and replaced chains older than C{key_window}
+        (L{RoomChains.forget_expired}): what they would open is refused
+        expired anyway, and a later theft of the state must not open it.
+        How many were erased (save the state when not 0).
+        """
+        return self.chains.forget_expired(self._clock(), self.key_window)
 
     @property
     def held(self) -> int:

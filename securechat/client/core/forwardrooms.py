@@ -127,6 +127,8 @@ class ForwardRooms:
         #: Set by the adapter: writes L{toDict} NOW (before a message opened
         #: with a chain is shown, before a sealed line leaves); whether it was.
         self.saveNow: Optional[Callable[[], bool]] = None
+        #: Keys erased as the state loaded: the file still holds them until the next save.
+        self._erasedOnLoad = False
         #: Set by the session: a member proved the secret of C{room}, which is
         #: not on this layer here; whether the room is on it now (we follow).
         self.onProofForRoom: Optional[Callable[[str], bool]] = None
@@ -298,8 +300,12 @@ class ForwardRooms:
     def expire(self) -> List[Any]:
         """Held messages and reassemblies that timed out, in every room."""
         results: List[Any] = []
+        erased = self._erasedOnLoad
         for state in self._rooms.values():
             results.extend(state.forward.expire())
+            erased = bool(state.forward.forget_keys()) or erased
+        if erased:
+            self._erasedOnLoad = not self._save()  # old skipped keys and chains leave the file too
         self._retryOpenings()
         return results
 
@@ -463,7 +469,9 @@ class ForwardRooms:
             except (KeyError, TypeError, ValueError):
                 lost.append(str(room))
                 continue
-            self._rooms[chains.room] = _ForwardState(chains, ForwardRoom(chains, identity, self._clock), present)
+            forward = ForwardRoom(chains, identity, self._clock)
+            self._erasedOnLoad = bool(forward.forget_keys()) or self._erasedOnLoad
+            self._rooms[chains.room] = _ForwardState(chains, forward, present)
         return lost
 
 

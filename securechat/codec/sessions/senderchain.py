@@ -24,6 +24,13 @@ that it knows the room secret (L{admit_proof}); never to a nick merely
 listed by the relay.  When a member leaves, L{RoomChains.leave} starts a
 new chain and hands it to the remaining members only; a member who joins
 gets the chain from its current index, not the past.
+
+Skipped keys and replaced chains do not outlive their use: each skipped
+key is stamped when a later message skips it, each replaced chain when
+L{RoomChains.forget_expired} first sees it replaced, and both are erased
+once a window has passed since (the forward layer's: what they would open
+is then refused as expired anyway), so a later theft of the state opens
+no withheld line the relay kept.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import hmac
 import os
 import struct
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import attr
 from cryptography.exceptions import InvalidTag
@@ -59,6 +66,9 @@ from securechat.codec.sessions.primitives import (
 
 CHAIN_VERSION = 1
 STATE_VERSION = 1
+#: An inbound chain's state: 2 stamps skipped keys and a replaced chain
+#: (1, without stamps, still loads: its keys are stamped at the first upkeep).
+INBOUND_STATE_VERSION = 2
 CHAIN_ID_BYTES = 16
 HEADER = struct.Struct(">B16sI")
 START_HEAD = struct.Struct(">BB16sI32s32s")
@@ -256,7 +266,11 @@ class InboundChain:
         self.flags = start.flags
         self._chain_key = start.chain_key
         self._next = start.index
-        self._skipped: OrderedDict[int, bytes] = OrderedDict()
+        #: index -> (message key, when it was skipped; None: not known yet, stamped by forget_skipped).
+        self._skipped: OrderedDict[int, Tuple[bytes, Optional[float]]] = OrderedDict()
+        self._unstamped = False
+        #: When a newer chain of the sender was first seen to replace this one (None: current, or not seen yet).
+        self.replaced_at: Optional[float] = None
         self._verifier = verifier or Verifier()
         self.max_skip = max_skip
         self.max_stored = max_stored
@@ -266,11 +280,12 @@ class InboundChain:
         """The index after the highest this chain opened (its start index before any)."""
         return self._next
 
-    def open(self, message: bytes) -> bytes:
+    def open(self, message: bytes, now: Optional[float] = None) -> bytes:
         """
         The plaintext; L{Replayed} if its key is used or below the start,
         L{SkippedTooFar}, L{Tampered}, L{BadSignature}, L{Malformed}.
-        Nothing changes on error.
+        Nothing changes on error.  Keys it skips are stamped C{now} (None:
+        at the next L{forget_skipped}).
         """
         signed = bool(self.flags & SIGNED)
         if signed:
@@ -289,7 +304,7 @@ class InboundChain:
             skipped = self._skipped.get(index)
             if skipped is None:
                 raise Replayed("its message key is already used, or older than the chain we were given")
-            plaintext = open_sealed(skipped, sealed, header)
+            plaintext = open_sealed(skipped[0], sealed, header)
             del self._skipped[index]
             return plaintext
         if index == self._next:  # the common case: the next message, nothing skipped
@@ -307,20 +322,50 @@ class InboundChain:
         skipped_now = []
         for number in range(self._next, index):
             message_key, chain_key = chain_step(chain_key)
-            skipped_now.append((number, message_key))
+            skipped_now.append((number, (message_key, now)))
         message_key, chain_key = chain_step(chain_key)
         plaintext = open_sealed(message_key, sealed, header)
         self._chain_key = chain_key
         self._next = index + 1
         self._skipped.update(skipped_now)
+        if now is None:
+            self._unstamped = True
         while len(self._skipped) > self.max_stored:
             self._skipped.popitem(last=False)
         return plaintext
 
+    @property
+    def skipped_keys(self) -> int:
+        """Skipped message keys held (for messages not yet arrived)."""
+        return len(self._skipped)
+
+    def forget_skipped(self, now: float, window: float) -> int:
+        """
+        Erase the skipped keys stamped C{window} seconds or more before
+        C{now}; stamp unstamped ones C{now}.  How many were erased.  Keys
+        are stamped in order, so only the erased ones and the first kept are
+        looked at (after a clock set back, some stay until it catches up).
+        """
+        skipped = self._skipped
+        if self._unstamped:
+            for index, (key, at) in list(skipped.items()):
+                if at is None:
+                    skipped[index] = (key, now)
+            self._unstamped = False
+        deadline = now - window
+        erased = 0
+        while skipped:
+            at = skipped[next(iter(skipped))][1]
+            if at is None or at > deadline:
+                break
+            skipped.popitem(last=False)
+            erased += 1
+        return erased
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "kind": "inbound-chain",
-            "version": STATE_VERSION,
+            "version": INBOUND_STATE_VERSION,
             "room": self.room,
             "nick": self.nick,
             "identity": b64encode(self.identity),
@@ -328,9 +373,10 @@ class InboundChain:
             "chain_key": b64encode(self._chain_key),
             "next": self._next,
             "flags": self.flags,
-            "skipped": [[number, b64encode(key)] for number, key in self._skipped.items()],
+            "skipped": [[number, b64encode(key), at] for number, (key, at) in self._skipped.items()],
             "max_skip": self.max_skip,
             "max_stored": self.max_stored,
+            "replaced_at": self.replaced_at,
         }
 
     @classmethod
@@ -343,7 +389,8 @@ class InboundChain:
 
     @classmethod
     def _from_dict(cls, state: Dict[str, Any]) -> InboundChain:
-        check_version(state, "inbound-chain", STATE_VERSION)
+        version = state.get("version")
+        check_version(state, "inbound-chain", 1 if version == 1 else INBOUND_STATE_VERSION)
         start = ChainStart(
             str(state["room"]),
             str(state["nick"]),
@@ -354,8 +401,18 @@ class InboundChain:
             int(state["flags"]),
         )
         chain = cls(start, None, int(state["max_skip"]), int(state["max_stored"]))
-        for number, key in state["skipped"]:
-            chain._skipped[int(number)] = b64decode(key, KEY_BYTES)
+        for item in state["skipped"]:
+            if version == 1:
+                number, key = item
+                at: Optional[float] = None
+            else:
+                number, key, at = item
+                at = None if at is None else float(at)
+            chain._skipped[int(number)] = (b64decode(key, KEY_BYTES), at)
+            chain._unstamped = chain._unstamped or at is None
+        if version != 1:
+            replaced = state["replaced_at"]
+            chain.replaced_at = None if replaced is None else float(replaced)
         return chain
 
 
@@ -413,15 +470,38 @@ class RoomChains:
         chains.append(InboundChain(start, verifier))
         del chains[:-MAX_CHAINS_PER_SENDER]
 
+    def forget_expired(self, now: float, window: float) -> int:
+        """
+        Erase what could only open messages no longer accepted: skipped keys
+        stamped C{window} seconds or more before C{now}, and chains replaced
+        by a newer one of their sender that long ago (a replaced chain is
+        stamped C{now} the first time this sees it).  How many keys and
+        chains were erased (the state is to be saved when not 0).
+        """
+        erased = 0
+        deadline = now - window
+        for chains in self.inbound.values():
+            for chain in chains[:-1]:
+                if chain.replaced_at is None:
+                    chain.replaced_at = now
+            kept = [chain for chain in chains[:-1] if chain.replaced_at is None or chain.replaced_at > deadline]
+            if len(kept) < len(chains) - 1:
+                erased += len(chains) - 1 - len(kept)
+                chains[:-1] = kept
+            for chain in chains:
+                if chain.skipped_keys:
+                    erased += chain.forget_skipped(now, window)
+        return erased
+
     def seal(self, plaintext: bytes) -> bytes:
         return self.outbound.seal(plaintext)
 
-    def open(self, nick: str, message: bytes) -> bytes:
+    def open(self, nick: str, message: bytes, now: Optional[float] = None) -> bytes:
         """C{nick}'s message: L{NotAdmitted} when we hold no chain of it by that id."""
         chain_id = chain_id_of(message)
         for chain in self.inbound.get(rfc1459_casefold(nick), ()):
             if chain.chain_id == chain_id:
-                return chain.open(message)
+                return chain.open(message, now)
         raise NotAdmitted("no chain of this sender by that id (left, not admitted, or a chain long replaced)")
 
     def to_dict(self) -> Dict[str, Any]:
