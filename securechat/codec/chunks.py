@@ -232,6 +232,15 @@ def split_token(layer: str, msgid: str, token: str, max_payload: int, max_chunks
     total = count_lines(layer, len(token), max_payload)
     if total > max_chunks:
         raise ValueError(f"message too long: it needs {total} lines, the limit is {max_chunks}")
+    return spread_pieces(prefix, token, total)
+
+
+def spread_pieces(prefix: str, token: str, total: int) -> List[str]:
+    """
+    C{token} cut into C{total} lines that start with C{prefix} and
+    C{i/total}: whole quanta of base64 each (so each piece decodes on its
+    own), the first ones one quantum more.  Session lines are cut the same way.
+    """
     quanta = -(-len(token) // QUANTUM_CHARS)
     base, extra = divmod(quanta, total)
     lines = []

@@ -26,7 +26,7 @@ import os
 import re
 from typing import List, Tuple
 
-from securechat.codec.chunks import MIN_PIECE_CHARS, QUANTUM_CHARS, Chunk, encode_msgid
+from securechat.codec.chunks import MIN_PIECE_CHARS, QUANTUM_CHARS, Chunk, encode_msgid, spread_pieces
 from securechat.codec.errors import Malformed
 from securechat.codec.sessions.handshake import FINISH, INIT, REPLY
 from securechat.codec.sessions.primitives import b64decode, b64encode
@@ -115,15 +115,7 @@ def frame(kind: str, data: bytes, max_payload: int, msgid: bytes = b"") -> List[
             break
     if total > MAX_SESSION_LINES:
         raise ValueError(f"session message too long: {total} lines, at most {MAX_SESSION_LINES}")
-    quanta = -(-len(token) // QUANTUM_CHARS)
-    base, extra = divmod(quanta, total)
-    lines = []
-    start = 0
-    for number in range(1, total + 1):
-        end = start + QUANTUM_CHARS * (base + (1 if number <= extra else 0))
-        lines.append(f"{prefix}{number}/{total} {token[start:end]}")
-        start = end
-    return lines
+    return spread_pieces(prefix, token, total)
 
 
 def pack_record(kind: int, body: bytes) -> bytes:
