@@ -94,7 +94,7 @@ def build() -> Dict[str, Any]:
     room_key = _fixed("room key")
     return {
         "version": 1,
-        "about": "docs/wire.md, Sessions (not yet used on the wire by the client); bytes in hex",
+        "about": "docs/wire.md, Sessions (the codec-level messages; their lines: session-lines-v1.json); bytes in hex",
         "handshake": {
             "initiator_nick": INITIATOR_NICK,
             "responder_nick": RESPONDER_NICK,
