@@ -164,6 +164,9 @@ class TurnTextLogObserver:
                 return self._twisted(event)
             line = "%s [%s] %s" % (self._stamps(event.get("log_time")), system, text)
         except Exception:
+            # Whatever a format or a value's __format__ raises (KeyError,
+            # IndexError, ValueError, a stranger's own error): Twisted's
+            # formatter says it in its words, as twistd's observer would.
             return self._twisted(event)
         if "\n" in line:
             line = line.replace("\n", "\n\t")
