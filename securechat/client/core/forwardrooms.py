@@ -271,6 +271,18 @@ class ForwardRooms:
                 self.left(room, old)
                 self.joined(room, new)
 
+    def trusted(self, nick: str) -> None:
+        """
+        The user accepted a key for C{nick} (/trust, /verify): its session
+        was refused before (a member's rename: its key was pinned to its old
+        nick), so each forward room that lists it and has not admitted it
+        asks it again (a new session, judged by the trust store as it is now).
+        """
+        folded = rfc1459_casefold(nick)
+        for room, state in sorted(self._rooms.items()):
+            if folded in state.present and folded not in state.chains.members:
+                self._ask(room, folded)
+
     def listsMember(self, nick: str) -> bool:
         """Whether the server lists C{nick} (codec-folded) in one of our forward rooms (its openings may wait)."""
         return any(nick in state.present for state in self._rooms.values())
