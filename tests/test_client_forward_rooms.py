@@ -218,3 +218,52 @@ class ForwardRoomTests(SynchronousTestCase):
         self.room.pump()
         self.assertIn(("bob", "still here", "forward"), self.room.shown("alice"))
         self.assertIn(("alice", "welcome back", "forward"), self.room.shown("bob"))
+
+    def rejoinAlice(self, listed: str) -> None:
+        """alice reconnects and joins again; the server's NAMES lists C{listed}."""
+        self.alice.connectionLost("gone", True)
+        self.alice.connectionMade(self.room.outbox["alice"].append)
+        self.room.tell("alice", ":irc.test 001 alice :Welcome alice!~alice@127.0.0.1")
+        self.room.take("alice")
+        self.room.tell("alice", ":alice!~alice@127.0.0.1 JOIN %s" % (ROOM,))
+        self.room.tell("alice", ":irc.test 353 alice = %s :%s" % (ROOM, listed))
+        self.room.tell("alice", ":irc.test 366 alice %s :End of NAMES list" % (ROOM,))
+        self.room.pump()
+
+    def test_leftWhileWeWereAway(self) -> None:
+        """
+        carol parts while alice is away (a reconnect): alice never sees the
+        PART, but the NAMES after her own JOIN no longer lists carol, so
+        carol is treated as gone: a new chain of alice's goes to bob only.
+        """
+        self.forward()
+        self.room.tell("bob", ":carol!~carol@127.0.0.1 PART %s :bye" % (ROOM,))
+        self.room.present.remove("carol")
+        self.rejoinAlice("alice bob")
+        self.assertEqual(self.alice.forwardRoute.part.members(ROOM), ["bob"])
+        self.assertEqual(self.alice.forwardRoute.part.senders(ROOM), ["bob"])
+        self.assertTrue(any("carol is no longer in #lab" in e.text for e in self.room.of("alice", ev.Notice)))
+        cmd.execute(self.alice, cmd.Say(ROOM, "carol left while I was away"))
+        self.room.pump()
+        self.assertEqual(self.room.shown("bob")[-1], ("alice", "carol left while I was away", "forward"))
+        # A relay that hands carol the line anyway: she holds no chain for it.
+        line = [text for sender, target, text in self.room.recorded if sender == "alice" and target == ROOM][-1]
+        self.room.tell("carol", ":alice!~alice@127.0.0.1 PRIVMSG %s :%s" % (ROOM, line))
+        self.assertNotIn(("alice", "carol left while I was away", "forward"), self.room.shown("carol"))
+        self.assertIn(("alice", "not-admitted"), self.room.refused("carol"))
+
+    def test_everyoneListedAfterRejoinKeepsChains(self) -> None:
+        """Our rejoin with everyone still listed: nobody is dropped, everyone still reads us."""
+        self.forward()
+        self.rejoinAlice("alice bob carol")
+        self.assertEqual(self.alice.forwardRoute.part.members(ROOM), ["bob", "carol"])
+        cmd.execute(self.alice, cmd.Say(ROOM, "back"))
+        self.room.pump()
+        self.assertEqual(self.room.shown("carol")[-1], ("alice", "back", "forward"))
+
+    def test_namesLaterDropsNobody(self) -> None:
+        """A NAMES reply the user asks for later (not after our JOIN) admits, but never treats anyone as gone."""
+        self.forward()
+        self.room.tell("alice", ":irc.test 353 alice = %s :alice bob" % (ROOM,))
+        self.room.tell("alice", ":irc.test 366 alice %s :End of NAMES list" % (ROOM,))
+        self.assertEqual(self.alice.forwardRoute.part.members(ROOM), ["bob", "carol"])

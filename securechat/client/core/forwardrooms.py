@@ -82,7 +82,7 @@ def _readName(body: bytes) -> Tuple[str, bytes]:
 class _ForwardState:
     """One room on the forward layer: its chains, the members the server lists, what waits."""
 
-    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs", "full")
+    __slots__ = ("chains", "forward", "present", "proofsSent", "waitingStarts", "waitingProofs", "full", "rejoined")
 
     def __init__(self, chains: RoomChains, forward: ForwardRoom, present: Set[str]) -> None:
         self.chains = chains
@@ -97,6 +97,9 @@ class _ForwardState:
         self.waitingProofs: Dict[str, Tuple[bytes, bytes]] = {}
         #: Whether the user was told that candidates beyond MAX_MEMBERS are not asked.
         self.full = False
+        #: We joined (again) and the server's NAMES for the room has not ended
+        #: yet: who it no longer lists left while we were away (L{ForwardRooms.listed}).
+        self.rejoined = False
 
 
 class ForwardRooms:
@@ -184,6 +187,7 @@ class ForwardRooms:
         if state is None:
             return
         if folded == rfc1459_casefold(self._nick()):
+            state.rejoined = True  # the next NAMES stands in for the leaves we did not see
             return
         if folded in state.present:
             return  # already a candidate (NAMES lists everyone again)
@@ -224,12 +228,48 @@ class ForwardRooms:
         for member, record in sorted(records.items()):
             self._pairwise.sendRecord(member, START, record)
 
+    def listed(self, room: str, nicks: Iterable[str]) -> None:
+        """
+        The server's NAMES for C{room} ended, listing C{nicks}.  The first
+        after our own JOIN: members it no longer lists left while we were
+        away (a netsplit, our reconnect, a restart) and we never saw them
+        go, so they are treated as gone (new chains for those who stay).  A
+        relay that hides a member from NAMES only denies it our chain; a
+        listing admits nobody (each listed nick is a candidate, asked to prove).
+        """
+        state = self._rooms.get(rfc1459_casefold(room))
+        if state is None:
+            return
+        folded = {rfc1459_casefold(nick) for nick in nicks}
+        if state.rejoined:
+            state.rejoined = False
+            known = state.present | set(state.chains.members) | set(state.chains.inbound)
+            for nick in sorted(known - folded - {rfc1459_casefold(self._nick())}):
+                if nick in state.chains.members or nick in state.chains.inbound:
+                    self._notice(state.chains.room, f"{nick} is no longer in {state.chains.room} (left while we "
+                                 "were away): new chains for those who stay")  # fmt: skip
+                self.left(room, nick)
+        for nick in sorted(folded):
+            self.joined(room, nick)
+
     def renamed(self, old: str, new: str) -> None:
         """A member changed nick: its chains were bound to the old one, so it is a leave and a join."""
         for room, state in list(self._rooms.items()):
             if rfc1459_casefold(old) in state.present:
                 self.left(room, old)
                 self.joined(room, new)
+
+    def trusted(self, nick: str) -> None:
+        """
+        The user accepted a key for C{nick} (/trust, /verify): its session
+        was refused before (a member's rename: its key was pinned to its old
+        nick), so each forward room that lists it and has not admitted it
+        asks it again (a new session, judged by the trust store as it is now).
+        """
+        folded = rfc1459_casefold(nick)
+        for room, state in sorted(self._rooms.items()):
+            if folded in state.present and folded not in state.chains.members:
+                self._ask(room, folded)
 
     def listsMember(self, nick: str) -> bool:
         """Whether the server lists C{nick} (codec-folded) in one of our forward rooms (its openings may wait)."""

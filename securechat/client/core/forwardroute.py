@@ -223,12 +223,16 @@ class ForwardRoute:
             self.part.renamedSelf()
 
     def namesEnded(self, room: str) -> None:
-        """The server listed C{room}'s members: any we had not seen join are candidates now."""
+        """
+        The server listed C{room}'s members: any we had not seen join are
+        candidates now; after our own JOIN, those it no longer lists left
+        while we were away (L{ForwardRooms.listed}).
+        """
         if not self.part.isForward(room):
             return
         state = self._rooms.rooms.get(self._rooms.fold(room))
-        for nick in [] if state is None else list(state.members.values()):
-            self.part.joined(room, nick)
+        if state is not None:
+            self.part.listed(room, list(state.members.values()))
 
     def _gone(self, room: str, nick: str) -> None:
         if self._server.isMe(nick):

@@ -540,10 +540,14 @@ class ClientSession:
         self.conversationsPart.keyFailed(name, request, why)
 
     def trustNick(self, nick: str) -> ev.TrustChanged:
-        return self.conversationsPart.trustNick(nick)
+        event = self.conversationsPart.trustNick(nick)
+        self.forwardRoute.part.trusted(nick)  # a member refused before (its rename) is asked again
+        return event
 
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
-        return self.conversationsPart.verifyNick(nick, fingerprint)
+        event = self.conversationsPart.verifyNick(nick, fingerprint)
+        self.forwardRoute.part.trusted(nick)
+        return event
 
     def fingerprintEvent(self, name: str) -> ev.Fingerprint:
         return self.conversationsPart.fingerprintEvent(name)
