@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
 
+from twisted.internet.task import Clock
+
+from securechat.client.adapters.persist import StateKeeper
+from securechat.client.adapters.statedir import StateDir
 from securechat.client.core.session import ClientSession
 from securechat.wire import Message, parseLine
 
@@ -89,3 +93,48 @@ class Pair:
 
     def of(self, nick: str, kind: type) -> list:
         return [event for event in self.events[nick] if isinstance(event, kind)]
+
+
+#: The network alice's state files are kept for in L{AliceRuns}.
+NETWORK = "tcp:irc.test:6667"
+
+
+class AliceRuns:
+    """
+    Alice's client run after run on one state directory, beside bob's on a
+    L{Pair} (a mixin for test cases): each L{alice} call is a fresh run.
+    Her events go to C{self.sink}, the net's list for her once she is added;
+    a test may swap the sink to watch the order of events.
+    """
+
+    def setUp(self) -> None:
+        self.path = self.mktemp()  # type: ignore[attr-defined]
+        self.net = Pair("bob")
+        self.keepers: List[StateKeeper] = []
+        self.sink: Callable[[object], None] = lambda event: None
+
+    def tearDown(self) -> None:
+        for keeper in self.keepers:
+            if keeper.running:
+                keeper.stopService()
+
+    def alice(self) -> Tuple[StateKeeper, ClientSession]:
+        """Alice with her state directory: a fresh run of her client each call."""
+        keeper = StateKeeper(StateDir.open(self.path), NETWORK, Clock(), self.net.clock)
+        self.keepers.append(keeper)
+        session = ClientSession(
+            "alice", lambda event: self.sink(event), clock=self.net.clock,
+            identity=keeper.identity, trust=keeper.trust, onConversation=keeper.restore,
+        )  # fmt: skip
+        keeper.attach(session)
+        self.sink = lambda event: None  # what attaching says is not this run's to check
+        self.net.add("alice", session)
+        self.sink = self.net.events["alice"].append
+        keeper.startService()
+        return keeper, session
+
+    def crash(self, keeper: StateKeeper) -> None:
+        """The run ends without a clean stop (only the lock is let go)."""
+        keeper._loop.stop()
+        keeper.state.close()
+        self.keepers.remove(keeper)

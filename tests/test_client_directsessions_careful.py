@@ -29,10 +29,9 @@ from securechat.client.faces.jsonlines import encodeEvent
 from securechat.codec import TEST_KDF, derive_room_keys
 from securechat.codec.sessions.framing import SESSION_MARKER
 
-from .pairwise_support import Pair
+from .pairwise_support import NETWORK, AliceRuns, Pair
 
 ROOM = "#lab"
-NETWORK = "tcp:irc.test:6667"
 
 
 class ConstructionTests(SynchronousTestCase):
@@ -132,42 +131,7 @@ class HintOverSessionTests(SynchronousTestCase):
         self.assertTrue(self.net.of("alice", ev.RejectedMessage))
 
 
-class Runs:
-    """Alice's client run after run on one state directory (a mixin for the test cases below)."""
-
-    def setUp(self):
-        self.path = self.mktemp()
-        self.net = Pair("bob")
-        self.keepers = []
-
-    def tearDown(self):
-        for keeper in self.keepers:
-            if keeper.running:
-                keeper.stopService()
-
-    def alice(self):
-        """Alice with her state directory: a fresh run of her client each call."""
-        keeper = StateKeeper(StateDir.open(self.path), NETWORK, Clock(), self.net.clock)
-        self.keepers.append(keeper)
-        # The parts keep the emit they were built with: it records into the net's current list.
-        session = ClientSession(
-            "alice", lambda event: self.net.events["alice"].append(event), clock=self.net.clock,
-            identity=keeper.identity, trust=keeper.trust, onConversation=keeper.restore,
-        )
-        self.net.events["alice"] = []
-        keeper.attach(session)
-        self.net.add("alice", session)  # a new list for this run, before the keeper reports
-        session.emit = lambda event: self.net.events["alice"].append(event)
-        keeper.startService()
-        return keeper, session
-
-    def crash(self, keeper):
-        keeper._loop.stop()
-        keeper.state.close()
-        self.keepers.remove(keeper)
-
-
-class RestartTests(Runs, SynchronousTestCase):
+class RestartTests(AliceRuns, SynchronousTestCase):
     """What survives a restart: the peers chosen plain; and held messages are never lost silently."""
 
     def test_plainChoiceSurvivesARestart(self):
@@ -288,7 +252,7 @@ class HintJsonTests(SynchronousTestCase):
             self.assertIs(json.loads(encodeEvent(event))["authenticated"], authenticated)
 
 
-class PlainByNickTests(Runs, SynchronousTestCase):
+class PlainByNickTests(AliceRuns, SynchronousTestCase):
     """The saved choice is the peer's nick alone: it holds whatever nick we get (the proxy learns ours late)."""
 
     def test_plainChoiceHoldsUnderAnotherOwnNick(self):

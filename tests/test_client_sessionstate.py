@@ -10,56 +10,21 @@ import json
 import os
 import stat
 
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from securechat.client.adapters.persist import StateKeeper
 from securechat.client.adapters.sessionstate import sessionsFile
-from securechat.client.adapters.statedir import StateDir, StateError
+from securechat.client.adapters.statedir import StateError
 from securechat.client.core import events as ev
 from securechat.client.core.pairwise import Pairwise
-from securechat.client.core.session import ClientSession, CommandError
+from securechat.client.core.session import CommandError
 from securechat.codec.errors import Replayed
 from securechat.codec.sessions.framing import parse_session_line
 from securechat.codec.sessions.primitives import b64decode
 
-from .pairwise_support import Pair
-
-NETWORK = "tcp:irc.test:6667"
+from .pairwise_support import NETWORK, AliceRuns
 
 
-class SessionStateTests(SynchronousTestCase):
-    def setUp(self):
-        self.path = self.mktemp()
-        self.net = Pair("bob")
-        self.keepers = []
-
-    def tearDown(self):
-        for keeper in self.keepers:
-            if keeper.running:
-                keeper.stopService()
-
-    def alice(self):
-        """Alice, with her state directory (a fresh run of her client each call)."""
-        keeper = StateKeeper(StateDir.open(self.path), NETWORK, Clock(), self.net.clock)
-        self.keepers.append(keeper)
-        session = ClientSession(
-            "alice", lambda event: self.sink(event), clock=self.net.clock, identity=keeper.identity, trust=keeper.trust,
-            onConversation=keeper.restore,
-        )
-        keeper.attach(session)
-        self.sink = lambda event: None
-        self.net.add("alice", session)
-        self.sink = self.net.events["alice"].append
-        keeper.startService()
-        return keeper, session
-
-    def crash(self, keeper):
-        """The run ends without a clean stop (only the lock is let go)."""
-        keeper._loop.stop()
-        keeper.state.close()
-        self.keepers.remove(keeper)
-
+class SessionStateTests(AliceRuns, SynchronousTestCase):
     def fromBob(self, text):
         self.net.clients["bob"].sendMessage("alice", text)
         lines = [message.params[1] for message in self.net.take("bob")]
