@@ -18,7 +18,7 @@ from securechat.codec import Identity
 from securechat.codec.errors import SignedByOther
 from securechat.codec.sessions.framing import KIND_INIT, SESSION_MARKER, parse_session_line
 
-from .pairwise_support import Pair
+from .pairwise_support import AliceRuns, Pair
 
 
 def bodies(net: Pair, nick: str) -> list:
@@ -245,3 +245,31 @@ class BoundsTests(SynchronousTestCase):
         for number in range(MAX_REFUSALS + 10):
             part.refused("nick%d" % (number,), b"k" * 32, ours=False)
         self.assertEqual(len(part), MAX_REFUSALS)
+
+
+class StateDirectoryTests(AliceRuns, SynchronousTestCase):
+    """Alice's client with its state directory: the key accepted and the session asked again outlive a restart."""
+
+    def test_sessionAfterTrustIsKept(self):
+        keeper, alice = self.alice()
+        alice.sendMessage("bob", "hello")
+        self.net.pump()
+        bob = self.net.clients["bob"]
+        bob.changeNick("bobby")
+        for session in self.net.clients.values():
+            session.lineReceived(b":bob!~bob@h NICK bobby")
+        for table in (self.net.clients, self.net.outbox, self.net.events):
+            table["bobby"] = table.pop("bob")
+        self.net.take("bobby")
+        alice.sendMessage("bobby", "still you?")
+        self.net.pump()
+        self.assertEqual(reasons(self.net, "alice"), ["signed-by-other"])
+        alice.trustNick("bobby")
+        self.net.pump()
+        self.assertEqual(bodies(self.net, "bobby")[-1], ("alice", "still you?", SESSION_LAYER))
+        keeper.stopService()
+        keeper, alice = self.alice()
+        self.assertEqual(alice.trust.pinned("bobby").public_key, bob.identity.public_key)
+        self.assertIsInstance(alice.sendMessage("bobby", "after a restart"), ev.Sent)
+        self.net.pump()
+        self.assertEqual(bodies(self.net, "bobby")[-1], ("alice", "after a restart", SESSION_LAYER))
