@@ -27,6 +27,10 @@ admit proofs over these sessions):
   - L{Pairwise.onSessionReady}C{(callback)}: C{callback(nick, identityKey,
     sessionId)} each time a session with C{nick} is established (ours or
     theirs, new or replacing one).
+  - L{Pairwise.onRefused}C{(callback)}: a handshake refused for its signed
+    identity key (what our opening holds waits on, until the timeout);
+    L{Pairwise.askAgain}C{(nick)} opens again once the user accepted the
+    key (L{securechat.client.core.sessionsaftertrust}).
   - L{Pairwise.sessionId}C{(nick)}: the 32-byte session id (the handshake's
     transcript hash: what an admit proof binds) or L{None};
     L{Pairwise.peerIdentity}C{(nick)}: the peer's identity key or L{None}.
@@ -45,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ...codec import DEFAULT_LIMITS, ReassemblyLimits
 from ...codec.chunks import Reassembler
-from ...codec.errors import CodecError, IdentityChanged, Malformed
+from ...codec.errors import CodecError, IdentityChanged, Malformed, SignedByOther
 from ...codec.sessions import Initiator, Ratchet, Responder
 from ...codec.sessions.framing import (
     KIND_FINISH,
@@ -83,6 +87,7 @@ STATE_FORMAT = 1
 RecordHandler = Callable[[str, bytes, bytes], None]
 UndeliveredHandler = Callable[[str, bytes, str], None]
 ReadyHandler = Callable[[str, bytes, bytes], None]
+RefusedHandler = Callable[[str, bytes, bool], None]
 
 
 class _Session:
@@ -99,7 +104,7 @@ class _Session:
 class _Starting:
     """A handshake in progress with one peer, and what waits for it."""
 
-    __slots__ = ("nick", "handshake", "started", "held", "heldBytes")
+    __slots__ = ("nick", "handshake", "started", "held", "heldBytes", "refusal")
 
     def __init__(self, nick: str, handshake: Union[Initiator, Responder], started: float) -> None:
         self.nick = nick
@@ -107,6 +112,9 @@ class _Starting:
         self.started = started
         self.held: List[Tuple[int, bytes]] = []
         self.heldBytes = 0
+        #: Why the peer's answer was refused (its key is not the one trusted
+        #: for its nick): what is held waits for /trust, or the timeout.
+        self.refusal: Optional[str] = None
 
 
 class Pairwise:
@@ -136,6 +144,7 @@ class Pairwise:
         self._onRecord: Dict[int, RecordHandler] = {}
         self._onUndelivered: Dict[int, UndeliveredHandler] = {}
         self._onReady: List[ReadyHandler] = []
+        self._onRefused: List[RefusedHandler] = []
         self._reassembler = Reassembler(clock, limits)
         #: How often an opening is answered (per nick, in all, within the
         #: server's pace): L{securechat.client.core.sessionanswers}.
@@ -169,6 +178,32 @@ class Pairwise:
     def onSessionReady(self, callback: ReadyHandler) -> None:
         """Call C{callback(nick, identityKey, sessionId)} whenever a session is established."""
         self._onReady.append(callback)
+
+    def onRefused(self, callback: RefusedHandler) -> None:
+        """
+        Call C{callback(nick, identityKey, ours)} when a handshake is refused
+        for its signed identity key (not the one the trust store holds for
+        C{nick}: changed, or another nick's): C{ours}, the peer's answer to our
+        opening (what it holds waits); else the finish of the peer's opening.
+        """
+        self._onRefused.append(callback)
+
+    def refusedOpening(self, nick: str) -> bool:
+        """Whether our opening to C{nick} waits with its answer refused for its key (see L{onRefused})."""
+        starting = self._starting.get(self._fold(nick))
+        return starting is not None and starting.refusal is not None
+
+    def askAgain(self, nick: str) -> None:
+        """
+        A new opening to C{nick} now (the caller keeps to the budgets of
+        openings): what a refused opening of ours holds waits for this one,
+        which has the whole timeout again.  L{CommandError} if the INIT
+        cannot be written (the refused one then stays as it was).
+        """
+        old = self._starting.get(self._fold(nick))
+        starting = self._start(nick)
+        if old is not None:
+            starting.held, starting.heldBytes = old.held, old.heldBytes
 
     def sessionId(self, nick: str) -> Optional[bytes]:
         session = self._sessions.get(self._fold(nick))
@@ -248,13 +283,17 @@ class Pairwise:
                 if now - starting.started < self.timeout:
                     continue
                 del handshakes[folded]
-                self._undelivered(
-                    starting,
-                    "%s did not answer a protected session within %g seconds (no securechat there?)"
-                    % (starting.nick, self.timeout),
-                )
+                self._undelivered(starting, self._expired(starting))
         self._reassembler.expire()
         self._answerWaiting()
+
+    def _expired(self, starting: _Starting) -> str:
+        """Why what waited for C{starting} is not sent: no answer, or an answer refused and no /trust."""
+        if starting.refusal is None:
+            return "%s did not answer a protected session within %g seconds (no securechat there?)" % (
+                starting.nick, self.timeout)  # fmt: skip
+        return "the protected session with %s was refused (%s), and no /trust came within %g seconds" % (
+            starting.nick, starting.refusal, self.timeout)  # fmt: skip
 
     def _answerWaiting(self) -> None:
         """Answer the openings that waited for the budget, while it has room (the others wait on, or expire)."""
@@ -428,12 +467,20 @@ class Pairwise:
         except IdentityChanged:
             # Signed, by another key than the pinned one: the trust store
             # words it and remembers the key for /trust.  Still waiting.
-            self._server.trust.judge(self._fold(sender), data[2:34])
+            try:
+                self._server.trust.judge(self._fold(sender), data[2:34])
+            except (IdentityChanged, SignedByOther) as refusal:
+                self._refusedAnswer(starting, data[2:34], refusal)
+                raise  # the trust store's words (with /trust), as ever
             raise
         keys = starting.handshake.keys
         assert keys is not None
         try:
             self._server.trust.judge(self._fold(sender), keys.peer_identity)
+        except (IdentityChanged, SignedByOther) as refusal:
+            # Signed by another nick's key (a rename): what is held waits for /trust too.
+            self._refusedAnswer(starting, keys.peer_identity, refusal)
+            raise
         except CodecError as error:
             del self._starting[self._fold(sender)]
             self._undelivered(starting, "not sent: " + str(error))
@@ -441,6 +488,12 @@ class Pairwise:
         # FINISH first: a record an onSessionReady callback seals must reach the peer after it.
         self._write(sender, KIND_FINISH, finish)
         self._established(starting.nick, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
+
+    def _refusedAnswer(self, starting: _Starting, identity: bytes, refusal: CodecError) -> None:
+        """The peer's answer to our opening is signed by a key not trusted for its nick: said, held on."""
+        starting.refusal = str(refusal)
+        for callback in self._onRefused:
+            callback(starting.nick, identity, True)
 
     def _finish(self, sender: str, data: bytes) -> None:
         answering = self._answering.get(self._fold(sender))
@@ -450,8 +503,11 @@ class Pairwise:
         keys = answering.handshake.finish(data)
         try:
             self._server.trust.judge(self._fold(sender), keys.peer_identity)
-        except CodecError:
+        except CodecError as error:
             del self._answering[self._fold(sender)]
+            if isinstance(error, (IdentityChanged, SignedByOther)):
+                for callback in self._onRefused:
+                    callback(answering.nick, keys.peer_identity, False)
             raise
         self._established(answering.nick, keys.peer_identity, Ratchet.from_session(keys, self._makeKey))
 

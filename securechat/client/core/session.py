@@ -73,6 +73,7 @@ from .rules import (
     checkWord,
 )
 from .serverlines import Knowledge, Unparsable, readServerLine
+from .sessionsaftertrust import SessionsAfterTrust
 from .views import afterJoin
 
 #: What other modules import from here (the session's limits and errors live
@@ -164,6 +165,8 @@ class ClientSession:
         #: Pairwise sessions with peers' identities (direct messages with no
         #: secret typed; the room layer's records): L{securechat.client.core.pairwise}.
         self.pairwise = Pairwise(self.registration, emit, clock)
+        #: Those refused for their key, asked again once the user accepts it (/trust, /verify).
+        self.sessionsAfterTrust = SessionsAfterTrust(self.registration, self.pairwise, emit, clock)
         #: Direct messages over those sessions, for peers with no secret typed.
         self.directSessions = DirectSessions(
             self.registration, self.keyring, self.pairwise, emit, directSessions
@@ -507,6 +510,7 @@ class ClientSession:
     def expire(self) -> None:
         self.conversationsPart.expire()
         self.pairwise.expire()
+        self.sessionsAfterTrust.expire()
         self.forwardRoute.expire()
 
     checkLayer = staticmethod(Conversations.checkLayer)
@@ -541,11 +545,13 @@ class ClientSession:
 
     def trustNick(self, nick: str) -> ev.TrustChanged:
         event = self.conversationsPart.trustNick(nick)
+        self.sessionsAfterTrust.trusted(nick)  # first: a room's request then waits for the same opening
         self.forwardRoute.part.trusted(nick)  # a member refused before (its rename) is asked again
         return event
 
     def verifyNick(self, nick: str, fingerprint: str) -> ev.TrustChanged:
         event = self.conversationsPart.verifyNick(nick, fingerprint)
+        self.sessionsAfterTrust.trusted(nick)
         self.forwardRoute.part.trusted(nick)
         return event
 
