@@ -100,6 +100,68 @@ class GoalTests(SynchronousTestCase):
         self.assertEqual(relay.load_baseline(""), {})
 
 
+class WarmRegistrationTests(SynchronousTestCase):
+    def test_warmGoalReadsItsOwnScenario(self) -> None:
+        """The warm-server registration goal comes from idle_warm; the cold goal stays on idle."""
+        scenarios = _scenarios(1.0, 1.0, 99.0)
+        goals = {g["goal"]: g for g in relay.goals(scenarios, {})}
+        self.assertNotIn("connect+register/s, warm server", goals)
+        scenarios["idle_warm"] = {"chosen": {
+            relay.OURS: {"setup": {"register_per_s": 11000.0, "server_cpu_pct": 80.0}},
+            relay.NGIRCD: {"setup": {"register_per_s": 10000.0}},
+        }}
+        goals = {g["goal"]: g for g in relay.goals(scenarios, {})}
+        self.assertAlmostEqual(goals["connect+register/s, warm server"]["ratio"], 1.1)
+        self.assertTrue(goals["connect+register/s, warm server"]["met"])
+        self.assertAlmostEqual(goals["connect+register/s"]["ratio"], 0.5)
+        self.assertFalse(goals["connect+register/s"]["met"])
+
+    def test_warmRunsBeforeTheMeasuredOne(self) -> None:
+        """
+        idle_warm runs the same load against the same server first, as many
+        times as its spec says, and keeps their setup figures beside the
+        measured run's; other scenarios run once.
+        """
+        [spec] = [s for s in relay.scenarios(True) if s.key == "idle_warm"]
+        self.assertEqual(spec.warm_runs, relay.WARM_REGISTRATION_RUNS)
+        self.assertGreater(spec.warm_runs, 0)
+
+        class Server:
+            port, pid = 6667, 42
+            stopped = 0
+
+            def stop(self) -> None:
+                self.stopped += 1
+
+        server = Server()
+        calls = []
+
+        def fake(params, port, pid, oper, tag, python=sys.executable):
+            calls.append((port, pid, tag))
+            return {"setup": {"register_per_s": float(len(calls))}}
+
+        options = mock.Mock(profile="", ngircd_oper=False, loadgen_python=sys.executable)
+        with mock.patch.object(relay, "start_server", return_value=server), \
+                mock.patch.object(relay, "run_loadgen", side_effect=fake), \
+                mock.patch.object(relay.time, "sleep"):
+            result = relay.run_one(relay.NGIRCD, spec, options, 0)
+        self.assertEqual(len(calls), spec.warm_runs + 1)
+        self.assertEqual({(port, pid) for port, pid, _ in calls}, {(6667, 42)})
+        self.assertEqual(len({tag for _, _, tag in calls}), len(calls), "each run its own nicks")
+        self.assertEqual(result["setup"]["register_per_s"], float(spec.warm_runs + 1))
+        self.assertEqual([w["register_per_s"] for w in result["warm_runs"]],
+                         [float(n) for n in range(1, spec.warm_runs + 1)])
+        self.assertEqual(server.stopped, 1)
+        calls.clear()
+        [idle] = [s for s in relay.scenarios(True) if s.key == "idle"]
+        with mock.patch.object(relay, "start_server", return_value=server), \
+                mock.patch.object(relay, "run_loadgen", side_effect=fake), \
+                mock.patch.object(relay.time, "sleep"):
+            result = relay.run_one(relay.NGIRCD, idle, options, 0)
+        self.assertEqual(len(calls), 1)
+        self.assertNotIn("warm_runs", result)
+
+
 class CpuShareTests(SynchronousTestCase):
     def test_shares(self) -> None:
         """Server, generator and others' CPU between two snapshots, and a count per server CPU-second."""
