@@ -25,7 +25,7 @@ from securechat.codec.identity import identity_fingerprint
 from securechat.codec.layers import FORWARD, b64encode
 from securechat.codec.sessions import RoomChains, admit_proof
 from securechat.codec.sessions.primitives import b64decode as sb64decode
-from securechat.codec.sessions.primitives import chain_step, seal
+from securechat.codec.sessions.primitives import chain_step, seal, sender_chain_step
 from securechat.codec.sessions.senderchain import HEADER
 
 ROOM = "#Room"
@@ -80,8 +80,8 @@ def forgeOn(thief: Member, victim: Member, body: str, now: int, ahead: int = 0) 
     key = sb64decode(state["chain_key"], 32)
     chainId = sb64decode(state["chain_id"], 16)
     for _ in range(ahead):
-        _, key = chain_step(key)
-    messageKey, _ = chain_step(key)
+        _, key = sender_chain_step(key)
+    messageKey, _ = sender_chain_step(key)
     header = HEADER.pack(1, chainId, state["next"] + ahead)
     message = header + seal(messageKey, struct.pack(">Q", now) + body.encode("utf-8"), header)
     return chainId, message
