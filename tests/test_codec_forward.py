@@ -114,6 +114,20 @@ class ForwardRoundTripTests(SynchronousTestCase):
         self.assertEqual(accepted.seq, 0)
         self.assertEqual(self.bob.room.held, 0)
 
+    def test_openedButUnreadableIsMalformed(self) -> None:
+        """
+        A message that opens on the chain but has no 8-byte time, or whose
+        body is not UTF-8, is malformed and never held; the chain reads on.
+        """
+        timed = struct.pack(">Q", 1_800_000_000)
+        for plaintext, why in ((b"\x00" * 7, "without its time"), (timed + b"\xff", "UTF-8")):
+            message = self.alice.chains.outbound.seal(plaintext)
+            results = deliver(self.bob, self.alice, lineOf(b"\x00" + message, hashlib.sha256(message).digest()[:16]))
+            self.assertEqual([(r.reason, why in r.description) for r in results], [("malformed", True)])  # type: ignore[attr-defined]
+            self.assertEqual(self.bob.room.held, 0)
+        results = deliver(self.bob, self.alice, self.alice.room.encode("after", PAYLOAD))
+        self.assertEqual([r.body for r in results if isinstance(r, Accepted)], ["after"])
+
     def test_batchHeldUntilSigned(self) -> None:
         """Messages sent while more are queued are held by receivers until the batch's last one signs them all."""
         first = self.alice.room.encode("one", PAYLOAD, last=False)

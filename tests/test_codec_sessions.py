@@ -312,6 +312,22 @@ class SenderChainTests(SynchronousTestCase):
         message[-1] ^= 1
         self.assertEqual(bob.open("alice", bytes(message)), b"x")
 
+    def test_next_message_checked_like_any(self) -> None:
+        """
+        The next message (the chain's quick path) is held to every check: a
+        wrong version byte or chain id, or too short, is malformed and the
+        chain does not move; the genuine one then opens.
+        """
+        alice, bob = admitted()
+        message = alice.seal(b"x")
+        chain = bob.inbound["alice"][-1]
+        other_chain = bytes(message[:1]) + bytes(16) + message[17:]
+        for bad in (b"\x02" + message[1:], other_chain, message[:36]):
+            self.assertRaises(Malformed, chain.open, bad)
+            self.assertEqual(chain.next_index, 0)
+        self.assertEqual(chain.open(message), b"x")
+        self.assertEqual(chain.next_index, 1)
+
     def test_joiner_gets_no_past(self) -> None:
         """A member admitted later gets the chain from its current index: earlier messages are replays to it."""
         alice, bob = admitted()

@@ -53,7 +53,6 @@ from securechat.codec.names import rfc1459_casefold
 from securechat.codec.sessions.primitives import (
     KEY_BYTES,
     NONCE,
-    SENDER_CHAIN_OUTPUT,
     SENDER_CHAIN_PERSON,
     TAG_BYTES,
     SkippedTooFar,
@@ -88,6 +87,8 @@ MAX_STORED = 1024
 MAX_CHAINS_PER_SENDER = 4
 MAX_INDEX = 0xFFFFFFFF
 _blake2b = hashlib.blake2b
+_HEADER_BYTES = HEADER.size
+_SHORTEST = HEADER.size + TAG_BYTES
 #: The room secret proves itself over a pairwise session: HMAC-SHA256, 32 bytes.
 PROOF_BYTES = 32
 
@@ -207,8 +208,9 @@ class OutboundChain:
         """The message sealing C{plaintext} at the next index; the chain advances."""
         if self.index > MAX_INDEX:
             raise ValueError("this chain is exhausted (2**32 messages): start a new chain")
-        # sender_chain_step(), inlined (the key is 32 bytes by construction and on load).
-        keys = _blake2b(key=self._chain_key, digest_size=SENDER_CHAIN_OUTPUT, person=SENDER_CHAIN_PERSON).digest()
+        # sender_chain_step(), inlined (the key is 32 bytes by construction and on load;
+        # BLAKE2b's digest is 64 bytes unless asked otherwise).
+        keys = _blake2b(key=self._chain_key, person=SENDER_CHAIN_PERSON).digest()
         message_key, self._chain_key = keys[:KEY_BYTES], keys[KEY_BYTES:]
         header = HEADER.pack(CHAIN_VERSION, self.chain_id, self.index)
         self.index += 1
@@ -294,14 +296,29 @@ class InboundChain:
         Nothing changes on error.  Keys it skips are stamped C{now} (None:
         at the next L{forget_skipped}).
         """
-        signed = bool(self.flags & SIGNED)
+        signed = self.flags & SIGNED
         if signed:
             if len(message) < HEADER.size + TAG_BYTES + SIGNATURE_BYTES:
                 raise Malformed("a signed chain message is too short")
             message, signature = message[:-SIGNATURE_BYTES], message[-SIGNATURE_BYTES:]
-        if len(message) < HEADER.size + TAG_BYTES:
+        if len(message) < _SHORTEST:
             raise Malformed("a chain message is too short")
         version, chain_id, index = HEADER.unpack_from(message)
+        if index == self._next and not signed and version == CHAIN_VERSION and chain_id == self.chain_id:
+            # The common case, the next message of an unsigned chain: the
+            # same checks and steps as below, in fewer Python steps (it
+            # runs once per message received).  sender_chain_step() and
+            # open_sealed() inlined; the key is 32 bytes by construction and on load,
+            # BLAKE2b's digest 64 bytes unless asked otherwise.
+            keys = _blake2b(key=self._chain_key, person=SENDER_CHAIN_PERSON).digest()
+            try:
+                plaintext = ChaCha20Poly1305(keys[:KEY_BYTES]).decrypt(NONCE, message[_HEADER_BYTES:],
+                                                                       message[:_HEADER_BYTES])  # fmt: skip
+            except InvalidTag:
+                raise Tampered() from None
+            self._chain_key = keys[KEY_BYTES:]
+            self._next = index + 1
+            return plaintext
         if version != CHAIN_VERSION or chain_id != self.chain_id:
             raise Malformed("not a message of this chain")
         header, sealed = message[: HEADER.size], message[HEADER.size :]
@@ -314,14 +331,9 @@ class InboundChain:
             plaintext = open_sealed(skipped[0], sealed, header)
             del self._skipped[index]
             return plaintext
-        if index == self._next:  # the common case: the next message, nothing skipped
-            # sender_chain_step(), inlined (the key is 32 bytes by construction and on load).
-            keys = _blake2b(key=self._chain_key, digest_size=SENDER_CHAIN_OUTPUT, person=SENDER_CHAIN_PERSON).digest()
-            message_key, chain_key = keys[:KEY_BYTES], keys[KEY_BYTES:]
-            try:  # open_sealed(), inlined: this runs once per message received
-                plaintext = ChaCha20Poly1305(message_key).decrypt(NONCE, sealed, header)
-            except InvalidTag:
-                raise Tampered() from None
+        if index == self._next:  # the next message of a signed chain (its signature checked above)
+            message_key, chain_key = sender_chain_step(self._chain_key)
+            plaintext = open_sealed(message_key, sealed, header)
             self._chain_key = chain_key
             self._next = index + 1
             return plaintext
