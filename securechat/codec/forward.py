@@ -285,7 +285,7 @@ class ForwardRoom:
 
     def receive(self, sender: str, text: str) -> List[Any]:
         """Verdicts on one line from C{sender} (the prefix nick): accepted messages come out only once signed."""
-        reassembling = bool(self._reassembler)
+        reassembling = bool(self._reassembler.pending)  # a dict's truth, in C: this runs once per line
         now = self._clock()  # read once per line: what it opens is held as arriving now
         if (self._held_count and now >= self._expiry) or (reassembling and self._reassembler.due()):
             results: List[Any] = self.expire()
