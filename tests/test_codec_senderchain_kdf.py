@@ -11,6 +11,7 @@ import os
 import struct
 from typing import List
 
+import attr
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.codec import Identity
@@ -21,7 +22,7 @@ from securechat.codec.sessions.primitives import (
     open_sealed,
     sender_chain_step,
 )
-from securechat.codec.sessions.senderchain import OutboundChain
+from securechat.codec.sessions.senderchain import ChainStart, InboundChain, OutboundChain
 
 MASK = (1 << 64) - 1
 IV = (
@@ -139,8 +140,14 @@ class SenderChainKdfTests(SynchronousTestCase):
             self.assertNotIn(message_key, chain_step(key))
 
     def test_other_key_lengths_refused(self) -> None:
+        """The KDF, and the chains that step it inline, take 32-byte keys only (BLAKE2b would take others)."""
+        identity = Identity.generate()
+        start = ChainStart("#room", "alice", identity.public_key, bytes(16), 0, PINNED_KEY, 0)
+        InboundChain(start)
         for size in (0, 16, 31, 33, 64):
             self.assertRaises(ValueError, sender_chain_step, bytes(size))
+            self.assertRaises(ValueError, OutboundChain, "#room", identity, "alice", bytes(16), bytes(size), 0, 0)
+            self.assertRaises(ValueError, InboundChain, attr.evolve(start, chain_key=bytes(size)))
 
     def test_chains_step_with_it(self) -> None:
         """A chain's message i is sealed under the i-th message key of the KDF, computed by the reference."""

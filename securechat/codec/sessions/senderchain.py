@@ -183,6 +183,8 @@ class OutboundChain:
     def __init__(
         self, room: str, identity: Identity, nick: str, chain_id: bytes, chain_key: bytes, index: int, flags: int
     ) -> None:
+        if len(chain_key) != KEY_BYTES:  # seal() steps it without asking again
+            raise ValueError(f"a sender chain key is {KEY_BYTES} bytes, not {len(chain_key)}")
         self.room = room
         self.nick = nick
         self._identity = identity
@@ -268,6 +270,8 @@ class InboundChain:
         self, start: ChainStart, verifier: Optional[Verifier] = None, max_skip: int = MAX_SKIP,
         max_stored: int = MAX_STORED,
     ) -> None:  # fmt: skip
+        if len(start.chain_key) != KEY_BYTES:  # open() steps it without asking again
+            raise ValueError(f"a sender chain key is {KEY_BYTES} bytes, not {len(start.chain_key)}")
         self.room = start.room
         self.nick = start.nick
         self.chain_id = start.chain_id
