@@ -19,7 +19,8 @@ class ForwardStepCostsTests(SynchronousTestCase):
             sorted([
                 "raw Fernet encrypt", "raw Fernet decrypt", "forward: send (seal, sign 1/128, line)",
                 "forward: receive, open and hold", "forward: receive, batch end (verify, show)",
-                "chain_step (HMAC-SHA256 x2)", "ChaCha20-Poly1305 seal", "ChaCha20-Poly1305 open",
+                "sender chain KDF (BLAKE2b)", "ratchet's chain_step (HMAC x2)", "ChaCha20-Poly1305 seal",
+                "ChaCha20-Poly1305 open",
                 "SHA-256 of the message", "strict base64 of the token", "the one-piece line's regex",
             ]),
         )  # fmt: skip

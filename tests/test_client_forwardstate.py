@@ -15,8 +15,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.client.adapters.forwardstate import forwardFile
 from securechat.client.adapters.persist import StateKeeper
-from securechat.client.adapters.statedir import StateDir
+from securechat.client.adapters.statedir import CORRUPT_SUFFIX, StateDir
 from securechat.client.core import commands as cmd
+from securechat.client.core import events as ev
 from securechat.client.core.session import ClientSession
 
 from .test_client_forward_rooms import ROOM, Room
@@ -94,3 +95,42 @@ class ForwardStateTests(SynchronousTestCase):
         self.room.pump()
         self.assertIn(("bob", "replayed"), self.room.refused("alice"))
         self.assertEqual(self.room.shown("alice")[-1], ("bob", "after the restart", "forward"))
+
+    def test_stateOfTheOldChainKdfSetAside(self) -> None:
+        """
+        A file written when sender chains stepped by HMAC-SHA256 (format 1)
+        is never read as chains of today's KDF: it is set aside with a
+        warning that says why, and /layer forward starts the room afresh.
+        """
+        alice = self.alice()
+        cmd.execute(alice, cmd.Layer(ROOM, "forward"))
+        self.room.pump()
+        cmd.execute(self.room.clients["bob"], cmd.Say(ROOM, "before the upgrade"))
+        self.room.pump()
+        old = [text for sender, target, text in self.room.recorded if sender == "bob" and target == ROOM][-1]
+        self.crash()
+        path = os.path.join(self.path, forwardFile(NETWORK))
+        state = self.saved()
+        state["format"] = 1
+        chains = state["rooms"]["#lab"]["chains"]
+        chains["version"] = chains["outbound"]["version"] = 1
+        for inbound in chains["inbound"]["bob"]:
+            inbound["version"] = 2
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(state, handle)
+        atStart = self.room.events["alice"] = []  # what the restarted client says before it joins
+        alice = self.alice()
+        [warning] = [e.message for e in atStart if isinstance(e, ev.Error)]
+        self.assertIn("format 1", warning)
+        self.assertIn("HMAC-SHA256", warning)
+        self.assertIn("/layer forward starts the rooms again", warning)
+        self.assertTrue(os.path.exists(path + CORRUPT_SUFFIX))
+        self.assertFalse(alice.forwardRoute.isForward(ROOM))
+        cmd.execute(alice, cmd.Layer(ROOM, "forward"))
+        self.room.pump()
+        self.room.tell("alice", ":bob!~bob@127.0.0.1 PRIVMSG %s :%s" % (ROOM, old))
+        cmd.execute(self.room.clients["bob"], cmd.Say(ROOM, "after the upgrade"))
+        self.room.pump()
+        self.assertNotIn(("bob", "before the upgrade", "forward"), self.room.shown("alice")[1:])
+        self.assertEqual(self.room.shown("alice")[-1], ("bob", "after the upgrade", "forward"))
+        self.assertEqual(self.saved()["format"], 2)

@@ -25,7 +25,7 @@ from securechat.codec.identity import identity_fingerprint
 from securechat.codec.layers import FORWARD, b64encode
 from securechat.codec.sessions import RoomChains, admit_proof
 from securechat.codec.sessions.primitives import b64decode as sb64decode
-from securechat.codec.sessions.primitives import chain_step, seal
+from securechat.codec.sessions.primitives import chain_step, seal, sender_chain_step
 from securechat.codec.sessions.senderchain import HEADER
 
 ROOM = "#Room"
@@ -80,8 +80,8 @@ def forgeOn(thief: Member, victim: Member, body: str, now: int, ahead: int = 0) 
     key = sb64decode(state["chain_key"], 32)
     chainId = sb64decode(state["chain_id"], 16)
     for _ in range(ahead):
-        _, key = chain_step(key)
-    messageKey, _ = chain_step(key)
+        _, key = sender_chain_step(key)
+    messageKey, _ = sender_chain_step(key)
     header = HEADER.pack(1, chainId, state["next"] + ahead)
     message = header + seal(messageKey, struct.pack(">Q", now) + body.encode("utf-8"), header)
     return chainId, message
@@ -113,6 +113,20 @@ class ForwardRoundTripTests(SynchronousTestCase):
         self.assertEqual(accepted.sent_at, 1_800_000_000)
         self.assertEqual(accepted.seq, 0)
         self.assertEqual(self.bob.room.held, 0)
+
+    def test_openedButUnreadableIsMalformed(self) -> None:
+        """
+        A message that opens on the chain but has no 8-byte time, or whose
+        body is not UTF-8, is malformed and never held; the chain reads on.
+        """
+        timed = struct.pack(">Q", 1_800_000_000)
+        for plaintext, why in ((b"\x00" * 7, "without its time"), (timed + b"\xff", "UTF-8")):
+            message = self.alice.chains.outbound.seal(plaintext)
+            results = deliver(self.bob, self.alice, lineOf(b"\x00" + message, hashlib.sha256(message).digest()[:16]))
+            self.assertEqual([(r.reason, why in r.description) for r in results], [("malformed", True)])  # type: ignore[attr-defined]
+            self.assertEqual(self.bob.room.held, 0)
+        results = deliver(self.bob, self.alice, self.alice.room.encode("after", PAYLOAD))
+        self.assertEqual([r.body for r in results if isinstance(r, Accepted)], ["after"])
 
     def test_batchHeldUntilSigned(self) -> None:
         """Messages sent while more are queued are held by receivers until the batch's last one signs them all."""

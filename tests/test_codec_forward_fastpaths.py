@@ -104,3 +104,20 @@ class OnePieceLineTests(SynchronousTestCase):
         self.assertEqual(self.reasons(f"{prefix}  {msgid} 1/1 {piece}"), ["malformed"])
         self.assertEqual(self.reasons(f"{prefix.upper()} {msgid} 1/1 {piece}"), ["unprotected"])
         self.assertEqual(self.reasons(line), ["hello"])
+
+    def test_pendingPiecesTakeTheGeneralWay(self) -> None:
+        """
+        While pieces of a message are pending, a one-piece line goes the
+        general way: the late pieces time out (reported on the next line),
+        and a message whose last piece arrives still shows.
+        """
+        long = self.alice.room.encode("long " * 40, 120)
+        self.assertGreater(len(long), 2)
+        self.assertEqual(self.bob.room.receive("alice", long[0]), [])
+        self.assertTrue(self.bob.room._reassembler.pending)
+        self.clock.advance(self.bob.room._limits.timeout)
+        (line,) = self.alice.room.encode("hello", PAYLOAD)
+        reasons = self.reasons(line)
+        self.assertEqual(reasons[0], "incomplete")
+        self.assertEqual(reasons[1:], ["hello"])
+        self.assertFalse(self.bob.room._reassembler.pending)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import re
 import struct
@@ -106,8 +105,8 @@ class ForwardVectorTests(SynchronousTestCase):
                 self.assertEqual(msgid, hashlib.sha256(message).digest()[:16])
                 version, cid, index = struct.unpack(">B16sI", message[:21])
                 self.assertEqual((version, cid, index), (1, chain_id, expected_index))
-                message_key = hmac.new(key, b"\x01", hashlib.sha256).digest()
-                key = hmac.new(key, b"\x02", hashlib.sha256).digest()
+                keys = hashlib.blake2b(b"", key=key, digest_size=64, person=b"securechat/s1 sc").digest()
+                message_key, key = keys[:32], keys[32:]
                 plaintext = ChaCha20Poly1305(message_key).decrypt(bytes(12), message[21:], message[:21])
                 self.assertEqual(struct.unpack(">Q", plaintext[:8])[0], vectors["time"])
                 opened[index] = plaintext[8:].decode("utf-8")

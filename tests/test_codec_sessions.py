@@ -312,6 +312,22 @@ class SenderChainTests(SynchronousTestCase):
         message[-1] ^= 1
         self.assertEqual(bob.open("alice", bytes(message)), b"x")
 
+    def test_next_message_checked_like_any(self) -> None:
+        """
+        The next message (the chain's quick path) is held to every check: a
+        wrong version byte or chain id, or too short, is malformed and the
+        chain does not move; the genuine one then opens.
+        """
+        alice, bob = admitted()
+        message = alice.seal(b"x")
+        chain = bob.inbound["alice"][-1]
+        other_chain = bytes(message[:1]) + bytes(16) + message[17:]
+        for bad in (b"\x02" + message[1:], other_chain, message[:36]):
+            self.assertRaises(Malformed, chain.open, bad)
+            self.assertEqual(chain.next_index, 0)
+        self.assertEqual(chain.open(message), b"x")
+        self.assertEqual(chain.next_index, 1)
+
     def test_joiner_gets_no_past(self) -> None:
         """A member admitted later gets the chain from its current index: earlier messages are replays to it."""
         alice, bob = admitted()
@@ -390,27 +406,42 @@ class SenderChainTests(SynchronousTestCase):
         self.assertEqual(bob.forget_expired(140.0, 40.0), 1)
         self.assertRaises(Replayed, bob.open, "alice", messages[1])
 
-    def test_old_state_without_stamps_loads(self) -> None:
+    def test_unstamped_state_loads(self) -> None:
         """
-        An inbound chain saved before stamps (version 1) loads; its skipped
-        keys, of unknown age, are stamped at the first upkeep and erased one
-        window later (never kept for good).
+        An inbound chain saved with skipped keys not stamped yet (opened
+        without a clock) loads; they are stamped at the first upkeep and
+        erased one window later (never kept for good).
         """
         alice, bob = admitted()
         messages = [alice.seal(b"%d" % n) for n in range(3)]
-        bob.open("alice", messages[2], now=100.0)
+        bob.open("alice", messages[2])
         state = bob.to_dict()
-        for chain in state["inbound"]["alice"]:
-            chain["version"] = 1
-            chain["skipped"] = [[number, key] for number, key, *_ in chain["skipped"]]
-            del chain["replaced_at"]
+        self.assertEqual([at for _, _, at in state["inbound"]["alice"][0]["skipped"]], [None, None])
         bob = RoomChains.from_dict(json.loads(json.dumps(state)), BOB)
         self.assertEqual(bob.forget_expired(1000.0, 40.0), 0)
         self.assertEqual(bob.open("alice", messages[0]), b"0")
         self.assertEqual(bob.forget_expired(1040.0, 40.0), 1)
         self.assertRaises(Replayed, bob.open, "alice", messages[1])
-        broken = dict(state["inbound"]["alice"][0], version=2)
-        self.assertRaises(ValueError, InboundChain.from_dict, broken)
+
+    def test_states_of_the_hmac_kdf_refused(self) -> None:
+        """
+        States written before the sender chains' KDF became BLAKE2b (room-chains
+        and outbound-chain 1, inbound-chain 1 and 2) hold keys of another KDF:
+        refused with L{ValueError}, never read as keys of this one.
+        """
+        alice, bob = admitted()
+        messages = [alice.seal(b"%d" % n) for n in range(3)]
+        bob.open("alice", messages[2], now=100.0)
+        state = json.loads(json.dumps(bob.to_dict()))
+        self.assertEqual(RoomChains.from_dict(state, BOB).open("alice", messages[0]), b"0")
+        self.assertRaises(ValueError, RoomChains.from_dict, dict(state, version=1), BOB)
+        self.assertRaises(ValueError, OutboundChain.from_dict, dict(state["outbound"], version=1), BOB)
+        inbound = state["inbound"]["alice"][0]
+        unstamped = dict(inbound, version=1, skipped=[[number, key] for number, key, _ in inbound["skipped"]])
+        del unstamped["replaced_at"]
+        for old in (unstamped, dict(inbound, version=2)):
+            self.assertRaises(ValueError, InboundChain.from_dict, old)
+        self.assertRaises(ValueError, InboundChain.from_dict, dict(unstamped, version=3))
 
     def test_replaced_chain_erased_after_window(self) -> None:
         """

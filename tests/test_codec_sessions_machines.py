@@ -33,7 +33,7 @@ from securechat.codec.errors import CodecError, Replayed
 from securechat.codec.forward import KIND_SIGNATURE, KIND_SIGNED_MESSAGE, ForwardRoom, batch_signed_bytes
 from securechat.codec.layers import b64decode, b64encode
 from securechat.codec.sessions import InboundChain, Initiator, Ratchet, Responder, RoomChains, admit_proof
-from securechat.codec.sessions.primitives import KEY_BYTES, chain_step, field, seal
+from securechat.codec.sessions.primitives import KEY_BYTES, field, seal, sender_chain_step
 from securechat.codec.sessions.senderchain import MAX_CHAINS_PER_SENDER, ChainStart, chain_id_of
 
 #: In flight at most (well inside the windows of skipped keys).
@@ -426,7 +426,7 @@ class ForwardMachine(RuleBasedStateMachine):
         state = chains[-1].to_dict()
         key = field(state, "chain_key", KEY_BYTES)
         chain_id = field(state, "chain_id", 16)
-        message_key, _ = chain_step(key)
+        message_key, _ = sender_chain_step(key)
         header = struct.pack(">B16sI", 1, chain_id, state["next"])
         message = header + seal(message_key, struct.pack(">Q", int(self.clock[0])) + b"forged", header)
         digest = hashlib.sha256(message).digest()

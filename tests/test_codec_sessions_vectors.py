@@ -53,6 +53,12 @@ def _kdf_ck(chain: bytes) -> Tuple[bytes, bytes]:
     return hmac.new(chain, b"\x01", hashlib.sha256).digest(), hmac.new(chain, b"\x02", hashlib.sha256).digest()
 
 
+def _kdf_sc(chain: bytes) -> Tuple[bytes, bytes]:
+    """The sender chains' KDF (C3): keyed BLAKE2b-512, empty message, person "securechat/s1 sc"."""
+    out = hashlib.blake2b(b"", key=chain, digest_size=64, person=b"securechat/s1 sc").digest()
+    return out[:32], out[32:]
+
+
 def _name(text: str) -> bytes:
     raw = text.translate(FOLD).encode("utf-8")
     return bytes((len(raw),)) + raw
@@ -144,7 +150,7 @@ class SessionVectorTests(SynchronousTestCase):
             message = bytes.fromhex(entry["message"])
             header = struct.pack(">B16sI", 1, chain_id, entry["index"])
             self.assertEqual(message[:21], header)
-            message_key, chain_key = _kdf_ck(chain_key)
+            message_key, chain_key = _kdf_sc(chain_key)
             plaintext = ChaCha20Poly1305(message_key).decrypt(bytes(12), message[21:], header)
             self.assertEqual(plaintext.decode("utf-8"), entry["plaintext"])
 
@@ -158,7 +164,7 @@ class SessionVectorTests(SynchronousTestCase):
         body, signature = message[:-64], message[-64:]
         Ed25519PublicKey.from_public_bytes(record[54:86]).verify(signature, b"securechat/s1 chain message\x00" + body)
         header = struct.pack(">B16sI", 1, chain_id, 7)
-        message_key, _ = _kdf_ck(chain_key)
+        message_key, _ = _kdf_sc(chain_key)
         plaintext = ChaCha20Poly1305(message_key).decrypt(bytes(12), body[21:], header)
         self.assertEqual(plaintext.decode("utf-8"), vectors["message"]["plaintext"])
 

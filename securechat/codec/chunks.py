@@ -16,7 +16,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import attr
 
@@ -313,6 +313,9 @@ class Reassembler:
         self._clock = clock
         self.limits = limits
         self._pending: OrderedDict[PendingKey, _Pending] = OrderedDict()
+        #: The same table, to test for emptiness in C (C{bool(reassembler)} calls
+        #: C{__len__} in Python): for reading, never for changing.
+        self.pending: Mapping[PendingKey, object] = self._pending
         self._per_sender: Dict[str, int] = {}
         self._chars = 0
         #: (sender_key, msgid) -> when it was delivered, oldest first.

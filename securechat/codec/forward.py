@@ -90,6 +90,9 @@ RANGE = struct.Struct(">II")
 MSGID_BYTES = 16
 _SIGNATURE_TOKEN = 1 + CHAIN_ID_BYTES + RANGE.size + SIGNATURE_BYTES
 _TRAILER = U32.size + SIGNATURE_BYTES
+_TIME_BYTES = TIME.size
+#: Where a chain message's index starts (after its version and chain id).
+_INDEX_AT = 1 + CHAIN_ID_BYTES
 _sha256 = hashlib.sha256
 _LINE_PREFIX = f"{MARKER} {FORWARD} "
 #: A whole message in one line: the prefix, a msgid, 1/1 and a piece that is not empty.
@@ -224,7 +227,7 @@ class ForwardRoom:
         lines: List[str] = []
         for msgid, token in self.seal_tokens(body, last):
             msgid_text, token_text = b64encode(msgid), b64encode(token)
-            line = _LINE_PREFIX + msgid_text + " 1/1 " + token_text
+            line = f"{_LINE_PREFIX}{msgid_text} 1/1 {token_text}"
             if len(line) <= max_payload:
                 lines.append(line)  # the common case: split_token's first test, without the call
             else:
@@ -282,14 +285,15 @@ class ForwardRoom:
 
     def receive(self, sender: str, text: str) -> List[Any]:
         """Verdicts on one line from C{sender} (the prefix nick): accepted messages come out only once signed."""
-        reassembling = bool(self._reassembler)
-        if (self._held_count and self._clock() >= self._expiry) or (reassembling and self._reassembler.due()):
+        reassembling = bool(self._reassembler.pending)  # a dict's truth, in C: this runs once per line
+        now = self._clock()  # read once per line: what it opens is held as arriving now
+        if (self._held_count and now >= self._expiry) or (reassembling and self._reassembler.due()):
             results: List[Any] = self.expire()
         elif not reassembling and (line := _ONE_PIECE_RE.match(text)) is not None:
             # The common line: one piece, nothing pending (parse_line's fast path, inlined);
             # any other goes the general way below.
             try:
-                return self._open(sender, rfc1459_casefold(sender), line.group(1), b64decode(text[line.end() :]))
+                return self._open(sender, rfc1459_casefold(sender), line.group(1), b64decode(text[line.end() :]), now)
             except CodecError as error:
                 return [Rejected(FORWARD, sender, self.room, error)]
         else:
@@ -315,7 +319,7 @@ class ForwardRoom:
             results.extend(self._dropped(item) for item in dropped)
         if token is not None:
             try:
-                results.extend(self._open(sender, nick, chunk.msgid, b64decode(token)))
+                results.extend(self._open(sender, nick, chunk.msgid, b64decode(token), now))
             except CodecError as error:
                 results.append(Rejected(FORWARD, sender, self.room, error))
         return results
@@ -323,7 +327,7 @@ class ForwardRoom:
     def _dropped(self, item: Dropped) -> Rejected:
         return Rejected(item.layer, item.sender, self.room, item.error)
 
-    def _open(self, sender: str, nick: str, msgid_text: str, data: bytes) -> List[Any]:
+    def _open(self, sender: str, nick: str, msgid_text: str, data: bytes, now: float) -> List[Any]:
         kind = data[0] if data else -1
         if kind == KIND_MESSAGE:  # the common token first; the kinds exclude each other
             message = data[1:]
@@ -355,34 +359,37 @@ class ForwardRoom:
         expected = self._expected
         if key not in expected:
             expected[key] = chain.next_index
-        now = self._clock()
         plaintext = chain.open(message, now)  # erases the message key
         # The batch signature covers this digest; the line's msgid only routes
         # pieces (the sender derives it from the digest, nobody relies on it).
         digest = _sha256(message).digest()
-        if len(plaintext) < TIME.size:
-            raise Malformed("a forward message without its time")
-        try:
-            body = plaintext[TIME.size :].decode("utf-8")
+        try:  # its time first (too short: struct.error), then its body
+            (sent_at,) = TIME.unpack_from(plaintext)
+            body = plaintext[_TIME_BYTES:].decode("utf-8")
+        except struct.error:
+            raise Malformed("a forward message without its time") from None
         except UnicodeDecodeError:
             raise Malformed("the body is not UTF-8") from None
-        (index,) = U32.unpack_from(message, 1 + CHAIN_ID_BYTES)
-        (sent_at,) = TIME.unpack_from(plaintext)
+        (index,) = U32.unpack_from(message, _INDEX_AT)
         held = self._held.get(key)
         if held is None:
             held = self._held[key] = OrderedDict()
         stale: Optional[CodecError] = None
-        if sent_at < now - self.ttl - self.max_skew:
-            stale = Expired(f"sealed {int(now - sent_at)} s before it arrived (at most {self.ttl + self.max_skew} s)")
-        elif sent_at > now + self.max_skew:
-            stale = FromFuture(f"sealed {int(sent_at - now)} s in the future (at most {self.max_skew} s)")
+        oldest = now - self.ttl - self.max_skew
+        if not oldest <= sent_at <= now + self.max_skew:
+            if sent_at < oldest:
+                age = f"sealed {int(now - sent_at)} s before it arrived"
+                stale = Expired(f"{age} (at most {self.ttl + self.max_skew} s)")
+            else:
+                stale = FromFuture(f"sealed {int(sent_at - now)} s in the future (at most {self.max_skew} s)")
         # Every field given, so the tuple it is (NamedTuple's __new__ is a Python call).
-        held[index] = tuple.__new__(_Held, (digest, body, sent_at, now, msgid_text, stale))
+        held[index] = _new_tuple(_Held, (digest, body, sent_at, now, msgid_text, stale))
         self._held_count += 1
         if now + self.hold_seconds < self._expiry:
             self._expiry = now + self.hold_seconds
-        over = self._held_count > self.max_held or len(held) > self.max_held_per_chain
-        if over or kind == KIND_SIGNED_MESSAGE or key in self._waiting:
+        # kind is 0 or 1 here: 1, a signed message, ends its batch.
+        if kind or self._waiting or self._held_count > self.max_held or len(held) > self.max_held_per_chain:
+            over = self._held_count > self.max_held or len(held) > self.max_held_per_chain
             results: List[Any] = self._evict_oldest(key) if over else []
             if kind == KIND_SIGNED_MESSAGE:
                 results.extend(self._signature(sender, nick, chain_id, first, index, signature))
@@ -435,16 +442,18 @@ class ForwardRoom:
         # dropped, an index below the one after the highest shown is late
         # (reordered).  Kept in a local across the batch, stored once.
         expected = self._expected.get(key, first)
+        stream = key[1]
         results: List[Any] = []
+        append = results.append
         index = first
-        for item in items:
-            if item.stale is not None:
-                results.append(Rejected(FORWARD, sender, room, item.stale))
+        for digest, body, sent_at, _arrived, _msgid, stale in items:  # _Held's fields, unpacked at once
+            if stale is not None:
+                append(Rejected(FORWARD, sender, room, stale))
             else:
-                results.append(_new_tuple(Accepted, (
-                    FORWARD, sender, room, item.body, PROTECTION, b64encode(item.digest[:MSGID_BYTES]), index,
-                    item.sent_at, index - expected if index > expected else 0, index < expected, signer,
-                    None, (), key[1],  # trust, views (not on this layer's results), stream
+                append(_new_tuple(Accepted, (
+                    FORWARD, sender, room, body, PROTECTION, b64encode(digest[:MSGID_BYTES]), index, sent_at,
+                    index - expected if index > expected else 0, index < expected, signer,
+                    None, (), stream,  # trust, views (not on this layer's results), stream
                 )))  # fmt: skip
                 if index >= expected:
                     expected = index + 1

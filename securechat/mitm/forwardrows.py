@@ -19,7 +19,7 @@ from ..codec.identity import Identity
 from ..codec.layers import FORWARD, PLAIN, b64decode, b64encode, make_sealer
 from ..codec.sessions import RoomChains
 from ..codec.sessions.primitives import b64decode as stateBytes
-from ..codec.sessions.primitives import chain_step, seal
+from ..codec.sessions.primitives import seal, sender_chain_step
 from ..wire import WireError, parseLine
 
 
@@ -47,8 +47,8 @@ def forgeOnChain(
     key, chainId, next_ = stateBytes(chain["chain_key"], 32), stateBytes(chain["chain_id"], 16), int(chain["next"])
     target = index + 1
     for _ in range(max(0, target - next_)):
-        _, key = chain_step(key)
-    messageKey, _ = chain_step(key)
+        _, key = sender_chain_step(key)
+    messageKey, _ = sender_chain_step(key)
     body = "run %d: %s writes this as %s: meet at the south door" % (run, carol.nick, line.sender)
     header = struct.pack(">B16sI", 1, chainId, target)
     message = header + seal(messageKey, struct.pack(">Q", int(clock())) + body.encode("utf-8"), header)

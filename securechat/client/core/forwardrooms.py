@@ -44,7 +44,10 @@ REQUEST = 0x1D
 PROOF = 0x1E
 START = 0x1F
 RECORD_KINDS = (REQUEST, PROOF, START)
-STATE_FORMAT = 1
+#: 2: sender-chain keys of the BLAKE2b chain KDF.  Format 1 held keys of an
+#: HMAC-SHA256 one (never released): refused by name, its file set aside.
+STATE_FORMAT = 2
+OLD_FORMATS = {1: "its chains step by the sender-chain KDF of before (HMAC-SHA256), not today's (BLAKE2b)"}
 #: Rooms on the forward layer at once, and members admitted per room.
 MAX_ROOMS = 64
 MAX_MEMBERS = 512
@@ -499,6 +502,8 @@ class ForwardRooms:
     def load(self, data: Any) -> List[str]:
         """Take back L{toDict}'s rooms; the names of rooms that could not be read (set aside, never half-read)."""
         lost: List[str] = []
+        if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
+            raise ValueError("a forward-rooms state of format %s: %s" % (data["format"], OLD_FORMATS[data["format"]]))
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT or not isinstance(data.get("rooms"), dict):
             raise ValueError("not a forward-rooms state")
         identity = self._identity()

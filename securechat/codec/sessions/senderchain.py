@@ -3,7 +3,7 @@ Rooms on sender chains (Megolm's idea): each member seals with its own
 chain and hands the chain's current state, signed, to the members it has
 admitted, over the pairwise sessions.
 
-    message key, next chain key = HMAC-SHA256(chain key, 0x01), HMAC-SHA256(chain key, 0x02)
+    message key | next chain key = BLAKE2b(key = chain key, "", 64 bytes, person = "securechat/s1 sc")
     message     = 0x01 | chain id 16 | index u32 | sealed [| Ed25519 signature 64]
     sealed      = ChaCha20-Poly1305(message key, 12 zero bytes, plaintext, AD = header)
     chain start = 0x01 | flags u8 | chain id 16 | index u32 | chain key 32 | identity 32
@@ -53,22 +53,25 @@ from securechat.codec.names import rfc1459_casefold
 from securechat.codec.sessions.primitives import (
     KEY_BYTES,
     NONCE,
+    SENDER_CHAIN_PERSON,
     TAG_BYTES,
     SkippedTooFar,
     b64decode,
     b64encode,
-    chain_step,
     check_version,
     field,
     hkdf,
     open_sealed,
+    sender_chain_step,
 )
 
 CHAIN_VERSION = 1
-STATE_VERSION = 1
-#: An inbound chain's state: 2 stamps skipped keys and a replaced chain
-#: (1, without stamps, still loads: its keys are stamped at the first upkeep).
-INBOUND_STATE_VERSION = 2
+#: The states that hold chain keys: version 2 of room-chains and outbound-chain,
+#: 3 of inbound-chain, hold keys of the BLAKE2b chain KDF.  Earlier versions
+#: (an HMAC-SHA256 chain KDF, never released) are refused, never misread.
+STATE_VERSION = 2
+#: An inbound chain's state also stamps its skipped keys and a replaced chain.
+INBOUND_STATE_VERSION = 3
 CHAIN_ID_BYTES = 16
 HEADER = struct.Struct(">B16sI")
 START_HEAD = struct.Struct(">BB16sI32s32s")
@@ -83,6 +86,9 @@ MAX_STORED = 1024
 #: messages of a chain replaced (after a leave) still open.
 MAX_CHAINS_PER_SENDER = 4
 MAX_INDEX = 0xFFFFFFFF
+_blake2b = hashlib.blake2b
+_HEADER_BYTES = HEADER.size
+_SHORTEST = HEADER.size + TAG_BYTES
 #: The room secret proves itself over a pairwise session: HMAC-SHA256, 32 bytes.
 PROOF_BYTES = 32
 
@@ -177,6 +183,8 @@ class OutboundChain:
     def __init__(
         self, room: str, identity: Identity, nick: str, chain_id: bytes, chain_key: bytes, index: int, flags: int
     ) -> None:
+        if len(chain_key) != KEY_BYTES:  # seal() steps it without asking again
+            raise ValueError(f"a sender chain key is {KEY_BYTES} bytes, not {len(chain_key)}")
         self.room = room
         self.nick = nick
         self._identity = identity
@@ -202,7 +210,10 @@ class OutboundChain:
         """The message sealing C{plaintext} at the next index; the chain advances."""
         if self.index > MAX_INDEX:
             raise ValueError("this chain is exhausted (2**32 messages): start a new chain")
-        message_key, self._chain_key = chain_step(self._chain_key)
+        # sender_chain_step(), inlined (the key is 32 bytes by construction and on load;
+        # BLAKE2b's digest is 64 bytes unless asked otherwise).
+        keys = _blake2b(key=self._chain_key, person=SENDER_CHAIN_PERSON).digest()
+        message_key, self._chain_key = keys[:KEY_BYTES], keys[KEY_BYTES:]
         header = HEADER.pack(CHAIN_VERSION, self.chain_id, self.index)
         self.index += 1
         # seal(), inlined: this runs once per message sent.
@@ -259,6 +270,8 @@ class InboundChain:
         self, start: ChainStart, verifier: Optional[Verifier] = None, max_skip: int = MAX_SKIP,
         max_stored: int = MAX_STORED,
     ) -> None:  # fmt: skip
+        if len(start.chain_key) != KEY_BYTES:  # open() steps it without asking again
+            raise ValueError(f"a sender chain key is {KEY_BYTES} bytes, not {len(start.chain_key)}")
         self.room = start.room
         self.nick = start.nick
         self.chain_id = start.chain_id
@@ -287,14 +300,29 @@ class InboundChain:
         Nothing changes on error.  Keys it skips are stamped C{now} (None:
         at the next L{forget_skipped}).
         """
-        signed = bool(self.flags & SIGNED)
+        signed = self.flags & SIGNED
         if signed:
             if len(message) < HEADER.size + TAG_BYTES + SIGNATURE_BYTES:
                 raise Malformed("a signed chain message is too short")
             message, signature = message[:-SIGNATURE_BYTES], message[-SIGNATURE_BYTES:]
-        if len(message) < HEADER.size + TAG_BYTES:
+        if len(message) < _SHORTEST:
             raise Malformed("a chain message is too short")
         version, chain_id, index = HEADER.unpack_from(message)
+        if index == self._next and not signed and version == CHAIN_VERSION and chain_id == self.chain_id:
+            # The common case, the next message of an unsigned chain: the
+            # same checks and steps as below, in fewer Python steps (it
+            # runs once per message received).  sender_chain_step() and
+            # open_sealed() inlined; the key is 32 bytes by construction and on load,
+            # BLAKE2b's digest 64 bytes unless asked otherwise.
+            keys = _blake2b(key=self._chain_key, person=SENDER_CHAIN_PERSON).digest()
+            try:
+                plaintext = ChaCha20Poly1305(keys[:KEY_BYTES]).decrypt(NONCE, message[_HEADER_BYTES:],
+                                                                       message[:_HEADER_BYTES])  # fmt: skip
+            except InvalidTag:
+                raise Tampered() from None
+            self._chain_key = keys[KEY_BYTES:]
+            self._next = index + 1
+            return plaintext
         if version != CHAIN_VERSION or chain_id != self.chain_id:
             raise Malformed("not a message of this chain")
         header, sealed = message[: HEADER.size], message[HEADER.size :]
@@ -307,12 +335,9 @@ class InboundChain:
             plaintext = open_sealed(skipped[0], sealed, header)
             del self._skipped[index]
             return plaintext
-        if index == self._next:  # the common case: the next message, nothing skipped
-            message_key, chain_key = chain_step(self._chain_key)
-            try:  # open_sealed(), inlined: this runs once per message received
-                plaintext = ChaCha20Poly1305(message_key).decrypt(NONCE, sealed, header)
-            except InvalidTag:
-                raise Tampered() from None
+        if index == self._next:  # the next message of a signed chain (its signature checked above)
+            message_key, chain_key = sender_chain_step(self._chain_key)
+            plaintext = open_sealed(message_key, sealed, header)
             self._chain_key = chain_key
             self._next = index + 1
             return plaintext
@@ -321,9 +346,9 @@ class InboundChain:
         chain_key = self._chain_key
         skipped_now = []
         for number in range(self._next, index):
-            message_key, chain_key = chain_step(chain_key)
+            message_key, chain_key = sender_chain_step(chain_key)
             skipped_now.append((number, (message_key, now)))
-        message_key, chain_key = chain_step(chain_key)
+        message_key, chain_key = sender_chain_step(chain_key)
         plaintext = open_sealed(message_key, sealed, header)
         self._chain_key = chain_key
         self._next = index + 1
@@ -389,8 +414,7 @@ class InboundChain:
 
     @classmethod
     def _from_dict(cls, state: Dict[str, Any]) -> InboundChain:
-        version = state.get("version")
-        check_version(state, "inbound-chain", 1 if version == 1 else INBOUND_STATE_VERSION)
+        check_version(state, "inbound-chain", INBOUND_STATE_VERSION)
         start = ChainStart(
             str(state["room"]),
             str(state["nick"]),
@@ -401,18 +425,12 @@ class InboundChain:
             int(state["flags"]),
         )
         chain = cls(start, None, int(state["max_skip"]), int(state["max_stored"]))
-        for item in state["skipped"]:
-            if version == 1:
-                number, key = item
-                at: Optional[float] = None
-            else:
-                number, key, at = item
-                at = None if at is None else float(at)
-            chain._skipped[int(number)] = (b64decode(key, KEY_BYTES), at)
-            chain._unstamped = chain._unstamped or at is None
-        if version != 1:
-            replaced = state["replaced_at"]
-            chain.replaced_at = None if replaced is None else float(replaced)
+        for number, key, at in state["skipped"]:
+            stamp = None if at is None else float(at)
+            chain._skipped[int(number)] = (b64decode(key, KEY_BYTES), stamp)
+            chain._unstamped = chain._unstamped or stamp is None
+        replaced = state["replaced_at"]
+        chain.replaced_at = None if replaced is None else float(replaced)
         return chain
 
 
