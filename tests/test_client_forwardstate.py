@@ -134,3 +134,34 @@ class ForwardStateTests(SynchronousTestCase):
         self.assertNotIn(("bob", "before the upgrade", "forward"), self.room.shown("alice")[1:])
         self.assertEqual(self.room.shown("alice")[-1], ("bob", "after the upgrade", "forward"))
         self.assertEqual(self.saved()["format"], 2)
+
+    def test_unreadableFormatSetAside(self) -> None:
+        """
+        A file whose format is not a number (edited, or damaged) is set
+        aside with a warning like any unreadable one: the client starts,
+        and /layer forward starts the room afresh.  (Asking whether such a
+        format is one of the old ones must not raise: a list cannot be
+        looked up in a dict.)
+        """
+        alice = self.alice()
+        cmd.execute(alice, cmd.Layer(ROOM, "forward"))
+        self.room.pump()
+        self.crash()
+        path = os.path.join(self.path, forwardFile(NETWORK))
+        state = self.saved()
+        state["format"] = [1]
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(state, handle)
+        atStart = self.room.events["alice"] = []
+        alice = self.alice()
+        [warning] = [e.message for e in atStart if isinstance(e, ev.Error)]
+        self.assertIn("not a forward-rooms state", warning)
+        self.assertIn("/layer forward starts the rooms again", warning)
+        self.assertTrue(os.path.exists(path + CORRUPT_SUFFIX))
+        self.assertFalse(alice.forwardRoute.isForward(ROOM))
+        cmd.execute(alice, cmd.Layer(ROOM, "forward"))
+        self.room.pump()
+        cmd.execute(self.room.clients["bob"], cmd.Say(ROOM, "after the damage"))
+        self.room.pump()
+        self.assertEqual(self.room.shown("alice")[-1], ("bob", "after the damage", "forward"))
+        self.assertEqual(self.saved()["format"], 2)

@@ -54,6 +54,25 @@ class JitFallbackTests(SynchronousTestCase):
         self.assertFalse(pypytrial.jitBackendFailed(TEST_FAILURE))
         self.assertFalse(pypytrial.jitBackendFailed(JIT_FAILURE))  # no RPython traceback header
 
+    def test_anotherJitBackendFailureIsNotRetried(self) -> None:
+        """
+        The JIT backend failing for another reason than memory (a PyPy bug our
+        code sets off, an assertion in the backend) is a real failure of the
+        relay on PyPy as it runs: the run's verdict, never hidden by a rerun
+        with the JIT off.
+        """
+        frames = JIT_FAILURE.split("Traceback")[0]
+        for end in ("Fatal RPython error: AssertionError\n", "Fatal RPython error: NotImplementedError\n"):
+            self.assertFalse(pypytrial.jitBackendFailed(RPYTHON_HEAD + frames + end))
+            runs = FakeRuns((1, RPYTHON_HEAD + frames + end), (0, "PASSED (successes=278)\n"))
+            self.assertEqual(pypytrial.main(self.modules, run=runs, onPyPy=True, out=io.StringIO()), 1)
+            self.assertEqual(len(runs.commands), 1)
+        # Its memory refused, whether PyPy stops at once or raises MemoryError in our code: retried.
+        self.assertTrue(pypytrial.jitBackendFailed(RPYTHON_HEAD + frames + "Fatal RPython error: MemoryError\n"))
+        # A real test failure elsewhere in the output does not make a non-memory JIT failure one.
+        mixed = TEST_FAILURE + RPYTHON_HEAD + frames + "Fatal RPython error: AssertionError\n"
+        self.assertFalse(pypytrial.jitBackendFailed(mixed))
+
     def test_jitFailureRunsAgainWithTheJitOff(self) -> None:
         runs = FakeRuns((1, RPYTHON_HEAD + JIT_FAILURE), (0, "PASSED (successes=278)\n"))
         out = io.StringIO()

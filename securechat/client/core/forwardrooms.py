@@ -502,8 +502,9 @@ class ForwardRooms:
     def load(self, data: Any) -> List[str]:
         """Take back L{toDict}'s rooms; the names of rooms that could not be read (set aside, never half-read)."""
         lost: List[str] = []
-        if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
-            raise ValueError("a forward-rooms state of format %s: %s" % (data["format"], OLD_FORMATS[data["format"]]))
+        old = data.get("format") if isinstance(data, dict) else None
+        if type(old) is int and old in OLD_FORMATS:  # JSON gives any value: a list cannot be looked up
+            raise ValueError("a forward-rooms state of format %d: %s" % (old, OLD_FORMATS[old]))
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT or not isinstance(data.get("rooms"), dict):
             raise ValueError("not a forward-rooms state")
         identity = self._identity()
