@@ -24,9 +24,11 @@ from typing import Callable, List, Sequence, TextIO, Tuple
 
 #: What PyPy prints when its JIT backend itself fails (never our code's frames).
 JIT_BACKEND_MARKS = ("RPython traceback", "rpython_jit_backend")
-#: What ends such a traceback when the machine refused the JIT memory: PyPy
-#: stops (fatal), or raises MemoryError in the Python code running then.
-_MEMORY_REFUSED = re.compile(r"(Fatal RPython error: )?MemoryError\b")
+#: The error that says the JIT was refused memory: what PyPy stops with (after
+#: "Fatal RPython error: "), or what it raised into the Python code running
+#: then, which ends that code's traceback (C{builtins.MemoryError} in trial's).
+_MEMORY_REFUSED = re.compile(r"(builtins\.)?MemoryError\b")
+_FATAL = "Fatal RPython error: "
 
 Runner = Callable[[List[str]], Tuple[int, str]]
 
@@ -34,22 +36,28 @@ Runner = Callable[[List[str]], Tuple[int, str]]
 def jitBackendFailed(output: str) -> bool:
     """
     Whether C{output} shows PyPy's JIT backend refused memory: an RPython
-    traceback through the JIT backend whose error is C{MemoryError}.  Any other
-    failure of the backend (an assertion: a PyPy bug our code sets off) is a
-    failure of the relay on PyPy as it runs, never retried.
+    traceback through the JIT backend, then C{MemoryError}, either as PyPy's
+    fatal error right after it or raised into the Python code running then
+    (whose traceback may chain other exceptions first, as CI's did: hypothesis
+    was handling a missing cache file).  Any other fatal error of the backend
+    (an assertion: a PyPy bug our code sets off) is a failure of the relay on
+    PyPy as it runs, never retried.
     """
     lines = output.splitlines()
     for at, line in enumerate(lines):
         if not line.startswith(JIT_BACKEND_MARKS[0]):
             continue
-        through = False
-        for after in lines[at + 1 :]:
-            if after.startswith((" ", "\t")) or after == "Traceback (most recent call last):":
-                through = through or JIT_BACKEND_MARKS[1] in after  # a frame of its, or of the Python code after
-                continue
-            if through and _MEMORY_REFUSED.match(after):
+        end = at + 1
+        while end < len(lines) and lines[end].startswith((" ", "\t")):
+            end += 1
+        if not any(JIT_BACKEND_MARKS[1] in frame for frame in lines[at + 1 : end]):
+            continue
+        if end < len(lines) and lines[end].startswith(_FATAL):
+            if _MEMORY_REFUSED.match(lines[end][len(_FATAL) :]):
                 return True
-            break  # the traceback's error, and it is not the JIT memory refused
+            continue  # the backend failed otherwise, and PyPy stopped: the run's verdict
+        if any(_MEMORY_REFUSED.match(later) for later in lines[end:]):
+            return True
     return False
 
 

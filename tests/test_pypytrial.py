@@ -13,13 +13,28 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests import pypytrial
 
-#: The head of what CI printed when PyPy's JIT could not map its next block.
+#: What CI printed when PyPy's JIT could not get its next block (the RPython
+#: frames shortened): PyPy raised MemoryError into hypothesis, which was
+#: handling a missing cache file, and trial stopped on it.
 JIT_FAILURE = """\
   File "rpython_jit_backend_x86_1.c", line 17710, in RegAlloc_get_gcmap
   File "rpython_jit_backend_llsupport_1.c", line 12221, in allocate_gcmap
+  File "rpython_jit_backend_llsupport.c", line 8884, in MachineDataBlockWrapper__allocate_next_block
   File "rpython_jit_backend_llsupport.c", line 15445, in AsmMemoryManager__allocate_block
 Traceback (most recent call last):
+  File "/ci/.tox/pypy3/lib/pypy3.9/site-packages/hypothesis/internal/charmap.py", line 98, in charmap
+    with gzip.GzipFile(f, "rb") as d:
   File "/usr/lib/pypy3.9/gzip.py", line 173, in __init__
+    fileobj = self.myfileobj = builtins.open(filename, mode or 'rb')
+FileNotFoundError: [Errno 2] No such file or directory: '/ci/.hypothesis/unicode_data/13.0.0/charmap.json.gz'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/usr/lib/pypy3.9/runpy.py", line 200, in _run_module_as_main
+    return _run_code(code, main_globals, None,
+  File "/ci/.tox/pypy3/lib/pypy3.9/site-packages/twisted/trial/runner.py", line 961, in _runWithoutDecoration
+    result = test.run(...)
 MemoryError
 """
 RPYTHON_HEAD = "RPython traceback:\n"
