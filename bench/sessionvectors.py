@@ -6,8 +6,9 @@ the output is the same on every run: ``docs/vectors/sessions-v1.json``.
 ``tests/test_codec_sessions_vectors.py`` checks both ways: this module, run
 again, reproduces the file byte for byte (our code makes every output), and
 an opener written from docs/wire.md alone (HKDF, HMAC, X25519, Ed25519 and
-ChaCha20-Poly1305 of ``cryptography``, none of our code) opens every message
-and checks every signature in it.
+ChaCha20-Poly1305 of ``cryptography``, the sender chains' keyed BLAKE2b of
+``hashlib``, none of our code) opens every message and checks every
+signature in it.
 
     python3 bench/sessionvectors.py            # rewrite docs/vectors/sessions-v1.json
     python3 bench/sessionvectors.py --check    # exit 1 if the file is stale

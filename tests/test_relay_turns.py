@@ -16,8 +16,8 @@ from securechat.relay.state import RelayConfig
 from .test_relay_protocol import Connection
 
 
-class YieldTests(SynchronousTestCase):
-    """With the flood bucket opened, as the benchmarks and the soak run it."""
+class OpenBucketCase(SynchronousTestCase):
+    """A relay with the flood bucket opened, as the benchmarks and the soak run it (no tests of its own)."""
 
     def setUp(self) -> None:
         self.clock = Clock()
@@ -30,6 +30,10 @@ class YieldTests(SynchronousTestCase):
         connection.send(b"NICK %s\r\nUSER %s 0 * :x\r\n" % (nick.encode(), nick.encode()))
         self.assertEqual(connection.commands()[0], "001")
         return connection
+
+
+class YieldTests(OpenBucketCase):
+    """One read of thousands of lines yields to the others."""
 
     def test_othersServedBetweenSlices(self) -> None:
         """

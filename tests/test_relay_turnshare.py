@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import List
 
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from securechat.relay.factory import ConnectionSettings, RelayFactory
@@ -17,6 +16,7 @@ from securechat.relay.protocol import LEAST_LINES, OPEN, THROTTLED, YIELD_LINES
 from securechat.relay.state import RelayConfig
 
 from .test_relay_protocol import Connection
+from .test_relay_turns import OpenBucketCase
 
 
 class TurnShareTests(SynchronousTestCase):
@@ -60,20 +60,8 @@ class TurnShareTests(SynchronousTestCase):
             self.assertRaises(ValueError, TurnShare, turn, least)
 
 
-class FloodersShareTests(SynchronousTestCase):
+class FloodersShareTests(OpenBucketCase):
     """Through the adapter, with the flood bucket opened, as the soak runs it."""
-
-    def setUp(self) -> None:
-        self.clock = Clock()
-        self.clock.advance(1000)
-        settings = ConnectionSettings(floodBurst=1_000_000, floodRate=1_000_000.0)
-        self.factory = RelayFactory(RelayConfig(), settings, self.clock)
-
-    def registered(self, nick: str) -> Connection:
-        connection = Connection(self.factory)
-        connection.send(b"NICK %s\r\nUSER %s 0 * :x\r\n" % (nick.encode(), nick.encode()))
-        self.assertEqual(connection.commands()[0], "001")
-        return connection
 
     def answered(self, connection: Connection) -> int:
         """Lines handled so far (each PING queued one PONG; nothing flushed yet)."""
